@@ -1,3 +1,5 @@
-//! The `hybrid-runner` binary's library: command-line interface and the commands behind it.
+//! The `hybrid-runner` binary's library: the command line, the commands behind it, and
+//! the host-side pieces the pure `workflows` crate leaves out (file hashing).
 
 pub mod cli;
+pub mod hash_files;

@@ -1,0 +1,84 @@
+//! The command line: flags parsed by clap into one [`Cli`] value, then dispatched to a
+//! command. Commands return an [`ExitCode`]; errors print as `error: …` followed by one
+//! `caused by: …` line per cause. Usage and configuration errors exit 2.
+
+mod expr;
+mod list;
+mod validate;
+mod workflow_files;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A self-hosted GitHub/Gitea Actions runner whose image builds run as Kaniko Jobs on Kubernetes.
+#[derive(Debug, Parser)]
+#[command(name = "hybrid-runner", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check workflow files and print `path:line:col: message` for every problem.
+    ///
+    /// Exits 0 when every file is clean, 1 when any has a problem, 2 on usage errors.
+    Validate(validate::Args),
+    /// Evaluate one `${{ }}` expression (written without `${{ }}`) and print the result as JSON.
+    Expr(expr::Args),
+    /// List the jobs a workflow would run for an event, in `needs` stages, matrix legs expanded.
+    List(list::Args),
+}
+
+/// An error in how the command was called or configured: printed, then exit 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate(args) => validate::run(args),
+        Command::Expr(args) => expr::run(args),
+        Command::List(args) => list::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            print_error(&error);
+            if error.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// `error: <message>` then `  caused by: <cause>` for each cause, uv's way.
+pub fn print_error(error: &anyhow::Error) {
+    eprintln!("error: {error}");
+    for cause in error.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+}
+
+/// The workflow folders tried when no path is given, in order.
+pub const DEFAULT_WORKFLOW_DIRS: [&str; 2] = [".github/workflows", ".gitea/workflows"];
+
+fn default_workflow_paths() -> Vec<PathBuf> {
+    DEFAULT_WORKFLOW_DIRS
+        .iter()
+        .map(PathBuf::from)
+        .filter(|p| p.is_dir())
+        .collect()
+}
