@@ -67,9 +67,9 @@ impl<'a> Evaluator<'a> {
             NodeKind::Or(items) => self.logical(items, true),
             NodeKind::Group(inner) => self.eval(inner),
             NodeKind::Index { object, index } => self.index(object, index),
-            NodeKind::Call { function, args } => self
-                .call(*function, args)
-                .map_err(|e| e.at(node.position)),
+            NodeKind::Call { function, args } => {
+                self.call(*function, args).map_err(|e| e.at(node.position))
+            }
         }
     }
 

@@ -45,7 +45,8 @@ const MAX_ARGUMENTS: usize = 255;
 
 impl Function {
     pub fn lookup(name: &str) -> Option<Function> {
-        ALL.into_iter().find(|f| f.name().eq_ignore_ascii_case(name))
+        ALL.into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(name))
     }
 
     /// The name as GitHub's documentation spells it.
@@ -241,6 +242,7 @@ fn read_placeholder(chars: &[char], start: usize) -> Option<(usize, usize)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

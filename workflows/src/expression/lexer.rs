@@ -276,6 +276,7 @@ impl Lexer<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -322,7 +323,12 @@ mod tests {
         assert!(lex_error("1 =2 =3").starts_with("Unexpected symbol: '=2'. Located at position 3"));
         assert!(lex_error("'foo").starts_with("Unexpected symbol: ''foo'"));
         assert!(lex_error("\"foo\"").starts_with("Unexpected symbol: '\"foo\"'"));
-        assert!(lex_error("github/workflow.md").starts_with("Unexpected symbol: 'github/workflow'"));
-        assert!(lex_error("1 && ..github/workflow.md").contains("'..github/workflow.md'. Located at position 6"));
+        assert!(
+            lex_error("github/workflow.md").starts_with("Unexpected symbol: 'github/workflow'")
+        );
+        assert!(
+            lex_error("1 && ..github/workflow.md")
+                .contains("'..github/workflow.md'. Located at position 6")
+        );
     }
 }

@@ -55,7 +55,9 @@ impl Allowed<'static> {
 
 impl Allowed<'_> {
     pub fn allows_named_value(&self, name: &str) -> bool {
-        self.named_values.iter().any(|n| n.eq_ignore_ascii_case(name))
+        self.named_values
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(name))
     }
 
     pub fn allows_function(&self, name: &str) -> bool {

@@ -45,7 +45,10 @@ pub enum NodeKind {
     Or(Vec<Node>),
     Group(Box<Node>),
     /// `a.b`, `a['b']`, `a.*`, `a[*]`.
-    Index { object: Box<Node>, index: Index },
+    Index {
+        object: Box<Node>,
+        index: Index,
+    },
     Call {
         function: Function,
         args: Vec<Node>,
@@ -294,7 +297,7 @@ impl<'a> Parser<'a> {
         if count > max {
             return Err(self.error("Too many parameters supplied", name));
         }
-        if function == Function::Case && count % 2 == 0 {
+        if function == Function::Case && count.is_multiple_of(2) {
             return Err(self.error(
                 "Even number of parameters supplied, requires an odd number of parameters",
                 name,

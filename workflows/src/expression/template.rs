@@ -60,14 +60,10 @@ pub fn parse_template(s: &str, allowed: &Allowed) -> Result<Template, ExprError>
 }
 
 fn starts_with_at(chars: &[char], at: usize, pattern: &str) -> bool {
-    let mut i = at;
-    for p in pattern.chars() {
-        if chars.get(i) != Some(&p) {
-            return false;
-        }
-        i += 1;
-    }
-    true
+    pattern
+        .chars()
+        .enumerate()
+        .all(|(i, p)| chars.get(at + i) == Some(&p))
 }
 
 /// The index of the `}}` that closes an expression starting at `from`, skipping quoted
