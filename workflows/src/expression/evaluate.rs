@@ -230,3 +230,113 @@ impl IndexKey {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use crate::expression::{
+        Allowed, EvalContext, ExprError, Host, JobStatus, Object, Value, parse,
+    };
+
+    struct FixedHost;
+
+    impl Host for FixedHost {
+        fn hash_files(&self, patterns: &[String]) -> Result<String, String> {
+            Ok(patterns.join("+"))
+        }
+    }
+
+    fn eval_with(src: &str, host: Option<&dyn Host>) -> Result<Value, ExprError> {
+        let foo = Value::from_json(&serde_json::json!([{"a": [1, 2]}, {"a": [3]}, {"b": 4}]));
+        let mut contexts = Object::new();
+        contexts.insert("foo", foo);
+        let ctx = EvalContext {
+            contexts: &contexts,
+            status: JobStatus::Failure,
+            host,
+        };
+        let allowed = Allowed {
+            named_values: &["foo"],
+            functions: &crate::expression::EXTRA_FUNCTIONS,
+        };
+        parse(src, &allowed)?.evaluate(&ctx)
+    }
+
+    fn eval(src: &str) -> Value {
+        eval_with(src, None).unwrap()
+    }
+
+    fn json(src: &str) -> String {
+        eval(src).to_json().to_string()
+    }
+
+    #[test]
+    fn wildcards_filter_and_flatten() {
+        assert_eq!(json("foo.*.a"), "[[1,2],[3]]");
+        assert_eq!(json("foo.*.a.*"), "[1,2,3]");
+        assert_eq!(json("foo.*.a[1]"), "[2]");
+        // A filtered array stays filtered through parentheses, as in GitHub's runner.
+        assert_eq!(json("(foo.*.a)[0]"), "[1,3]");
+        assert_eq!(json("foo[0].a[' 0x01 ']"), "2");
+        assert_eq!(json("foo.*.missing"), "[]");
+    }
+
+    #[test]
+    fn logical_operators_return_operands() {
+        assert_eq!(json("1 && 'x' && 2"), "2");
+        assert_eq!(json("null && true"), "null");
+        assert_eq!(json("'' || 0 || 'abc'"), "\"abc\"");
+        assert_eq!(json("!foo"), "false");
+    }
+
+    #[test]
+    fn containers_equal_only_themselves() {
+        assert_eq!(json("foo == foo"), "true");
+        assert_eq!(json("fromJSON('[]') == fromJSON('[]')"), "false");
+    }
+
+    #[test]
+    fn status_functions_read_the_job_status() {
+        assert_eq!(json("failure()"), "true");
+        assert_eq!(json("success() || cancelled()"), "false");
+        assert!(
+            parse(
+                "always() && x",
+                &Allowed {
+                    named_values: &["x"],
+                    functions: &["always"]
+                }
+            )
+            .unwrap()
+            .uses_status_function()
+        );
+        assert!(
+            !parse("format('{0}', 1)", &Allowed::everything())
+                .unwrap()
+                .uses_status_function()
+        );
+    }
+
+    #[test]
+    fn hash_files_goes_through_the_host() {
+        let e = eval_with("hashFiles('**/x')", None).unwrap_err();
+        assert!(e.message.contains("hashFiles needs a workspace"), "{e}");
+        let v = eval_with("hashFiles('a', 'b')", Some(&FixedHost)).unwrap();
+        assert_eq!(v.as_str(), Some("a+b"));
+    }
+
+    #[test]
+    fn evaluation_errors_carry_the_call_position() {
+        let e = eval_with("1 && format('{0')", None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "The following format string is invalid: {0. Located at position 6 within expression: 1 && format('{0')"
+        );
+    }
+
+    #[test]
+    fn empty_expression_is_null() {
+        assert!(matches!(eval(""), Value::Null));
+        assert!(matches!(eval("   "), Value::Null));
+    }
+}

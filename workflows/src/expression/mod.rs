@@ -72,8 +72,19 @@ pub struct Expr {
     root: Option<parser::Node>,
 }
 
+/// The longest expression GitHub accepts, in characters.
+pub const MAX_EXPRESSION_LENGTH: usize = 21_000;
+
 /// Lexes and parses `source` (an expression without `${{ }}`).
 pub fn parse(source: &str, allowed: &Allowed) -> Result<Expr, ExprError> {
+    if source.chars().count() > MAX_EXPRESSION_LENGTH {
+        return Err(ExprError {
+            kind: ErrorKind::Parsing,
+            message: format!("Exceeded max expression length {MAX_EXPRESSION_LENGTH}"),
+            position: None,
+            expression: source.to_string(),
+        });
+    }
     let tokens = lexer::lex(source)?;
     let root = parser::Parser::new(source, tokens, allowed).parse()?;
     Ok(Expr {

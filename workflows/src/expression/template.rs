@@ -118,6 +118,19 @@ impl Template {
         }
     }
 
+    /// The folded string when every `${{ }}` part is a literal (`${{ 'it''s' }}` → `it's`),
+    /// as GitHub's workflow reader folds them; `None` when some part needs evaluation.
+    pub fn literal_value(&self) -> Option<String> {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Literal(s) => out.push_str(s),
+                Part::Expression(e) => out.push_str(&to_display_string(e.literal()?)),
+            }
+        }
+        Some(out)
+    }
+
     /// GitHub's normal form: `echo ${{ github.sha }}` → `format('echo {0}', github.sha)`,
     /// a single `${{ x }}` → `x`, a literal-only string → `None`.
     pub fn to_format_expression(&self) -> Option<String> {
@@ -214,5 +227,150 @@ impl Condition {
     /// The expression as written (without the implicit `success() &&`).
     pub fn expr(&self) -> &Expr {
         &self.expr
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::expression::Object;
+
+    fn contexts() -> Object {
+        let mut env = Object::new();
+        env.insert("A", Value::string("false"));
+        env.insert("N", Value::from(1.5));
+        let mut c = Object::new();
+        c.insert("env", Value::object(env));
+        c
+    }
+
+    fn ctx(contexts: &Object, status: JobStatus) -> EvalContext<'_> {
+        EvalContext {
+            contexts,
+            status,
+            host: None,
+        }
+    }
+
+    #[test]
+    fn splits_and_skips_braces_inside_strings() {
+        let t =
+            parse_template(" ${{ (false || '}}') }} to ${{2}} ", &Allowed::everything()).unwrap();
+        assert_eq!(t.parts.len(), 5);
+        let c = contexts();
+        let s = t.evaluate_to_string(&ctx(&c, JobStatus::Success)).unwrap();
+        assert_eq!(s, " }} to 2 ");
+    }
+
+    #[test]
+    fn single_expression_keeps_its_kind() {
+        let c = contexts();
+        let t = parse_template("${{ env.N }}", &Allowed::everything()).unwrap();
+        assert!(
+            matches!(t.evaluate(&ctx(&c, JobStatus::Success)).unwrap(), Value::Number(n) if n == 1.5)
+        );
+        let t = parse_template("x${{ env.N }}", &Allowed::everything()).unwrap();
+        assert!(
+            matches!(t.evaluate(&ctx(&c, JobStatus::Success)).unwrap(), Value::String(s) if s == "x1.5")
+        );
+        assert!(
+            parse_template("plain $text", &Allowed::everything())
+                .unwrap()
+                .is_literal()
+        );
+    }
+
+    #[test]
+    fn unclosed_and_empty_expressions_are_errors() {
+        let e = parse_template("ab ${{ github.sha", &Allowed::everything()).unwrap_err();
+        assert_eq!((e.kind, e.position), (ErrorKind::Parsing, Some(4)));
+        assert!(e.message.contains("not closed"));
+        let e = parse_template("${{  }}", &Allowed::everything()).unwrap_err();
+        assert!(e.message.contains("An expression was expected"));
+        let e = parse_template("${{ nope }}", &Allowed::everything()).unwrap_err();
+        assert_eq!(e.message, "Unrecognized named-value: 'nope'");
+    }
+
+    #[test]
+    fn literal_expressions_fold() {
+        let all = Allowed::everything();
+        let t = parse_template("${{ 'it''s' }} ${{ '${{ x }}' }}", &all).unwrap();
+        assert_eq!(t.literal_value().as_deref(), Some("it's ${{ x }}"));
+        let t = parse_template("${{ github.sha }}", &all).unwrap();
+        assert_eq!(t.literal_value(), None);
+    }
+
+    #[test]
+    fn format_normal_form() {
+        let all = Allowed::everything();
+        let t = parse_template("echo ${{ github.sha }}", &all).unwrap();
+        assert_eq!(
+            t.to_format_expression().unwrap(),
+            "format('echo {0}', github.sha)"
+        );
+        let t = parse_template(
+            "it's {x} ${{ a.b }}${{ 1 }}",
+            &Allowed {
+                named_values: &["a"],
+                functions: &[],
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            t.to_format_expression().unwrap(),
+            "format('it''s {{x}} {0}{1}', a.b, 1)"
+        );
+        let t = parse_template("${{ github.sha }}", &all).unwrap();
+        assert_eq!(t.to_format_expression().unwrap(), "github.sha");
+        assert_eq!(
+            parse_template("plain", &all)
+                .unwrap()
+                .to_format_expression(),
+            None
+        );
+    }
+
+    #[test]
+    fn conditions_imply_success() {
+        let all = Allowed::everything();
+        let c = contexts();
+        let cond = parse_condition("github.ref == 'x'", &all).unwrap();
+        assert_eq!(cond.expression_text(), "success() && (github.ref == 'x')");
+        let cond = parse_condition("${{ always() }}", &all).unwrap();
+        assert_eq!(cond.expression_text(), "always()");
+        assert!(cond.evaluate(&ctx(&c, JobStatus::Failure)).unwrap());
+        let cond = parse_condition("true", &all).unwrap();
+        assert!(cond.evaluate(&ctx(&c, JobStatus::Success)).unwrap());
+        assert!(!cond.evaluate(&ctx(&c, JobStatus::Failure)).unwrap());
+        let cond = parse_condition("failure()", &all).unwrap();
+        assert!(cond.evaluate(&ctx(&c, JobStatus::Failure)).unwrap());
+        let cond = parse_condition("", &all).unwrap();
+        assert_eq!(cond.expression_text(), "success()");
+        assert!(!cond.evaluate(&ctx(&c, JobStatus::Cancelled)).unwrap());
+    }
+
+    #[test]
+    fn mixed_conditions_test_the_interpolated_string() {
+        let all = Allowed::everything();
+        let c = contexts();
+        let cond = parse_condition("${{ env.A }} && ${{ env.A }}", &all).unwrap();
+        assert_eq!(
+            cond.expression_text(),
+            "success() && (format('{0} && {1}', env.A, env.A))"
+        );
+        assert!(cond.evaluate(&ctx(&c, JobStatus::Success)).unwrap());
+        let cond = parse_condition("${{ !env.A }}", &all).unwrap();
+        assert!(!cond.evaluate(&ctx(&c, JobStatus::Success)).unwrap());
+    }
+
+    #[test]
+    fn status_functions_need_permission() {
+        let none = Allowed {
+            named_values: &[],
+            functions: &[],
+        };
+        let e = parse_condition("failure()", &none).unwrap_err();
+        assert_eq!(e.message, "Unrecognized function: 'failure'");
     }
 }
