@@ -285,6 +285,31 @@ fn act_contexts(given: &Json) -> Object {
     contexts
 }
 
+/// Rows where act's expectation differs from GitHub's semantics without a
+/// `note_vs_github`: they stay failures (section 1 wins), explained in the output.
+const UNMARKED_ACT_DIVERGENCES: &[(&str, &str)] = &[
+    (
+        "(github.event.commits.*.author.username)[0]",
+        "GitHub keeps a filtered array filtered through parentheses, so [0] applies to each string element",
+    ),
+    (
+        "github.event.commits[0].author.username1 != github.event.commits[1].author.username2",
+        "both sides are null and null == null in GitHub",
+    ),
+    (
+        "contains(fromJSON('[{ \"first\": { \"result\": \"success\" }},{ \"second\": { \"result\": \"success\" }}]').first.result, 'success')",
+        "GitHub gives null for a property of a plain (unfiltered) array",
+    ),
+];
+
+fn act_divergence(expr: &str) -> String {
+    UNMARKED_ACT_DIVERGENCES
+        .iter()
+        .find(|(e, _)| *e == expr)
+        .map(|(_, why)| format!(" [known act divergence: {why}]"))
+        .unwrap_or_default()
+}
+
 /// Rows whose `note_vs_github` records a divergence from GitHub (all but the one that
 /// notes agreement).
 fn diverges_from_github(row: &Json) -> bool {
@@ -326,7 +351,13 @@ fn act_expression_tables() {
             tally.check(
                 result.as_ref().is_ok_and(|v| matches_act(v, expected)),
                 &case,
-                || format!("expected {expected}, got {}", describe(&result)),
+                || {
+                    format!(
+                        "expected {expected}, got {}{}",
+                        describe(&result),
+                        act_divergence(expr)
+                    )
+                },
             );
         }
     }

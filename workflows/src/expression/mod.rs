@@ -5,6 +5,11 @@
 //! - [`parse`] source + the named values (contexts) allowed where it appears → [`Expr`].
 //! - [`Expr::evaluate`] with an [`EvalContext`] → [`Value`].
 //! - [`template`]: strings with `${{ }}` parts, and `if:` conditions.
+//! - [`to_display_string`] / [`to_json_pretty`]: how results print.
+//!
+//! Inside: `lexer` → `parser` (syntax tree with 1-based positions, depth limit 50) →
+//! `evaluate` (with `functions`, `compare` for loose equality/ordering, `convert` and
+//! `number` for kind conversions: JavaScript `Number(s)` one way, .NET `G15` the other).
 
 mod compare;
 mod convert;
