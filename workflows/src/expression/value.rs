@@ -284,6 +284,7 @@ impl FromIterator<(String, Value)> for Object {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1,0 +1,267 @@
+//! The built-in functions: which exist, how many arguments each takes, and what each
+//! computes (`contains`, `startsWith`, `endsWith`, `format`, `join`, `toJSON`, `fromJSON`,
+//! `case`, `hashFiles` through the [`Host`](super::Host), and the status functions).
+
+use super::compare::{loose_equals, to_upper_special};
+use super::convert::{is_primitive, to_display_string, to_json_pretty};
+use super::value::Value;
+
+/// A function the language knows. Names are matched ignoring case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    Contains,
+    StartsWith,
+    EndsWith,
+    Format,
+    Join,
+    ToJson,
+    FromJson,
+    Case,
+    HashFiles,
+    Success,
+    Always,
+    Failure,
+    Cancelled,
+}
+
+const ALL: [Function; 13] = [
+    Function::Contains,
+    Function::StartsWith,
+    Function::EndsWith,
+    Function::Format,
+    Function::Join,
+    Function::ToJson,
+    Function::FromJson,
+    Function::Case,
+    Function::HashFiles,
+    Function::Success,
+    Function::Always,
+    Function::Failure,
+    Function::Cancelled,
+];
+
+/// The most arguments a variadic function takes.
+const MAX_ARGUMENTS: usize = 255;
+
+impl Function {
+    pub fn lookup(name: &str) -> Option<Function> {
+        ALL.into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(name))
+    }
+
+    /// The name as GitHub's documentation spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Contains => "contains",
+            Function::StartsWith => "startsWith",
+            Function::EndsWith => "endsWith",
+            Function::Format => "format",
+            Function::Join => "join",
+            Function::ToJson => "toJSON",
+            Function::FromJson => "fromJSON",
+            Function::Case => "case",
+            Function::HashFiles => "hashFiles",
+            Function::Success => "success",
+            Function::Always => "always",
+            Function::Failure => "failure",
+            Function::Cancelled => "cancelled",
+        }
+    }
+
+    /// Available everywhere (the others only where [`Allowed::functions`](super::Allowed) lists them).
+    pub fn is_core(self) -> bool {
+        !self.is_status() && self != Function::HashFiles
+    }
+
+    pub fn is_status(self) -> bool {
+        matches!(
+            self,
+            Function::Success | Function::Always | Function::Failure | Function::Cancelled
+        )
+    }
+
+    /// (fewest, most) arguments.
+    pub fn arity(self) -> (usize, usize) {
+        match self {
+            Function::Contains | Function::StartsWith | Function::EndsWith => (2, 2),
+            Function::Format => (1, MAX_ARGUMENTS),
+            Function::Join => (1, 2),
+            Function::ToJson | Function::FromJson => (1, 1),
+            Function::Case => (3, usize::MAX),
+            Function::HashFiles => (1, MAX_ARGUMENTS),
+            Function::Success | Function::Always | Function::Failure | Function::Cancelled => {
+                (0, 0)
+            }
+        }
+    }
+}
+
+/// `contains(search, item)`.
+pub fn contains(search: &Value, item: &Value) -> bool {
+    match search {
+        Value::Array(items) => items.iter().any(|v| loose_equals(item, v)),
+        Value::Object(_) => false,
+        _ if is_primitive(item) => {
+            let haystack = to_upper_special(&to_display_string(search));
+            haystack.contains(&to_upper_special(&to_display_string(item)))
+        }
+        _ => false,
+    }
+}
+
+/// `startsWith(s, prefix)`, ignoring case.
+pub fn starts_with(s: &Value, prefix: &Value) -> bool {
+    primitive_strings(s, prefix).is_some_and(|(s, p)| s.starts_with(&p))
+}
+
+/// `endsWith(s, suffix)`, ignoring case.
+pub fn ends_with(s: &Value, suffix: &Value) -> bool {
+    primitive_strings(s, suffix).is_some_and(|(s, p)| s.ends_with(&p))
+}
+
+fn primitive_strings(a: &Value, b: &Value) -> Option<(String, String)> {
+    if is_primitive(a) && is_primitive(b) {
+        Some((
+            to_upper_special(&to_display_string(a)),
+            to_upper_special(&to_display_string(b)),
+        ))
+    } else {
+        None
+    }
+}
+
+/// `join(x, separator)`: array elements as strings; a primitive `x` as its string; an
+/// object as `""`. The separator is `,` unless a primitive is given.
+pub fn join(x: &Value, separator: Option<&Value>) -> String {
+    let separator = match separator {
+        Some(s) if is_primitive(s) => to_display_string(s),
+        _ => ",".to_string(),
+    };
+    match x {
+        Value::Array(items) => items
+            .iter()
+            .map(to_display_string)
+            .collect::<Vec<_>>()
+            .join(&separator),
+        Value::Object(_) => String::new(),
+        _ => to_display_string(x),
+    }
+}
+
+/// `toJSON(x)`.
+pub fn to_json(x: &Value) -> String {
+    to_json_pretty(x)
+}
+
+/// `fromJSON(s)`.
+pub fn from_json(s: &Value) -> Result<Value, String> {
+    let text = to_display_string(s);
+    if text.trim().is_empty() {
+        return Err("Error parsing fromJson: empty input".into());
+    }
+    serde_json::from_str::<serde_json::Value>(&text)
+        .map(|json| Value::from_json(&json))
+        .map_err(|e| format!("Error parsing fromJson: {e}"))
+}
+
+/// Why `format` rejected its format string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FormatError {
+    Invalid,
+    MissingArgument,
+}
+
+impl FormatError {
+    pub fn message(&self, format: &str) -> String {
+        match self {
+            FormatError::Invalid => format!("The following format string is invalid: {format}"),
+            FormatError::MissingArgument => format!(
+                "The following format string references more arguments than were supplied: {format}"
+            ),
+        }
+    }
+}
+
+/// `format(fmt, args...)`: `{N}` is replaced by argument N as a string, `{{` and `}}`
+/// are literal braces, `{N:spec}` ignores the specifier.
+pub fn format(fmt: &str, args: &[Value]) -> Result<String, FormatError> {
+    let chars: Vec<char> = fmt.chars().collect();
+    let mut out = String::with_capacity(fmt.len());
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '{' if chars.get(i + 1) == Some(&'{') => {
+                out.push('{');
+                i += 2;
+            }
+            '{' => {
+                let (index, end) = read_placeholder(&chars, i + 1).ok_or(FormatError::Invalid)?;
+                let arg = args.get(index).ok_or(FormatError::MissingArgument)?;
+                out.push_str(&to_display_string(arg));
+                i = end + 1;
+            }
+            '}' if chars.get(i + 1) == Some(&'}') => {
+                out.push('}');
+                i += 2;
+            }
+            '}' => return Err(FormatError::Invalid),
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads `N}` or `N:spec}` starting at `start`; returns N and the index of the `}`.
+fn read_placeholder(chars: &[char], start: usize) -> Option<(usize, usize)> {
+    let mut i = start;
+    while i < chars.len() && chars[i].is_ascii_digit() {
+        i += 1;
+    }
+    if i == start {
+        return None;
+    }
+    let digits: String = chars[start..i].iter().collect();
+    let index: i32 = digits.parse().ok()?;
+    match chars.get(i) {
+        Some('}') => {}
+        Some(':') => {
+            i += 1;
+            while i < chars.len() && chars[i] != '}' {
+                i += 1;
+            }
+            if i >= chars.len() {
+                return None;
+            }
+        }
+        _ => return None,
+    }
+    Some((usize::try_from(index).ok()?, i))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_escapes_and_errors() {
+        let args = [Value::string("abc")];
+        assert_eq!(format("{{0}}", &args).unwrap(), "{0}");
+        assert_eq!(format("}}{{}}", &args).unwrap(), "}{}");
+        assert_eq!(format("{{{0}}}", &args).unwrap(), "{abc}");
+        assert_eq!(format("{0", &args), Err(FormatError::Invalid));
+        assert_eq!(format("{0}}", &args), Err(FormatError::Invalid));
+        assert_eq!(format("}{0}", &args), Err(FormatError::Invalid));
+        assert_eq!(format("{1}", &args), Err(FormatError::MissingArgument));
+        assert_eq!(format("{2147483648}", &args), Err(FormatError::Invalid));
+    }
+
+    #[test]
+    fn names_ignore_case() {
+        assert_eq!(Function::lookup("TOJSON"), Some(Function::ToJson));
+        assert_eq!(Function::lookup("nope"), None);
+    }
+}
