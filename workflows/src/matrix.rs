@@ -336,4 +336,5 @@ pub fn deep_equal(left: &Value, right: &Value) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;
