@@ -38,8 +38,8 @@ fn quoted(jobs: &[String]) -> String {
 /// can attach `line:col`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NeedsProblem {
-    /// Every job has `needs`; GitHub then reports nothing else about `needs`. A loader
-    /// locates it at the `jobs` mapping.
+    /// No job is free of `needs` (or there are no jobs); GitHub then reports nothing
+    /// else about `needs`. A loader locates it at the `jobs` mapping.
     NoStartNode,
     UnknownNeed {
         job_index: usize,
@@ -158,9 +158,9 @@ pub fn with_dependencies<'a>(jobs: &[(&'a str, &[String])], selected: &[&str]) -
 /// is free of needs, only [`NeedsProblem::NoStartNode`]; otherwise, for each job that can
 /// never start (workflow order) and each of its needs that never completes (`needs`
 /// order), an unknown-job or a cycle problem. An empty list means the graph is sound.
-/// No jobs at all is not a `needs` problem (the schema rejects an empty `jobs`).
+/// No jobs at all (`jobs: {}`) is reported as having no start node, as GitHub does.
 pub fn check_needs(jobs: &[(&str, &[String])]) -> Vec<NeedsProblem> {
-    if !jobs.is_empty() && jobs.iter().all(|(_, needs)| !needs.is_empty()) {
+    if jobs.iter().all(|(_, needs)| !needs.is_empty()) {
         return vec![NeedsProblem::NoStartNode];
     }
     unmet_needs(jobs)
@@ -311,6 +311,8 @@ mod tests {
         let rows = owned(&[("stuck", &[])]);
         assert_eq!(stages(&view(&rows)).unwrap(), vec![vec!["stuck"]]);
         assert!(stages(&[]).unwrap().is_empty());
+        // languageservices `errors-jobs-at-least-one.yml`: `jobs: {}`.
+        assert_eq!(check_needs(&[]), [NeedsProblem::NoStartNode]);
     }
 
     #[test]
