@@ -91,6 +91,17 @@ struct Include {
     extras: Object,
 }
 
+impl Include {
+    /// The leg an unmatched entry becomes: its filter keys, then its extras.
+    fn as_leg(&self) -> Leg {
+        let mut leg = self.filter_values.clone();
+        for (k, v) in self.extras.iter() {
+            leg.insert(k, v.clone());
+        }
+        leg
+    }
+}
+
 /// The matrix mapping, checked and split into its three parts.
 #[derive(Debug, Default)]
 struct MatrixSpec<'m> {
@@ -111,48 +122,23 @@ pub fn expand(matrix: &Value) -> Result<Vec<Leg>, MatrixError> {
         kind: matrix.kind(),
     })?;
     let spec = MatrixSpec::parse(object)?;
+    let product = spec.cross_product_size()?;
 
-    let mut product: u128 = 1;
-    for (_, values) in &spec.vectors {
-        product = product.saturating_mul(values.len() as u128);
-    }
-    if spec.vectors.is_empty() {
-        product = 0;
-    }
-    if product > MAX_CROSS_PRODUCT as u128 {
-        return Err(MatrixError::CrossProductTooLarge { count: product });
-    }
-
-    let mut legs = Vec::new();
     let mut matched = vec![false; spec.includes.len()];
-    for index in 0..product as usize {
-        let mut leg = spec.combination(index);
-        if spec.excludes.iter().any(|e| e.matches(&leg)) {
-            continue;
-        }
-        let mut extras = Object::new();
-        for (include, matched) in spec.includes.iter().zip(matched.iter_mut()) {
-            if include.filter.matches(&leg) {
-                *matched = true;
-                for (k, v) in include.extras.iter() {
-                    extras.insert(k, v.clone());
-                }
-            }
-        }
-        for (k, v) in extras.iter() {
-            leg.insert(k, v.clone());
-        }
-        legs.push(leg);
-    }
-    for (include, matched) in spec.includes.iter().zip(matched) {
-        if !matched {
-            let mut leg = include.filter_values.clone();
-            for (k, v) in include.extras.iter() {
-                leg.insert(k, v.clone());
-            }
-            legs.push(leg);
+    let mut legs = Vec::new();
+    for index in 0..product {
+        let leg = spec.combination(index);
+        if !spec.excludes.iter().any(|e| e.matches(&leg)) {
+            legs.push(spec.with_include_extras(leg, &mut matched));
         }
     }
+    legs.extend(
+        spec.includes
+            .iter()
+            .zip(matched)
+            .filter(|(_, matched)| !matched)
+            .map(|(include, _)| include.as_leg()),
+    );
 
     if legs.len() > MAX_LEGS {
         return Err(MatrixError::TooManyLegs { count: legs.len() });
@@ -258,6 +244,39 @@ impl<'m> MatrixSpec<'m> {
             filter.add(key, value);
         }
         Ok(filter)
+    }
+
+    /// The number of cross-product combinations (0 without vectors), or an error past
+    /// [`MAX_CROSS_PRODUCT`].
+    fn cross_product_size(&self) -> Result<usize, MatrixError> {
+        if self.vectors.is_empty() {
+            return Ok(0);
+        }
+        let count = self.vectors.iter().fold(1u128, |n, (_, values)| {
+            n.saturating_mul(values.len() as u128)
+        });
+        usize::try_from(count)
+            .ok()
+            .filter(|n| *n <= MAX_CROSS_PRODUCT)
+            .ok_or(MatrixError::CrossProductTooLarge { count })
+    }
+
+    /// `leg` with the extras of every `include` entry whose filter matches it (later
+    /// entries overwrite earlier ones), noting which entries matched.
+    fn with_include_extras(&self, mut leg: Leg, matched: &mut [bool]) -> Leg {
+        let mut extras = Object::new();
+        for (include, matched) in self.includes.iter().zip(matched.iter_mut()) {
+            if include.filter.matches(&leg) {
+                *matched = true;
+                for (k, v) in include.extras.iter() {
+                    extras.insert(k, v.clone());
+                }
+            }
+        }
+        for (k, v) in extras.iter() {
+            leg.insert(k, v.clone());
+        }
+        leg
     }
 
     /// The `index`-th combination of the cross product, first vector varying slowest.

@@ -429,3 +429,57 @@ fn deep_equal_compares_structure() {
     assert!(!deep_equal(&json("1"), &json(r#""1""#)));
     assert!(!deep_equal(&Value::from(f64::NAN), &Value::from(f64::NAN)));
 }
+
+/// GitHub docs, "Adding a matrix strategy to your workflow job": the documented job order.
+#[test]
+fn docs_job_order() {
+    assert_eq!(
+        expand_json(r#"{"version":[10,12,14],"os":["ubuntu-latest","windows-latest"]}"#),
+        [
+            r#"{"version":10,"os":"ubuntu-latest"}"#,
+            r#"{"version":10,"os":"windows-latest"}"#,
+            r#"{"version":12,"os":"ubuntu-latest"}"#,
+            r#"{"version":12,"os":"windows-latest"}"#,
+            r#"{"version":14,"os":"ubuntu-latest"}"#,
+            r#"{"version":14,"os":"windows-latest"}"#,
+        ]
+    );
+}
+
+#[test]
+fn exclude_keys_name_vectors_ignoring_case() {
+    assert_eq!(
+        expand_json(r#"{"os":["a","b"],"exclude":[{"OS":"a"}]}"#),
+        [r#"{"os":"b"}"#]
+    );
+}
+
+#[test]
+fn extras_differing_only_in_case_are_one_key_with_the_first_spelling() {
+    assert_eq!(
+        expand_json(r#"{"a":[1],"include":[{"Color":"red"},{"color":"blue"}]}"#),
+        [r#"{"a":1,"Color":"blue"}"#]
+    );
+}
+
+#[test]
+fn include_filter_on_an_object_vector_adds_extras() {
+    assert_eq!(
+        expand_json(
+            r#"{"cfg":[{"os":"linux","arch":"x64"},{"os":"mac","arch":"arm64"}],
+                "include":[{"cfg":{"os":"MAC"},"runner":"macos-14"}]}"#
+        ),
+        [
+            r#"{"cfg":{"os":"linux","arch":"x64"}}"#,
+            r#"{"cfg":{"os":"mac","arch":"arm64"},"runner":"macos-14"}"#,
+        ]
+    );
+}
+
+#[test]
+fn cli_filter_prints_integral_numbers_without_a_fraction() {
+    let legs = expand(&json(r#"{"node":[8.0,8.5]}"#)).unwrap();
+    let kept = filter(legs, &[("node".into(), "8".into())]);
+    assert_eq!(kept.len(), 1);
+    assert!(deep_equal(kept[0].get("node").unwrap(), &Value::from(8.0)));
+}
