@@ -20,15 +20,23 @@
 //! match partially. See [`entry_match`].
 //!
 //! A leg keeps its keys in order: the vectors in declared order, then the extras in the
-//! order they were first added. Zero legs is a valid result (every combination excluded
-//! and no `include`); the caller decides what a job without legs does.
+//! order they were first added.
+//!
+//! For the caller (the planner):
+//! - Zero legs is a valid result (every combination excluded and no `include`). GitHub
+//!   then runs the job once, with `matrix` null and its plain display name.
+//! - GitHub prefixes these errors with `Error when evaluating 'strategy' for job '<id>'.`
+//! - `strategy.job-index` is the leg's position, `job-total` the number of legs.
 
+mod display_name;
 mod entry_match;
 
 use crate::expression::value::{fold_key, number_to_json};
 use crate::expression::{Kind, Object, Value};
 
 use entry_match::EntryFilter;
+
+pub use display_name::display_name;
 
 /// One leg: the matrix values of one job run, in key order (vector keys first, in their
 /// declared order, then the keys added by `include`).
@@ -118,6 +126,36 @@ struct MatrixSpec<'m> {
 /// vector, a matrix with neither vectors nor `include` entries, and more than
 /// [`MAX_LEGS`] legs.
 pub fn expand(matrix: &Value) -> Result<Vec<Leg>, MatrixError> {
+    Ok(expand_legs(matrix)?
+        .into_iter()
+        .map(|(leg, _)| leg)
+        .collect())
+}
+
+/// One leg and the display name of its job run.
+#[derive(Debug, Clone)]
+pub struct NamedLeg {
+    /// `job_name (value, value, ...)` as GitHub shows it; see [`display_name`].
+    pub name: String,
+    pub matrix: Leg,
+}
+
+/// [`expand`], with the display name GitHub gives each leg's run. `job_name` is the
+/// job's display name before the matrix (its literal `name`, else its id). The name
+/// lists the vector values of a cross-product leg (values added by `include` are not
+/// shown) and every value of a leg made from an unmatched `include` entry.
+pub fn expand_named(matrix: &Value, job_name: &str) -> Result<Vec<NamedLeg>, MatrixError> {
+    Ok(expand_legs(matrix)?
+        .into_iter()
+        .map(|(leg, shown)| NamedLeg {
+            name: display_name(job_name, leg.values().take(shown)),
+            matrix: leg,
+        })
+        .collect())
+}
+
+/// The legs, each with how many of its leading values its display name shows.
+fn expand_legs(matrix: &Value) -> Result<Vec<(Leg, usize)>, MatrixError> {
     let object = matrix.as_object().ok_or(MatrixError::NotAnObject {
         kind: matrix.kind(),
     })?;
@@ -129,7 +167,10 @@ pub fn expand(matrix: &Value) -> Result<Vec<Leg>, MatrixError> {
     for index in 0..product {
         let leg = spec.combination(index);
         if !spec.excludes.iter().any(|e| e.matches(&leg)) {
-            legs.push(spec.with_include_extras(leg, &mut matched));
+            legs.push((
+                spec.with_include_extras(leg, &mut matched),
+                spec.vectors.len(),
+            ));
         }
     }
     legs.extend(
@@ -137,7 +178,11 @@ pub fn expand(matrix: &Value) -> Result<Vec<Leg>, MatrixError> {
             .iter()
             .zip(matched)
             .filter(|(_, matched)| !matched)
-            .map(|(include, _)| include.as_leg()),
+            .map(|(include, _)| {
+                let leg = include.as_leg();
+                let shown = leg.len();
+                (leg, shown)
+            }),
     );
 
     if legs.len() > MAX_LEGS {

@@ -483,3 +483,40 @@ fn cli_filter_prints_integral_numbers_without_a_fraction() {
     assert_eq!(kept.len(), 1);
     assert!(deep_equal(kept[0].get("node").unwrap(), &Value::from(8.0)));
 }
+
+#[test]
+fn named_legs_show_vector_values_but_not_include_extras() {
+    let named = expand_named(
+        &json(
+            r#"{"os":["ubuntu-latest","windows-latest"],"node":[14,16.5],
+                "include":[{"os":"windows-latest","node":16.5,"npm":6},{"os":"macos-latest","npm":7}]}"#,
+        ),
+        "build",
+    )
+    .unwrap();
+    let names: Vec<&str> = named.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "build (ubuntu-latest, 14)",
+            "build (ubuntu-latest, 16.5)",
+            "build (windows-latest, 14)",
+            "build (windows-latest, 16.5)",
+            "build (macos-latest, 7)",
+        ]
+    );
+    assert_eq!(
+        Value::object(named[3].matrix.clone()).to_json().to_string(),
+        r#"{"os":"windows-latest","node":16.5,"npm":6}"#
+    );
+}
+
+#[test]
+fn named_legs_of_an_include_only_matrix_show_every_value() {
+    let named = expand_named(
+        &json(r#"{"include":[{"site":"production","datacenter":"site-a"}]}"#),
+        "deploy",
+    )
+    .unwrap();
+    assert_eq!(named[0].name, "deploy (production, site-a)");
+}
