@@ -7,11 +7,16 @@ use std::path::PathBuf;
 pub fn conformance_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("HYBRID_RUNNER_CONFORMANCE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance"));
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance")
+        });
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!("notice: no conformance data at {}; nothing to measure", dir.display());
+        eprintln!(
+            "notice: no conformance data at {}; nothing to measure",
+            dir.display()
+        );
         None
     }
 }
@@ -65,7 +70,10 @@ pub fn expression_cases() -> Vec<(String, serde_json::Value)> {
         for (_, group) in groups {
             for case in group.as_array().into_iter().flatten() {
                 let expr = case["expr"].as_str().unwrap_or_default().to_string();
-                let contexts = case.get("contexts").cloned().unwrap_or(serde_json::json!({}));
+                let contexts = case
+                    .get("contexts")
+                    .cloned()
+                    .unwrap_or(serde_json::json!({}));
                 cases.push((expr, contexts));
             }
         }

@@ -6,6 +6,7 @@
 //! characters are cut to 97 and end in `...`.
 
 use crate::expression::Value;
+use crate::expression::number::format_number;
 
 /// The longest display name; longer ones are shortened with `...`.
 const MAX_NAME_CHARS: usize = 100;
@@ -35,54 +36,11 @@ fn push_segments(value: &Value, segments: &mut Vec<String>) {
     match value {
         Value::Null => {}
         Value::Bool(b) => segments.push(b.to_string()),
-        Value::Number(n) => segments.push(format_g15(*n)),
+        Value::Number(n) => segments.push(format_number(*n)),
         Value::String(s) if s.is_empty() => {}
         Value::String(s) => segments.push(s.clone()),
         Value::Array(items) => items.iter().for_each(|v| push_segments(v, segments)),
         Value::Object(object) => object.values().for_each(|v| push_segments(v, segments)),
-    }
-}
-
-/// A number as .NET's `ToString("G15")` writes it: at most 15 significant digits, no
-/// trailing zeros, scientific form (`1E+15`, `1.5E-07`) when the exponent is 15 or more
-/// or -5 and below.
-pub(super) fn format_g15(n: f64) -> String {
-    if n.is_nan() {
-        return "NaN".into();
-    }
-    if n.is_infinite() {
-        return if n > 0.0 { "Infinity" } else { "-Infinity" }.into();
-    }
-    if n == 0.0 {
-        return "0".into();
-    }
-    // `d.dddddddddddddde<exp>`: 15 significant digits, correctly rounded.
-    let scientific = format!("{:.14e}", n.abs());
-    let Some((mantissa, exponent)) = scientific.split_once('e') else {
-        return n.to_string();
-    };
-    let Ok(exponent) = exponent.parse::<i32>() else {
-        return n.to_string();
-    };
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let digits = digits.trim_end_matches('0');
-    let sign = if n < 0.0 { "-" } else { "" };
-    if !(-4..15).contains(&exponent) {
-        let (first, rest) = digits.split_at(1);
-        let point = if rest.is_empty() { "" } else { "." };
-        let exp_sign = if exponent < 0 { '-' } else { '+' };
-        return format!("{sign}{first}{point}{rest}E{exp_sign}{:02}", exponent.abs());
-    }
-    if exponent < 0 {
-        let zeros = "0".repeat((-exponent - 1) as usize);
-        return format!("{sign}0.{zeros}{digits}");
-    }
-    let int_len = exponent as usize + 1;
-    if digits.len() <= int_len {
-        format!("{sign}{digits}{}", "0".repeat(int_len - digits.len()))
-    } else {
-        let (int, frac) = digits.split_at(int_len);
-        format!("{sign}{int}.{frac}")
     }
 }
 
@@ -118,7 +76,7 @@ mod tests {
             (f64::NAN, "NaN"),
         ];
         for (n, expected) in cases {
-            assert_eq!(format_g15(n), expected, "{n:e}");
+            assert_eq!(format_number(n), expected, "{n:e}");
         }
     }
 

@@ -13,8 +13,7 @@
 //! The coercion mirrors the expression evaluator's `==` (see the x-lang suite); it lives
 //! here so matrix expansion does not depend on the evaluator.
 
-use crate::expression::value::fold_key;
-use crate::expression::{Object, Value};
+use crate::expression::{Object, Value, loose_equals};
 
 /// One step of a condition's path below the matrix key.
 #[derive(Debug, Clone)]
@@ -88,91 +87,6 @@ impl EntryFilter {
     }
 }
 
-/// The expression language's `==`: same kinds compare directly (strings ignoring case,
-/// arrays and objects by identity), other kinds compare as numbers.
-fn loose_equals(left: &Value, right: &Value) -> bool {
-    match (left, right) {
-        (Value::Null, Value::Null) => true,
-        (Value::Bool(a), Value::Bool(b)) => a == b,
-        (Value::Number(a), Value::Number(b)) => a == b,
-        (Value::String(a), Value::String(b)) => fold_key(a) == fold_key(b),
-        (Value::Array(a), Value::Array(b)) => std::sync::Arc::ptr_eq(a, b),
-        (Value::Object(a), Value::Object(b)) => std::sync::Arc::ptr_eq(a, b),
-        _ => to_number(left) == to_number(right),
-    }
-}
-
-/// Number coercion: `null` is 0, booleans 1 and 0, strings as [`parse_number`], arrays
-/// and objects NaN.
-fn to_number(value: &Value) -> f64 {
-    match value {
-        Value::Null => 0.0,
-        Value::Bool(b) => f64::from(u8::from(*b)),
-        Value::Number(n) => *n,
-        Value::String(s) => parse_number(s),
-        Value::Array(_) | Value::Object(_) => f64::NAN,
-    }
-}
-
-/// GitHub's string-to-number rule (JavaScript's `Number()` in spirit): surrounding
-/// whitespace ignored, empty is 0, decimal with optional sign, point and exponent,
-/// `0x` hexadecimal and `0o` octal as 32-bit integers, `Infinity` and `-Infinity`;
-/// anything else is NaN.
-pub(super) fn parse_number(text: &str) -> f64 {
-    let s = text.trim();
-    if s.is_empty() {
-        return 0.0;
-    }
-    if is_decimal(s) {
-        return s.parse().unwrap_or(f64::NAN);
-    }
-    if let Some(hex) = s.strip_prefix("0x").filter(|h| !h.is_empty()) {
-        return u32::from_str_radix(hex, 16).map_or(f64::NAN, |n| f64::from(n as i32));
-    }
-    if let Some(octal) = s.strip_prefix("0o").filter(|o| !o.is_empty()) {
-        return u32::from_str_radix(octal, 8).map_or(f64::NAN, |n| f64::from(n as i32));
-    }
-    match s {
-        "Infinity" => f64::INFINITY,
-        "-Infinity" => f64::NEG_INFINITY,
-        _ => f64::NAN,
-    }
-}
-
-/// `[+-]? (digits [. digits?] | . digits) ([eE] [+-]? digits)?`
-fn is_decimal(s: &str) -> bool {
-    let bytes = s.as_bytes();
-    let mut i = 0;
-    let digits_from = |i: &mut usize| {
-        let start = *i;
-        while *i < bytes.len() && bytes[*i].is_ascii_digit() {
-            *i += 1;
-        }
-        *i - start
-    };
-    if matches!(bytes.first(), Some(b'+' | b'-')) {
-        i += 1;
-    }
-    let mut mantissa = digits_from(&mut i);
-    if bytes.get(i) == Some(&b'.') {
-        i += 1;
-        mantissa += digits_from(&mut i);
-    }
-    if mantissa == 0 {
-        return false;
-    }
-    if matches!(bytes.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(bytes.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        if digits_from(&mut i) == 0 {
-            return false;
-        }
-    }
-    i == bytes.len()
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -193,26 +107,6 @@ mod tests {
 
     fn leg(text: &str) -> Object {
         json(text).as_object().unwrap().clone()
-    }
-
-    #[test]
-    fn numbers_parse_like_github() {
-        assert_eq!(parse_number(""), 0.0);
-        assert_eq!(parse_number("  12  "), 12.0);
-        assert_eq!(parse_number("-1.5e2"), -150.0);
-        assert_eq!(parse_number(".5"), 0.5);
-        assert_eq!(parse_number("5."), 5.0);
-        assert_eq!(parse_number("+3"), 3.0);
-        assert_eq!(parse_number("0x1F"), 31.0);
-        assert_eq!(parse_number("0xFFFFFFFF"), -1.0);
-        assert_eq!(parse_number("0o17"), 15.0);
-        assert_eq!(parse_number("Infinity"), f64::INFINITY);
-        assert_eq!(parse_number("-Infinity"), f64::NEG_INFINITY);
-        for nan in [
-            "abc", "inf", "nan", "1e", "e5", ".", "-", "0x", "0x1G", "1_000", "1,5",
-        ] {
-            assert!(parse_number(nan).is_nan(), "{nan:?} should be NaN");
-        }
     }
 
     #[test]
