@@ -136,6 +136,9 @@ pub enum JobStatus {
     Success,
     Failure,
     Cancelled,
+    /// A job-level `if:` whose `needs` include a skipped job (and none failed):
+    /// `success()`, `failure()` and `cancelled()` are all false, only `always()` holds.
+    DependencySkipped,
 }
 
 /// What evaluation needs from outside: `hashFiles` reads the workspace, which the runner

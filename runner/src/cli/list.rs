@@ -1,0 +1,220 @@
+//! `hybrid-runner list [-W PATH] [-E EVENT] [--json]`: the jobs the workflows would run,
+//! in `needs` stages, with matrix legs expanded.
+//!
+//! Workflows that fail to load or plan are reported on stderr (`path:line:col: message`)
+//! and left out; the others are still listed, and the exit code is 1.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use workflows::expression::{Object, Value};
+use workflows::plan::{self, Legs, PlannedJob, WorkflowPlan};
+
+use super::{UsageError, default_workflow_paths, workflow_files};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A workflow file or folder [default: .github/workflows, then .gitea/workflows]
+    #[arg(short = 'W', long = "workflows", value_name = "PATH")]
+    pub workflows: Option<PathBuf>,
+    /// Only workflows triggered by this event [default: every workflow]
+    #[arg(short = 'E', long = "event", value_name = "EVENT")]
+    pub event: Option<String>,
+    /// Print the plan as one JSON document
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let paths = match args.workflows {
+        Some(p) => vec![p],
+        None => default_workflow_paths().into_iter().take(1).collect(),
+    };
+    if paths.is_empty() {
+        return Err(UsageError(
+            "no workflows found: neither .github/workflows nor .gitea/workflows exists here; pass -W PATH".into(),
+        )
+        .into());
+    }
+    let files = workflow_files::expand(&paths)?;
+    let contexts = planning_contexts(args.event.as_deref());
+    let mut plans = Vec::new();
+    let mut failed = false;
+    for file in &files {
+        let name = workflow_files::display_path(file);
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("{name}: cannot read file: {e}");
+                failed = true;
+                continue;
+            }
+        };
+        let workflow = match workflows::model::load(&text, &name) {
+            Ok(w) => w,
+            Err(diagnostics) => {
+                eprintln!("{diagnostics}");
+                failed = true;
+                continue;
+            }
+        };
+        if args.event.as_deref().is_some_and(|e| !workflow.triggered_by(e)) {
+            continue;
+        }
+        match plan::plan_workflow(&workflow, &contexts) {
+            Ok(p) => plans.push(p),
+            Err(e) => {
+                super::print_error(&e.into());
+                failed = true;
+            }
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&plan_json(&plans))?);
+    } else {
+        print_table(&plans);
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// What is known before any job runs: the event name; `vars` and `inputs` empty.
+fn planning_contexts(event: Option<&str>) -> Object {
+    let mut github = Object::new();
+    github.insert("event_name", Value::from(event.unwrap_or("push")));
+    let mut contexts = Object::new();
+    contexts.insert("github", Value::object(github));
+    contexts.insert("vars", Value::object(Object::new()));
+    contexts.insert("inputs", Value::object(Object::new()));
+    contexts
+}
+
+/// One printed row per job run.
+struct Row {
+    stage: String,
+    id: String,
+    name: String,
+    runs_on: String,
+    workflow: String,
+    file: String,
+}
+
+fn rows(plans: &[WorkflowPlan]) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for wf in plans {
+        for (n, stage) in wf.stages.iter().enumerate() {
+            for job in stage {
+                for name in run_names(job) {
+                    rows.push(Row {
+                        stage: n.to_string(),
+                        id: job.id.clone(),
+                        name,
+                        runs_on: runs_on(job),
+                        workflow: wf.name.clone(),
+                        file: wf.file.clone(),
+                    });
+                }
+            }
+        }
+    }
+    rows
+}
+
+fn run_names(job: &PlannedJob) -> Vec<String> {
+    match &job.legs {
+        Legs::Single => vec![job.name.clone()],
+        Legs::Matrix(legs) => legs.iter().map(|l| l.name.clone()).collect(),
+        Legs::Deferred { .. } => vec![format!("{} (matrix expanded at run time)", job.name)],
+    }
+}
+
+fn runs_on(job: &PlannedJob) -> String {
+    match &job.calls {
+        Some(target) => format!("uses {target}"),
+        None => job.runs_on.join(", "),
+    }
+}
+
+fn print_table(plans: &[WorkflowPlan]) {
+    let rows = rows(plans);
+    if rows.is_empty() {
+        eprintln!("no jobs to run");
+        return;
+    }
+    let header = ["Stage", "Job ID", "Job name", "Runs on", "Workflow", "File"];
+    let cells = |r: &Row| -> [String; 6] {
+        [
+            r.stage.clone(),
+            r.id.clone(),
+            r.name.clone(),
+            r.runs_on.clone(),
+            r.workflow.clone(),
+            r.file.clone(),
+        ]
+    };
+    let mut widths = header.map(|h| h.chars().count());
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(cells(r)) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cols: [String; 6]| {
+        let mut s = String::new();
+        for (i, (c, w)) in cols.iter().zip(widths).enumerate() {
+            if i + 1 == cols.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    line(header.map(String::from));
+    for r in &rows {
+        line(cells(r));
+    }
+}
+
+fn plan_json(plans: &[WorkflowPlan]) -> serde_json::Value {
+    let workflows: Vec<serde_json::Value> = plans
+        .iter()
+        .map(|wf| {
+            let stages: Vec<serde_json::Value> = wf
+                .stages
+                .iter()
+                .map(|stage| serde_json::Value::Array(stage.iter().flat_map(job_runs_json).collect()))
+                .collect();
+            serde_json::json!({
+                "file": wf.file,
+                "name": wf.name,
+                "events": wf.events,
+                "stages": stages,
+            })
+        })
+        .collect();
+    serde_json::json!({ "workflows": workflows })
+}
+
+fn job_runs_json(job: &PlannedJob) -> Vec<serde_json::Value> {
+    let base = |name: &str, matrix: serde_json::Value| {
+        serde_json::json!({
+            "id": job.id,
+            "name": name,
+            "needs": job.needs,
+            "runs_on": job.runs_on,
+            "uses": job.calls,
+            "matrix": matrix,
+        })
+    };
+    match &job.legs {
+        Legs::Single => vec![base(&job.name, serde_json::Value::Null)],
+        Legs::Matrix(legs) => legs
+            .iter()
+            .map(|l| base(&l.name, Value::object(l.matrix.clone()).to_json()))
+            .collect(),
+        Legs::Deferred { reason } => {
+            let mut run = base(&job.name, serde_json::Value::Null);
+            run["matrix_deferred"] = serde_json::Value::String(reason.clone());
+            vec![run]
+        }
+    }
+}
