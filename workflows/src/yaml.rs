@@ -1,1 +1,359 @@
 //! YAML text to a tree whose every node knows its `line:col`, loaded with serde-saphyr.
+//!
+//! The tree keeps what the workflow loader needs and serde would otherwise lose: mapping
+//! order, duplicate keys (reported by the loader GitHub's way), and whether a scalar was
+//! quoted (`'true'` stays a string). Booleans follow YAML 1.2 core (`on:` and `yes` are
+//! strings). Anchors and aliases are accepted.
+
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::{DuplicateKeyPolicy, Spanned};
+
+use crate::diagnostic::{Diagnostic, Location};
+use crate::expression::{Object, Value};
+
+/// One YAML node and where it starts in the source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub value: NodeValue,
+    pub location: Location,
+}
+
+/// The data of a [`Node`]. Mappings keep source order and duplicate keys.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeValue {
+    Null,
+    Bool(bool),
+    Number(f64),
+    String(String),
+    Sequence(Vec<Node>),
+    Mapping(Vec<(Node, Node)>),
+}
+
+impl NodeValue {
+    /// The YAML kind, as GitHub's parser names it in messages.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            NodeValue::Null => "null",
+            NodeValue::Bool(_) => "boolean",
+            NodeValue::Number(_) => "number",
+            NodeValue::String(_) => "string",
+            NodeValue::Sequence(_) => "sequence",
+            NodeValue::Mapping(_) => "mapping",
+        }
+    }
+}
+
+impl Node {
+    pub fn new(value: NodeValue, location: Location) -> Self {
+        Node { value, location }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            NodeValue::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_mapping(&self) -> Option<&[(Node, Node)]> {
+        match &self.value {
+            NodeValue::Mapping(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn as_sequence(&self) -> Option<&[Node]> {
+        match &self.value {
+            NodeValue::Sequence(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.value, NodeValue::Null)
+    }
+
+    /// The scalar as text, the way GitHub's parser reads a literal where a string is
+    /// expected (`true`, `3`, `null` → `""`). `None` for sequences and mappings.
+    pub fn scalar_text(&self) -> Option<String> {
+        match &self.value {
+            NodeValue::Null => Some(String::new()),
+            NodeValue::Bool(b) => Some(b.to_string()),
+            NodeValue::Number(n) => Some(number_text(*n)),
+            NodeValue::String(s) => Some(s.clone()),
+            NodeValue::Sequence(_) | NodeValue::Mapping(_) => None,
+        }
+    }
+
+    /// The first value under `key` in a mapping (keys compared exactly).
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_mapping()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
+    }
+
+    /// Plain data conversion (no expression evaluation). Later duplicate keys win.
+    pub fn to_value(&self) -> Value {
+        match &self.value {
+            NodeValue::Null => Value::Null,
+            NodeValue::Bool(b) => Value::Bool(*b),
+            NodeValue::Number(n) => Value::Number(*n),
+            NodeValue::String(s) => Value::String(s.clone()),
+            NodeValue::Sequence(items) => Value::array(items.iter().map(Node::to_value).collect()),
+            NodeValue::Mapping(entries) => {
+                let mut object = Object::with_capacity(entries.len());
+                for (k, v) in entries {
+                    object.insert(k.scalar_text().unwrap_or_default(), v.to_value());
+                }
+                Value::object(object)
+            }
+        }
+    }
+}
+
+/// A number as YAML source would spell it back: integral values without a fraction.
+fn number_text(n: f64) -> String {
+    if n.fract() == 0.0 && n.is_finite() && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        format!("{n}")
+    }
+}
+
+/// Parses one YAML document. An empty document (or only comments) is a `Null` node at 1:1.
+pub fn parse(text: &str, file: &str) -> Result<Node, Diagnostic> {
+    if text.trim().is_empty() || only_comments(text) {
+        return Ok(Node::new(NodeValue::Null, Location::new(1, 1)));
+    }
+    let options = serde_saphyr::options! {
+        duplicate_keys: DuplicateKeyPolicy::PassThrough,
+        strict_booleans: true,
+    };
+    match serde_saphyr::from_str_with_options::<Spanned<Tree>>(text, options) {
+        Ok(spanned) => Ok(to_node(spanned)),
+        Err(e) => Err(syntax_error(&e, file)),
+    }
+}
+
+fn only_comments(text: &str) -> bool {
+    text.lines().all(|l| {
+        let t = l.trim();
+        t.is_empty() || t.starts_with('#') || t == "---" || t == "..."
+    })
+}
+
+fn syntax_error(e: &serde_saphyr::Error, file: &str) -> Diagnostic {
+    let location = e
+        .location()
+        .filter(|l| l.line() > 0)
+        .map(|l| Location::new(to_u32(l.line()), to_u32(l.column())));
+    let rendered = e.without_snippet().to_string();
+    let message = rendered
+        .lines()
+        .next()
+        .unwrap_or("invalid YAML")
+        .trim()
+        .to_string();
+    Diagnostic::new(
+        file,
+        location,
+        format!("YAML syntax error: {message}. Fix the YAML so it parses."),
+    )
+}
+
+fn to_u32(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+fn location_of(l: &serde_saphyr::Location) -> Location {
+    Location::new(to_u32(l.line()), to_u32(l.column()))
+}
+
+fn to_node(spanned: Spanned<Tree>) -> Node {
+    let location = location_of(&spanned.referenced);
+    let value = match spanned.value {
+        Tree::Null => NodeValue::Null,
+        Tree::Bool(b) => NodeValue::Bool(b),
+        Tree::Number(n) => NodeValue::Number(n),
+        Tree::String(s) => NodeValue::String(s),
+        Tree::Sequence(items) => NodeValue::Sequence(items.into_iter().map(to_node).collect()),
+        Tree::Mapping(entries) => NodeValue::Mapping(
+            entries
+                .into_iter()
+                .map(|(k, v)| (to_node(k), to_node(v)))
+                .collect(),
+        ),
+    };
+    Node::new(value, location)
+}
+
+/// The raw deserialized tree; each child is wrapped in `Spanned` so its location survives.
+enum Tree {
+    Null,
+    Bool(bool),
+    Number(f64),
+    String(String),
+    Sequence(Vec<Spanned<Tree>>),
+    Mapping(Vec<(Spanned<Tree>, Spanned<Tree>)>),
+}
+
+impl<'de> Deserialize<'de> for Tree {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TreeVisitor)
+    }
+}
+
+struct TreeVisitor;
+
+impl<'de> Visitor<'de> for TreeVisitor {
+    type Value = Tree;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Tree, E> {
+        Ok(Tree::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Tree, E> {
+        Ok(Tree::Number(v as f64))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Tree, E> {
+        Ok(Tree::Number(v as f64))
+    }
+
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Tree, E> {
+        Ok(Tree::Number(v as f64))
+    }
+
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Tree, E> {
+        Ok(Tree::Number(v as f64))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Tree, E> {
+        Ok(Tree::Number(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Tree, E> {
+        Ok(Tree::String(v.to_string()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Tree, E> {
+        Ok(Tree::String(v))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Tree, E> {
+        Ok(Tree::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Tree, E> {
+        Ok(Tree::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Tree, D::Error> {
+        deserializer.deserialize_any(TreeVisitor)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Tree, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Spanned<Tree>>()? {
+            items.push(item);
+        }
+        Ok(Tree::Sequence(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tree, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = map.next_key::<Spanned<Tree>>()? {
+            let value = map.next_value::<Spanned<Tree>>()?;
+            entries.push((key, value));
+        }
+        Ok(Tree::Mapping(entries))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(text: &str) -> Node {
+        parse(text, "t.yml").unwrap()
+    }
+
+    #[test]
+    fn locations_survive_nesting() {
+        let n = parse_ok("on: push\njobs:\n  build:\n    steps:\n      - run: echo\n");
+        let m = n.as_mapping().unwrap();
+        assert_eq!(m[0].0.as_str(), Some("on"));
+        assert_eq!(m[0].0.location, Location::new(1, 1));
+        assert_eq!(m[0].1.location, Location::new(1, 5));
+        let jobs = n.get("jobs").unwrap();
+        let (build_key, build) = &jobs.as_mapping().unwrap()[0];
+        assert_eq!(build_key.location, Location::new(3, 3));
+        let steps = build.get("steps").unwrap();
+        let step = &steps.as_sequence().unwrap()[0];
+        assert_eq!(step.location, Location::new(5, 9));
+        let (run_key, run) = &step.as_mapping().unwrap()[0];
+        assert_eq!(run_key.location, Location::new(5, 9));
+        assert_eq!(run.location, Location::new(5, 14));
+        assert_eq!(run.as_str(), Some("echo"));
+    }
+
+    #[test]
+    fn quoted_scalars_stay_strings_and_on_is_a_string() {
+        let n = parse_ok("a: 'true'\nb: true\nc: \"3\"\nd: 3\non: yes\ne:\nf: 1.5\n");
+        assert_eq!(n.get("a").unwrap().value, NodeValue::String("true".into()));
+        assert_eq!(n.get("b").unwrap().value, NodeValue::Bool(true));
+        assert_eq!(n.get("c").unwrap().value, NodeValue::String("3".into()));
+        assert_eq!(n.get("d").unwrap().value, NodeValue::Number(3.0));
+        assert_eq!(n.get("on").unwrap().value, NodeValue::String("yes".into()));
+        assert!(n.get("e").unwrap().is_null());
+        assert_eq!(n.get("f").unwrap().value, NodeValue::Number(1.5));
+    }
+
+    #[test]
+    fn duplicates_and_order_are_kept() {
+        let n = parse_ok("b: 1\na: 2\nb: 3\n");
+        let keys: Vec<_> = n
+            .as_mapping()
+            .unwrap()
+            .iter()
+            .map(|(k, _)| k.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(keys, ["b", "a", "b"]);
+    }
+
+    #[test]
+    fn anchors_and_aliases_are_accepted() {
+        let n = parse_ok("a: &x\n  k: v\nb: *x\n");
+        assert_eq!(n.get("b").unwrap().get("k").unwrap().as_str(), Some("v"));
+    }
+
+    #[test]
+    fn syntax_errors_have_a_location() {
+        let e = parse("a: [1, 2\nb: 3\n", "t.yml").unwrap_err();
+        assert!(e.location.is_some(), "{e}");
+        assert!(e.message.contains("YAML"), "{e}");
+    }
+
+    #[test]
+    fn to_value_converts_plain_data() {
+        let v = parse_ok("a: [1, 'x', null]\nB: {c: true}\n").to_value();
+        assert_eq!(
+            v.to_json().to_string(),
+            r#"{"a":[1,"x",null],"B":{"c":true}}"#
+        );
+    }
+
+    #[test]
+    fn empty_text_is_null() {
+        assert!(parse_ok("").is_null());
+        assert!(parse_ok("# only a comment\n").is_null());
+    }
+}

@@ -1,1 +1,136 @@
 //! The typed workflow model and its loader: every key of the workflow syntax, every problem a diagnostic.
+//!
+//! [`load`] reads YAML text into a [`Workflow`], or returns every problem found (in
+//! document order, GitHub's wording, `file:line:col`). Expressions are kept as source
+//! text but checked at load time against the contexts each key allows.
+
+mod expressions;
+mod job;
+mod needs;
+mod reader;
+mod step;
+mod triggers;
+mod types;
+
+pub use types::{
+    CallOutput, CallSecret, CallSecrets, Concurrency, Container, Credentials, Cron, Defaults,
+    Environment, Event, Input, InputType, Job, Located, OrExpression, PermissionLevel, Permissions,
+    RunsOn, Step, Strategy, StringMap, Triggers, Workflow, WorkflowCall,
+};
+
+use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use crate::yaml::{self, Node};
+
+use expressions::Scope;
+use reader::Reader;
+
+const ROOT_KEYS: &[&str] = &[
+    "on",
+    "name",
+    "description",
+    "run-name",
+    "defaults",
+    "env",
+    "permissions",
+    "concurrency",
+    "jobs",
+];
+
+/// Loads one workflow file. `file` is the name used in diagnostics.
+pub fn load(text: &str, file: &str) -> Result<Workflow, Diagnostics> {
+    let root = yaml::parse(text, file).map_err(|d| Diagnostics(vec![d]))?;
+    if root.is_null() {
+        return Err(Diagnostics(vec![Diagnostic::new(
+            file,
+            None,
+            "The workflow file is empty. Add `on:` and `jobs:` to it.",
+        )]));
+    }
+    let mut r = Reader::new(file);
+    let workflow = read_workflow(&mut r, &root);
+    match workflow {
+        Some(w) if r.diagnostics.is_empty() => Ok(w),
+        _ => Err(Diagnostics(r.diagnostics)),
+    }
+}
+
+fn read_workflow(r: &mut Reader, root: &Node) -> Option<Workflow> {
+    let entries = r.mapping(root, Some(ROOT_KEYS))?;
+    let mut workflow = Workflow {
+        file: r.file.clone(),
+        name: None,
+        description: None,
+        run_name: None,
+        on: Triggers::default(),
+        permissions: None,
+        env: None,
+        defaults: None,
+        concurrency: None,
+        jobs: Vec::new(),
+    };
+    let mut jobs_node = None;
+    let mut has_on = false;
+    for (key, _, value) in entries {
+        match key {
+            "on" => {
+                has_on = true;
+                workflow.on = triggers::read_triggers(r, value);
+            }
+            "name" => workflow.name = r.string(value, Scope::None),
+            "description" => workflow.description = r.string(value, Scope::None),
+            "run-name" => workflow.run_name = r.string(value, Scope::Workflow),
+            "defaults" => workflow.defaults = job::read_defaults(r, value, Scope::None),
+            "env" => workflow.env = r.string_map(value, Scope::WorkflowEnv),
+            "permissions" => workflow.permissions = job::read_permissions(r, value),
+            "concurrency" => {
+                workflow.concurrency = job::read_concurrency(r, value, Scope::Workflow);
+            }
+            _ => {
+                jobs_node = Some(value);
+                workflow.jobs = job::read_jobs(r, value);
+            }
+        }
+    }
+    match jobs_node {
+        None => r.missing(root.location, "jobs"),
+        Some(node) => {
+            if node.as_mapping().is_some_and(|m| m.is_empty()) {
+                r.error(
+                    node.location,
+                    "The workflow must contain at least one job with no dependencies.",
+                );
+            }
+            needs::check_needs(r, &workflow.jobs, node.location);
+        }
+    }
+    if !has_on {
+        r.missing(root.location, "on");
+    }
+    Some(workflow)
+}
+
+impl Workflow {
+    /// Whether an event of this name starts the workflow (filters are not applied).
+    pub fn triggered_by(&self, event: &str) -> bool {
+        self.on.events.iter().any(|e| e.name.value == event)
+    }
+
+    /// The job with this id.
+    pub fn job(&self, id: &str) -> Option<&Job> {
+        self.jobs.iter().find(|j| j.id.value == id)
+    }
+
+    /// The event named `event`, with its filters.
+    pub fn event(&self, event: &str) -> Option<&Event> {
+        self.on.events.iter().find(|e| e.name.value == event)
+    }
+}
+
+/// Where a job-level diagnostic points (its mapping), for callers building their own.
+pub fn job_location(job: &Job) -> Location {
+    job.location
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;
