@@ -8,7 +8,7 @@
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::{DuplicateKeyPolicy, Spanned};
+use serde_saphyr::{DuplicateKeyPolicy, NonFiniteFloatPolicy, Spanned};
 
 use crate::diagnostic::{Diagnostic, Location};
 use crate::expression::{Object, Value};
@@ -123,17 +123,27 @@ fn number_text(n: f64) -> String {
     }
 }
 
+/// The deepest nesting of mappings and sequences accepted (GitHub's limit).
+pub const MAX_DEPTH: usize = 50;
+
 /// Parses one YAML document. An empty document (or only comments) is a `Null` node at 1:1.
 pub fn parse(text: &str, file: &str) -> Result<Node, Diagnostic> {
     if text.trim().is_empty() || only_comments(text) {
         return Ok(Node::new(NodeValue::Null, Location::new(1, 1)));
     }
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_depth = MAX_DEPTH;
     let options = serde_saphyr::options! {
+        budget: Some(budget),
         duplicate_keys: DuplicateKeyPolicy::PassThrough,
+        non_finite_float_policy: NonFiniteFloatPolicy::PassThrough,
         strict_booleans: true,
     };
     match serde_saphyr::from_str_with_options::<Spanned<Tree>>(text, options) {
-        Ok(spanned) => Ok(to_node(spanned)),
+        Ok(spanned) => {
+            let lines: Vec<&str> = text.lines().collect();
+            Ok(to_node(spanned, &lines))
+        }
         Err(e) => Err(syntax_error(&e, file)),
     }
 }
@@ -146,6 +156,13 @@ fn only_comments(text: &str) -> bool {
 }
 
 fn syntax_error(e: &serde_saphyr::Error, file: &str) -> Diagnostic {
+    if let serde_saphyr::Error::Budget {
+        breach: serde_saphyr::budget::BudgetBreach::Depth { .. },
+        ..
+    } = e.without_snippet()
+    {
+        return Diagnostic::new(file, None, "Maximum object depth exceeded");
+    }
     let location = e
         .location()
         .filter(|l| l.line() > 0)
@@ -172,22 +189,73 @@ fn location_of(l: &serde_saphyr::Location) -> Location {
     Location::new(to_u32(l.line()), to_u32(l.column()))
 }
 
-fn to_node(spanned: Spanned<Tree>) -> Node {
-    let location = location_of(&spanned.referenced);
+fn to_node(spanned: Spanned<Tree>, lines: &[&str]) -> Node {
+    let mut location = location_of(&spanned.referenced);
     let value = match spanned.value {
-        Tree::Null => NodeValue::Null,
+        Tree::Null => {
+            location = after_colon(location, lines);
+            NodeValue::Null
+        }
         Tree::Bool(b) => NodeValue::Bool(b),
         Tree::Number(n) => NodeValue::Number(n),
-        Tree::String(s) => NodeValue::String(s),
-        Tree::Sequence(items) => NodeValue::Sequence(items.into_iter().map(to_node).collect()),
+        Tree::String(s) => {
+            location = block_indicator(location, lines).unwrap_or(location);
+            NodeValue::String(s)
+        }
+        Tree::Sequence(items) => {
+            NodeValue::Sequence(items.into_iter().map(|i| to_node(i, lines)).collect())
+        }
         Tree::Mapping(entries) => NodeValue::Mapping(
             entries
                 .into_iter()
-                .map(|(k, v)| (to_node(k), to_node(v)))
+                .map(|(k, v)| (to_node(k, lines), to_node(v, lines)))
                 .collect(),
         ),
     };
     Node::new(value, location)
+}
+
+/// The character at a 1-based location.
+fn char_at(location: Location, lines: &[&str]) -> Option<char> {
+    let line = lines.get(location.line.checked_sub(1)? as usize)?;
+    line.chars().nth(location.column.checked_sub(1)? as usize)
+}
+
+/// An empty value (`key:`) is placed just after the colon, as GitHub places it.
+fn after_colon(location: Location, lines: &[&str]) -> Location {
+    if char_at(location, lines) == Some(':') {
+        Location::new(location.line, location.column + 1)
+    } else {
+        location
+    }
+}
+
+/// A block scalar (`run: |`) starts at its `|` / `>` indicator, as GitHub reports it,
+/// not at its first content line.
+fn block_indicator(location: Location, lines: &[&str]) -> Option<Location> {
+    if location.column <= 1 {
+        return None;
+    }
+    let mut line_index = location.line.checked_sub(2)? as usize;
+    loop {
+        let line = lines.get(line_index)?;
+        let content = line.split(" #").next().unwrap_or_default().trim_end();
+        if !content.is_empty() {
+            let token_start = content.rfind(' ').map_or(0, |i| i + 1);
+            let token = &content[token_start..];
+            let is_indicator = token.starts_with(['|', '>'])
+                && token[1..]
+                    .chars()
+                    .all(|c| c == '+' || c == '-' || c.is_ascii_digit())
+                && token.len() <= 3;
+            if !is_indicator {
+                return None;
+            }
+            let column = content[..token_start].chars().count() as u32 + 1;
+            return Some(Location::new(line_index as u32 + 1, column));
+        }
+        line_index = line_index.checked_sub(1)?;
+    }
 }
 
 /// The raw deserialized tree; each child is wrapped in `Spanned` so its location survives.
@@ -307,6 +375,15 @@ mod tests {
 
     #[test]
     fn quoted_scalars_stay_strings_and_on_is_a_string() {
+        let big = parse_ok("a: .inf\nb: 1e999\n");
+        assert_eq!(
+            big.get("a").unwrap().value,
+            NodeValue::Number(f64::INFINITY)
+        );
+        assert_eq!(
+            big.get("b").unwrap().value,
+            NodeValue::Number(f64::INFINITY)
+        );
         let n = parse_ok("a: 'true'\nb: true\nc: \"3\"\nd: 3\non: yes\ne:\nf: 1.5\n");
         assert_eq!(n.get("a").unwrap().value, NodeValue::String("true".into()));
         assert_eq!(n.get("b").unwrap().value, NodeValue::Bool(true));
@@ -330,6 +407,15 @@ mod tests {
     }
 
     #[test]
+    fn block_scalars_and_empty_values_are_placed_like_github() {
+        let n = parse_ok("a:\n  run: |\n    echo\n  b: >-\n\n    x\n  image:\n");
+        let a = n.get("a").unwrap();
+        assert_eq!(a.get("run").unwrap().location, Location::new(2, 8));
+        assert_eq!(a.get("b").unwrap().location, Location::new(4, 6));
+        assert_eq!(a.get("image").unwrap().location, Location::new(7, 9));
+    }
+
+    #[test]
     fn anchors_and_aliases_are_accepted() {
         let n = parse_ok("a: &x\n  k: v\nb: *x\n");
         assert_eq!(n.get("b").unwrap().get("k").unwrap().as_str(), Some("v"));
@@ -340,6 +426,32 @@ mod tests {
         let e = parse("a: [1, 2\nb: 3\n", "t.yml").unwrap_err();
         assert!(e.location.is_some(), "{e}");
         assert!(e.message.contains("YAML"), "{e}");
+    }
+
+    fn nested(depth: usize) -> String {
+        let mut text = String::new();
+        for i in 0..depth {
+            text.push_str(&" ".repeat(i * 2));
+            text.push_str("k:\n");
+        }
+        text.push_str(&" ".repeat(depth * 2));
+        text.push_str("v\n");
+        text
+    }
+
+    #[test]
+    fn deep_documents_are_rejected_without_exhausting_the_stack() {
+        let ok = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(|| {
+                assert!(parse(&nested(MAX_DEPTH), "t.yml").is_ok());
+                parse(&nested(MAX_DEPTH + 1), "t.yml").unwrap_err()
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(ok.message, "Maximum object depth exceeded");
+        assert_eq!(ok.location, None);
     }
 
     #[test]

@@ -136,6 +136,14 @@ pub fn check_string(text: &str, scope: Scope) -> Result<Checked, String> {
     let Some(allowed) = scope.allowed() else {
         return Err("A template expression is not allowed in this context".into());
     };
+    if text.chars().count() > MAX_EXPRESSION_LENGTH {
+        return Err(format!(
+            "Exceeded max expression length {MAX_EXPRESSION_LENGTH}"
+        ));
+    }
+    if contains_insert(text) {
+        return Err(INSERT_EMBEDDED.into());
+    }
     let template = parse_template(text, &allowed).map_err(|e| report(&e))?;
     if template.is_literal() {
         Ok(Checked::Literal)
@@ -144,6 +152,33 @@ pub fn check_string(text: &str, scope: Scope) -> Result<Checked, String> {
     } else {
         Ok(Checked::Template)
     }
+}
+
+/// GitHub's limit on the length of a string holding expressions.
+const MAX_EXPRESSION_LENGTH: usize = 21_000;
+
+const INSERT_EMBEDDED: &str = "The directive 'insert' is not allowed in this context. Directives are not supported for expressions that are embedded within a string. Directives are only supported when the entire value is an expression.";
+
+/// Whether a mapping key is the `${{ insert }}` directive.
+pub fn is_insert_directive(text: &str) -> bool {
+    text.trim()
+        .strip_prefix("${{")
+        .and_then(|t| t.strip_suffix("}}"))
+        .is_some_and(|inner| inner.trim() == "insert")
+}
+
+/// Whether a string value embeds `${{ insert }}` (only allowed as a whole key).
+fn contains_insert(text: &str) -> bool {
+    let mut rest = text;
+    while let Some(start) = rest.find("${{") {
+        let after = &rest[start + 3..];
+        match after.find("}}") {
+            Some(end) if after[..end].trim() == "insert" => return true,
+            Some(end) => rest = &after[end + 2..],
+            None => return false,
+        }
+    }
+    false
 }
 
 /// Checks an `if:` condition and returns its normalised text (`success() && (...)`

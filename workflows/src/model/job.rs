@@ -244,7 +244,7 @@ fn read_runs_on(r: &mut Reader, node: &Node) -> Option<RunsOn> {
     Some(runs_on)
 }
 
-/// A group name may carry one `organization/` or `enterprise/` prefix.
+/// A group name may carry one `organization/` or `enterprise/` prefix (or `org/`, `ent/`).
 fn check_runner_group(r: &mut Reader, group: &Located<String>) {
     let name = group.value.as_str();
     let Some((prefix, rest)) = name.split_once('/') else {
@@ -255,7 +255,8 @@ fn check_runner_group(r: &mut Reader, group: &Located<String>) {
             group.location,
             format!("Invalid runs-on group name '{name}'."),
         );
-    } else if prefix != "organization" && prefix != "enterprise" || rest.contains('/') {
+    } else if !matches!(prefix, "organization" | "enterprise" | "org" | "ent") || rest.contains('/')
+    {
         r.error(
             group.location,
             format!("Invalid runs-on group name '{name}'. Please use 'organization/' or 'enterprise/' prefix to target a single runner group."),
@@ -448,7 +449,7 @@ fn check_matrix(r: &mut Reader, node: &Node) {
     if r.whole_expression(node, scope).is_some() {
         return;
     }
-    for (key, _, value) in r.mapping(node, None).unwrap_or_default() {
+    for (key, _, value) in r.mapping_with_keys(node, None, scope).unwrap_or_default() {
         if r.whole_expression(value, scope).is_some() {
             continue;
         }

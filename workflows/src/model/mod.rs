@@ -69,13 +69,9 @@ fn read_workflow(r: &mut Reader, root: &Node) -> Option<Workflow> {
         jobs: Vec::new(),
     };
     let mut jobs_node = None;
-    let mut has_on = false;
     for (key, _, value) in entries {
         match key {
-            "on" => {
-                has_on = true;
-                workflow.on = triggers::read_triggers(r, value);
-            }
+            "on" => workflow.on = triggers::read_triggers(r, value),
             "name" => workflow.name = r.string(value, Scope::None),
             "description" => workflow.description = r.string(value, Scope::None),
             "run-name" => workflow.run_name = r.string(value, Scope::Workflow),
@@ -102,9 +98,6 @@ fn read_workflow(r: &mut Reader, root: &Node) -> Option<Workflow> {
             }
             needs::check_needs(r, &workflow.jobs, node.location);
         }
-    }
-    if !has_on {
-        r.missing(root.location, "on");
     }
     Some(workflow)
 }

@@ -5,7 +5,7 @@
 use crate::diagnostic::{Diagnostic, Location};
 use crate::yaml::{Node, NodeValue};
 
-use super::expressions::{Checked, Scope, check_string};
+use super::expressions::{Checked, Scope, check_string, is_insert_directive};
 use super::types::{Located, OrExpression, StringMap};
 
 /// One mapping entry whose key was accepted: (key text, key node, value node).
@@ -59,8 +59,26 @@ impl Reader {
         node: &'a Node,
         known: Option<&[&str]>,
     ) -> Option<Vec<Entry<'a>>> {
+        self.mapping_with_keys(node, known, Scope::None)
+    }
+
+    /// Like [`Reader::mapping`], with keys that may hold expressions of `key_scope`
+    /// (matrix keys may).
+    pub fn mapping_with_keys<'a>(
+        &mut self,
+        node: &'a Node,
+        known: Option<&[&str]>,
+        key_scope: Scope,
+    ) -> Option<Vec<Entry<'a>>> {
         let Some(pairs) = node.as_mapping() else {
-            self.unexpected(node);
+            if node.as_str().is_some_and(|s| s.contains("${{")) {
+                self.error(
+                    node.location,
+                    "A template expression is not allowed in this context",
+                );
+            } else {
+                self.unexpected(node);
+            }
             return None;
         };
         let mut entries: Vec<Entry<'a>> = Vec::with_capacity(pairs.len());
@@ -70,11 +88,11 @@ impl Reader {
                 self.unexpected(key);
                 continue;
             };
-            if text.contains("${{") {
-                self.error(
-                    key.location,
-                    "A template expression is not allowed in this context",
-                );
+            if text.contains("${{")
+                && !is_insert_directive(text)
+                && let Err(message) = check_string(text, key_scope)
+            {
+                self.error(key.location, message);
                 continue;
             }
             if let Some(known) = known
@@ -174,17 +192,29 @@ impl Reader {
 
     /// A mapping of strings, or one expression standing for the whole mapping.
     pub fn string_map(&mut self, node: &Node, scope: Scope) -> Option<StringMap> {
+        let mut map = StringMap::default();
         if let Some(expression) = self.whole_expression(node, scope) {
-            return Some(StringMap::Expression(expression));
+            map.inserts.push(expression);
+            return Some(map);
         }
-        let entries = self.mapping(node, None)?;
-        let mut out = Vec::with_capacity(entries.len());
-        for (key, key_node, value) in entries {
+        for (key, key_node, value) in self.mapping(node, None)? {
+            if is_insert_directive(key) {
+                if let Some(v) = self.whole_expression(value, scope) {
+                    map.inserts.push(v);
+                } else if value
+                    .as_str()
+                    .is_none_or(|t| check_string(t, scope).is_ok())
+                {
+                    self.unexpected(value);
+                }
+                continue;
+            }
             if let Some(v) = self.string(value, scope) {
-                out.push((Located::new(key.to_string(), key_node.location), v));
+                map.entries
+                    .push((Located::new(key.to_string(), key_node.location), v));
             }
         }
-        Some(StringMap::Entries(out))
+        Some(map)
     }
 
     /// `Some` when `node` is a string made of exactly one valid `${{ }}` in a scope that

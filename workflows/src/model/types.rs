@@ -32,26 +32,19 @@ pub enum OrExpression<T> {
     Expression(String),
 }
 
-/// String values by key (`env`, `with`, `outputs`), in source order, or one expression
-/// that evaluates to the whole mapping. Literal numbers and booleans become their text.
-#[derive(Debug, Clone, PartialEq)]
-pub enum StringMap {
-    Entries(Vec<(Located<String>, Located<String>)>),
-    Expression(Located<String>),
+/// String values by key (`env`, `with`, `outputs`), in source order. Literal numbers
+/// and booleans become their text. `inserts` are expressions whose mapping result is
+/// merged in: a `${{ insert }}` key's value, or the whole value written as one expression.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StringMap {
+    pub entries: Vec<(Located<String>, Located<String>)>,
+    pub inserts: Vec<Located<String>>,
 }
 
 impl StringMap {
-    /// The entries, empty when the map is one expression.
-    pub fn entries(&self) -> &[(Located<String>, Located<String>)] {
-        match self {
-            StringMap::Entries(e) => e,
-            StringMap::Expression(_) => &[],
-        }
-    }
-
     /// The value of `key` (exact spelling), if present as a literal entry.
     pub fn get(&self, key: &str) -> Option<&Located<String>> {
-        self.entries()
+        self.entries
             .iter()
             .find(|(k, _)| k.value == key)
             .map(|(_, v)| v)

@@ -1,0 +1,360 @@
+//! GitHub's workflow-parser "reader" suite (conformance README section 2) and act's
+//! workflows as parse-only inputs, run against `workflows::model::load`.
+//!
+//! Tallies:
+//! - `reader`: accept/reject right on every case we mirror.
+//! - `reader_messages`: expected error messages reproduced exactly (`github_form`).
+//! - `reader_locations`: expected error locations where we report something.
+//! - `reader_jobs`: per job of accepted cases: id, needs, runs-on, step ids.
+//! - `reader_act`: act's workflows load, except the ones act itself rejects.
+//!
+//! Cases skipped (counted as skipped, each with its reason in `skip_reason`):
+//! - `skip` lists `C#`: not the canonical behaviour (TypeScript-only expectations,
+//!   e.g. errors on unknown `workflow_dispatch` keys that the canonical parser ignores).
+//! - options we do not mirror: `permissions-policy` (caller permission checks),
+//!   `max-depth` / `max-file-size` / `max-job-limit` / `max-result-size` /
+//!   `max-nested-reusable-workflows-depth` (size limits of GitHub's service),
+//!   `experimental-features` (background steps), `skip-reusable-workflows`.
+//! - error cases about called reusable workflows (their inputs, secrets, permissions
+//!   or size): the loader reads one file and does not fetch the workflows it calls.
+//! - `errors-anchor-tag.yml`: GitHub used to reject anchors; we accept them, as
+//!   GitHub does today.
+
+use std::path::{Path, PathBuf};
+
+use harness::{Tally, conformance_dir};
+use serde_json::Value as Json;
+use workflows::model::{self, Workflow};
+
+/// One reader case split into its documents.
+struct Case {
+    name: String,
+    options: Json,
+    workflow: String,
+    expected: Json,
+    documents: usize,
+}
+
+fn split_documents(text: &str) -> Vec<String> {
+    let normalized = text.replace("\r\n", "\n");
+    normalized.split("\n---\n").map(str::to_string).collect()
+}
+
+fn read_case(path: &Path) -> Option<Case> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let docs = split_documents(&text);
+    if docs.len() < 3 {
+        return None;
+    }
+    let options: Json = serde_saphyr::from_str(&docs[0]).unwrap_or(Json::Null);
+    let expected: Json = serde_json::from_str(docs[docs.len() - 1].trim()).ok()?;
+    Some(Case {
+        name: path.file_name()?.to_string_lossy().into_owned(),
+        options,
+        workflow: docs[1].clone(),
+        expected,
+        documents: docs.len(),
+    })
+}
+
+fn skip_reason(case: &Case) -> Option<&'static str> {
+    let skip_list = case.options.get("skip").and_then(Json::as_array);
+    if skip_list.is_some_and(|s| s.iter().any(|v| v.as_str() == Some("C#"))) {
+        return Some("not run by the canonical C# parser");
+    }
+    const UNMIRRORED: &[&str] = &[
+        "permissions-policy",
+        "max-depth",
+        "max-file-size",
+        "max-job-limit",
+        "max-result-size",
+        "max-nested-reusable-workflows-depth",
+        "experimental-features",
+        "skip-reusable-workflows",
+    ];
+    if UNMIRRORED.iter().any(|k| case.options.get(*k).is_some()) {
+        return Some("uses a parser option we do not mirror");
+    }
+    let expects_errors = case.expected.get("errors").is_some();
+    if expects_errors && case.name.contains("reusable") {
+        return Some("errors come from the called reusable workflow");
+    }
+    if case.name == "errors-anchor-tag.yml" {
+        return Some("anchors are accepted");
+    }
+    None
+}
+
+fn expected_messages(case: &Case) -> Vec<String> {
+    case.expected
+        .get("errors")
+        .and_then(Json::as_array)
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e.get("Message").and_then(Json::as_str))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `(Line: L, Col: C)` out of a GitHub-form message.
+fn location_of(message: &str) -> Option<(u32, u32)> {
+    let start = message.find("(Line: ")? + "(Line: ".len();
+    let rest = &message[start..];
+    let (line, rest) = rest.split_once(", Col: ")?;
+    let (col, _) = rest.split_once(')')?;
+    Some((line.parse().ok()?, col.parse().ok()?))
+}
+
+/// The text of a literal token: plain JSON (`include-source: false`) or `{"lit": ...}`.
+fn literal(value: &Json) -> Option<&str> {
+    value
+        .as_str()
+        .or_else(|| value.get("lit").and_then(Json::as_str))
+}
+
+/// The items of a sequence token: a JSON array or `{"seq": [...]}`.
+fn sequence(value: &Json) -> Option<&Vec<Json>> {
+    value
+        .as_array()
+        .or_else(|| value.get("seq").and_then(Json::as_array))
+}
+
+fn runs_on_projection(value: &Json) -> Option<Vec<String>> {
+    if let Some(label) = literal(value) {
+        return Some(vec![label.to_string()]);
+    }
+    sequence(value)?
+        .iter()
+        .map(|v| literal(v).map(str::to_string))
+        .collect()
+}
+
+/// Compares one expected job with ours; `Err` says what differs.
+fn compare_job(expected: &Json, workflow: &Workflow) -> Result<(), String> {
+    let id = expected.get("id").and_then(literal).unwrap_or_default();
+    let job = workflow
+        .job(id)
+        .ok_or_else(|| format!("job {id} missing"))?;
+    let name = expected.get("name").and_then(literal);
+    if let Some(name) = name
+        && !name.contains("${{")
+        && name != job.effective_name()
+    {
+        return Err(format!("name {name:?} != {:?}", job.effective_name()));
+    }
+    let needs: Vec<String> = expected
+        .get("needs")
+        .and_then(sequence)
+        .map(|n| {
+            n.iter()
+                .filter_map(|v| literal(v).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let ours: Vec<String> = job.needs.iter().map(|n| n.value.clone()).collect();
+    if needs != ours {
+        return Err(format!("needs {needs:?} != {ours:?}"));
+    }
+    if let Some(runs_on) = expected.get("runs-on").and_then(runs_on_projection) {
+        let ours: Vec<String> = job
+            .runs_on
+            .as_ref()
+            .map(|r| r.labels.iter().map(|l| l.value.clone()).collect())
+            .unwrap_or_default();
+        if runs_on != ours {
+            return Err(format!("runs-on {runs_on:?} != {ours:?}"));
+        }
+    }
+    let step_ids: Vec<String> = expected
+        .get("steps")
+        .and_then(sequence)
+        .map(|s| {
+            s.iter()
+                .filter_map(|st| st.get("id").and_then(literal).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let ours: Vec<String> = job.steps.iter().map(|s| s.id().to_string()).collect();
+    if step_ids != ours {
+        return Err(format!("step ids {step_ids:?} != {ours:?}"));
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct Tallies {
+    accept: Option<Tally>,
+    messages: Option<Tally>,
+    locations: Option<Tally>,
+    jobs: Option<Tally>,
+}
+
+fn run_case(case: &Case, t: &mut Tallies) {
+    let (Some(accept), Some(messages), Some(locations), Some(jobs)) = (
+        t.accept.as_mut(),
+        t.messages.as_mut(),
+        t.locations.as_mut(),
+        t.jobs.as_mut(),
+    ) else {
+        return;
+    };
+    if let Some(reason) = skip_reason(case) {
+        println!("skip {}: {reason}", case.name);
+        accept.skip();
+        return;
+    }
+    let file = format!(".github/workflows/{}", case.name);
+    let result = model::load(&case.workflow, &file);
+    let expected = expected_messages(case);
+    match (&result, expected.is_empty()) {
+        (Ok(workflow), true) => {
+            accept.pass();
+            for job in case
+                .expected
+                .get("jobs")
+                .and_then(Json::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let id = job.get("id").and_then(literal).unwrap_or_default();
+                match compare_job(job, workflow) {
+                    Ok(()) => jobs.pass(),
+                    Err(why) => jobs.fail(format!("{}#{id}", case.name), why),
+                }
+            }
+        }
+        (Err(diagnostics), false) => {
+            accept.pass();
+            let ours: Vec<String> = diagnostics.iter().map(|d| d.github_form()).collect();
+            for message in &expected {
+                messages.check(ours.contains(message), &case.name, || {
+                    format!("expected {message:?}; got {ours:#?}")
+                });
+                if let Some((line, col)) = location_of(message) {
+                    let found = diagnostics.iter().any(|d| {
+                        d.location
+                            .is_some_and(|l| l.line == line && l.column == col)
+                    });
+                    locations.check(found, &case.name, || {
+                        format!("nothing reported at {line}:{col}; got {ours:#?}")
+                    });
+                }
+            }
+        }
+        (Ok(_), false) => accept.fail(&case.name, format!("accepted; expected {expected:#?}")),
+        (Err(d), true) => accept.fail(&case.name, format!("rejected:\n{d}")),
+    }
+    let _ = case.documents;
+}
+
+#[test]
+fn reader_suite() {
+    let Some(root) = conformance_dir() else {
+        return;
+    };
+    let dir = root.join("languageservices/workflow-parser/testdata/reader");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yml"))
+        .collect();
+    paths.sort();
+    assert_eq!(paths.len(), 195, "the reader suite has 195 cases");
+    let mut t = Tallies {
+        accept: Some(Tally::new("reader")),
+        messages: Some(Tally::new("reader_messages")),
+        locations: Some(Tally::new("reader_locations")),
+        jobs: Some(Tally::new("reader_jobs")),
+    };
+    for path in &paths {
+        match read_case(path) {
+            Some(case) => run_case(&case, &mut t),
+            None => panic!("{} is not a reader case", path.display()),
+        }
+    }
+    for tally in [t.accept, t.messages, t.locations, t.jobs]
+        .into_iter()
+        .flatten()
+    {
+        tally.finish();
+    }
+}
+
+fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_yaml(&path, out);
+        } else if path.extension().is_some_and(|x| x == "yml" || x == "yaml") {
+            out.push(path);
+        }
+    }
+}
+
+/// Files to reject: those act rejects (planner_cases.json: invalid job ids, empty
+/// files, `needs` naming a job that does not exist), and workflows that act's tests do
+/// not run and GitHub rejects.
+fn act_expects_rejection(relative: &str) -> bool {
+    const REJECTED: &[&str] = &[
+        "empty-workflow/push.yml",
+        "nested/workflows/fail.yml",
+        "issue-1595/missing.yml",
+        "issue-1595/no-first.yml",
+        // Not run by act; GitHub rejects a null step...
+        "job-nil-step/push.yml",
+        // ...a step with both `run` and `uses`...
+        "uses-and-run-in-one-step/push.yml",
+        // ...an empty `uses`, and a `uses` without `@ref`.
+        "uses-github-empty/push.yml",
+        "uses-github-noref/push.yml",
+        // act runs it, but GitHub requires `type` on `workflow_call` inputs
+        // (reader case errors-required-property-missing.yml).
+        "workflow_call_inputs/workflow_call_inputs.yml",
+        // act accepts it, but GitHub reserves job ids starting with `__`
+        // (reader case errors-job-id-leading-underscores.yml).
+        "invalid-job-name/valid-2.yml",
+    ];
+    relative.contains("invalid-job-name/invalid-") || REJECTED.iter().any(|r| relative.ends_with(r))
+}
+
+#[test]
+fn act_workflows_load() {
+    let Some(root) = conformance_dir() else {
+        return;
+    };
+    let base = root.join("act/testdata/pkg");
+    let mut paths = Vec::new();
+    collect_yaml(&base.join("runner/testdata"), &mut paths);
+    collect_yaml(&base.join("model/testdata"), &mut paths);
+    paths.sort();
+    let mut tally = Tally::new("reader_act");
+    for path in paths {
+        let relative = path
+            .strip_prefix(&base)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .into_owned();
+        let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned());
+        // Action metadata and act's own config files are not workflows.
+        if matches!(file_name.as_deref(), Some("action.yml" | "action.yaml"))
+            || relative.contains("/config/")
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let result = model::load(&text, &relative);
+        let reject = act_expects_rejection(&relative);
+        match (result, reject) {
+            (Ok(_), false) | (Err(_), true) => tally.pass(),
+            (Ok(_), true) => tally.fail(&relative, "accepted; act rejects it"),
+            (Err(d), false) => tally.fail(&relative, format!("rejected:\n{d}")),
+        }
+    }
+    tally.finish();
+}
