@@ -9,8 +9,10 @@
 //! - `reader_act`: act's workflows load, except the ones act itself rejects.
 //!
 //! Cases skipped (counted as skipped, each with its reason in `skip_reason`):
-//! - `skip` lists `C#`: not the canonical behaviour (TypeScript-only expectations,
-//!   e.g. errors on unknown `workflow_dispatch` keys that the canonical parser ignores).
+//! - error cases whose `skip` lists `C#`: TypeScript-only expectations (errors on
+//!   unknown `workflow_dispatch` keys, which the canonical parser ignores). Accepted
+//!   cases that only TypeScript runs are kept: they carry the expected `events`
+//!   (tally `reader_events`).
 //! - options we do not mirror: `permissions-policy` (caller permission checks),
 //!   `max-depth` / `max-file-size` / `max-job-limit` / `max-result-size` /
 //!   `max-nested-reusable-workflows-depth` (size limits of GitHub's service),
@@ -24,7 +26,8 @@ use std::path::{Path, PathBuf};
 
 use harness::{Tally, conformance_dir};
 use serde_json::Value as Json;
-use workflows::model::{self, Workflow};
+use serde_json::json;
+use workflows::model::{self, Event, Input, InputType, Located, Workflow};
 
 /// One reader case split into its documents.
 struct Case {
@@ -59,8 +62,9 @@ fn read_case(path: &Path) -> Option<Case> {
 
 fn skip_reason(case: &Case) -> Option<&'static str> {
     let skip_list = case.options.get("skip").and_then(Json::as_array);
-    if skip_list.is_some_and(|s| s.iter().any(|v| v.as_str() == Some("C#"))) {
-        return Some("not run by the canonical C# parser");
+    let expects_errors = case.expected.get("errors").is_some();
+    if expects_errors && skip_list.is_some_and(|s| s.iter().any(|v| v.as_str() == Some("C#"))) {
+        return Some("errors only the TypeScript parser reports");
     }
     const UNMIRRORED: &[&str] = &[
         "permissions-policy",
@@ -75,7 +79,6 @@ fn skip_reason(case: &Case) -> Option<&'static str> {
     if UNMIRRORED.iter().any(|k| case.options.get(*k).is_some()) {
         return Some("uses a parser option we do not mirror");
     }
-    let expects_errors = case.expected.get("errors").is_some();
     if expects_errors && case.name.contains("reusable") {
         return Some("errors come from the called reusable workflow");
     }
@@ -168,6 +171,26 @@ fn compare_job(expected: &Json, workflow: &Workflow) -> Result<(), String> {
             return Err(format!("runs-on {runs_on:?} != {ours:?}"));
         }
     }
+    let expected_if = condition(expected);
+    if expected_if != job.condition_expression() {
+        return Err(format!(
+            "if {expected_if:?} != {:?}",
+            job.condition_expression()
+        ));
+    }
+    let expected_steps = expected.get("steps").and_then(sequence);
+    for (i, step) in expected_steps.into_iter().flatten().enumerate() {
+        let Some(ours) = job.steps.get(i) else {
+            break;
+        };
+        let expected_if = condition(step);
+        if expected_if != ours.condition_expression() {
+            return Err(format!(
+                "step {i} if {expected_if:?} != {:?}",
+                ours.condition_expression()
+            ));
+        }
+    }
     let step_ids: Vec<String> = expected
         .get("steps")
         .and_then(sequence)
@@ -184,20 +207,140 @@ fn compare_job(expected: &Json, workflow: &Workflow) -> Result<(), String> {
     Ok(())
 }
 
+/// The `expr` of an expected `if` token (`success()` when absent).
+fn condition(expected: &Json) -> String {
+    expected
+        .get("if")
+        .and_then(|c| c.get("expr").and_then(Json::as_str).or_else(|| literal(c)))
+        .unwrap_or("success()")
+        .to_string()
+}
+
+fn texts(list: &[Located<String>]) -> Json {
+    Json::Array(list.iter().map(|l| json!(l.value)).collect())
+}
+
+fn type_name(t: InputType) -> &'static str {
+    match t {
+        InputType::String => "string",
+        InputType::Boolean => "boolean",
+        InputType::Number => "number",
+        InputType::Choice => "choice",
+        InputType::Environment => "environment",
+    }
+}
+
+fn inputs_projection(inputs: &[Input]) -> Json {
+    let mut out = serde_json::Map::new();
+    for input in inputs {
+        let mut i = serde_json::Map::new();
+        i.insert("type".into(), json!(type_name(input.input_type)));
+        if let Some(d) = &input.description {
+            i.insert("description".into(), json!(d));
+        }
+        if input.required {
+            i.insert("required".into(), json!(true));
+        }
+        if let Some(d) = &input.default {
+            i.insert("default".into(), d.to_value().to_json());
+        }
+        if !input.options.is_empty() {
+            i.insert("options".into(), json!(input.options));
+        }
+        out.insert(input.name.value.clone(), Json::Object(i));
+    }
+    Json::Object(out)
+}
+
+/// Our events in the shape of the expected `events` object.
+fn event_projection(event: &Event) -> Json {
+    let mut out = serde_json::Map::new();
+    if event.name.value == "schedule" {
+        return Json::Array(
+            event
+                .schedule
+                .iter()
+                .map(|c| match &c.timezone {
+                    Some(tz) => json!({"cron": c.cron.value, "timezone": tz.value}),
+                    None => json!({"cron": c.cron.value}),
+                })
+                .collect(),
+        );
+    }
+    let lists = [
+        ("branches", &event.branches),
+        ("branches-ignore", &event.branches_ignore),
+        ("tags", &event.tags),
+        ("tags-ignore", &event.tags_ignore),
+        ("paths", &event.paths),
+        ("paths-ignore", &event.paths_ignore),
+        ("names", &event.names),
+        ("versions", &event.versions),
+    ];
+    for (key, list) in lists {
+        if let Some(list) = list {
+            out.insert(key.into(), texts(list));
+        }
+    }
+    if !event.types.is_empty() {
+        out.insert("types".into(), texts(&event.types));
+    }
+    if !event.workflows.is_empty() {
+        out.insert("workflows".into(), texts(&event.workflows));
+    }
+    if !event.dispatch_inputs.is_empty() {
+        out.insert("inputs".into(), inputs_projection(&event.dispatch_inputs));
+    }
+    if let Some(call) = &event.call {
+        if !call.inputs.is_empty() {
+            out.insert("inputs".into(), inputs_projection(&call.inputs));
+        }
+        if !call.secrets.is_empty() {
+            let mut secrets = serde_json::Map::new();
+            for secret in &call.secrets {
+                let mut s = serde_json::Map::new();
+                if let Some(d) = &secret.description {
+                    s.insert("description".into(), json!(d));
+                }
+                if secret.required {
+                    s.insert("required".into(), json!(true));
+                }
+                secrets.insert(secret.name.value.clone(), Json::Object(s));
+            }
+            out.insert("secrets".into(), Json::Object(secrets));
+        }
+        if !call.outputs.is_empty() {
+            let mut outputs = serde_json::Map::new();
+            for output in &call.outputs {
+                let mut o = serde_json::Map::new();
+                if let Some(d) = &output.description {
+                    o.insert("description".into(), json!(d));
+                }
+                o.insert("value".into(), json!(output.value.value));
+                outputs.insert(output.name.value.clone(), Json::Object(o));
+            }
+            out.insert("outputs".into(), Json::Object(outputs));
+        }
+    }
+    Json::Object(out)
+}
+
 #[derive(Default)]
 struct Tallies {
     accept: Option<Tally>,
     messages: Option<Tally>,
     locations: Option<Tally>,
     jobs: Option<Tally>,
+    events: Option<Tally>,
 }
 
 fn run_case(case: &Case, t: &mut Tallies) {
-    let (Some(accept), Some(messages), Some(locations), Some(jobs)) = (
+    let (Some(accept), Some(messages), Some(locations), Some(jobs), Some(events)) = (
         t.accept.as_mut(),
         t.messages.as_mut(),
         t.locations.as_mut(),
         t.jobs.as_mut(),
+        t.events.as_mut(),
     ) else {
         return;
     };
@@ -212,6 +355,14 @@ fn run_case(case: &Case, t: &mut Tallies) {
     match (&result, expected.is_empty()) {
         (Ok(workflow), true) => {
             accept.pass();
+            if let Some(Json::Object(expected_events)) = case.expected.get("events") {
+                for (name, expected) in expected_events {
+                    let ours = workflow.event(name).map(event_projection);
+                    events.check(ours.as_ref() == Some(expected), &case.name, || {
+                        format!("event {name}: expected {expected}, got {ours:?}")
+                    });
+                }
+            }
             for job in case
                 .expected
                 .get("jobs")
@@ -268,6 +419,7 @@ fn reader_suite() {
         messages: Some(Tally::new("reader_messages")),
         locations: Some(Tally::new("reader_locations")),
         jobs: Some(Tally::new("reader_jobs")),
+        events: Some(Tally::new("reader_events")),
     };
     for path in &paths {
         match read_case(path) {
@@ -275,7 +427,7 @@ fn reader_suite() {
             None => panic!("{} is not a reader case", path.display()),
         }
     }
-    for tally in [t.accept, t.messages, t.locations, t.jobs]
+    for tally in [t.accept, t.messages, t.locations, t.jobs, t.events]
         .into_iter()
         .flatten()
     {

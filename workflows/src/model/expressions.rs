@@ -192,6 +192,12 @@ pub fn check_condition(text: &str, scope: Scope) -> Result<String, String> {
         .map_err(|e| report(&e))
 }
 
+/// The condition as GitHub's parser normalises it (`success() && (...)` unless a status
+/// function is called), or the text itself when it does not parse.
+pub fn normalized_condition(text: &str, scope: Scope) -> String {
+    check_condition(text, scope).unwrap_or_else(|_| text.to_string())
+}
+
 /// GitHub prints template-level errors (unclosed, empty) without the expression suffix.
 fn report(e: &crate::expression::ExprError) -> String {
     if e.message == "An expression was expected"
@@ -309,7 +315,7 @@ mod standin {
             }
         } else if trimmed.contains("${{") {
             parse_template(trimmed, allowed)?;
-            trimmed.to_string()
+            to_format_expression(trimmed)
         } else {
             if trimmed.is_empty() {
                 return Ok(Condition {
@@ -331,6 +337,42 @@ mod standin {
             format!("success() && ({expr})")
         };
         Ok(Condition { text })
+    }
+
+    /// `a ${{ x }} b` as `format('a {0} b', x)`, GitHub's normal form of a template.
+    fn to_format_expression(text: &str) -> String {
+        let mut pattern = String::new();
+        let mut args = Vec::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${{") {
+            let inner = &rest[start + 3..];
+            let Some(end) = closing(inner) else {
+                break;
+            };
+            push_literal(&mut pattern, &rest[..start]);
+            pattern.push_str(&format!("{{{}}}", args.len()));
+            args.push(inner[..end].trim().to_string());
+            rest = &inner[end + 2..];
+        }
+        push_literal(&mut pattern, rest);
+        let mut out = format!("format('{pattern}'");
+        for arg in args {
+            out.push_str(", ");
+            out.push_str(&arg);
+        }
+        out.push(')');
+        out
+    }
+
+    fn push_literal(pattern: &mut String, literal: &str) {
+        for c in literal.chars() {
+            match c {
+                '\'' => pattern.push_str("''"),
+                '{' => pattern.push_str("{{"),
+                '}' => pattern.push_str("}}"),
+                c => pattern.push(c),
+            }
+        }
     }
 
     /// The byte offset of the `}}` closing an expression, skipping single-quoted strings.
@@ -485,5 +527,9 @@ mod tests {
             "always()"
         );
         assert!(check_condition("hashFiles('x')", Scope::JobIf).is_err());
+        assert_eq!(
+            check_condition("a' || ${{ true && true }}", Scope::JobIf).unwrap(),
+            "success() && (format('a'' || {0}', true && true))"
+        );
     }
 }

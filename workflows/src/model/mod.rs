@@ -119,6 +119,21 @@ impl Workflow {
     }
 }
 
+impl Job {
+    /// The job's `if:` as GitHub normalises it: `success()` when absent, and
+    /// `success() && (<if>)` unless the condition calls a status function.
+    pub fn condition_expression(&self) -> String {
+        expressions::normalized_condition(self.condition_text(), Scope::JobIf)
+    }
+}
+
+impl Step {
+    /// The step's `if:` as GitHub normalises it (see [`Job::condition_expression`]).
+    pub fn condition_expression(&self) -> String {
+        expressions::normalized_condition(self.condition_text(), Scope::StepIf)
+    }
+}
+
 /// Where a job-level diagnostic points (its mapping), for callers building their own.
 pub fn job_location(job: &Job) -> Location {
     job.location

@@ -77,6 +77,8 @@ fn read_event(r: &mut Reader, name: Located<String>, node: &Node) -> Event {
             "paths" => event.paths = list(r),
             "paths-ignore" => event.paths_ignore = list(r),
             "workflows" => event.workflows = list(r).unwrap_or_default(),
+            "names" => event.names = list(r),
+            "versions" => event.versions = list(r),
             "inputs" if event.name.value == "workflow_dispatch" => {
                 event.dispatch_inputs = read_dispatch_inputs(r, value);
             }

@@ -85,6 +85,10 @@ pub struct Event {
     pub tags_ignore: Option<Vec<Located<String>>>,
     pub paths: Option<Vec<Located<String>>>,
     pub paths_ignore: Option<Vec<Located<String>>>,
+    /// `image_version.names`.
+    pub names: Option<Vec<Located<String>>>,
+    /// `image_version.versions`.
+    pub versions: Option<Vec<Located<String>>>,
     /// `workflow_run.workflows`.
     pub workflows: Vec<Located<String>>,
     /// `schedule` cron entries.
