@@ -168,12 +168,12 @@ fn syntax_error(e: &serde_saphyr::Error, file: &str) -> Diagnostic {
         .filter(|l| l.line() > 0)
         .map(|l| Location::new(to_u32(l.line()), to_u32(l.column())));
     let rendered = e.without_snippet().to_string();
-    let message = rendered
-        .lines()
-        .next()
-        .unwrap_or("invalid YAML")
-        .trim()
-        .to_string();
+    let first_line = rendered.lines().next().unwrap_or("invalid YAML").trim();
+    // The location is reported separately; drop the parser's own " at line L, column C".
+    let message = match first_line.rfind(" at line ") {
+        Some(i) if location.is_some() => &first_line[..i],
+        _ => first_line,
+    };
     Diagnostic::new(
         file,
         location,

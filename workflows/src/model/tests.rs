@@ -115,3 +115,55 @@ fn keeps_matrix_and_typed_values() {
 fn empty_file_is_an_error() {
     assert!(load("", "w.yml").is_err());
 }
+
+#[test]
+fn sample_workflows_load() {
+    let samples = [
+        ("ci.yml", include_str!("../../examples/ci.yml")),
+        (
+            "build-images.yml",
+            include_str!("../../examples/build-images.yml"),
+        ),
+        (
+            "reusable-deploy.yml",
+            include_str!("../../examples/reusable-deploy.yml"),
+        ),
+    ];
+    for (name, text) in samples {
+        let w = load(text, name).unwrap_or_else(|d| panic!("{name}:\n{d}"));
+        assert!(!w.jobs.is_empty(), "{name}");
+    }
+    let ci = load(samples[0].1, "ci.yml").unwrap();
+    assert!(ci.triggered_by("pull_request"));
+    let test = ci.job("test").unwrap();
+    assert_eq!(
+        test.steps.iter().map(|s| s.id()).collect::<Vec<_>>(),
+        ["__actions_checkout", "test", "__run"]
+    );
+    assert_eq!(
+        test.steps[2].condition_expression(),
+        "failure() && steps.test.outcome == 'failure'"
+    );
+    let deploy = load(samples[2].1, "reusable-deploy.yml").unwrap();
+    let staging = deploy.job("staging").unwrap();
+    assert!(staging.is_workflow_call());
+    assert_eq!(staging.secrets, Some(CallSecrets::Inherit));
+    let call = deploy
+        .event("workflow_call")
+        .unwrap()
+        .call
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        call.outputs[0].value.value,
+        "${{ jobs.deploy.outputs.url }}"
+    );
+}
+
+#[test]
+fn yaml_errors_carry_their_location_once() {
+    let errs = errors("on: push\njobs:\n  a: [1, 2\n");
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].starts_with("w.yml (Line: "), "{errs:?}");
+    assert!(!errs[0].contains(" at line "), "{errs:?}");
+}
