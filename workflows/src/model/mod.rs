@@ -4,11 +4,14 @@
 //! document order, GitHub's wording, `file:line:col`). Expressions are kept as source
 //! text but checked at load time against the contexts each key allows.
 
+mod container;
 mod expressions;
 mod job;
 mod needs;
 mod reader;
+mod settings;
 mod step;
+mod strategy;
 mod triggers;
 mod types;
 
@@ -18,7 +21,7 @@ pub use types::{
     RunsOn, Step, Strategy, StringMap, Triggers, Workflow, WorkflowCall,
 };
 
-use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::yaml::{self, Node};
 
 use expressions::Scope;
@@ -75,11 +78,11 @@ fn read_workflow(r: &mut Reader, root: &Node) -> Option<Workflow> {
             "name" => workflow.name = r.string(value, Scope::None),
             "description" => workflow.description = r.string(value, Scope::None),
             "run-name" => workflow.run_name = r.string(value, Scope::Workflow),
-            "defaults" => workflow.defaults = job::read_defaults(r, value, Scope::None),
+            "defaults" => workflow.defaults = settings::read_defaults(r, value, Scope::None),
             "env" => workflow.env = r.string_map(value, Scope::WorkflowEnv),
-            "permissions" => workflow.permissions = job::read_permissions(r, value),
+            "permissions" => workflow.permissions = settings::read_permissions(r, value),
             "concurrency" => {
-                workflow.concurrency = job::read_concurrency(r, value, Scope::Workflow);
+                workflow.concurrency = settings::read_concurrency(r, value, Scope::Workflow);
             }
             _ => {
                 jobs_node = Some(value);
@@ -132,11 +135,6 @@ impl Step {
     pub fn condition_expression(&self) -> String {
         expressions::normalized_condition(self.condition_text(), Scope::StepIf)
     }
-}
-
-/// Where a job-level diagnostic points (its mapping), for callers building their own.
-pub fn job_location(job: &Job) -> Location {
-    job.location
 }
 
 #[cfg(test)]
