@@ -2,6 +2,7 @@
 //! report every problem GitHub's way.
 
 use super::*;
+use crate::diagnostic::Location;
 
 fn load_ok(text: &str) -> Workflow {
     match load(text, "w.yml") {
