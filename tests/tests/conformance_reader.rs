@@ -5,7 +5,9 @@
 //! - `reader`: accept/reject right on every case we mirror.
 //! - `reader_messages`: expected error messages reproduced exactly (`github_form`).
 //! - `reader_locations`: expected error locations where we report something.
-//! - `reader_jobs`: per job of accepted cases: id, needs, runs-on, step ids.
+//! - `reader_jobs`: per job of accepted cases: id, name, needs, `if`, runs-on, and per
+//!   step: id, `if`, and literal `run` / `uses` / `name`.
+//! - `reader_events`: the `on:` events of accepted cases that carry them.
 //! - `reader_act`: act's workflows load, except the ones act itself rejects.
 //!
 //! Cases skipped (counted as skipped, each with its reason in `skip_reason`):
@@ -183,6 +185,24 @@ fn compare_job(expected: &Json, workflow: &Workflow) -> Result<(), String> {
         let Some(ours) = job.steps.get(i) else {
             break;
         };
+        let literals = [
+            ("run", ours.run.as_ref()),
+            ("uses", ours.uses.as_ref()),
+            ("name", ours.name.as_ref()),
+        ];
+        for (key, value) in literals {
+            let Some(expected) = step.get(key).and_then(literal) else {
+                continue;
+            };
+            let ours = value.map(|v| v.value.as_str());
+            // GitHub folds literal expressions (`${{ 'x' }}` → `x`); we keep the source.
+            if ours.is_some_and(|o| o.contains("${{")) {
+                continue;
+            }
+            if ours != Some(expected) {
+                return Err(format!("step {i} {key} {expected:?} != {ours:?}"));
+            }
+        }
         let expected_if = condition(step);
         if expected_if != ours.condition_expression() {
             return Err(format!(

@@ -142,7 +142,11 @@ pub fn parse(text: &str, file: &str) -> Result<Node, Diagnostic> {
     match serde_saphyr::from_str_with_options::<Spanned<Tree>>(text, options) {
         Ok(spanned) => {
             let lines: Vec<&str> = text.lines().collect();
-            Ok(to_node(spanned, &lines))
+            let mut root = to_node(spanned, &lines);
+            if !text.ends_with('\n') {
+                clip_final_block_scalar(&mut root, &lines);
+            }
+            Ok(root)
         }
         Err(e) => Err(syntax_error(&e, file)),
     }
@@ -213,6 +217,44 @@ fn to_node(spanned: Spanned<Tree>, lines: &[&str]) -> Node {
         ),
     };
     Node::new(value, location)
+}
+
+/// A `|` / `>` block scalar that runs to the end of a file with no final line break
+/// keeps no line break ("clip" keeps only a line break that is there); serde-saphyr
+/// adds one, so take it off the document's last node.
+fn clip_final_block_scalar(root: &mut Node, lines: &[&str]) {
+    let mut path = Vec::new();
+    let mut node: &Node = root;
+    loop {
+        let next = match &node.value {
+            NodeValue::Sequence(items) => items.last().map(|n| (items.len() - 1, n)),
+            NodeValue::Mapping(entries) => entries.last().map(|(_, v)| (entries.len() - 1, v)),
+            _ => None,
+        };
+        let Some((index, child)) = next else {
+            break;
+        };
+        path.push(index);
+        node = child;
+    }
+    let mut last: &mut Node = root;
+    for index in path {
+        last = match &mut last.value {
+            NodeValue::Sequence(items) => &mut items[index],
+            NodeValue::Mapping(entries) => &mut entries[index].1,
+            _ => return,
+        };
+    }
+    let clip = matches!(char_at(last.location, lines), Some('|' | '>'))
+        && lines
+            .get(last.location.line as usize - 1)
+            .is_some_and(|l| !l.trim_end().ends_with(['+', '-']));
+    if let NodeValue::String(s) = &mut last.value
+        && clip
+        && s.ends_with('\n')
+    {
+        s.pop();
+    }
 }
 
 /// The character at a 1-based location.
@@ -413,6 +455,14 @@ mod tests {
         assert_eq!(a.get("run").unwrap().location, Location::new(2, 8));
         assert_eq!(a.get("b").unwrap().location, Location::new(4, 6));
         assert_eq!(a.get("image").unwrap().location, Location::new(7, 9));
+    }
+
+    #[test]
+    fn a_final_block_scalar_without_line_break_keeps_none() {
+        let n = parse_ok("a: |\n  x\n  y");
+        assert_eq!(n.get("a").unwrap().as_str(), Some("x\ny"));
+        let n = parse_ok("a: |\n  x\n");
+        assert_eq!(n.get("a").unwrap().as_str(), Some("x\n"));
     }
 
     #[test]

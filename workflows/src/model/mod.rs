@@ -53,7 +53,12 @@ pub fn load(text: &str, file: &str) -> Result<Workflow, Diagnostics> {
     let workflow = read_workflow(&mut r, &root);
     match workflow {
         Some(w) if r.diagnostics.is_empty() => Ok(w),
-        _ => Err(Diagnostics(r.diagnostics)),
+        _ => {
+            // Document order; whole-file problems first. The sort is stable, so
+            // problems at one place keep the order they were found in.
+            r.diagnostics.sort_by_key(|d| d.location);
+            Err(Diagnostics(r.diagnostics))
+        }
     }
 }
 

@@ -52,8 +52,9 @@ fn reports_cycles_unknown_needs_and_bad_ids() {
         ),
         "{errs:#?}"
     );
+    // Document order: the bad id (line 18) comes after the needs problems.
     assert!(
-        errs[0].contains("The identifier 'my.job' is invalid"),
+        errs[3].contains("The identifier 'my.job' is invalid"),
         "{errs:#?}"
     );
 }
