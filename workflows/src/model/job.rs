@@ -169,7 +169,12 @@ fn read_job_key(r: &mut Reader, job: &mut Job, key: &str, value: &Node) {
         "services" => job.services = read_services(r, value),
         "permissions" => job.permissions = read_permissions(r, value),
         "concurrency" => job.concurrency = read_concurrency(r, value, Scope::JobStrategy),
-        "uses" => job.uses = r.non_empty_string(value, Scope::None),
+        "uses" => {
+            job.uses = r.non_empty_string(value, Scope::None);
+            if let Some(uses) = &job.uses {
+                check_workflow_reference(r, uses);
+            }
+        }
         "with" => {
             for (name, key, v) in r.mapping(value, None).unwrap_or_default() {
                 if v.as_mapping().is_some() || v.as_sequence().is_some() {
@@ -185,6 +190,26 @@ fn read_job_key(r: &mut Reader, job: &mut Job, key: &str, value: &Node) {
         "steps" => job.steps = read_steps(r, value),
         // `snapshot` (custom images) is accepted and not used by this runner.
         _ => {}
+    }
+}
+
+/// A called workflow is `./<path>` in this repository or `{owner}/{repo}/<path>@{ref}`.
+fn check_workflow_reference(r: &mut Reader, uses: &Located<String>) {
+    let text = uses.value.as_str();
+    if text.starts_with("./") {
+        return;
+    }
+    let valid = text.split_once('@').is_some_and(|(path, reference)| {
+        let parts: Vec<&str> = path.split('/').collect();
+        parts.len() >= 3 && parts.iter().all(|p| !p.is_empty()) && !reference.is_empty()
+    });
+    if !valid {
+        r.error(
+            uses.location,
+            format!(
+                "Invalid workflow reference '{text}'. Use '{{owner}}/{{repo}}/.github/workflows/{{file}}@{{ref}}' or './.github/workflows/{{file}}'."
+            ),
+        );
     }
 }
 

@@ -169,3 +169,12 @@ fn yaml_errors_carry_their_location_once() {
     assert!(errs[0].starts_with("w.yml (Line: "), "{errs:?}");
     assert!(!errs[0].contains(" at line "), "{errs:?}");
 }
+
+#[test]
+fn reusable_workflow_references_are_checked() {
+    let errs = errors("on: push\njobs:\n  a:\n    uses: octo/repo@v1\n");
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("w.yml (Line: 4, Col: 11): Invalid workflow reference 'octo/repo@v1'")
+    );
+}
