@@ -19,8 +19,9 @@
 //!   `max-depth` / `max-file-size` / `max-job-limit` / `max-result-size` /
 //!   `max-nested-reusable-workflows-depth` (size limits of GitHub's service),
 //!   `experimental-features` (background steps), `skip-reusable-workflows`.
-//! - error cases about called reusable workflows (their inputs, secrets, permissions
-//!   or size): the loader reads one file and does not fetch the workflows it calls.
+//! - error cases about the permissions a called reusable workflow requests: GitHub's
+//!   token permission policy is not mirrored (calls are checked for inputs and
+//!   secrets with `model::check_call`).
 //! - `errors-anchor-tag.yml`: GitHub used to reject anchors; we accept them, as
 //!   GitHub does today.
 
@@ -29,6 +30,7 @@ use std::path::{Path, PathBuf};
 use harness::{Tally, conformance_dir};
 use serde_json::Value as Json;
 use serde_json::json;
+use workflows::Diagnostics;
 use workflows::model::{self, Event, Input, InputType, Located, Workflow};
 
 /// One reader case split into its documents.
@@ -37,7 +39,8 @@ struct Case {
     options: Json,
     workflow: String,
     expected: Json,
-    documents: usize,
+    /// Called workflows supplied with the case: (reference, content).
+    called: Vec<(String, String)>,
 }
 
 fn split_documents(text: &str) -> Vec<String> {
@@ -53,12 +56,19 @@ fn read_case(path: &Path) -> Option<Case> {
     }
     let options: Json = serde_saphyr::from_str(&docs[0]).unwrap_or(Json::Null);
     let expected: Json = serde_json::from_str(docs[docs.len() - 1].trim()).ok()?;
+    let called = docs[2..docs.len() - 1]
+        .chunks(2)
+        .filter_map(|pair| match pair {
+            [reference, content] => Some((reference.trim().to_string(), content.clone())),
+            _ => None,
+        })
+        .collect();
     Some(Case {
         name: path.file_name()?.to_string_lossy().into_owned(),
         options,
         workflow: docs[1].clone(),
         expected,
-        documents: docs.len(),
+        called,
     })
 }
 
@@ -81,8 +91,8 @@ fn skip_reason(case: &Case) -> Option<&'static str> {
     if UNMIRRORED.iter().any(|k| case.options.get(*k).is_some()) {
         return Some("uses a parser option we do not mirror");
     }
-    if expects_errors && case.name.contains("reusable") {
-        return Some("errors come from the called reusable workflow");
+    if expects_errors && case.name.contains("permissions") {
+        return Some("permission limits of called workflows are not checked");
     }
     if case.name == "errors-anchor-tag.yml" {
         return Some("anchors are accepted");
@@ -370,7 +380,7 @@ fn run_case(case: &Case, t: &mut Tallies) {
         return;
     }
     let file = format!(".github/workflows/{}", case.name);
-    let result = model::load(&case.workflow, &file);
+    let result = model::load(&case.workflow, &file).and_then(|w| check_calls(case, &file, w));
     let expected = expected_messages(case);
     match (&result, expected.is_empty()) {
         (Ok(workflow), true) => {
@@ -418,7 +428,28 @@ fn run_case(case: &Case, t: &mut Tallies) {
         (Ok(_), false) => accept.fail(&case.name, format!("accepted; expected {expected:#?}")),
         (Err(d), true) => accept.fail(&case.name, format!("rejected:\n{d}")),
     }
-    let _ = case.documents;
+}
+
+/// Checks each job calling a supplied workflow against it, as GitHub does at load.
+fn check_calls(case: &Case, file: &str, workflow: Workflow) -> Result<Workflow, Diagnostics> {
+    let mut problems = Vec::new();
+    for job in &workflow.jobs {
+        let Some(uses) = &job.uses else {
+            continue;
+        };
+        let Some((reference, content)) = case.called.iter().find(|(r, _)| *r == uses.value) else {
+            continue;
+        };
+        match model::load(content, reference) {
+            Ok(callee) => problems.extend(model::check_call(job, &callee, file)),
+            Err(d) => problems.extend(d.0),
+        }
+    }
+    if problems.is_empty() {
+        Ok(workflow)
+    } else {
+        Err(Diagnostics(problems))
+    }
 }
 
 #[test]

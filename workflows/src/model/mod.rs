@@ -4,6 +4,7 @@
 //! document order, GitHub's wording, `file:line:col`). Expressions are kept as source
 //! text but checked at load time against the contexts each key allows.
 
+mod call;
 mod container;
 mod expressions;
 mod job;
@@ -15,6 +16,7 @@ mod strategy;
 mod triggers;
 mod types;
 
+pub use call::check_call;
 pub use types::{
     CallOutput, CallSecret, CallSecrets, Concurrency, Container, Credentials, Cron, Defaults,
     Environment, Event, Input, InputType, Job, Located, OrExpression, PermissionLevel, Permissions,

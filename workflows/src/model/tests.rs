@@ -178,3 +178,27 @@ fn reusable_workflow_references_are_checked() {
         errs[0].starts_with("w.yml (Line: 4, Col: 11): Invalid workflow reference 'octo/repo@v1'")
     );
 }
+
+#[test]
+fn calls_are_checked_against_the_called_workflow() {
+    let caller = load_ok(
+        "on: push\njobs:\n  a:\n    uses: o/r/.github/workflows/c.yml@v1\n    with:\n      flag: yes-please\n      extra: 1\n    secrets:\n      nope: x\n",
+    );
+    let callee = load_ok(
+        "on:\n  workflow_call:\n    inputs:\n      flag:\n        type: boolean\n      name:\n        type: string\n        required: true\n    secrets:\n      token:\n        required: true\njobs:\n  j:\n    runs-on: x\n    steps: [{run: a}]\n",
+    );
+    let problems: Vec<String> = check_call(&caller.jobs[0], &callee, "w.yml")
+        .iter()
+        .map(|d| d.github_form())
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            "w.yml (Line: 6, Col: 13): Unexpected value 'yes-please'",
+            "w.yml (Line: 7, Col: 14): Invalid input, extra is not defined in the referenced workflow.",
+            "w.yml (Line: 4, Col: 11): Input name is required, but not provided while calling.",
+            "w.yml (Line: 9, Col: 13): Invalid secret, nope is not defined in the referenced workflow.",
+            "w.yml (Line: 4, Col: 11): Secret token is required, but not provided while calling.",
+        ]
+    );
+}
