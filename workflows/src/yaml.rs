@@ -148,7 +148,7 @@ pub fn parse(text: &str, file: &str) -> Result<Node, Diagnostic> {
             }
             Ok(root)
         }
-        Err(e) => Err(syntax_error(&e, file)),
+        Err(e) => Err(syntax_error(&e, text, file)),
     }
 }
 
@@ -159,7 +159,7 @@ fn only_comments(text: &str) -> bool {
     })
 }
 
-fn syntax_error(e: &serde_saphyr::Error, file: &str) -> Diagnostic {
+fn syntax_error(e: &serde_saphyr::Error, text: &str, file: &str) -> Diagnostic {
     if let serde_saphyr::Error::Budget {
         breach: serde_saphyr::budget::BudgetBreach::Depth { .. },
         ..
@@ -171,6 +171,9 @@ fn syntax_error(e: &serde_saphyr::Error, file: &str) -> Diagnostic {
         .location()
         .filter(|l| l.line() > 0)
         .map(|l| Location::new(to_u32(l.line()), to_u32(l.column())));
+    if let Some(message) = location.and_then(|l| tag_error(text, l)) {
+        return Diagnostic::new(file, None, message);
+    }
     let rendered = e.without_snippet().to_string();
     let first_line = rendered.lines().next().unwrap_or("invalid YAML").trim();
     // The location is reported separately; drop the parser's own " at line L, column C".
@@ -183,6 +186,37 @@ fn syntax_error(e: &serde_saphyr::Error, file: &str) -> Diagnostic {
         location,
         format!("YAML syntax error: {message}. Fix the YAML so it parses."),
     )
+}
+
+/// GitHub's message when a value fails its explicit core-schema tag (`!!bool test`),
+/// or when the tag is not one GitHub supports (`!!timestamp`).
+fn tag_error(text: &str, at: Location) -> Option<String> {
+    let line = text.lines().nth(at.line.checked_sub(1)? as usize)?;
+    let chars: Vec<char> = line.chars().collect();
+    let before: String = chars
+        .get(..(at.column as usize).saturating_sub(1))?
+        .iter()
+        .collect();
+    let tag_start = before.rfind("!!")?;
+    let tag: String = before[tag_start + 2..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    let tag_column = before[..tag_start].chars().count() + 1;
+    let value: String = chars
+        .get((at.column as usize).saturating_sub(1)..)
+        .unwrap_or(&[])
+        .iter()
+        .collect();
+    let value = value.split(" #").next().unwrap_or_default().trim();
+    Some(match tag.as_str() {
+        "bool" | "int" | "float" => format!(
+            "The value '{value}' on line {} and column {tag_column} is invalid for the type 'tag:yaml.org,2002:{tag}'",
+            at.line
+        ),
+        "str" | "null" | "seq" | "map" => return None,
+        _ => format!("Unexpected tag 'tag:yaml.org,2002:{tag}'"),
+    })
 }
 
 fn to_u32(n: u64) -> u32 {
@@ -476,6 +510,16 @@ mod tests {
         let e = parse("a: [1, 2\nb: 3\n", "t.yml").unwrap_err();
         assert!(e.location.is_some(), "{e}");
         assert!(e.message.contains("YAML"), "{e}");
+    }
+
+    #[test]
+    fn explicit_tags_fail_in_githubs_words() {
+        let e = parse("a:\n  b: !!bool test\n", "t.yml").unwrap_err();
+        assert_eq!(
+            e.message,
+            "The value 'test' on line 2 and column 6 is invalid for the type 'tag:yaml.org,2002:bool'"
+        );
+        assert_eq!(e.location, None);
     }
 
     fn nested(depth: usize) -> String {
