@@ -1,9 +1,13 @@
 //! The loader's only door into the expression language: which contexts each key
 //! allows (GitHub's schema table, hand-coded) and the checks run on `${{ }}` text.
 //!
-//! `standin` below is a small private checker written against the contract of
-//! `crate::expression` (`Allowed`, `parse_template`, `parse_condition`); swap its
-//! `use` for the real module when it lands.
+//! Only the `crate::expression` contract is used: `Allowed { named_values, functions }`,
+//! `template::parse_template(s, &allowed) -> Result<Template, ExprError>` with
+//! `Template::is_literal`, and `template::parse_condition(s, &allowed)` with
+//! `Condition::expression_text`. Until that module lands, the private `standin` below
+//! implements the same signatures; to switch, replace the `use standin::...` line with
+//! `use crate::expression::{Allowed, template::{parse_condition, parse_template}};`
+//! and delete `mod standin` (its tests at the bottom of this file keep passing).
 
 use standin::{Allowed, parse_condition, parse_template};
 
@@ -147,11 +151,35 @@ pub fn check_string(text: &str, scope: Scope) -> Result<Checked, String> {
     let template = parse_template(text, &allowed).map_err(|e| report(&e))?;
     if template.is_literal() {
         Ok(Checked::Literal)
-    } else if template.is_single_expression() {
+    } else if is_single_expression(text) {
         Ok(Checked::SingleExpression)
     } else {
         Ok(Checked::Template)
     }
+}
+
+/// Whether `text` is one `${{ }}` and nothing else (surrounding blanks aside).
+fn is_single_expression(text: &str) -> bool {
+    let trimmed = text.trim();
+    trimmed
+        .strip_prefix("${{")
+        .and_then(|inner| closing_braces(inner).map(|end| end + 2 == inner.len()))
+        .unwrap_or(false)
+}
+
+/// The byte offset of the `}}` that closes an expression, skipping single-quoted
+/// strings (where `''` is an escaped quote).
+fn closing_braces(inner: &str) -> Option<usize> {
+    let bytes = inner.as_bytes();
+    let mut in_string = false;
+    for i in 0..bytes.len() {
+        match bytes[i] {
+            b'\'' => in_string = !in_string,
+            b'}' if !in_string && bytes.get(i + 1) == Some(&b'}') => return Some(i),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// GitHub's limit on the length of a string holding expressions.
@@ -213,6 +241,7 @@ fn report(e: &crate::expression::ExprError) -> String {
 /// that they close and are not empty, and checks named values and function names
 /// against what the key allows. The real parser replaces it at merge.
 mod standin {
+    use super::{closing_braces, is_single_expression};
     use crate::expression::{ErrorKind, ExprError};
 
     #[derive(Debug, Clone, Copy)]
@@ -237,17 +266,12 @@ mod standin {
 
     #[derive(Debug)]
     pub struct Template {
-        literal_parts: usize,
         expressions: Vec<String>,
     }
 
     impl Template {
         pub fn is_literal(&self) -> bool {
             self.expressions.is_empty()
-        }
-
-        pub fn is_single_expression(&self) -> bool {
-            self.expressions.len() == 1 && self.literal_parts == 0
         }
     }
 
@@ -273,14 +297,10 @@ mod standin {
 
     pub fn parse_template(s: &str, allowed: &Allowed) -> Result<Template, ExprError> {
         let mut rest = s;
-        let mut literal_parts = 0;
         let mut expressions = Vec::new();
         while let Some(start) = rest.find("${{") {
-            if !rest[..start].is_empty() {
-                literal_parts += 1;
-            }
             let inner = &rest[start + 3..];
-            let end = closing(inner)
+            let end = closing_braces(inner)
                 .ok_or_else(|| error(ErrorKind::Parsing, NOT_CLOSED.into(), None, s.trim()))?;
             let expr = inner[..end].trim();
             if expr.is_empty() {
@@ -295,24 +315,14 @@ mod standin {
             expressions.push(expr.to_string());
             rest = &inner[end + 2..];
         }
-        if !rest.is_empty() {
-            literal_parts += 1;
-        }
-        Ok(Template {
-            literal_parts,
-            expressions,
-        })
+        Ok(Template { expressions })
     }
 
     pub fn parse_condition(s: &str, allowed: &Allowed) -> Result<Condition, ExprError> {
         let trimmed = s.trim();
-        let expr = if trimmed.starts_with("${{") && trimmed.ends_with("}}") {
-            let template = parse_template(trimmed, allowed)?;
-            if template.is_single_expression() {
-                trimmed[3..trimmed.len() - 2].trim().to_string()
-            } else {
-                trimmed.to_string()
-            }
+        let expr = if is_single_expression(trimmed) {
+            parse_template(trimmed, allowed)?;
+            trimmed[3..trimmed.len() - 2].trim().to_string()
         } else if trimmed.contains("${{") {
             parse_template(trimmed, allowed)?;
             to_format_expression(trimmed)
@@ -346,7 +356,7 @@ mod standin {
         let mut rest = text;
         while let Some(start) = rest.find("${{") {
             let inner = &rest[start + 3..];
-            let Some(end) = closing(inner) else {
+            let Some(end) = closing_braces(inner) else {
                 break;
             };
             push_literal(&mut pattern, &rest[..start]);
@@ -373,22 +383,6 @@ mod standin {
                 c => pattern.push(c),
             }
         }
-    }
-
-    /// The byte offset of the `}}` closing an expression, skipping single-quoted strings.
-    fn closing(inner: &str) -> Option<usize> {
-        let bytes = inner.as_bytes();
-        let mut in_string = false;
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'\'' => in_string = !in_string,
-                b'}' if !in_string && bytes.get(i + 1) == Some(&b'}') => return Some(i),
-                _ => {}
-            }
-            i += 1;
-        }
-        None
     }
 
     /// Identifiers outside strings and not after `.`: (name, 1-based column, is a call).
