@@ -5,7 +5,8 @@
 //! - `reader`: accept/reject right on every case we mirror.
 //! - `reader_messages`: expected error messages reproduced exactly (`github_form`).
 //! - `reader_locations`: expected error locations where we report something.
-//! - `reader_jobs`: per job of accepted cases: id, name, needs, `if`, runs-on, and per
+//! - `reader_jobs`: per job of accepted cases: id, name, needs, `if`, runs-on, the
+//!   matrix (when it holds no expression), and per
 //!   step: id, `if`, and literal `run` / `uses` / `name`.
 //! - `reader_events`: the `on:` events of accepted cases that carry them.
 //! - `reader_act`: act's workflows load, except the ones act itself rejects.
@@ -187,6 +188,23 @@ fn compare_job(expected: &Json, workflow: &Workflow) -> Result<(), String> {
             return Err(format!("runs-on {runs_on:?} != {ours:?}"));
         }
     }
+    let expected_matrix = expected
+        .get("strategy")
+        .and_then(token_json)
+        .and_then(|s| s.get("matrix").cloned());
+    if let Some(expected_matrix) = expected_matrix {
+        let ours = job
+            .strategy
+            .as_ref()
+            .and_then(|s| s.matrix.as_ref())
+            .map(|m| m.to_value().to_json());
+        if !ours
+            .as_ref()
+            .is_some_and(|o| same_data(o, &expected_matrix))
+        {
+            return Err(format!("matrix {expected_matrix} != {ours:?}"));
+        }
+    }
     let expected_if = condition(expected);
     if expected_if != job.condition_expression() {
         return Err(format!(
@@ -239,6 +257,54 @@ fn compare_job(expected: &Json, workflow: &Workflow) -> Result<(), String> {
         return Err(format!("step ids {step_ids:?} != {ours:?}"));
     }
     Ok(())
+}
+
+/// A template token as plain JSON; `None` when it holds an expression (we keep
+/// expression source text, GitHub keeps a parsed form).
+fn token_json(token: &Json) -> Option<Json> {
+    let Some(kind) = token.get("type").and_then(Json::as_u64) else {
+        return Some(token.clone());
+    };
+    Some(match kind {
+        0 => token.get("lit")?.clone(),
+        1 => Json::Array(
+            token
+                .get("seq")?
+                .as_array()?
+                .iter()
+                .map(token_json)
+                .collect::<Option<_>>()?,
+        ),
+        2 => {
+            let mut map = serde_json::Map::new();
+            for pair in token.get("map")?.as_array()? {
+                let key = literal(pair.get("Key")?)?.to_string();
+                map.insert(key, token_json(pair.get("Value")?)?);
+            }
+            Json::Object(map)
+        }
+        5 => token.get("bool")?.clone(),
+        6 => token.get("num")?.clone(),
+        7 => Json::Null,
+        _ => return None,
+    })
+}
+
+/// Numbers compared by value (`10` and `10.0` are the same matrix value).
+fn same_data(a: &Json, b: &Json) -> bool {
+    match (a, b) {
+        (Json::Number(x), Json::Number(y)) => x.as_f64() == y.as_f64(),
+        (Json::Array(x), Json::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_data(a, b))
+        }
+        (Json::Object(x), Json::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((ka, va), (kb, vb))| ka == kb && same_data(va, vb))
+        }
+        _ => a == b,
+    }
 }
 
 /// The `expr` of an expected `if` token (`success()` when absent).

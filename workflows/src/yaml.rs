@@ -137,6 +137,7 @@ pub fn parse(text: &str, file: &str) -> Result<Node, Diagnostic> {
         budget: Some(budget),
         duplicate_keys: DuplicateKeyPolicy::PassThrough,
         non_finite_float_policy: NonFiniteFloatPolicy::PassThrough,
+        underscored_numbers_as_strings: true,
         strict_booleans: true,
     };
     match serde_saphyr::from_str_with_options::<Spanned<Tree>>(text, options) {
@@ -451,6 +452,10 @@ mod tests {
 
     #[test]
     fn quoted_scalars_stay_strings_and_on_is_a_string() {
+        let core = parse_ok("a: 12_345\nb: 0755\nc: 0o10\n");
+        assert_eq!(core.get("a").unwrap().as_str(), Some("12_345"));
+        assert_eq!(core.get("b").unwrap().value, NodeValue::Number(755.0));
+        assert_eq!(core.get("c").unwrap().value, NodeValue::Number(8.0));
         let big = parse_ok("a: .inf\nb: 1e999\n");
         assert_eq!(
             big.get("a").unwrap().value,
