@@ -6,7 +6,7 @@
 //! - `reader_messages`: expected error messages reproduced exactly (`github_form`).
 //! - `reader_locations`: expected error locations where we report something.
 //! - `reader_jobs`: per job of accepted cases: id, name, needs, `if`, runs-on, the
-//!   matrix (when it holds no expression), and per
+//!   matrix (when it holds no expression), literal timeouts and `continue-on-error`, and per
 //!   step: id, `if`, and literal `run` / `uses` / `name`.
 //! - `reader_events`: the `on:` events of accepted cases that carry them.
 //! - `reader_act`: act's workflows load, except the ones act itself rejects.
@@ -33,7 +33,8 @@ use harness::{Tally, conformance_dir};
 use serde_json::Value as Json;
 use serde_json::json;
 use workflows::Diagnostics;
-use workflows::model::{self, Event, Input, InputType, Located, Workflow};
+use workflows::expression::value::number_to_json;
+use workflows::model::{self, Event, Input, InputType, Located, OrExpression, Workflow};
 
 /// One reader case split into its documents.
 struct Case {
@@ -203,6 +204,32 @@ fn compare_job(expected: &Json, workflow: &Workflow) -> Result<(), String> {
             .is_some_and(|o| same_data(o, &expected_matrix))
         {
             return Err(format!("matrix {expected_matrix} != {ours:?}"));
+        }
+    }
+    let literal_of = |v: &Option<Located<OrExpression<f64>>>| match v.as_ref().map(|l| &l.value) {
+        Some(OrExpression::Literal(n)) => Some(number_to_json(*n)),
+        _ => None,
+    };
+    let scalars = [
+        ("timeout-minutes", literal_of(&job.timeout_minutes)),
+        (
+            "cancel-timeout-minutes",
+            literal_of(&job.cancel_timeout_minutes),
+        ),
+        (
+            "continue-on-error",
+            match job.continue_on_error.as_ref().map(|l| &l.value) {
+                Some(OrExpression::Literal(b)) => Some(json!(b)),
+                _ => None,
+            },
+        ),
+    ];
+    for (key, ours) in scalars {
+        let Some(expected) = expected.get(key).and_then(token_json) else {
+            continue;
+        };
+        if !ours.as_ref().is_some_and(|o| same_data(o, &expected)) {
+            return Err(format!("{key} {expected} != {ours:?}"));
         }
     }
     let expected_if = condition(expected);
