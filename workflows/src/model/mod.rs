@@ -1,1 +1,149 @@
 //! The typed workflow model and its loader: every key of the workflow syntax, every problem a diagnostic.
+//!
+//! [`load`] reads YAML text into a [`Workflow`], or returns every problem found (in
+//! document order, GitHub's wording, `file:line:col`). Expressions are kept as source
+//! text but checked at load time against the contexts each key allows.
+
+mod call;
+mod container;
+mod expressions;
+mod job;
+mod needs;
+mod reader;
+mod settings;
+mod step;
+mod strategy;
+mod triggers;
+mod types;
+
+pub use call::check_call;
+pub use types::{
+    CallOutput, CallSecret, CallSecrets, Concurrency, Container, Credentials, Cron, Defaults,
+    Environment, Event, Input, InputType, Job, Located, OrExpression, PermissionLevel, Permissions,
+    RunsOn, Step, Strategy, StringMap, Triggers, Workflow, WorkflowCall,
+};
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::yaml::{self, Node};
+
+use expressions::Scope;
+use reader::Reader;
+
+const ROOT_KEYS: &[&str] = &[
+    "on",
+    "name",
+    "description",
+    "run-name",
+    "defaults",
+    "env",
+    "permissions",
+    "concurrency",
+    "jobs",
+];
+
+/// Loads one workflow file. `file` is the name used in diagnostics.
+pub fn load(text: &str, file: &str) -> Result<Workflow, Diagnostics> {
+    let root = yaml::parse(text, file).map_err(|d| Diagnostics(vec![d]))?;
+    if root.is_null() {
+        return Err(Diagnostics(vec![Diagnostic::new(
+            file,
+            None,
+            "The workflow file is empty. Add `on:` and `jobs:` to it.",
+        )]));
+    }
+    let mut r = Reader::new(file);
+    let workflow = read_workflow(&mut r, &root);
+    match workflow {
+        Some(w) if r.diagnostics.is_empty() => Ok(w),
+        _ => {
+            // Document order; whole-file problems first. The sort is stable, so
+            // problems at one place keep the order they were found in.
+            r.diagnostics.sort_by_key(|d| d.location);
+            Err(Diagnostics(r.diagnostics))
+        }
+    }
+}
+
+fn read_workflow(r: &mut Reader, root: &Node) -> Option<Workflow> {
+    let entries = r.mapping(root, Some(ROOT_KEYS))?;
+    let mut workflow = Workflow {
+        file: r.file.clone(),
+        name: None,
+        description: None,
+        run_name: None,
+        on: Triggers::default(),
+        permissions: None,
+        env: None,
+        defaults: None,
+        concurrency: None,
+        jobs: Vec::new(),
+    };
+    let mut jobs_node = None;
+    for (key, _, value) in entries {
+        match key {
+            "on" => workflow.on = triggers::read_triggers(r, value),
+            "name" => workflow.name = r.string(value, Scope::None),
+            "description" => workflow.description = r.string(value, Scope::None),
+            "run-name" => workflow.run_name = r.string(value, Scope::Workflow),
+            "defaults" => workflow.defaults = settings::read_defaults(r, value, Scope::None),
+            "env" => workflow.env = r.string_map(value, Scope::WorkflowEnv),
+            "permissions" => workflow.permissions = settings::read_permissions(r, value),
+            "concurrency" => {
+                workflow.concurrency = settings::read_concurrency(r, value, Scope::Workflow);
+            }
+            _ => {
+                jobs_node = Some(value);
+                workflow.jobs = job::read_jobs(r, value);
+            }
+        }
+    }
+    match jobs_node {
+        None => r.missing(root.location, "jobs"),
+        Some(node) => {
+            if node.as_mapping().is_some_and(|m| m.is_empty()) {
+                r.error(
+                    node.location,
+                    "The workflow must contain at least one job with no dependencies.",
+                );
+            }
+            needs::check_needs(r, &workflow.jobs, node.location);
+        }
+    }
+    Some(workflow)
+}
+
+impl Workflow {
+    /// Whether an event of this name starts the workflow (filters are not applied).
+    pub fn triggered_by(&self, event: &str) -> bool {
+        self.on.events.iter().any(|e| e.name.value == event)
+    }
+
+    /// The job with this id.
+    pub fn job(&self, id: &str) -> Option<&Job> {
+        self.jobs.iter().find(|j| j.id.value == id)
+    }
+
+    /// The event named `event`, with its filters.
+    pub fn event(&self, event: &str) -> Option<&Event> {
+        self.on.events.iter().find(|e| e.name.value == event)
+    }
+}
+
+impl Job {
+    /// The job's `if:` as GitHub normalises it: `success()` when absent, and
+    /// `success() && (<if>)` unless the condition calls a status function.
+    pub fn condition_expression(&self) -> String {
+        expressions::normalized_condition(self.condition_text(), Scope::JobIf)
+    }
+}
+
+impl Step {
+    /// The step's `if:` as GitHub normalises it (see [`Job::condition_expression`]).
+    pub fn condition_expression(&self) -> String {
+        expressions::normalized_condition(self.condition_text(), Scope::StepIf)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;

@@ -1,0 +1,83 @@
+//! `container:` and `services:`: image, options, env, ports, volumes, credentials.
+
+use crate::yaml::Node;
+
+use super::expressions::Scope;
+use super::reader::Reader;
+use super::types::{Container, Credentials, Located};
+
+pub(crate) fn read_services(r: &mut Reader, node: &Node) -> Vec<(Located<String>, Container)> {
+    let mut services = Vec::new();
+    for (name, key, value) in r.mapping(node, None).unwrap_or_default() {
+        if let Some(container) = read_container(r, value, true) {
+            services.push((Located::new(name.to_string(), key.location), container));
+        }
+    }
+    services
+}
+
+pub(crate) fn read_container(r: &mut Reader, node: &Node, service: bool) -> Option<Container> {
+    let scope = Scope::JobStrategy;
+    if node.as_mapping().is_none() {
+        let image = if service {
+            r.non_empty_string(node, scope)?
+        } else {
+            r.string(node, scope)?
+        };
+        return Some(Container {
+            image: Some(image),
+            location: node.location,
+            ..Container::default()
+        });
+    }
+    let known: &[&str] = if service {
+        &[
+            "image",
+            "options",
+            "env",
+            "ports",
+            "volumes",
+            "credentials",
+            "entrypoint",
+            "command",
+        ]
+    } else {
+        &["image", "options", "env", "ports", "volumes", "credentials"]
+    };
+    let mut container = Container {
+        location: node.location,
+        ..Container::default()
+    };
+    for (key, _, value) in r.mapping(node, Some(known))? {
+        match key {
+            "image" => container.image = r.non_empty_string(value, scope),
+            "options" => container.options = r.string(value, scope),
+            "env" => container.env = r.string_map(value, Scope::Runner),
+            "ports" => container.ports = r.string_sequence(value, scope, true),
+            "volumes" => container.volumes = r.string_sequence(value, scope, true),
+            "credentials" => container.credentials = read_credentials(r, value),
+            "entrypoint" => container.entrypoint = r.string(value, scope),
+            _ => container.command = r.string(value, scope),
+        }
+    }
+    if container.image.is_none() && !has_key(node, "image") {
+        r.error(node.location, "Container image cannot be empty");
+    }
+    Some(container)
+}
+
+fn has_key(node: &Node, key: &str) -> bool {
+    node.get(key).is_some()
+}
+
+fn read_credentials(r: &mut Reader, node: &Node) -> Option<Credentials> {
+    let mut credentials = Credentials::default();
+    for (key, _, value) in r.mapping(node, Some(&["username", "password"]))? {
+        let v = r.string(value, Scope::Credentials);
+        match key {
+            "username" => credentials.username = v,
+            _ => credentials.password = v,
+        }
+    }
+    Some(credentials)
+}

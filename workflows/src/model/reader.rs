@@ -1,0 +1,299 @@
+//! The loader's toolbox: reading YAML nodes as the schema expects them (mappings with
+//! known keys, strings, booleans, numbers, lists) and collecting every problem as a
+//! diagnostic in GitHub's wording instead of stopping at the first.
+
+use crate::diagnostic::{Diagnostic, Location};
+use crate::yaml::{Node, NodeValue};
+
+use super::expressions::{Checked, Scope, check_string, is_insert_directive};
+use super::types::{Located, OrExpression, StringMap};
+
+/// One mapping entry whose key was accepted: (key text, key node, value node).
+pub(crate) type Entry<'a> = (&'a str, &'a Node, &'a Node);
+
+/// Collects diagnostics for one file.
+#[derive(Debug)]
+pub(crate) struct Reader {
+    pub file: String,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Reader {
+    pub fn new(file: &str) -> Self {
+        Reader {
+            file: file.to_string(),
+            diagnostics: Vec::new(),
+        }
+    }
+
+    pub fn error(&mut self, location: Location, message: impl Into<String>) {
+        self.diagnostics
+            .push(Diagnostic::new(&self.file, Some(location), message));
+    }
+
+    /// GitHub's message for a node of the wrong kind.
+    pub fn unexpected(&mut self, node: &Node) {
+        let message = match &node.value {
+            NodeValue::Sequence(_) => "A sequence was not expected".to_string(),
+            NodeValue::Mapping(_) => "A mapping was not expected".to_string(),
+            _ => format!(
+                "Unexpected value '{}'",
+                node.scalar_text().unwrap_or_default()
+            ),
+        };
+        self.error(node.location, message);
+    }
+
+    pub fn missing(&mut self, location: Location, property: &str) {
+        self.error(
+            location,
+            format!("Required property is missing: {property}"),
+        );
+    }
+
+    /// The entries of a mapping, each key a string checked for duplicates (ignoring
+    /// case). With `known` set, other keys are reported as unexpected and left out.
+    /// `None` (after reporting) when the node is not a mapping.
+    pub fn mapping<'a>(
+        &mut self,
+        node: &'a Node,
+        known: Option<&[&str]>,
+    ) -> Option<Vec<Entry<'a>>> {
+        self.mapping_with_keys(node, known, Scope::None)
+    }
+
+    /// Like [`Reader::mapping`], with keys that may hold expressions of `key_scope`
+    /// (matrix keys may).
+    pub fn mapping_with_keys<'a>(
+        &mut self,
+        node: &'a Node,
+        known: Option<&[&str]>,
+        key_scope: Scope,
+    ) -> Option<Vec<Entry<'a>>> {
+        let Some(pairs) = node.as_mapping() else {
+            if node.as_str().is_some_and(|s| s.contains("${{")) {
+                self.error(
+                    node.location,
+                    "A template expression is not allowed in this context",
+                );
+            } else {
+                self.unexpected(node);
+            }
+            return None;
+        };
+        let mut entries: Vec<Entry<'a>> = Vec::with_capacity(pairs.len());
+        let mut seen: Vec<String> = Vec::new();
+        for (key, value) in pairs {
+            let Some(text) = key.as_str().filter(|t| !t.is_empty()) else {
+                self.unexpected(key);
+                continue;
+            };
+            if text.contains("${{")
+                && !is_insert_directive(text)
+                && let Err(message) = check_string(text, key_scope)
+            {
+                self.error(key.location, message);
+                continue;
+            }
+            if let Some(known) = known
+                && !known.contains(&text)
+            {
+                self.unexpected(key);
+                continue;
+            }
+            let folded = text.to_lowercase();
+            if seen.contains(&folded) {
+                self.error(key.location, format!("'{text}' is already defined"));
+                continue;
+            }
+            seen.push(folded);
+            entries.push((text, key, value));
+        }
+        Some(entries)
+    }
+
+    /// A string value (literal numbers and booleans become their text; null is `""`),
+    /// with its `${{ }}` parts checked for `scope`.
+    pub fn string(&mut self, node: &Node, scope: Scope) -> Option<Located<String>> {
+        let text = match &node.value {
+            NodeValue::Sequence(_) | NodeValue::Mapping(_) => {
+                self.unexpected(node);
+                return None;
+            }
+            NodeValue::String(s) => {
+                if let Err(message) = check_string(s, scope) {
+                    self.error(node.location, message);
+                }
+                s.clone()
+            }
+            _ => node.scalar_text().unwrap_or_default(),
+        };
+        Some(Located::new(text, node.location))
+    }
+
+    /// Like [`Reader::string`], but null and `""` are reported.
+    pub fn non_empty_string(&mut self, node: &Node, scope: Scope) -> Option<Located<String>> {
+        let value = self.string(node, scope)?;
+        if value.value.is_empty() {
+            self.unexpected(node);
+            return None;
+        }
+        Some(value)
+    }
+
+    /// One string or a sequence of strings.
+    pub fn string_list(
+        &mut self,
+        node: &Node,
+        scope: Scope,
+        non_empty: bool,
+    ) -> Option<Vec<Located<String>>> {
+        let read = |r: &mut Reader, n: &Node| {
+            if non_empty {
+                r.non_empty_string(n, scope)
+            } else {
+                r.string(n, scope)
+            }
+        };
+        match &node.value {
+            NodeValue::Sequence(items) => {
+                Some(items.iter().filter_map(|n| read(self, n)).collect())
+            }
+            NodeValue::Mapping(_) => {
+                self.unexpected(node);
+                None
+            }
+            _ => read(self, node).map(|s| vec![s]),
+        }
+    }
+
+    /// A sequence of strings (a single string is not accepted).
+    pub fn string_sequence(
+        &mut self,
+        node: &Node,
+        scope: Scope,
+        non_empty: bool,
+    ) -> Vec<Located<String>> {
+        let Some(items) = node.as_sequence() else {
+            self.unexpected(node);
+            return Vec::new();
+        };
+        items
+            .iter()
+            .filter_map(|n| {
+                if non_empty {
+                    self.non_empty_string(n, scope)
+                } else {
+                    self.string(n, scope)
+                }
+            })
+            .collect()
+    }
+
+    /// A mapping of strings, or one expression standing for the whole mapping.
+    pub fn string_map(&mut self, node: &Node, scope: Scope) -> Option<StringMap> {
+        let mut map = StringMap::default();
+        if let Some(expression) = self.whole_expression(node, scope) {
+            map.inserts.push(expression);
+            return Some(map);
+        }
+        for (key, key_node, value) in self.mapping(node, None)? {
+            if is_insert_directive(key) {
+                if let Some(v) = self.whole_expression(value, scope) {
+                    map.inserts.push(v);
+                } else if value
+                    .as_str()
+                    .is_none_or(|t| check_string(t, scope).is_ok())
+                {
+                    self.unexpected(value);
+                }
+                continue;
+            }
+            if let Some(v) = self.string(value, scope) {
+                map.entries
+                    .push((Located::new(key.to_string(), key_node.location), v));
+            }
+        }
+        Some(map)
+    }
+
+    /// `Some` when `node` is a string made of exactly one valid `${{ }}` in a scope that
+    /// allows expressions (reported and `None` otherwise).
+    pub fn whole_expression(&mut self, node: &Node, scope: Scope) -> Option<Located<String>> {
+        let text = node.as_str()?;
+        if !text.contains("${{") {
+            return None;
+        }
+        match check_string(text, scope) {
+            Ok(Checked::SingleExpression) => Some(Located::new(text.to_string(), node.location)),
+            Ok(_) => None,
+            Err(message) => {
+                self.error(node.location, message);
+                None
+            }
+        }
+    }
+
+    /// A boolean, or one expression.
+    pub fn boolean(&mut self, node: &Node, scope: Scope) -> Option<Located<OrExpression<bool>>> {
+        match &node.value {
+            NodeValue::Bool(b) => Some(Located::new(OrExpression::Literal(*b), node.location)),
+            _ => self.typed_expression(node, scope),
+        }
+    }
+
+    /// A number, or one expression.
+    pub fn number(&mut self, node: &Node, scope: Scope) -> Option<Located<OrExpression<f64>>> {
+        match &node.value {
+            NodeValue::Number(n) => Some(Located::new(OrExpression::Literal(*n), node.location)),
+            _ => self.typed_expression(node, scope),
+        }
+    }
+
+    /// A plain boolean (no expressions).
+    pub fn plain_bool(&mut self, node: &Node) -> Option<bool> {
+        match &node.value {
+            NodeValue::Bool(b) => Some(*b),
+            NodeValue::String(s) if s.contains("${{") => {
+                self.error(
+                    node.location,
+                    "A template expression is not allowed in this context",
+                );
+                None
+            }
+            _ => {
+                self.unexpected(node);
+                None
+            }
+        }
+    }
+
+    fn typed_expression<T>(
+        &mut self,
+        node: &Node,
+        scope: Scope,
+    ) -> Option<Located<OrExpression<T>>> {
+        let text = match &node.value {
+            NodeValue::String(s) if s.contains("${{") => s,
+            _ => {
+                self.unexpected(node);
+                return None;
+            }
+        };
+        match check_string(text, scope) {
+            Ok(Checked::SingleExpression) => Some(Located::new(
+                OrExpression::Expression(text.clone()),
+                node.location,
+            )),
+            Ok(_) => {
+                self.unexpected(node);
+                None
+            }
+            Err(message) => {
+                self.error(node.location, message);
+                self.unexpected(node);
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Settings shared by the workflow and its jobs: `defaults.run`, `concurrency` and
+//! `permissions`.
+
+use crate::yaml::{Node, NodeValue};
+
+use super::expressions::Scope;
+use super::reader::Reader;
+use super::types::{Concurrency, Defaults, Located, PermissionLevel, Permissions};
+
+pub(crate) fn read_defaults(r: &mut Reader, node: &Node, scope: Scope) -> Option<Defaults> {
+    let mut defaults = Defaults::default();
+    for (_, _, run) in r.mapping(node, Some(&["run"]))? {
+        for (key, _, value) in r
+            .mapping(run, Some(&["shell", "working-directory"]))
+            .unwrap_or_default()
+        {
+            let v = r.non_empty_string(value, scope);
+            match key {
+                "shell" => defaults.shell = v,
+                _ => defaults.working_directory = v,
+            }
+        }
+    }
+    Some(defaults)
+}
+
+pub(crate) fn read_concurrency(r: &mut Reader, node: &Node, scope: Scope) -> Option<Concurrency> {
+    if node.as_mapping().is_none() {
+        let group = r.string(node, scope)?;
+        return Some(Concurrency {
+            group,
+            cancel_in_progress: None,
+        });
+    }
+    let mut group = None;
+    let mut cancel_in_progress = None;
+    for (key, _, value) in r.mapping(node, Some(&["group", "cancel-in-progress", "queue"]))? {
+        match key {
+            "group" => group = r.non_empty_string(value, scope),
+            "cancel-in-progress" => cancel_in_progress = r.boolean(value, scope),
+            _ => match value.as_str() {
+                Some("single" | "max") => {}
+                _ => r.unexpected(value),
+            },
+        }
+    }
+    match group {
+        Some(group) => Some(Concurrency {
+            group,
+            cancel_in_progress,
+        }),
+        None => {
+            r.missing(node.location, "group");
+            None
+        }
+    }
+}
+
+pub(crate) fn read_permissions(r: &mut Reader, node: &Node) -> Option<Located<Permissions>> {
+    const SCOPES: &[&str] = &[
+        "actions",
+        "artifact-metadata",
+        "attestations",
+        "checks",
+        "code-quality",
+        "contents",
+        "copilot-requests",
+        "deployments",
+        "discussions",
+        "drives",
+        "id-token",
+        "issues",
+        "models",
+        "packages",
+        "pages",
+        "pull-requests",
+        "repository-projects",
+        "security-events",
+        "statuses",
+        "vulnerability-alerts",
+    ];
+    let permissions = match &node.value {
+        NodeValue::String(s) if s == "read-all" => Permissions::ReadAll,
+        NodeValue::String(s) if s == "write-all" => Permissions::WriteAll,
+        NodeValue::Mapping(_) => {
+            let mut scopes = Vec::new();
+            for (key, _, value) in r.mapping(node, Some(SCOPES))? {
+                let level = match (key, value.as_str()) {
+                    (_, Some("none")) => PermissionLevel::None,
+                    ("copilot-requests" | "id-token", Some("write"))
+                    | (
+                        "actions"
+                        | "artifact-metadata"
+                        | "attestations"
+                        | "checks"
+                        | "code-quality"
+                        | "contents"
+                        | "deployments"
+                        | "discussions"
+                        | "drives"
+                        | "issues"
+                        | "packages"
+                        | "pages"
+                        | "pull-requests"
+                        | "repository-projects"
+                        | "security-events"
+                        | "statuses",
+                        Some("write"),
+                    ) => PermissionLevel::Write,
+                    ("copilot-requests" | "id-token", Some("read")) => {
+                        r.unexpected(value);
+                        continue;
+                    }
+                    (_, Some("read")) => PermissionLevel::Read,
+                    _ => {
+                        r.unexpected(value);
+                        continue;
+                    }
+                };
+                scopes.push((key.to_string(), level));
+            }
+            Permissions::Scopes(scopes)
+        }
+        _ => {
+            r.unexpected(node);
+            return None;
+        }
+    };
+    Some(Located::new(permissions, node.location))
+}

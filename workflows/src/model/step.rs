@@ -1,0 +1,200 @@
+//! `jobs.<id>.steps`: run steps and `uses:` steps, their ids (checked, unique within
+//! the job, and generated GitHub's way when absent), and the `uses:` reference syntax.
+
+use crate::yaml::Node;
+
+use super::expressions::Scope;
+use super::job::{discriminate, identifier_problem, read_condition};
+use super::reader::Reader;
+use super::types::{Located, Step};
+
+const RUN_STEP_KEYS: &[&str] = &[
+    "name",
+    "id",
+    "if",
+    "timeout-minutes",
+    "run",
+    "continue-on-error",
+    "env",
+    "working-directory",
+    "shell",
+    "background",
+];
+
+const USES_STEP_KEYS: &[&str] = &[
+    "name",
+    "id",
+    "if",
+    "continue-on-error",
+    "timeout-minutes",
+    "uses",
+    "with",
+    "env",
+    "background",
+];
+
+/// Generated ids never exceed this many characters (before a `_N` suffix).
+const MAX_GENERATED_ID: usize = 100;
+
+pub(crate) fn read_steps(r: &mut Reader, node: &Node) -> Vec<Step> {
+    if node.is_null() {
+        return Vec::new();
+    }
+    let Some(items) = node.as_sequence() else {
+        r.unexpected(node);
+        return Vec::new();
+    };
+    let mut steps: Vec<Step> = items.iter().filter_map(|item| read_step(r, item)).collect();
+    check_explicit_ids(r, &steps);
+    generate_ids(&mut steps);
+    steps
+}
+
+fn read_step(r: &mut Reader, node: &Node) -> Option<Step> {
+    let entries = r.mapping(node, None)?;
+    let (kinds, entries) = discriminate(r, entries, &[RUN_STEP_KEYS, USES_STEP_KEYS]);
+    let mut step = Step {
+        id: None,
+        effective_id: String::new(),
+        name: None,
+        condition: None,
+        uses: None,
+        run: None,
+        shell: None,
+        with: None,
+        env: None,
+        working_directory: None,
+        continue_on_error: None,
+        timeout_minutes: None,
+        location: node.location,
+    };
+    for (key, _, value) in entries {
+        match key {
+            "name" => step.name = r.string(value, Scope::Step),
+            "id" => step.id = r.non_empty_string(value, Scope::None),
+            "if" => step.condition = read_condition(r, value, Scope::StepIf),
+            "timeout-minutes" => step.timeout_minutes = r.number(value, Scope::Step),
+            "run" => step.run = r.string(value, Scope::Step),
+            "continue-on-error" => step.continue_on_error = r.boolean(value, Scope::Step),
+            "env" => step.env = r.string_map(value, Scope::Step),
+            "working-directory" => step.working_directory = r.non_empty_string(value, Scope::Step),
+            "shell" => step.shell = r.non_empty_string(value, Scope::None),
+            "uses" => {
+                step.uses = r.non_empty_string(value, Scope::None);
+                if let Some(uses) = &step.uses {
+                    check_uses(r, uses);
+                }
+            }
+            "with" => step.with = r.string_map(value, Scope::Step),
+            // `background` is an experimental feature this runner does not offer.
+            _ => r.unexpected(value),
+        }
+    }
+    match kinds.as_slice() {
+        [0] if step.run.is_none() => r.missing(node.location, "run"),
+        [1] if step.uses.is_none() => r.missing(node.location, "uses"),
+        [0] | [1] => {}
+        _ => r.error(
+            node.location,
+            "There's not enough info to determine what you meant. Add one of these properties: parallel, run, shell, uses, with, working-directory",
+        ),
+    }
+    Some(step)
+}
+
+/// `uses:` must be `docker://image`, a local path `./x`, or `{owner}/{repo}[/path]@ref`.
+fn check_uses(r: &mut Reader, uses: &Located<String>) {
+    let text = uses.value.as_str();
+    if text.starts_with("docker://") || text.starts_with("./") || text.starts_with(".\\") {
+        return;
+    }
+    let valid = match text.split_once('@') {
+        Some((path, reference)) => {
+            let mut parts = path.split('/');
+            let owner = parts.next().unwrap_or_default();
+            let repo = parts.next().unwrap_or_default();
+            !owner.is_empty() && !repo.is_empty() && !reference.is_empty()
+        }
+        None => false,
+    };
+    if !valid {
+        r.error(
+            uses.location,
+            format!("Expected format {{org}}/{{repo}}[/path]@ref. Actual '{text}'"),
+        );
+    }
+}
+
+/// Explicit ids must be valid identifiers and unique within the job (ignoring case).
+fn check_explicit_ids(r: &mut Reader, steps: &[Step]) {
+    let mut seen: Vec<String> = Vec::new();
+    for id in steps.iter().filter_map(|s| s.id.as_ref()) {
+        if let Some(problem) = identifier_problem(&id.value) {
+            r.error(id.location, problem);
+            continue;
+        }
+        let folded = id.value.to_lowercase();
+        if seen.contains(&folded) {
+            r.error(
+                id.location,
+                format!(
+                    "The identifier '{}' may not be used more than once within the same scope.",
+                    id.value
+                ),
+            );
+        } else {
+            seen.push(folded);
+        }
+    }
+}
+
+/// Gives every step its run-time id: the explicit one, else `__run`, `__<owner>_<repo>`
+/// or `__<image>` with a `_2`, `_3`, ... suffix on collision (ignoring case).
+fn generate_ids(steps: &mut [Step]) {
+    let mut taken: Vec<String> = steps
+        .iter()
+        .filter_map(|s| s.id.as_ref().map(|id| id.value.to_lowercase()))
+        .collect();
+    for step in steps.iter_mut() {
+        if let Some(id) = &step.id {
+            step.effective_id = id.value.clone();
+            continue;
+        }
+        let base = generated_base(step);
+        let mut candidate = base.clone();
+        let mut n = 2;
+        while taken.contains(&candidate.to_lowercase()) {
+            candidate = format!("{base}_{n}");
+            n += 1;
+        }
+        taken.push(candidate.to_lowercase());
+        step.effective_id = candidate;
+    }
+}
+
+fn generated_base(step: &Step) -> String {
+    let Some(uses) = &step.uses else {
+        return "__run".to_string();
+    };
+    let text = uses.value.as_str();
+    let segment = if let Some(image) = text.strip_prefix("docker://") {
+        image.to_string()
+    } else if text.starts_with("./") || text.starts_with(".\\") {
+        "self".to_string()
+    } else {
+        let path = text.split('@').next().unwrap_or_default();
+        let mut parts = path.split('/');
+        let owner = parts.next().unwrap_or_default();
+        let repo = parts.next().unwrap_or_default();
+        format!("{owner}/{repo}")
+    };
+    let mut id = String::from("__");
+    id.extend(segment.chars().map(|c| {
+        if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+            c
+        } else {
+            '_'
+        }
+    }));
+    id.chars().take(MAX_GENERATED_ID).collect()
+}

@@ -1,0 +1,284 @@
+//! `on:` in its three forms (one event, a list, a mapping with filters), with
+//! `workflow_dispatch` and `workflow_call` definitions and `schedule` crons.
+//! As in GitHub's canonical parser, unknown keys inside an event's configuration are
+//! ignored, except under `workflow_call`, whose definitions are checked.
+
+use crate::yaml::{Node, NodeValue};
+
+use super::expressions::Scope;
+use super::reader::Reader;
+use super::types::{
+    CallOutput, CallSecret, Cron, Event, Input, InputType, Located, Triggers, WorkflowCall,
+};
+
+pub(crate) fn read_triggers(r: &mut Reader, node: &Node) -> Triggers {
+    let mut events = Vec::new();
+    match &node.value {
+        NodeValue::String(_) => {
+            if let Some(name) = r.non_empty_string(node, Scope::None) {
+                events.push(Event {
+                    name,
+                    ..Event::default()
+                });
+            }
+        }
+        NodeValue::Sequence(items) => {
+            for item in items {
+                if let Some(name) = r.non_empty_string(item, Scope::None) {
+                    events.push(Event {
+                        name,
+                        ..Event::default()
+                    });
+                }
+            }
+        }
+        NodeValue::Mapping(_) => {
+            for (name, key, value) in r.mapping(node, None).unwrap_or_default() {
+                let name = Located::new(name.to_string(), key.location);
+                events.push(read_event(r, name, value));
+            }
+        }
+        _ => r.unexpected(node),
+    }
+    Triggers { events }
+}
+
+fn read_event(r: &mut Reader, name: Located<String>, node: &Node) -> Event {
+    let mut event = Event {
+        name,
+        ..Event::default()
+    };
+    match event.name.value.as_str() {
+        "schedule" => {
+            event.schedule = read_schedule(r, node);
+            return event;
+        }
+        "workflow_call" => {
+            event.call = Some(read_workflow_call(r, node));
+            return event;
+        }
+        _ => {}
+    }
+    let Some(entries) = node.as_mapping() else {
+        // `push:` (null) and other scalars carry no configuration.
+        if matches!(node.value, NodeValue::Sequence(_)) {
+            r.unexpected(node);
+        }
+        return event;
+    };
+    for (key, value) in entries {
+        let list = |r: &mut Reader| r.string_list(value, Scope::None, true);
+        match key.as_str().unwrap_or_default() {
+            "types" => event.types = list(r).unwrap_or_default(),
+            "branches" => event.branches = list(r),
+            "branches-ignore" => event.branches_ignore = list(r),
+            "tags" => event.tags = list(r),
+            "tags-ignore" => event.tags_ignore = list(r),
+            "paths" => event.paths = list(r),
+            "paths-ignore" => event.paths_ignore = list(r),
+            "workflows" => event.workflows = list(r).unwrap_or_default(),
+            "names" => event.names = list(r),
+            "versions" => event.versions = list(r),
+            "inputs" if event.name.value == "workflow_dispatch" => {
+                event.dispatch_inputs = read_dispatch_inputs(r, value);
+            }
+            _ => {}
+        }
+    }
+    event
+}
+
+fn read_schedule(r: &mut Reader, node: &Node) -> Vec<Cron> {
+    let Some(items) = node.as_sequence() else {
+        r.unexpected(node);
+        return Vec::new();
+    };
+    let mut crons = Vec::new();
+    for item in items {
+        let Some(entries) = r.mapping(item, Some(&["cron", "timezone"])) else {
+            continue;
+        };
+        let mut cron = None;
+        let mut timezone = None;
+        for (key, _, value) in entries {
+            match key {
+                "cron" => cron = r.non_empty_string(value, Scope::None),
+                _ => timezone = r.non_empty_string(value, Scope::None),
+            }
+        }
+        match cron {
+            Some(cron) => crons.push(Cron { cron, timezone }),
+            None => r.missing(item.location, "cron"),
+        }
+    }
+    crons
+}
+
+fn input_type(text: &str, dispatch: bool) -> Option<InputType> {
+    match text {
+        "string" => Some(InputType::String),
+        "boolean" => Some(InputType::Boolean),
+        "number" => Some(InputType::Number),
+        "choice" if dispatch => Some(InputType::Choice),
+        "environment" if dispatch => Some(InputType::Environment),
+        _ => None,
+    }
+}
+
+/// `workflow_dispatch.inputs`, read leniently (unknown keys ignored) as GitHub does.
+fn read_dispatch_inputs(r: &mut Reader, node: &Node) -> Vec<Input> {
+    if node.is_null() {
+        return Vec::new();
+    }
+    let mut inputs = Vec::new();
+    for (name, key, value) in r.mapping(node, None).unwrap_or_default() {
+        let mut input = Input {
+            name: Located::new(name.to_string(), key.location),
+            description: None,
+            input_type: InputType::String,
+            required: false,
+            default: None,
+            options: Vec::new(),
+        };
+        for (k, v) in value.as_mapping().unwrap_or_default() {
+            match k.as_str().unwrap_or_default() {
+                "description" => input.description = v.scalar_text(),
+                "type" => match v.as_str().and_then(|t| input_type(t, true)) {
+                    Some(t) => input.input_type = t,
+                    None => r.unexpected(v),
+                },
+                "required" => input.required = r.plain_bool(v).unwrap_or(false),
+                "default" => input.default = Some(v.clone()),
+                "options" => {
+                    input.options = r
+                        .string_sequence(v, Scope::None, false)
+                        .into_iter()
+                        .map(|s| s.value)
+                        .collect();
+                }
+                _ => {}
+            }
+        }
+        inputs.push(input);
+    }
+    inputs
+}
+
+fn read_workflow_call(r: &mut Reader, node: &Node) -> WorkflowCall {
+    let mut call = WorkflowCall::default();
+    if node.is_null() {
+        return call;
+    }
+    let Some(entries) = r.mapping(node, Some(&["inputs", "secrets", "outputs"])) else {
+        return call;
+    };
+    for (key, _, value) in entries {
+        if value.is_null() {
+            continue;
+        }
+        match key {
+            "inputs" => call.inputs = read_call_inputs(r, value),
+            "secrets" => call.secrets = read_call_secrets(r, value),
+            _ => call.outputs = read_call_outputs(r, value),
+        }
+    }
+    call
+}
+
+fn read_call_inputs(r: &mut Reader, node: &Node) -> Vec<Input> {
+    let mut inputs = Vec::new();
+    for (name, key, value) in r.mapping(node, None).unwrap_or_default() {
+        let Some(entries) = r.mapping(value, Some(&["description", "type", "required", "default"]))
+        else {
+            continue;
+        };
+        let mut input = Input {
+            name: Located::new(name.to_string(), key.location),
+            description: None,
+            input_type: InputType::String,
+            required: false,
+            default: None,
+            options: Vec::new(),
+        };
+        let mut has_type = false;
+        for (k, _, v) in entries {
+            match k {
+                "description" => input.description = r.string(v, Scope::None).map(|s| s.value),
+                "type" => match v.as_str().and_then(|t| input_type(t, false)) {
+                    Some(t) => {
+                        input.input_type = t;
+                        has_type = true;
+                    }
+                    None => {
+                        r.unexpected(v);
+                        has_type = true;
+                    }
+                },
+                "required" => input.required = r.plain_bool(v).unwrap_or(false),
+                _ => {
+                    if v.as_mapping().is_some() || v.as_sequence().is_some() {
+                        r.unexpected(v);
+                    } else {
+                        r.string(v, Scope::Workflow);
+                        input.default = Some(v.clone());
+                    }
+                }
+            }
+        }
+        if !has_type {
+            r.missing(value.location, "type");
+        }
+        inputs.push(input);
+    }
+    inputs
+}
+
+fn read_call_secrets(r: &mut Reader, node: &Node) -> Vec<CallSecret> {
+    let mut secrets = Vec::new();
+    for (name, key, value) in r.mapping(node, None).unwrap_or_default() {
+        let mut secret = CallSecret {
+            name: Located::new(name.to_string(), key.location),
+            description: None,
+            required: false,
+        };
+        if !value.is_null() {
+            for (k, _, v) in r
+                .mapping(value, Some(&["description", "required"]))
+                .unwrap_or_default()
+            {
+                match k {
+                    "description" => secret.description = r.string(v, Scope::None).map(|s| s.value),
+                    _ => secret.required = r.plain_bool(v).unwrap_or(false),
+                }
+            }
+        }
+        secrets.push(secret);
+    }
+    secrets
+}
+
+fn read_call_outputs(r: &mut Reader, node: &Node) -> Vec<CallOutput> {
+    let mut outputs = Vec::new();
+    for (name, key, value) in r.mapping(node, None).unwrap_or_default() {
+        let Some(entries) = r.mapping(value, Some(&["description", "value"])) else {
+            continue;
+        };
+        let mut description = None;
+        let mut output_value = None;
+        for (k, _, v) in entries {
+            match k {
+                "description" => description = r.string(v, Scope::None).map(|s| s.value),
+                _ => output_value = r.string(v, Scope::CallOutput),
+            }
+        }
+        match output_value {
+            Some(value) => outputs.push(CallOutput {
+                name: Located::new(name.to_string(), key.location),
+                description,
+                value,
+            }),
+            None => r.missing(value.location, "value"),
+        }
+    }
+    outputs
+}
