@@ -31,6 +31,10 @@ const GOOD: &str =
 
 const CYCLE: &str = "on: push
 jobs:
+  start:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo 0
   one:
     needs: two
     runs-on: ubuntu-latest
@@ -68,7 +72,7 @@ fn validate_reports_path_line_col_and_exits_one() {
     let text = stdout(&out);
     let first = text.lines().next().unwrap_or_default();
     assert!(
-        first.starts_with(".github/workflows/cycle.yml:4:12: "),
+        first.starts_with(".github/workflows/cycle.yml:8:12: "),
         "expected path:line:col, got {text}"
     );
     assert!(text.contains("cycle"), "{text}");
@@ -92,7 +96,7 @@ fn validate_github_and_json_formats() {
     write(dir.path(), "cycle.yml", CYCLE);
     let out = hybrid_runner(dir.path(), &["validate", "--format", "github", "cycle.yml"]);
     assert!(
-        stdout(&out).starts_with("::error file=cycle.yml,line=4,col=12::"),
+        stdout(&out).starts_with("::error file=cycle.yml,line=8,col=12::"),
         "{}",
         stdout(&out)
     );
@@ -100,7 +104,7 @@ fn validate_github_and_json_formats() {
     let first: serde_json::Value =
         serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
     assert_eq!(first["file"], "cycle.yml");
-    assert_eq!(first["line"], 4);
+    assert_eq!(first["line"], 8);
 }
 
 #[test]

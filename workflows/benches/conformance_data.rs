@@ -2,6 +2,8 @@
 //! (or `$HYBRID_RUNNER_CONFORMANCE`). Benchmarks print a notice and measure nothing
 //! when the data is absent.
 
+#![allow(dead_code)] // each benchmark uses one of the two readers
+
 use std::path::PathBuf;
 
 pub fn conformance_dir() -> Option<PathBuf> {

@@ -22,6 +22,7 @@ const STANDARD_CONTEXTS: [&str; 12] = [
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The expression, without `${{ }}`
+    #[arg(allow_hyphen_values = true)]
     pub expression: String,
     /// A JSON object mapping context names to values, e.g. {"github": {"ref": "refs/heads/main"}}.
     /// Its keys are the only names the expression may use. Without it the twelve standard
