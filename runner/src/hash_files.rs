@@ -44,7 +44,8 @@ impl WorkspaceHasher {
             .sort_by_file_name()
             .min_depth(1);
         for entry in walk {
-            let entry = entry.map_err(|e| format!("hashFiles could not read the workspace: {e}"))?;
+            let entry =
+                entry.map_err(|e| format!("hashFiles could not read the workspace: {e}"))?;
             if !entry.file_type().is_file() {
                 continue;
             }
@@ -92,10 +93,8 @@ impl WorkspaceHasher {
     fn relative_pattern<'a>(&self, pattern: &'a str) -> std::borrow::Cow<'a, str> {
         let root = self.root.to_string_lossy();
         let root = root.trim_end_matches('/');
-        if let Some(rest) = pattern.strip_prefix(root) {
-            if let Some(rest) = rest.strip_prefix('/') {
-                return rest.to_string().into();
-            }
+        if let Some(rest) = pattern.strip_prefix(root).and_then(|r| r.strip_prefix('/')) {
+            return rest.to_string().into();
         }
         let mut p = pattern;
         while let Some(rest) = p.strip_prefix("./") {
@@ -124,7 +123,9 @@ fn glob(pattern: &str) -> Result<GlobMatcher, String> {
 fn is_included(patterns: &[Pattern], relative: &Path) -> bool {
     let mut included = false;
     for p in patterns {
-        if p.negate == included && (p.matcher.is_match(relative) || p.descendants.is_match(relative)) {
+        if p.negate == included
+            && (p.matcher.is_match(relative) || p.descendants.is_match(relative))
+        {
             included = !p.negate;
         }
     }
@@ -150,10 +151,12 @@ fn hash_file(path: &Path) -> Result<[u8; 32], String> {
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 #[cfg(test)]
@@ -181,7 +184,10 @@ mod tests {
     fn hashes_digests_of_matches_in_walk_order() {
         let ws = workspace();
         let h = WorkspaceHasher::new(ws.path());
-        assert_eq!(h.hash(&["**/*.rs".into()]).unwrap(), digest_of(&["beta", "gamma"]));
+        assert_eq!(
+            h.hash(&["**/*.rs".into()]).unwrap(),
+            digest_of(&["beta", "gamma"])
+        );
         assert_eq!(h.hash(&["*.rs".into()]).unwrap(), "");
         assert_eq!(h.hash(&["a.txt".into()]).unwrap(), digest_of(&["alpha"]));
     }
@@ -190,7 +196,10 @@ mod tests {
     fn directory_pattern_brings_contents_and_negation_removes() {
         let ws = workspace();
         let h = WorkspaceHasher::new(ws.path());
-        assert_eq!(h.hash(&["src".into()]).unwrap(), digest_of(&["beta", "gamma"]));
+        assert_eq!(
+            h.hash(&["src".into()]).unwrap(),
+            digest_of(&["beta", "gamma"])
+        );
         let patterns = ["src/**".to_string(), "!src/nested/**".to_string()];
         assert_eq!(h.hash(&patterns).unwrap(), digest_of(&["beta"]));
         assert_eq!(h.hash(&["!src/**".into()]).unwrap(), "");

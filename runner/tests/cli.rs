@@ -1,5 +1,7 @@
 //! The `hybrid-runner` binary as users call it: exit codes, output formats, errors.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test that cannot read its data should fail loudly
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -265,5 +267,6 @@ fn list_shows_stages_and_matrix_legs() {
     assert_eq!(stages[0][0]["id"], "lint");
     assert_eq!(stages[1].as_array().unwrap().len(), 3);
     assert_eq!(stages[1][0]["matrix"]["os"], "ubuntu-latest");
+    assert_eq!(stages[1][2]["runs_on"][0], "windows-latest");
     assert_eq!(stages[2][0]["id"], "deploy");
 }

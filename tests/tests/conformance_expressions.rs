@@ -2,6 +2,8 @@
 //! the conformance folder): GitHub's x-lang expression tests, act's interpreter tables, and
 //! act's `if:` / interpolation tables.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test that cannot read its data should fail loudly
+
 use std::path::{Path, PathBuf};
 
 use harness::{Tally, conformance_dir};

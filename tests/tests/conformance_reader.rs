@@ -27,6 +27,8 @@
 //! - `errors-anchor-tag.yml`: GitHub used to reject anchors; we accept them, as
 //!   GitHub does today.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test that cannot read its data should fail loudly
+
 use std::path::{Path, PathBuf};
 
 use harness::{Tally, conformance_dir};

@@ -9,6 +9,8 @@
 //!   must fail with GitHub's `Matrix ...` message when one is expected, else succeed.
 //! - `planner`: act's `TestGraph*` cases that are about stages.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test that cannot read its data should fail loudly
+
 use std::path::Path;
 
 use harness::{Tally, conformance_dir};
@@ -192,87 +194,6 @@ fn matrix_reader_conformance() {
                     label,
                     || format!("error {e:?} ({e}), expected {expected:?}"),
                 ),
-            }
-        }
-    }
-    tally.finish();
-}
-
-/// Whether a workflow's `on:` names `event` (string, sequence or mapping form).
-fn triggers_on(workflow: &Json, event: &str) -> bool {
-    match workflow.get("on") {
-        Some(Json::String(s)) => s == event,
-        Some(Json::Array(items)) => items.iter().any(|i| i.as_str() == Some(event)),
-        Some(Json::Object(map)) => map.contains_key(event),
-        _ => false,
-    }
-}
-
-#[test]
-fn act_planner_stage_conformance() {
-    let Some(dir) = conformance_dir() else { return };
-    let mut tally = Tally::new("planner");
-    let cases: Json = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("act/planner_cases.json")).expect("planner cases"),
-    )
-    .expect("planner cases JSON");
-    for case in cases.as_array().expect("planner cases array") {
-        let source = case["source"].as_str().unwrap_or_default();
-        let (Some(path), Some(event)) = (case["path"].as_str(), case["event"].as_str()) else {
-            tally.skip();
-            continue;
-        };
-        let path = dir.join("act/testdata").join(path);
-        // Stage cases over one file or one folder of workflows, for one named event.
-        let files: Vec<_> = if path.is_file() {
-            vec![path.clone()]
-        } else if path.is_dir() && !event.starts_with('(') {
-            let mut files: Vec<_> = std::fs::read_dir(&path)
-                .expect("workflow folder")
-                .map(|e| e.expect("dir entry").path())
-                .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
-                .collect();
-            files.sort();
-            files
-        } else {
-            tally.skip();
-            continue;
-        };
-        let label = format!("{source} {} {event}", case["path"]);
-        let mut stages: Vec<Vec<String>> = Vec::new();
-        let mut error = None;
-        for file in files {
-            let text = std::fs::read_to_string(&file).expect("workflow file");
-            let workflow: Json = serde_saphyr::from_str(&text).expect("workflow YAML");
-            if !triggers_on(&workflow, event) {
-                continue;
-            }
-            let rows = jobs_and_needs(&workflow).expect("jobs mapping");
-            let view: Vec<(&str, &[String])> = rows
-                .iter()
-                .map(|(id, needs)| (id.as_str(), needs.as_slice()))
-                .collect();
-            match graph::stages(&view) {
-                Ok(s) => stages.extend(
-                    s.into_iter()
-                        .map(|st| st.iter().map(|j| j.to_string()).collect()),
-                ),
-                Err(e) => error = Some(e),
-            }
-        }
-        let expected = &case["expected"];
-        match expected["error"].as_str() {
-            Some(message) => tally.check(
-                error.is_some() && message.starts_with("unable to build dependency graph"),
-                label,
-                || format!("expected error {message:?}, got stages {stages:?} / {error:?}"),
-            ),
-            None => {
-                let want: Vec<Vec<String>> =
-                    serde_json::from_value(expected["stages"].clone()).expect("stages");
-                tally.check(error.is_none() && stages == want, label, || {
-                    format!("expected {want:?}, got {stages:?} / {error:?}")
-                });
             }
         }
     }

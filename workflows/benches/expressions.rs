@@ -45,10 +45,8 @@ fn evaluate_all(cases: &[Case]) -> usize {
             status: JobStatus::Success,
             host: None,
         };
-        if let Ok(expr) = expression::parse(&case.source, &allowed) {
-            if expr.evaluate(&ctx).is_ok() {
-                ok += 1;
-            }
+        if expression::parse(&case.source, &allowed).is_ok_and(|expr| expr.evaluate(&ctx).is_ok()) {
+            ok += 1;
         }
     }
     ok

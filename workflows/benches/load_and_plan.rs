@@ -10,11 +10,10 @@ mod conformance_data;
 fn load_and_plan_all(cases: &[(String, String)]) -> usize {
     let mut jobs = 0;
     for (name, text) in cases {
-        if let Ok(workflow) = workflows::model::load(text, name) {
-            if let Ok(plan) = workflows::plan::plan(std::slice::from_ref(&workflow), None) {
-                jobs += plan.job_count();
-            }
-        }
+        let plan = workflows::model::load(text, name)
+            .ok()
+            .and_then(|w| workflows::plan::plan(std::slice::from_ref(&w), None).ok());
+        jobs += plan.map_or(0, |p| p.job_count());
     }
     jobs
 }

@@ -8,7 +8,7 @@
 use crate::expression::template::parse_template;
 use crate::expression::{Allowed, EvalContext, ExprError, JobStatus, Object, Value};
 use crate::graph::{self, GraphError};
-use crate::matrix::{self, MatrixError, NamedLeg};
+use crate::matrix::{self, MatrixError};
 use crate::model::{Job, Workflow};
 use crate::yaml::{Node, NodeValue};
 
@@ -65,13 +65,24 @@ impl PlannedJob {
     }
 }
 
+/// One matrix leg of a job.
+#[derive(Debug, Clone)]
+pub struct PlannedLeg {
+    /// GitHub's display name: `build (ubuntu-latest, 18)`.
+    pub name: String,
+    pub matrix: Object,
+    /// `runs-on` with this leg's `matrix` values filled in (as written where an
+    /// expression reads something unknown before the job runs).
+    pub runs_on: Vec<String>,
+}
+
 /// How many times a job runs.
 #[derive(Debug, Clone)]
 pub enum Legs {
     /// No matrix (or a matrix that excluded every combination): one run.
     Single,
     /// One run per leg, each with GitHub's display name.
-    Matrix(Vec<NamedLeg>),
+    Matrix(Vec<PlannedLeg>),
     /// The matrix reads values that exist only at run time.
     Deferred { reason: String },
 }
@@ -160,7 +171,12 @@ pub fn plan_workflow(workflow: &Workflow, contexts: &Object) -> Result<WorkflowP
     Ok(WorkflowPlan {
         file: workflow.file.clone(),
         name,
-        events: workflow.on.events.iter().map(|e| e.name.value.clone()).collect(),
+        events: workflow
+            .on
+            .events
+            .iter()
+            .map(|e| e.name.value.clone())
+            .collect(),
         stages,
     })
 }
@@ -180,12 +196,25 @@ fn plan_job(workflow: &Workflow, job: &Job, contexts: &Object) -> Result<Planned
                 });
             }
             Ok(value) => {
-                let legs = matrix::expand_named(&value, &name).map_err(|source| PlanError::Matrix {
-                    file: workflow.file.clone(),
-                    job: job.id.value.clone(),
-                    source,
-                })?;
-                if legs.is_empty() { Legs::Single } else { Legs::Matrix(legs) }
+                let legs =
+                    matrix::expand_named(&value, &name).map_err(|source| PlanError::Matrix {
+                        file: workflow.file.clone(),
+                        job: job.id.value.clone(),
+                        source,
+                    })?;
+                if legs.is_empty() {
+                    Legs::Single
+                } else {
+                    Legs::Matrix(
+                        legs.into_iter()
+                            .map(|leg| PlannedLeg {
+                                runs_on: runs_on_for_leg(job, contexts, &leg.matrix),
+                                name: leg.name,
+                                matrix: leg.matrix,
+                            })
+                            .collect(),
+                    )
+                }
             }
         },
     };
@@ -201,6 +230,34 @@ fn plan_job(workflow: &Workflow, job: &Job, contexts: &Object) -> Result<Planned
         calls: job.uses.as_ref().map(|u| u.value.clone()),
         legs,
     })
+}
+
+/// The job's `runs-on` labels with `matrix` (and the planning contexts) evaluated.
+fn runs_on_for_leg(job: &Job, contexts: &Object, leg: &Object) -> Vec<String> {
+    let Some(runs_on) = &job.runs_on else {
+        return Vec::new();
+    };
+    let mut with_matrix = contexts.clone();
+    with_matrix.insert("matrix", Value::object(leg.clone()));
+    let known: Vec<&str> = with_matrix.keys().collect();
+    let allowed = Allowed {
+        named_values: &known,
+        functions: &[],
+    };
+    let ctx = EvalContext {
+        contexts: &with_matrix,
+        status: JobStatus::Success,
+        host: None,
+    };
+    runs_on
+        .labels
+        .iter()
+        .map(|label| {
+            parse_template(&label.value, &allowed)
+                .and_then(|t| t.evaluate_to_string(&ctx))
+                .unwrap_or_else(|_| label.value.clone())
+        })
+        .collect()
 }
 
 enum Unavailable {
@@ -334,7 +391,7 @@ jobs:
     steps: [{run: echo}]
   later:
     needs: build
-    runs-on: ubuntu-latest
+    runs-on: ${{ matrix.x }}
     strategy:
       matrix:
         x: ${{ fromJSON(needs.build.outputs.list) }}
@@ -358,8 +415,20 @@ jobs:
         let names: Vec<&str> = legs.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names, vec!["build (a, 1)", "build (a, 2)", "build (b, 1)"]);
         assert_eq!(w.stages[0][1].runs_on, vec!["self-hosted", "linux"]);
+        assert_eq!(legs[2].runs_on, vec!["self-hosted", "linux"]);
         assert!(matches!(w.stages[1][1].legs, Legs::Deferred { .. }));
         assert_eq!(plan.job_count(), 3 + 1 + 1 + 1);
+    }
+
+    #[test]
+    fn runs_on_reads_each_legs_matrix() {
+        let text = "on: push\njobs:\n  t:\n    runs-on: [\"${{ matrix.os }}\", x64]\n    strategy:\n      matrix:\n        os: [ubuntu-24.04, macos-14]\n    steps: [{run: echo}]\n";
+        let plan = plan(&[load(text)], None).unwrap();
+        let Legs::Matrix(legs) = &plan.workflows[0].stages[0][0].legs else {
+            panic!("t has a matrix");
+        };
+        assert_eq!(legs[0].runs_on, vec!["ubuntu-24.04", "x64"]);
+        assert_eq!(legs[1].runs_on, vec!["macos-14", "x64"]);
     }
 
     #[test]

@@ -15,8 +15,8 @@ use crate::hash_files::WorkspaceHasher;
 
 /// The contexts an expression may name when no `--contexts` file is given.
 const STANDARD_CONTEXTS: [&str; 12] = [
-    "github", "env", "vars", "job", "jobs", "steps", "runner", "secrets", "strategy", "matrix", "needs",
-    "inputs",
+    "github", "env", "vars", "job", "jobs", "steps", "runner", "secrets", "strategy", "matrix",
+    "needs", "inputs",
 ];
 
 #[derive(Debug, clap::Args)]
@@ -91,10 +91,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn load_contexts(path: &PathBuf) -> anyhow::Result<Object> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| UsageError(format!("cannot read --contexts file {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        UsageError(format!(
+            "cannot read --contexts file {}: {e}",
+            path.display()
+        ))
+    })?;
     let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        UsageError(format!("--contexts file {} is not valid JSON: {e}", path.display()))
+        UsageError(format!(
+            "--contexts file {} is not valid JSON: {e}",
+            path.display()
+        ))
     })?;
     match Value::from_json(&json) {
         Value::Object(object) => Ok((*object).clone()),

@@ -58,7 +58,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 continue;
             }
         };
-        if args.event.as_deref().is_some_and(|e| !workflow.triggered_by(e)) {
+        if args
+            .event
+            .as_deref()
+            .is_some_and(|e| !workflow.triggered_by(e))
+        {
             continue;
         }
         match plan::plan_workflow(&workflow, &contexts) {
@@ -74,7 +78,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         print_table(&plans);
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// What is known before any job runs: the event name; `vars` and `inputs` empty.
@@ -103,12 +111,12 @@ fn rows(plans: &[WorkflowPlan]) -> Vec<Row> {
     for wf in plans {
         for (n, stage) in wf.stages.iter().enumerate() {
             for job in stage {
-                for name in run_names(job) {
+                for (name, runs_on) in runs(job) {
                     rows.push(Row {
                         stage: n.to_string(),
                         id: job.id.clone(),
                         name,
-                        runs_on: runs_on(job),
+                        runs_on,
                         workflow: wf.name.clone(),
                         file: wf.file.clone(),
                     });
@@ -119,18 +127,22 @@ fn rows(plans: &[WorkflowPlan]) -> Vec<Row> {
     rows
 }
 
-fn run_names(job: &PlannedJob) -> Vec<String> {
-    match &job.legs {
-        Legs::Single => vec![job.name.clone()],
-        Legs::Matrix(legs) => legs.iter().map(|l| l.name.clone()).collect(),
-        Legs::Deferred { .. } => vec![format!("{} (matrix expanded at run time)", job.name)],
-    }
-}
-
-fn runs_on(job: &PlannedJob) -> String {
-    match &job.calls {
+/// (display name, runs-on) of each run of the job.
+fn runs(job: &PlannedJob) -> Vec<(String, String)> {
+    let runs_on = |labels: &[String]| match &job.calls {
         Some(target) => format!("uses {target}"),
-        None => job.runs_on.join(", "),
+        None => labels.join(", "),
+    };
+    match &job.legs {
+        Legs::Single => vec![(job.name.clone(), runs_on(&job.runs_on))],
+        Legs::Matrix(legs) => legs
+            .iter()
+            .map(|l| (l.name.clone(), runs_on(&l.runs_on)))
+            .collect(),
+        Legs::Deferred { .. } => vec![(
+            format!("{} (matrix expanded at run time)", job.name),
+            runs_on(&job.runs_on),
+        )],
     }
 }
 
@@ -181,7 +193,9 @@ fn plan_json(plans: &[WorkflowPlan]) -> serde_json::Value {
             let stages: Vec<serde_json::Value> = wf
                 .stages
                 .iter()
-                .map(|stage| serde_json::Value::Array(stage.iter().flat_map(job_runs_json).collect()))
+                .map(|stage| {
+                    serde_json::Value::Array(stage.iter().flat_map(job_runs_json).collect())
+                })
                 .collect();
             serde_json::json!({
                 "file": wf.file,
@@ -195,24 +209,30 @@ fn plan_json(plans: &[WorkflowPlan]) -> serde_json::Value {
 }
 
 fn job_runs_json(job: &PlannedJob) -> Vec<serde_json::Value> {
-    let base = |name: &str, matrix: serde_json::Value| {
+    let base = |name: &str, runs_on: &[String], matrix: serde_json::Value| {
         serde_json::json!({
             "id": job.id,
             "name": name,
             "needs": job.needs,
-            "runs_on": job.runs_on,
+            "runs_on": runs_on,
             "uses": job.calls,
             "matrix": matrix,
         })
     };
     match &job.legs {
-        Legs::Single => vec![base(&job.name, serde_json::Value::Null)],
+        Legs::Single => vec![base(&job.name, &job.runs_on, serde_json::Value::Null)],
         Legs::Matrix(legs) => legs
             .iter()
-            .map(|l| base(&l.name, Value::object(l.matrix.clone()).to_json()))
+            .map(|l| {
+                base(
+                    &l.name,
+                    &l.runs_on,
+                    Value::object(l.matrix.clone()).to_json(),
+                )
+            })
             .collect(),
         Legs::Deferred { reason } => {
-            let mut run = base(&job.name, serde_json::Value::Null);
+            let mut run = base(&job.name, &job.runs_on, serde_json::Value::Null);
             run["matrix_deferred"] = serde_json::Value::String(reason.clone());
             vec![run]
         }

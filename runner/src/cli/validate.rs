@@ -41,7 +41,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if files.is_empty() {
         return Err(UsageError(format!(
             "no *.yml or *.yaml workflow files in {}",
-            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
         .into());
     }
@@ -54,7 +58,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Ok(_) => Vec::new(),
                 Err(d) => d.0,
             },
-            Err(e) => vec![Diagnostic::new(&name, None, format!("cannot read file: {e}"))],
+            Err(e) => vec![Diagnostic::new(
+                &name,
+                None,
+                format!("cannot read file: {e}"),
+            )],
         };
         if !diagnostics.is_empty() {
             bad_files += 1;
@@ -90,7 +98,10 @@ fn render(d: &Diagnostic, format: Format) -> String {
         Format::Github => {
             let message = escape_annotation(&d.message);
             match d.location {
-                Some(l) => format!("::error file={},line={},col={}::{message}", d.file, l.line, l.column),
+                Some(l) => format!(
+                    "::error file={},line={},col={}::{message}",
+                    d.file, l.line, l.column
+                ),
                 None => format!("::error file={}::{message}", d.file),
             }
         }
@@ -106,5 +117,7 @@ fn render(d: &Diagnostic, format: Format) -> String {
 
 /// Workflow-command escaping for an annotation's message.
 fn escape_annotation(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
