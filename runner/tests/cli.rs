@@ -270,3 +270,33 @@ fn list_shows_stages_and_matrix_legs() {
     assert_eq!(stages[1][2]["runs_on"][0], "windows-latest");
     assert_eq!(stages[2][0]["id"], "deploy");
 }
+
+#[test]
+fn list_expands_local_reusable_workflows() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        ".github/workflows/caller.yml",
+        "on: push\njobs:\n  release:\n    uses: ./.github/workflows/build.yml\n    with:\n      arch: '[\"amd64\", \"arm64\"]'\n    secrets: inherit\n",
+    );
+    write(
+        dir.path(),
+        ".github/workflows/build.yml",
+        "on:\n  workflow_call:\n    inputs:\n      arch:\n        type: string\n        required: true\njobs:\n  image:\n    runs-on: ubuntu-latest\n    strategy:\n      matrix:\n        arch: ${{ fromJSON(inputs.arch) }}\n    steps:\n      - run: echo ${{ matrix.arch }}\n",
+    );
+    let out = hybrid_runner(dir.path(), &["list", "-E", "push"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("release / image (amd64)"), "{text}");
+    assert!(text.contains("release / image (arm64)"), "{text}");
+    // A call with an input the callee does not declare is reported and exits 1.
+    write(
+        dir.path(),
+        ".github/workflows/caller.yml",
+        "on: push\njobs:\n  release:\n    uses: ./.github/workflows/build.yml\n    with:\n      arch: '[]'\n      colour: red\n",
+    );
+    let out = hybrid_runner(dir.path(), &["list", "-E", "push"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("cannot call"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("colour"), "{}", stderr(&out));
+}

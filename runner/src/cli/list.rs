@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use workflows::expression::{Object, Value};
-use workflows::plan::{self, Legs, PlannedJob, WorkflowPlan};
+use workflows::model::Workflow;
+use workflows::plan::{self, CalledWorkflows, Legs, PlannedJob, WorkflowPlan};
+use workflows::{Diagnostic, Diagnostics};
 
 use super::{UsageError, default_workflow_paths, workflow_files};
 
@@ -65,7 +67,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         {
             continue;
         }
-        match plan::plan_workflow(&workflow, &contexts) {
+        match plan::plan_workflow_calling(&workflow, &contexts, &LocalWorkflows) {
             Ok(p) => plans.push(p),
             Err(e) => {
                 super::print_error(&e.into());
@@ -83,6 +85,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Called workflows of this repository (`uses: ./.github/workflows/x.yml`), read
+/// relative to the current folder (the repository root). Remote calls are not fetched
+/// by `list`: such jobs are listed without their jobs.
+struct LocalWorkflows;
+
+impl CalledWorkflows for LocalWorkflows {
+    fn load(&self, reference: &str) -> Option<Result<Workflow, Diagnostics>> {
+        let path = reference.strip_prefix("./")?;
+        let name = path.to_string();
+        Some(match std::fs::read_to_string(path) {
+            Ok(text) => workflows::model::load(&text, &name),
+            Err(e) => Err(Diagnostics(vec![Diagnostic::new(
+                name,
+                None,
+                format!("cannot read the called workflow: {e}"),
+            )])),
+        })
+    }
 }
 
 /// What is known before any job runs: the event name; `vars` and `inputs` empty.
@@ -111,7 +133,7 @@ fn rows(plans: &[WorkflowPlan]) -> Vec<Row> {
     for wf in plans {
         for (n, stage) in wf.stages.iter().enumerate() {
             for job in stage {
-                for (name, runs_on) in runs(job) {
+                for (name, runs_on) in runs(job, "") {
                     rows.push(Row {
                         stage: n.to_string(),
                         id: job.id.clone(),
@@ -127,20 +149,30 @@ fn rows(plans: &[WorkflowPlan]) -> Vec<Row> {
     rows
 }
 
-/// (display name, runs-on) of each run of the job.
-fn runs(job: &PlannedJob) -> Vec<(String, String)> {
+/// (display name, runs-on) of each run of the job; the runs of a called workflow's
+/// jobs are named `caller / callee`, as GitHub shows them.
+fn runs(job: &PlannedJob, prefix: &str) -> Vec<(String, String)> {
+    if let Some(called) = &job.called {
+        let prefix = format!("{prefix}{} / ", job.name);
+        return called
+            .stages
+            .iter()
+            .flatten()
+            .flat_map(|j| runs(j, &prefix))
+            .collect();
+    }
     let runs_on = |labels: &[String]| match &job.calls {
         Some(target) => format!("uses {target}"),
         None => labels.join(", "),
     };
     match &job.legs {
-        Legs::Single => vec![(job.name.clone(), runs_on(&job.runs_on))],
+        Legs::Single => vec![(format!("{prefix}{}", job.name), runs_on(&job.runs_on))],
         Legs::Matrix(legs) => legs
             .iter()
-            .map(|l| (l.name.clone(), runs_on(&l.runs_on)))
+            .map(|l| (format!("{prefix}{}", l.name), runs_on(&l.runs_on)))
             .collect(),
         Legs::Deferred { .. } => vec![(
-            format!("{} (matrix expanded at run time)", job.name),
+            format!("{prefix}{} (matrix expanded at run time)", job.name),
             runs_on(&job.runs_on),
         )],
     }
@@ -187,25 +219,22 @@ fn print_table(plans: &[WorkflowPlan]) {
 }
 
 fn plan_json(plans: &[WorkflowPlan]) -> serde_json::Value {
-    let workflows: Vec<serde_json::Value> = plans
-        .iter()
-        .map(|wf| {
-            let stages: Vec<serde_json::Value> = wf
-                .stages
-                .iter()
-                .map(|stage| {
-                    serde_json::Value::Array(stage.iter().flat_map(job_runs_json).collect())
-                })
-                .collect();
-            serde_json::json!({
-                "file": wf.file,
-                "name": wf.name,
-                "events": wf.events,
-                "stages": stages,
-            })
-        })
-        .collect();
+    let workflows: Vec<serde_json::Value> = plans.iter().map(workflow_json).collect();
     serde_json::json!({ "workflows": workflows })
+}
+
+fn workflow_json(wf: &WorkflowPlan) -> serde_json::Value {
+    let stages: Vec<serde_json::Value> = wf
+        .stages
+        .iter()
+        .map(|stage| serde_json::Value::Array(stage.iter().flat_map(job_runs_json).collect()))
+        .collect();
+    serde_json::json!({
+        "file": wf.file,
+        "name": wf.name,
+        "events": wf.events,
+        "stages": stages,
+    })
 }
 
 fn job_runs_json(job: &PlannedJob) -> Vec<serde_json::Value> {
@@ -216,6 +245,7 @@ fn job_runs_json(job: &PlannedJob) -> Vec<serde_json::Value> {
             "needs": job.needs,
             "runs_on": runs_on,
             "uses": job.calls,
+            "called": job.called.as_deref().map(workflow_json),
             "matrix": matrix,
         })
     };

@@ -5,12 +5,17 @@
 //! `inputs`, `vars`). A matrix that reads `needs` outputs can only be expanded when its
 //! job starts, so its legs are [`Legs::Deferred`].
 
+use crate::Diagnostics;
 use crate::expression::template::parse_template;
 use crate::expression::{Allowed, EvalContext, ExprError, JobStatus, Object, Value};
 use crate::graph::{self, GraphError};
 use crate::matrix::{self, MatrixError};
 use crate::model::{Job, Workflow};
 use crate::yaml::{Node, NodeValue};
+
+mod call;
+
+pub use call::{CalledWorkflows, MAX_CALL_DEPTH, NoCalledWorkflows};
 
 /// The contexts `strategy` may read, as GitHub's table allows.
 const STRATEGY_CONTEXTS: [&str; 4] = ["github", "needs", "vars", "inputs"];
@@ -53,6 +58,9 @@ pub struct PlannedJob {
     pub runs_on: Vec<String>,
     /// The workflow a reusable-workflow job calls (`uses:`).
     pub calls: Option<String>,
+    /// The called workflow's own plan, when it could be loaded (local calls; remote
+    /// ones once fetched), with `inputs` from this job's `with:`.
+    pub called: Option<Box<WorkflowPlan>>,
     pub legs: Legs,
 }
 
@@ -103,6 +111,18 @@ pub enum PlanError {
         #[source]
         source: ExprError,
     },
+    #[error("{file}: job '{job}' cannot call '{reference}'")]
+    Call {
+        file: String,
+        job: String,
+        reference: String,
+        #[source]
+        source: Diagnostics,
+    },
+    #[error(
+        "{file}: job '{job}' calls workflows nested more than {MAX_CALL_DEPTH} levels deep; a workflow may be calling itself"
+    )]
+    CallDepth { file: String, job: String },
     #[error("{file}: error when evaluating 'strategy' for job '{job}'")]
     Matrix {
         file: String,
@@ -134,102 +154,130 @@ pub fn plan_with(
     Ok(plan)
 }
 
-/// One workflow in stages.
+/// One workflow in stages; reusable-workflow jobs are planned without their jobs.
 pub fn plan_workflow(workflow: &Workflow, contexts: &Object) -> Result<WorkflowPlan, PlanError> {
-    let name = workflow
-        .name
-        .as_ref()
-        .map(|n| n.value.clone())
-        .unwrap_or_else(|| file_name(&workflow.file).to_string());
-    let needs: Vec<Vec<String>> = workflow
-        .jobs
-        .iter()
-        .map(|j| j.needs.iter().map(|n| n.value.clone()).collect())
-        .collect();
-    let edges: Vec<(&str, &[String])> = workflow
-        .jobs
-        .iter()
-        .zip(&needs)
-        .map(|(j, n)| (j.id.value.as_str(), n.as_slice()))
-        .collect();
-    let stage_ids = graph::stages(&edges).map_err(|source| PlanError::Graph {
-        workflow: name.clone(),
-        file: file_name(&workflow.file).to_string(),
-        source,
-    })?;
-    let mut stages = Vec::with_capacity(stage_ids.len());
-    for ids in stage_ids {
-        let mut stage = Vec::with_capacity(ids.len());
-        for id in ids {
-            let Some(job) = workflow.jobs.iter().find(|j| j.id.value == id) else {
-                continue;
-            };
-            stage.push(plan_job(workflow, job, contexts)?);
-        }
-        stages.push(stage);
-    }
-    Ok(WorkflowPlan {
-        file: workflow.file.clone(),
-        name,
-        events: workflow
-            .on
-            .events
-            .iter()
-            .map(|e| e.name.value.clone())
-            .collect(),
-        stages,
-    })
+    plan_workflow_calling(workflow, contexts, &NoCalledWorkflows)
 }
 
-fn plan_job(workflow: &Workflow, job: &Job, contexts: &Object) -> Result<PlannedJob, PlanError> {
-    let name = job.effective_name().to_string();
-    let matrix = job.strategy.as_ref().and_then(|s| s.matrix.as_ref());
-    let legs = match matrix {
-        None => Legs::Single,
-        Some(node) => match evaluate_node(node, contexts) {
-            Err(Unavailable::Deferred(reason)) => Legs::Deferred { reason },
-            Err(Unavailable::Failed(source)) => {
-                return Err(PlanError::MatrixExpression {
-                    file: workflow.file.clone(),
-                    job: job.id.value.clone(),
-                    source,
-                });
+/// One workflow in stages, with the jobs of every workflow it calls that `calls` can load.
+pub fn plan_workflow_calling(
+    workflow: &Workflow,
+    contexts: &Object,
+    calls: &dyn CalledWorkflows,
+) -> Result<WorkflowPlan, PlanError> {
+    Planner { calls, depth: 0 }.workflow(workflow, contexts)
+}
+
+/// Planning state: where called workflows come from, and how deep the calls are.
+struct Planner<'a> {
+    calls: &'a dyn CalledWorkflows,
+    depth: usize,
+}
+
+impl Planner<'_> {
+    fn workflow(&self, workflow: &Workflow, contexts: &Object) -> Result<WorkflowPlan, PlanError> {
+        let name = workflow
+            .name
+            .as_ref()
+            .map(|n| n.value.clone())
+            .unwrap_or_else(|| file_name(&workflow.file).to_string());
+        let needs: Vec<Vec<String>> = workflow
+            .jobs
+            .iter()
+            .map(|j| j.needs.iter().map(|n| n.value.clone()).collect())
+            .collect();
+        let edges: Vec<(&str, &[String])> = workflow
+            .jobs
+            .iter()
+            .zip(&needs)
+            .map(|(j, n)| (j.id.value.as_str(), n.as_slice()))
+            .collect();
+        let stage_ids = graph::stages(&edges).map_err(|source| PlanError::Graph {
+            workflow: name.clone(),
+            file: file_name(&workflow.file).to_string(),
+            source,
+        })?;
+        let mut stages = Vec::with_capacity(stage_ids.len());
+        for ids in stage_ids {
+            let mut stage = Vec::with_capacity(ids.len());
+            for id in ids {
+                let Some(job) = workflow.jobs.iter().find(|j| j.id.value == id) else {
+                    continue;
+                };
+                stage.push(self.job(workflow, job, contexts)?);
             }
-            Ok(value) => {
-                let legs =
-                    matrix::expand_named(&value, &name).map_err(|source| PlanError::Matrix {
+            stages.push(stage);
+        }
+        Ok(WorkflowPlan {
+            file: workflow.file.clone(),
+            name,
+            events: workflow
+                .on
+                .events
+                .iter()
+                .map(|e| e.name.value.clone())
+                .collect(),
+            stages,
+        })
+    }
+
+    fn job(
+        &self,
+        workflow: &Workflow,
+        job: &Job,
+        contexts: &Object,
+    ) -> Result<PlannedJob, PlanError> {
+        let name = job.effective_name().to_string();
+        let matrix = job.strategy.as_ref().and_then(|s| s.matrix.as_ref());
+        let legs = match matrix {
+            None => Legs::Single,
+            Some(node) => match evaluate_node(node, contexts) {
+                Err(Unavailable::Deferred(reason)) => Legs::Deferred { reason },
+                Err(Unavailable::Failed(source)) => {
+                    return Err(PlanError::MatrixExpression {
                         file: workflow.file.clone(),
                         job: job.id.value.clone(),
                         source,
-                    })?;
-                if legs.is_empty() {
-                    Legs::Single
-                } else {
-                    Legs::Matrix(
-                        legs.into_iter()
-                            .map(|leg| PlannedLeg {
-                                runs_on: runs_on_for_leg(job, contexts, &leg.matrix),
-                                name: leg.name,
-                                matrix: leg.matrix,
-                            })
-                            .collect(),
-                    )
+                    });
                 }
-            }
-        },
-    };
-    Ok(PlannedJob {
-        id: job.id.value.clone(),
-        name,
-        needs: job.needs.iter().map(|n| n.value.clone()).collect(),
-        runs_on: job
-            .runs_on
-            .as_ref()
-            .map(|r| r.labels.iter().map(|l| l.value.clone()).collect())
-            .unwrap_or_default(),
-        calls: job.uses.as_ref().map(|u| u.value.clone()),
-        legs,
-    })
+                Ok(value) => {
+                    let legs = matrix::expand_named(&value, &name).map_err(|source| {
+                        PlanError::Matrix {
+                            file: workflow.file.clone(),
+                            job: job.id.value.clone(),
+                            source,
+                        }
+                    })?;
+                    if legs.is_empty() {
+                        Legs::Single
+                    } else {
+                        Legs::Matrix(
+                            legs.into_iter()
+                                .map(|leg| PlannedLeg {
+                                    runs_on: runs_on_for_leg(job, contexts, &leg.matrix),
+                                    name: leg.name,
+                                    matrix: leg.matrix,
+                                })
+                                .collect(),
+                        )
+                    }
+                }
+            },
+        };
+        Ok(PlannedJob {
+            id: job.id.value.clone(),
+            name,
+            needs: job.needs.iter().map(|n| n.value.clone()).collect(),
+            runs_on: job
+                .runs_on
+                .as_ref()
+                .map(|r| r.labels.iter().map(|l| l.value.clone()).collect())
+                .unwrap_or_default(),
+            calls: job.uses.as_ref().map(|u| u.value.clone()),
+            called: self.call(workflow, job, contexts)?,
+            legs,
+        })
+    }
 }
 
 /// The job's `runs-on` labels with `matrix` (and the planning contexts) evaluated.
@@ -363,109 +411,4 @@ pub fn job_status(needs: &[JobResult], run_cancelled: bool) -> JobStatus {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::expression::template::parse_condition;
-
-    fn load(text: &str) -> Workflow {
-        crate::model::load(text, ".github/workflows/t.yml").unwrap()
-    }
-
-    const WORKFLOW: &str = "name: demo
-on: [push]
-jobs:
-  deploy:
-    needs: [build, lint]
-    runs-on: ubuntu-latest
-    steps: [{run: echo}]
-  lint:
-    runs-on: ubuntu-latest
-    steps: [{run: echo}]
-  build:
-    runs-on: [self-hosted, linux]
-    strategy:
-      matrix:
-        os: ${{ fromJSON('[\"a\", \"b\"]') }}
-        v: [1, 2]
-        exclude: [{os: b, v: 2}]
-    steps: [{run: echo}]
-  later:
-    needs: build
-    runs-on: ${{ matrix.x }}
-    strategy:
-      matrix:
-        x: ${{ fromJSON(needs.build.outputs.list) }}
-    steps: [{run: echo}]
-";
-
-    #[test]
-    fn stages_follow_needs_and_legs_expand() {
-        let plan = plan(&[load(WORKFLOW)], Some("push")).unwrap();
-        let w = &plan.workflows[0];
-        assert_eq!(w.name, "demo");
-        let ids: Vec<Vec<&str>> = w
-            .stages
-            .iter()
-            .map(|s| s.iter().map(|j| j.id.as_str()).collect())
-            .collect();
-        assert_eq!(ids, vec![vec!["lint", "build"], vec!["deploy", "later"]]);
-        let Legs::Matrix(legs) = &w.stages[0][1].legs else {
-            panic!("build has a matrix");
-        };
-        let names: Vec<&str> = legs.iter().map(|l| l.name.as_str()).collect();
-        assert_eq!(names, vec!["build (a, 1)", "build (a, 2)", "build (b, 1)"]);
-        assert_eq!(w.stages[0][1].runs_on, vec!["self-hosted", "linux"]);
-        assert_eq!(legs[2].runs_on, vec!["self-hosted", "linux"]);
-        assert!(matches!(w.stages[1][1].legs, Legs::Deferred { .. }));
-        assert_eq!(plan.job_count(), 3 + 1 + 1 + 1);
-    }
-
-    #[test]
-    fn runs_on_reads_each_legs_matrix() {
-        let text = "on: push\njobs:\n  t:\n    runs-on: [\"${{ matrix.os }}\", x64]\n    strategy:\n      matrix:\n        os: [ubuntu-24.04, macos-14]\n    steps: [{run: echo}]\n";
-        let plan = plan(&[load(text)], None).unwrap();
-        let Legs::Matrix(legs) = &plan.workflows[0].stages[0][0].legs else {
-            panic!("t has a matrix");
-        };
-        assert_eq!(legs[0].runs_on, vec!["ubuntu-24.04", "x64"]);
-        assert_eq!(legs[1].runs_on, vec!["macos-14", "x64"]);
-    }
-
-    #[test]
-    fn other_events_plan_nothing() {
-        let plan = plan(&[load(WORKFLOW)], Some("release")).unwrap();
-        assert!(plan.workflows.is_empty());
-    }
-
-    #[test]
-    fn matrix_errors_name_the_job() {
-        let text = "on: push\njobs:\n  a:\n    runs-on: x\n    strategy:\n      matrix:\n        os: ${{ fromJSON('{}') }}\n    steps: [{run: echo}]\n";
-        let err = plan(&[load(text)], None).unwrap_err();
-        assert!(err.to_string().contains("job 'a'"), "{err}");
-    }
-
-    #[test]
-    fn job_if_sees_needs_results() {
-        let everything = Allowed::everything();
-        let default_if = parse_condition("", &everything).unwrap();
-        let always = parse_condition("always()", &everything).unwrap();
-        let on_failure = parse_condition("${{ failure() }}", &everything).unwrap();
-        let contexts = Object::new();
-        let eval = |c: &crate::expression::Condition, needs: &[JobResult]| {
-            c.evaluate(&EvalContext {
-                contexts: &contexts,
-                status: job_status(needs, false),
-                host: None,
-            })
-            .unwrap()
-        };
-        use JobResult::*;
-        assert!(eval(&default_if, &[Success, Success]));
-        assert!(!eval(&default_if, &[Success, Skipped]));
-        assert!(!eval(&default_if, &[Failure]));
-        assert!(eval(&always, &[Skipped, Failure]));
-        assert!(eval(&on_failure, &[Success, Failure]));
-        assert!(!eval(&on_failure, &[Skipped]));
-        assert_eq!(job_status(&[Success], true), JobStatus::Cancelled);
-    }
-}
+mod tests;

@@ -1,0 +1,172 @@
+//! Planning tests over small workflows.
+use super::*;
+use crate::expression::template::parse_condition;
+
+fn load(text: &str) -> Workflow {
+    crate::model::load(text, ".github/workflows/t.yml").unwrap()
+}
+
+const WORKFLOW: &str = "name: demo
+on: [push]
+jobs:
+  deploy:
+    needs: [build, lint]
+    runs-on: ubuntu-latest
+    steps: [{run: echo}]
+  lint:
+    runs-on: ubuntu-latest
+    steps: [{run: echo}]
+  build:
+    runs-on: [self-hosted, linux]
+    strategy:
+      matrix:
+        os: ${{ fromJSON('[\"a\", \"b\"]') }}
+        v: [1, 2]
+        exclude: [{os: b, v: 2}]
+    steps: [{run: echo}]
+  later:
+    needs: build
+    runs-on: ${{ matrix.x }}
+    strategy:
+      matrix:
+        x: ${{ fromJSON(needs.build.outputs.list) }}
+    steps: [{run: echo}]
+";
+
+#[test]
+fn stages_follow_needs_and_legs_expand() {
+    let plan = plan(&[load(WORKFLOW)], Some("push")).unwrap();
+    let w = &plan.workflows[0];
+    assert_eq!(w.name, "demo");
+    let ids: Vec<Vec<&str>> = w
+        .stages
+        .iter()
+        .map(|s| s.iter().map(|j| j.id.as_str()).collect())
+        .collect();
+    assert_eq!(ids, vec![vec!["lint", "build"], vec!["deploy", "later"]]);
+    let Legs::Matrix(legs) = &w.stages[0][1].legs else {
+        panic!("build has a matrix");
+    };
+    let names: Vec<&str> = legs.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, vec!["build (a, 1)", "build (a, 2)", "build (b, 1)"]);
+    assert_eq!(w.stages[0][1].runs_on, vec!["self-hosted", "linux"]);
+    assert_eq!(legs[2].runs_on, vec!["self-hosted", "linux"]);
+    assert!(matches!(w.stages[1][1].legs, Legs::Deferred { .. }));
+    assert_eq!(plan.job_count(), 3 + 1 + 1 + 1);
+}
+
+#[test]
+fn runs_on_reads_each_legs_matrix() {
+    let text = "on: push\njobs:\n  t:\n    runs-on: [\"${{ matrix.os }}\", x64]\n    strategy:\n      matrix:\n        os: [ubuntu-24.04, macos-14]\n    steps: [{run: echo}]\n";
+    let plan = plan(&[load(text)], None).unwrap();
+    let Legs::Matrix(legs) = &plan.workflows[0].stages[0][0].legs else {
+        panic!("t has a matrix");
+    };
+    assert_eq!(legs[0].runs_on, vec!["ubuntu-24.04", "x64"]);
+    assert_eq!(legs[1].runs_on, vec!["macos-14", "x64"]);
+}
+
+#[test]
+fn other_events_plan_nothing() {
+    let plan = plan(&[load(WORKFLOW)], Some("release")).unwrap();
+    assert!(plan.workflows.is_empty());
+}
+
+#[test]
+fn matrix_errors_name_the_job() {
+    let text = "on: push\njobs:\n  a:\n    runs-on: x\n    strategy:\n      matrix:\n        os: ${{ fromJSON('{}') }}\n    steps: [{run: echo}]\n";
+    let err = plan(&[load(text)], None).unwrap_err();
+    assert!(err.to_string().contains("job 'a'"), "{err}");
+}
+
+#[test]
+fn job_if_sees_needs_results() {
+    let everything = Allowed::everything();
+    let default_if = parse_condition("", &everything).unwrap();
+    let always = parse_condition("always()", &everything).unwrap();
+    let on_failure = parse_condition("${{ failure() }}", &everything).unwrap();
+    let contexts = Object::new();
+    let eval = |c: &crate::expression::Condition, needs: &[JobResult]| {
+        c.evaluate(&EvalContext {
+            contexts: &contexts,
+            status: job_status(needs, false),
+            host: None,
+        })
+        .unwrap()
+    };
+    use JobResult::*;
+    assert!(eval(&default_if, &[Success, Success]));
+    assert!(!eval(&default_if, &[Success, Skipped]));
+    assert!(!eval(&default_if, &[Failure]));
+    assert!(eval(&always, &[Skipped, Failure]));
+    assert!(eval(&on_failure, &[Success, Failure]));
+    assert!(!eval(&on_failure, &[Skipped]));
+    assert_eq!(job_status(&[Success], true), JobStatus::Cancelled);
+}
+
+/// Serves workflows from a fixed table, as the runner serves files of the repository.
+struct Table(Vec<(&'static str, &'static str)>);
+
+impl CalledWorkflows for Table {
+    fn load(&self, reference: &str) -> Option<Result<Workflow, Diagnostics>> {
+        let (name, text) = self.0.iter().find(|(name, _)| *name == reference)?;
+        Some(crate::model::load(text, name))
+    }
+}
+
+const CALLEE: &str = "on:
+  workflow_call:
+    inputs:
+      targets:
+        type: string
+        required: true
+      mode:
+        type: string
+        default: fast
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        target: ${{ fromJSON(inputs.targets) }}
+        mode: ['${{ inputs.mode }}']
+    steps: [{run: echo}]
+";
+
+#[test]
+fn called_workflows_are_planned_with_inputs_from_with() {
+    let caller = load(
+        "on: push\njobs:\n  call:\n    uses: ./.github/workflows/callee.yml\n    with:\n      targets: '[\"x86\", \"arm\"]'\n",
+    );
+    let table = Table(vec![("./.github/workflows/callee.yml", CALLEE)]);
+    let plan = plan_workflow_calling(&caller, &Object::new(), &table).unwrap();
+    let job = &plan.stages[0][0];
+    assert_eq!(job.calls.as_deref(), Some("./.github/workflows/callee.yml"));
+    let called = job.called.as_ref().expect("the callee is planned");
+    let Legs::Matrix(legs) = &called.stages[0][0].legs else {
+        panic!("the callee's matrix expands");
+    };
+    let names: Vec<&str> = legs.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, vec!["build (x86, fast)", "build (arm, fast)"]);
+    // Without a source for called workflows the job is planned on its own.
+    assert!(
+        plan_workflow(&caller, &Object::new()).unwrap().stages[0][0]
+            .called
+            .is_none()
+    );
+}
+
+#[test]
+fn bad_calls_and_endless_calls_are_errors() {
+    let caller = load(
+        "on: push\njobs:\n  call:\n    uses: ./.github/workflows/callee.yml\n    with:\n      nope: 1\n",
+    );
+    let table = Table(vec![("./.github/workflows/callee.yml", CALLEE)]);
+    let err = plan_workflow_calling(&caller, &Object::new(), &table).unwrap_err();
+    assert!(matches!(err, PlanError::Call { .. }), "{err}");
+    let looping =
+        "on:\n  workflow_call:\njobs:\n  again:\n    uses: ./.github/workflows/loop.yml\n";
+    let table = Table(vec![("./.github/workflows/loop.yml", looping)]);
+    let err = plan_workflow_calling(&load(looping), &Object::new(), &table).unwrap_err();
+    assert!(matches!(err, PlanError::CallDepth { .. }), "{err}");
+}
