@@ -81,10 +81,9 @@ fn call_inputs(job: &Job, callee: &Workflow, contexts: &Object) -> Value {
         .map(|c| c.inputs.as_slice())
         .unwrap_or_default();
     for input in declared {
-        if let Some(default) = &input.default {
-            if let Ok(value) = evaluate_node(default, contexts) {
-                inputs.insert(input.name.value.clone(), value);
-            }
+        let default = input.default.as_ref().map(|d| evaluate_node(d, contexts));
+        if let Some(Ok(value)) = default {
+            inputs.insert(input.name.value.clone(), value);
         }
     }
     for (name, node) in &job.with {
