@@ -1,6 +1,8 @@
 //! Shared pieces of the integration tests: where the conformance data lives, and the
 //! pass/fail tally every suite prints and holds to its checked-in floor.
 
+pub mod reader;
+
 use std::path::{Path, PathBuf};
 
 /// The workspace root (the folder holding the top-level `Cargo.toml`).

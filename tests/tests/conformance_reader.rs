@@ -31,6 +31,7 @@
 
 use std::path::{Path, PathBuf};
 
+use harness::reader::{ReaderCase, reader_cases};
 use harness::{Tally, conformance_dir};
 use serde_json::Value as Json;
 use serde_json::json;
@@ -38,46 +39,7 @@ use workflows::Diagnostics;
 use workflows::expression::value::number_to_json;
 use workflows::model::{self, Event, Input, InputType, Located, OrExpression, Workflow};
 
-/// One reader case split into its documents.
-struct Case {
-    name: String,
-    options: Json,
-    workflow: String,
-    expected: Json,
-    /// Called workflows supplied with the case: (reference, content).
-    called: Vec<(String, String)>,
-}
-
-fn split_documents(text: &str) -> Vec<String> {
-    let normalized = text.replace("\r\n", "\n");
-    normalized.split("\n---\n").map(str::to_string).collect()
-}
-
-fn read_case(path: &Path) -> Option<Case> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let docs = split_documents(&text);
-    if docs.len() < 3 {
-        return None;
-    }
-    let options: Json = serde_saphyr::from_str(&docs[0]).unwrap_or(Json::Null);
-    let expected: Json = serde_json::from_str(docs[docs.len() - 1].trim()).ok()?;
-    let called = docs[2..docs.len() - 1]
-        .chunks(2)
-        .filter_map(|pair| match pair {
-            [reference, content] => Some((reference.trim().to_string(), content.clone())),
-            _ => None,
-        })
-        .collect();
-    Some(Case {
-        name: path.file_name()?.to_string_lossy().into_owned(),
-        options,
-        workflow: docs[1].clone(),
-        expected,
-        called,
-    })
-}
-
-fn skip_reason(case: &Case) -> Option<&'static str> {
+fn skip_reason(case: &ReaderCase) -> Option<&'static str> {
     let skip_list = case.options.get("skip").and_then(Json::as_array);
     let expects_errors = case.expected.get("errors").is_some();
     if expects_errors && skip_list.is_some_and(|s| s.iter().any(|v| v.as_str() == Some("C#"))) {
@@ -106,20 +68,6 @@ fn skip_reason(case: &Case) -> Option<&'static str> {
         return Some("anchors are accepted");
     }
     None
-}
-
-fn expected_messages(case: &Case) -> Vec<String> {
-    case.expected
-        .get("errors")
-        .and_then(Json::as_array)
-        .map(|errors| {
-            errors
-                .iter()
-                .filter_map(|e| e.get("Message").and_then(Json::as_str))
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// `(Line: L, Col: C)` out of a GitHub-form message.
@@ -463,7 +411,7 @@ struct Tallies {
     events: Option<Tally>,
 }
 
-fn run_case(case: &Case, t: &mut Tallies) {
+fn run_case(case: &ReaderCase, t: &mut Tallies) {
     let (Some(accept), Some(messages), Some(locations), Some(jobs), Some(events)) = (
         t.accept.as_mut(),
         t.messages.as_mut(),
@@ -480,7 +428,7 @@ fn run_case(case: &Case, t: &mut Tallies) {
     }
     let file = format!(".github/workflows/{}", case.name);
     let result = model::load(&case.workflow, &file).and_then(|w| check_calls(case, &file, w));
-    let expected = expected_messages(case);
+    let expected = case.expected_messages();
     match (&result, expected.is_empty()) {
         (Ok(workflow), true) => {
             accept.pass();
@@ -530,7 +478,7 @@ fn run_case(case: &Case, t: &mut Tallies) {
 }
 
 /// Checks each job calling a supplied workflow against it, as GitHub does at load.
-fn check_calls(case: &Case, file: &str, workflow: Workflow) -> Result<Workflow, Diagnostics> {
+fn check_calls(case: &ReaderCase, file: &str, workflow: Workflow) -> Result<Workflow, Diagnostics> {
     let mut problems = Vec::new();
     for job in &workflow.jobs {
         let Some(uses) = &job.uses else {
@@ -556,14 +504,8 @@ fn reader_suite() {
     let Some(root) = conformance_dir() else {
         return;
     };
-    let dir = root.join("languageservices/workflow-parser/testdata/reader");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yml"))
-        .collect();
-    paths.sort();
-    assert_eq!(paths.len(), 195, "the reader suite has 195 cases");
+    let cases = reader_cases(&root);
+    assert_eq!(cases.len(), 195, "the reader suite has 195 cases");
     let mut t = Tallies {
         accept: Some(Tally::new("reader")),
         messages: Some(Tally::new("reader_messages")),
@@ -571,10 +513,10 @@ fn reader_suite() {
         jobs: Some(Tally::new("reader_jobs")),
         events: Some(Tally::new("reader_events")),
     };
-    for path in &paths {
-        match read_case(path) {
-            Some(case) => run_case(&case, &mut t),
-            None => panic!("{} is not a reader case", path.display()),
+    for case in &cases {
+        match case {
+            Ok(case) => run_case(case, &mut t),
+            Err(why) => panic!("not a reader case: {why}"),
         }
     }
     for tally in [t.accept, t.messages, t.locations, t.jobs, t.events]

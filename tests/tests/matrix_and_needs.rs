@@ -27,47 +27,23 @@ struct ReaderCase {
 }
 
 fn reader_cases(dir: &Path) -> Vec<Result<ReaderCase, String>> {
-    let mut paths: Vec<_> =
-        std::fs::read_dir(dir.join("languageservices/workflow-parser/testdata/reader"))
-            .expect("reader testdata folder")
-            .map(|e| e.expect("dir entry").path())
-            .filter(|p| p.extension().is_some_and(|e| e == "yml"))
-            .collect();
-    paths.sort();
-    paths.iter().map(|p| read_case(p)).collect()
-}
-
-fn read_case(path: &Path) -> Result<ReaderCase, String> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}"))?;
-    let text = text.replace("\r\n", "\n");
-    let docs: Vec<&str> = text.split("\n---\n").collect();
-    if docs.len() < 3 {
-        return Err(format!("{name}: fewer than 3 documents"));
-    }
-    let workflow: Json =
-        serde_saphyr::from_str(docs[1]).map_err(|e| format!("{name}: workflow YAML: {e}"))?;
-    let expected: Json = serde_json::from_str(docs[docs.len() - 1].trim())
-        .map_err(|e| format!("{name}: expected JSON: {e}"))?;
-    let errors = expected
-        .get("errors")
-        .and_then(Json::as_array)
-        .map(|errors| {
-            errors
-                .iter()
-                .filter_map(|e| e.get("Message").and_then(Json::as_str))
-                .map(strip_location)
-                .collect()
+    harness::reader::reader_cases(dir)
+        .into_iter()
+        .map(|case| {
+            let case = case?;
+            let workflow: Json = serde_saphyr::from_str(&case.workflow)
+                .map_err(|e| format!("{}: workflow YAML: {e}", case.name))?;
+            Ok(ReaderCase {
+                errors: case
+                    .expected_messages()
+                    .iter()
+                    .map(|m| strip_location(m))
+                    .collect(),
+                name: case.name,
+                workflow,
+            })
         })
-        .unwrap_or_default();
-    Ok(ReaderCase {
-        name,
-        workflow,
-        errors,
-    })
+        .collect()
 }
 
 /// `".github/workflows/x.yml (Line: 1, Col: 2): text"` or `"...x.yml: text"` → `text`.
