@@ -37,7 +37,7 @@ pub fn parse_template(s: &str, allowed: &Allowed) -> Result<Template, ExprError>
         let body_start = i + OPEN.len();
         let close = find_close(&chars, body_start).ok_or_else(|| {
             template_error(
-                "The expression is not closed. An unescaped ${{ sequence was found, but the closing }} sequence was not found",
+                "The expression is not closed. An unescaped ${{ sequence was found, but the closing }} sequence was not found.",
                 i,
                 s,
             )

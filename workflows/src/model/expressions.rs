@@ -271,7 +271,7 @@ mod tests {
         assert!(
             check_string("${{ github.sha", Scope::Step)
                 .unwrap_err()
-                .starts_with("The expression is not closed.")
+                .ends_with("the closing }} sequence was not found.")
         );
         assert_eq!(
             check_string("${{ }}", Scope::Step).unwrap_err(),
