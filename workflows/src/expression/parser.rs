@@ -290,7 +290,7 @@ impl<'a> Parser<'a> {
         let function = Function::lookup(&name.lexeme)
             .filter(|f| f.is_core() || self.allowed.allows_function(f.name()))
             .ok_or_else(|| self.error("Unrecognized function", name))?;
-        let (min, max) = function.arity();
+        let (min, max) = function.arity(self.allowed.status_function_args);
         if count < min {
             return Err(self.error("Too few parameters supplied", name));
         }
