@@ -136,6 +136,7 @@ fn run_github_case(name: &str, group: &str, case: &Json, values: &mut Tally, mes
     let allowed = Allowed {
         named_values: &names,
         functions: &[],
+        status_function_args: false,
     };
     let ctx = EvalContext {
         contexts: &contexts,

@@ -39,6 +39,7 @@ fn evaluate_all(cases: &[Case]) -> usize {
         let allowed = Allowed {
             named_values: &names,
             functions,
+            status_function_args: false,
         };
         let ctx = EvalContext {
             contexts: &case.contexts,

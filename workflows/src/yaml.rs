@@ -5,9 +5,11 @@
 //! quoted (`'true'` stays a string). Booleans follow YAML 1.2 core (`on:` and `yes` are
 //! strings). Anchors and aliases are accepted.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::granit_parser::{ErrorKind as ScanErrorKind, Event, Parser, ScalarStyle};
 use serde_saphyr::{DuplicateKeyPolicy, NonFiniteFloatPolicy, Spanned};
 
 use crate::diagnostic::{Diagnostic, Location};
@@ -131,6 +133,24 @@ pub fn parse(text: &str, file: &str) -> Result<Node, Diagnostic> {
     if text.trim().is_empty() || only_comments(text) {
         return Ok(Node::new(NodeValue::Null, Location::new(1, 1)));
     }
+    if let Some(message) = tag_style_error(text) {
+        return Err(Diagnostic::new(file, None, message));
+    }
+    let mut text = Cow::Borrowed(text);
+    // Each round separates one more comment, so this ends; the bound is a safeguard.
+    for _ in 0..=text.matches('#').count() {
+        match parse_tree(&text) {
+            Ok(root) => return Ok(root),
+            Err(e) => match separate_comment(&text) {
+                Some(fixed) => text = Cow::Owned(fixed),
+                None => return Err(syntax_error(&e, &text, file)),
+            },
+        }
+    }
+    parse_tree(&text).map_err(|e| syntax_error(&e, &text, file))
+}
+
+fn parse_tree(text: &str) -> Result<Node, serde_saphyr::Error> {
     let mut budget = serde_saphyr::Budget::default();
     budget.max_depth = MAX_DEPTH;
     let options = serde_saphyr::options! {
@@ -140,16 +160,82 @@ pub fn parse(text: &str, file: &str) -> Result<Node, Diagnostic> {
         underscored_numbers_as_strings: true,
         strict_booleans: true,
     };
-    match serde_saphyr::from_str_with_options::<Spanned<Tree>>(text, options) {
-        Ok(spanned) => {
-            let lines: Vec<&str> = text.lines().collect();
-            let mut root = to_node(spanned, &lines);
-            if !text.ends_with('\n') {
-                clip_final_block_scalar(&mut root, &lines);
-            }
-            Ok(root)
+    let spanned = serde_saphyr::from_str_with_options::<Spanned<Tree>>(text, options)?;
+    let lines: Vec<&str> = text.lines().collect();
+    let mut root = to_node(spanned, &lines);
+    if !text.ends_with('\n') {
+        clip_final_block_scalar(&mut root, &lines);
+    }
+    Ok(root)
+}
+
+/// GitHub's reader (YamlDotNet) takes a `#` right after a token (`[one]#note`) as a
+/// comment; serde-saphyr requires whitespace first. When that is the first scan error,
+/// the text with a blank put before that `#` (nothing else moves on its line but the
+/// comment itself).
+fn separate_comment(text: &str) -> Option<String> {
+    let error = Parser::new_from_str(text).find_map(Result::err)?;
+    if *error.kind() != ScanErrorKind::CommentNotSeparated {
+        return None;
+    }
+    let (at, _) = text.char_indices().nth(error.marker().index())?;
+    if !text[at..].starts_with('#') {
+        return None;
+    }
+    let mut fixed = String::with_capacity(text.len() + 1);
+    fixed.push_str(&text[..at]);
+    fixed.push(' ');
+    fixed.push_str(&text[at..]);
+    Some(fixed)
+}
+
+/// The core-schema tags GitHub resolves itself, and so only accepts on plain scalars.
+const PLAIN_ONLY_TAGS: [&str; 4] = ["null", "bool", "int", "float"];
+
+/// GitHub's message for a quoted or block scalar with an explicit `!!null`, `!!bool`,
+/// `!!int` or `!!float` tag, which serde-saphyr lets through. Only texts with a `!!`
+/// are scanned.
+fn tag_style_error(text: &str) -> Option<String> {
+    if !text.contains("!!") {
+        return None;
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    for item in Parser::new_from_str(text) {
+        let Ok((event, span)) = item else {
+            // Syntax errors are reported by the main parse.
+            return None;
+        };
+        let Event::Scalar(_, style, _, Some(tag)) = event else {
+            continue;
+        };
+        if style == ScalarStyle::Plain {
+            continue;
         }
-        Err(e) => Err(syntax_error(&e, text, file)),
+        let Some(suffix) = PLAIN_ONLY_TAGS
+            .into_iter()
+            .find(|s| tag.is_yaml_core_schema_tag(s))
+        else {
+            continue;
+        };
+        let line = span.start.line();
+        let column = tag_column(&lines, line, span.start.col());
+        return Some(format!(
+            "The scalar style '{style:?}' on line {line} and column {column} is not valid with the tag 'tag:yaml.org,2002:{suffix}'"
+        ));
+    }
+    None
+}
+
+/// The 1-based column where a node's `!!tag` starts, on the line of its content
+/// (0-based `content_column`); the content's own column when the tag is elsewhere.
+fn tag_column(lines: &[&str], line: usize, content_column: usize) -> usize {
+    let Some(text) = line.checked_sub(1).and_then(|i| lines.get(i)) else {
+        return content_column + 1;
+    };
+    let before: String = text.chars().take(content_column + 1).collect();
+    match before.rfind("!!") {
+        Some(i) => before[..i].chars().count() + 1,
+        None => content_column + 1,
     }
 }
 
@@ -525,6 +611,34 @@ mod tests {
             "The value 'test' on line 2 and column 6 is invalid for the type 'tag:yaml.org,2002:bool'"
         );
         assert_eq!(e.location, None);
+    }
+
+    #[test]
+    fn core_tags_on_quoted_scalars_are_rejected_like_github() {
+        let e = parse("a:\n  b: !!int \"300\"\n", "t.yml").unwrap_err();
+        assert_eq!(
+            e.message,
+            "The scalar style 'DoubleQuoted' on line 2 and column 6 is not valid with the tag 'tag:yaml.org,2002:int'"
+        );
+        assert_eq!(e.location, None);
+        let e = parse("a: !!bool 'true'\n", "t.yml").unwrap_err();
+        assert!(
+            e.message
+                .starts_with("The scalar style 'SingleQuoted' on line 1 and column 4"),
+            "{e}"
+        );
+        assert!(parse("a: !!str 'x'\nb: !!int 3\n", "t.yml").is_ok());
+    }
+
+    #[test]
+    fn a_comment_right_after_a_flow_collection_is_a_comment() {
+        let n = parse_ok("a: [one]#, two ]\nb: {k: v}#x\nc: 'q#r'\n");
+        let a = n.get("a").unwrap().as_sequence().unwrap();
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].as_str(), Some("one"));
+        assert_eq!(n.get("b").unwrap().get("k").unwrap().as_str(), Some("v"));
+        assert_eq!(n.get("c").unwrap().as_str(), Some("q#r"));
+        assert_eq!(n.get("c").unwrap().location, Location::new(3, 4));
     }
 
     fn nested(depth: usize) -> String {

@@ -57,6 +57,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let allowed = Allowed {
         named_values: &names,
         functions: all_functions.functions,
+        status_function_args: all_functions.status_function_args,
     };
     let workspace = match args.workspace {
         Some(dir) => dir,

@@ -156,6 +156,12 @@ impl<'a> Evaluator<'a> {
                         .map_err(|e| self.error(format!("hashFiles failed: {e}")))?,
                 )
             }
+            Function::Success if !values.is_empty() => {
+                Value::Bool(values.iter().all(|id| self.needs_result_is(id, "success")))
+            }
+            Function::Failure if !values.is_empty() => {
+                Value::Bool(values.iter().any(|id| self.needs_result_is(id, "failure")))
+            }
             Function::Success => Value::Bool(status == JobStatus::Success),
             Function::Always => Value::Bool(true),
             Function::Failure => Value::Bool(status == JobStatus::Failure),
@@ -163,6 +169,19 @@ impl<'a> Evaluator<'a> {
             Function::Case => Value::Null,
         };
         Ok(Evaluated::plain(value))
+    }
+
+    /// Whether `needs.<job>.result` equals `result` (both ignoring case), for the job-id
+    /// arguments of `success(...)` and `failure(...)`; a job missing from `needs` matches
+    /// nothing.
+    fn needs_result_is(&self, job: &Value, result: &str) -> bool {
+        self.ctx
+            .contexts
+            .get("needs")
+            .and_then(|needs| needs.get(&to_display_string(job)))
+            .and_then(|job| job.get("result"))
+            .and_then(Value::as_str)
+            .is_some_and(|r| r.eq_ignore_ascii_case(result))
     }
 
     /// `case(pred, value, ..., default)`: predicates are evaluated in order and must be
@@ -258,6 +277,7 @@ mod tests {
         let allowed = Allowed {
             named_values: &["foo"],
             functions: &crate::expression::EXTRA_FUNCTIONS,
+            status_function_args: true,
         };
         parse(src, &allowed)?.evaluate(&ctx)
     }
@@ -304,7 +324,8 @@ mod tests {
                 "always() && x",
                 &Allowed {
                     named_values: &["x"],
-                    functions: &["always"]
+                    functions: &["always"],
+                    status_function_args: false,
                 }
             )
             .unwrap()
@@ -315,6 +336,49 @@ mod tests {
                 .unwrap()
                 .uses_status_function()
         );
+    }
+
+    #[test]
+    fn status_functions_with_job_ids_read_needs_results() {
+        let needs = Value::from_json(&serde_json::json!({
+            "Build": {"result": "success"},
+            "test": {"result": "SUCCESS"},
+            "lint": {"result": "failure"},
+            "docs": {"result": "skipped"}
+        }));
+        let mut contexts = Object::new();
+        contexts.insert("needs", needs);
+        let ctx = EvalContext {
+            contexts: &contexts,
+            status: JobStatus::Failure,
+            host: None,
+        };
+        let allowed = Allowed {
+            named_values: &["needs"],
+            functions: &crate::expression::EXTRA_FUNCTIONS,
+            status_function_args: true,
+        };
+        let eval = |src: &str| {
+            parse(src, &allowed)
+                .unwrap()
+                .evaluate(&ctx)
+                .unwrap()
+                .is_truthy()
+        };
+        assert!(eval("success('build', 'TEST')"));
+        assert!(!eval("success('build', 'lint')"));
+        assert!(!eval("success('missing')"));
+        assert!(eval("failure('docs', 'lint')"));
+        assert!(!eval("failure('build', 'docs')"));
+        // Without arguments they still read the job status.
+        assert!(!eval("success()"));
+        assert!(eval("failure()"));
+        let step_level = Allowed {
+            status_function_args: false,
+            ..allowed
+        };
+        let e = parse("failure('lint')", &step_level).unwrap_err();
+        assert_eq!(e.message, "Too many parameters supplied: 'failure'");
     }
 
     #[test]

@@ -80,9 +80,11 @@ impl Function {
         )
     }
 
-    /// (fewest, most) arguments.
-    pub fn arity(self) -> (usize, usize) {
+    /// (fewest, most) arguments. `status_args`: whether `success` and `failure` take job
+    /// ids, as in a job-level `if:`.
+    pub fn arity(self, status_args: bool) -> (usize, usize) {
         match self {
+            Function::Success | Function::Failure if status_args => (0, MAX_ARGUMENTS),
             Function::Contains | Function::StartsWith | Function::EndsWith => (2, 2),
             Function::Format => (1, MAX_ARGUMENTS),
             Function::Join => (1, 2),

@@ -41,11 +41,11 @@ pub struct Token {
 }
 
 impl Token {
-    /// The token as error messages quote it: string tokens by their value, the end as `EOF`.
+    /// The token as error messages quote it: its source text (quotes included for
+    /// strings), the end as `EOF`.
     pub fn display(&self) -> String {
         match &self.kind {
             TokenKind::Eof => "EOF".into(),
-            TokenKind::String(s) => s.clone(),
             _ => self.lexeme.clone(),
         }
     }

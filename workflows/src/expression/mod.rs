@@ -46,14 +46,18 @@ pub struct Allowed<'a> {
     /// Functions allowed besides the core ones (`contains`, `startsWith`, `endsWith`,
     /// `format`, `join`, `toJSON`, `fromJSON`, `case`): any of [`EXTRA_FUNCTIONS`].
     pub functions: &'a [&'a str],
+    /// Whether `success(...)` and `failure(...)` take job ids (GitHub allows this in a
+    /// job-level `if:` only); otherwise every status function takes no argument.
+    pub status_function_args: bool,
 }
 
 impl Allowed<'static> {
-    /// Every context and every function.
+    /// Every context and every function, status functions with job-id arguments included.
     pub fn everything() -> Self {
         Allowed {
             named_values: &ALL_CONTEXTS,
             functions: &EXTRA_FUNCTIONS,
+            status_function_args: true,
         }
     }
 }

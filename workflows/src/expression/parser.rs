@@ -112,7 +112,7 @@ impl<'a> Parser<'a> {
         }
         let node = self.expression()?;
         if !self.at_end() {
-            return Err(self.error("Unexpected symbol", self.peek()));
+            return Err(self.unexpected(self.peek()));
         }
         Ok(Some(node))
     }
@@ -242,7 +242,7 @@ impl<'a> Parser<'a> {
                         self.advance();
                         Index::Star
                     }
-                    _ => return Err(self.error("Unexpected symbol", &token)),
+                    _ => return Err(self.unexpected(&token)),
                 }
             } else {
                 return Ok(());
@@ -290,7 +290,7 @@ impl<'a> Parser<'a> {
         let function = Function::lookup(&name.lexeme)
             .filter(|f| f.is_core() || self.allowed.allows_function(f.name()))
             .ok_or_else(|| self.error("Unrecognized function", name))?;
-        let (min, max) = function.arity();
+        let (min, max) = function.arity(self.allowed.status_function_args);
         if count < min {
             return Err(self.error("Too few parameters supplied", name));
         }
@@ -325,19 +325,13 @@ impl<'a> Parser<'a> {
         }
         if self.eat(&TokenKind::LeftParen) {
             let inner = self.expression()?;
-            if self.at_end() {
-                return Err(self.error("Unexpected end of expression", self.previous()));
-            }
             self.expect(&TokenKind::RightParen)?;
             return Ok(Node {
                 kind: NodeKind::Group(Box::new(inner)),
                 position: token.position,
             });
         }
-        if self.at_end() {
-            return Err(self.error("Unexpected end of expression", self.previous()));
-        }
-        Err(self.error("Unexpected symbol", &token))
+        Err(self.unexpected(&token))
     }
 
     fn enter(&mut self) -> Result<(), ExprError> {
@@ -390,7 +384,17 @@ impl<'a> Parser<'a> {
         if self.eat(kind) {
             Ok(())
         } else {
-            Err(self.error("Unexpected symbol", self.peek()))
+            Err(self.unexpected(self.peek()))
+        }
+    }
+
+    /// `token` is not what the grammar needs here. At the end of the input GitHub reports
+    /// an unexpected end, located at the last real token.
+    fn unexpected(&self, token: &Token) -> ExprError {
+        if token.kind == TokenKind::Eof {
+            self.error("Unexpected end of expression", self.previous())
+        } else {
+            self.error("Unexpected symbol", token)
         }
     }
 
@@ -419,5 +423,47 @@ fn placeholder() -> Node {
     Node {
         kind: NodeKind::Literal(Value::Null),
         position: 0,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use crate::expression::{Allowed, parse};
+
+    fn error(src: &str) -> String {
+        parse(src, &Allowed::everything()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn running_out_of_input_is_an_unexpected_end_at_the_last_token() {
+        assert_eq!(
+            error("contains('a', 'b'"),
+            "Unexpected end of expression: ''b''. Located at position 15 within expression: contains('a', 'b'"
+        );
+        assert_eq!(
+            error("github['x'"),
+            "Unexpected end of expression: ''x''. Located at position 8 within expression: github['x'"
+        );
+        assert_eq!(
+            error("github."),
+            "Unexpected end of expression: '.'. Located at position 7 within expression: github."
+        );
+        assert_eq!(
+            error("1 <"),
+            "Unexpected end of expression: '<'. Located at position 3 within expression: 1 <"
+        );
+    }
+
+    #[test]
+    fn misplaced_tokens_are_unexpected_symbols() {
+        assert_eq!(
+            error("endswith(1, 2 a)"),
+            "Unexpected symbol: 'a'. Located at position 15 within expression: endswith(1, 2 a)"
+        );
+        assert_eq!(
+            error("github['bar']2"),
+            "Unexpected symbol: '2'. Located at position 14 within expression: github['bar']2"
+        );
     }
 }

@@ -37,7 +37,7 @@ pub fn parse_template(s: &str, allowed: &Allowed) -> Result<Template, ExprError>
         let body_start = i + OPEN.len();
         let close = find_close(&chars, body_start).ok_or_else(|| {
             template_error(
-                "The expression is not closed. An unescaped ${{ sequence was found, but the closing }} sequence was not found",
+                "The expression is not closed. An unescaped ${{ sequence was found, but the closing }} sequence was not found.",
                 i,
                 s,
             )
@@ -181,6 +181,7 @@ pub fn parse_condition(s: &str, allowed: &Allowed) -> Result<Condition, ExprErro
         let success_only = Allowed {
             named_values: &[],
             functions: &["success"],
+            status_function_args: false,
         };
         return Ok(Condition {
             expr: parse("success()", &success_only)?,
@@ -314,6 +315,7 @@ mod tests {
             &Allowed {
                 named_values: &["a"],
                 functions: &[],
+                status_function_args: false,
             },
         )
         .unwrap();
@@ -369,6 +371,7 @@ mod tests {
         let none = Allowed {
             named_values: &[],
             functions: &[],
+            status_function_args: false,
         };
         let e = parse_condition("failure()", &none).unwrap_err();
         assert_eq!(e.message, "Unrecognized function: 'failure'");

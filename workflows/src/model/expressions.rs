@@ -1,7 +1,7 @@
 //! The loader's only door into the expression language: which contexts each key
 //! allows (GitHub's schema table, hand-coded) and the checks run on `${{ }}` text.
 //!
-//! Only the `crate::expression` contract is used: `Allowed { named_values, functions }`,
+//! Only the `crate::expression` contract is used: `Allowed { named_values, functions, status_function_args }`,
 //! `template::parse_template(s, &allowed) -> Result<Template, ExprError>` with
 //! `Template::is_literal`, and `template::parse_condition(s, &allowed)` with
 //! `Condition::expression_text`.
@@ -114,6 +114,8 @@ impl Scope {
         Some(Allowed {
             named_values,
             functions,
+            // Only a job-level `if:` lets `success`/`failure` name jobs.
+            status_function_args: self == Scope::JobIf,
         })
     }
 }
@@ -271,7 +273,7 @@ mod tests {
         assert!(
             check_string("${{ github.sha", Scope::Step)
                 .unwrap_err()
-                .starts_with("The expression is not closed.")
+                .ends_with("the closing }} sequence was not found.")
         );
         assert_eq!(
             check_string("${{ }}", Scope::Step).unwrap_err(),
@@ -290,6 +292,18 @@ mod tests {
             "always()"
         );
         assert!(check_condition("hashFiles('x')", Scope::JobIf).is_err());
+        assert_eq!(
+            check_condition("success('build', 'test') || failure('lint')", Scope::JobIf).unwrap(),
+            "success('build', 'test') || failure('lint')"
+        );
+        assert_eq!(
+            check_condition("always('build')", Scope::JobIf).unwrap_err(),
+            "Too many parameters supplied: 'always'. Located at position 1 within expression: always('build')"
+        );
+        assert_eq!(
+            check_condition("success('build')", Scope::StepIf).unwrap_err(),
+            "Too many parameters supplied: 'success'. Located at position 1 within expression: success('build')"
+        );
         assert_eq!(
             check_condition("a' || ${{ true && true }}", Scope::JobIf).unwrap(),
             "success() && (format('a'' || {0}', true && true))"

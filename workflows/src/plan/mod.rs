@@ -344,6 +344,7 @@ fn evaluate_string(s: &str, contexts: &Object) -> Result<Value, Unavailable> {
     let allowed = Allowed {
         named_values: &known,
         functions: &[],
+        status_function_args: false,
     };
     let template = match parse_template(s, &allowed) {
         Ok(t) => t,
@@ -351,6 +352,7 @@ fn evaluate_string(s: &str, contexts: &Object) -> Result<Value, Unavailable> {
             let strategy = Allowed {
                 named_values: &STRATEGY_CONTEXTS,
                 functions: &[],
+                status_function_args: false,
             };
             return Err(match parse_template(s, &strategy) {
                 Ok(_) => Unavailable::Deferred(format!("`{s}` is known only when the job starts")),
