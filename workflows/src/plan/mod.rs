@@ -291,6 +291,7 @@ fn runs_on_for_leg(job: &Job, contexts: &Object, leg: &Object) -> Vec<String> {
     let allowed = Allowed {
         named_values: &known,
         functions: &[],
+        status_function_args: false,
     };
     let ctx = EvalContext {
         contexts: &with_matrix,
