@@ -155,6 +155,7 @@ fn runs(job: &PlannedJob, prefix: &str) -> Vec<(String, String)> {
     if let Some(called) = &job.called {
         let prefix = format!("{prefix}{} / ", job.name);
         return called
+            .plan
             .stages
             .iter()
             .flatten()
@@ -245,7 +246,7 @@ fn job_runs_json(job: &PlannedJob) -> Vec<serde_json::Value> {
             "needs": job.needs,
             "runs_on": runs_on,
             "uses": job.calls,
-            "called": job.called.as_deref().map(workflow_json),
+            "called": job.called.as_deref().map(|c| workflow_json(&c.plan)),
             "matrix": matrix,
         })
     };

@@ -5,7 +5,7 @@
 use super::{PlanError, Planner, Unavailable, WorkflowPlan, evaluate_node};
 use crate::Diagnostics;
 use crate::expression::{Object, Value};
-use crate::model::{self, Job, Workflow};
+use crate::model::{self, CallSecrets, Job, Workflow};
 
 /// How deep calls may nest (a caller and nine levels of called workflows), as GitHub
 /// allows since it raised the limit from four levels.
@@ -17,6 +17,27 @@ pub trait CalledWorkflows {
     /// The workflow `reference` (as written after `uses:`) names; `None` when it cannot
     /// be had here (a remote workflow while offline), so the job is planned without it.
     fn load(&self, reference: &str) -> Option<Result<Workflow, Diagnostics>>;
+}
+
+/// A reusable-workflow call, resolved.
+#[derive(Debug, Clone)]
+pub struct CalledWorkflow {
+    /// The called workflow's jobs, planned with `inputs` from the caller's `with:`.
+    pub plan: WorkflowPlan,
+    /// Which of the caller's secrets the called workflow receives.
+    pub secrets: PassedSecrets,
+    /// `on.workflow_call.outputs`: each output's name and the expression that gives its
+    /// value from the called jobs' outputs once they finish.
+    pub outputs: Vec<(String, String)>,
+}
+
+/// The secrets a reusable-workflow call passes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PassedSecrets {
+    /// `secrets: inherit`: every secret of the caller, under its own name.
+    Inherit,
+    /// `secrets: {name: value}`: these names, each with its value expression.
+    Named(Vec<(String, String)>),
 }
 
 /// Resolves no calls.
@@ -35,7 +56,7 @@ impl Planner<'_> {
         workflow: &Workflow,
         job: &Job,
         contexts: &Object,
-    ) -> Result<Option<Box<WorkflowPlan>>, PlanError> {
+    ) -> Result<Option<Box<CalledWorkflow>>, PlanError> {
         let Some(uses) = &job.uses else {
             return Ok(None);
         };
@@ -65,9 +86,32 @@ impl Planner<'_> {
             calls: self.calls,
             depth: self.depth + 1,
         };
-        nested
-            .workflow(&callee, &callee_contexts)
-            .map(|plan| Some(Box::new(plan)))
+        let plan = nested.workflow(&callee, &callee_contexts)?;
+        let secrets = match &job.secrets {
+            Some(CallSecrets::Inherit) => PassedSecrets::Inherit,
+            Some(CallSecrets::Map(map)) => PassedSecrets::Named(
+                map.entries
+                    .iter()
+                    .map(|(k, v)| (k.value.clone(), v.value.clone()))
+                    .collect(),
+            ),
+            None => PassedSecrets::Named(Vec::new()),
+        };
+        let outputs = callee
+            .event("workflow_call")
+            .and_then(|e| e.call.as_ref())
+            .map(|c| {
+                c.outputs
+                    .iter()
+                    .map(|o| (o.name.value.clone(), o.value.value.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Some(Box::new(CalledWorkflow {
+            plan,
+            secrets,
+            outputs,
+        })))
     }
 }
 

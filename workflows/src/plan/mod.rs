@@ -15,7 +15,7 @@ use crate::yaml::{Node, NodeValue};
 
 mod call;
 
-pub use call::{CalledWorkflows, MAX_CALL_DEPTH, NoCalledWorkflows};
+pub use call::{CalledWorkflow, CalledWorkflows, MAX_CALL_DEPTH, NoCalledWorkflows, PassedSecrets};
 
 /// The contexts `strategy` may read, as GitHub's table allows.
 const STRATEGY_CONTEXTS: [&str; 4] = ["github", "needs", "vars", "inputs"];
@@ -60,7 +60,7 @@ pub struct PlannedJob {
     pub calls: Option<String>,
     /// The called workflow's own plan, when it could be loaded (local calls; remote
     /// ones once fetched), with `inputs` from this job's `with:`.
-    pub called: Option<Box<WorkflowPlan>>,
+    pub called: Option<Box<CalledWorkflow>>,
     pub legs: Legs,
 }
 

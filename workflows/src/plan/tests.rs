@@ -116,6 +116,12 @@ impl CalledWorkflows for Table {
 
 const CALLEE: &str = "on:
   workflow_call:
+    outputs:
+      digest:
+        value: ${{ jobs.build.outputs.digest }}
+    secrets:
+      token:
+        required: false
     inputs:
       targets:
         type: string
@@ -136,14 +142,22 @@ jobs:
 #[test]
 fn called_workflows_are_planned_with_inputs_from_with() {
     let caller = load(
-        "on: push\njobs:\n  call:\n    uses: ./.github/workflows/callee.yml\n    with:\n      targets: '[\"x86\", \"arm\"]'\n",
+        "on: push\njobs:\n  call:\n    uses: ./.github/workflows/callee.yml\n    secrets: inherit\n    with:\n      targets: '[\"x86\", \"arm\"]'\n",
     );
     let table = Table(vec![("./.github/workflows/callee.yml", CALLEE)]);
     let plan = plan_workflow_calling(&caller, &Object::new(), &table).unwrap();
     let job = &plan.stages[0][0];
     assert_eq!(job.calls.as_deref(), Some("./.github/workflows/callee.yml"));
     let called = job.called.as_ref().expect("the callee is planned");
-    let Legs::Matrix(legs) = &called.stages[0][0].legs else {
+    assert_eq!(called.secrets, PassedSecrets::Inherit);
+    assert_eq!(
+        called.outputs,
+        vec![(
+            "digest".to_string(),
+            "${{ jobs.build.outputs.digest }}".to_string()
+        )]
+    );
+    let Legs::Matrix(legs) = &called.plan.stages[0][0].legs else {
         panic!("the callee's matrix expands");
     };
     let names: Vec<&str> = legs.iter().map(|l| l.name.as_str()).collect();
