@@ -1,6 +1,7 @@
 //! The `hybrid-runner` binary's library: the command line, the commands behind it, and
 //! the host-side pieces the pure `workflows` crate leaves out (file hashing).
 
+pub mod backend;
 pub mod cli;
 pub mod exec;
 pub mod hash_files;

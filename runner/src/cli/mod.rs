@@ -2,6 +2,8 @@
 //! command. Commands return an [`ExitCode`]; errors print as `error: …` followed by one
 //! `caused by: …` line per cause. Usage and configuration errors exit 2.
 
+mod dotenv;
+mod exec;
 mod expr;
 mod list;
 mod validate;
@@ -30,6 +32,8 @@ pub enum Command {
     Expr(expr::Args),
     /// List the jobs a workflow would run for an event, in `needs` stages, matrix legs expanded.
     List(list::Args),
+    /// Run workflows locally, on this host, as GitHub would.
+    Exec(exec::Args),
 }
 
 /// An error in how the command was called or configured: printed, then exit 2.
@@ -50,6 +54,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(args),
         Command::Expr(args) => expr::run(args),
         Command::List(args) => list::run(args),
+        Command::Exec(args) => exec::run(args),
     };
     match result {
         Ok(code) => code,

@@ -415,3 +415,18 @@ pub fn job_status(needs: &[JobResult], run_cancelled: bool) -> JobStatus {
 
 #[cfg(test)]
 mod tests;
+
+/// A YAML value (a matrix, a `with:` input, an input default) as expression data, with
+/// every `${{ }}` string evaluated against `contexts`. At run time every context a key
+/// may read is present, so a value that reads an absent one is an error here.
+pub fn node_value(node: &Node, contexts: &Object) -> Result<Value, ExprError> {
+    evaluate_node(node, contexts).map_err(|e| match e {
+        Unavailable::Failed(e) => e,
+        Unavailable::Deferred(reason) => ExprError {
+            kind: crate::expression::ErrorKind::Parsing,
+            message: reason,
+            position: None,
+            expression: String::new(),
+        },
+    })
+}

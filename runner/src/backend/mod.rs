@@ -1,0 +1,3 @@
+//! STAND-IN until the host backend lands (helper branch `host`).
+pub mod host;
+pub mod shell;

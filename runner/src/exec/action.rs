@@ -1,0 +1,339 @@
+//! `uses:` steps: built-in actions the runner serves itself, local and remote composite
+//! actions (nested, with `inputs` and `outputs`), node actions (`node20`/`node24` through
+//! the host's `node`, with `pre` and `post`), and a clear refusal for Docker actions,
+//! which need a container backend.
+
+use std::path::Path;
+use std::time::Duration;
+
+use actions::{ActionManifest, ActionRef, Builtin, Runs};
+use workflows::expression::{Object, Value};
+
+use super::eval::{string_object, upsert};
+use super::events::{LogKind, Outcome, StepKey};
+use super::job::{Frame, JobState, PostStep, env_value};
+use super::step::{ProcessOutcome, StepProcess};
+use super::step_def::StepDef;
+
+/// How deep composite actions may nest before the run is stopped (GitHub allows 9).
+const MAX_COMPOSITE_DEPTH: usize = 9;
+
+impl JobState<'_> {
+    pub(super) async fn run_uses(
+        &mut self,
+        frame: &Frame,
+        def: &StepDef,
+        key: &StepKey,
+        env: &[(String, String)],
+        timeout: Option<Duration>,
+    ) -> Result<ProcessOutcome, String> {
+        let uses = frame
+            .scope
+            .interpolate(def.uses.as_deref().unwrap_or_default())
+            .map_err(|e| format!("uses: {e}"))?;
+        let action = ActionRef::parse(&uses).map_err(|e| e.to_string())?;
+        if let Some(Builtin::Checkout) = actions::builtin(&action) {
+            self.note(
+                Some(key),
+                LogKind::Runner,
+                &format!(
+                    "{uses}: served by the runner: the workspace {} already is the repository",
+                    self.engine.run.workspace.display()
+                ),
+            );
+            return Ok(ProcessOutcome::default());
+        }
+        let dir = match &action {
+            ActionRef::Docker { image } => {
+                return Err(format!(
+                    "job '{}' step '{}' uses the Docker image {image}: Docker actions need a container backend, and `hybrid-runner exec` runs steps on the host. Replace the step with a `run:` step or a JavaScript/composite action.",
+                    self.key.id, key.name
+                ));
+            }
+            ActionRef::Local { path } => self.engine.run.workspace.join(path),
+            ActionRef::Remote {
+                owner,
+                repo,
+                path,
+                git_ref,
+            } => {
+                let cache = self.engine.cache.clone();
+                let (o, r, g) = (owner.clone(), repo.clone(), git_ref.clone());
+                let root = tokio::task::spawn_blocking(move || cache.fetch(&o, &r, &g))
+                    .await
+                    .map_err(|e| format!("fetching {uses} stopped: {e}"))?
+                    .map_err(|e| e.to_string())?;
+                match path {
+                    Some(p) => root.join(p),
+                    None => root,
+                }
+            }
+        };
+        let manifest = actions::load_manifest(&dir).map_err(|e| e.to_string())?;
+        let with = frame
+            .scope
+            .string_map(&def.with, &def.with_inserts)
+            .map_err(|e| format!("with: {e}"))?;
+        let inputs = self.action_inputs(frame, &manifest, &with, key)?;
+        match &manifest.runs {
+            Runs::Composite { steps } => {
+                self.run_composite(frame, &manifest, steps, &dir, &uses, inputs, env, key)
+                    .await
+            }
+            Runs::Node {
+                using,
+                main,
+                pre,
+                pre_if,
+                post,
+                post_if,
+            } => {
+                let node = NodeAction {
+                    using,
+                    main,
+                    pre: pre.as_deref(),
+                    pre_if: pre_if.as_deref(),
+                    post: post.as_deref(),
+                    post_if: post_if.as_deref(),
+                };
+                self.run_node(frame, def, key, &dir, &uses, node, inputs, env, timeout)
+                    .await
+            }
+            Runs::Docker { image, .. } => Err(format!(
+                "job '{}' step '{}' uses {uses}, a Docker action (image {image}): Docker actions need a container backend, and `hybrid-runner exec` runs steps on the host.",
+                self.key.id, key.name
+            )),
+        }
+    }
+
+    /// Inputs in the manifest's order: `with:` values, else defaults (which may read the
+    /// caller's contexts, e.g. `${{ github.token }}`); required inputs without a value warn,
+    /// as GitHub does. `with:` keys the action does not declare are passed on too.
+    fn action_inputs(
+        &self,
+        frame: &Frame,
+        manifest: &ActionManifest,
+        with: &[(String, String)],
+        key: &StepKey,
+    ) -> Result<Vec<(String, String)>, String> {
+        let mut inputs = Vec::new();
+        for input in &manifest.inputs {
+            let given = with
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(&input.name))
+                .map(|(_, v)| v.clone());
+            let value = match (given, &input.default) {
+                (Some(v), _) => v,
+                (None, Some(d)) => frame
+                    .scope
+                    .interpolate(d)
+                    .map_err(|e| format!("default of input '{}': {e}", input.name))?,
+                (None, None) => {
+                    if input.required {
+                        self.note(
+                            Some(key),
+                            LogKind::Runner,
+                            &format!("warning: input required and not supplied: {}", input.name),
+                        );
+                    }
+                    String::new()
+                }
+            };
+            inputs.push((input.name.clone(), value));
+        }
+        for (k, v) in with {
+            if !inputs.iter().any(|(n, _)| n.eq_ignore_ascii_case(k)) {
+                inputs.push((k.clone(), v.clone()));
+            }
+        }
+        Ok(inputs)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_composite(
+        &mut self,
+        frame: &Frame,
+        manifest: &ActionManifest,
+        steps: &[actions::CompositeStep],
+        dir: &Path,
+        uses: &str,
+        inputs: Vec<(String, String)>,
+        env: &[(String, String)],
+        key: &StepKey,
+    ) -> Result<ProcessOutcome, String> {
+        let depth = frame
+            .scope
+            .get("__composite_depth")
+            .map_or(0.0, |d| workflows::expression::to_number(d)) as usize;
+        if depth >= MAX_COMPOSITE_DEPTH {
+            return Err(format!(
+                "{uses}: composite actions nest more than {MAX_COMPOSITE_DEPTH} levels deep; an action may be calling itself"
+            ));
+        }
+        let mut scope = frame.scope.clone();
+        scope.set(
+            "inputs",
+            string_object(inputs.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+        );
+        scope.set("steps", Value::object(Object::new()));
+        scope.set("env", env_value(env));
+        scope.set("__composite_depth", Value::Number((depth + 1) as f64));
+        if let Some(Value::Object(github)) = scope.get("github").cloned() {
+            let mut github = (*github).clone();
+            github.insert("action_path", Value::from(dir.display().to_string()));
+            github.insert(
+                "action_repository",
+                Value::from(uses.split('@').next().unwrap_or(uses)),
+            );
+            github.insert("action", Value::from(key.id.as_str()));
+            scope.set("github", Value::object(github));
+        }
+        let inner = Frame {
+            scope,
+            env: env.to_vec(),
+            default_shell: None,
+            default_working_directory: None,
+            action_path: Some(dir.to_path_buf()),
+            failed: false,
+        };
+        let defs: Vec<StepDef> = steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| StepDef::from_composite(s, i))
+            .collect();
+        let inner = Box::pin(self.run_steps(inner, &defs)).await;
+        let mut outputs = Vec::new();
+        for output in &manifest.outputs {
+            let value = match &output.value {
+                Some(v) => inner
+                    .scope
+                    .interpolate(v)
+                    .map_err(|e| format!("{uses}: output '{}': {e}", output.name))?,
+                None => String::new(),
+            };
+            outputs.push((output.name.clone(), value));
+        }
+        Ok(ProcessOutcome {
+            outcome: Some(if inner.failed {
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            }),
+            outputs,
+            state: Vec::new(),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_node(
+        &mut self,
+        frame: &Frame,
+        def: &StepDef,
+        key: &StepKey,
+        dir: &Path,
+        uses: &str,
+        node: NodeAction<'_>,
+        inputs: Vec<(String, String)>,
+        env: &[(String, String)],
+        timeout: Option<Duration>,
+    ) -> Result<ProcessOutcome, String> {
+        if !matches!(node.using, "node12" | "node16" | "node20" | "node24") {
+            return Err(format!(
+                "{uses}: unsupported `using: {}`; node12, node16, node20 and node24 run on the host's node",
+                node.using
+            ));
+        }
+        let program =
+            crate::backend::shell::find_program("node", &self.path_env()).ok_or_else(|| {
+                format!(
+                    "{uses} is a JavaScript action ({}) and needs `node` on PATH; install Node.js",
+                    node.using
+                )
+            })?;
+        let program = program.display().to_string();
+        let mut extra: Vec<(String, String)> = inputs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    format!("INPUT_{}", k.replace(' ', "_").to_uppercase()),
+                    v.clone(),
+                )
+            })
+            .collect();
+        extra.push(("GITHUB_ACTION_PATH".into(), dir.display().to_string()));
+        extra.push((
+            "GITHUB_ACTION_REPOSITORY".into(),
+            uses.split('@').next().unwrap_or(uses).to_string(),
+        ));
+        let cwd = self.working_directory(frame, def)?;
+        let mut state_env = Vec::new();
+        if let Some(pre) = node.pre {
+            let mut scope = frame.scope.clone();
+            scope.status = frame.status(self.cancelled());
+            if scope
+                .condition(Some(node.pre_if.unwrap_or("always()")))
+                .map_err(|e| format!("pre-if: {e}"))?
+            {
+                let process = StepProcess {
+                    program: program.clone(),
+                    args: vec![dir.join(pre).display().to_string()],
+                    env: env.to_vec(),
+                    cwd: cwd.clone(),
+                    timeout,
+                };
+                let pre_outcome = self.run_process_step(frame, key, process, &extra).await?;
+                state_env.extend(
+                    pre_outcome
+                        .state
+                        .iter()
+                        .map(|(k, v)| (format!("STATE_{k}"), v.clone())),
+                );
+                if pre_outcome.outcome == Some(Outcome::Failure) {
+                    return Ok(pre_outcome);
+                }
+            }
+        }
+        let mut main_extra = extra.clone();
+        main_extra.extend(state_env.iter().cloned());
+        let process = StepProcess {
+            program: program.clone(),
+            args: vec![dir.join(node.main).display().to_string()],
+            env: env.to_vec(),
+            cwd: cwd.clone(),
+            timeout,
+        };
+        let outcome = self
+            .run_process_step(frame, key, process, &main_extra)
+            .await?;
+        if let Some(post) = node.post {
+            let mut post_env = env.to_vec();
+            for (k, v) in extra.iter().chain(state_env.iter()) {
+                upsert(&mut post_env, k.clone(), v.clone());
+            }
+            for (k, v) in &outcome.state {
+                upsert(&mut post_env, format!("STATE_{k}"), v.clone());
+            }
+            self.register_post(PostStep {
+                name: format!("Post {}", key.name),
+                condition: node.post_if.unwrap_or("always()").to_string(),
+                program,
+                args: vec![dir.join(post).display().to_string()],
+                env: post_env,
+                cwd,
+                action_id: key.id.clone(),
+            });
+        }
+        Ok(outcome)
+    }
+}
+
+/// The `runs:` of a node action.
+#[derive(Debug)]
+pub struct NodeAction<'a> {
+    pub using: &'a str,
+    pub main: &'a str,
+    pub pre: Option<&'a str>,
+    pub pre_if: Option<&'a str>,
+    pub post: Option<&'a str>,
+    pub post_if: Option<&'a str>,
+}

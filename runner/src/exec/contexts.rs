@@ -1,0 +1,349 @@
+//! The `github` and `runner` contexts and the default environment of a local run, filled
+//! from the git repository holding the workspace and the event payload, as GitHub's
+//! runner fills them from the job message.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use workflows::expression::{Object, Value};
+
+/// What the local git repository says about itself; each field falls back to a
+/// harmless value when the workspace is not a repository or git is missing.
+#[derive(Debug, Clone)]
+pub struct Repository {
+    pub sha: String,
+    /// `refs/heads/<branch>`, `refs/tags/<tag>`, or empty when detached.
+    pub git_ref: String,
+    /// `owner/name` from the `origin` remote.
+    pub repository: String,
+    pub owner: String,
+    pub actor: String,
+    pub server_url: String,
+}
+
+impl Repository {
+    pub fn discover(workdir: &Path) -> Repository {
+        let git = |args: &[&str]| -> Option<String> {
+            let out = Command::new("git")
+                .args(args)
+                .current_dir(workdir)
+                .env("GIT_TERMINAL_PROMPT", "0")
+                .output()
+                .ok()?;
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+                .filter(|s| !s.is_empty())
+        };
+        let sha = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "0".repeat(40));
+        let git_ref = git(&["symbolic-ref", "-q", "HEAD"])
+            .or_else(|| {
+                git(&["describe", "--tags", "--exact-match", "HEAD"])
+                    .map(|t| format!("refs/tags/{t}"))
+            })
+            .unwrap_or_default();
+        let remote = git(&["remote", "get-url", "origin"]);
+        let (server_url, repository) =
+            remote.as_deref().and_then(parse_remote).unwrap_or_else(|| {
+                let name = workdir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "repository".into());
+                ("https://github.com".to_string(), format!("local/{name}"))
+            });
+        let owner = repository.split('/').next().unwrap_or_default().to_string();
+        let actor = git(&["config", "user.name"]).unwrap_or_else(|| owner.clone());
+        Repository {
+            sha,
+            git_ref,
+            repository,
+            owner,
+            actor,
+            server_url,
+        }
+    }
+}
+
+/// `https://host/owner/repo(.git)`, `git@host:owner/repo(.git)`, `ssh://git@host/owner/repo`
+/// → (`https://host`, `owner/repo`).
+fn parse_remote(url: &str) -> Option<(String, String)> {
+    let url = url.trim_end_matches('/').trim_end_matches(".git");
+    let (host, path) = if let Some(rest) = url.split_once("://").map(|(_, r)| r) {
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+        rest.split_once('/')?
+    } else {
+        let rest = url.rsplit_once('@').map_or(url, |(_, r)| r);
+        rest.split_once(':')?
+    };
+    let host = host.split(':').next().unwrap_or(host);
+    let mut parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.len() < 2 {
+        return None;
+    }
+    let name = parts.pop()?;
+    let owner = parts.pop()?;
+    Some((format!("https://{host}"), format!("{owner}/{name}")))
+}
+
+/// Everything about the run that does not change from job to job.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub repo: Repository,
+    pub event_name: String,
+    pub event: Value,
+    pub event_path: PathBuf,
+    pub workspace: PathBuf,
+    pub run_id: String,
+    pub run_number: String,
+    /// Per-run scratch space: event file, tool cache, per-job temp folders.
+    pub temp_root: PathBuf,
+}
+
+impl RunInfo {
+    /// `refs/heads/x` → `x`; pull requests use `refs/pull/N/merge`.
+    pub fn git_ref(&self) -> String {
+        if self.event_name.starts_with("pull_request") {
+            if let Some(n) = self
+                .event
+                .get("number")
+                .or_else(|| self.event.get("pull_request").and_then(|p| p.get("number")))
+            {
+                return format!(
+                    "refs/pull/{}/merge",
+                    workflows::expression::to_display_string(n)
+                );
+            }
+        }
+        if let Some(Value::String(r)) = self.event.get("ref") {
+            if r.starts_with("refs/") {
+                return r.clone();
+            }
+        }
+        self.repo.git_ref.clone()
+    }
+}
+
+fn ref_name_and_type(git_ref: &str) -> (String, &'static str) {
+    if let Some(b) = git_ref.strip_prefix("refs/heads/") {
+        (b.to_string(), "branch")
+    } else if let Some(t) = git_ref.strip_prefix("refs/tags/") {
+        (t.to_string(), "tag")
+    } else if let Some(p) = git_ref.strip_prefix("refs/") {
+        (p.to_string(), "branch")
+    } else {
+        (git_ref.to_string(), "")
+    }
+}
+
+/// The `github` context of one job (GitHub's field names; `token` from `secrets.GITHUB_TOKEN`).
+pub fn github_context(
+    run: &RunInfo,
+    workflow: &str,
+    workflow_file: &str,
+    job: &str,
+    token: &str,
+) -> Object {
+    let git_ref = run.git_ref();
+    let (ref_name, ref_type) = ref_name_and_type(&git_ref);
+    let pr = run.event.get("pull_request");
+    let branch_of = |side: &str| {
+        pr.and_then(|p| p.get(side))
+            .and_then(|s| s.get("ref"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let server = run.repo.server_url.trim_end_matches('/').to_string();
+    let api = if server == "https://github.com" {
+        "https://api.github.com".to_string()
+    } else {
+        format!("{server}/api/v1")
+    };
+    let mut g = Object::new();
+    let mut put = |k: &str, v: Value| g.insert(k, v);
+    put("action", Value::from(""));
+    put("action_path", Value::from(""));
+    put("action_ref", Value::from(""));
+    put("action_repository", Value::from(""));
+    put("actor", Value::from(run.repo.actor.as_str()));
+    put("actor_id", Value::from("0"));
+    put("api_url", Value::from(api.clone()));
+    put("base_ref", Value::from(branch_of("base")));
+    put("event", run.event.clone());
+    put("event_name", Value::from(run.event_name.as_str()));
+    put(
+        "event_path",
+        Value::from(run.event_path.display().to_string()),
+    );
+    put("graphql_url", Value::from(format!("{api}/graphql")));
+    put("head_ref", Value::from(branch_of("head")));
+    put("job", Value::from(job));
+    put("ref", Value::from(git_ref.clone()));
+    put("ref_name", Value::from(ref_name));
+    put("ref_protected", Value::Bool(false));
+    put("ref_type", Value::from(ref_type));
+    put("repository", Value::from(run.repo.repository.as_str()));
+    put("repository_id", Value::from("0"));
+    put("repository_owner", Value::from(run.repo.owner.as_str()));
+    put("repository_owner_id", Value::from("0"));
+    put("retention_days", Value::from("0"));
+    put("run_attempt", Value::from("1"));
+    put("run_id", Value::from(run.run_id.as_str()));
+    put("run_number", Value::from(run.run_number.as_str()));
+    put("secret_source", Value::from("None"));
+    put("server_url", Value::from(server));
+    put("sha", Value::from(run.repo.sha.as_str()));
+    put("token", Value::from(token));
+    put("triggering_actor", Value::from(run.repo.actor.as_str()));
+    put("workflow", Value::from(workflow));
+    put(
+        "workflow_ref",
+        Value::from(format!("{}/{workflow_file}@{git_ref}", run.repo.repository)),
+    );
+    put("workflow_sha", Value::from(run.repo.sha.as_str()));
+    put(
+        "workspace",
+        Value::from(run.workspace.display().to_string()),
+    );
+    g
+}
+
+/// The `runner` context.
+pub fn runner_context(temp: &Path, tool_cache: &Path, debug: bool) -> Object {
+    let mut r = Object::new();
+    r.insert("name", Value::from("hybrid-runner"));
+    r.insert("os", Value::from(runner_os()));
+    r.insert("arch", Value::from(runner_arch()));
+    r.insert("temp", Value::from(temp.display().to_string()));
+    r.insert("tool_cache", Value::from(tool_cache.display().to_string()));
+    r.insert("debug", Value::from(if debug { "1" } else { "" }));
+    r.insert("environment", Value::from("self-hosted"));
+    r
+}
+
+pub fn runner_os() -> &'static str {
+    match std::env::consts::OS {
+        "linux" => "Linux",
+        "macos" => "macOS",
+        "windows" => "Windows",
+        other => other,
+    }
+}
+
+pub fn runner_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "X64",
+        "aarch64" => "ARM64",
+        "arm" => "ARM",
+        "x86" => "X86",
+        other => other,
+    }
+}
+
+/// The `GITHUB_*` and `RUNNER_*` variables GitHub sets for every step, from the contexts.
+pub fn default_env(github: &Object, runner: &Object) -> Vec<(String, String)> {
+    let text = |o: &Object, k: &str| {
+        o.get(k)
+            .map(workflows::expression::to_display_string)
+            .unwrap_or_default()
+    };
+    let mut env = vec![
+        ("CI".to_string(), "true".to_string()),
+        ("GITHUB_ACTIONS".to_string(), "true".to_string()),
+    ];
+    for key in [
+        "action",
+        "action_path",
+        "action_repository",
+        "actor",
+        "actor_id",
+        "api_url",
+        "base_ref",
+        "event_name",
+        "event_path",
+        "graphql_url",
+        "head_ref",
+        "job",
+        "ref",
+        "ref_name",
+        "ref_protected",
+        "ref_type",
+        "repository",
+        "repository_id",
+        "repository_owner",
+        "repository_owner_id",
+        "retention_days",
+        "run_attempt",
+        "run_id",
+        "run_number",
+        "server_url",
+        "sha",
+        "triggering_actor",
+        "workflow",
+        "workflow_ref",
+        "workflow_sha",
+        "workspace",
+    ] {
+        env.push((format!("GITHUB_{}", key.to_uppercase()), text(github, key)));
+    }
+    for key in [
+        "name",
+        "os",
+        "arch",
+        "temp",
+        "tool_cache",
+        "environment",
+        "debug",
+    ] {
+        let v = text(runner, key);
+        if key == "debug" && v.is_empty() {
+            continue;
+        }
+        env.push((format!("RUNNER_{}", key.to_uppercase()), v));
+    }
+    env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remotes_parse_to_server_and_repository() {
+        let cases = [
+            (
+                "https://github.com/nektos/act.git",
+                ("https://github.com", "nektos/act"),
+            ),
+            (
+                "git@github.com:nektos/act.git",
+                ("https://github.com", "nektos/act"),
+            ),
+            (
+                "ssh://git@gitea.example:2222/org/repo",
+                ("https://gitea.example", "org/repo"),
+            ),
+            (
+                "https://user:tok@gitea.example/sub/org/repo/",
+                ("https://gitea.example", "org/repo"),
+            ),
+        ];
+        for (url, (server, repo)) in cases {
+            assert_eq!(
+                parse_remote(url),
+                Some((server.to_string(), repo.to_string())),
+                "{url}"
+            );
+        }
+        assert_eq!(parse_remote("/local/path"), None);
+    }
+
+    #[test]
+    fn ref_names_and_types() {
+        assert_eq!(
+            ref_name_and_type("refs/heads/main"),
+            ("main".to_string(), "branch")
+        );
+        assert_eq!(ref_name_and_type("refs/tags/v1"), ("v1".to_string(), "tag"));
+    }
+}

@@ -1,0 +1,131 @@
+//! Evaluating a step's or job's fields: one [`Scope`] holds the contexts, the job
+//! status the status functions see, and the workspace `hashFiles` reads. The loader has
+//! already checked which contexts each key may use, so everything parses here against
+//! every context; a context that is absent evaluates to null.
+
+use workflows::expression::template::{parse_condition, parse_template};
+use workflows::expression::{
+    self, Allowed, EvalContext, ExprError, Host, JobStatus, Object, Value, to_display_string,
+};
+
+use crate::hash_files::WorkspaceHasher;
+
+/// Contexts + status + workspace for evaluation.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub contexts: Object,
+    pub status: JobStatus,
+    pub hasher: Option<WorkspaceHasher>,
+}
+
+impl Scope {
+    pub fn new(contexts: Object, hasher: Option<WorkspaceHasher>) -> Self {
+        Scope {
+            contexts,
+            status: JobStatus::Success,
+            hasher,
+        }
+    }
+
+    fn ctx(&self) -> EvalContext<'_> {
+        EvalContext {
+            contexts: &self.contexts,
+            status: self.status,
+            host: self.hasher.as_ref().map(|h| h as &dyn Host),
+        }
+    }
+
+    pub fn set(&mut self, name: &str, value: Value) {
+        self.contexts.insert(name, value);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.contexts.get(name)
+    }
+
+    /// A string with `${{ }}` parts, each replaced by its string form.
+    pub fn interpolate(&self, s: &str) -> Result<String, ExprError> {
+        if !s.contains("${{") {
+            return Ok(s.to_string());
+        }
+        parse_template(s, &Allowed::everything())?.evaluate_to_string(&self.ctx())
+    }
+
+    /// A value: a string that is exactly one `${{ x }}` keeps x's kind.
+    pub fn value(&self, s: &str) -> Result<Value, ExprError> {
+        if !s.contains("${{") {
+            return Ok(Value::from(s));
+        }
+        parse_template(s, &Allowed::everything())?.evaluate(&self.ctx())
+    }
+
+    /// An `if:` (absent = `success()`).
+    pub fn condition(&self, s: Option<&str>) -> Result<bool, ExprError> {
+        parse_condition(s.unwrap_or(""), &Allowed::everything())?.evaluate(&self.ctx())
+    }
+
+    /// A bare expression (no `${{ }}`), e.g. a composite output's value after unwrapping.
+    pub fn expression(&self, s: &str) -> Result<Value, ExprError> {
+        expression::parse(s, &Allowed::everything())?.evaluate(&self.ctx())
+    }
+
+    /// `true`/`false` literals or an expression, as `continue-on-error` takes them.
+    pub fn flag(&self, s: Option<&str>) -> Result<bool, ExprError> {
+        match s.map(str::trim) {
+            None | Some("") | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Ok(self.value(other)?.is_truthy()),
+        }
+    }
+
+    /// Minutes as a number, or an expression giving one; `None` when absent or not a
+    /// positive number.
+    pub fn minutes(&self, s: Option<&str>) -> Result<Option<f64>, ExprError> {
+        let Some(s) = s else { return Ok(None) };
+        let n = expression::to_number(&self.value(s.trim())?);
+        Ok((n.is_finite() && n > 0.0).then_some(n))
+    }
+
+    /// `env:` / `with:` entries in order, then each whole-map expression merged in.
+    pub fn string_map(
+        &self,
+        entries: &[(String, String)],
+        inserts: &[String],
+    ) -> Result<Vec<(String, String)>, ExprError> {
+        let mut out: Vec<(String, String)> = Vec::with_capacity(entries.len());
+        for (k, v) in entries {
+            let key = self.interpolate(k)?;
+            upsert(&mut out, key, self.interpolate(v)?);
+        }
+        for insert in inserts {
+            if let Value::Object(o) = self.value(insert)? {
+                for (k, v) in o.iter() {
+                    upsert(&mut out, k.to_string(), to_display_string(v));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Sets `key` (case-sensitive, as environment variables are on Linux), keeping order.
+pub fn upsert(list: &mut Vec<(String, String)>, key: String, value: String) {
+    match list.iter_mut().find(|(k, _)| *k == key) {
+        Some(slot) => slot.1 = value,
+        None => list.push((key, value)),
+    }
+}
+
+/// An object of string values, for `env`, `inputs`, `secrets`, `vars`, `outputs`.
+pub fn string_object<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Value {
+    let mut o = Object::new();
+    for (k, v) in pairs {
+        o.insert(k, Value::from(v));
+    }
+    Value::object(o)
+}
+
+/// A value as text (GitHub's string conversion).
+pub fn display(v: &Value) -> String {
+    to_display_string(v)
+}

@@ -1,0 +1,544 @@
+//! Running a workflow's jobs: `needs` order, job `if:` over the results of needed jobs,
+//! skip propagation, matrix legs in parallel under `max-parallel` and `fail-fast`, the
+//! run-wide `--concurrency` limit, `runs-on` platforms, and reusable-workflow calls
+//! (inputs, secrets, `secrets: inherit`, outputs).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use workflows::expression::{Object, Value};
+use workflows::matrix;
+use workflows::model::{CallSecrets, Job, Workflow};
+use workflows::plan::{self, JobResult};
+
+use super::contexts::github_context;
+use super::engine::Engine;
+use super::eval::{Scope, string_object};
+use super::events::{Event, JobKey, LogKind, Outcome};
+use super::job::{JobOutcome, JobRun, or_text};
+
+/// What every job of one workflow run shares: the workflow-level contexts of a call.
+#[derive(Debug, Clone)]
+pub struct WorkflowScope {
+    pub inputs: Object,
+    pub secrets: Object,
+    pub vars: Object,
+    /// `caller/` for the jobs of a called workflow.
+    pub prefix: String,
+    /// Which jobs to run (with their dependencies); empty = all.
+    pub only: Vec<String>,
+    pub depth: usize,
+}
+
+/// Shared by all jobs of the whole run.
+#[derive(Debug, Clone)]
+pub struct RunLimits {
+    pub concurrency: Arc<Semaphore>,
+    pub platforms: Arc<Vec<(String, String)>>,
+    pub matrix_filter: Arc<Vec<(String, String)>>,
+    pub cancel: CancellationToken,
+}
+
+/// The outcome of every job of a workflow run, by job id.
+pub type Outcomes = HashMap<String, JobOutcome>;
+
+/// Runs every (selected) job of `workflow`; returns each job's outcome by id. Boxed:
+/// a reusable-workflow job runs a workflow again, so the future is recursive.
+pub fn run_workflow(
+    engine: Arc<Engine>,
+    workflow: Arc<Workflow>,
+    scope: WorkflowScope,
+    limits: RunLimits,
+) -> Pin<Box<dyn Future<Output = Outcomes> + Send>> {
+    Box::pin(run_workflow_jobs(engine, workflow, scope, limits))
+}
+
+async fn run_workflow_jobs(
+    engine: Arc<Engine>,
+    workflow: Arc<Workflow>,
+    scope: WorkflowScope,
+    limits: RunLimits,
+) -> Outcomes {
+    let needs_lists: Vec<Vec<String>> = workflow
+        .jobs
+        .iter()
+        .map(|j| j.needs.iter().map(|n| n.value.clone()).collect())
+        .collect();
+    let edges: Vec<(&str, &[String])> = workflow
+        .jobs
+        .iter()
+        .zip(&needs_lists)
+        .map(|(j, n)| (j.id.value.as_str(), n.as_slice()))
+        .collect();
+    let selected: Vec<String> = if scope.only.is_empty() {
+        workflow.jobs.iter().map(|j| j.id.value.clone()).collect()
+    } else {
+        let only: Vec<&str> = scope.only.iter().map(String::as_str).collect();
+        workflows::graph::with_dependencies(&edges, &only)
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    };
+    let mut done: HashMap<String, JobOutcome> = HashMap::new();
+    let mut started: Vec<String> = Vec::new();
+    let mut running = JoinSet::new();
+    loop {
+        for job in &workflow.jobs {
+            let id = &job.id.value;
+            if !selected.contains(id) || started.contains(id) {
+                continue;
+            }
+            let ready = job
+                .needs
+                .iter()
+                .all(|n| done.keys().any(|d| d.eq_ignore_ascii_case(&n.value)));
+            if !ready {
+                continue;
+            }
+            started.push(id.clone());
+            let needs = needs_context(job, &done);
+            let (engine, workflow, scope, limits) = (
+                engine.clone(),
+                workflow.clone(),
+                scope.clone(),
+                limits.clone(),
+            );
+            let id = id.clone();
+            running.spawn(async move {
+                let outcome = run_job(engine, workflow, &id, needs, scope, limits).await;
+                (id, outcome)
+            });
+        }
+        match running.join_next().await {
+            Some(Ok((id, outcome))) => {
+                done.insert(id, outcome);
+            }
+            Some(Err(e)) => {
+                engine.sink.send(Event::Log {
+                    job: JobKey {
+                        id: "runner".into(),
+                        name: "runner".into(),
+                    },
+                    step: None,
+                    kind: LogKind::Runner,
+                    line: format!("error: a job task stopped unexpectedly: {e}"),
+                });
+                break;
+            }
+            None => break,
+        }
+    }
+    done
+}
+
+/// `needs.<id>.result` / `.outputs` for the jobs `job` needs.
+fn needs_context(job: &Job, done: &HashMap<String, JobOutcome>) -> Vec<(String, JobOutcome)> {
+    job.needs
+        .iter()
+        .filter_map(|n| {
+            done.iter()
+                .find(|(id, _)| id.eq_ignore_ascii_case(&n.value))
+                .map(|(id, o)| (id.clone(), o.clone()))
+        })
+        .collect()
+}
+
+fn job_result(outcome: Outcome) -> JobResult {
+    match outcome {
+        Outcome::Success => JobResult::Success,
+        Outcome::Failure => JobResult::Failure,
+        Outcome::Cancelled => JobResult::Cancelled,
+        Outcome::Skipped => JobResult::Skipped,
+    }
+}
+
+fn needs_value(needs: &[(String, JobOutcome)]) -> Value {
+    let mut o = Object::new();
+    for (id, outcome) in needs {
+        let mut entry = Object::new();
+        entry.insert("result", Value::from(outcome.result.as_str()));
+        entry.insert(
+            "outputs",
+            string_object(
+                outcome
+                    .outputs
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            ),
+        );
+        o.insert(id.clone(), Value::object(entry));
+    }
+    Value::object(o)
+}
+
+fn skipped(engine: &Engine, key: JobKey, reason: String) -> JobOutcome {
+    engine.sink.send(Event::JobSkipped { job: key, reason });
+    JobOutcome {
+        result: Outcome::Skipped,
+        outputs: Vec::new(),
+        duration: std::time::Duration::ZERO,
+    }
+}
+
+/// One job: its `if:`, its matrix legs (or its reusable-workflow call), aggregated.
+async fn run_job(
+    engine: Arc<Engine>,
+    workflow: Arc<Workflow>,
+    id: &str,
+    needs: Vec<(String, JobOutcome)>,
+    scope: WorkflowScope,
+    limits: RunLimits,
+) -> JobOutcome {
+    let started = Instant::now();
+    let Some(job) = workflow.job(id) else {
+        return skipped(
+            &engine,
+            key(&scope, id, id),
+            "the job is not in the workflow".into(),
+        );
+    };
+    let job_key = key(&scope, id, job.effective_name());
+    let token = secret_text(&scope.secrets, "GITHUB_TOKEN");
+    let mut contexts = Object::new();
+    let workflow_name = workflow
+        .name
+        .as_ref()
+        .map(|n| n.value.clone())
+        .unwrap_or_else(|| workflow.file.clone());
+    let file_name = workflow
+        .file
+        .rsplit('/')
+        .next()
+        .unwrap_or(&workflow.file)
+        .to_string();
+    contexts.insert(
+        "github",
+        Value::object(github_context(
+            &engine.run,
+            &workflow_name,
+            &workflow.file,
+            id,
+            &token,
+        )),
+    );
+    contexts.insert("vars", Value::object(scope.vars.clone()));
+    contexts.insert("secrets", Value::object(scope.secrets.clone()));
+    contexts.insert("inputs", Value::object(scope.inputs.clone()));
+    contexts.insert("needs", needs_value(&needs));
+    let _ = file_name;
+    let results: Vec<JobResult> = needs.iter().map(|(_, o)| job_result(o.result)).collect();
+    let mut if_scope = Scope::new(contexts.clone(), None);
+    if_scope.status = plan::job_status(&results, limits.cancel.is_cancelled());
+    match if_scope.condition(job.condition.as_ref().map(|c| c.value.as_str())) {
+        Ok(true) => {}
+        Ok(false) => {
+            let reason =
+                if results.iter().any(|r| *r != JobResult::Success) && job.condition.is_none() {
+                    "a job it needs did not succeed".to_string()
+                } else {
+                    format!("if: {} evaluated to false", job.condition_text())
+                };
+            return skipped(&engine, job_key, reason);
+        }
+        Err(e) => {
+            engine.sink.send(Event::JobStarted {
+                job: job_key.clone(),
+            });
+            return failed(&engine, job_key, format!("if: {e}"), started);
+        }
+    }
+    let legs = match legs(job, &contexts, &limits) {
+        Ok(legs) if legs.is_empty() => {
+            return skipped(&engine, job_key, "no matrix leg matches --matrix".into());
+        }
+        Ok(legs) => legs,
+        Err(message) => {
+            engine.sink.send(Event::JobStarted {
+                job: job_key.clone(),
+            });
+            return failed(&engine, job_key, message, started);
+        }
+    };
+    let strategy = job.strategy.as_ref();
+    let scope_for_flags = Scope::new(contexts.clone(), None);
+    let fail_fast = strategy
+        .and_then(|s| s.fail_fast.as_ref())
+        .map_or(Ok(true), |f| scope_for_flags.flag(Some(&or_text(&f.value))))
+        .unwrap_or(true);
+    let max_parallel = strategy
+        .and_then(|s| s.max_parallel.as_ref())
+        .and_then(|m| {
+            scope_for_flags
+                .minutes(Some(&or_text(&m.value)))
+                .ok()
+                .flatten()
+        })
+        .map_or(legs.len(), |m| (m as usize).max(1));
+    let total = legs.len();
+    let leg_limit = Arc::new(Semaphore::new(max_parallel));
+    let job_cancel = limits.cancel.child_token();
+    let mut set = JoinSet::new();
+    for (index, (name, leg)) in legs.into_iter().enumerate() {
+        let mut contexts = contexts.clone();
+        let mut strategy_ctx = Object::new();
+        strategy_ctx.insert("fail-fast", Value::Bool(fail_fast));
+        strategy_ctx.insert("job-index", Value::Number(index as f64));
+        strategy_ctx.insert("job-total", Value::Number(total as f64));
+        strategy_ctx.insert("max-parallel", Value::Number(max_parallel as f64));
+        contexts.insert("strategy", Value::object(strategy_ctx));
+        contexts.insert("matrix", leg.clone().map_or(Value::Null, Value::object));
+        let leg_key = key(&scope, id, &name);
+        let (engine, workflow, scope, limits) = (
+            engine.clone(),
+            workflow.clone(),
+            scope.clone(),
+            limits.clone(),
+        );
+        let (leg_limit, job_cancel) = (leg_limit.clone(), job_cancel.clone());
+        let id = id.to_string();
+        set.spawn(async move {
+            let Ok(_leg_permit) = leg_limit.acquire_owned().await else {
+                return JobOutcome {
+                    result: Outcome::Cancelled,
+                    outputs: Vec::new(),
+                    duration: std::time::Duration::ZERO,
+                };
+            };
+            if job_cancel.is_cancelled() {
+                return skipped(&engine, leg_key, "cancelled by fail-fast".into());
+            }
+            let Some(job) = workflow.job(&id) else {
+                return skipped(&engine, leg_key, "the job is not in the workflow".into());
+            };
+            if job.uses.is_some() {
+                return super::call::run_call(
+                    engine,
+                    workflow.clone(),
+                    &id,
+                    leg_key,
+                    contexts,
+                    scope,
+                    limits,
+                    job_cancel,
+                )
+                .await;
+            }
+            let labels = runs_on(job, &contexts);
+            if let Err(reason) = platform(&labels, &limits.platforms) {
+                return skipped(&engine, leg_key, reason);
+            }
+            let Ok(_permit) = limits.concurrency.clone().acquire_owned().await else {
+                return JobOutcome {
+                    result: Outcome::Cancelled,
+                    outputs: Vec::new(),
+                    duration: std::time::Duration::ZERO,
+                };
+            };
+            let secrets = scope.secrets.values().map(super::eval::display).collect();
+            let run = JobRun {
+                engine: &engine,
+                key: leg_key,
+                workflow: &workflow,
+                job,
+                contexts,
+                secrets,
+            };
+            run.run(job_cancel).await
+        });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        let outcome = joined.unwrap_or(JobOutcome {
+            result: Outcome::Failure,
+            outputs: Vec::new(),
+            duration: std::time::Duration::ZERO,
+        });
+        if outcome.result == Outcome::Failure && fail_fast && total > 1 {
+            job_cancel.cancel();
+        }
+        outcomes.push(outcome);
+    }
+    aggregate(outcomes, started)
+}
+
+/// A matrix job's result over its legs: failure if any failed, else cancelled if any
+/// was, else success if any succeeded, else skipped. Outputs: later legs win.
+fn aggregate(outcomes: Vec<JobOutcome>, started: Instant) -> JobOutcome {
+    let any = |o: Outcome| outcomes.iter().any(|x| x.result == o);
+    let result = if any(Outcome::Failure) {
+        Outcome::Failure
+    } else if any(Outcome::Cancelled) {
+        Outcome::Cancelled
+    } else if any(Outcome::Success) {
+        Outcome::Success
+    } else {
+        Outcome::Skipped
+    };
+    let mut outputs: Vec<(String, String)> = Vec::new();
+    for o in outcomes {
+        for (k, v) in o.outputs {
+            super::eval::upsert(&mut outputs, k, v);
+        }
+    }
+    JobOutcome {
+        result,
+        outputs,
+        duration: started.elapsed(),
+    }
+}
+
+fn failed(engine: &Engine, key: JobKey, message: String, started: Instant) -> JobOutcome {
+    engine.sink.send(Event::Log {
+        job: key.clone(),
+        step: None,
+        kind: LogKind::Runner,
+        line: format!("error: {message}"),
+    });
+    let duration = started.elapsed();
+    engine.sink.send(Event::JobFinished {
+        job: key,
+        result: Outcome::Failure,
+        duration,
+        outputs: Vec::new(),
+    });
+    JobOutcome {
+        result: Outcome::Failure,
+        outputs: Vec::new(),
+        duration,
+    }
+}
+
+pub fn key(scope: &WorkflowScope, id: &str, name: &str) -> JobKey {
+    JobKey {
+        id: format!("{}{id}", scope.prefix),
+        name: if scope.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!(
+                "{} / {name}",
+                scope.prefix.trim_end_matches('/').replace('/', " / ")
+            )
+        },
+    }
+}
+
+fn secret_text(secrets: &Object, name: &str) -> String {
+    secrets
+        .get(name)
+        .map(super::eval::display)
+        .unwrap_or_default()
+}
+
+/// The legs to run: (display name, matrix values), or one leg without a matrix.
+fn legs(
+    job: &Job,
+    contexts: &Object,
+    limits: &RunLimits,
+) -> Result<Vec<(String, Option<Object>)>, String> {
+    let name = job.effective_name().to_string();
+    let Some(node) = job.strategy.as_ref().and_then(|s| s.matrix.as_ref()) else {
+        return Ok(vec![(name, None)]);
+    };
+    let value = plan::node_value(node, contexts).map_err(|e| {
+        format!(
+            "Error when evaluating 'strategy' for job '{}'. {e}",
+            job.id.value
+        )
+    })?;
+    let named = matrix::expand_named(&value, &name).map_err(|e| {
+        format!(
+            "Error when evaluating 'strategy' for job '{}'. {e}",
+            job.id.value
+        )
+    })?;
+    if named.is_empty() {
+        return Ok(vec![(name, None)]);
+    }
+    Ok(named
+        .into_iter()
+        .filter(|leg| !matrix::filter(vec![leg.matrix.clone()], &limits.matrix_filter).is_empty())
+        .map(|leg| (leg.name, Some(leg.matrix)))
+        .collect())
+}
+
+/// `runs-on` labels with this leg's contexts.
+fn runs_on(job: &Job, contexts: &Object) -> Vec<String> {
+    let scope = Scope::new(contexts.clone(), None);
+    job.runs_on
+        .as_ref()
+        .map(|r| {
+            r.labels
+                .iter()
+                .flat_map(|l| match scope.value(&l.value) {
+                    Ok(Value::Array(items)) => items.iter().map(super::eval::display).collect(),
+                    Ok(v) => vec![super::eval::display(&v)],
+                    Err(_) => vec![l.value.clone()],
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether a leg runs on this host: `-P label=host` (or act's `-self-hosted`) maps a
+/// label to the host; by default `ubuntu-*`, `self-hosted`, `linux` and `x64` run on
+/// the host; `windows-*` and `macos-*` (and unmapped labels) are skipped with a notice.
+pub fn platform(labels: &[String], platforms: &[(String, String)]) -> Result<(), String> {
+    for label in labels {
+        if let Some((_, target)) = platforms
+            .iter()
+            .find(|(l, _)| l.eq_ignore_ascii_case(label))
+        {
+            return match target.as_str() {
+                "host" | "-self-hosted" => Ok(()),
+                image => Err(format!(
+                    "runs-on '{label}' is mapped to {image}, which needs a container backend; `exec` runs jobs on the host (-P {label}=host)"
+                )),
+            };
+        }
+    }
+    let lower: Vec<String> = labels.iter().map(|l| l.to_ascii_lowercase()).collect();
+    if lower
+        .iter()
+        .any(|l| l.starts_with("windows") || l.starts_with("macos"))
+    {
+        return Err(format!(
+            "runs-on [{}] needs Windows or macOS; this host runs Linux jobs (map a label with -P LABEL=host to run it here anyway)",
+            labels.join(", ")
+        ));
+    }
+    let host = |l: &String| {
+        l.starts_with("ubuntu") || matches!(l.as_str(), "self-hosted" | "linux" | "x64" | "debian")
+    };
+    if lower.iter().any(host) {
+        return Ok(());
+    }
+    Err(format!(
+        "no platform for runs-on [{}]; run it on this host with -P {}=host",
+        labels.join(", "),
+        labels.first().map_or("LABEL", String::as_str)
+    ))
+}
+
+/// Secrets passed to a called workflow: all of the caller's (`inherit`) or the mapped ones.
+pub fn passed_secrets(job: &Job, scope: &Scope, caller: &Object) -> Result<Object, String> {
+    match &job.secrets {
+        Some(CallSecrets::Inherit) => Ok(caller.clone()),
+        Some(CallSecrets::Map(map)) => {
+            let mut out = Object::new();
+            for (k, v) in &map.entries {
+                let value = scope
+                    .interpolate(&v.value)
+                    .map_err(|e| format!("secrets.{}: {e}", k.value))?;
+                out.insert(k.value.clone(), Value::from(value));
+            }
+            Ok(out)
+        }
+        None => Ok(Object::new()),
+    }
+}

@@ -1,0 +1,591 @@
+//! One step: its `env`, `if:`, `continue-on-error` and timeout, then a `run:` script
+//! through the host backend, with workflow commands read from its output and the
+//! `GITHUB_*` files read after it. `uses:` steps continue in [`super::action`].
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::commands::{AnnotationLevel, Command, CommandParser};
+use super::contexts::default_env;
+use super::env_files::{parse_key_values, parse_path_file};
+use super::eval::upsert;
+use super::events::{AnnotationEvent, Event, LogKind, Outcome, StepKey};
+use super::job::{Frame, JobState, PostStep, StepResult, env_value};
+use super::step_def::StepDef;
+use crate::backend::host::{OutputStream, ProcessSpec, run_process};
+use crate::backend::shell::resolve_shell;
+
+/// The per-step files behind `GITHUB_ENV`, `GITHUB_OUTPUT`, `GITHUB_PATH`,
+/// `GITHUB_STATE` and `GITHUB_STEP_SUMMARY`, created empty before the step.
+#[derive(Debug)]
+pub struct StepFiles {
+    pub env: PathBuf,
+    pub output: PathBuf,
+    pub path: PathBuf,
+    pub state: PathBuf,
+    pub summary: PathBuf,
+}
+
+impl StepFiles {
+    fn create(dir: &Path, index: usize) -> std::io::Result<StepFiles> {
+        let folder = dir.join(format!("_step_{index}"));
+        std::fs::create_dir_all(&folder)?;
+        let files = StepFiles {
+            env: folder.join("set_env"),
+            output: folder.join("set_output"),
+            path: folder.join("add_path"),
+            state: folder.join("save_state"),
+            summary: folder.join("step_summary"),
+        };
+        for f in [
+            &files.env,
+            &files.output,
+            &files.path,
+            &files.state,
+            &files.summary,
+        ] {
+            std::fs::write(f, "")?;
+        }
+        Ok(files)
+    }
+
+    fn vars(&self) -> [(String, String); 5] {
+        let s = |p: &PathBuf| p.display().to_string();
+        [
+            ("GITHUB_ENV".into(), s(&self.env)),
+            ("GITHUB_OUTPUT".into(), s(&self.output)),
+            ("GITHUB_PATH".into(), s(&self.path)),
+            ("GITHUB_STATE".into(), s(&self.state)),
+            ("GITHUB_STEP_SUMMARY".into(), s(&self.summary)),
+        ]
+    }
+}
+
+/// A process to run for a step, with what the step needs to know about it.
+#[derive(Debug)]
+pub struct StepProcess {
+    pub program: String,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    pub timeout: Option<Duration>,
+}
+
+/// What a process step produced besides its exit.
+#[derive(Debug, Default)]
+pub struct ProcessOutcome {
+    pub outcome: Option<Outcome>,
+    pub outputs: Vec<(String, String)>,
+    pub state: Vec<(String, String)>,
+}
+
+impl JobState<'_> {
+    /// Runs one step of `frame` and reports it.
+    pub async fn run_step(&mut self, frame: &mut Frame, def: &StepDef) -> StepResult {
+        let name = frame
+            .scope
+            .interpolate(&def.display_name())
+            .unwrap_or_else(|_| def.display_name());
+        let key = self.step_key(def, name);
+        frame.scope.status = frame.status(self.cancelled());
+        let mut env = frame.env.clone();
+        for (k, v) in &self.env_file {
+            upsert(&mut env, k.clone(), v.clone());
+        }
+        frame.scope.set("env", env_value(&env));
+        let started = Instant::now();
+        let prepared = frame
+            .scope
+            .string_map(&def.env, &def.env_inserts)
+            .map_err(|e| format!("env: {e}"))
+            .and_then(|step_env| {
+                for (k, v) in step_env {
+                    upsert(&mut env, k, v);
+                }
+                frame.scope.set("env", env_value(&env));
+                frame
+                    .scope
+                    .condition(def.condition.as_deref())
+                    .map_err(|e| format!("if: {e}"))
+            });
+        let run = match prepared {
+            Ok(run) => run,
+            Err(message) => return self.step_error(&key, message, started),
+        };
+        if !run {
+            let result = StepResult {
+                outcome: Outcome::Skipped,
+                conclusion: Outcome::Skipped,
+                outputs: Vec::new(),
+            };
+            self.finish_step(&key, &result, started);
+            return result;
+        }
+        self.engine.sink.send(Event::StepStarted {
+            job: self.key.clone(),
+            step: key.clone(),
+        });
+        let continue_on_error = match frame.scope.flag(def.continue_on_error.as_deref()) {
+            Ok(c) => c,
+            Err(e) => return self.step_error(&key, format!("continue-on-error: {e}"), started),
+        };
+        let timeout = match frame.scope.minutes(def.timeout_minutes.as_deref()) {
+            Ok(t) => t.map(|m| Duration::from_secs_f64(m * 60.0)),
+            Err(e) => return self.step_error(&key, format!("timeout-minutes: {e}"), started),
+        };
+        let outcome = if self.engine.dry_run {
+            self.note(Some(&key), LogKind::Runner, "dry run: not started");
+            Ok(ProcessOutcome::default())
+        } else if def.run.is_some() {
+            self.run_script(frame, def, &key, &env, timeout).await
+        } else {
+            self.run_uses(frame, def, &key, &env, timeout).await
+        };
+        let (outcome, outputs) = match outcome {
+            Ok(p) => (p.outcome.unwrap_or(Outcome::Success), p.outputs),
+            Err(message) => {
+                self.annotate(Some(&key), AnnotationLevel::Error, &message);
+                (Outcome::Failure, Vec::new())
+            }
+        };
+        let conclusion = if outcome == Outcome::Failure && continue_on_error {
+            Outcome::Success
+        } else {
+            outcome
+        };
+        let result = StepResult {
+            outcome,
+            conclusion,
+            outputs,
+        };
+        self.finish_step(&key, &result, started);
+        result
+    }
+
+    fn step_error(&mut self, key: &StepKey, message: String, started: Instant) -> StepResult {
+        self.engine.sink.send(Event::StepStarted {
+            job: self.key.clone(),
+            step: key.clone(),
+        });
+        self.annotate(Some(key), AnnotationLevel::Error, &message);
+        let result = StepResult {
+            outcome: Outcome::Failure,
+            conclusion: Outcome::Failure,
+            outputs: Vec::new(),
+        };
+        self.finish_step(key, &result, started);
+        result
+    }
+
+    fn finish_step(&self, key: &StepKey, result: &StepResult, started: Instant) {
+        self.engine.sink.send(Event::StepFinished {
+            job: self.key.clone(),
+            step: key.clone(),
+            outcome: result.outcome,
+            conclusion: result.conclusion,
+            duration: started.elapsed(),
+            outputs: result
+                .outputs
+                .iter()
+                .map(|(k, v)| (k.clone(), self.masker.mask(v).into_owned()))
+                .collect(),
+        });
+    }
+
+    pub fn annotate(&self, step: Option<&StepKey>, level: AnnotationLevel, message: &str) {
+        self.engine.sink.send(Event::Annotation {
+            job: self.key.clone(),
+            step: step.cloned(),
+            annotation: AnnotationEvent {
+                level: level_name(level),
+                message: self.masker.mask(message).into_owned(),
+                title: None,
+                file: None,
+                line: None,
+                col: None,
+            },
+        });
+    }
+
+    /// `run:` through the step's shell.
+    async fn run_script(
+        &mut self,
+        frame: &Frame,
+        def: &StepDef,
+        key: &StepKey,
+        env: &[(String, String)],
+        timeout: Option<Duration>,
+    ) -> Result<ProcessOutcome, String> {
+        let script = frame
+            .scope
+            .interpolate(def.run.as_deref().unwrap_or_default())
+            .map_err(|e| format!("run: {e}"))?;
+        let shell = match def.shell.as_deref().or(frame.default_shell.as_deref()) {
+            Some(s) => Some(
+                frame
+                    .scope
+                    .interpolate(s)
+                    .map_err(|e| format!("shell: {e}"))?,
+            ),
+            None => None,
+        };
+        let path = self.path_env();
+        let shell = resolve_shell(shell.as_deref(), &path).map_err(|e| e.to_string())?;
+        let script_path = self
+            .temp
+            .join(format!("step_{}{}", key.index, shell.extension));
+        std::fs::write(&script_path, script).map_err(|e| {
+            format!(
+                "cannot write the step's script {}: {e}",
+                script_path.display()
+            )
+        })?;
+        let (program, args) = shell.command_for(&script_path);
+        let cwd = self.working_directory(frame, def)?;
+        let process = StepProcess {
+            program,
+            args,
+            env: env.to_vec(),
+            cwd,
+            timeout,
+        };
+        self.run_process_step(frame, key, process, &[]).await
+    }
+
+    /// `working-directory`, else `defaults.run.working-directory`, relative to the workspace.
+    pub fn working_directory(&self, frame: &Frame, def: &StepDef) -> Result<PathBuf, String> {
+        let workspace = &self.engine.run.workspace;
+        let wd = match def.working_directory.as_deref() {
+            Some(wd) => Some(
+                frame
+                    .scope
+                    .interpolate(wd)
+                    .map_err(|e| format!("working-directory: {e}"))?,
+            ),
+            None => frame.default_working_directory.clone(),
+        };
+        let dir = match wd {
+            Some(wd) => workspace.join(wd),
+            None => workspace.clone(),
+        };
+        if !dir.is_dir() {
+            return Err(format!(
+                "the working directory {} does not exist; create it in an earlier step or fix `working-directory`",
+                dir.display()
+            ));
+        }
+        Ok(dir)
+    }
+
+    /// `PATH` for steps: `GITHUB_PATH` additions (most recent first), then the host's.
+    pub fn path_env(&self) -> String {
+        let mut parts = self.path_prepends.clone();
+        parts.push(self.engine.host_path());
+        parts.join(":")
+    }
+
+    /// Runs a step's process with the full step environment: the host's, GitHub's
+    /// defaults, the step files, then `env` (workflow < job < `GITHUB_ENV` < step), then
+    /// `extra` (action inputs). Reads the `GITHUB_*` files afterwards.
+    pub async fn run_process_step(
+        &mut self,
+        frame: &Frame,
+        key: &StepKey,
+        process: StepProcess,
+        extra: &[(String, String)],
+    ) -> Result<ProcessOutcome, String> {
+        let files = StepFiles::create(&self.temp, key.index).map_err(|e| {
+            format!(
+                "cannot create the step's files in {}: {e}",
+                self.temp.display()
+            )
+        })?;
+        let mut full_env = self.engine.host_env.clone();
+        let github = frame
+            .scope
+            .get("github")
+            .and_then(|g| g.as_object())
+            .cloned()
+            .unwrap_or_default();
+        let runner = frame
+            .scope
+            .get("runner")
+            .and_then(|g| g.as_object())
+            .cloned()
+            .unwrap_or_default();
+        for (k, v) in default_env(&github, &runner) {
+            upsert(&mut full_env, k, v);
+        }
+        upsert(&mut full_env, "GITHUB_ACTION".into(), key.id.clone());
+        if let Some(p) = &frame.action_path {
+            upsert(
+                &mut full_env,
+                "GITHUB_ACTION_PATH".into(),
+                p.display().to_string(),
+            );
+        }
+        for (k, v) in files.vars() {
+            upsert(&mut full_env, k, v);
+        }
+        for (k, v) in process.env.iter().chain(extra) {
+            upsert(&mut full_env, k.clone(), v.clone());
+        }
+        upsert(&mut full_env, "PATH".into(), self.path_env());
+        let spec = ProcessSpec {
+            program: process.program,
+            args: process.args,
+            env: full_env,
+            cwd: process.cwd,
+            timeout: process.timeout,
+        };
+        let allow_unsecure = process
+            .env
+            .iter()
+            .any(|(k, v)| k == "ACTIONS_ALLOW_UNSECURE_COMMANDS" && v == "true");
+        let token = self.process_token();
+        let stop = self.engine.stop;
+        let mut reader = OutputReader {
+            state: self,
+            key,
+            parser: CommandParser::new(),
+            outputs: Vec::new(),
+            saved_state: Vec::new(),
+            allow_unsecure,
+        };
+        let exit = {
+            let mut on_line = |stream: OutputStream, line: &str| reader.line(stream, line);
+            run_process(&spec, stop, &mut on_line, &token).await
+        };
+        let mut outputs = std::mem::take(&mut reader.outputs);
+        let mut saved_state = std::mem::take(&mut reader.saved_state);
+        let exit = exit.map_err(|e| e.to_string())?;
+        self.read_files(&files, &mut outputs, &mut saved_state)?;
+        let outcome = if exit.timed_out {
+            let minutes = spec.timeout.map_or(0.0, |t| t.as_secs_f64() / 60.0);
+            self.annotate(
+                Some(key),
+                AnnotationLevel::Error,
+                &format!("The step has timed out after {minutes} minutes."),
+            );
+            Outcome::Failure
+        } else if exit.cancelled {
+            Outcome::Cancelled
+        } else if exit.success() {
+            Outcome::Success
+        } else {
+            let how = match (exit.code, exit.signal) {
+                (Some(c), _) => format!("Process completed with exit code {c}."),
+                (None, Some(s)) => format!("Process was killed by signal {s}."),
+                _ => "Process failed.".to_string(),
+            };
+            self.annotate(Some(key), AnnotationLevel::Error, &how);
+            Outcome::Failure
+        };
+        Ok(ProcessOutcome {
+            outcome: Some(outcome),
+            outputs,
+            state: saved_state,
+        })
+    }
+
+    /// The token a step's process stops on: the job's, or after a cancel (when only
+    /// `always()` steps run) the second Ctrl-C.
+    fn process_token(&self) -> CancellationToken {
+        if self.cancelled() {
+            self.engine.hard_cancel.child_token()
+        } else {
+            self.cancel.child_token()
+        }
+    }
+
+    fn read_files(
+        &mut self,
+        files: &StepFiles,
+        outputs: &mut Vec<(String, String)>,
+        state: &mut Vec<(String, String)>,
+    ) -> Result<(), String> {
+        let read = |p: &PathBuf| std::fs::read_to_string(p).unwrap_or_default();
+        for (k, v) in parse_key_values(&read(&files.env)).map_err(|e| format!("GITHUB_ENV: {e}"))? {
+            upsert(&mut self.env_file, k, v);
+        }
+        for (k, v) in
+            parse_key_values(&read(&files.output)).map_err(|e| format!("GITHUB_OUTPUT: {e}"))?
+        {
+            upsert(outputs, k, v);
+        }
+        for (k, v) in
+            parse_key_values(&read(&files.state)).map_err(|e| format!("GITHUB_STATE: {e}"))?
+        {
+            upsert(state, k, v);
+        }
+        for dir in parse_path_file(&read(&files.path)) {
+            self.path_prepends.retain(|d| *d != dir);
+            self.path_prepends.insert(0, dir);
+        }
+        let summary = read(&files.summary);
+        if !summary.is_empty() {
+            self.summary.push_str(&summary);
+            if !summary.ends_with('\n') {
+                self.summary.push('\n');
+            }
+        }
+        Ok(())
+    }
+
+    /// `post` steps of actions, last registered first, each under its `post-if`
+    /// (default `always()`).
+    pub async fn run_posts(&mut self, frame: &Frame) {
+        let posts = std::mem::take(&mut self.posts);
+        let mut frame = frame.clone();
+        for post in posts.into_iter().rev() {
+            let def = StepDef {
+                id: post.action_id.clone(),
+                name: Some(post.name.clone()),
+                ..StepDef::default()
+            };
+            let key = self.step_key(&def, post.name.clone());
+            frame.scope.status = frame.status(self.cancelled());
+            let started = Instant::now();
+            match frame.scope.condition(Some(&post.condition)) {
+                Ok(false) => {
+                    let result = StepResult {
+                        outcome: Outcome::Skipped,
+                        conclusion: Outcome::Skipped,
+                        outputs: Vec::new(),
+                    };
+                    self.finish_step(&key, &result, started);
+                    continue;
+                }
+                Ok(true) => {}
+                Err(e) => {
+                    self.step_error(&key, format!("post-if: {e}"), started);
+                    frame.failed = true;
+                    continue;
+                }
+            }
+            self.engine.sink.send(Event::StepStarted {
+                job: self.key.clone(),
+                step: key.clone(),
+            });
+            let process = StepProcess {
+                program: post.program.clone(),
+                args: post.args.clone(),
+                env: post.env.clone(),
+                cwd: post.cwd.clone(),
+                timeout: None,
+            };
+            let outcome = match self.run_process_step(&frame, &key, process, &[]).await {
+                Ok(p) => p.outcome.unwrap_or(Outcome::Success),
+                Err(message) => {
+                    self.annotate(Some(&key), AnnotationLevel::Error, &message);
+                    Outcome::Failure
+                }
+            };
+            if outcome == Outcome::Failure {
+                frame.failed = true;
+            }
+            let result = StepResult {
+                outcome,
+                conclusion: outcome,
+                outputs: Vec::new(),
+            };
+            self.finish_step(&key, &result, started);
+        }
+        if frame.failed {
+            // A failed post step fails the job, as on GitHub.
+            self.post_failed = true;
+        }
+    }
+
+    pub fn register_post(&mut self, post: PostStep) {
+        self.posts.push(post);
+    }
+}
+
+pub fn level_name(level: AnnotationLevel) -> &'static str {
+    match level {
+        AnnotationLevel::Error => "error",
+        AnnotationLevel::Warning => "warning",
+        AnnotationLevel::Notice => "notice",
+    }
+}
+
+/// Turns a step's output lines into events, applying workflow commands.
+struct OutputReader<'s, 'e> {
+    state: &'s mut JobState<'e>,
+    key: &'s StepKey,
+    parser: CommandParser,
+    outputs: Vec<(String, String)>,
+    saved_state: Vec<(String, String)>,
+    allow_unsecure: bool,
+}
+
+impl OutputReader<'_, '_> {
+    fn line(&mut self, stream: OutputStream, line: &str) {
+        let Some(command) = self.parser.parse_line(line) else {
+            let kind = match stream {
+                OutputStream::Stdout => LogKind::Stdout,
+                OutputStream::Stderr => LogKind::Stderr,
+            };
+            self.state.note(Some(self.key), kind, line);
+            return;
+        };
+        let job = self.state.key.clone();
+        let sink = &self.state.engine.sink;
+        match command {
+            Command::AddMask(value) => self.state.masker.add(&value),
+            Command::Group(title) => sink.send(Event::GroupStarted {
+                job,
+                step: self.key.clone(),
+                title: self.state.masker.mask(&title).into_owned(),
+            }),
+            Command::EndGroup => sink.send(Event::GroupEnded {
+                job,
+                step: self.key.clone(),
+            }),
+            Command::Annotation(a) => sink.send(Event::Annotation {
+                job,
+                step: Some(self.key.clone()),
+                annotation: AnnotationEvent {
+                    level: level_name(a.level),
+                    message: self.state.masker.mask(&a.message).into_owned(),
+                    title: a.title.map(|t| self.state.masker.mask(&t).into_owned()),
+                    file: a.file,
+                    line: a.line,
+                    col: a.col,
+                },
+            }),
+            Command::Debug(message) => self.state.note(Some(self.key), LogKind::Debug, &message),
+            Command::StopCommands(_) | Command::ResumeCommands | Command::Echo(_) => {}
+            Command::SetOutput { name, value } => {
+                self.state.annotate(
+                    Some(self.key),
+                    AnnotationLevel::Warning,
+                    "The `set-output` command is deprecated and will be disabled soon. Please upgrade to using Environment Files.",
+                );
+                upsert(&mut self.outputs, name, value);
+            }
+            Command::SaveState { name, value } => {
+                self.state.annotate(
+                    Some(self.key),
+                    AnnotationLevel::Warning,
+                    "The `save-state` command is deprecated and will be disabled soon. Please upgrade to using Environment Files.",
+                );
+                upsert(&mut self.saved_state, name, value);
+            }
+            Command::SetEnv { name, value } if self.allow_unsecure => {
+                upsert(&mut self.state.env_file, name, value);
+            }
+            Command::AddPath(dir) if self.allow_unsecure => {
+                self.state.path_prepends.insert(0, dir);
+            }
+            Command::SetEnv { .. } | Command::AddPath(_) => self.state.annotate(
+                Some(self.key),
+                AnnotationLevel::Error,
+                "The `set-env` and `add-path` commands are disabled. Please upgrade to using Environment Files or opt into unsecure command execution by setting the `ACTIONS_ALLOW_UNSECURE_COMMANDS` environment variable to `true`.",
+            ),
+        }
+    }
+}
