@@ -128,9 +128,16 @@ mod tests {
 
     #[test]
     fn display_appends_the_help_on_the_same_line() {
-        let d = Diagnostic::new("a.yml", Some(Location::new(5, 5)), "Unexpected value 'stesp'")
-            .with_help("Did you mean 'steps'?");
-        assert_eq!(d.to_string(), "a.yml:5:5: Unexpected value 'stesp'. Did you mean 'steps'?");
+        let d = Diagnostic::new(
+            "a.yml",
+            Some(Location::new(5, 5)),
+            "Unexpected value 'stesp'",
+        )
+        .with_help("Did you mean 'steps'?");
+        assert_eq!(
+            d.to_string(),
+            "a.yml:5:5: Unexpected value 'stesp'. Did you mean 'steps'?"
+        );
         assert_eq!(
             d.github_form(),
             "a.yml (Line: 5, Col: 5): Unexpected value 'stesp'"

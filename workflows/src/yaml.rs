@@ -271,6 +271,9 @@ fn syntax_error(e: &serde_saphyr::Error, text: &str, file: &str) -> Diagnostic {
         Some(i) if location.is_some() => &first_line[..i],
         _ => first_line,
     };
+    // The parser's advice about its own API ("; use from_str_multiple ...") means
+    // nothing to a workflow author.
+    let message = message.split("; use ").next().unwrap_or(message);
     Diagnostic::new(file, location, format!("YAML syntax error: {message}."))
         .with_help(syntax_help(message))
 }
@@ -278,12 +281,17 @@ fn syntax_error(e: &serde_saphyr::Error, text: &str, file: &str) -> Diagnostic {
 /// What to check for a YAML syntax error, by the parser's description of it.
 fn syntax_help(message: &str) -> &'static str {
     let m = message.to_lowercase();
-    if m.contains("tab") {
+    if m.contains("multiple yaml documents") {
+        "A workflow file holds one YAML document: remove the '---' line and everything after it, or move it to its own file."
+    } else if m.contains("tab") {
         "Indent with spaces: YAML does not allow tabs in indentation."
+    } else if m.contains("bracket") || m.contains("brace") || m.contains("flow") {
+        "Close the '[' or '{' opened here with its matching ']' or '}', and separate items with ', '."
+    } else if m.contains("indicator") {
+        "Quote the value if it contains ':', '[', ']', '{', '}' or ',', and check that every '[' or '{' before this point is closed."
     } else if m.contains("quote") || m.contains("end of stream") || m.contains("unterminated") {
         "Close the quoted string or the '[' / '{' that starts before this point."
-    } else if m.contains("mapping values") || m.contains("indent") || m.contains("expected key")
-    {
+    } else if m.contains("mapping values") || m.contains("indent") || m.contains("expected key") {
         "Check the indentation here and above (keys of one mapping line up), and quote values that contain ': '."
     } else if m.contains("duplicate") {
         "Remove or rename one of the duplicated keys."
@@ -624,6 +632,25 @@ mod tests {
         let e = parse("a: [1, 2\nb: 3\n", "t.yml").unwrap_err();
         assert!(e.location.is_some(), "{e}");
         assert!(e.message.contains("YAML"), "{e}");
+        assert!(e.help.is_some_and(|h| h.contains("is closed")));
+        let e = parse("a: 1\n---\nb: 2\n", "t.yml").unwrap_err();
+        assert!(!e.message.contains("from_str"), "{e}");
+        assert!(
+            e.help
+                .as_ref()
+                .is_some_and(|h| h.contains("one YAML document")),
+            "{e}"
+        );
+        let e = parse("a: [1, 2\n", "t.yml").unwrap_err();
+        assert!(
+            e.help.as_ref().is_some_and(|h| h.contains("matching ']'")),
+            "{e}"
+        );
+        let e = parse("a:\n\tb: 1\n", "t.yml").unwrap_err();
+        assert_eq!(
+            e.help.as_deref(),
+            Some("Indent with spaces: YAML does not allow tabs in indentation.")
+        );
     }
 
     #[test]
@@ -634,6 +661,7 @@ mod tests {
             "The value 'test' on line 2 and column 6 is invalid for the type 'tag:yaml.org,2002:bool'"
         );
         assert_eq!(e.location, None);
+        assert!(e.help.is_some_and(|h| h.contains("remove the '!!' tag")));
     }
 
     #[test]

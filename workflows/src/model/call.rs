@@ -11,12 +11,16 @@ use super::types::{CallSecrets, InputType, Job, Workflow};
 /// `Did you mean 'x'?` or the list of names the called workflow defines.
 fn defined_help(name: &str, defined: &[&str], what: &str) -> String {
     if defined.is_empty() {
-        return format!("The called workflow defines no {what}: remove this one, or define it under 'on.workflow_call.{what}' there.");
+        return format!(
+            "The called workflow defines no {what}: remove this one, or define it under 'on.workflow_call.{what}' there."
+        );
     }
     let list = quoted_list(defined);
     match closest(name, defined.iter().copied()) {
         Some(c) => format!("Did you mean '{c}'? The called workflow defines {list}."),
-        None => format!("The called workflow defines {list}; remove this one or define it under 'on.workflow_call.{what}' there."),
+        None => format!(
+            "The called workflow defines {list}; remove this one or define it under 'on.workflow_call.{what}' there."
+        ),
     }
 }
 
@@ -40,7 +44,8 @@ pub fn check_call(job: &Job, callee: &Workflow, file: &str) -> Vec<Diagnostic> {
                 "The workflow '{}' cannot be called: it has no `on.workflow_call` trigger. Add one to it.",
                 uses.value
             ),
-            "Add 'workflow_call:' under 'on:' in the called workflow, or call a different one.".into(),
+            "Add 'workflow_call:' under 'on:' in the called workflow, or call a different one."
+                .into(),
         );
         return problems;
     };
@@ -72,8 +77,16 @@ pub fn check_call(job: &Job, callee: &Workflow, file: &str) -> Vec<Diagnostic> {
                 format!(
                     "Input '{}' is a {}: pass {} or one '${{{{ }}}}' expression.",
                     input.name.value,
-                    if input.input_type == InputType::Boolean { "boolean" } else { "number" },
-                    if input.input_type == InputType::Boolean { "true or false" } else { "a number" },
+                    if input.input_type == InputType::Boolean {
+                        "boolean"
+                    } else {
+                        "number"
+                    },
+                    if input.input_type == InputType::Boolean {
+                        "true or false"
+                    } else {
+                        "a number"
+                    },
                 ),
             );
         }

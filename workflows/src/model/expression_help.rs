@@ -16,7 +16,12 @@ pub(crate) fn expression_help(e: &ExprError, allowed: &Allowed) -> String {
     }
     if let Some(name) = quoted_name(message, "Too few parameters supplied: ")
         .or_else(|| quoted_name(message, "Too many parameters supplied: "))
-        .or_else(|| quoted_name(message, "Even number of parameters supplied, requires an odd number of parameters: "))
+        .or_else(|| {
+            quoted_name(
+                message,
+                "Even number of parameters supplied, requires an odd number of parameters: ",
+            )
+        })
     {
         return arity_help(name, allowed);
     }
@@ -36,7 +41,8 @@ pub(crate) fn expression_help(e: &ExprError, allowed: &Allowed) -> String {
         return "Write an expression between '${{' and '}}', or remove the empty '${{ }}'.".into();
     }
     if message.starts_with("The expression is not closed") {
-        return "Close the expression with '}}' (a '}}' inside a quoted string does not count).".into();
+        return "Close the expression with '}}' (a '}}' inside a quoted string does not count)."
+            .into();
     }
     "Fix the expression's syntax; see https://docs.github.com/actions/learn-github-actions/expressions.".into()
 }
@@ -82,8 +88,7 @@ fn functions_here(allowed: &Allowed) -> Vec<&'static str> {
     ]
     .into_iter()
     .filter(|f| {
-        Function::lookup(f).is_some_and(|function| function.is_core())
-            || allowed.allows_function(f)
+        Function::lookup(f).is_some_and(|function| function.is_core()) || allowed.allows_function(f)
     })
     .collect()
 }
@@ -129,8 +134,12 @@ fn arity_help(name: &str, allowed: &Allowed) -> String {
                 "failure() or failure('job-id', ...)"
             }
         }
-        Function::Success => "success() with no arguments (job ids are only accepted in a job's `if:`)",
-        Function::Failure => "failure() with no arguments (job ids are only accepted in a job's `if:`)",
+        Function::Success => {
+            "success() with no arguments (job ids are only accepted in a job's `if:`)"
+        }
+        Function::Failure => {
+            "failure() with no arguments (job ids are only accepted in a job's `if:`)"
+        }
         Function::Always => "always() with no arguments",
         Function::Cancelled => "cancelled() with no arguments",
     };
@@ -173,7 +182,10 @@ mod tests {
         let help = expression_help(&error("Unrecognized function: 'contain'"), &STEP);
         assert!(help.starts_with("Did you mean 'contains'?"), "{help}");
         let help = expression_help(&error("Unrecognized function: 'always'"), &STEP);
-        assert!(help.starts_with("'always' can only be used in `if:` conditions"), "{help}");
+        assert!(
+            help.starts_with("'always' can only be used in `if:` conditions"),
+            "{help}"
+        );
         let help = expression_help(&error("Too many parameters supplied: 'toJSON'"), &STEP);
         assert_eq!(help, "Call it as toJSON(value).");
     }

@@ -291,7 +291,11 @@ mod tests {
     #[test]
     fn rejects_contexts_not_allowed_here() {
         let e = check_string("${{ secrets.foo }}", Scope::JobStrategy).unwrap_err();
-        assert!(e.help.contains("'secrets' context is not available"), "{}", e.help);
+        assert!(
+            e.help.contains("'secrets' context is not available"),
+            "{}",
+            e.help
+        );
         assert_eq!(
             e.message,
             "Unrecognized named-value: 'secrets'. Located at position 1 within expression: secrets.foo"
@@ -332,11 +336,15 @@ mod tests {
             "success('build', 'test') || failure('lint')"
         );
         assert_eq!(
-            check_condition("always('build')", Scope::JobIf).unwrap_err().message,
+            check_condition("always('build')", Scope::JobIf)
+                .unwrap_err()
+                .message,
             "Too many parameters supplied: 'always'. Located at position 1 within expression: always('build')"
         );
         assert_eq!(
-            check_condition("success('build')", Scope::StepIf).unwrap_err().message,
+            check_condition("success('build')", Scope::StepIf)
+                .unwrap_err()
+                .message,
             "Too many parameters supplied: 'success'. Located at position 1 within expression: success('build')"
         );
         assert_eq!(

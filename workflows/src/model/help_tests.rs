@@ -49,7 +49,10 @@ fn unknown_keys_suggest_the_closest_key_or_list_the_allowed_ones() {
         help,
         "Keys allowed here: 'fail-fast', 'max-parallel', 'matrix'."
     );
-    let help = help_for("on: push\nnmae: x\njobs:\n  b:\n    runs-on: x\n", "Unexpected value 'nmae'");
+    let help = help_for(
+        "on: push\nnmae: x\njobs:\n  b:\n    runs-on: x\n",
+        "Unexpected value 'nmae'",
+    );
     assert_eq!(help, "Did you mean 'name'?");
 }
 
@@ -79,14 +82,24 @@ fn unknown_named_values_and_functions_get_close_matches() {
     assert!(help.starts_with("Did you mean 'contains'?"), "{help}");
     let text = format!("{JOB}    env:\n      A: ${{{{ steps.x.outputs.y }}}}\n");
     let help = help_for(&text, "within expression: steps.x.outputs.y");
-    assert!(help.starts_with("The 'steps' context is not available"), "{help}");
+    assert!(
+        help.starts_with("The 'steps' context is not available"),
+        "{help}"
+    );
 }
 
 #[test]
 fn duplicate_and_invalid_ids_say_how_to_rename() {
-    let text = format!("{JOB}    steps:\n      - id: x\n        run: a\n      - id: X\n        run: b\n");
-    let help = help_for(&text, "may not be used more than once within the same scope.");
-    assert!(help.starts_with("Rename one of the steps with id 'X'"), "{help}");
+    let text =
+        format!("{JOB}    steps:\n      - id: x\n        run: a\n      - id: X\n        run: b\n");
+    let help = help_for(
+        &text,
+        "may not be used more than once within the same scope.",
+    );
+    assert!(
+        help.starts_with("Rename one of the steps with id 'X'"),
+        "{help}"
+    );
     let help = help_for(
         "on: push\njobs:\n  1build:\n    runs-on: x\n",
         "The identifier '1build' is invalid. IDs may only contain alphanumeric characters, '_', and '-'. IDs must start with a letter or '_' and and must be less than 100 characters.",
@@ -96,12 +109,17 @@ fn duplicate_and_invalid_ids_say_how_to_rename() {
 
 #[test]
 fn needs_problems_name_the_jobs() {
-    let text = "on: push\njobs:\n  build:\n    runs-on: x\n  test:\n    needs: biuld\n    runs-on: x\n";
+    let text =
+        "on: push\njobs:\n  build:\n    runs-on: x\n  test:\n    needs: biuld\n    runs-on: x\n";
     let help = help_for(text, "Job 'test' depends on unknown job 'biuld'.");
     assert_eq!(help, "Did you mean 'build'? The jobs are: 'build', 'test'.");
-    let text = "on: push\njobs:\n  build:\n    runs-on: x\n  test:\n    needs: qqqqqq\n    runs-on: x\n";
+    let text =
+        "on: push\njobs:\n  build:\n    runs-on: x\n  test:\n    needs: qqqqqq\n    runs-on: x\n";
     let help = help_for(text, "Job 'test' depends on unknown job 'qqqqqq'.");
-    assert_eq!(help, "'needs' takes the ids of jobs in this workflow: 'build', 'test'.");
+    assert_eq!(
+        help,
+        "'needs' takes the ids of jobs in this workflow: 'build', 'test'."
+    );
     let text = "on: push\njobs:\n  a:\n    runs-on: x\n  b:\n    needs: c\n    runs-on: x\n  c:\n    needs: b\n    runs-on: x\n";
     let all = problems(text);
     assert!(!all.is_empty());
@@ -123,7 +141,10 @@ fn runs_on_with_uses_says_to_pick_one() {
 
 #[test]
 fn missing_keys_and_yaml_errors_say_what_to_add_or_check() {
-    let help = help_for("on: push\njobs:\n  a:\n    steps: []\n", "Required property is missing: runs-on");
+    let help = help_for(
+        "on: push\njobs:\n  a:\n    steps: []\n",
+        "Required property is missing: runs-on",
+    );
     assert_eq!(help, "Add 'runs-on:' to this mapping.");
     let all = problems("on: push\njobs:\n  a: [\n");
     assert_eq!(all.len(), 1);

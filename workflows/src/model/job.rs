@@ -6,10 +6,10 @@ use crate::yaml::{Node, NodeValue};
 use super::container::{read_container, read_services};
 use super::expressions::{Scope, check_condition};
 use super::reader::{Entry, Reader};
-use super::suggest::did_you_mean;
 use super::settings::{read_concurrency, read_defaults, read_permissions};
 use super::step::read_steps;
 use super::strategy::read_strategy;
+use super::suggest::did_you_mean;
 use super::types::{CallSecrets, Environment, Job, Located, RunsOn};
 
 const RUNNER_JOB_KEYS: &[&str] = &[

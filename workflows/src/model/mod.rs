@@ -47,12 +47,16 @@ const ROOT_KEYS: &[&str] = &[
 pub fn load(text: &str, file: &str) -> Result<Workflow, Diagnostics> {
     let root = yaml::parse(text, file).map_err(|d| Diagnostics(vec![d]))?;
     if root.is_null() {
-        return Err(Diagnostics(vec![Diagnostic::new(
-            file,
-            None,
-            "The workflow file is empty. Add `on:` and `jobs:` to it.",
-        )
-        .with_help("For example: 'on: push' and a job with 'runs-on: ubuntu-latest' and 'steps:'.")]));
+        return Err(Diagnostics(vec![
+            Diagnostic::new(
+                file,
+                None,
+                "The workflow file is empty. Add `on:` and `jobs:` to it.",
+            )
+            .with_help(
+                "For example: 'on: push' and a job with 'runs-on: ubuntu-latest' and 'steps:'.",
+            ),
+        ]));
     }
     let mut r = Reader::new(file);
     let workflow = read_workflow(&mut r, &root);

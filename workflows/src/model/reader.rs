@@ -11,8 +11,7 @@ use super::types::{Located, OrExpression, StringMap};
 
 /// Remedies for a value of the wrong kind, by what the key expects.
 pub(crate) const WANT_MAPPING: &str = "Write a mapping here: one 'key: value' entry per line.";
-pub(crate) const WANT_STRING: &str =
-    "Write a single string here (quote it if it starts with a special character), not a list or mapping.";
+pub(crate) const WANT_STRING: &str = "Write a single string here (quote it if it starts with a special character), not a list or mapping.";
 pub(crate) const WANT_NON_EMPTY: &str = "Write a non-empty value here.";
 pub(crate) const WANT_STRINGS: &str = "Write one string or a list of strings here.";
 pub(crate) const WANT_SEQUENCE: &str = "Write a list here, one '- item' per line.";
@@ -43,7 +42,12 @@ impl Reader {
     }
 
     /// Reports `message` (GitHub's words) with `help` saying how to fix it.
-    pub fn error(&mut self, location: Location, message: impl Into<String>, help: impl Into<String>) {
+    pub fn error(
+        &mut self,
+        location: Location,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         self.diagnostics
             .push(Diagnostic::new(&self.file, Some(location), message).with_help(help));
     }
@@ -321,7 +325,9 @@ impl Reader {
             Ok(_) => {
                 self.unexpected(
                     node,
-                    format!("{want} An expression must be the whole value, with no text around it."),
+                    format!(
+                        "{want} An expression must be the whole value, with no text around it."
+                    ),
                 );
                 None
             }

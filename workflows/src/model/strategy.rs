@@ -51,7 +51,9 @@ fn check_matrix(r: &mut Reader, node: &Node) {
             let help = if key == "include" || key == "exclude" {
                 format!("'{key}' is a list of mappings, each starting with '- '.")
             } else {
-                format!("Write the values of '{key}' as a list, like '{key}: [a, b]', or one '${{{{ }}}}' expression.")
+                format!(
+                    "Write the values of '{key}' as a list, like '{key}: [a, b]', or one '${{{{ }}}}' expression."
+                )
             };
             r.unexpected(value, help);
             continue;

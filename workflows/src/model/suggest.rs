@@ -49,7 +49,11 @@ pub(crate) fn did_you_mean(word: &str, candidates: &[&str], what: &str) -> Strin
         Some(c) if c == word => format!("'{c}' is not allowed here."),
         Some(c) => format!("Did you mean '{c}'?"),
         None if candidates.is_empty() => format!("No {what} are allowed here."),
-        None => format!("{} allowed here: {}.", capitalized(what), quoted_list(candidates)),
+        None => format!(
+            "{} allowed here: {}.",
+            capitalized(what),
+            quoted_list(candidates)
+        ),
     }
 }
 
@@ -96,7 +100,10 @@ mod tests {
     #[test]
     fn did_you_mean_falls_back_to_the_list() {
         let keys = ["steps", "needs"];
-        assert_eq!(did_you_mean("stepz", &keys, "keys"), "Did you mean 'steps'?");
+        assert_eq!(
+            did_you_mean("stepz", &keys, "keys"),
+            "Did you mean 'steps'?"
+        );
         assert_eq!(
             did_you_mean("qqqqqqq", &keys, "keys"),
             "Keys allowed here: 'steps', 'needs'."
