@@ -151,3 +151,42 @@ fn missing_keys_and_yaml_errors_say_what_to_add_or_check() {
     assert!(all[0].0.contains("YAML syntax error"), "{all:?}");
     assert!(!all[0].1.is_empty());
 }
+
+#[test]
+fn reusable_workflow_calls_name_what_the_callee_defines() {
+    let callee = load(
+        "on:\n  workflow_call:\n    inputs:\n      version:\n        type: string\n        required: true\n    secrets:\n      token:\n        required: true\njobs:\n  a:\n    runs-on: x\n",
+        "callee.yml",
+    )
+    .unwrap();
+    let caller = load(
+        "on: push\njobs:\n  call:\n    uses: ./.github/workflows/callee.yml\n    with:\n      verison: 1\n    secrets:\n      tokn: x\n",
+        "w.yml",
+    )
+    .unwrap();
+    let problems = check_call(&caller.jobs[0], &callee, "w.yml");
+    let helps: Vec<(String, String)> = problems
+        .iter()
+        .map(|d| (d.message.clone(), d.help.clone().unwrap_or_default()))
+        .collect();
+    let help_of = |start: &str| {
+        helps
+            .iter()
+            .find(|(m, _)| m.starts_with(start))
+            .map(|(_, h)| h.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        help_of("Invalid input, verison"),
+        "Did you mean 'version'? The called workflow defines 'version'."
+    );
+    assert_eq!(
+        help_of("Invalid secret, tokn"),
+        "Did you mean 'token'? The called workflow defines 'token'."
+    );
+    assert_eq!(
+        help_of("Input version is required"),
+        "Add 'version:' under this job's 'with:'."
+    );
+    assert!(help_of("Secret token is required").contains("secrets: inherit"));
+}

@@ -157,4 +157,5 @@ impl Step {
 mod tests;
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod help_tests;

@@ -47,6 +47,9 @@ where
 pub(crate) fn did_you_mean(word: &str, candidates: &[&str], what: &str) -> String {
     match closest(word, candidates.iter().copied()) {
         Some(c) if c == word => format!("'{c}' is not allowed here."),
+        Some(c) if c.eq_ignore_ascii_case(word) => {
+            format!("Did you mean '{c}'? Names are case-sensitive.")
+        }
         Some(c) => format!("Did you mean '{c}'?"),
         None if candidates.is_empty() => format!("No {what} are allowed here."),
         None => format!(
@@ -103,6 +106,10 @@ mod tests {
         assert_eq!(
             did_you_mean("stepz", &keys, "keys"),
             "Did you mean 'steps'?"
+        );
+        assert_eq!(
+            did_you_mean("Steps", &keys, "keys"),
+            "Did you mean 'steps'? Names are case-sensitive."
         );
         assert_eq!(
             did_you_mean("qqqqqqq", &keys, "keys"),
