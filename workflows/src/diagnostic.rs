@@ -21,7 +21,11 @@ impl Location {
 pub struct Diagnostic {
     pub file: String,
     pub location: Option<Location>,
+    /// GitHub's wording of the problem (what conformance compares).
     pub message: String,
+    /// How to fix it, one sentence or two; shown after the message, never in
+    /// [`Diagnostic::github_form`].
+    pub help: Option<String>,
 }
 
 impl Diagnostic {
@@ -34,6 +38,31 @@ impl Diagnostic {
             file: file.into(),
             location,
             message: message.into(),
+            help: None,
+        }
+    }
+
+    /// The same problem with a remedy attached.
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        let help = help.into();
+        self.help = (!help.trim().is_empty()).then(|| single_line(&help));
+        self
+    }
+
+    /// The message followed by the help, on one line: `Unexpected value 'stesp'. Did
+    /// you mean 'steps'?` (a period is added when the message lacks final punctuation).
+    pub fn message_with_help(&self) -> String {
+        match &self.help {
+            None => self.message.clone(),
+            Some(help) => {
+                let message = self.message.trim_end();
+                let separator = if message.ends_with(['.', '?', '!', ':']) {
+                    " "
+                } else {
+                    ". "
+                };
+                format!("{message}{separator}{help}")
+            }
         }
     }
 
@@ -49,12 +78,18 @@ impl Diagnostic {
     }
 }
 
-/// `file:line:col: message`, the form compilers and editors understand.
+/// Joins the lines of a help text so one problem stays on one line.
+fn single_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `file:line:col: message help`, the form compilers and editors understand, on one line.
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.message_with_help();
         match self.location {
-            Some(l) => write!(f, "{}:{}:{}: {}", self.file, l.line, l.column, self.message),
-            None => write!(f, "{}: {}", self.file, self.message),
+            Some(l) => write!(f, "{}:{}:{}: {}", self.file, l.line, l.column, text),
+            None => write!(f, "{}: {}", self.file, text),
         }
     }
 }
@@ -86,3 +121,30 @@ impl fmt::Display for Diagnostics {
 }
 
 impl std::error::Error for Diagnostics {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_appends_the_help_on_the_same_line() {
+        let d = Diagnostic::new(
+            "a.yml",
+            Some(Location::new(5, 5)),
+            "Unexpected value 'stesp'",
+        )
+        .with_help("Did you mean 'steps'?");
+        assert_eq!(
+            d.to_string(),
+            "a.yml:5:5: Unexpected value 'stesp'. Did you mean 'steps'?"
+        );
+        assert_eq!(
+            d.github_form(),
+            "a.yml (Line: 5, Col: 5): Unexpected value 'stesp'"
+        );
+        let d = Diagnostic::new("a.yml", None, "Ends with a period.").with_help("Fix\nit.");
+        assert_eq!(d.to_string(), "a.yml: Ends with a period. Fix it.");
+        let d = Diagnostic::new("a.yml", None, "No help");
+        assert_eq!(d.to_string(), "a.yml: No help");
+    }
+}

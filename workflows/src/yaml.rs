@@ -134,7 +134,9 @@ pub fn parse(text: &str, file: &str) -> Result<Node, Diagnostic> {
         return Ok(Node::new(NodeValue::Null, Location::new(1, 1)));
     }
     if let Some(message) = tag_style_error(text) {
-        return Err(Diagnostic::new(file, None, message));
+        return Err(Diagnostic::new(file, None, message).with_help(
+            "Remove the '!!' tag, or write the value unquoted as a plain scalar of that type.",
+        ));
     }
     let mut text = Cow::Borrowed(text);
     // Each round separates one more comment, so this ends; the bound is a safeguard.
@@ -252,14 +254,15 @@ fn syntax_error(e: &serde_saphyr::Error, text: &str, file: &str) -> Diagnostic {
         ..
     } = e.without_snippet()
     {
-        return Diagnostic::new(file, None, "Maximum object depth exceeded");
+        return Diagnostic::new(file, None, "Maximum object depth exceeded")
+            .with_help("Nest mappings and lists fewer than 50 levels deep.");
     }
     let location = e
         .location()
         .filter(|l| l.line() > 0)
         .map(|l| Location::new(to_u32(l.line()), to_u32(l.column())));
-    if let Some(message) = location.and_then(|l| tag_error(text, l)) {
-        return Diagnostic::new(file, None, message);
+    if let Some((message, help)) = location.and_then(|l| tag_error(text, l)) {
+        return Diagnostic::new(file, None, message).with_help(help);
     }
     let rendered = e.without_snippet().to_string();
     let first_line = rendered.lines().next().unwrap_or("invalid YAML").trim();
@@ -268,16 +271,38 @@ fn syntax_error(e: &serde_saphyr::Error, text: &str, file: &str) -> Diagnostic {
         Some(i) if location.is_some() => &first_line[..i],
         _ => first_line,
     };
-    Diagnostic::new(
-        file,
-        location,
-        format!("YAML syntax error: {message}. Fix the YAML so it parses."),
-    )
+    // The parser's advice about its own API ("; use from_str_multiple ...") means
+    // nothing to a workflow author.
+    let message = message.split("; use ").next().unwrap_or(message);
+    Diagnostic::new(file, location, format!("YAML syntax error: {message}."))
+        .with_help(syntax_help(message))
+}
+
+/// What to check for a YAML syntax error, by the parser's description of it.
+fn syntax_help(message: &str) -> &'static str {
+    let m = message.to_lowercase();
+    if m.contains("multiple yaml documents") {
+        "A workflow file holds one YAML document: remove the '---' line and everything after it, or move it to its own file."
+    } else if m.contains("tab") {
+        "Indent with spaces: YAML does not allow tabs in indentation."
+    } else if m.contains("bracket") || m.contains("brace") || m.contains("flow") {
+        "Close the '[' or '{' opened here with its matching ']' or '}', and separate items with ', '."
+    } else if m.contains("indicator") {
+        "Quote the value if it contains ':', '[', ']', '{', '}' or ',', and check that every '[' or '{' before this point is closed."
+    } else if m.contains("quote") || m.contains("end of stream") || m.contains("unterminated") {
+        "Close the quoted string or the '[' / '{' that starts before this point."
+    } else if m.contains("mapping values") || m.contains("indent") || m.contains("expected key") {
+        "Check the indentation here and above (keys of one mapping line up), and quote values that contain ': '."
+    } else if m.contains("duplicate") {
+        "Remove or rename one of the duplicated keys."
+    } else {
+        "Check the indentation (spaces, not tabs), close every quote, '[' and '{', and quote values that contain ': ' or start with '*', '&', '!', '%', '@' or '`'."
+    }
 }
 
 /// GitHub's message when a value fails its explicit core-schema tag (`!!bool test`),
 /// or when the tag is not one GitHub supports (`!!timestamp`).
-fn tag_error(text: &str, at: Location) -> Option<String> {
+fn tag_error(text: &str, at: Location) -> Option<(String, &'static str)> {
     let line = text.lines().nth(at.line.checked_sub(1)? as usize)?;
     let chars: Vec<char> = line.chars().collect();
     let before: String = chars
@@ -297,12 +322,18 @@ fn tag_error(text: &str, at: Location) -> Option<String> {
         .collect();
     let value = value.split(" #").next().unwrap_or_default().trim();
     Some(match tag.as_str() {
-        "bool" | "int" | "float" => format!(
-            "The value '{value}' on line {} and column {tag_column} is invalid for the type 'tag:yaml.org,2002:{tag}'",
-            at.line
+        "bool" | "int" | "float" => (
+            format!(
+                "The value '{value}' on line {} and column {tag_column} is invalid for the type 'tag:yaml.org,2002:{tag}'",
+                at.line
+            ),
+            "Write a value of the tagged type, or remove the '!!' tag.",
         ),
         "str" | "null" | "seq" | "map" => return None,
-        _ => format!("Unexpected tag 'tag:yaml.org,2002:{tag}'"),
+        _ => (
+            format!("Unexpected tag 'tag:yaml.org,2002:{tag}'"),
+            "Remove the tag: only !!str, !!int, !!float, !!bool, !!null, !!seq and !!map are supported.",
+        ),
     })
 }
 
@@ -601,6 +632,25 @@ mod tests {
         let e = parse("a: [1, 2\nb: 3\n", "t.yml").unwrap_err();
         assert!(e.location.is_some(), "{e}");
         assert!(e.message.contains("YAML"), "{e}");
+        assert!(e.help.is_some_and(|h| h.contains("is closed")));
+        let e = parse("a: 1\n---\nb: 2\n", "t.yml").unwrap_err();
+        assert!(!e.message.contains("from_str"), "{e}");
+        assert!(
+            e.help
+                .as_ref()
+                .is_some_and(|h| h.contains("one YAML document")),
+            "{e}"
+        );
+        let e = parse("a: [1, 2\n", "t.yml").unwrap_err();
+        assert!(
+            e.help.as_ref().is_some_and(|h| h.contains("matching ']'")),
+            "{e}"
+        );
+        let e = parse("a:\n\tb: 1\n", "t.yml").unwrap_err();
+        assert_eq!(
+            e.help.as_deref(),
+            Some("Indent with spaces: YAML does not allow tabs in indentation.")
+        );
     }
 
     #[test]
@@ -611,6 +661,7 @@ mod tests {
             "The value 'test' on line 2 and column 6 is invalid for the type 'tag:yaml.org,2002:bool'"
         );
         assert_eq!(e.location, None);
+        assert!(e.help.is_some_and(|h| h.contains("remove the '!!' tag")));
     }
 
     #[test]

@@ -96,7 +96,7 @@ fn render(d: &Diagnostic, format: Format) -> String {
     match format {
         Format::Text => d.to_string(),
         Format::Github => {
-            let message = escape_annotation(&d.message);
+            let message = escape_annotation(&d.message_with_help());
             match d.location {
                 Some(l) => format!(
                     "::error file={},line={},col={}::{message}",
@@ -110,6 +110,7 @@ fn render(d: &Diagnostic, format: Format) -> String {
             "line": d.location.map(|l| l.line),
             "col": d.location.map(|l| l.column),
             "message": d.message,
+            "help": d.help,
         })
         .to_string(),
     }

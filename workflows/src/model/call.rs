@@ -5,7 +5,24 @@ use crate::diagnostic::{Diagnostic, Location};
 use crate::yaml::{Node, NodeValue};
 
 use super::expressions::{Checked, Scope, check_string};
+use super::suggest::{closest, quoted_list};
 use super::types::{CallSecrets, InputType, Job, Workflow};
+
+/// `Did you mean 'x'?` or the list of names the called workflow defines.
+fn defined_help(name: &str, defined: &[&str], what: &str) -> String {
+    if defined.is_empty() {
+        return format!(
+            "The called workflow defines no {what}: remove this one, or define it under 'on.workflow_call.{what}' there."
+        );
+    }
+    let list = quoted_list(defined);
+    match closest(name, defined.iter().copied()) {
+        Some(c) => format!("Did you mean '{c}'? The called workflow defines {list}."),
+        None => format!(
+            "The called workflow defines {list}; remove this one or define it under 'on.workflow_call.{what}' there."
+        ),
+    }
+}
 
 /// Problems of calling `callee` from `job` (a job with `uses:`), reported in the
 /// caller's `file`. Empty when the call is fine or `job` calls nothing.
@@ -14,8 +31,8 @@ pub fn check_call(job: &Job, callee: &Workflow, file: &str) -> Vec<Diagnostic> {
         return Vec::new();
     };
     let mut problems = Vec::new();
-    let mut report = |location: Location, message: String| {
-        problems.push(Diagnostic::new(file, Some(location), message));
+    let mut report = |location: Location, message: String, help: String| {
+        problems.push(Diagnostic::new(file, Some(location), message).with_help(help));
     };
     let Some(call) = callee
         .event("workflow_call")
@@ -27,9 +44,13 @@ pub fn check_call(job: &Job, callee: &Workflow, file: &str) -> Vec<Diagnostic> {
                 "The workflow '{}' cannot be called: it has no `on.workflow_call` trigger. Add one to it.",
                 uses.value
             ),
+            "Add 'workflow_call:' under 'on:' in the called workflow, or call a different one."
+                .into(),
         );
         return problems;
     };
+    let input_names: Vec<&str> = call.inputs.iter().map(|i| i.name.value.as_str()).collect();
+    let secret_names: Vec<&str> = call.secrets.iter().map(|s| s.name.value.as_str()).collect();
     for (name, value) in &job.with {
         let Some(input) = call
             .inputs
@@ -42,6 +63,7 @@ pub fn check_call(job: &Job, callee: &Workflow, file: &str) -> Vec<Diagnostic> {
                     "Invalid input, {} is not defined in the referenced workflow.",
                     name.value
                 ),
+                defined_help(&name.value, &input_names, "inputs"),
             );
             continue;
         };
@@ -51,6 +73,20 @@ pub fn check_call(job: &Job, callee: &Workflow, file: &str) -> Vec<Diagnostic> {
                 format!(
                     "Unexpected value '{}'",
                     value.scalar_text().unwrap_or_default()
+                ),
+                format!(
+                    "Input '{}' is a {}: pass {} or one '${{{{ }}}}' expression.",
+                    input.name.value,
+                    if input.input_type == InputType::Boolean {
+                        "boolean"
+                    } else {
+                        "number"
+                    },
+                    if input.input_type == InputType::Boolean {
+                        "true or false"
+                    } else {
+                        "a number"
+                    },
                 ),
             );
         }
@@ -71,6 +107,7 @@ pub fn check_call(job: &Job, callee: &Workflow, file: &str) -> Vec<Diagnostic> {
                     "Input {} is required, but not provided while calling.",
                     input.name.value
                 ),
+                format!("Add '{}:' under this job's 'with:'.", input.name.value),
             );
         }
     }
@@ -91,6 +128,7 @@ pub fn check_call(job: &Job, callee: &Workflow, file: &str) -> Vec<Diagnostic> {
                     "Invalid secret, {} is not defined in the referenced workflow.",
                     name.value
                 ),
+                defined_help(&name.value, &secret_names, "secrets"),
             );
         }
     }
@@ -103,6 +141,10 @@ pub fn check_call(job: &Job, callee: &Workflow, file: &str) -> Vec<Diagnostic> {
                 uses.location,
                 format!(
                     "Secret {} is required, but not provided while calling.",
+                    secret.name.value
+                ),
+                format!(
+                    "Add '{}:' under this job's 'secrets:', or write 'secrets: inherit'.",
                     secret.name.value
                 ),
             );

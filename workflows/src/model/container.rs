@@ -61,7 +61,11 @@ pub(crate) fn read_container(r: &mut Reader, node: &Node, service: bool) -> Opti
         }
     }
     if container.image.is_none() && !has_key(node, "image") {
-        r.error(node.location, "Container image cannot be empty");
+        r.error(
+            node.location,
+            "Container image cannot be empty",
+            "Add 'image:' with the image to run, like 'image: node:20'.",
+        );
     }
     Some(container)
 }

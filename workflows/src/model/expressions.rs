@@ -6,8 +6,38 @@
 //! `Template::is_literal`, and `template::parse_condition(s, &allowed)` with
 //! `Condition::expression_text`.
 
-use crate::expression::Allowed;
 use crate::expression::template::{parse_condition, parse_template};
+use crate::expression::{Allowed, ExprError};
+
+use super::expression_help::{NOT_SO_LONG, expression_help};
+
+/// A problem in `${{ }}` text: GitHub's message and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub message: String,
+    pub help: String,
+}
+
+impl Problem {
+    pub fn new(message: impl Into<String>, help: impl Into<String>) -> Self {
+        Problem {
+            message: message.into(),
+            help: help.into(),
+        }
+    }
+
+    /// An expression written where only literal text is read.
+    pub fn not_allowed_here() -> Self {
+        Problem::new(
+            "A template expression is not allowed in this context",
+            "This value is read before any expression can be evaluated: write it as literal text, without '${{ }}'.",
+        )
+    }
+
+    fn from_expression(e: &ExprError, allowed: &Allowed) -> Self {
+        Problem::new(report(e), expression_help(e, allowed))
+    }
+}
 
 /// A set of contexts and extra functions, named after the schema definitions that use it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,22 +163,27 @@ pub enum Checked {
 
 /// Checks the `${{ }}` parts of `text` for a key of `scope`. `Err` is the message to
 /// report at the string's location.
-pub fn check_string(text: &str, scope: Scope) -> Result<Checked, String> {
+pub fn check_string(text: &str, scope: Scope) -> Result<Checked, Problem> {
     if !text.contains("${{") {
         return Ok(Checked::Literal);
     }
     let Some(allowed) = scope.allowed() else {
-        return Err("A template expression is not allowed in this context".into());
+        return Err(Problem::not_allowed_here());
     };
     if text.chars().count() > MAX_EXPRESSION_LENGTH {
-        return Err(format!(
-            "Exceeded max expression length {MAX_EXPRESSION_LENGTH}"
+        return Err(Problem::new(
+            format!("Exceeded max expression length {MAX_EXPRESSION_LENGTH}"),
+            NOT_SO_LONG,
         ));
     }
     if contains_insert(text) {
-        return Err(INSERT_EMBEDDED.into());
+        return Err(Problem::new(
+            INSERT_EMBEDDED,
+            "Write '${{ insert }}' alone as a mapping key, with the mapping to merge as its value.",
+        ));
     }
-    let template = parse_template(text, &allowed).map_err(|e| report(&e))?;
+    let template =
+        parse_template(text, &allowed).map_err(|e| Problem::from_expression(&e, &allowed))?;
     if template.is_literal() {
         Ok(Checked::Literal)
     } else if is_single_expression(text) {
@@ -211,13 +246,11 @@ fn contains_insert(text: &str) -> bool {
 
 /// Checks an `if:` condition and returns its normalised text (`success() && (...)`
 /// unless it already calls a status function).
-pub fn check_condition(text: &str, scope: Scope) -> Result<String, String> {
-    let allowed = scope
-        .allowed()
-        .ok_or_else(|| "A template expression is not allowed in this context".to_string())?;
+pub fn check_condition(text: &str, scope: Scope) -> Result<String, Problem> {
+    let allowed = scope.allowed().ok_or_else(Problem::not_allowed_here)?;
     parse_condition(text, &allowed)
         .map(|c| c.expression_text())
-        .map_err(|e| report(&e))
+        .map_err(|e| Problem::from_expression(&e, &allowed))
 }
 
 /// The condition as GitHub's parser normalises it (`success() && (...)` unless a status
@@ -227,7 +260,7 @@ pub fn normalized_condition(text: &str, scope: Scope) -> String {
 }
 
 /// GitHub prints template-level errors (unclosed, empty) without the expression suffix.
-fn report(e: &crate::expression::ExprError) -> String {
+fn report(e: &ExprError) -> String {
     if e.message == "An expression was expected"
         || e.message.starts_with("The expression is not closed")
     {
@@ -258,12 +291,17 @@ mod tests {
     #[test]
     fn rejects_contexts_not_allowed_here() {
         let e = check_string("${{ secrets.foo }}", Scope::JobStrategy).unwrap_err();
+        assert!(
+            e.help.contains("'secrets' context is not available"),
+            "{}",
+            e.help
+        );
         assert_eq!(
-            e,
+            e.message,
             "Unrecognized named-value: 'secrets'. Located at position 1 within expression: secrets.foo"
         );
         assert_eq!(
-            check_string("x ${{ 1 }}", Scope::None).unwrap_err(),
+            check_string("x ${{ 1 }}", Scope::None).unwrap_err().message,
             "A template expression is not allowed in this context"
         );
     }
@@ -273,10 +311,11 @@ mod tests {
         assert!(
             check_string("${{ github.sha", Scope::Step)
                 .unwrap_err()
+                .message
                 .ends_with("the closing }} sequence was not found.")
         );
         assert_eq!(
-            check_string("${{ }}", Scope::Step).unwrap_err(),
+            check_string("${{ }}", Scope::Step).unwrap_err().message,
             "An expression was expected"
         );
     }
@@ -297,11 +336,15 @@ mod tests {
             "success('build', 'test') || failure('lint')"
         );
         assert_eq!(
-            check_condition("always('build')", Scope::JobIf).unwrap_err(),
+            check_condition("always('build')", Scope::JobIf)
+                .unwrap_err()
+                .message,
             "Too many parameters supplied: 'always'. Located at position 1 within expression: always('build')"
         );
         assert_eq!(
-            check_condition("success('build')", Scope::StepIf).unwrap_err(),
+            check_condition("success('build')", Scope::StepIf)
+                .unwrap_err()
+                .message,
             "Too many parameters supplied: 'success'. Located at position 1 within expression: success('build')"
         );
         assert_eq!(

@@ -9,6 +9,7 @@ use super::reader::{Entry, Reader};
 use super::settings::{read_concurrency, read_defaults, read_permissions};
 use super::step::read_steps;
 use super::strategy::read_strategy;
+use super::suggest::did_you_mean;
 use super::types::{CallSecrets, Environment, Job, Located, RunsOn};
 
 const RUNNER_JOB_KEYS: &[&str] = &[
@@ -44,6 +45,12 @@ const CALL_JOB_KEYS: &[&str] = &[
     "strategy",
 ];
 
+/// How to write a valid identifier.
+pub(crate) const IDENTIFIER_RULES: &str = "Rename it: start with a letter or '_', then use only letters, digits, '_' and '-' (fewer than 100 characters, not starting with '__').";
+
+/// What to do when a job mixes the keys of both kinds.
+const JOB_KINDS: &str = "A job either runs steps on a runner ('runs-on', 'steps', ...) or calls a reusable workflow ('uses', 'with', 'secrets'): keep the keys of one kind, or split it into two jobs.";
+
 /// Why an identifier is rejected, in GitHub's words; `None` when it is valid.
 pub(crate) fn identifier_problem(id: &str) -> Option<String> {
     let mut chars = id.chars();
@@ -67,10 +74,12 @@ pub(crate) fn identifier_problem(id: &str) -> Option<String> {
 /// Splits `entries` between candidate kinds the way GitHub does: each key narrows the
 /// candidates to those that know it; a key no remaining candidate knows is unexpected.
 /// Returns the index of the single remaining kind, or every remaining index.
+/// `mixed_kinds` is the help for a key that belongs to a kind already ruled out.
 pub(crate) fn discriminate<'a>(
     r: &mut Reader,
     entries: Vec<Entry<'a>>,
     kinds: &[&[&str]],
+    mixed_kinds: &str,
 ) -> (Vec<usize>, Vec<Entry<'a>>) {
     let mut remaining: Vec<usize> = (0..kinds.len()).collect();
     let mut kept = Vec::with_capacity(entries.len());
@@ -81,7 +90,18 @@ pub(crate) fn discriminate<'a>(
             .filter(|&i| kinds[i].contains(&entry.0))
             .collect();
         if narrowed.is_empty() {
-            r.unexpected(entry.1);
+            let help = if kinds.iter().any(|k| k.contains(&entry.0)) {
+                mixed_kinds.to_string()
+            } else {
+                let mut allowed: Vec<&str> = Vec::new();
+                for key in remaining.iter().flat_map(|&i| kinds[i].iter().copied()) {
+                    if !allowed.contains(&key) {
+                        allowed.push(key);
+                    }
+                }
+                did_you_mean(entry.0, &allowed, "keys")
+            };
+            r.unexpected(entry.1, help);
             continue;
         }
         remaining = narrowed;
@@ -97,7 +117,7 @@ pub(crate) fn read_jobs(r: &mut Reader, node: &Node) -> Vec<Job> {
     let mut jobs = Vec::with_capacity(entries.len());
     for (id, key, value) in entries {
         if let Some(problem) = identifier_problem(id) {
-            r.error(key.location, problem);
+            r.error(key.location, problem, IDENTIFIER_RULES);
         }
         let id = Located::new(id.to_string(), key.location);
         if let Some(job) = read_job(r, id, value) {
@@ -109,7 +129,7 @@ pub(crate) fn read_jobs(r: &mut Reader, node: &Node) -> Vec<Job> {
 
 fn read_job(r: &mut Reader, id: Located<String>, node: &Node) -> Option<Job> {
     let entries = r.mapping(node, None)?;
-    let (kinds, entries) = discriminate(r, entries, &[RUNNER_JOB_KEYS, CALL_JOB_KEYS]);
+    let (kinds, entries) = discriminate(r, entries, &[RUNNER_JOB_KEYS, CALL_JOB_KEYS], JOB_KINDS);
     let mut job = Job {
         id,
         name: None,
@@ -144,6 +164,7 @@ fn read_job(r: &mut Reader, id: Located<String>, node: &Node) -> Option<Job> {
         _ => r.error(
             node.location,
             "There's not enough info to determine what you meant. Add one of these properties: cancel-timeout-minutes, container, continue-on-error, defaults, env, environment, outputs, runs-on, secrets, services, snapshot, steps, timeout-minutes, uses, with",
+            "Add 'runs-on:' and 'steps:' to run steps on a runner, or 'uses:' to call a reusable workflow.",
         ),
     }
     Some(job)
@@ -178,7 +199,10 @@ fn read_job_key(r: &mut Reader, job: &mut Job, key: &str, value: &Node) {
         "with" => {
             for (name, key, v) in r.mapping(value, None).unwrap_or_default() {
                 if v.as_mapping().is_some() || v.as_sequence().is_some() {
-                    r.unexpected(v);
+                    r.unexpected(
+                        v,
+                        "Inputs of a reusable workflow are strings, numbers or booleans: pass a list or mapping as JSON text and read it with fromJSON().",
+                    );
                     continue;
                 }
                 r.string(v, Scope::JobStrategy);
@@ -209,6 +233,7 @@ fn check_workflow_reference(r: &mut Reader, uses: &Located<String>) {
             format!(
                 "Invalid workflow reference '{text}'. Use '{{owner}}/{{repo}}/.github/workflows/{{file}}@{{ref}}' or './.github/workflows/{{file}}'."
             ),
+            "For example 'octo-org/ci/.github/workflows/build.yml@v1' or './.github/workflows/build.yml'.",
         );
     }
 }
@@ -217,14 +242,17 @@ fn check_workflow_reference(r: &mut Reader, uses: &Located<String>) {
 pub(crate) fn read_condition(r: &mut Reader, node: &Node, scope: Scope) -> Option<Located<String>> {
     let text = match &node.value {
         NodeValue::Sequence(_) | NodeValue::Mapping(_) => {
-            r.unexpected(node);
+            r.unexpected(
+                node,
+                "Write the condition as one string, like `github.ref == 'refs/heads/main'`.",
+            );
             return None;
         }
         NodeValue::String(s) => s.clone(),
         _ => node.scalar_text().unwrap_or_default(),
     };
-    if let Err(message) = check_condition(&text, scope) {
-        r.error(node.location, message);
+    if let Err(problem) = check_condition(&text, scope) {
+        r.problem(node.location, problem);
     }
     Some(Located::new(text, node.location))
 }
@@ -234,7 +262,10 @@ fn read_call_secrets(r: &mut Reader, node: &Node) -> Option<CallSecrets> {
         NodeValue::String(s) if s == "inherit" => Some(CallSecrets::Inherit),
         NodeValue::Mapping(_) => r.string_map(node, Scope::JobSecrets).map(CallSecrets::Map),
         _ => {
-            r.unexpected(node);
+            r.unexpected(
+                node,
+                "Write 'secrets: inherit' or a mapping of secret names to values.",
+            );
             None
         }
     }
@@ -279,12 +310,14 @@ fn check_runner_group(r: &mut Reader, group: &Located<String>) {
         r.error(
             group.location,
             format!("Invalid runs-on group name '{name}'."),
+            "Write the group's name after the '/', like 'organization/my-group', or drop the prefix.",
         );
     } else if !matches!(prefix, "organization" | "enterprise" | "org" | "ent") || rest.contains('/')
     {
         r.error(
             group.location,
             format!("Invalid runs-on group name '{name}'. Please use 'organization/' or 'enterprise/' prefix to target a single runner group."),
+            "Write 'my-group', 'organization/my-group' or 'enterprise/my-group'.",
         );
     }
 }

@@ -6,6 +6,7 @@
 
 mod call;
 mod container;
+mod expression_help;
 mod expressions;
 mod job;
 mod needs;
@@ -13,6 +14,7 @@ mod reader;
 mod settings;
 mod step;
 mod strategy;
+mod suggest;
 mod triggers;
 mod types;
 
@@ -45,11 +47,16 @@ const ROOT_KEYS: &[&str] = &[
 pub fn load(text: &str, file: &str) -> Result<Workflow, Diagnostics> {
     let root = yaml::parse(text, file).map_err(|d| Diagnostics(vec![d]))?;
     if root.is_null() {
-        return Err(Diagnostics(vec![Diagnostic::new(
-            file,
-            None,
-            "The workflow file is empty. Add `on:` and `jobs:` to it.",
-        )]));
+        return Err(Diagnostics(vec![
+            Diagnostic::new(
+                file,
+                None,
+                "The workflow file is empty. Add `on:` and `jobs:` to it.",
+            )
+            .with_help(
+                "For example: 'on: push' and a job with 'runs-on: ubuntu-latest' and 'steps:'.",
+            ),
+        ]));
     }
     let mut r = Reader::new(file);
     let workflow = read_workflow(&mut r, &root);
@@ -104,6 +111,7 @@ fn read_workflow(r: &mut Reader, root: &Node) -> Option<Workflow> {
                 r.error(
                     node.location,
                     "The workflow must contain at least one job with no dependencies.",
+                    "Add a job under 'jobs:', for example 'build:' with 'runs-on:' and 'steps:'.",
                 );
             }
             needs::check_needs(r, &workflow.jobs, node.location);
@@ -147,3 +155,7 @@ impl Step {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod help_tests;

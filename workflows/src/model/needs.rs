@@ -4,6 +4,7 @@
 use crate::diagnostic::Location;
 
 use super::reader::Reader;
+use super::suggest::{did_you_mean, quoted_list};
 use super::types::{Job, Located};
 
 pub(crate) fn check_needs(r: &mut Reader, jobs: &[Job], jobs_location: Location) {
@@ -23,6 +24,7 @@ pub(crate) fn check_needs(r: &mut Reader, jobs: &[Job], jobs_location: Location)
         r.error(
             jobs_location,
             "The workflow must contain at least one job with no dependencies.",
+            "Remove 'needs:' from the job that should run first.",
         );
         return;
     }
@@ -37,17 +39,37 @@ pub(crate) fn check_needs(r: &mut Reader, jobs: &[Job], jobs_location: Location)
             }
         }
     }
+    let ids: Vec<&str> = jobs.iter().map(|j| j.id.value.as_str()).collect();
     for (id, needs) in &unsatisfied {
         for need in needs {
-            let message = if jobs.iter().any(|j| j.id.value == need.value) {
-                format!(
-                    "Job '{id}' depends on job '{}' which creates a cycle in the dependency graph.",
-                    need.value
-                )
+            if ids.contains(&need.value.as_str()) {
+                r.error(
+                    need.location,
+                    format!(
+                        "Job '{id}' depends on job '{}' which creates a cycle in the dependency graph.",
+                        need.value
+                    ),
+                    format!(
+                        "Jobs cannot wait for each other in a loop: remove '{}' from the 'needs' of '{id}', or the 'needs' edge that leads back to '{id}'.",
+                        need.value
+                    ),
+                );
             } else {
-                format!("Job '{id}' depends on unknown job '{}'.", need.value)
-            };
-            r.error(need.location, message);
+                let help = match did_you_mean(&need.value, &ids, "job ids") {
+                    h if h.starts_with("Did you mean") => {
+                        format!("{h} The jobs are: {}.", quoted_list(&ids))
+                    }
+                    _ => format!(
+                        "'needs' takes the ids of jobs in this workflow: {}.",
+                        quoted_list(&ids)
+                    ),
+                };
+                r.error(
+                    need.location,
+                    format!("Job '{id}' depends on unknown job '{}'.", need.value),
+                    help,
+                );
+            }
         }
     }
 }

@@ -5,8 +5,23 @@
 use crate::diagnostic::{Diagnostic, Location};
 use crate::yaml::{Node, NodeValue};
 
-use super::expressions::{Checked, Scope, check_string, is_insert_directive};
+use super::expressions::{Checked, Problem, Scope, check_string, is_insert_directive};
+use super::suggest::did_you_mean;
 use super::types::{Located, OrExpression, StringMap};
+
+/// Remedies for a value of the wrong kind, by what the key expects.
+pub(crate) const WANT_MAPPING: &str = "Write a mapping here: one 'key: value' entry per line.";
+pub(crate) const WANT_STRING: &str = "Write a single string here (quote it if it starts with a special character), not a list or mapping.";
+pub(crate) const WANT_NON_EMPTY: &str = "Write a non-empty value here.";
+pub(crate) const WANT_STRINGS: &str = "Write one string or a list of strings here.";
+pub(crate) const WANT_SEQUENCE: &str = "Write a list here, one '- item' per line.";
+pub(crate) const WANT_BOOL: &str = "Write true or false here.";
+pub(crate) const WANT_BOOL_OR_EXPRESSION: &str =
+    "Write true, false, or one '${{ }}' expression here.";
+pub(crate) const WANT_NUMBER_OR_EXPRESSION: &str =
+    "Write a number (like 30) or one '${{ }}' expression here.";
+const NO_EXPRESSION_HERE: &str =
+    "Expressions are not evaluated here: write the value itself, without '${{ }}'.";
 
 /// One mapping entry whose key was accepted: (key text, key node, value node).
 pub(crate) type Entry<'a> = (&'a str, &'a Node, &'a Node);
@@ -26,13 +41,24 @@ impl Reader {
         }
     }
 
-    pub fn error(&mut self, location: Location, message: impl Into<String>) {
+    /// Reports `message` (GitHub's words) with `help` saying how to fix it.
+    pub fn error(
+        &mut self,
+        location: Location,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         self.diagnostics
-            .push(Diagnostic::new(&self.file, Some(location), message));
+            .push(Diagnostic::new(&self.file, Some(location), message).with_help(help));
     }
 
-    /// GitHub's message for a node of the wrong kind.
-    pub fn unexpected(&mut self, node: &Node) {
+    /// Reports a problem found in `${{ }}` text.
+    pub fn problem(&mut self, location: Location, problem: Problem) {
+        self.error(location, problem.message, problem.help);
+    }
+
+    /// GitHub's message for a node of the wrong kind; `help` says what belongs there.
+    pub fn unexpected(&mut self, node: &Node, help: impl Into<String>) {
         let message = match &node.value {
             NodeValue::Sequence(_) => "A sequence was not expected".to_string(),
             NodeValue::Mapping(_) => "A mapping was not expected".to_string(),
@@ -41,13 +67,14 @@ impl Reader {
                 node.scalar_text().unwrap_or_default()
             ),
         };
-        self.error(node.location, message);
+        self.error(node.location, message, help);
     }
 
     pub fn missing(&mut self, location: Location, property: &str) {
         self.error(
             location,
             format!("Required property is missing: {property}"),
+            format!("Add '{property}:' to this mapping."),
         );
     }
 
@@ -75,9 +102,10 @@ impl Reader {
                 self.error(
                     node.location,
                     "A template expression is not allowed in this context",
+                    "Write the mapping itself here; one '${{ }}' expression cannot stand for it at this key.",
                 );
             } else {
-                self.unexpected(node);
+                self.unexpected(node, WANT_MAPPING);
             }
             return None;
         };
@@ -85,25 +113,29 @@ impl Reader {
         let mut seen: Vec<String> = Vec::new();
         for (key, value) in pairs {
             let Some(text) = key.as_str().filter(|t| !t.is_empty()) else {
-                self.unexpected(key);
+                self.unexpected(key, "Give this entry a non-empty string key.");
                 continue;
             };
             if text.contains("${{")
                 && !is_insert_directive(text)
-                && let Err(message) = check_string(text, key_scope)
+                && let Err(problem) = check_string(text, key_scope)
             {
-                self.error(key.location, message);
+                self.problem(key.location, problem);
                 continue;
             }
             if let Some(known) = known
                 && !known.contains(&text)
             {
-                self.unexpected(key);
+                self.unexpected(key, did_you_mean(text, known, "keys"));
                 continue;
             }
             let folded = text.to_lowercase();
             if seen.contains(&folded) {
-                self.error(key.location, format!("'{text}' is already defined"));
+                self.error(
+                    key.location,
+                    format!("'{text}' is already defined"),
+                    format!("Remove or rename one of the '{text}' keys (keys are compared ignoring case)."),
+                );
                 continue;
             }
             seen.push(folded);
@@ -117,12 +149,12 @@ impl Reader {
     pub fn string(&mut self, node: &Node, scope: Scope) -> Option<Located<String>> {
         let text = match &node.value {
             NodeValue::Sequence(_) | NodeValue::Mapping(_) => {
-                self.unexpected(node);
+                self.unexpected(node, WANT_STRING);
                 return None;
             }
             NodeValue::String(s) => {
-                if let Err(message) = check_string(s, scope) {
-                    self.error(node.location, message);
+                if let Err(problem) = check_string(s, scope) {
+                    self.problem(node.location, problem);
                 }
                 s.clone()
             }
@@ -135,7 +167,7 @@ impl Reader {
     pub fn non_empty_string(&mut self, node: &Node, scope: Scope) -> Option<Located<String>> {
         let value = self.string(node, scope)?;
         if value.value.is_empty() {
-            self.unexpected(node);
+            self.unexpected(node, WANT_NON_EMPTY);
             return None;
         }
         Some(value)
@@ -160,7 +192,7 @@ impl Reader {
                 Some(items.iter().filter_map(|n| read(self, n)).collect())
             }
             NodeValue::Mapping(_) => {
-                self.unexpected(node);
+                self.unexpected(node, WANT_STRINGS);
                 None
             }
             _ => read(self, node).map(|s| vec![s]),
@@ -175,7 +207,7 @@ impl Reader {
         non_empty: bool,
     ) -> Vec<Located<String>> {
         let Some(items) = node.as_sequence() else {
-            self.unexpected(node);
+            self.unexpected(node, WANT_SEQUENCE);
             return Vec::new();
         };
         items
@@ -205,7 +237,10 @@ impl Reader {
                     .as_str()
                     .is_none_or(|t| check_string(t, scope).is_ok())
                 {
-                    self.unexpected(value);
+                    self.unexpected(
+                        value,
+                        "The value of '${{ insert }}' must be one '${{ }}' expression that gives a mapping.",
+                    );
                 }
                 continue;
             }
@@ -227,8 +262,8 @@ impl Reader {
         match check_string(text, scope) {
             Ok(Checked::SingleExpression) => Some(Located::new(text.to_string(), node.location)),
             Ok(_) => None,
-            Err(message) => {
-                self.error(node.location, message);
+            Err(problem) => {
+                self.problem(node.location, problem);
                 None
             }
         }
@@ -238,7 +273,7 @@ impl Reader {
     pub fn boolean(&mut self, node: &Node, scope: Scope) -> Option<Located<OrExpression<bool>>> {
         match &node.value {
             NodeValue::Bool(b) => Some(Located::new(OrExpression::Literal(*b), node.location)),
-            _ => self.typed_expression(node, scope),
+            _ => self.typed_expression(node, scope, WANT_BOOL_OR_EXPRESSION),
         }
     }
 
@@ -246,7 +281,7 @@ impl Reader {
     pub fn number(&mut self, node: &Node, scope: Scope) -> Option<Located<OrExpression<f64>>> {
         match &node.value {
             NodeValue::Number(n) => Some(Located::new(OrExpression::Literal(*n), node.location)),
-            _ => self.typed_expression(node, scope),
+            _ => self.typed_expression(node, scope, WANT_NUMBER_OR_EXPRESSION),
         }
     }
 
@@ -258,11 +293,12 @@ impl Reader {
                 self.error(
                     node.location,
                     "A template expression is not allowed in this context",
+                    format!("{WANT_BOOL} {NO_EXPRESSION_HERE}"),
                 );
                 None
             }
             _ => {
-                self.unexpected(node);
+                self.unexpected(node, WANT_BOOL);
                 None
             }
         }
@@ -272,11 +308,12 @@ impl Reader {
         &mut self,
         node: &Node,
         scope: Scope,
+        want: &str,
     ) -> Option<Located<OrExpression<T>>> {
         let text = match &node.value {
             NodeValue::String(s) if s.contains("${{") => s,
             _ => {
-                self.unexpected(node);
+                self.unexpected(node, want);
                 return None;
             }
         };
@@ -286,12 +323,17 @@ impl Reader {
                 node.location,
             )),
             Ok(_) => {
-                self.unexpected(node);
+                self.unexpected(
+                    node,
+                    format!(
+                        "{want} An expression must be the whole value, with no text around it."
+                    ),
+                );
                 None
             }
-            Err(message) => {
-                self.error(node.location, message);
-                self.unexpected(node);
+            Err(problem) => {
+                self.problem(node.location, problem);
+                self.unexpected(node, want);
                 None
             }
         }

@@ -4,7 +4,7 @@
 use crate::yaml::{Node, NodeValue};
 
 use super::expressions::Scope;
-use super::reader::Reader;
+use super::reader::{Reader, WANT_MAPPING};
 use super::types::{Concurrency, Defaults, Located, PermissionLevel, Permissions};
 
 pub(crate) fn read_defaults(r: &mut Reader, node: &Node, scope: Scope) -> Option<Defaults> {
@@ -40,7 +40,7 @@ pub(crate) fn read_concurrency(r: &mut Reader, node: &Node, scope: Scope) -> Opt
             "cancel-in-progress" => cancel_in_progress = r.boolean(value, scope),
             _ => match value.as_str() {
                 Some("single" | "max") => {}
-                _ => r.unexpected(value),
+                _ => r.unexpected(value, "'queue' takes 'single' or 'max'."),
             },
         }
     }
@@ -108,12 +108,12 @@ pub(crate) fn read_permissions(r: &mut Reader, node: &Node) -> Option<Located<Pe
                         Some("write"),
                     ) => PermissionLevel::Write,
                     ("copilot-requests" | "id-token", Some("read")) => {
-                        r.unexpected(value);
+                        r.unexpected(value, format!("'{key}' takes 'write' or 'none'."));
                         continue;
                     }
                     (_, Some("read")) => PermissionLevel::Read,
                     _ => {
-                        r.unexpected(value);
+                        r.unexpected(value, format!("'{key}' takes 'read', 'write' or 'none'."));
                         continue;
                     }
                 };
@@ -122,7 +122,10 @@ pub(crate) fn read_permissions(r: &mut Reader, node: &Node) -> Option<Located<Pe
             Permissions::Scopes(scopes)
         }
         _ => {
-            r.unexpected(node);
+            r.unexpected(
+                node,
+                format!("'permissions' takes 'read-all', 'write-all', or a mapping of scopes to 'read', 'write' or 'none'. {WANT_MAPPING}"),
+            );
             return None;
         }
     };

@@ -4,8 +4,11 @@
 use crate::yaml::Node;
 
 use super::expressions::Scope;
-use super::job::{discriminate, identifier_problem, read_condition};
-use super::reader::Reader;
+use super::job::{IDENTIFIER_RULES, discriminate, identifier_problem, read_condition};
+use super::reader::{Reader, WANT_SEQUENCE};
+
+/// What to do when a step mixes the keys of both kinds.
+const STEP_KINDS: &str = "A step either runs a script ('run', 'shell', 'working-directory') or an action ('uses', 'with'): keep the keys of one kind, or split it into two steps.";
 use super::types::{Located, Step};
 
 const RUN_STEP_KEYS: &[&str] = &[
@@ -41,7 +44,10 @@ pub(crate) fn read_steps(r: &mut Reader, node: &Node) -> Vec<Step> {
         return Vec::new();
     }
     let Some(items) = node.as_sequence() else {
-        r.unexpected(node);
+        r.unexpected(
+            node,
+            format!("'steps' is a list of steps, each starting with '- run:' or '- uses:'. {WANT_SEQUENCE}"),
+        );
         return Vec::new();
     };
     let mut steps: Vec<Step> = items.iter().filter_map(|item| read_step(r, item)).collect();
@@ -52,7 +58,7 @@ pub(crate) fn read_steps(r: &mut Reader, node: &Node) -> Vec<Step> {
 
 fn read_step(r: &mut Reader, node: &Node) -> Option<Step> {
     let entries = r.mapping(node, None)?;
-    let (kinds, entries) = discriminate(r, entries, &[RUN_STEP_KEYS, USES_STEP_KEYS]);
+    let (kinds, entries) = discriminate(r, entries, &[RUN_STEP_KEYS, USES_STEP_KEYS], STEP_KINDS);
     let mut step = Step {
         id: None,
         effective_id: String::new(),
@@ -87,7 +93,10 @@ fn read_step(r: &mut Reader, node: &Node) -> Option<Step> {
             }
             "with" => step.with = r.string_map(value, Scope::Step),
             // `background` is an experimental feature this runner does not offer.
-            _ => r.unexpected(value),
+            _ => r.unexpected(
+                value,
+                "This runner does not offer background steps: remove 'background:'.",
+            ),
         }
     }
     match kinds.as_slice() {
@@ -97,6 +106,7 @@ fn read_step(r: &mut Reader, node: &Node) -> Option<Step> {
         _ => r.error(
             node.location,
             "There's not enough info to determine what you meant. Add one of these properties: parallel, run, shell, uses, with, working-directory",
+            "Add 'run:' with a script to run, or 'uses:' with an action to call.",
         ),
     }
     Some(step)
@@ -121,6 +131,7 @@ fn check_uses(r: &mut Reader, uses: &Located<String>) {
         r.error(
             uses.location,
             format!("Expected format {{org}}/{{repo}}[/path]@ref. Actual '{text}'"),
+            "For example 'actions/checkout@v4', './path/to/action' or 'docker://alpine:3'.",
         );
     }
 }
@@ -130,7 +141,7 @@ fn check_explicit_ids(r: &mut Reader, steps: &[Step]) {
     let mut seen: Vec<String> = Vec::new();
     for id in steps.iter().filter_map(|s| s.id.as_ref()) {
         if let Some(problem) = identifier_problem(&id.value) {
-            r.error(id.location, problem);
+            r.error(id.location, problem, IDENTIFIER_RULES);
             continue;
         }
         let folded = id.value.to_lowercase();
@@ -139,6 +150,10 @@ fn check_explicit_ids(r: &mut Reader, steps: &[Step]) {
                 id.location,
                 format!(
                     "The identifier '{}' may not be used more than once within the same scope.",
+                    id.value
+                ),
+                format!(
+                    "Rename one of the steps with id '{}': step ids must be unique within a job (ignoring case).",
                     id.value
                 ),
             );

@@ -48,7 +48,14 @@ fn check_matrix(r: &mut Reader, node: &Node) {
             continue;
         }
         let Some(items) = value.as_sequence() else {
-            r.unexpected(value);
+            let help = if key == "include" || key == "exclude" {
+                format!("'{key}' is a list of mappings, each starting with '- '.")
+            } else {
+                format!(
+                    "Write the values of '{key}' as a list, like '{key}: [a, b]', or one '${{{{ }}}}' expression."
+                )
+            };
+            r.unexpected(value, help);
             continue;
         };
         if key == "include" || key == "exclude" {
@@ -63,6 +70,7 @@ fn check_matrix(r: &mut Reader, node: &Node) {
             r.error(
                 value.location,
                 format!("Matrix vector '{key}' does not contain any values"),
+                format!("Give '{key}' at least one value, or remove it."),
             );
         } else {
             for item in items {

@@ -6,7 +6,20 @@
 use crate::yaml::{Node, NodeValue};
 
 use super::expressions::Scope;
-use super::reader::Reader;
+use super::reader::{Reader, WANT_SEQUENCE, WANT_STRING};
+use super::suggest::did_you_mean;
+
+const EVENT_FORMS: &str = "Write 'on:' as one event ('on: push'), a list of events ('on: [push, pull_request]'), or a mapping of events to their filters.";
+
+/// The help for an input `type` GitHub does not know.
+fn input_type_help(node: &Node, dispatch: bool) -> String {
+    let types: &[&str] = if dispatch {
+        &["string", "boolean", "number", "choice", "environment"]
+    } else {
+        &["string", "boolean", "number"]
+    };
+    did_you_mean(node.as_str().unwrap_or_default(), types, "types")
+}
 use super::types::{
     CallOutput, CallSecret, Cron, Event, Input, InputType, Located, Triggers, WorkflowCall,
 };
@@ -38,7 +51,7 @@ pub(crate) fn read_triggers(r: &mut Reader, node: &Node) -> Triggers {
                 events.push(read_event(r, name, value));
             }
         }
-        _ => r.unexpected(node),
+        _ => r.unexpected(node, EVENT_FORMS),
     }
     Triggers { events }
 }
@@ -62,7 +75,10 @@ fn read_event(r: &mut Reader, name: Located<String>, node: &Node) -> Event {
     let Some(entries) = node.as_mapping() else {
         // `push:` (null) and other scalars carry no configuration.
         if matches!(node.value, NodeValue::Sequence(_)) {
-            r.unexpected(node);
+            r.unexpected(
+                node,
+                "An event's configuration is a mapping of filters, like 'branches: [main]'.",
+            );
         }
         return event;
     };
@@ -90,7 +106,10 @@ fn read_event(r: &mut Reader, name: Located<String>, node: &Node) -> Event {
 
 fn read_schedule(r: &mut Reader, node: &Node) -> Vec<Cron> {
     let Some(items) = node.as_sequence() else {
-        r.unexpected(node);
+        r.unexpected(
+            node,
+            format!("'schedule' is a list of '- cron: \"...\"' entries. {WANT_SEQUENCE}"),
+        );
         return Vec::new();
     };
     let mut crons = Vec::new();
@@ -145,7 +164,7 @@ fn read_dispatch_inputs(r: &mut Reader, node: &Node) -> Vec<Input> {
                 "description" => input.description = v.scalar_text(),
                 "type" => match v.as_str().and_then(|t| input_type(t, true)) {
                     Some(t) => input.input_type = t,
-                    None => r.unexpected(v),
+                    None => r.unexpected(v, input_type_help(v, true)),
                 },
                 "required" => input.required = r.plain_bool(v).unwrap_or(false),
                 "default" => input.default = Some(v.clone()),
@@ -210,14 +229,14 @@ fn read_call_inputs(r: &mut Reader, node: &Node) -> Vec<Input> {
                         has_type = true;
                     }
                     None => {
-                        r.unexpected(v);
+                        r.unexpected(v, input_type_help(v, false));
                         has_type = true;
                     }
                 },
                 "required" => input.required = r.plain_bool(v).unwrap_or(false),
                 _ => {
                     if v.as_mapping().is_some() || v.as_sequence().is_some() {
-                        r.unexpected(v);
+                        r.unexpected(v, WANT_STRING);
                     } else {
                         r.string(v, Scope::Workflow);
                         input.default = Some(v.clone());
