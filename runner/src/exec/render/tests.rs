@@ -535,3 +535,21 @@ fn json_lines_parse_back_and_name_their_event() {
     assert_eq!(lines[2]["duration"], 1.234);
     assert_eq!(lines[2]["step"]["index"], 1);
 }
+
+#[test]
+fn the_colored_table_keeps_its_columns_aligned() {
+    let a = job("build", "build");
+    let text = finish(
+        RenderOptions {
+            color: true,
+            ..options()
+        },
+        &[job_finished(&a, Outcome::Success, 1000)],
+    );
+    assert_eq!(
+        text,
+        "\n\
+         \x1b[1mJob    Result     Duration\x1b[0m\n\
+         build  \x1b[32m✔ success\x1b[0m     1.00s\n"
+    );
+}
