@@ -27,6 +27,7 @@ mod tests;
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
+use std::time::Duration;
 
 use crate::exec::events::{AnnotationEvent, Event, JobKey, LogKind, Outcome, StepKey};
 
@@ -72,7 +73,7 @@ struct JobRow {
     label: String,
     /// `None`: started but no `JobFinished` arrived.
     result: Option<Outcome>,
-    duration: Option<std::time::Duration>,
+    duration: Option<Duration>,
 }
 
 /// Human output: one line per step start and finish, indented log lines, folded groups,
@@ -134,47 +135,21 @@ impl HumanRenderer {
                 conclusion,
                 duration,
                 ..
-            } => {
-                self.state(job).in_group = false;
-                let detail = step_detail(*outcome, *conclusion, *duration);
-                let style = match (*outcome, *conclusion) {
-                    (Outcome::Failure, Outcome::Success) => Style::Yellow,
-                    (_, conclusion) => outcome_style(conclusion),
-                };
-                self.close_fold(out)?;
-                let text = format!("{} {} ({detail})", icon(*outcome), step_label(step));
-                self.line(job, 0, &text, style, out)?;
-            }
+            } => self.step_finished(job, step, (*outcome, *conclusion), *duration, out)?,
             Event::JobFinished {
                 job,
                 result,
                 duration,
                 ..
-            } => {
-                self.close_fold(out)?;
-                let verb = match result {
-                    Outcome::Success => "succeeded",
-                    Outcome::Failure => "failed",
-                    Outcome::Cancelled => "was cancelled",
-                    Outcome::Skipped => "was skipped",
-                };
-                let text = format!(
-                    "{} Job{} {verb} ({})",
-                    icon(*result),
-                    self.own_name(job),
-                    human_duration(*duration)
-                );
-                self.line(job, 0, &text, outcome_style(*result), out)?;
-                self.running.retain(|running| running != job);
-                self.rows.push(JobRow {
-                    label: job_label(job),
-                    result: Some(*result),
-                    duration: Some(*duration),
-                });
-            }
+            } => self.job_finished(job, *result, *duration, out)?,
             Event::Summary { job, markdown } => {
                 match self.summaries.iter_mut().find(|(key, _)| key == job) {
-                    Some((_, text)) => text.push_str(markdown),
+                    Some((_, text)) => {
+                        if !text.is_empty() && !text.ends_with('\n') {
+                            text.push('\n');
+                        }
+                        text.push_str(markdown);
+                    }
                     None => self.summaries.push((job.clone(), markdown.clone())),
                 }
             }
@@ -246,6 +221,51 @@ impl HumanRenderer {
         }
         let text = format!("▶ {}", step_label(step));
         self.line(job, 0, &text, Style::Bold, out)
+    }
+
+    fn step_finished(
+        &mut self,
+        job: &JobKey,
+        step: &StepKey,
+        (outcome, conclusion): (Outcome, Outcome),
+        duration: Duration,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
+        self.state(job).in_group = false;
+        self.close_fold(out)?;
+        let style = match (outcome, conclusion) {
+            (Outcome::Failure, Outcome::Success) => Style::Yellow,
+            (_, conclusion) => outcome_style(conclusion),
+        };
+        let detail = step_detail(outcome, conclusion, duration);
+        let text = format!("{} {} ({detail})", icon(outcome), step_label(step));
+        self.line(job, 0, &text, style, out)
+    }
+
+    fn job_finished(
+        &mut self,
+        job: &JobKey,
+        result: Outcome,
+        duration: Duration,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
+        self.close_fold(out)?;
+        let verb = match result {
+            Outcome::Success => "succeeded",
+            Outcome::Failure => "failed",
+            Outcome::Cancelled => "was cancelled",
+            Outcome::Skipped => "was skipped",
+        };
+        let took = human_duration(duration);
+        let text = format!("{} Job{} {verb} ({took})", icon(result), self.own_name(job));
+        self.line(job, 0, &text, outcome_style(result), out)?;
+        self.running.retain(|running| running != job);
+        self.rows.push(JobRow {
+            label: job_label(job),
+            result: Some(result),
+            duration: Some(duration),
+        });
+        Ok(())
     }
 
     fn log(

@@ -427,7 +427,7 @@ fn summaries_follow_the_table_under_the_jobs_name() {
         markdown: markdown.into(),
     };
     let events = [
-        summary("\n# Results  \n\n| a | b |\n"),
+        summary("\n# Results  \n\n| a | b |"),
         summary("done\n\n"),
         job_finished(&a, Outcome::Success, 1000),
     ];
