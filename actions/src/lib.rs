@@ -1,5 +1,19 @@
-//! Everything behind `uses:`: `action.yml` metadata, composite / node / docker action
-//! loading, the remote action cache, and the built-in actions the runner serves itself
-//! (image builds, checkout).
+//! Everything behind `uses:`: parsing references, reading `action.yml` metadata
+//! (composite / node / docker), the remote action cache (git, from a configurable base URL,
+//! with an offline mode) and the built-in actions the runner serves itself.
 //!
-//! Nothing lives here yet: the job engine that needs it is tracked by the `exec` issue.
+//! No Gitea, GitHub API or Kubernetes knowledge lives here. IO is blocking (the `git` CLI
+//! through `std::process`); async callers wrap it in `spawn_blocking`.
+
+mod cache;
+mod error;
+mod manifest;
+mod reference;
+
+pub use cache::ActionCache;
+pub use error::{ActionError, Result};
+pub use manifest::{
+    ActionInput, ActionManifest, ActionOutput, CompositeStep, NODE_VERSIONS, Runs, load_manifest,
+    parse_manifest,
+};
+pub use reference::{ActionRef, Builtin, WorkflowRef, builtin};
