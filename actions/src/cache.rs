@@ -145,16 +145,25 @@ where
 /// A tag or branch → (commit sha, the full ref name to fetch). Tags win over branches, as
 /// in `git rev-parse`; an annotated tag resolves to the commit it points at.
 fn resolve(url: &str, git_ref: &str) -> Result<(String, String)> {
-    let out = run_git(None, ["ls-remote", "--", url, git_ref], url, git_ref)?;
+    let candidates = if git_ref.starts_with("refs/") {
+        vec![git_ref.to_string()]
+    } else {
+        vec![
+            format!("refs/tags/{git_ref}"),
+            format!("refs/heads/{git_ref}"),
+        ]
+    };
+    // With patterns, ls-remote lists a peeled tag (`^{}`) only when asked for it by name.
+    let mut args = vec!["ls-remote".to_string(), "--".to_string(), url.to_string()];
+    for name in &candidates {
+        args.push(name.clone());
+        args.push(format!("{name}^{{}}"));
+    }
+    let out = run_git(None, &args, url, git_ref)?;
     let refs: Vec<(&str, &str)> = out
         .lines()
         .filter_map(|line| line.split_once('\t'))
         .collect();
-    let candidates = if git_ref.starts_with("refs/") {
-        vec![git_ref.to_string()]
-    } else {
-        vec![format!("refs/tags/{git_ref}"), format!("refs/heads/{git_ref}")]
-    };
     for name in candidates {
         let peeled = format!("{name}^{{}}");
         let sha = refs
@@ -188,7 +197,16 @@ fn download(url: &str, remote_name: &str, sha: &str, repo_dir: &Path, git_ref: &
     run_git(dir, ["init", "-q"], url, git_ref)?;
     run_git(
         dir,
-        ["fetch", "-q", "--no-tags", "--depth", "1", "--", url, remote_name],
+        [
+            "fetch",
+            "-q",
+            "--no-tags",
+            "--depth",
+            "1",
+            "--",
+            url,
+            remote_name,
+        ],
         url,
         git_ref,
     )?;
@@ -203,10 +221,14 @@ fn download(url: &str, remote_name: &str, sha: &str, repo_dir: &Path, git_ref: &
             ),
         });
     }
-    run_git(dir, ["checkout", "-q", "--detach", "FETCH_HEAD"], url, git_ref)?;
+    run_git(
+        dir,
+        ["checkout", "-q", "--detach", "FETCH_HEAD"],
+        url,
+        git_ref,
+    )?;
     let git_dir = temp.path().join(".git");
-    std::fs::remove_dir_all(&git_dir)
-        .map_err(|e| ActionError::io("removing", &git_dir, e))?;
+    std::fs::remove_dir_all(&git_dir).map_err(|e| ActionError::io("removing", &git_dir, e))?;
     let target = repo_dir.join(sha);
     match std::fs::rename(temp.path(), &target) {
         Ok(()) => {
@@ -215,7 +237,11 @@ fn download(url: &str, remote_name: &str, sha: &str, repo_dir: &Path, git_ref: &
         }
         // Another runner finished the same commit first: its copy is as good as ours.
         Err(_) if target.is_dir() => Ok(()),
-        Err(e) => Err(ActionError::io("moving the checkout into place at", &target, e)),
+        Err(e) => Err(ActionError::io(
+            "moving the checkout into place at",
+            &target,
+            e,
+        )),
     }
 }
 

@@ -57,7 +57,11 @@ pub enum ActionError {
 }
 
 impl ActionError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         ActionError::Io {
             action,
             path: path.into(),

@@ -80,8 +80,7 @@ pub fn load_manifest(dir: &Path) -> Result<ActionManifest> {
         .ok_or_else(|| ActionError::ManifestNotFound {
             dir: dir.to_path_buf(),
         })?;
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| ActionError::io("reading", &path, e))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| ActionError::io("reading", &path, e))?;
     parse_manifest(&text, &path.display().to_string())
 }
 
@@ -132,10 +131,7 @@ impl Reader<'_> {
         if text.is_none() {
             self.problem(
                 node,
-                format!(
-                    "{what} must be a string, not a {}",
-                    node.value.kind_name()
-                ),
+                format!("{what} must be a string, not a {}", node.value.kind_name()),
             );
         }
         text
@@ -179,9 +175,8 @@ impl Reader<'_> {
                 _ => {}
             }
         }
-        if root.as_mapping().is_none() {
-            return None;
-        }
+        // Not a mapping: already reported.
+        root.as_mapping()?;
         let Some(runs) = runs else {
             self.problem(
                 root,
@@ -260,7 +255,12 @@ impl Reader<'_> {
     /// `runs:`; the inner `None` means it was reported.
     fn runs(&mut self, node: &Node) -> Option<Runs> {
         let entries = self.mapping(node, "`runs`");
-        let field = |key: &str| entries.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v);
+        let field = |key: &str| {
+            entries
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(_, v)| v)
+        };
         let Some(using_node) = field("using") else {
             self.problem(
                 node,

@@ -170,9 +170,7 @@ fn split_remote(text: &str) -> Result<(String, String, String, String), String> 
     }
     for part in [owner, repo] {
         if part == "." || part == ".." || part.starts_with('-') || part.contains('\\') {
-            return Err(format!(
-                "`{part}` is not a valid owner or repository name"
-            ));
+            return Err(format!("`{part}` is not a valid owner or repository name"));
         }
     }
     if rest.iter().any(|s| s.is_empty() || *s == "..") {

@@ -47,7 +47,10 @@ impl Reader<'_> {
             );
             return Vec::new();
         };
-        items.iter().filter_map(|item| self.composite_step(item)).collect()
+        items
+            .iter()
+            .filter_map(|item| self.composite_step(item))
+            .collect()
     }
 
     fn composite_step(&mut self, node: &Node) -> Option<CompositeStep> {
@@ -93,7 +96,10 @@ impl Reader<'_> {
         }
         match (&step.run, &step.uses) {
             (Some(_), Some(_)) => {
-                self.problem(node, "a step has both `run` and `uses`: split it into two steps");
+                self.problem(
+                    node,
+                    "a step has both `run` and `uses`: split it into two steps",
+                );
                 return None;
             }
             (None, None) => {
