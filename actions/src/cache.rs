@@ -112,7 +112,18 @@ fn git() -> Command {
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GCM_INTERACTIVE", "never")
         .env("LC_ALL", "C")
-        .args(["-c", "http.lowSpeedLimit=1", "-c", "http.lowSpeedTime=60"])
+        .args([
+            // Give up on a stalled download instead of hanging the job.
+            "-c",
+            "http.lowSpeedLimit=1",
+            "-c",
+            "http.lowSpeedTime=60",
+            // No hooks from the user's templates, files exactly as committed.
+            "-c",
+            "core.hooksPath=/dev/null",
+            "-c",
+            "core.autocrlf=false",
+        ])
         .stdin(Stdio::null());
     command
 }

@@ -113,7 +113,18 @@ impl Reader<'_> {
     /// The mapping entries of `node`, or a problem naming `what` it should be.
     pub(crate) fn mapping<'n>(&mut self, node: &'n Node, what: &str) -> &'n [(Node, Node)] {
         match &node.value {
-            NodeValue::Mapping(entries) => entries,
+            NodeValue::Mapping(entries) => {
+                for (i, (key, _)) in entries.iter().enumerate() {
+                    let Some(name) = key.as_str() else { continue };
+                    if entries[..i].iter().any(|(k, _)| k.as_str() == Some(name)) {
+                        self.problem(
+                            key,
+                            format!("`{name}` is already defined in {what}; keep only one"),
+                        );
+                    }
+                }
+                entries
+            }
             NodeValue::Null => &[],
             other => {
                 self.problem(

@@ -259,9 +259,14 @@ fn caller_git_dir_is_ignored() {
             .args(["--exact", "caller_git_dir_is_ignored", "--nocapture"])
             .env("ACTIONS_CACHE_TEST_CHILD", "1")
             .env("GIT_DIR", "/nonexistent/.git")
-            .status()
+            .output()
             .unwrap();
-        assert!(status.success());
+        assert!(
+            status.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&status.stdout),
+            String::from_utf8_lossy(&status.stderr)
+        );
         return;
     }
     let base = tempfile::tempdir().unwrap();

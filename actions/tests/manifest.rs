@@ -249,6 +249,14 @@ fn broken_manifests_point_at_the_problem() {
             "- just\n- a list\n",
             "1:1: the action metadata file must be a mapping",
         ),
+        (
+            "runs:\n  using: node20\n  main: a.js\nruns: {}\n",
+            "4:1: `runs` is already defined",
+        ),
+        (
+            "inputs:\n  a: {}\n  a: {}\nruns:\n  using: node20\n  main: a.js\n",
+            "3:3: `a` is already defined in `inputs`",
+        ),
     ];
     for (text, expected) in cases {
         let found = problems(text);
