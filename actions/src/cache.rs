@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{ActionError, Result};
+use crate::reference::{ActionRef, WorkflowRef};
 
 /// Where remote actions are fetched from and kept.
 #[derive(Debug, Clone)]
@@ -73,6 +74,43 @@ impl ActionCache {
             write_ref(&repo_dir, git_ref, &sha)?;
         }
         Ok(dir)
+    }
+}
+
+impl ActionCache {
+    /// The directory holding the `action.yml` of `action`: under `workspace` for a local
+    /// action, in the cache (fetched if needed) for a remote one; `None` for `docker://`.
+    pub fn locate_action(&self, action: &ActionRef, workspace: &Path) -> Result<Option<PathBuf>> {
+        Ok(match action {
+            ActionRef::Local { path } => Some(workspace.join(path)),
+            ActionRef::Remote {
+                owner,
+                repo,
+                path,
+                git_ref,
+            } => {
+                let dir = self.fetch(owner, repo, git_ref)?;
+                Some(match path {
+                    Some(path) => dir.join(path),
+                    None => dir,
+                })
+            }
+            ActionRef::Docker { .. } => None,
+        })
+    }
+
+    /// The file of a reusable workflow: under `workspace` when local, in the cache (fetched
+    /// if needed) when remote.
+    pub fn locate_workflow(&self, workflow: &WorkflowRef, workspace: &Path) -> Result<PathBuf> {
+        match workflow {
+            WorkflowRef::Local { path } => Ok(workspace.join(path)),
+            WorkflowRef::Remote {
+                owner,
+                repo,
+                path,
+                git_ref,
+            } => Ok(self.fetch(owner, repo, git_ref)?.join(path)),
+        }
     }
 }
 

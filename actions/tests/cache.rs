@@ -317,3 +317,42 @@ fn concurrent_fetches_of_one_commit_agree() {
         "{names:?}"
     );
 }
+
+#[test]
+fn locate_actions_and_workflows() {
+    use actions::{ActionRef, WorkflowRef, load_manifest};
+    let base = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let workspace = Path::new("/ws");
+    let r = remote(base.path(), "o", "r");
+    let cache = ActionCache::new(root.path().to_path_buf(), &url(base.path()), false);
+    let commit = root.path().join("o/r").join(&r.second);
+
+    let local = ActionRef::parse("./.github/actions/a").unwrap();
+    assert_eq!(
+        cache.locate_action(&local, workspace).unwrap(),
+        Some(workspace.join("./.github/actions/a"))
+    );
+    let docker = ActionRef::parse("docker://alpine").unwrap();
+    assert_eq!(cache.locate_action(&docker, workspace).unwrap(), None);
+    let at_root = ActionRef::parse("o/r@main").unwrap();
+    let dir = cache.locate_action(&at_root, workspace).unwrap().unwrap();
+    assert_eq!(dir, commit);
+    assert!(load_manifest(&dir).is_ok());
+    let nested = ActionRef::parse("o/r/sub/dir@main").unwrap();
+    assert_eq!(
+        cache.locate_action(&nested, workspace).unwrap(),
+        Some(commit.join("sub/dir"))
+    );
+
+    let called = WorkflowRef::parse("o/r/.github/workflows/x.yml@main").unwrap();
+    assert_eq!(
+        cache.locate_workflow(&called, workspace).unwrap(),
+        commit.join(".github/workflows/x.yml")
+    );
+    let local = WorkflowRef::parse("./.github/workflows/y.yml").unwrap();
+    assert_eq!(
+        cache.locate_workflow(&local, workspace).unwrap(),
+        workspace.join("./.github/workflows/y.yml")
+    );
+}
