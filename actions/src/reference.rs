@@ -1,0 +1,249 @@
+//! What a `uses:` points at: a local directory, a repository at a ref, or a Docker image;
+//! and the same for reusable workflows (`jobs.<id>.uses`). Parsing follows GitHub's rules.
+
+use std::fmt;
+
+use crate::error::{ActionError, Result};
+
+/// The target of a step's `uses:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionRef {
+    /// `./path` relative to the workspace (repository root), kept as written
+    /// (`./`, `./.github/actions/x`); join it onto the workspace.
+    Local { path: String },
+    /// `owner/repo[/path]@ref`.
+    Remote {
+        owner: String,
+        repo: String,
+        path: Option<String>,
+        git_ref: String,
+    },
+    /// `docker://image`.
+    Docker { image: String },
+}
+
+impl ActionRef {
+    /// Parses a step's `uses:` value.
+    pub fn parse(uses: &str) -> Result<ActionRef> {
+        let invalid = |why: &str| ActionError::InvalidReference {
+            uses: uses.to_string(),
+            why: why.to_string(),
+        };
+        let text = uses.trim();
+        if text.is_empty() {
+            return Err(invalid(
+                "it is empty; write `owner/repo@ref`, `./path/to/action` or `docker://image`",
+            ));
+        }
+        if let Some(image) = text.strip_prefix("docker://") {
+            if image.is_empty() || image.chars().any(char::is_whitespace) {
+                return Err(invalid(
+                    "`docker://` must be followed by an image name such as `docker://alpine:3`",
+                ));
+            }
+            return Ok(ActionRef::Docker {
+                image: image.to_string(),
+            });
+        }
+        if text.starts_with("./") || text.starts_with(".\\") {
+            check_local_path(text).map_err(|why| invalid(&why))?;
+            return Ok(ActionRef::Local {
+                path: text.replace('\\', "/"),
+            });
+        }
+        let (owner, repo, rest, git_ref) = split_remote(text).map_err(|why| invalid(&why))?;
+        Ok(ActionRef::Remote {
+            owner,
+            repo,
+            path: (!rest.is_empty()).then_some(rest),
+            git_ref,
+        })
+    }
+}
+
+impl fmt::Display for ActionRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ActionRef::Local { path } => f.write_str(path),
+            ActionRef::Remote {
+                owner,
+                repo,
+                path,
+                git_ref,
+            } => match path {
+                Some(path) => write!(f, "{owner}/{repo}/{path}@{git_ref}"),
+                None => write!(f, "{owner}/{repo}@{git_ref}"),
+            },
+            ActionRef::Docker { image } => write!(f, "docker://{image}"),
+        }
+    }
+}
+
+/// The target of a job's `uses:` (a reusable workflow).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkflowRef {
+    /// `./.github/workflows/x.yml`, kept as written.
+    Local { path: String },
+    /// `owner/repo/.github/workflows/x.yml@ref`; `path` is `.github/workflows/x.yml`.
+    Remote {
+        owner: String,
+        repo: String,
+        path: String,
+        git_ref: String,
+    },
+}
+
+impl WorkflowRef {
+    /// Parses a job's `uses:` value.
+    pub fn parse(uses: &str) -> Result<WorkflowRef> {
+        let invalid = |why: &str| ActionError::InvalidReference {
+            uses: uses.to_string(),
+            why: why.to_string(),
+        };
+        let text = uses.trim();
+        if text.is_empty() {
+            return Err(invalid(
+                "it is empty; write `./.github/workflows/file.yml` or `owner/repo/.github/workflows/file.yml@ref`",
+            ));
+        }
+        if let Some(path) = text.strip_prefix("./") {
+            if path.contains('@') {
+                return Err(invalid(
+                    "a local reusable workflow has no `@ref`: it is always read from the same commit as the caller; drop the `@...`",
+                ));
+            }
+            check_workflow_path(path).map_err(|why| invalid(&why))?;
+            return Ok(WorkflowRef::Local {
+                path: text.to_string(),
+            });
+        }
+        let (owner, repo, path, git_ref) = split_remote(text).map_err(|why| invalid(&why))?;
+        check_workflow_path(&path).map_err(|why| invalid(&why))?;
+        Ok(WorkflowRef::Remote {
+            owner,
+            repo,
+            path,
+            git_ref,
+        })
+    }
+}
+
+impl fmt::Display for WorkflowRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WorkflowRef::Local { path } => f.write_str(path),
+            WorkflowRef::Remote {
+                owner,
+                repo,
+                path,
+                git_ref,
+            } => write!(f, "{owner}/{repo}/{path}@{git_ref}"),
+        }
+    }
+}
+
+/// `owner/repo[/path]@ref` → its four parts (path empty when absent).
+fn split_remote(text: &str) -> Result<(String, String, String, String), String> {
+    let Some((name, git_ref)) = text.split_once('@') else {
+        return Err(
+            "a repository reference needs a version: write `owner/repo@ref` (a tag such as `v4`, a branch or a commit sha), or `./path` for an action in this repository"
+                .to_string(),
+        );
+    };
+    if git_ref.contains('@') {
+        return Err("it contains more than one `@`; write `owner/repo[/path]@ref`".to_string());
+    }
+    if git_ref.is_empty() || git_ref.chars().any(char::is_whitespace) || git_ref.starts_with('-') {
+        return Err(
+            "the part after `@` must be a tag, branch or commit sha such as `v4`".to_string(),
+        );
+    }
+    let mut segments = name.split('/');
+    let owner = segments.next().unwrap_or_default();
+    let repo = segments.next().unwrap_or_default();
+    let rest: Vec<&str> = segments.collect();
+    if owner.is_empty() || repo.is_empty() {
+        return Err(
+            "expected `owner/repo[/path]@ref`: both the owner and the repository name are needed"
+                .to_string(),
+        );
+    }
+    for part in [owner, repo] {
+        if part == "." || part == ".." || part.starts_with('-') || part.contains('\\') {
+            return Err(format!("`{part}` is not a valid owner or repository name"));
+        }
+    }
+    if rest.iter().any(|s| s.is_empty() || *s == "..") {
+        return Err(
+            "the path inside the repository has an empty or `..` segment; write `owner/repo/sub/dir@ref`"
+                .to_string(),
+        );
+    }
+    Ok((
+        owner.to_string(),
+        repo.to_string(),
+        rest.join("/"),
+        git_ref.to_string(),
+    ))
+}
+
+/// A local action path may not climb out of the workspace.
+fn check_local_path(text: &str) -> Result<(), String> {
+    let mut depth: i64 = 0;
+    for segment in text.split(['/', '\\']) {
+        match segment {
+            "" | "." => {}
+            ".." => depth -= 1,
+            _ => depth += 1,
+        }
+        if depth < 0 {
+            return Err(
+                "a local action must live inside the repository; remove the `..` that leaves it"
+                    .to_string(),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// GitHub only runs reusable workflows stored directly in `.github/workflows/`.
+fn check_workflow_path(path: &str) -> Result<(), String> {
+    let Some(file) = path.strip_prefix(".github/workflows/") else {
+        return Err(
+            "a reusable workflow must be a file in `.github/workflows/`, e.g. `./.github/workflows/build.yml` or `owner/repo/.github/workflows/build.yml@v1`"
+                .to_string(),
+        );
+    };
+    if file.is_empty() || file.contains('/') {
+        return Err(
+            "a reusable workflow must sit directly in `.github/workflows/` (no subdirectories)"
+                .to_string(),
+        );
+    }
+    if !(file.ends_with(".yml") || file.ends_with(".yaml")) {
+        return Err("a reusable workflow file must end in `.yml` or `.yaml`".to_string());
+    }
+    Ok(())
+}
+
+/// Actions the runner serves itself instead of fetching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtin {
+    /// `actions/checkout` (any ref): in `exec` the workspace already is the repository.
+    Checkout,
+}
+
+/// The built-in that replaces `action`, if any.
+pub fn builtin(action: &ActionRef) -> Option<Builtin> {
+    match action {
+        ActionRef::Remote {
+            owner,
+            repo,
+            path: None,
+            ..
+        } if owner.eq_ignore_ascii_case("actions") && repo.eq_ignore_ascii_case("checkout") => {
+            Some(Builtin::Checkout)
+        }
+        _ => None,
+    }
+}

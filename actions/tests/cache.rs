@@ -1,0 +1,358 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The action cache against local bare repositories served over `file://`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use actions::{ActionCache, ActionError};
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .env_remove("GIT_DIR")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "tag.gpgsign=false",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A remote at `<base>/<owner>/<name>` with two commits: `v1` (annotated tag) on the first,
+/// `main` and `light` (lightweight tag) on the second. Returns (remote dir, sha1, sha2).
+struct Remote {
+    dir: PathBuf,
+    first: String,
+    second: String,
+}
+
+fn remote(base: &Path, owner: &str, name: &str) -> Remote {
+    let work = base.join("work").join(name);
+    std::fs::create_dir_all(&work).unwrap();
+    git(&work, &["init", "-q"]);
+    std::fs::write(
+        work.join("action.yml"),
+        "runs:\n  using: node20\n  main: v1.js\n",
+    )
+    .unwrap();
+    git(&work, &["add", "."]);
+    git(&work, &["commit", "-qm", "one"]);
+    let first = git(&work, &["rev-parse", "HEAD"]);
+    git(&work, &["tag", "-a", "v1", "-m", "v1"]);
+    std::fs::write(
+        work.join("action.yml"),
+        "runs:\n  using: node20\n  main: v2.js\n",
+    )
+    .unwrap();
+    git(&work, &["commit", "-qam", "two"]);
+    let second = git(&work, &["rev-parse", "HEAD"]);
+    git(&work, &["tag", "light"]);
+    git(&work, &["branch", "release/x", &first]);
+    let dir = base.join(owner).join(name);
+    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+    git(
+        base,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            work.to_str().unwrap(),
+            dir.to_str().unwrap(),
+        ],
+    );
+    Remote { dir, first, second }
+}
+
+fn main_js(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("action.yml")).unwrap()
+}
+
+fn url(base: &Path) -> String {
+    format!("file://{}", base.display())
+}
+
+#[test]
+fn fetch_by_tag_branch_and_sha() {
+    let base = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let r = remote(base.path(), "owner", "repo");
+    let cache = ActionCache::new(
+        root.path().to_path_buf(),
+        &format!("{}/", url(base.path())),
+        false,
+    );
+
+    let tag = cache.fetch("owner", "repo", "v1").unwrap();
+    assert_eq!(tag, root.path().join("owner/repo").join(&r.first));
+    assert!(main_js(&tag).contains("v1.js"));
+    assert!(
+        !tag.join(".git").exists(),
+        "the cached copy carries no .git"
+    );
+
+    let branch = cache.fetch("owner", "repo", "main").unwrap();
+    assert_eq!(branch, root.path().join("owner/repo").join(&r.second));
+    assert!(main_js(&branch).contains("v2.js"));
+    assert_eq!(cache.fetch("owner", "repo", "light").unwrap(), branch);
+    assert_eq!(cache.fetch("owner", "repo", "release/x").unwrap(), tag);
+
+    let by_sha = cache
+        .fetch("owner", "repo", &r.first.to_uppercase())
+        .unwrap();
+    assert_eq!(by_sha, tag);
+
+    // No temporary directories are left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(root.path().join("owner/repo"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn fetch_by_sha_not_yet_cached() {
+    let base = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let r = remote(base.path(), "o", "r");
+    let cache = ActionCache::new(root.path().to_path_buf(), &url(base.path()), false);
+    let dir = cache.fetch("o", "r", &r.second).unwrap();
+    assert!(main_js(&dir).contains("v2.js"));
+}
+
+#[test]
+fn bare_repo_with_git_suffix_is_found() {
+    let base = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let r = remote(base.path(), "o", "r.git");
+    let cache = ActionCache::new(root.path().to_path_buf(), &url(base.path()), false);
+    assert_eq!(
+        cache.fetch("o", "r", "v1").unwrap(),
+        root.path().join("o/r").join(&r.first)
+    );
+}
+
+#[test]
+fn cached_commits_are_not_fetched_again() {
+    let base = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let r = remote(base.path(), "owner", "repo");
+    let cache = ActionCache::new(root.path().to_path_buf(), &url(base.path()), false);
+    let dir = cache.fetch("owner", "repo", "v1").unwrap();
+    std::fs::write(dir.join("marker"), "kept").unwrap();
+    // Same commit through another name: the cached copy is reused, not replaced.
+    assert_eq!(cache.fetch("owner", "repo", "release/x").unwrap(), dir);
+    assert!(dir.join("marker").is_file());
+
+    std::fs::remove_dir_all(&r.dir).unwrap();
+    // A sha needs no remote at all.
+    assert_eq!(cache.fetch("owner", "repo", &r.first).unwrap(), dir);
+    // A tag is re-resolved online (it may have moved), so a vanished remote is an error...
+    let err = cache.fetch("owner", "repo", "v1").unwrap_err();
+    assert!(
+        matches!(&err, ActionError::Fetch { git_ref, .. } if git_ref == "v1"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("--offline"), "{err}");
+    // ... and offline the cache answers.
+    let offline = ActionCache::new(root.path().to_path_buf(), &url(base.path()), true);
+    assert_eq!(offline.fetch("owner", "repo", "v1").unwrap(), dir);
+    assert_eq!(offline.fetch("owner", "repo", "release/x").unwrap(), dir);
+}
+
+#[test]
+fn offline_hit_and_miss() {
+    let base = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let r = remote(base.path(), "owner", "repo");
+    let online = ActionCache::new(root.path().to_path_buf(), &url(base.path()), false);
+    let offline = ActionCache::new(root.path().to_path_buf(), &url(base.path()), true);
+
+    let err = offline.fetch("owner", "repo", "main").unwrap_err();
+    assert!(
+        matches!(&err, ActionError::NotCached { git_ref, .. } if git_ref == "main"),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("owner/repo@main") && message.contains("without --offline"),
+        "{message}"
+    );
+
+    let dir = online.fetch("owner", "repo", "main").unwrap();
+    assert_eq!(offline.fetch("owner", "repo", "main").unwrap(), dir);
+    assert_eq!(offline.fetch("owner", "repo", &r.second).unwrap(), dir);
+    assert!(matches!(
+        offline.fetch("owner", "repo", &r.first),
+        Err(ActionError::NotCached { .. })
+    ));
+    assert!(matches!(
+        offline.fetch("owner", "other", "main"),
+        Err(ActionError::NotCached { .. })
+    ));
+}
+
+#[test]
+fn unknown_refs_and_repositories() {
+    let base = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let r = remote(base.path(), "owner", "repo");
+    let cache = ActionCache::new(root.path().to_path_buf(), &url(base.path()), false);
+
+    let err = cache.fetch("owner", "repo", "v9").unwrap_err();
+    assert!(err.to_string().contains("no such tag or branch"), "{err}");
+    let err = cache.fetch("owner", "repo", &r.first[..7]).unwrap_err();
+    assert!(err.to_string().contains("full 40-character sha"), "{err}");
+    let err = cache.fetch("owner", "missing", "v1").unwrap_err();
+    assert!(
+        matches!(&err, ActionError::Fetch { url, .. } if url.ends_with("/owner/missing")),
+        "{err:?}"
+    );
+    let unknown_sha = "0123456789012345678901234567890123456789";
+    assert!(matches!(
+        cache.fetch("owner", "repo", unknown_sha),
+        Err(ActionError::Fetch { .. })
+    ));
+    assert!(!root.path().join("owner/repo").join(unknown_sha).exists());
+}
+
+#[test]
+fn names_that_would_escape_the_cache_are_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let cache = ActionCache::new(root.path().to_path_buf(), "file:///nowhere", false);
+    for (owner, repo, git_ref) in [
+        ("..", "r", "v1"),
+        ("o", "a/b", "v1"),
+        ("o", "r", "--upload-pack=x"),
+        ("-o", "r", "v1"),
+    ] {
+        let err = cache.fetch(owner, repo, git_ref).unwrap_err();
+        assert!(
+            matches!(err, ActionError::InvalidReference { .. }),
+            "{owner}/{repo}@{git_ref}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn caller_git_dir_is_ignored() {
+    // A runner started from inside a git hook has GIT_DIR set; the cache must not use it.
+    // The variable is passed only to a child process running this same test binary.
+    if std::env::var_os("ACTIONS_CACHE_TEST_CHILD").is_none() {
+        let exe = std::env::current_exe().unwrap();
+        let status = Command::new(exe)
+            .args(["--exact", "caller_git_dir_is_ignored", "--nocapture"])
+            .env("ACTIONS_CACHE_TEST_CHILD", "1")
+            .env("GIT_DIR", "/nonexistent/.git")
+            .output()
+            .unwrap();
+        assert!(
+            status.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&status.stdout),
+            String::from_utf8_lossy(&status.stderr)
+        );
+        return;
+    }
+    let base = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let r = {
+        // The fixture's own git calls drop GIT_DIR explicitly.
+        remote(base.path(), "o", "r")
+    };
+    let cache = ActionCache::new(root.path().to_path_buf(), &url(base.path()), false);
+    assert_eq!(
+        cache.fetch("o", "r", "v1").unwrap(),
+        root.path().join("o/r").join(&r.first)
+    );
+}
+
+#[test]
+fn concurrent_fetches_of_one_commit_agree() {
+    let base = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let r = remote(base.path(), "o", "r");
+    let cache = ActionCache::new(root.path().to_path_buf(), &url(base.path()), false);
+    let dirs: Vec<PathBuf> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let cache = cache.clone();
+                let git_ref = if i % 2 == 0 {
+                    "main".to_string()
+                } else {
+                    r.second.clone()
+                };
+                scope.spawn(move || cache.fetch("o", "r", &git_ref).unwrap())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        dirs.iter()
+            .all(|d| *d == root.path().join("o/r").join(&r.second)),
+        "{dirs:?}"
+    );
+    assert!(main_js(&dirs[0]).contains("v2.js"));
+    let names: Vec<_> = std::fs::read_dir(root.path().join("o/r"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| n == &r.second || n == ".refs"),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn locate_actions_and_workflows() {
+    use actions::{ActionRef, WorkflowRef, load_manifest};
+    let base = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let workspace = Path::new("/ws");
+    let r = remote(base.path(), "o", "r");
+    let cache = ActionCache::new(root.path().to_path_buf(), &url(base.path()), false);
+    let commit = root.path().join("o/r").join(&r.second);
+
+    let local = ActionRef::parse("./.github/actions/a").unwrap();
+    assert_eq!(
+        cache.locate_action(&local, workspace).unwrap(),
+        Some(workspace.join("./.github/actions/a"))
+    );
+    let docker = ActionRef::parse("docker://alpine").unwrap();
+    assert_eq!(cache.locate_action(&docker, workspace).unwrap(), None);
+    let at_root = ActionRef::parse("o/r@main").unwrap();
+    let dir = cache.locate_action(&at_root, workspace).unwrap().unwrap();
+    assert_eq!(dir, commit);
+    assert!(load_manifest(&dir).is_ok());
+    let nested = ActionRef::parse("o/r/sub/dir@main").unwrap();
+    assert_eq!(
+        cache.locate_action(&nested, workspace).unwrap(),
+        Some(commit.join("sub/dir"))
+    );
+
+    let called = WorkflowRef::parse("o/r/.github/workflows/x.yml@main").unwrap();
+    assert_eq!(
+        cache.locate_workflow(&called, workspace).unwrap(),
+        commit.join(".github/workflows/x.yml")
+    );
+    let local = WorkflowRef::parse("./.github/workflows/y.yml").unwrap();
+    assert_eq!(
+        cache.locate_workflow(&local, workspace).unwrap(),
+        workspace.join("./.github/workflows/y.yml")
+    );
+}

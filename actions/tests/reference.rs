@@ -1,0 +1,154 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! `uses:` parsing for steps and jobs.
+
+use actions::{ActionError, ActionRef, Builtin, WorkflowRef, builtin};
+
+fn remote(owner: &str, repo: &str, path: Option<&str>, git_ref: &str) -> ActionRef {
+    ActionRef::Remote {
+        owner: owner.into(),
+        repo: repo.into(),
+        path: path.map(Into::into),
+        git_ref: git_ref.into(),
+    }
+}
+
+#[test]
+fn remote_forms() {
+    assert_eq!(
+        ActionRef::parse("actions/checkout@v4").unwrap(),
+        remote("actions", "checkout", None, "v4")
+    );
+    let sha = "8f4b7f84864484a7bf31766abe9204da3cbe65b3";
+    assert_eq!(
+        ActionRef::parse(&format!("owner/repo/sub/dir@{sha}")).unwrap(),
+        remote("owner", "repo", Some("sub/dir"), sha)
+    );
+    assert_eq!(
+        ActionRef::parse("  o/r@releases/v1 ").unwrap(),
+        remote("o", "r", None, "releases/v1")
+    );
+}
+
+#[test]
+fn local_and_docker_forms() {
+    assert_eq!(
+        ActionRef::parse("./local").unwrap(),
+        ActionRef::Local {
+            path: "./local".into()
+        }
+    );
+    // The repository root itself is an action (common in an action's own CI).
+    assert_eq!(
+        ActionRef::parse("./").unwrap(),
+        ActionRef::Local { path: "./".into() }
+    );
+    assert_eq!(
+        ActionRef::parse("./.github/actions/x/../y").unwrap(),
+        ActionRef::Local {
+            path: "./.github/actions/x/../y".into()
+        }
+    );
+    assert_eq!(
+        ActionRef::parse("docker://alpine:3").unwrap(),
+        ActionRef::Docker {
+            image: "alpine:3".into()
+        }
+    );
+}
+
+#[test]
+fn display_round_trips() {
+    for uses in [
+        "actions/checkout@v4",
+        "owner/repo/sub/dir@main",
+        "./local/dir",
+        "docker://ghcr.io/o/i:1",
+    ] {
+        assert_eq!(ActionRef::parse(uses).unwrap().to_string(), uses);
+    }
+    for uses in [
+        "./.github/workflows/a.yml",
+        "o/r/.github/workflows/b.yaml@v1",
+    ] {
+        assert_eq!(WorkflowRef::parse(uses).unwrap().to_string(), uses);
+    }
+}
+
+fn why(uses: &str) -> String {
+    match ActionRef::parse(uses) {
+        Err(ActionError::InvalidReference { uses: u, why }) => {
+            assert_eq!(u, uses);
+            why
+        }
+        other => panic!("{uses:?} parsed as {other:?}"),
+    }
+}
+
+#[test]
+fn invalid_action_refs() {
+    assert!(why("owner/repo").contains("needs a version"));
+    assert!(why("").contains("empty"));
+    assert!(why("   ").contains("empty"));
+    assert!(why("owner@v1").contains("owner and the repository"));
+    assert!(why("/repo@v1").contains("owner and the repository"));
+    assert!(why("owner/repo@").contains("after `@`"));
+    assert!(why("owner/repo@v1@v2").contains("more than one"));
+    assert!(why("owner/repo//x@v1").contains("empty or `..`"));
+    assert!(why("owner/repo/../x@v1").contains("empty or `..`"));
+    assert!(why("../outside").contains("needs a version"));
+    assert!(why("./../outside").contains("inside the repository"));
+    assert!(why("docker://").contains("image name"));
+    let message = ActionRef::parse("owner/repo").unwrap_err().to_string();
+    assert!(
+        message.starts_with("invalid `uses: owner/repo`: "),
+        "{message}"
+    );
+}
+
+#[test]
+fn workflow_refs() {
+    assert_eq!(
+        WorkflowRef::parse("./.github/workflows/x.yml").unwrap(),
+        WorkflowRef::Local {
+            path: "./.github/workflows/x.yml".into()
+        }
+    );
+    assert_eq!(
+        WorkflowRef::parse("owner/repo/.github/workflows/x.yml@v2").unwrap(),
+        WorkflowRef::Remote {
+            owner: "owner".into(),
+            repo: "repo".into(),
+            path: ".github/workflows/x.yml".into(),
+            git_ref: "v2".into(),
+        }
+    );
+    for (uses, expected) in [
+        ("owner/repo/.github/workflows/x.yml", "needs a version"),
+        ("owner/repo@v1", "`.github/workflows/`"),
+        ("./ci/x.yml", "`.github/workflows/`"),
+        ("./.github/workflows/sub/x.yml", "no subdirectories"),
+        ("./.github/workflows/x.txt", "`.yml`"),
+        ("./.github/workflows/x.yml@v1", "no `@ref`"),
+        ("", "empty"),
+    ] {
+        let err = WorkflowRef::parse(uses).unwrap_err().to_string();
+        assert!(err.contains(expected), "{uses}: {err}");
+    }
+}
+
+#[test]
+fn checkout_is_builtin() {
+    let checkout = ActionRef::parse("actions/checkout@v4").unwrap();
+    assert_eq!(builtin(&checkout), Some(Builtin::Checkout));
+    let sha_pinned =
+        ActionRef::parse("Actions/Checkout@11bd71901bbe5b1630ceea73d27597364c9af683").unwrap();
+    assert_eq!(builtin(&sha_pinned), Some(Builtin::Checkout));
+    for other in [
+        "actions/setup-node@v4",
+        "actions/checkout/sub@v4",
+        "./checkout",
+        "docker://checkout",
+    ] {
+        assert_eq!(builtin(&ActionRef::parse(other).unwrap()), None, "{other}");
+    }
+}
