@@ -146,6 +146,7 @@ fn options(args: &Args) -> Result<ExecOptions, UsageError> {
         env,
         matrix: pairs(&args.matrix, ':', "--matrix")?,
         platforms: pairs(&args.platforms, '=', "-P")?,
+        strict_platforms: false,
         concurrency: args
             .concurrency
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),

@@ -54,6 +54,8 @@ pub struct ExecOptions {
     pub env: Vec<(String, String)>,
     pub matrix: Vec<(String, String)>,
     pub platforms: Vec<(String, String)>,
+    /// Only `platforms` map labels; every other label is skipped, as act does.
+    pub strict_platforms: bool,
     pub concurrency: usize,
     pub action_cache: PathBuf,
     pub offline: bool,
@@ -189,6 +191,7 @@ pub async fn run(
     let limits = RunLimits {
         concurrency: Arc::new(Semaphore::new(options.concurrency.max(1))),
         platforms: Arc::new(options.platforms.clone()),
+        strict_platforms: options.strict_platforms,
         matrix_filter: Arc::new(options.matrix.clone()),
         cancel,
     };

@@ -41,6 +41,8 @@ pub struct WorkflowScope {
 pub struct RunLimits {
     pub concurrency: Arc<Semaphore>,
     pub platforms: Arc<Vec<(String, String)>>,
+    /// Only `platforms` are known (act's behaviour): any other label is skipped.
+    pub strict_platforms: bool,
     pub matrix_filter: Arc<Vec<(String, String)>>,
     pub cancel: CancellationToken,
 }
@@ -330,7 +332,7 @@ async fn run_job(
                 .await;
             }
             let labels = runs_on(job, &contexts);
-            if let Err(reason) = platform(&labels, &limits.platforms) {
+            if let Err(reason) = platform(&labels, &limits.platforms, limits.strict_platforms) {
                 return skipped(&engine, leg_key, reason);
             }
             let Ok(_permit) = limits.concurrency.clone().acquire_owned().await else {
@@ -488,7 +490,7 @@ fn runs_on(job: &Job, contexts: &Object) -> Vec<String> {
 /// Whether a leg runs on this host: `-P label=host` (or act's `-self-hosted`) maps a
 /// label to the host; by default `ubuntu-*`, `self-hosted`, `linux` and `x64` run on
 /// the host; `windows-*` and `macos-*` (and unmapped labels) are skipped with a notice.
-pub fn platform(labels: &[String], platforms: &[(String, String)]) -> Result<(), String> {
+pub fn platform(labels: &[String], platforms: &[(String, String)], strict: bool) -> Result<(), String> {
     for label in labels {
         if let Some((_, target)) = platforms
             .iter()
@@ -501,6 +503,9 @@ pub fn platform(labels: &[String], platforms: &[(String, String)]) -> Result<(),
                 )),
             };
         }
+    }
+    if strict {
+        return Err(format!("no platform for runs-on [{}] (-P maps labels to the host)", labels.join(", ")));
     }
     let lower: Vec<String> = labels.iter().map(|l| l.to_ascii_lowercase()).collect();
     if lower
