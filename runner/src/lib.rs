@@ -2,4 +2,5 @@
 //! the host-side pieces the pure `workflows` crate leaves out (file hashing).
 
 pub mod cli;
+pub mod exec;
 pub mod hash_files;
