@@ -329,3 +329,320 @@ pub fn unescape_property(s: &str) -> String {
 fn unescape_legacy(s: &str) -> String {
     unescape_with(s, LEGACY_ESCAPES)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Option<Command> {
+        CommandParser::new().parse_line(line)
+    }
+
+    fn annotation_of(line: &str) -> Annotation {
+        match parse(line) {
+            Some(Command::Annotation(a)) => a,
+            other => panic!("{line:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn simple_commands() {
+        assert_eq!(parse("::add-mask::hunter2"), Some(Command::AddMask("hunter2".into())));
+        assert_eq!(parse("::group::Build"), Some(Command::Group("Build".into())));
+        assert_eq!(parse("::endgroup::"), Some(Command::EndGroup));
+        assert_eq!(parse("::debug::x=1"), Some(Command::Debug("x=1".into())));
+        assert_eq!(parse("::add-path::/zip"), Some(Command::AddPath("/zip".into())));
+        assert_eq!(parse("::echo::on"), Some(Command::Echo(true)));
+        assert_eq!(parse("::echo::OFF"), Some(Command::Echo(false)));
+    }
+
+    #[test]
+    fn ordinary_lines_are_not_commands() {
+        for line in [
+            "",
+            "hello",
+            ": :debug::x",
+            "::debug",
+            "x ::debug::y",
+            ":: debug::x",
+            "::unknown::x",
+            "::add-matcher::m.json",
+            "::echo::maybe",
+            "##[debug",
+        ] {
+            assert_eq!(parse(line), None, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn leading_whitespace_is_allowed_and_trailing_cr_dropped() {
+        assert_eq!(parse("   \t::debug::hi"), Some(Command::Debug("hi".into())));
+        assert_eq!(parse("::debug::hi\r"), Some(Command::Debug("hi".into())));
+    }
+
+    #[test]
+    fn names_are_case_insensitive() {
+        assert_eq!(parse("::DEBUG::x"), Some(Command::Debug("x".into())));
+        assert_eq!(
+            parse("::Set-Output NAME=a::b"),
+            Some(Command::SetOutput {
+                name: "a".into(),
+                value: "b".into()
+            })
+        );
+    }
+
+    #[test]
+    fn data_may_contain_double_colons() {
+        assert_eq!(parse("::debug::a::b::"), Some(Command::Debug("a::b::".into())));
+        assert_eq!(parse("::group::"), Some(Command::Group(String::new())));
+    }
+
+    #[test]
+    fn deprecated_name_value_commands() {
+        assert_eq!(
+            parse("::set-output name=zoo::zar"),
+            Some(Command::SetOutput {
+                name: "zoo".into(),
+                value: "zar".into()
+            })
+        );
+        assert_eq!(
+            parse("::save-state name=pid::42"),
+            Some(Command::SaveState {
+                name: "pid".into(),
+                value: "42".into()
+            })
+        );
+        assert_eq!(
+            parse("::set-env name=foo::bar"),
+            Some(Command::SetEnv {
+                name: "foo".into(),
+                value: "bar".into()
+            })
+        );
+        // The value is the data, escaped like data; the name is a property.
+        assert_eq!(
+            parse("::set-output name=a%3Ab::line1%0Aline2%25"),
+            Some(Command::SetOutput {
+                name: "a:b".into(),
+                value: "line1\nline2%".into()
+            })
+        );
+        // No name: not a command GitHub can run.
+        assert_eq!(parse("::set-output::v"), None);
+        assert_eq!(parse("::set-env nam=x::v"), None);
+    }
+
+    #[test]
+    fn annotation_with_every_property() {
+        let a = annotation_of(
+            "::error file=app.js,line=1,endLine=1,col=5,endColumn=7,title=A%2C B%3A C::Missing semicolon",
+        );
+        assert_eq!(
+            a,
+            Annotation {
+                level: AnnotationLevel::Error,
+                message: "Missing semicolon".into(),
+                title: Some("A, B: C".into()),
+                file: Some("app.js".into()),
+                line: Some(1),
+                end_line: Some(1),
+                col: Some(5),
+                end_column: Some(7),
+            }
+        );
+        assert_eq!(annotation_of("::warning::w").level, AnnotationLevel::Warning);
+        assert_eq!(annotation_of("::notice::n").level, AnnotationLevel::Notice);
+    }
+
+    #[test]
+    fn annotation_property_names_ignore_case_and_spaces_around_list() {
+        let a = annotation_of("::warning  FILE=a.rs,LINE=3,ENDLINE=3,Col=2 ::msg");
+        assert_eq!(a.file.as_deref(), Some("a.rs"));
+        assert_eq!((a.line, a.end_line, a.col), (Some(3), Some(3), Some(2)));
+    }
+
+    #[test]
+    fn annotation_without_properties_or_message() {
+        let a = annotation_of("::error::");
+        assert_eq!(a.message, "");
+        assert_eq!((a.file, a.line, a.col, a.title), (None, None, None, None));
+    }
+
+    #[test]
+    fn annotation_bad_numbers_are_dropped() {
+        let a = annotation_of("::error file=f,line=abc,col=-1::m");
+        assert_eq!((a.line, a.col), (None, None));
+        assert_eq!(a.file.as_deref(), Some("f"));
+    }
+
+    #[test]
+    fn annotation_end_line_alone_becomes_line() {
+        let a = annotation_of("::error endLine=9::m");
+        assert_eq!((a.line, a.end_line), (Some(9), Some(9)));
+    }
+
+    #[test]
+    fn annotation_end_column_alone_becomes_column() {
+        let a = annotation_of("::error line=2,endColumn=4::m");
+        assert_eq!((a.col, a.end_column), (Some(4), Some(4)));
+    }
+
+    #[test]
+    fn annotation_columns_need_a_line() {
+        let a = annotation_of("::error col=3,endColumn=5::m");
+        assert_eq!((a.line, a.col, a.end_column), (None, None, None));
+    }
+
+    #[test]
+    fn annotation_columns_dropped_across_lines() {
+        let a = annotation_of("::error line=2,endLine=4,col=3,endColumn=5::m");
+        assert_eq!((a.line, a.end_line), (Some(2), Some(4)));
+        assert_eq!((a.col, a.end_column), (None, None));
+    }
+
+    #[test]
+    fn property_pieces_without_key_or_value_are_ignored() {
+        let a = annotation_of("::error file=,=x,,line=3,title==eq::m");
+        assert_eq!(a.file, None);
+        assert_eq!(a.line, Some(3));
+        // Split on the first `=`: the title is "=eq".
+        assert_eq!(a.title.as_deref(), Some("=eq"));
+    }
+
+    #[test]
+    fn later_duplicate_property_wins() {
+        let a = annotation_of("::error file=a,file=b::m");
+        assert_eq!(a.file.as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn message_is_unescaped_as_data_only() {
+        let a = annotation_of("::error title=x%3Ay::a%3Ab%2Cc%0D%0Ad");
+        assert_eq!(a.title.as_deref(), Some("x:y"));
+        assert_eq!(a.message, "a%3Ab%2Cc\r\nd");
+    }
+
+    #[test]
+    fn legacy_form() {
+        assert_eq!(parse("##[debug]hi"), Some(Command::Debug("hi".into())));
+        assert_eq!(parse("  ##[group]G"), Some(Command::Group("G".into())));
+        assert_eq!(
+            parse("##[set-output name=a;]x%3By%5Dz"),
+            Some(Command::SetOutput {
+                name: "a".into(),
+                value: "x;y]z".into()
+            })
+        );
+        let a = annotation_of("##[warning file=a.c;line=4]careful");
+        assert_eq!((a.file.as_deref(), a.line), (Some("a.c"), Some(4)));
+        assert_eq!(a.message, "careful");
+        assert_eq!(parse("##[section]Starting"), None);
+    }
+
+    #[test]
+    fn stop_commands_and_resume() {
+        let mut p = CommandParser::new();
+        assert_eq!(
+            p.parse_line("::stop-commands::my-end-token"),
+            Some(Command::StopCommands("my-end-token".into()))
+        );
+        assert!(p.is_stopped());
+        assert_eq!(p.parse_line("::set-env name=foo::baz"), None);
+        assert_eq!(p.parse_line("::stop-commands::other"), None);
+        assert_eq!(p.parse_line("::error::x"), None);
+        assert_eq!(p.parse_line("plain"), None);
+        assert_eq!(p.parse_line("::my-end-token::"), Some(Command::ResumeCommands));
+        assert!(!p.is_stopped());
+        assert_eq!(
+            p.parse_line("::set-env name=foo::baz"),
+            Some(Command::SetEnv {
+                name: "foo".into(),
+                value: "baz".into()
+            })
+        );
+        // The token is a one-shot command name: afterwards it is unknown again.
+        assert_eq!(p.parse_line("::my-end-token::"), None);
+    }
+
+    #[test]
+    fn resume_token_ignores_case_data_and_may_be_legacy() {
+        let mut p = CommandParser::new();
+        p.parse_line("::stop-commands::Tok123");
+        assert_eq!(p.parse_line("::tok123::trailing"), Some(Command::ResumeCommands));
+        p.parse_line("::stop-commands::Tok123");
+        assert_eq!(p.parse_line("##[Tok123]"), Some(Command::ResumeCommands));
+        p.parse_line("::stop-commands::Tok123");
+        // Not the whole name: still stopped.
+        assert_eq!(p.parse_line("::Tok12::"), None);
+        assert_eq!(p.parse_line("Tok123"), None);
+        assert!(p.is_stopped());
+    }
+
+    #[test]
+    fn refused_stop_tokens_do_not_stop() {
+        for token in ["", "set-env", "ERROR", "pause-logging"] {
+            assert!(!stop_token_is_valid(token), "{token:?}");
+            let mut p = CommandParser::new();
+            assert_eq!(
+                p.parse_line(&format!("::stop-commands::{token}")),
+                Some(Command::StopCommands(token.into()))
+            );
+            assert!(!p.is_stopped(), "{token:?}");
+            assert_eq!(p.parse_line("::debug::still"), Some(Command::Debug("still".into())));
+        }
+        assert!(stop_token_is_valid("a1b2c3"));
+    }
+
+    #[test]
+    fn data_escaping_round_trips() {
+        for s in ["", "plain", "100%", "a\r\nb", "%0A literal", "%%25", "ü%\n:,"] {
+            assert_eq!(unescape_data(&escape_data(s)), s, "{s:?}");
+            assert_eq!(unescape_property(&escape_property(s)), s, "{s:?}");
+        }
+        assert_eq!(escape_data("50%\r\n:,"), "50%25%0D%0A:,");
+        assert_eq!(escape_property("50%\r\n:,"), "50%25%0D%0A%3A%2C");
+    }
+
+    #[test]
+    fn unescape_is_single_pass_upper_case_only() {
+        // `%250A` is an escaped `%` then `0A`, not a newline.
+        assert_eq!(unescape_data("%250A"), "%0A");
+        assert_eq!(unescape_data("%0a"), "%0a");
+        assert_eq!(unescape_data("%zz%"), "%zz%");
+        assert_eq!(unescape_data("%3A%2C"), "%3A%2C");
+        assert_eq!(unescape_property("%3A%2C%3a"), ":,%3a");
+    }
+
+    #[test]
+    fn act_commands_workflow_lines() {
+        // The lines of act's testdata/commands workflow, in order.
+        let mut p = CommandParser::new();
+        let lines = [
+            "::debug file=app.js,line=100,col=20::Hello debug!",
+            "::warning file=app.js,line=100,col=20::Hello warning!",
+            "::error file=app.js,line=100,col=30::Hello error!",
+            "::stop-commands::my-end-token",
+        ];
+        assert_eq!(p.parse_line(lines[0]), Some(Command::Debug("Hello debug!".into())));
+        let Some(Command::Annotation(w)) = p.parse_line(lines[1]) else {
+            panic!("warning expected")
+        };
+        assert_eq!((w.line, w.col, w.message.as_str()), (Some(100), Some(20), "Hello warning!"));
+        let Some(Command::Annotation(e)) = p.parse_line(lines[2]) else {
+            panic!("error expected")
+        };
+        assert_eq!(e.col, Some(30));
+        assert_eq!(
+            p.parse_line(lines[3]),
+            Some(Command::StopCommands("my-end-token".into()))
+        );
+        assert_eq!(p.parse_line("::set-env name=foo::baz"), None);
+        assert_eq!(p.parse_line("::my-end-token::"), Some(Command::ResumeCommands));
+        assert!(matches!(
+            p.parse_line("::set-env name=foo::baz"),
+            Some(Command::SetEnv { .. })
+        ));
+    }
+}
