@@ -15,7 +15,6 @@
 //!   a token that is empty or a command name is refused by GitHub: the parser then reports
 //!   [`Command::StopCommands`] but keeps processing commands (see [`stop_token_is_valid`]).
 
-
 /// One workflow command read from a step's output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -140,10 +139,10 @@ impl CommandParser {
             return None;
         }
         let command = interpret(raw)?;
-        if let Command::StopCommands(token) = &command {
-            if stop_token_is_valid(token) {
-                self.stop_token = Some(token.clone());
-            }
+        if let Command::StopCommands(token) = &command
+            && stop_token_is_valid(token)
+        {
+            self.stop_token = Some(token.clone());
         }
         Some(command)
     }
@@ -241,8 +240,7 @@ fn annotation(level: AnnotationLevel, raw: &RawCommand<'_>) -> Annotation {
     if col.is_none() && end_column.is_some() {
         col = end_column;
     }
-    let drop_columns = line.is_none()
-        || end_line.is_some_and(|end| Some(end) != line);
+    let drop_columns = line.is_none() || end_line.is_some_and(|end| Some(end) != line);
     if drop_columns {
         col = None;
         end_column = None;
@@ -347,11 +345,20 @@ mod tests {
 
     #[test]
     fn simple_commands() {
-        assert_eq!(parse("::add-mask::hunter2"), Some(Command::AddMask("hunter2".into())));
-        assert_eq!(parse("::group::Build"), Some(Command::Group("Build".into())));
+        assert_eq!(
+            parse("::add-mask::hunter2"),
+            Some(Command::AddMask("hunter2".into()))
+        );
+        assert_eq!(
+            parse("::group::Build"),
+            Some(Command::Group("Build".into()))
+        );
         assert_eq!(parse("::endgroup::"), Some(Command::EndGroup));
         assert_eq!(parse("::debug::x=1"), Some(Command::Debug("x=1".into())));
-        assert_eq!(parse("::add-path::/zip"), Some(Command::AddPath("/zip".into())));
+        assert_eq!(
+            parse("::add-path::/zip"),
+            Some(Command::AddPath("/zip".into()))
+        );
         assert_eq!(parse("::echo::on"), Some(Command::Echo(true)));
         assert_eq!(parse("::echo::OFF"), Some(Command::Echo(false)));
     }
@@ -394,7 +401,10 @@ mod tests {
 
     #[test]
     fn data_may_contain_double_colons() {
-        assert_eq!(parse("::debug::a::b::"), Some(Command::Debug("a::b::".into())));
+        assert_eq!(
+            parse("::debug::a::b::"),
+            Some(Command::Debug("a::b::".into()))
+        );
         assert_eq!(parse("::group::"), Some(Command::Group(String::new())));
     }
 
@@ -452,7 +462,10 @@ mod tests {
                 end_column: Some(7),
             }
         );
-        assert_eq!(annotation_of("::warning::w").level, AnnotationLevel::Warning);
+        assert_eq!(
+            annotation_of("::warning::w").level,
+            AnnotationLevel::Warning
+        );
         assert_eq!(annotation_of("::notice::n").level, AnnotationLevel::Notice);
     }
 
@@ -553,7 +566,10 @@ mod tests {
         assert_eq!(p.parse_line("::stop-commands::other"), None);
         assert_eq!(p.parse_line("::error::x"), None);
         assert_eq!(p.parse_line("plain"), None);
-        assert_eq!(p.parse_line("::my-end-token::"), Some(Command::ResumeCommands));
+        assert_eq!(
+            p.parse_line("::my-end-token::"),
+            Some(Command::ResumeCommands)
+        );
         assert!(!p.is_stopped());
         assert_eq!(
             p.parse_line("::set-env name=foo::baz"),
@@ -570,7 +586,10 @@ mod tests {
     fn resume_token_ignores_case_data_and_may_be_legacy() {
         let mut p = CommandParser::new();
         p.parse_line("::stop-commands::Tok123");
-        assert_eq!(p.parse_line("::tok123::trailing"), Some(Command::ResumeCommands));
+        assert_eq!(
+            p.parse_line("::tok123::trailing"),
+            Some(Command::ResumeCommands)
+        );
         p.parse_line("::stop-commands::Tok123");
         assert_eq!(p.parse_line("##[Tok123]"), Some(Command::ResumeCommands));
         p.parse_line("::stop-commands::Tok123");
@@ -590,14 +609,25 @@ mod tests {
                 Some(Command::StopCommands(token.into()))
             );
             assert!(!p.is_stopped(), "{token:?}");
-            assert_eq!(p.parse_line("::debug::still"), Some(Command::Debug("still".into())));
+            assert_eq!(
+                p.parse_line("::debug::still"),
+                Some(Command::Debug("still".into()))
+            );
         }
         assert!(stop_token_is_valid("a1b2c3"));
     }
 
     #[test]
     fn data_escaping_round_trips() {
-        for s in ["", "plain", "100%", "a\r\nb", "%0A literal", "%%25", "ü%\n:,"] {
+        for s in [
+            "",
+            "plain",
+            "100%",
+            "a\r\nb",
+            "%0A literal",
+            "%%25",
+            "ü%\n:,",
+        ] {
             assert_eq!(unescape_data(&escape_data(s)), s, "{s:?}");
             assert_eq!(unescape_property(&escape_property(s)), s, "{s:?}");
         }
@@ -625,11 +655,17 @@ mod tests {
             "::error file=app.js,line=100,col=30::Hello error!",
             "::stop-commands::my-end-token",
         ];
-        assert_eq!(p.parse_line(lines[0]), Some(Command::Debug("Hello debug!".into())));
+        assert_eq!(
+            p.parse_line(lines[0]),
+            Some(Command::Debug("Hello debug!".into()))
+        );
         let Some(Command::Annotation(w)) = p.parse_line(lines[1]) else {
             panic!("warning expected")
         };
-        assert_eq!((w.line, w.col, w.message.as_str()), (Some(100), Some(20), "Hello warning!"));
+        assert_eq!(
+            (w.line, w.col, w.message.as_str()),
+            (Some(100), Some(20), "Hello warning!")
+        );
         let Some(Command::Annotation(e)) = p.parse_line(lines[2]) else {
             panic!("error expected")
         };
@@ -639,7 +675,10 @@ mod tests {
             Some(Command::StopCommands("my-end-token".into()))
         );
         assert_eq!(p.parse_line("::set-env name=foo::baz"), None);
-        assert_eq!(p.parse_line("::my-end-token::"), Some(Command::ResumeCommands));
+        assert_eq!(
+            p.parse_line("::my-end-token::"),
+            Some(Command::ResumeCommands)
+        );
         assert!(matches!(
             p.parse_line("::set-env name=foo::baz"),
             Some(Command::SetEnv { .. })

@@ -133,7 +133,10 @@ pub fn parse_key_values(content: &str) -> Result<Vec<(String, String)>, EnvFileE
                 delimiter: delimiter.to_string(),
             });
         }
-        pairs.push((name.to_string(), content[value_start..value_end].to_string()));
+        pairs.push((
+            name.to_string(),
+            content[value_start..value_end].to_string(),
+        ));
     }
     Ok(pairs)
 }
@@ -213,7 +216,10 @@ mod tests {
 
     #[test]
     fn heredoc_values() {
-        assert_eq!(pairs("KEY2<<EOF\nvalue2\nEOF\n"), vec![kv("KEY2", "value2")]);
+        assert_eq!(
+            pairs("KEY2<<EOF\nvalue2\nEOF\n"),
+            vec![kv("KEY2", "value2")]
+        );
         assert_eq!(
             pairs("K<<EOF\nline 1\nline 2\nEOF\nNEXT=1\n"),
             vec![kv("K", "line 1\nline 2"), kv("NEXT", "1")]
@@ -242,10 +248,7 @@ mod tests {
             pairs("test<<World\nx=Thats really Weird\nWorld\n"),
             vec![kv("test", "x=Thats really Weird")]
         );
-        assert_eq!(
-            pairs("A<<EOF\nB<<EOF\nEOF\n"),
-            vec![kv("A", "B<<EOF")]
-        );
+        assert_eq!(pairs("A<<EOF\nB<<EOF\nEOF\n"), vec![kv("A", "B<<EOF")]);
     }
 
     #[test]
@@ -315,7 +318,10 @@ mod tests {
                 delimiter: "EOF".into()
             }
         );
-        assert!(err.to_string().contains("Matching delimiter not found 'EOF'"));
+        assert!(
+            err.to_string()
+                .contains("Matching delimiter not found 'EOF'")
+        );
         assert!(parse_key_values("K<<EOF").is_err());
         assert!(parse_key_values("K<<EOF\nv\nEO").is_err());
     }
@@ -329,7 +335,10 @@ mod tests {
 
     #[test]
     fn unicode_values() {
-        assert_eq!(pairs("GRÜSSE=héllo → 世界\n"), vec![kv("GRÜSSE", "héllo → 世界")]);
+        assert_eq!(
+            pairs("GRÜSSE=héllo → 世界\n"),
+            vec![kv("GRÜSSE", "héllo → 世界")]
+        );
         assert_eq!(pairs("K<<ÉOF\n世\nÉOF\n"), vec![kv("K", "世")]);
     }
 

@@ -9,8 +9,9 @@
 //! forms shorter than [`MIN_BASE64_LEN`] are not registered: a two-letter fragment would hide
 //! ordinary text everywhere.
 //!
-//! Masking scans each line once: for each byte, only the values starting with that byte are
-//! compared, longest first; overlapping and touching matches merge into one `***`.
+//! Masking scans each line once: at each byte, only the patterns starting with that byte and
+//! the next are compared (a table indexed by the two bytes), longest first; overlapping and
+//! touching matches merge into one `***`.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -27,9 +28,13 @@ pub struct Masker {
     /// Every pattern hidden, literal values and their encoded forms.
     patterns: Vec<String>,
     known: HashSet<String>,
-    /// For each first byte, the patterns starting with it, longest first (empty until the
-    /// first value is added).
-    by_first_byte: Vec<Vec<usize>>,
+    /// For each first two bytes (`b0 << 8 | b1`), 1 + the index in `buckets` of the patterns
+    /// starting with them, or 0 (empty until the first value is added).
+    by_prefix: Vec<u32>,
+    /// Patterns of two bytes or more sharing their first two bytes, longest first.
+    buckets: Vec<Vec<usize>>,
+    /// Single-byte patterns (empty until the first value is added).
+    single: Vec<bool>,
 }
 
 impl Masker {
@@ -62,23 +67,13 @@ impl Masker {
     /// The line with every registered value replaced by `***` (longest first; overlapping
     /// matches merged).
     pub fn mask<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        if self.patterns.is_empty() || self.by_first_byte.len() != 256 {
+        if self.patterns.is_empty() {
             return Cow::Borrowed(text);
         }
         let bytes = text.as_bytes();
         let mut ranges: Vec<(usize, usize)> = Vec::new();
-        for (i, byte) in bytes.iter().enumerate() {
-            let candidates = &self.by_first_byte[usize::from(*byte)];
-            if candidates.is_empty() {
-                continue;
-            }
-            let rest = &bytes[i..];
-            let Some(len) = candidates
-                .iter()
-                .map(|&p| self.patterns[p].as_bytes())
-                .find(|pattern| rest.starts_with(pattern))
-                .map(<[u8]>::len)
-            else {
+        for i in 0..bytes.len() {
+            let Some(len) = self.longest_match_at(&bytes[i..]) else {
                 continue;
             };
             let end = i + len;
@@ -122,20 +117,58 @@ impl Masker {
         }
     }
 
+    /// The length of the longest pattern `rest` starts with.
+    fn longest_match_at(&self, rest: &[u8]) -> Option<usize> {
+        let first = *rest.first()?;
+        if let Some(&second) = rest.get(1) {
+            let key = usize::from(first) << 8 | usize::from(second);
+            let bucket = self.by_prefix.get(key).copied().unwrap_or(0);
+            if bucket != 0 {
+                let found = self.buckets[bucket as usize - 1]
+                    .iter()
+                    .map(|&p| self.patterns[p].as_bytes())
+                    .find(|pattern| rest.starts_with(pattern))
+                    .map(<[u8]>::len);
+                if found.is_some() {
+                    return found;
+                }
+            }
+        }
+        self.single
+            .get(usize::from(first))
+            .copied()
+            .unwrap_or(false)
+            .then_some(1)
+    }
+
     fn add_pattern(&mut self, pattern: String) {
-        let Some(&first) = pattern.as_bytes().first() else {
+        let bytes = pattern.as_bytes();
+        let Some(&first) = bytes.first() else {
             return;
         };
         if self.known.contains(&pattern) {
             return;
         }
-        if self.by_first_byte.len() != 256 {
-            self.by_first_byte = vec![Vec::new(); 256];
+        if self.single.is_empty() {
+            self.single = vec![false; 256];
+            self.by_prefix = vec![0; 1 << 16];
         }
         let index = self.patterns.len();
+        let second = bytes.get(1).copied();
         self.known.insert(pattern.clone());
         self.patterns.push(pattern);
-        let bucket = &mut self.by_first_byte[usize::from(first)];
+        let Some(second) = second else {
+            self.single[usize::from(first)] = true;
+            return;
+        };
+        let key = usize::from(first) << 8 | usize::from(second);
+        if self.by_prefix[key] == 0 {
+            self.buckets.push(Vec::new());
+            self.by_prefix[key] = u32::try_from(self.buckets.len()).unwrap_or(u32::MAX);
+        }
+        let Some(bucket) = self.buckets.get_mut(self.by_prefix[key] as usize - 1) else {
+            return;
+        };
         bucket.push(index);
         let patterns = &self.patterns;
         bucket.sort_by_key(|&p| std::cmp::Reverse(patterns[p].len()));
@@ -208,7 +241,9 @@ fn base64(bytes: &[u8]) -> String {
         let digits = chunk.len() + 1;
         for k in 0..4 {
             if k < digits {
-                out.push(char::from(BASE64_DIGITS[((n >> (18 - 6 * k)) & 63) as usize]));
+                out.push(char::from(
+                    BASE64_DIGITS[((n >> (18 - 6 * k)) & 63) as usize],
+                ));
             } else {
                 out.push('=');
             }
@@ -233,4 +268,241 @@ fn base64_forms(bytes: &[u8]) -> Vec<String> {
         forms.push(unpadded);
     }
     forms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn masker(values: &[&str]) -> Masker {
+        let mut m = Masker::new();
+        for v in values {
+            m.add(v);
+        }
+        m
+    }
+
+    #[test]
+    fn empty_masker_borrows() {
+        let m = Masker::new();
+        assert!(m.is_empty());
+        assert!(matches!(m.mask("secret"), Cow::Borrowed("secret")));
+    }
+
+    #[test]
+    fn blank_values_are_ignored() {
+        let m = masker(&["", "   ", "\n\t\r\n"]);
+        assert!(m.is_empty());
+        assert_eq!(m.mask("a b"), "a b");
+    }
+
+    #[test]
+    fn masks_every_occurrence() {
+        let m = masker(&["secret value"]);
+        assert!(!m.is_empty());
+        assert_eq!(m.mask("secret value"), "***");
+        assert_eq!(
+            m.mask("a secret value, another secret value."),
+            "a ***, another ***."
+        );
+        assert!(matches!(m.mask("nothing here"), Cow::Borrowed(_)));
+        assert_eq!(m.mask("secret valu"), "secret valu");
+    }
+
+    #[test]
+    fn adjacent_and_overlapping_occurrences_merge() {
+        let m = masker(&["abab"]);
+        assert_eq!(m.mask("abababab"), "***");
+        assert_eq!(m.mask("ababab!"), "***!");
+        let m = masker(&["abc"]);
+        assert_eq!(m.mask("abcabc x abc"), "*** x ***");
+    }
+
+    #[test]
+    fn overlapping_secrets_merge() {
+        let m = masker(&["hello wor", "world peace"]);
+        assert_eq!(m.mask("say hello world peace now"), "say *** now");
+    }
+
+    #[test]
+    fn secret_inside_another_uses_the_longest() {
+        let m = masker(&["pass", "password123"]);
+        assert_eq!(m.mask("password123"), "***");
+        assert_eq!(m.mask("password"), "***word");
+        let m = masker(&["password123", "pass"]);
+        assert_eq!(m.mask("x password123 y pass"), "x *** y ***");
+    }
+
+    #[test]
+    fn multi_line_secret_masked_per_line() {
+        let m = masker(&["-----BEGIN KEY-----\r\nAAAA1111\r\n\r\n  \nBBBB2222\n-----END KEY-----"]);
+        assert_eq!(m.mask("AAAA1111"), "***");
+        assert_eq!(m.mask("line: BBBB2222 end"), "line: *** end");
+        assert_eq!(m.mask("-----END KEY-----"), "***");
+        // Whole value too, when a caller masks a multi-line chunk.
+        assert_eq!(
+            m.mask("-----BEGIN KEY-----\r\nAAAA1111\r\n\r\n  \nBBBB2222\n-----END KEY-----"),
+            "***"
+        );
+        // Blank lines of the secret are not registered.
+        assert_eq!(m.mask("a  b"), "a  b");
+    }
+
+    #[test]
+    fn unicode_secrets() {
+        let m = masker(&["pässwörd", "秘密"]);
+        assert_eq!(m.mask("x=pässwörd; y=秘密の鍵"), "x=***; y=***の鍵");
+        assert_eq!(m.mask("passwort 秘"), "passwort 秘");
+    }
+
+    #[test]
+    fn single_character_secret() {
+        let m = masker(&["x"]);
+        assert_eq!(m.mask("xyx"), "***y***");
+    }
+
+    #[test]
+    fn json_escaped_form() {
+        let m = masker(&["a\"b\\c\nd\u{1}e"]);
+        assert_eq!(
+            m.mask(r#"{"token":"a\"b\\c\nd\u0001e"}"#),
+            r#"{"token":"***"}"#
+        );
+        assert_eq!(json_escape("\u{2028}\t\u{8}\u{c}"), "\\u2028\\t\\b\\f");
+    }
+
+    #[test]
+    fn uri_escaped_form() {
+        let m = masker(&["p@ss w/rd+ü"]);
+        assert_eq!(
+            m.mask("https://x/?t=p%40ss%20w%2Frd%2B%C3%BC&y=1"),
+            "https://x/?t=***&y=1"
+        );
+        assert_eq!(uri_data_escape("A-z_0.9~"), "A-z_0.9~");
+    }
+
+    #[test]
+    fn other_escaped_forms() {
+        let m = masker(&["it's \"x\" & <y>"]);
+        assert_eq!(m.mask("'it''s \"x\" & <y>'"), "'***'");
+        assert_eq!(m.mask("-e T=\"it's \\\"x\\\" & <y>\""), "-e T=\"***\"");
+        assert_eq!(
+            m.mask("<v>it&apos;s &quot;x&quot; &amp; &lt;y&gt;</v>"),
+            "<v>***</v>"
+        );
+        let m = masker(&["\"quoted-secret\""]);
+        assert_eq!(m.mask("value quoted-secret"), "value ***");
+        // Short quoted values keep their quotes.
+        let m = masker(&["\"ab\""]);
+        assert_eq!(m.mask("ab"), "ab");
+    }
+
+    #[test]
+    fn base64_encoder() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"a"), "YQ==");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b"abc"), "YWJj");
+        assert_eq!(base64(b"abc\n"), "YWJjCg==");
+        assert_eq!(base64(&[0xfb, 0xff]), "+/8=");
+    }
+
+    #[test]
+    fn base64_of_the_secret_alone() {
+        let m = masker(&["supersecret"]);
+        assert_eq!(m.mask(&base64(b"supersecret")), "***");
+        // Followed by a newline, the last digit mixes the secret with the newline: it stays.
+        let encoded = base64(b"supersecret\n");
+        let masked = m.mask(&encoded);
+        assert!(
+            masked.starts_with("***") && masked.len() <= 3 + 4,
+            "{encoded} -> {masked}"
+        );
+    }
+
+    #[test]
+    fn base64_inside_longer_content_at_every_alignment() {
+        let secret = "hunter2-is-my-password";
+        let m = masker(&[secret]);
+        for prefix in ["", "u", "us", "use", "user:", "user:x"] {
+            for suffix in ["", "\n", "!", "!!", "!!!"] {
+                let encoded = base64(format!("{prefix}{secret}{suffix}").as_bytes());
+                let masked = m.mask(&encoded);
+                assert!(
+                    masked.contains(MASK),
+                    "{prefix:?} {suffix:?}: {encoded} -> {masked}"
+                );
+                // At most a digit or two of padding-dependent text stays on either side.
+                assert!(
+                    masked.len()
+                        <= MASK.len() + 3 + prefix.len() * 4 / 3 + 2 + suffix.len() * 2 + 2,
+                    "{prefix:?} {suffix:?}: {encoded} -> {masked}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn base64_url_safe_form() {
+        // Bytes chosen so the standard encoding has `+` and `/`.
+        let secret = "\u{7ff}\u{7ff}>>>???";
+        let m = masker(&[secret]);
+        let standard = base64(secret.as_bytes());
+        assert!(standard.contains(['+', '/']), "{standard}");
+        let url_safe = standard.replace('+', "-").replace('/', "_");
+        assert_eq!(m.mask(&url_safe), "***");
+        assert_eq!(m.mask(&standard), "***");
+    }
+
+    #[test]
+    fn short_values_get_no_base64_forms() {
+        let m = masker(&["abc"]);
+        // base64("abc") = "YWJj" is too short to register: it would hide ordinary text.
+        assert_eq!(m.mask("YWJj"), "YWJj");
+        assert_eq!(m.mask("abc"), "***");
+    }
+
+    #[test]
+    fn mask_values_workflow() {
+        // act's mask-values workflow registers the base64 text of "abc\n".
+        let m = masker(&["secret value", "YWJjCg=="]);
+        assert_eq!(m.mask("secret value"), "***");
+        assert_eq!(m.mask("YWJjCg=="), "***");
+    }
+
+    #[test]
+    fn duplicates_are_registered_once() {
+        let mut m = masker(&["same-secret"]);
+        let count = m.patterns.len();
+        m.add("same-secret");
+        assert_eq!(m.patterns.len(), count);
+        assert_eq!(m.mask("same-secret"), "***");
+    }
+
+    #[test]
+    fn many_lines_many_secrets() {
+        // Speed check without a timing assert: 10k lines x 50 secrets (plus encodings).
+        let secrets: Vec<String> = (0..50).map(|i| format!("s3cr3t-{i:03}-token-Zq")).collect();
+        let mut m = Masker::new();
+        for s in &secrets {
+            m.add(s);
+        }
+        let mut masked_lines = 0;
+        for i in 0..10_000 {
+            let line = if i % 100 == 0 {
+                format!(
+                    "step {i}: using {} for auth, then continuing",
+                    secrets[i % 50]
+                )
+            } else {
+                format!("step {i}: compiling crate number {i} with some ordinary text in it ok")
+            };
+            let out = m.mask(&line);
+            if matches!(out, Cow::Owned(_)) {
+                masked_lines += 1;
+                assert!(!out.contains("s3cr3t"), "{out}");
+            }
+        }
+        assert_eq!(masked_lines, 100);
+    }
 }
