@@ -5,8 +5,9 @@
 //!   `::name key=value,key2=value2::data`; the name ends at the first space, the properties
 //!   (split on `,`, each on its first `=`, empty pieces dropped) run up to the first `::` after
 //!   the opening one, and the data is everything after that `::` (it may contain `::`);
-//! - the legacy form `##[name key=value;key2=value2]data` is accepted too, as the runner still
-//!   does, with its own escapes (`%3B`, `%0D`, `%0A`, `%5D`);
+//! - when that fails, the legacy form `##[name key=value;key2=value2]data` is tried, as the
+//!   runner still does: like the runner, it is found anywhere in the line (`log: ##[error]x`
+//!   is an error), and it has its own escapes (`%3B`, `%0D`, `%0A`, `%5D`, `%25`);
 //! - command and property names are matched without regard to case;
 //! - unknown names (`add-matcher` and `remove-matcher` included, which we do not implement)
 //!   and malformed lines are ordinary output (`None`);
@@ -130,7 +131,20 @@ impl CommandParser {
     /// except the resume token line, which gives ResumeCommands).
     pub fn parse_line(&mut self, line: &str) -> Option<Command> {
         let line = line.strip_suffix('\r').unwrap_or(line);
-        let raw = split_v2(line).or_else(|| split_legacy(line))?;
+        // Like the runner, a line is a command only under a name it knows (the stop token
+        // included while stopped); otherwise the legacy form gets its chance.
+        let known = |raw: &RawCommand<'_>| {
+            KNOWN_COMMANDS
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(raw.name))
+                || self
+                    .stop_token
+                    .as_ref()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(raw.name))
+        };
+        let raw = split_v2(line)
+            .filter(known)
+            .or_else(|| split_legacy(line).filter(known))?;
         if let Some(token) = &self.stop_token {
             if raw.name.eq_ignore_ascii_case(token) {
                 self.stop_token = None;
@@ -162,9 +176,9 @@ fn split_v2(line: &str) -> Option<RawCommand<'_>> {
     })
 }
 
-/// Legacy `##[name props]data`, after leading whitespace.
+/// Legacy `##[name props]data`, anywhere in the line.
 fn split_legacy(line: &str) -> Option<RawCommand<'_>> {
-    let rest = line.trim_start().strip_prefix("##[")?;
+    let rest = &line[line.find("##[")? + 3..];
     let end = rest.find(']')?;
     let (info, data) = (&rest[..end], &rest[end + 1..]);
     let (name, props) = split_name(info);
@@ -203,7 +217,7 @@ fn interpret(raw: RawCommand<'_>) -> Option<Command> {
         "debug" => Command::Debug(raw.data),
         "stop-commands" => Command::StopCommands(raw.data),
         "add-path" => Command::AddPath(raw.data),
-        "echo" => match raw.data.to_ascii_lowercase().as_str() {
+        "echo" => match raw.data.trim().to_ascii_lowercase().as_str() {
             "on" => Command::Echo(true),
             "off" => Command::Echo(false),
             _ => return None,
@@ -267,8 +281,14 @@ const PROPERTY_ESCAPES: &[(char, &str)] = &[
     (':', "%3A"),
     (',', "%2C"),
 ];
-/// The legacy `##[...]` form's escapes (no `%25`).
-const LEGACY_ESCAPES: &[(char, &str)] = &[(';', "%3B"), ('\r', "%0D"), ('\n', "%0A"), (']', "%5D")];
+/// The legacy `##[...]` form's escapes.
+const LEGACY_ESCAPES: &[(char, &str)] = &[
+    ('%', "%25"),
+    (';', "%3B"),
+    ('\r', "%0D"),
+    ('\n', "%0A"),
+    (']', "%5D"),
+];
 
 fn escape_with(s: &str, table: &[(char, &str)]) -> String {
     let mut out = String::with_capacity(s.len());
@@ -361,6 +381,7 @@ mod tests {
         );
         assert_eq!(parse("::echo::on"), Some(Command::Echo(true)));
         assert_eq!(parse("::echo::OFF"), Some(Command::Echo(false)));
+        assert_eq!(parse("::echo:: on "), Some(Command::Echo(true)));
     }
 
     #[test]
@@ -552,6 +573,21 @@ mod tests {
         assert_eq!((a.file.as_deref(), a.line), (Some("a.c"), Some(4)));
         assert_eq!(a.message, "careful");
         assert_eq!(parse("##[section]Starting"), None);
+        // Anywhere in the line, like the runner's legacy parser.
+        assert_eq!(
+            parse("log: ##[debug]x%25y"),
+            Some(Command::Debug("x%y".into()))
+        );
+        // An unknown `::` name leaves the line to the legacy form.
+        assert_eq!(
+            parse("::nope:: ##[debug]d"),
+            Some(Command::Debug("d".into()))
+        );
+        // The `::` form wins when both are present.
+        assert_eq!(
+            parse("::debug::a ##[error]b"),
+            Some(Command::Debug("a ##[error]b".into()))
+        );
     }
 
     #[test]
