@@ -11,7 +11,8 @@
 //!
 //! Masking scans each line once: at each byte, only the patterns starting with that byte and
 //! the next are compared (a table indexed by the two bytes), longest first; overlapping and
-//! touching matches merge into one `***`.
+//! touching matches merge into one `***`. The two-byte table (256 KiB) is allocated with the
+//! first value, so share one `Masker` per job rather than cloning it per line.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -468,6 +469,19 @@ mod tests {
         let m = masker(&["secret value", "YWJjCg=="]);
         assert_eq!(m.mask("secret value"), "***");
         assert_eq!(m.mask("YWJjCg=="), "***");
+    }
+
+    #[test]
+    fn single_byte_and_longer_secrets_sharing_a_first_byte() {
+        let m = masker(&["q", "qwerty"]);
+        assert_eq!(m.mask("qwertyq qw"), "*** ***w");
+    }
+
+    #[test]
+    fn secrets_with_special_characters_and_at_line_edges() {
+        let m = masker(&["a.*b[c]$", "(x|y)"]);
+        assert_eq!(m.mask("a.*b[c]$ and (x|y)"), "*** and ***");
+        assert_eq!(m.mask("aXXb x|y"), "aXXb x|y");
     }
 
     #[test]
