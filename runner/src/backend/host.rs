@@ -23,7 +23,7 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::sys::signal::{Signal, killpg};
+use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
@@ -31,13 +31,14 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::group;
 use super::lines::LineSplitter;
 
 /// How long output is still collected after the main process exited (see module docs).
 pub const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(200);
 
 /// How often an emptying process group is checked while stopping.
-const GROUP_POLL: Duration = Duration::from_millis(20);
+const GROUP_POLL: Duration = Duration::from_millis(50);
 
 /// After SIGKILL, how long to wait for the rest of the group to disappear.
 const KILL_SETTLE: Duration = Duration::from_secs(1);
@@ -169,15 +170,26 @@ pub async fn run_process(
         program: spec.program.clone(),
         source,
     })?;
-    let pgid = child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw);
+    let pgid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .map(Pid::from_raw);
 
     let (tx, rx) = mpsc::channel::<Line>(1024);
     let mut readers = Vec::with_capacity(2);
     if let Some(out) = child.stdout.take() {
-        readers.push(tokio::spawn(read_lines(out, OutputStream::Stdout, tx.clone())));
+        readers.push(tokio::spawn(read_lines(
+            out,
+            OutputStream::Stdout,
+            tx.clone(),
+        )));
     }
     if let Some(err) = child.stderr.take() {
-        readers.push(tokio::spawn(read_lines(err, OutputStream::Stderr, tx.clone())));
+        readers.push(tokio::spawn(read_lines(
+            err,
+            OutputStream::Stderr,
+            tx.clone(),
+        )));
     }
     drop(tx);
 
@@ -190,7 +202,9 @@ pub async fn run_process(
         status: None,
         exited_at: None,
     };
-    let result = run.drive(spec.timeout.map(|t| start + t), stop, cancel).await;
+    let result = run
+        .drive(spec.timeout.map(|t| start + t), stop, cancel)
+        .await;
     for reader in &readers {
         reader.abort();
     }
@@ -340,18 +354,15 @@ impl Running<'_> {
         let Some(pgid) = self.pgid else {
             return Ok(());
         };
-        match killpg(pgid, signal) {
-            Ok(()) | Err(Errno::ESRCH) => Ok(()),
-            Err(source) => Err(HostError::Signal {
-                program: self.program.to_owned(),
-                source,
-            }),
-        }
+        group::signal(pgid, signal).map_err(|source| HostError::Signal {
+            program: self.program.to_owned(),
+            source,
+        })
     }
 
-    /// Whether any process (zombies included) is left in the group.
+    /// Whether a live process is left in the group (see the `group` module).
     fn group_alive(&self) -> bool {
-        self.pgid.is_some_and(|pgid| killpg(pgid, None).is_ok())
+        self.pgid.is_some_and(group::alive)
     }
 
     /// Delivers output until the main process has exited and the group is empty, or until

@@ -16,6 +16,7 @@
 //! process in its own process group, and [`shell::resolve_shell`] turns a step's `shell:`
 //! into the command GitHub's runner would start.
 
+mod group;
 pub mod host;
 mod lines;
 pub mod shell;

@@ -71,12 +71,20 @@ pub fn resolve_shell(shell: Option<&str>, path_env: &str) -> Result<Shell, Shell
     };
     let shell = shell.trim();
     let (name, args, extension): (&str, &[&str], &'static str) = match shell {
-        "bash" => ("bash", &["--noprofile", "--norc", "-eo", "pipefail", "{0}"], ".sh"),
+        "bash" => (
+            "bash",
+            &["--noprofile", "--norc", "-eo", "pipefail", "{0}"],
+            ".sh",
+        ),
         "sh" => ("sh", &["-e", "{0}"], ".sh"),
         "python" => ("python", &["{0}"], ".py"),
         "pwsh" => ("pwsh", &["-command", ". '{0}'"], ".ps1"),
         "powershell" => ("powershell", &["-command", ". '{0}'"], ".ps1"),
-        "cmd" => ("cmd", &["/D", "/E:ON", "/V:OFF", "/S", "/C", "CALL \"{0}\""], ".cmd"),
+        "cmd" => (
+            "cmd",
+            &["/D", "/E:ON", "/V:OFF", "/S", "/C", "CALL \"{0}\""],
+            ".cmd",
+        ),
         custom => return resolve_custom(custom, path_env),
     };
     let program = locate(name, name, path_env)?;
@@ -194,7 +202,10 @@ mod tests {
         let shell = resolve_shell(Some("bash"), &path_of(&dir)).unwrap();
         let (program, args) = shell.command_for(Path::new("/tmp/s.sh"));
         assert_eq!(program, dir.path().join("bash").to_string_lossy());
-        assert_eq!(args, ["--noprofile", "--norc", "-eo", "pipefail", "/tmp/s.sh"]);
+        assert_eq!(
+            args,
+            ["--noprofile", "--norc", "-eo", "pipefail", "/tmp/s.sh"]
+        );
     }
 
     #[test]
@@ -202,9 +213,15 @@ mod tests {
         let dir = fake_path(&["pwsh", "cmd"]);
         let pwsh = resolve_shell(Some("pwsh"), &path_of(&dir)).unwrap();
         assert_eq!(pwsh.extension, ".ps1");
-        assert_eq!(pwsh.command_for(Path::new("/x/a.ps1")).1, ["-command", ". '/x/a.ps1'"]);
+        assert_eq!(
+            pwsh.command_for(Path::new("/x/a.ps1")).1,
+            ["-command", ". '/x/a.ps1'"]
+        );
         let cmd = resolve_shell(Some("cmd"), &path_of(&dir)).unwrap();
-        assert_eq!(cmd.command_for(Path::new("a.cmd")).1.last().unwrap(), "CALL \"a.cmd\"");
+        assert_eq!(
+            cmd.command_for(Path::new("a.cmd")).1.last().unwrap(),
+            "CALL \"a.cmd\""
+        );
     }
 
     #[test]
@@ -226,7 +243,10 @@ mod tests {
         let dir = fake_path(&[]);
         let err = resolve_shell(Some("python"), &path_of(&dir)).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("`python`") && text.contains(&path_of(&dir)), "{text}");
+        assert!(
+            text.contains("`python`") && text.contains(&path_of(&dir)),
+            "{text}"
+        );
         assert!(text.contains("install it or set `shell:`"), "{text}");
     }
 
