@@ -218,6 +218,23 @@ async fn lines_arrive_while_the_process_runs() {
 }
 
 #[tokio::test]
+async fn large_output_and_long_lines_are_delivered_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    // 100k short lines on stdout, and one 150 KB line on stderr (split at 64 KiB).
+    let script = "seq 1 100000; head -c 150000 /dev/zero | tr '\\0' x >&2";
+    let (exit, lines) = run(&bash_c(script, dir.path())).await;
+    assert!(exit.success());
+    let out = texts(&lines, OutputStream::Stdout);
+    assert_eq!(out.len(), 100_000);
+    assert_eq!((out[0], out[99_999]), ("1", "100000"));
+    let err: Vec<usize> = texts(&lines, OutputStream::Stderr)
+        .iter()
+        .map(|l| l.len())
+        .collect();
+    assert_eq!(err, [65_536, 65_536, 150_000 - 2 * 65_536]);
+}
+
+#[tokio::test]
 async fn final_line_without_newline_and_crlf() {
     let dir = tempfile::tempdir().unwrap();
     let (exit, lines) = run(&bash_c(r"printf 'a\r\nb\n\nlast'", dir.path())).await;
@@ -315,7 +332,7 @@ async fn child_ignoring_sigint_is_killed_with_the_group() {
 #[tokio::test]
 async fn background_grandchild_holding_stdout_does_not_hang_the_step() {
     let dir = tempfile::tempdir().unwrap();
-    let script = "sleep 30 & echo $!; echo done";
+    let script = "sleep 30 & echo $!; seq 1 2000; echo done";
     let start = Instant::now();
     let (exit, lines) = run(&bash_c(script, dir.path())).await;
     let took = start.elapsed();
@@ -325,7 +342,13 @@ async fn background_grandchild_holding_stdout_does_not_hang_the_step() {
     let alive = !dead(sleeper);
     kill(sleeper);
     assert!(exit.success());
-    assert_eq!(out[1], "done");
+    let want: Vec<String> = (1..=2000).map(|i| i.to_string()).collect();
+    assert_eq!(
+        out[1..2001],
+        want,
+        "output written before exit is all delivered"
+    );
+    assert_eq!(out[2001], "done");
     assert!(
         alive,
         "a background process of a successful step is left alone"
