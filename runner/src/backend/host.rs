@@ -147,6 +147,8 @@ type Line = (OutputStream, String);
 ///
 /// Returns once the main process has exited (see the module docs for background
 /// processes); a cancel or timeout stops it with the SIGINT/SIGTERM/SIGKILL sequence.
+/// Dropping the future instead of cancelling sends SIGKILL to the main process only (its
+/// group is left to the backend's teardown), so prefer the token.
 pub async fn run_process(
     spec: &ProcessSpec,
     stop: StopPolicy,

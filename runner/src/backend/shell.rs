@@ -12,6 +12,9 @@
 //! | `cmd`         | `cmd /D /E:ON /V:OFF /S /C "CALL "{0}""`         | `.cmd` |
 //! | custom        | the string split on whitespace, with `{0}`       | by program name, else none |
 //!
+//! A custom shell's arguments may group words with double quotes (`bash -c "source {0}"`),
+//! as the .NET argument parsing behind GitHub's runner does.
+//!
 //! A custom shell's file extension follows its program the way GitHub's runner picks it:
 //! `bash -x {0}` writes a `.sh` file, `perl {0}` a file without extension.
 //!
@@ -101,7 +104,7 @@ fn built_in(program: PathBuf, args: &[&str], extension: &'static str) -> Shell {
 }
 
 fn resolve_custom(shell: &str, path_env: &str) -> Result<Shell, ShellError> {
-    let mut parts: Vec<String> = shell.split_whitespace().map(str::to_owned).collect();
+    let mut parts = split_arguments(shell);
     if parts.is_empty() || !parts.iter().any(|p| p.contains(PLACEHOLDER)) {
         return Err(ShellError::InvalidCustom {
             shell: shell.to_owned(),
@@ -118,6 +121,44 @@ fn resolve_custom(shell: &str, path_env: &str) -> Result<Shell, ShellError> {
         template: parts,
         extension: extension_for(&base),
     })
+}
+
+/// Splits a custom shell string into argv on whitespace, keeping double-quoted runs
+/// together (quotes removed, `\"` a literal quote), as .NET splits the argument string
+/// GitHub's runner hands to the process: `bash -c "source {0}"` is three arguments.
+fn split_arguments(text: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut in_token = false;
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'"') => {
+                current.push('"');
+                chars.next();
+                in_token = true;
+            }
+            '"' => {
+                quoted = !quoted;
+                in_token = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if in_token {
+                    parts.push(std::mem::take(&mut current));
+                    in_token = false;
+                }
+            }
+            c => {
+                current.push(c);
+                in_token = true;
+            }
+        }
+    }
+    if in_token {
+        parts.push(current);
+    }
+    parts
 }
 
 /// The script extension GitHub's runner uses for a shell program's name.
@@ -236,6 +277,15 @@ mod tests {
         assert_eq!(perl.command_for(Path::new("s")).1, ["-w", "s"]);
         let bash = resolve_shell(Some("bash -x {0}"), &path_of(&dir)).unwrap();
         assert_eq!(bash.extension, ".sh");
+    }
+
+    #[test]
+    fn custom_arguments_keep_double_quoted_runs() {
+        assert_eq!(
+            split_arguments(r#"bash -c  "source {0}" "" a\"b"#),
+            ["bash", "-c", "source {0}", "", "a\"b"]
+        );
+        assert_eq!(split_arguments("  perl   {0} "), ["perl", "{0}"]);
     }
 
     #[test]
