@@ -20,6 +20,22 @@ use hybrid_runner::exec::{self, ExecOptions};
 use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
 
+/// Rows where we deliberately differ from act, with why; each is skipped and printed.
+const DIFFERENCES: &[(&str, &str)] = &[
+    (
+        "uses-workflow",
+        "the caller passes a secret the called workflow does not declare; GitHub rejects that call (reader case errors-reusable-workflow-job-secrets-undefined.yml), act ignores it",
+    ),
+    (
+        "workflow_call_inputs",
+        "its workflow_call inputs have no `type`, which GitHub requires (reader suite); act accepts them",
+    ),
+    (
+        "defaults-run",
+        "checks that $SHELL is not bash, which depends on the host; act disabled this row in its own host test",
+    ),
+];
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -66,7 +82,14 @@ fn run_row(conformance: &Path, row: &Json) -> Result<(), String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| root.join(f.as_str().unwrap().strip_prefix(&format!("{base}/")).unwrap()))
+        .map(|f| {
+            root.join(
+                f.as_str()
+                    .unwrap()
+                    .strip_prefix(&format!("{base}/"))
+                    .unwrap(),
+            )
+        })
         .collect();
     let config = &row["config"];
     let relative = |key: &str| {
@@ -74,8 +97,13 @@ fn run_row(conformance: &Path, row: &Json) -> Result<(), String> {
             .as_str()
             .map(|p| root.join(p.strip_prefix(&format!("{base}/")).unwrap_or(p)))
     };
-    let mut secrets = relative("secrets_file").map(|p| dotenv(&p)).unwrap_or_default();
-    if row["dir"].as_str().is_some_and(|d| d.starts_with("uses-workflow")) {
+    let mut secrets = relative("secrets_file")
+        .map(|p| dotenv(&p))
+        .unwrap_or_default();
+    if row["dir"]
+        .as_str()
+        .is_some_and(|d| d.starts_with("uses-workflow"))
+    {
         secrets.push(("secret".into(), "keep_it_private".into()));
     }
     let mut env = vec![("ACT".to_string(), "true".to_string())];
@@ -155,7 +183,13 @@ fn run_row(conformance: &Path, row: &Json) -> Result<(), String> {
         });
         let outcome = match exec::load_workflows(&options) {
             Ok(workflows) => {
-                let run = exec::run(options, workflows, sink, CancellationToken::new(), CancellationToken::new());
+                let run = exec::run(
+                    options,
+                    workflows,
+                    sink,
+                    CancellationToken::new(),
+                    CancellationToken::new(),
+                );
                 match tokio::time::timeout(Duration::from_secs(120), run).await {
                     Ok(Ok(report)) => Ok(report.success()),
                     Ok(Err(e)) => Err(e.to_string()),
@@ -181,18 +215,34 @@ fn run_row(conformance: &Path, row: &Json) -> Result<(), String> {
             let _ = e;
             Ok(())
         }
-        Err(e) => Err(format!("expected success, the run failed to start: {e}\n{log}")),
+        Err(e) => Err(format!(
+            "expected success, the run failed to start: {e}\n{log}"
+        )),
     }
 }
 
 fn describe(e: &Event) -> String {
     match e {
         Event::Log { job, line, .. } => format!("    [{}] {line}", job.name),
-        Event::Annotation { job, annotation, .. } => {
-            format!("    [{}] {}: {}", job.name, annotation.level, annotation.message)
+        Event::Annotation {
+            job, annotation, ..
+        } => {
+            format!(
+                "    [{}] {}: {}",
+                job.name, annotation.level, annotation.message
+            )
         }
-        Event::StepFinished { job, step, outcome, conclusion, .. } => {
-            format!("  [{}] step {} -> {outcome:?}/{conclusion:?}", job.name, step.name)
+        Event::StepFinished {
+            job,
+            step,
+            outcome,
+            conclusion,
+            ..
+        } => {
+            format!(
+                "  [{}] step {} -> {outcome:?}/{conclusion:?}",
+                job.name, step.name
+            )
         }
         Event::JobFinished { job, result, .. } => format!("[{}] job -> {result:?}", job.name),
         Event::JobSkipped { job, reason } => format!("[{}] skipped: {reason}", job.name),
@@ -203,11 +253,22 @@ fn describe(e: &Event) -> String {
 #[test]
 fn act_host_corpus() {
     let Some(dir) = conformance_dir() else { return };
-    let rows: Json = serde_json::from_str(&std::fs::read_to_string(dir.join("act/runner_cases.json")).unwrap()).unwrap();
+    let rows: Json =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("act/runner_cases.json")).unwrap())
+            .unwrap();
     let mut tally = Tally::new("act_host_corpus");
     for row in rows.as_array().unwrap() {
-        let name = format!("{} ({})", row["dir"].as_str().unwrap(), row["event"].as_str().unwrap());
+        let name = format!(
+            "{} ({})",
+            row["dir"].as_str().unwrap(),
+            row["event"].as_str().unwrap()
+        );
         if row["host_runnable_offline"] != true {
+            tally.skip();
+            continue;
+        }
+        if let Some((_, why)) = DIFFERENCES.iter().find(|(d, _)| row["dir"] == *d) {
+            println!("skip {name}: {why}");
             tally.skip();
             continue;
         }

@@ -33,7 +33,7 @@ pub enum Command {
     /// List the jobs a workflow would run for an event, in `needs` stages, matrix legs expanded.
     List(list::Args),
     /// Run workflows locally, on this host, as GitHub would.
-    Exec(exec::Args),
+    Exec(Box<exec::Args>),
 }
 
 /// An error in how the command was called or configured: printed, then exit 2.
@@ -54,7 +54,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(args),
         Command::Expr(args) => expr::run(args),
         Command::List(args) => list::run(args),
-        Command::Exec(args) => exec::run(args),
+        Command::Exec(args) => exec::run(*args),
     };
     match result {
         Ok(code) => code,

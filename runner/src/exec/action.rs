@@ -164,7 +164,7 @@ impl JobState<'_> {
         let depth = frame
             .scope
             .get("__composite_depth")
-            .map_or(0.0, |d| workflows::expression::to_number(d)) as usize;
+            .map_or(0.0, workflows::expression::to_number) as usize;
         if depth >= MAX_COMPOSITE_DEPTH {
             return Err(format!(
                 "{uses}: composite actions nest more than {MAX_COMPOSITE_DEPTH} levels deep; an action may be calling itself"

@@ -102,22 +102,22 @@ pub struct RunInfo {
 impl RunInfo {
     /// `refs/heads/x` → `x`; pull requests use `refs/pull/N/merge`.
     pub fn git_ref(&self) -> String {
-        if self.event_name.starts_with("pull_request") {
-            if let Some(n) = self
-                .event
-                .get("number")
-                .or_else(|| self.event.get("pull_request").and_then(|p| p.get("number")))
-            {
-                return format!(
-                    "refs/pull/{}/merge",
-                    workflows::expression::to_display_string(n)
-                );
-            }
+        let pr_number = self
+            .event
+            .get("number")
+            .or_else(|| self.event.get("pull_request").and_then(|p| p.get("number")));
+        if let Some(n) = pr_number.filter(|_| self.event_name.starts_with("pull_request")) {
+            return format!(
+                "refs/pull/{}/merge",
+                workflows::expression::to_display_string(n)
+            );
         }
-        if let Some(Value::String(r)) = self.event.get("ref") {
-            if r.starts_with("refs/") {
-                return r.clone();
-            }
+        if let Some(Value::String(r)) = self
+            .event
+            .get("ref")
+            .filter(|r| r.as_str().is_some_and(|r| r.starts_with("refs/")))
+        {
+            return r.clone();
         }
         self.repo.git_ref.clone()
     }

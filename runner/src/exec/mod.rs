@@ -222,8 +222,7 @@ pub async fn run(
         };
         let (engine, limits) = (engine.clone(), limits.clone());
         runs.spawn(async move {
-            let outcomes = schedule::run_workflow(engine, Arc::new(workflow), scope, limits).await;
-            outcomes
+            schedule::run_workflow(engine, Arc::new(workflow), scope, limits).await
         });
     }
     let mut report = ExecReport { jobs: Vec::new() };

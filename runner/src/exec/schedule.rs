@@ -490,7 +490,11 @@ fn runs_on(job: &Job, contexts: &Object) -> Vec<String> {
 /// Whether a leg runs on this host: `-P label=host` (or act's `-self-hosted`) maps a
 /// label to the host; by default `ubuntu-*`, `self-hosted`, `linux` and `x64` run on
 /// the host; `windows-*` and `macos-*` (and unmapped labels) are skipped with a notice.
-pub fn platform(labels: &[String], platforms: &[(String, String)], strict: bool) -> Result<(), String> {
+pub fn platform(
+    labels: &[String],
+    platforms: &[(String, String)],
+    strict: bool,
+) -> Result<(), String> {
     for label in labels {
         if let Some((_, target)) = platforms
             .iter()
@@ -505,7 +509,10 @@ pub fn platform(labels: &[String], platforms: &[(String, String)], strict: bool)
         }
     }
     if strict {
-        return Err(format!("no platform for runs-on [{}] (-P maps labels to the host)", labels.join(", ")));
+        return Err(format!(
+            "no platform for runs-on [{}] (-P maps labels to the host)",
+            labels.join(", ")
+        ));
     }
     let lower: Vec<String> = labels.iter().map(|l| l.to_ascii_lowercase()).collect();
     if lower

@@ -319,15 +319,31 @@ enum Unavailable {
 fn evaluate_node(node: &Node, contexts: &Object) -> Result<Value, Unavailable> {
     Ok(match &node.value {
         NodeValue::String(s) if s.contains("${{") => evaluate_string(s, contexts)?,
-        NodeValue::Sequence(items) => Value::array(
-            items
-                .iter()
-                .map(|i| evaluate_node(i, contexts))
-                .collect::<Result<_, _>>()?,
-        ),
+        NodeValue::Sequence(items) => {
+            let mut values = Vec::with_capacity(items.len());
+            for item in items {
+                let value = evaluate_node(item, contexts)?;
+                // A whole-expression item that gives a sequence is spliced in, as act and
+                // GitHub's template reader do.
+                match (&value, is_whole_expression(item)) {
+                    (Value::Array(spliced), true) => values.extend(spliced.iter().cloned()),
+                    _ => values.push(value),
+                }
+            }
+            Value::array(values)
+        }
         NodeValue::Mapping(entries) => {
             let mut object = Object::with_capacity(entries.len());
             for (key, value) in entries {
+                if key.as_str().is_some_and(is_insert_directive) {
+                    // `${{ insert }}: <mapping>` merges that mapping into this one.
+                    if let Value::Object(inserted) = evaluate_node(value, contexts)? {
+                        for (k, v) in inserted.iter() {
+                            object.insert(k.to_string(), v.clone());
+                        }
+                    }
+                    continue;
+                }
                 let key = match evaluate_node(key, contexts)? {
                     Value::String(s) => s,
                     other => crate::expression::to_display_string(&other),
@@ -337,6 +353,22 @@ fn evaluate_node(node: &Node, contexts: &Object) -> Result<Value, Unavailable> {
             Value::object(object)
         }
         _ => node.to_value(),
+    })
+}
+
+/// `${{ insert }}`, with any spacing.
+fn is_insert_directive(key: &str) -> bool {
+    key.trim()
+        .strip_prefix("${{")
+        .and_then(|k| k.strip_suffix("}}"))
+        .is_some_and(|k| k.trim() == "insert")
+}
+
+/// A string that is one `${{ }}` and nothing else.
+fn is_whole_expression(node: &Node) -> bool {
+    node.as_str().is_some_and(|s| {
+        let s = s.trim();
+        s.starts_with("${{") && s.ends_with("}}") && s.matches("${{").count() == 1
     })
 }
 
