@@ -104,6 +104,8 @@ q() { printf '%q' "$1"; }
 # The last non-blank line of a log, cut to 160 characters (why a probe run failed).
 last_line() { { grep -v '^[[:space:]]*$' "$1" || true; } | tail -n 1 | cut -c1-160; }
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+
 # ---- synthetic workflows -------------------------------------------------------------------
 synth=$work/synth
 mkdir -p "$synth/.github/workflows"
@@ -206,7 +208,9 @@ baseline_ok=1
 # ---- report --------------------------------------------------------------------------------
 echo
 echo "hybrid-runner $("$hr" --version 2>/dev/null | head -n 1) vs $("$wrk" --version 2>/dev/null | head -n 1)"
-echo "$(nproc) cores, ${runs} runs + ${warmup} warmups each; wall time mean ± sd; peak RSS of one run"
+echo "$(nproc) cores, load average $load_before before / $(cut -d' ' -f1-3 /proc/loadavg) after;" \
+    "TMPDIR ${TMPDIR:-/tmp} ($(df -T "${TMPDIR:-/tmp}" | awk 'NR == 2 {print $2}'))"
+echo "${runs} runs + ${warmup} warmups each; wall time mean ± sd; peak RSS of one run"
 python3 - "$out/records.tsv" "$out/baseline.json" "$baseline_ok" <<'PY'
 import json, sys
 
