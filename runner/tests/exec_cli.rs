@@ -1,0 +1,445 @@
+//! `hybrid-runner exec` as users call it, checked against GitHub's runner: exit codes,
+//! Ctrl-C, secret masking, step and job semantics, actions, reusable workflows, and the
+//! `-n`/`-l`/`--json` modes. Each test writes a workflow into a fresh git repository
+//! and runs the real binary there.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test that cannot set up its repository should fail loudly
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A throwaway git repository to run workflows in.
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+/// What one `exec` run printed and how it ended.
+#[derive(Debug)]
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Repo {
+    fn new() -> Repo {
+        let dir = tempfile::tempdir().unwrap();
+        git(dir.path(), &["init", "-q", "-b", "main"]);
+        git(dir.path(), &["config", "user.name", "tester"]);
+        git(dir.path(), &["config", "user.email", "tester@example.com"]);
+        Repo { dir }
+    }
+
+    /// A repository holding `workflow` as `.github/workflows/ci.yml`.
+    fn with(workflow: &str) -> Repo {
+        let repo = Repo::new();
+        repo.write(".github/workflows/ci.yml", workflow);
+        repo
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn write(&self, path: &str, text: &str) {
+        let path = self.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// `hybrid-runner exec ARGS` with a clean environment (no debug, no nesting in Actions).
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_hybrid-runner"));
+        c.arg("exec")
+            .args(args)
+            .current_dir(self.path())
+            .env("NO_COLOR", "1")
+            .env("XDG_CACHE_HOME", self.path().join(".no-cache"));
+        for var in [
+            "GITHUB_ACTIONS",
+            "GITHUB_WORKSPACE",
+            "ACTIONS_STEP_DEBUG",
+            "RUNNER_DEBUG",
+            "ACTIONS_ALLOW_UNSECURE_COMMANDS",
+        ] {
+            c.env_remove(var);
+        }
+        c
+    }
+
+    fn exec(&self, args: &[&str]) -> Run {
+        self.exec_with(args, &[])
+    }
+
+    fn exec_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut c = self.command(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().expect("the binary runs");
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `exec --json ARGS`.
+    fn json(&self, args: &[&str]) -> Run {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        self.exec(&all)
+    }
+}
+
+impl Run {
+    fn all(&self) -> String {
+        format!("--- stdout\n{}--- stderr\n{}", self.stdout, self.stderr)
+    }
+
+    fn assert_code(&self, code: i32) {
+        assert_eq!(self.code, Some(code), "{}", self.all());
+    }
+
+    /// Every `--json` line, parsed (each line must be JSON).
+    fn events(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))
+            })
+            .collect()
+    }
+
+    fn events_of(&self, kind: &str) -> Vec<Value> {
+        self.events()
+            .into_iter()
+            .filter(|e| e["event"] == kind)
+            .collect()
+    }
+
+    /// The result of job `id` (`job_finished`'s result, or "skipped").
+    fn job(&self, id: &str) -> Option<String> {
+        self.events().iter().find_map(|e| {
+            (e["job"]["id"] == id).then_some(())?;
+            match e["event"].as_str()? {
+                "job_finished" => Some(e["result"].as_str()?.to_string()),
+                "job_skipped" => Some("skipped".to_string()),
+                _ => None,
+            }
+        })
+    }
+
+    /// Every job result, as `id=result`, sorted.
+    fn jobs(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .events()
+            .iter()
+            .filter_map(|e| match e["event"].as_str()? {
+                "job_finished" => Some(format!(
+                    "{}={}",
+                    e["job"]["name"].as_str()?,
+                    e["result"].as_str()?
+                )),
+                "job_skipped" => Some(format!("{}=skipped", e["job"]["name"].as_str()?)),
+                _ => None,
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// stdout/stderr lines the steps of job `id` printed, in order.
+    fn output(&self, id: &str) -> Vec<String> {
+        self.events()
+            .iter()
+            .filter(|e| {
+                e["event"] == "log"
+                    && e["job"]["id"] == id
+                    && (e["kind"] == "stdout" || e["kind"] == "stderr")
+            })
+            .map(|e| e["line"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    /// Each step of job `id` that finished: `id:outcome/conclusion`.
+    fn steps(&self, id: &str) -> Vec<String> {
+        self.events_of("step_finished")
+            .iter()
+            .filter(|e| e["job"]["id"] == id)
+            .map(|e| {
+                format!(
+                    "{}:{}/{}",
+                    e["step"]["id"].as_str().unwrap_or_default(),
+                    e["outcome"].as_str().unwrap_or_default(),
+                    e["conclusion"].as_str().unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
+    /// Annotation messages (`level: message`) of job `id`.
+    fn annotations(&self, id: &str) -> Vec<String> {
+        self.events_of("annotation")
+            .iter()
+            .filter(|e| e["job"]["id"] == id)
+            .map(|e| {
+                format!(
+                    "{}: {}",
+                    e["annotation"]["level"].as_str().unwrap_or_default(),
+                    e["annotation"]["message"].as_str().unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
+    /// Runner notes (`kind: runner`) of job `id`, with or without a step.
+    fn notes(&self, id: &str) -> Vec<String> {
+        self.events()
+            .iter()
+            .filter(|e| e["event"] == "log" && e["job"]["id"] == id && e["kind"] == "runner")
+            .map(|e| e["line"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+fn lines(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. Exit codes and job selection
+
+const PASS_FAIL: &str = "on: push
+jobs:
+  good:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo good
+  bad:
+    runs-on: ubuntu-latest
+    steps:
+      - run: exit 4
+";
+
+#[test]
+fn exit_zero_when_every_job_succeeds() {
+    let repo = Repo::with(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo one\n  b:\n    needs: a\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo two\n",
+    );
+    let run = repo.json(&[]);
+    run.assert_code(0);
+    assert_eq!(run.jobs(), lines(&["a=success", "b=success"]));
+    assert_eq!(run.output("a"), lines(&["one"]));
+    // Human output too: a table at the end.
+    let human = repo.exec(&[]);
+    human.assert_code(0);
+    assert!(human.stdout.contains("two"), "{}", human.all());
+}
+
+#[test]
+fn exit_one_when_a_job_fails() {
+    let repo = Repo::with(PASS_FAIL);
+    let run = repo.json(&[]);
+    run.assert_code(1);
+    assert_eq!(run.jobs(), lines(&["bad=failure", "good=success"]));
+    assert_eq!(
+        run.annotations("bad"),
+        lines(&["error: Process completed with exit code 4."])
+    );
+}
+
+#[test]
+fn exit_two_for_an_invalid_workflow_with_its_position() {
+    let repo = Repo::with(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo hi\n        shel: bash\n",
+    );
+    let run = repo.exec(&["-W", ".github/workflows/ci.yml"]);
+    run.assert_code(2);
+    assert_eq!(run.stdout, "", "{}", run.all());
+    let first = run.stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(".github/workflows/ci.yml:7:9: "),
+        "expected path:line:col, got {}",
+        run.all()
+    );
+    assert!(first.contains("shel"), "{first}");
+    // The same from the default folder.
+    let run = repo.exec(&[]);
+    run.assert_code(2);
+    assert!(
+        run.stderr.starts_with(".github/workflows/ci.yml:7:9: "),
+        "{}",
+        run.all()
+    );
+}
+
+#[test]
+fn exit_two_for_bad_flags() {
+    let repo = Repo::with(PASS_FAIL);
+    for args in [
+        &["--no-such-flag"][..],
+        &["--env", "NOEQUALS"],
+        &["--matrix", "novalue"],
+        &["--concurrency", "many"],
+        &["-s", "HYBRID_RUNNER_TEST_UNSET_SECRET"],
+        &["-W", "missing.yml"],
+    ] {
+        let run = repo.exec(args);
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.all());
+        assert!(!run.stderr.is_empty(), "{args:?}: no message");
+        assert!(!run.stdout.contains("good"), "{args:?} ran jobs: {}", run.all());
+    }
+}
+
+#[test]
+fn job_flag_runs_the_job_and_what_it_needs_only() {
+    let repo = Repo::with(
+        "on: push
+jobs:
+  base:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo base
+  mid:
+    needs: base
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo mid
+  top:
+    needs: mid
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo top
+  other:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo other
+",
+    );
+    let run = repo.json(&["-j", "mid"]);
+    run.assert_code(0);
+    assert_eq!(run.jobs(), lines(&["base=success", "mid=success"]));
+    let run = repo.json(&["-j", "nope"]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("nope"), "{}", run.all());
+    assert!(run.events().is_empty(), "{}", run.all());
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. Ctrl-C
+
+#[test]
+fn ctrl_c_interrupts_the_step_runs_always_and_cancelled_steps_and_exits_130() {
+    let repo = Repo::with(
+        "on: push
+jobs:
+  slow:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          trap 'echo \"got INT\"; sleep 0.5; exit 1' INT
+          echo ready
+          sleep 30 &
+          wait
+          echo not-interrupted
+      - run: echo should-not-run
+      - if: always()
+        run: echo always ran
+      - if: cancelled()
+        run: echo cancelled ran
+      - if: failure()
+        run: echo failure ran
+",
+    );
+    let mut child = repo
+        .command(&["--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !seen.iter().any(|l: &String| l.contains("\"ready\"")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the step never printed ready: {seen:#?}");
+            }
+        }
+    }
+    let interrupted = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if interrupted.elapsed() > Duration::from_secs(6) {
+            let _ = child.kill();
+            panic!("exec did not stop within 6 s of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stopped = interrupted.elapsed();
+    reader.join().unwrap();
+    seen.extend(rx.try_iter());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let run = Run {
+        code: status.code(),
+        stdout: seen.join("\n") + "\n",
+        stderr,
+    };
+    run.assert_code(130);
+    assert!(stopped < Duration::from_secs(4), "took {stopped:?}");
+    assert_eq!(
+        run.output("slow"),
+        lines(&["ready", "got INT", "always ran", "cancelled ran"]),
+        "{}",
+        run.all()
+    );
+    assert_eq!(
+        run.steps("slow"),
+        lines(&[
+            "__run:cancelled/cancelled",
+            "__run_2:skipped/skipped",
+            "__run_3:success/success",
+            "__run_4:success/success",
+            "__run_5:skipped/skipped",
+        ])
+    );
+    assert_eq!(run.job("slow").as_deref(), Some("cancelled"));
+    assert!(run.stderr.contains("cancelling"), "{}", run.all());
+}
