@@ -340,10 +340,16 @@ impl JobState<'_> {
             cwd: process.cwd,
             timeout: process.timeout,
         };
-        let allow_unsecure = process
-            .env
+        // GitHub reads the opt-in from the runner's own environment, then from the `env`
+        // context, as a .NET boolean (case-insensitive `true`).
+        let allow_unsecure = self
+            .engine
+            .host_env
             .iter()
-            .any(|(k, v)| k == "ACTIONS_ALLOW_UNSECURE_COMMANDS" && v == "true");
+            .chain(&process.env)
+            .any(|(k, v)| {
+                k == "ACTIONS_ALLOW_UNSECURE_COMMANDS" && v.trim().eq_ignore_ascii_case("true")
+            });
         let token = self.process_token();
         let stop = self.engine.stop;
         let mut reader = OutputReader {
@@ -353,6 +359,7 @@ impl JobState<'_> {
             outputs: Vec::new(),
             saved_state: Vec::new(),
             allow_unsecure,
+            command_failed: false,
         };
         let exit = {
             let mut on_line = |stream: OutputStream, line: &str| reader.line(stream, line);
@@ -360,6 +367,7 @@ impl JobState<'_> {
         };
         let mut outputs = std::mem::take(&mut reader.outputs);
         let mut saved_state = std::mem::take(&mut reader.saved_state);
+        let command_failed = reader.command_failed;
         let exit = exit.map_err(|e| e.to_string())?;
         self.read_files(&files, &mut outputs, &mut saved_state)?;
         let outcome = if exit.timed_out {
@@ -372,6 +380,10 @@ impl JobState<'_> {
             Outcome::Failure
         } else if exit.cancelled {
             Outcome::Cancelled
+        } else if exit.success() && command_failed {
+            // A workflow command the runner refused fails the step once it has ended,
+            // as GitHub merges its command result into the step's.
+            Outcome::Failure
         } else if exit.success() {
             Outcome::Success
         } else {
@@ -520,6 +532,8 @@ struct OutputReader<'s, 'e> {
     outputs: Vec<(String, String)>,
     saved_state: Vec<(String, String)>,
     allow_unsecure: bool,
+    /// A command was refused (`::set-env` without the opt-in): the step fails.
+    command_failed: bool,
 }
 
 impl OutputReader<'_, '_> {
@@ -557,7 +571,12 @@ impl OutputReader<'_, '_> {
                     col: a.col,
                 },
             }),
-            Command::Debug(message) => self.state.note(Some(self.key), LogKind::Debug, &message),
+            // Without step debug GitHub writes `::debug::` lines nowhere, not even to the
+            // raw log: they do not become events either.
+            Command::Debug(message) if self.state.engine.debug => {
+                self.state.note(Some(self.key), LogKind::Debug, &message)
+            }
+            Command::Debug(_) => {}
             Command::StopCommands(_) | Command::ResumeCommands | Command::Echo(_) => {}
             Command::SetOutput { name, value } => {
                 self.state.annotate(
@@ -579,13 +598,29 @@ impl OutputReader<'_, '_> {
                 upsert(&mut self.state.env_file, name, value);
             }
             Command::AddPath(dir) if self.allow_unsecure => {
+                self.state.path_prepends.retain(|d| *d != dir);
                 self.state.path_prepends.insert(0, dir);
             }
-            Command::SetEnv { .. } | Command::AddPath(_) => self.state.annotate(
-                Some(self.key),
-                AnnotationLevel::Error,
-                "The `set-env` and `add-path` commands are disabled. Please upgrade to using Environment Files or opt into unsecure command execution by setting the `ACTIONS_ALLOW_UNSECURE_COMMANDS` environment variable to `true`.",
-            ),
+            Command::SetEnv { .. } | Command::AddPath(_) => {
+                let name = if matches!(command, Command::SetEnv { .. }) {
+                    "set-env"
+                } else {
+                    "add-path"
+                };
+                self.state.annotate(
+                    Some(self.key),
+                    AnnotationLevel::Error,
+                    &format!("Unable to process command '{line}' successfully."),
+                );
+                self.state.annotate(
+                    Some(self.key),
+                    AnnotationLevel::Error,
+                    &format!(
+                        "The `{name}` command is disabled. Please upgrade to using Environment Files or opt into unsecure command execution by setting the `ACTIONS_ALLOW_UNSECURE_COMMANDS` environment variable to `true`. For more information see: https://github.blog/changelog/2020-10-01-github-actions-deprecating-set-env-and-add-path-commands/"
+                    ),
+                );
+                self.command_failed = true;
+            }
         }
     }
 }
