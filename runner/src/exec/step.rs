@@ -179,7 +179,7 @@ impl JobState<'_> {
         result
     }
 
-    fn finish_step(&self, key: &StepKey, result: &StepResult, started: Instant) {
+    pub(super) fn finish_step(&self, key: &StepKey, result: &StepResult, started: Instant) {
         self.engine.sink.send(Event::StepFinished {
             job: self.key.clone(),
             step: key.clone(),
