@@ -1649,3 +1649,170 @@ jobs:
     // Nothing was fetched for checkout.
     assert!(!repo.path().join(".cache").exists());
 }
+
+// ---------------------------------------------------------------------------------------
+// 7. Reusable workflows
+
+#[test]
+fn local_reusable_workflow_with_inputs_inherited_secrets_and_outputs() {
+    let repo = Repo::with(
+        "on: push
+jobs:
+  call:
+    uses: ./.github/workflows/called.yml
+    with:
+      name: caller
+    secrets: inherit
+  bare:
+    uses: ./.github/workflows/called.yml
+    with:
+      name: bare
+      count: 5
+  after:
+    needs: [call, bare]
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo \"got=${{ needs.call.outputs.greeting }} bare=${{ needs.bare.outputs.greeting }} result=${{ needs.call.result }}\"
+",
+    );
+    repo.write(
+        ".github/workflows/called.yml",
+        "on:
+  workflow_call:
+    inputs:
+      name:
+        type: string
+        required: true
+      count:
+        type: number
+        default: 2
+    secrets:
+      TOKEN:
+        required: false
+    outputs:
+      greeting:
+        value: ${{ jobs.inner.outputs.greeting }}
+jobs:
+  inner:
+    runs-on: ubuntu-latest
+    outputs:
+      greeting: ${{ steps.g.outputs.greeting }}
+    steps:
+      - id: g
+        env:
+          TOKEN: ${{ secrets.TOKEN }}
+        run: |
+          echo \"name=${{ inputs.name }} count=${{ inputs.count }} token=$TOKEN len=${#TOKEN}\"
+          echo \"greeting=hello ${{ inputs.name }}\" >> \"$GITHUB_OUTPUT\"
+",
+    );
+    let run = repo.json(&["-s", "TOKEN=abcdefgh"]);
+    run.assert_code(0);
+    assert_eq!(
+        run.output("call/inner"),
+        lines(&["name=caller count=2 token=*** len=8"]),
+        "{}",
+        run.all()
+    );
+    assert_eq!(
+        run.output("bare/inner"),
+        lines(&["name=bare count=5 token= len=0"])
+    );
+    assert_eq!(
+        run.output("after"),
+        lines(&["got=hello caller bare=hello bare result=success"])
+    );
+    let finished: Vec<String> = run
+        .events_of("job_finished")
+        .iter()
+        .map(|e| e["job"]["id"].as_str().unwrap().to_string())
+        .collect();
+    for id in ["call/inner", "call", "bare/inner", "bare", "after"] {
+        assert!(finished.contains(&id.to_string()), "{id}: {finished:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 8. Dry run, list, JSON
+
+const MODES: &str = "on: push
+jobs:
+  make:
+    runs-on: ubuntu-latest
+    steps:
+      - run: touch created.txt
+  check:
+    needs: make
+    runs-on: ubuntu-latest
+    steps:
+      - run: test -f created.txt
+";
+
+#[test]
+fn dry_run_starts_no_process() {
+    let repo = Repo::with(MODES);
+    let run = repo.json(&["-n"]);
+    run.assert_code(0);
+    assert!(!repo.path().join("created.txt").exists());
+    assert_eq!(run.jobs(), lines(&["check=success", "make=success"]));
+    assert_eq!(run.steps("make"), lines(&["__run:success/success"]));
+    assert!(run.output("make").is_empty());
+    assert_eq!(run.notes("make"), lines(&["dry run: not started"]));
+    let human = repo.exec(&["--dry-run"]);
+    human.assert_code(0);
+    assert!(!repo.path().join("created.txt").exists());
+    // For real, the file appears.
+    let real = repo.json(&[]);
+    real.assert_code(0);
+    assert!(repo.path().join("created.txt").exists());
+}
+
+#[test]
+fn list_shows_jobs_without_running_them() {
+    let repo = Repo::with(MODES);
+    let run = repo.exec(&["-l"]);
+    run.assert_code(0);
+    let rows: Vec<Vec<&str>> = run
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0][..3], ["Stage", "Job", "ID"], "{}", run.all());
+    assert_eq!(rows[1][..2], ["0", "make"], "{}", run.all());
+    assert_eq!(rows[2][..2], ["1", "check"], "{}", run.all());
+    assert_eq!(rows.len(), 3, "{}", run.all());
+    assert!(!repo.path().join("created.txt").exists());
+}
+
+#[test]
+fn json_lines_parse_and_tell_the_whole_story() {
+    let repo = Repo::with(MODES);
+    let run = repo.json(&[]);
+    run.assert_code(0);
+    let kinds: Vec<String> = run
+        .events()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        lines(&[
+            "job_started",
+            "step_started",
+            "step_finished",
+            "job_finished",
+            "job_started",
+            "step_started",
+            "step_finished",
+            "job_finished",
+        ])
+    );
+    let finished = run.events_of("step_finished");
+    assert_eq!(finished[0]["job"]["id"], "make");
+    assert_eq!(finished[0]["step"]["name"], "Run touch created.txt");
+    assert_eq!(finished[0]["step"]["index"], 0);
+    assert!(finished[0]["duration"].is_number());
+    assert_eq!(finished[1]["job"]["id"], "check");
+    // Nothing but JSON on stdout.
+    assert!(run.stdout.lines().all(|l| l.starts_with('{')));
+}
