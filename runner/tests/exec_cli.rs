@@ -349,30 +349,13 @@ jobs:
 // ---------------------------------------------------------------------------------------
 // 2. Ctrl-C
 
-#[test]
-fn ctrl_c_interrupts_the_step_runs_always_and_cancelled_steps_and_exits_130() {
-    let repo = Repo::with(
-        "on: push
-jobs:
-  slow:
-    runs-on: ubuntu-latest
-    steps:
-      - run: |
-          trap 'echo \"got INT\"; sleep 0.5; exit 1' INT
-          echo ready
-          sleep 30
-          echo not-interrupted
-      - run: echo should-not-run
-      - if: always()
-        run: echo always ran
-      - if: cancelled()
-        run: echo cancelled ran
-      - if: failure()
-        run: echo failure ran
-",
-    );
+/// Runs `exec --json ARGS`, sends SIGINT to it once `ready` steps printed a line ending
+/// in `ready`, and returns the run with how long it took to stop after the signal.
+fn interrupt_when_ready(repo: &Repo, args: &[&str], ready: usize) -> (Run, Duration) {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
     let mut child = repo
-        .command(&["--json"])
+        .command(&all)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -385,9 +368,9 @@ jobs:
             let _ = tx.send(line);
         }
     });
-    let mut seen = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !seen.iter().any(|l: &String| l.contains("\"ready\"")) {
+    while seen.iter().filter(|l| l.ends_with("ready\"}")).count() < ready {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok(line) => seen.push(line),
@@ -425,6 +408,32 @@ jobs:
         stdout: seen.join("\n") + "\n",
         stderr,
     };
+    (run, stopped)
+}
+
+#[test]
+fn ctrl_c_interrupts_the_step_runs_always_and_cancelled_steps_and_exits_130() {
+    let repo = Repo::with(
+        "on: push
+jobs:
+  slow:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          trap 'echo \"got INT\"; sleep 0.5; exit 1' INT
+          echo ready
+          sleep 30
+          echo not-interrupted
+      - run: echo should-not-run
+      - if: always()
+        run: echo always ran
+      - if: cancelled()
+        run: echo cancelled ran
+      - if: failure()
+        run: echo failure ran
+",
+    );
+    let (run, stopped) = interrupt_when_ready(&repo, &[], 1);
     run.assert_code(130);
     assert!(stopped < Duration::from_secs(4), "took {stopped:?}");
     assert_eq!(
@@ -445,6 +454,70 @@ jobs:
     );
     assert_eq!(run.job("slow").as_deref(), Some("cancelled"));
     assert!(run.stderr.contains("cancelling"), "{}", run.all());
+}
+
+#[test]
+fn ctrl_c_skips_waiting_jobs_but_runs_always_and_cancelled_jobs() {
+    let repo = Repo::with(
+        "on: push
+jobs:
+  slow:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo ready; sleep 30
+  default-if:
+    needs: slow
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo default-ran
+  always:
+    needs: slow
+    if: always()
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo \"always-ran slow=${{ needs.slow.result }}\"
+      - run: echo \"second step too, status=${{ job.status }}\"
+  on-cancel:
+    needs: slow
+    if: cancelled()
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo cancelled-ran
+  queued:
+    runs-on: ubuntu-latest
+    strategy:
+      max-parallel: 1
+      matrix:
+        n: [1, 2]
+    steps:
+      - run: echo \"leg ${{ matrix.n }} ready\"; sleep 30
+",
+    );
+    let (run, stopped) = interrupt_when_ready(&repo, &["--concurrency", "4"], 2);
+    run.assert_code(130);
+    assert!(stopped < Duration::from_secs(4), "took {stopped:?}");
+    assert_eq!(
+        run.jobs(),
+        lines(&[
+            "always=success",
+            "default-if=skipped",
+            "on-cancel=success",
+            "queued (1)=cancelled",
+            "queued (2)=skipped",
+            "slow=cancelled",
+        ]),
+        "{}",
+        run.all()
+    );
+    assert_eq!(
+        run.output("always"),
+        lines(&[
+            "always-ran slow=cancelled",
+            "second step too, status=success"
+        ])
+    );
+    assert_eq!(run.output("on-cancel"), lines(&["cancelled-ran"]));
+    assert_eq!(run.output("queued"), lines(&["leg 1 ready"]));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1249,7 +1322,12 @@ jobs:
         assert_eq!(start[1], end[1], "legs interleaved: {out:?}");
         spans.push((start[2].parse().unwrap(), end[2].parse().unwrap()));
     }
-    spans.sort();
+    let order: Vec<&str> = out.iter().map(|l| &l[..l.rfind(' ').unwrap()]).collect();
+    assert_eq!(
+        order,
+        ["start 1", "end 1", "start 2", "end 2", "start 3", "end 3"],
+        "legs start in matrix order"
+    );
     for w in spans.windows(2) {
         assert!(w[0].1 <= w[1].0, "legs overlapped: {out:?}");
     }
