@@ -349,9 +349,10 @@ jobs:
 // ---------------------------------------------------------------------------------------
 // 2. Ctrl-C
 
-/// Runs `exec --json ARGS`, sends SIGINT to it once `ready` steps printed a line ending
-/// in `ready`, and returns the run with how long it took to stop after the signal.
-fn interrupt_when_ready(repo: &Repo, args: &[&str], ready: usize) -> (Run, Duration) {
+/// Runs `exec --json ARGS` and sends it SIGINT each time the number of output lines
+/// ending in `ready` reaches the next of `ready_counts`; returns the run and how long it
+/// took to stop after the first signal.
+fn interrupt_when_ready(repo: &Repo, args: &[&str], ready_counts: &[usize]) -> (Run, Duration) {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
     let mut child = repo
@@ -370,22 +371,26 @@ fn interrupt_when_ready(repo: &Repo, args: &[&str], ready: usize) -> (Run, Durat
     });
     let mut seen: Vec<String> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while seen.iter().filter(|l| l.ends_with("ready\"}")).count() < ready {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => seen.push(line),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the step never printed ready: {seen:#?}");
+    let mut interrupted = None;
+    for &count in ready_counts {
+        while seen.iter().filter(|l| l.ends_with("ready\"}")).count() < count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => seen.push(line),
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("no {count} ready lines: {seen:#?}");
+                }
             }
         }
+        interrupted.get_or_insert_with(Instant::now);
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .unwrap();
     }
-    let interrupted = Instant::now();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
+    let interrupted = interrupted.unwrap();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
@@ -394,7 +399,9 @@ fn interrupt_when_ready(repo: &Repo, args: &[&str], ready: usize) -> (Run, Durat
             let _ = child.kill();
             let _ = child.wait();
             seen.extend(rx.try_iter());
-            panic!("exec did not stop within 6 s of SIGINT: {seen:#?}");
+            let mut stderr = String::new();
+            let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr);
+            panic!("exec did not stop within 6 s of SIGINT: {seen:#?}\nstderr: {stderr}");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -422,7 +429,8 @@ jobs:
       - run: |
           trap 'echo \"got INT\"; sleep 0.5; exit 1' INT
           echo ready
-          sleep 30
+          # Short sleeps: a SIGINT landing while bash forks one is not lost for long.
+          for i in $(seq 300); do sleep 0.1; done
           echo not-interrupted
       - run: echo should-not-run
       - if: always()
@@ -433,7 +441,7 @@ jobs:
         run: echo failure ran
 ",
     );
-    let (run, stopped) = interrupt_when_ready(&repo, &[], 1);
+    let (run, stopped) = interrupt_when_ready(&repo, &[], &[1]);
     run.assert_code(130);
     assert!(stopped < Duration::from_secs(4), "took {stopped:?}");
     assert_eq!(
@@ -464,7 +472,7 @@ jobs:
   slow:
     runs-on: ubuntu-latest
     steps:
-      - run: echo ready; sleep 30
+      - run: echo ready; for i in $(seq 300); do sleep 0.1; done
   default-if:
     needs: slow
     runs-on: ubuntu-latest
@@ -490,10 +498,10 @@ jobs:
       matrix:
         n: [1, 2]
     steps:
-      - run: echo \"leg ${{ matrix.n }} ready\"; sleep 30
+      - run: echo \"leg ${{ matrix.n }} ready\"; for i in $(seq 300); do sleep 0.1; done
 ",
     );
-    let (run, stopped) = interrupt_when_ready(&repo, &["--concurrency", "4"], 2);
+    let (run, stopped) = interrupt_when_ready(&repo, &["--concurrency", "4"], &[2]);
     run.assert_code(130);
     assert!(stopped < Duration::from_secs(4), "took {stopped:?}");
     assert_eq!(
@@ -518,6 +526,37 @@ jobs:
     );
     assert_eq!(run.output("on-cancel"), lines(&["cancelled-ran"]));
     assert_eq!(run.output("queued"), lines(&["leg 1 ready"]));
+}
+
+#[test]
+fn a_second_ctrl_c_stops_the_always_steps_too() {
+    let repo = Repo::with(
+        "on: push
+jobs:
+  slow:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo ready; for i in $(seq 300); do sleep 0.1; done
+      - if: always()
+        run: echo cleanup ready; for i in $(seq 300); do sleep 0.1; done; echo cleanup-finished
+      - if: always()
+        run: echo not-reached
+",
+    );
+    let (run, stopped) = interrupt_when_ready(&repo, &[], &[1, 2]);
+    run.assert_code(130);
+    assert!(stopped < Duration::from_secs(4), "took {stopped:?}");
+    assert_eq!(run.output("slow"), lines(&["ready", "cleanup ready"]));
+    assert_eq!(run.job("slow").as_deref(), Some("cancelled"));
+    let steps = run.steps("slow");
+    assert_eq!(
+        steps,
+        lines(&[
+            "__run:cancelled/cancelled",
+            "__run_2:cancelled/cancelled",
+            "__run_3:skipped/skipped"
+        ])
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1136,10 +1175,9 @@ jobs:
     run.assert_code(1);
     assert!(took < Duration::from_secs(10), "took {took:?}");
     assert_eq!(run.steps("step")[0], "slow:failure/failure");
-    assert!(
-        run.annotations("step")
-            .iter()
-            .any(|a| a.starts_with("error: ") && a.contains("timed out")),
+    assert_eq!(
+        run.annotations("step"),
+        lines(&["error: The action 'Run sleep 30' has timed out after 0.02 minutes."]),
         "{}",
         run.all()
     );

@@ -114,7 +114,8 @@ impl JobState<'_> {
             Ok(run) => run,
             Err(message) => return self.step_error(&key, message, started),
         };
-        if !run {
+        // After the second Ctrl-C nothing starts any more, not even `always()` steps.
+        if !run || self.engine.hard_cancel.is_cancelled() {
             let result = StepResult {
                 outcome: Outcome::Skipped,
                 conclusion: Outcome::Skipped,
@@ -375,7 +376,11 @@ impl JobState<'_> {
             self.annotate(
                 Some(key),
                 AnnotationLevel::Error,
-                &format!("The step has timed out after {minutes} minutes."),
+                // GitHub's wording.
+                &format!(
+                    "The action '{}' has timed out after {minutes} minutes.",
+                    key.name
+                ),
             );
             Outcome::Failure
         } else if exit.cancelled {
@@ -460,7 +465,12 @@ impl JobState<'_> {
             let key = self.step_key(&def, post.name.clone());
             frame.scope.status = frame.status(self.cancelled());
             let started = Instant::now();
-            match frame.scope.condition(Some(&post.condition)) {
+            let condition = if self.engine.hard_cancel.is_cancelled() {
+                Ok(false)
+            } else {
+                frame.scope.condition(Some(&post.condition))
+            };
+            match condition {
                 Ok(false) => {
                     let result = StepResult {
                         outcome: Outcome::Skipped,
