@@ -1932,3 +1932,64 @@ fn json_lines_parse_and_tell_the_whole_story() {
     // Nothing but JSON on stdout.
     assert!(run.stdout.lines().all(|l| l.starts_with('{')));
 }
+
+#[test]
+fn secrets_vars_env_files_and_dispatch_inputs_from_the_command_line() {
+    let repo = Repo::with(
+        "on:
+  workflow_dispatch:
+    inputs:
+      flag:
+        type: boolean
+        default: false
+      count:
+        type: number
+      name:
+        default: nobody
+jobs:
+  cli:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          echo \"secret=${{ secrets.FROM_ENV }} var=${{ vars.COLOUR }} env=$FROM_FILE/${{ env.FROM_FILE }}\"
+          echo \"flag=${{ toJSON(inputs.flag) }} count=${{ inputs.count == 3 }} name=${{ inputs.name }}\"
+          echo \"event=${{ github.event_name }} payload=${{ github.event.inputs.flag }}\"
+",
+    );
+    repo.write("vars.env", "# settings\nexport FROM_FILE='from file'\n");
+    let run = repo.exec_with(
+        &[
+            "--json",
+            "-E",
+            "workflow_dispatch",
+            "-s",
+            "FROM_ENV",
+            "--var",
+            "COLOUR=blue",
+            "--env-file",
+            "vars.env",
+            "--input",
+            "flag=true",
+            "--input",
+            "count=3",
+        ],
+        &[("FROM_ENV", "env-secret-value")],
+    );
+    run.assert_code(0);
+    assert_eq!(
+        run.output("cli"),
+        lines(&[
+            "secret=*** var=blue env=from file/from file",
+            "flag=true count=true name=nobody",
+            "event=workflow_dispatch payload=true",
+        ]),
+        "{}",
+        run.all()
+    );
+    assert!(!run.stdout.contains("env-secret-value"));
+    // A push does not trigger this workflow: nothing runs, and that is not an error.
+    let run = repo.json(&[]);
+    run.assert_code(0);
+    assert!(run.events().is_empty());
+    assert!(run.stderr.contains("-E"), "{}", run.all());
+}
