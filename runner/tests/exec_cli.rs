@@ -511,7 +511,8 @@ jobs:
             "default-if=skipped",
             "on-cancel=success",
             "queued (1)=cancelled",
-            "queued (2)=skipped",
+            // Queued legs are cancelled too, as on GitHub.
+            "queued (2)=cancelled",
             "slow=cancelled",
         ]),
         "{}",
@@ -526,6 +527,12 @@ jobs:
     );
     assert_eq!(run.output("on-cancel"), lines(&["cancelled-ran"]));
     assert_eq!(run.output("queued"), lines(&["leg 1 ready"]));
+    assert!(
+        run.notes("queued")
+            .contains(&"the run was cancelled before this leg started".to_string()),
+        "{}",
+        run.all()
+    );
 }
 
 #[test]
@@ -1284,22 +1291,23 @@ jobs:
     runs-on: ubuntu-latest
     strategy:
       FAIL_FAST
+      max-parallel: 2
       matrix:
-        leg: [fast, slow]
+        leg: [fast, slow, late]
     steps:
       - run: |
           if [ \"${{ matrix.leg }}\" = fast ]; then sleep 0.5; exit 1; fi
-          echo slow-started
-          sleep SLEEP
-          echo slow-finished
+          echo ${{ matrix.leg }}-started
+          for i in $(seq TENTHS); do sleep 0.1; done
+          echo ${{ matrix.leg }}-finished
 ";
 
 #[test]
-fn matrix_fail_fast_cancels_sibling_legs() {
+fn matrix_fail_fast_cancels_running_and_queued_legs() {
     let repo = Repo::with(
         &FAIL_FAST
             .replace("FAIL_FAST", "fail-fast: true")
-            .replace("SLEEP", "20"),
+            .replace("TENTHS", "200"),
     );
     let started = Instant::now();
     let run = repo.json(&["--concurrency", "4"]);
@@ -1308,7 +1316,11 @@ fn matrix_fail_fast_cancels_sibling_legs() {
     assert!(took < Duration::from_secs(6), "took {took:?}");
     assert_eq!(
         run.jobs(),
-        lines(&["m (fast)=failure", "m (slow)=cancelled"])
+        lines(&[
+            "m (fast)=failure",
+            "m (late)=cancelled",
+            "m (slow)=cancelled"
+        ])
     );
     assert_eq!(run.output("m"), lines(&["slow-started"]));
 }
@@ -1318,12 +1330,25 @@ fn matrix_without_fail_fast_lets_legs_finish() {
     let repo = Repo::with(
         &FAIL_FAST
             .replace("FAIL_FAST", "fail-fast: false")
-            .replace("SLEEP", "1"),
+            .replace("TENTHS", "5"),
     );
     let run = repo.json(&["--concurrency", "4"]);
     run.assert_code(1);
-    assert_eq!(run.jobs(), lines(&["m (fast)=failure", "m (slow)=success"]));
-    assert_eq!(run.output("m"), lines(&["slow-started", "slow-finished"]));
+    assert_eq!(
+        run.jobs(),
+        lines(&["m (fast)=failure", "m (late)=success", "m (slow)=success"])
+    );
+    let mut out = run.output("m");
+    out.sort();
+    assert_eq!(
+        out,
+        lines(&[
+            "late-finished",
+            "late-started",
+            "slow-finished",
+            "slow-started"
+        ])
+    );
 }
 
 #[test]

@@ -338,18 +338,26 @@ async fn run_job(
                 };
             };
             if job_cancel.is_cancelled() {
+                // GitHub cancels queued legs too: they end cancelled, never started.
                 let reason = if limits.cancel.is_cancelled() {
-                    "the run was cancelled"
+                    "the run was cancelled before this leg started"
                 } else {
-                    "cancelled by fail-fast"
+                    "fail-fast cancelled this leg before it started"
                 };
-                return skipped(&engine, leg_key, reason.into());
+                return cancelled_before_start(&engine, leg_key, reason);
             }
             let Some(job) = workflow.job(&id) else {
                 return skipped(&engine, leg_key, "the job is not in the workflow".into());
             };
+            // A failed leg cancels its siblings (fail-fast) before it gives up its
+            // max-parallel permit, so no queued leg starts in between.
+            let fail_fast_on = |outcome: &JobOutcome| {
+                if outcome.result == Outcome::Failure && fail_fast && total > 1 {
+                    job_cancel.cancel();
+                }
+            };
             if job.uses.is_some() {
-                return super::call::run_call(
+                let outcome = super::call::run_call(
                     engine,
                     workflow.clone(),
                     &id,
@@ -357,9 +365,11 @@ async fn run_job(
                     contexts,
                     scope,
                     limits,
-                    job_cancel,
+                    job_cancel.clone(),
                 )
                 .await;
+                fail_fast_on(&outcome);
+                return outcome;
             }
             let labels = runs_on(job, &contexts);
             if let Err(reason) = platform(&labels, &limits.platforms, limits.strict_platforms) {
@@ -381,7 +391,9 @@ async fn run_job(
                 contexts,
                 secrets,
             };
-            run.run(job_cancel).await
+            let outcome = run.run(job_cancel.clone()).await;
+            fail_fast_on(&outcome);
+            outcome
         });
     }
     let mut outcomes = Vec::new();
@@ -434,6 +446,28 @@ fn aggregate(outcomes: Vec<JobOutcome>, started: Instant) -> JobOutcome {
         result,
         outputs,
         duration: started.elapsed(),
+    }
+}
+
+/// A leg stopped while it waited for its turn: reported started and cancelled at once.
+fn cancelled_before_start(engine: &Engine, key: JobKey, reason: &str) -> JobOutcome {
+    engine.sink.send(Event::JobStarted { job: key.clone() });
+    engine.sink.send(Event::Log {
+        job: key.clone(),
+        step: None,
+        kind: LogKind::Runner,
+        line: reason.to_string(),
+    });
+    engine.sink.send(Event::JobFinished {
+        job: key,
+        result: Outcome::Cancelled,
+        duration: std::time::Duration::ZERO,
+        outputs: Vec::new(),
+    });
+    JobOutcome {
+        result: Outcome::Cancelled,
+        outputs: Vec::new(),
+        duration: std::time::Duration::ZERO,
     }
 }
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
+use workflows::expression::JobStatus;
 
 use super::commands::{AnnotationLevel, Command, CommandParser};
 use super::contexts::default_env;
@@ -351,7 +352,7 @@ impl JobState<'_> {
             .any(|(k, v)| {
                 k == "ACTIONS_ALLOW_UNSECURE_COMMANDS" && v.trim().eq_ignore_ascii_case("true")
             });
-        let token = self.process_token();
+        let token = self.process_token(frame);
         let stop = self.engine.stop;
         let mut reader = OutputReader {
             state: self,
@@ -407,10 +408,12 @@ impl JobState<'_> {
         })
     }
 
-    /// The token a step's process stops on: the job's, or after a cancel (when only
-    /// `always()` steps run) the second Ctrl-C.
-    fn process_token(&self) -> CancellationToken {
-        if self.cancelled() {
+    /// The token a step's process stops on: the job's, or for a step that started after
+    /// the cancel (its `if:` saw `cancelled()`: `always()` steps, posts) the second Ctrl-C.
+    /// Decided by the status the step's `if:` saw, not by the job's state now: a cancel
+    /// landing between the `if:` and the process start must still stop the process.
+    fn process_token(&self, frame: &Frame) -> CancellationToken {
+        if frame.scope.status == JobStatus::Cancelled {
             self.engine.hard_cancel.child_token()
         } else {
             self.cancel.child_token()
