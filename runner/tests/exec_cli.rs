@@ -1083,12 +1083,20 @@ fn workflow_commands_group_error_set_output_and_set_env() {
     assert_eq!(error["annotation"]["line"], 3);
     let annotations = run.annotations("cmd");
     assert!(
-        annotations
-            .iter()
-            .any(|a| a.starts_with("warning: The `set-output` command is deprecated")),
+        annotations.contains(
+            &"warning: The `set-output` command is deprecated and will be disabled soon. Please upgrade to using Environment Files. For more information see: https://github.blog/changelog/2022-10-11-github-actions-deprecating-save-state-and-set-output-commands/"
+                .to_string()
+        ),
         "{annotations:?}"
     );
     // GitHub fails the step whose `::set-env` it refuses, after the script ran.
+    assert!(
+        annotations.contains(
+            &"error: Unable to process command '::set-env name=REFUSED::yes' successfully."
+                .to_string()
+        ),
+        "{annotations:?}"
+    );
     assert!(
         annotations
             .iter()
@@ -1103,6 +1111,22 @@ fn workflow_commands_group_error_set_output_and_set_env() {
     assert!(
         steps.contains(&"allowed:success/success".to_string()),
         "{steps:?}"
+    );
+
+    // The opt-in also works from the runner's own environment, as on GitHub.
+    let opted_in = repo.exec_with(&["--json"], &[("ACTIONS_ALLOW_UNSECURE_COMMANDS", "True")]);
+    opted_in.assert_code(0);
+    assert!(
+        opted_in
+            .output("cmd")
+            .contains(&"refused=[yes]".to_string()),
+        "{}",
+        opted_in.all()
+    );
+    assert!(
+        opted_in
+            .steps("cmd")
+            .contains(&"setenv:success/success".to_string())
     );
 
     // Human output: the group folds under a header, the annotation names file and line.

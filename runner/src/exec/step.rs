@@ -595,7 +595,7 @@ impl OutputReader<'_, '_> {
                 self.state.annotate(
                     Some(self.key),
                     AnnotationLevel::Warning,
-                    "The `set-output` command is deprecated and will be disabled soon. Please upgrade to using Environment Files.",
+                    "The `set-output` command is deprecated and will be disabled soon. Please upgrade to using Environment Files. For more information see: https://github.blog/changelog/2022-10-11-github-actions-deprecating-save-state-and-set-output-commands/",
                 );
                 upsert(&mut self.outputs, name, value);
             }
@@ -603,7 +603,7 @@ impl OutputReader<'_, '_> {
                 self.state.annotate(
                     Some(self.key),
                     AnnotationLevel::Warning,
-                    "The `save-state` command is deprecated and will be disabled soon. Please upgrade to using Environment Files.",
+                    "The `save-state` command is deprecated and will be disabled soon. Please upgrade to using Environment Files. For more information see: https://github.blog/changelog/2022-10-11-github-actions-deprecating-save-state-and-set-output-commands/",
                 );
                 upsert(&mut self.saved_state, name, value);
             }
