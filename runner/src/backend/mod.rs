@@ -19,4 +19,5 @@
 mod group;
 pub mod host;
 mod lines;
+pub mod orphans;
 pub mod shell;

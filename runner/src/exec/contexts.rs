@@ -22,6 +22,8 @@ pub struct Repository {
 }
 
 impl Repository {
+    /// Asks git twice, at once (revision and ref; origin URL and user name), so a run
+    /// starts without waiting on a chain of git processes.
     pub fn discover(workdir: &Path) -> Repository {
         let git = |args: &[&str]| -> Option<String> {
             let out = Command::new("git")
@@ -35,16 +37,40 @@ impl Repository {
                 .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
                 .filter(|s| !s.is_empty())
         };
-        let sha = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "0".repeat(40));
-        let git_ref = git(&["symbolic-ref", "-q", "HEAD"])
-            .or_else(|| {
-                git(&["describe", "--tags", "--exact-match", "HEAD"])
-                    .map(|t| format!("refs/tags/{t}"))
+        let (revision, config) = std::thread::scope(|scope| {
+            let config = scope.spawn(|| {
+                git(&[
+                    "config",
+                    "--get-regexp",
+                    r"^(remote\.origin\.url|user\.name)$",
+                ])
+            });
+            let revision = git(&["rev-parse", "HEAD", "--symbolic-full-name", "HEAD"]);
+            (revision, config.join().ok().flatten())
+        });
+        let mut lines = revision.as_deref().unwrap_or_default().lines();
+        let sha = lines
+            .next()
+            .filter(|s| s.len() == 40)
+            .map_or_else(|| "0".repeat(40), str::to_string);
+        let git_ref = match lines.next() {
+            Some(r) if r.starts_with("refs/") => r.to_string(),
+            _ => git(&["describe", "--tags", "--exact-match", "HEAD"])
+                .map(|t| format!("refs/tags/{t}"))
+                .unwrap_or_default(),
+        };
+        let setting = |name: &str| {
+            config.as_deref().and_then(|c| {
+                // The last value wins, as `git config NAME` answers (local over global).
+                c.lines()
+                    .rev()
+                    .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ').map(str::to_string))
             })
-            .unwrap_or_default();
-        let remote = git(&["remote", "get-url", "origin"]);
-        let (server_url, repository) =
-            remote.as_deref().and_then(parse_remote).unwrap_or_else(|| {
+        };
+        let (server_url, repository) = setting("remote.origin.url")
+            .as_deref()
+            .and_then(parse_remote)
+            .unwrap_or_else(|| {
                 let name = workdir
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
@@ -52,7 +78,7 @@ impl Repository {
                 ("https://github.com".to_string(), format!("local/{name}"))
             });
         let owner = repository.split('/').next().unwrap_or_default().to_string();
-        let actor = git(&["config", "user.name"]).unwrap_or_else(|| owner.clone());
+        let actor = setting("user.name").unwrap_or_else(|| owner.clone());
         Repository {
             sha,
             git_ref,
@@ -336,6 +362,34 @@ mod tests {
             );
         }
         assert_eq!(parse_remote("/local/path"), None);
+    }
+
+    #[test]
+    fn discovers_a_repository_with_two_git_calls() {
+        let dir = tempfile::tempdir().unwrap();
+        let git = |args: &[&str]| {
+            assert!(
+                Command::new("git")
+                    .args(args)
+                    .current_dir(dir.path())
+                    .output()
+                    .unwrap()
+                    .status
+                    .success()
+            );
+        };
+        git(&["init", "-q", "-b", "trunk"]);
+        git(&["config", "user.name", "Ada"]);
+        git(&["config", "user.email", "ada@example.invalid"]);
+        git(&["remote", "add", "origin", "git@gitea.example:org/app.git"]);
+        git(&["commit", "-q", "--allow-empty", "-m", "x"]);
+        let repo = Repository::discover(dir.path());
+        assert_eq!(repo.git_ref, "refs/heads/trunk");
+        assert_eq!(repo.sha.len(), 40);
+        assert_ne!(repo.sha, "0".repeat(40));
+        assert_eq!(repo.repository, "org/app");
+        assert_eq!(repo.server_url, "https://gitea.example");
+        assert_eq!(repo.actor, "Ada");
     }
 
     #[test]
