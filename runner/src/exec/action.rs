@@ -241,7 +241,11 @@ impl JobState<'_> {
         env: &[(String, String)],
     ) -> Result<ProcessOutcome, String> {
         let inputs = self.action_inputs(frame, manifest, with, key)?;
-        let program = self.node_program(uses, "pre")?;
+        let using = match &manifest.runs {
+            Runs::Node { using, .. } => using.as_str(),
+            _ => "node",
+        };
+        let program = self.node_program(uses, using)?;
         let process = StepProcess {
             program,
             args: vec![dir.join(pre).display().to_string()],
