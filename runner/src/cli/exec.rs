@@ -207,12 +207,13 @@ async fn run_async(
     let hard_cancel = CancellationToken::new();
     let (sink, mut events) = EventSink::channel();
     let parallel = options.concurrency > 1;
+    let debug = options.step_debug();
     let printer = tokio::task::spawn_blocking(move || {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         let mut human = HumanRenderer::new(RenderOptions {
             color: color_wanted(),
-            debug: false,
+            debug,
             prefix_jobs: parallel,
             nested_in_actions: std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),
         });

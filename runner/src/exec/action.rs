@@ -3,15 +3,16 @@
 //! the host's `node`, with `pre` and `post`), and a clear refusal for Docker actions,
 //! which need a container backend.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use actions::{ActionManifest, ActionRef, Builtin, Runs};
 use workflows::expression::{Object, Value};
 
+use super::commands::AnnotationLevel;
 use super::eval::{string_object, upsert};
 use super::events::{LogKind, Outcome, StepKey};
-use super::job::{Frame, JobState, PostStep, env_value};
+use super::job::{Frame, JobState, PostStep, StepResult, env_value};
 use super::step::{ProcessOutcome, StepProcess};
 use super::step_def::StepDef;
 
@@ -43,32 +44,13 @@ impl JobState<'_> {
             );
             return Ok(ProcessOutcome::default());
         }
-        let dir = match &action {
-            ActionRef::Docker { image } => {
-                return Err(format!(
-                    "job '{}' step '{}' uses the Docker image {image}: Docker actions need a container backend, and `hybrid-runner exec` runs steps on the host. Replace the step with a `run:` step or a JavaScript/composite action.",
-                    self.key.id, key.name
-                ));
-            }
-            ActionRef::Local { path } => self.engine.run.workspace.join(path),
-            ActionRef::Remote {
-                owner,
-                repo,
-                path,
-                git_ref,
-            } => {
-                let cache = self.engine.cache.clone();
-                let (o, r, g) = (owner.clone(), repo.clone(), git_ref.clone());
-                let root = tokio::task::spawn_blocking(move || cache.fetch(&o, &r, &g))
-                    .await
-                    .map_err(|e| format!("fetching {uses} stopped: {e}"))?
-                    .map_err(|e| e.to_string())?;
-                match path {
-                    Some(p) => root.join(p),
-                    None => root,
-                }
-            }
-        };
+        if let ActionRef::Docker { image } = &action {
+            return Err(format!(
+                "job '{}' step '{}' uses the Docker image {image}: Docker actions need a container backend, and `hybrid-runner exec` runs steps on the host. Replace the step with a `run:` step or a JavaScript/composite action.",
+                self.key.id, key.name
+            ));
+        }
+        let dir = self.action_dir(&action, &uses).await?;
         let manifest = actions::load_manifest(&dir).map_err(|e| e.to_string())?;
         let with = frame
             .scope
@@ -95,6 +77,7 @@ impl JobState<'_> {
                     pre_if: pre_if.as_deref(),
                     post: post.as_deref(),
                     post_if: post_if.as_deref(),
+                    local: matches!(action, ActionRef::Local { .. }),
                 };
                 self.run_node(frame, def, key, &dir, &uses, node, inputs, env, timeout)
                     .await
@@ -104,6 +87,185 @@ impl JobState<'_> {
                 self.key.id, key.name
             )),
         }
+    }
+
+    /// Where an action's files are: the workspace for `./path`, the action cache (fetched
+    /// unless `--offline`) for `owner/repo[/path]@ref`.
+    async fn action_dir(&self, action: &ActionRef, uses: &str) -> Result<PathBuf, String> {
+        match action {
+            ActionRef::Docker { image } => Err(format!(
+                "{uses}: the Docker image {image} needs a container backend"
+            )),
+            ActionRef::Local { path } => Ok(self.engine.run.workspace.join(path)),
+            ActionRef::Remote {
+                owner,
+                repo,
+                path,
+                git_ref,
+            } => {
+                let cache = self.engine.cache.clone();
+                let (o, r, g) = (owner.clone(), repo.clone(), git_ref.clone());
+                let root = tokio::task::spawn_blocking(move || cache.fetch(&o, &r, &g))
+                    .await
+                    .map_err(|e| format!("fetching {uses} stopped: {e}"))?
+                    .map_err(|e| e.to_string())?;
+                Ok(match path {
+                    Some(p) => root.join(p),
+                    None => root,
+                })
+            }
+        }
+    }
+
+    /// The `pre` steps of the job's repository JavaScript actions, run as GitHub runs them:
+    /// when the job starts, before any main step, in step order, each under its `pre-if`
+    /// (default `always()`; the step's own `if:` is not consulted), with the inputs and
+    /// `env` the step has at that point. The state a `pre` saves reaches its main step as
+    /// `STATE_*`. A failed `pre` fails the job (later steps see `failure()`). An action that
+    /// cannot be fetched or read is left to its main step to report. Local actions get no
+    /// `pre` (see [`Self::run_node`]).
+    pub async fn run_pres(&mut self, mut frame: Frame, steps: &[StepDef]) -> Frame {
+        if self.engine.dry_run {
+            return frame;
+        }
+        for def in steps {
+            let Some(uses) = def.uses.as_deref() else {
+                continue;
+            };
+            let Ok(uses) = frame.scope.interpolate(uses) else {
+                continue;
+            };
+            let Ok(action) = ActionRef::parse(&uses) else {
+                continue;
+            };
+            if !matches!(action, ActionRef::Remote { .. }) || actions::builtin(&action).is_some() {
+                continue;
+            }
+            let Ok(dir) = self.action_dir(&action, &uses).await else {
+                continue;
+            };
+            let Ok(manifest) = actions::load_manifest(&dir) else {
+                continue;
+            };
+            let Runs::Node {
+                using,
+                pre: Some(pre),
+                pre_if,
+                ..
+            } = &manifest.runs
+            else {
+                continue;
+            };
+            if !matches!(using.as_str(), "node12" | "node16" | "node20" | "node24") {
+                continue;
+            }
+            let mut env = frame.env.clone();
+            for (k, v) in &self.env_file {
+                upsert(&mut env, k.clone(), v.clone());
+            }
+            frame.scope.set("env", env_value(&env));
+            let prepared =
+                frame
+                    .scope
+                    .string_map(&def.env, &def.env_inserts)
+                    .and_then(|step_env| {
+                        for (k, v) in step_env {
+                            upsert(&mut env, k, v);
+                        }
+                        frame.scope.set("env", env_value(&env));
+                        frame.scope.string_map(&def.with, &def.with_inserts)
+                    });
+            let Ok(with) = prepared else {
+                continue;
+            };
+            frame.scope.status = frame.status(self.cancelled());
+            match frame
+                .scope
+                .condition(Some(pre_if.as_deref().unwrap_or("always()")))
+            {
+                Ok(true) => {}
+                Ok(false) | Err(_) => continue,
+            }
+            let name = frame
+                .scope
+                .interpolate(&def.display_name())
+                .unwrap_or_else(|_| def.display_name());
+            let key = self.step_key(def, format!("Pre {name}"));
+            let started = std::time::Instant::now();
+            self.engine.sink.send(super::events::Event::StepStarted {
+                job: self.key.clone(),
+                step: key.clone(),
+            });
+            let outcome = self
+                .run_pre(&frame, def, &key, &dir, &uses, &manifest, pre, &with, &env)
+                .await;
+            let outcome = match outcome {
+                Ok(p) => {
+                    let saved = p
+                        .state
+                        .iter()
+                        .map(|(k, v)| (format!("STATE_{k}"), v.clone()))
+                        .collect();
+                    self.pre_states.push((def.id.clone(), saved));
+                    p.outcome.unwrap_or(Outcome::Success)
+                }
+                Err(message) => {
+                    self.annotate(Some(&key), AnnotationLevel::Error, &message);
+                    Outcome::Failure
+                }
+            };
+            if outcome == Outcome::Failure {
+                frame.failed = true;
+            }
+            let result = StepResult {
+                outcome,
+                conclusion: outcome,
+                outputs: Vec::new(),
+            };
+            self.finish_step(&key, &result, started);
+        }
+        frame
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_pre(
+        &mut self,
+        frame: &Frame,
+        def: &StepDef,
+        key: &StepKey,
+        dir: &Path,
+        uses: &str,
+        manifest: &ActionManifest,
+        pre: &str,
+        with: &[(String, String)],
+        env: &[(String, String)],
+    ) -> Result<ProcessOutcome, String> {
+        let inputs = self.action_inputs(frame, manifest, with, key)?;
+        let using = match &manifest.runs {
+            Runs::Node { using, .. } => using.as_str(),
+            _ => "node",
+        };
+        let program = self.node_program(uses, using)?;
+        let process = StepProcess {
+            program,
+            args: vec![dir.join(pre).display().to_string()],
+            env: env.to_vec(),
+            cwd: self.working_directory(frame, def)?,
+            timeout: None,
+        };
+        let extra = node_extra(&inputs, dir, uses);
+        self.run_process_step(frame, key, process, &extra).await
+    }
+
+    /// The host's `node`, or why a JavaScript action cannot run.
+    fn node_program(&self, uses: &str, using: &str) -> Result<String, String> {
+        crate::backend::shell::find_program("node", &self.path_env())
+            .map(|p| p.display().to_string())
+            .ok_or_else(|| {
+                format!(
+                    "{uses} is a JavaScript action ({using}) and needs `node` on PATH; install Node.js"
+                )
+            })
     }
 
     /// Inputs in the manifest's order: `with:` values, else defaults (which may read the
@@ -243,31 +405,26 @@ impl JobState<'_> {
                 node.using
             ));
         }
-        let program =
-            crate::backend::shell::find_program("node", &self.path_env()).ok_or_else(|| {
-                format!(
-                    "{uses} is a JavaScript action ({}) and needs `node` on PATH; install Node.js",
-                    node.using
-                )
-            })?;
-        let program = program.display().to_string();
-        let mut extra: Vec<(String, String)> = inputs
-            .iter()
-            .map(|(k, v)| {
-                (
-                    format!("INPUT_{}", k.replace(' ', "_").to_uppercase()),
-                    v.clone(),
-                )
-            })
-            .collect();
-        extra.push(("GITHUB_ACTION_PATH".into(), dir.display().to_string()));
-        extra.push((
-            "GITHUB_ACTION_REPOSITORY".into(),
-            uses.split('@').next().unwrap_or(uses).to_string(),
-        ));
+        let program = self.node_program(uses, node.using)?;
+        let extra = node_extra(&inputs, dir, uses);
         let cwd = self.working_directory(frame, def)?;
         let mut state_env = Vec::new();
-        if let Some(pre) = node.pre {
+        let job_level = frame.action_path.is_none();
+        if node.pre.is_some() && node.local {
+            // As on GitHub, with its warning: a local action's files only exist once the
+            // job's steps have run (a checkout), so its `pre` never runs.
+            self.annotate(
+                Some(key),
+                AnnotationLevel::Warning,
+                &format!("`pre` execution is not supported for local action from '{uses}'"),
+            );
+        } else if node.pre.is_some() && job_level {
+            // Ran when the job started (`run_pres`); hand its saved state on.
+            if let Some(at) = self.pre_states.iter().position(|(id, _)| *id == def.id) {
+                state_env = self.pre_states.remove(at).1;
+            }
+        } else if let Some(pre) = node.pre {
+            // Inside a composite action: run just before the main script.
             let mut scope = frame.scope.clone();
             scope.status = frame.status(self.cancelled());
             if scope
@@ -336,4 +493,26 @@ pub struct NodeAction<'a> {
     pub pre_if: Option<&'a str>,
     pub post: Option<&'a str>,
     pub post_if: Option<&'a str>,
+    /// A `./path` action: GitHub runs no `pre` for it.
+    pub local: bool,
+}
+
+/// The environment a JavaScript action's scripts get on top of the step's: `INPUT_*`,
+/// `GITHUB_ACTION_PATH`, `GITHUB_ACTION_REPOSITORY`.
+fn node_extra(inputs: &[(String, String)], dir: &Path, uses: &str) -> Vec<(String, String)> {
+    let mut extra: Vec<(String, String)> = inputs
+        .iter()
+        .map(|(k, v)| {
+            (
+                format!("INPUT_{}", k.replace(' ', "_").to_uppercase()),
+                v.clone(),
+            )
+        })
+        .collect();
+    extra.push(("GITHUB_ACTION_PATH".into(), dir.display().to_string()));
+    extra.push((
+        "GITHUB_ACTION_REPOSITORY".into(),
+        uses.split('@').next().unwrap_or(uses).to_string(),
+    ));
+    extra
 }

@@ -106,6 +106,9 @@ pub struct JobState<'a> {
     pub timed_out: bool,
     /// A `post` step failed: the job fails.
     pub post_failed: bool,
+    /// State saved by the `pre` steps run at job start, as `STATE_*` variables, by the
+    /// id of the step whose action they belong to.
+    pub pre_states: Vec<(String, Vec<(String, String)>)>,
 }
 
 impl JobState<'_> {
@@ -159,6 +162,7 @@ impl JobRun<'_> {
             cancel: cancel.child_token(),
             timed_out: false,
             post_failed: false,
+            pre_states: Vec::new(),
         };
         if let Err(e) = std::fs::create_dir_all(&state.temp) {
             state.note(
@@ -194,7 +198,10 @@ impl JobRun<'_> {
         let job_cancel = state.cancel.clone();
         let steps: Vec<StepDef> = self.job.steps.iter().map(StepDef::from).collect();
         let (frame, timed_out) = {
-            let run_steps = state.run_steps(frame, &steps);
+            let run_steps = async {
+                let frame = state.run_pres(frame, &steps).await;
+                state.run_steps(frame, &steps).await
+            };
             tokio::pin!(run_steps);
             tokio::pin!(deadline);
             let mut timed_out = false;

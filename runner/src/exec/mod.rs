@@ -68,6 +68,26 @@ pub struct ExecOptions {
     pub dry_run: bool,
 }
 
+impl ExecOptions {
+    /// Step debug logging, as GitHub turns it on: `ACTIONS_STEP_DEBUG` (or `RUNNER_DEBUG`)
+    /// set to `true`/`1` in the runner's environment, with `--env`, or as a variable
+    /// (`--var`) or a secret (`-s`), the two places GitHub reads it from. It shows
+    /// `::debug::` lines and sets `runner.debug` / `RUNNER_DEBUG` to `1`.
+    pub fn step_debug(&self) -> bool {
+        let on = |k: &str, v: &str| {
+            (k == "ACTIONS_STEP_DEBUG" || k == "RUNNER_DEBUG")
+                && (v.trim().eq_ignore_ascii_case("true") || v.trim() == "1")
+        };
+        std::env::vars().any(|(k, v)| on(&k, &v))
+            || self
+                .env
+                .iter()
+                .chain(&self.vars)
+                .chain(&self.secrets)
+                .any(|(k, v)| on(k, v))
+    }
+}
+
 /// How each job ended.
 #[derive(Debug, Clone)]
 pub struct ExecReport {
@@ -187,6 +207,7 @@ pub async fn run(
         hard_cancel,
     );
     engine.dry_run = options.dry_run;
+    engine.debug = options.step_debug();
     let engine = Arc::new(engine);
     let limits = RunLimits {
         concurrency: Arc::new(Semaphore::new(options.concurrency.max(1))),

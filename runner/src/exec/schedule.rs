@@ -284,9 +284,22 @@ async fn run_job(
         .map_or(legs.len(), |m| (m as usize).max(1));
     let total = legs.len();
     let leg_limit = Arc::new(Semaphore::new(max_parallel));
-    let job_cancel = limits.cancel.child_token();
+    // A job whose `if:` held after the run was cancelled (`always()`, `cancelled()`) is
+    // not cancelled itself, as on GitHub: its steps run normally, and only the second
+    // Ctrl-C stops them. Any other job stops with the run (or with fail-fast).
+    let job_cancel = if limits.cancel.is_cancelled() {
+        engine.hard_cancel.child_token()
+    } else {
+        limits.cancel.child_token()
+    };
+    // Legs take their `max-parallel` turn in matrix order, as GitHub starts them: each
+    // leg queues for a permit only once the one before it has queued (the semaphore
+    // then serves them first come, first served).
+    let mut previous_queued: Option<tokio::sync::oneshot::Receiver<()>> = None;
     let mut set = JoinSet::new();
     for (index, (name, leg)) in legs.into_iter().enumerate() {
+        let (queued, next_may_queue) = tokio::sync::oneshot::channel::<()>();
+        let my_turn = previous_queued.replace(next_may_queue);
         let mut contexts = contexts.clone();
         let mut strategy_ctx = Object::new();
         strategy_ctx.insert("fail-fast", Value::Bool(fail_fast));
@@ -305,7 +318,19 @@ async fn run_job(
         let (leg_limit, job_cancel) = (leg_limit.clone(), job_cancel.clone());
         let id = id.to_string();
         set.spawn(async move {
-            let Ok(_leg_permit) = leg_limit.acquire_owned().await else {
+            if let Some(turn) = my_turn {
+                let _ = turn.await;
+            }
+            let permit = leg_limit.acquire_owned();
+            tokio::pin!(permit);
+            // Poll once so this leg is in the semaphore's queue, then let the next queue.
+            let ready = poll_once(&mut permit).await;
+            drop(queued);
+            let permit = match ready {
+                Some(p) => p,
+                None => permit.await,
+            };
+            let Ok(_leg_permit) = permit else {
                 return JobOutcome {
                     result: Outcome::Cancelled,
                     outputs: Vec::new(),
@@ -313,13 +338,26 @@ async fn run_job(
                 };
             };
             if job_cancel.is_cancelled() {
-                return skipped(&engine, leg_key, "cancelled by fail-fast".into());
+                // GitHub cancels queued legs too: they end cancelled, never started.
+                let reason = if limits.cancel.is_cancelled() {
+                    "the run was cancelled before this leg started"
+                } else {
+                    "fail-fast cancelled this leg before it started"
+                };
+                return cancelled_before_start(&engine, leg_key, reason);
             }
             let Some(job) = workflow.job(&id) else {
                 return skipped(&engine, leg_key, "the job is not in the workflow".into());
             };
+            // A failed leg cancels its siblings (fail-fast) before it gives up its
+            // max-parallel permit, so no queued leg starts in between.
+            let fail_fast_on = |outcome: &JobOutcome| {
+                if outcome.result == Outcome::Failure && fail_fast && total > 1 {
+                    job_cancel.cancel();
+                }
+            };
             if job.uses.is_some() {
-                return super::call::run_call(
+                let outcome = super::call::run_call(
                     engine,
                     workflow.clone(),
                     &id,
@@ -327,9 +365,11 @@ async fn run_job(
                     contexts,
                     scope,
                     limits,
-                    job_cancel,
+                    job_cancel.clone(),
                 )
                 .await;
+                fail_fast_on(&outcome);
+                return outcome;
             }
             let labels = runs_on(job, &contexts);
             if let Err(reason) = platform(&labels, &limits.platforms, limits.strict_platforms) {
@@ -351,7 +391,9 @@ async fn run_job(
                 contexts,
                 secrets,
             };
-            run.run(job_cancel).await
+            let outcome = run.run(job_cancel.clone()).await;
+            fail_fast_on(&outcome);
+            outcome
         });
     }
     let mut outcomes = Vec::new();
@@ -367,6 +409,18 @@ async fn run_job(
         outcomes.push(outcome);
     }
     aggregate(outcomes, started)
+}
+
+/// Polls `future` once: its output when ready, else `None` (it stays registered for its
+/// wake-up, so a semaphore acquire keeps its place in the queue).
+async fn poll_once<F: Future + Unpin>(future: &mut F) -> Option<F::Output> {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match Pin::new(&mut *future).poll(cx) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
 }
 
 /// A matrix job's result over its legs: failure if any failed, else cancelled if any
@@ -392,6 +446,28 @@ fn aggregate(outcomes: Vec<JobOutcome>, started: Instant) -> JobOutcome {
         result,
         outputs,
         duration: started.elapsed(),
+    }
+}
+
+/// A leg stopped while it waited for its turn: reported started and cancelled at once.
+fn cancelled_before_start(engine: &Engine, key: JobKey, reason: &str) -> JobOutcome {
+    engine.sink.send(Event::JobStarted { job: key.clone() });
+    engine.sink.send(Event::Log {
+        job: key.clone(),
+        step: None,
+        kind: LogKind::Runner,
+        line: reason.to_string(),
+    });
+    engine.sink.send(Event::JobFinished {
+        job: key,
+        result: Outcome::Cancelled,
+        duration: std::time::Duration::ZERO,
+        outputs: Vec::new(),
+    });
+    JobOutcome {
+        result: Outcome::Cancelled,
+        outputs: Vec::new(),
+        duration: std::time::Duration::ZERO,
     }
 }
 

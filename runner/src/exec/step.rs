@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
+use workflows::expression::JobStatus;
 
 use super::commands::{AnnotationLevel, Command, CommandParser};
 use super::contexts::default_env;
@@ -114,7 +115,8 @@ impl JobState<'_> {
             Ok(run) => run,
             Err(message) => return self.step_error(&key, message, started),
         };
-        if !run {
+        // After the second Ctrl-C nothing starts any more, not even `always()` steps.
+        if !run || self.engine.hard_cancel.is_cancelled() {
             let result = StepResult {
                 outcome: Outcome::Skipped,
                 conclusion: Outcome::Skipped,
@@ -179,7 +181,7 @@ impl JobState<'_> {
         result
     }
 
-    fn finish_step(&self, key: &StepKey, result: &StepResult, started: Instant) {
+    pub(super) fn finish_step(&self, key: &StepKey, result: &StepResult, started: Instant) {
         self.engine.sink.send(Event::StepFinished {
             job: self.key.clone(),
             step: key.clone(),
@@ -340,11 +342,17 @@ impl JobState<'_> {
             cwd: process.cwd,
             timeout: process.timeout,
         };
-        let allow_unsecure = process
-            .env
+        // GitHub reads the opt-in from the runner's own environment, then from the `env`
+        // context, as a .NET boolean (case-insensitive `true`).
+        let allow_unsecure = self
+            .engine
+            .host_env
             .iter()
-            .any(|(k, v)| k == "ACTIONS_ALLOW_UNSECURE_COMMANDS" && v == "true");
-        let token = self.process_token();
+            .chain(&process.env)
+            .any(|(k, v)| {
+                k == "ACTIONS_ALLOW_UNSECURE_COMMANDS" && v.trim().eq_ignore_ascii_case("true")
+            });
+        let token = self.process_token(frame);
         let stop = self.engine.stop;
         let mut reader = OutputReader {
             state: self,
@@ -353,6 +361,7 @@ impl JobState<'_> {
             outputs: Vec::new(),
             saved_state: Vec::new(),
             allow_unsecure,
+            command_failed: false,
         };
         let exit = {
             let mut on_line = |stream: OutputStream, line: &str| reader.line(stream, line);
@@ -360,6 +369,7 @@ impl JobState<'_> {
         };
         let mut outputs = std::mem::take(&mut reader.outputs);
         let mut saved_state = std::mem::take(&mut reader.saved_state);
+        let command_failed = reader.command_failed;
         let exit = exit.map_err(|e| e.to_string())?;
         self.read_files(&files, &mut outputs, &mut saved_state)?;
         let outcome = if exit.timed_out {
@@ -367,11 +377,19 @@ impl JobState<'_> {
             self.annotate(
                 Some(key),
                 AnnotationLevel::Error,
-                &format!("The step has timed out after {minutes} minutes."),
+                // GitHub's wording.
+                &format!(
+                    "The action '{}' has timed out after {minutes} minutes.",
+                    key.name
+                ),
             );
             Outcome::Failure
         } else if exit.cancelled {
             Outcome::Cancelled
+        } else if exit.success() && command_failed {
+            // A workflow command the runner refused fails the step once it has ended,
+            // as GitHub merges its command result into the step's.
+            Outcome::Failure
         } else if exit.success() {
             Outcome::Success
         } else {
@@ -390,10 +408,12 @@ impl JobState<'_> {
         })
     }
 
-    /// The token a step's process stops on: the job's, or after a cancel (when only
-    /// `always()` steps run) the second Ctrl-C.
-    fn process_token(&self) -> CancellationToken {
-        if self.cancelled() {
+    /// The token a step's process stops on: the job's, or for a step that started after
+    /// the cancel (its `if:` saw `cancelled()`: `always()` steps, posts) the second Ctrl-C.
+    /// Decided by the status the step's `if:` saw, not by the job's state now: a cancel
+    /// landing between the `if:` and the process start must still stop the process.
+    fn process_token(&self, frame: &Frame) -> CancellationToken {
+        if frame.scope.status == JobStatus::Cancelled {
             self.engine.hard_cancel.child_token()
         } else {
             self.cancel.child_token()
@@ -448,7 +468,12 @@ impl JobState<'_> {
             let key = self.step_key(&def, post.name.clone());
             frame.scope.status = frame.status(self.cancelled());
             let started = Instant::now();
-            match frame.scope.condition(Some(&post.condition)) {
+            let condition = if self.engine.hard_cancel.is_cancelled() {
+                Ok(false)
+            } else {
+                frame.scope.condition(Some(&post.condition))
+            };
+            match condition {
                 Ok(false) => {
                     let result = StepResult {
                         outcome: Outcome::Skipped,
@@ -520,6 +545,8 @@ struct OutputReader<'s, 'e> {
     outputs: Vec<(String, String)>,
     saved_state: Vec<(String, String)>,
     allow_unsecure: bool,
+    /// A command was refused (`::set-env` without the opt-in): the step fails.
+    command_failed: bool,
 }
 
 impl OutputReader<'_, '_> {
@@ -557,13 +584,18 @@ impl OutputReader<'_, '_> {
                     col: a.col,
                 },
             }),
-            Command::Debug(message) => self.state.note(Some(self.key), LogKind::Debug, &message),
+            // Without step debug GitHub writes `::debug::` lines nowhere, not even to the
+            // raw log: they do not become events either.
+            Command::Debug(message) if self.state.engine.debug => {
+                self.state.note(Some(self.key), LogKind::Debug, &message)
+            }
+            Command::Debug(_) => {}
             Command::StopCommands(_) | Command::ResumeCommands | Command::Echo(_) => {}
             Command::SetOutput { name, value } => {
                 self.state.annotate(
                     Some(self.key),
                     AnnotationLevel::Warning,
-                    "The `set-output` command is deprecated and will be disabled soon. Please upgrade to using Environment Files.",
+                    "The `set-output` command is deprecated and will be disabled soon. Please upgrade to using Environment Files. For more information see: https://github.blog/changelog/2022-10-11-github-actions-deprecating-save-state-and-set-output-commands/",
                 );
                 upsert(&mut self.outputs, name, value);
             }
@@ -571,7 +603,7 @@ impl OutputReader<'_, '_> {
                 self.state.annotate(
                     Some(self.key),
                     AnnotationLevel::Warning,
-                    "The `save-state` command is deprecated and will be disabled soon. Please upgrade to using Environment Files.",
+                    "The `save-state` command is deprecated and will be disabled soon. Please upgrade to using Environment Files. For more information see: https://github.blog/changelog/2022-10-11-github-actions-deprecating-save-state-and-set-output-commands/",
                 );
                 upsert(&mut self.saved_state, name, value);
             }
@@ -579,13 +611,29 @@ impl OutputReader<'_, '_> {
                 upsert(&mut self.state.env_file, name, value);
             }
             Command::AddPath(dir) if self.allow_unsecure => {
+                self.state.path_prepends.retain(|d| *d != dir);
                 self.state.path_prepends.insert(0, dir);
             }
-            Command::SetEnv { .. } | Command::AddPath(_) => self.state.annotate(
-                Some(self.key),
-                AnnotationLevel::Error,
-                "The `set-env` and `add-path` commands are disabled. Please upgrade to using Environment Files or opt into unsecure command execution by setting the `ACTIONS_ALLOW_UNSECURE_COMMANDS` environment variable to `true`.",
-            ),
+            Command::SetEnv { .. } | Command::AddPath(_) => {
+                let name = if matches!(command, Command::SetEnv { .. }) {
+                    "set-env"
+                } else {
+                    "add-path"
+                };
+                self.state.annotate(
+                    Some(self.key),
+                    AnnotationLevel::Error,
+                    &format!("Unable to process command '{line}' successfully."),
+                );
+                self.state.annotate(
+                    Some(self.key),
+                    AnnotationLevel::Error,
+                    &format!(
+                        "The `{name}` command is disabled. Please upgrade to using Environment Files or opt into unsecure command execution by setting the `ACTIONS_ALLOW_UNSECURE_COMMANDS` environment variable to `true`. For more information see: https://github.blog/changelog/2020-10-01-github-actions-deprecating-set-env-and-add-path-commands/"
+                    ),
+                );
+                self.command_failed = true;
+            }
         }
     }
 }

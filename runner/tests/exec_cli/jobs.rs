@@ -1,0 +1,236 @@
+//! Jobs: `needs`, job `if:`, matrix fail-fast and max-parallel, `--matrix`, platforms.
+
+use super::*;
+
+#[test]
+fn needs_outputs_results_and_job_conditions() {
+    let repo = Repo::with(
+        "on: push
+jobs:
+  produce:
+    runs-on: ubuntu-latest
+    outputs:
+      v: ${{ steps.s.outputs.v }}
+    steps:
+      - id: s
+        run: echo 'v=42' >> \"$GITHUB_OUTPUT\"
+  broken:
+    runs-on: ubuntu-latest
+    steps:
+      - run: exit 1
+  consume:
+    needs: produce
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo \"v=${{ needs.produce.outputs.v }} result=${{ needs.produce.result }}\"
+  after-default:
+    needs: [produce, broken]
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo never
+  after-always:
+    needs: [produce, broken]
+    if: always()
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo \"broken=${{ needs.broken.result }} produce=${{ needs.produce.result }} v=${{ needs.produce.outputs.v }}\"
+  on-failure:
+    needs: broken
+    if: failure()
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo failure-seen
+  chain-always:
+    needs: after-default
+    if: always()
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo \"upstream=${{ needs.after-default.result }}\"
+  chain-default:
+    needs: after-default
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo never
+",
+    );
+    let run = repo.json(&[]);
+    run.assert_code(1);
+    assert_eq!(
+        run.jobs(),
+        lines(&[
+            "after-always=success",
+            "after-default=skipped",
+            "broken=failure",
+            "chain-always=success",
+            "chain-default=skipped",
+            "consume=success",
+            "on-failure=success",
+            "produce=success",
+        ])
+    );
+    assert_eq!(run.output("consume"), lines(&["v=42 result=success"]));
+    assert_eq!(
+        run.output("after-always"),
+        lines(&["broken=failure produce=success v=42"])
+    );
+    assert_eq!(run.output("on-failure"), lines(&["failure-seen"]));
+    assert_eq!(run.output("chain-always"), lines(&["upstream=skipped"]));
+    let finished = run
+        .events_of("job_finished")
+        .into_iter()
+        .find(|e| e["job"]["id"] == "produce")
+        .unwrap();
+    assert_eq!(finished["outputs"], serde_json::json!([["v", "42"]]));
+}
+
+const FAIL_FAST: &str = "on: push
+jobs:
+  m:
+    runs-on: ubuntu-latest
+    strategy:
+      FAIL_FAST
+      max-parallel: 2
+      matrix:
+        leg: [fast, slow, late]
+    steps:
+      - run: |
+          if [ \"${{ matrix.leg }}\" = fast ]; then sleep 0.5; exit 1; fi
+          echo ${{ matrix.leg }}-started
+          for i in $(seq TENTHS); do sleep 0.1; done
+          echo ${{ matrix.leg }}-finished
+";
+
+#[test]
+fn matrix_fail_fast_cancels_running_and_queued_legs() {
+    let repo = Repo::with(
+        &FAIL_FAST
+            .replace("FAIL_FAST", "fail-fast: true")
+            .replace("TENTHS", "200"),
+    );
+    let started = Instant::now();
+    let run = repo.json(&["--concurrency", "4"]);
+    let took = started.elapsed();
+    run.assert_code(1);
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+    assert_eq!(
+        run.jobs(),
+        lines(&[
+            "m (fast)=failure",
+            "m (late)=cancelled",
+            "m (slow)=cancelled"
+        ])
+    );
+    assert_eq!(run.output("m"), lines(&["slow-started"]));
+}
+
+#[test]
+fn matrix_without_fail_fast_lets_legs_finish() {
+    let repo = Repo::with(
+        &FAIL_FAST
+            .replace("FAIL_FAST", "fail-fast: false")
+            .replace("TENTHS", "5"),
+    );
+    let run = repo.json(&["--concurrency", "4"]);
+    run.assert_code(1);
+    assert_eq!(
+        run.jobs(),
+        lines(&["m (fast)=failure", "m (late)=success", "m (slow)=success"])
+    );
+    let mut out = run.output("m");
+    out.sort();
+    assert_eq!(
+        out,
+        lines(&[
+            "late-finished",
+            "late-started",
+            "slow-finished",
+            "slow-started"
+        ])
+    );
+}
+
+#[test]
+fn matrix_max_parallel_runs_legs_one_at_a_time_and_matrix_filter_picks_legs() {
+    let repo = Repo::with(
+        "on: push
+jobs:
+  m:
+    runs-on: ubuntu-latest
+    strategy:
+      max-parallel: 1
+      matrix:
+        n: [1, 2, 3]
+    steps:
+      - run: |
+          echo \"start ${{ matrix.n }} $(date +%s%N)\"
+          sleep 0.3
+          echo \"end ${{ matrix.n }} $(date +%s%N)\"
+",
+    );
+    let run = repo.json(&["--concurrency", "4"]);
+    run.assert_code(0);
+    let mut spans: Vec<(u128, u128)> = Vec::new();
+    let out = run.output("m");
+    assert_eq!(out.len(), 6, "{out:?}");
+    for pair in out.chunks(2) {
+        let start: Vec<&str> = pair[0].split(' ').collect();
+        let end: Vec<&str> = pair[1].split(' ').collect();
+        assert_eq!(
+            (start[0], end[0]),
+            ("start", "end"),
+            "legs interleaved: {out:?}"
+        );
+        assert_eq!(start[1], end[1], "legs interleaved: {out:?}");
+        spans.push((start[2].parse().unwrap(), end[2].parse().unwrap()));
+    }
+    let order: Vec<&str> = out.iter().map(|l| &l[..l.rfind(' ').unwrap()]).collect();
+    assert_eq!(
+        order,
+        ["start 1", "end 1", "start 2", "end 2", "start 3", "end 3"],
+        "legs start in matrix order"
+    );
+    for w in spans.windows(2) {
+        assert!(w[0].1 <= w[1].0, "legs overlapped: {out:?}");
+    }
+    // --matrix keeps only the matching legs.
+    let run = repo.json(&["--matrix", "n:2"]);
+    run.assert_code(0);
+    assert_eq!(run.jobs(), lines(&["m (2)=success"]));
+}
+
+#[test]
+fn other_platforms_are_skipped_unless_mapped_to_the_host() {
+    let repo = Repo::with(
+        "on: push
+jobs:
+  win:
+    runs-on: windows-latest
+    steps:
+      - run: echo on-windows-label
+  linux:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo on-linux
+",
+    );
+    let run = repo.json(&[]);
+    run.assert_code(0);
+    assert_eq!(run.jobs(), lines(&["linux=success", "win=skipped"]));
+    let skipped = run.events_of("job_skipped");
+    let reason = skipped[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("windows-latest") && reason.contains("-P"),
+        "{reason}"
+    );
+    let human = repo.exec(&[]);
+    human.assert_code(0);
+    assert!(
+        human.stdout.contains("skipped: runs-on [windows-latest]"),
+        "{}",
+        human.all()
+    );
+    let run = repo.json(&["-P", "windows-latest=host"]);
+    run.assert_code(0);
+    assert_eq!(run.jobs(), lines(&["linux=success", "win=success"]));
+    assert_eq!(run.output("win"), lines(&["on-windows-label"]));
+}
