@@ -112,6 +112,33 @@ pub struct JobState<'a> {
 }
 
 impl JobState<'_> {
+    /// The `RUNNER_TRACKING_ID` every process of this job carries, so the processes a
+    /// step leaves in the background can be stopped when the job ends.
+    pub fn tracking_id(&self) -> String {
+        let job = self
+            .temp
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        format!("hybrid-runner_{}_{job}", std::process::id())
+    }
+
+    /// Stops what the job's steps left running, as GitHub's runner does after a job.
+    pub async fn stop_orphans(&self) {
+        let stopped = crate::backend::orphans::stop_tracked(
+            &self.tracking_id(),
+            std::time::Duration::from_secs(5),
+        )
+        .await;
+        if stopped > 0 {
+            self.note(
+                None,
+                LogKind::Runner,
+                &format!("Cleaning up orphan processes: stopped {stopped} process(es) the steps left running"),
+            );
+        }
+    }
+
     pub fn cancelled(&self) -> bool {
         self.cancel.is_cancelled()
     }
@@ -227,6 +254,7 @@ impl JobRun<'_> {
             );
         }
         state.run_posts(&frame).await;
+        state.stop_orphans().await;
         let outputs = self.outputs(&state, &frame);
         let result = if timed_out || frame.failed || state.post_failed {
             Outcome::Failure

@@ -18,8 +18,9 @@ use super::step_def::StepDef;
 use crate::backend::host::{OutputStream, ProcessSpec, run_process};
 use crate::backend::shell::resolve_shell;
 
-/// The per-step files behind `GITHUB_ENV`, `GITHUB_OUTPUT`, `GITHUB_PATH`,
-/// `GITHUB_STATE` and `GITHUB_STEP_SUMMARY`, created empty before the step.
+/// The files behind `GITHUB_ENV`, `GITHUB_OUTPUT`, `GITHUB_PATH`, `GITHUB_STATE` and
+/// `GITHUB_STEP_SUMMARY`: one set per job, emptied before every step (truncating is far
+/// cheaper than creating five new files a step, and every step still starts empty).
 #[derive(Debug)]
 pub struct StepFiles {
     pub env: PathBuf,
@@ -30,8 +31,8 @@ pub struct StepFiles {
 }
 
 impl StepFiles {
-    fn create(dir: &Path, index: usize) -> std::io::Result<StepFiles> {
-        let folder = dir.join(format!("_step_{index}"));
+    fn create(dir: &Path) -> std::io::Result<StepFiles> {
+        let folder = dir.join("_files");
         std::fs::create_dir_all(&folder)?;
         let files = StepFiles {
             env: folder.join("set_env"),
@@ -235,9 +236,9 @@ impl JobState<'_> {
         };
         let path = self.path_env();
         let shell = resolve_shell(shell.as_deref(), &path).map_err(|e| e.to_string())?;
-        let script_path = self
-            .temp
-            .join(format!("step_{}{}", key.index, shell.extension));
+        // One script file per job and extension, rewritten for each step (its process has
+        // ended before the next step writes it).
+        let script_path = self.temp.join(format!("step{}", shell.extension));
         std::fs::write(&script_path, script).map_err(|e| {
             format!(
                 "cannot write the step's script {}: {e}",
@@ -298,7 +299,7 @@ impl JobState<'_> {
         process: StepProcess,
         extra: &[(String, String)],
     ) -> Result<ProcessOutcome, String> {
-        let files = StepFiles::create(&self.temp, key.index).map_err(|e| {
+        let files = StepFiles::create(&self.temp).map_err(|e| {
             format!(
                 "cannot create the step's files in {}: {e}",
                 self.temp.display()
@@ -328,6 +329,11 @@ impl JobState<'_> {
                 p.display().to_string(),
             );
         }
+        upsert(
+            &mut full_env,
+            crate::backend::orphans::TRACKING_VARIABLE.into(),
+            self.tracking_id(),
+        );
         for (k, v) in files.vars() {
             upsert(&mut full_env, k, v);
         }

@@ -493,3 +493,37 @@ jobs:
         run.all()
     );
 }
+
+#[test]
+fn background_processes_live_through_the_job_and_are_stopped_after_it() {
+    let repo = Repo::with(
+        "on: push
+jobs:
+  bg:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          sleep 300 &
+          echo $! > bg.pid
+      - run: kill -0 $(cat bg.pid) && echo still-running
+",
+    );
+    let run = repo.json(&[]);
+    run.assert_code(0);
+    assert_eq!(run.output("bg"), lines(&["still-running"]), "{}", run.all());
+    assert!(
+        run.stdout.contains("Cleaning up orphan processes"),
+        "{}",
+        run.all()
+    );
+    let pid = std::fs::read_to_string(repo.path().join("bg.pid")).unwrap();
+    // Killed but not yet reaped (a zombie, state Z) counts as stopped.
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+    let state = stat
+        .rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next());
+    assert!(
+        matches!(state, None | Some('Z') | Some('X')),
+        "the background sleep {pid} outlived its job: {stat}"
+    );
+}
