@@ -234,3 +234,45 @@ jobs:
     assert_eq!(run.jobs(), lines(&["linux=success", "win=success"]));
     assert_eq!(run.output("win"), lines(&["on-windows-label"]));
 }
+
+#[test]
+fn container_and_service_jobs_are_refused_naming_the_job() {
+    let repo = Repo::with(
+        "on: push
+jobs:
+  in-container:
+    runs-on: ubuntu-latest
+    container: node:20
+    steps:
+      - run: echo should-not-run
+  with-services:
+    runs-on: ubuntu-latest
+    services:
+      db:
+        image: postgres:16
+    steps:
+      - run: echo should-not-run
+  plain:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo plain-ran
+",
+    );
+    let run = repo.exec(&[]);
+    run.assert_code(1);
+    assert!(
+        run.stdout.contains(
+            "job 'in-container' runs in `container: node:20`, which needs a container backend"
+        ),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stdout
+            .contains("job 'with-services' starts the service container 'db'"),
+        "{}",
+        run.all()
+    );
+    assert!(!run.stdout.contains("should-not-run"), "{}", run.all());
+    assert!(run.stdout.contains("plain-ran"), "{}", run.all());
+}
