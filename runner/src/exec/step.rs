@@ -33,7 +33,6 @@ pub struct StepFiles {
 impl StepFiles {
     fn create(dir: &Path) -> std::io::Result<StepFiles> {
         let folder = dir.join("_files");
-        std::fs::create_dir_all(&folder)?;
         let files = StepFiles {
             env: folder.join("set_env"),
             output: folder.join("set_output"),
@@ -41,14 +40,18 @@ impl StepFiles {
             state: folder.join("save_state"),
             summary: folder.join("step_summary"),
         };
-        for f in [
-            &files.env,
-            &files.output,
-            &files.path,
-            &files.state,
-            &files.summary,
-        ] {
-            std::fs::write(f, "")?;
+        // Created once per job; after each step `read_files` empties what was written.
+        if !folder.is_dir() {
+            std::fs::create_dir_all(&folder)?;
+            for f in [
+                &files.env,
+                &files.output,
+                &files.path,
+                &files.state,
+                &files.summary,
+            ] {
+                std::fs::write(f, "")?;
+            }
         }
         Ok(files)
     }
@@ -432,7 +435,16 @@ impl JobState<'_> {
         outputs: &mut Vec<(String, String)>,
         state: &mut Vec<(String, String)>,
     ) -> Result<(), String> {
-        let read = |p: &PathBuf| std::fs::read_to_string(p).unwrap_or_default();
+        // Most steps write none of the files: a stat tells, and only a file that was
+        // written is read and emptied for the next step.
+        let read = |p: &PathBuf| -> String {
+            if std::fs::metadata(p).map_or(true, |m| m.len() == 0) {
+                return String::new();
+            }
+            let text = std::fs::read_to_string(p).unwrap_or_default();
+            let _ = std::fs::write(p, "");
+            text
+        };
         for (k, v) in parse_key_values(&read(&files.env)).map_err(|e| format!("GITHUB_ENV: {e}"))? {
             upsert(&mut self.env_file, k, v);
         }
