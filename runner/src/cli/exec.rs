@@ -192,7 +192,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread is enough: steps are processes, the engine only waits on them and moves
+    // their lines; it saves the cross-thread wake-ups a step's lines would cost.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(run_async(options, workflows, args.json))
