@@ -167,7 +167,7 @@ fn local_node_action_runs_main_and_post_but_not_pre() {
 }
 
 /// A bare repository `owner/repo` under `root`, holding `files` at tag `v1`.
-fn bare_action_repo(root: &Path, owner: &str, repo: &str, files: &[(&str, &str)]) {
+pub(crate) fn bare_action_repo(root: &Path, owner: &str, repo: &str, files: &[(&str, &str)]) {
     let work = tempfile::tempdir().unwrap();
     git(work.path(), &["init", "-q", "-b", "main"]);
     for (path, text) in files {

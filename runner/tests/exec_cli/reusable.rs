@@ -80,3 +80,70 @@ jobs:
         assert!(finished.contains(&id.to_string()), "{id}: {finished:?}");
     }
 }
+
+#[test]
+fn remote_reusable_workflow_is_fetched_then_runs_offline_from_the_cache() {
+    let remotes = tempfile::tempdir().unwrap();
+    super::actions::bare_action_repo(
+        remotes.path(),
+        "acme",
+        "pipelines",
+        &[(
+            ".github/workflows/build.yml",
+            "on:
+  workflow_call:
+    inputs:
+      target:
+        type: string
+        required: true
+    outputs:
+      built:
+        value: ${{ jobs.compile.outputs.artifact }}
+jobs:
+  compile:
+    runs-on: ubuntu-latest
+    outputs:
+      artifact: ${{ steps.c.outputs.artifact }}
+    steps:
+      - id: c
+        run: |
+          echo \"compiling ${{ inputs.target }}\"
+          echo \"artifact=app-${{ inputs.target }}.tar\" >> \"$GITHUB_OUTPUT\"
+",
+        )],
+    );
+    let repo = Repo::with(
+        "on: push
+jobs:
+  call:
+    uses: acme/pipelines/.github/workflows/build.yml@v1
+    with:
+      target: arm64
+  after:
+    needs: call
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo \"got ${{ needs.call.outputs.built }}\"
+",
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", remotes.path().display());
+    let cache_dir = cache.path().display().to_string();
+    let args = [
+        "--default-actions-url",
+        url.as_str(),
+        "--action-cache",
+        cache_dir.as_str(),
+    ];
+    let run = repo.exec(&args);
+    run.assert_code(0);
+    assert!(run.stdout.contains("compiling arm64"), "{}", run.all());
+    assert!(run.stdout.contains("got app-arm64.tar"), "{}", run.all());
+    // The remote is gone: the cached commit still serves the call offline.
+    std::fs::remove_dir_all(remotes.path().join("acme")).unwrap();
+    let mut offline = args.to_vec();
+    offline.push("--offline");
+    let run = repo.exec(&offline);
+    run.assert_code(0);
+    assert!(run.stdout.contains("got app-arm64.tar"), "{}", run.all());
+}
