@@ -12,7 +12,7 @@ use workflows::expression::{Object, Value};
 use super::commands::AnnotationLevel;
 use super::eval::{string_object, upsert};
 use super::events::{LogKind, Outcome, StepKey};
-use super::job::{Frame, JobState, PostStep, StepResult, env_value};
+use super::job::{Frame, JobState, PostStep, env_value};
 use super::step::{ProcessOutcome, StepProcess};
 use super::step_def::StepDef;
 
@@ -199,30 +199,16 @@ impl JobState<'_> {
             let outcome = self
                 .run_pre(&frame, def, &key, &dir, &uses, &manifest, pre, &with, &env)
                 .await;
-            let outcome = match outcome {
-                Ok(p) => {
-                    let saved = p
-                        .state
-                        .iter()
-                        .map(|(k, v)| (format!("STATE_{k}"), v.clone()))
-                        .collect();
-                    self.pre_states.push((def.id.clone(), saved));
-                    p.outcome.unwrap_or(Outcome::Success)
-                }
-                Err(message) => {
-                    self.annotate(Some(&key), AnnotationLevel::Error, &message);
-                    Outcome::Failure
-                }
-            };
-            if outcome == Outcome::Failure {
-                frame.failed = true;
-            }
-            let result = StepResult {
-                outcome,
-                conclusion: outcome,
-                outputs: Vec::new(),
-            };
-            self.finish_step(&key, &result, started);
+            let outcome = outcome.map(|p| {
+                let saved = p
+                    .state
+                    .iter()
+                    .map(|(k, v)| (format!("STATE_{k}"), v.clone()))
+                    .collect();
+                self.pre_states.push((def.id.clone(), saved));
+                p.outcome.unwrap_or(Outcome::Success)
+            });
+            self.finish_side_step(&mut frame, &key, started, outcome);
         }
         frame
     }

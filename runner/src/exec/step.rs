@@ -519,27 +519,40 @@ impl JobState<'_> {
                 cwd: post.cwd.clone(),
                 timeout: None,
             };
-            let outcome = match self.run_process_step(&frame, &key, process, &[]).await {
-                Ok(p) => p.outcome.unwrap_or(Outcome::Success),
-                Err(message) => {
-                    self.annotate(Some(&key), AnnotationLevel::Error, &message);
-                    Outcome::Failure
-                }
-            };
-            if outcome == Outcome::Failure {
-                frame.failed = true;
-            }
-            let result = StepResult {
-                outcome,
-                conclusion: outcome,
-                outputs: Vec::new(),
-            };
-            self.finish_step(&key, &result, started);
+            let outcome = self
+                .run_process_step(&frame, &key, process, &[])
+                .await
+                .map(|p| p.outcome.unwrap_or(Outcome::Success));
+            self.finish_side_step(&mut frame, &key, started, outcome);
         }
         if frame.failed {
             // A failed post step fails the job, as on GitHub.
             self.post_failed = true;
         }
+    }
+
+    /// Reports a `pre` or `post` step: an error becomes an annotation and a failure, and
+    /// a failure fails the frame (a failed pre or post step fails the job, as on GitHub).
+    pub(super) fn finish_side_step(
+        &mut self,
+        frame: &mut Frame,
+        key: &StepKey,
+        started: Instant,
+        outcome: Result<Outcome, String>,
+    ) {
+        let outcome = outcome.unwrap_or_else(|message| {
+            self.annotate(Some(key), AnnotationLevel::Error, &message);
+            Outcome::Failure
+        });
+        if outcome == Outcome::Failure {
+            frame.failed = true;
+        }
+        let result = StepResult {
+            outcome,
+            conclusion: outcome,
+            outputs: Vec::new(),
+        };
+        self.finish_step(key, &result, started);
     }
 
     pub fn register_post(&mut self, post: PostStep) {
