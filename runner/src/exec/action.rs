@@ -92,29 +92,13 @@ impl JobState<'_> {
     /// Where an action's files are: the workspace for `./path`, the action cache (fetched
     /// unless `--offline`) for `owner/repo[/path]@ref`.
     async fn action_dir(&self, action: &ActionRef, uses: &str) -> Result<PathBuf, String> {
-        match action {
-            ActionRef::Docker { image } => Err(format!(
-                "{uses}: the Docker image {image} needs a container backend"
-            )),
-            ActionRef::Local { path } => Ok(self.engine.run.workspace.join(path)),
-            ActionRef::Remote {
-                owner,
-                repo,
-                path,
-                git_ref,
-            } => {
-                let cache = self.engine.cache.clone();
-                let (o, r, g) = (owner.clone(), repo.clone(), git_ref.clone());
-                let root = tokio::task::spawn_blocking(move || cache.fetch(&o, &r, &g))
-                    .await
-                    .map_err(|e| format!("fetching {uses} stopped: {e}"))?
-                    .map_err(|e| e.to_string())?;
-                Ok(match path {
-                    Some(p) => root.join(p),
-                    None => root,
-                })
-            }
-        }
+        let (cache, workspace) = (self.engine.cache.clone(), self.engine.run.workspace.clone());
+        let action = action.clone();
+        tokio::task::spawn_blocking(move || cache.locate_action(&action, &workspace))
+            .await
+            .map_err(|e| format!("fetching {uses} stopped: {e}"))?
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{uses}: a Docker image needs a container backend"))
     }
 
     /// The `pre` steps of the job's repository JavaScript actions, run as GitHub runs them:

@@ -158,25 +158,15 @@ async fn call(
 /// The called workflow: `./path` from the workspace, `owner/repo/path@ref` from the cache.
 async fn load(engine: &Arc<Engine>, uses: &str) -> Result<Workflow, String> {
     let reference = WorkflowRef::parse(uses).map_err(|e| e.to_string())?;
-    let (path, name) = match reference {
-        WorkflowRef::Local { path } => {
-            let p = path.trim_start_matches("./").to_string();
-            (engine.run.workspace.join(&p), p)
-        }
-        WorkflowRef::Remote {
-            owner,
-            repo,
-            path,
-            git_ref,
-        } => {
-            let cache = engine.cache.clone();
-            let root = tokio::task::spawn_blocking(move || cache.fetch(&owner, &repo, &git_ref))
-                .await
-                .map_err(|e| format!("fetching {uses} stopped: {e}"))?
-                .map_err(|e| e.to_string())?;
-            (root.join(&path), uses.to_string())
-        }
+    let name = match &reference {
+        WorkflowRef::Local { path } => path.trim_start_matches("./").to_string(),
+        WorkflowRef::Remote { .. } => uses.to_string(),
     };
+    let (cache, workspace) = (engine.cache.clone(), engine.run.workspace.clone());
+    let path = tokio::task::spawn_blocking(move || cache.locate_workflow(&reference, &workspace))
+        .await
+        .map_err(|e| format!("fetching {uses} stopped: {e}"))?
+        .map_err(|e| e.to_string())?;
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("cannot read the called workflow {}: {e}", path.display()))?;
     workflows::model::load(&text, &name).map_err(|d| d.to_string())
