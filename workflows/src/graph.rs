@@ -10,6 +10,20 @@
 //! - [`check_needs`]: the load-time problems exactly as GitHub's parser reports them,
 //!   one per offending `needs` item; [`find_cycle_edges`] is the cycle part of it.
 
+/// Owned `(job, needs)` pairs in workflow order; [`Edges::view`] gives the borrowed form
+/// the functions of this module take.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Edges(pub Vec<(String, Vec<String>)>);
+
+impl Edges {
+    pub fn view(&self) -> Vec<(&str, &[String])> {
+        self.0
+            .iter()
+            .map(|(job, needs)| (job.as_str(), needs.as_slice()))
+            .collect()
+    }
+}
+
 use std::collections::HashSet;
 use std::fmt;
 

@@ -67,17 +67,8 @@ async fn run_workflow_jobs(
     scope: WorkflowScope,
     limits: RunLimits,
 ) -> Outcomes {
-    let needs_lists: Vec<Vec<String>> = workflow
-        .jobs
-        .iter()
-        .map(|j| j.needs.iter().map(|n| n.value.clone()).collect())
-        .collect();
-    let edges: Vec<(&str, &[String])> = workflow
-        .jobs
-        .iter()
-        .zip(&needs_lists)
-        .map(|(j, n)| (j.id.value.as_str(), n.as_slice()))
-        .collect();
+    let needs = workflow.needs_edges();
+    let edges = needs.view();
     let selected: Vec<String> = if scope.only.is_empty() {
         workflow.jobs.iter().map(|j| j.id.value.clone()).collect()
     } else {

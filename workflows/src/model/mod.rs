@@ -127,6 +127,21 @@ impl Workflow {
     }
 
     /// The job with this id.
+    /// Each job's id and the ids it `needs`, in workflow order (the `needs` graph).
+    pub fn needs_edges(&self) -> crate::graph::Edges {
+        crate::graph::Edges(
+            self.jobs
+                .iter()
+                .map(|j| {
+                    (
+                        j.id.value.clone(),
+                        j.needs.iter().map(|n| n.value.clone()).collect(),
+                    )
+                })
+                .collect(),
+        )
+    }
+
     pub fn job(&self, id: &str) -> Option<&Job> {
         self.jobs.iter().find(|j| j.id.value == id)
     }

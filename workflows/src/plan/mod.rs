@@ -181,17 +181,8 @@ impl Planner<'_> {
             .as_ref()
             .map(|n| n.value.clone())
             .unwrap_or_else(|| file_name(&workflow.file).to_string());
-        let needs: Vec<Vec<String>> = workflow
-            .jobs
-            .iter()
-            .map(|j| j.needs.iter().map(|n| n.value.clone()).collect())
-            .collect();
-        let edges: Vec<(&str, &[String])> = workflow
-            .jobs
-            .iter()
-            .zip(&needs)
-            .map(|(j, n)| (j.id.value.as_str(), n.as_slice()))
-            .collect();
+        let needs = workflow.needs_edges();
+        let edges = needs.view();
         let stage_ids = graph::stages(&edges).map_err(|source| PlanError::Graph {
             workflow: name.clone(),
             file: file_name(&workflow.file).to_string(),
