@@ -140,7 +140,10 @@ pub fn list(options: &ContextOptions) -> Result<Vec<ContextEntry>, ContextError>
         });
     for entry in walker {
         let entry = entry.map_err(|e| {
-            let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.clone());
+            let path = e
+                .path()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| root.clone());
             ContextError::Walk {
                 path,
                 source: e.into(),

@@ -44,7 +44,10 @@ enum Token {
     /// `?`: one character but `/`
     One,
     /// `[...]`
-    Class { negated: bool, ranges: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
     /// `**/` or an inner `**`: zero or more whole directories (`(.*/)?`)
     AnyDirs,
     /// `**` at the end: anything at all
@@ -126,7 +129,9 @@ impl DockerIgnore {
                 continue;
             }
             let matched = matches(&pattern.tokens, &chars)
-                || parents.iter().any(|&end| matches(&pattern.tokens, &chars[..end]));
+                || parents
+                    .iter()
+                    .any(|&end| matches(&pattern.tokens, &chars[..end]));
             if matched {
                 excluded = !pattern.exclusion;
             }

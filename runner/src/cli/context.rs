@@ -75,7 +75,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut out = BufWriter::new(stdout.lock());
     if args.list {
         for entry in &packed.entries {
-            let slash = if entry.kind == EntryKind::Dir { "/" } else { "" };
+            let slash = if entry.kind == EntryKind::Dir {
+                "/"
+            } else {
+                ""
+            };
             writeln!(out, "{}{slash}", entry.path)?;
         }
     }

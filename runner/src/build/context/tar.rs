@@ -52,7 +52,14 @@ pub fn header(path: &str, kind: HeaderKind<'_>) -> Vec<u8> {
     let (prefix, short) = split.unwrap_or(("", truncate(&name, 100)));
     let short_link = truncate(link, 100);
     let header_size = if size >= 0o77777777777 { 0 } else { size };
-    out.extend_from_slice(&ustar(short, prefix, typeflag, mode, header_size, short_link));
+    out.extend_from_slice(&ustar(
+        short,
+        prefix,
+        typeflag,
+        mode,
+        header_size,
+        short_link,
+    ));
     out
 }
 
@@ -147,7 +154,13 @@ mod tests {
 
     #[test]
     fn short_names_use_one_block_with_a_valid_checksum() {
-        let h = header("a/b.txt", HeaderKind::File { size: 5, executable: false });
+        let h = header(
+            "a/b.txt",
+            HeaderKind::File {
+                size: 5,
+                executable: false,
+            },
+        );
         assert_eq!(h.len(), 512);
         assert_eq!(&h[..7], b"a/b.txt");
         assert_eq!(&h[124..135], b"00000000005");
@@ -160,10 +173,22 @@ mod tests {
     #[test]
     fn long_names_split_or_get_a_pax_record() {
         let long = format!("{}/{}", "d".repeat(120), "f".repeat(50));
-        let h = header(&long, HeaderKind::File { size: 0, executable: true });
+        let h = header(
+            &long,
+            HeaderKind::File {
+                size: 0,
+                executable: true,
+            },
+        );
         assert_eq!(h.len(), 512, "split into prefix and name");
         let huge = "x".repeat(300);
-        let h = header(&huge, HeaderKind::File { size: 0, executable: false });
+        let h = header(
+            &huge,
+            HeaderKind::File {
+                size: 0,
+                executable: false,
+            },
+        );
         assert_eq!(h.len(), 512 * 3);
         assert_eq!(h[156], b'x');
         let body = String::from_utf8_lossy(&h[512..1024]);
