@@ -4,7 +4,8 @@
 # `tar -cf - . | pigz -1 -p 2 | sha256sum` on the same folder, in the same run.
 #
 # The folder: a copy of /usr/lib (real mixed files: shared objects, Python, Perl, data),
-# trimmed to ~200 MB, plus a small .dockerignore. Override with CONTEXT_SRC=/some/dir.
+# the first ~200 MB of regular files under 20 MB in sorted order, plus a .dockerignore
+# whose patterns match nothing (so every command packs the same bytes). Override with CONTEXT_SRC=/some/dir.
 # Needs hyperfine and pigz (apt-get install -y hyperfine pigz).
 set -euo pipefail
 
@@ -43,9 +44,11 @@ for rel in sys.stdin.buffer.read().split(b"\0"):
     total += size
     if total >= limit: break
 ' "$src" "$dir" "$limit_mb"
-  printf '# benchmark ignore file\n**/__pycache__\n*.pyc\n' > "$dir/.dockerignore"
   touch "$work/.ready-$limit_mb"
 fi
+# Patterns every path is checked against but that match nothing here, so all three commands
+# pack the same bytes.
+printf '# benchmark ignore file\n.git\n**/*.tmp\n**/node_modules\n*.log\n' > "$dir/.dockerignore"
 
 files=$(find "$dir" -type f | wc -l)
 size=$(du -sb "$dir" | cut -f1)
