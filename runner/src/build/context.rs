@@ -151,8 +151,10 @@ pub fn list(options: &ContextOptions) -> Result<Vec<ContextEntry>, ContextError>
         })?;
         let relative = entry.path().strip_prefix(root).unwrap_or(entry.path());
         let file_type = entry.file_type();
-        if ignore.is_excluded(relative, file_type.is_dir()) {
-            continue; // a directory walked only for re-included children
+        // `filter_entry` already dropped excluded files; an excluded directory gets here only
+        // when it is walked for re-included children, and is not itself sent.
+        if file_type.is_dir() && ignore.is_excluded(relative, true) {
+            continue;
         }
         let path = relative
             .to_str()
