@@ -2,6 +2,7 @@
 //! command. Commands return an [`ExitCode`]; errors print as `error: …` followed by one
 //! `caused by: …` line per cause. Usage and configuration errors exit 2.
 
+mod context;
 mod dotenv;
 mod exec;
 mod expr;
@@ -34,6 +35,8 @@ pub enum Command {
     List(list::Args),
     /// Run workflows locally, on this host, as GitHub would.
     Exec(Box<exec::Args>),
+    /// Show what goes into an image build context after `.dockerignore`, and its sha256.
+    Context(context::Args),
 }
 
 /// An error in how the command was called or configured: printed, then exit 2.
@@ -55,6 +58,7 @@ pub fn main() -> ExitCode {
         Command::Expr(args) => expr::run(args),
         Command::List(args) => list::run(args),
         Command::Exec(args) => exec::run(*args),
+        Command::Context(args) => context::run(args),
     };
     match result {
         Ok(code) => code,
