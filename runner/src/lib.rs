@@ -2,6 +2,7 @@
 //! the host-side pieces the pure `workflows` crate leaves out (file hashing).
 
 pub mod backend;
+pub mod build;
 pub mod cli;
 pub mod exec;
 pub mod hash_files;

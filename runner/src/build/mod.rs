@@ -1,0 +1,3 @@
+//! Image builds.
+
+pub mod kaniko;
