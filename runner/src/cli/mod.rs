@@ -6,6 +6,7 @@ mod dotenv;
 mod exec;
 mod expr;
 mod list;
+mod render;
 mod validate;
 mod workflow_files;
 
@@ -34,6 +35,8 @@ pub enum Command {
     List(list::Args),
     /// Run workflows locally, on this host, as GitHub would.
     Exec(Box<exec::Args>),
+    /// Print every manifest of the Kubernetes dual build of a folder as multi-document YAML.
+    Render(render::Args),
 }
 
 /// An error in how the command was called or configured: printed, then exit 2.
@@ -55,6 +58,7 @@ pub fn main() -> ExitCode {
         Command::Expr(args) => expr::run(args),
         Command::List(args) => list::run(args),
         Command::Exec(args) => exec::run(*args),
+        Command::Render(args) => render::run(args),
     };
     match result {
         Ok(code) => code,

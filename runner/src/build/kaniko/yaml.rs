@@ -46,7 +46,10 @@ fn document<T: Serialize>(
     name: &Option<String>,
     value: &T,
 ) -> Result<String, ManifestError> {
-    serde_saphyr::to_string(value).map_err(|e| ManifestError::Serialize {
+    // Plain or quoted scalars only: no folded blocks, so long arguments and base64 data
+    // read back exactly as written.
+    let options = serde_saphyr::ser_options! { prefer_block_scalars: false };
+    serde_saphyr::to_string_with_options(value, options).map_err(|e| ManifestError::Serialize {
         kind,
         name: name.clone().unwrap_or_default(),
         format: "YAML",
