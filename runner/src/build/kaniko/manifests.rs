@@ -9,9 +9,8 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     Affinity, ConfigMap, ConfigMapVolumeSource, Container, EnvVar, KeyToPath, LimitRange,
     LimitRangeItem, LimitRangeSpec, Namespace, PersistentVolumeClaim,
-    PersistentVolumeClaimVolumeSource, Pod, PodAffinity, PodAffinityTerm, PodSpec,
-    ResourceQuota, ResourceQuotaSpec, ResourceRequirements, Secret, SecretVolumeSource, Volume,
-    VolumeMount,
+    PersistentVolumeClaimVolumeSource, Pod, PodAffinity, PodAffinityTerm, PodSpec, ResourceQuota,
+    ResourceQuotaSpec, ResourceRequirements, Secret, SecretVolumeSource, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -42,11 +41,11 @@ const CONTEXT_USER_LABEL: &str = "hybrid-runner/context-volume";
 #[derive(Debug, Clone)]
 pub enum ContextObjects {
     /// `binaryData.context.tar.gz`, mounted read-only.
-    ConfigMap(ConfigMap),
+    ConfigMap(Box<ConfigMap>),
     /// A volume the loader pod fills from its stdin; the Jobs mount it read-only.
     Pvc {
-        pvc: PersistentVolumeClaim,
-        loader: Pod,
+        pvc: Box<PersistentVolumeClaim>,
+        loader: Box<Pod>,
     },
     /// Kaniko reads `tar://stdin`; the runner attaches and writes the tarball.
     Stdin,
@@ -265,7 +264,7 @@ fn context_objects(
         ContextMode::ConfigMap => {
             let (cm, encoded) = configmap()?;
             if encoded <= CONFIGMAP_BUDGET_BYTES {
-                Ok(ContextObjects::ConfigMap(cm))
+                Ok(ContextObjects::ConfigMap(Box::new(cm)))
             } else {
                 Err(too_large(format!(
                     "context_mode configmap: {}",
@@ -278,7 +277,7 @@ fn context_objects(
         ContextMode::Auto => {
             let (cm, encoded) = configmap()?;
             if encoded <= CONFIGMAP_BUDGET_BYTES {
-                return Ok(ContextObjects::ConfigMap(cm));
+                return Ok(ContextObjects::ConfigMap(Box::new(cm)));
             }
             large(config.large_context).map_err(|_| {
                 let fallback = match config.large_context {
@@ -313,7 +312,9 @@ fn pvc_objects(
     )?;
     place(&mut pvc.metadata, ns);
     if let Some(class) = &config.pvc.storage_class {
-        pvc.spec.get_or_insert_with(Default::default).storage_class_name = Some(class.clone());
+        pvc.spec
+            .get_or_insert_with(Default::default)
+            .storage_class_name = Some(class.clone());
     }
     let mut loader: Pod = Template::ContextLoader.render(
         dir,
@@ -340,7 +341,10 @@ fn pvc_objects(
             ..Default::default()
         });
     }
-    Ok(ContextObjects::Pvc { pvc, loader })
+    Ok(ContextObjects::Pvc {
+        pvc: Box::new(pvc),
+        loader: Box::new(loader),
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -371,11 +375,15 @@ fn kaniko_job(
     job.metadata
         .annotations
         .get_or_insert_with(BTreeMap::new)
-        .insert("hybrid-runner/context-sha256".to_string(), sha256.to_string());
+        .insert(
+            "hybrid-runner/context-sha256".to_string(),
+            sha256.to_string(),
+        );
 
     let job_spec = job.spec.get_or_insert_with(Default::default);
     job_spec.backoff_limit = Some(0);
-    job_spec.active_deadline_seconds = Some(spec.timeout.as_secs().clamp(1, i64::MAX as u64) as i64);
+    job_spec.active_deadline_seconds =
+        Some(spec.timeout.as_secs().clamp(1, i64::MAX as u64) as i64);
     job_spec.ttl_seconds_after_finished = Some(config.ttl_seconds_after_finished);
     let template = &mut job_spec.template;
     let template_meta = template.metadata.get_or_insert_with(Default::default);
@@ -442,7 +450,11 @@ fn kaniko_job(
     args.push(format!("--dockerfile={}", variant.dockerfile));
     args.extend(variant.tags.iter().map(|t| format!("--destination={t}")));
     args.push(format!("--digest-file={DIGEST_FILE}"));
-    args.extend(spec.build_args.iter().map(|(k, v)| format!("--build-arg={k}={v}")));
+    args.extend(
+        spec.build_args
+            .iter()
+            .map(|(k, v)| format!("--build-arg={k}={v}")),
+    );
     if let Some(target) = &spec.target {
         args.push(format!("--target={target}"));
     }
@@ -500,7 +512,9 @@ fn harden(pod: &mut PodSpec) {
 /// share a node (the first one schedules freely because it matches its own term).
 fn keep_on_one_node(pod_meta: &mut ObjectMeta, pod: &mut PodSpec) {
     set_labels(pod_meta, &[(CONTEXT_USER_LABEL, "true")]);
-    pod.affinity.get_or_insert_with(Affinity::default).pod_affinity = Some(PodAffinity {
+    pod.affinity
+        .get_or_insert_with(Affinity::default)
+        .pod_affinity = Some(PodAffinity {
         required_during_scheduling_ignored_during_execution: Some(vec![PodAffinityTerm {
             label_selector: Some(LabelSelector {
                 match_labels: Some(BTreeMap::from([(
@@ -547,7 +561,7 @@ fn quantities(map: &BTreeMap<String, String>) -> Option<BTreeMap<String, Quantit
 /// A byte count as a quantity, in the largest binary unit that divides it.
 fn quantity_of_bytes(bytes: u64) -> String {
     for (unit, shift) in [("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10)] {
-        if bytes != 0 && bytes % (1u64 << shift) == 0 {
+        if bytes != 0 && bytes.is_multiple_of(1u64 << shift) {
             return format!("{}{unit}", bytes >> shift);
         }
     }

@@ -104,7 +104,9 @@ pub struct TaskIds {
 /// Why the manifests of a build could not be produced.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("cannot read the template {path}: {source}; fix template_dir or remove the file to use the built-in template")]
+    #[error(
+        "cannot read the template {path}: {source}; fix template_dir or remove the file to use the built-in template"
+    )]
     TemplateRead {
         path: PathBuf,
         source: std::io::Error,
@@ -114,7 +116,9 @@ pub enum ManifestError {
         template: &'static str,
         message: String,
     },
-    #[error("template {template} is not a valid {kind} after substitution: {message}; fix the template or remove it from template_dir to use the built-in one")]
+    #[error(
+        "template {template} is not a valid {kind} after substitution: {message}; fix the template or remove it from template_dir to use the built-in one"
+    )]
     TemplateParse {
         template: &'static str,
         kind: &'static str,

@@ -120,7 +120,10 @@ pub(crate) fn substitute(
         let name = after_open[..end].trim();
         let tail = &after_open[end + 2..];
         if !matches!(before.chars().last(), Some(' ' | '[' | '\t'))
-            || !matches!(tail.chars().next(), None | Some('\n' | '\r' | ' ' | ',' | ']'))
+            || !matches!(
+                tail.chars().next(),
+                None | Some('\n' | '\r' | ' ' | ',' | ']')
+            )
         {
             return Err(fail(format!(
                 "placeholder {{{{{name}}}}} must stand for a whole value, unquoted (as in `key: {{{{{name}}}}}`)"
@@ -165,7 +168,10 @@ mod tests {
     #[test]
     fn unknown_embedded_and_unclosed_placeholders_fail() {
         let err = substitute("t", "a: {{nope}}", &[("x", "1")]).unwrap_err();
-        assert!(err.to_string().contains("unknown placeholder {{nope}}"), "{err}");
+        assert!(
+            err.to_string().contains("unknown placeholder {{nope}}"),
+            "{err}"
+        );
         let err = substitute("t", "a: pre-{{x}}", &[("x", "1")]).unwrap_err();
         assert!(err.to_string().contains("whole value"), "{err}");
         let err = substitute("t", "a: \"{{x}}\"", &[("x", "1")]).unwrap_err();
@@ -187,7 +193,11 @@ mod tests {
             .unwrap();
         assert_eq!(ns.metadata.name.as_deref(), Some("ns-1"));
         assert_eq!(
-            ns.metadata.labels.unwrap().get("custom").map(String::as_str),
+            ns.metadata
+                .labels
+                .unwrap()
+                .get("custom")
+                .map(String::as_str),
             Some("yes")
         );
         // A template of the wrong kind is refused with the template's name.

@@ -9,7 +9,11 @@ use super::{BuildManifests, ContextObjects, ManifestError};
 /// Namespace, LimitRange, ResourceQuota, Secret, ConfigMap or PVC and loader Pod, Jobs.
 pub fn to_yaml_documents(m: &BuildManifests) -> Result<String, ManifestError> {
     let mut docs: Vec<String> = Vec::new();
-    docs.push(document("Namespace", &m.namespace.metadata.name, &m.namespace)?);
+    docs.push(document(
+        "Namespace",
+        &m.namespace.metadata.name,
+        &m.namespace,
+    )?);
     if let Some(lr) = &m.limit_range {
         docs.push(document("LimitRange", &lr.metadata.name, lr)?);
     }
