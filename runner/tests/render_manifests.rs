@@ -523,3 +523,45 @@ fn render_command_prints_both_jobs_only_when_dockerfile_k8s_exists() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no Dockerfile"));
 }
+
+#[test]
+fn ids_cannot_inject_yaml_and_custom_templates_are_checked() {
+    let hostile = TaskIds {
+        task: "t\"\n  evil: true".into(),
+        job: "{{namespace}}: x".into(),
+        ..task()
+    };
+    let m = build_manifests(
+        &spec(&[Variant::Docker]),
+        &full_config(),
+        &hostile,
+        b"ctx",
+        "abc",
+    )
+    .unwrap();
+    let annotations = m.namespace.metadata.annotations.clone().unwrap();
+    assert_eq!(annotations["hybrid-runner/task-id"], "t\"\n  evil: true");
+    assert_eq!(annotations["hybrid-runner/job-id"], "{{namespace}}: x");
+    assert!(!annotations.contains_key("evil"));
+    let name = m.namespace.metadata.name.unwrap();
+    assert!(is_dns1123_label(&name), "{name}");
+
+    // A user's Job template without a `kaniko` container is refused by name.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("kaniko-job.yaml"),
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{job_name}}\nspec:\n  template:\n    spec:\n      containers:\n        - name: builder\n          image: {{executor_image}}\n",
+    )
+    .unwrap();
+    let config = KanikoConfig {
+        template_dir: Some(dir.path().to_path_buf()),
+        ..KanikoConfig::default()
+    };
+    let msg = build_manifests(&spec(&[Variant::Docker]), &config, &task(), b"c", "a")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("kaniko-job.yaml") && msg.contains("kaniko"),
+        "{msg}"
+    );
+}

@@ -4,6 +4,7 @@
 //! form, never string-patched after rendering.
 
 mod config;
+mod job;
 mod manifests;
 mod names;
 mod tags;
