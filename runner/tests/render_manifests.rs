@@ -553,10 +553,41 @@ fn ids_cannot_inject_yaml_and_custom_templates_are_checked() {
         "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{job_name}}\nspec:\n  template:\n    spec:\n      containers:\n        - name: builder\n          image: {{executor_image}}\n",
     )
     .unwrap();
+    // A user's namespace template that drops the labels still gets the required ones.
+    std::fs::write(
+        dir.path().join("namespace.yaml"),
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {{namespace}}\n",
+    )
+    .unwrap();
     let config = KanikoConfig {
         template_dir: Some(dir.path().to_path_buf()),
         ..KanikoConfig::default()
     };
+    let ns = build_manifests(&spec(&[Variant::Docker]), &config, &task(), b"c", "a");
+    assert!(ns.is_err(), "the Job template of that folder is broken");
+    std::fs::remove_file(dir.path().join("kaniko-job.yaml")).unwrap();
+    let m = build_manifests(&spec(&[Variant::Docker]), &config, &task(), b"c", "a").unwrap();
+    let labels = m.namespace.metadata.labels.unwrap();
+    for key in [
+        "app.kubernetes.io/managed-by",
+        "hybrid-runner/runner-id",
+        "hybrid-runner/task-id",
+        "pod-security.kubernetes.io/enforce",
+    ] {
+        assert!(labels.contains_key(key), "{key} missing: {labels:?}");
+    }
+    assert!(
+        m.namespace
+            .metadata
+            .annotations
+            .unwrap()
+            .contains_key("hybrid-runner/expires-at")
+    );
+    std::fs::write(
+        dir.path().join("kaniko-job.yaml"),
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{job_name}}\nspec:\n  template:\n    spec:\n      containers:\n        - name: builder\n          image: {{executor_image}}\n",
+    )
+    .unwrap();
     let msg = build_manifests(&spec(&[Variant::Docker]), &config, &task(), b"c", "a")
         .unwrap_err()
         .to_string();
