@@ -7,6 +7,7 @@ mod dotenv;
 mod exec;
 mod expr;
 mod list;
+mod render;
 mod validate;
 mod workflow_files;
 
@@ -37,6 +38,8 @@ pub enum Command {
     Exec(Box<exec::Args>),
     /// Show what goes into an image build context after `.dockerignore`, and its sha256.
     Context(context::Args),
+    /// Print every manifest of the Kubernetes dual build of a folder as multi-document YAML.
+    Render(render::Args),
 }
 
 /// An error in how the command was called or configured: printed, then exit 2.
@@ -59,6 +62,7 @@ pub fn main() -> ExitCode {
         Command::List(args) => list::run(args),
         Command::Exec(args) => exec::run(*args),
         Command::Context(args) => context::run(args),
+        Command::Render(args) => render::run(args),
     };
     match result {
         Ok(code) => code,
