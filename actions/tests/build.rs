@@ -464,3 +464,20 @@ fn cli_build_errors() {
         assert!(err.to_string().contains(remedy), "{line}: {err}");
     }
 }
+
+#[test]
+fn build_push_default_context_forms() {
+    let ctx = |v: &str| from_build_push_inputs(&inputs(&[("context", v)])).map(|r| r.context);
+    assert_eq!(ctx("{{defaultContext}}").unwrap(), PathBuf::from("."));
+    assert_eq!(
+        ctx("{{defaultContext}}:docker").unwrap(),
+        PathBuf::from("docker")
+    );
+    let req = from_build_push_inputs(&inputs(&[("context", "{{defaultContext}}:docker")])).unwrap();
+    assert_eq!(req.variants[0].dockerfile, "docker/Dockerfile");
+    let err = ctx("https://github.com/o/r.git#main").unwrap_err();
+    assert!(
+        err.to_string().contains("check the repository out"),
+        "{err}"
+    );
+}

@@ -1,12 +1,13 @@
 //! `docker/build-push-action` inputs -> [`BuildRequest`].
 //!
 //! Supported: `context` (default `.`, the checked-out workspace; the action's own default is
-//! the Git context, which in this runner is the same tree), `file` (default
-//! `<context>/Dockerfile`), `tags`, `push`, `build-args`, `target`, `labels`, `no-cache`,
-//! `platforms` (the host's single platform only), `cache-from`/`cache-to` of type `registry` or
-//! `inline` (served by the runner's own layer cache). Inputs that only tune the client
-//! (`builder`, `github-token`, `pull`, `provenance`, `sbom`) are accepted and ignored when
-//! harmless. Everything else is refused with what to do instead.
+//! the Git context, which in this runner is the same tree; `{{defaultContext}}:sub` is `sub`),
+//! `file` (default `<context>/Dockerfile`), `tags`, `push`, `build-args`, `target`, `labels`,
+//! `no-cache`, `platforms` (the host's single platform only), `cache-from`/`cache-to` of type
+//! `registry` or `inline` (served by the runner's own layer cache; their refs are not used).
+//! Inputs that only tune the client (`builder`, `github-token`, `pull`, `provenance`, `load:
+//! false`, `sbom: false`) are accepted and ignored. Everything else is refused with what to do
+//! instead, including names the action does not have (GitHub would only warn).
 
 use std::path::PathBuf;
 
@@ -175,7 +176,7 @@ pub fn from_build_push_inputs(
         return Err(unsupported("sbom", "SBOMs are not produced; remove `sbom`"));
     }
 
-    let context = get(inputs, "context").unwrap_or(".").to_string();
+    let context = context(get(inputs, "context"))?;
     let dockerfile = get(inputs, "file")
         .map(str::to_string)
         .unwrap_or_else(|| in_context(&context, "Dockerfile"));
@@ -203,4 +204,32 @@ pub fn from_build_push_inputs(
         cache: !no_cache,
         outputs_for: OutputsStyle::BuildPush,
     })
+}
+
+/// `context` as the action reads it: absent or `{{defaultContext}}` is the checked-out
+/// repository (the workspace, `.`); `{{defaultContext}}:sub` is `sub` in it; a remote Git or
+/// tarball URL is refused (the runner builds from the workspace only).
+fn context(value: Option<&str>) -> Result<String, BuildInputError> {
+    let Some(value) = value else {
+        return Ok(".".to_string());
+    };
+    if let Some(rest) = value.strip_prefix("{{defaultContext}}") {
+        return match rest.strip_prefix(':') {
+            Some(sub) if !sub.trim().is_empty() => Ok(sub.trim().to_string()),
+            _ if rest.is_empty() => Ok(".".to_string()),
+            _ => Err(BuildInputError::InvalidValue {
+                action: ACTION,
+                input: "context".to_string(),
+                value: value.to_string(),
+                remedy: "write `{{defaultContext}}:subdir` or a path in the workspace".to_string(),
+            }),
+        };
+    }
+    if value.contains("://") || value.starts_with("git@") {
+        return Err(unsupported(
+            "context",
+            "remote build contexts are not fetched; check the repository out in an earlier step and give its path",
+        ));
+    }
+    Ok(value.to_string())
 }
