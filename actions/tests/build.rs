@@ -448,6 +448,7 @@ fn cli_build_errors() {
         ("build -t a:1", "docker build -t name:tag ."),
         ("build -t a:1 . other", "exactly one context"),
         ("build -", "stdin"),
+        ("build -f - .", "-f path/Dockerfile"),
         ("build --build-arg TOKEN .", "TOKEN=\"$TOKEN\""),
         ("build --secret id=x .", "--build-arg"),
         ("build -o out .", "--push"),

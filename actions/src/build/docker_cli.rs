@@ -269,6 +269,13 @@ fn build(args: &[String], tail: &[String]) -> Result<DockerCommand, BuildInputEr
             "check the repository out in a step and pass its directory",
         ));
     }
+    if file.as_deref() == Some("-") {
+        return Err(cli_error(
+            args,
+            "a Dockerfile from stdin is not supported",
+            "write the Dockerfile into the workspace and pass it with `-f path/Dockerfile`",
+        ));
+    }
     let dockerfile = file.unwrap_or_else(|| in_context(&context, "Dockerfile"));
     let variant = if dockerfile.ends_with(".k8s") {
         Variant::K8s
