@@ -172,7 +172,7 @@ pub fn from_build_push_inputs(
         }
     }
     let sbom = get(inputs, "sbom");
-    if sbom.is_some_and(|v| v != "false") {
+    if sbom.is_some_and(|v| !v.eq_ignore_ascii_case("false")) {
         return Err(unsupported("sbom", "SBOMs are not produced; remove `sbom`"));
     }
 
