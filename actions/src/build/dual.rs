@@ -82,11 +82,14 @@ pub fn dual_tags(
     templates: &TagTemplates,
 ) -> Vec<String> {
     let sha = templates.sha(sha);
-    templates
-        .for_variant(variant)
-        .iter()
-        .map(|template| format!("{image}:{}", template.replace("{sha}", sha)))
-        .collect()
+    let mut refs: Vec<String> = Vec::new();
+    for template in templates.for_variant(variant) {
+        let reference = format!("{image}:{}", template.replace("{sha}", sha));
+        if !refs.contains(&reference) {
+            refs.push(reference);
+        }
+    }
+    refs
 }
 
 /// The workspace-relative path of the k8s Dockerfile `inputs` point at (the explicit

@@ -4,13 +4,32 @@ use std::path::PathBuf;
 
 /// Which Dockerfile flavour a variant builds: the image for plain Docker hosts, or the one
 /// tuned for Kubernetes (`Dockerfile.k8s`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Variant {
+    /// Built from `Dockerfile`; tagged `latest`, `docker-latest`, `docker-<sha>` by default.
     Docker,
+    /// Built from `Dockerfile.k8s`; tagged `k8s-latest`, `k8s-<sha>` by default.
     K8s,
 }
 
+impl std::fmt::Display for Variant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Variant {
+    /// Both variants, in build order.
+    pub const ALL: [Variant; 2] = [Variant::Docker, Variant::K8s];
+
+    /// The Dockerfile the variant is built from, relative to the context.
+    pub fn default_dockerfile(self) -> &'static str {
+        match self {
+            Variant::Docker => "Dockerfile",
+            Variant::K8s => "Dockerfile.k8s",
+        }
+    }
+
     /// The lower-case name used in inputs (`variants: docker,k8s`) and output keys.
     pub fn as_str(self) -> &'static str {
         match self {

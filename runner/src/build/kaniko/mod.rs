@@ -28,41 +28,8 @@ pub use tags::{TagTemplates, dual_tags};
 pub use templates::Template;
 pub use yaml::to_yaml_documents;
 
-/// One image variant of a dual build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Variant {
-    /// Built from `Dockerfile`; tagged `latest`, `docker-latest`, `docker-<sha>` by default.
-    Docker,
-    /// Built from `Dockerfile.k8s`; tagged `k8s-latest`, `k8s-<sha>` by default.
-    K8s,
-}
-
-impl Variant {
-    /// Both variants, in build order.
-    pub const ALL: [Variant; 2] = [Variant::Docker, Variant::K8s];
-
-    /// The variant's name as used in labels, Job names and tags: `docker` or `k8s`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Variant::Docker => "docker",
-            Variant::K8s => "k8s",
-        }
-    }
-
-    /// The Dockerfile the variant is built from, relative to the context.
-    pub fn default_dockerfile(self) -> &'static str {
-        match self {
-            Variant::Docker => "Dockerfile",
-            Variant::K8s => "Dockerfile.k8s",
-        }
-    }
-}
-
-impl std::fmt::Display for Variant {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// One image variant of a dual build (the same type every build form lowers to).
+pub use actions::build::Variant;
 
 /// One variant to build: its Dockerfile (relative to the context) and the full image
 /// references (`registry/repo:tag`) to push.

@@ -3,36 +3,7 @@
 
 use super::Variant;
 
-/// Tag templates per variant. `{sha}` stands for the commit sha, shortened to
-/// `sha_length` hex digits when set.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TagTemplates {
-    pub docker: Vec<String>,
-    pub k8s: Vec<String>,
-    /// Digits of the sha used in tags; `None` keeps the full sha.
-    pub sha_length: Option<usize>,
-}
-
-impl Default for TagTemplates {
-    fn default() -> Self {
-        let owned = |tags: &[&str]| tags.iter().map(|t| t.to_string()).collect();
-        TagTemplates {
-            docker: owned(&["latest", "docker-latest", "docker-{sha}"]),
-            k8s: owned(&["k8s-latest", "k8s-{sha}"]),
-            sha_length: None,
-        }
-    }
-}
-
-impl TagTemplates {
-    /// The templates of one variant.
-    pub fn for_variant(&self, variant: Variant) -> &[String] {
-        match variant {
-            Variant::Docker => &self.docker,
-            Variant::K8s => &self.k8s,
-        }
-    }
-}
+pub use actions::build::TagTemplates;
 
 /// The full image references (`image:tag`) each variant pushes, in the order of `variants`;
 /// a tag repeated within a variant is kept once.
@@ -42,21 +13,13 @@ pub fn dual_tags(
     variants: &[Variant],
     templates: &TagTemplates,
 ) -> Vec<(Variant, Vec<String>)> {
-    let sha = match templates.sha_length {
-        Some(n) => sha.get(..n).unwrap_or(sha),
-        None => sha,
-    };
     variants
         .iter()
         .map(|&variant| {
-            let mut refs: Vec<String> = Vec::new();
-            for template in templates.for_variant(variant) {
-                let reference = format!("{image}:{}", template.replace("{sha}", sha));
-                if !refs.contains(&reference) {
-                    refs.push(reference);
-                }
-            }
-            (variant, refs)
+            (
+                variant,
+                actions::build::dual_tags(image, sha, variant, templates),
+            )
         })
         .collect()
 }
