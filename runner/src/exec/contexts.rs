@@ -22,9 +22,16 @@ pub struct Repository {
 }
 
 impl Repository {
+    /// Reads the repository at `workdir`: straight from its `.git` folder when the layout
+    /// is the plain one (no worktree, no config includes, HEAD on a branch), which starts
+    /// no process; otherwise through git.
+    pub fn discover(workdir: &Path) -> Repository {
+        git_files::read(workdir).unwrap_or_else(|| Self::discover_with_git(workdir))
+    }
+
     /// Asks git twice, at once (revision and ref; origin URL and user name), so a run
     /// starts without waiting on a chain of git processes.
-    pub fn discover(workdir: &Path) -> Repository {
+    pub fn discover_with_git(workdir: &Path) -> Repository {
         let git = |args: &[&str]| -> Option<String> {
             let out = Command::new("git")
                 .args(args)
@@ -87,6 +94,126 @@ impl Repository {
             actor,
             server_url,
         }
+    }
+}
+
+/// The plain `.git` layout, read without starting git.
+mod git_files {
+    use std::path::{Path, PathBuf};
+
+    use super::{Repository, parse_remote};
+
+    /// `None` whenever anything is unusual, so the caller asks git instead.
+    pub(super) fn read(workdir: &Path) -> Option<Repository> {
+        let git_dir = workdir.join(".git");
+        if !git_dir.is_dir() || git_dir.join("commondir").exists() {
+            return None;
+        }
+        let head = std::fs::read_to_string(git_dir.join("HEAD")).ok()?;
+        let git_ref = head.trim().strip_prefix("ref: ")?.trim().to_string();
+        let sha = resolve(&git_dir, &git_ref)?;
+        let local = std::fs::read_to_string(git_dir.join("config")).ok()?;
+        let url = setting(&local, "remote \"origin\"", "url")?;
+        let name = match setting(&local, "user", "name")? {
+            Some(name) => Some(name),
+            None => global_user_name()?,
+        };
+        let (server_url, repository) = url.as_deref().and_then(parse_remote).unwrap_or_else(|| {
+            let name = workdir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "repository".into());
+            ("https://github.com".to_string(), format!("local/{name}"))
+        });
+        let owner = repository.split('/').next().unwrap_or_default().to_string();
+        Some(Repository {
+            sha,
+            git_ref,
+            actor: name.unwrap_or_else(|| owner.clone()),
+            repository,
+            owner,
+            server_url,
+        })
+    }
+
+    /// The commit a branch points at: its loose ref, else `packed-refs`; an unborn
+    /// branch gives the all-zero sha, as git's fallback path does.
+    fn resolve(git_dir: &Path, git_ref: &str) -> Option<String> {
+        if let Ok(sha) = std::fs::read_to_string(git_dir.join(git_ref)) {
+            let sha = sha.trim();
+            return (sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()))
+                .then(|| sha.to_string());
+        }
+        let packed = std::fs::read_to_string(git_dir.join("packed-refs")).unwrap_or_default();
+        let found = packed.lines().find_map(|line| {
+            let (sha, name) = line.split_once(' ')?;
+            (name.trim() == git_ref && sha.len() == 40).then(|| sha.to_string())
+        });
+        Some(found.unwrap_or_else(|| "0".repeat(40)))
+    }
+
+    /// The value of `key` in `[section]` of a git config file: `Some(None)` when unset,
+    /// `None` when the file has includes (git would have to resolve them).
+    fn setting(config: &str, section: &str, key: &str) -> Option<Option<String>> {
+        let mut current = String::new();
+        let mut value = None;
+        for line in config.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+                continue;
+            }
+            if let Some(header) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                current = header.trim().to_string();
+                if current.starts_with("include") {
+                    return None;
+                }
+                continue;
+            }
+            if !current.eq_ignore_ascii_case(section) && current != section {
+                continue;
+            }
+            let Some((k, v)) = line.split_once('=') else {
+                continue;
+            };
+            if k.trim().eq_ignore_ascii_case(key) {
+                let v = v.trim();
+                if v.contains('\\') || (v.starts_with('"') != v.ends_with('"')) {
+                    return None;
+                }
+                value = Some(v.trim_matches('"').to_string());
+            }
+        }
+        Some(value)
+    }
+
+    /// `user.name` from the system and global config files, in git's order (the later
+    /// wins); `None` when git would read other files (`GIT_CONFIG_*`) or includes.
+    fn global_user_name() -> Option<Option<String>> {
+        if std::env::var_os("GIT_CONFIG_GLOBAL").is_some()
+            || std::env::var_os("GIT_CONFIG_SYSTEM").is_some()
+            || std::env::var_os("GIT_CONFIG_COUNT").is_some()
+        {
+            return None;
+        }
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let xdg = std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(".config")));
+        let files = [
+            Some(PathBuf::from("/etc/gitconfig")),
+            xdg.map(|x| x.join("git/config")),
+            home.map(|h| h.join(".gitconfig")),
+        ];
+        let mut name = None;
+        for file in files.into_iter().flatten() {
+            let Ok(text) = std::fs::read_to_string(&file) else {
+                continue;
+            };
+            if let Some(n) = setting(&text, "user", "name")? {
+                name = Some(n);
+            }
+        }
+        Some(name)
     }
 }
 
@@ -384,7 +511,16 @@ mod tests {
         git(&["remote", "add", "origin", "git@gitea.example:org/app.git"]);
         git(&["commit", "-q", "--allow-empty", "-m", "x"]);
         let repo = Repository::discover(dir.path());
+        let through_git = Repository::discover_with_git(dir.path());
+        assert_eq!(repo.sha, through_git.sha);
+        assert_eq!(repo.git_ref, through_git.git_ref);
+        assert_eq!(repo.repository, through_git.repository);
+        assert_eq!(repo.actor, through_git.actor);
         assert_eq!(repo.git_ref, "refs/heads/trunk");
+        // Packed refs are read too, and agree with git.
+        git(&["pack-refs", "--all"]);
+        assert!(!dir.path().join(".git/refs/heads/trunk").exists());
+        assert_eq!(Repository::discover(dir.path()).sha, through_git.sha);
         assert_eq!(repo.sha.len(), 40);
         assert_ne!(repo.sha, "0".repeat(40));
         assert_eq!(repo.repository, "org/app");
