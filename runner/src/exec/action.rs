@@ -140,7 +140,7 @@ impl JobState<'_> {
             else {
                 continue;
             };
-            if !matches!(using.as_str(), "node12" | "node16" | "node20" | "node24") {
+            if !actions::NODE_VERSIONS.contains(&using.as_str()) {
                 continue;
             }
             let mut env = frame.env.clone();
@@ -369,10 +369,11 @@ impl JobState<'_> {
         env: &[(String, String)],
         timeout: Option<Duration>,
     ) -> Result<ProcessOutcome, String> {
-        if !matches!(node.using, "node12" | "node16" | "node20" | "node24") {
+        if !actions::NODE_VERSIONS.contains(&node.using) {
             return Err(format!(
-                "{uses}: unsupported `using: {}`; node12, node16, node20 and node24 run on the host's node",
-                node.using
+                "{uses}: unsupported `using: {}`; {} run on the host's node",
+                node.using,
+                actions::NODE_VERSIONS.join(", ")
             ));
         }
         let program = self.node_program(uses, node.using)?;
