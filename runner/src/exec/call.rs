@@ -8,12 +8,12 @@ use std::time::Instant;
 
 use actions::WorkflowRef;
 use tokio_util::sync::CancellationToken;
-use workflows::expression::{Object, Value};
+use workflows::expression::Object;
 use workflows::model::Workflow;
 use workflows::plan;
 
 use super::engine::Engine;
-use super::eval::{Scope, display, string_object};
+use super::eval::{Scope, display};
 use super::events::{Event, JobKey, LogKind, Outcome};
 use super::job::JobOutcome;
 use super::schedule::{RunLimits, WorkflowScope, passed_secrets, run_workflow};
@@ -124,16 +124,6 @@ async fn call(
         ..limits.clone()
     };
     let outcomes = run_workflow(engine.clone(), Arc::new(callee.clone()), nested, limits).await;
-    let mut jobs = Object::new();
-    for (job_id, o) in &outcomes {
-        let mut entry = Object::new();
-        entry.insert("result", Value::from(o.result.as_str()));
-        entry.insert(
-            "outputs",
-            string_object(o.outputs.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-        );
-        jobs.insert(job_id.clone(), Value::object(entry));
-    }
     let result = if outcomes.values().any(|o| o.result == Outcome::Failure) {
         Outcome::Failure
     } else if outcomes.values().any(|o| o.result == Outcome::Cancelled) {
@@ -142,7 +132,7 @@ async fn call(
         Outcome::Success
     };
     let mut out_scope = Scope::new(contexts, None);
-    out_scope.set("jobs", Value::object(jobs));
+    out_scope.set("jobs", super::schedule::results_value(&outcomes));
     let mut outputs = Vec::new();
     if let Some(call) = callee.event("workflow_call").and_then(|e| e.call.as_ref()) {
         for output in &call.outputs {

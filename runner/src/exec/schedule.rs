@@ -151,9 +151,13 @@ fn job_result(outcome: Outcome) -> JobResult {
     }
 }
 
-fn needs_value(needs: &[(String, JobOutcome)]) -> Value {
+/// `{<id>: {result, outputs}}`: the `needs` context, and the `jobs` context a called
+/// workflow's outputs read.
+pub(super) fn results_value<'a>(
+    jobs: impl IntoIterator<Item = (&'a String, &'a JobOutcome)>,
+) -> Value {
     let mut o = Object::new();
-    for (id, outcome) in needs {
+    for (id, outcome) in jobs {
         let mut entry = Object::new();
         entry.insert("result", Value::from(outcome.result.as_str()));
         entry.insert(
@@ -204,12 +208,6 @@ async fn run_job(
         .as_ref()
         .map(|n| n.value.clone())
         .unwrap_or_else(|| workflow.file.clone());
-    let file_name = workflow
-        .file
-        .rsplit('/')
-        .next()
-        .unwrap_or(&workflow.file)
-        .to_string();
     contexts.insert(
         "github",
         Value::object(github_context(
@@ -223,8 +221,7 @@ async fn run_job(
     contexts.insert("vars", Value::object(scope.vars.clone()));
     contexts.insert("secrets", Value::object(scope.secrets.clone()));
     contexts.insert("inputs", Value::object(scope.inputs.clone()));
-    contexts.insert("needs", needs_value(&needs));
-    let _ = file_name;
+    contexts.insert("needs", results_value(needs.iter().map(|(id, o)| (id, o))));
     let results: Vec<JobResult> = needs.iter().map(|(_, o)| job_result(o.result)).collect();
     let mut if_scope = Scope::new(contexts.clone(), None);
     if_scope.status = plan::job_status(&results, limits.cancel.is_cancelled());
