@@ -128,7 +128,7 @@ jobs:
   slow:
     runs-on: ubuntu-latest
     steps:
-      - run: echo ready; for i in $(seq 300); do sleep 0.1; done
+      - run: echo ready; exec sleep 30
   default-if:
     needs: slow
     runs-on: ubuntu-latest
@@ -154,7 +154,7 @@ jobs:
       matrix:
         n: [1, 2]
     steps:
-      - run: echo \"leg ${{ matrix.n }} ready\"; for i in $(seq 300); do sleep 0.1; done
+      - run: echo \"leg ${{ matrix.n }} ready\"; exec sleep 30
 ",
     );
     let (run, stopped) = interrupt_when_ready(&repo, &["--concurrency", "4"], &[2]);
@@ -199,7 +199,7 @@ jobs:
   slow:
     runs-on: ubuntu-latest
     steps:
-      - run: echo ready; for i in $(seq 300); do sleep 0.1; done
+      - run: echo ready; exec sleep 30
       - if: always()
         run: echo cleanup ready; for i in $(seq 300); do sleep 0.1; done; echo cleanup-finished
       - if: always()
