@@ -8,6 +8,8 @@ pub mod context;
 pub mod dockerignore;
 pub mod kaniko;
 pub mod local;
+pub mod metrics;
+pub mod select;
 
 pub use builder::{
     BuildError, BuildJob, BuildLog, BuildLogLine, BuildOutcome, BuildProgress, BuilderChoice,
