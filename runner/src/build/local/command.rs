@@ -193,8 +193,10 @@ pub fn is_digest(text: &str) -> bool {
         .is_some_and(|hex| hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
+/// A path as an argument, `.` components dropped (`/ws/.` is `/ws`).
 fn path_arg(path: &Path) -> String {
-    path.to_string_lossy().into_owned()
+    let clean: PathBuf = path.components().collect();
+    clean.to_string_lossy().into_owned()
 }
 
 #[cfg(test)]

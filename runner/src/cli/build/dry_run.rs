@@ -1,0 +1,140 @@
+//! `hybrid-runner build --dry-run`: what a build would do, without doing it. For a local
+//! builder the command lines it would run; for Kaniko the manifests it would apply (the
+//! same YAML `hybrid-runner render` prints).
+
+use std::path::Path;
+
+use serde_json::json;
+
+use super::services::ServicePlan;
+use crate::build::ImageBuilder;
+use crate::build::kaniko::{BuildSpec, KanikoConfig, VariantSpec};
+use crate::cli::UsageError;
+use crate::cli::render::manifests_yaml;
+
+/// The commands of `builder` for every service.
+pub fn print_builder(
+    builder: &ImageBuilder,
+    plans: &[ServicePlan],
+    json: bool,
+) -> anyhow::Result<()> {
+    // MERGE POINT (kaniko): add `ImageBuilder::Kaniko(_) => print_kaniko(plans, config, json)`.
+    match builder {
+        ImageBuilder::Local(local) => {
+            let mut services = Vec::new();
+            for plan in plans {
+                let commands = local.commands(&plan.job);
+                if json {
+                    services.push(json!({
+                        "name": plan.name,
+                        "image": plan.image,
+                        "sha": plan.job.sha,
+                        "variants": commands.iter().map(|c| json!({
+                            "variant": c.variant.as_str(),
+                            "commands": std::iter::once(&c.build)
+                                .chain(&c.pushes)
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>(),
+                        })).collect::<Vec<_>>(),
+                    }));
+                    continue;
+                }
+                println!(
+                    "# {}: {} with {} (sha {})",
+                    plan.name,
+                    plan.image,
+                    builder.name(),
+                    plan.job.sha
+                );
+                for variant in &commands {
+                    println!("# variant {}", variant.variant);
+                    for command in std::iter::once(&variant.build).chain(&variant.pushes) {
+                        println!("{command}");
+                    }
+                }
+            }
+            if json {
+                print_json(builder.name(), services)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The Kaniko manifests of every service, as multi-document YAML.
+pub fn print_kaniko(
+    plans: &[ServicePlan],
+    config: &KanikoConfig,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut services = Vec::new();
+    for plan in plans {
+        let yaml = manifests_yaml(&kaniko_spec(plan)?, config, &plan.job.task)?;
+        if json {
+            services.push(json!({
+                "name": plan.name,
+                "image": plan.image,
+                "sha": plan.job.sha,
+                "manifests": yaml,
+            }));
+        } else {
+            println!(
+                "# {}: {} with kaniko (sha {})",
+                plan.name, plan.image, plan.job.sha
+            );
+            print!("{yaml}");
+        }
+    }
+    if json {
+        print_json("kaniko", services)?;
+    }
+    Ok(())
+}
+
+fn print_json(builder: &str, services: Vec<serde_json::Value>) -> anyhow::Result<()> {
+    let out = json!({ "dry_run": true, "builder": builder, "services": services });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+/// The Kaniko view of a planned build: Dockerfiles relative to the context.
+fn kaniko_spec(plan: &ServicePlan) -> Result<BuildSpec, UsageError> {
+    let request = &plan.job.request;
+    let variants = request
+        .variants
+        .iter()
+        .map(|v| {
+            let context = request.context.to_string_lossy();
+            let context = context.trim_start_matches("./");
+            let in_context = if context.is_empty() || context == "." {
+                Ok(Path::new(&v.dockerfile))
+            } else {
+                Path::new(&v.dockerfile).strip_prefix(context)
+            };
+            let dockerfile = in_context
+                .map_err(|_| {
+                    UsageError(format!(
+                        "service `{}`: {} is outside the context {}; Kaniko reads the Dockerfile from the context",
+                        plan.name,
+                        v.dockerfile,
+                        request.context.display()
+                    ))
+                })?;
+            Ok(VariantSpec {
+                variant: v.variant,
+                dockerfile: dockerfile.to_string_lossy().into_owned(),
+                tags: v.tags.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, UsageError>>()?;
+    Ok(BuildSpec {
+        image: plan.image.clone(),
+        sha: plan.job.sha.clone(),
+        context_dir: plan.job.context_dir(),
+        variants,
+        build_args: request.build_args.clone(),
+        target: request.target.clone(),
+        labels: request.labels.clone(),
+        timeout: plan.job.timeout,
+    })
+}
