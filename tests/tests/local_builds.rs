@@ -401,3 +401,68 @@ fn usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("image"), "{}", text(&out).1);
 }
+
+#[test]
+fn ctrl_c_cancels_the_builds_and_leaves_no_builder_behind() {
+    if !require_program("buildah", "hybrid-runner build is tested with buildah")
+        || !require_program("git", "the tag sha comes from a git repository")
+    {
+        return;
+    }
+    // A registry that accepts connections and never answers: pulling the base image hangs.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_host = silent.local_addr().unwrap().to_string();
+    let storage = PrivateStorage::new();
+    let dir = tempfile::tempdir().unwrap();
+    repo(
+        dir.path(),
+        &format!("FROM {silent_host}/never/answers:1\n"),
+        None,
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hybrid-runner-cli"))
+        .args([
+            "build",
+            "--image",
+            "127.0.0.1:1/e2e/hung",
+            "--builder",
+            "buildah",
+            "--json",
+        ])
+        .current_dir(dir.path())
+        .envs(storage.env())
+        .env_remove("GITHUB_SHA")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2000));
+    let started = std::time::Instant::now();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = loop {
+        if child.try_wait().unwrap().is_some() {
+            break child.wait_with_output().unwrap();
+        }
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("hybrid-runner build did not stop within 20 s of SIGINT");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
+    assert_eq!(report["services"][0]["variants"][0]["result"], "cancelled");
+    assert_eq!(
+        report["metrics"]["hybrid_runner_builds_total"][0]["labels"]["result"],
+        "cancelled"
+    );
+    let needle = storage.conf().display().to_string();
+    let left = std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        std::fs::read(entry.path().join("environ"))
+            .is_ok_and(|env| String::from_utf8_lossy(&env).contains(&needle))
+    });
+    assert!(!left, "a buildah process outlived the cancel");
+}
