@@ -82,6 +82,21 @@ const K8S: &str = "FROM scratch\nCOPY hello.txt /k8s.txt\n";
 #[test]
 fn dual_build_pushes_exactly_five_tags_with_the_json_digests() {
     let Some(registry) = ready() else { return };
+    dual_build_with(&registry, "buildah");
+}
+
+/// podman is optional here (CI installs only buildah): the same checks when it is present.
+#[test]
+fn podman_builds_the_same_five_tags_when_installed() {
+    if !harness::registry::on_path("podman") {
+        eprintln!("notice: podman not found; skipping the podman build test");
+        return;
+    }
+    let Some(registry) = ready() else { return };
+    dual_build_with(&registry, "podman");
+}
+
+fn dual_build_with(registry: &Registry, builder: &str) {
     let storage = PrivateStorage::new();
     let dir = tempfile::tempdir().unwrap();
     let sha = repo(dir.path(), DOCKER, Some(K8S));
@@ -93,7 +108,7 @@ fn dual_build_pushes_exactly_five_tags_with_the_json_digests() {
             "--image",
             &image,
             "--builder",
-            "buildah",
+            builder,
             "--insecure-registry",
             &registry.host,
             "--json",
@@ -112,7 +127,7 @@ fn dual_build_pushes_exactly_five_tags_with_the_json_digests() {
     expected.sort();
     assert_eq!(registry.tags("e2e/app"), expected);
 
-    assert_eq!(report["builder"], "buildah");
+    assert_eq!(report["builder"], builder);
     assert_eq!(report["result"], "success");
     let service = &report["services"][0];
     assert_eq!(service["sha"], sha.as_str());
