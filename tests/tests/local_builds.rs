@@ -339,6 +339,36 @@ fn dry_run_prints_the_commands_or_manifests_and_pushes_nothing() {
     );
     assert!(registry.tags("e2e/dry").is_empty());
 
+    let out = Command::new(env!("CARGO_BIN_EXE_hybrid-runner-cli"))
+        .args([
+            "build",
+            "--image",
+            &image,
+            "--dry-run",
+            "--json",
+            "--builder",
+            "buildah",
+        ])
+        .current_dir(dir.path())
+        .envs(storage.env())
+        .env("GITHUB_SHA", "feedc0de")
+        .output()
+        .unwrap();
+    let report = json(&out);
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["builder"], "buildah");
+    let docker = report["services"][0]["variants"][0]["commands"]
+        .as_array()
+        .unwrap();
+    assert_eq!(docker.len(), 4, "one build and three pushes: {docker:?}");
+    assert!(
+        docker[0]
+            .as_str()
+            .unwrap()
+            .contains(&format!("-t {image}:docker-feedc0de")),
+        "GITHUB_SHA names the tags: {docker:?}"
+    );
+
     let out = build(
         dir.path(),
         &storage,
@@ -407,6 +437,10 @@ fn usage_errors_exit_2() {
 
     let out = build(dir.path(), &storage, &["--sha", "abc"]);
     assert_eq!(out.status.code(), Some(2), "--image or --all is required");
+
+    let out = build(dir.path(), &storage, &["sub", "--all"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("--services FILE"), "{}", text(&out).1);
 
     let out = build(
         dir.path(),
@@ -480,4 +514,36 @@ fn ctrl_c_cancels_the_builds_and_leaves_no_builder_behind() {
             .is_ok_and(|env| String::from_utf8_lossy(&env).contains(&needle))
     });
     assert!(!left, "a buildah process outlived the cancel");
+}
+
+#[test]
+fn no_usable_builder_exits_1_listing_what_was_tried() {
+    let storage = PrivateStorage::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), DOCKER).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hybrid-runner-cli"))
+        .args(["build", "--image", "r/x", "--sha", "abc", "--json"])
+        .current_dir(dir.path())
+        .env("PATH", dir.path().join("empty-bin"))
+        .env("HOME", storage.path())
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report = json(&out);
+    let error = report["error"].as_str().unwrap();
+    for tried in [
+        "kaniko: no kubeconfig",
+        "buildah: `buildah` is not on PATH",
+        "podman: ",
+        "docker: ",
+    ] {
+        assert!(error.contains(tried), "{tried} missing: {error}");
+    }
+    assert!(
+        text(&out).1.starts_with("error: auto: no usable builder"),
+        "{}",
+        text(&out).1
+    );
 }

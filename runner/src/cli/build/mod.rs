@@ -9,7 +9,7 @@ mod dry_run;
 mod report;
 mod services;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -143,6 +143,12 @@ fn plan(args: &Args) -> Result<Vec<ServicePlan>, UsageError> {
     if let Some(image) = &args.image {
         return Ok(vec![services::plan_folder(&args.path, image, &options)?]);
     }
+    if args.path != Path::new(".") {
+        return Err(UsageError(format!(
+            "PATH ({}) builds one folder with --image; --all and --only read the services file (--services FILE)",
+            args.path.display()
+        )));
+    }
     let entries = services::read_services(&args.services)?;
     let base = services::services_base(&args.services)?;
     services::select_services(entries, &args.only)?
@@ -170,6 +176,15 @@ async fn run_async(args: Args, plans: Vec<ServicePlan>) -> anyhow::Result<ExitCo
     let builder = match select_builder(args.builder, &select).await {
         Ok(builder) => builder,
         Err(error) => {
+            if args.json {
+                let report = serde_json::json!({
+                    "builder": null,
+                    "result": "failure",
+                    "error": error.to_string(),
+                    "services": [],
+                });
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            }
             super::print_error(&anyhow::Error::new(error));
             return Ok(ExitCode::FAILURE);
         }
