@@ -47,18 +47,24 @@ fn shell_quote(word: &str) -> String {
 
 /// The build of one variant: `buildah bud` / `podman build` / `docker build` with the
 /// Dockerfile, build args, target, labels (plus the revision label), `--no-cache` when the
-/// request does not cache, every tag, and the context folder last.
+/// request does not cache, every tag, and the context folder last. `pull_insecure`
+/// (a base image lives on an insecure registry, see [`pulls_from_insecure`]) adds
+/// `--tls-verify=false` for buildah and podman; docker's daemon decides on its own.
 pub fn build_command(
     tool: LocalTool,
     program: &Path,
     job: &BuildJob,
     variant: &VariantRequest,
+    pull_insecure: bool,
 ) -> CommandLine {
     let request = &job.request;
     let mut args: Vec<String> = match tool {
         LocalTool::Buildah => vec!["bud".into()],
         LocalTool::Podman | LocalTool::Docker => vec!["build".into()],
     };
+    if pull_insecure && tool != LocalTool::Docker {
+        args.push("--tls-verify=false".into());
+    }
     args.push("-f".into());
     args.push(path_arg(&job.dockerfile_path(&variant.dockerfile)));
     for (key, value) in &request.build_args {
@@ -158,6 +164,40 @@ pub fn is_insecure(reference: &str, insecure: &[String]) -> bool {
         .any(|entry| entry == host || (!entry.contains(':') && entry == bare))
 }
 
+/// The images a Dockerfile's `FROM` lines pull (`scratch`, earlier stages and images
+/// named through `ARG`s left out).
+pub fn base_images(dockerfile: &str) -> Vec<String> {
+    let mut stages: Vec<String> = Vec::new();
+    let mut images = Vec::new();
+    for line in dockerfile.lines() {
+        let mut words = line.split_whitespace();
+        if !words.next().is_some_and(|w| w.eq_ignore_ascii_case("FROM")) {
+            continue;
+        }
+        let mut words = words.skip_while(|w| w.starts_with("--"));
+        let Some(image) = words.next() else { continue };
+        let pulled = !image.eq_ignore_ascii_case("scratch")
+            && !image.contains('$')
+            && !stages.iter().any(|s| s.eq_ignore_ascii_case(image));
+        if pulled {
+            images.push(image.to_string());
+        }
+        if words.next().is_some_and(|w| w.eq_ignore_ascii_case("AS"))
+            && let Some(stage) = words.next()
+        {
+            stages.push(stage.to_string());
+        }
+    }
+    images
+}
+
+/// Whether a Dockerfile pulls a base image from one of the `insecure` registries.
+pub fn pulls_from_insecure(dockerfile: &str, insecure: &[String]) -> bool {
+    base_images(dockerfile)
+        .iter()
+        .any(|image| is_insecure(image, insecure))
+}
+
 /// The digest `docker push` printed (`<tag>: digest: sha256:<hex> size: <n>`).
 pub fn digest_in_push_output(lines: &[String]) -> Option<String> {
     lines.iter().rev().find_map(|line| {
@@ -249,6 +289,7 @@ mod tests {
             Path::new("buildah"),
             &job,
             &job.request.variants[0],
+            false,
         );
         assert_eq!(
             cmd.to_string(),
@@ -262,7 +303,15 @@ mod tests {
     fn podman_and_docker_use_build_and_keep_the_cache() {
         let job = job(true);
         for (tool, program) in [(LocalTool::Podman, "podman"), (LocalTool::Docker, "docker")] {
-            let cmd = build_command(tool, Path::new(program), &job, &job.request.variants[0]);
+            let cmd = build_command(
+                tool,
+                Path::new(program),
+                &job,
+                &job.request.variants[0],
+                true,
+            );
+            let insecure = cmd.args.contains(&"--tls-verify=false".to_string());
+            assert_eq!(insecure, tool == LocalTool::Podman, "{cmd}");
             assert_eq!(cmd.args[0], "build");
             assert!(!cmd.args.contains(&"--no-cache".to_string()));
             assert_eq!(cmd.args.last().map(String::as_str), Some("/ws/svc"));
@@ -333,6 +382,30 @@ mod tests {
         );
         assert_eq!(digest_in_repo_digests(&json, "reg:5000/nope:latest"), None);
         assert_eq!(digest_in_repo_digests("[]", "reg:5000/app:latest"), None);
+    }
+
+    #[test]
+    fn base_images_skip_scratch_stages_and_args() {
+        let dockerfile = "# syntax=docker/dockerfile:1\n\
+            FROM --platform=linux/amd64 reg:5000/base:1 AS build\n\
+            from build as test\n\
+            FROM scratch\n\
+            ARG BASE=x\n\
+            FROM ${BASE}\n\
+            FROM library/alpine\n";
+        assert_eq!(
+            base_images(dockerfile),
+            ["reg:5000/base:1", "library/alpine"]
+        );
+        assert!(pulls_from_insecure(dockerfile, &["reg:5000".to_string()]));
+        assert!(!pulls_from_insecure(
+            dockerfile,
+            &["other:5000".to_string()]
+        ));
+        assert!(!pulls_from_insecure(
+            "FROM scratch\n",
+            &["reg:5000".to_string()]
+        ));
     }
 
     #[test]
