@@ -210,7 +210,7 @@ impl std::str::FromStr for BuilderChoice {
 
 /// The builder that runs builds. Variants are added as the builders land: `Kaniko`
 /// (`build/kaniko/`), `Local` (`build/local/`: buildah, podman, docker) and `DryRun`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum ImageBuilder {
     /// buildah, podman or docker on this host.
