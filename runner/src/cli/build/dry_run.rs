@@ -9,56 +9,63 @@ use serde_json::json;
 use super::services::ServicePlan;
 use crate::build::ImageBuilder;
 use crate::build::kaniko::{BuildSpec, KanikoConfig, VariantSpec};
+use crate::build::local::LocalBuilder;
 use crate::cli::UsageError;
 use crate::cli::render::manifests_yaml;
 
-/// The commands of `builder` for every service.
+/// What `builder` would do for every service: a local builder's command lines, or the
+/// manifests Kaniko would apply.
 pub fn print_builder(
     builder: &ImageBuilder,
     plans: &[ServicePlan],
+    config: &KanikoConfig,
     json: bool,
 ) -> anyhow::Result<()> {
-    // MERGE POINT (kaniko): add `ImageBuilder::Kaniko(_) => print_kaniko(plans, config, json)`.
     match builder {
-        ImageBuilder::Local(local) => {
-            let mut services = Vec::new();
-            for plan in plans {
-                let commands = local.commands(&plan.job);
-                if json {
-                    services.push(json!({
-                        "name": plan.name,
-                        "image": plan.image,
-                        "sha": plan.job.sha,
-                        "variants": commands.iter().map(|c| json!({
-                            "variant": c.variant.as_str(),
-                            "commands": std::iter::once(&c.build)
-                                .chain(&c.pushes)
-                                .map(ToString::to_string)
-                                .collect::<Vec<_>>(),
-                        })).collect::<Vec<_>>(),
-                    }));
-                    continue;
-                }
-                println!(
-                    "# {}: {} with {} (sha {})",
-                    plan.name,
-                    plan.image,
-                    builder.name(),
-                    plan.job.sha
-                );
-                for variant in &commands {
-                    println!("# variant {}", variant.variant);
-                    for command in std::iter::once(&variant.build).chain(&variant.pushes) {
-                        println!("{command}");
-                    }
-                }
+        ImageBuilder::Local(local) => print_local(local, plans, json),
+        // Unreachable until the Kaniko builder (`ImageBuilder::Kaniko`) is merged in; then
+        // this arm prints its manifests.
+        #[allow(unreachable_patterns)]
+        _ => print_kaniko(plans, config, json),
+    }
+}
+
+/// The command lines a local builder would run for every service.
+fn print_local(local: &LocalBuilder, plans: &[ServicePlan], json: bool) -> anyhow::Result<()> {
+    let name = local.tool.as_str();
+    let mut services = Vec::new();
+    for plan in plans {
+        let commands = local.commands(&plan.job);
+        if json {
+            services.push(json!({
+                "name": plan.name,
+                "image": plan.image,
+                "sha": plan.job.sha,
+                "variants": commands.iter().map(|c| json!({
+                    "variant": c.variant.as_str(),
+                    "commands": std::iter::once(&c.build)
+                        .chain(&c.pushes)
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            }));
+            continue;
+        }
+        println!(
+            "# {}: {} with {name} (sha {})",
+            plan.name, plan.image, plan.job.sha
+        );
+        for variant in &commands {
+            println!("# variant {}", variant.variant);
+            for command in std::iter::once(&variant.build).chain(&variant.pushes) {
+                println!("{command}");
             }
-            if json {
-                print_json(builder.name(), services)?;
-            }
-            Ok(())
         }
     }
+    if json {
+        print_json(name, services)?;
+    }
+    Ok(())
 }
 
 /// The Kaniko manifests of every service, as multi-document YAML.

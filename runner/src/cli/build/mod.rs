@@ -190,7 +190,7 @@ async fn run_async(args: Args, plans: Vec<ServicePlan>) -> anyhow::Result<ExitCo
         }
     };
     if args.dry_run {
-        dry_run::print_builder(&builder, &plans, args.json)?;
+        dry_run::print_builder(&builder, &plans, &config, args.json)?;
         return Ok(ExitCode::SUCCESS);
     }
     let cancel = CancellationToken::new();
