@@ -390,7 +390,7 @@ fn auto_picks_buildah_on_this_machine() {
     let Some(registry) = ready() else { return };
     let storage = PrivateStorage::new();
     let dir = tempfile::tempdir().unwrap();
-    repo(dir.path(), DOCKER, None);
+    let sha = repo(dir.path(), DOCKER, None);
     let image = format!("{}/e2e/auto", registry.host);
     let out = build(
         dir.path(),
@@ -400,13 +400,24 @@ fn auto_picks_buildah_on_this_machine() {
             &image,
             "--insecure-registry",
             &registry.host,
+            "--tag",
+            "v1.2",
+            "--short-sha",
+            "12",
             "--json",
         ],
     );
     let report = json(&out);
     assert!(out.status.success(), "{}", text(&out).1);
     assert_eq!(report["builder"], "buildah");
-    assert_eq!(registry.tags("e2e/auto").len(), 3);
+    let mut expected = vec![
+        "latest".to_string(),
+        "docker-latest".to_string(),
+        format!("docker-{}", &sha[..12]),
+        "v1.2".to_string(),
+    ];
+    expected.sort();
+    assert_eq!(registry.tags("e2e/auto"), expected);
 }
 
 #[test]

@@ -145,3 +145,59 @@ fn kaniko_spec(plan: &ServicePlan) -> Result<BuildSpec, UsageError> {
         timeout: plan.job.timeout,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::{Duration, SystemTime};
+
+    use actions::build::{BuildRequest, OutputsStyle, Variant, VariantRequest};
+
+    use super::*;
+    use crate::build::BuildJob;
+    use crate::build::kaniko::TaskIds;
+
+    fn plan(context: &str, dockerfile: &str) -> ServicePlan {
+        ServicePlan {
+            name: "api".into(),
+            image: "reg/api".into(),
+            namespace: None,
+            job: BuildJob {
+                request: BuildRequest {
+                    context: PathBuf::from(context),
+                    variants: vec![VariantRequest {
+                        variant: Variant::Docker,
+                        dockerfile: dockerfile.into(),
+                        tags: vec!["reg/api:latest".into()],
+                    }],
+                    build_args: Vec::new(),
+                    target: None,
+                    labels: Vec::new(),
+                    push: true,
+                    cache: true,
+                    outputs_for: OutputsStyle::Dual,
+                },
+                workspace: PathBuf::from("/ws"),
+                sha: "abc".into(),
+                task: TaskIds {
+                    task: "build".into(),
+                    job: "api".into(),
+                    started_at: SystemTime::UNIX_EPOCH,
+                },
+                timeout: Duration::from_secs(60),
+                insecure_registries: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn kaniko_reads_dockerfiles_relative_to_the_context() {
+        let spec = kaniko_spec(&plan("svc/api", "svc/api/docker/Dockerfile")).unwrap();
+        assert_eq!(spec.variants[0].dockerfile, "docker/Dockerfile");
+        assert_eq!(spec.context_dir, PathBuf::from("/ws/svc/api"));
+        let spec = kaniko_spec(&plan(".", "Dockerfile")).unwrap();
+        assert_eq!(spec.variants[0].dockerfile, "Dockerfile");
+        let error = kaniko_spec(&plan("svc/api", "other/Dockerfile")).unwrap_err();
+        assert!(error.0.contains("outside the context"), "{error}");
+    }
+}
