@@ -111,11 +111,19 @@ fn dual_build_with(registry: &Registry, builder: &str) {
             builder,
             "--insecure-registry",
             &registry.host,
+            "--build-arg",
+            "TOKEN=s3cr3t-build-arg",
             "--json",
         ],
     );
     let report = json(&out);
     assert!(out.status.success(), "{}", text(&out).1);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        !stdout.contains("s3cr3t") && !stderr.contains("s3cr3t"),
+        "a build-arg value reached the output:\n{stderr}"
+    );
+    assert!(stderr.contains("--build-arg 'TOKEN=***'"), "{stderr}");
 
     let mut expected = vec![
         "latest".to_string(),

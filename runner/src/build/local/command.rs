@@ -21,15 +21,26 @@ pub struct CommandLine {
 }
 
 impl fmt::Display for CommandLine {
-    /// The command as a POSIX shell would take it (arguments quoted where needed).
+    /// The command as a POSIX shell would take it (arguments quoted where needed), with
+    /// every `--build-arg` value shown as `***`: build args often carry tokens, and this
+    /// text goes to logs.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&shell_quote(&self.program.to_string_lossy()))?;
+        let mut after_build_arg = false;
         for arg in &self.args {
-            write!(f, " {}", shell_quote(arg))?;
+            let shown = match arg.split_once('=') {
+                Some((key, _)) if after_build_arg => format!("{key}={REDACTED}"),
+                _ => arg.clone(),
+            };
+            write!(f, " {}", shell_quote(&shown))?;
+            after_build_arg = arg == "--build-arg";
         }
         Ok(())
     }
 }
+
+/// What a hidden value is shown as.
+const REDACTED: &str = "***";
 
 /// `word` quoted for a POSIX shell when it holds anything but plain characters.
 fn shell_quote(word: &str) -> String {
@@ -293,7 +304,7 @@ mod tests {
         );
         assert_eq!(
             cmd.to_string(),
-            "buildah bud -f /ws/svc/Dockerfile.k8s --build-arg 'A=1 2' --target final \
+            "buildah bud -f /ws/svc/Dockerfile.k8s --build-arg 'A=***' --target final \
              --label team=x --label org.opencontainers.image.revision=abc --no-cache \
              -t reg:5000/app:k8s-latest -t reg:5000/app:k8s-abc /ws/svc"
         );
