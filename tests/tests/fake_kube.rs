@@ -12,15 +12,17 @@ use harness::fake_kube::{DenyRule, FakeKube, FakeKubeOptions, Faults, validate_m
 use harness::registry::{Registry, require_program};
 use hybrid_runner::build::context::{ContextOptions, pack};
 use hybrid_runner::build::kaniko::{
-    BuildManifests, BuildSpec, ContextObjects, KanikoConfig, TagTemplates, TaskIds, Variant,
-    VariantSpec, build_manifests, dual_tags,
+    BuildManifests, BuildSpec, ContextMode, ContextObjects, KanikoConfig, TagTemplates, TaskIds,
+    Variant, VariantSpec, build_manifests, dual_tags,
 };
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
-use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Pod};
+use kube::api::{
+    Api, AttachParams, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams,
+};
 use kube::runtime::watcher;
 use serde_json::{Value, json};
 
@@ -44,6 +46,17 @@ fn context(dir: &Path, dockerfile: &str) -> (PathBuf, Vec<u8>, String) {
 }
 
 fn manifests(host: &str, root: &Path, targz: &[u8], sha256: &str, task: &str) -> BuildManifests {
+    manifests_in(host, root, targz, sha256, task, ContextMode::ConfigMap)
+}
+
+fn manifests_in(
+    host: &str,
+    root: &Path,
+    targz: &[u8],
+    sha256: &str,
+    task: &str,
+    mode: ContextMode,
+) -> BuildManifests {
     let image = format!("{host}/app");
     let variants = dual_tags(&image, SHA, &Variant::ALL, &TagTemplates::default())
         .into_iter()
@@ -66,6 +79,7 @@ fn manifests(host: &str, root: &Path, targz: &[u8], sha256: &str, task: &str) ->
     let config = KanikoConfig {
         insecure_registries: vec![host.to_string()],
         registry_secret: Some(br#"{"auths":{}}"#.to_vec()),
+        context_mode: mode,
         ..KanikoConfig::default()
     };
     let ids = TaskIds {
@@ -783,4 +797,222 @@ async fn api_errors_rbac_denials_and_job_deletion_propagate() {
         "background deletion removes the pods"
     );
     assert!(fake.objects("Job", Some("default")).is_empty());
+}
+
+/// Attaches to `pod`'s stdin, writes `bytes`, closes stdin, and returns the exit Status and
+/// what the container printed after the attach.
+async fn attach_and_send(
+    client: &kube::Client,
+    ns: &str,
+    pod: &str,
+    bytes: &[u8],
+) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let pods = Api::<Pod>::namespaced(client.clone(), ns);
+    let ap = AttachParams::default()
+        .stdin(true)
+        .stdout(true)
+        .stderr(false);
+    let mut attached = pods.attach(pod, &ap).await.unwrap();
+    let mut stdin = attached.stdin().unwrap();
+    let mut stdout = attached.stdout().unwrap();
+    let output = tokio::spawn(async move {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).await.unwrap();
+        text
+    });
+    let status = attached.take_status().unwrap();
+    for chunk in bytes.chunks(4096) {
+        stdin.write_all(chunk).await.unwrap();
+    }
+    stdin.shutdown().await.unwrap();
+    drop(stdin);
+    let status = tokio::time::timeout(Duration::from_secs(60), status)
+        .await
+        .unwrap();
+    let status = status.expect("an exit Status on the error channel");
+    let output = tokio::time::timeout(Duration::from_secs(10), output)
+        .await
+        .unwrap()
+        .unwrap();
+    (status.status.unwrap_or_default(), output)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pvc_mode_loader_pod_gets_the_context_over_attach_and_the_jobs_build_from_it() {
+    let Some(registry) = tools() else { return };
+    let fake = FakeKube::start(FakeKubeOptions::default());
+    let client = fake.client();
+    let dir = tempfile::tempdir().unwrap();
+    let (root, targz, sha) = context(dir.path(), "FROM scratch\nCOPY hello.txt /hello.txt\n");
+    let m = manifests_in(
+        &registry.host,
+        &root,
+        &targz,
+        &sha,
+        "task-pvc",
+        ContextMode::Pvc,
+    );
+    let ns = m.namespace.metadata.name.clone().unwrap();
+    let pp = PostParams::default();
+    Api::<Namespace>::all(client.clone())
+        .create(&pp, &m.namespace)
+        .await
+        .unwrap();
+    let ContextObjects::Pvc { pvc, loader } = &m.context else {
+        panic!("expected a PVC context");
+    };
+    Api::<PersistentVolumeClaim>::namespaced(client.clone(), &ns)
+        .create(&pp, pvc)
+        .await
+        .unwrap();
+    if let Some(secret) = &m.registry_secret {
+        Api::namespaced(client.clone(), &ns)
+            .create(&pp, secret)
+            .await
+            .unwrap();
+    }
+    let pods = Api::<Pod>::namespaced(client.clone(), &ns);
+    pods.create(&pp, loader).await.unwrap();
+    let loader_name = loader.metadata.name.clone().unwrap();
+    wait_pod(&client, &ns, &loader_name, |p| {
+        p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+    })
+    .await;
+    let (status, output) = attach_and_send(&client, &ns, &loader_name, &targz).await;
+    assert_eq!(
+        status,
+        "Success",
+        "{:?}",
+        fake.pod_log(&ns, &loader_name, "loader")
+    );
+    assert!(
+        output.contains(": OK"),
+        "sha256sum -c output over attach: {output}"
+    );
+    let done = wait_pod(&client, &ns, &loader_name, |p| terminated(p).is_some()).await;
+    assert_eq!(done.status.unwrap().phase.as_deref(), Some("Succeeded"));
+    assert_eq!(
+        fake.volume_file(&ns, "build-context", "context.tar.gz")
+            .as_deref(),
+        Some(targz.as_slice())
+    );
+    let log = fake.pod_log(&ns, &loader_name, "loader").unwrap();
+    assert!(log.contains(": OK"), "sha256sum -c output: {log}");
+
+    let jobs = Api::<Job>::namespaced(client.clone(), &ns);
+    for (_, job) in &m.jobs {
+        jobs.create(&pp, job).await.unwrap();
+    }
+    for (_, job) in &m.jobs {
+        let name = job.metadata.name.clone().unwrap();
+        let done = wait_job(&client, &ns, &name, Duration::from_secs(120)).await;
+        assert_eq!(condition_types(&done)[1].0, "Complete", "{:?}", done.status);
+    }
+    let tags = blocking(|| registry.tags("app"));
+    assert!(
+        tags.contains(&"docker-latest".to_string()) && tags.contains(&"k8s-latest".to_string()),
+        "{tags:?}"
+    );
+    validate_manifests(&fake.sent_manifests());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_upload_fails_the_loaders_checksum() {
+    let fake = FakeKube::start(FakeKubeOptions::default());
+    let client = fake.client();
+    let dir = tempfile::tempdir().unwrap();
+    let (root, targz, sha) = context(dir.path(), "FROM scratch\nCOPY hello.txt /\n");
+    let m = manifests_in(
+        "127.0.0.1:1",
+        &root,
+        &targz,
+        &sha,
+        "task-corrupt",
+        ContextMode::Pvc,
+    );
+    let ns = m.namespace.metadata.name.clone().unwrap();
+    let pp = PostParams::default();
+    Api::<Namespace>::all(client.clone())
+        .create(&pp, &m.namespace)
+        .await
+        .unwrap();
+    let ContextObjects::Pvc { pvc, loader } = &m.context else {
+        panic!()
+    };
+    Api::<PersistentVolumeClaim>::namespaced(client.clone(), &ns)
+        .create(&pp, pvc)
+        .await
+        .unwrap();
+    Api::<Pod>::namespaced(client.clone(), &ns)
+        .create(&pp, loader)
+        .await
+        .unwrap();
+    wait_pod(&client, &ns, "context-loader", |p| {
+        p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+    })
+    .await;
+    let (status, output) =
+        attach_and_send(&client, &ns, "context-loader", b"not the context").await;
+    assert_eq!(status, "Failure");
+    assert!(output.contains("FAILED"), "{output}");
+    let done = wait_pod(&client, &ns, "context-loader", |p| terminated(p).is_some()).await;
+    assert_ne!(terminated(&done).unwrap().exit_code, 0);
+    assert!(
+        fake.volume_file(&ns, "build-context", "context.tar.gz")
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdin_mode_kaniko_reads_the_context_from_attach() {
+    let Some(registry) = tools() else { return };
+    let fake = FakeKube::start(FakeKubeOptions::default());
+    let client = fake.client();
+    let dir = tempfile::tempdir().unwrap();
+    let (root, targz, sha) = context(dir.path(), "FROM scratch\nCOPY hello.txt /hello.txt\n");
+    let m = manifests_in(
+        &registry.host,
+        &root,
+        &targz,
+        &sha,
+        "task-stdin",
+        ContextMode::Stdin,
+    );
+    let ns = m.namespace.metadata.name.clone().unwrap();
+    let pp = PostParams::default();
+    Api::<Namespace>::all(client.clone())
+        .create(&pp, &m.namespace)
+        .await
+        .unwrap();
+    if let Some(secret) = &m.registry_secret {
+        Api::namespaced(client.clone(), &ns)
+            .create(&pp, secret)
+            .await
+            .unwrap();
+    }
+    let (_, job) = &m.jobs[0];
+    Api::<Job>::namespaced(client.clone(), &ns)
+        .create(&pp, job)
+        .await
+        .unwrap();
+    let name = job.metadata.name.clone().unwrap();
+    let pod = job_pod(&client, &ns, &name).await.metadata.name.unwrap();
+    wait_pod(&client, &ns, &pod, |p| {
+        p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+    })
+    .await;
+    let (status, output) = attach_and_send(&client, &ns, &pod, &targz).await;
+    assert_eq!(status, "Success");
+    assert!(output.contains("Pushing image to"), "{output}");
+    let done = wait_job(&client, &ns, &name, Duration::from_secs(120)).await;
+    assert_eq!(condition_types(&done)[1].0, "Complete");
+    let digest = terminated(&job_pod(&client, &ns, &name).await)
+        .unwrap()
+        .message
+        .unwrap();
+    assert_eq!(
+        blocking(|| registry.digest("app", "docker-latest")),
+        Some(digest)
+    );
 }

@@ -16,6 +16,9 @@ use super::logs::LogKey;
 use super::store::Key;
 use super::{Shared, lock};
 
+/// What a container reads from its stdin: chunks until every attach closed it.
+pub(crate) type Stdin = tokio::sync::mpsc::UnboundedReceiver<axum::body::Bytes>;
+
 /// How the container ended.
 #[derive(Debug, Clone)]
 pub(crate) struct Outcome {
@@ -96,7 +99,7 @@ fn parse_flags(args: &[String]) -> Flags {
     f
 }
 
-fn say(shared: &Shared, log: &LogKey, line: &str) {
+pub(crate) fn say(shared: &Shared, log: &LogKey, line: &str) {
     shared.logs.append(log, format!("{line}\n").as_bytes());
 }
 
@@ -106,7 +109,13 @@ fn error(shared: &Shared, log: &LogKey, line: &str) -> Outcome {
 }
 
 /// Runs the Kaniko executor's work for `container` of `pod`.
-pub(crate) async fn run(shared: &Shared, pod: &Value, container: &Value, log: &LogKey) -> Outcome {
+pub(crate) async fn run(
+    shared: &Shared,
+    pod: &Value,
+    container: &Value,
+    log: &LogKey,
+    stdin: Option<Stdin>,
+) -> Outcome {
     let args: Vec<String> = container["args"]
         .as_array()
         .into_iter()
@@ -137,11 +146,12 @@ pub(crate) async fn run(shared: &Shared, pod: &Value, container: &Value, log: &L
         ns,
         pod["metadata"]["name"].as_str().unwrap_or_default()
     ));
-    let outcome = build(shared, pod, container, log, &flags, &context, &work).await;
+    let outcome = build(shared, pod, container, log, &flags, &context, &work, stdin).await;
     let _ = tokio::fs::remove_dir_all(&work).await;
     outcome
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn build(
     shared: &Shared,
     pod: &Value,
@@ -150,6 +160,7 @@ async fn build(
     flags: &Flags,
     context: &str,
     work: &Path,
+    stdin: Option<Stdin>,
 ) -> Outcome {
     let Some(path) = context.strip_prefix("tar://") else {
         return error(
@@ -158,16 +169,25 @@ async fn build(
             &format!("the fake kubelet supports only tar:// contexts (got {context})"),
         );
     };
-    if path == "stdin" {
-        return error(
-            shared,
-            log,
-            "tar://stdin needs pods/attach, which the fake does not serve",
-        );
-    }
-    let bytes = match volume_file(shared, pod, container, &log.0, path) {
-        Ok(b) => b,
-        Err(e) => return error(shared, log, &e),
+    let bytes = if path == "stdin" {
+        let Some(mut stdin) = stdin else {
+            return error(
+                shared,
+                log,
+                "tar://stdin: the container has no stdin (set stdin: true)",
+            );
+        };
+        say(shared, log, "INFO To simulate EOF and exit, press 'Ctrl+D'");
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stdin.recv().await {
+            bytes.extend_from_slice(&chunk);
+        }
+        bytes
+    } else {
+        match volume_file(shared, pod, container, &log.0, path) {
+            Ok(b) => b,
+            Err(e) => return error(shared, log, &e),
+        }
     };
     let ctx = work.join("context");
     if let Err(e) = tokio::fs::create_dir_all(&ctx).await {
@@ -306,7 +326,7 @@ fn buildah(storage: &Path) -> Command {
 
 /// Runs `cmd`, appending its stdout and stderr to the log line by line; its exit code
 /// (127 when it cannot start, 137 when killed).
-async fn run_logged(shared: &Shared, log: &LogKey, mut cmd: Command) -> i32 {
+pub(crate) async fn run_logged(shared: &Shared, log: &LogKey, mut cmd: Command) -> i32 {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -331,7 +351,7 @@ async fn run_logged(shared: &Shared, log: &LogKey, mut cmd: Command) -> i32 {
     }
 }
 
-async fn pump(shared: &Shared, log: &LogKey, stream: Option<impl AsyncRead + Unpin>) {
+pub(crate) async fn pump(shared: &Shared, log: &LogKey, stream: Option<impl AsyncRead + Unpin>) {
     let Some(stream) = stream else {
         return;
     };

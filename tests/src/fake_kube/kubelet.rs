@@ -1,38 +1,37 @@
-//! The simulated control plane and kubelet: the Job controller (one pod per attempt,
-//! `backoffLimit`, `activeDeadlineSeconds`, `ttlSecondsAfterFinished`, the conditions of
-//! Kubernetes 1.31+), the pod lifecycle (scheduling, volume mounts, image pull, running,
-//! termination, honouring the injected faults), the volume binder, deletions with
-//! propagation, namespace purge, and `pods/{name}/log`.
+//! The simulated kubelet: the pod lifecycle (scheduling, volume mounts, image pull,
+//! running the workload: the Kaniko executor or a shell command, termination), honouring the injected faults; pod deletion, the
+//! namespace purge and the volume binder.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::api::{ApiError, RESOURCES, now, resource_named};
+use super::api::{RESOURCES, now, resource_named};
 use super::logs::LogKey;
-use super::routes::{Call, Target, namespaces, streaming};
+use super::routes::namespaces;
 use super::store::Key;
-use super::{Shared, kaniko, lock};
+use super::{Shared, kaniko, lock, shell};
 
 /// How a pod ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PodEnd {
+pub(crate) enum PodEnd {
     Succeeded,
     Failed,
     /// Deleted before it finished (counts as a failed attempt).
     Deleted,
 }
 
-fn rt(plural: &str) -> &'static super::api::ResourceType {
+pub(crate) fn rt(plural: &str) -> &'static super::api::ResourceType {
     resource_named(plural).unwrap_or(&RESOURCES[0])
 }
 
-fn condition(kind: &str, status: bool, reason: Option<&str>, message: Option<&str>) -> Value {
+pub(crate) fn condition(
+    kind: &str,
+    status: bool,
+    reason: Option<&str>,
+    message: Option<&str>,
+) -> Value {
     let mut c = json!({
         "type": kind, "status": if status { "True" } else { "False" },
         "lastProbeTime": null, "lastTransitionTime": now(),
@@ -46,196 +45,12 @@ fn condition(kind: &str, status: bool, reason: Option<&str>, message: Option<&st
     c
 }
 
-// ---------------------------------------------------------------------------------------
-// Job controller
-
-pub(crate) fn start_job(shared: &Arc<Shared>, key: Key) {
-    let shared = Arc::clone(shared);
-    tokio::spawn(async move { run_job(shared, key).await });
-}
-
-async fn run_job(shared: Arc<Shared>, key: Key) {
-    let Some(job) = shared.read(|s| s.get(&key).cloned()) else {
-        return;
-    };
-    let step = shared.options.kubelet_step;
-    let deadline = job["spec"]["activeDeadlineSeconds"]
-        .as_u64()
-        .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
-    let backoff_limit = job["spec"]["backoffLimit"].as_u64().unwrap_or(6);
-    shared.write(|s| {
-        s.modify(&key, |j| {
-            j["status"]["startTime"] = json!(now());
-        })
-    });
-    let mut failed = 0u64;
-    loop {
-        let Some(pod_key) = create_job_pod(&shared, &key) else {
-            return;
-        };
-        set_job_counts(&shared, &key, 1, failed, 0);
-        let handle = spawn_pod(&shared, pod_key.clone());
-        tokio::pin!(handle);
-        let end = match deadline {
-            Some(at) => tokio::select! {
-                end = &mut handle => end.unwrap_or(PodEnd::Failed),
-                _ = tokio::time::sleep_until(at) => {
-                    delete_pod(&shared, &pod_key);
-                    let _ = handle.await;
-                    failed += 1;
-                    finish_failed(&shared, &key, failed, "DeadlineExceeded", "Job was active longer than specified deadline");
-                    return;
-                }
-            },
-            None => handle.await.unwrap_or(PodEnd::Failed),
-        };
-        if end == PodEnd::Succeeded {
-            finish_succeeded(&shared, &key, failed);
-            return;
-        }
-        failed += 1;
-        if failed > backoff_limit {
-            finish_failed(
-                &shared,
-                &key,
-                failed,
-                "BackoffLimitExceeded",
-                "Job has reached the specified backoff limit",
-            );
-            return;
-        }
-        set_job_counts(&shared, &key, 0, failed, 0);
-        tokio::time::sleep(step).await;
-    }
-}
-
-fn set_job_counts(shared: &Shared, key: &Key, active: u64, failed: u64, succeeded: u64) {
-    shared.write(|s| {
-        s.modify(key, |j| {
-            let st = &mut j["status"];
-            for (field, n) in [
-                ("active", active),
-                ("failed", failed),
-                ("succeeded", succeeded),
-            ] {
-                if n > 0 {
-                    st[field] = json!(n);
-                } else if let Some(m) = st.as_object_mut() {
-                    m.remove(field);
-                }
-            }
-            st["ready"] = json!(0);
-            st["terminating"] = json!(0);
-            st["uncountedTerminatedPods"] = json!({});
-        })
-    });
-}
-
-fn push_condition(job: &mut Value, c: Value) {
-    if !job["status"]["conditions"].is_array() {
-        job["status"]["conditions"] = json!([]);
-    }
-    if let Some(list) = job["status"]["conditions"].as_array_mut() {
-        list.push(c);
-    }
-}
-
-fn finish_succeeded(shared: &Shared, key: &Key, failed: u64) {
-    set_job_counts(shared, key, 0, failed, 1);
-    let reason = Some("CompletionsReached");
-    let message = Some("Reached expected number of succeeded pods");
-    shared.write(|s| {
-        s.modify(key, |j| {
-            push_condition(j, condition("SuccessCriteriaMet", true, reason, message))
-        })
-    });
-    shared.write(|s| {
-        s.modify(key, |j| {
-            j["status"]["completionTime"] = json!(now());
-            push_condition(j, condition("Complete", true, reason, message));
-        })
-    });
-    schedule_ttl(shared, key);
-}
-
-fn finish_failed(shared: &Shared, key: &Key, failed: u64, reason: &str, message: &str) {
-    set_job_counts(shared, key, 0, failed, 0);
-    shared.write(|s| {
-        s.modify(key, |j| {
-            push_condition(
-                j,
-                condition("FailureTarget", true, Some(reason), Some(message)),
-            )
-        })
-    });
-    shared.write(|s| {
-        s.modify(key, |j| {
-            push_condition(j, condition("Failed", true, Some(reason), Some(message)))
-        })
-    });
-    schedule_ttl(shared, key);
-}
-
-/// `ttlSecondsAfterFinished`: the TTL controller deletes the finished Job (background).
-fn schedule_ttl(shared: &Shared, key: &Key) {
-    let ttl = shared.read(|s| {
-        s.get(key)
-            .and_then(|j| j["spec"]["ttlSecondsAfterFinished"].as_u64())
-    });
-    let (Some(ttl), Some(shared)) = (ttl, shared_arc(shared)) else {
-        return;
-    };
-    let key = key.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(ttl)).await;
-        delete_job(&shared, &key, "Background");
-    });
-}
-
-/// The `Arc` of the shared state, for tasks started from code that holds a reference.
-fn shared_arc(shared: &Shared) -> Option<Arc<Shared>> {
-    shared.me.upgrade()
-}
-
-/// Creates the next pod of a Job from its template; `None` when the Job is gone or its
-/// namespace is terminating.
-fn create_job_pod(shared: &Shared, job_key: &Key) -> Option<Key> {
-    shared.write(|s| {
-        let job = s.get(job_key)?.clone();
-        let ns = s.get(&Key::new(namespaces(), "", &job_key.namespace))?;
-        if ns["status"]["phase"] == "Terminating" {
-            return None;
-        }
-        let template = &job["spec"]["template"];
-        let mut meta = template["metadata"].clone();
-        if !meta.is_object() {
-            meta = json!({});
-        }
-        meta["generateName"] = json!(format!("{}-", job_key.name));
-        if !meta["annotations"].is_object() {
-            meta["annotations"] = json!({});
-        }
-        meta["annotations"]["batch.kubernetes.io/job-tracking"] = json!("");
-        meta["ownerReferences"] = json!([{
-            "apiVersion": "batch/v1", "kind": "Job", "name": job_key.name,
-            "uid": job["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true,
-        }]);
-        let mut pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template["spec"].clone()});
-        super::verbs::set_defaults(rt("pods"), &mut pod, "");
-        let created = s.create(rt("pods"), &job_key.namespace, pod).ok()?;
-        Some(Key::new(rt("pods"), &job_key.namespace, created["metadata"]["name"].as_str().unwrap_or_default()))
-    })
-}
-
-// ---------------------------------------------------------------------------------------
-// Pods
-
 /// Runs a pod created through the API (not by a Job).
 pub(crate) fn start_pod(shared: &Arc<Shared>, key: Key) {
     drop(spawn_pod(shared, key));
 }
 
-fn spawn_pod(shared: &Arc<Shared>, key: Key) -> tokio::task::JoinHandle<PodEnd> {
+pub(crate) fn spawn_pod(shared: &Arc<Shared>, key: Key) -> tokio::task::JoinHandle<PodEnd> {
     let token = CancellationToken::new();
     lock(&shared.pods).insert(key.clone(), token.clone());
     let shared = Arc::clone(shared);
@@ -264,11 +79,15 @@ fn spawn_pod(shared: &Arc<Shared>, key: Key) -> tokio::task::JoinHandle<PodEnd> 
     })
 }
 
-fn set_pod(shared: &Shared, key: &Key, change: impl FnOnce(&mut Value)) -> Option<Value> {
+pub(crate) fn set_pod(
+    shared: &Shared,
+    key: &Key,
+    change: impl FnOnce(&mut Value),
+) -> Option<Value> {
     shared.write(|s| s.modify(key, change))
 }
 
-fn container_names(pod: &Value) -> Vec<String> {
+pub(crate) fn container_names(pod: &Value) -> Vec<String> {
     pod["spec"]["containers"]
         .as_array()
         .into_iter()
@@ -390,7 +209,17 @@ async fn lifecycle(shared: &Arc<Shared>, key: &Key) -> PodEnd {
         backoff = !backoff;
         tokio::time::sleep(step).await;
     }
-    // Running.
+    // Running: a container with `stdin: true` reads what an attach sends.
+    let names = container_names(&pod);
+    let first = names.first().cloned().unwrap_or_default();
+    let log: LogKey = (key.namespace.clone(), key.name.clone(), first);
+    let container = pod["spec"]["containers"][0].clone();
+    let stdin = (container["stdin"] == json!(true)).then(|| {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        lock(&shared.stdin).insert(log.clone(), tx);
+        rx
+    });
+    shared.logs.append(&log, b"");
     let running_since = now();
     set_pod(shared, key, |p| {
         p["status"]["phase"] = json!("Running");
@@ -405,18 +234,20 @@ async fn lifecycle(shared: &Arc<Shared>, key: &Key) -> PodEnd {
         );
     });
     set_owner_ready(shared, &pod, 1);
-    let names = container_names(&pod);
-    let first = names.first().cloned().unwrap_or_default();
-    let log: LogKey = (key.namespace.clone(), key.name.clone(), first);
-    let container = pod["spec"]["containers"][0].clone();
     let outcome = if names.len() != 1 {
         shared
             .logs
             .append(&log, b"the fake kubelet runs single-container pods only\n");
         kaniko::Outcome::failed(1)
+    } else if container["args"].as_array().is_some_and(|a| {
+        a.iter()
+            .any(|a| a.as_str().is_some_and(|a| a.starts_with("--context")))
+    }) {
+        kaniko::run(shared, &pod, &container, &log, stdin).await
     } else {
-        kaniko::run(shared, &pod, &container, &log).await
+        shell::run(shared, &pod, &container, &log, stdin).await
     };
+    lock(&shared.stdin).remove(&log);
     shared.logs.finish(&log);
     let finished = now();
     let succeeded = outcome.exit_code == 0;
@@ -506,79 +337,6 @@ pub(crate) fn delete_pod(shared: &Shared, key: &Key) -> Value {
     marked
 }
 
-fn owned_pods(shared: &Shared, namespace: &str, uid: &Value) -> Vec<Key> {
-    shared.read(|s| {
-        s.list("pods", Some(namespace))
-            .iter()
-            .filter(|p| {
-                p["metadata"]["ownerReferences"]
-                    .as_array()
-                    .is_some_and(|o| o.iter().any(|r| r["uid"] == *uid))
-            })
-            .map(|p| {
-                Key::new(
-                    rt("pods"),
-                    namespace,
-                    p["metadata"]["name"].as_str().unwrap_or_default(),
-                )
-            })
-            .collect()
-    })
-}
-
-/// Deletes a Job with `policy` (`Orphan`, `Background` or `Foreground`).
-pub(crate) fn delete_job(shared: &Shared, key: &Key, policy: &str) -> (u16, Value) {
-    let Some(job) = shared.read(|s| s.get(key).cloned()) else {
-        return (404, ApiError::not_found(rt("jobs"), &key.name).status());
-    };
-    let uid = job["metadata"]["uid"].clone();
-    let pods = owned_pods(shared, &key.namespace, &uid);
-    let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-        "details": {"name": key.name, "group": "batch", "kind": "jobs", "uid": uid}});
-    match policy {
-        "Foreground" => {
-            let marked = shared.write(|s| {
-                s.modify(key, |j| {
-                    j["metadata"]["deletionTimestamp"] = json!(now());
-                    j["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-                    j["metadata"]["finalizers"] = json!(["foregroundDeletion"]);
-                })
-            });
-            for p in &pods {
-                delete_pod(shared, p);
-            }
-            if let Some(shared) = shared_arc(shared) {
-                let key = key.clone();
-                tokio::spawn(async move {
-                    while pods.iter().any(|p| shared.read(|s| s.get(p).is_some())) {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                    shared.write(|s| s.remove(&key));
-                });
-            }
-            (200, marked.unwrap_or(job))
-        }
-        "Background" => {
-            shared.write(|s| s.remove(key));
-            for p in &pods {
-                delete_pod(shared, p);
-            }
-            (200, status)
-        }
-        _ => {
-            for p in &pods {
-                set_pod(shared, p, |pod| {
-                    if let Some(m) = pod["metadata"].as_object_mut() {
-                        m.remove("ownerReferences");
-                    }
-                });
-            }
-            shared.write(|s| s.remove(key));
-            (200, status)
-        }
-    }
-}
-
 /// Removes everything in a terminating namespace, then the namespace.
 pub(crate) async fn purge_namespace(shared: &Arc<Shared>, name: &str) {
     let tokens: Vec<CancellationToken> = lock(&shared.pods)
@@ -617,99 +375,4 @@ pub(crate) fn bind_claim(shared: &Arc<Shared>, key: Key) {
             })
         });
     });
-}
-
-// ---------------------------------------------------------------------------------------
-// Logs
-
-pub(crate) fn log(
-    shared: &Arc<Shared>,
-    target: &Target,
-    call: &Call,
-) -> Result<Response, ApiError> {
-    let name = target.name.clone().unwrap_or_default();
-    let pod = shared
-        .read(|s| s.get(&target.key()).cloned())
-        .ok_or_else(|| ApiError::not_found(rt("pods"), &name))?;
-    let names = container_names(&pod);
-    let container = match call.q("container") {
-        Some(c) if !c.is_empty() => c.to_string(),
-        _ if names.len() == 1 => names[0].clone(),
-        _ => {
-            return Err(ApiError::bad_request(format!(
-                "a container name must be specified for pod {name}, choose one of: [{}]",
-                names.join(" ")
-            )));
-        }
-    };
-    if !names.contains(&container) {
-        return Err(ApiError::bad_request(format!(
-            "container {container} is not valid for pod {name}"
-        )));
-    }
-    let state = pod["status"]["containerStatuses"]
-        .as_array()
-        .and_then(|l| l.iter().find(|c| c["name"] == container.as_str()))
-        .map(|c| c["state"].clone());
-    let waiting = match &state {
-        None => Some("ContainerCreating".to_string()),
-        Some(s) => s["waiting"]["reason"].as_str().map(str::to_string),
-    };
-    if let Some(reason) = waiting {
-        let why = if reason.contains("ImagePull") {
-            "trying and failing to pull image".to_string()
-        } else {
-            reason
-        };
-        return Err(ApiError::bad_request(format!(
-            "container \"{container}\" in pod \"{name}\" is waiting to start: {why}"
-        )));
-    }
-    let key: LogKey = (target.ns().to_string(), name, container);
-    if !call.flag("follow") {
-        let (bytes, _) = shared.logs.read_from(&key, 0).unwrap_or_default();
-        let bytes = tail(bytes, call.q("tailLines").and_then(|n| n.parse().ok()));
-        return Ok((
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/plain")],
-            bytes,
-        )
-            .into_response());
-    }
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
-    let mut changes = shared.logs.subscribe();
-    let shared = Arc::clone(shared);
-    tokio::spawn(async move {
-        let mut offset = 0;
-        loop {
-            let Some((bytes, done)) = shared.logs.read_from(&key, offset) else {
-                return;
-            };
-            offset += bytes.len();
-            if !bytes.is_empty() && tx.send(Bytes::from(bytes)).await.is_err() {
-                return;
-            }
-            if done {
-                return;
-            }
-            tokio::select! {
-                changed = changes.changed() => if changed.is_err() { return },
-                _ = tx.closed() => return,
-            }
-        }
-    });
-    Ok(streaming("text/plain", rx))
-}
-
-fn tail(bytes: Vec<u8>, lines: Option<usize>) -> Vec<u8> {
-    let Some(n) = lines else {
-        return bytes;
-    };
-    let text = String::from_utf8_lossy(&bytes);
-    let all: Vec<&str> = text.lines().collect();
-    let mut out = all[all.len().saturating_sub(n)..].join("\n");
-    if !out.is_empty() {
-        out.push('\n');
-    }
-    out.into_bytes()
 }

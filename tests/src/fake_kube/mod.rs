@@ -9,11 +9,14 @@
 //! and from `#[tokio::test]`s alike; it stops when the value drops.
 
 mod api;
+mod attach;
 mod faults;
+mod jobs;
 mod kaniko;
 mod kubelet;
 mod logs;
 mod routes;
+mod shell;
 mod store;
 mod validate;
 mod verbs;
@@ -100,6 +103,8 @@ pub(crate) struct Shared {
     logs: Logs,
     /// Cancels the kubelet's work on a pod (deletion, deadline, namespace removal).
     pods: Mutex<HashMap<Key, CancellationToken>>,
+    /// The stdin of running containers that have `stdin: true`, until an attach takes it.
+    stdin: Mutex<HashMap<logs::LogKey, tokio::sync::mpsc::UnboundedSender<axum::body::Bytes>>>,
     /// Files written to persistent volumes: `(namespace, claim)` → path in the volume → bytes.
     volumes: Mutex<HashMap<(String, String), VolumeFiles>>,
     options: FakeKubeOptions,
@@ -172,6 +177,7 @@ impl FakeKube {
             manifests: Mutex::default(),
             logs: Logs::default(),
             pods: Mutex::default(),
+            stdin: Mutex::default(),
             volumes: Mutex::default(),
             options,
             work_dir: work.path().to_path_buf(),

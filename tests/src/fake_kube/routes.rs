@@ -59,6 +59,10 @@ impl Call {
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/attach",
+            axum::routing::any(super::attach::handle),
+        )
         .fallback(handle)
         .layer(DefaultBodyLimit::max(64 << 20))
         .with_state(shared)
@@ -104,6 +108,28 @@ fn parse_body(content_type: &str, bytes: &[u8]) -> Option<Value> {
     None
 }
 
+/// Records one request for [`super::FakeKube::requests`].
+pub(crate) fn record(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    body: Option<Value>,
+) {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    lock(&shared.requests).push(RecordedRequest {
+        method: method.to_string(),
+        path: path.to_string(),
+        query: query.to_vec(),
+        content_type,
+        body,
+    });
+}
+
 async fn handle(
     State(shared): State<Arc<Shared>>,
     method: Method,
@@ -119,13 +145,7 @@ async fn handle(
         .unwrap_or_default()
         .to_string();
     let parsed = parse_body(&content_type, &body);
-    lock(&shared.requests).push(RecordedRequest {
-        method: method.to_string(),
-        path: path.clone(),
-        query: query.clone(),
-        content_type: (!content_type.is_empty()).then(|| content_type.clone()),
-        body: parsed.clone(),
-    });
+    record(&shared, &method, &path, &query, &headers, parsed.clone());
     if lock(&shared.faults).take_api_error(method.as_str(), &path) {
         return error_response(&ApiError::internal(format!(
             "injected fault for {method} {path}"
@@ -177,7 +197,7 @@ async fn route(shared: &Arc<Shared>, path: &str, call: Call) -> Result<Response,
             (None, _) => list(shared, &target, &call),
             (Some(_), None | Some("status")) => get(shared, &target),
             (Some(_), Some("log")) if target.rt.plural == "pods" => {
-                super::kubelet::log(shared, &target, &call)
+                super::logs::serve(shared, &target, &call)
             }
             _ => Err(not_served(path)),
         },

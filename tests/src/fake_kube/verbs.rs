@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::api::{ApiError, ResourceType, now};
 use super::routes::{Call, Target, json_response, namespaces, selector};
 use super::store::Key;
-use super::{Shared, kubelet, lock};
+use super::{Shared, jobs, kubelet, lock};
 
 /// The API server's request size limit.
 const MAX_REQUEST_BYTES: usize = 3 << 20;
@@ -232,7 +232,7 @@ fn create_object(
         created["metadata"]["name"].as_str().unwrap_or_default(),
     );
     match rt.plural {
-        "jobs" => kubelet::start_job(shared, key),
+        "jobs" => jobs::start_job(shared, key),
         "pods" => kubelet::start_pod(shared, key),
         "persistentvolumeclaims" => kubelet::bind_claim(shared, key),
         _ => {}
@@ -504,7 +504,7 @@ fn delete_object(
         "jobs" => {
             // batch/v1 Jobs orphan their pods unless told otherwise.
             let policy = policy.unwrap_or("Orphan");
-            kubelet::delete_job(shared, key, policy)
+            jobs::delete_job(shared, key, policy)
         }
         _ => {
             let removed = shared.write(|s| s.remove(key)).unwrap_or_default();
