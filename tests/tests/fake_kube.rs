@@ -19,7 +19,7 @@ use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, PersistentVolumeClaim, Pod};
 use kube::api::{
     Api, AttachParams, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams,
 };
@@ -667,6 +667,23 @@ async fn unschedulable_then_image_pull_failure_then_forced_build_failure() {
     })
     .await;
     assert_eq!(p.status.unwrap().phase.as_deref(), Some("Pending"));
+    let events = Api::<Event>::namespaced(client.clone(), "faults")
+        .list(&ListParams::default().fields(&format!("involvedObject.name={name}")))
+        .await
+        .unwrap();
+    let scheduling = events
+        .items
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("FailedScheduling"))
+        .expect("a FailedScheduling event");
+    assert_eq!(scheduling.type_.as_deref(), Some("Warning"));
+    assert!(
+        scheduling
+            .message
+            .as_deref()
+            .unwrap()
+            .starts_with("0/1 nodes are available")
+    );
     fake.update_faults(|f| f.unschedulable = false);
     wait_pod(&client, "faults", &name, |p| {
         waiting_reason(p).as_deref() == Some("ErrImagePull")
@@ -691,6 +708,29 @@ async fn unschedulable_then_image_pull_failure_then_forced_build_failure() {
     }
     fake.update_faults(|f| f.image_pull_failure = false);
     let job = wait_job(&client, "faults", "j", Duration::from_secs(10)).await;
+    let reasons: Vec<String> = Api::<Event>::namespaced(client.clone(), "faults")
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|e| e.reason)
+        .collect();
+    for r in [
+        "SuccessfulCreate",
+        "FailedScheduling",
+        "Scheduled",
+        "Pulling",
+        "Failed",
+        "BackOff",
+        "Started",
+        "BackoffLimitExceeded",
+    ] {
+        assert!(
+            reasons.iter().any(|x| x == r),
+            "no {r} event in {reasons:?}"
+        );
+    }
     assert_eq!(
         condition_types(&job)[1],
         (
@@ -1014,5 +1054,115 @@ async fn stdin_mode_kaniko_reads_the_context_from_attach() {
     assert_eq!(
         blocking(|| registry.digest("app", "docker-latest")),
         Some(digest)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_from_the_kubeconfig_waits_on_job_and_namespace_conditions() {
+    use kube::runtime::wait::{await_condition, conditions};
+    let faults = Faults {
+        build_failure: Some("no builder in this test".into()),
+        ..Faults::default()
+    };
+    let fake = FakeKube::start(FakeKubeOptions {
+        faults,
+        ..FakeKubeOptions::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = fake.write_kubeconfig(dir.path());
+    let kubeconfig = kube::config::Kubeconfig::read_from(&path).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(config.cluster_url.to_string(), format!("{}/", fake.url()));
+    let client = kube::Client::try_from(config).unwrap();
+    let info = client.apiserver_version().await.unwrap();
+    assert_eq!((info.major.as_str(), info.minor.as_str()), ("1", "31"));
+
+    quick_job(&client, "cond", "j", None).await;
+    let jobs = Api::<Job>::namespaced(client.clone(), "cond");
+    let failed = |obj: Option<&Job>| {
+        obj.and_then(|j| j.status.as_ref())
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Failed" && c.status == "True"))
+    };
+    let job = tokio::time::timeout(
+        Duration::from_secs(10),
+        await_condition(jobs.clone(), "j", failed),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .unwrap();
+    assert_eq!(job.status.unwrap().failed, Some(1));
+    assert!(
+        fake.requests().iter().any(
+            |r| r.query_value("fieldSelector") == Some("metadata.name=j")
+                && r.query_value("watch").is_some()
+        ),
+        "await_condition watches one object by field selector"
+    );
+
+    let namespaces = Api::<Namespace>::all(client.clone());
+    let uid = namespaces.get("cond").await.unwrap().metadata.uid.unwrap();
+    namespaces
+        .delete("cond", &DeleteParams::default())
+        .await
+        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        await_condition(namespaces, "cond", conditions::is_deleted(&uid)),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(fake.objects("Job", Some("cond")).is_empty());
+    assert!(fake.objects("Pod", Some("cond")).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streaming_list_watcher_gets_initial_events_and_pod_phases() {
+    let faults = Faults {
+        build_failure: Some("no builder in this test".into()),
+        ..Faults::default()
+    };
+    let fake = FakeKube::start(FakeKubeOptions {
+        faults,
+        ..FakeKubeOptions::default()
+    });
+    let client = fake.client();
+    quick_job(&client, "phases", "j", None).await;
+    let pods = Api::<Pod>::namespaced(client.clone(), "phases");
+    let stream = watcher(pods, watcher::Config::default().streaming_lists());
+    let mut stream = std::pin::pin!(stream);
+    let mut phases = Vec::new();
+    while let Some(event) = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .unwrap()
+    {
+        let pod = match event.unwrap() {
+            watcher::Event::Apply(p) | watcher::Event::InitApply(p) => p,
+            _ => continue,
+        };
+        let phase = pod.status.and_then(|s| s.phase).unwrap_or_default();
+        if phases.last() != Some(&phase) {
+            phases.push(phase.clone());
+        }
+        if phase == "Failed" {
+            break;
+        }
+    }
+    assert!(
+        phases.ends_with(&["Running".to_string(), "Failed".to_string()]),
+        "{phases:?}"
+    );
+    let watch = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.query_value("sendInitialEvents") == Some("true"))
+        .expect("a streaming-list watch");
+    assert_eq!(
+        watch.query_value("resourceVersionMatch"),
+        Some("NotOlderThan")
     );
 }

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::Shared;
 use super::api::{ApiError, now};
 use super::kubelet::{PodEnd, condition, delete_pod, rt, set_pod, spawn_pod};
 use super::routes::namespaces;
 use super::store::Key;
+use super::{Shared, events};
 
 pub(crate) fn start_job(shared: &Arc<Shared>, key: Key) {
     let shared = Arc::clone(shared);
@@ -39,6 +39,17 @@ async fn run_job(shared: Arc<Shared>, key: Key) {
         let Some(pod_key) = create_job_pod(&shared, &key) else {
             return;
         };
+        if let Some(job) = shared.read(|s| s.get(&key).cloned()) {
+            let msg = format!("Created pod: {}", pod_key.name);
+            events::record(
+                &shared,
+                &job,
+                "job-controller",
+                false,
+                "SuccessfulCreate",
+                &msg,
+            );
+        }
         set_job_counts(&shared, &key, 1, failed, 0);
         let handle = spawn_pod(&shared, pod_key.clone());
         tokio::pin!(handle);
@@ -106,6 +117,12 @@ fn push_condition(job: &mut Value, c: Value) {
     }
 }
 
+fn job_event(shared: &Shared, key: &Key, warning: bool, reason: &str, message: &str) {
+    if let Some(job) = shared.read(|s| s.get(key).cloned()) {
+        events::record(shared, &job, "job-controller", warning, reason, message);
+    }
+}
+
 fn finish_succeeded(shared: &Shared, key: &Key, failed: u64) {
     set_job_counts(shared, key, 0, failed, 1);
     let reason = Some("CompletionsReached");
@@ -121,6 +138,7 @@ fn finish_succeeded(shared: &Shared, key: &Key, failed: u64) {
             push_condition(j, condition("Complete", true, reason, message));
         })
     });
+    job_event(shared, key, false, "Completed", "Job completed");
     schedule_ttl(shared, key);
 }
 
@@ -139,6 +157,7 @@ fn finish_failed(shared: &Shared, key: &Key, failed: u64, reason: &str, message:
             push_condition(j, condition("Failed", true, Some(reason), Some(message)))
         })
     });
+    job_event(shared, key, true, reason, message);
     schedule_ttl(shared, key);
 }
 

@@ -11,7 +11,7 @@ use super::api::{RESOURCES, now, resource_named};
 use super::logs::LogKey;
 use super::routes::namespaces;
 use super::store::Key;
-use super::{Shared, kaniko, lock, shell};
+use super::{Shared, events, kaniko, lock, shell};
 
 /// How a pod ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,9 +155,10 @@ async fn lifecycle(shared: &Arc<Shared>, key: &Key) -> PodEnd {
     let step = shared.options.kubelet_step;
     tokio::time::sleep(step).await;
     // Scheduling.
+    let mut reported = false;
     while shared.faults().unschedulable {
         let msg = "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.";
-        set_pod(shared, key, |p| {
+        let pod = set_pod(shared, key, |p| {
             p["status"]["phase"] = json!("Pending");
             if p["status"]["conditions"][0]["reason"] != "Unschedulable" {
                 p["status"]["conditions"] = json!([condition(
@@ -168,6 +169,17 @@ async fn lifecycle(shared: &Arc<Shared>, key: &Key) -> PodEnd {
                 )]);
             }
         });
+        if let Some(pod) = pod.filter(|_| !reported) {
+            events::record(
+                shared,
+                &pod,
+                "default-scheduler",
+                true,
+                "FailedScheduling",
+                msg,
+            );
+            reported = true;
+        }
         tokio::time::sleep(step).await;
     }
     let started = now();
@@ -186,18 +198,60 @@ async fn lifecycle(shared: &Arc<Shared>, key: &Key) -> PodEnd {
     }) else {
         return PodEnd::Deleted;
     };
+    let scheduled = format!(
+        "Successfully assigned {}/{} to fake-node",
+        key.namespace, key.name
+    );
+    events::record(
+        shared,
+        &pod,
+        "default-scheduler",
+        false,
+        "Scheduled",
+        &scheduled,
+    );
     // Volumes: the kubelet waits until every ConfigMap, Secret and claim is there.
-    while missing_volume(shared, &pod, &key.namespace).is_some() {
+    let mut reported = false;
+    while let Some(missing) = missing_volume(shared, &pod, &key.namespace) {
+        if !reported {
+            let msg = format!("MountVolume.SetUp failed: {missing}");
+            events::record(shared, &pod, "kubelet", true, "FailedMount", &msg);
+            reported = true;
+        }
         tokio::time::sleep(step).await;
     }
     tokio::time::sleep(step).await;
     // Image pull.
+    let image = pod["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    events::record(
+        shared,
+        &pod,
+        "kubelet",
+        false,
+        "Pulling",
+        &format!("Pulling image \"{image}\""),
+    );
     let mut backoff = false;
+    let mut reported = false;
     while shared.faults().image_pull_failure {
-        let image = pod["spec"]["containers"][0]["image"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        if !reported {
+            let failed = format!("Failed to pull image \"{image}\": not found (injected fault)");
+            events::record(shared, &pod, "kubelet", true, "Failed", &failed);
+            events::record(
+                shared,
+                &pod,
+                "kubelet",
+                true,
+                "Failed",
+                "Error: ErrImagePull",
+            );
+            let back_off = format!("Back-off pulling image \"{image}\"");
+            events::record(shared, &pod, "kubelet", false, "BackOff", &back_off);
+            reported = true;
+        }
         let waiting = if backoff {
             json!({"reason": "ImagePullBackOff", "message": format!("Back-off pulling image \"{image}\"")})
         } else {
@@ -234,6 +288,12 @@ async fn lifecycle(shared: &Arc<Shared>, key: &Key) -> PodEnd {
         );
     });
     set_owner_ready(shared, &pod, 1);
+    let pulled = format!("Container image \"{image}\" already present on machine");
+    events::record(shared, &pod, "kubelet", false, "Pulled", &pulled);
+    let created = format!("Created container: {}", log.2);
+    events::record(shared, &pod, "kubelet", false, "Created", &created);
+    let started = format!("Started container {}", log.2);
+    events::record(shared, &pod, "kubelet", false, "Started", &started);
     let outcome = if names.len() != 1 {
         shared
             .logs

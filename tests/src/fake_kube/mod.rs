@@ -10,6 +10,7 @@
 
 mod api;
 mod attach;
+mod events;
 mod faults;
 mod jobs;
 mod kaniko;
