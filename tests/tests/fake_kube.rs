@@ -1166,3 +1166,58 @@ async fn a_streaming_list_watcher_gets_initial_events_and_pod_phases() {
         Some("NotOlderThan")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_watch_makes_the_watcher_list_again() {
+    let faults = Faults {
+        expired_watches: 1,
+        ..Faults::default()
+    };
+    let fake = FakeKube::start(FakeKubeOptions {
+        faults,
+        ..FakeKubeOptions::default()
+    });
+    let client = fake.client();
+    let cms = Api::<ConfigMap>::namespaced(client.clone(), "default");
+    let stream = watcher(cms.clone(), watcher::Config::default());
+    let mut stream = std::pin::pin!(stream);
+    let mut seen = Vec::new();
+    let mut created = false;
+    while let Some(event) = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .unwrap()
+    {
+        match event {
+            Err(e) => seen.push(format!("error {e}")),
+            Ok(watcher::Event::Init) => seen.push("init".into()),
+            Ok(watcher::Event::InitDone) => {
+                seen.push("init-done".into());
+                if seen.iter().any(|s| s.starts_with("error")) && !created {
+                    created = true;
+                    let cm: ConfigMap =
+                        serde_json::from_value(json!({"metadata": {"name": "after"}})).unwrap();
+                    cms.create(&PostParams::default(), &cm).await.unwrap();
+                }
+            }
+            Ok(watcher::Event::Apply(o)) => {
+                seen.push(format!("apply {}", o.metadata.name.unwrap()));
+                break;
+            }
+            Ok(_) => {}
+        }
+    }
+    assert_eq!(seen[..2], ["init", "init-done"]);
+    assert!(
+        seen[2].contains("410") || seen[2].contains("too old"),
+        "{seen:?}"
+    );
+    assert_eq!(seen[3..], ["init", "init-done", "apply after"]);
+    let lists = fake
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.method == "GET" && r.path.ends_with("/configmaps") && r.query_value("watch").is_none()
+        })
+        .count();
+    assert_eq!(lists, 2, "the watcher listed again after the 410");
+}

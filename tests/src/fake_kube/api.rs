@@ -282,3 +282,27 @@ pub fn rfc3339(t: SystemTime) -> String {
 pub fn now() -> String {
     rfc3339(SystemTime::now())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_798_761_600 + 3_723);
+        assert_eq!(rfc3339(t), "2027-01-01T01:02:03Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn not_found_names_the_group() {
+        let jobs = resource_named("Job").unwrap_or(&RESOURCES[0]);
+        assert_eq!(
+            ApiError::not_found(jobs, "x").message,
+            "jobs.batch \"x\" not found"
+        );
+    }
+}

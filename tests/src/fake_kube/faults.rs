@@ -21,6 +21,10 @@ pub struct Faults {
     pub namespace_deletion_delay: Option<Duration>,
     /// The next matching requests answer 500 with an `InternalError` Status.
     pub api_errors: Vec<ApiFault>,
+    /// The next this many watches that resume from a `resourceVersion` get an ERROR event
+    /// with a 410 `Expired` Status ("too old resource version") and end, as after etcd
+    /// compaction; clients must re-list.
+    pub expired_watches: usize,
     /// RBAC denials: matching requests answer 403 and SelfSubjectAccessReviews say
     /// `allowed: false`.
     pub deny: Vec<DenyRule>,

@@ -191,8 +191,7 @@ fn replace_path(s: &str, from: &str, to: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find(from) {
-        let before = out.chars().last().or_else(|| rest[..i].chars().last());
-        let before = rest[..i].chars().last().or(before);
+        let before = rest[..i].chars().last().or_else(|| out.chars().last());
         let after = rest[i + from.len()..].chars().next();
         let whole =
             before.is_none_or(|c| !path_char(c)) && after.is_none_or(|c| c == '/' || !path_char(c));
@@ -215,5 +214,23 @@ fn read_tree(root: &Path, dir: &Path, files: &mut BTreeMap<String, Vec<u8>>) {
         } else if let (Ok(rel), Ok(bytes)) = (path.strip_prefix(root), std::fs::read(&path)) {
             files.insert(rel.to_string_lossy().into_owned(), bytes);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_path;
+
+    #[test]
+    fn mount_paths_are_replaced_as_whole_paths() {
+        assert_eq!(
+            replace_path("cat > /context/context.tar.gz.part", "/context", "/tmp/v"),
+            "cat > /tmp/v/context.tar.gz.part"
+        );
+        assert_eq!(
+            replace_path("/contexts/x /context", "/context", "/v"),
+            "/contexts/x /v"
+        );
+        assert_eq!(replace_path("\"/context\"", "/context", "/v"), "\"/v\"");
     }
 }

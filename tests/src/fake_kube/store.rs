@@ -419,3 +419,114 @@ impl FieldSelector {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn labelled(labels: Value) -> Value {
+        json!({"metadata": {"name": "a", "labels": labels}, "status": {"phase": "Running"}})
+    }
+
+    #[test]
+    fn label_selectors_match_like_the_api_server() {
+        let obj = labelled(json!({"app": "x", "tier": "web"}));
+        for (sel, want) in [
+            ("app=x", true),
+            ("app==x", true),
+            ("app=y", false),
+            ("app!=y", true),
+            ("app,tier=web", true),
+            ("!app", false),
+            ("missing", false),
+            ("!missing", true),
+            ("tier in (web, db)", true),
+            ("tier notin (web)", false),
+            ("app=x,tier in (db)", false),
+            ("", true),
+        ] {
+            assert_eq!(
+                LabelSelector::parse(sel).unwrap().matches(&obj),
+                want,
+                "{sel}"
+            );
+        }
+        assert!(LabelSelector::parse("app x").is_err());
+    }
+
+    #[test]
+    fn field_selectors_follow_dotted_paths() {
+        let obj = labelled(json!({}));
+        assert!(
+            FieldSelector::parse("metadata.name=a")
+                .unwrap()
+                .matches(&obj)
+        );
+        assert!(
+            !FieldSelector::parse("metadata.name=b")
+                .unwrap()
+                .matches(&obj)
+        );
+        assert!(
+            FieldSelector::parse("status.phase!=Pending")
+                .unwrap()
+                .matches(&obj)
+        );
+        assert!(FieldSelector::parse("nonsense").is_err());
+    }
+
+    #[test]
+    fn merge_patch_follows_rfc_7386() {
+        let mut target = json!({"a": "b", "c": {"d": "e", "f": "g"}});
+        merge_patch(&mut target, &json!({"a": "z", "c": {"f": null}}));
+        assert_eq!(target, json!({"a": "z", "c": {"d": "e"}}));
+        let mut target = json!({"a": [1, 2]});
+        merge_patch(&mut target, &json!({"a": [3]}));
+        assert_eq!(target, json!({"a": [3]}));
+    }
+
+    #[test]
+    fn versions_rise_and_no_op_writes_are_not_events() {
+        let rt = crate::fake_kube::api::resource_named("configmaps").unwrap();
+        let mut store = Store::new(42);
+        let a = store
+            .create(rt, "ns", json!({"metadata": {"name": "a"}}))
+            .unwrap();
+        let rv: u64 = a["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            store
+                .create(rt, "ns", json!({"metadata": {"name": "a"}}))
+                .is_err()
+        );
+        let key = Key::new(rt, "ns", "a");
+        let same = store.replace(&key, a.clone()).unwrap();
+        assert_eq!(
+            same["metadata"]["resourceVersion"],
+            a["metadata"]["resourceVersion"]
+        );
+        let changed = store
+            .modify(&key, |o| o["data"] = json!({"k": "v"}))
+            .unwrap();
+        let rv2: u64 = changed["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(rv2 > rv);
+        assert_eq!(changed["metadata"]["uid"], a["metadata"]["uid"]);
+        let gone = store.remove(&key).unwrap();
+        assert_eq!(store.events.len(), 3);
+        assert_eq!(store.events[2].kind, EventType::Deleted);
+        assert_eq!(store.events[2].object, gone);
+        let generated = store
+            .create(rt, "ns", json!({"metadata": {"generateName": "job-"}}))
+            .unwrap();
+        let name = generated["metadata"]["name"].as_str().unwrap();
+        assert!(name.starts_with("job-") && name.len() == 9, "{name}");
+    }
+}

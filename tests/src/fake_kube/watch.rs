@@ -63,6 +63,21 @@ pub(crate) fn serve(
             })?)
         };
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    if let Some(rv) = since {
+        let mut faults = super::lock(&shared.faults);
+        if faults.expired_watches > 0 {
+            faults.expired_watches -= 1;
+            let current = shared.read(|s| s.resource_version());
+            let status = ApiError {
+                code: 410,
+                reason: "Expired",
+                message: format!("too old resource version: {rv} ({current})"),
+                details: Value::Null,
+            };
+            let _ = tx.try_send(line("ERROR", &status.status()));
+            return Ok(streaming("application/json", rx));
+        }
+    }
     let mut changes = shared.changes.subscribe();
     // The starting point and the synthetic ADDED events, under one read of the store.
     let (mut cursor, mut first): (u64, Vec<Bytes>) = shared.read(|s| match since {
