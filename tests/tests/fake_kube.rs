@@ -19,7 +19,9 @@ use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Event, LimitRange, Namespace, PersistentVolumeClaim, Pod, ResourceQuota,
+};
 use kube::api::{
     Api, AttachParams, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams,
 };
@@ -1220,4 +1222,107 @@ async fn an_expired_watch_makes_the_watcher_list_again() {
         })
         .count();
     assert_eq!(lists, 2, "the watcher listed again after the 410");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_and_limit_ranges_admit_pods_like_the_api_server() {
+    let faults = Faults {
+        build_failure: Some("no builder in this test".into()),
+        ..Faults::default()
+    };
+    let fake = FakeKube::start(FakeKubeOptions {
+        faults,
+        ..FakeKubeOptions::default()
+    });
+    let client = fake.client();
+    // A quota that tracks limits.memory, and no default: the pod is refused.
+    create_namespace(&client, "quota").await;
+    let quotas = Api::<ResourceQuota>::namespaced(client.clone(), "quota");
+    let quota: ResourceQuota = serde_json::from_value(json!({
+        "metadata": {"name": "q"}, "spec": {"hard": {"pods": "1", "limits.memory": "6Gi"}}
+    }))
+    .unwrap();
+    quotas.create(&PostParams::default(), &quota).await.unwrap();
+    create_quick_job(&client, "quota", "first").await;
+    let failed_create = wait_event(&client, "quota", "FailedCreate").await;
+    assert!(
+        failed_create.contains("failed quota: q: must specify limits.memory"),
+        "{failed_create}"
+    );
+    // A LimitRange default lets it in; the next Job waits for the pod slot.
+    let lr: LimitRange = serde_json::from_value(json!({
+        "metadata": {"name": "defaults"},
+        "spec": {"limits": [{"type": "Container", "default": {"memory": "4Gi"}}]}
+    }))
+    .unwrap();
+    Api::<LimitRange>::namespaced(client.clone(), "quota")
+        .create(&PostParams::default(), &lr)
+        .await
+        .unwrap();
+    let first = job_pod(&client, "quota", "first").await;
+    let limits = first.spec.unwrap().containers[0].resources.clone().unwrap();
+    assert_eq!(limits.limits.unwrap()["memory"].0, "4Gi");
+    assert_eq!(limits.requests.unwrap()["memory"].0, "4Gi");
+    wait_job(&client, "quota", "first", Duration::from_secs(10)).await;
+    create_quick_job(&client, "quota", "second").await;
+    wait_job(&client, "quota", "second", Duration::from_secs(10)).await;
+    let used = quotas.get("q").await.unwrap().status.unwrap().used.unwrap();
+    assert_eq!(used["pods"].0, "1");
+    // Two pods at once exceed `pods: 1`.
+    let p: Pod = serde_json::from_value(json!({"metadata": {"name": "p1"}, "spec": {"containers": [{"name": "c", "image": "x", "command": ["sh", "-c", "sleep 5"], "resources": {"limits": {"memory": "1Gi"}}}]}})).unwrap();
+    let pods = Api::<Pod>::namespaced(client.clone(), "quota");
+    pods.create(&PostParams::default(), &p).await.unwrap();
+    let mut p2 = p.clone();
+    p2.metadata.name = Some("p2".into());
+    match pods.create(&PostParams::default(), &p2).await.unwrap_err() {
+        kube::Error::Api(s) => {
+            assert_eq!((s.code, s.reason.as_str()), (403, "Forbidden"));
+            assert_eq!(
+                s.message,
+                "pods \"p2\" is forbidden: exceeded quota: q, requested: pods=1, used: pods=1, limited: pods=1"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn create_namespace(client: &kube::Client, ns: &str) {
+    Api::<Namespace>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
+        )
+        .await
+        .unwrap();
+}
+
+async fn create_quick_job(client: &kube::Client, ns: &str, name: &str) {
+    let job: Job = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {"backoffLimit": 0, "template": {"spec": {
+            "restartPolicy": "Never",
+            "containers": [{"name": "kaniko", "image": "kaniko",
+                "args": ["--context=tar:///context/context.tar.gz", "--destination=127.0.0.1:1/x:y"]}]}}}
+    }))
+    .unwrap();
+    Api::<Job>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &job)
+        .await
+        .unwrap();
+}
+
+async fn wait_event(client: &kube::Client, ns: &str, reason: &str) -> String {
+    let events = Api::<Event>::namespaced(client.clone(), ns);
+    for _ in 0..200 {
+        let list = events.list(&ListParams::default()).await.unwrap();
+        if let Some(e) = list
+            .items
+            .iter()
+            .find(|e| e.reason.as_deref() == Some(reason))
+        {
+            return e.message.clone().unwrap_or_default();
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no {reason} event in {ns}");
 }

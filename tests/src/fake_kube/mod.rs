@@ -13,6 +13,7 @@
 //! The server runs on its own thread and runtime, so [`FakeKube`] works from plain `#[test]`s
 //! and from `#[tokio::test]`s alike; it stops when the value drops.
 
+mod admission;
 mod api;
 mod attach;
 mod events;
