@@ -1326,3 +1326,63 @@ async fn wait_event(client: &kube::Client, ns: &str, reason: &str) -> String {
     }
     panic!("no {reason} event in {ns}");
 }
+
+#[test]
+fn a_plain_test_can_start_it_and_speak_raw_http() {
+    harness::install_crypto_provider();
+    let fake = FakeKube::start(FakeKubeOptions::default());
+    let http = reqwest::blocking::Client::new();
+    let version: Value = http
+        .get(format!("{}/version", fake.url()))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(version["gitVersion"], "v1.31.0");
+    let created = http
+        .post(format!("{}/api/v1/namespaces/default/configmaps", fake.url()))
+        .json(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "raw"}, "data": {"a": "b"}}))
+        .send()
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+    let again = http
+        .post(format!(
+            "{}/api/v1/namespaces/default/configmaps",
+            fake.url()
+        ))
+        .json(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "raw"}}))
+        .send()
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 409);
+    let status: Value = again.json().unwrap();
+    assert_eq!(status["reason"], "AlreadyExists");
+    let stored = fake.object("ConfigMap", "default", "raw").unwrap();
+    assert_eq!(stored["data"]["a"], "b");
+    assert!(
+        stored["metadata"]["uid"]
+            .as_str()
+            .is_some_and(|u| u.len() == 36)
+    );
+    assert!(
+        stored["metadata"]["creationTimestamp"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+    let recorded = fake.requests();
+    assert_eq!(recorded.len(), 3);
+    assert_eq!(recorded[1].method, "POST");
+    assert_eq!(
+        recorded[1].body.as_ref().unwrap()["metadata"]["name"],
+        "raw"
+    );
+    assert_eq!(
+        fake.sent_manifests().len(),
+        2,
+        "both POST bodies were sent, the second refused"
+    );
+    assert!(
+        fake.namespaces()
+            .contains(&("default".to_string(), "Active".to_string()))
+    );
+}
