@@ -839,6 +839,38 @@ async fn api_errors_rbac_denials_and_job_deletion_propagate() {
         "background deletion removes the pods"
     );
     assert!(fake.objects("Job", Some("default")).is_empty());
+    // Foreground: the Job shows deletionTimestamp and the foregroundDeletion finalizer
+    // until its pods are gone; no propagation policy orphans them (the batch/v1 default).
+    jobs.create(&PostParams::default(), &job).await.unwrap();
+    job_pod(&client, "default", "j").await;
+    let answer = jobs.delete("j", &DeleteParams::foreground()).await.unwrap();
+    let marked = answer
+        .left()
+        .expect("the Job, marked for foreground deletion");
+    assert!(marked.metadata.deletion_timestamp.is_some());
+    assert_eq!(
+        marked.metadata.finalizers,
+        Some(vec!["foregroundDeletion".to_string()])
+    );
+    for _ in 0..100 {
+        if fake.objects("Job", Some("default")).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(fake.objects("Job", Some("default")).is_empty());
+    assert!(fake.objects("Pod", Some("default")).is_empty());
+    jobs.create(&PostParams::default(), &job).await.unwrap();
+    let orphan = job_pod(&client, "default", "j")
+        .await
+        .metadata
+        .name
+        .unwrap();
+    jobs.delete("j", &DeleteParams::default()).await.unwrap();
+    let kept = fake
+        .object("Pod", "default", &orphan)
+        .expect("the orphaned pod stays");
+    assert!(kept["metadata"].get("ownerReferences").is_none());
 }
 
 /// Attaches to `pod`'s stdin, writes `bytes`, closes stdin, and returns the exit Status and

@@ -265,8 +265,9 @@ impl FakeKube {
         lock(&self.shared.requests).clear();
     }
 
-    /// Every object body created (POST), replaced (PUT) or applied (server-side apply), as
-    /// sent, in order; for [`validate_manifests`].
+    /// Every object body sent to be created (POST), replaced (PUT) or applied (server-side
+    /// apply), as sent and in order, whether or not the API accepted it (SelfSubjectAccess
+    /// Reviews, status writes and dry runs excluded); for [`validate_manifests`].
     pub fn sent_manifests(&self) -> Vec<Value> {
         lock(&self.shared.manifests).clone()
     }
