@@ -1418,3 +1418,61 @@ fn a_plain_test_can_start_it_and_speak_raw_http() {
             .contains(&("default".to_string(), "Active".to_string()))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deadline_kills_a_running_container_with_137() {
+    let fake = FakeKube::start(FakeKubeOptions::default());
+    let client = fake.client();
+    create_namespace(&client, "slow").await;
+    let job: Job = serde_json::from_value(json!({
+        "metadata": {"name": "sleeper"},
+        "spec": {"backoffLimit": 0, "activeDeadlineSeconds": 1, "template": {"spec": {
+            "restartPolicy": "Never",
+            "containers": [{"name": "main", "image": "busybox", "command": ["sh", "-c", "echo started; sleep 37.25; echo never"]}]}}}
+    }))
+    .unwrap();
+    let pods = Api::<Pod>::namespaced(client.clone(), "slow");
+    let stream = watcher(pods, watcher::Config::default());
+    let mut stream = std::pin::pin!(stream);
+    Api::<Job>::namespaced(client.clone(), "slow")
+        .create(&PostParams::default(), &job)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut last = None;
+    while let Some(event) = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .unwrap()
+    {
+        match event.unwrap() {
+            watcher::Event::Apply(p) => last = Some(p),
+            watcher::Event::Delete(p) => {
+                last = Some(p);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let pod = last.unwrap();
+    let t = terminated(&pod).expect("the killed container's state");
+    assert_eq!((t.exit_code, t.reason.as_deref()), (137, Some("Error")));
+    assert!(pod.metadata.deletion_timestamp.is_some());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the sleep was killed, not awaited"
+    );
+    let log = fake.pod_log("slow", pod.metadata.name.as_deref().unwrap(), "main");
+    assert!(log.is_none(), "a removed pod's log goes with it");
+    let job = wait_job(&client, "slow", "sleeper", Duration::from_secs(5)).await;
+    assert_eq!(
+        condition_types(&job)[0].1.as_deref(),
+        Some("DeadlineExceeded")
+    );
+    // The whole process group went, not just the shell.
+    let sleeping = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .any(|c| c == b"sleep\x0037.25\x00");
+    assert!(!sleeping, "the container's sleep outlived the kill");
+}
