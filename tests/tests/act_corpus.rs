@@ -165,6 +165,7 @@ fn run_row(conformance: &Path, row: &Json) -> Result<(), String> {
             terminate_grace: Duration::from_millis(500),
         },
         dry_run: false,
+        builds: Default::default(),
     };
     let expect_success = row["expected"] == "success";
     let runtime = tokio::runtime::Builder::new_multi_thread()

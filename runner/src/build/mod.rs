@@ -6,6 +6,7 @@ pub mod builder;
 pub mod context;
 pub mod dockerignore;
 pub mod kaniko;
+pub mod registry;
 
 pub use builder::{
     BuildError, BuildJob, BuildLog, BuildLogLine, BuildOutcome, BuilderChoice, BuiltImage,

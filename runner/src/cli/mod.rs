@@ -3,6 +3,7 @@
 //! `caused by: …` line per cause. Usage and configuration errors exit 2.
 
 mod context;
+mod docker_shim;
 mod dotenv;
 mod exec;
 mod expr;
@@ -55,6 +56,12 @@ impl std::fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 pub fn main() -> ExitCode {
+    // The `docker` shim of `exec` steps: no clap, so `docker --help` and every other
+    // argument reach the engine untouched.
+    let mut raw = std::env::args();
+    if raw.nth(1).as_deref() == Some(crate::exec::build::protocol::SHIM_SUBCOMMAND) {
+        return docker_shim::run(raw.collect());
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate(args) => validate::run(args),
