@@ -19,11 +19,21 @@ use serde_json::Value;
 fn runner_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
-        let out = Command::new(env!("CARGO"))
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo
             .args(["build", "--workspace", "--bins", "--quiet"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("cargo runs");
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        // The variables `cargo test` sets for this test (package name, manifest folder …)
+        // would look like a changed environment to build scripts and rebuild everything.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy().into_owned();
+            if (name.starts_with("CARGO_") || name == "OUT_DIR")
+                && !matches!(name.as_str(), "CARGO_HOME" | "CARGO_TARGET_DIR")
+            {
+                cargo.env_remove(name);
+            }
+        }
+        let out = cargo.output().expect("cargo runs");
         assert!(
             out.status.success(),
             "building hybrid-runner failed:\n{}",
@@ -82,6 +92,13 @@ impl Project {
                 "[storage]\ndriver = \"vfs\"\ngraphroot = \"{0}/root\"\nrunroot = \"{0}/run\"\n",
                 storage.path().display()
             ),
+        )
+        .unwrap();
+        // The runner's (and buildah's) Docker config: empty, not the host's.
+        std::fs::create_dir_all(storage.path().join("docker")).unwrap();
+        std::fs::write(
+            storage.path().join("docker/config.json"),
+            "{\"auths\":{}}\n",
         )
         .unwrap();
         Project { dir, storage }
@@ -254,12 +271,18 @@ fn dual_build_pushes_five_tags_whose_digests_are_the_step_outputs() {
     assert!(docker.starts_with("sha256:"), "{docker}");
     assert_ne!(docker, k8s, "two Dockerfiles, two images");
     for tag in ["latest", "docker-latest", &format!("docker-{sha}")] {
-        assert_eq!(registry.digest("app", tag).as_deref(), Some(docker.as_str()));
+        assert_eq!(
+            registry.digest("app", tag).as_deref(),
+            Some(docker.as_str())
+        );
     }
     for tag in ["k8s-latest", &format!("k8s-{sha}")] {
         assert_eq!(registry.digest("app", tag).as_deref(), Some(k8s.as_str()));
     }
-    assert_eq!(run.output("img", "docker-image"), format!("{host}/app@{docker}"));
+    assert_eq!(
+        run.output("img", "docker-image"),
+        format!("{host}/app@{docker}")
+    );
     assert_eq!(run.output("img", "digest"), docker);
     let tags = run.output("img", "k8s-tags");
     assert_eq!(
@@ -396,7 +419,10 @@ fn a_failed_build_fails_the_step_and_failure_steps_still_run() {
     );
     let project = Project::new(&[
         (".github/workflows/ci.yml", &workflow(&steps)),
-        ("Dockerfile", "FROM scratch\nCOPY missing.txt /missing.txt\n"),
+        (
+            "Dockerfile",
+            "FROM scratch\nCOPY missing.txt /missing.txt\n",
+        ),
     ]);
     let run = project.exec(Some(&registry), &[]);
     assert_eq!(run.code, Some(1), "{}", run.all());
@@ -453,5 +479,9 @@ fn secrets_passed_as_build_args_never_reach_the_output() {
     );
     assert!(!run.stdout.contains(secret), "{}", run.all());
     assert!(!run.stderr.contains(secret), "{}", run.all());
-    assert!(run.printed("***"), "the value was shown, masked:\n{}", run.all());
+    assert!(
+        run.printed("***"),
+        "the value was shown, masked:\n{}",
+        run.all()
+    );
 }

@@ -109,6 +109,9 @@ fn an_unreachable_registry_names_the_insecure_flag() {
     let image = ImageRef::parse("127.0.0.1:9/app:v1").unwrap();
     let error = runtime.block_on(client.digest(&image)).unwrap_err();
     let text = error.to_string();
-    assert!(text.contains("cannot reach the registry 127.0.0.1:9"), "{text}");
+    assert!(
+        text.contains("cannot reach the registry 127.0.0.1:9"),
+        "{text}"
+    );
     assert!(text.contains("--insecure-registry 127.0.0.1:9"), "{text}");
 }

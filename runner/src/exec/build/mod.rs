@@ -22,7 +22,9 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
+use crate::build::kaniko::KanikoConfig;
 use crate::build::registry::{DockerCredentials, RegistryClient};
+use crate::build::select::{SelectOptions, select_builder};
 use crate::build::{BuildError, BuildJob, BuildLog, BuildOutcome, BuilderChoice, ImageBuilder};
 
 /// The longest a build may take when its step sets no `timeout-minutes` (GitHub's job limit).
@@ -137,16 +139,17 @@ pub enum BuildFailure {
     Failed(String),
 }
 
-/// The builder `--builder` names.
+/// The builder `--builder` names (`auto`: Kubernetes when a kubeconfig or in-cluster
+/// config works, else the first local builder), found with the runner's own environment.
 async fn create_builder(
     choice: BuilderChoice,
     insecure_registries: &[String],
 ) -> Result<ImageBuilder, BuildError> {
-    let _ = insecure_registries;
-    Err(BuildError::Unavailable {
-        builder: choice.as_str(),
-        message: "this build of hybrid-runner has no image builder yet; the local builders (buildah, podman, docker) and Kaniko are being added".to_string(),
-    })
+    let kaniko = KanikoConfig {
+        insecure_registries: insecure_registries.to_vec(),
+        ..KanikoConfig::default()
+    };
+    select_builder(choice, &SelectOptions::from_process(None, kaniko)).await
 }
 
 /// A build line as the step log shows it: `[docker] STEP 1/2: FROM scratch`.
