@@ -326,7 +326,7 @@ impl ShimContext {
         match plan {
             PushPlan::AlreadyPushed { digest } => {
                 say(format!(
-                    "{image}: already pushed by its build: digest: {digest}"
+                    "{image}: already pushed in this job: digest: {digest}"
                 ));
                 0
             }
