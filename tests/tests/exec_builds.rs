@@ -3,7 +3,8 @@
 //! fresh git repository with `--builder buildah` (vfs storage in a private folder, chroot
 //! isolation) against a real `docker-registry` on loopback. The three build forms: the
 //! runner's own `hybrid-runner/build`, `docker/build-push-action`, and `docker` in `run:`
-//! steps through the shim. Skipped with a notice when buildah or docker-registry is missing
+//! steps through the shim, and the two together (the shim tags what the action pushed).
+//! Skipped with a notice when buildah or docker-registry is missing
 //! outside CI.
 
 use std::path::{Path, PathBuf};
@@ -327,6 +328,43 @@ fn docker_build_push_and_tag_in_a_run_step_reach_the_registry() {
     assert!(
         run.printed(&format!("{host}/shim:v2: already pushed")),
         "the second push of v2 does no work:\n{}",
+        run.all()
+    );
+}
+
+#[test]
+fn the_shim_tags_and_pushes_what_the_build_action_pushed() {
+    let Some(registry) = tools() else { return };
+    let host = &registry.host;
+    let steps = format!(
+        r#"      - id: img
+        uses: hybrid-runner/build@v1
+        with:
+          image: {host}/combo
+          variants: docker
+      - run: |
+          docker push {host}/combo:latest
+          docker tag {host}/combo:docker-latest {host}/combo:release
+          docker push {host}/combo:release
+"#
+    );
+    let project = Project::new(&[
+        (".github/workflows/ci.yml", &workflow(&steps)),
+        ("Dockerfile", DOCKERFILE),
+        ("hello.txt", "hello\n"),
+    ]);
+    let run = project.exec(Some(&registry), &[]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let digest = run.output("img", "docker-digest");
+    assert_eq!(registry.digest("combo", "release"), Some(digest));
+    assert!(
+        run.printed(&format!("{host}/combo:latest: already pushed")),
+        "no second push of what the action pushed:\n{}",
+        run.all()
+    );
+    assert!(
+        run.printed(&format!("{host}/combo:release: tagged in the registry")),
+        "a manifest copy, not a rebuild:\n{}",
         run.all()
     );
 }

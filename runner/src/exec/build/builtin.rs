@@ -130,6 +130,9 @@ impl JobState<'_> {
                 ),
             );
         }
+        if let Some(shim) = &self.docker_shim {
+            shim.record_build(&job, &outcome).await;
+        }
         let manifest = if style == OutputsStyle::BuildPush && push {
             self.read_back(key, &outcome).await
         } else {

@@ -53,6 +53,7 @@ pub struct DockerShim {
     pub socket: PathBuf,
     stop: CancellationToken,
     server: JoinHandle<()>,
+    context: Arc<ShimContext>,
 }
 
 impl DockerShim {
@@ -93,8 +94,9 @@ impl DockerShim {
             images: Mutex::new(ShimImages::default()),
             stop: stop.clone(),
         });
-        let server = tokio::spawn(serve(listener, context));
+        let server = tokio::spawn(serve(listener, context.clone()));
         Ok(DockerShim {
+            context,
             dir: dir.to_path_buf(),
             socket,
             stop,
@@ -108,6 +110,12 @@ impl DockerShim {
             SOCKET_VARIABLE.to_string(),
             self.socket.display().to_string(),
         )
+    }
+
+    /// A build of a built-in action step, so `docker tag` / `docker push` in later run
+    /// steps know its images.
+    pub async fn record_build(&self, job: &BuildJob, outcome: &BuildOutcome) {
+        self.context.images.lock().await.record_build(job, outcome);
     }
 
     /// Stops accepting, cancels builds still running and waits until they cleaned up.
