@@ -111,11 +111,16 @@ impl Project {
 
     /// `exec --json --builder buildah --insecure-registry HOST ARGS`.
     fn exec(&self, registry: Option<&Registry>, args: &[&str]) -> Run {
+        self.exec_as("buildah", registry, args)
+    }
+
+    /// `exec --json --builder BUILDER …`, with no Kubernetes configuration around.
+    fn exec_as(&self, builder: &str, registry: Option<&Registry>, args: &[&str]) -> Run {
         let mut command = Command::new(runner_binary());
         command
             .arg("exec")
             .arg("--json")
-            .args(["--builder", "buildah"])
+            .args(["--builder", builder])
             .args(args)
             .current_dir(self.dir.path())
             .env("NO_COLOR", "1")
@@ -130,9 +135,16 @@ impl Project {
         if let Some(registry) = registry {
             command.args(["--insecure-registry", &registry.host]);
         }
-        for var in ["GITHUB_ACTIONS", "GITHUB_WORKSPACE", "ACTIONS_STEP_DEBUG"] {
+        for var in [
+            "GITHUB_ACTIONS",
+            "GITHUB_WORKSPACE",
+            "ACTIONS_STEP_DEBUG",
+            "KUBECONFIG",
+            "KUBERNETES_SERVICE_HOST",
+        ] {
             command.env_remove(var);
         }
+        command.env("HOME", self.storage.path());
         let out = command.output().expect("the binary runs");
         Run {
             code: out.status.code(),
@@ -390,6 +402,62 @@ fn docker_run_fails_with_what_to_use_instead() {
     assert!(run.printed("run the command directly in a `run:` step"));
     assert!(run.printed("Client: docker (hybrid-runner"));
     assert!(run.printed("after the failure"));
+}
+
+#[test]
+fn build_inputs_are_checked_before_any_builder_and_nothing_is_fetched() {
+    // `--builder kaniko` with no cluster configuration: a run that needs no builder (or
+    // stops at the inputs) must not notice. `--offline` with an empty action cache: the
+    // build actions are the runner's own, never fetched.
+    let steps = r#"      - run: echo "no build here"
+      - id: multi
+        uses: docker/build-push-action@v6
+        with:
+          platforms: linux/amd64,linux/arm64
+      - id: dual
+        if: always()
+        uses: hybrid-runner/build@v1
+        with:
+          image: Registry.Example.com/App
+"#;
+    let project = Project::new(&[(".github/workflows/ci.yml", &workflow(steps))]);
+    let run = project.exec_as("kaniko", None, &["--offline"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert_eq!(
+        run.steps(),
+        vec!["__run:success", "multi:failure", "dual:failure"],
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.printed(
+            "docker/build-push-action: input `platforms` is not supported: this runner builds for its own platform only"
+        ),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.printed("hybrid-runner/build: input `image` has an invalid value"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        !run.printed("kaniko"),
+        "no builder was made:\n{}",
+        run.all()
+    );
+    assert!(
+        !run.printed("offline"),
+        "nothing was fetched:\n{}",
+        run.all()
+    );
+
+    let without_builds = Project::new(&[(
+        ".github/workflows/ci.yml",
+        &workflow("      - run: echo fine\n"),
+    )]);
+    let run = without_builds.exec_as("kaniko", None, &[]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
 }
 
 #[test]

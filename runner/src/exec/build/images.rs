@@ -1,5 +1,5 @@
-//! What the `docker` shim of one job knows about images: which references its builds
-//! produced (and whether they were pushed, with which digest), and which names `docker tag`
+//! What the `docker` shim of one job knows about images: which references its builds (and
+//! the job's built-in build steps) produced (and whether they were pushed, with which digest), and which names `docker tag`
 //! gave them. There is no local image store (Kaniko keeps nothing), so `docker push` is
 //! planned from this record:
 //!
