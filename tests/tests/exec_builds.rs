@@ -321,6 +321,8 @@ fn docker_build_push_and_tag_in_a_run_step_reach_the_registry() {
           docker tag {host}/shim:v1 {host}/shim:v2
           docker push {host}/shim:v2
           docker push {host}/shim:v2
+          docker tag {host}/shim:v2 {host}/mirror/shim:v2
+          docker push {host}/mirror/shim:v2
       - run: nerdctl build --push -t {host}/shim:k8s -f Dockerfile.k8s .
 "#
     );
@@ -337,6 +339,14 @@ fn docker_build_push_and_tag_in_a_run_step_reach_the_registry() {
     let v1 = registry.digest("shim", "v1").unwrap();
     assert_eq!(registry.digest("shim", "v2"), Some(v1.clone()));
     assert_ne!(registry.digest("shim", "k8s"), Some(v1.clone()));
+    assert_eq!(
+        registry.digest("mirror/shim", "v2"),
+        Some(v1.clone()),
+        "copied to another repository with the same digest"
+    );
+    assert!(run.printed(&format!(
+        "{host}/mirror/shim:v2: copied from {host}/shim:v2"
+    )));
     assert!(
         run.printed(&format!("{host}/shim:v2: already pushed")),
         "the second push of v2 does no work:\n{}",

@@ -4,10 +4,10 @@
 //! planned from this record:
 //!
 //! - a reference a build (or an earlier push) already put in the registry: nothing to do;
-//! - a tag of an image that is in the registry, in the same repository: copy the manifest
-//!   to the new tag (same digest);
-//! - an image that was built without `--push` (or tagged into another repository): run its
-//!   build again with `--push` to the reference (the builder's layer cache makes it cheap);
+//! - a tag of an image that is in a registry: copy it to the reference (the manifest alone
+//!   within a repository, blobs too into another repository or registry; same digest);
+//! - an image that was built without `--push`: run its build again with `--push` to the
+//!   reference (the builder's layer cache makes it cheap);
 //! - anything else was never built in this job: refused, with what to do.
 
 use std::collections::HashMap;
@@ -36,7 +36,7 @@ struct KnownImage {
 pub enum PushPlan {
     /// The registry already has it.
     AlreadyPushed { digest: String },
-    /// Put the manifest of `from` (same repository) under the reference.
+    /// Copy the image `from` (in a registry, with `digest`) to the reference.
     Copy { from: String, digest: String },
     /// Build again, pushing to the reference only.
     Rebuild(Box<BuildJob>),
@@ -133,16 +133,10 @@ impl ShimImages {
             };
         }
         if let Some((from, digest)) = &known.source {
-            let same_repository = match (ImageRef::parse(from), ImageRef::parse(&key)) {
-                (Ok(a), Ok(b)) => a.same_repository(&b),
-                _ => false,
+            return PushPlan::Copy {
+                from: from.clone(),
+                digest: digest.clone(),
             };
-            if same_repository {
-                return PushPlan::Copy {
-                    from: from.clone(),
-                    digest: digest.clone(),
-                };
-            }
         }
         match &known.build {
             Some(build) => {
@@ -264,13 +258,13 @@ mod tests {
     }
 
     #[test]
-    fn another_repository_is_not_copied_and_strangers_are_unknown() {
+    fn other_repositories_are_copied_and_strangers_are_unknown() {
         let mut images = ShimImages::default();
         images.record_build(&job(&["r:5000/a:v1"], true), &outcome("sha256:aa", &[]));
-        assert!(images.tag("r:5000/a:v1", "r:5000/b:v1"));
+        assert!(images.tag("r:5000/a:v1", "other.io/b:v1"));
         assert!(matches!(
-            images.plan_push("r:5000/b:v1"),
-            PushPlan::Rebuild(_)
+            images.plan_push("other.io/b:v1"),
+            PushPlan::Copy { from, digest } if from == "r:5000/a:v1" && digest == "sha256:aa"
         ));
         assert!(matches!(images.plan_push("r:5000/c:v1"), PushPlan::Unknown));
         assert!(!images.tag("r:5000/c:v1", "r:5000/c:v2"));
@@ -280,6 +274,9 @@ mod tests {
             PushPlan::Copy { digest, .. } if digest == "sha256:cc"
         ));
         images.tag_from_registry("r:5000/c:v1", "sha256:cc", "r:5000/d:v2");
-        assert!(matches!(images.plan_push("r:5000/d:v2"), PushPlan::Unknown));
+        assert!(matches!(
+            images.plan_push("r:5000/d:v2"),
+            PushPlan::Copy { digest, .. } if digest == "sha256:cc"
+        ));
     }
 }

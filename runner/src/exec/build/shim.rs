@@ -339,22 +339,29 @@ impl ShimContext {
                 0
             }
             PushPlan::Copy { from, digest } => {
-                let copied = match (
-                    self.builds.registry().await,
-                    ImageRef::parse(&from),
-                    ImageRef::parse(image),
-                ) {
-                    (Ok(client), Ok(from), Ok(to)) => client
-                        .copy_tag(&from.with_reference(&digest), &to)
+                let (source, target) = match (ImageRef::parse(&from), ImageRef::parse(image)) {
+                    (Ok(source), Ok(target)) => (source, target),
+                    (Err(e), _) | (_, Err(e)) => {
+                        let _ = out.send(ShimReply::Stderr(format!("error: {e}")));
+                        return 1;
+                    }
+                };
+                let how = if source.same_repository(&target) {
+                    "tagged in the registry".to_string()
+                } else {
+                    format!("copied from {from}")
+                };
+                let copied = match self.builds.registry().await {
+                    Ok(client) => client
+                        .copy_image(&source.with_reference(&digest), &target)
                         .await
                         .map_err(|e| e.to_string()),
-                    (Err(e), _, _) => Err(e),
-                    (_, Err(e), _) | (_, _, Err(e)) => Err(e.to_string()),
+                    Err(e) => Err(e),
                 };
                 match copied {
                     Ok(digest) => {
                         self.images.lock().await.record_push(image, &digest);
-                        say(format!("{image}: tagged in the registry: digest: {digest}"));
+                        say(format!("{image}: {how}: digest: {digest}"));
                         0
                     }
                     Err(e) => {
