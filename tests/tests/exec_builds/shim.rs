@@ -114,3 +114,51 @@ fn no_docker_shim_leaves_the_host_path_alone() {
     let without = project.exec(None, &["--no-docker-shim"]);
     assert!(without.printed("shim=none"), "{}", without.all());
 }
+
+#[test]
+fn a_later_job_tags_an_image_found_in_the_registry_and_a_stranger_is_refused() {
+    let Some(registry) = tools() else { return };
+    let host = &registry.host;
+    let workflow = format!(
+        r#"on: push
+jobs:
+  first:
+    runs-on: ubuntu-latest
+    steps:
+      - run: docker build --push -t {host}/early:v1 .
+  second:
+    needs: first
+    runs-on: ubuntu-latest
+    steps:
+      - id: retag
+        run: docker tag {host}/early:v1 {host}/early:v2 && docker push {host}/early:v2
+      - id: stranger
+        run: docker tag {host}/none:v1 {host}/none:v2
+"#
+    );
+    let project = Project::new(&[
+        (".github/workflows/ci.yml", &workflow),
+        ("Dockerfile", DOCKERFILE),
+        ("hello.txt", "hello\n"),
+    ]);
+    let run = project.exec(Some(&registry), &[]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert_eq!(
+        run.steps(),
+        vec!["__run:success", "retag:success", "stranger:failure"],
+        "{}",
+        run.all()
+    );
+    assert_eq!(registry.tags("early"), vec!["v1", "v2"]);
+    assert_eq!(
+        registry.digest("early", "v2"),
+        registry.digest("early", "v1")
+    );
+    assert!(
+        run.printed(&format!(
+            "No such image: {host}/none:v1 (it was not built in this job and its registry does not have it"
+        )),
+        "{}",
+        run.all()
+    );
+}

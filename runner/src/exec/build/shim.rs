@@ -301,24 +301,31 @@ impl ShimContext {
         }
         // Not built in this job: an image already in its registry can still be tagged.
         let found = match (self.builds.registry().await, ImageRef::parse(source)) {
-            (Ok(client), Ok(reference)) => client.digest(&reference).await.ok().flatten(),
-            _ => None,
+            (Ok(client), Ok(reference)) => {
+                client.digest(&reference).await.map_err(|e| e.to_string())
+            }
+            (Err(e), _) => Err(e),
+            (_, Err(e)) => Err(e.to_string()),
         };
-        match found {
-            Some(digest) => {
+        let why = match found {
+            Ok(Some(digest)) => {
                 self.images
                     .lock()
                     .await
                     .tag_from_registry(source, &digest, target);
-                0
+                return 0;
             }
-            None => {
-                let _ = out.send(ShimReply::Stderr(format!(
-                    "Error response from daemon: No such image: {source} (images are not stored on this runner: build it in this job with `docker build -t {source} .`, or push it to its registry first)"
-                )));
-                1
+            Ok(None) => {
+                "it was not built in this job and its registry does not have it".to_string()
             }
-        }
+            Err(e) => {
+                format!("it was not built in this job and its registry could not be asked: {e}")
+            }
+        };
+        let _ = out.send(ShimReply::Stderr(format!(
+            "Error response from daemon: No such image: {source} ({why}; images are not stored on this runner: build it in this job with `docker build -t {source} .`, or push it to its registry first)"
+        )));
+        1
     }
 
     async fn push(
