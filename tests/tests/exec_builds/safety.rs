@@ -200,3 +200,54 @@ fn ctrl_c_cancels_builds_of_actions_and_of_the_shim_and_leaves_no_builder_runnin
         );
     }
 }
+
+#[test]
+fn a_step_timeout_stops_the_build_and_the_job_goes_on() {
+    if !require_program("buildah", "exec builds use a real local builder") {
+        return;
+    }
+    let stall = stalling_server();
+    // 0.03 minutes: 1.8 s, enough for the build to reach the stalling ADD.
+    let steps = r#"      - id: action
+        timeout-minutes: 0.03
+        uses: hybrid-runner/build@v1
+        with:
+          image: 127.0.0.1:9/stall
+      - id: shim
+        if: always()
+        timeout-minutes: 0.03
+        run: docker build -t 127.0.0.1:9/stall:v1 .
+      - id: after
+        if: always()
+        run: echo "after the timeouts"
+"#;
+    let project = Project::new(&[
+        (".github/workflows/ci.yml", &workflow(steps)),
+        (
+            "Dockerfile",
+            &format!("FROM scratch\nADD http://{stall}/never /never\n"),
+        ),
+    ]);
+    let started = std::time::Instant::now();
+    let run = project.exec(None, &[]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert_eq!(
+        run.steps(),
+        vec!["action:failure", "shim:failure", "after:success"],
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.printed("the build did not finish within"),
+        "{}",
+        run.all()
+    );
+    assert!(run.printed("has timed out after"), "{}", run.all());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let left = processes_mentioning(&project.dir.path().display().to_string());
+    assert!(left.is_empty(), "the builder still runs: {left:#?}");
+}
