@@ -2,6 +2,7 @@
 //! command. Commands return an [`ExitCode`]; errors print as `error: …` followed by one
 //! `caused by: …` line per cause. Usage and configuration errors exit 2.
 
+mod build;
 mod context;
 mod docker_shim;
 mod dotenv;
@@ -41,6 +42,10 @@ pub enum Command {
     Context(context::Args),
     /// Print every manifest of the Kubernetes dual build of a folder as multi-document YAML.
     Render(render::Args),
+    /// Build (and push) the dual-tagged images of a folder or of the services of a services file.
+    ///
+    /// Exits 0 when every image was built, 1 when a build failed, 2 on usage errors.
+    Build(Box<build::Args>),
 }
 
 /// An error in how the command was called or configured: printed, then exit 2.
@@ -70,6 +75,7 @@ pub fn main() -> ExitCode {
         Command::Exec(args) => exec::run(*args),
         Command::Context(args) => context::run(args),
         Command::Render(args) => render::run(args),
+        Command::Build(args) => build::run(*args),
     };
     match result {
         Ok(code) => code,
