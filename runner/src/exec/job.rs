@@ -426,19 +426,20 @@ fn start_docker_shim(
     if engine.dry_run || !engine.builds.settings.docker_shim {
         return None;
     }
-    let started = std::env::current_exe()
-        .map_err(|e| format!("cannot find the hybrid-runner binary: {e}"))
-        .and_then(|runner| {
-            let sha = frame
-                .scope
-                .get("github")
-                .and_then(|g| g.get("sha"))
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
+    let sha = frame
+        .scope
+        .get("github")
+        .and_then(|g| g.get("sha"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let started = engine
+        .builds
+        .shim_dir(&engine.run.temp_root)
+        .and_then(|dir| {
             super::build::shim::DockerShim::start(
-                &state.temp.join("docker-shim"),
-                &runner,
+                &dir,
+                state.temp.join("docker.sock"),
                 engine.builds.clone(),
                 sha,
                 super::build::shim::task_ids(&engine.run.run_id, &state.key.id),

@@ -16,6 +16,7 @@ pub mod outputs;
 pub mod protocol;
 pub mod shim;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,6 +59,8 @@ pub struct BuildService {
     pub settings: BuildSettings,
     builder: OnceCell<Result<Arc<ImageBuilder>, String>>,
     registry: OnceCell<Result<Arc<RegistryClient>, String>>,
+    /// The folder of the `docker`/`nerdctl` executables, written at the first job.
+    shim_dir: std::sync::OnceLock<Result<PathBuf, String>>,
 }
 
 impl BuildService {
@@ -66,7 +69,21 @@ impl BuildService {
             settings,
             builder: OnceCell::new(),
             registry: OnceCell::new(),
+            shim_dir: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The run's shim folder under `temp_root`, its executables calling this binary.
+    pub fn shim_dir(&self, temp_root: &Path) -> Result<PathBuf, String> {
+        self.shim_dir
+            .get_or_init(|| {
+                let runner = std::env::current_exe()
+                    .map_err(|e| format!("cannot find the hybrid-runner binary: {e}"))?;
+                let dir = temp_root.join("docker-shim");
+                shim::write_executables(&dir, &runner)?;
+                Ok(dir)
+            })
+            .clone()
     }
 
     /// The run's builder, chosen by `--builder` on the first call.

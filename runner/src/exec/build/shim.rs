@@ -1,6 +1,7 @@
 //! The `docker` / `nerdctl` shim of one job: a folder put on every step's `PATH` with two
 //! small executables that hand their command line to the running `hybrid-runner`
-//! (`hybrid-runner __docker-shim docker ARGS`), and the Unix socket they hand it to. The
+//! (`hybrid-runner __docker-shim docker ARGS`; written once per run, shared by its jobs), and
+//! the job's own Unix socket they hand it to (named by the step's environment). The
 //! shim process builds nothing: the engine parses the command (`parse_docker_cli`), runs
 //! builds on the run's builder, streams the lines back and sends the exit code. Cancel and
 //! cleanup stay here: a build stops when the job is stopped hard or when the shim process
@@ -56,33 +57,36 @@ pub struct DockerShim {
     context: Arc<ShimContext>,
 }
 
+/// Writes the executables (`docker`, `nerdctl`) into `dir`. They hold nothing job-specific
+/// (the socket comes from the step's environment), so one folder serves every job of a run.
+/// `runner` is the `hybrid-runner` binary they call.
+pub fn write_executables(dir: &Path, runner: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    for program in SHIM_PROGRAMS {
+        let path = dir.join(program);
+        std::fs::write(&path, shim_script(runner, program))
+            .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
 impl DockerShim {
-    /// Writes the executables into `dir`, binds `dir/s.sock` and starts serving.
-    /// `runner` is the `hybrid-runner` binary the executables call.
+    /// Binds `socket` and starts serving; `dir` holds the executables
+    /// ([`write_executables`]).
     pub fn start(
         dir: &Path,
-        runner: &Path,
+        socket: PathBuf,
         builds: Arc<BuildService>,
         sha: String,
         task: TaskIds,
         parent: &CancellationToken,
     ) -> Result<DockerShim, String> {
-        let socket = dir.join("s.sock");
         if socket.as_os_str().len() > MAX_SOCKET_PATH {
             return Err(format!(
                 "the socket path {} is longer than {MAX_SOCKET_PATH} bytes; set TMPDIR to a shorter folder",
                 socket.display()
             ));
-        }
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        for program in SHIM_PROGRAMS {
-            let path = dir.join(program);
-            std::fs::write(&path, shim_script(runner, program))
-                .and_then(|()| {
-                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-                })
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         }
         let listener = UnixListener::bind(&socket)
             .map_err(|e| format!("cannot listen on {}: {e}", socket.display()))?;
