@@ -109,6 +109,8 @@ pub struct JobState<'a> {
     /// State saved by the `pre` steps run at job start, as `STATE_*` variables, by the
     /// id of the step whose action they belong to.
     pub pre_states: Vec<(String, Vec<(String, String)>)>,
+    /// The job's `docker`/`nerdctl` shim (absent with `--no-docker-shim` and in dry runs).
+    pub docker_shim: Option<super::build::shim::DockerShim>,
 }
 
 impl JobState<'_> {
@@ -190,6 +192,7 @@ impl JobRun<'_> {
             timed_out: false,
             post_failed: false,
             pre_states: Vec::new(),
+            docker_shim: None,
         };
         if let Err(e) = std::fs::create_dir_all(&state.temp) {
             state.note(
@@ -209,6 +212,7 @@ impl JobRun<'_> {
                 return self.finish(&state, Outcome::Failure, Vec::new(), started);
             }
         };
+        state.docker_shim = start_docker_shim(&state, &frame);
         let timeout = frame
             .scope
             .minutes(
@@ -255,6 +259,9 @@ impl JobRun<'_> {
         }
         state.run_posts(&frame).await;
         state.stop_orphans().await;
+        if let Some(shim) = state.docker_shim.take() {
+            shim.stop().await;
+        }
         let outputs = self.outputs(&state, &frame);
         let result = if timed_out || frame.failed || state.post_failed {
             Outcome::Failure
@@ -406,6 +413,49 @@ impl JobRun<'_> {
             }
         }
         out
+    }
+}
+
+/// The job's `docker` shim, unless turned off; a shim that cannot start leaves the host's
+/// `docker` on `PATH`, with a warning.
+fn start_docker_shim(
+    state: &JobState<'_>,
+    frame: &Frame,
+) -> Option<super::build::shim::DockerShim> {
+    let engine = state.engine;
+    if engine.dry_run || !engine.builds.settings.docker_shim {
+        return None;
+    }
+    let sha = frame
+        .scope
+        .get("github")
+        .and_then(|g| g.get("sha"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let started = engine
+        .builds
+        .shim_dir(&engine.run.temp_root)
+        .and_then(|dir| {
+            super::build::shim::DockerShim::start(
+                &dir,
+                state.temp.join("docker.sock"),
+                engine.builds.clone(),
+                sha,
+                super::build::shim::task_ids(&engine.run.run_id, &state.key.id),
+                &engine.hard_cancel,
+            )
+        });
+    match started {
+        Ok(shim) => Some(shim),
+        Err(e) => {
+            state.note(
+                None,
+                LogKind::Runner,
+                &format!("warning: `docker` in run steps is the host's: the docker shim did not start: {e}"),
+            );
+            None
+        }
     }
 }
 

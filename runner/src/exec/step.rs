@@ -285,9 +285,13 @@ impl JobState<'_> {
         Ok(dir)
     }
 
-    /// `PATH` for steps: `GITHUB_PATH` additions (most recent first), then the host's.
+    /// `PATH` for steps: `GITHUB_PATH` additions (most recent first), the job's `docker`
+    /// shim folder, then the host's.
     pub fn path_env(&self) -> String {
         let mut parts = self.path_prepends.clone();
+        if let Some(shim) = &self.docker_shim {
+            parts.push(shim.dir.display().to_string());
+        }
         parts.push(self.engine.host_path());
         parts.join(":")
     }
@@ -338,6 +342,10 @@ impl JobState<'_> {
             self.tracking_id(),
         );
         for (k, v) in files.vars() {
+            upsert(&mut full_env, k, v);
+        }
+        if let Some(shim) = &self.docker_shim {
+            let (k, v) = shim.env();
             upsert(&mut full_env, k, v);
         }
         for (k, v) in process.env.iter().chain(extra) {
@@ -421,7 +429,7 @@ impl JobState<'_> {
     /// the cancel (its `if:` saw `cancelled()`: `always()` steps, posts) the second Ctrl-C.
     /// Decided by the status the step's `if:` saw, not by the job's state now: a cancel
     /// landing between the `if:` and the process start must still stop the process.
-    fn process_token(&self, frame: &Frame) -> CancellationToken {
+    pub(crate) fn process_token(&self, frame: &Frame) -> CancellationToken {
         if frame.scope.status == JobStatus::Cancelled {
             self.engine.hard_cancel.child_token()
         } else {
