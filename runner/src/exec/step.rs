@@ -270,7 +270,7 @@ impl JobState<'_> {
         // One script file per job and extension, rewritten for each step (its process has
         // ended before the next step writes it).
         let script_path = self.temp.join(format!("step{}", shell.extension));
-        std::fs::write(&script_path, script).map_err(|e| {
+        overwrite(&script_path, script.as_bytes()).map_err(|e| {
             format!(
                 "cannot write the step's script {}: {e}",
                 script_path.display()
@@ -618,6 +618,27 @@ impl JobState<'_> {
     }
 }
 
+/// Makes `bytes` the content of the file at `path` by writing over the old content and
+/// cutting off what is left of it, instead of truncating the file to zero first: on ext4
+/// (its default `auto_da_alloc`) a file truncated to zero and written again is flushed to
+/// disk when closed, and freeing its block can wait for a discard, which cost 0.1 to
+/// 0.2 ms a step where `hybrid-runner exec` was benchmarked; in place it takes a few µs.
+fn overwrite(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    let old_len = file.metadata()?.len();
+    file.write_all(bytes)?;
+    let len = bytes.len() as u64;
+    if old_len > len {
+        file.set_len(len)?;
+    }
+    Ok(())
+}
+
 pub fn level_name(level: AnnotationLevel) -> &'static str {
     match level {
         AnnotationLevel::Error => "error",
@@ -724,5 +745,24 @@ impl OutputReader<'_, '_> {
                 self.command_failed = true;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::overwrite;
+
+    #[test]
+    fn overwrite_replaces_longer_and_shorter_content_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("step.sh");
+        overwrite(&path, b"echo a long first script\n").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"echo a long first script\n");
+        overwrite(&path, b"true").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"true");
+        overwrite(&path, b"echo longer again").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"echo longer again");
+        overwrite(&path, b"").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"");
     }
 }
