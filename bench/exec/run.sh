@@ -9,7 +9,7 @@
 #   HYBRID_RUNNER_CONFORMANCE  conformance data folder [default: <repo>/../shared/conformance]
 #   CARGO_TARGET_DIR           where our release binary is built [default: <repo>/target]
 #   BENCH_RUNS, BENCH_WARMUP   hyperfine runs and warmups per command [default: 10, 2]
-#   BENCH_BASELINE_RUNS        runs per command of the per-step overhead section [default: 40]
+#   BENCH_BASELINE_RUNS        interleaved rounds of the per-step overhead section [default: 40]
 #   BENCH_OUT                  where hyperfine JSON and logs go [default: $CARGO_TARGET_DIR/bench-exec]
 #   BENCH_ROWS                 space-separated act row dirs to consider [default: all host rows]
 set -euo pipefail
@@ -198,21 +198,20 @@ done <<<"$plan"
 
 # ---- per-step overhead ---------------------------------------------------------------------
 # 1 and 50 bare `bash -c true` spawns from a bash loop, against one job of 1 and of 50 trivial
-# steps for each tool, all in one hyperfine call (interleaving nothing, so keep the machine
-# quiet). The report derives the overhead two ways (see below) from the mean and from the
-# minimum, which a noisy machine disturbs least.
+# steps for each tool, timed in interleaved rounds (interleave.py: every round runs every
+# command once, in random order, so a busy spell of the machine hits all of them alike),
+# with the CPU time (user + system) of each run's whole process tree besides its wall time.
 printf 'bash -c true\n' >"$work/bare1.sh"
 printf 'for _ in $(seq 50); do bash -c true; done\n' >"$work/bare50.sh"
-echo "benchmarking the per-step overhead" >&2
+echo "benchmarking the per-step overhead ($baseline_runs interleaved rounds)" >&2
 baseline_ok=1
-(cd "$synth" && hyperfine -N --warmup "$((warmup + 3))" --runs "$baseline_runs" --style none \
-    --export-json "$out/baseline.json" \
-    -n bare1 "bash $work/bare1.sh" \
-    -n bare50 "bash $work/bare50.sh" \
-    -n ours1 "$(q "$hr") exec -W .github/workflows/steps1.yml" \
-    -n ours50 "$(q "$hr") exec -W .github/workflows/steps50.yml" \
-    -n wrkflw1 "$(q "$wrk") run --runtime emulation .github/workflows/steps1.yml" \
-    -n wrkflw50 "$(q "$wrk") run --runtime emulation .github/workflows/steps50.yml" \
+(cd "$synth" && python3 "$here/interleave.py" "$out/baseline.json" "$baseline_runs" "$warmup" \
+    "bare1=bash $work/bare1.sh" \
+    "bare50=bash $work/bare50.sh" \
+    "ours1=$(q "$hr") exec -W .github/workflows/steps1.yml" \
+    "ours50=$(q "$hr") exec -W .github/workflows/steps50.yml" \
+    "wrkflw1=$(q "$wrk") run --runtime emulation .github/workflows/steps1.yml" \
+    "wrkflw50=$(q "$wrk") run --runtime emulation .github/workflows/steps50.yml" \
     >"$out/baseline.log" 2>&1) || baseline_ok=0
 
 # Instructions the tool's own process executes (callgrind; its children, the bash steps, are
@@ -279,31 +278,35 @@ print(f"\nfaster than wrkflw on {wins} of {len(rows)} shared workflows")
 #   fixed cost (start, workflow loading, teardown) over the 50 steps;
 # - per further step: ((t(tool, 50) - t(tool, 1)) - (t(bare 50) - t(bare 1))) / 49, the cost
 #   each step adds, without the fixed cost.
+# Each from the mean, the median and the minimum wall time, and from the mean CPU time.
 if sys.argv[3] == "1":
-    res = {r["command"]: r for r in json.load(open(sys.argv[2]))["results"]}
-    n = len(res["bare50"]["times"])
-    print(f"\nper-step overhead over a bare `bash -c true` spawn ({n} runs each; mean | min):")
-    for key in ("bare1", "bare50", "ours1", "ours50", "wrkflw1", "wrkflw50"):
-        r = res[key]
-        print(f"  {key:9} {r['mean']*1000:7.1f} ± {r['stddev']*1000:5.1f} ms | {r['min']*1000:7.1f} ms")
+    import statistics
+    data = json.load(open(sys.argv[2]))
+    stat = {}
+    for name, r in data["results"].items():
+        w, c = r["wall"], r["cpu"]
+        stat[name] = {"mean": statistics.mean(w), "median": statistics.median(w),
+                      "min": min(w), "cpu": statistics.mean(c),
+                      "sd": statistics.stdev(w) if len(w) > 1 else 0.0}
+    print(f"\nper-step overhead over a bare `bash -c true` spawn ({data['rounds']} interleaved rounds):")
+    print("  command    wall mean ± sd       median      min  | CPU mean")
+    for name, s in stat.items():
+        print(f"  {name:9} {s['mean']*1000:7.1f} ± {s['sd']*1000:5.1f} ms {s['median']*1000:7.1f} ms"
+              f" {s['min']*1000:7.1f} ms | {s['cpu']*1000:7.1f} ms")
     for tool, label in (("ours", "hybrid-runner"), ("wrkflw", "wrkflw")):
-        out = []
-        for stat in ("mean", "min"):
-            t = {k: res[k][stat] for k in res}
+        parts = []
+        for key in ("mean", "median", "min", "cpu"):
+            t = {k: v[key] for k, v in stat.items()}
             issue = (t[f"{tool}50"] - t["bare50"]) / 50 * 1000
             further = ((t[f"{tool}50"] - t[f"{tool}1"]) - (t["bare50"] - t["bare1"])) / 49 * 1000
-            out.append((stat, issue, further))
-        cpu = {k: res[k]["user"] + res[k]["system"] for k in res}
-        cpu_further = ((cpu[f"{tool}50"] - cpu[f"{tool}1"]) - (cpu["bare50"] - cpu["bare1"])) / 49 * 1000
-        goal = ""
+            parts.append((key, issue, further))
+        print(f"  {label}: issue's formula / per further step, in ms")
+        print("    " + "   ".join(f"{k}: {i:.2f} / {f:.2f}" for k, i, f in parts))
         if tool == "ours":
-            goal = "  (goal <= 0.5 ms by the issue's formula, from the mean: " + (
-                "met" if out[0][1] <= 0.5 else "MISSED") + ")"
-        print(f"  {label}: issue's formula {out[0][1]:.2f} ms (mean) / {out[1][1]:.2f} ms (min);"
-              f" per further step {out[0][2]:.2f} ms (mean) / {out[1][2]:.2f} ms (min),"
-              f" {cpu_further:.2f} ms of CPU (user + system, mean){goal}")
+            verdict = ", ".join(f"{k} {'met' if i <= 0.5 else 'MISSED'}" for k, i, _ in parts)
+            print(f"    goal <= 0.5 ms by the issue's formula: {verdict}")
 else:
-    print("\nper-step overhead: hyperfine failed (see baseline.log)")
+    print("\nper-step overhead: the measurement failed (see baseline.log)")
 
 counts = {}
 for line in open(sys.argv[4]):
