@@ -3,6 +3,7 @@
 //! The steps themselves run in [`super::step`] and [`super::action`].
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -111,6 +112,8 @@ pub struct JobState<'a> {
     pub pre_states: Vec<(String, Vec<(String, String)>)>,
     /// The job's `docker`/`nerdctl` shim (absent with `--no-docker-shim` and in dry runs).
     pub docker_shim: Option<super::build::shim::DockerShim>,
+    /// What every step process's environment starts from (built on the first step).
+    pub step_env: super::step::StepEnvBase,
 }
 
 impl JobState<'_> {
@@ -193,6 +196,7 @@ impl JobRun<'_> {
             post_failed: false,
             pre_states: Vec::new(),
             docker_shim: None,
+            step_env: Default::default(),
         };
         if let Err(e) = std::fs::create_dir_all(&state.temp) {
             state.note(
@@ -499,14 +503,16 @@ impl JobState<'_> {
             );
             entry.insert("outcome", Value::from(result.outcome.as_str()));
             entry.insert("conclusion", Value::from(result.conclusion.as_str()));
-            let mut steps_ctx = frame
-                .scope
-                .get("steps")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default();
-            steps_ctx.insert(def.id.clone(), Value::object(entry));
-            frame.scope.set("steps", Value::object(steps_ctx));
+            // Taken out of the scope first (`Null` keeps its place), so that the object is
+            // usually not shared and gets the entry without being copied.
+            let steps_ctx = frame.scope.get("steps").cloned();
+            frame.scope.set("steps", Value::Null);
+            let mut steps_ctx = match steps_ctx {
+                Some(Value::Object(o)) => o,
+                _ => Arc::new(Object::new()),
+            };
+            Arc::make_mut(&mut steps_ctx).insert(def.id.clone(), Value::object(entry));
+            frame.scope.set("steps", Value::Object(steps_ctx));
             let status = if frame.failed { "failure" } else { "success" };
             if let Some(Value::Object(job)) = frame.scope.get("job").cloned() {
                 let mut job = (*job).clone();
