@@ -236,6 +236,29 @@ fn dual_without_k8s_dockerfile_builds_docker_only() {
 }
 
 #[test]
+fn dual_skip_unchanged_is_off_by_default_and_takes_booleans() {
+    let t = TagTemplates::default();
+    let req = from_dual_inputs(&inputs(&[("image", "r.example/app")]), SHA, true, &t).unwrap();
+    assert!(!req.skip_unchanged);
+    for (value, expected) in [("true", true), ("True", true), ("false", false)] {
+        let i = inputs(&[("image", "r.example/app"), ("skip-unchanged", value)]);
+        let req = from_dual_inputs(&i, SHA, true, &t).unwrap();
+        assert_eq!(req.skip_unchanged, expected, "{value}");
+    }
+    let err = from_dual_inputs(
+        &inputs(&[("image", "r.example/app"), ("skip-unchanged", "maybe")]),
+        SHA,
+        true,
+        &t,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("skip-unchanged"), "{err}");
+    // The other build forms have no such input and never skip.
+    let push = from_build_push_inputs(&inputs(&[("tags", "r.example/app:v1")])).unwrap();
+    assert!(!push.skip_unchanged);
+}
+
+#[test]
 fn dual_variant_subset_explicit_file_short_sha_extra_tags() {
     let templates = TagTemplates {
         sha_length: Some(7),

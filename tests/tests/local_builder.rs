@@ -43,6 +43,7 @@ fn job(workspace: &Path, image: &str, variants: &[Variant], push: bool) -> Build
             labels: Vec::new(),
             push,
             cache: true,
+            skip_unchanged: false,
             outputs_for: OutputsStyle::Dual,
         },
         workspace: workspace.to_path_buf(),

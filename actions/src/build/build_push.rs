@@ -202,6 +202,7 @@ pub fn from_build_push_inputs(
         labels,
         push: boolean(ACTION, inputs, "push", false)?,
         cache: !no_cache,
+        skip_unchanged: false,
         outputs_for: OutputsStyle::BuildPush,
     })
 }

@@ -294,6 +294,7 @@ fn build(args: &[String], tail: &[String]) -> Result<DockerCommand, BuildInputEr
         labels,
         push,
         cache,
+        skip_unchanged: false,
         outputs_for: OutputsStyle::Shim,
     }))
 }

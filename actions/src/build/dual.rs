@@ -4,7 +4,10 @@
 //! `dockerfile` (default `Dockerfile`), `k8s-dockerfile` (default `Dockerfile.k8s` when it
 //! exists), both relative to `context`; `variants` (`docker`, `k8s`, `docker,k8s` or `both`;
 //! default: `k8s` too when a k8s Dockerfile is available), `tags` (extra tag names),
-//! `build-args`, `target`, `push` (default `true`), `cache` (default `true`).
+//! `build-args`, `target`, `push` (default `true`), `cache` (default `true`),
+//! `skip-unchanged` (default `false`: when `true` and pushing, an image already in the
+//! registry that was built from the same context, Dockerfile and build args is tagged
+//! instead of rebuilt).
 //!
 //! Tags come from [`TagTemplates`]: by default variant `docker` gets `latest`, `docker-latest`,
 //! `docker-<sha>` and variant `k8s` gets `k8s-latest`, `k8s-<sha>`. An extra tag `v1` becomes
@@ -33,6 +36,7 @@ const KNOWN_INPUTS: &[&str] = &[
     "target",
     "push",
     "cache",
+    "skip-unchanged",
 ];
 
 /// Tag templates per variant; `{sha}` stands for the commit sha, cut to `sha_length`
@@ -218,6 +222,7 @@ pub fn from_dual_inputs(
         labels: Vec::new(),
         push: boolean(ACTION, inputs, "push", true)?,
         cache: boolean(ACTION, inputs, "cache", true)?,
+        skip_unchanged: boolean(ACTION, inputs, "skip-unchanged", false)?,
         outputs_for: OutputsStyle::Dual,
     })
 }

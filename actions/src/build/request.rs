@@ -79,5 +79,9 @@ pub struct BuildRequest {
     pub push: bool,
     /// Reuse cached layers (false for `no-cache: true` / `--no-cache`).
     pub cache: bool,
+    /// Opt-in build avoidance (`skip-unchanged: true`, `--skip-unchanged`): when the registry
+    /// already holds an image built from the same inputs, tag it instead of building. Only
+    /// honoured when the request pushes; see the runner's `build::avoidance`.
+    pub skip_unchanged: bool,
     pub outputs_for: OutputsStyle,
 }

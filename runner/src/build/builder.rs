@@ -82,6 +82,9 @@ pub enum BuildProgress {
     Started(Variant),
     /// The variant was built (and pushed when the request says so).
     Built(BuiltImage),
+    /// The variant was not built: an image built from the same inputs was in the registry
+    /// and got the requested tags (`skip-unchanged`, see [`super::avoidance`]).
+    Reused(BuiltImage),
     /// The variant's build or push failed; `message` is what [`BuildError::Failed`] says.
     Failed { variant: Variant, message: String },
 }

@@ -3,6 +3,7 @@
 //! build (namespace, context, registry secret, one Job per variant), and the local
 //! builders (buildah, podman, docker) that build on this host.
 
+pub mod avoidance;
 pub mod builder;
 pub mod context;
 pub mod dockerignore;

@@ -278,6 +278,7 @@ mod tests {
                 labels: vec![("team".into(), "x".into())],
                 push: true,
                 cache,
+                skip_unchanged: false,
                 outputs_for: OutputsStyle::Dual,
             },
             workspace: PathBuf::from("/ws"),

@@ -62,6 +62,12 @@ pub enum RegistryError {
         status: StatusCode,
         body: String,
     },
+    #[error("reading the blob {digest} of {reference} failed: {message}")]
+    BlobGet {
+        reference: String,
+        digest: String,
+        message: String,
+    },
     #[error("copying {from} to {to} failed: {message}")]
     Copy {
         from: String,
@@ -279,6 +285,27 @@ impl RegistryClient {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The bytes of blob `digest` of `image`'s repository (an image config, say), checked
+    /// against the digest.
+    pub async fn blob(&self, image: &ImageRef, digest: &str) -> Result<Vec<u8>, RegistryError> {
+        let failed = |message: String| RegistryError::BlobGet {
+            reference: image.to_string(),
+            digest: digest.to_string(),
+            message,
+        };
+        let url = format!("{}/blobs/{digest}", self.base_url(image));
+        let response = self.send(image, false, |http| http.get(&url)).await?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| connect(image, &e))?;
+        if !status.is_success() {
+            return Err(failed(format!("{status} {}", short_body(&bytes))));
+        }
+        if digest.starts_with("sha256:") && sha256_digest(&bytes) != digest {
+            return Err(failed("the bytes read do not match the digest".to_string()));
+        }
+        Ok(bytes.to_vec())
     }
 
     /// Puts `manifest` under `image`'s tag; returns the digest the registry reports.

@@ -175,6 +175,7 @@ mod tests {
                     labels: Vec::new(),
                     push: true,
                     cache: true,
+                    skip_unchanged: false,
                     outputs_for: OutputsStyle::Dual,
                 },
                 workspace: PathBuf::from("/ws"),

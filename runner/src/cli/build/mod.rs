@@ -21,8 +21,10 @@ use tokio_util::sync::CancellationToken;
 use self::report::{ServiceReport, VariantClock};
 use self::services::{DEFAULT_SERVICES_FILE, PlanOptions, ServicePlan};
 use super::UsageError;
+use crate::build::avoidance::build_avoiding;
 use crate::build::kaniko::KanikoConfig;
 use crate::build::metrics::BuildMetrics;
+use crate::build::registry::{DockerCredentials, RegistryClient};
 use crate::build::select::{SelectOptions, select_builder};
 use crate::build::{BuildLog, BuildProgress, BuilderChoice, ImageBuilder};
 
@@ -85,6 +87,11 @@ pub struct Args {
     /// Do not reuse cached layers
     #[arg(long)]
     pub no_cache: bool,
+    /// Reuse an image already in the registry that was built from the same context,
+    /// Dockerfile, build args, target and labels: add the new tags to it instead of building
+    /// (recorded as the label org.hybrid-runner.build-key and a build-<key> tag)
+    #[arg(long, conflicts_with = "no_push")]
+    pub skip_unchanged: bool,
     /// Print one JSON object (results and metrics) on stdout; the build log goes to stderr
     #[arg(long)]
     pub json: bool,
@@ -137,6 +144,7 @@ fn plan(args: &Args) -> Result<Vec<ServicePlan>, UsageError> {
         target: args.target.clone(),
         push: !args.no_push,
         cache: !args.no_cache,
+        skip_unchanged: args.skip_unchanged,
         insecure_registries: args.insecure_registry.clone(),
         timeout: Duration::from_secs(args.timeout),
     };
@@ -204,8 +212,22 @@ async fn run_async(args: Args, plans: Vec<ServicePlan>) -> anyhow::Result<ExitCo
         })
     };
     let builder_name = builder.name();
+    let registry = if args.skip_unchanged {
+        match DockerCredentials::from_environment()
+            .and_then(|c| RegistryClient::new(&args.insecure_registry, c))
+        {
+            Ok(client) => Some(Arc::new(client)),
+            Err(e) => {
+                eprintln!("warning: --skip-unchanged is off: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let reports = build_all(
         Arc::new(builder),
+        registry,
         plans,
         usize::from(args.parallel),
         args.json,
@@ -247,6 +269,7 @@ async fn run_async(args: Args, plans: Vec<ServicePlan>) -> anyhow::Result<ExitCo
 /// builder runs them; one report per service in plan order.
 async fn build_all(
     builder: Arc<ImageBuilder>,
+    registry: Option<Arc<RegistryClient>>,
     plans: Vec<ServicePlan>,
     parallel: usize,
     json: bool,
@@ -257,9 +280,14 @@ async fn build_all(
     let count = plans.len();
     for (index, plan) in plans.into_iter().enumerate() {
         let (builder, slots, cancel) = (Arc::clone(&builder), Arc::clone(&slots), cancel.clone());
+        let registry = registry.clone();
         tasks.spawn(async move {
             let _slot = slots.acquire_owned().await;
-            (index, build_one(&builder, plan, json, &cancel).await)
+            let registry = registry.as_deref();
+            (
+                index,
+                build_one(&builder, registry, plan, json, &cancel).await,
+            )
         });
     }
     let mut reports: Vec<Option<ServiceReport>> = (0..count).map(|_| None).collect();
@@ -284,6 +312,7 @@ fn say(json: bool, line: &str) {
 
 async fn build_one(
     builder: &ImageBuilder,
+    registry: Option<&RegistryClient>,
     plan: ServicePlan,
     json: bool,
     cancel: &CancellationToken,
@@ -316,7 +345,12 @@ async fn build_one(
             say(json, &progress_line(&progress_name, &event, &clock, start));
         })
     };
-    let result = builder.build(&plan.job, &log, cancel).await;
+    let result = match registry {
+        Some(registry) => build_avoiding(builder, &plan.job, &log, cancel, registry)
+            .await
+            .map(|avoided| avoided.outcome),
+        None => builder.build(&plan.job, &log, cancel).await,
+    };
     let clock = clock.lock().unwrap_or_else(|p| p.into_inner());
     let variants: Vec<_> = plan
         .job
@@ -359,6 +393,12 @@ fn progress_line(
             } else {
                 format!(", {}", image.digest)
             }
+        ),
+        BuildProgress::Reused(image) => format!(
+            "==> {service}/{}: reused {} (unchanged inputs, not rebuilt) in {}",
+            image.variant,
+            image.digest,
+            report::human_duration(clock.elapsed(image.variant, start).as_secs_f64())
         ),
         BuildProgress::Failed { variant, .. } => format!(
             "==> {service}/{variant}: failed after {}",

@@ -22,6 +22,9 @@ pub struct VariantReport {
     /// `sha256:<hex>`; empty when not built or unknown (see the build log).
     pub digest: String,
     pub tags: Vec<String>,
+    /// Not built: an image from the same inputs was in the registry and got the tags
+    /// (`--skip-unchanged`).
+    pub reused: bool,
     pub duration_seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -60,7 +63,7 @@ impl VariantClock {
             BuildProgress::Started(variant) => {
                 self.started.insert(*variant, now);
             }
-            BuildProgress::Built(image) => {
+            BuildProgress::Built(image) | BuildProgress::Reused(image) => {
                 self.finished.insert(image.variant, (now, event.clone()));
             }
             BuildProgress::Failed { variant, .. } => {
@@ -105,6 +108,10 @@ pub fn variant_reports(
                 result: BuildResult::Success,
                 digest: String::new(),
                 tags: tags.clone(),
+                reused: matches!(
+                    clock.finished.get(variant),
+                    Some((_, BuildProgress::Reused(_)))
+                ),
                 duration_seconds: duration,
                 error: None,
             };
@@ -116,7 +123,9 @@ pub fn variant_reports(
                     }
                 }
                 Err(error) => match clock.finished.get(variant).map(|(_, e)| e) {
-                    Some(BuildProgress::Built(image)) => report.digest = image.digest.clone(),
+                    Some(BuildProgress::Built(image) | BuildProgress::Reused(image)) => {
+                        report.digest = image.digest.clone();
+                    }
                     Some(BuildProgress::Failed { message, .. }) => {
                         report.result = match error {
                             BuildError::Cancelled | BuildError::TimedOut(_) => error_result(error),
@@ -187,7 +196,11 @@ pub fn write_table(out: &mut impl Write, services: &[ServiceReport]) -> std::io:
             rows.push([
                 service.name.clone(),
                 v.variant.to_string(),
-                v.result.as_str().to_string(),
+                if v.reused {
+                    format!("{} (reused)", v.result.as_str())
+                } else {
+                    v.result.as_str().to_string()
+                },
                 human_duration(v.duration_seconds),
                 if v.digest.is_empty() {
                     "-".to_string()

@@ -61,6 +61,8 @@ pub struct PlanOptions {
     pub target: Option<String>,
     pub push: bool,
     pub cache: bool,
+    /// `--skip-unchanged`: reuse an image built from the same inputs (see `build::avoidance`).
+    pub skip_unchanged: bool,
     pub insecure_registries: Vec<String>,
     pub timeout: Duration,
 }
@@ -203,6 +205,10 @@ pub fn plan_service(
         ("dockerfile".to_string(), dockerfile),
         ("push".to_string(), options.push.to_string()),
         ("cache".to_string(), options.cache.to_string()),
+        (
+            "skip-unchanged".to_string(),
+            options.skip_unchanged.to_string(),
+        ),
         ("tags".to_string(), options.extra_tags.join("\n")),
         (
             "build-args".to_string(),
@@ -283,6 +289,7 @@ mod tests {
             target: None,
             push: true,
             cache: true,
+            skip_unchanged: false,
             insecure_registries: Vec::new(),
             timeout: Duration::from_secs(60),
         }

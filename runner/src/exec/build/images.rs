@@ -184,6 +184,7 @@ mod tests {
                 labels: Vec::new(),
                 push,
                 cache: true,
+                skip_unchanged: false,
                 outputs_for: OutputsStyle::Shim,
             },
             workspace: PathBuf::from("/w"),

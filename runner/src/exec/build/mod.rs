@@ -23,6 +23,7 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
+use crate::build::avoidance::build_avoiding;
 use crate::build::kaniko::KanikoConfig;
 use crate::build::registry::{DockerCredentials, RegistryClient};
 use crate::build::select::{SelectOptions, select_builder};
@@ -121,8 +122,20 @@ impl BuildService {
         cancel: &CancellationToken,
     ) -> Result<BuildOutcome, BuildFailure> {
         let builder = self.builder().await.map_err(BuildFailure::Failed)?;
+        let registry = if job.request.skip_unchanged {
+            Some(self.registry().await.map_err(BuildFailure::Failed)?)
+        } else {
+            None
+        };
         let stop = cancel.child_token();
-        let build = builder.build(job, log, &stop);
+        let build = async {
+            match &registry {
+                Some(registry) => build_avoiding(&builder, job, log, &stop, registry)
+                    .await
+                    .map(|avoided| avoided.outcome),
+                None => builder.build(job, log, &stop).await,
+            }
+        };
         tokio::pin!(build);
         let deadline = tokio::time::sleep(job.timeout);
         tokio::pin!(deadline);
