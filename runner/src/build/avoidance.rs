@@ -5,7 +5,8 @@
 //! **The build key** of a variant is the sha256 of, in this order (each field named and
 //! length-prefixed, so no two inputs encode alike; see [`build_key`]): a format version, the
 //! variant name, the sha256 of the deterministic context tar.gz (after `.dockerignore`, see
-//! [`super::context`]), the variant's Dockerfile bytes, the build args *in the order the
+//! [`super::context`]; packed at gzip level 0, stored blocks, so hashing costs no
+//! compression), the variant's Dockerfile bytes, the build args *in the order the
 //! builder applies them* (a later duplicate overrides an earlier one, so order matters),
 //! the target, and the request's labels in order. Not in the key: the commit sha (the point
 //! is to reuse across commits; a reused image keeps the `org.opencontainers.image.revision`
@@ -207,12 +208,16 @@ async fn plain(
 }
 
 /// One key per variant of `job`, in request order: the context is packed once (to no
-/// file, only hashed) with the variants' Dockerfiles always included, as the builders send it.
+/// file, only hashed, gzip level 0) with the variants' Dockerfiles always included, as the
+/// builders send it.
 async fn variant_keys(job: &BuildJob) -> Result<Vec<BuildKey>, BuildError> {
     let job = job.clone();
     let context_dir = job.context_dir();
     let joined = tokio::task::spawn_blocking(move || {
         let mut options = ContextOptions::new(job.context_dir());
+        // Stored deflate blocks: the same deterministic archive, none of the compression
+        // cost (the digest only has to change when the context does).
+        options.level = 0;
         options.always_include = job
             .request
             .variants
