@@ -122,8 +122,15 @@ impl BuildService {
         cancel: &CancellationToken,
     ) -> Result<BuildOutcome, BuildFailure> {
         let builder = self.builder().await.map_err(BuildFailure::Failed)?;
+        // Avoidance never fails a build: without a registry client it builds normally.
         let registry = if job.request.skip_unchanged {
-            Some(self.registry().await.map_err(BuildFailure::Failed)?)
+            match self.registry().await {
+                Ok(registry) => Some(registry),
+                Err(e) => {
+                    log.line(None, format!("skip-unchanged is off for this build: {e}"));
+                    None
+                }
+            }
         } else {
             None
         };
