@@ -13,7 +13,7 @@ use std::time::Duration;
 use actions::build::{BuildRequest, Variant};
 use tokio_util::sync::CancellationToken;
 
-use super::kaniko::TaskIds;
+use super::kaniko::{KanikoBuilder, TaskIds};
 
 /// A build as the builder receives it: the lowered request plus the facts of the job it
 /// belongs to.
@@ -178,7 +178,10 @@ impl std::str::FromStr for BuilderChoice {
 /// (`build/kaniko/`), `Local` (`build/local/`: buildah, podman, docker) and `DryRun`.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum ImageBuilder {}
+pub enum ImageBuilder {
+    /// Kaniko Jobs on Kubernetes, one namespace per build.
+    Kaniko(KanikoBuilder),
+}
 
 impl ImageBuilder {
     /// Run one build to the end: every variant built (in parallel where the builder can)
@@ -190,12 +193,15 @@ impl ImageBuilder {
         log: &BuildLog,
         cancel: &CancellationToken,
     ) -> Result<BuildOutcome, BuildError> {
-        let _ = (job, log, cancel);
-        match *self {}
+        match self {
+            ImageBuilder::Kaniko(builder) => builder.build(job, log, cancel).await,
+        }
     }
 
     /// The builder's name as `--builder` spells it.
     pub fn name(&self) -> &'static str {
-        match *self {}
+        match self {
+            ImageBuilder::Kaniko(_) => "kaniko",
+        }
     }
 }

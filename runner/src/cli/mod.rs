@@ -2,12 +2,17 @@
 //! command. Commands return an [`ExitCode`]; errors print as `error: …` followed by one
 //! `caused by: …` line per cause. Usage and configuration errors exit 2.
 
+mod check;
+mod cleanup;
 mod context;
 mod dotenv;
 mod exec;
 mod expr;
+pub mod kube_args;
 mod list;
+mod logs;
 mod render;
+mod status;
 mod validate;
 mod workflow_files;
 
@@ -40,6 +45,17 @@ pub enum Command {
     Context(context::Args),
     /// Print every manifest of the Kubernetes dual build of a folder as multi-document YAML.
     Render(render::Args),
+    /// Check that Kaniko builds can run: cluster reachable, permissions, namespace and
+    /// ConfigMap round trips, registry reachable, executor image set.
+    ///
+    /// One line per check; exits 1 when any fails.
+    Check(check::Args),
+    /// Delete this runner's expired build namespaces (`--all`: every one).
+    Cleanup(cleanup::Args),
+    /// List this runner's build namespaces with their Kaniko Jobs.
+    Status(status::Args),
+    /// Print the Kaniko logs of a build namespace or Job.
+    Logs(logs::Args),
 }
 
 /// An error in how the command was called or configured: printed, then exit 2.
@@ -63,6 +79,10 @@ pub fn main() -> ExitCode {
         Command::Exec(args) => exec::run(*args),
         Command::Context(args) => context::run(args),
         Command::Render(args) => render::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Cleanup(args) => cleanup::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Logs(args) => logs::run(args),
     };
     match result {
         Ok(code) => code,

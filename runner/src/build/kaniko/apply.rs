@@ -1,0 +1,191 @@
+//! Creating a build's objects on the cluster, in dependency order: the namespace; then its
+//! LimitRange, ResourceQuota, registry Secret and context ConfigMap together; then one Job
+//! per variant together. Transient errors are retried; a namespace left by an earlier run
+//! of the same task is waited out first.
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use futures::future::try_join_all;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams, PostParams};
+use kube::{Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use super::cleanup::is_runner_namespace;
+use super::cluster::{describe, retry, status_code};
+use super::config::KanikoConfig;
+use super::manifests::{BuildManifests, ContextObjects};
+use crate::build::{BuildError, BuildLog};
+
+/// How long a namespace of the same name, left terminating by an earlier build of the same
+/// task and job, may take to go away.
+const STALE_NAMESPACE_WAIT: Duration = Duration::from_secs(180);
+
+/// Creates the namespace of `m`, first waiting out a namespace of the same name that this
+/// runner left behind (deleting it when it is still active).
+pub(super) async fn create_namespace(
+    client: &Client,
+    config: &KanikoConfig,
+    m: &BuildManifests,
+    log: &BuildLog,
+) -> Result<(), BuildError> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let name = m.namespace.name_any();
+    let started = Instant::now();
+    let mut announced = false;
+    loop {
+        let post = PostParams::default();
+        let e = match retry(|| api.create(&post, &m.namespace)).await {
+            Ok(_) => return Ok(()),
+            Err(e) if status_code(&e) == Some(409) => e,
+            Err(e) => return Err(failure(&format!("create the namespace {name}"), &e)),
+        };
+        let existing = match retry(|| api.get_opt(&name)).await {
+            Ok(Some(ns)) => ns,
+            // Gone in between: create again.
+            Ok(None) => continue,
+            Err(e) => return Err(failure(&format!("read the namespace {name}"), &e)),
+        };
+        if !is_runner_namespace(&existing, config) {
+            return Err(BuildError::Unavailable {
+                builder: "kaniko",
+                message: format!(
+                    "the namespace {name} already exists and is not a build namespace of runner {} ({}); choose another namespace_prefix",
+                    config.runner_id,
+                    describe(&e)
+                ),
+            });
+        }
+        if started.elapsed() > STALE_NAMESPACE_WAIT {
+            return Err(BuildError::Unavailable {
+                builder: "kaniko",
+                message: format!(
+                    "the namespace {name} of an earlier build is still terminating after {}s; check `kubectl get namespace {name} -o yaml` for what blocks its deletion",
+                    STALE_NAMESPACE_WAIT.as_secs()
+                ),
+            });
+        }
+        if !announced {
+            log.line(
+                None,
+                format!("waiting for the namespace {name} of an earlier build to be deleted"),
+            );
+            announced = true;
+        }
+        if existing.metadata.deletion_timestamp.is_none() {
+            let background = DeleteParams::background();
+            match retry(|| api.delete(&name, &background)).await {
+                Ok(_) => {}
+                Err(e) if matches!(status_code(&e), Some(404 | 409)) => {}
+                Err(e) => return Err(failure(&format!("delete the stale namespace {name}"), &e)),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Creates the LimitRange, ResourceQuota, registry Secret and context objects of `m`
+/// (inside its namespace, concurrently).
+pub(super) async fn create_supporting_objects(
+    client: &Client,
+    m: &BuildManifests,
+) -> Result<(), BuildError> {
+    let ns = m.namespace.name_any();
+    let mut creations = Vec::new();
+    if let Some(lr) = &m.limit_range {
+        creations.push(Box::pin(create(client, &ns, lr.clone()))
+            as std::pin::Pin<Box<dyn Future<Output = _> + Send + '_>>);
+    }
+    if let Some(q) = &m.quota {
+        creations.push(Box::pin(create(client, &ns, q.clone())));
+    }
+    if let Some(s) = &m.registry_secret {
+        creations.push(Box::pin(create(client, &ns, s.clone())));
+    }
+    match &m.context {
+        ContextObjects::ConfigMap(cm) => {
+            creations.push(Box::pin(create(client, &ns, (**cm).clone())));
+        }
+        ContextObjects::Pvc { pvc, .. } => {
+            creations.push(Box::pin(create(client, &ns, (**pvc).clone())));
+        }
+        ContextObjects::Stdin => {}
+    }
+    try_join_all(creations).await.map(|_| ())
+}
+
+/// Creates every Job of `m`, concurrently.
+pub(super) async fn create_jobs(client: &Client, m: &BuildManifests) -> Result<(), BuildError> {
+    let ns = m.namespace.name_any();
+    try_join_all(
+        m.jobs
+            .iter()
+            .map(|(_, job)| create(client, &ns, job.clone())),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Deletes the Jobs of `m` (background propagation, so their pods go too); errors are
+/// ignored because the namespace deletion that follows removes them anyway.
+pub(super) async fn delete_jobs(client: &Client, m: &BuildManifests) {
+    let api: Api<Job> = Api::namespaced(client.clone(), &m.namespace.name_any());
+    let deletions = m.jobs.iter().map(|(_, job)| {
+        let api = api.clone();
+        let name = job.name_any();
+        async move {
+            let background = DeleteParams::background();
+            if let Err(e) = retry(|| api.delete(&name, &background)).await {
+                tracing::debug!(job = %name, error = %e, "deleting a cancelled Job failed");
+            }
+        }
+    });
+    futures::future::join_all(deletions).await;
+}
+
+/// Creates `obj` in namespace `ns`. A 409 counts as created: the namespace is fresh, so
+/// the object can only come from an earlier try of this very call whose answer was lost.
+async fn create<K>(client: &Client, ns: &str, obj: K) -> Result<(), BuildError>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + Debug
+        + Serialize
+        + DeserializeOwned,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), ns);
+    let post = PostParams::default();
+    match retry(|| api.create(&post, &obj)).await {
+        Ok(_) => Ok(()),
+        Err(e) if status_code(&e) == Some(409) => Ok(()),
+        Err(e) => Err(failure(
+            &format!(
+                "create the {} {} in namespace {ns}",
+                K::kind(&Default::default()),
+                obj.name_any()
+            ),
+            &e,
+        )),
+    }
+}
+
+/// A failed API call as a build error with a remedy.
+fn failure(action: &str, e: &kube::Error) -> BuildError {
+    let remedy = match status_code(e) {
+        Some(401 | 403) => {
+            "; the runner's credentials lack a permission: run `hybrid-runner check` to see which"
+        }
+        Some(code) if code >= 500 => "; the API server kept failing, try again later",
+        None => "; check that the cluster is reachable (`hybrid-runner check`)",
+        _ => "",
+    };
+    BuildError::Unavailable {
+        builder: "kaniko",
+        message: format!("cannot {action}: {}{remedy}", describe(e)),
+    }
+}
