@@ -21,6 +21,28 @@ use super::config::KanikoConfig;
 use super::manifests::{BuildManifests, ContextObjects};
 use crate::build::{BuildError, BuildLog};
 
+/// Annotation with an id unique to one build, telling a namespace this build created (whose
+/// creation answer was lost and retried) from one an earlier build left.
+pub(super) const BUILD_ID_ANNOTATION: &str = "hybrid-runner/build-id";
+
+/// A new build id: time, process and a counter, hashed short.
+pub(super) fn new_build_id() -> String {
+    use sha2::{Digest, Sha256};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let seed = format!(
+        "{nanos}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let digest = Sha256::digest(seed.as_bytes());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
 /// How long a namespace of the same name, left terminating by an earlier build of the same
 /// task and job, may take to go away.
 const STALE_NAMESPACE_WAIT: Duration = Duration::from_secs(180);
@@ -50,6 +72,11 @@ pub(super) async fn create_namespace(
             Ok(None) => continue,
             Err(e) => return Err(failure(&format!("read the namespace {name}"), &e)),
         };
+        let build_id = |ns: &Namespace| ns.annotations().get(BUILD_ID_ANNOTATION).cloned();
+        if build_id(&existing).is_some() && build_id(&existing) == build_id(&m.namespace) {
+            // This build's own namespace: an earlier try landed but its answer was lost.
+            return Ok(());
+        }
         if !is_runner_namespace(&existing, config) {
             return Err(BuildError::Unavailable {
                 builder: "kaniko",

@@ -12,7 +12,10 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::apply::{create_jobs, create_namespace, create_supporting_objects, delete_jobs};
+use super::apply::{
+    BUILD_ID_ANNOTATION, create_jobs, create_namespace, create_supporting_objects, delete_jobs,
+    new_build_id,
+};
 use super::cleanup::{NamespaceGuard, reap_expired};
 use super::cluster::KanikoBuilder;
 use super::conditions::KANIKO_CONTAINER;
@@ -138,6 +141,12 @@ impl KanikoBuilder {
                 });
             }
         }
+        manifests
+            .namespace
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(BUILD_ID_ANNOTATION.to_string(), new_build_id());
         if !job.request.push {
             for (_, j) in &mut manifests.jobs {
                 add_no_push(j);
