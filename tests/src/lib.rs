@@ -1,6 +1,7 @@
 //! Shared pieces of the integration tests: where the conformance data lives, and the
 //! pass/fail tally every suite prints and holds to its checked-in floor.
 
+pub mod buildah;
 pub mod reader;
 pub mod registry;
 

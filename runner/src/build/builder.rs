@@ -14,6 +14,7 @@ use actions::build::{BuildRequest, Variant};
 use tokio_util::sync::CancellationToken;
 
 use super::kaniko::{KanikoBuilder, TaskIds};
+use super::local::LocalBuilder;
 
 /// A build as the builder receives it: the lowered request plus the facts of the job it
 /// belongs to.
@@ -72,11 +73,27 @@ pub struct BuildLogLine {
     pub line: String,
 }
 
+/// How one variant of a build is getting on, for callers that show per-variant progress
+/// (`hybrid-runner build`). Builders that run variants separately report them; a caller
+/// must not rely on receiving any (a builder may report only its final outcome).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildProgress {
+    /// The builder started building the variant.
+    Started(Variant),
+    /// The variant was built (and pushed when the request says so).
+    Built(BuiltImage),
+    /// The variant's build or push failed; `message` is what [`BuildError::Failed`] says.
+    Failed { variant: Variant, message: String },
+}
+
+type ProgressSink = Arc<dyn Fn(BuildProgress) + Send + Sync>;
+
 /// Where a builder writes its log lines. The receiver masks secrets before anything is
 /// shown, so builders write lines as they come.
 #[derive(Clone)]
 pub struct BuildLog {
     sink: Arc<dyn Fn(BuildLogLine) + Send + Sync>,
+    progress: Option<ProgressSink>,
 }
 
 impl fmt::Debug for BuildLog {
@@ -89,6 +106,23 @@ impl BuildLog {
     pub fn new(sink: impl Fn(BuildLogLine) + Send + Sync + 'static) -> BuildLog {
         BuildLog {
             sink: Arc::new(sink),
+            progress: None,
+        }
+    }
+
+    /// The same log, also handing per-variant [`BuildProgress`] to `progress`.
+    pub fn with_progress(
+        mut self,
+        progress: impl Fn(BuildProgress) + Send + Sync + 'static,
+    ) -> BuildLog {
+        self.progress = Some(Arc::new(progress));
+        self
+    }
+
+    /// Reports a variant's progress (dropped when nobody listens).
+    pub fn progress(&self, event: BuildProgress) {
+        if let Some(progress) = &self.progress {
+            progress(event);
         }
     }
 
@@ -176,11 +210,13 @@ impl std::str::FromStr for BuilderChoice {
 
 /// The builder that runs builds. Variants are added as the builders land: `Kaniko`
 /// (`build/kaniko/`), `Local` (`build/local/`: buildah, podman, docker) and `DryRun`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum ImageBuilder {
     /// Kaniko Jobs on Kubernetes, one namespace per build.
     Kaniko(KanikoBuilder),
+    /// buildah, podman or docker on this host.
+    Local(LocalBuilder),
 }
 
 impl ImageBuilder {
@@ -195,6 +231,7 @@ impl ImageBuilder {
     ) -> Result<BuildOutcome, BuildError> {
         match self {
             ImageBuilder::Kaniko(builder) => builder.build(job, log, cancel).await,
+            ImageBuilder::Local(local) => local.build(job, log, cancel).await,
         }
     }
 
@@ -202,6 +239,7 @@ impl ImageBuilder {
     pub fn name(&self) -> &'static str {
         match self {
             ImageBuilder::Kaniko(_) => "kaniko",
+            ImageBuilder::Local(local) => local.tool.as_str(),
         }
     }
 }
