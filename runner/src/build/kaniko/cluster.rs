@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -43,8 +44,8 @@ pub struct KanikoBuilder {
     pub(super) client: Client,
     /// Kept to open a fresh client where the original one cannot be used (cleanup while
     /// the runtime that owns its connections is going away).
-    pub(super) kube_config: Config,
-    pub(super) config: KanikoConfig,
+    pub(super) kube_config: Arc<Config>,
+    pub(super) config: Arc<KanikoConfig>,
 }
 
 impl std::fmt::Debug for KanikoBuilder {
@@ -80,8 +81,8 @@ impl KanikoBuilder {
             })?;
         Ok(KanikoBuilder {
             client,
-            kube_config,
-            config,
+            kube_config: Arc::new(kube_config),
+            config: Arc::new(config),
         })
     }
 

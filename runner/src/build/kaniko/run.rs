@@ -79,7 +79,7 @@ impl KanikoBuilder {
         };
         let guard = NamespaceGuard::new(
             self.client.clone(),
-            self.kube_config.clone(),
+            (*self.kube_config).clone(),
             timings.namespace.clone(),
         );
         let result = tokio::select! {
