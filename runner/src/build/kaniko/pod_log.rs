@@ -11,13 +11,15 @@ use kube::api::{Api, LogParams};
 use tokio::task::JoinHandle;
 
 use super::Variant;
-use super::conditions::KANIKO_CONTAINER;
+use super::conditions::{KANIKO_CONTAINER, KanikoState, kaniko_state};
 use crate::build::BuildLog;
 
 /// Tries to open the stream (the container may not accept log reads for a moment after
 /// the kubelet reports it started).
 const OPEN_ATTEMPTS: u32 = 10;
 const OPEN_PAUSE: Duration = Duration::from_millis(200);
+/// How many times a stream that ended without a line is opened again.
+const EMPTY_REOPENS: u32 = 50;
 
 /// A running log stream; aborted when dropped.
 #[derive(Debug)]
@@ -75,6 +77,39 @@ async fn follow(
     log: BuildLog,
     last: Arc<Mutex<Option<String>>>,
 ) {
+    // A stream can end before the container wrote anything (some servers end a follow
+    // that finds no log yet); it is opened again until a line arrives or a read that
+    // started after the container ended comes back empty.
+    for _ in 0..EMPTY_REOPENS {
+        let ended_before = container_ended(&pods, &pod).await;
+        match read_once(&pods, &pod, variant, &log, &last).await {
+            Ok(0) if !ended_before => tokio::time::sleep(OPEN_PAUSE).await,
+            Ok(_) => return,
+            Err(message) => {
+                log.line(Some(variant), message);
+                return;
+            }
+        }
+    }
+}
+
+/// Whether the Kaniko container of `pod` has terminated (false when unknown).
+async fn container_ended(pods: &Api<Pod>, pod: &str) -> bool {
+    pods.get_opt(pod)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|p| matches!(kaniko_state(&p), KanikoState::Terminated { .. }))
+}
+
+/// Follows the log once; the number of lines read, or a message for the build log.
+async fn read_once(
+    pods: &Api<Pod>,
+    pod: &str,
+    variant: Variant,
+    log: &BuildLog,
+    last: &Mutex<Option<String>>,
+) -> Result<usize, String> {
     let params = LogParams {
         follow: true,
         container: Some(KANIKO_CONTAINER.to_string()),
@@ -82,26 +117,22 @@ async fn follow(
     };
     let mut attempt = 1;
     let reader = loop {
-        match pods.log_stream(&pod, &params).await {
+        match pods.log_stream(pod, &params).await {
             Ok(reader) => break reader,
             Err(e) if attempt < OPEN_ATTEMPTS => {
                 tracing::debug!(pod = %pod, error = %e, "pod log not readable yet");
                 attempt += 1;
                 tokio::time::sleep(OPEN_PAUSE).await;
             }
-            Err(e) => {
-                log.line(
-                    Some(variant),
-                    format!("(cannot read the log of pod {pod}: {e})"),
-                );
-                return;
-            }
+            Err(e) => return Err(format!("(cannot read the log of pod {pod}: {e})")),
         }
     };
+    let mut count = 0;
     let mut lines = std::pin::pin!(reader.lines());
     while let Some(line) = lines.next().await {
         match line {
             Ok(line) => {
+                count += 1;
                 if !line.trim().is_empty()
                     && let Ok(mut l) = last.lock()
                 {
@@ -109,13 +140,8 @@ async fn follow(
                 }
                 log.line(Some(variant), line);
             }
-            Err(e) => {
-                log.line(
-                    Some(variant),
-                    format!("(the log of pod {pod} ended early: {e})"),
-                );
-                return;
-            }
+            Err(e) => return Err(format!("(the log of pod {pod} ended early: {e})")),
         }
     }
+    Ok(count)
 }

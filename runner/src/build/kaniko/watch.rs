@@ -118,11 +118,19 @@ impl VariantWatch {
             }
         };
 
-        // The pod watch may lag behind the Job: read the pod once more for its final state.
-        if !matches!(last_state, KanikoState::Terminated { .. })
-            && let Some(state) = self.read_pod_state(&pods).await
+        // The pod watch may lag behind the Job: read the pod once more for its final state,
+        // and its whole log if the stream never started.
+        if (!matches!(last_state, KanikoState::Terminated { .. }) || log_stream.is_none())
+            && let Some((pod, state)) = self.read_pod_state(&pods).await
         {
-            last_state = state;
+            if log_stream.is_none() {
+                let stream =
+                    PodLogStream::start(pods.clone(), pod.clone(), self.variant, log.clone());
+                log_stream = Some((pod, stream));
+            }
+            if state.started() {
+                last_state = state;
+            }
         }
         let last_line = match log_stream {
             Some((_, mut stream)) => {
@@ -148,14 +156,18 @@ impl VariantWatch {
                 .any(|o| o.kind == "Job" && o.name == self.job_name)
     }
 
-    async fn read_pod_state(&self, pods: &Api<Pod>) -> Option<KanikoState> {
+    /// The name and Kaniko state of this Job's pod (a terminated one first).
+    async fn read_pod_state(&self, pods: &Api<Pod>) -> Option<(String, KanikoState)> {
         let params = ListParams::default().labels(&self.pod_selector());
         let list = retry(|| pods.list(&params)).await.ok()?;
-        list.items
+        let mut found: Vec<(String, KanikoState)> = list
+            .items
             .iter()
             .filter(|p| self.owns(p))
-            .map(kaniko_state)
-            .find(|s| matches!(s, KanikoState::Terminated { .. }))
+            .map(|p| (p.name_any(), kaniko_state(p)))
+            .collect();
+        found.sort_by_key(|(_, s)| !matches!(s, KanikoState::Terminated { .. }));
+        found.into_iter().next()
     }
 
     fn watch_error(
