@@ -338,3 +338,56 @@ fn a_missing_program_is_unavailable() {
         "{error:?}"
     );
 }
+
+#[test]
+fn a_base_image_on_an_insecure_registry_is_pulled_without_tls() {
+    let Some(registry) = Registry::start() else {
+        return;
+    };
+    if !tools_present() {
+        return;
+    }
+    // Push a base image, then build on top of it from a fresh storage (so it must be pulled).
+    let ws = tempfile::tempdir().unwrap();
+    write_context(
+        ws.path(),
+        "FROM scratch\nCOPY hello.txt /base.txt\n",
+        "unused",
+    );
+    let base = format!("{}/local/base", registry.host);
+    let job_base = job(ws.path(), &base, &[Variant::Docker], true);
+    buildah(&PrivateStorage::new())
+        .run(&job_base, &BuildLog::discard(), &CancellationToken::new())
+        .unwrap();
+
+    let app_ws = tempfile::tempdir().unwrap();
+    write_context(
+        app_ws.path(),
+        &format!("FROM {base}:latest\nCOPY hello.txt /app.txt\n"),
+        "unused",
+    );
+    let image = format!("{}/local/on-base", registry.host);
+    let mut job = job(app_ws.path(), &image, &[Variant::Docker], true);
+    let (log, (lines, _)) = recording_log();
+    let outcome = buildah(&PrivateStorage::new())
+        .run(&job, &log, &CancellationToken::new())
+        .unwrap_or_else(|e| panic!("{e}\n{:#?}", lines.lock().unwrap()));
+    assert_eq!(
+        registry.digest("local/on-base", "latest"),
+        Some(outcome.images[0].digest.clone())
+    );
+    assert!(
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.line.starts_with("$ buildah bud --tls-verify=false"))
+    );
+
+    // Without the registry marked insecure, the pull fails: the flag is what made it work.
+    job.insecure_registries.clear();
+    let error = buildah(&PrivateStorage::new())
+        .run(&job, &BuildLog::discard(), &CancellationToken::new())
+        .unwrap_err();
+    assert!(matches!(error, BuildError::Failed { .. }), "{error:?}");
+}

@@ -194,9 +194,16 @@ fn nothing_usable(choice: BuilderChoice, passed_over: &[(&'static str, String)])
         BuilderChoice::Kaniko => "check the kubeconfig and that the cluster answers",
         _ => "install it, or pick another --builder",
     };
+    let message = match (choice, passed_over) {
+        (BuilderChoice::Auto, _) | (_, []) => {
+            format!("no usable builder; tried {}; {remedy}", tried.join("; "))
+        }
+        (_, [(_, why)]) => format!("{why}; {remedy}"),
+        (_, _) => format!("{}; {remedy}", tried.join("; ")),
+    };
     BuildError::Unavailable {
         builder: choice.as_str(),
-        message: format!("no usable builder; tried {}; {remedy}", tried.join("; ")),
+        message,
     }
 }
 

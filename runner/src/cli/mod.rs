@@ -2,6 +2,7 @@
 //! command. Commands return an [`ExitCode`]; errors print as `error: …` followed by one
 //! `caused by: …` line per cause. Usage and configuration errors exit 2.
 
+mod build;
 mod check;
 mod cleanup;
 mod context;
@@ -56,6 +57,10 @@ pub enum Command {
     Status(status::Args),
     /// Print the Kaniko logs of a build namespace or Job.
     Logs(logs::Args),
+    /// Build (and push) the dual-tagged images of a folder or of the services of a services file.
+    ///
+    /// Exits 0 when every image was built, 1 when a build failed, 2 on usage errors.
+    Build(Box<build::Args>),
 }
 
 /// An error in how the command was called or configured: printed, then exit 2.
@@ -83,6 +88,7 @@ pub fn main() -> ExitCode {
         Command::Cleanup(args) => cleanup::run(args),
         Command::Status(args) => status::run(args),
         Command::Logs(args) => logs::run(args),
+        Command::Build(args) => build::run(*args),
     };
     match result {
         Ok(code) => code,

@@ -169,13 +169,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         job,
         started_at: SystemTime::now(),
     };
-    let (targz, sha256) = pack_context(dir, &spec)?;
-    let manifests = build_manifests(&spec, &config, &task, &targz, &sha256)?;
-    print!("{}", to_yaml_documents(&manifests)?);
+    print!("{}", manifests_yaml(&spec, &config, &task)?);
     Ok(ExitCode::SUCCESS)
 }
 
-fn head_sha(dir: &Path) -> anyhow::Result<String> {
+/// Every manifest of the Kaniko dual build `spec` describes, as the multi-document YAML
+/// that would be sent: the context packed from `spec.context_dir`, the manifests rendered.
+/// Shared by `render` and `build --dry-run --builder kaniko`.
+pub(super) fn manifests_yaml(
+    spec: &BuildSpec,
+    config: &KanikoConfig,
+    task: &TaskIds,
+) -> anyhow::Result<String> {
+    let (targz, sha256) = pack_context(&spec.context_dir, spec)?;
+    let manifests = build_manifests(spec, config, task, &targz, &sha256)?;
+    Ok(to_yaml_documents(&manifests)?)
+}
+
+/// The commit checked out in the git repository holding `dir` (`git rev-parse HEAD`).
+pub(super) fn head_sha(dir: &Path) -> anyhow::Result<String> {
     let out = std::process::Command::new("git")
         .arg("-C")
         .arg(dir)

@@ -21,15 +21,26 @@ pub struct CommandLine {
 }
 
 impl fmt::Display for CommandLine {
-    /// The command as a POSIX shell would take it (arguments quoted where needed).
+    /// The command as a POSIX shell would take it (arguments quoted where needed), with
+    /// every `--build-arg` value shown as `***`: build args often carry tokens, and this
+    /// text goes to logs.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&shell_quote(&self.program.to_string_lossy()))?;
+        let mut after_build_arg = false;
         for arg in &self.args {
-            write!(f, " {}", shell_quote(arg))?;
+            let shown = match arg.split_once('=') {
+                Some((key, _)) if after_build_arg => format!("{key}={REDACTED}"),
+                _ => arg.clone(),
+            };
+            write!(f, " {}", shell_quote(&shown))?;
+            after_build_arg = arg == "--build-arg";
         }
         Ok(())
     }
 }
+
+/// What a hidden value is shown as.
+const REDACTED: &str = "***";
 
 /// `word` quoted for a POSIX shell when it holds anything but plain characters.
 fn shell_quote(word: &str) -> String {
@@ -47,18 +58,24 @@ fn shell_quote(word: &str) -> String {
 
 /// The build of one variant: `buildah bud` / `podman build` / `docker build` with the
 /// Dockerfile, build args, target, labels (plus the revision label), `--no-cache` when the
-/// request does not cache, every tag, and the context folder last.
+/// request does not cache, every tag, and the context folder last. `pull_insecure`
+/// (a base image lives on an insecure registry, see [`pulls_from_insecure`]) adds
+/// `--tls-verify=false` for buildah and podman; docker's daemon decides on its own.
 pub fn build_command(
     tool: LocalTool,
     program: &Path,
     job: &BuildJob,
     variant: &VariantRequest,
+    pull_insecure: bool,
 ) -> CommandLine {
     let request = &job.request;
     let mut args: Vec<String> = match tool {
         LocalTool::Buildah => vec!["bud".into()],
         LocalTool::Podman | LocalTool::Docker => vec!["build".into()],
     };
+    if pull_insecure && tool != LocalTool::Docker {
+        args.push("--tls-verify=false".into());
+    }
     args.push("-f".into());
     args.push(path_arg(&job.dockerfile_path(&variant.dockerfile)));
     for (key, value) in &request.build_args {
@@ -158,6 +175,40 @@ pub fn is_insecure(reference: &str, insecure: &[String]) -> bool {
         .any(|entry| entry == host || (!entry.contains(':') && entry == bare))
 }
 
+/// The images a Dockerfile's `FROM` lines pull (`scratch`, earlier stages and images
+/// named through `ARG`s left out).
+pub fn base_images(dockerfile: &str) -> Vec<String> {
+    let mut stages: Vec<String> = Vec::new();
+    let mut images = Vec::new();
+    for line in dockerfile.lines() {
+        let mut words = line.split_whitespace();
+        if !words.next().is_some_and(|w| w.eq_ignore_ascii_case("FROM")) {
+            continue;
+        }
+        let mut words = words.skip_while(|w| w.starts_with("--"));
+        let Some(image) = words.next() else { continue };
+        let pulled = !image.eq_ignore_ascii_case("scratch")
+            && !image.contains('$')
+            && !stages.iter().any(|s| s.eq_ignore_ascii_case(image));
+        if pulled {
+            images.push(image.to_string());
+        }
+        if words.next().is_some_and(|w| w.eq_ignore_ascii_case("AS"))
+            && let Some(stage) = words.next()
+        {
+            stages.push(stage.to_string());
+        }
+    }
+    images
+}
+
+/// Whether a Dockerfile pulls a base image from one of the `insecure` registries.
+pub fn pulls_from_insecure(dockerfile: &str, insecure: &[String]) -> bool {
+    base_images(dockerfile)
+        .iter()
+        .any(|image| is_insecure(image, insecure))
+}
+
 /// The digest `docker push` printed (`<tag>: digest: sha256:<hex> size: <n>`).
 pub fn digest_in_push_output(lines: &[String]) -> Option<String> {
     lines.iter().rev().find_map(|line| {
@@ -193,8 +244,10 @@ pub fn is_digest(text: &str) -> bool {
         .is_some_and(|hex| hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
+/// A path as an argument, `.` components dropped (`/ws/.` is `/ws`).
 fn path_arg(path: &Path) -> String {
-    path.to_string_lossy().into_owned()
+    let clean: PathBuf = path.components().collect();
+    clean.to_string_lossy().into_owned()
 }
 
 #[cfg(test)]
@@ -247,10 +300,11 @@ mod tests {
             Path::new("buildah"),
             &job,
             &job.request.variants[0],
+            false,
         );
         assert_eq!(
             cmd.to_string(),
-            "buildah bud -f /ws/svc/Dockerfile.k8s --build-arg 'A=1 2' --target final \
+            "buildah bud -f /ws/svc/Dockerfile.k8s --build-arg 'A=***' --target final \
              --label team=x --label org.opencontainers.image.revision=abc --no-cache \
              -t reg:5000/app:k8s-latest -t reg:5000/app:k8s-abc /ws/svc"
         );
@@ -260,7 +314,15 @@ mod tests {
     fn podman_and_docker_use_build_and_keep_the_cache() {
         let job = job(true);
         for (tool, program) in [(LocalTool::Podman, "podman"), (LocalTool::Docker, "docker")] {
-            let cmd = build_command(tool, Path::new(program), &job, &job.request.variants[0]);
+            let cmd = build_command(
+                tool,
+                Path::new(program),
+                &job,
+                &job.request.variants[0],
+                true,
+            );
+            let insecure = cmd.args.contains(&"--tls-verify=false".to_string());
+            assert_eq!(insecure, tool == LocalTool::Podman, "{cmd}");
             assert_eq!(cmd.args[0], "build");
             assert!(!cmd.args.contains(&"--no-cache".to_string()));
             assert_eq!(cmd.args.last().map(String::as_str), Some("/ws/svc"));
@@ -331,6 +393,30 @@ mod tests {
         );
         assert_eq!(digest_in_repo_digests(&json, "reg:5000/nope:latest"), None);
         assert_eq!(digest_in_repo_digests("[]", "reg:5000/app:latest"), None);
+    }
+
+    #[test]
+    fn base_images_skip_scratch_stages_and_args() {
+        let dockerfile = "# syntax=docker/dockerfile:1\n\
+            FROM --platform=linux/amd64 reg:5000/base:1 AS build\n\
+            from build as test\n\
+            FROM scratch\n\
+            ARG BASE=x\n\
+            FROM ${BASE}\n\
+            FROM library/alpine\n";
+        assert_eq!(
+            base_images(dockerfile),
+            ["reg:5000/base:1", "library/alpine"]
+        );
+        assert!(pulls_from_insecure(dockerfile, &["reg:5000".to_string()]));
+        assert!(!pulls_from_insecure(
+            dockerfile,
+            &["other:5000".to_string()]
+        ));
+        assert!(!pulls_from_insecure(
+            "FROM scratch\n",
+            &["reg:5000".to_string()]
+        ));
     }
 
     #[test]

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::command::{
     CommandLine, build_command, digest_in_push_output, digest_in_repo_digests, inspect_command,
-    is_digest, is_insecure, push_command,
+    is_digest, is_insecure, pulls_from_insecure, push_command,
 };
 use super::{BuildError, BuildJob, BuildLog, BuildOutcome, BuildProgress, BuiltImage};
 use crate::backend::host::{OutputStream, ProcessExit, ProcessSpec, StopPolicy, run_process};
@@ -104,7 +104,13 @@ impl LocalBuilder {
             .iter()
             .map(|variant| VariantCommands {
                 variant: variant.variant,
-                build: build_command(self.tool, &self.program, job, variant),
+                build: build_command(
+                    self.tool,
+                    &self.program,
+                    job,
+                    variant,
+                    pull_insecure(job, variant),
+                ),
                 pushes: if job.request.push {
                     push_commands(self, job, variant, Path::new("<digest-dir>"))
                 } else {
@@ -270,7 +276,20 @@ impl VariantRun<'_> {
 
     async fn build_and_push(&self) -> Result<BuiltImage, BuildError> {
         let tool = self.builder.tool;
-        let build = build_command(tool, &self.builder.program, self.job, self.variant);
+        let insecure_pull = pull_insecure(self.job, self.variant);
+        if insecure_pull && tool != LocalTool::Docker {
+            self.line(format!(
+                "note: a base image of {} is on an insecure registry; {tool} pulls without TLS verification",
+                self.variant.dockerfile
+            ));
+        }
+        let build = build_command(
+            tool,
+            &self.builder.program,
+            self.job,
+            self.variant,
+            insecure_pull,
+        );
         let finished = self.run_command(&build, true).await?;
         if !finished.exit.success() {
             return Err(self.failed("build", &finished));
@@ -454,6 +473,14 @@ impl VariantRun<'_> {
     fn line(&self, text: impl Into<String>) {
         self.log.line(Some(self.variant.variant), text);
     }
+}
+
+/// Whether the variant's Dockerfile pulls a base image from an insecure registry (an
+/// unreadable Dockerfile says no; the build itself then reports it).
+fn pull_insecure(job: &BuildJob, variant: &VariantRequest) -> bool {
+    !job.insecure_registries.is_empty()
+        && std::fs::read_to_string(job.dockerfile_path(&variant.dockerfile))
+            .is_ok_and(|text| pulls_from_insecure(&text, &job.insecure_registries))
 }
 
 /// The digest a buildah/podman push wrote to its `--digestfile`.

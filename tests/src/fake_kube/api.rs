@@ -1,0 +1,308 @@
+//! The API vocabulary of the fake: the resource types it serves (with their group, version,
+//! kind and scope), the `Status` bodies of its errors, and RFC 3339 timestamps.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+/// One resource type the fake serves.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ResourceType {
+    /// The plural used in paths, e.g. `configmaps`.
+    pub plural: &'static str,
+    pub kind: &'static str,
+    /// `""` for the core group.
+    pub group: &'static str,
+    pub version: &'static str,
+    pub namespaced: bool,
+    /// Whether `status` is a subresource (writes to the main resource keep the old status).
+    pub status_subresource: bool,
+}
+
+impl ResourceType {
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// Whether objects of this type carry `metadata.generation`.
+    pub fn has_generation(&self) -> bool {
+        matches!(self.plural, "jobs" | "pods")
+    }
+}
+
+const fn core(
+    plural: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+    status: bool,
+) -> ResourceType {
+    ResourceType {
+        plural,
+        kind,
+        group: "",
+        version: "v1",
+        namespaced,
+        status_subresource: status,
+    }
+}
+
+pub static RESOURCES: &[ResourceType] = &[
+    core("namespaces", "Namespace", false, true),
+    core("configmaps", "ConfigMap", true, false),
+    core("secrets", "Secret", true, false),
+    core(
+        "persistentvolumeclaims",
+        "PersistentVolumeClaim",
+        true,
+        true,
+    ),
+    core("resourcequotas", "ResourceQuota", true, true),
+    core("limitranges", "LimitRange", true, false),
+    core("pods", "Pod", true, true),
+    core("events", "Event", true, false),
+    ResourceType {
+        plural: "jobs",
+        kind: "Job",
+        group: "batch",
+        version: "v1",
+        namespaced: true,
+        status_subresource: true,
+    },
+    ResourceType {
+        plural: "selfsubjectaccessreviews",
+        kind: "SelfSubjectAccessReview",
+        group: "authorization.k8s.io",
+        version: "v1",
+        namespaced: false,
+        status_subresource: false,
+    },
+];
+
+/// The resource type served at `group`/`version`/`plural`.
+pub fn resource(group: &str, version: &str, plural: &str) -> Option<&'static ResourceType> {
+    RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.plural == plural)
+}
+
+/// The resource type of `kind` (e.g. `Job`) or of a plural (e.g. `jobs`).
+pub fn resource_named(kind_or_plural: &str) -> Option<&'static ResourceType> {
+    RESOURCES.iter().find(|r| {
+        r.kind.eq_ignore_ascii_case(kind_or_plural) || r.plural.eq_ignore_ascii_case(kind_or_plural)
+    })
+}
+
+/// A failed request: its HTTP code and the `Status` the real API server would send.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: u16,
+    pub reason: &'static str,
+    pub message: String,
+    pub details: Value,
+}
+
+impl ApiError {
+    fn new(code: u16, reason: &'static str, message: String, details: Value) -> Self {
+        ApiError {
+            code,
+            reason,
+            message,
+            details,
+        }
+    }
+
+    fn details(rt: &ResourceType, name: &str) -> Value {
+        let mut d = json!({"name": name, "kind": rt.plural});
+        if !rt.group.is_empty() {
+            d["group"] = json!(rt.group);
+        }
+        d
+    }
+
+    pub fn not_found(rt: &ResourceType, name: &str) -> Self {
+        let message = match rt.group {
+            "" => format!("{} \"{name}\" not found", rt.plural),
+            g => format!("{}.{g} \"{name}\" not found", rt.plural),
+        };
+        Self::new(404, "NotFound", message, Self::details(rt, name))
+    }
+
+    pub fn already_exists(rt: &ResourceType, name: &str) -> Self {
+        let message = match rt.group {
+            "" => format!("{} \"{name}\" already exists", rt.plural),
+            g => format!("{}.{g} \"{name}\" already exists", rt.plural),
+        };
+        Self::new(409, "AlreadyExists", message, Self::details(rt, name))
+    }
+
+    pub fn conflict(rt: &ResourceType, name: &str) -> Self {
+        let what = match rt.group {
+            "" => rt.plural.to_string(),
+            g => format!("{}.{g}", rt.plural),
+        };
+        Self::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {what} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+            ),
+            Self::details(rt, name),
+        )
+    }
+
+    pub fn namespace_terminating(rt: &ResourceType, name: &str, namespace: &str) -> Self {
+        let mut details = Self::details(rt, name);
+        details["causes"] = json!([{
+            "reason": "NamespaceTerminating",
+            "message": format!("namespace {namespace} is being terminated"),
+            "field": "metadata.namespace"
+        }]);
+        Self::new(
+            403,
+            "Forbidden",
+            format!(
+                "{} \"{name}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
+                rt.plural
+            ),
+            details,
+        )
+    }
+
+    pub fn rbac(verb: &str, resource: &str, group: &str, namespace: Option<&str>) -> Self {
+        let scope = match namespace {
+            Some(ns) => format!(" in the namespace \"{ns}\""),
+            None => " at the cluster scope".to_string(),
+        };
+        let (plural, _) = resource.split_once('/').unwrap_or((resource, ""));
+        Self::new(
+            403,
+            "Forbidden",
+            format!(
+                "{plural} is forbidden: User \"system:serviceaccount:hybrid-runner:runner\" cannot {verb} resource \"{resource}\" in API group \"{group}\"{scope}"
+            ),
+            json!({"kind": plural}),
+        )
+    }
+
+    pub fn invalid(rt: &ResourceType, name: &str, field: &str, problem: &str) -> Self {
+        let mut details = Self::details(rt, name);
+        details["causes"] =
+            json!([{"reason": "FieldValueInvalid", "message": problem, "field": field}]);
+        Self::new(
+            422,
+            "Invalid",
+            format!("{} \"{name}\" is invalid: {field}: {problem}", rt.kind),
+            details,
+        )
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, "BadRequest", message.into(), Value::Null)
+    }
+
+    pub fn method_not_allowed(message: impl Into<String>) -> Self {
+        Self::new(405, "MethodNotAllowed", message.into(), Value::Null)
+    }
+
+    pub fn unsupported_media_type(content_type: &str) -> Self {
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {content_type}; the fake does not apply JSON patches)"
+            ),
+            Value::Null,
+        )
+    }
+
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: limit is {limit}"),
+            Value::Null,
+        )
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self::new(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {message}"),
+            json!({"causes": [{"message": message}]}),
+        )
+    }
+
+    /// The `Status` object of this error.
+    pub fn status(&self) -> Value {
+        let mut s = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        });
+        if !self.details.is_null() {
+            s["details"] = self.details.clone();
+        }
+        s
+    }
+}
+
+/// `t` as RFC 3339 in UTC with second precision, as Kubernetes writes timestamps.
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Now, as [`rfc3339`].
+pub fn now() -> String {
+    rfc3339(SystemTime::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_798_761_600 + 3_723);
+        assert_eq!(rfc3339(t), "2027-01-01T01:02:03Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn not_found_names_the_group() {
+        let jobs = resource_named("Job").unwrap_or(&RESOURCES[0]);
+        assert_eq!(
+            ApiError::not_found(jobs, "x").message,
+            "jobs.batch \"x\" not found"
+        );
+    }
+}

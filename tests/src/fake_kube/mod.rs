@@ -1,0 +1,353 @@
+//! A loopback fake of the Kubernetes API server with a simulated kubelet and Job
+//! controller, for the tests of the Kaniko builder. It serves what kube-rs calls (core v1,
+//! batch/v1 Jobs, SelfSubjectAccessReviews, watches, pod logs) over plain HTTP on
+//! `127.0.0.1:<port>`, with the real API's paths, JSON and status codes, and runs the Kaniko
+//! executor's work for real: the Job's pod unpacks its context from the ConfigMap it mounts,
+//! builds it with buildah and pushes every `--destination` to a real registry.
+//!
+//! The server runs on its own thread and runtime, so [`FakeKube`] works from plain `#[test]`s
+//! and from `#[tokio::test]`s alike; it stops when the value drops.
+
+mod api;
+mod attach;
+mod events;
+mod faults;
+mod jobs;
+mod kaniko;
+mod kubelet;
+mod logs;
+mod routes;
+mod shell;
+mod store;
+mod validate;
+mod verbs;
+mod watch;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+pub use faults::{ApiFault, DenyRule, Faults};
+pub use validate::validate_manifests;
+
+use logs::Logs;
+use store::{Key, Store};
+
+/// How the fake cluster behaves.
+#[derive(Debug, Clone)]
+pub struct FakeKubeOptions {
+    /// Faults in force from the start (change them later with [`FakeKube::update_faults`]).
+    pub faults: Faults,
+    /// How long a deleted namespace stays `Terminating` (unless
+    /// [`Faults::namespace_deletion_delay`] says otherwise).
+    pub namespace_deletion_delay: Duration,
+    /// The pause between the kubelet's steps (scheduled, container creating, running), so
+    /// watchers see each phase.
+    pub kubelet_step: Duration,
+    /// `gitVersion` served at `/version`.
+    pub version: String,
+}
+
+impl Default for FakeKubeOptions {
+    fn default() -> Self {
+        FakeKubeOptions {
+            faults: Faults::default(),
+            namespace_deletion_delay: Duration::from_millis(200),
+            kubelet_step: Duration::from_millis(50),
+            version: "v1.31.0".to_string(),
+        }
+    }
+}
+
+/// One request the fake received, in arrival order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedRequest {
+    /// `GET`, `POST`, `PUT`, `PATCH`, `DELETE`.
+    pub method: String,
+    /// The path without the query, e.g. `/api/v1/namespaces/ns/configmaps`.
+    pub path: String,
+    /// The decoded query pairs, in order.
+    pub query: Vec<(String, String)>,
+    /// The `Content-Type` header, when sent.
+    pub content_type: Option<String>,
+    /// The body as JSON (YAML bodies are converted); `None` when empty or unreadable.
+    pub body: Option<Value>,
+}
+
+impl RecordedRequest {
+    /// The first value of query parameter `key`.
+    pub fn query_value(&self, key: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The files of one persistent volume: path in the volume → bytes.
+type VolumeFiles = BTreeMap<String, Vec<u8>>;
+
+/// State shared by the HTTP handlers, the kubelet and the test's handle.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    store: Mutex<Store>,
+    changes: tokio::sync::watch::Sender<u64>,
+    faults: Mutex<Faults>,
+    requests: Mutex<Vec<RecordedRequest>>,
+    manifests: Mutex<Vec<Value>>,
+    logs: Logs,
+    /// Cancels the kubelet's work on a pod (deletion, deadline, namespace removal).
+    pods: Mutex<HashMap<Key, CancellationToken>>,
+    /// The stdin of running containers that have `stdin: true`, until an attach takes it.
+    stdin: Mutex<HashMap<logs::LogKey, tokio::sync::mpsc::UnboundedSender<axum::body::Bytes>>>,
+    /// Files written to persistent volumes: `(namespace, claim)` → path in the volume → bytes.
+    volumes: Mutex<HashMap<(String, String), VolumeFiles>>,
+    options: FakeKubeOptions,
+    work_dir: PathBuf,
+    /// Itself, for tasks started from code that holds only a reference.
+    me: std::sync::Weak<Shared>,
+    addr: SocketAddr,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    /// Runs `f` on the store and wakes every watch.
+    pub(crate) fn write<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
+        let (result, rv) = {
+            let mut store = lock(&self.store);
+            let r = f(&mut store);
+            (r, store.resource_version())
+        };
+        self.changes.send_replace(rv);
+        result
+    }
+
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&Store) -> R) -> R {
+        f(&lock(&self.store))
+    }
+
+    pub(crate) fn faults(&self) -> Faults {
+        lock(&self.faults).clone()
+    }
+
+    pub(crate) fn namespace_deletion_delay(&self) -> Duration {
+        lock(&self.faults)
+            .namespace_deletion_delay
+            .unwrap_or(self.options.namespace_deletion_delay)
+    }
+}
+
+/// The running fake cluster. Dropping it stops the server and kills running builds.
+#[derive(Debug)]
+pub struct FakeKube {
+    shared: Arc<Shared>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    _work: tempfile::TempDir,
+}
+
+impl FakeKube {
+    /// Starts the server on a free loopback port, with the namespaces `default` and
+    /// `kube-system` in place.
+    pub fn start(options: FakeKubeOptions) -> FakeKube {
+        let work = tempfile::tempdir().expect("a work folder for the fake kubelet");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("a free loopback port for the fake API");
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking listener");
+        let addr = listener.local_addr().expect("the listener's address");
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(7, |d| d.as_nanos() as u64)
+            ^ u64::from(addr.port());
+        let shared = Arc::new_cyclic(|me| Shared {
+            store: Mutex::new(Store::new(seed)),
+            changes: tokio::sync::watch::channel(0).0,
+            faults: Mutex::new(options.faults.clone()),
+            requests: Mutex::default(),
+            manifests: Mutex::default(),
+            logs: Logs::default(),
+            pods: Mutex::default(),
+            stdin: Mutex::default(),
+            volumes: Mutex::default(),
+            options,
+            work_dir: work.path().to_path_buf(),
+            addr,
+            me: me.clone(),
+        });
+        routes::seed_namespaces(&shared);
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let server_shared = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("fake-kube".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime for the fake API");
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener)
+                        .expect("a tokio listener for the fake API");
+                    let app = routes::router(server_shared);
+                    tokio::select! {
+                        served = axum::serve(listener, app) => {
+                            if let Err(e) = served {
+                                eprintln!("fake-kube: the server stopped: {e}");
+                            }
+                        }
+                        _ = stop => {}
+                    }
+                });
+                runtime.shutdown_timeout(Duration::from_secs(5));
+            })
+            .expect("a thread for the fake API");
+        FakeKube {
+            shared,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+            _work: work,
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.shared.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.shared.addr
+    }
+
+    /// Writes `dir/kubeconfig`: one cluster at [`Self::url`], a token user, current
+    /// context set (namespace `default`). Returns its path.
+    pub fn write_kubeconfig(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("kubeconfig");
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n  - name: fake-kube\n    cluster:\n      server: {}\nusers:\n  - name: fake-user\n    user:\n      token: fake-token\ncontexts:\n  - name: fake-kube\n    context:\n      cluster: fake-kube\n      user: fake-user\n      namespace: default\ncurrent-context: fake-kube\npreferences: {{}}\n",
+            self.url()
+        );
+        std::fs::write(&path, text).expect("write the kubeconfig");
+        path
+    }
+
+    /// A kube-rs client for this server (call it inside a tokio runtime).
+    pub fn client(&self) -> kube::Client {
+        crate::install_crypto_provider();
+        let config = kube::Config::new(self.url().parse().expect("the fake's URL"));
+        kube::Client::try_from(config).expect("a kube client for the fake API")
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.requests).clone()
+    }
+
+    /// Forgets the requests recorded so far.
+    pub fn clear_requests(&self) {
+        lock(&self.shared.requests).clear();
+    }
+
+    /// Every object body created (POST), replaced (PUT) or applied (server-side apply), as
+    /// sent, in order; for [`validate_manifests`].
+    pub fn sent_manifests(&self) -> Vec<Value> {
+        lock(&self.shared.manifests).clone()
+    }
+
+    /// `(name, status.phase)` of every namespace, sorted by name.
+    pub fn namespaces(&self) -> Vec<(String, String)> {
+        self.shared.read(|s| {
+            s.list("namespaces", None)
+                .iter()
+                .map(|n| {
+                    (
+                        n["metadata"]["name"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                        n["status"]["phase"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                    )
+                })
+                .collect()
+        })
+    }
+
+    /// The stored objects of `kind` (a kind such as `Job` or a plural such as `jobs`), in
+    /// `namespace` or in all namespaces when `None`, as the API would return them.
+    pub fn objects(&self, kind: &str, namespace: Option<&str>) -> Vec<Value> {
+        match api::resource_named(kind) {
+            Some(rt) => self.shared.read(|s| s.list(rt.plural, namespace)),
+            None => panic!("the fake serves no kind {kind}"),
+        }
+    }
+
+    /// One stored object, if it exists.
+    pub fn object(&self, kind: &str, namespace: &str, name: &str) -> Option<Value> {
+        let rt =
+            api::resource_named(kind).unwrap_or_else(|| panic!("the fake serves no kind {kind}"));
+        self.shared
+            .read(|s| s.get(&Key::new(rt, namespace, name)).cloned())
+    }
+
+    /// The log of a container so far, if it has one.
+    pub fn pod_log(&self, namespace: &str, pod: &str, container: &str) -> Option<String> {
+        self.shared
+            .logs
+            .read_from(&(namespace.into(), pod.into(), container.into()), 0)
+            .map(|(bytes, _)| String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// The faults now in force.
+    pub fn faults(&self) -> Faults {
+        self.shared.faults()
+    }
+
+    /// Changes the faults while the cluster runs, e.g.
+    /// `fake.update_faults(|f| f.unschedulable = false)`.
+    pub fn update_faults(&self, change: impl FnOnce(&mut Faults)) {
+        change(&mut lock(&self.shared.faults));
+    }
+
+    /// The next `count` requests with `method` (any when empty) whose path contains
+    /// `path_contains` answer 500 with an `InternalError` Status.
+    pub fn fail_next(&self, method: &str, path_contains: &str, count: usize) {
+        self.update_faults(|f| {
+            f.api_errors.push(ApiFault {
+                method: method.to_string(),
+                path_contains: path_contains.to_string(),
+                remaining: count,
+            })
+        });
+    }
+
+    /// The bytes a pod wrote at `path` in the persistent volume `claim`, if any.
+    pub fn volume_file(&self, namespace: &str, claim: &str, path: &str) -> Option<Vec<u8>> {
+        lock(&self.shared.volumes)
+            .get(&(namespace.to_string(), claim.to_string()))
+            .and_then(|files| files.get(path).cloned())
+    }
+}
+
+impl Drop for FakeKube {
+    fn drop(&mut self) {
+        if let Some(stop) = self.shutdown.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,570 @@
+//! The writes: create (with the defaults and admission checks of the real API server),
+//! replace, patch (merge, strategic-merge as merge, server-side apply as merge), delete with
+//! propagation, namespace termination, and SelfSubjectAccessReviews.
+
+use std::sync::Arc;
+
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::api::{ApiError, ResourceType, now};
+use super::routes::{Call, Target, json_response, namespaces, selector};
+use super::store::Key;
+use super::{Shared, jobs, kubelet, lock};
+
+/// The API server's request size limit.
+const MAX_REQUEST_BYTES: usize = 3 << 20;
+/// The largest ConfigMap or Secret (data plus binaryData, decoded).
+const MAX_CONFIG_BYTES: usize = 1 << 20;
+
+fn is_dns1123_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn is_dns1123_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_dns1123_label)
+}
+
+/// A namespace as the API server stores it on create.
+pub(crate) fn default_namespace(mut ns: Value) -> Value {
+    let name = ns["metadata"]["name"].clone();
+    if !ns["metadata"]["labels"].is_object() {
+        ns["metadata"]["labels"] = json!({});
+    }
+    ns["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
+    ns["spec"] = json!({"finalizers": ["kubernetes"]});
+    ns["status"] = json!({"phase": "Active"});
+    ns
+}
+
+fn dry_run(call: &Call) -> bool {
+    call.q("dryRun") == Some("All")
+}
+
+fn record_manifest(shared: &Shared, body: &Value) {
+    lock(&shared.manifests).push(body.clone());
+}
+
+/// Name, namespace and admission checks shared by create and apply.
+fn admit(shared: &Shared, target: &Target, obj: &Value) -> Result<(), ApiError> {
+    let rt = target.rt;
+    let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+    let generate = obj["metadata"]["generateName"].as_str().unwrap_or_default();
+    let valid = if rt.plural == "namespaces" {
+        is_dns1123_label(name)
+    } else if name.is_empty() {
+        !generate.is_empty()
+    } else {
+        is_dns1123_subdomain(name) && (rt.plural != "jobs" || name.len() <= 63)
+    };
+    if !valid {
+        return Err(ApiError::invalid(
+            rt,
+            name,
+            "metadata.name",
+            &format!(
+                "Invalid value: \"{name}\": a lowercase RFC 1123 name must consist of lower case alphanumeric characters, '-' or '.' (at most 63 characters for namespaces and Jobs)"
+            ),
+        ));
+    }
+    if let Some(body_ns) = obj["metadata"]["namespace"].as_str()
+        && rt.namespaced
+        && body_ns != target.ns()
+    {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
+    }
+    if rt.namespaced {
+        let ns = shared.read(|s| s.get(&Key::new(namespaces(), "", target.ns())).cloned());
+        match ns {
+            None => return Err(ApiError::not_found(namespaces(), target.ns())),
+            Some(ns) if ns["status"]["phase"] == "Terminating" => {
+                return Err(ApiError::namespace_terminating(rt, name, target.ns()));
+            }
+            Some(_) => {}
+        }
+    }
+    if matches!(rt.plural, "configmaps" | "secrets") {
+        let size = config_size(obj);
+        if size > MAX_CONFIG_BYTES {
+            return Err(ApiError::invalid(
+                rt,
+                name,
+                "[]",
+                &format!("Too long: may not be more than {MAX_CONFIG_BYTES} bytes (got {size})"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Decoded bytes of `data` plus `binaryData` (`stringData` counted as is).
+fn config_size(obj: &Value) -> usize {
+    let mut total = 0;
+    for (field, base64) in [("data", true), ("binaryData", true), ("stringData", false)] {
+        if let Some(map) = obj[field].as_object() {
+            for v in map.values() {
+                let s = v.as_str().unwrap_or_default();
+                let secret_data = field == "data" && obj["kind"] == "Secret";
+                total += if base64 && (field == "binaryData" || secret_data) {
+                    s.len() / 4 * 3 - s.chars().rev().take_while(|c| *c == '=').count()
+                } else {
+                    s.len()
+                };
+            }
+        }
+    }
+    total
+}
+
+/// Defaults the API server sets on create; `uid` is the new object's uid.
+pub(crate) fn set_defaults(rt: &ResourceType, obj: &mut Value, uid: &str) {
+    if rt.status_subresource
+        && let Some(m) = obj.as_object_mut()
+    {
+        m.remove("status");
+    }
+    match rt.plural {
+        "namespaces" => *obj = default_namespace(obj.clone()),
+        "jobs" => {
+            let name = obj["metadata"]["name"].clone();
+            let spec = &mut obj["spec"];
+            for (field, value) in [
+                ("parallelism", json!(1)),
+                ("completions", json!(1)),
+                ("backoffLimit", json!(6)),
+                ("completionMode", json!("NonIndexed")),
+                ("suspend", json!(false)),
+                ("podReplacementPolicy", json!("TerminatingOrFailed")),
+                ("manualSelector", Value::Null),
+            ] {
+                if spec.get(field).is_none() && !value.is_null() {
+                    spec[field] = value;
+                }
+            }
+            spec["selector"] = json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
+            let labels = &mut spec["template"]["metadata"]["labels"];
+            if !labels.is_object() {
+                *labels = json!({});
+            }
+            labels["batch.kubernetes.io/controller-uid"] = json!(uid);
+            labels["batch.kubernetes.io/job-name"] = name.clone();
+            labels["controller-uid"] = json!(uid);
+            labels["job-name"] = name;
+            obj["status"] = json!({});
+        }
+        "pods" => {
+            let spec = &mut obj["spec"];
+            for (field, value) in [
+                ("restartPolicy", json!("Always")),
+                ("terminationGracePeriodSeconds", json!(30)),
+                ("dnsPolicy", json!("ClusterFirst")),
+                ("schedulerName", json!("default-scheduler")),
+                ("securityContext", json!({})),
+            ] {
+                if spec.get(field).is_none() {
+                    spec[field] = value;
+                }
+            }
+            if let Some(containers) = spec["containers"].as_array_mut() {
+                for c in containers {
+                    for (field, value) in [
+                        ("terminationMessagePath", json!("/dev/termination-log")),
+                        ("terminationMessagePolicy", json!("File")),
+                        ("imagePullPolicy", json!("IfNotPresent")),
+                    ] {
+                        if c.get(field).is_none() {
+                            c[field] = value;
+                        }
+                    }
+                }
+            }
+            obj["status"] = json!({"phase": "Pending", "qosClass": "Burstable"});
+        }
+        "persistentvolumeclaims" => {
+            if obj["spec"].get("volumeMode").is_none() {
+                obj["spec"]["volumeMode"] = json!("Filesystem");
+            }
+            obj["status"] = json!({"phase": "Pending"});
+        }
+        _ => {}
+    }
+}
+
+/// Stores a new object, then starts what reacts to it (the Job controller, the kubelet,
+/// the volume binder). Shared by POST and by server-side apply of a missing object.
+fn create_object(
+    shared: &Arc<Shared>,
+    target: &Target,
+    call: &Call,
+    mut obj: Value,
+) -> Result<Value, ApiError> {
+    admit(shared, target, &obj)?;
+    let rt = target.rt;
+    if !obj["metadata"].is_object() {
+        obj["metadata"] = json!({});
+    }
+    let uid = shared.write(|s| s.uid());
+    obj["metadata"]["uid"] = json!(uid);
+    obj["kind"] = json!(rt.kind);
+    if obj["metadata"]["name"].as_str().is_none_or(str::is_empty) {
+        let prefix = obj["metadata"]["generateName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        obj["metadata"]["name"] = json!(format!("{prefix}{}", shared.write(|s| s.random_suffix())));
+    }
+    set_defaults(rt, &mut obj, &uid);
+    if dry_run(call) {
+        obj["metadata"]["creationTimestamp"] = json!(now());
+        return Ok(obj);
+    }
+    let created = shared.write(|s| s.create(rt, target.ns(), obj))?;
+    let key = Key::new(
+        rt,
+        target.ns(),
+        created["metadata"]["name"].as_str().unwrap_or_default(),
+    );
+    match rt.plural {
+        "jobs" => jobs::start_job(shared, key),
+        "pods" => kubelet::start_pod(shared, key),
+        "persistentvolumeclaims" => kubelet::bind_claim(shared, key),
+        _ => {}
+    }
+    Ok(created)
+}
+
+pub(crate) fn create(
+    shared: &Arc<Shared>,
+    target: &Target,
+    call: &Call,
+) -> Result<Response, ApiError> {
+    if call.body_len > MAX_REQUEST_BYTES {
+        return Err(ApiError::too_large(MAX_REQUEST_BYTES));
+    }
+    let body = call
+        .body
+        .clone()
+        .filter(Value::is_object)
+        .ok_or_else(|| ApiError::bad_request("the request body is not a JSON object"))?;
+    if target.rt.plural == "selfsubjectaccessreviews" {
+        return Ok(json_response(201, &access_review(shared, body)));
+    }
+    if !dry_run(call) {
+        record_manifest(shared, &body);
+    }
+    let created = create_object(shared, target, call, body)?;
+    Ok(json_response(201, &created))
+}
+
+fn access_review(shared: &Shared, mut review: Value) -> Value {
+    let attrs = &review["spec"]["resourceAttributes"];
+    let verb = attrs["verb"].as_str().unwrap_or_default().to_string();
+    let mut resource = attrs["resource"].as_str().unwrap_or_default().to_string();
+    if let Some(sub) = attrs["subresource"].as_str().filter(|s| !s.is_empty()) {
+        resource = format!("{resource}/{sub}");
+    }
+    let denied = attrs.is_object() && lock(&shared.faults).denied(&verb, &resource);
+    review["apiVersion"] = json!("authorization.k8s.io/v1");
+    review["kind"] = json!("SelfSubjectAccessReview");
+    review["metadata"] = json!({"creationTimestamp": null});
+    review["status"] = if denied {
+        json!({"allowed": false, "denied": true, "reason": format!("denied by the fake's RBAC rule for {verb} {resource}")})
+    } else {
+        json!({"allowed": true, "reason": "RBAC: allowed by the fake cluster"})
+    };
+    review
+}
+
+/// Keeps what a write may not change: the status on the main resource, everything but the
+/// status on `/status`.
+fn protect(rt: &ResourceType, sub: Option<&str>, old: &Value, new: &mut Value) {
+    if !rt.status_subresource {
+        return;
+    }
+    if sub == Some("status") {
+        let status = new.get("status").cloned();
+        *new = old.clone();
+        match status {
+            Some(s) => new["status"] = s,
+            None => {
+                if let Some(m) = new.as_object_mut() {
+                    m.remove("status");
+                }
+            }
+        }
+    } else {
+        match old.get("status") {
+            Some(s) => new["status"] = s.clone(),
+            None => {
+                if let Some(m) = new.as_object_mut() {
+                    m.remove("status");
+                }
+            }
+        }
+    }
+}
+
+fn check_immutable(
+    rt: &ResourceType,
+    name: &str,
+    old: &Value,
+    new: &Value,
+) -> Result<(), ApiError> {
+    if matches!(rt.plural, "configmaps" | "secrets")
+        && old["immutable"] == json!(true)
+        && (old["data"] != new["data"]
+            || old["binaryData"] != new["binaryData"]
+            || new["immutable"] != json!(true))
+    {
+        return Err(ApiError::invalid(
+            rt,
+            name,
+            "data",
+            "Forbidden: field is immutable when `immutable` is set",
+        ));
+    }
+    Ok(())
+}
+
+fn write_back(
+    shared: &Shared,
+    target: &Target,
+    call: &Call,
+    old: &Value,
+    mut new: Value,
+) -> Result<Response, ApiError> {
+    let name = target.name.as_deref().unwrap_or_default();
+    if let Some(rv) = new["metadata"]["resourceVersion"].as_str()
+        && !rv.is_empty()
+        && Some(rv) != old["metadata"]["resourceVersion"].as_str()
+    {
+        return Err(ApiError::conflict(target.rt, name));
+    }
+    protect(target.rt, target.sub.as_deref(), old, &mut new);
+    check_immutable(target.rt, name, old, &new)?;
+    if dry_run(call) {
+        return Ok(json_response(200, &new));
+    }
+    let stored = shared
+        .write(|s| s.replace(&target.key(), new))
+        .ok_or_else(|| ApiError::not_found(target.rt, name))?;
+    Ok(json_response(200, &stored))
+}
+
+pub(crate) fn replace(
+    shared: &Arc<Shared>,
+    target: &Target,
+    call: &Call,
+) -> Result<Response, ApiError> {
+    let name = target.name.as_deref().unwrap_or_default();
+    let body = call
+        .body
+        .clone()
+        .filter(Value::is_object)
+        .ok_or_else(|| ApiError::bad_request("the request body is not a JSON object"))?;
+    if body["metadata"]["name"].as_str() != Some(name) {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({}) does not match the name on the URL ({name})",
+            body["metadata"]["name"].as_str().unwrap_or_default()
+        )));
+    }
+    let old = shared
+        .read(|s| s.get(&target.key()).cloned())
+        .ok_or_else(|| ApiError::not_found(target.rt, name))?;
+    if target.sub.is_none() && !dry_run(call) {
+        record_manifest(shared, &body);
+    }
+    write_back(shared, target, call, &old, body)
+}
+
+pub(crate) fn patch(
+    shared: &Arc<Shared>,
+    target: &Target,
+    call: &Call,
+) -> Result<Response, ApiError> {
+    let name = target.name.as_deref().unwrap_or_default();
+    let ct = call
+        .content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim();
+    let apply = ct == "application/apply-patch+yaml";
+    if !apply
+        && !matches!(
+            ct,
+            "application/merge-patch+json" | "application/strategic-merge-patch+json"
+        )
+    {
+        return Err(ApiError::unsupported_media_type(ct));
+    }
+    let body = call
+        .body
+        .clone()
+        .filter(Value::is_object)
+        .ok_or_else(|| ApiError::bad_request("the patch is not a JSON object"))?;
+    if apply && call.q("fieldManager").is_none_or(str::is_empty) {
+        return Err(ApiError::bad_request(
+            "PATCH, application/apply-patch+yaml requests require fieldManager",
+        ));
+    }
+    let old = shared.read(|s| s.get(&target.key()).cloned());
+    let Some(old) = old else {
+        if apply && target.sub.is_none() {
+            if !dry_run(call) {
+                record_manifest(shared, &body);
+            }
+            let created = create_object(shared, target, call, body)?;
+            return Ok(json_response(201, &created));
+        }
+        return Err(ApiError::not_found(target.rt, name));
+    };
+    if apply && target.sub.is_none() && !dry_run(call) {
+        record_manifest(shared, &body);
+    }
+    let mut new = old.clone();
+    super::store::merge_patch(&mut new, &body);
+    if body["metadata"].get("resourceVersion").is_none() {
+        new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
+    }
+    write_back(shared, target, call, &old, new)
+}
+
+/// `propagationPolicy` from the DeleteOptions body or the query; `None` when not given.
+fn propagation(call: &Call) -> Option<String> {
+    if let Some(p) = call
+        .body
+        .as_ref()
+        .and_then(|b| b["propagationPolicy"].as_str())
+    {
+        return Some(p.to_string());
+    }
+    if call
+        .body
+        .as_ref()
+        .and_then(|b| b["orphanDependents"].as_bool())
+        == Some(true)
+    {
+        return Some("Orphan".to_string());
+    }
+    call.q("propagationPolicy").map(str::to_string)
+}
+
+fn success_status(rt: &ResourceType, obj: &Value) -> Value {
+    let mut details =
+        json!({"name": obj["metadata"]["name"], "kind": rt.plural, "uid": obj["metadata"]["uid"]});
+    if !rt.group.is_empty() {
+        details["group"] = json!(rt.group);
+    }
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
+}
+
+pub(crate) fn delete(
+    shared: &Arc<Shared>,
+    target: &Target,
+    call: &Call,
+) -> Result<Response, ApiError> {
+    let name = target.name.as_deref().unwrap_or_default();
+    let key = target.key();
+    let obj = shared
+        .read(|s| s.get(&key).cloned())
+        .ok_or_else(|| ApiError::not_found(target.rt, name))?;
+    if let Some(uid) = call
+        .body
+        .as_ref()
+        .and_then(|b| b["preconditions"]["uid"].as_str())
+        && Some(uid) != obj["metadata"]["uid"].as_str()
+    {
+        return Err(ApiError::conflict(target.rt, name));
+    }
+    if dry_run(call) {
+        return Ok(json_response(200, &obj));
+    }
+    let (code, body) = delete_object(shared, target.rt, &key, propagation(call).as_deref());
+    Ok(json_response(code, &body))
+}
+
+/// Deletes one object the way its kind is deleted, returning the response.
+fn delete_object(
+    shared: &Arc<Shared>,
+    rt: &ResourceType,
+    key: &Key,
+    policy: Option<&str>,
+) -> (u16, Value) {
+    match rt.plural {
+        "namespaces" => (200, terminate_namespace(shared, &key.name)),
+        "pods" => (200, kubelet::delete_pod(shared, key)),
+        "jobs" => {
+            // batch/v1 Jobs orphan their pods unless told otherwise.
+            let policy = policy.unwrap_or("Orphan");
+            jobs::delete_job(shared, key, policy)
+        }
+        _ => {
+            let removed = shared.write(|s| s.remove(key)).unwrap_or_default();
+            (200, success_status(rt, &removed))
+        }
+    }
+}
+
+pub(crate) fn delete_collection(
+    shared: &Arc<Shared>,
+    target: &Target,
+    call: &Call,
+) -> Result<Response, ApiError> {
+    let matches = selector(call)?;
+    let objects = shared.read(|s| s.list(target.rt.plural, target.namespace.as_deref()));
+    let policy = propagation(call);
+    let mut items = Vec::new();
+    for obj in objects.into_iter().filter(|o| matches(o)) {
+        let key = Key::new(
+            target.rt,
+            obj["metadata"]["namespace"].as_str().unwrap_or_default(),
+            obj["metadata"]["name"].as_str().unwrap_or_default(),
+        );
+        if !dry_run(call) {
+            delete_object(shared, target.rt, &key, policy.as_deref());
+        }
+        items.push(obj);
+    }
+    let rv = shared.read(|s| s.resource_version());
+    Ok(json_response(
+        200,
+        &json!({"kind": format!("{}List", target.rt.kind), "apiVersion": target.rt.api_version(),
+            "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
+    ))
+}
+
+/// Marks a namespace `Terminating`; after the deletion delay its contents and then the
+/// namespace itself are removed. Returns the namespace as stored.
+pub(crate) fn terminate_namespace(shared: &Arc<Shared>, name: &str) -> Value {
+    let key = Key::new(namespaces(), "", name);
+    let already = shared.read(|s| {
+        s.get(&key)
+            .is_some_and(|n| n["status"]["phase"] == "Terminating")
+    });
+    let stored = shared.write(|s| {
+        s.modify(&key, |ns| {
+            if ns["metadata"].get("deletionTimestamp").is_none() {
+                ns["metadata"]["deletionTimestamp"] = json!(now());
+                ns["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+            }
+            ns["status"]["phase"] = json!("Terminating");
+        })
+    });
+    if !already {
+        let shared = Arc::clone(shared);
+        let name = name.to_string();
+        tokio::spawn(async move {
+            tokio::time::sleep(shared.namespace_deletion_delay()).await;
+            kubelet::purge_namespace(&shared, &name).await;
+        });
+    }
+    stored.unwrap_or_default()
+}
