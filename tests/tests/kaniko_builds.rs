@@ -838,3 +838,75 @@ fn a_rebuild_waits_out_the_terminating_namespace_of_the_last_build() {
     );
     rig.assert_no_namespace_left();
 }
+
+/// A second build of the same task and job while the first still runs is refused with a
+/// clear message, and does not touch the first one's namespace.
+#[test]
+fn a_concurrent_build_of_the_same_task_is_refused() {
+    let Some(rig) = stuck_rig() else {
+        return;
+    };
+    let ctx = rig.context("twice", &[("Dockerfile", DOCKERFILE), ("hello.txt", "x")]);
+    let job = rig.job(&ctx, &rig.image("twice"), &[Variant::Docker]);
+    let cancel = CancellationToken::new();
+    std::thread::scope(|scope| {
+        let first = scope.spawn(|| build(&rig, rig.config(), &job, cancel.clone()).0);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while rig.fake.objects("Job", None).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (second, _) = build(&rig, rig.config(), &job, CancellationToken::new());
+        match second {
+            Err(BuildError::Unavailable { message, .. }) => {
+                assert!(message.contains("in use by another build"), "{message}")
+            }
+            other => panic!("expected the second build to be refused, got {other:?}"),
+        }
+        assert_eq!(
+            active_namespaces(&rig).len(),
+            1,
+            "the first build's namespace stays"
+        );
+        cancel.cancel();
+        let first = first.join().unwrap();
+        assert!(matches!(first, Err(BuildError::Cancelled)), "{first:?}");
+    });
+    rig.assert_no_namespace_left();
+}
+
+/// A build whose namespace is deleted from outside (`cleanup --all` while it runs) fails at
+/// once instead of waiting for its timeout.
+#[test]
+fn a_build_whose_namespace_is_deleted_fails_at_once() {
+    let Some(rig) = stuck_rig() else {
+        return;
+    };
+    let ctx = rig.context("yanked", &[("Dockerfile", DOCKERFILE), ("hello.txt", "x")]);
+    let job = rig.job(&ctx, &rig.image("yanked"), &[Variant::Docker]);
+    let started = Instant::now();
+    let result = std::thread::scope(|scope| {
+        let build = scope.spawn(|| build(&rig, rig.config(), &job, CancellationToken::new()).0);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while rig.fake.objects("Job", None).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (code, stdout, stderr) = run_cli(&rig, &["cleanup", "--all"]);
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        build.join().unwrap()
+    });
+    match result {
+        Err(BuildError::Failed { message, .. }) => {
+            assert!(
+                message.contains("was deleted before it finished"),
+                "{message}"
+            )
+        }
+        other => panic!("expected a failed build, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    rig.assert_no_namespace_left();
+}

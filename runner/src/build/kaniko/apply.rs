@@ -4,7 +4,8 @@
 //! of the same task is waited out first.
 
 use std::fmt::Debug;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
 
 use futures::future::try_join_all;
 use k8s_openapi::api::batch::v1::Job;
@@ -15,7 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use super::cleanup::is_runner_namespace;
+use super::cleanup::{expires_at, is_runner_namespace};
 use super::cluster::{describe, retry, status_code};
 use super::config::KanikoConfig;
 use super::manifests::{BuildManifests, ContextObjects};
@@ -47,19 +48,23 @@ pub(super) fn new_build_id() -> String {
 /// task and job, may take to go away.
 const STALE_NAMESPACE_WAIT: Duration = Duration::from_secs(180);
 
-/// Creates the namespace of `m`, first waiting out a namespace of the same name that this
-/// runner left behind (deleting it when it is still active).
+/// Creates the namespace of `m`. A namespace of the same name that this runner left
+/// terminating is waited out; an expired one is deleted first; an active one that has not
+/// expired belongs to a build still running, and is an error.
 pub(super) async fn create_namespace(
     client: &Client,
     config: &KanikoConfig,
     m: &BuildManifests,
     log: &BuildLog,
+    owned: &AtomicBool,
 ) -> Result<(), BuildError> {
     let api: Api<Namespace> = Api::all(client.clone());
     let name = m.namespace.name_any();
     let started = Instant::now();
     let mut announced = false;
     loop {
+        // From here the namespace may be this build's, even if the answer is lost.
+        owned.store(true, Ordering::SeqCst);
         let post = PostParams::default();
         let e = match retry(|| api.create(&post, &m.namespace)).await {
             Ok(_) => return Ok(()),
@@ -77,6 +82,8 @@ pub(super) async fn create_namespace(
             // This build's own namespace: an earlier try landed but its answer was lost.
             return Ok(());
         }
+        // Someone else's: never this build's to delete.
+        owned.store(false, Ordering::SeqCst);
         if !is_runner_namespace(&existing, config) {
             return Err(BuildError::Unavailable {
                 builder: "kaniko",
@@ -86,6 +93,30 @@ pub(super) async fn create_namespace(
                     describe(&e)
                 ),
             });
+        }
+        let terminating = existing.metadata.deletion_timestamp.is_some()
+            || existing.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating");
+        if !terminating {
+            // Active: another build of the same task and job, unless it has expired (then
+            // a crashed build left it and it is deleted here, as the reaper would).
+            match expires_at(&existing) {
+                Some(at) if at <= SystemTime::now() => {}
+                _ => {
+                    return Err(BuildError::Unavailable {
+                        builder: "kaniko",
+                        message: format!(
+                            "the namespace {name} is in use by another build of the same task and job; wait for it to finish, or delete it with `hybrid-runner cleanup --all --runner-id {}`",
+                            config.runner_id
+                        ),
+                    });
+                }
+            }
+            let background = DeleteParams::background();
+            match retry(|| api.delete(&name, &background)).await {
+                Ok(_) => {}
+                Err(e) if matches!(status_code(&e), Some(404 | 409)) => {}
+                Err(e) => return Err(failure(&format!("delete the expired namespace {name}"), &e)),
+            }
         }
         if started.elapsed() > STALE_NAMESPACE_WAIT {
             return Err(BuildError::Unavailable {
@@ -102,14 +133,6 @@ pub(super) async fn create_namespace(
                 format!("waiting for the namespace {name} of an earlier build to be deleted"),
             );
             announced = true;
-        }
-        if existing.metadata.deletion_timestamp.is_none() {
-            let background = DeleteParams::background();
-            match retry(|| api.delete(&name, &background)).await {
-                Ok(_) => {}
-                Err(e) if matches!(status_code(&e), Some(404 | 409)) => {}
-                Err(e) => return Err(failure(&format!("delete the stale namespace {name}"), &e)),
-            }
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

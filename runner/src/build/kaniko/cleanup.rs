@@ -4,6 +4,8 @@
 //! has passed (left by a crash or a lost deletion).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::Namespace;
@@ -53,6 +55,9 @@ pub struct NamespaceGuard {
     kube_config: Config,
     name: String,
     armed: bool,
+    /// Cleared while the namespace of that name is known to be someone else's (another
+    /// build's), so the guard never deletes what it did not create.
+    owned: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for NamespaceGuard {
@@ -60,6 +65,7 @@ impl std::fmt::Debug for NamespaceGuard {
         f.debug_struct("NamespaceGuard")
             .field("name", &self.name)
             .field("armed", &self.armed)
+            .field("owned", &self.owned.load(Ordering::SeqCst))
             .finish_non_exhaustive()
     }
 }
@@ -71,7 +77,15 @@ impl NamespaceGuard {
             kube_config,
             name: name.into(),
             armed: true,
+            owned: Arc::new(AtomicBool::new(true)),
         }
+    }
+
+    /// The flag saying whether the namespace is (or may be) this build's: true from the
+    /// start; whoever creates the namespace clears it while a namespace of that name is
+    /// known to belong to another build, and sets it again before creating.
+    pub fn owned_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.owned)
     }
 
     pub fn name(&self) -> &str {
@@ -82,13 +96,16 @@ impl NamespaceGuard {
     /// guard.
     pub async fn delete(mut self) -> Result<bool, ClusterError> {
         self.armed = false;
+        if !self.owned.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
         delete_namespace(&self.client, &self.name).await
     }
 }
 
 impl Drop for NamespaceGuard {
     fn drop(&mut self) {
-        if !self.armed {
+        if !self.armed || !self.owned.load(Ordering::SeqCst) {
             return;
         }
         let name = std::mem::take(&mut self.name);

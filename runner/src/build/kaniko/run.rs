@@ -3,6 +3,7 @@
 //! one Job per variant, follow every Job in parallel, and delete the namespace on every
 //! path (success, failure, timeout, cancel, error; a guard covers drops and panics).
 
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime};
 
 use futures::future::try_join_all;
@@ -82,12 +83,16 @@ impl KanikoBuilder {
             (*self.kube_config).clone(),
             timings.namespace.clone(),
         );
+        let owned = guard.owned_flag();
         let result = tokio::select! {
-            result = self.run_in_namespace(&prepared.manifests, job, log, started) => result,
+            result = self.run_in_namespace(&prepared.manifests, job, log, started, &owned) => result,
             _ = cancel.cancelled() => Err(BuildError::Cancelled),
             _ = tokio::time::sleep_until(deadline) => Err(BuildError::TimedOut(job.timeout)),
         };
-        if matches!(result, Err(BuildError::Cancelled | BuildError::TimedOut(_))) {
+        // The Jobs first (so the pods stop at once), unless the namespace is another build's.
+        if matches!(result, Err(BuildError::Cancelled | BuildError::TimedOut(_)))
+            && owned.load(std::sync::atomic::Ordering::SeqCst)
+        {
             delete_jobs(&self.client, &prepared.manifests).await;
         }
         if let Err(e) = guard.delete().await {
@@ -166,8 +171,9 @@ impl KanikoBuilder {
         job: &BuildJob,
         log: &BuildLog,
         started: Instant,
+        owned: &AtomicBool,
     ) -> Result<(Vec<String>, Duration), BuildError> {
-        create_namespace(&self.client, &self.config, m, log).await?;
+        create_namespace(&self.client, &self.config, m, log, owned).await?;
         create_supporting_objects(&self.client, m).await?;
         create_jobs(&self.client, m).await?;
         let jobs_created = started.elapsed();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, ListParams};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, watcher as watch_objects};
@@ -61,7 +61,14 @@ impl VariantWatch {
                 .map(|(since, _)| *since + self.unschedulable_timeout);
             tokio::select! {
                 event = job_events.next() => match event {
-                    Some(Ok(job)) => {
+                    Some(Ok(Change::Deleted(job))) if job.name_any() == self.job_name => {
+                        return Err(self.failed(format!(
+                            "Job {} was deleted before it finished (was its namespace {} deleted, e.g. by `hybrid-runner cleanup --all`?)",
+                            self.job_name, self.namespace
+                        )));
+                    }
+                    Some(Ok(Change::Deleted(_))) => {}
+                    Some(Ok(Change::Applied(job))) => {
                         errors = 0;
                         if job.name_any() != self.job_name {
                             continue;
@@ -75,7 +82,9 @@ impl VariantWatch {
                     None => return Err(self.failed("the watch on the Job ended unexpectedly".to_string())),
                 },
                 event = pod_events.next() => match event {
-                    Some(Ok(pod)) => {
+                    // A deleted pod says nothing the Job will not say.
+                    Some(Ok(Change::Deleted(_))) => {}
+                    Some(Ok(Change::Applied(pod))) => {
                         errors = 0;
                         if !self.owns(&pod) {
                             continue;
@@ -139,7 +148,32 @@ impl VariantWatch {
             }
             None => None,
         };
-        self.conclude(verdict, last_state, last_line)
+        let result = self.conclude(verdict, last_state, last_line);
+        match result {
+            Err(BuildError::Failed { variant, message }) if self.namespace_terminating().await => {
+                Err(BuildError::Failed {
+                    variant,
+                    message: format!(
+                        "{message}; its namespace {} is being deleted (by `hybrid-runner cleanup --all`?)",
+                        self.namespace
+                    ),
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// Whether the build namespace is being deleted.
+    async fn namespace_terminating(&self) -> bool {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        match api.get_opt(&self.namespace).await {
+            Ok(Some(ns)) => {
+                ns.metadata.deletion_timestamp.is_some()
+                    || ns.status.and_then(|s| s.phase).as_deref() == Some("Terminating")
+            }
+            Ok(None) => true,
+            Err(_) => false,
+        }
     }
 
     fn pod_selector(&self) -> String {
@@ -255,12 +289,31 @@ impl VariantWatch {
     }
 }
 
-/// The objects of a watch stream, errors passed through; the watcher backs off between
+/// What a watch saw happen to an object.
+enum Change<K> {
+    /// Listed, added or modified.
+    Applied(K),
+    Deleted(K),
+}
+
+type Changes<K> = std::pin::Pin<Box<dyn Stream<Item = Result<Change<K>, watcher::Error>> + Send>>;
+
+/// The changes of a watch stream, errors passed through; the watcher backs off between
 /// failed attempts.
 fn events<K: Clone + Send + 'static>(
     stream: impl Stream<Item = Result<Event<K>, watcher::Error>> + Send + 'static,
-) -> std::pin::Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> + Send>> {
-    stream.default_backoff().touched_objects().boxed()
+) -> Changes<K> {
+    stream
+        .default_backoff()
+        .filter_map(|event| {
+            std::future::ready(match event {
+                Ok(Event::Apply(k) | Event::InitApply(k)) => Some(Ok(Change::Applied(k))),
+                Ok(Event::Delete(k)) => Some(Ok(Change::Deleted(k))),
+                Ok(Event::Init | Event::InitDone) => None,
+                Err(e) => Some(Err(e)),
+            })
+        })
+        .boxed()
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
