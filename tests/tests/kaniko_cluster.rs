@@ -219,3 +219,46 @@ fn a_namespace_left_behind_shows_in_status_and_logs_until_cleanup() {
     );
     rig.assert_no_namespace_left();
 }
+
+/// `hybrid-runner build --builder kaniko` runs the dual build through the fake cluster and
+/// pushes all five tags.
+#[test]
+fn build_command_with_the_kaniko_builder() {
+    let Some(rig) = rig(FakeKubeOptions::default()) else {
+        return;
+    };
+    let ctx = rig.context(
+        "cli-build",
+        &[
+            ("Dockerfile", DOCKERFILE),
+            ("Dockerfile.k8s", DOCKERFILE_K8S),
+            ("hello.txt", "built by the CLI\n"),
+        ],
+    );
+    let image = rig.image("cli-build");
+    let out = std::process::Command::new(binary())
+        .arg("build")
+        .arg(&ctx)
+        .args(["--image", &image, "--builder", "kaniko", "--sha", SHA])
+        .args(["--insecure-registry", &rig.registry.host])
+        .arg("--kubeconfig")
+        .arg(&rig.kubeconfig)
+        .env_remove("KUBECONFIG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let mut tags = rig.registry.tags("cli-build");
+    tags.sort();
+    let mut expected = vec![
+        "latest".to_string(),
+        "docker-latest".to_string(),
+        format!("docker-{SHA}"),
+        "k8s-latest".to_string(),
+        format!("k8s-{SHA}"),
+    ];
+    expected.sort();
+    assert_eq!(tags, expected, "{stdout}\n{stderr}");
+    rig.assert_no_namespace_left();
+}
