@@ -705,10 +705,16 @@ mod tests {
 
     #[test]
     fn deep_documents_are_rejected_without_exhausting_the_stack() {
+        // 8 MiB is a Linux main thread's stack, where the CLI parses; an unoptimised
+        // build with serde-saphyr's `comments` feature (which kube-client turns on in the
+        // workspace) needs more than 2 MiB for 50 levels. The point is that depth is
+        // bounded: a document 100,000 levels deep is refused, not followed down.
         let ok = std::thread::Builder::new()
-            .stack_size(2 * 1024 * 1024)
+            .stack_size(8 * 1024 * 1024)
             .spawn(|| {
                 assert!(parse(&nested(MAX_DEPTH), "t.yml").is_ok());
+                let very_deep = format!("{}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+                assert!(parse(&very_deep, "t.yml").is_err());
                 parse(&nested(MAX_DEPTH + 1), "t.yml").unwrap_err()
             })
             .unwrap()

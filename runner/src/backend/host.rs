@@ -25,9 +25,8 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use tokio::io::AsyncReadExt;
-use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -49,6 +48,7 @@ pub struct ProcessSpec {
     pub program: String,
     pub args: Vec<String>,
     /// The complete environment: the child sees exactly these variables (env_clear first).
+    /// A name given more than once gets its last value, so a caller can append overrides.
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
     /// Step or job timeout; on expiry the process is stopped like a cancel and `timed_out` is set.
@@ -141,8 +141,6 @@ enum StopReason {
     TimedOut,
 }
 
-type Line = (OutputStream, String);
-
 /// Runs one process in its own process group and streams its output to `on_line`.
 ///
 /// Returns once the main process has exited (see the module docs for background
@@ -155,12 +153,25 @@ pub async fn run_process(
     on_line: &mut (dyn FnMut(OutputStream, &str) + Send),
     cancel: &CancellationToken,
 ) -> Result<ProcessExit, HostError> {
+    run_process_over(spec, &[], stop, on_line, cancel).await
+}
+
+/// [`run_process`] with the environment in two layers: `base`, then `spec.env` over it
+/// (a name in both gets its `spec.env` value). A caller whose processes share most of
+/// their environment keeps `base` once instead of copying it for every process.
+pub async fn run_process_over(
+    spec: &ProcessSpec,
+    base: &[(String, String)],
+    stop: StopPolicy,
+    on_line: &mut (dyn FnMut(OutputStream, &str) + Send),
+    cancel: &CancellationToken,
+) -> Result<ProcessExit, HostError> {
     check_cwd(spec)?;
     let mut command = Command::new(&spec.program);
     command
         .args(&spec.args)
         .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .envs(base.iter().chain(&spec.env).map(|(k, v)| (k, v)))
         .current_dir(&spec.cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -177,29 +188,12 @@ pub async fn run_process(
         .and_then(|id| i32::try_from(id).ok())
         .map(Pid::from_raw);
 
-    let (tx, rx) = mpsc::channel::<Line>(1024);
-    let mut readers = Vec::with_capacity(2);
-    if let Some(out) = child.stdout.take() {
-        readers.push(tokio::spawn(read_lines(
-            out,
-            OutputStream::Stdout,
-            tx.clone(),
-        )));
-    }
-    if let Some(err) = child.stderr.take() {
-        readers.push(tokio::spawn(read_lines(
-            err,
-            OutputStream::Stderr,
-            tx.clone(),
-        )));
-    }
-    drop(tx);
-
     let mut run = Running {
         program: &spec.program,
+        out: Pipe::new(child.stdout.take(), OutputStream::Stdout),
+        err: Pipe::new(child.stderr.take(), OutputStream::Stderr),
         child,
         pgid,
-        lines: rx,
         on_line,
         status: None,
         exited_at: None,
@@ -207,9 +201,6 @@ pub async fn run_process(
     let result = run
         .drive(spec.timeout.map(|t| start + t), stop, cancel)
         .await;
-    for reader in &readers {
-        reader.abort();
-    }
     let reason = result?;
     let status = run.status.ok_or_else(|| HostError::Wait {
         program: spec.program.clone(),
@@ -239,32 +230,57 @@ fn check_cwd(spec: &ProcessSpec) -> Result<(), HostError> {
     }
 }
 
-/// Reads one pipe to its end, sending each line as soon as it is complete.
-async fn read_lines(
-    mut pipe: impl AsyncReadExt + Unpin,
+/// Bytes read from a pipe at most at once.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// One output pipe of the process, read on the engine's own task (no reader task and no
+/// channel per step): its reader until end-of-file, the unfinished line, a read buffer.
+struct Pipe<R> {
+    reader: Option<R>,
     stream: OutputStream,
-    tx: mpsc::Sender<Line>,
-) {
-    let mut splitter = LineSplitter::default();
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut batch = Vec::new();
-    loop {
-        let n = match pipe.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        splitter.push(&buf[..n], &mut |line| batch.push(line));
-        for line in batch.drain(..) {
-            if tx.send((stream, line)).await.is_err() {
-                return;
-            }
+    splitter: LineSplitter,
+    buf: Vec<u8>,
+}
+
+impl<R: AsyncRead + Unpin> Pipe<R> {
+    fn new(reader: Option<R>, stream: OutputStream) -> Self {
+        Pipe {
+            reader,
+            stream,
+            splitter: LineSplitter::default(),
+            buf: Vec::new(),
         }
     }
-    splitter.finish(&mut |line| batch.push(line));
-    for line in batch {
-        if tx.send((stream, line)).await.is_err() {
-            return;
+
+    fn is_open(&self) -> bool {
+        self.reader.is_some()
+    }
+
+    /// Waits for the next bytes; 0 means end-of-file (a read error counts as one). Safe to
+    /// cancel: bytes are only taken out of the pipe when the read completes.
+    async fn read(&mut self) -> usize {
+        let Some(reader) = self.reader.as_mut() else {
+            return std::future::pending().await;
+        };
+        if self.buf.capacity() == 0 {
+            // Not zeroed: `read_buf` fills spare capacity.
+            self.buf.reserve_exact(READ_CHUNK);
         }
+        reader.read_buf(&mut self.buf).await.unwrap_or(0)
+    }
+
+    /// Hands on the lines completed by the `n` bytes just read (at end-of-file, `n == 0`,
+    /// the unterminated last line too, and the pipe is closed).
+    fn deliver(&mut self, n: usize, on_line: &mut (dyn FnMut(OutputStream, &str) + Send)) {
+        let stream = self.stream;
+        let mut emit = |line: String| on_line(stream, &line);
+        if n == 0 {
+            self.splitter.finish(&mut emit);
+            self.reader = None;
+        } else {
+            self.splitter.push(&self.buf, &mut emit);
+        }
+        self.buf.clear();
     }
 }
 
@@ -273,7 +289,8 @@ struct Running<'a> {
     program: &'a str,
     child: Child,
     pgid: Option<Pid>,
-    lines: mpsc::Receiver<Line>,
+    out: Pipe<ChildStdout>,
+    err: Pipe<ChildStderr>,
     on_line: &'a mut (dyn FnMut(OutputStream, &str) + Send),
     status: Option<ExitStatus>,
     exited_at: Option<Instant>,
@@ -316,13 +333,10 @@ impl Running<'_> {
             }
         };
         tokio::pin!(timeout);
-        let mut lines_open = true;
         loop {
             tokio::select! {
-                line = self.lines.recv(), if lines_open => match line {
-                    Some((stream, text)) => (self.on_line)(stream, &text),
-                    None => lines_open = false,
-                },
+                n = self.out.read(), if self.out.is_open() => self.out.deliver(n, self.on_line),
+                n = self.err.read(), if self.err.is_open() => self.err.deliver(n, self.on_line),
                 status = self.child.wait() => {
                     let status = status.map_err(|e| self.wait_error(e))?;
                     self.record(status);
@@ -370,17 +384,14 @@ impl Running<'_> {
     /// Delivers output until the main process has exited and the group is empty, or until
     /// `until`.
     async fn wait_gone(&mut self, until: Instant) -> Result<(), HostError> {
-        let mut lines_open = true;
         let mut poll = tokio::time::interval(GROUP_POLL);
         loop {
             if self.status.is_some() && !self.group_alive() {
                 return Ok(());
             }
             tokio::select! {
-                line = self.lines.recv(), if lines_open => match line {
-                    Some((stream, text)) => (self.on_line)(stream, &text),
-                    None => lines_open = false,
-                },
+                n = self.out.read(), if self.out.is_open() => self.out.deliver(n, self.on_line),
+                n = self.err.read(), if self.err.is_open() => self.err.deliver(n, self.on_line),
                 status = self.child.wait(), if self.status.is_none() => {
                     let status = status.map_err(|e| self.wait_error(e))?;
                     self.record(status);
@@ -395,12 +406,10 @@ impl Running<'_> {
     async fn drain(&mut self, until: Instant) {
         let deadline = tokio::time::sleep_until(until);
         tokio::pin!(deadline);
-        loop {
+        while self.out.is_open() || self.err.is_open() {
             tokio::select! {
-                line = self.lines.recv() => match line {
-                    Some((stream, text)) => (self.on_line)(stream, &text),
-                    None => return,
-                },
+                n = self.out.read(), if self.out.is_open() => self.out.deliver(n, self.on_line),
+                n = self.err.read(), if self.err.is_open() => self.err.deliver(n, self.on_line),
                 () = &mut deadline => return,
             }
         }

@@ -9,6 +9,7 @@ pub mod dockerignore;
 pub mod kaniko;
 pub mod local;
 pub mod metrics;
+pub mod registry;
 pub mod select;
 
 pub use builder::{

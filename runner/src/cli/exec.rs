@@ -10,6 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{UsageError, default_workflow_paths, dotenv, workflow_files};
 use crate::backend::host::StopPolicy;
+use crate::build::BuilderChoice;
+use crate::exec::build::BuildSettings;
 use crate::exec::events::{Event, EventSink};
 use crate::exec::render::{HumanRenderer, JsonRenderer, RenderOptions, color_wanted};
 use crate::exec::{self, ExecError, ExecOptions};
@@ -77,6 +79,16 @@ pub struct Args {
         default_value = "https://github.com"
     )]
     pub default_actions_url: String,
+    /// Which builder runs image builds (`docker/build-push-action`, `hybrid-runner/build`,
+    /// `docker build` in run steps); made at the first build
+    #[arg(long = "builder", value_name = "BUILDER", default_value = "auto")]
+    pub builder: BuilderChoice,
+    /// A registry reached over plain HTTP (`HOST:PORT`); repeatable
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    pub insecure_registries: Vec<String>,
+    /// Leave the host's `docker`/`nerdctl` on the steps' PATH instead of the runner's shim
+    #[arg(long = "no-docker-shim")]
+    pub no_docker_shim: bool,
 }
 
 fn pairs(
@@ -156,6 +168,11 @@ fn options(args: &Args) -> Result<ExecOptions, UsageError> {
         github: Vec::new(),
         stop: StopPolicy::default(),
         dry_run: args.dry_run,
+        builds: BuildSettings {
+            builder: args.builder,
+            insecure_registries: args.insecure_registries.clone(),
+            docker_shim: !args.no_docker_shim,
+        },
     })
 }
 

@@ -6,6 +6,7 @@ mod build;
 mod check;
 mod cleanup;
 mod context;
+mod docker_shim;
 mod dotenv;
 mod exec;
 mod expr;
@@ -76,6 +77,12 @@ impl std::fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 pub fn main() -> ExitCode {
+    // The `docker` shim of `exec` steps: no clap, so `docker --help` and every other
+    // argument reach the engine untouched.
+    let mut raw = std::env::args();
+    if raw.nth(1).as_deref() == Some(crate::exec::build::protocol::SHIM_SUBCOMMAND) {
+        return docker_shim::run(raw.collect());
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate(args) => validate::run(args),

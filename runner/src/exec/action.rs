@@ -1,4 +1,5 @@
-//! `uses:` steps: built-in actions the runner serves itself, local and remote composite
+//! `uses:` steps: built-in actions the runner serves itself (checkout; the image builds in
+//! [`super::build::builtin`]), local and remote composite
 //! actions (nested, with `inputs` and `outputs`), node actions (`node20`/`node24` through
 //! the host's `node`, with `pre` and `post`), and a clear refusal for Docker actions,
 //! which need a container backend.
@@ -32,6 +33,11 @@ impl JobState<'_> {
             .scope
             .interpolate(def.uses.as_deref().unwrap_or_default())
             .map_err(|e| format!("uses: {e}"))?;
+        if let Some(kind) = actions::build::is_builtin_build_action(&uses) {
+            return self
+                .run_builtin_build(frame, def, key, kind, &uses, timeout)
+                .await;
+        }
         let action = ActionRef::parse(&uses).map_err(|e| e.to_string())?;
         if let Some(Builtin::Checkout) = actions::builtin(&action) {
             self.note(
@@ -119,6 +125,9 @@ impl JobState<'_> {
             let Ok(uses) = frame.scope.interpolate(uses) else {
                 continue;
             };
+            if actions::build::is_builtin_build_action(&uses).is_some() {
+                continue;
+            }
             let Ok(action) = ActionRef::parse(&uses) else {
                 continue;
             };

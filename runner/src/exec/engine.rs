@@ -2,6 +2,7 @@
 //! the runner's own environment, stop grace periods, scratch folders.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::contexts::RunInfo;
@@ -26,6 +27,8 @@ pub struct Engine {
     pub hard_cancel: tokio_util::sync::CancellationToken,
     /// `-n`: evaluate steps, run no process.
     pub dry_run: bool,
+    /// The run's image builder (made at the first build) and build flags.
+    pub builds: Arc<super::build::BuildService>,
     job_serial: AtomicUsize,
 }
 
@@ -52,6 +55,7 @@ impl Engine {
             cli_env,
             hard_cancel,
             dry_run: false,
+            builds: Arc::default(),
             job_serial: AtomicUsize::new(0),
         }
     }

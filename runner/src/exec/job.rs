@@ -3,6 +3,7 @@
 //! The steps themselves run in [`super::step`] and [`super::action`].
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -109,6 +110,10 @@ pub struct JobState<'a> {
     /// State saved by the `pre` steps run at job start, as `STATE_*` variables, by the
     /// id of the step whose action they belong to.
     pub pre_states: Vec<(String, Vec<(String, String)>)>,
+    /// The job's `docker`/`nerdctl` shim (absent with `--no-docker-shim` and in dry runs).
+    pub docker_shim: Option<super::build::shim::DockerShim>,
+    /// What every step process's environment starts from (built on the first step).
+    pub step_env: super::step::StepEnvBase,
 }
 
 impl JobState<'_> {
@@ -190,6 +195,8 @@ impl JobRun<'_> {
             timed_out: false,
             post_failed: false,
             pre_states: Vec::new(),
+            docker_shim: None,
+            step_env: Default::default(),
         };
         if let Err(e) = std::fs::create_dir_all(&state.temp) {
             state.note(
@@ -209,6 +216,7 @@ impl JobRun<'_> {
                 return self.finish(&state, Outcome::Failure, Vec::new(), started);
             }
         };
+        state.docker_shim = start_docker_shim(&state, &frame);
         let timeout = frame
             .scope
             .minutes(
@@ -255,6 +263,9 @@ impl JobRun<'_> {
         }
         state.run_posts(&frame).await;
         state.stop_orphans().await;
+        if let Some(shim) = state.docker_shim.take() {
+            shim.stop().await;
+        }
         let outputs = self.outputs(&state, &frame);
         let result = if timed_out || frame.failed || state.post_failed {
             Outcome::Failure
@@ -409,6 +420,49 @@ impl JobRun<'_> {
     }
 }
 
+/// The job's `docker` shim, unless turned off; a shim that cannot start leaves the host's
+/// `docker` on `PATH`, with a warning.
+fn start_docker_shim(
+    state: &JobState<'_>,
+    frame: &Frame,
+) -> Option<super::build::shim::DockerShim> {
+    let engine = state.engine;
+    if engine.dry_run || !engine.builds.settings.docker_shim {
+        return None;
+    }
+    let sha = frame
+        .scope
+        .get("github")
+        .and_then(|g| g.get("sha"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let started = engine
+        .builds
+        .shim_dir(&engine.run.temp_root)
+        .and_then(|dir| {
+            super::build::shim::DockerShim::start(
+                &dir,
+                state.temp.join("docker.sock"),
+                engine.builds.clone(),
+                sha,
+                super::build::shim::task_ids(&engine.run.run_id, &state.key.id),
+                &engine.hard_cancel,
+            )
+        });
+    match started {
+        Ok(shim) => Some(shim),
+        Err(e) => {
+            state.note(
+                None,
+                LogKind::Runner,
+                &format!("warning: `docker` in run steps is the host's: the docker shim did not start: {e}"),
+            );
+            None
+        }
+    }
+}
+
 pub fn or_text<T: ToString>(v: &OrExpression<T>) -> String {
     match v {
         OrExpression::Literal(l) => l.to_string(),
@@ -449,14 +503,16 @@ impl JobState<'_> {
             );
             entry.insert("outcome", Value::from(result.outcome.as_str()));
             entry.insert("conclusion", Value::from(result.conclusion.as_str()));
-            let mut steps_ctx = frame
-                .scope
-                .get("steps")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default();
-            steps_ctx.insert(def.id.clone(), Value::object(entry));
-            frame.scope.set("steps", Value::object(steps_ctx));
+            // Taken out of the scope first (`Null` keeps its place), so that the object is
+            // usually not shared and gets the entry without being copied.
+            let steps_ctx = frame.scope.get("steps").cloned();
+            frame.scope.set("steps", Value::Null);
+            let mut steps_ctx = match steps_ctx {
+                Some(Value::Object(o)) => o,
+                _ => Arc::new(Object::new()),
+            };
+            Arc::make_mut(&mut steps_ctx).insert(def.id.clone(), Value::object(entry));
+            frame.scope.set("steps", Value::Object(steps_ctx));
             let status = if frame.failed { "failure" } else { "success" };
             if let Some(Value::Object(job)) = frame.scope.get("job").cloned() {
                 let mut job = (*job).clone();

@@ -6,8 +6,10 @@
 //! - [`job`]: one job run: contexts, environment, steps, outputs.
 //! - [`step`], [`action`]: one step: `run:` scripts, `uses:` actions.
 //! - [`commands`], [`env_files`], [`mask`]: workflow commands, `GITHUB_*` files, secrets.
+//! - [`build`]: image builds: the built-in build actions and the `docker` shim.
 
 pub mod action;
+pub mod build;
 pub mod call;
 pub mod commands;
 pub mod contexts;
@@ -66,6 +68,8 @@ pub struct ExecOptions {
     pub stop: StopPolicy,
     /// `-n`: evaluate every step, run no process.
     pub dry_run: bool,
+    /// `--builder`, `--insecure-registry`, `--no-docker-shim`.
+    pub builds: build::BuildSettings,
 }
 
 impl ExecOptions {
@@ -207,6 +211,7 @@ pub async fn run(
         hard_cancel,
     );
     engine.dry_run = options.dry_run;
+    engine.builds = Arc::new(build::BuildService::new(options.builds.clone()));
     engine.debug = options.step_debug();
     let engine = Arc::new(engine);
     let limits = RunLimits {

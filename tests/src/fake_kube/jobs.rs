@@ -13,7 +13,7 @@ use super::api::{ApiError, now};
 use super::kubelet::{PodEnd, condition, delete_pod, rt, set_pod, spawn_pod};
 use super::routes::namespaces;
 use super::store::Key;
-use super::{Shared, events};
+use super::{Shared, admission, events};
 
 pub(crate) fn start_job(shared: &Arc<Shared>, key: Key) {
     let shared = Arc::clone(shared);
@@ -36,8 +36,32 @@ async fn run_job(shared: Arc<Shared>, key: Key) {
     });
     let mut failed = 0u64;
     loop {
-        let Some(pod_key) = create_job_pod(&shared, &key) else {
-            return;
+        // Pod creation retries while admission refuses it (a full quota), until the
+        // deadline.
+        let mut last_error = String::new();
+        let pod_key = loop {
+            match create_job_pod(&shared, &key) {
+                Ok(k) => break k,
+                Err(None) => return,
+                Err(Some(e)) => {
+                    let msg = format!("Error creating: {}", e.message);
+                    if msg != last_error {
+                        job_event(&shared, &key, true, "FailedCreate", &msg);
+                        last_error = msg;
+                    }
+                    if deadline.is_some_and(|at| tokio::time::Instant::now() >= at) {
+                        finish_failed(
+                            &shared,
+                            &key,
+                            failed,
+                            "DeadlineExceeded",
+                            "Job was active longer than specified deadline",
+                        );
+                        return;
+                    }
+                    tokio::time::sleep(step * 4).await;
+                }
+            }
         };
         if let Some(job) = shared.read(|s| s.get(&key).cloned()) {
             let msg = format!("Created pod: {}", pod_key.name);
@@ -182,14 +206,16 @@ fn shared_arc(shared: &Shared) -> Option<Arc<Shared>> {
     shared.me.upgrade()
 }
 
-/// Creates the next pod of a Job from its template; `None` when the Job is gone or its
-/// namespace is terminating.
-fn create_job_pod(shared: &Shared, job_key: &Key) -> Option<Key> {
+/// Creates the next pod of a Job from its template: `Err(None)` when the Job is gone or
+/// its namespace is terminating, `Err(Some(e))` when admission refused the pod.
+fn create_job_pod(shared: &Shared, job_key: &Key) -> Result<Key, Option<ApiError>> {
     shared.write(|s| {
-        let job = s.get(job_key)?.clone();
-        let ns = s.get(&Key::new(namespaces(), "", &job_key.namespace))?;
+        let job = s.get(job_key).ok_or(None)?.clone();
+        let ns = s
+            .get(&Key::new(namespaces(), "", &job_key.namespace))
+            .ok_or(None)?;
         if ns["status"]["phase"] == "Terminating" {
-            return None;
+            return Err(None);
         }
         let template = &job["spec"]["template"];
         let mut meta = template["metadata"].clone();
@@ -207,8 +233,15 @@ fn create_job_pod(shared: &Shared, job_key: &Key) -> Option<Key> {
         }]);
         let mut pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template["spec"].clone()});
         super::verbs::set_defaults(rt("pods"), &mut pod, "");
-        let created = s.create(rt("pods"), &job_key.namespace, pod).ok()?;
-        Some(Key::new(rt("pods"), &job_key.namespace, created["metadata"]["name"].as_str().unwrap_or_default()))
+        pod["metadata"]["name"] = json!(format!("{}-{}", job_key.name, s.random_suffix()));
+        admission::limit_ranges(s, &job_key.namespace, &mut pod).map_err(Some)?;
+        admission::quota(s, &job_key.namespace, &pod).map_err(Some)?;
+        let created = s.create(rt("pods"), &job_key.namespace, pod).map_err(Some)?;
+        Ok(Key::new(
+            rt("pods"),
+            &job_key.namespace,
+            created["metadata"]["name"].as_str().unwrap_or_default(),
+        ))
     })
 }
 

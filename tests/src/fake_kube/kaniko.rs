@@ -330,6 +330,7 @@ pub(crate) async fn run_logged(shared: &Shared, log: &LogKey, mut cmd: Command) 
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .kill_on_drop(true);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
@@ -342,12 +343,38 @@ pub(crate) async fn run_logged(shared: &Shared, log: &LogKey, mut cmd: Command) 
             return 127;
         }
     };
+    let _group = ProcessGroup::of(&child);
     let out = child.stdout.take();
     let err = child.stderr.take();
     tokio::join!(pump(shared, log, out), pump(shared, log, err));
     match child.wait().await {
         Ok(status) => status.code().unwrap_or(137),
         Err(_) => 137,
+    }
+}
+
+/// Kills a child's whole process group when dropped (a killed container kills everything
+/// it started, not just its first process). Harmless once the group is gone.
+#[derive(Debug)]
+pub(crate) struct ProcessGroup(Option<nix::unistd::Pid>);
+
+impl ProcessGroup {
+    /// The group of `child`, which was spawned with `process_group(0)`.
+    pub(crate) fn of(child: &tokio::process::Child) -> Self {
+        ProcessGroup(
+            child
+                .id()
+                .and_then(|id| i32::try_from(id).ok())
+                .map(nix::unistd::Pid::from_raw),
+        )
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0 {
+            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+        }
     }
 }
 

@@ -1,13 +1,19 @@
-//! A loopback fake of the Kubernetes API server with a simulated kubelet and Job
-//! controller, for the tests of the Kaniko builder. It serves what kube-rs calls (core v1,
-//! batch/v1 Jobs, SelfSubjectAccessReviews, watches, pod logs) over plain HTTP on
-//! `127.0.0.1:<port>`, with the real API's paths, JSON and status codes, and runs the Kaniko
-//! executor's work for real: the Job's pod unpacks its context from the ConfigMap it mounts,
-//! builds it with buildah and pushes every `--destination` to a real registry.
+//! A loopback fake of the Kubernetes API server with a simulated scheduler, kubelet and Job
+//! controller, for the tests of the Kaniko builder. It serves what kube-rs calls (discovery,
+//! core v1, batch/v1 Jobs, SelfSubjectAccessReviews, watches, Events, `pods/log`,
+//! `pods/attach`) over plain HTTP on `127.0.0.1:<port>`, with the real API's paths, JSON and
+//! status codes, and runs the Kaniko executor's work for real: the Job's pod takes its
+//! `tar://` context from the ConfigMap or persistent volume it mounts (or from stdin over an
+//! attach), builds it with buildah and pushes every `--destination` to a real registry. Pods
+//! that run a shell (the context loader) run it on the host with their volumes mapped.
+//!
+//! Faults ([`Faults`]) are set in [`FakeKubeOptions`] or changed while it runs with
+//! [`FakeKube::update_faults`] and [`FakeKube::fail_next`].
 //!
 //! The server runs on its own thread and runtime, so [`FakeKube`] works from plain `#[test]`s
 //! and from `#[tokio::test]`s alike; it stops when the value drops.
 
+mod admission;
 mod api;
 mod attach;
 mod events;
@@ -241,7 +247,8 @@ impl FakeKube {
         path
     }
 
-    /// A kube-rs client for this server (call it inside a tokio runtime).
+    /// A kube-rs client for this server. Call it inside a tokio runtime (kube's client
+    /// spawns its buffer task there).
     pub fn client(&self) -> kube::Client {
         crate::install_crypto_provider();
         let config = kube::Config::new(self.url().parse().expect("the fake's URL"));
@@ -258,8 +265,9 @@ impl FakeKube {
         lock(&self.shared.requests).clear();
     }
 
-    /// Every object body created (POST), replaced (PUT) or applied (server-side apply), as
-    /// sent, in order; for [`validate_manifests`].
+    /// Every object body sent to be created (POST), replaced (PUT) or applied (server-side
+    /// apply), as sent and in order, whether or not the API accepted it (SelfSubjectAccess
+    /// Reviews, status writes and dry runs excluded); for [`validate_manifests`].
     pub fn sent_manifests(&self) -> Vec<Value> {
         lock(&self.shared.manifests).clone()
     }

@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use super::kaniko::{Outcome, Stdin, pump, say};
+use super::kaniko::{Outcome, ProcessGroup, Stdin, pump, say};
 use super::logs::LogKey;
 use super::store::Key;
 use super::{Shared, lock};
@@ -51,6 +51,14 @@ pub(crate) async fn run(
         return Outcome::failed(127);
     }
     let work = shared.work_dir.join(format!("{}-{}-sh", log.0, log.1));
+    if let Err(e) = std::fs::create_dir_all(&work) {
+        say(
+            shared,
+            log,
+            &format!("cannot create {}: {e}", work.display()),
+        );
+        return Outcome::failed(1);
+    }
     let mounts = match mount(shared, pod, container, &log.0, &work) {
         Ok(m) => m,
         Err(e) => {
@@ -80,6 +88,7 @@ pub(crate) async fn run(
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .kill_on_drop(true);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
@@ -88,6 +97,7 @@ pub(crate) async fn run(
             return Outcome::failed(127);
         }
     };
+    let _group = ProcessGroup::of(&child);
     let feed = async {
         if let (Some(mut rx), Some(mut input)) = (stdin, child.stdin.take()) {
             while let Some(chunk) = rx.recv().await {

@@ -218,7 +218,11 @@ impl Store {
     /// Replaces a stored object with `new`, keeping its identity (`uid`, creation time,
     /// name, namespace) and bumping `resourceVersion` and, when the spec changed,
     /// `generation`. A write that changes nothing is a no-op, as in Kubernetes.
-    pub fn replace(&mut self, key: &Key, mut new: Value) -> Option<Value> {
+    pub fn replace(&mut self, key: &Key, new: Value) -> Option<Value> {
+        self.write(key, new, true)
+    }
+
+    fn write(&mut self, key: &Key, mut new: Value, count_generation: bool) -> Option<Value> {
         let old = self.objects.get(key)?.clone();
         for field in [
             "uid",
@@ -243,7 +247,10 @@ impl Store {
             return Some(old);
         }
         self.rv += 1;
-        if old["metadata"].get("generation").is_some() && old.get("spec") != new.get("spec") {
+        if count_generation
+            && old["metadata"].get("generation").is_some()
+            && old.get("spec") != new.get("spec")
+        {
             let generation = old["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
             new["metadata"]["generation"] = json!(generation);
         }
@@ -253,11 +260,12 @@ impl Store {
         Some(new)
     }
 
-    /// Changes a stored object in place with `change` (a status update, say).
+    /// Changes a stored object in place with `change`: the controllers' and the kubelet's
+    /// own writes (status, binding), which do not count as a new `generation`.
     pub fn modify(&mut self, key: &Key, change: impl FnOnce(&mut Value)) -> Option<Value> {
         let mut obj = self.objects.get(key)?.clone();
         change(&mut obj);
-        self.replace(key, obj)
+        self.write(key, obj, false)
     }
 
     /// Removes an object; watches see it DELETED with a new `resourceVersion`.
@@ -474,6 +482,29 @@ mod tests {
                 .matches(&obj)
         );
         assert!(FieldSelector::parse("nonsense").is_err());
+    }
+
+    #[test]
+    fn user_spec_writes_count_generations_and_controller_writes_do_not() {
+        let rt = crate::fake_kube::api::resource_named("jobs").unwrap();
+        let mut store = Store::new(7);
+        let job = store
+            .create(
+                rt,
+                "ns",
+                json!({"metadata": {"name": "j"}, "spec": {"parallelism": 1}}),
+            )
+            .unwrap();
+        assert_eq!(job["metadata"]["generation"], 1);
+        let key = Key::new(rt, "ns", "j");
+        let status = store.modify(&key, |j| j["spec"]["x"] = json!(1)).unwrap();
+        assert_eq!(status["metadata"]["generation"], 1);
+        let mut user = status.clone();
+        user["spec"]["parallelism"] = json!(2);
+        assert_eq!(
+            store.replace(&key, user).unwrap()["metadata"]["generation"],
+            2
+        );
     }
 
     #[test]

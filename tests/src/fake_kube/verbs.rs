@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::api::{ApiError, ResourceType, now};
 use super::routes::{Call, Target, json_response, namespaces, selector};
 use super::store::Key;
-use super::{Shared, jobs, kubelet, lock};
+use super::{Shared, admission, jobs, kubelet, lock};
 
 /// The API server's request size limit.
 const MAX_REQUEST_BYTES: usize = 3 << 20;
@@ -225,7 +225,13 @@ fn create_object(
         obj["metadata"]["creationTimestamp"] = json!(now());
         return Ok(obj);
     }
-    let created = shared.write(|s| s.create(rt, target.ns(), obj))?;
+    let created = shared.write(|s| {
+        if rt.plural == "pods" {
+            admission::limit_ranges(s, target.ns(), &mut obj)?;
+            admission::quota(s, target.ns(), &obj)?;
+        }
+        s.create(rt, target.ns(), obj)
+    })?;
     let key = Key::new(
         rt,
         target.ns(),

@@ -1,0 +1,178 @@
+//! Image builds inside `exec`: the built-in build actions (`docker/build-push-action`,
+//! `hybrid-runner/build`, served by the runner, never fetched) and the `docker`/`nerdctl`
+//! shim of `run:` steps. Both lower to a `BuildRequest` (the `actions` crate) and run it
+//! through the one [`ImageBuilder`] of the exec run, created at the first build so a
+//! workflow without builds needs no builder.
+//!
+//! - [`builtin`]: a `uses:` build step: inputs -> request -> build -> step outputs.
+//! - [`shim`]: the per-job shim folder on `PATH` and the Unix socket it talks to.
+//! - [`protocol`]: the shim's request and reply lines.
+//! - [`images`]: what the shim built and tagged (for `docker tag` + `docker push`).
+//! - [`outputs`]: step outputs per `OutputsStyle`.
+
+pub mod builtin;
+pub mod images;
+pub mod outputs;
+pub mod protocol;
+pub mod shim;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+
+use crate::build::kaniko::KanikoConfig;
+use crate::build::registry::{DockerCredentials, RegistryClient};
+use crate::build::select::{SelectOptions, select_builder};
+use crate::build::{BuildError, BuildJob, BuildLog, BuildOutcome, BuilderChoice, ImageBuilder};
+
+/// The longest a build may take when its step sets no `timeout-minutes` (GitHub's job limit).
+pub const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(360 * 60);
+
+/// `exec`'s build flags.
+#[derive(Debug, Clone)]
+pub struct BuildSettings {
+    /// `--builder`.
+    pub builder: BuilderChoice,
+    /// `--insecure-registry HOST:PORT`.
+    pub insecure_registries: Vec<String>,
+    /// `docker`/`nerdctl` on the steps' `PATH` go to the runner (off with `--no-docker-shim`).
+    pub docker_shim: bool,
+}
+
+impl Default for BuildSettings {
+    fn default() -> Self {
+        BuildSettings {
+            builder: BuilderChoice::Auto,
+            insecure_registries: Vec::new(),
+            docker_shim: true,
+        }
+    }
+}
+
+/// The builder and registry client of one exec run, each made on first use and shared by
+/// every job.
+#[derive(Debug, Default)]
+pub struct BuildService {
+    pub settings: BuildSettings,
+    builder: OnceCell<Result<Arc<ImageBuilder>, String>>,
+    registry: OnceCell<Result<Arc<RegistryClient>, String>>,
+    /// The folder of the `docker`/`nerdctl` executables, written at the first job.
+    shim_dir: std::sync::OnceLock<Result<PathBuf, String>>,
+}
+
+impl BuildService {
+    pub fn new(settings: BuildSettings) -> BuildService {
+        BuildService {
+            settings,
+            builder: OnceCell::new(),
+            registry: OnceCell::new(),
+            shim_dir: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The run's shim folder under `temp_root`, its executables calling this binary.
+    pub fn shim_dir(&self, temp_root: &Path) -> Result<PathBuf, String> {
+        self.shim_dir
+            .get_or_init(|| {
+                let runner = std::env::current_exe()
+                    .map_err(|e| format!("cannot find the hybrid-runner binary: {e}"))?;
+                let dir = temp_root.join("docker-shim");
+                shim::write_executables(&dir, &runner)?;
+                Ok(dir)
+            })
+            .clone()
+    }
+
+    /// The run's builder, chosen by `--builder` on the first call.
+    pub async fn builder(&self) -> Result<Arc<ImageBuilder>, String> {
+        self.builder
+            .get_or_init(|| async {
+                create_builder(self.settings.builder, &self.settings.insecure_registries)
+                    .await
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .clone()
+    }
+
+    /// The run's registry client (the runner's own Docker credentials).
+    pub async fn registry(&self) -> Result<Arc<RegistryClient>, String> {
+        self.registry
+            .get_or_init(|| async {
+                DockerCredentials::from_environment()
+                    .and_then(|c| RegistryClient::new(&self.settings.insecure_registries, c))
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .clone()
+    }
+
+    /// Runs `job` to the end on the run's builder. Past `job.timeout` the build is cancelled
+    /// (so the builder cleans up) and reported as timed out.
+    pub async fn build(
+        &self,
+        job: &BuildJob,
+        log: &BuildLog,
+        cancel: &CancellationToken,
+    ) -> Result<BuildOutcome, BuildFailure> {
+        let builder = self.builder().await.map_err(BuildFailure::Failed)?;
+        let stop = cancel.child_token();
+        let build = builder.build(job, log, &stop);
+        tokio::pin!(build);
+        let deadline = tokio::time::sleep(job.timeout);
+        tokio::pin!(deadline);
+        let mut timed_out = false;
+        let result = loop {
+            tokio::select! {
+                result = &mut build => break result,
+                _ = &mut deadline, if !timed_out => {
+                    timed_out = true;
+                    stop.cancel();
+                }
+            }
+        };
+        match result {
+            Ok(outcome) => Ok(outcome),
+            Err(BuildError::Cancelled) if timed_out => Err(BuildFailure::Failed(
+                BuildError::TimedOut(job.timeout).to_string(),
+            )),
+            Err(BuildError::Cancelled) => Err(BuildFailure::Cancelled),
+            Err(e) => Err(BuildFailure::Failed(e.to_string())),
+        }
+    }
+}
+
+/// Why a build step did not produce images.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildFailure {
+    /// The step was cancelled (Ctrl-C, the shim went away); the builder cleaned up.
+    Cancelled,
+    /// The build failed, timed out or no builder could be made; the message says why.
+    Failed(String),
+}
+
+/// The builder `--builder` names (`auto`: Kubernetes when a kubeconfig or in-cluster
+/// config works, else the first local builder), found with the runner's own environment.
+async fn create_builder(
+    choice: BuilderChoice,
+    insecure_registries: &[String],
+) -> Result<ImageBuilder, BuildError> {
+    let kaniko = KanikoConfig {
+        insecure_registries: insecure_registries.to_vec(),
+        ..KanikoConfig::default()
+    };
+    select_builder(choice, &SelectOptions::from_process(None, kaniko)).await
+}
+
+/// A build line as the step log shows it: `[docker] STEP 1/2: FROM scratch`.
+pub fn log_line(line: &crate::build::BuildLogLine) -> String {
+    match line.variant {
+        Some(variant) => format!("[{variant}] {}", line.line),
+        None => line.line.clone(),
+    }
+}

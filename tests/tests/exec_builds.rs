@@ -1,0 +1,256 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Image builds inside `hybrid-runner exec`, end to end: the real binary runs workflows in a
+//! fresh git repository with `--builder buildah` (vfs storage in a private folder, chroot
+//! isolation) against a real `docker-registry` on loopback. The three build forms: the
+//! runner's own `hybrid-runner/build`, `docker/build-push-action`, and `docker` in `run:`
+//! steps through the shim, and the two together (the shim tags what the action pushed).
+//! Skipped with a notice when buildah or docker-registry is missing
+//! outside CI.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use harness::registry::{Registry, require_program};
+use serde_json::Value;
+
+/// The `hybrid-runner` binary, built (or found fresh) once per test process. Building the
+/// workspace's binaries with the workspace's features keeps `cargo test --workspace` from
+/// building the dependencies a second time.
+fn runner_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo
+            .args(["build", "--workspace", "--bins", "--quiet"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        // The variables `cargo test` sets for this test (package name, manifest folder …)
+        // would look like a changed environment to build scripts and rebuild everything.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy().into_owned();
+            if (name.starts_with("CARGO_") || name == "OUT_DIR")
+                && !matches!(name.as_str(), "CARGO_HOME" | "CARGO_TARGET_DIR")
+            {
+                cargo.env_remove(name);
+            }
+        }
+        let out = cargo.output().expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "building hybrid-runner failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // This test runs from <target>/debug/deps/; the binary is in <target>/debug/.
+        let exe = std::env::current_exe().unwrap();
+        let binary = exe
+            .parent()
+            .and_then(Path::parent)
+            .unwrap()
+            .join("hybrid-runner");
+        assert!(binary.is_file(), "no binary at {}", binary.display());
+        binary
+    })
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A git repository with a workflow and build contexts, and a private buildah storage.
+struct Project {
+    dir: tempfile::TempDir,
+    storage: tempfile::TempDir,
+}
+
+impl Project {
+    fn new(files: &[(&str, &str)]) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        git(dir.path(), &["init", "-q", "-b", "main"]);
+        git(dir.path(), &["config", "user.name", "tester"]);
+        git(dir.path(), &["config", "user.email", "tester@example.com"]);
+        for (path, text) in files {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        git(dir.path(), &["add", "-A"]);
+        git(dir.path(), &["commit", "-q", "-m", "init"]);
+        let storage = tempfile::tempdir().unwrap();
+        std::fs::write(
+            storage.path().join("storage.conf"),
+            format!(
+                "[storage]\ndriver = \"vfs\"\ngraphroot = \"{0}/root\"\nrunroot = \"{0}/run\"\n",
+                storage.path().display()
+            ),
+        )
+        .unwrap();
+        // The runner's (and buildah's) Docker config: empty, not the host's.
+        std::fs::create_dir_all(storage.path().join("docker")).unwrap();
+        std::fs::write(
+            storage.path().join("docker/config.json"),
+            "{\"auths\":{}}\n",
+        )
+        .unwrap();
+        Project { dir, storage }
+    }
+
+    fn sha(&self) -> String {
+        git(self.dir.path(), &["rev-parse", "HEAD"])
+    }
+
+    /// `exec --json --builder buildah --insecure-registry HOST ARGS`.
+    fn exec(&self, registry: Option<&Registry>, args: &[&str]) -> Run {
+        self.exec_as("buildah", registry, args)
+    }
+
+    /// `exec --json --builder BUILDER …`, with no Kubernetes configuration around.
+    fn exec_as(&self, builder: &str, registry: Option<&Registry>, args: &[&str]) -> Run {
+        let mut command = Command::new(runner_binary());
+        command
+            .arg("exec")
+            .arg("--json")
+            .args(["--builder", builder])
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env("XDG_CACHE_HOME", self.dir.path().join(".no-cache"))
+            .env("STORAGE_DRIVER", "vfs")
+            .env("BUILDAH_ISOLATION", "chroot")
+            .env(
+                "CONTAINERS_STORAGE_CONF",
+                self.storage.path().join("storage.conf"),
+            )
+            .env("DOCKER_CONFIG", self.storage.path().join("docker"));
+        if let Some(registry) = registry {
+            command.args(["--insecure-registry", &registry.host]);
+        }
+        for var in [
+            "GITHUB_ACTIONS",
+            "GITHUB_WORKSPACE",
+            "ACTIONS_STEP_DEBUG",
+            "KUBECONFIG",
+            "KUBERNETES_SERVICE_HOST",
+        ] {
+            command.env_remove(var);
+        }
+        command.env("HOME", self.storage.path());
+        let out = command.output().expect("the binary runs");
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn all(&self) -> String {
+        format!("--- stdout\n{}--- stderr\n{}", self.stdout, self.stderr)
+    }
+
+    fn events(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+
+    /// `id:outcome` of every finished step.
+    fn steps(&self) -> Vec<String> {
+        self.events()
+            .iter()
+            .filter(|e| e["event"] == "step_finished")
+            .map(|e| {
+                format!(
+                    "{}:{}",
+                    e["step"]["id"].as_str().unwrap(),
+                    e["outcome"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+
+    /// The outputs of step `id`.
+    fn outputs(&self, id: &str) -> Vec<(String, String)> {
+        let events = self.events();
+        let finished = events
+            .iter()
+            .find(|e| e["event"] == "step_finished" && e["step"]["id"] == id)
+            .unwrap_or_else(|| panic!("step {id} did not finish:\n{}", self.all()));
+        finished["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|pair| {
+                (
+                    pair[0].as_str().unwrap().to_string(),
+                    pair[1].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn output(&self, id: &str, name: &str) -> String {
+        self.outputs(id)
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| panic!("step {id} has no output {name}:\n{}", self.all()))
+    }
+
+    /// Every log line (any kind) and annotation message.
+    fn lines(&self) -> Vec<String> {
+        self.events()
+            .iter()
+            .filter_map(|e| match e["event"].as_str()? {
+                "log" => Some(e["line"].as_str()?.to_string()),
+                "annotation" => Some(e["annotation"]["message"].as_str()?.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn printed(&self, text: &str) -> bool {
+        self.lines().iter().any(|l| l.contains(text))
+    }
+}
+
+/// The registry and buildah, or `None` (after a notice) outside CI when one is missing.
+fn tools() -> Option<Registry> {
+    if !require_program("buildah", "exec builds use a real local builder") {
+        return None;
+    }
+    Registry::start()
+}
+
+const DOCKERFILE: &str = "FROM scratch\nCOPY hello.txt /hello.txt\n";
+const K8S_DOCKERFILE: &str = "FROM scratch\nCOPY k8s.txt /k8s.txt\n";
+
+fn workflow(steps: &str) -> String {
+    format!("on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n{steps}")
+}
+
+#[path = "exec_builds/actions.rs"]
+mod actions;
+#[path = "exec_builds/safety.rs"]
+mod safety;
+#[path = "exec_builds/shim.rs"]
+mod shim;

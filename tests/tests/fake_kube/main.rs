@@ -1,0 +1,10 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The fake Kubernetes API server and its kubelet, driven with kube-rs: real Kaniko
+//! manifests build and push to a real registry, failures and deadlines end Jobs the way
+//! Kubernetes 1.31+ ends them, errors carry real Status bodies, watches stream events,
+//! namespaces terminate, and every injected fault shows.
+
+mod api;
+mod builds;
+mod cluster;
+mod helpers;
