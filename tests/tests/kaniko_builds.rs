@@ -403,7 +403,8 @@ fn a_build_whose_namespace_is_deleted_fails_at_once() {
     match result {
         Err(BuildError::Failed { message, .. }) => {
             assert!(
-                message.contains("was deleted before it finished"),
+                message.contains("was deleted before it finished")
+                    || message.contains("is being deleted"),
                 "{message}"
             )
         }
