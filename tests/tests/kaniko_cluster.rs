@@ -7,7 +7,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use harness::fake_kube::{DenyRule, FakeKubeOptions};
+use harness::fake_kube::{DenyRule, FakeKubeOptions, validate_manifests};
 use hybrid_runner::build::BuildLog;
 use hybrid_runner::build::kaniko::{KanikoBuilder, NamespaceGuard, Variant, reap_expired};
 use k8s_openapi::api::core::v1::Namespace;
@@ -107,6 +107,8 @@ fn check_command_passes_and_reports_denied_permissions() {
     assert!(!stdout.contains("FAIL"), "{stdout}");
     // The round trip left nothing behind.
     assert!(active_namespaces(&rig).is_empty());
+    // The namespace, ConfigMap and access reviews it sent are valid objects.
+    validate_manifests(&rig.fake.sent_manifests());
 
     rig.fake
         .update_faults(|f| f.deny.push(DenyRule::new("delete", "jobs")));
