@@ -208,6 +208,10 @@ fn a_namespace_left_behind_shows_in_status_and_logs_until_cleanup() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("[kaniko-docker] "), "{stdout}");
     assert!(stdout.contains("Pushing image to"), "{stdout}");
+    // --follow on a finished container prints the whole log and ends.
+    let (code, followed, _) = run_cli(&rig, &["logs", &ns, "--follow"]);
+    assert_eq!(code, 0);
+    assert_eq!(followed, stdout);
     let (code, stdout, _) = run_cli(&rig, &["logs", &format!("{ns}/kaniko-docker")]);
     assert_eq!(code, 0);
     assert!(!stdout.contains("[kaniko-docker]"), "{stdout}");
