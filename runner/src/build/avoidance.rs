@@ -30,7 +30,9 @@
 //! Avoidance needs a registry, so it applies only when the request pushes. It runs before
 //! the builder and only through [`ImageBuilder::build`], so it works the same for every
 //! builder. Each missing variant is built by its own builder call (the label differs per
-//! variant); the calls run in parallel.
+//! variant); the calls run in parallel, each with the job id suffixed by its variant when there
+//! are several (for Kaniko: one namespace per variant, so the context is uploaded once per
+//! variant on a miss).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -392,9 +394,15 @@ async fn build_missing(
         return Ok(Vec::new());
     }
     let builder = Arc::new(builder.clone());
+    let separate = missing.len() > 1;
     let mut tasks = JoinSet::new();
     for (index, (variant, key)) in missing.into_iter().enumerate() {
         let mut variant_job = job.clone();
+        if separate {
+            // Parallel builder calls of one job must not share what the job's ids name (the
+            // Kaniko builder's namespace).
+            variant_job.task.job = format!("{}-{}", job.task.job, variant.variant);
+        }
         let requested = variant.tags.clone();
         let mut tagged = variant.clone();
         if let Some(marker) = marker_ref(&variant, &key) {

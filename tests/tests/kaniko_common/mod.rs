@@ -100,6 +100,7 @@ impl Rig {
                 labels: Vec::new(),
                 push: true,
                 cache: false,
+                skip_unchanged: false,
                 outputs_for: OutputsStyle::Dual,
             },
             workspace: context.to_path_buf(),

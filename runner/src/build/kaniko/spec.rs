@@ -176,6 +176,7 @@ mod tests {
                 labels: vec![("x".into(), "y".into())],
                 push: true,
                 cache: false,
+                skip_unchanged: false,
                 outputs_for: OutputsStyle::Dual,
             },
             workspace: workspace.to_path_buf(),
