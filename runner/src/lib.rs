@@ -6,3 +6,4 @@ pub mod build;
 pub mod cli;
 pub mod exec;
 pub mod hash_files;
+pub mod source;
