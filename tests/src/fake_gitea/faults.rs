@@ -69,6 +69,10 @@ pub enum Fault {
         http_status: u16,
         message: String,
     },
+    /// The call is refused as unauthenticated, exactly as the server answers a bad runner
+    /// token in its [`super::AuthErrorStyle`] (Gitea: `unknown` / 500 wrapping
+    /// `Unauthenticated`; Forgejo: `unauthenticated` / 401). The call has no effect.
+    Unauthenticated,
     /// A bare HTTP status (e.g. 500, 502, 503) with a plain-text body, as a proxy in front
     /// of Gitea answers. The call has no effect.
     HttpStatus(u16),

@@ -258,6 +258,12 @@ async fn handle(
             let code = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return (code, "fake-gitea: injected HTTP error").into_response();
         }
+        Some(Fault::Unauthenticated) => {
+            let (response, code) =
+                rpc_error_response(shared.options.auth_errors, &RpcError::unauthenticated());
+            finish(&shared, slot, response.status().as_u16(), Some(code));
+            return response;
+        }
         Some(Fault::DropBeforeHandling) => return dropped_connection(vec![0; 64]),
         _ => {}
     }

@@ -145,6 +145,8 @@ impl Server {
                 spec,
                 status: TaskStatus::Waiting,
                 runner_uuid: None,
+                assigned_at: None,
+                finished_at: None,
                 reported_result: None,
                 started_at: None,
                 stopped_at: None,
@@ -182,6 +184,9 @@ impl Server {
             TaskStatus::Running if cancelling => TaskStatus::Cancelling,
             _ => TaskStatus::Done(pb::Result::Cancelled),
         };
+        if task.is_done() {
+            task.finished_at = Some(SystemTime::now());
+        }
         true
     }
 
@@ -234,6 +239,7 @@ impl Server {
             registration_token: req.token,
             deleted: false,
             tasks: Vec::new(),
+            peak_running: 0,
         };
         let token = self.rng.hex(40);
         let mut runner = runner_message(&view);
@@ -296,12 +302,21 @@ impl Server {
             t.status == TaskStatus::Waiting
                 && t.spec.labels_required.iter().all(|l| labels.contains(l))
         });
-        if let Some(task) = picked {
-            task.status = TaskStatus::Running;
-            task.runner_uuid = Some(record.view.uuid.clone());
-            record.view.tasks.push(task.id);
-            response.task = Some(task_message(task));
-        }
+        let Some(task) = picked else {
+            return response;
+        };
+        task.status = TaskStatus::Running;
+        task.runner_uuid = Some(record.view.uuid.clone());
+        task.assigned_at = Some(SystemTime::now());
+        record.view.tasks.push(task.id);
+        response.task = Some(task_message(task));
+        let uuid = &record.view.uuid;
+        let running = self
+            .tasks
+            .values()
+            .filter(|t| t.runner_uuid.as_ref() == Some(uuid) && !t.is_done())
+            .count();
+        record.view.peak_running = record.view.peak_running.max(running);
         response
     }
 
@@ -347,6 +362,7 @@ impl Server {
                 } else {
                     result
                 });
+                task.finished_at = Some(SystemTime::now());
             }
         }
         for (key, value) in req.outputs {

@@ -93,6 +93,9 @@ pub struct TaskView {
     pub status: TaskStatus,
     /// The UUID of the runner it was assigned to.
     pub runner_uuid: Option<String>,
+    /// When FetchTask handed it out, and when it became final on the server.
+    pub assigned_at: Option<SystemTime>,
+    pub finished_at: Option<SystemTime>,
     /// The last result other than UNSPECIFIED the runner reported (even when the server
     /// kept its own, e.g. after a cancellation).
     pub reported_result: Option<pb::Result>,
@@ -125,6 +128,22 @@ impl TaskView {
     /// The stored log rows' contents, in order.
     pub fn log_lines(&self) -> Vec<String> {
         self.log.iter().map(|l| l.content.clone()).collect()
+    }
+
+    /// The stored rows of step `index`, by the `log_index` / `log_length` the runner last
+    /// reported for it (empty when it reported none).
+    pub fn step_log(&self, index: i64) -> Vec<String> {
+        let Some(step) = self.steps.get(&index) else {
+            return Vec::new();
+        };
+        let start = usize::try_from(step.log_index).unwrap_or(0);
+        let len = usize::try_from(step.log_length).unwrap_or(0);
+        self.log
+            .iter()
+            .skip(start)
+            .take(len)
+            .map(|l| l.content.clone())
+            .collect()
     }
 
     /// Whether the task has a final result.
@@ -162,6 +181,9 @@ pub struct RunnerView {
     pub deleted: bool,
     /// The tasks it was given, in order.
     pub tasks: Vec<i64>,
+    /// The most tasks it ever held at once without a final result (measured when a task
+    /// is handed out), to check a daemon's capacity.
+    pub peak_running: usize,
 }
 
 /// One call the fake received, in arrival order.

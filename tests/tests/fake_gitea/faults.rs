@@ -32,6 +32,11 @@ fn next_calls_answer_connect_and_http_errors_then_recover() {
     assert!(bare.text().unwrap().contains("injected"));
     assert!(rpc.fetch(0).is_ok(), "faults used up");
     assert!(fake.faults().next.is_empty());
+    // An Unauthenticated refusal, shaped as the server's style says (Gitea's by default).
+    fake.fail_next(Method::FetchTask, 1, Fault::Unauthenticated);
+    let err = rpc.fetch(0).unwrap_err();
+    assert_eq!((err.status, err.code.as_str()), (500, "unknown"));
+    assert!(err.message.contains("code = Unauthenticated"), "{err:?}");
     // Other methods were not hit.
     fake.fail_next(Method::UpdateLog, 1, Fault::HttpStatus(500));
     assert!(rpc.fetch(0).is_ok());
@@ -40,7 +45,7 @@ fn next_calls_answer_connect_and_http_errors_then_recover() {
         .iter()
         .map(|r| r.status)
         .collect();
-    assert_eq!(statuses, vec![503, 503, 502, 200, 200]);
+    assert_eq!(statuses, vec![503, 503, 502, 200, 500, 200]);
 }
 
 /// Whether the answer never fully arrived (the connection closes before the headers or

@@ -85,6 +85,9 @@ fn register_declare_and_fetch_by_label_with_tasks_version() {
         fake.runner(&runner.uuid).unwrap().tasks,
         vec![ubuntu, both, later]
     );
+    assert_eq!(fake.runner(&runner.uuid).unwrap().peak_running, 3);
+    assert!(fake.task(later).unwrap().assigned_at.is_some());
+    assert!(fake.task(windows).unwrap().assigned_at.is_none());
 }
 
 #[test]
@@ -141,8 +144,16 @@ fn outputs_first_value_wins_and_steps_are_stored() {
     );
     assert_eq!(view.heartbeats, 2);
 
+    assert_eq!(
+        rpc.log(id, 0, &["s0-a", "s0-b", "s0-c", "s1-a", "s1-b"], false)
+            .unwrap(),
+        5
+    );
+    assert_eq!(fake.task(id).unwrap().step_log(1), vec!["s1-a", "s1-b"]);
+    assert!(fake.task(id).unwrap().finished_at.is_none());
     let last = rpc.update(id, pb::Result::Success, vec![], &[]).unwrap();
     assert_eq!(answered(&last), pb::Result::Success);
+    assert!(fake.task(id).unwrap().finished_at.is_some());
     assert_eq!(
         fake.task(id).unwrap().status,
         TaskStatus::Done(pb::Result::Success)
