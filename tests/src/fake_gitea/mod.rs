@@ -17,6 +17,7 @@
 //! The server runs on its own thread and runtime, so [`FakeGitea`] works from plain
 //! `#[test]`s and from `#[tokio::test]`s alike; it stops when the value drops.
 
+mod context;
 mod faults;
 mod routes;
 mod state;
@@ -27,6 +28,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub use context::{REPOSITORY, SHA};
 pub use faults::{Fault, Faults, Method, MethodFault, RandomFailures, connect_http_status};
 pub use views::{
     LogLine, NeedSpec, RecordedRequest, RunnerView, StepView, TaskSpec, TaskStatus, TaskView,
@@ -199,6 +201,19 @@ impl FakeGitea {
     /// `tasks_version`, and returns the task id (1, 2, ...; never reused).
     pub fn enqueue_task(&self, spec: TaskSpec) -> i64 {
         lock(&self.shared.server).enqueue(spec)
+    }
+
+    /// A task for `runs-on: labels` running `payload` with the context and secrets Gitea
+    /// sends (protocol notes §2.10, §2.11): a push of [`SHA`] to `main` of [`REPOSITORY`] on
+    /// this instance, `job` = the payload's job id, `run_id` = the id the next queued task
+    /// gets, a fresh 40-hex task token as `token`, `GITHUB_TOKEN` and `GITEA_TOKEN`. Adjust
+    /// the fields, then [`Self::enqueue_task`] it.
+    pub fn task_spec(&self, labels: &[&str], payload: &str) -> TaskSpec {
+        let (run_id, token) = {
+            let mut server = lock(&self.shared.server);
+            (server.next_task_id(), server.new_token())
+        };
+        context::gitea_task(&self.url(), labels, payload, run_id, &token)
     }
 
     /// A snapshot of a task and everything its runner reported.

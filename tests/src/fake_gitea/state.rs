@@ -117,6 +117,15 @@ impl Server {
         self.registration_tokens.remove(token)
     }
 
+    pub(crate) fn next_task_id(&self) -> i64 {
+        self.next_task_id
+    }
+
+    /// A fresh 40-hex secret (runner and task tokens).
+    pub(crate) fn new_token(&mut self) -> String {
+        self.rng.hex(40)
+    }
+
     pub(crate) fn tasks_version(&self) -> i64 {
         self.tasks_version
     }
@@ -147,6 +156,8 @@ impl Server {
                 runner_uuid: None,
                 assigned_at: None,
                 finished_at: None,
+                last_update_at: None,
+                longest_silence: Duration::ZERO,
                 reported_result: None,
                 started_at: None,
                 stopped_at: None,
@@ -346,6 +357,14 @@ impl Server {
             .ok_or_else(|| RpcError::new("invalid_argument", "update task: missing state"))?;
         let task = self.owned_task(runner, state.id, "update task")?;
         task.updates += 1;
+        let now = SystemTime::now();
+        if !task.is_done()
+            && let Some(since) = task.last_update_at.or(task.assigned_at)
+        {
+            let silence = now.duration_since(since).unwrap_or_default();
+            task.longest_silence = task.longest_silence.max(silence);
+        }
+        task.last_update_at = Some(now);
         let result = result_of(state.result);
         if result == pb::Result::Unspecified {
             task.heartbeats += 1;

@@ -3,7 +3,7 @@
 //! reported), runners ([`RunnerView`]) and recorded calls ([`RecordedRequest`]).
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
@@ -96,6 +96,11 @@ pub struct TaskView {
     /// When FetchTask handed it out, and when it became final on the server.
     pub assigned_at: Option<SystemTime>,
     pub finished_at: Option<SystemTime>,
+    /// The last UpdateTask call for it.
+    pub last_update_at: Option<SystemTime>,
+    /// The longest time without an UpdateTask while it was not final, from its assignment
+    /// on (a daemon must send a heartbeat at least every 5 s).
+    pub longest_silence: Duration,
     /// The last result other than UNSPECIFIED the runner reported (even when the server
     /// kept its own, e.g. after a cancellation).
     pub reported_result: Option<pb::Result>,

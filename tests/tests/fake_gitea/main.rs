@@ -5,5 +5,6 @@
 
 mod connect;
 mod faults;
+mod load;
 mod logs;
 mod tasks;

@@ -344,3 +344,38 @@ fn ephemeral_runner_gets_one_task_and_is_deleted_when_it_ends() {
     assert!(rpc.update(first, pb::Result::Success, vec![], &[]).is_err());
     assert_eq!(fake.task(second).unwrap().status, TaskStatus::Waiting);
 }
+
+#[test]
+fn task_spec_carries_gitea_context_and_tokens_and_heartbeat_gaps_are_measured() {
+    let (fake, rpc) = fake_and_runner(&["linux"]);
+    let spec = fake.task_spec(&["linux"], &payload(1));
+    let token = spec.secrets["GITHUB_TOKEN"].clone();
+    assert_eq!(token.len(), 40);
+    assert_eq!(spec.secrets["GITEA_TOKEN"], token);
+    let id = fake.enqueue_task(spec);
+    let task = rpc.fetch(0).unwrap().task.unwrap();
+    let context = serde_json::to_value(task.context.unwrap()).unwrap();
+    assert_eq!(context["job"], "build", "the payload's job id");
+    assert_eq!(context["run_id"], id.to_string());
+    assert_eq!(context["token"], token);
+    assert_eq!(context["repository"], harness::fake_gitea::REPOSITORY);
+    assert_eq!(context["sha"], harness::fake_gitea::SHA);
+    assert_eq!(
+        context["event"]["head_commit"]["id"],
+        harness::fake_gitea::SHA
+    );
+    assert_eq!(context["server_url"], fake.url());
+    assert_eq!(context["api_url"], format!("{}/api/v1", fake.url()));
+    assert_eq!(context["ref_protected"], false);
+
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    rpc.update(id, pb::Result::Unspecified, vec![], &[])
+        .unwrap();
+    rpc.update(id, pb::Result::Success, vec![], &[]).unwrap();
+    let silence = fake.task(id).unwrap().longest_silence;
+    assert!(
+        silence >= std::time::Duration::from_millis(300),
+        "{silence:?}"
+    );
+    assert!(silence < std::time::Duration::from_secs(5), "{silence:?}");
+}
