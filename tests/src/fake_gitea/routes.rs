@@ -282,11 +282,23 @@ async fn handle(
         _ => {}
     }
     finish(&shared, slot, 200, None);
-    let content_type = match call.codec {
+    success(&shared, method, call.codec, &headers, body)
+}
+
+/// A 200 answer: the encoded message, gzipped when long enough and accepted, with the
+/// capabilities header on Declare answers when configured.
+fn success(
+    shared: &Shared,
+    method: Method,
+    codec: Codec,
+    headers: &HeaderMap,
+    body: Vec<u8>,
+) -> Response {
+    let content_type = match codec {
         Codec::Proto => "application/proto",
         Codec::Json => "application/json",
     };
-    let gzip = header_text(&headers, "accept-encoding")
+    let gzip = header_text(headers, "accept-encoding")
         .is_some_and(|a| a.split(',').any(|e| e.trim().starts_with("gzip")));
     let mut response_headers = vec![(header::CONTENT_TYPE, content_type.to_string())];
     if method == Method::Declare

@@ -237,12 +237,19 @@ impl Server {
             }
             name.truncate(cut);
         }
+        // Runners older than Gitea 1.20 send their labels in the deprecated fields.
+        #[allow(deprecated)]
+        let labels = if req.labels.is_empty() {
+            [req.agent_labels, req.custom_labels].concat()
+        } else {
+            req.labels
+        };
         let id = self.runners.len() as i64 + 1;
         let view = RunnerView {
             id,
             uuid: self.rng.uuid(),
             name,
-            labels: req.labels,
+            labels,
             ephemeral: req.ephemeral,
             version: req.version,
             capabilities: req.capabilities,

@@ -198,6 +198,44 @@ fn http_details_gzip_routing_and_media_types() {
     assert_eq!(garbage.status(), 400, "connect-go's own decode error");
     assert_eq!(garbage.json::<Value>().unwrap()["code"], "invalid_argument");
 
+    // Newer Gitea names its capabilities in Declare answers.
+    let newer = FakeGitea::start(FakeGiteaOptions {
+        declare_capabilities: Some("job-summary".into()),
+        ..Default::default()
+    });
+    let mut runner = Rpc::new(&newer);
+    let legacy: pb::RegisterResponse = runner
+        .call(
+            Method::Register,
+            #[allow(deprecated)]
+            &pb::RegisterRequest {
+                name: "old".into(),
+                token: FakeGitea::REGISTRATION_TOKEN.into(),
+                agent_labels: vec!["linux".into()],
+                custom_labels: vec!["big".into()],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        legacy.runner.as_ref().unwrap().labels,
+        vec!["linux", "big"],
+        "pre-1.20 label fields"
+    );
+    runner.uuid = legacy.runner.as_ref().map(|r| r.uuid.clone());
+    runner.token = legacy.runner.map(|r| r.token);
+    let declared = runner
+        .post(
+            Method::Declare,
+            "application/proto",
+            prost::Message::encode_to_vec(&pb::DeclareRequest::default()),
+        )
+        .unwrap();
+    assert_eq!(
+        declared.headers()["x-gitea-actions-capabilities"],
+        "job-summary"
+    );
+
     // Every call is recorded, with its headers and outcome.
     let requests = fake.requests();
     let register = &requests[0];
