@@ -126,6 +126,15 @@ async fn handle(
                 "rpc error: code = Unauthenticated desc = unregistered runner",
             ),
             "proxy" => (StatusCode::BAD_GATEWAY, "<html>bad gateway</html>").into_response(),
+            // 65 MiB of zeros in about 64 KiB: past the client's limit once unpacked.
+            "bomb" => (
+                [
+                    ("content-type", "application/proto"),
+                    ("content-encoding", "gzip"),
+                ],
+                gzip(&vec![0u8; 65 << 20]),
+            )
+                .into_response(),
             "slow" => {
                 tokio::time::sleep(Duration::from_secs(3)).await;
                 proto(&FetchTaskResponse::default())
@@ -336,6 +345,26 @@ async fn connect_errors_are_typed() {
         }
         other => panic!("{other}"),
     }
+}
+
+#[tokio::test]
+async fn a_response_past_the_limit_is_refused() {
+    let (instance, _server) = start("").await;
+    // Packing 65 MiB takes the debug-built handler a while: a longer deadline.
+    let options = ClientOptions {
+        fetch_timeout: Duration::from_secs(30),
+        ..ClientOptions::default()
+    };
+    let err = RunnerClient::new(&instance, options)
+        .unwrap()
+        .with_credentials(Credentials {
+            uuid: "uuid-1".into(),
+            token: "bomb".into(),
+        })
+        .fetch_task(&FetchTaskRequest::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RpcError::TooLarge { .. }), "{err}");
 }
 
 #[tokio::test]

@@ -271,10 +271,7 @@ impl RunnerClient {
             .map_err(|source| send_error(method, timeout, source))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|source| send_error(method, timeout, source))?;
+        let body = read_body(method, timeout, response).await?;
         let body = decompress(method, &headers, &body)?;
         if !status.is_success() {
             return Err(server_error(method, status.as_u16(), &body));
@@ -291,6 +288,29 @@ fn send_error(method: &'static str, timeout: Duration, source: reqwest::Error) -
     } else {
         RpcError::Send { method, source }
     }
+}
+
+/// The raw body, refused past [`MAX_RESPONSE_BYTES`] without reading the rest.
+async fn read_body(
+    method: &'static str,
+    timeout: Duration,
+    mut response: reqwest::Response,
+) -> Result<Vec<u8>, RpcError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|source| send_error(method, timeout, source))?
+    {
+        if (body.len() + chunk.len()) as u64 > MAX_RESPONSE_BYTES {
+            return Err(RpcError::TooLarge {
+                method,
+                limit: MAX_RESPONSE_BYTES,
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// The body as sent, or gunzipped when `Content-Encoding: gzip`, at most
