@@ -13,7 +13,7 @@ use std::time::Duration;
 use actions::build::{BuildRequest, Variant};
 use tokio_util::sync::CancellationToken;
 
-use super::kaniko::TaskIds;
+use super::kaniko::{KanikoBuilder, TaskIds};
 use super::local::LocalBuilder;
 
 /// A build as the builder receives it: the lowered request plus the facts of the job it
@@ -213,6 +213,8 @@ impl std::str::FromStr for BuilderChoice {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum ImageBuilder {
+    /// Kaniko Jobs on Kubernetes, one namespace per build.
+    Kaniko(KanikoBuilder),
     /// buildah, podman or docker on this host.
     Local(LocalBuilder),
 }
@@ -228,6 +230,7 @@ impl ImageBuilder {
         cancel: &CancellationToken,
     ) -> Result<BuildOutcome, BuildError> {
         match self {
+            ImageBuilder::Kaniko(builder) => builder.build(job, log, cancel).await,
             ImageBuilder::Local(local) => local.build(job, log, cancel).await,
         }
     }
@@ -235,6 +238,7 @@ impl ImageBuilder {
     /// The builder's name as `--builder` spells it.
     pub fn name(&self) -> &'static str {
         match self {
+            ImageBuilder::Kaniko(_) => "kaniko",
             ImageBuilder::Local(local) => local.tool.as_str(),
         }
     }

@@ -8,7 +8,7 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::kaniko::KanikoConfig;
+use super::kaniko::{KanikoBuilder, KanikoConfig};
 use super::local::{LocalBuilder, LocalTool};
 use super::{BuildError, BuilderChoice, ImageBuilder};
 
@@ -207,26 +207,40 @@ fn nothing_usable(choice: BuilderChoice, passed_over: &[(&'static str, String)])
     }
 }
 
-// MERGE POINT (kaniko): the Kaniko builder lands on another branch as
-// `KanikoBuilder::connect(kubeconfig, context, KanikoConfig)` with the variant
-// `ImageBuilder::Kaniko`. Replace the body of this one function with that call when the
-// branches meet; nothing else in selection changes.
-/// Connects to the cluster `source` describes and returns the Kaniko builder.
+/// Connects to the cluster `source` describes and returns the Kaniko builder once the API
+/// server has answered (`/version`).
 async fn connect_kaniko(
     source: &KubeSource,
     options: &SelectOptions,
 ) -> Result<ImageBuilder, BuildError> {
-    let _ = (&options.kube_context, &options.kaniko);
-    let found = match source {
-        KubeSource::Kubeconfig(path) => format!("found kubeconfig {}", path.display()),
-        KubeSource::InCluster => "found an in-cluster config".to_string(),
+    let kubeconfig = match source {
+        KubeSource::Kubeconfig(path) => Some(path.as_path()),
+        KubeSource::InCluster => None,
     };
-    Err(BuildError::Unavailable {
-        builder: "kaniko",
-        message: format!(
-            "{found}, but the Kaniko builder is not wired into this build yet; use --builder buildah, podman or docker"
-        ),
-    })
+    let unavailable = |e: &dyn std::error::Error| {
+        let mut message = e.to_string();
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            message.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        BuildError::Unavailable {
+            builder: "kaniko",
+            message,
+        }
+    };
+    let builder = KanikoBuilder::connect(
+        kubeconfig,
+        options.kube_context.as_deref(),
+        options.kaniko.clone(),
+    )
+    .await
+    .map_err(|e| unavailable(&e))?;
+    builder
+        .server_version()
+        .await
+        .map_err(|e| unavailable(&e))?;
+    Ok(ImageBuilder::Kaniko(builder))
 }
 
 /// `Ok` when `docker version` reaches a daemon; `Err` says why not.
@@ -369,7 +383,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_present_kubeconfig_falls_through_while_kaniko_is_not_wired() {
+    async fn an_unusable_kubeconfig_falls_through_to_a_local_builder() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let buildah = dir.path().join("buildah");
@@ -383,7 +397,10 @@ mod tests {
         let error = select_builder(BuilderChoice::Kaniko, &opts)
             .await
             .unwrap_err();
-        assert!(error.to_string().contains("not wired"), "{error}");
+        assert!(
+            error.to_string().contains("cannot load the kubeconfig"),
+            "{error}"
+        );
     }
 
     #[tokio::test]

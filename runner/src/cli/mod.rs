@@ -3,15 +3,20 @@
 //! `caused by: …` line per cause. Usage and configuration errors exit 2.
 
 mod build;
+mod check;
+mod cleanup;
 mod context;
 mod docker_shim;
 mod dotenv;
 mod exec;
 mod expr;
 mod generate_config;
+pub mod kube_args;
 mod list;
+mod logs;
 mod register;
 mod render;
+mod status;
 mod validate;
 mod workflow_files;
 
@@ -44,6 +49,17 @@ pub enum Command {
     Context(context::Args),
     /// Print every manifest of the Kubernetes dual build of a folder as multi-document YAML.
     Render(render::Args),
+    /// Check that Kaniko builds can run: cluster reachable, permissions, namespace and
+    /// ConfigMap round trips, registry reachable, executor image set.
+    ///
+    /// One line per check; exits 1 when any fails.
+    Check(check::Args),
+    /// Delete this runner's expired build namespaces (`--all`: every one).
+    Cleanup(cleanup::Args),
+    /// List this runner's build namespaces with their Kaniko Jobs.
+    Status(status::Args),
+    /// Print the Kaniko logs of a build namespace or Job.
+    Logs(logs::Args),
     /// Build (and push) the dual-tagged images of a folder or of the services of a services file.
     ///
     /// Exits 0 when every image was built, 1 when a build failed, 2 on usage errors.
@@ -85,6 +101,10 @@ pub fn main() -> ExitCode {
         Command::Exec(args) => exec::run(*args),
         Command::Context(args) => context::run(args),
         Command::Render(args) => render::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Cleanup(args) => cleanup::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Logs(args) => logs::run(args),
         Command::Build(args) => build::run(*args),
         Command::Register(args) => register::run(*args),
         Command::GenerateConfig(args) => generate_config::run(args),

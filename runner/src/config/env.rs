@@ -151,6 +151,11 @@ pub(super) fn apply(
     )?;
     o.set("kubernetes.expiry", &mut k.expiry, values::parse_duration)?;
     o.set_opt("kubernetes.template_dir", &mut k.template_dir, path)?;
+    o.set(
+        "kubernetes.unschedulable_timeout",
+        &mut k.unschedulable_timeout,
+        values::parse_duration,
+    )?;
     Ok(())
 }
 

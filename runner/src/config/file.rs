@@ -116,6 +116,8 @@ struct FileKubernetes {
     #[serde(default, deserialize_with = "duration")]
     expiry: Option<Duration>,
     template_dir: Option<PathBuf>,
+    #[serde(default, deserialize_with = "duration")]
+    unschedulable_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -241,6 +243,7 @@ pub(super) fn apply(
         );
         set(&mut c.expiry, k.expiry);
         set_some(&mut c.template_dir, k.template_dir);
+        set(&mut c.unschedulable_timeout, k.unschedulable_timeout);
     }
     Ok(warnings)
 }

@@ -160,6 +160,8 @@ pub struct KubernetesConfig {
     pub expiry: Duration,
     /// A folder with the user's own copies of the manifest templates.
     pub template_dir: Option<PathBuf>,
+    /// How long a Kaniko pod may stay unschedulable before the build fails.
+    pub unschedulable_timeout: Duration,
 }
 
 impl Default for KubernetesConfig {
@@ -181,6 +183,7 @@ impl Default for KubernetesConfig {
             ttl_seconds_after_finished: kaniko.ttl_seconds_after_finished,
             expiry: kaniko.expiry,
             template_dir: kaniko.template_dir,
+            unschedulable_timeout: kaniko.unschedulable_timeout,
         }
     }
 }
@@ -214,6 +217,7 @@ impl KubernetesConfig {
             context_mode: self.context_mode,
             expiry: self.expiry,
             template_dir: self.template_dir.clone(),
+            unschedulable_timeout: self.unschedulable_timeout,
             ..KanikoConfig::default()
         })
     }

@@ -97,6 +97,8 @@ kubernetes:
   ttl_seconds_after_finished: {ttl}
   # A left-over build namespace older than this is reaped.
   expiry: {expiry}
+  # How long a Kaniko pod may wait for a node (an autoscaler may add one) before the build fails.
+  unschedulable_timeout: {unschedulable_timeout}
   # A folder with your own copies of the manifest templates.
   # template_dir: /etc/hybrid-runner/templates
 "#,
@@ -122,6 +124,7 @@ kubernetes:
         cache = k.cache,
         ttl = k.ttl_seconds_after_finished,
         expiry = format_duration(k.expiry),
+        unschedulable_timeout = format_duration(k.unschedulable_timeout),
     );
     out
 }

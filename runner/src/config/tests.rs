@@ -61,7 +61,7 @@ fn no_file_is_the_defaults() {
 #[test]
 fn file_values_override_defaults() {
     let loaded = load_text(
-        "log:\n  level: debug\nrunner:\n  file: /var/lib/hr/.runner\n  capacity: 4\n  timeout: 1h30m\n  labels:\n    - linux:host\n    - k8s:kubernetes://img:1\n  envs:\n    A: b\nhost:\n  workdir_parent: /work\nmetrics:\n  enabled: true\n  addr: 0.0.0.0:9200\nkubernetes:\n  namespace_prefix: ci\n  quota:\n    cpu: \"8\"\n  resources:\n    limits:\n      memory: 2Gi\n  context_mode: stdin\n  insecure_registries: [reg.local:5000]\n",
+        "log:\n  level: debug\nrunner:\n  file: /var/lib/hr/.runner\n  capacity: 4\n  timeout: 1h30m\n  labels:\n    - linux:host\n    - k8s:kubernetes://img:1\n  envs:\n    A: b\nhost:\n  workdir_parent: /work\nmetrics:\n  enabled: true\n  addr: 0.0.0.0:9200\nkubernetes:\n  namespace_prefix: ci\n  quota:\n    cpu: \"8\"\n  resources:\n    limits:\n      memory: 2Gi\n  context_mode: stdin\n  insecure_registries: [reg.local:5000]\n  unschedulable_timeout: 1m\n",
     )
     .unwrap();
     let c = loaded.config;
@@ -91,6 +91,7 @@ fn file_values_override_defaults() {
     );
     assert_eq!(kaniko.insecure_registries, ["reg.local:5000"]);
     assert_eq!(kaniko.context_mode, ContextMode::Stdin);
+    assert_eq!(kaniko.unschedulable_timeout, Duration::from_secs(60));
 }
 
 #[test]

@@ -68,6 +68,16 @@ pub struct Frame {
 }
 
 impl Frame {
+    /// `github.sha` as this frame sees it (empty when unknown).
+    pub fn github_sha(&self) -> String {
+        self.scope
+            .get("github")
+            .and_then(|g| g.get("sha"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    }
+
     /// The status the status functions see, from this frame's steps and the job's cancellation.
     pub fn status(&self, cancelled: bool) -> JobStatus {
         if cancelled {
@@ -430,13 +440,7 @@ fn start_docker_shim(
     if engine.dry_run || !engine.builds.settings.docker_shim {
         return None;
     }
-    let sha = frame
-        .scope
-        .get("github")
-        .and_then(|g| g.get("sha"))
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let sha = frame.github_sha();
     let started = engine
         .builds
         .shim_dir(&engine.run.temp_root)

@@ -135,6 +135,9 @@ pub struct KanikoConfig {
     /// A folder with the user's own copies of the templates (same file names); missing
     /// files fall back to the built-in ones.
     pub template_dir: Option<PathBuf>,
+    /// How long a Kaniko pod may stay unschedulable before the build fails (an autoscaler
+    /// may add a node meanwhile).
+    pub unschedulable_timeout: Duration,
 }
 
 impl Default for KanikoConfig {
@@ -157,6 +160,7 @@ impl Default for KanikoConfig {
             stdin_max_bytes: 2 << 30,
             expiry: Duration::from_secs(6 * 3600),
             template_dir: None,
+            unschedulable_timeout: Duration::from_secs(300),
         }
     }
 }

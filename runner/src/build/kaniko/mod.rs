@@ -1,29 +1,55 @@
 //! The Kubernetes side of an image build: the manifests of a Kaniko dual build (namespace,
 //! quota, registry secret, build context, one Job per variant), rendered from the YAML
 //! templates under `templates/build/` into typed `k8s-openapi` objects and adjusted in typed
-//! form, never string-patched after rendering.
+//! form, never string-patched after rendering; and running them: [`KanikoBuilder`]
+//! creates the objects, follows each Job and its pod, streams the log, reads the digest,
+//! and deletes the namespace on every path.
 
+mod apply;
+mod check;
+mod cleanup;
+mod cluster;
+mod conditions;
 mod config;
+mod inspect;
 mod job;
 mod manifests;
 mod names;
+mod pod_log;
+mod run;
+mod spec;
 mod tags;
 mod templates;
 mod time;
+mod watch;
 mod yaml;
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+pub use check::{Check, CheckOptions, CheckStatus, run_checks};
+pub use cleanup::{
+    EXPIRES_AT_ANNOTATION, NamespaceGuard, RUNNER_ID_LABEL, ReapScope, delete_namespace,
+    expires_at, is_runner_namespace, reap, reap_expired, reapable_namespaces, runner_namespaces,
+    runner_selector, select_reapable,
+};
+pub use cluster::{ClusterError, KanikoBuilder};
+pub use conditions::{
+    FATAL_WAITING_REASONS, JobVerdict, KANIKO_CONTAINER, KanikoState, PodProblem, job_verdict,
+    kaniko_state, parse_digest, pod_problem,
+};
 pub use config::{
     ContextMode, DEFAULT_EXECUTOR_IMAGE, DEFAULT_LOADER_IMAGE, KanikoConfig, LargeContextMode,
     LimitRangeConfig, PvcConfig, ResourcesConfig,
 };
+pub use inspect::{BuildNamespace, BuildNamespaceJob, build_namespaces, stream_logs};
 pub use manifests::{
     BuildManifests, CONFIGMAP_BUDGET_BYTES, CONTEXT_KEY, ContextObjects, build_manifests,
     configmap_encoded_size,
 };
 pub use names::{is_dns1123_label, label_value, namespace_name};
+pub use run::BuildTimings;
+pub use spec::{REVISION_LABEL, build_spec, registry_host, repository};
 pub use tags::{TagTemplates, dual_tags};
 pub use templates::Template;
 pub use yaml::to_yaml_documents;

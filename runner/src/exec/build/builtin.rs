@@ -10,7 +10,6 @@ use actions::build::{
     BuildRequest, BuiltinBuild, OutputsStyle, TagTemplates, dual_k8s_dockerfile,
     from_build_push_inputs, from_dual_inputs,
 };
-use workflows::expression::Value;
 
 use super::outputs::step_outputs;
 use super::{BuildFailure, DEFAULT_BUILD_TIMEOUT, log_line};
@@ -54,13 +53,7 @@ impl JobState<'_> {
             .scope
             .string_map(&def.with, &def.with_inserts)
             .map_err(|e| format!("with: {e}"))?;
-        let sha = frame
-            .scope
-            .get("github")
-            .and_then(|g| g.get("sha"))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let sha = frame.github_sha();
         let workspace = self.engine.run.workspace.clone();
         let request = lower(kind, &with, &sha, &workspace)?;
         let style = request.outputs_for;
