@@ -4,5 +4,8 @@
 pub mod backend;
 pub mod build;
 pub mod cli;
+pub mod config;
 pub mod exec;
 pub mod hash_files;
+pub mod source;
+pub mod tls;

@@ -10,9 +10,11 @@ mod docker_shim;
 mod dotenv;
 mod exec;
 mod expr;
+mod generate_config;
 pub mod kube_args;
 mod list;
 mod logs;
+mod register;
 mod render;
 mod status;
 mod validate;
@@ -62,6 +64,13 @@ pub enum Command {
     ///
     /// Exits 0 when every image was built, 1 when a build failed, 2 on usage errors.
     Build(Box<build::Args>),
+    /// Register this runner with a Gitea or Forgejo instance and save the `.runner` file.
+    ///
+    /// Exits 0 when registered, 1 when the instance refused or could not be reached, 2 on
+    /// usage errors (a missing value with --no-interactive, a bad label or config).
+    Register(Box<register::Args>),
+    /// Print a commented configuration file with every key at its default.
+    GenerateConfig(generate_config::Args),
 }
 
 /// An error in how the command was called or configured: printed, then exit 2.
@@ -83,6 +92,7 @@ pub fn main() -> ExitCode {
     if raw.nth(1).as_deref() == Some(crate::exec::build::protocol::SHIM_SUBCOMMAND) {
         return docker_shim::run(raw.collect());
     }
+    crate::tls::install_crypto_provider();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate(args) => validate::run(args),
@@ -96,6 +106,8 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(args),
         Command::Logs(args) => logs::run(args),
         Command::Build(args) => build::run(*args),
+        Command::Register(args) => register::run(*args),
+        Command::GenerateConfig(args) => generate_config::run(args),
     };
     match result {
         Ok(code) => code,

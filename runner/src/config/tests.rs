@@ -1,0 +1,239 @@
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn write(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn load_text(text: &str) -> Result<Loaded, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), text);
+    load_with_env(Some(&path), &no_env)
+}
+
+#[test]
+fn the_generated_config_loads_back_to_the_defaults() {
+    let loaded = load_text(&generate()).unwrap();
+    assert_eq!(loaded.config, Config::default());
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[test]
+fn the_generated_config_has_act_runner_keys() {
+    let text = generate();
+    for key in [
+        "level:",
+        "file: .runner",
+        "capacity: 1",
+        "envs:",
+        "env_file: .env",
+        "timeout: 3h",
+        "shutdown_timeout: 0s",
+        "insecure: false",
+        "fetch_timeout: 5s",
+        "fetch_interval: 2s",
+        "labels:",
+        "workdir_parent",
+        "enabled: false",
+        "addr: 127.0.0.1:9101",
+        "kubernetes:",
+        "executor_image:",
+    ] {
+        assert!(text.contains(key), "{key} missing");
+    }
+}
+
+#[test]
+fn no_file_is_the_defaults() {
+    let loaded = load_with_env(None, &no_env).unwrap();
+    assert_eq!(loaded.config, Config::default());
+}
+
+#[test]
+fn file_values_override_defaults() {
+    let loaded = load_text(
+        "log:\n  level: debug\nrunner:\n  file: /var/lib/hr/.runner\n  capacity: 4\n  timeout: 1h30m\n  labels:\n    - linux:host\n    - k8s:kubernetes://img:1\n  envs:\n    A: b\nhost:\n  workdir_parent: /work\nmetrics:\n  enabled: true\n  addr: 0.0.0.0:9200\nkubernetes:\n  namespace_prefix: ci\n  quota:\n    cpu: \"8\"\n  resources:\n    limits:\n      memory: 2Gi\n  context_mode: stdin\n  insecure_registries: [reg.local:5000]\n  unschedulable_timeout: 1m\n",
+    )
+    .unwrap();
+    let c = loaded.config;
+    assert_eq!(c.log.level, LogLevel::Debug);
+    assert_eq!(c.runner.file, PathBuf::from("/var/lib/hr/.runner"));
+    assert_eq!(c.runner.capacity, 4);
+    assert_eq!(c.runner.timeout, Duration::from_secs(5400));
+    assert_eq!(c.runner.labels, ["linux:host", "k8s:kubernetes://img:1"]);
+    assert_eq!(c.runner.envs["A"], "b");
+    assert_eq!(c.host.workdir_parent, Some(PathBuf::from("/work")));
+    assert!(c.metrics.enabled);
+    assert_eq!(c.metrics.addr.port(), 9200);
+    assert_eq!(c.kubernetes.namespace_prefix, "ci");
+    assert_eq!(c.kubernetes.context_mode, ContextMode::Stdin);
+    assert_eq!(c.kubernetes.resources.limits["memory"], "2Gi");
+    // Requests were not in the file: still the defaults.
+    assert_eq!(
+        c.kubernetes.resources.requests,
+        ResourcesConfig::default().requests
+    );
+    let kaniko = c.kubernetes.kaniko("runner-7").unwrap();
+    assert_eq!(kaniko.runner_id, "runner-7");
+    assert_eq!(kaniko.namespace_prefix, "ci");
+    assert_eq!(
+        kaniko.quota,
+        Some(BTreeMap::from([("cpu".into(), "8".into())]))
+    );
+    assert_eq!(kaniko.insecure_registries, ["reg.local:5000"]);
+    assert_eq!(kaniko.context_mode, ContextMode::Stdin);
+    assert_eq!(kaniko.unschedulable_timeout, Duration::from_secs(60));
+}
+
+#[test]
+fn an_act_runner_config_loads_with_warnings() {
+    let act_runner = r#"
+log:
+  level: info
+runner:
+  file: .runner
+  capacity: 2
+  envs:
+    A_TEST_ENV_NAME_1: a_test_env_value_1
+  env_file: .env
+  timeout: 3h
+  shutdown_timeout: 0s
+  insecure: false
+  fetch_timeout: 5s
+  fetch_interval: 2s
+  github_mirror: ''
+  labels:
+    - "ubuntu-latest:docker://docker.gitea.com/runner-images:ubuntu-latest"
+cache:
+  enabled: true
+  dir: ""
+container:
+  network: ""
+  privileged: false
+  valid_volumes: []
+host:
+  workdir_parent:
+"#;
+    let loaded = load_text(act_runner).unwrap();
+    assert_eq!(loaded.config.runner.capacity, 2);
+    assert_eq!(loaded.config.host.workdir_parent, None);
+    let warnings = loaded.warnings.join("\n");
+    for key in ["cache", "container", "runner.github_mirror"] {
+        assert!(
+            warnings.contains(&format!(" {key} is an act_runner setting")),
+            "{warnings}"
+        );
+    }
+}
+
+#[test]
+fn bad_values_are_reported_at_their_line() {
+    let cases = [
+        (
+            "runner:\n  capacity: 2\n  timeout: 3days\n",
+            3,
+            "not a duration",
+        ),
+        ("runner:\n  capacity: 0\n", 2, "use 1 or more"),
+        ("log:\n  level: loud\n", 2, "not a log level"),
+        (
+            "runner:\n  labels:\n    - ok:host\n    - bad:docker\n",
+            4,
+            "names no image",
+        ),
+        ("runner:\n  capcity: 2\n", 2, "capcity"),
+        (
+            "kubernetes:\n  context_mode: tarball\n",
+            2,
+            "not a context mode",
+        ),
+        ("metrics:\n  addr: localhost\n", 2, "not an address"),
+    ];
+    for (text, line, message) in cases {
+        let err = load_text(text).unwrap_err();
+        let shown = err.to_string();
+        match &err {
+            ConfigError::Parse { line: l, .. } => assert_eq!(*l, line, "{shown}"),
+            other => panic!("expected a located error for {text:?}, got {other}"),
+        }
+        assert!(shown.contains("config.yaml:"), "{shown}");
+        assert!(shown.contains(message), "{shown}");
+    }
+}
+
+#[test]
+fn relations_between_keys_are_checked() {
+    let err = load_text("runner:\n  fetch_interval: 10s\n  fetch_interval_max: 5s\n").unwrap_err();
+    assert!(
+        err.to_string().starts_with("runner.fetch_interval_max:"),
+        "{err}"
+    );
+    let err = load_text("runner:\n  fetch_timeout: 2m\n").unwrap_err();
+    assert!(err.to_string().contains("at most 60s"), "{err}");
+    let err = load_text("kubernetes:\n  namespace_prefix: Bad_Prefix\n").unwrap_err();
+    assert!(
+        err.to_string().starts_with("kubernetes.namespace_prefix:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "runner:\n  capacity: 2\n  labels: [a:host]\nkubernetes:\n  cache_repo: reg/cache\n",
+    );
+    let env: HashMap<&str, &str> = HashMap::from([
+        ("HYBRID_RUNNER_RUNNER_CAPACITY", "5"),
+        ("HYBRID_RUNNER_RUNNER_LABELS", "b:kubernetes,c:host"),
+        ("HYBRID_RUNNER_RUNNER_SHUTDOWN_TIMEOUT", "10m"),
+        ("HYBRID_RUNNER_KUBERNETES_RESOURCES_REQUESTS", "cpu=2"),
+        ("HYBRID_RUNNER_KUBERNETES_CACHE_REPO", ""),
+        ("HYBRID_RUNNER_METRICS_ENABLED", "true"),
+    ]);
+    let lookup = |name: &str| env.get(name).map(|v| v.to_string());
+    let c = load_with_env(Some(&path), &lookup).unwrap().config;
+    assert_eq!(c.runner.capacity, 5);
+    assert_eq!(c.runner.labels, ["b:kubernetes", "c:host"]);
+    assert_eq!(c.runner.shutdown_timeout, Duration::from_secs(600));
+    assert_eq!(
+        c.kubernetes.resources.requests,
+        BTreeMap::from([("cpu".into(), "2".into())])
+    );
+    assert_eq!(c.kubernetes.cache_repo, None);
+    assert!(c.metrics.enabled);
+}
+
+#[test]
+fn a_bad_environment_value_names_the_variable() {
+    let lookup = |name: &str| (name == "HYBRID_RUNNER_RUNNER_TIMEOUT").then(|| "soon".to_string());
+    let err = load_with_env(None, &lookup).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("environment variable HYBRID_RUNNER_RUNNER_TIMEOUT:"),
+        "{err}"
+    );
+    let lookup =
+        |name: &str| (name == "HYBRID_RUNNER_RUNNER_LABELS").then(|| "x:docker".to_string());
+    let err = load_with_env(None, &lookup).unwrap_err();
+    assert!(err.to_string().starts_with("runner.labels:"), "{err}");
+}
+
+#[test]
+fn an_empty_file_is_the_defaults() {
+    assert_eq!(load_text("").unwrap().config, Config::default());
+    assert_eq!(
+        load_text("# only comments\n").unwrap().config,
+        Config::default()
+    );
+}

@@ -1,0 +1,231 @@
+//! Runner labels in act_runner's syntax, `name[:schema[:arg]]` split on the first two `:`:
+//! `name:host`, `name:docker://image`, and this runner's own `name:kubernetes` /
+//! `name:kubernetes://image` (steps in a pod of the job namespace). No schema means host;
+//! an unknown schema makes the whole string one opaque host label, as act_runner does.
+//! Only label names go to the server; the full strings stay in the `.runner` file.
+
+/// Where the jobs of a label run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LabelKind {
+    /// On this host.
+    Host,
+    /// In a container of `image` (act_runner's Docker mode).
+    Docker { image: String },
+    /// In a pod of the job's namespace, from `image` or the configured default image.
+    Kubernetes { image: Option<String> },
+}
+
+/// One parsed label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    /// What the server and `runs-on` see.
+    pub name: String,
+    pub kind: LabelKind,
+}
+
+/// A label that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LabelError {
+    #[error(
+        "label {label:?} has an empty name; write it as name[:host|:docker://image|:kubernetes[://image]]"
+    )]
+    EmptyName { label: String },
+    #[error("label {label:?} names no image; write it as {name}:docker://image")]
+    DockerImage { label: String, name: String },
+    #[error(
+        "label {label:?}: the image must follow `//`; write it as {name}:kubernetes://image or {name}:kubernetes"
+    )]
+    KubernetesImage { label: String, name: String },
+}
+
+impl Label {
+    /// Parses one label string.
+    pub fn parse(label: &str) -> Result<Label, LabelError> {
+        let label = label.trim();
+        let mut parts = label.splitn(3, ':');
+        let name = parts.next().unwrap_or_default();
+        let schema = parts.next();
+        let arg = parts.next();
+        if name.is_empty() {
+            return Err(LabelError::EmptyName {
+                label: label.to_string(),
+            });
+        }
+        let kind = match schema {
+            None | Some("host") => LabelKind::Host,
+            Some("docker") => match arg.and_then(|a| a.strip_prefix("//")) {
+                Some(image) if !image.is_empty() => LabelKind::Docker {
+                    image: image.to_string(),
+                },
+                _ => {
+                    return Err(LabelError::DockerImage {
+                        label: label.to_string(),
+                        name: name.to_string(),
+                    });
+                }
+            },
+            Some("kubernetes") => match arg {
+                None => LabelKind::Kubernetes { image: None },
+                Some(arg) => match arg.strip_prefix("//") {
+                    Some(image) if !image.is_empty() => LabelKind::Kubernetes {
+                        image: Some(image.to_string()),
+                    },
+                    _ => {
+                        return Err(LabelError::KubernetesImage {
+                            label: label.to_string(),
+                            name: name.to_string(),
+                        });
+                    }
+                },
+            },
+            Some(_) => {
+                return Ok(Label {
+                    name: label.to_string(),
+                    kind: LabelKind::Host,
+                });
+            }
+        };
+        Ok(Label {
+            name: name.to_string(),
+            kind,
+        })
+    }
+
+    /// Parses a comma list (`--labels a:host,b:docker://x`), skipping empty entries.
+    pub fn parse_list(list: &str) -> Result<Vec<Label>, LabelError> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(Label::parse)
+            .collect()
+    }
+
+    /// Parses every string of a list (config `runner.labels`, `.runner`'s `labels`).
+    pub fn parse_all<S: AsRef<str>>(labels: &[S]) -> Result<Vec<Label>, LabelError> {
+        labels.iter().map(|l| Label::parse(l.as_ref())).collect()
+    }
+
+    /// The label as written in act_runner's syntax (what the `.runner` file keeps).
+    pub fn to_spec(&self) -> String {
+        match &self.kind {
+            LabelKind::Host if self.name.contains(':') => self.name.clone(),
+            LabelKind::Host => format!("{}:host", self.name),
+            LabelKind::Docker { image } => format!("{}:docker://{image}", self.name),
+            LabelKind::Kubernetes { image: None } => format!("{}:kubernetes", self.name),
+            LabelKind::Kubernetes { image: Some(image) } => {
+                format!("{}:kubernetes://{image}", self.name)
+            }
+        }
+    }
+}
+
+/// The names sent to the server (`Register.labels`, `Declare.labels`), in order, each once.
+pub fn names(labels: &[Label]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(labels.len());
+    for label in labels {
+        if !out.contains(&label.name) {
+            out.push(label.name.clone());
+        }
+    }
+    out
+}
+
+/// The label a job runs under: the first `runs-on` entry that is one of the runner's label
+/// names, as act_runner picks it. Gitea only hands a runner jobs whose every `runs-on` entry
+/// is one of its names, so `None` means the job was not meant for this runner.
+pub fn pick<'a, S: AsRef<str>>(runs_on: &[S], labels: &'a [Label]) -> Option<&'a Label> {
+    runs_on
+        .iter()
+        .find_map(|wanted| labels.iter().find(|l| l.name == wanted.as_ref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_schema() {
+        assert_eq!(
+            Label::parse("linux:host").unwrap(),
+            Label {
+                name: "linux".into(),
+                kind: LabelKind::Host
+            }
+        );
+        assert_eq!(Label::parse("bare").unwrap().kind, LabelKind::Host);
+        assert_eq!(
+            Label::parse("ubuntu-latest:docker://node:16-bullseye").unwrap(),
+            Label {
+                name: "ubuntu-latest".into(),
+                kind: LabelKind::Docker {
+                    image: "node:16-bullseye".into()
+                }
+            }
+        );
+        assert_eq!(
+            Label::parse("k8s:kubernetes").unwrap().kind,
+            LabelKind::Kubernetes { image: None }
+        );
+        assert_eq!(
+            Label::parse("k8s:kubernetes://registry.local:5000/ci:1")
+                .unwrap()
+                .kind,
+            LabelKind::Kubernetes {
+                image: Some("registry.local:5000/ci:1".into())
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_schema_is_one_opaque_host_label() {
+        let label = Label::parse("pool:e57e01").unwrap();
+        assert_eq!(label.name, "pool:e57e01");
+        assert_eq!(label.kind, LabelKind::Host);
+        assert_eq!(label.to_spec(), "pool:e57e01");
+    }
+
+    #[test]
+    fn refuses_labels_that_cannot_run() {
+        assert!(matches!(
+            Label::parse(":host"),
+            Err(LabelError::EmptyName { .. })
+        ));
+        assert!(matches!(
+            Label::parse("a:docker"),
+            Err(LabelError::DockerImage { .. })
+        ));
+        assert!(matches!(
+            Label::parse("a:docker:node"),
+            Err(LabelError::DockerImage { .. })
+        ));
+        assert!(matches!(
+            Label::parse("a:kubernetes:img"),
+            Err(LabelError::KubernetesImage { .. })
+        ));
+    }
+
+    #[test]
+    fn spec_round_trips() {
+        for spec in [
+            "a:host",
+            "b:docker://node:20",
+            "c:kubernetes",
+            "d:kubernetes://x/y:1",
+        ] {
+            assert_eq!(Label::parse(spec).unwrap().to_spec(), spec);
+        }
+        assert_eq!(Label::parse("e").unwrap().to_spec(), "e:host");
+    }
+
+    #[test]
+    fn list_names_and_pick() {
+        let labels = Label::parse_list(" a:host, ,b:docker://x,a:kubernetes ").unwrap();
+        assert_eq!(labels.len(), 3);
+        assert_eq!(names(&labels), ["a", "b"]);
+        assert_eq!(
+            pick(&["z", "b", "a"], &labels).map(|l| l.name.as_str()),
+            Some("b")
+        );
+        assert_eq!(pick(&["z"], &labels), None);
+    }
+}

@@ -1,0 +1,553 @@
+//! Gitea's server rules for the runner protocol, on plain in-memory state: registration
+//! tokens and runners (token check, Declare, ephemeral deletion), the task queue
+//! (`tasks_version`, assignment by label), UpdateTask (step states, first-value-wins outputs,
+//! cancellation answered in the response) and UpdateLog (the ack algorithm, gaps silently
+//! refused, overlaps de-duplicated, `no_more` archiving the log).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime};
+
+use super::faults::{Fault, Rng};
+use super::pb;
+use super::views::{LogLine, RunnerView, StepView, TaskSpec, TaskStatus, TaskView};
+
+/// A refused call. Gitea answers most of them with gRPC `status` errors, which Connect
+/// turns into `unknown` (see [`super::AuthErrorStyle`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RpcError {
+    pub code: &'static str,
+    pub message: String,
+    pub origin: ErrorOrigin,
+}
+
+/// Who raises an error in Gitea, which decides how it reaches the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorOrigin {
+    /// A gRPC `status` error from Gitea's handler or interceptor.
+    GrpcStatus,
+    /// A bare Go error (`unknown` with its text, whatever the style).
+    GoError,
+    /// connect-go itself (e.g. a body it cannot decode): a proper Connect code always.
+    Connect,
+}
+
+impl RpcError {
+    fn new(code: &'static str, message: impl Into<String>) -> RpcError {
+        RpcError {
+            code,
+            message: message.into(),
+            origin: ErrorOrigin::GrpcStatus,
+        }
+    }
+
+    pub(crate) fn unauthenticated() -> RpcError {
+        RpcError::new("unauthenticated", "unregistered runner")
+    }
+}
+
+#[derive(Debug)]
+struct RunnerRecord {
+    view: RunnerView,
+    token: String,
+}
+
+/// The whole server state, behind one lock in [`super::Shared`].
+#[derive(Debug)]
+pub(crate) struct Server {
+    rng: Rng,
+    registration_tokens: BTreeSet<String>,
+    runners: Vec<RunnerRecord>,
+    tasks: BTreeMap<i64, TaskView>,
+    tasks_version: i64,
+    next_task_id: i64,
+    /// Whether an UpdateLog with `no_more` and no rows archives the log (Gitea after PR
+    /// #37631); older Gitea ignores it, so runners send a sentinel row.
+    empty_final_log_closes: bool,
+}
+
+/// Output keys longer than this, or values longer than [`MAX_OUTPUT_VALUE`], are dropped.
+const MAX_OUTPUT_KEY: usize = 255;
+const MAX_OUTPUT_VALUE: usize = 1 << 20;
+
+pub(crate) fn to_time(t: &Option<pb::Timestamp>) -> Option<SystemTime> {
+    let t = t.as_ref()?;
+    let secs = u64::try_from(t.seconds).ok()?;
+    let nanos = u32::try_from(t.nanos).ok()?;
+    if secs == 0 && nanos == 0 {
+        return None;
+    }
+    Some(SystemTime::UNIX_EPOCH + Duration::new(secs, nanos))
+}
+
+fn result_of(value: i32) -> pb::Result {
+    pb::Result::try_from(value).unwrap_or(pb::Result::Unspecified)
+}
+
+/// The number of steps of the single job in a task payload, if it can be read.
+fn step_count(payload: &str) -> Option<usize> {
+    let doc: serde_json::Value = serde_saphyr::from_str(payload).ok()?;
+    let jobs = doc.get("jobs")?.as_object()?;
+    let (_, job) = jobs.iter().next()?;
+    Some(job.get("steps")?.as_array()?.len())
+}
+
+impl Server {
+    pub(crate) fn new(seed: u64, tokens: &[String], empty_final_log_closes: bool) -> Server {
+        Server {
+            rng: Rng::new(seed),
+            registration_tokens: tokens.iter().cloned().collect(),
+            runners: Vec::new(),
+            tasks: BTreeMap::new(),
+            // Gitea bumps a scope's version from 0 to 1 on the first fetch.
+            tasks_version: 1,
+            next_task_id: 1,
+            empty_final_log_closes,
+        }
+    }
+
+    pub(crate) fn roll(&mut self) -> u32 {
+        (self.rng.next_u64() % 100) as u32
+    }
+
+    pub(crate) fn add_registration_token(&mut self, token: &str) {
+        self.registration_tokens.insert(token.to_string());
+    }
+
+    pub(crate) fn revoke_registration_token(&mut self, token: &str) -> bool {
+        self.registration_tokens.remove(token)
+    }
+
+    pub(crate) fn next_task_id(&self) -> i64 {
+        self.next_task_id
+    }
+
+    /// A fresh 40-hex secret (runner and task tokens).
+    pub(crate) fn new_token(&mut self) -> String {
+        self.rng.hex(40)
+    }
+
+    pub(crate) fn tasks_version(&self) -> i64 {
+        self.tasks_version
+    }
+
+    pub(crate) fn runners(&self) -> Vec<RunnerView> {
+        self.runners.iter().map(|r| r.view.clone()).collect()
+    }
+
+    pub(crate) fn tasks(&self) -> Vec<TaskView> {
+        self.tasks.values().cloned().collect()
+    }
+
+    pub(crate) fn task(&self, id: i64) -> Option<TaskView> {
+        self.tasks.get(&id).cloned()
+    }
+
+    /// Queues a job and bumps `tasks_version`, as Gitea does when a job becomes Waiting.
+    pub(crate) fn enqueue(&mut self, spec: TaskSpec) -> i64 {
+        let id = self.next_task_id;
+        self.next_task_id += 1;
+        let step_count = step_count(&spec.workflow_payload);
+        self.tasks.insert(
+            id,
+            TaskView {
+                id,
+                spec,
+                status: TaskStatus::Waiting,
+                runner_uuid: None,
+                assigned_at: None,
+                finished_at: None,
+                last_update_at: None,
+                longest_silence: Duration::ZERO,
+                reported_result: None,
+                started_at: None,
+                stopped_at: None,
+                steps: BTreeMap::new(),
+                outputs: BTreeMap::new(),
+                ignored_outputs: Vec::new(),
+                log: Vec::new(),
+                log_closed: false,
+                log_gaps_refused: 0,
+                log_rows_resent: 0,
+                updates: 0,
+                heartbeats: 0,
+                step_count,
+            },
+        );
+        self.tasks_version += 1;
+        id
+    }
+
+    /// Cancels a task: a waiting one ends at once; a running one becomes `Cancelling` when
+    /// its runner declared the `cancelling` capability, else it ends at once (the runner
+    /// learns it from its next UpdateTask answer either way). False if already done or
+    /// unknown.
+    pub(crate) fn cancel(&mut self, id: i64) -> bool {
+        let Some(task) = self.tasks.get_mut(&id) else {
+            return false;
+        };
+        let cancelling = task.runner_uuid.as_ref().is_some_and(|uuid| {
+            self.runners.iter().any(|r| {
+                &r.view.uuid == uuid && r.view.capabilities.iter().any(|c| c == "cancelling")
+            })
+        });
+        task.status = match task.status {
+            TaskStatus::Done(_) => return false,
+            TaskStatus::Running if cancelling => TaskStatus::Cancelling,
+            _ => TaskStatus::Done(pb::Result::Cancelled),
+        };
+        if task.is_done() {
+            task.finished_at = Some(SystemTime::now());
+        }
+        true
+    }
+
+    /// Deletes a runner (as an admin would): its token stops working.
+    pub(crate) fn delete_runner(&mut self, uuid: &str) -> bool {
+        match self.runners.iter_mut().find(|r| r.view.uuid == uuid) {
+            Some(r) if !r.view.deleted => {
+                r.view.deleted = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub(crate) fn register(
+        &mut self,
+        req: pb::RegisterRequest,
+    ) -> Result<pb::RegisterResponse, RpcError> {
+        if req.token.is_empty() || req.name.is_empty() {
+            return Err(RpcError::new(
+                "invalid_argument",
+                "missing runner token, name",
+            ));
+        }
+        if !self.registration_tokens.contains(&req.token) {
+            return Err(RpcError {
+                code: "unauthenticated",
+                message: "runner registration token not found".to_string(),
+                origin: ErrorOrigin::GoError,
+            });
+        }
+        let mut name = req.name;
+        if name.len() > 255 {
+            let mut cut = 255;
+            while !name.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            name.truncate(cut);
+        }
+        // Runners older than Gitea 1.20 send their labels in the deprecated fields.
+        #[allow(deprecated)]
+        let labels = if req.labels.is_empty() {
+            [req.agent_labels, req.custom_labels].concat()
+        } else {
+            req.labels
+        };
+        let id = self.runners.len() as i64 + 1;
+        let view = RunnerView {
+            id,
+            uuid: self.rng.uuid(),
+            name,
+            labels,
+            ephemeral: req.ephemeral,
+            version: req.version,
+            capabilities: req.capabilities,
+            declares: 0,
+            registration_token: req.token,
+            deleted: false,
+            tasks: Vec::new(),
+            peak_running: 0,
+        };
+        let token = self.rng.hex(40);
+        let mut runner = runner_message(&view);
+        runner.token = token.clone();
+        self.runners.push(RunnerRecord { view, token });
+        Ok(pb::RegisterResponse {
+            runner: Some(runner),
+        })
+    }
+
+    /// The runner a call's `x-runner-uuid` / `x-runner-token` name, if they are valid.
+    pub(crate) fn authenticate(
+        &self,
+        uuid: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<usize, RpcError> {
+        let (Some(uuid), Some(token)) = (uuid, token) else {
+            return Err(RpcError::unauthenticated());
+        };
+        self.runners
+            .iter()
+            .position(|r| r.view.uuid == uuid && !r.view.deleted && r.token == token)
+            .ok_or_else(RpcError::unauthenticated)
+    }
+
+    pub(crate) fn declare(
+        &mut self,
+        runner: usize,
+        req: pb::DeclareRequest,
+    ) -> pb::DeclareResponse {
+        let view = &mut self.runners[runner].view;
+        view.labels = req.labels;
+        view.version = req.version;
+        view.capabilities = req.capabilities;
+        view.declares += 1;
+        pb::DeclareResponse {
+            runner: Some(runner_message(view)),
+        }
+    }
+
+    pub(crate) fn fetch_task(
+        &mut self,
+        runner: usize,
+        req: &pb::FetchTaskRequest,
+    ) -> pb::FetchTaskResponse {
+        let latest = self.tasks_version;
+        let mut response = pb::FetchTaskResponse {
+            task: None,
+            tasks_version: latest,
+        };
+        if req.tasks_version == latest {
+            return response;
+        }
+        let record = &mut self.runners[runner];
+        if record.view.ephemeral && !record.view.tasks.is_empty() {
+            return response;
+        }
+        let labels = &record.view.labels;
+        let picked = self.tasks.values_mut().find(|t| {
+            t.status == TaskStatus::Waiting
+                && t.spec.labels_required.iter().all(|l| labels.contains(l))
+        });
+        let Some(task) = picked else {
+            return response;
+        };
+        task.status = TaskStatus::Running;
+        task.runner_uuid = Some(record.view.uuid.clone());
+        task.assigned_at = Some(SystemTime::now());
+        record.view.tasks.push(task.id);
+        response.task = Some(task_message(task));
+        let uuid = &record.view.uuid;
+        let running = self
+            .tasks
+            .values()
+            .filter(|t| t.runner_uuid.as_ref() == Some(uuid) && !t.is_done())
+            .count();
+        record.view.peak_running = record.view.peak_running.max(running);
+        response
+    }
+
+    /// The task `id` if it belongs to runner `runner`.
+    fn owned_task(&mut self, runner: usize, id: i64, rpc: &str) -> Result<&mut TaskView, RpcError> {
+        let uuid = &self.runners[runner].view.uuid;
+        let task = self
+            .tasks
+            .get_mut(&id)
+            .ok_or_else(|| RpcError::new("internal", format!("{rpc}: task {id} not found")))?;
+        if task.runner_uuid.as_ref() != Some(uuid) {
+            return Err(RpcError::new(
+                "internal",
+                format!("{rpc}: invalid runner for task"),
+            ));
+        }
+        Ok(task)
+    }
+
+    pub(crate) fn update_task(
+        &mut self,
+        runner: usize,
+        req: pb::UpdateTaskRequest,
+    ) -> Result<pb::UpdateTaskResponse, RpcError> {
+        let state = req
+            .state
+            .ok_or_else(|| RpcError::new("invalid_argument", "update task: missing state"))?;
+        let task = self.owned_task(runner, state.id, "update task")?;
+        task.updates += 1;
+        let now = SystemTime::now();
+        if !task.is_done()
+            && let Some(since) = task.last_update_at.or(task.assigned_at)
+        {
+            let silence = now.duration_since(since).unwrap_or_default();
+            task.longest_silence = task.longest_silence.max(silence);
+        }
+        task.last_update_at = Some(now);
+        let result = result_of(state.result);
+        if result == pb::Result::Unspecified {
+            task.heartbeats += 1;
+        } else {
+            task.reported_result = Some(result);
+        }
+        if !task.is_done() {
+            record_steps(task, &state.steps);
+            task.started_at = to_time(&state.started_at).or(task.started_at);
+            task.stopped_at = to_time(&state.stopped_at).or(task.stopped_at);
+            if result != pb::Result::Unspecified {
+                task.status = TaskStatus::Done(if task.status == TaskStatus::Cancelling {
+                    pb::Result::Cancelled
+                } else {
+                    result
+                });
+                task.finished_at = Some(SystemTime::now());
+            }
+        }
+        for (key, value) in req.outputs {
+            if key.len() > MAX_OUTPUT_KEY || value.len() > MAX_OUTPUT_VALUE {
+                continue;
+            }
+            match task.outputs.entry(key) {
+                std::collections::btree_map::Entry::Occupied(stored) => {
+                    task.ignored_outputs.push((stored.key().clone(), value));
+                }
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+            }
+        }
+        let answer = match task.status {
+            TaskStatus::Done(r) => r,
+            TaskStatus::Cancelling => pb::Result::Cancelled,
+            _ => pb::Result::Unspecified,
+        };
+        let response = pb::UpdateTaskResponse {
+            state: Some(pb::TaskState {
+                id: task.id,
+                result: answer as i32,
+                ..Default::default()
+            }),
+            sent_outputs: task.outputs.keys().cloned().collect(),
+        };
+        let done = task.is_done();
+        let record = &mut self.runners[runner];
+        if done && record.view.ephemeral {
+            record.view.deleted = true;
+        }
+        Ok(response)
+    }
+
+    /// Gitea's UpdateLog: rows are taken only when `index` is at or before the stored
+    /// length and the call reaches past it; a gap is refused without an error, the answer
+    /// being the unchanged ack index. `fault` may be a [`Fault::LogAckLag`] or
+    /// [`Fault::LogAcceptAtMost`].
+    pub(crate) fn update_log(
+        &mut self,
+        runner: usize,
+        req: pb::UpdateLogRequest,
+        fault: Option<&Fault>,
+    ) -> Result<pb::UpdateLogResponse, RpcError> {
+        let empty_final_closes = self.empty_final_log_closes;
+        let task = self.owned_task(runner, req.task_id, "update log")?;
+        let ack = task.log.len() as i64;
+        let sent = req.rows.len() as i64;
+        if req.rows.is_empty() || req.index > ack || req.index + sent <= ack {
+            if req.rows.is_empty() {
+                if req.no_more && empty_final_closes {
+                    task.log_closed = true;
+                }
+            } else if req.index > ack {
+                task.log_gaps_refused += 1;
+            } else {
+                task.log_rows_resent += req.rows.len();
+            }
+            return Ok(pb::UpdateLogResponse { ack_index: ack });
+        }
+        if task.log_closed {
+            return Err(RpcError::new(
+                "already_exists",
+                "update log: log file has been archived",
+            ));
+        }
+        let skip = (ack - req.index) as usize;
+        task.log_rows_resent += skip;
+        let limit = match fault {
+            Some(Fault::LogAcceptAtMost(n)) => *n,
+            _ => usize::MAX,
+        };
+        let fresh = req.rows.len() - skip;
+        let now = SystemTime::now();
+        for row in req.rows.into_iter().skip(skip).take(limit) {
+            let index = task.log.len() as i64;
+            task.log.push(LogLine {
+                index,
+                content: row.content,
+                time: to_time(&row.time),
+                stored_at: now,
+            });
+        }
+        if req.no_more && fresh <= limit {
+            task.log_closed = true;
+        }
+        let stored = task.log.len() as i64;
+        let ack_index = match fault {
+            Some(Fault::LogAckLag(lag)) => (stored - lag).max(req.index),
+            _ => stored,
+        };
+        Ok(pb::UpdateLogResponse { ack_index })
+    }
+}
+
+fn record_steps(task: &mut TaskView, steps: &[pb::StepState]) {
+    for step in steps {
+        let known = match task.step_count {
+            Some(n) => step.id >= 0 && (step.id as usize) < n,
+            None => step.id >= 0,
+        };
+        if !known {
+            continue;
+        }
+        let reports = task.steps.get(&step.id).map_or(0, |s| s.reports);
+        task.steps.insert(
+            step.id,
+            StepView {
+                result: result_of(step.result),
+                started_at: to_time(&step.started_at),
+                stopped_at: to_time(&step.stopped_at),
+                log_index: step.log_index,
+                log_length: step.log_length,
+                reports: reports + 1,
+            },
+        );
+    }
+}
+
+fn runner_message(view: &RunnerView) -> pb::Runner {
+    pb::Runner {
+        id: view.id,
+        uuid: view.uuid.clone(),
+        name: view.name.clone(),
+        status: pb::RunnerStatus::Idle as i32,
+        version: view.version.clone(),
+        labels: view.labels.clone(),
+        ephemeral: view.ephemeral,
+        ..Default::default()
+    }
+}
+
+fn task_message(task: &TaskView) -> pb::Task {
+    let context = match &task.spec.context {
+        serde_json::Value::Null => None,
+        v => serde_json::from_value::<pb::Struct>(v.clone()).ok(),
+    };
+    pb::Task {
+        id: task.id,
+        workflow_payload: Some(task.spec.workflow_payload.clone().into_bytes()),
+        context,
+        secrets: task.spec.secrets.clone(),
+        vars: task.spec.vars.clone(),
+        needs: task
+            .spec
+            .needs
+            .iter()
+            .map(|(job, need)| {
+                (
+                    job.clone(),
+                    pb::TaskNeed {
+                        outputs: need.outputs.clone(),
+                        result: need.result as i32,
+                    },
+                )
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
