@@ -299,3 +299,72 @@ fn cancel_while_the_loader_pod_waits_deletes_the_namespace() {
     );
     rig.assert_no_namespace_left();
 }
+
+#[test]
+fn a_corrupted_upload_is_caught_by_the_loaders_checksum() {
+    let mut options = FakeKubeOptions::default();
+    options.faults.corrupt_uploads = 1;
+    let Some(rig) = rig(options) else {
+        return;
+    };
+    let ctx = large_context(&rig, "corrupt");
+    let job = rig.job(&ctx, &rig.image("corrupt"), &Variant::ALL);
+    let (result, _) = build(&rig, rig.config(), &job, CancellationToken::new());
+    let message = match result {
+        Err(BuildError::Unavailable { builder, message }) => {
+            assert_eq!(builder, "kaniko");
+            message
+        }
+        other => panic!("expected the loader to fail, got {other:?}"),
+    };
+    assert!(
+        message.contains("the context loader pod context-loader failed (exit code 1)"),
+        "{message}"
+    );
+    // sha256sum -c said so, and the error names what was sent.
+    assert!(message.contains("FAILED"), "{message}");
+    assert!(message.contains("corrupted on the way"), "{message}");
+    // No Job ran on the corrupt context; nothing was pushed; nothing is left.
+    assert!(
+        !rig.fake
+            .requests()
+            .iter()
+            .any(|r| r.method == "POST" && r.path.ends_with("/jobs"))
+    );
+    assert!(rig.registry.tags("corrupt").is_empty());
+    rig.assert_no_namespace_left();
+}
+
+#[test]
+fn stdin_mode_without_the_attach_permission_fails_with_the_remedy() {
+    let mut options = FakeKubeOptions::default();
+    options
+        .faults
+        .deny
+        .push(harness::fake_kube::DenyRule::new("create", "pods/attach"));
+    let Some(rig) = rig(options) else {
+        return;
+    };
+    let ctx = large_context(&rig, "denied");
+    let job = rig.job(&ctx, &rig.image("denied"), &[Variant::Docker]);
+    let config = KanikoConfig {
+        context_mode: ContextMode::Stdin,
+        ..rig.config()
+    };
+    let (result, _) = build(&rig, config, &job, CancellationToken::new());
+    let message = match result {
+        Err(BuildError::Unavailable { message, .. }) => message,
+        other => panic!("expected Unavailable, got {other:?}"),
+    };
+    assert!(
+        message.contains("cannot attach to the pod kaniko-docker-"),
+        "{message}"
+    );
+    assert!(message.contains("HTTP 403"), "{message}");
+    assert!(
+        message.contains("get and create on pods/attach (`hybrid-runner check`)"),
+        "{message}"
+    );
+    assert!(rig.registry.tags("denied").is_empty());
+    rig.assert_no_namespace_left();
+}
