@@ -61,12 +61,23 @@ fn build_large_and_check(
     rig: &Rig,
     config: KanikoConfig,
     name: &str,
-) -> hybrid_runner::build::kaniko::BuildTimings {
+) -> (
+    hybrid_runner::build::kaniko::BuildTimings,
+    Vec<hybrid_runner::build::BuildLogLine>,
+) {
     let ctx = large_context(rig, name);
     let image = rig.image(name);
     let job = rig.job(&ctx, &image, &Variant::ALL);
     let (result, lines) = build(rig, config, &job, CancellationToken::new());
     let (outcome, timings) = result.unwrap_or_else(|e| panic!("build failed: {e}\n{lines:#?}"));
+    println!(
+        "{name}: {} bytes packed; packed after {:?}, context loaded after {:?}, jobs created after {:?}, finished after {:?}",
+        timings.context_bytes,
+        timings.packed,
+        timings.context_loaded,
+        timings.jobs_created,
+        timings.finished
+    );
     assert!(
         timings.context_bytes > CONFIGMAP_BUDGET_BYTES as u64,
         "{timings:?}"
@@ -112,7 +123,7 @@ fn build_large_and_check(
     );
     rig.assert_no_namespace_left();
     validate_manifests(&rig.fake.sent_manifests());
-    timings
+    (timings, lines)
 }
 
 fn attaches(rig: &Rig) -> Vec<String> {
@@ -132,7 +143,13 @@ fn a_large_context_builds_from_a_pvc_the_loader_pod_filled_over_attach() {
     // context_mode auto, large contexts to a PVC: the defaults.
     let config = rig.config();
     assert_eq!(config.context_mode, ContextMode::Auto);
-    let timings = build_large_and_check(&rig, config, "pvc");
+    let (timings, lines) = build_large_and_check(&rig, config, "pvc");
+    assert!(
+        lines.iter().any(|l| l.variant.is_none()
+            && l.line
+                .contains("in the volume build-context, its sha256 checked")),
+        "{lines:#?}"
+    );
     let loaded = timings.context_loaded.expect("the loader reported");
     assert!(loaded <= timings.jobs_created, "{timings:?}");
 
@@ -187,7 +204,7 @@ fn a_large_context_builds_from_stdin_when_configured() {
         context_mode: ContextMode::Stdin,
         ..rig.config()
     };
-    let timings = build_large_and_check(&rig, config, "stdin");
+    let (timings, _) = build_large_and_check(&rig, config, "stdin");
     assert_eq!(timings.context_loaded, None);
     let attached = attaches(&rig);
     assert_eq!(attached.len(), 2, "one attach per Kaniko pod: {attached:?}");
@@ -367,4 +384,42 @@ fn stdin_mode_without_the_attach_permission_fails_with_the_remedy() {
     );
     assert!(rig.registry.tags("denied").is_empty());
     rig.assert_no_namespace_left();
+}
+
+/// Upload throughput through the fake's attach (kube-rs WebSocket, 64 KiB writes) for a
+/// 32 MiB incompressible context, PVC and stdin; run with
+/// `cargo test -p hybrid-runner-tests --test kaniko_large_contexts -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn measure_upload_time_of_a_32_mib_context() {
+    let Some(rig) = rig(FakeKubeOptions::default()) else {
+        return;
+    };
+    let ctx = rig.context(
+        "measure",
+        &[
+            ("Dockerfile", "FROM scratch\nCOPY hello.txt /hello.txt\n"),
+            ("hello.txt", "x\n"),
+        ],
+    );
+    std::fs::write(ctx.join("blob.bin"), noise(32 << 20, 7)).unwrap();
+    for mode in [ContextMode::Pvc, ContextMode::Stdin] {
+        let job = rig.job(&ctx, &rig.image("measure"), &[Variant::Docker]);
+        let config = KanikoConfig {
+            context_mode: mode,
+            ..rig.config()
+        };
+        let (result, _) = build(&rig, config, &job, CancellationToken::new());
+        let (_, t) = result.unwrap_or_else(|e| panic!("build failed: {e}"));
+        println!(
+            "{}: {} bytes packed; packed {:?}, context loaded {:?}, jobs created {:?}, finished {:?}",
+            mode.as_str(),
+            t.context_bytes,
+            t.packed,
+            t.context_loaded,
+            t.jobs_created,
+            t.finished
+        );
+        rig.assert_no_namespace_left();
+    }
 }

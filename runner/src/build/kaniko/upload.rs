@@ -187,6 +187,10 @@ pub(super) async fn load_context_volume(
         }
         .into());
     }
+    log.line(
+        None,
+        format!("the build context is in the volume {claim}, its sha256 checked by the pod {name}"),
+    );
     let background = DeleteParams::background();
     if let Err(e) = retry(|| pods.delete(&name, &background)).await {
         // The namespace deletion removes it anyway.
