@@ -97,6 +97,10 @@ fn check_command_passes_and_reports_denied_permissions() {
         "ok   cluster reachable (v1.31.0",
         "ok   permission batch/jobs: create, get, list, watch, delete (allowed)",
         "ok   permission pods/log: get",
+        // The default context mode loads large contexts with a loader pod into a PVC.
+        "ok   permission pods: create, get, list, watch, delete (allowed)",
+        "ok   permission persistentvolumeclaims: create, get, delete (allowed)",
+        "ok   permission pods/attach: get, create (allowed)",
         "ok   namespace round trip",
         "ok   configmap round trip",
         &format!("ok   registry reachable (http://{host}/v2/) (HTTP 200)"),

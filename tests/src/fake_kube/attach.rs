@@ -60,6 +60,8 @@ struct Plan {
     pod: Key,
     stdin: Option<UnboundedSender<Bytes>>,
     stdout: bool,
+    /// Flip one byte of the stdin (the `corrupt_uploads` fault).
+    corrupt: bool,
 }
 
 fn prepare(
@@ -127,11 +129,18 @@ fn prepare(
     } else {
         None
     };
+    let corrupt = stdin.is_some() && {
+        let mut faults = lock(&shared.faults);
+        let hit = faults.corrupt_uploads > 0;
+        faults.corrupt_uploads = faults.corrupt_uploads.saturating_sub(1);
+        hit
+    };
     Ok(Plan {
         log,
         pod: key,
         stdin,
         stdout: q("stdout") == Some("true") || q("stderr") == Some("true"),
+        corrupt,
     })
 }
 
@@ -141,6 +150,7 @@ async fn session(shared: Arc<Shared>, mut socket: WebSocket, plan: Plan, v5: boo
         pod,
         mut stdin,
         stdout,
+        mut corrupt,
     } = plan;
     let mut changes = shared.logs.subscribe();
     let mut offset = shared.logs.read_from(&log, 0).map_or(0, |(b, _)| b.len());
@@ -164,7 +174,15 @@ async fn session(shared: Arc<Shared>, mut socket: WebSocket, plan: Plan, v5: boo
                 Some(Ok(Message::Binary(b))) => match b.first() {
                     Some(0) => {
                         if let Some(tx) = &stdin {
-                            let _ = tx.send(b.slice(1..));
+                            let mut data = b.slice(1..);
+                            if corrupt && !data.is_empty() {
+                                let mut bytes = data.to_vec();
+                                let last = bytes.len() - 1;
+                                bytes[last] ^= 0x5a;
+                                data = Bytes::from(bytes);
+                                corrupt = false;
+                            }
+                            let _ = tx.send(data);
                         }
                     }
                     Some(255) if v5 && b.get(1) == Some(&0) => stdin = None,

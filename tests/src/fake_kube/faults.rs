@@ -1,6 +1,6 @@
 //! The faults a test can inject into the fake cluster, at start or while it runs: image pull
 //! failures, unschedulable pods, forced build failures, slow namespace deletion, API errors
-//! on matching requests and RBAC denials.
+//! on matching requests, RBAC denials and stdin corrupted on the way through attach.
 
 use std::time::Duration;
 
@@ -28,6 +28,9 @@ pub struct Faults {
     /// RBAC denials: matching requests answer 403 and SelfSubjectAccessReviews say
     /// `allowed: false`.
     pub deny: Vec<DenyRule>,
+    /// The next this many attach sessions that write stdin get one byte of it flipped on
+    /// the way to the container, as a broken proxy or link would.
+    pub corrupt_uploads: usize,
 }
 
 /// The next `remaining` requests whose method equals `method` (any when empty) and whose

@@ -1,6 +1,7 @@
 //! `hybrid-runner check`, the built-in "test-hybrid-builds": is everything a Kaniko build
 //! needs in place? The cluster answers, the runner may do every API call a build makes
-//! (SelfSubjectAccessReview), a namespace and a ConfigMap make the round trip, the registry
+//! (SelfSubjectAccessReview; with the context modes configured, also the PVC, the loader
+//! pod and `pods/attach`), a namespace and a ConfigMap make the round trip, the registry
 //! answers on `/v2/`, and an executor image is configured.
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use kube::api::{Api, PostParams};
 
 use super::cleanup::{EXPIRES_AT_ANNOTATION, RUNNER_ID_LABEL, delete_namespace};
 use super::cluster::{KanikoBuilder, describe, retry};
+use super::config::{ContextMode, LargeContextMode};
 use super::manifests::MANAGED_BY;
 use super::names::{label_value, namespace_name};
 use super::time::rfc3339;
@@ -68,6 +70,21 @@ type Permission = (
 /// The permissions builds need under `builder`'s configuration.
 fn needed_permissions(builder: &KanikoBuilder) -> Vec<Permission> {
     let config = &builder.config;
+    let (pvc, stdin) = match config.context_mode {
+        ContextMode::ConfigMap => (false, false),
+        ContextMode::Pvc => (true, false),
+        ContextMode::Stdin => (false, true),
+        ContextMode::Auto => (
+            config.large_context == LargeContextMode::Pvc,
+            config.large_context == LargeContextMode::Stdin,
+        ),
+    };
+    // The loader pod of a PVC context is created and deleted by the runner itself.
+    let pod_verbs: &[&str] = if pvc {
+        &["create", "get", "list", "watch", "delete"]
+    } else {
+        &["get", "list", "watch"]
+    };
     let mut needed: Vec<Permission> = vec![
         ("", "namespaces", "", &["create", "get", "list", "delete"]),
         (
@@ -76,10 +93,22 @@ fn needed_permissions(builder: &KanikoBuilder) -> Vec<Permission> {
             "",
             &["create", "get", "list", "watch", "delete"],
         ),
-        ("", "pods", "", &["get", "list", "watch"]),
+        ("", "pods", "", pod_verbs),
         ("", "pods", "log", &["get"]),
         ("", "configmaps", "", &["create", "get", "delete"]),
     ];
+    if pvc {
+        needed.push((
+            "",
+            "persistentvolumeclaims",
+            "",
+            &["create", "get", "delete"],
+        ));
+    }
+    if pvc || stdin {
+        // WebSocket attach is authorized as get, and from Kubernetes 1.35 also as create.
+        needed.push(("", "pods", "attach", &["get", "create"]));
+    }
     if config.registry_secret.is_some() {
         needed.push(("", "secrets", "", &["create"]));
     }

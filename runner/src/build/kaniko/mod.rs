@@ -21,6 +21,7 @@ mod spec;
 mod tags;
 mod templates;
 mod time;
+mod upload;
 mod watch;
 mod yaml;
 

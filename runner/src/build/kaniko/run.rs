@@ -1,7 +1,9 @@
 //! One build on the cluster, start to end: reap this runner's expired namespaces (once per
 //! process), pack the context, render the manifests, create the namespace and its objects,
-//! one Job per variant, follow every Job in parallel, and delete the namespace on every
-//! path (success, failure, timeout, cancel, error; a guard covers drops and panics).
+//! load a large context (PVC mode: the loader pod over attach), one Job per variant, follow
+//! every Job in parallel (stdin mode: sending each its context over attach), and delete the
+//! namespace on every path (success, failure, timeout, cancel, error, also mid-upload; a
+//! guard covers drops and panics).
 
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime};
@@ -22,6 +24,7 @@ use super::cluster::KanikoBuilder;
 use super::conditions::KANIKO_CONTAINER;
 use super::manifests::{BuildManifests, ContextObjects, build_manifests};
 use super::spec::{build_spec, config_for, pack_context};
+use super::upload::{PackedRef, load_context_volume, watch_with_stdin};
 use super::watch::VariantWatch;
 use crate::build::{BuildError, BuildJob, BuildLog, BuildOutcome, BuiltImage};
 
@@ -34,6 +37,8 @@ pub struct BuildTimings {
     pub context_bytes: u64,
     /// From the start of the build to the context packed.
     pub packed: Duration,
+    /// From the start of the build to the context loaded into its volume (PVC mode only).
+    pub context_loaded: Option<Duration>,
     /// From the start of the build to every Job created (the runner-side latency).
     pub jobs_created: Duration,
     /// From the start of the build to every Job finished.
@@ -85,7 +90,7 @@ impl KanikoBuilder {
         );
         let owned = guard.owned_flag();
         let result = tokio::select! {
-            result = self.run_in_namespace(&prepared.manifests, job, log, started, &owned) => result,
+            result = self.run_in_namespace(&prepared, job, log, started, &owned) => result,
             _ = cancel.cancelled() => Err(BuildError::Cancelled),
             _ = tokio::time::sleep_until(deadline) => Err(BuildError::TimedOut(job.timeout)),
         };
@@ -98,8 +103,10 @@ impl KanikoBuilder {
         if let Err(e) = guard.delete().await {
             log.line(None, format!("warning: {e}"));
         }
-        let (digests, jobs_created) = result?;
-        timings.jobs_created = jobs_created;
+        let ran = result?;
+        timings.jobs_created = ran.jobs_created;
+        timings.context_loaded = ran.context_loaded;
+        let digests = ran.digests;
         timings.finished = started.elapsed();
         let images = job
             .request
@@ -133,19 +140,6 @@ impl KanikoBuilder {
         let config = config_for(&self.config, job);
         let mut manifests =
             build_manifests(&spec, &config, &job.task, &packed.targz, &packed.sha256)?;
-        match &manifests.context {
-            ContextObjects::ConfigMap(_) => {}
-            ContextObjects::Pvc { .. } | ContextObjects::Stdin => {
-                return Err(BuildError::Unavailable {
-                    builder: "kaniko",
-                    message: format!(
-                        "the build context of {} is {} bytes packed, too large for a ConfigMap, and loading larger contexts (context_mode pvc or stdin) is not supported by this runner yet; shrink the context with a .dockerignore",
-                        spec.context_dir.display(),
-                        packed.targz.len()
-                    ),
-                });
-            }
-        }
         manifests
             .namespace
             .metadata
@@ -160,48 +154,101 @@ impl KanikoBuilder {
         Ok(Prepared {
             context_bytes: packed.targz.len() as u64,
             manifests,
+            targz: packed.targz,
+            sha256: packed.sha256,
         })
     }
 
-    /// Creates the objects and follows the Jobs; the digests in variant order and the time
-    /// from `started` to every Job created.
+    /// Creates the objects, loads a large context, creates and follows the Jobs.
     async fn run_in_namespace(
         &self,
-        m: &BuildManifests,
+        prepared: &Prepared,
         job: &BuildJob,
         log: &BuildLog,
         started: Instant,
         owned: &AtomicBool,
-    ) -> Result<(Vec<String>, Duration), BuildError> {
+    ) -> Result<Ran, BuildError> {
+        let m = &prepared.manifests;
+        let namespace = m.namespace.name_any();
         create_namespace(&self.client, &self.config, m, log, owned).await?;
         create_supporting_objects(&self.client, m).await?;
+        let mut context_loaded = None;
+        if let ContextObjects::Pvc { pvc, loader } = &m.context {
+            load_context_volume(
+                &self.client,
+                &namespace,
+                loader,
+                &pvc.name_any(),
+                PackedRef {
+                    targz: &prepared.targz,
+                    sha256: &prepared.sha256,
+                },
+                self.config.unschedulable_timeout,
+                log,
+            )
+            .await?;
+            context_loaded = Some(started.elapsed());
+        }
         create_jobs(&self.client, m).await?;
         let jobs_created = started.elapsed();
         tracing::debug!(
-            namespace = %m.namespace.name_any(),
+            namespace = %namespace,
             latency_ms = jobs_created.as_millis() as u64,
             "kaniko jobs created"
         );
+        let stdin = matches!(m.context, ContextObjects::Stdin);
         let watches = m.jobs.iter().map(|(variant, j)| {
-            VariantWatch {
+            let watch = VariantWatch {
                 client: self.client.clone(),
-                namespace: m.namespace.name_any(),
+                namespace: namespace.clone(),
                 job_name: j.name_any(),
                 variant: *variant,
                 push: job.request.push,
                 unschedulable_timeout: self.config.unschedulable_timeout,
             }
-            .run(log.clone())
+            .run(log.clone());
+            let namespace = namespace.clone();
+            let job_name = j.name_any();
+            async move {
+                if stdin {
+                    watch_with_stdin(
+                        watch,
+                        &self.client,
+                        &namespace,
+                        &job_name,
+                        KANIKO_CONTAINER,
+                        &prepared.targz,
+                    )
+                    .await
+                } else {
+                    watch.await
+                }
+            }
         });
         let digests = try_join_all(watches).await?;
-        Ok((digests, jobs_created))
+        Ok(Ran {
+            digests,
+            jobs_created,
+            context_loaded,
+        })
     }
+}
+
+/// What a build in its namespace produced: the digests in variant order, and when (from
+/// the start) every Job was created and the context loaded.
+struct Ran {
+    digests: Vec<String>,
+    jobs_created: Duration,
+    context_loaded: Option<Duration>,
 }
 
 #[derive(Debug)]
 struct Prepared {
     manifests: BuildManifests,
     context_bytes: u64,
+    /// The packed context and its sha256, sent over attach in PVC and stdin modes.
+    targz: Vec<u8>,
+    sha256: String,
 }
 
 /// Builds without pushing (the request said `push: false`); Kaniko then needs no
