@@ -11,6 +11,7 @@ pub mod kaniko;
 pub mod local;
 pub mod metrics;
 pub mod registry;
+pub mod run_ids;
 pub mod select;
 
 pub use builder::{

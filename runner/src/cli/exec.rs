@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use tokio_util::sync::CancellationToken;
 
+use super::kube_args::{KubeArgs, RunnerArgs};
 use super::{UsageError, default_workflow_paths, dotenv, workflow_files};
 use crate::backend::host::StopPolicy;
 use crate::build::BuilderChoice;
@@ -89,6 +90,12 @@ pub struct Args {
     /// Leave the host's `docker`/`nerdctl` on the steps' PATH instead of the runner's shim
     #[arg(long = "no-docker-shim")]
     pub no_docker_shim: bool,
+    /// The cluster of the kaniko builder
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// Whose build namespaces the kaniko builder makes
+    #[command(flatten)]
+    pub runner: RunnerArgs,
 }
 
 fn pairs(
@@ -170,6 +177,10 @@ fn options(args: &Args) -> Result<ExecOptions, UsageError> {
         dry_run: args.dry_run,
         builds: BuildSettings {
             builder: args.builder,
+            kubeconfig: args.kube.kubeconfig.clone(),
+            kube_context: args.kube.kube_context.clone(),
+            runner_id: args.runner.runner_id.clone(),
+            namespace_prefix: args.runner.namespace_prefix.clone(),
             insecure_registries: args.insecure_registries.clone(),
             docker_shim: !args.no_docker_shim,
         },

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context as _;
 
 use crate::build::kaniko::{KanikoBuilder, KanikoConfig};
+use crate::build::run_ids::DEFAULT_RUNNER_ID;
 
 /// Where the cluster is.
 #[derive(Debug, Clone, clap::Args)]
@@ -24,8 +25,9 @@ pub struct KubeArgs {
 /// Whose builds: the runner id in the build namespaces' labels and their name prefix.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunnerArgs {
-    /// The runner id the build namespaces are labelled with
-    #[arg(long, value_name = "ID", default_value = "runner")]
+    /// The runner id the build namespaces are labelled with (the same default for every
+    /// command, so `status` and `cleanup` see the namespaces of `build` and `exec`)
+    #[arg(long, value_name = "ID", default_value = DEFAULT_RUNNER_ID)]
     pub runner_id: String,
     /// The prefix of the build namespaces' names
     #[arg(long, value_name = "PREFIX", default_value = "hr")]

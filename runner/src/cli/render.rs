@@ -142,7 +142,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .executor_image
             .clone()
             .unwrap_or(defaults.executor_image.clone()),
-        runner_id: "local".to_string(),
+        runner_id: crate::build::run_ids::DEFAULT_RUNNER_ID.to_string(),
         registry_secret,
         cache: args.cache || args.cache_repo.is_some(),
         cache_repo: args.cache_repo.clone(),

@@ -450,7 +450,7 @@ fn start_docker_shim(
                 state.temp.join("docker.sock"),
                 engine.builds.clone(),
                 sha,
-                super::build::shim::task_ids(&engine.run.run_id, &state.key.id),
+                state.key.id.clone(),
                 &engine.hard_cancel,
             )
         });

@@ -21,10 +21,12 @@ use tokio_util::sync::CancellationToken;
 use self::report::{ServiceReport, VariantClock};
 use self::services::{DEFAULT_SERVICES_FILE, PlanOptions, ServicePlan};
 use super::UsageError;
+use super::kube_args::{KubeArgs, RunnerArgs};
 use crate::build::avoidance::build_avoiding;
 use crate::build::kaniko::KanikoConfig;
 use crate::build::metrics::BuildMetrics;
 use crate::build::registry::{DockerCredentials, RegistryClient};
+use crate::build::run_ids::unique_task_id;
 use crate::build::select::{SelectOptions, select_builder};
 use crate::build::{BuildLog, BuildProgress, BuilderChoice, ImageBuilder};
 
@@ -113,12 +115,10 @@ pub struct Args {
     /// The longest one service's build may take, in seconds
     #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
     pub timeout: u64,
-    /// The kubeconfig for the kaniko builder [default: KUBECONFIG, ~/.kube/config, in-cluster]
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context for the kaniko builder [default: the current one]
-    #[arg(long, value_name = "NAME")]
-    pub kube_context: Option<String>,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    #[command(flatten)]
+    pub runner: RunnerArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -147,6 +147,7 @@ fn plan(args: &Args) -> Result<Vec<ServicePlan>, UsageError> {
         skip_unchanged: args.skip_unchanged,
         insecure_registries: args.insecure_registry.clone(),
         timeout: Duration::from_secs(args.timeout),
+        task: unique_task_id("build"),
     };
     if let Some(image) = &args.image {
         return Ok(vec![services::plan_folder(&args.path, image, &options)?]);
@@ -167,9 +168,8 @@ fn plan(args: &Args) -> Result<Vec<ServicePlan>, UsageError> {
 
 fn kaniko_config(args: &Args) -> KanikoConfig {
     KanikoConfig {
-        runner_id: "local".to_string(),
         insecure_registries: args.insecure_registry.clone(),
-        ..KanikoConfig::default()
+        ..args.runner.kaniko_config()
     }
 }
 
@@ -179,8 +179,8 @@ async fn run_async(args: Args, plans: Vec<ServicePlan>) -> anyhow::Result<ExitCo
         dry_run::print_kaniko(&plans, &config, args.json)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut select = SelectOptions::from_process(args.kubeconfig.clone(), config.clone());
-    select.kube_context = args.kube_context.clone();
+    let mut select = SelectOptions::from_process(args.kube.kubeconfig.clone(), config.clone());
+    select.kube_context = args.kube.kube_context.clone();
     let builder = match select_builder(args.builder, &select).await {
         Ok(builder) => builder,
         Err(error) => {

@@ -65,6 +65,10 @@ pub struct PlanOptions {
     pub skip_unchanged: bool,
     pub insecure_registries: Vec<String>,
     pub timeout: Duration,
+    /// The task id of this run ([`unique_task_id`](crate::build::run_ids::unique_task_id)):
+    /// every service's namespace is named from it and the service, so a rebuild or a
+    /// concurrent build of the same service never meets an earlier run's namespace.
+    pub task: String,
 }
 
 /// Reads and checks a services file (unique names, at least one service).
@@ -241,7 +245,7 @@ pub fn plan_service(
             workspace: base.to_path_buf(),
             sha,
             task: TaskIds {
-                task: "build".to_string(),
+                task: options.task.clone(),
                 job: service.clone(),
                 started_at: SystemTime::now(),
             },
@@ -292,6 +296,7 @@ mod tests {
             skip_unchanged: false,
             insecure_registries: Vec::new(),
             timeout: Duration::from_secs(60),
+            task: "build-test".to_string(),
         }
     }
 

@@ -4,7 +4,7 @@
 //! builder under the step's cancel token and timeout, the builder's lines streamed into the
 //! step log (masked, prefixed with the variant), and the outputs set per `OutputsStyle`.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use actions::build::{
     BuildRequest, BuiltinBuild, OutputsStyle, TagTemplates, dual_k8s_dockerfile,
@@ -13,7 +13,6 @@ use actions::build::{
 
 use super::outputs::step_outputs;
 use super::{BuildFailure, DEFAULT_BUILD_TIMEOUT, log_line};
-use crate::build::kaniko::TaskIds;
 use crate::build::registry::{ImageRef, Manifest};
 use crate::build::{BuildJob, BuildLog, BuildLogLine, BuildOutcome};
 use crate::exec::events::{LogKind, Outcome, StepKey};
@@ -62,11 +61,7 @@ impl JobState<'_> {
             request,
             workspace,
             sha,
-            task: TaskIds {
-                task: self.engine.run.run_id.clone(),
-                job: self.key.id.clone(),
-                started_at: SystemTime::now(),
-            },
+            task: self.engine.builds.task_ids(&self.key.id),
             timeout: timeout.unwrap_or(DEFAULT_BUILD_TIMEOUT),
             insecure_registries: self.engine.builds.settings.insecure_registries.clone(),
         };

@@ -18,14 +18,16 @@ pub mod shim;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
 use crate::build::avoidance::build_avoiding;
-use crate::build::kaniko::KanikoConfig;
+use crate::build::kaniko::{KanikoConfig, TaskIds};
 use crate::build::registry::{DockerCredentials, RegistryClient};
+use crate::build::run_ids::{DEFAULT_RUNNER_ID, unique_task_id};
 use crate::build::select::{SelectOptions, select_builder};
 use crate::build::{BuildError, BuildJob, BuildLog, BuildOutcome, BuilderChoice, ImageBuilder};
 
@@ -37,6 +39,14 @@ pub const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(360 * 60);
 pub struct BuildSettings {
     /// `--builder`.
     pub builder: BuilderChoice,
+    /// `--kubeconfig` [default: `KUBECONFIG`, `~/.kube/config`, in-cluster].
+    pub kubeconfig: Option<PathBuf>,
+    /// `--kube-context` [default: the kubeconfig's current context].
+    pub kube_context: Option<String>,
+    /// `--runner-id`: the runner id the build namespaces are labelled with.
+    pub runner_id: String,
+    /// `--namespace-prefix`: the prefix of the build namespaces' names.
+    pub namespace_prefix: String,
     /// `--insecure-registry HOST:PORT`.
     pub insecure_registries: Vec<String>,
     /// `docker`/`nerdctl` on the steps' `PATH` go to the runner (off with `--no-docker-shim`).
@@ -45,8 +55,13 @@ pub struct BuildSettings {
 
 impl Default for BuildSettings {
     fn default() -> Self {
+        let kaniko = KanikoConfig::default();
         BuildSettings {
             builder: BuilderChoice::Auto,
+            kubeconfig: None,
+            kube_context: None,
+            runner_id: DEFAULT_RUNNER_ID.to_string(),
+            namespace_prefix: kaniko.namespace_prefix,
             insecure_registries: Vec::new(),
             docker_shim: true,
         }
@@ -62,6 +77,10 @@ pub struct BuildService {
     registry: OnceCell<Result<Arc<RegistryClient>, String>>,
     /// The folder of the `docker`/`nerdctl` executables, written at the first job.
     shim_dir: std::sync::OnceLock<Result<PathBuf, String>>,
+    /// The task id of every build of this run, unique per exec invocation.
+    task: std::sync::OnceLock<String>,
+    /// How many builds this run has started: each gets its own namespace.
+    builds_started: AtomicUsize,
 }
 
 impl BuildService {
@@ -71,6 +90,22 @@ impl BuildService {
             builder: OnceCell::new(),
             registry: OnceCell::new(),
             shim_dir: std::sync::OnceLock::new(),
+            task: std::sync::OnceLock::new(),
+            builds_started: AtomicUsize::new(0),
+        }
+    }
+
+    /// Whose build the next build of job `job` (a job or matrix leg) is: the run's task id
+    /// (`exec-<suffix>`, unique per invocation, so two exec runs never share a namespace)
+    /// and the job id with the run's build number (`build-3`), so concurrent legs of a
+    /// matrix and consecutive builds of one job never share one either.
+    pub fn task_ids(&self, job: &str) -> TaskIds {
+        let task = self.task.get_or_init(|| unique_task_id("exec")).clone();
+        let number = self.builds_started.fetch_add(1, Ordering::Relaxed) + 1;
+        TaskIds {
+            task,
+            job: format!("{job}-{number}"),
+            started_at: std::time::SystemTime::now(),
         }
     }
 
@@ -91,7 +126,7 @@ impl BuildService {
     pub async fn builder(&self) -> Result<Arc<ImageBuilder>, String> {
         self.builder
             .get_or_init(|| async {
-                create_builder(self.settings.builder, &self.settings.insecure_registries)
+                create_builder(&self.settings)
                     .await
                     .map(Arc::new)
                     .map_err(|e| e.to_string())
@@ -178,15 +213,16 @@ pub enum BuildFailure {
 
 /// The builder `--builder` names (`auto`: Kubernetes when a kubeconfig or in-cluster
 /// config works, else the first local builder), found with the runner's own environment.
-async fn create_builder(
-    choice: BuilderChoice,
-    insecure_registries: &[String],
-) -> Result<ImageBuilder, BuildError> {
+async fn create_builder(settings: &BuildSettings) -> Result<ImageBuilder, BuildError> {
     let kaniko = KanikoConfig {
-        insecure_registries: insecure_registries.to_vec(),
+        runner_id: settings.runner_id.clone(),
+        namespace_prefix: settings.namespace_prefix.clone(),
+        insecure_registries: settings.insecure_registries.clone(),
         ..KanikoConfig::default()
     };
-    select_builder(choice, &SelectOptions::from_process(None, kaniko)).await
+    let mut options = SelectOptions::from_process(settings.kubeconfig.clone(), kaniko);
+    options.kube_context = settings.kube_context.clone();
+    select_builder(settings.builder, &options).await
 }
 
 /// A build line as the step log shows it: `[docker] STEP 1/2: FROM scratch`.

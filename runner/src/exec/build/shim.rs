@@ -13,7 +13,6 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use actions::build::{DockerCommand, parse_docker_cli};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -28,7 +27,6 @@ use super::protocol::{
     SHIM_PROGRAMS, SOCKET_VARIABLE, ShimReply, ShimRequest, decode, encode, shim_script,
 };
 use super::{BuildFailure, BuildService, DEFAULT_BUILD_TIMEOUT, log_line};
-use crate::build::kaniko::TaskIds;
 use crate::build::registry::ImageRef;
 use crate::build::{BuildJob, BuildLog, BuildOutcome};
 
@@ -41,7 +39,8 @@ struct ShimContext {
     builds: Arc<BuildService>,
     /// The job's commit, for builds whose step has no `GITHUB_SHA`.
     sha: String,
-    task: TaskIds,
+    /// The job (or matrix leg) id; each build gets its own task ids from it.
+    job: String,
     images: Mutex<ShimImages>,
     /// Cancelled when the job ends (or is stopped hard): every build stops and cleans up.
     stop: CancellationToken,
@@ -79,7 +78,7 @@ impl DockerShim {
         socket: PathBuf,
         builds: Arc<BuildService>,
         sha: String,
-        task: TaskIds,
+        job: String,
         parent: &CancellationToken,
     ) -> Result<DockerShim, String> {
         if socket.as_os_str().len() > MAX_SOCKET_PATH {
@@ -94,7 +93,7 @@ impl DockerShim {
         let context = Arc::new(ShimContext {
             builds,
             sha,
-            task,
+            job,
             images: Mutex::new(ShimImages::default()),
             stop: stop.clone(),
         });
@@ -253,7 +252,7 @@ impl ShimContext {
                         .variable("GITHUB_SHA")
                         .unwrap_or(&self.sha)
                         .to_string(),
-                    task: self.task.clone(),
+                    task: self.builds.task_ids(&self.job),
                     timeout: DEFAULT_BUILD_TIMEOUT,
                     insecure_registries: self.builds.settings.insecure_registries.clone(),
                 };
@@ -381,7 +380,9 @@ impl ShimContext {
                     }
                 }
             }
-            PushPlan::Rebuild(job) => {
+            PushPlan::Rebuild(mut job) => {
+                // A build of its own: the first build's namespace may still be terminating.
+                job.task = self.builds.task_ids(&self.job);
                 let _ = out.send(ShimReply::Stderr(format!(
                     "{image} was built without --push: building it again with a push to {image} (layers come from the builder's cache)"
                 )));
@@ -406,14 +407,5 @@ impl ShimContext {
                 1
             }
         }
-    }
-}
-
-/// Who a job's shim builds belong to.
-pub fn task_ids(run_id: &str, job: &str) -> TaskIds {
-    TaskIds {
-        task: run_id.to_string(),
-        job: job.to_string(),
-        started_at: SystemTime::now(),
     }
 }
