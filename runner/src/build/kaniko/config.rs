@@ -145,7 +145,7 @@ impl Default for KanikoConfig {
         KanikoConfig {
             executor_image: DEFAULT_EXECUTOR_IMAGE.to_string(),
             namespace_prefix: "hr".to_string(),
-            runner_id: "runner".to_string(),
+            runner_id: crate::build::run_ids::DEFAULT_RUNNER_ID.to_string(),
             ttl_seconds_after_finished: 600,
             resources: ResourcesConfig::default(),
             quota: None,
