@@ -400,8 +400,8 @@ async fn the_deadline_kills_a_running_container_with_137() {
     assert_eq!((t.exit_code, t.reason.as_deref()), (137, Some("Error")));
     assert!(pod.metadata.deletion_timestamp.is_some());
     assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "the sleep was killed, not awaited"
+        started.elapsed() < Duration::from_secs(30),
+        "the 37 s sleep was killed, not awaited"
     );
     let log = fake.pod_log("slow", pod.metadata.name.as_deref().unwrap(), "main");
     assert!(log.is_none(), "a removed pod's log goes with it");
@@ -410,11 +410,19 @@ async fn the_deadline_kills_a_running_container_with_137() {
         condition_types(&job)[0].1.as_deref(),
         Some("DeadlineExceeded")
     );
-    // The whole process group went, not just the shell.
-    let sleeping = std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .any(|c| c == b"sleep\x0037.25\x00");
-    assert!(!sleeping, "the container's sleep outlived the kill");
+    // The whole process group went, not just the shell. A killed process can linger in
+    // /proc for a moment on a loaded machine until it is reaped, so look for a while; the
+    // sleep itself would last 37 s.
+    let sleeping = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .any(|c| c == b"sleep\x0037.25\x00")
+    };
+    let until = std::time::Instant::now() + Duration::from_secs(15);
+    while sleeping() && std::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!sleeping(), "the container's sleep outlived the kill");
 }
