@@ -505,3 +505,43 @@ fn build_push_default_context_forms() {
         "{err}"
     );
 }
+
+#[test]
+fn dual_tag_template_inputs_replace_the_runners_templates_per_variant() {
+    let req = from_dual_inputs(
+        &inputs(&[
+            ("image", "r.example/app"),
+            ("k8s-tag-templates", "kube-{sha}\nkube-stable"),
+        ]),
+        SHA,
+        true,
+        &TagTemplates::default(),
+    )
+    .unwrap();
+    let [docker, k8s] = req.variants.as_slice() else {
+        panic!("{:?}", req.variants)
+    };
+    assert_eq!(
+        docker.tags.len(),
+        3,
+        "the docker variant keeps the defaults"
+    );
+    assert_eq!(
+        k8s.tags,
+        vec![
+            format!("r.example/app:kube-{SHA}"),
+            "r.example/app:kube-stable".to_string()
+        ]
+    );
+    let err = from_dual_inputs(
+        &inputs(&[
+            ("image", "r.example/app"),
+            ("docker-tag-templates", "no/slash"),
+        ]),
+        SHA,
+        false,
+        &TagTemplates::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("tag template"), "{err}");
+}

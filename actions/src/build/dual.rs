@@ -37,6 +37,8 @@ const KNOWN_INPUTS: &[&str] = &[
     "push",
     "cache",
     "skip-unchanged",
+    "docker-tag-templates",
+    "k8s-tag-templates",
 ];
 
 /// Tag templates per variant; `{sha}` stands for the commit sha, cut to `sha_length`
@@ -117,6 +119,22 @@ fn invalid(input: &str, value: &str, remedy: impl Into<String>) -> BuildInputErr
 }
 
 /// `hybrid-runner/build@v1` inputs -> [`BuildRequest`] tagged by [`dual_tags`].
+/// The runner's tag templates, with a variant's list replaced where the step gives
+/// `docker-tag-templates` / `k8s-tag-templates` (comma or newline separated, `{sha}` for the
+/// commit sha); the rendered tags are checked like every other tag.
+fn with_template_inputs(inputs: &[(String, String)], base: &TagTemplates) -> TagTemplates {
+    let mut templates = base.clone();
+    let docker = list(get(inputs, "docker-tag-templates"), false);
+    if !docker.is_empty() {
+        templates.docker = docker;
+    }
+    let k8s = list(get(inputs, "k8s-tag-templates"), false);
+    if !k8s.is_empty() {
+        templates.k8s = k8s;
+    }
+    templates
+}
+
 /// The default `k8s-dockerfile` is used only if `k8s_dockerfile_exists` (the caller checks
 /// [`dual_k8s_dockerfile`]); an explicit `k8s-dockerfile` is trusted.
 pub fn from_dual_inputs(
@@ -146,6 +164,7 @@ pub fn from_dual_inputs(
                 .to_string(),
     })?;
     check_image(image)?;
+    let templates = &with_template_inputs(inputs, templates);
     if sha.is_empty() || !sha.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(invalid(
             "sha",

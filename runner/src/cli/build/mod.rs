@@ -77,6 +77,13 @@ pub struct Args {
     /// Use only this many characters of the sha in tags [default: all]
     #[arg(long, value_name = "N")]
     pub short_sha: Option<usize>,
+    /// A tag template of the docker image, replacing `latest`, `docker-latest`,
+    /// `docker-{sha}` (repeatable; `{sha}` stands for the commit sha)
+    #[arg(long, value_name = "TEMPLATE")]
+    pub docker_tag_template: Vec<String>,
+    /// A tag template of the k8s image, replacing `k8s-latest`, `k8s-{sha}` (repeatable)
+    #[arg(long, value_name = "TEMPLATE")]
+    pub k8s_tag_template: Vec<String>,
     /// A build argument KEY=VALUE (repeatable)
     #[arg(long, value_name = "KEY=VALUE")]
     pub build_arg: Vec<String>,
@@ -139,6 +146,8 @@ fn plan(args: &Args) -> Result<Vec<ServicePlan>, UsageError> {
     let options = PlanOptions {
         sha,
         short_sha: args.short_sha,
+        docker_tag_templates: args.docker_tag_template.clone(),
+        k8s_tag_templates: args.k8s_tag_template.clone(),
         extra_tags: args.tags.clone(),
         build_args: services::parse_build_args(&args.build_arg)?,
         target: args.target.clone(),

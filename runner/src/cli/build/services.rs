@@ -56,6 +56,9 @@ pub struct PlanOptions {
     /// `--sha`, else `GITHUB_SHA`; `None`: the HEAD of the git repository of each context.
     pub sha: Option<String>,
     pub short_sha: Option<usize>,
+    /// `--docker-tag-template` / `--k8s-tag-template`: replace that variant's templates.
+    pub docker_tag_templates: Vec<String>,
+    pub k8s_tag_templates: Vec<String>,
     pub extra_tags: Vec<String>,
     pub build_args: Vec<(String, String)>,
     pub target: Option<String>,
@@ -230,10 +233,16 @@ pub fn plan_service(
     if let Some(target) = &options.target {
         inputs.push(("target".to_string(), target.clone()));
     }
-    let templates = TagTemplates {
+    let mut templates = TagTemplates {
         sha_length: options.short_sha,
         ..TagTemplates::default()
     };
+    if !options.docker_tag_templates.is_empty() {
+        templates.docker = options.docker_tag_templates.clone();
+    }
+    if !options.k8s_tag_templates.is_empty() {
+        templates.k8s = options.k8s_tag_templates.clone();
+    }
     let request = from_dual_inputs(&inputs, &sha, k8s_exists, &templates)
         .map_err(|e| UsageError(format!("service `{service}`: {e}")))?;
     Ok(ServicePlan {
@@ -288,6 +297,8 @@ mod tests {
         PlanOptions {
             sha: Some(SHA.to_string()),
             short_sha: Some(7),
+            docker_tag_templates: Vec::new(),
+            k8s_tag_templates: Vec::new(),
             extra_tags: vec!["v1".to_string()],
             build_args: vec![("A".into(), "1".into())],
             target: None,
@@ -298,6 +309,33 @@ mod tests {
             timeout: Duration::from_secs(60),
             task: "build-test".to_string(),
         }
+    }
+
+    #[test]
+    fn tag_templates_replace_a_variants_default_tags() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::write(dir.path().join("Dockerfile.k8s"), "FROM scratch\n").unwrap();
+        let options = PlanOptions {
+            docker_tag_templates: vec!["stable".into(), "git-{sha}".into()],
+            extra_tags: Vec::new(),
+            ..options()
+        };
+        let plan = plan_folder(dir.path(), "reg:5000/app", &options).unwrap();
+        let variants = &plan.job.request.variants;
+        assert_eq!(
+            variants[0].tags,
+            ["reg:5000/app:stable", "reg:5000/app:git-0123456"]
+        );
+        assert_eq!(
+            variants[1].tags,
+            ["reg:5000/app:k8s-latest", "reg:5000/app:k8s-0123456"]
+        );
+        let bad = PlanOptions {
+            k8s_tag_templates: vec!["bad tag".into()],
+            ..options
+        };
+        assert!(plan_folder(dir.path(), "reg:5000/app", &bad).is_err());
     }
 
     #[test]
