@@ -7,49 +7,16 @@
 //! Skipped with a notice when buildah or docker-registry is missing
 //! outside CI.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 
 use harness::registry::{Registry, require_program};
 use serde_json::Value;
 
-/// The `hybrid-runner` binary, built (or found fresh) once per test process. Building the
-/// workspace's binaries with the workspace's features keeps `cargo test --workspace` from
-/// building the dependencies a second time.
+/// The `hybrid-runner` command line (the tests crate's copy of it, the same `cli::main`,
+/// built by Cargo before the tests run).
 fn runner_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo
-            .args(["build", "--workspace", "--bins", "--quiet"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        // The variables `cargo test` sets for this test (package name, manifest folder …)
-        // would look like a changed environment to build scripts and rebuild everything.
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy().into_owned();
-            if (name.starts_with("CARGO_") || name == "OUT_DIR")
-                && !matches!(name.as_str(), "CARGO_HOME" | "CARGO_TARGET_DIR")
-            {
-                cargo.env_remove(name);
-            }
-        }
-        let out = cargo.output().expect("cargo runs");
-        assert!(
-            out.status.success(),
-            "building hybrid-runner failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        // This test runs from <target>/debug/deps/; the binary is in <target>/debug/.
-        let exe = std::env::current_exe().unwrap();
-        let binary = exe
-            .parent()
-            .and_then(Path::parent)
-            .unwrap()
-            .join("hybrid-runner");
-        assert!(binary.is_file(), "no binary at {}", binary.display());
-        binary
-    })
+    Path::new(env!("CARGO_BIN_EXE_hybrid-runner-cli"))
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {

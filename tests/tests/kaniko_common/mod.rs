@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use actions::build::{BuildRequest, OutputsStyle, TagTemplates, VariantRequest};
@@ -242,31 +242,10 @@ pub fn active_namespaces(rig: &Rig) -> Vec<String> {
         .collect()
 }
 
-/// The `hybrid-runner` binary, built once per test process.
+/// The `hybrid-runner` command line (the tests crate's copy of it, the same `cli::main`,
+/// built by Cargo before the tests run).
 pub fn binary() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "-q",
-                "-p",
-                "hybrid-runner",
-                "--bin",
-                "hybrid-runner",
-            ])
-            .current_dir(harness::workspace_root())
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build of the binary failed");
-        // tests/…/target/debug/deps/kaniko_builds-… → target/debug/hybrid-runner
-        let exe = std::env::current_exe().unwrap();
-        exe.parent()
-            .and_then(Path::parent)
-            .unwrap()
-            .join("hybrid-runner")
-    })
-    .clone()
+    PathBuf::from(env!("CARGO_BIN_EXE_hybrid-runner-cli"))
 }
 
 pub fn run_cli(rig: &Rig, args: &[&str]) -> (i32, String, String) {
