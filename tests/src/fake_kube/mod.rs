@@ -40,7 +40,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 pub use faults::{ApiFault, DenyRule, Faults};
-pub use validate::validate_manifests;
+pub use validate::{kubernetes_validate, validate_manifests};
 
 use logs::Logs;
 use store::{Key, Store};

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, UNIX_EPOCH};
 
+use harness::fake_kube::kubernetes_validate;
 use hybrid_runner::build::kaniko::{
     BuildManifests, BuildSpec, CONFIGMAP_BUDGET_BYTES, ContextMode, ContextObjects, KanikoConfig,
     LargeContextMode, LimitRangeConfig, TagTemplates, TaskIds, Variant, VariantSpec,
@@ -364,32 +365,6 @@ fn yaml_is_deterministic_and_reads_back_into_the_same_objects() {
     assert_eq!(job, m.jobs[1].1);
 }
 
-/// The path of `kubernetes-validate`, installing it with pip when missing. `None` (after a
-/// notice) when it cannot be had and CI is not set; with CI=true that is a failure.
-fn kubernetes_validate() -> Option<String> {
-    let found = || {
-        Command::new("kubernetes-validate")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !found() {
-        let _ = Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "kubernetes-validate"])
-            .status();
-    }
-    if found() {
-        return Some("kubernetes-validate".to_string());
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "kubernetes-validate is missing and `python3 -m pip install kubernetes-validate` failed"
-        );
-    }
-    eprintln!("notice: kubernetes-validate unavailable (pip failed); schema validation skipped");
-    None
-}
-
 /// Validates `file` strictly against 1.30 and the newest version the tool knows; returns
 /// the number of documents that passed per version.
 fn validate(tool: &str, file: &Path) -> Vec<(String, usize)> {
@@ -468,7 +443,7 @@ fn every_rendered_document_passes_kubernetes_validate_strict() {
 }
 
 fn render(dir: &Path, extra: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_hybrid-runner"))
+    Command::new(env!("CARGO_BIN_EXE_hybrid-runner-cli"))
         .arg("render")
         .arg(dir)
         .args(["--image", IMAGE, "--sha", SHA])
