@@ -598,3 +598,71 @@ async fn concurrent_tasks_do_not_stop_each_others_steps() {
     );
     assert!(has_line(&slow_events, "slow-done"));
 }
+
+/// Gitea fixes the matrix leg (single-value lists) and names the job after it; the leg's
+/// values reach `matrix`, and the name is not suffixed twice.
+#[tokio::test]
+async fn a_fixed_matrix_leg_keeps_the_servers_name_and_values() {
+    let f = Fixture::new();
+    let payload = r#"name: CI
+"on": push
+jobs:
+  test:
+    name: test (linux, 18)
+    runs-on: linux
+    strategy:
+      matrix:
+        os: [linux]
+        node: ["18"]
+    steps:
+      - run: echo "os=${{ matrix.os }} node=${{ matrix.node }} total=${{ strategy.job-total }}"
+"#;
+    let (run, events) = execute(
+        task(56, payload, context("https://gitea.example/")),
+        &f.settings(),
+    )
+    .await;
+    assert_eq!(run.result, Outcome::Success, "{:#?}", lines(&events));
+    assert!(
+        has_line(&events, "os=linux node=18 total=1"),
+        "{:#?}",
+        lines(&events)
+    );
+    let names: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::JobStarted { job } => Some(job.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(names, ["test (linux, 18)"]);
+}
+
+/// `uses: owner/repo@ref` is fetched from the context's `gitea_default_actions_url`.
+#[tokio::test]
+async fn remote_actions_come_from_the_default_actions_url() {
+    let f = Fixture::new();
+    let mirror = f.dir.path().join("mirror");
+    let action = mirror.join("acme").join("greet");
+    std::fs::create_dir_all(&action).unwrap();
+    git(&action, &["init", "-q", "-b", "main"]);
+    std::fs::write(
+        action.join("action.yml"),
+        "name: greet\ninputs:\n  who:\n    default: nobody\nruns:\n  using: composite\n  steps:\n    - run: echo \"hello ${{ inputs.who }} from the mirror\"\n      shell: bash\n",
+    )
+    .unwrap();
+    git(&action, &["add", "action.yml"]);
+    git(&action, &["commit", "-q", "-m", "greet"]);
+    git(&action, &["tag", "v1"]);
+    let payload = "name: CI\n\"on\": push\njobs:\n  build:\n    runs-on: linux\n    steps:\n      - uses: acme/greet@v1\n        with:\n          who: gitea\n";
+    let mut ctx = context("https://gitea.example/");
+    ctx["gitea_default_actions_url"] =
+        serde_json::Value::String(format!("file://{}", mirror.display()));
+    let (run, events) = execute(task(57, payload, ctx), &f.settings()).await;
+    assert_eq!(run.result, Outcome::Success, "{:#?}", lines(&events));
+    assert!(
+        has_line(&events, "hello gitea from the mirror"),
+        "{:#?}",
+        lines(&events)
+    );
+}
