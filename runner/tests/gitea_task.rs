@@ -168,12 +168,11 @@ jobs:
           echo "runtime=$ACTIONS_RUNTIME_URL results=$ACTIONS_RESULTS_URL configured=$FROM_RUNNER_ENVS"
           echo "pwd=$(pwd) workspace=$GITHUB_WORKSPACE"
           echo "message=${{ github.event.head_commit.message }} event=${{ github.event_name }} runner=${{ runner.name }}"
+          echo "var=${{ vars.DEPLOY_ENV }} workspace_ctx=${{ github.workspace }}"
 "#;
-    let (run, events) = execute(
-        task(41, payload, context("https://gitea.example/")),
-        &f.settings(),
-    )
-    .await;
+    let mut t = task(41, payload, context("https://gitea.example/"));
+    t.vars.insert("DEPLOY_ENV".into(), "staging".into());
+    let (run, events) = execute(t, &f.settings()).await;
     assert_eq!(run.result, Outcome::Success, "{:#?}", lines(&events));
     let workspace = f.workdir_parent().join("41").join("app");
     for wanted in [
@@ -187,6 +186,7 @@ jobs:
             workspace.display()
         ),
         "message=fix the build event=push runner=runner-under-test".to_string(),
+        format!("var=staging workspace_ctx={}", workspace.display()),
     ] {
         assert!(has_line(&events, &wanted), "missing {wanted:?} in {:#?}", lines(&events));
     }
@@ -557,7 +557,7 @@ jobs:
     assert!(
         lines(&events)
             .iter()
-            .any(|l| l.starts_with("[command]git -c http.extraheader=*** ")),
+            .any(|l| l.starts_with("[command]git -c http.extraheader=*** -c protocol.version=2 ")),
         "{:#?}",
         lines(&events)
     );
@@ -665,4 +665,50 @@ async fn remote_actions_come_from_the_default_actions_url() {
         "{:#?}",
         lines(&events)
     );
+}
+
+/// After a cancel, the second stop (`hard_cancel`) ends the `always()` steps too.
+#[tokio::test]
+async fn a_hard_cancel_stops_always_steps_too() {
+    let f = Fixture::new();
+    let payload = r#"name: CI
+"on": push
+jobs:
+  build:
+    runs-on: linux
+    steps:
+      - run: sleep 30
+      - if: always()
+        run: echo cleanup-started; sleep 30; echo cleanup-finished
+"#;
+    let (cancel, hard) = (CancellationToken::new(), CancellationToken::new());
+    let (c, h) = (cancel.clone(), hard.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        c.cancel();
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        h.cancel();
+    });
+    let (sink, mut rx) = EventSink::channel();
+    let begun = Instant::now();
+    let run = run_task(
+        task(58, payload, context("https://gitea.example/")),
+        &f.settings(),
+        sink,
+        cancel,
+        hard,
+    )
+    .await;
+    let mut events = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        events.push(e);
+    }
+    assert_eq!(run.result, Outcome::Cancelled, "{:#?}", lines(&events));
+    assert!(begun.elapsed() < Duration::from_secs(20));
+    assert!(
+        has_line(&events, "cleanup-started"),
+        "{:#?}",
+        lines(&events)
+    );
+    assert!(!has_line(&events, "cleanup-finished"));
 }
