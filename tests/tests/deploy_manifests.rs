@@ -44,6 +44,7 @@ fn variants() -> Vec<(&'static str, DeploySettings)> {
     custom.shutdown_timeout = Duration::from_secs(600);
     custom.registration_token_secret = "gitea-token".into();
     custom.registry_secret = Some("regcred".into());
+    custom.admission_policy = true;
     vec![
         ("defaults", base),
         ("deployment", deployment),
@@ -125,24 +126,30 @@ fn every_flag_combination_passes_kubernetes_validate_strict() {
             WorkloadKind::StatefulSet => "StatefulSet",
             WorkloadKind::Deployment => "Deployment",
         };
-        assert_eq!(
-            kinds,
-            [
-                "Namespace",
-                "ServiceAccount",
-                "ClusterRole",
-                "ClusterRoleBinding",
-                "ConfigMap",
-                "Service",
-                workload
-            ],
-            "{what}"
-        );
+        let mut expected = vec![
+            "Namespace",
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ConfigMap",
+            "Service",
+        ];
+        if settings.admission_policy {
+            expected.extend([
+                "ValidatingAdmissionPolicy",
+                "ValidatingAdmissionPolicyBinding",
+            ]);
+        }
+        expected.push(workload);
+        assert_eq!(kinds, expected, "{what}");
         // Namespaced objects are in the runner's namespace.
         for item in &items[1..] {
             let ns = item["metadata"]["namespace"].as_str();
             match item["kind"].as_str().unwrap() {
-                "ClusterRole" | "ClusterRoleBinding" => assert_eq!(ns, None, "{what}"),
+                "ClusterRole"
+                | "ClusterRoleBinding"
+                | "ValidatingAdmissionPolicy"
+                | "ValidatingAdmissionPolicyBinding" => assert_eq!(ns, None, "{what}"),
                 kind => assert_eq!(ns, Some(settings.namespace.as_str()), "{what}: {kind}"),
             }
         }
@@ -311,7 +318,8 @@ fn placeholders_are_filled_and_custom_templates_are_checked() {
     for (what, settings) in variants() {
         let yaml = deploy_manifests(&settings).unwrap().to_yaml().unwrap();
         assert!(!yaml.contains("{{"), "{what}: {yaml}");
-        assert_eq!(yaml.matches("\n---\n").count() + 1, 7, "{what}");
+        let documents = if settings.admission_policy { 9 } else { 7 };
+        assert_eq!(yaml.matches("\n---\n").count() + 1, documents, "{what}");
         assert!(yaml.contains(IMAGE), "{what}");
     }
     // Every built-in template uses a placeholder for its name (nothing hard-coded).
@@ -760,4 +768,116 @@ fn register_keep_existing_registers_once_and_then_keeps_the_file() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("delete it to register again"), "{stderr}");
+}
+
+/// `python3` with cel-python importable, installed with pip when missing; `None` (with a
+/// notice) when that fails outside CI.
+fn python_with_cel() -> Option<&'static str> {
+    let found = || {
+        Command::new("python3")
+            .args(["-c", "import celpy"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !found() {
+        let _ = Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "cel-python"])
+            .output();
+    }
+    if found() {
+        return Some("python3");
+    }
+    assert!(
+        !harness::under_ci(),
+        "cel-python is missing and `python3 -m pip install cel-python` failed"
+    );
+    eprintln!("notice: cel-python unavailable; the admission policy's CEL is not evaluated");
+    None
+}
+
+#[test]
+fn the_admission_policy_confines_the_runner_to_build_namespaces() {
+    let mut settings = DeploySettings::new(INSTANCE, IMAGE);
+    assert!(
+        deploy_manifests(&settings)
+            .unwrap()
+            .admission_policy
+            .is_none(),
+        "opt-in only"
+    );
+    settings.admission_policy = true;
+    settings.namespace = "ci".into();
+    settings.name = "gitea-runner".into();
+    let m = deploy_manifests(&settings).unwrap();
+    let (policy, binding) = m.admission_policy.clone().unwrap();
+    let spec = policy.spec.as_ref().unwrap();
+    assert_eq!(spec.failure_policy.as_deref(), Some("Fail"));
+    let conditions = spec.match_conditions.as_ref().unwrap();
+    assert_eq!(conditions.len(), 1);
+    assert_eq!(
+        conditions[0].expression,
+        "request.userInfo.username == 'system:serviceaccount:ci:gitea-runner'"
+    );
+    // The user it confines is the one the ClusterRole is bound to.
+    let subject = &m.cluster_role_binding.subjects.as_ref().unwrap()[0];
+    assert_eq!(
+        hybrid_runner::deploy::service_account_user(&settings),
+        format!(
+            "system:serviceaccount:{}:{}",
+            subject.namespace.as_deref().unwrap(),
+            subject.name
+        )
+    );
+    // Every resource the runner may create or delete is under the policy.
+    let constrained: BTreeSet<String> = spec
+        .match_constraints
+        .as_ref()
+        .unwrap()
+        .resource_rules
+        .iter()
+        .flatten()
+        .flat_map(|r| r.resources.clone().unwrap_or_default())
+        .collect();
+    for rule in m.cluster_role.rules.as_ref().unwrap() {
+        if rule.verbs.iter().any(|v| v == "create" || v == "delete") {
+            for resource in rule.resources.iter().flatten() {
+                if resource.contains('/') {
+                    continue; // attach: a CONNECT, not an object write
+                }
+                assert!(constrained.contains(resource), "{resource} unconstrained");
+            }
+        }
+    }
+    assert_eq!(
+        binding.spec.policy_name,
+        policy.metadata.name.clone().unwrap()
+    );
+    assert_eq!(binding.spec.validation_actions, ["Deny"]);
+
+    // The CEL, evaluated as the API server would, over allowed and refused requests.
+    let Some(python) = python_with_cel() else {
+        return;
+    };
+    let script = harness::workspace_root().join("tests/scripts/admission_policy_cel.py");
+    let mut child = Command::new(python)
+        .arg(&script)
+        .args(["ci", "gitea-runner"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let list = m.to_json_list().unwrap().to_string();
+    {
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(list.as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert_eq!(report.matches("ok: ").count(), 15, "{report}");
 }

@@ -69,6 +69,10 @@ pub struct Args {
     /// A folder with your own copies of the templates of templates/deploy/
     #[arg(long, value_name = "DIR")]
     pub template_dir: Option<PathBuf>,
+    /// Also create a ValidatingAdmissionPolicy (Kubernetes 1.30+) that lets the runner
+    /// create and delete only in build namespaces, which RBAC alone cannot express
+    #[arg(long)]
+    pub admission_policy: bool,
     /// Print one JSON `List` instead of YAML documents
     #[arg(long)]
     pub json: bool,
@@ -109,6 +113,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .into());
     }
     settings.template_dir = args.template_dir;
+    settings.admission_policy = args.admission_policy;
     settings.validate().map_err(|e| UsageError(e.to_string()))?;
     let manifests = deploy_manifests(&settings)?;
     if args.json {

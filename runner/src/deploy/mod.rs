@@ -2,9 +2,11 @@
 //! its Namespace, ServiceAccount, ClusterRole and ClusterRoleBinding (rules from the same
 //! permission table `hybrid-runner check` verifies), the ConfigMap with its `config.yaml`, a
 //! headless Service for metrics, and a StatefulSet (default: `.runner` and the log spool on
-//! a PVC) or a Deployment. Rendered from `templates/deploy/` into typed `k8s-openapi`
+//! a PVC) or a Deployment, and optionally a ValidatingAdmissionPolicy that confines the
+//! runner to its build namespaces. Rendered from `templates/deploy/` into typed `k8s-openapi`
 //! objects and adjusted in typed form, never string-patched after rendering.
 
+mod admission;
 mod daemon_config;
 mod templates;
 mod workload;
@@ -13,6 +15,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule};
@@ -23,6 +28,7 @@ use crate::build::kaniko::{Permission, is_dns1123_label, needed_permissions};
 use crate::config::Config;
 use crate::source::gitea::labels::Label;
 
+pub use admission::service_account_user;
 pub use daemon_config::{
     CONFIG_DIR, CONFIG_FILE, DATA_DIR, METRICS_PORT, REGISTRY_DIR, REGISTRY_FILE, RUNNER_FILE,
     TOKEN_DIR, TOKEN_FILE, WORKDIR_PARENT, config_text, daemon_config, kaniko_shape,
@@ -76,6 +82,8 @@ pub struct DeploySettings {
     pub storage_class: Option<String>,
     /// A folder with the user's copies of the templates.
     pub template_dir: Option<PathBuf>,
+    /// Add the ValidatingAdmissionPolicy that confines the runner to build namespaces.
+    pub admission_policy: bool,
 }
 
 impl DeploySettings {
@@ -100,6 +108,7 @@ impl DeploySettings {
             storage: "1Gi".to_string(),
             storage_class: None,
             template_dir: None,
+            admission_policy: false,
         }
     }
 
@@ -222,6 +231,8 @@ pub struct DeployManifests {
     pub config_map: ConfigMap,
     pub service: Service,
     pub workload: Workload,
+    /// With `--admission-policy`: the policy confining the runner and its binding.
+    pub admission_policy: Option<(ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding)>,
     /// The configuration in the ConfigMap, typed.
     pub config: Config,
 }
@@ -320,6 +331,10 @@ pub fn deploy_manifests(settings: &DeploySettings) -> Result<DeployManifests, De
 
     let service = workload::service(settings, dir, &values)?;
     let workload = workload::workload(settings, dir, &values, &text)?;
+    let admission_policy = settings
+        .admission_policy
+        .then(|| admission::admission_policy(settings, dir, &values))
+        .transpose()?;
     Ok(DeployManifests {
         namespace,
         service_account,
@@ -328,6 +343,7 @@ pub fn deploy_manifests(settings: &DeploySettings) -> Result<DeployManifests, De
         config_map,
         service,
         workload,
+        admission_policy,
         config,
     })
 }
@@ -399,6 +415,18 @@ impl DeployManifests {
             entry("ConfigMap", &self.config_map.metadata, &self.config_map)?,
             entry("Service", &self.service.metadata, &self.service)?,
         ];
+        if let Some((policy, binding)) = &self.admission_policy {
+            objects.push(entry(
+                "ValidatingAdmissionPolicy",
+                &policy.metadata,
+                policy,
+            )?);
+            objects.push(entry(
+                "ValidatingAdmissionPolicyBinding",
+                &binding.metadata,
+                binding,
+            )?);
+        }
         objects.push(match &self.workload {
             Workload::StatefulSet(s) => entry("StatefulSet", &s.metadata, s)?,
             Workload::Deployment(d) => entry("Deployment", &d.metadata, d)?,

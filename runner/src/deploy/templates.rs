@@ -21,10 +21,12 @@ pub enum DeployTemplate {
     Pod,
     StatefulSet,
     Deployment,
+    AdmissionPolicy,
+    AdmissionPolicyBinding,
 }
 
 impl DeployTemplate {
-    pub const ALL: [DeployTemplate; 9] = [
+    pub const ALL: [DeployTemplate; 11] = [
         DeployTemplate::Namespace,
         DeployTemplate::ServiceAccount,
         DeployTemplate::ClusterRole,
@@ -34,6 +36,8 @@ impl DeployTemplate {
         DeployTemplate::Pod,
         DeployTemplate::StatefulSet,
         DeployTemplate::Deployment,
+        DeployTemplate::AdmissionPolicy,
+        DeployTemplate::AdmissionPolicyBinding,
     ];
 
     /// The file name, in `templates/deploy/` and in a user's `--template-dir`.
@@ -48,6 +52,8 @@ impl DeployTemplate {
             DeployTemplate::Pod => "pod.yaml",
             DeployTemplate::StatefulSet => "statefulset.yaml",
             DeployTemplate::Deployment => "deployment.yaml",
+            DeployTemplate::AdmissionPolicy => "admission-policy.yaml",
+            DeployTemplate::AdmissionPolicyBinding => "admission-policy-binding.yaml",
         }
     }
 
@@ -72,6 +78,12 @@ impl DeployTemplate {
             }
             DeployTemplate::Deployment => {
                 include_str!("../../../templates/deploy/deployment.yaml")
+            }
+            DeployTemplate::AdmissionPolicy => {
+                include_str!("../../../templates/deploy/admission-policy.yaml")
+            }
+            DeployTemplate::AdmissionPolicyBinding => {
+                include_str!("../../../templates/deploy/admission-policy-binding.yaml")
             }
         }
     }
