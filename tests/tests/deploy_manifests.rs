@@ -316,7 +316,23 @@ fn the_permission_table_covers_every_api_call_of_the_builder_source() {
 #[test]
 fn placeholders_are_filled_and_custom_templates_are_checked() {
     for (what, settings) in variants() {
-        let yaml = deploy_manifests(&settings).unwrap().to_yaml().unwrap();
+        let m = deploy_manifests(&settings).unwrap();
+        let yaml = m.to_yaml().unwrap();
+        // The YAML reads back as exactly the objects (block scalars included).
+        let documents: Vec<serde_json::Value> = yaml
+            .split("---\n")
+            .filter(|d| !d.trim().is_empty())
+            .map(|d| serde_saphyr::from_str(d).unwrap())
+            .collect();
+        assert_eq!(
+            serde_json::Value::Array(documents),
+            m.to_json_list().unwrap()["items"],
+            "{what}"
+        );
+        assert!(
+            yaml.contains("  config.yaml: |\n"),
+            "{what}: readable config"
+        );
         assert!(!yaml.contains("{{"), "{what}: {yaml}");
         let documents = if settings.admission_policy { 9 } else { 7 };
         assert_eq!(yaml.matches("\n---\n").count() + 1, documents, "{what}");

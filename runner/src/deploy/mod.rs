@@ -353,7 +353,9 @@ impl DeployManifests {
     pub fn to_yaml(&self) -> Result<String, DeployError> {
         let mut out = String::new();
         for (kind, name, value) in self.objects()? {
-            let options = serde_saphyr::ser_options! { prefer_block_scalars: false };
+            // Block scalars keep config.yaml readable in the ConfigMap; a test reads the
+            // documents back and compares them with the objects.
+            let options = serde_saphyr::ser_options! { prefer_block_scalars: true };
             let doc = serde_saphyr::to_string_with_options(&value, options).map_err(|e| {
                 DeployError::Serialize {
                     kind,
