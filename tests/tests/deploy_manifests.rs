@@ -897,3 +897,67 @@ fn the_admission_policy_confines_the_runner_to_build_namespaces() {
     assert!(out.status.success(), "{report}");
     assert_eq!(report.matches("ok: ").count(), 15, "{report}");
 }
+
+#[test]
+fn the_init_container_registers_with_exactly_its_rendered_arguments() {
+    let fake = FakeGitea::start(FakeGiteaOptions::default());
+    let mut settings = DeploySettings::new(&fake.url(), IMAGE);
+    settings.labels = vec!["linux:host".into(), "k8s:kubernetes".into()];
+    let m = deploy_manifests(&settings).unwrap();
+    let args = register(&m).args.clone().unwrap();
+
+    // The pod's paths, moved into a temporary folder; everything else as rendered.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap().to_string();
+    let moved = |path: &str| format!("{root}{path}");
+    let config_file = flag(&args, "--config").to_string();
+    let token_file = flag(&args, "--token-file").to_string();
+    let runner_file = m.config.runner.file.to_str().unwrap().to_string();
+    let text =
+        m.config_map.data.as_ref().unwrap()[CONFIG_KEY].replace(&runner_file, &moved(&runner_file));
+    for (path, content) in [
+        (&config_file, text.as_str()),
+        (&token_file, FakeGitea::REGISTRATION_TOKEN),
+    ] {
+        let path = moved(path);
+        std::fs::create_dir_all(Path::new(&path).parent().unwrap()).unwrap();
+        std::fs::write(&path, content).unwrap();
+    }
+    std::fs::create_dir_all(Path::new(&moved(&runner_file)).parent().unwrap()).unwrap();
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| match a.as_str() {
+            a if a == config_file || a == token_file => moved(a),
+            // What the kubelet makes of `$(POD_NAME)` from the fieldRef.
+            "$(POD_NAME)" => format!("{}-0", settings.name),
+            a => a.to_string(),
+        })
+        .collect();
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_hybrid-runner-cli"))
+            .args(&args)
+            .env_remove("GITEA_RUNNER_REGISTRATION_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let registration = Registration::load(Path::new(&moved(&runner_file))).unwrap();
+    assert_eq!(registration.name, "hybrid-runner-0");
+    assert_eq!(registration.labels, ["linux:host", "k8s:kubernetes"]);
+    let runner = fake.runner(&registration.uuid).unwrap();
+    assert_eq!(runner.labels, ["linux", "k8s"]);
+    // The pod's next start keeps it.
+    let calls = fake.requests().len();
+    let out = run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fake.requests().len(), calls);
+}

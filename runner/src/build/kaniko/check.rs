@@ -94,7 +94,7 @@ pub async fn run_checks(builder: &KanikoBuilder, options: &CheckOptions) -> Vec<
                 Ok(denied) => fail(
                     &name,
                     format!(
-                        "denied: {}; grant them in the runner's ClusterRole",
+                        "denied: {}; grant them in the runner's ClusterRole (`hybrid-runner generate-manifests` renders one with every permission a build needs)",
                         denied.join("; ")
                     ),
                 ),
