@@ -11,6 +11,7 @@ mod dotenv;
 mod exec;
 mod expr;
 mod generate_config;
+mod generate_manifests;
 pub mod kube_args;
 mod list;
 mod logs;
@@ -19,6 +20,8 @@ mod render;
 mod status;
 mod validate;
 mod workflow_files;
+
+pub use register::DEFAULT_LABELS;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,6 +74,11 @@ pub enum Command {
     Register(Box<register::Args>),
     /// Print a commented configuration file with every key at its default.
     GenerateConfig(generate_config::Args),
+    /// Print the manifests that run the daemon in a cluster, for `kubectl apply -f -`.
+    ///
+    /// Namespace, ServiceAccount, least-privilege ClusterRole and binding, config
+    /// ConfigMap, headless Service, and a StatefulSet (or Deployment). Exits 2 on usage errors.
+    GenerateManifests(Box<generate_manifests::Args>),
 }
 
 /// An error in how the command was called or configured: printed, then exit 2.
@@ -108,6 +116,7 @@ pub fn main() -> ExitCode {
         Command::Build(args) => build::run(*args),
         Command::Register(args) => register::run(*args),
         Command::GenerateConfig(args) => generate_config::run(args),
+        Command::GenerateManifests(args) => generate_manifests::run(*args),
     };
     match result {
         Ok(code) => code,

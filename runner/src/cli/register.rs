@@ -7,7 +7,8 @@
 //! `--no-interactive`, values not given are asked for on stdin; with it, a missing value is
 //! a usage error (exit 2). The server is pinged first (retried every second while it is
 //! unreachable), then `Register` is called and the file written atomically, mode 0600,
-//! under the runner file's lock.
+//! under the runner file's lock. `--keep-existing` leaves a usable runner file alone (the
+//! init container of the in-cluster StatefulSet runs on every pod start).
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -57,6 +58,10 @@ pub struct Args {
     /// Never ask on stdin; a missing value is a usage error
     #[arg(long)]
     pub no_interactive: bool,
+    /// When the runner file already holds a registration, keep it and exit 0 without
+    /// contacting the instance (for an init container that runs on every pod start)
+    #[arg(long)]
+    pub keep_existing: bool,
     /// How many times to ping the instance, a second apart, before giving up
     #[arg(long, value_name = "N", default_value_t = 30)]
     pub ping_attempts: u32,
@@ -86,6 +91,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // must not race this one.
     let _lock = RegistrationLock::acquire(&runner_file)?;
 
+    if args.keep_existing && runner_file.exists() {
+        // A file that does not load is not kept: it would stop the daemon anyway.
+        let existing = Registration::load(&runner_file)
+            .context("--keep-existing: the runner file exists but cannot be used; delete it to register again")?;
+        eprintln!(
+            "kept the registration of {} (id {}) at {} in {}",
+            existing.name,
+            existing.id,
+            existing.address,
+            runner_file.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let env_token = std::env::var(TOKEN_ENV).ok();
     let stdin = std::io::stdin();
     let mut prompt = Prompt {

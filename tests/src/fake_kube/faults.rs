@@ -28,6 +28,10 @@ pub struct Faults {
     /// RBAC denials: matching requests answer 403 and SelfSubjectAccessReviews say
     /// `allowed: false`.
     pub deny: Vec<DenyRule>,
+    /// RBAC as a real cluster grants it: when set, only requests matching one of these
+    /// rules (same `verb` / `resource` patterns as [`DenyRule`]) are allowed; every other
+    /// one is denied like a `deny` match. `None`: everything not denied is allowed.
+    pub allow_only: Option<Vec<DenyRule>>,
     /// The next this many attach sessions that write stdin get one byte of it flipped on
     /// the way to the container, as a broken proxy or link would.
     pub corrupt_uploads: usize,
@@ -84,5 +88,9 @@ impl Faults {
 
     pub(crate) fn denied(&self, verb: &str, resource: &str) -> bool {
         self.deny.iter().any(|r| r.matches(verb, resource))
+            || self
+                .allow_only
+                .as_ref()
+                .is_some_and(|allow| !allow.iter().any(|r| r.matches(verb, resource)))
     }
 }

@@ -17,9 +17,9 @@ use kube::api::{Api, PostParams};
 
 use super::cleanup::{EXPIRES_AT_ANNOTATION, RUNNER_ID_LABEL, delete_namespace};
 use super::cluster::{KanikoBuilder, describe, retry};
-use super::config::{ContextMode, LargeContextMode};
 use super::manifests::MANAGED_BY;
 use super::names::{label_value, namespace_name};
+use super::permissions::{Permission, needed_permissions};
 use super::time::rfc3339;
 
 /// The outcome of one check.
@@ -59,68 +59,6 @@ pub struct CheckOptions {
     pub insecure_registry: bool,
 }
 
-/// One permission a build needs: API group, resource, subresource, verbs.
-type Permission = (
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static [&'static str],
-);
-
-/// The permissions builds need under `builder`'s configuration.
-fn needed_permissions(builder: &KanikoBuilder) -> Vec<Permission> {
-    let config = &builder.config;
-    let (pvc, stdin) = match config.context_mode {
-        ContextMode::ConfigMap => (false, false),
-        ContextMode::Pvc => (true, false),
-        ContextMode::Stdin => (false, true),
-        ContextMode::Auto => (
-            config.large_context == LargeContextMode::Pvc,
-            config.large_context == LargeContextMode::Stdin,
-        ),
-    };
-    // The loader pod of a PVC context is created and deleted by the runner itself.
-    let pod_verbs: &[&str] = if pvc {
-        &["create", "get", "list", "watch", "delete"]
-    } else {
-        &["get", "list", "watch"]
-    };
-    let mut needed: Vec<Permission> = vec![
-        ("", "namespaces", "", &["create", "get", "list", "delete"]),
-        (
-            "batch",
-            "jobs",
-            "",
-            &["create", "get", "list", "watch", "delete"],
-        ),
-        ("", "pods", "", pod_verbs),
-        ("", "pods", "log", &["get"]),
-        ("", "configmaps", "", &["create", "get", "delete"]),
-    ];
-    if pvc {
-        needed.push((
-            "",
-            "persistentvolumeclaims",
-            "",
-            &["create", "get", "delete"],
-        ));
-    }
-    if pvc || stdin {
-        // WebSocket attach is authorized as get, and from Kubernetes 1.35 also as create.
-        needed.push(("", "pods", "attach", &["get", "create"]));
-    }
-    if config.registry_secret.is_some() {
-        needed.push(("", "secrets", "", &["create"]));
-    }
-    if config.quota.is_some() {
-        needed.push(("", "resourcequotas", "", &["create"]));
-    }
-    if config.limit_range.is_some() {
-        needed.push(("", "limitranges", "", &["create"]));
-    }
-    needed
-}
-
 /// Runs every check, in order; checks that need the cluster are skipped when it does not
 /// answer.
 pub async fn run_checks(builder: &KanikoBuilder, options: &CheckOptions) -> Vec<Check> {
@@ -138,14 +76,14 @@ pub async fn run_checks(builder: &KanikoBuilder, options: &CheckOptions) -> Vec<
             false
         }
     };
-    for (group, resource, sub, verbs) in needed_permissions(builder) {
-        let full = match (group, sub) {
-            ("", "") => resource.to_string(),
-            ("", sub) => format!("{resource}/{sub}"),
-            (group, "") => format!("{group}/{resource}"),
-            (group, sub) => format!("{group}/{resource}/{sub}"),
-        };
-        let name = format!("permission {full}: {}", verbs.join(", "));
+    for permission in needed_permissions(&builder.config) {
+        let Permission {
+            group,
+            resource,
+            subresource: sub,
+            verbs,
+        } = permission;
+        let name = format!("permission {}: {}", permission.path(), verbs.join(", "));
         if !reachable {
             checks.push(skip(&name, "the cluster is unreachable"));
             continue;
@@ -156,7 +94,7 @@ pub async fn run_checks(builder: &KanikoBuilder, options: &CheckOptions) -> Vec<
                 Ok(denied) => fail(
                     &name,
                     format!(
-                        "denied: {}; grant them in the runner's ClusterRole",
+                        "denied: {}; grant them in the runner's ClusterRole (`hybrid-runner generate-manifests` renders one with every permission a build needs)",
                         denied.join("; ")
                     ),
                 ),

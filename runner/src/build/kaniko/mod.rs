@@ -15,6 +15,7 @@ mod inspect;
 mod job;
 mod manifests;
 mod names;
+mod permissions;
 mod pod_log;
 mod run;
 mod spec;
@@ -49,10 +50,12 @@ pub use manifests::{
     configmap_encoded_size,
 };
 pub use names::{is_dns1123_label, label_value, namespace_name};
+pub use permissions::{ALL_PERMISSIONS, Permission, needed_permissions};
 pub use run::BuildTimings;
 pub use spec::{REVISION_LABEL, build_spec, registry_host, repository};
 pub use tags::{TagTemplates, dual_tags};
 pub use templates::Template;
+pub(crate) use templates::substitute;
 pub use yaml::to_yaml_documents;
 
 /// One image variant of a dual build (the same type every build form lowers to).
