@@ -5,6 +5,7 @@ pub mod backend;
 pub mod build;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod exec;
 pub mod hash_files;
 pub mod source;
