@@ -7,5 +7,6 @@ pub mod cli;
 pub mod config;
 pub mod exec;
 pub mod hash_files;
+pub mod report;
 pub mod source;
 pub mod tls;
