@@ -8,5 +8,6 @@ pub mod config;
 pub mod daemon;
 pub mod exec;
 pub mod hash_files;
+pub mod report;
 pub mod source;
 pub mod tls;
