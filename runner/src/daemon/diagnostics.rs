@@ -81,6 +81,18 @@ impl Subscriber for StderrLog {
     fn exit(&self, _span: &Id) {}
 }
 
+/// An error and its causes on one line (`outer: cause: root cause`), for log fields.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// One event as printed, newline-terminated.
 fn format_event(event: &Event<'_>, now: SystemTime) -> String {
     let mut fields = Fields::default();

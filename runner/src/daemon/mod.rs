@@ -16,6 +16,7 @@ pub mod http;
 pub mod metrics;
 pub mod poller;
 pub mod startup;
+pub mod work;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -27,6 +27,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::backoff;
+use super::diagnostics::chain;
 use super::metrics::DaemonMetrics;
 use crate::config::RunnerConfig;
 use crate::source::gitea::proto::runner::v1::{FetchTaskRequest, Result as TaskResult, Task};
@@ -338,9 +339,9 @@ impl ErrorLog {
         self.streak += 1;
         if self.last_warn.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
             self.last_warn = Some(Instant::now());
-            tracing::warn!(error = %error, failures = self.streak, "cannot fetch tasks; retrying");
+            tracing::warn!(error = %chain(error), failures = self.streak, "cannot fetch tasks; retrying");
         } else {
-            tracing::debug!(error = %error, failures = self.streak, "cannot fetch tasks; retrying");
+            tracing::debug!(error = %chain(error), failures = self.streak, "cannot fetch tasks; retrying");
         }
     }
 

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
+use super::diagnostics::chain;
 use crate::backend::orphans;
 use crate::build::kaniko::{KanikoBuilder, KanikoConfig, reap_expired};
 use crate::source::gitea::labels::{self, Label, LabelError};
@@ -155,7 +156,7 @@ pub async fn declare(
         }
         failures += 1;
         if failures == 1 || failures % 10 == 0 {
-            tracing::warn!(error = %error, failures, "cannot declare the runner; retrying");
+            tracing::warn!(error = %chain(&error), failures, "cannot declare the runner; retrying");
         }
         let pause = super::backoff::pause(retry_pause, retry_max, failures);
         tokio::select! {
