@@ -150,12 +150,17 @@ where
     }
     startup::stop_previous_processes(&identity.runner_file).await;
     let kube = &config.kubernetes;
-    if let Ok(kaniko) = kube.kaniko(&identity.registration.name) {
-        tokio::spawn(startup::reap_build_namespaces(
-            kube.kubeconfig.clone(),
-            kube.context.clone(),
-            kaniko,
-        ));
+    match kube.kaniko(&identity.registration.name) {
+        Ok(kaniko) => {
+            tokio::spawn(startup::reap_build_namespaces(
+                kube.kubeconfig.clone(),
+                kube.context.clone(),
+                kaniko,
+            ));
+        }
+        Err(e) => {
+            tracing::warn!(error = %diagnostics::chain(&e), "expired build namespaces are not reaped")
+        }
     }
 
     let declared = match startup::declare(
