@@ -249,3 +249,34 @@ pub fn unauthenticated_message(instance: &str) -> String {
         "{instance} refused this runner's credentials (it was deleted or re-registered); register again with hybrid-runner register"
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_first_signal_stops_fetching_and_the_second_cancels_everything() {
+        use nix::sys::signal::{Signal, raise};
+        let shutdown = Shutdown::default();
+        let listening = listen_for_signals(shutdown.clone()).unwrap();
+        raise(Signal::SIGTERM).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), shutdown.stop.cancelled())
+            .await
+            .unwrap();
+        assert!(!shutdown.hard.is_cancelled());
+        raise(Signal::SIGINT).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), shutdown.hard.cancelled())
+            .await
+            .unwrap();
+        listening.await.unwrap();
+    }
+
+    #[test]
+    fn the_unauthenticated_message_is_the_contracts() {
+        assert_eq!(
+            unauthenticated_message("https://gitea.example.com"),
+            "https://gitea.example.com refused this runner's credentials (it was deleted or re-registered); register again with hybrid-runner register"
+        );
+    }
+}
