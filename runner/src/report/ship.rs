@@ -1,17 +1,18 @@
 //! The shipping loop of one task while its job runs: it turns the engine's events into
-//! spooled rows, and keeps at most one call in flight, chosen each time anew:
+//! spooled rows, and decides each time anew which calls are due:
 //!
 //! - `UpdateLog` when rows wait and [`ReportSettings::batch_rows`] of them are buffered, or
 //!   the oldest is [`ReportSettings::max_latency`] old, or a step started or ended since;
 //!   it carries every unacknowledged row from the first one (capped per call).
 //! - `UpdateTask` (the state with its steps, unacknowledged outputs, no result) at a step
-//!   boundary (after that boundary's log flush), when outputs arrive, and at least every
-//!   [`ReportSettings::heartbeat`]; an overdue heartbeat goes before a log flush. Once an
+//!   boundary (after that boundary's log flush, unless that flush is failing), when
+//!   outputs arrive, and at least every [`ReportSettings::heartbeat`]. Once an
 //!   answer carries a final result the server ended the task: `server_cancel` fires and
 //!   no more UpdateTask goes out before the final one.
 //!
-//! A failed call is retried after a backoff of its own kind (100 ms doubling to 5 s),
-//! forever while the task runs; events keep being read and spooled meanwhile.
+//! At most one call of each kind is in flight, so a slow UpdateLog does not hold back the
+//! heartbeat. A failed call is retried after a backoff of its own kind (100 ms doubling to
+//! 5 s), forever while the task runs; events keep being read and spooled meanwhile.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -376,37 +377,53 @@ impl Shipper {
         false
     }
 
-    /// The next call to make now, if any.
-    fn next_call(&mut self, now: Instant) -> Option<InFlight> {
-        let log_due = self.log_due(now);
-        let log_ready = log_due && self.log_retry.ready(now);
-        let tasks_allowed = self.server_result.is_none();
-        let heartbeat_due = tasks_allowed
-            && self
-                .last_state_call
-                .is_none_or(|t| now >= t + self.settings.heartbeat);
-        let task_ready =
-            tasks_allowed && (self.state_due || heartbeat_due) && self.task_retry.ready(now);
+    /// The UpdateLog call to make now, if any, with the rows it carries.
+    fn next_log_call(&mut self, now: Instant) -> Option<(InFlight, Batch)> {
+        if !(self.log_due(now) && self.log_retry.ready(now)) {
+            return None;
+        }
         let client = self.client.clone();
-        if task_ready && (heartbeat_due || !log_ready) {
-            self.last_state_call = Some(now);
-            let request = self.task_request(TaskResult::Unspecified, None);
-            self.state_due = false;
-            return Some(Box::pin(async move {
-                Answer::Task {
-                    result: client.update_task(&request).await,
-                }
-            }));
+        let batch = self.outbox.batch(MAX_CALL_ROWS, MAX_CALL_BYTES);
+        let request = self.log_request(&batch, false);
+        let carried = batch.clone();
+        let call: InFlight = Box::pin(async move {
+            let result = client.update_log(&request).await;
+            Answer::Log { batch, result }
+        });
+        Some((call, carried))
+    }
+
+    /// The UpdateTask call to make now, if any: an overdue heartbeat, or a changed state
+    /// once the flush of its step boundary is done (or failing).
+    fn next_task_call(&mut self, now: Instant, log_busy: bool) -> Option<InFlight> {
+        if self.server_result.is_some() || !self.task_retry.ready(now) {
+            return None;
         }
-        if log_ready {
-            let batch = self.outbox.batch(MAX_CALL_ROWS, MAX_CALL_BYTES);
-            let request = self.log_request(&batch, false);
-            return Some(Box::pin(async move {
-                let result = client.update_log(&request).await;
-                Answer::Log { batch, result }
-            }));
+        let heartbeat_due = self.heartbeat_at(now) <= now;
+        if !(heartbeat_due || (self.state_due && !self.boundary_flush_pending(now, log_busy))) {
+            return None;
         }
-        None
+        self.last_state_call = Some(now);
+        self.state_due = false;
+        let request = self.task_request(TaskResult::Unspecified, None);
+        let client = self.client.clone();
+        Some(Box::pin(async move {
+            Answer::Task {
+                result: client.update_task(&request).await,
+            }
+        }))
+    }
+
+    fn heartbeat_at(&self, now: Instant) -> Instant {
+        self.last_state_call
+            .map_or(now, |t| t + self.settings.heartbeat)
+    }
+
+    /// Rows up to the last step boundary wait for a call that is on its way or may go now.
+    fn boundary_flush_pending(&self, now: Instant, log_busy: bool) -> bool {
+        !self.log_closed
+            && self.outbox.acked() < self.flush_through
+            && (log_busy || self.log_retry.ready(now))
     }
 
     fn log_due(&self, now: Instant) -> bool {
@@ -420,11 +437,14 @@ impl Shipper {
                     .is_some_and(|t| now >= t + self.settings.max_latency))
     }
 
-    /// When something may become due, with nothing in flight.
-    fn next_wakeup(&self, now: Instant) -> Instant {
-        let mut wake = now + self.settings.heartbeat;
+    /// When a call of an idle kind may become due; `None` when nothing will without an
+    /// answer or an event.
+    fn next_wakeup(&self, now: Instant, log_busy: bool, task_busy: bool) -> Option<Instant> {
         let later_of = |a: Instant, b: Option<Instant>| b.map_or(a, |b| a.max(b));
-        if !self.log_closed
+        let mut wake: Option<Instant> = None;
+        let mut consider = |at: Instant| wake = Some(wake.map_or(at, |w| w.min(at)));
+        if !log_busy
+            && !self.log_closed
             && let Some(oldest) = self.outbox.oldest()
         {
             let due = if self.log_due(now) {
@@ -432,18 +452,15 @@ impl Shipper {
             } else {
                 oldest + self.settings.max_latency
             };
-            wake = wake.min(later_of(due, self.log_retry.until));
+            consider(later_of(due, self.log_retry.until));
         }
-        if self.server_result.is_none() {
-            let due = if self.state_due {
-                now
-            } else {
-                self.last_state_call
-                    .map_or(now, |t| t + self.settings.heartbeat)
-            };
-            wake = wake.min(later_of(due, self.task_retry.until));
+        if !task_busy && self.server_result.is_none() {
+            consider(later_of(self.heartbeat_at(now), self.task_retry.until));
+            if self.state_due && !self.boundary_flush_pending(now, log_busy) {
+                consider(later_of(now, self.task_retry.until));
+            }
         }
-        wake.max(now + Duration::from_millis(1))
+        wake.map(|w| w.max(now + Duration::from_millis(1)))
     }
 
     fn on_answer(&mut self, answer: Answer) {
@@ -513,23 +530,33 @@ async fn answer_of(in_flight: &mut Option<InFlight>) -> Answer {
     }
 }
 
-/// The loop: reads events until the engine's channel closes, ships them, and returns the
-/// shipper when `finish` fires (after the call in flight is answered and every event still
-/// queued is taken). `None` when the reporter was dropped without `finish` (the spool
-/// folder stays for [`super::recover`]).
+/// The loop: reads events until the engine's channel closes, ships them (at most one
+/// UpdateLog and one UpdateTask in flight), and returns the shipper when `finish` fires
+/// (after the calls in flight are answered, or given up after `close_timeout` with their
+/// rows counted as possibly stored, and every event still queued is taken). `None` when
+/// the reporter was dropped without `finish` (the spool folder stays for
+/// [`super::recover`]).
 pub(crate) async fn run(
     mut shipper: Shipper,
     mut events: UnboundedReceiver<Event>,
     mut finish: oneshot::Receiver<()>,
 ) -> Option<Shipper> {
     let mut events_open = true;
-    let mut in_flight: Option<InFlight> = None;
+    let mut log_call: Option<InFlight> = None;
+    let mut carried: Option<Batch> = None;
+    let mut task_call: Option<InFlight> = None;
     loop {
         let now = Instant::now();
-        if in_flight.is_none() {
-            in_flight = shipper.next_call(now);
+        if log_call.is_none()
+            && let Some((call, batch)) = shipper.next_log_call(now)
+        {
+            log_call = Some(call);
+            carried = Some(batch);
         }
-        let wake = (in_flight.is_none()).then(|| shipper.next_wakeup(now));
+        if task_call.is_none() {
+            task_call = shipper.next_task_call(now, log_call.is_some());
+        }
+        let wake = shipper.next_wakeup(now, log_call.is_some(), task_call.is_some());
         tokio::select! {
             biased;
             signal = &mut finish => {
@@ -537,8 +564,21 @@ pub(crate) async fn run(
                     tracing::warn!(task = shipper.task_id, "the reporter was dropped without finishing; the spool keeps the task");
                     return None;
                 }
-                if let Some(call) = in_flight.take() {
-                    shipper.on_answer(call.await);
+                let limit = shipper.settings.close_timeout;
+                if let Some(call) = log_call.take() {
+                    match tokio::time::timeout(limit, call).await {
+                        Ok(answer) => shipper.on_answer(answer),
+                        Err(_) => {
+                            if let Some(batch) = &carried {
+                                shipper.outbox.record_unknown(batch);
+                            }
+                        }
+                    }
+                }
+                if let Some(call) = task_call.take()
+                    && let Ok(answer) = tokio::time::timeout(limit, call).await
+                {
+                    shipper.on_answer(answer);
                 }
                 events.close();
                 while let Some(event) = events.recv().await {
@@ -546,8 +586,13 @@ pub(crate) async fn run(
                 }
                 return Some(shipper);
             }
-            answer = answer_of(&mut in_flight) => {
-                in_flight = None;
+            answer = answer_of(&mut log_call) => {
+                log_call = None;
+                carried = None;
+                shipper.on_answer(answer);
+            }
+            answer = answer_of(&mut task_call) => {
+                task_call = None;
                 shipper.on_answer(answer);
             }
             event = events.recv(), if events_open => match event {
