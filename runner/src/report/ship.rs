@@ -1,28 +1,15 @@
-//! The shipping loop of one task while its job runs: it turns the engine's events into
-//! spooled rows, and decides each time anew which calls are due:
-//!
-//! - `UpdateLog` when rows wait and [`ReportSettings::batch_rows`] of them are buffered, or
-//!   the oldest is [`ReportSettings::max_latency`] old, or a step started or ended since;
-//!   it carries every unacknowledged row from the first one (capped per call).
-//! - `UpdateTask` (the state with its steps, unacknowledged outputs, no result) at a step
-//!   boundary (after that boundary's log flush, unless that flush is failing), when
-//!   outputs arrive, and at least every [`ReportSettings::heartbeat`]. Once an
-//!   answer carries a final result the server ended the task: `server_cancel` fires and
-//!   no more UpdateTask goes out before the final one.
-//!
-//! At most one call of each kind is in flight, so a slow UpdateLog does not hold back the
-//! heartbeat. A failed call is retried after a backoff of its own kind (100 ms doubling to
-//! 5 s), forever while the task runs; events keep being read and spooled meanwhile.
+//! The state of one task's reporter ([`Shipper`]) and what changes it: events become
+//! spooled rows queued for sending, job outputs wait for their acknowledgement, UpdateLog
+//! answers move the acknowledged index (or bring lost rows back from the spool),
+//! UpdateTask answers acknowledge outputs and may carry the server's final result, which
+//! fires `server_cancel`. When calls go out is [`super::cadence`]'s business; the final
+//! report is [`super::close`]'s.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::mpsc::UnboundedReceiver;
-use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::counters::ReportCounters;
@@ -34,8 +21,7 @@ use crate::exec::events::Event;
 use crate::source::gitea::RpcError;
 use crate::source::gitea::error::Code;
 use crate::source::gitea::proto::runner::v1::{
-    Result as TaskResult, TaskState, UpdateLogRequest, UpdateLogResponse, UpdateTaskRequest,
-    UpdateTaskResponse,
+    Result as TaskResult, TaskState, UpdateLogRequest, UpdateTaskRequest, UpdateTaskResponse,
 };
 
 /// The most rows one UpdateLog call carries.
@@ -54,7 +40,7 @@ pub(crate) const UNKNOWN_STEPS: usize = usize::MAX;
 #[derive(Debug, Default)]
 pub(crate) struct Backoff {
     delay: Duration,
-    until: Option<Instant>,
+    pub(super) until: Option<Instant>,
 }
 
 impl Backoff {
@@ -107,25 +93,12 @@ pub(crate) struct Shipper {
     /// This task's rows sent for the first time and again.
     pub(crate) rows_sent: u64,
     pub(crate) rows_resent: u64,
-    flush_through: i64,
-    state_due: bool,
-    last_state_call: Option<Instant>,
-    log_retry: Backoff,
-    task_retry: Backoff,
+    pub(super) flush_through: i64,
+    pub(super) state_due: bool,
+    pub(super) last_state_call: Option<Instant>,
+    pub(super) log_retry: Backoff,
+    pub(super) task_retry: Backoff,
     spool_warned: bool,
-}
-
-/// A call on its way, and its answer.
-type InFlight = Pin<Box<dyn Future<Output = Answer> + Send>>;
-
-enum Answer {
-    Log {
-        batch: Batch,
-        result: Result<UpdateLogResponse, RpcError>,
-    },
-    Task {
-        result: Result<UpdateTaskResponse, RpcError>,
-    },
 }
 
 impl Shipper {
@@ -376,125 +349,6 @@ impl Shipper {
         tracing::debug!(task = self.task_id, error = %error, "UpdateLog failed; sending again from the acknowledged row");
         false
     }
-
-    /// The UpdateLog call to make now, if any, with the rows it carries.
-    fn next_log_call(&mut self, now: Instant) -> Option<(InFlight, Batch)> {
-        if !(self.log_due(now) && self.log_retry.ready(now)) {
-            return None;
-        }
-        let client = self.client.clone();
-        let batch = self.outbox.batch(MAX_CALL_ROWS, MAX_CALL_BYTES);
-        let request = self.log_request(&batch, false);
-        let carried = batch.clone();
-        let call: InFlight = Box::pin(async move {
-            let result = client.update_log(&request).await;
-            Answer::Log { batch, result }
-        });
-        Some((call, carried))
-    }
-
-    /// The UpdateTask call to make now, if any: an overdue heartbeat, or a changed state
-    /// once the flush of its step boundary is done (or failing).
-    fn next_task_call(&mut self, now: Instant, log_busy: bool) -> Option<InFlight> {
-        if self.server_result.is_some() || !self.task_retry.ready(now) {
-            return None;
-        }
-        let heartbeat_due = self.heartbeat_at(now) <= now;
-        if !(heartbeat_due || (self.state_due && !self.boundary_flush_pending(now, log_busy))) {
-            return None;
-        }
-        self.last_state_call = Some(now);
-        self.state_due = false;
-        let request = self.task_request(TaskResult::Unspecified, None);
-        let client = self.client.clone();
-        Some(Box::pin(async move {
-            Answer::Task {
-                result: client.update_task(&request).await,
-            }
-        }))
-    }
-
-    fn heartbeat_at(&self, now: Instant) -> Instant {
-        self.last_state_call
-            .map_or(now, |t| t + self.settings.heartbeat)
-    }
-
-    /// Rows up to the last step boundary wait for a call that is on its way or may go now.
-    fn boundary_flush_pending(&self, now: Instant, log_busy: bool) -> bool {
-        !self.log_closed
-            && self.outbox.acked() < self.flush_through
-            && (log_busy || self.log_retry.ready(now))
-    }
-
-    fn log_due(&self, now: Instant) -> bool {
-        !self.log_closed
-            && self.outbox.unacked() > 0
-            && (self.outbox.unacked() >= self.settings.batch_rows
-                || self.outbox.acked() < self.flush_through
-                || self
-                    .outbox
-                    .oldest()
-                    .is_some_and(|t| now >= t + self.settings.max_latency))
-    }
-
-    /// When a call of an idle kind may become due; `None` when nothing will without an
-    /// answer or an event.
-    fn next_wakeup(&self, now: Instant, log_busy: bool, task_busy: bool) -> Option<Instant> {
-        let later_of = |a: Instant, b: Option<Instant>| b.map_or(a, |b| a.max(b));
-        let mut wake: Option<Instant> = None;
-        let mut consider = |at: Instant| wake = Some(wake.map_or(at, |w| w.min(at)));
-        if !log_busy
-            && !self.log_closed
-            && let Some(oldest) = self.outbox.oldest()
-        {
-            let due = if self.log_due(now) {
-                now
-            } else {
-                oldest + self.settings.max_latency
-            };
-            consider(later_of(due, self.log_retry.until));
-        }
-        if !task_busy && self.server_result.is_none() {
-            consider(later_of(self.heartbeat_at(now), self.task_retry.until));
-            if self.state_due && !self.boundary_flush_pending(now, log_busy) {
-                consider(later_of(now, self.task_retry.until));
-            }
-        }
-        wake.map(|w| w.max(now + Duration::from_millis(1)))
-    }
-
-    fn on_answer(&mut self, answer: Answer) {
-        let now = Instant::now();
-        match answer {
-            Answer::Log { batch, result } => match result {
-                Ok(answer) => {
-                    if self.apply_ack(&batch, answer.ack_index) {
-                        self.log_retry.succeed();
-                    } else {
-                        // A refused gap or a lagging ack: try again, but not in a loop.
-                        self.log_retry.fail(now);
-                    }
-                }
-                Err(error) => {
-                    if !self.log_failed(&batch, &error, false) {
-                        self.log_retry.fail(now);
-                    }
-                }
-            },
-            Answer::Task { result } => match result {
-                Ok(answer) => {
-                    self.task_retry.succeed();
-                    self.apply_task_answer(&answer);
-                }
-                Err(error) => {
-                    self.counters.add_error();
-                    self.state_due = true;
-                    let delay = self.task_retry.fail(now);
-                    tracing::debug!(task = self.task_id, error = %error, ?delay, "UpdateTask failed");
-                }
-            },
-        }
-    }
 }
 
 /// The server refused rows because the log is archived (Gitea: `AlreadyExists`, possibly
@@ -520,95 +374,6 @@ pub(crate) fn outcome_unknown(error: &RpcError) -> bool {
             | RpcError::Gzip { .. }
             | RpcError::TooLarge { .. }
     )
-}
-
-/// Waits for the call in flight; never resolves without one.
-async fn answer_of(in_flight: &mut Option<InFlight>) -> Answer {
-    match in_flight {
-        Some(call) => call.await,
-        None => std::future::pending().await,
-    }
-}
-
-/// The loop: reads events until the engine's channel closes, ships them (at most one
-/// UpdateLog and one UpdateTask in flight), and returns the shipper when `finish` fires
-/// (after the calls in flight are answered, or given up after `close_timeout` with their
-/// rows counted as possibly stored, and every event still queued is taken). `None` when
-/// the reporter was dropped without `finish` (the spool folder stays for
-/// [`super::recover`]).
-pub(crate) async fn run(
-    mut shipper: Shipper,
-    mut events: UnboundedReceiver<Event>,
-    mut finish: oneshot::Receiver<()>,
-) -> Option<Shipper> {
-    let mut events_open = true;
-    let mut log_call: Option<InFlight> = None;
-    let mut carried: Option<Batch> = None;
-    let mut task_call: Option<InFlight> = None;
-    loop {
-        let now = Instant::now();
-        if log_call.is_none()
-            && let Some((call, batch)) = shipper.next_log_call(now)
-        {
-            log_call = Some(call);
-            carried = Some(batch);
-        }
-        if task_call.is_none() {
-            task_call = shipper.next_task_call(now, log_call.is_some());
-        }
-        let wake = shipper.next_wakeup(now, log_call.is_some(), task_call.is_some());
-        tokio::select! {
-            biased;
-            signal = &mut finish => {
-                if signal.is_err() {
-                    tracing::warn!(task = shipper.task_id, "the reporter was dropped without finishing; the spool keeps the task");
-                    return None;
-                }
-                let limit = shipper.settings.close_timeout;
-                if let Some(call) = log_call.take() {
-                    match tokio::time::timeout(limit, call).await {
-                        Ok(answer) => shipper.on_answer(answer),
-                        Err(_) => {
-                            if let Some(batch) = &carried {
-                                shipper.outbox.record_unknown(batch);
-                            }
-                        }
-                    }
-                }
-                if let Some(call) = task_call.take()
-                    && let Ok(answer) = tokio::time::timeout(limit, call).await
-                {
-                    shipper.on_answer(answer);
-                }
-                events.close();
-                while let Some(event) = events.recv().await {
-                    shipper.on_event(event);
-                }
-                return Some(shipper);
-            }
-            answer = answer_of(&mut log_call) => {
-                log_call = None;
-                carried = None;
-                shipper.on_answer(answer);
-            }
-            answer = answer_of(&mut task_call) => {
-                task_call = None;
-                shipper.on_answer(answer);
-            }
-            event = events.recv(), if events_open => match event {
-                Some(event) => shipper.on_event(event),
-                None => events_open = false,
-            },
-            _ = sleep_until_opt(wake) => {}
-        }
-    }
-}
-
-async fn sleep_until_opt(wake: Option<Instant>) {
-    match wake {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
-    }
 }
 
 #[cfg(test)]
