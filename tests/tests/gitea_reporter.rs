@@ -47,6 +47,15 @@ fn client_for(fake: &FakeGitea, credentials: &Credentials) -> RunnerClient {
 /// Registers a runner (declaring `capabilities`), queues a task of `steps` steps and
 /// fetches it.
 async fn runner_with_task(fake: &FakeGitea, steps: usize, capabilities: &[&str]) -> Runner {
+    runner_of_kind(fake, steps, capabilities, false).await
+}
+
+async fn runner_of_kind(
+    fake: &FakeGitea,
+    steps: usize,
+    capabilities: &[&str],
+    ephemeral: bool,
+) -> Runner {
     harness::install_crypto_provider();
     let bare = RunnerClient::new(&fake.url(), ClientOptions::default()).unwrap();
     let registered = bare
@@ -55,6 +64,7 @@ async fn runner_with_task(fake: &FakeGitea, steps: usize, capabilities: &[&str])
             token: FakeGitea::REGISTRATION_TOKEN.into(),
             version: "test".into(),
             labels: vec!["linux".into()],
+            ephemeral,
             ..Default::default()
         })
         .await
@@ -892,4 +902,54 @@ async fn a_hung_log_call_holds_up_neither_heartbeats_nor_finish() {
     assert!(view.log_closed);
     assert_eq!(view.result(), Some(pb::Result::Success));
     assert_eq!(report.rows, 51);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ephemeral_runner_deleted_by_its_final_state_counts_as_delivered() {
+    let fake = FakeGitea::start(FakeGiteaOptions::default());
+    let runner = runner_of_kind(&fake, 1, &[], true).await;
+    let spool = tempfile::tempdir().unwrap();
+    let (sink, events) = EventSink::channel();
+    let reporter = TaskReporter::start(
+        runner.client.clone(),
+        runner.task_id,
+        settings(spool.path()),
+        events,
+        ReportCounters::default(),
+    )
+    .unwrap();
+    sink.send(line(None, "only row"));
+    drop(sink);
+    // Heartbeats pass; the final state is applied (the runner deleted) but its answer cut.
+    until(Duration::from_secs(5), || {
+        (fake.task(runner.task_id).unwrap().updates >= 1).then_some(())
+    })
+    .await
+    .unwrap();
+    fake.update_faults(|f| {
+        f.random = Some(RandomFailures {
+            percent: 100,
+            fault: Fault::DropAfterHandling,
+            methods: vec![Method::UpdateTask],
+        })
+    });
+    let finishing = tokio::spawn(reporter.finish(Outcome::Success, Vec::new()));
+    until(Duration::from_secs(10), || {
+        fake.task(runner.task_id).unwrap().is_done().then_some(())
+    })
+    .await
+    .expect("the final state landed");
+    fake.update_faults(|f| f.random = None);
+    let report = finishing.await.unwrap().unwrap();
+    assert_eq!(report.server_result, pb::Result::Success);
+    let view = fake.task(runner.task_id).unwrap();
+    assert_eq!(view.result(), Some(pb::Result::Success));
+    assert!(view.log_closed);
+    assert!(fake.runner(&runner.credentials.uuid).unwrap().deleted);
+    assert!(
+        !spool
+            .path()
+            .join(format!("task-{}", runner.task_id))
+            .exists()
+    );
 }
