@@ -6,6 +6,7 @@ mod build;
 mod check;
 mod cleanup;
 mod context;
+mod daemon;
 mod docker_shim;
 mod dotenv;
 mod exec;
@@ -79,6 +80,12 @@ pub enum Command {
     /// Namespace, ServiceAccount, least-privilege ClusterRole and binding, config
     /// ConfigMap, headless Service, and a StatefulSet (or Deployment). Exits 2 on usage errors.
     GenerateManifests(Box<generate_manifests::Args>),
+    /// Run the registered runner: poll the Gitea/Forgejo instance for tasks and run them.
+    ///
+    /// Exits 0 when stopped by SIGTERM/SIGINT (after draining) or when the one task of
+    /// --once or of an ephemeral registration is done; 1 when the instance refuses the
+    /// runner's credentials; 2 on usage errors (no runner file: run `hybrid-runner register`).
+    Daemon(daemon::Args),
 }
 
 /// An error in how the command was called or configured: printed, then exit 2.
@@ -117,6 +124,7 @@ pub fn main() -> ExitCode {
         Command::Register(args) => register::run(*args),
         Command::GenerateConfig(args) => generate_config::run(args),
         Command::GenerateManifests(args) => generate_manifests::run(*args),
+        Command::Daemon(args) => daemon::run(args),
     };
     match result {
         Ok(code) => code,

@@ -57,6 +57,9 @@ runner:
   #   name:kubernetes            steps run in a pod of the job namespace
   #   name:kubernetes://image    ... from this image
   labels: []
+  # Where the daemon keeps each running task's log rows until the server has acknowledged
+  # them, so a restart loses none. Default: .runner-spool beside the runner file.
+  # spool_dir: /var/lib/hybrid-runner/spool
 
 host:
   # Where host jobs get their work folders. Default: $HOME/.cache/hybrid-runner/work
@@ -66,7 +69,8 @@ metrics:
   # Serve /metrics (Prometheus), /healthz and /readyz on addr.
   enabled: {metrics_enabled}
   addr: {metrics_addr}
-  # How long /readyz may report "starting" before it reports failure.
+  # /readyz answers 503 once polling the server has failed for this long (and before the
+  # first Declare, and while stopping).
   readiness_grace: {readiness_grace}
 
 kubernetes:
