@@ -324,6 +324,7 @@ async fn ten_thousand_rows_across_steps_arrive_once_in_order() {
     )
     .unwrap();
     reporter.set_step_count(4);
+    let began = Instant::now();
     let (expected, by_step) = feed_job(&sink, 4, 2_498, Duration::from_millis(20), |_| {}).await;
     assert_eq!(expected.len(), 10_000);
     drop(sink);
@@ -340,6 +341,14 @@ async fn ten_thousand_rows_across_steps_arrive_once_in_order() {
     let latency = counters.latency();
     assert_eq!(latency.count, report.rows as u64);
     assert!(latency.quantile(0.5).unwrap() <= Duration::from_secs(2));
+    eprintln!(
+        "10,000 rows: {} UpdateLog calls, {} UpdateTask calls, latency p50 <= {:?}, p95 <= {:?}, fed and finished in {:?}",
+        fake.requests_of(Method::UpdateLog).len(),
+        fake.requests_of(Method::UpdateTask).len(),
+        latency.quantile(0.5).unwrap(),
+        latency.quantile(0.95).unwrap(),
+        began.elapsed(),
+    );
     // Batches of 100 rows and more (what piled up during a call), at most 1,000 a call.
     let calls = fake.requests_of(Method::UpdateLog);
     assert!(
@@ -433,6 +442,12 @@ async fn rows_arrive_once_in_order_through_500s_and_cut_connections() {
     let failed = fake.requests().iter().filter(|r| r.status != 200).count();
     assert!(failed > 20, "faults were met ({failed} failed calls)");
     assert!(counters.report_errors() as usize >= failed / 2);
+    eprintln!(
+        "10,000 rows through faults: {failed} failed calls, {} report errors, {} rows resent, {} rows de-duplicated by the server",
+        counters.report_errors(),
+        report.rows_resent,
+        view.log_rows_resent
+    );
     assert!(view.log_rows_resent > 0, "cut answers made rows go twice");
     assert!(report.rows_resent > 0);
 }
