@@ -767,7 +767,7 @@ fn a_task_left_by_a_killed_reporter_is_finished_by_recover() {
         (runner, sink, expected)
     });
     // The daemon dies: its runtime and every task on it are gone without a final report.
-    first.shutdown_background();
+    first.shutdown_timeout(Duration::from_secs(5));
     drop(sink);
     let folder = spool.path().join(format!("task-{}", runner.task_id));
     assert!(folder.is_dir(), "the spool folder survives");
@@ -844,16 +844,30 @@ async fn recover_removes_a_task_the_server_already_ended() {
     })
     .await
     .unwrap();
+    // A live reporter's folder is locked: recover leaves it alone.
+    let counters = ReportCounters::default();
+    assert!(
+        recover(&runner.client, &settings, &counters)
+            .await
+            .is_empty()
+    );
+    assert!(!fake.task(runner.task_id).unwrap().log_closed);
     // Dropped without finish: the shipping loop stops and the folder stays.
     drop(reporter);
     drop(sink);
     let folder = spool.path().join(format!("task-{}", runner.task_id));
-    until(Duration::from_secs(5), || folder.is_dir().then_some(()))
-        .await
-        .unwrap();
+    assert!(folder.is_dir());
     // The server ended it meanwhile (no `cancelling` capability: final at once).
     assert!(fake.cancel_task(runner.task_id));
-    let recovered = recover(&runner.client, &settings, &ReportCounters::default()).await;
+    let mut recovered = Vec::new();
+    for _ in 0..100 {
+        // The loop lets the folder go as soon as it sees the reporter gone.
+        recovered = recover(&runner.client, &settings, &counters).await;
+        if !recovered.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(recovered.len(), 1);
     assert!(recovered[0].folder_removed);
     let report = recovered[0].report.as_ref().unwrap();
