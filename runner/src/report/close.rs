@@ -319,7 +319,7 @@ pub(crate) async fn recover_folder(
     dir: &std::path::Path,
 ) -> Option<RecoveredTask> {
     let (spool, state, rows) = match Spool::open(dir) {
-        Ok(Opened::Free(spool, state, rows)) => (spool, state, rows),
+        Ok(Opened::Free(spool, state, rows)) => (*spool, state, rows),
         Ok(Opened::Busy) => return None,
         Err(error) => {
             return Some(RecoveredTask {

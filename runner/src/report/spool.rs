@@ -62,7 +62,7 @@ pub(crate) struct Spool {
 #[derive(Debug)]
 pub(crate) enum Opened {
     /// The folder, its state (`None` when it has none) and every row it holds.
-    Free(Spool, Option<SavedState>, Vec<Row>),
+    Free(Box<Spool>, Option<SavedState>, Vec<Row>),
     /// A live reporter holds the folder.
     Busy,
 }
@@ -183,7 +183,7 @@ impl Spool {
             unsynced: false,
             _lock: lock,
         };
-        Ok(Opened::Free(spool, state, rows))
+        Ok(Opened::Free(Box::new(spool), state, rows))
     }
 
     /// The task folders under `spool_dir`, by task id (none when it does not exist).
