@@ -10,6 +10,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use harness::exec_run::ExecRun;
 use harness::registry::{Registry, require_program};
 use serde_json::Value;
 
@@ -77,12 +78,12 @@ impl Project {
     }
 
     /// `exec --json --builder buildah --insecure-registry HOST ARGS`.
-    fn exec(&self, registry: Option<&Registry>, args: &[&str]) -> Run {
+    fn exec(&self, registry: Option<&Registry>, args: &[&str]) -> ExecRun {
         self.exec_as("buildah", registry, args)
     }
 
     /// `exec --json --builder BUILDER …`, with no Kubernetes configuration around.
-    fn exec_as(&self, builder: &str, registry: Option<&Registry>, args: &[&str]) -> Run {
+    fn exec_as(&self, builder: &str, registry: Option<&Registry>, args: &[&str]) -> ExecRun {
         let mut command = Command::new(runner_binary());
         command
             .arg("exec")
@@ -112,91 +113,7 @@ impl Project {
             command.env_remove(var);
         }
         command.env("HOME", self.storage.path());
-        let out = command.output().expect("the binary runs");
-        Run {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-}
-
-#[derive(Debug)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn all(&self) -> String {
-        format!("--- stdout\n{}--- stderr\n{}", self.stdout, self.stderr)
-    }
-
-    fn events(&self) -> Vec<Value> {
-        self.stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-            .collect()
-    }
-
-    /// `id:outcome` of every finished step.
-    fn steps(&self) -> Vec<String> {
-        self.events()
-            .iter()
-            .filter(|e| e["event"] == "step_finished")
-            .map(|e| {
-                format!(
-                    "{}:{}",
-                    e["step"]["id"].as_str().unwrap(),
-                    e["outcome"].as_str().unwrap()
-                )
-            })
-            .collect()
-    }
-
-    /// The outputs of step `id`.
-    fn outputs(&self, id: &str) -> Vec<(String, String)> {
-        let events = self.events();
-        let finished = events
-            .iter()
-            .find(|e| e["event"] == "step_finished" && e["step"]["id"] == id)
-            .unwrap_or_else(|| panic!("step {id} did not finish:\n{}", self.all()));
-        finished["outputs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|pair| {
-                (
-                    pair[0].as_str().unwrap().to_string(),
-                    pair[1].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
-    }
-
-    fn output(&self, id: &str, name: &str) -> String {
-        self.outputs(id)
-            .into_iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v)
-            .unwrap_or_else(|| panic!("step {id} has no output {name}:\n{}", self.all()))
-    }
-
-    /// Every log line (any kind) and annotation message.
-    fn lines(&self) -> Vec<String> {
-        self.events()
-            .iter()
-            .filter_map(|e| match e["event"].as_str()? {
-                "log" => Some(e["line"].as_str()?.to_string()),
-                "annotation" => Some(e["annotation"]["message"].as_str()?.to_string()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn printed(&self, text: &str) -> bool {
-        self.lines().iter().any(|l| l.contains(text))
+        ExecRun::from_output(command.output().expect("the binary runs"))
     }
 }
 

@@ -10,11 +10,11 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use harness::exec_run::ExecRun;
 use harness::fake_kube::{FakeKubeOptions, validate_manifests};
-use serde_json::Value;
 
 mod kaniko_common;
 use kaniko_common::*;
@@ -84,71 +84,8 @@ fn exec_command(rig: &Rig, dir: &Path, args: &[&str]) -> Command {
     command
 }
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn from(out: Output) -> Run {
-        Run {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    fn all(&self) -> String {
-        format!("--- stdout\n{}--- stderr\n{}", self.stdout, self.stderr)
-    }
-
-    fn events(&self) -> Vec<Value> {
-        self.stdout
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
-    /// `id:outcome` of every finished step.
-    fn steps(&self) -> Vec<String> {
-        self.events()
-            .iter()
-            .filter(|e| e["event"] == "step_finished")
-            .map(|e| {
-                format!(
-                    "{}:{}",
-                    e["step"]["id"].as_str().unwrap(),
-                    e["outcome"].as_str().unwrap()
-                )
-            })
-            .collect()
-    }
-
-    /// Output `name` of the step `id` (the first to finish with that id).
-    fn output(&self, id: &str, name: &str) -> String {
-        let events = self.events();
-        let finished = events
-            .iter()
-            .find(|e| e["event"] == "step_finished" && e["step"]["id"] == id)
-            .unwrap_or_else(|| panic!("step {id} did not finish:\n{}", self.all()));
-        finished["outputs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|pair| pair[0] == name)
-            .and_then(|pair| pair[1].as_str())
-            .unwrap_or_else(|| panic!("step {id} has no output {name}:\n{}", self.all()))
-            .to_string()
-    }
-
-    fn printed(&self, text: &str) -> bool {
-        self.stdout.contains(text) || self.stderr.contains(text)
-    }
-}
-
-fn exec(rig: &Rig, dir: &Path, args: &[&str]) -> Run {
-    Run::from(exec_command(rig, dir, args).output().unwrap())
+fn exec(rig: &Rig, dir: &Path, args: &[&str]) -> ExecRun {
+    ExecRun::from_output(exec_command(rig, dir, args).output().unwrap())
 }
 
 fn workflow(steps: &str) -> String {
@@ -430,7 +367,7 @@ fn ctrl_c_mid_build_exits_130_and_deletes_the_namespace() {
         assert!(
             child.try_wait().unwrap().is_none(),
             "exec ended before its build started: {}",
-            Run::from(child.wait_with_output().unwrap()).all()
+            ExecRun::from_output(child.wait_with_output().unwrap()).all()
         );
         assert!(Instant::now() < deadline, "no Kaniko Job was created");
         std::thread::sleep(Duration::from_millis(100));
@@ -441,7 +378,7 @@ fn ctrl_c_mid_build_exits_130_and_deletes_the_namespace() {
         .status()
         .unwrap();
     assert!(status.success());
-    let run = Run::from(child.wait_with_output().unwrap());
+    let run = ExecRun::from_output(child.wait_with_output().unwrap());
     assert_eq!(run.code, Some(130), "{}", run.all());
     assert!(
         run.steps().iter().any(|s| s.starts_with("img:")),
@@ -467,8 +404,8 @@ fn build_command(rig: &Rig, context: &Path, image: &str) -> Command {
 }
 
 /// A cluster command (`status`, `cleanup`) with the default runner id.
-fn cluster_command(rig: &Rig, args: &[&str]) -> Run {
-    Run::from(
+fn cluster_command(rig: &Rig, args: &[&str]) -> ExecRun {
+    ExecRun::from_output(
         Command::new(binary())
             .args(args)
             .arg("--kubeconfig")
@@ -505,7 +442,7 @@ fn consecutive_builds_of_one_service_do_not_wait_for_each_other() {
     let image = rig.image("twice");
     for round in 0..2 {
         let started = Instant::now();
-        let run = Run::from(build_command(&rig, &ctx, &image).output().unwrap());
+        let run = ExecRun::from_output(build_command(&rig, &ctx, &image).output().unwrap());
         assert_eq!(run.code, Some(0), "round {round}: {}", run.all());
         assert!(
             !run.printed("waiting for the namespace"),
@@ -552,7 +489,7 @@ fn status_and_cleanup_see_the_namespace_of_a_running_build() {
         "{}",
         cleanup.all()
     );
-    let build = Run::from(child.wait_with_output().unwrap());
+    let build = ExecRun::from_output(child.wait_with_output().unwrap());
     assert_eq!(build.code, Some(1), "{}", build.all());
     rig.assert_no_namespace_left();
     validate_manifests(&rig.fake.sent_manifests());

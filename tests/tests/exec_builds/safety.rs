@@ -48,7 +48,7 @@ fn secrets_passed_as_build_args_never_reach_the_output() {
     // buildah's own error names the missing file (`stat: "/<value>"`): the runner masks
     // it (the builder hides only the values in the command lines it prints).
     let masked_errors = run
-        .lines()
+        .logged_lines()
         .into_iter()
         .filter(|l| l.contains("stat: \"/***\""))
         .count();
@@ -88,7 +88,7 @@ fn processes_mentioning(text: &str) -> Vec<String> {
 impl Project {
     /// `exec --json` sent SIGINT once a log line contains `marker`; the run, and how long it
     /// took to end after the signal.
-    fn interrupt_at(&self, marker: &str) -> (Run, std::time::Duration) {
+    fn interrupt_at(&self, marker: &str) -> (ExecRun, std::time::Duration) {
         use std::io::{BufRead, BufReader, Read};
         use std::process::Stdio;
         use std::time::{Duration, Instant};
@@ -152,7 +152,7 @@ impl Project {
         let mut stdout = seen.join("\n");
         stdout.push('\n');
         (
-            Run {
+            ExecRun {
                 code: status.code(),
                 stdout,
                 stderr,
@@ -195,7 +195,7 @@ fn ctrl_c_cancels_builds_of_actions_and_of_the_shim_and_leaves_no_builder_runnin
             "{form}: {}",
             run.all()
         );
-        assert!(run.printed("always ran"), "{form}");
+        assert!(run.logged("always ran"), "{form}");
         let left = processes_mentioning(&project.dir.path().display().to_string());
         assert!(
             left.is_empty(),
@@ -245,11 +245,11 @@ fn a_step_timeout_stops_the_build_and_the_job_goes_on() {
         run.all()
     );
     assert!(
-        run.printed("the build did not finish within"),
+        run.logged("the build did not finish within"),
         "{}",
         run.all()
     );
-    assert!(run.printed("has timed out after"), "{}", run.all());
+    assert!(run.logged("has timed out after"), "{}", run.all());
     assert!(
         started.elapsed() < std::time::Duration::from_secs(30),
         "{:?}",

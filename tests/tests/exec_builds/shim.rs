@@ -35,11 +35,11 @@ fn docker_build_push_and_tag_in_a_run_step_reach_the_registry() {
         Some(v1.clone()),
         "copied to another repository with the same digest"
     );
-    assert!(run.printed(&format!(
+    assert!(run.logged(&format!(
         "{host}/mirror/shim:v2: copied from {host}/shim:v2"
     )));
     assert!(
-        run.printed(&format!("{host}/shim:v2: already pushed")),
+        run.logged(&format!("{host}/shim:v2: already pushed")),
         "the second push of v2 does no work:\n{}",
         run.all()
     );
@@ -71,12 +71,12 @@ fn the_shim_tags_and_pushes_what_the_build_action_pushed() {
     let digest = run.output("img", "docker-digest");
     assert_eq!(registry.digest("combo", "release"), Some(digest));
     assert!(
-        run.printed(&format!("{host}/combo:latest: already pushed")),
+        run.logged(&format!("{host}/combo:latest: already pushed")),
         "no second push of what the action pushed:\n{}",
         run.all()
     );
     assert!(
-        run.printed(&format!("{host}/combo:release: tagged in the registry")),
+        run.logged(&format!("{host}/combo:release: tagged in the registry")),
         "a manifest copy, not a rebuild:\n{}",
         run.all()
     );
@@ -99,10 +99,10 @@ fn docker_run_fails_with_what_to_use_instead() {
         "{}",
         run.all()
     );
-    assert!(run.printed("docker run is not available on this runner"));
-    assert!(run.printed("run the command directly in a `run:` step"));
-    assert!(run.printed("Client: docker (hybrid-runner"));
-    assert!(run.printed("after the failure"));
+    assert!(run.logged("docker run is not available on this runner"));
+    assert!(run.logged("run the command directly in a `run:` step"));
+    assert!(run.logged("Client: docker (hybrid-runner"));
+    assert!(run.logged("after the failure"));
 }
 
 #[test]
@@ -110,9 +110,9 @@ fn no_docker_shim_leaves_the_host_path_alone() {
     let steps = "      - run: echo \"shim=${HYBRID_RUNNER_DOCKER_SOCKET:-none}\"\n";
     let project = Project::new(&[(".github/workflows/ci.yml", &workflow(steps))]);
     let with_shim = project.exec(None, &[]);
-    assert!(!with_shim.printed("shim=none"), "{}", with_shim.all());
+    assert!(!with_shim.logged("shim=none"), "{}", with_shim.all());
     let without = project.exec(None, &["--no-docker-shim"]);
-    assert!(without.printed("shim=none"), "{}", without.all());
+    assert!(without.logged("shim=none"), "{}", without.all());
 }
 
 #[test]
@@ -155,7 +155,7 @@ jobs:
         registry.digest("early", "v1")
     );
     assert!(
-        run.printed(&format!(
+        run.logged(&format!(
             "No such image: {host}/none:v1 (it was not built in this job and its registry does not have it"
         )),
         "{}",
