@@ -54,6 +54,7 @@ impl Fixture {
             envs: vec![("FROM_RUNNER_ENVS".into(), "configured".into())],
             builds,
             timeout: Duration::from_secs(3 * 3600),
+            pods: Default::default(),
         }
     }
 }

@@ -15,8 +15,10 @@ use super::env_files::{parse_key_values, parse_path_file};
 use super::eval::upsert;
 use super::events::{AnnotationEvent, Event, LogKind, Outcome, StepKey};
 use super::job::{Frame, JobState, PostStep, StepResult, env_value};
+use super::pod_step::{pod_process, store_step_files};
 use super::step_def::StepDef;
 use crate::backend::host::{OutputStream, ProcessSpec, run_process_over};
+use crate::backend::pod::PodPaths;
 use crate::backend::shell::resolve_shell;
 
 /// The files behind `GITHUB_ENV`, `GITHUB_OUTPUT`, `GITHUB_PATH`, `GITHUB_STATE` and
@@ -174,6 +176,11 @@ impl JobState<'_> {
             Ok(ProcessOutcome::default())
         } else if def.run.is_some() {
             self.run_script(frame, def, &key, &env, timeout).await
+        } else if self.engine.pod.is_some() {
+            Err(
+                "`uses:` steps do not run in a job pod yet (docs/pod-steps.md); use `run:` steps, or a host label for this job"
+                    .to_string(),
+            )
         } else {
             self.run_uses(frame, def, &key, &env, timeout).await
         };
@@ -304,7 +311,8 @@ impl JobState<'_> {
             Some(wd) => workspace.join(wd),
             None => workspace.clone(),
         };
-        if !dir.is_dir() {
+        // In a job pod the folder is the pod's, made by earlier steps there.
+        if self.engine.pod.is_none() && !dir.is_dir() {
             return Err(format!(
                 "the working directory {} does not exist; create it in an earlier step or fix `working-directory`",
                 dir.display()
@@ -376,6 +384,20 @@ impl JobState<'_> {
             });
         let token = self.process_token(frame);
         let stop = self.engine.stop;
+        let pod = match &self.engine.pod {
+            Some(pod) => {
+                let paths = PodPaths::new(&self.engine.run.workspace, &self.temp);
+                let process = pod_process(
+                    &spec,
+                    &self.step_env.env,
+                    &self.engine.host_env,
+                    &paths,
+                    &self.path_prepends,
+                )?;
+                Some((Arc::clone(pod), process))
+            }
+            None => None,
+        };
         let mut reader = OutputReader {
             state: self,
             key,
@@ -390,13 +412,25 @@ impl JobState<'_> {
         let base = std::mem::take(&mut reader.state.step_env);
         let exit = {
             let mut on_line = |stream: OutputStream, line: &str| reader.line(stream, line);
-            run_process_over(&spec, &base.env, stop, &mut on_line, &token).await
+            match &pod {
+                Some((pod, process)) => pod
+                    .run_process(process, stop, &mut on_line, &token)
+                    .await
+                    .map_err(|e| e.to_string()),
+                None => run_process_over(&spec, &base.env, stop, &mut on_line, &token)
+                    .await
+                    .map_err(|e| e.to_string()),
+            }
         };
         reader.state.step_env = base;
         let mut outputs = std::mem::take(&mut reader.outputs);
         let mut saved_state = std::mem::take(&mut reader.saved_state);
         let command_failed = reader.command_failed;
-        let exit = exit.map_err(|e| e.to_string())?;
+        let exit = exit?;
+        if let Some((pod, _)) = &pod {
+            let contents = pod.read_step_files().await.map_err(|e| e.to_string())?;
+            store_step_files(&self.temp, &contents)?;
+        }
         self.read_files(&mut outputs, &mut saved_state)?;
         let outcome = if exit.timed_out {
             let minutes = spec.timeout.map_or(0.0, |t| t.as_secs_f64() / 60.0);

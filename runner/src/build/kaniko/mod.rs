@@ -35,6 +35,7 @@ pub use cleanup::{
     expires_at, is_runner_namespace, reap, reap_expired, reapable_namespaces, runner_namespaces,
     runner_selector, select_reapable,
 };
+pub(crate) use cluster::describe;
 pub use cluster::{ClusterError, KanikoBuilder};
 pub use conditions::{
     FATAL_WAITING_REASONS, JobVerdict, KANIKO_CONTAINER, KanikoState, PodProblem, job_verdict,

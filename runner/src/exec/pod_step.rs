@@ -1,0 +1,127 @@
+//! A step process of a job whose steps run in a pod (see [`crate::backend::pod`]): the
+//! process the engine would start on the host, in the pod's terms. The environment loses
+//! the runner's own process environment (the image brings its own `HOME`, ...), host
+//! paths of the job become the pod's (`/__w/...`, `/__t`), `PATH` is the `GITHUB_PATH`
+//! additions before the image's usual folders, a shell found on the host is called by
+//! its name, and a script under the job's temp folder travels along with the step.
+
+use std::path::Path;
+
+use crate::backend::host::ProcessSpec;
+use crate::backend::pod::{POD_DEFAULT_PATH, PodPaths, PodProcess, StepFileContents};
+
+/// `spec` over `base` (the job's step environment), for the pod.
+pub(super) fn pod_process(
+    spec: &ProcessSpec,
+    base: &[(String, String)],
+    host_env: &[(String, String)],
+    paths: &PodPaths,
+    path_prepends: &[String],
+) -> Result<PodProcess, String> {
+    let mut env: Vec<(String, String)> = base
+        .iter()
+        .filter(|entry| !host_env.contains(entry))
+        .chain(spec.env.iter())
+        .filter(|(k, _)| k != "PATH")
+        .map(|(k, v)| (k.clone(), paths.to_pod(v)))
+        .collect();
+    let mut path: Vec<String> = path_prepends.iter().map(|p| paths.to_pod(p)).collect();
+    path.push(POD_DEFAULT_PATH.to_string());
+    env.push(("PATH".into(), path.join(":")));
+    let temp = paths.temp_host.display().to_string();
+    let mut files = Vec::new();
+    for arg in std::iter::once(&spec.program).chain(&spec.args) {
+        if let Some(rel) = arg.strip_prefix(&temp).map(|r| r.trim_start_matches('/'))
+            && !rel.is_empty()
+            && Path::new(arg).is_file()
+        {
+            let bytes = std::fs::read(arg)
+                .map_err(|e| format!("cannot read {arg} to send it to the job pod: {e}"))?;
+            files.push((rel.to_string(), bytes));
+        }
+    }
+    let program = if spec.program.starts_with(&temp) {
+        paths.to_pod(&spec.program)
+    } else if spec.program.starts_with('/') {
+        // A shell the engine found on this host: the pod's own, by name.
+        Path::new(&spec.program)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| spec.program.clone())
+    } else {
+        spec.program.clone()
+    };
+    Ok(PodProcess {
+        program,
+        args: spec.args.iter().map(|a| paths.to_pod(a)).collect(),
+        env,
+        cwd: paths.to_pod(&spec.cwd.display().to_string()),
+        workspace: paths.workspace(),
+        files,
+        timeout: spec.timeout,
+    })
+}
+
+/// Writes the `GITHUB_*` files a step wrote in the pod over the job's host copies (the
+/// same names under `<temp>/_files`), where the engine reads them as after a host step.
+pub(super) fn store_step_files(temp: &Path, contents: &StepFileContents) -> Result<(), String> {
+    for (name, bytes) in contents {
+        let path = temp.join("_files").join(name);
+        std::fs::write(&path, bytes)
+            .map_err(|e| format!("cannot store {} from the job pod: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn host_step_becomes_a_pod_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let temp = dir.path().join("tmp");
+        std::fs::create_dir_all(&temp).unwrap();
+        let script = temp.join("step.sh");
+        std::fs::write(&script, "echo hi\n").unwrap();
+        let workspace = dir.path().join("repo");
+        let paths = PodPaths::new(&workspace, &temp);
+        let spec = ProcessSpec {
+            program: "/usr/bin/bash".into(),
+            args: vec!["-e".into(), script.display().to_string()],
+            env: vec![
+                (
+                    "GITHUB_ENV".into(),
+                    format!("{}/_files/set_env", temp.display()),
+                ),
+                ("PATH".into(), "/host/bin".into()),
+            ],
+            cwd: workspace.join("sub"),
+            timeout: None,
+        };
+        let base = vec![
+            ("HOME".to_string(), "/root".to_string()),
+            ("CI".to_string(), "true".to_string()),
+        ];
+        let host = vec![("HOME".to_string(), "/root".to_string())];
+        let prepends = vec![format!("{}/bin", workspace.display())];
+        let p = pod_process(&spec, &base, &host, &paths, &prepends).unwrap();
+        assert_eq!(p.program, "bash");
+        assert_eq!(p.args, vec!["-e".to_string(), "/__t/step.sh".to_string()]);
+        assert_eq!(p.cwd, "/__w/repo/sub");
+        assert_eq!(
+            p.files,
+            vec![("step.sh".to_string(), b"echo hi\n".to_vec())]
+        );
+        assert!(!p.env.iter().any(|(k, _)| k == "HOME"));
+        assert!(p.env.contains(&("CI".into(), "true".into())));
+        assert!(
+            p.env
+                .contains(&("GITHUB_ENV".into(), "/__t/_files/set_env".into()))
+        );
+        let path = &p.env.iter().rfind(|(k, _)| k == "PATH").unwrap().1;
+        assert!(path.starts_with("/__w/repo/bin:/usr/local/sbin"), "{path}");
+        let _ = PathBuf::new();
+    }
+}
