@@ -1,0 +1,364 @@
+//! Jobs whose `runs-on` picks a `kubernetes` label run their `run:` steps in a pod of the
+//! job's own namespace, against the loopback fake API server (`harness::fake_kube`, whose
+//! `pods/exec` runs each command in a per-pod sandbox on this host; needs root, `unshare`,
+//! `nsenter`, else the tests say so and pass): env, `GITHUB_ENV` / `GITHUB_OUTPUT` /
+//! `GITHUB_PATH` across steps, working directories, masking, a failing step's exit code,
+//! `always()`, cancellation mid-step, a pod that cannot start, the namespace deleted on
+//! every path, every manifest valid, and no secret in any request URL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use harness::fake_kube::{FakeKube, FakeKubeOptions, validate_manifests};
+use hybrid_runner::exec::assignment::JobRun;
+use hybrid_runner::exec::events::{Event, EventSink, Outcome};
+use hybrid_runner::source::gitea::labels::Label;
+use hybrid_runner::source::gitea::proto::runner::v1::Task;
+use hybrid_runner::source::gitea::proto::well_known::Struct;
+use hybrid_runner::source::gitea::task::{TaskSettings, run_task};
+use tokio_util::sync::CancellationToken;
+
+const SECRET: &str = "pod-secret-4f3e2d1c";
+const TOKEN: &str = "task-token-a1b2c3d4";
+
+/// Whether the fake's exec sandbox can run here (root, unshare, nsenter).
+fn sandbox_available() -> bool {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let tools = ["unshare", "nsenter", "chroot"].iter().all(|t| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {t}"))
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if !(root && tools) {
+        eprintln!(
+            "skipped: the fake kubelet's exec sandbox needs root, unshare, nsenter and chroot"
+        );
+    }
+    root && tools
+}
+
+struct Rig {
+    fake: FakeKube,
+    dir: tempfile::TempDir,
+}
+
+impl Rig {
+    fn new(options: FakeKubeOptions) -> Rig {
+        Rig {
+            fake: FakeKube::start(options),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn settings(&self) -> TaskSettings {
+        let builds = hybrid_runner::exec::build::BuildSettings {
+            docker_shim: false,
+            kubeconfig: Some(self.fake.write_kubeconfig(self.dir.path())),
+            runner_id: "pod-runner".into(),
+            namespace_prefix: "hr".into(),
+            ..Default::default()
+        };
+        TaskSettings {
+            instance: "https://gitea.example/".into(),
+            runner_name: "pod-runner".into(),
+            labels: Label::parse_list("linux:host,k8s:kubernetes,k8s-alpine:kubernetes://alpine:3")
+                .unwrap(),
+            capabilities: None,
+            workdir_parent: self.dir.path().join("work"),
+            action_cache: self.dir.path().join("actions"),
+            envs: vec![("FROM_RUNNER_ENVS".into(), "configured".into())],
+            builds,
+            timeout: Duration::from_secs(600),
+            pods: Default::default(),
+        }
+    }
+
+    /// Every namespace this runner made is gone (or terminating, on its way out).
+    async fn assert_namespaces_deleted(&self) {
+        let requests = self.fake.requests();
+        let created: Vec<String> = self
+            .fake
+            .sent_manifests()
+            .iter()
+            .filter(|m| m["kind"] == "Namespace")
+            .map(|m| m["metadata"]["name"].as_str().unwrap().to_string())
+            .collect();
+        assert!(!created.is_empty(), "no job namespace was created");
+        for ns in &created {
+            assert!(
+                requests
+                    .iter()
+                    .any(|r| r.method == "DELETE" && r.path == format!("/api/v1/namespaces/{ns}")),
+                "namespace {ns} was not deleted"
+            );
+        }
+        let client = self.fake.client();
+        let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
+        for _ in 0..100 {
+            let left: Vec<String> = api
+                .list(&Default::default())
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .filter_map(|n| n.metadata.name)
+                .filter(|n| created.contains(n))
+                .collect();
+            if left.is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the job namespaces {created:?} are still there");
+    }
+
+    /// No request carried a secret or the task token in its path or query.
+    fn assert_no_secret_in_urls(&self) {
+        for r in self.fake.requests() {
+            let url = format!("{} {:?}", r.path, r.query);
+            for secret in [SECRET, TOKEN] {
+                assert!(!url.contains(secret), "a secret in {} {url}", r.method);
+            }
+        }
+    }
+}
+
+fn task(id: i64, payload: &str) -> Task {
+    let context: Struct = serde_json::from_value(serde_json::json!({
+        "event": {}, "event_name": "push", "job": "build", "ref": "refs/heads/main",
+        "repository": "org/app", "repository_owner": "org", "run_id": "9", "run_number": "1",
+        "server_url": "https://gitea.example/", "sha": "0123456789abcdef0123456789abcdef01234567",
+        "workflow": "ci.yml", "token": TOKEN,
+    }))
+    .unwrap();
+    Task {
+        id,
+        workflow_payload: Some(payload.as_bytes().to_vec()),
+        context: Some(context),
+        secrets: [
+            ("MY_SECRET".to_string(), SECRET.to_string()),
+            ("GITHUB_TOKEN".to_string(), TOKEN.to_string()),
+        ]
+        .into(),
+        ..Default::default()
+    }
+}
+
+fn lines(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Log { line, .. } => Some(line.clone()),
+            Event::Annotation { annotation, .. } => Some(annotation.message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn has(events: &[Event], wanted: &str) -> bool {
+    lines(events).iter().any(|l| l == wanted)
+}
+
+async fn execute(task: Task, settings: &TaskSettings) -> (JobRun, Vec<Event>) {
+    let (sink, mut rx) = EventSink::channel();
+    let run = run_task(
+        task,
+        settings,
+        sink,
+        CancellationToken::new(),
+        CancellationToken::new(),
+    )
+    .await;
+    let mut events = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        events.push(e);
+    }
+    (run, events)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_steps_share_env_outputs_and_files_in_the_pod() {
+    if !sandbox_available() {
+        return;
+    }
+    let rig = Rig::new(FakeKubeOptions::default());
+    let payload = r###"name: CI
+"on": push
+env:
+  WORKFLOW_VAR: from-workflow
+jobs:
+  build:
+    runs-on: k8s
+    outputs:
+      answer: ${{ steps.one.outputs.answer }}
+    steps:
+      - id: one
+        run: |
+          echo "pwd=$(pwd) workspace=$GITHUB_WORKSPACE"
+          echo "workflow=$WORKFLOW_VAR runner_envs=$FROM_RUNNER_ENVS"
+          echo "secret is $MY_SECRET"
+          echo "FOO=bar baz" >> "$GITHUB_ENV"
+          echo "answer=42" >> "$GITHUB_OUTPUT"
+          echo "/opt/pod-tools" >> "$GITHUB_PATH"
+          echo "## summary" >> "$GITHUB_STEP_SUMMARY"
+          mkdir -p sub
+          echo kept > sub/file.txt
+          echo "to stderr" >&2
+        env:
+          MY_SECRET: ${{ secrets.MY_SECRET }}
+      - run: |
+          echo "foo=$FOO answer=${{ steps.one.outputs.answer }}"
+          echo "path=$PATH"
+          echo "in $(pwd): $(cat file.txt)"
+          echo "temp=$RUNNER_TEMP env_file=$GITHUB_ENV"
+        working-directory: sub
+      - run: exit 3
+      - run: echo never
+      - if: always()
+        run: echo "always ran with foo=$FOO"
+"###;
+    let (run, events) = execute(task(101, payload), &rig.settings()).await;
+    let all = lines(&events);
+    assert_eq!(run.result, Outcome::Failure, "{all:#?}");
+    assert!(
+        all.iter()
+            .any(|l| l.starts_with("Job pod hr-") && l.contains("is running")),
+        "{all:#?}"
+    );
+    for wanted in [
+        "pwd=/__w/app workspace=/__w/app",
+        "workflow=from-workflow runner_envs=configured",
+        "secret is ***",
+        "to stderr",
+        "foo=bar baz answer=42",
+        "path=/opt/pod-tools:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "in /__w/app/sub: kept",
+        "Process completed with exit code 3.",
+        "always ran with foo=bar baz",
+    ] {
+        assert!(has(&events, wanted), "missing {wanted:?} in {all:#?}");
+    }
+    assert!(!has(&events, "never"), "{all:#?}");
+    assert!(
+        all.iter()
+            .any(|l| l.starts_with("temp=/__t env_file=/__t/_files/set_env")),
+        "{all:#?}"
+    );
+    assert!(
+        !all.iter().any(|l| l.contains(SECRET)),
+        "the secret leaked: {all:#?}"
+    );
+    assert_eq!(run.outputs, vec![("answer".to_string(), "42".to_string())]);
+    rig.assert_namespaces_deleted().await;
+    rig.assert_no_secret_in_urls();
+    let manifests = rig.fake.sent_manifests();
+    let pod = manifests.iter().find(|m| m["kind"] == "Pod").unwrap();
+    assert_eq!(pod["spec"]["automountServiceAccountToken"], false);
+    assert_eq!(pod["spec"]["containers"][0]["image"], "node:20-bookworm");
+    if !validate_manifests(&manifests) {
+        eprintln!("kubernetes-validate is not installed: manifests not validated");
+    }
+    // The host never ran a step: the task folder is gone, and nothing was written there.
+    assert!(!rig.dir.path().join("work").join("101").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_step_stops_in_the_pod_and_always_steps_still_run() {
+    if !sandbox_available() {
+        return;
+    }
+    let rig = Rig::new(FakeKubeOptions::default());
+    let payload = r###"name: CI
+"on": push
+jobs:
+  build:
+    runs-on: k8s-alpine
+    steps:
+      - run: |
+          echo started
+          sleep 60
+          echo not-reached
+      - if: always()
+        run: echo cleanup ran
+      - run: echo skipped-after-cancel
+"###;
+    let settings = rig.settings();
+    let (sink, mut rx) = EventSink::channel();
+    let cancel = CancellationToken::new();
+    let started = Instant::now();
+    let run = {
+        let cancel = cancel.clone();
+        let settings = settings.clone();
+        let t = task(102, payload);
+        tokio::spawn(
+            async move { run_task(t, &settings, sink, cancel, CancellationToken::new()).await },
+        )
+    };
+    let mut events = Vec::new();
+    while let Some(e) = rx.recv().await {
+        let seen = matches!(&e, Event::Log { line, .. } if line == "started");
+        events.push(e);
+        if seen {
+            break;
+        }
+    }
+    cancel.cancel();
+    while let Some(e) = rx.recv().await {
+        events.push(e);
+    }
+    let run = run.await.unwrap();
+    let all = lines(&events);
+    assert_eq!(run.result, Outcome::Cancelled, "{all:#?}");
+    assert!(has(&events, "cleanup ran"), "{all:#?}");
+    assert!(!has(&events, "not-reached"), "{all:#?}");
+    assert!(!has(&events, "skipped-after-cancel"), "{all:#?}");
+    // SIGINT reached the step's process group at once (not the TERM/KILL deadlines).
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let pod = rig
+        .fake
+        .sent_manifests()
+        .into_iter()
+        .find(|m| m["kind"] == "Pod")
+        .unwrap();
+    assert_eq!(pod["spec"]["containers"][0]["image"], "alpine:3");
+    let signals = rig
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/exec") && format!("{:?}", r.query).contains("kill -INT"))
+        .count();
+    assert_eq!(signals, 1, "one SIGINT exec");
+    rig.assert_namespaces_deleted().await;
+    rig.assert_no_secret_in_urls();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_that_cannot_pull_its_image_fails_the_task_and_leaves_nothing() {
+    let mut options = FakeKubeOptions::default();
+    options.faults.image_pull_failure = true;
+    let rig = Rig::new(options);
+    let payload = "name: CI\n\"on\": push\njobs:\n  build:\n    runs-on: k8s\n    steps:\n      - run: echo never\n";
+    let started = Instant::now();
+    let (run, events) = execute(task(103, payload), &rig.settings()).await;
+    let all = lines(&events);
+    assert_eq!(run.result, Outcome::Failure, "{all:#?}");
+    assert!(
+        all.iter()
+            .any(|l| l.contains("did not start") && l.contains("ImagePull")),
+        "{all:#?}"
+    );
+    assert!(!has(&events, "never"));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    rig.assert_namespaces_deleted().await;
+    assert!(!rig.dir.path().join("work").join("103").exists());
+}
