@@ -166,12 +166,15 @@ fn resource_of(kind: &str) -> Option<&'static str> {
 
 #[test]
 fn the_permission_table_covers_every_api_call_of_the_builder_source() {
-    let dir = harness::workspace_root().join("runner/src/build/kaniko");
+    // The builder and the job pods of `kubernetes` labels (`backend::pod`).
     let mut source = String::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "rs") {
-            source.push_str(&std::fs::read_to_string(&path).unwrap());
+    for dir in ["runner/src/build/kaniko", "runner/src/backend/pod"] {
+        let dir = harness::workspace_root().join(dir);
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                source.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
         }
     }
     let table: BTreeMap<String, BTreeSet<&str>> = ALL_PERMISSIONS
@@ -214,6 +217,10 @@ fn the_permission_table_covers_every_api_call_of_the_builder_source() {
     // The calls the source makes, with the verbs they are authorized as.
     for (call, resource, verbs) in [
         (".attach(", "pods/attach", &["get", "create"][..]),
+        (".exec(", "pods/exec", &["get", "create"]),
+        ("pods.create(", "pods", &["create"]),
+        (".get(POD_NAME)", "pods", &["get"]),
+        (".create(&post, namespace)", "namespaces", &["create"]),
         (".log_stream(", "pods/log", &["get"]),
         (".logs(", "pods/log", &["get"]),
         ("watcher::Config", "jobs", &["list", "watch"]),

@@ -147,6 +147,7 @@ fn task_settings(config: &Config, ready: &Ready, envs: Vec<(String, String)>) ->
 /// How `kubernetes` labels' job pods are made.
 fn pod_settings(kube: &config::KubernetesConfig) -> PodSettings {
     PodSettings {
+        image: kube.job_image.clone(),
         expiry: kube.expiry,
         template_dir: kube.template_dir.clone(),
         ..PodSettings::default()

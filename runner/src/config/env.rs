@@ -117,6 +117,7 @@ pub(super) fn apply(
         string,
     )?;
     o.set("kubernetes.executor_image", &mut k.executor_image, string)?;
+    o.set("kubernetes.job_image", &mut k.job_image, string)?;
     o.set(
         "kubernetes.resources.requests",
         &mut k.resources.requests,

@@ -47,6 +47,7 @@ fn the_generated_config_has_act_runner_keys() {
         "addr: 127.0.0.1:9101",
         "kubernetes:",
         "executor_image:",
+        "job_image: node:20-bookworm",
     ] {
         assert!(text.contains(key), "{key} missing");
     }
