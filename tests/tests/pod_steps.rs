@@ -362,3 +362,76 @@ async fn a_pod_that_cannot_pull_its_image_fails_the_task_and_leaves_nothing() {
     rig.assert_namespaces_deleted().await;
     assert!(!rig.dir.path().join("work").join("103").exists());
 }
+
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkout_reaches_the_pods_workspace_and_other_actions_are_refused() {
+    if !sandbox_available() {
+        return;
+    }
+    let rig = Rig::new(FakeKubeOptions::default());
+    let server = rig.dir.path().join("server");
+    let src = server.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    git(&src, &["init", "-q", "-b", "main"]);
+    std::fs::write(src.join("README"), "from the server\n").unwrap();
+    std::fs::create_dir_all(src.join("deep/er")).unwrap();
+    std::fs::write(src.join("deep/er/file.txt"), "nested\n").unwrap();
+    git(&src, &["add", "."]);
+    git(&src, &["commit", "-q", "-m", "first"]);
+    let sha = git(&src, &["rev-parse", "HEAD"]);
+    std::fs::create_dir_all(server.join("org")).unwrap();
+    git(&server, &["clone", "-q", "--bare", "src", "org/app.git"]);
+    let payload = r###"name: CI
+"on": push
+jobs:
+  build:
+    runs-on: k8s
+    steps:
+      - uses: actions/checkout@v4
+      - run: |
+          echo "readme=$(cat README) nested=$(cat deep/er/file.txt)"
+          echo "head=$(git rev-parse HEAD)"
+      - uses: actions/setup-node@v4
+      - if: always()
+        run: echo after-refusal
+"###;
+    let mut t = task(104, payload);
+    let mut context: serde_json::Value = serde_json::to_value(t.context.take().unwrap()).unwrap();
+    context["server_url"] = serde_json::Value::String(format!("file://{}/", server.display()));
+    context["sha"] = serde_json::Value::String(sha.clone());
+    t.context = Some(serde_json::from_value(context).unwrap());
+    let (run, events) = execute(t, &rig.settings()).await;
+    let all = lines(&events);
+    assert_eq!(run.result, Outcome::Failure, "{all:#?}");
+    assert!(
+        has(&events, "readme=from the server nested=nested"),
+        "{all:#?}"
+    );
+    assert!(has(&events, &format!("head={sha}")), "{all:#?}");
+    assert!(
+        all.iter()
+            .any(|l| l.starts_with("actions/setup-node@v4: a job on a `kubernetes` label runs")),
+        "{all:#?}"
+    );
+    assert!(has(&events, "after-refusal"), "{all:#?}");
+    rig.assert_namespaces_deleted().await;
+    rig.assert_no_secret_in_urls();
+}

@@ -4,11 +4,60 @@
 //! paths of the job become the pod's (`/__w/...`, `/__t`), `PATH` is the `GITHUB_PATH`
 //! additions before the image's usual folders, a shell found on the host is called by
 //! its name, and a script under the job's temp folder travels along with the step.
+//!
+//! `uses:` in a job pod: `actions/checkout` fetches on this host (git, as for host jobs)
+//! and the workspace is then copied into the pod; other actions are refused for now.
 
 use std::path::Path;
 
+use actions::{ActionRef, Builtin};
+
+use super::engine::CheckoutMode;
+use super::events::{LogKind, StepKey};
+use super::job::{Frame, JobState};
+use super::step::ProcessOutcome;
+use super::step_def::StepDef;
 use crate::backend::host::ProcessSpec;
 use crate::backend::pod::{POD_DEFAULT_PATH, PodPaths, PodProcess, StepFileContents};
+
+impl JobState<'_> {
+    /// A `uses:` step of a job whose steps run in a pod (see the module docs).
+    pub(super) async fn run_uses_in_pod(
+        &mut self,
+        frame: &Frame,
+        def: &StepDef,
+        key: &StepKey,
+        uses: &str,
+    ) -> Result<ProcessOutcome, String> {
+        let checkout = ActionRef::parse(uses)
+            .ok()
+            .is_some_and(|a| matches!(actions::builtin(&a), Some(Builtin::Checkout)));
+        let Some(pod) = self.engine.pod.clone() else {
+            return Err(format!("{uses}: the job has no pod"));
+        };
+        if !checkout || self.engine.checkout != CheckoutMode::Fetch {
+            return Err(format!(
+                "{uses}: a job on a `kubernetes` label runs `run:` steps and actions/checkout in its pod; other actions (image builds included) are not supported there yet (docs/pod-steps.md). Use a host label for this job, or `run:` steps"
+            ));
+        }
+        let outcome = self.run_checkout(frame, def, key).await?;
+        let workspace = &self.engine.run.workspace;
+        let paths = PodPaths::new(workspace, &self.temp);
+        let sent = pod
+            .copy_into(workspace, &paths.workspace())
+            .await
+            .map_err(|e| e.to_string())?;
+        self.note(
+            Some(key),
+            LogKind::Runner,
+            &format!(
+                "Copied the workspace into the job pod at {} ({sent} bytes)",
+                paths.workspace()
+            ),
+        );
+        Ok(outcome)
+    }
+}
 
 /// `spec` over `base` (the job's step environment), for the pod.
 pub(super) fn pod_process(

@@ -176,11 +176,6 @@ impl JobState<'_> {
             Ok(ProcessOutcome::default())
         } else if def.run.is_some() {
             self.run_script(frame, def, &key, &env, timeout).await
-        } else if self.engine.pod.is_some() {
-            Err(
-                "`uses:` steps do not run in a job pod yet (docs/pod-steps.md); use `run:` steps, or a host label for this job"
-                    .to_string(),
-            )
         } else {
             self.run_uses(frame, def, &key, &env, timeout).await
         };

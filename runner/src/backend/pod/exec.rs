@@ -126,7 +126,9 @@ fn exec_error(phase: &'static str) -> impl Fn(String) -> PodError {
 }
 
 /// The exit code a finished exec's `Status` carries (`None`: no code in it).
-fn exit_code(status: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Status) -> Option<i32> {
+pub(super) fn exit_code(
+    status: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Status,
+) -> Option<i32> {
     if status.status.as_deref() == Some("Success") {
         return Some(0);
     }

@@ -1,0 +1,119 @@
+//! Copying a host folder into the job pod: the host's `tar -c` streamed over the stdin of
+//! an exec running `tar -x` in the pod (how a checkout made on the host reaches the pod's
+//! workspace). The exec's command line holds only the destination folder.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use kube::api::AttachParams;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{JobPod, POD_NAME, PodError, STEPS_CONTAINER};
+
+fn copy_error(message: String) -> PodError {
+    PodError::Exec {
+        phase: "copying the workspace into the pod",
+        message,
+    }
+}
+
+impl JobPod {
+    /// Copies the contents of `host_dir` into `pod_dir` (created if missing; files there
+    /// are overwritten, others kept). Returns the bytes sent.
+    pub async fn copy_into(&self, host_dir: &Path, pod_dir: &str) -> Result<u64, PodError> {
+        let mut tar = tokio::process::Command::new("tar")
+            .arg("-c")
+            .arg("-C")
+            .arg(host_dir)
+            .arg(".")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| copy_error(format!("cannot start tar on this host: {e}")))?;
+        let params = AttachParams::default()
+            .container(STEPS_CONTAINER)
+            .stdin(true)
+            .stdout(false)
+            .stderr(true)
+            .max_stdin_buf_size(256 * 1024);
+        let command = vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            "mkdir -p \"$1\" && tar -x -o -C \"$1\" -f -".to_string(),
+            "copy".to_string(),
+            pod_dir.to_string(),
+        ];
+        let mut attached = self
+            .pods()
+            .exec(POD_NAME, command, &params)
+            .await
+            .map_err(|e| copy_error(e.to_string()))?;
+        let status = attached.take_status();
+        let mut stdin = attached
+            .stdin()
+            .ok_or_else(|| copy_error("the exec has no stdin".into()))?;
+        let mut stderr = attached.stderr();
+        let errors = async {
+            let mut text = String::new();
+            if let Some(err) = stderr.as_mut() {
+                let _ = err.read_to_string(&mut text).await;
+            }
+            text
+        };
+        let send = async {
+            let mut sent = 0u64;
+            let mut buf = vec![0u8; 64 * 1024];
+            if let Some(mut out) = tar.stdout.take() {
+                loop {
+                    let n = out
+                        .read(&mut buf)
+                        .await
+                        .map_err(|e| copy_error(format!("reading tar's output: {e}")))?;
+                    if n == 0 {
+                        break;
+                    }
+                    stdin
+                        .write_all(&buf[..n])
+                        .await
+                        .map_err(|e| copy_error(e.to_string()))?;
+                    sent += n as u64;
+                }
+            }
+            stdin
+                .shutdown()
+                .await
+                .map_err(|e| copy_error(e.to_string()))?;
+            Ok::<u64, PodError>(sent)
+        };
+        let (sent, errors) = tokio::join!(send, errors);
+        let sent = sent?;
+        let host = tar
+            .wait_with_output()
+            .await
+            .map_err(|e| copy_error(format!("waiting for tar on this host: {e}")))?;
+        if !host.status.success() {
+            return Err(copy_error(format!(
+                "tar on this host failed: {}",
+                String::from_utf8_lossy(&host.stderr).trim()
+            )));
+        }
+        let code = match status {
+            Some(status) => status.await.as_ref().and_then(super::exec::exit_code),
+            None => None,
+        };
+        let _ = attached.join().await;
+        if code != Some(0) {
+            return Err(copy_error(format!(
+                "tar in the pod failed ({}): {}",
+                code.map_or_else(
+                    || "no exit status".to_string(),
+                    |c| format!("exit code {c}")
+                ),
+                errors.trim()
+            )));
+        }
+        Ok(sent)
+    }
+}
