@@ -95,6 +95,7 @@ fn run_script(process: &PodProcess) -> String {
     let argv = argv.join(" ");
     format!(
         "set +e\n\
+         rm -f {temp}/_step/pid\n\
          . {temp}/_step/env.sh || exit 1\n\
          mkdir -p {workspace}\n\
          cd {cwd} || {{ echo \"the working directory {cwd_text} does not exist in the job pod\" >&2; exit 1; }}\n\
