@@ -435,3 +435,47 @@ jobs:
     rig.assert_namespaces_deleted().await;
     rig.assert_no_secret_in_urls();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_while_the_pod_starts_cancels_the_task_and_deletes_the_namespace() {
+    let mut options = FakeKubeOptions::default();
+    options.faults.unschedulable = true;
+    let rig = Rig::new(options);
+    let payload = "name: CI\n\"on\": push\njobs:\n  build:\n    runs-on: k8s\n    steps:\n      - run: echo never\n";
+    let settings = rig.settings();
+    let cancel = CancellationToken::new();
+    let (sink, mut rx) = EventSink::channel();
+    let run = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            run_task(
+                task(105, payload),
+                &settings,
+                sink,
+                cancel,
+                CancellationToken::new(),
+            )
+            .await
+        })
+    };
+    // The pod was created and waits for a node.
+    for _ in 0..200 {
+        if rig.fake.sent_manifests().iter().any(|m| m["kind"] == "Pod") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cancel.cancel();
+    let run = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("the task ends soon after the cancel")
+        .unwrap();
+    let mut events = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        events.push(e);
+    }
+    assert_eq!(run.result, Outcome::Cancelled, "{:#?}", lines(&events));
+    assert!(!has(&events, "never"));
+    rig.assert_namespaces_deleted().await;
+}

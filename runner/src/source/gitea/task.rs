@@ -171,6 +171,9 @@ pub async fn run_task(
                     ));
                     Some(std::sync::Arc::new(pod))
                 }
+                // Cancelled while the pod started: the engine reports the job cancelled
+                // before its first step (nothing runs).
+                Err(PodError::Cancelled) if cancel.is_cancelled() => None,
                 Err(e) => {
                     drop(temp);
                     let _ = remove_folder(&task_dir);
