@@ -338,6 +338,13 @@ jobs:
         .filter(|r| r.path.ends_with("/exec") && format!("{:?}", r.query).contains("kill -INT"))
         .count();
     assert_eq!(signals, 1, "one SIGINT exec");
+    let escalations = rig
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/exec") && format!("{:?}", r.query).contains("kill -TERM"))
+        .count();
+    assert_eq!(escalations, 0, "SIGINT alone stopped the step");
     rig.assert_namespaces_deleted().await;
     rig.assert_no_secret_in_urls();
 }

@@ -9,7 +9,8 @@
 //! mount of the container at its `mountPath` (`/__w`, `/__t`, ...), which keep their files
 //! from exec to exec. Every exec enters those namespaces (`nsenter`) and `chroot`s into the
 //! root, so paths like `/__w` mean inside the exec what they mean in a real container, and
-//! nothing is rewritten. Processes of every exec share the PID namespace (`kill` of a pid
+//! nothing is rewritten; signals start at their default disposition (`env
+//! --default-signal`), as a container runtime starts them. Processes of every exec share the PID namespace (`kill` of a pid
 //! another exec wrote works); they all end when the pod is deleted or ends (the sandbox's
 //! first process dies, and with it the namespace).
 
@@ -146,6 +147,10 @@ fn prepare(
         .arg("--")
         .arg("chroot")
         .arg(&root)
+        // A container's processes start with every signal at its default disposition,
+        // whatever this test process ignores (e.g. SIGINT under `timeout`).
+        .arg("env")
+        .arg("--default-signal")
         .arg("sh")
         .arg("-c")
         .arg("cd \"$1\" 2>/dev/null || cd /; shift; exec \"$@\"")

@@ -325,11 +325,12 @@ impl JobPod {
         })
     }
 
-    /// Sends `signal` to the running step's process group (its pid from `_step/pid`).
+    /// Sends `signal` to the running step's process group (its pid from `_step/pid`;
+    /// `kill -SIG -PGID`, as dash, bash and busybox all take it, not `-- -PGID`).
     /// Best effort: a failure shows up as the step not stopping, and the next phase follows.
     async fn signal_step(&self, signal: &str) {
         let script = format!(
-            "p=$(cat {POD_TEMP}/_step/pid 2>/dev/null) || exit 0; kill -{signal} -- -$p 2>/dev/null || kill -{signal} $p 2>/dev/null; exit 0"
+            "p=$(cat {POD_TEMP}/_step/pid 2>/dev/null) || exit 0; kill -{signal} -$p 2>/dev/null || kill -{signal} $p 2>/dev/null; exit 0"
         );
         let command = vec!["sh".to_string(), "-c".to_string(), script];
         let _ = tokio::time::timeout(
