@@ -486,3 +486,44 @@ async fn a_cancel_while_the_pod_starts_cancels_the_task_and_deletes_the_namespac
     assert!(!has(&events, "never"));
     rig.assert_namespaces_deleted().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_timeout_stops_the_step_in_the_pod_and_fails_it() {
+    if !sandbox_available() {
+        return;
+    }
+    let rig = Rig::new(FakeKubeOptions::default());
+    let payload = r###"name: CI
+"on": push
+jobs:
+  build:
+    runs-on: k8s
+    steps:
+      - run: |
+          echo "begin"
+          sleep 30
+          echo not-reached
+        timeout-minutes: 0.02
+      - if: always()
+        run: echo "next step ran"
+"###;
+    let started = Instant::now();
+    let (run, events) = execute(task(106, payload), &rig.settings()).await;
+    let all = lines(&events);
+    assert_eq!(run.result, Outcome::Failure, "{all:#?}");
+    assert!(
+        has(&events, "begin") && !has(&events, "not-reached"),
+        "{all:#?}"
+    );
+    assert!(
+        all.iter().any(|l| l.contains("has timed out after")),
+        "{all:#?}"
+    );
+    assert!(has(&events, "next step ran"), "{all:#?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    rig.assert_namespaces_deleted().await;
+}
