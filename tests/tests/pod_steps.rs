@@ -527,3 +527,52 @@ jobs:
     );
     rig.assert_namespaces_deleted().await;
 }
+
+/// The ClusterRole `generate-manifests` renders for `labels`, as the fake's allow-list.
+fn granted_by_cluster_role(labels: &[&str]) -> Vec<harness::fake_kube::DenyRule> {
+    let mut settings = hybrid_runner::deploy::DeploySettings::new(
+        "https://gitea.example.com",
+        "registry.example.com/hybrid-runner:0.1.0",
+    );
+    settings.labels = labels.iter().map(|l| l.to_string()).collect();
+    let m = hybrid_runner::deploy::deploy_manifests(&settings).unwrap();
+    let mut rules = Vec::new();
+    for rule in m.cluster_role.rules.unwrap() {
+        for resource in rule.resources.iter().flatten() {
+            for verb in &rule.verbs {
+                rules.push(harness::fake_kube::DenyRule::new(verb, resource));
+            }
+        }
+    }
+    rules
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rendered_cluster_role_is_enough_for_job_pods_only_with_a_kubernetes_label() {
+    if !sandbox_available() {
+        return;
+    }
+    let payload = "name: CI\n\"on\": push\njobs:\n  build:\n    runs-on: k8s\n    steps:\n      - run: echo in-the-pod\n";
+    // A runner deployed with a kubernetes label may run job pods.
+    let mut options = FakeKubeOptions::default();
+    options.faults.allow_only = Some(granted_by_cluster_role(&["k8s:kubernetes"]));
+    let rig = Rig::new(options);
+    let (run, events) = execute(task(107, payload), &rig.settings()).await;
+    assert_eq!(run.result, Outcome::Success, "{:#?}", lines(&events));
+    assert!(has(&events, "in-the-pod"));
+    rig.assert_namespaces_deleted().await;
+    // One deployed with host labels only may not: exec is refused, the task says why.
+    let mut options = FakeKubeOptions::default();
+    options.faults.allow_only = Some(granted_by_cluster_role(&["linux:host"]));
+    let rig = Rig::new(options);
+    let (run, events) = execute(task(108, payload), &rig.settings()).await;
+    let all = lines(&events);
+    assert_eq!(run.result, Outcome::Failure, "{all:#?}");
+    assert!(
+        all.iter()
+            .any(|l| l.contains("pods/exec") && l.contains("hybrid-runner check")),
+        "{all:#?}"
+    );
+    assert!(!has(&events, "in-the-pod"));
+    rig.assert_namespaces_deleted().await;
+}

@@ -9,6 +9,7 @@ use kube::api::AttachParams;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{JobPod, POD_NAME, PodError, STEPS_CONTAINER};
+use crate::build::kaniko::describe;
 
 fn copy_error(message: String) -> PodError {
     PodError::Exec {
@@ -49,7 +50,7 @@ impl JobPod {
             .pods()
             .exec(POD_NAME, command, &params)
             .await
-            .map_err(|e| copy_error(e.to_string()))?;
+            .map_err(|e| copy_error(describe(&e)))?;
         let status = attached.take_status();
         let mut stdin = attached
             .stdin()

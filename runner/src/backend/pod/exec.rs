@@ -22,6 +22,7 @@ use super::tar::{Entry, pack};
 use super::{JobPod, POD_NAME, POD_TEMP, PodError, STEPS_CONTAINER};
 use crate::backend::host::{DRAIN_AFTER_EXIT, OutputStream, ProcessExit, StopPolicy};
 use crate::backend::lines::LineSplitter;
+use crate::build::kaniko::describe;
 
 /// The `GITHUB_*` files, by their name in `_files/` (the same names on the host).
 pub const STEP_FILES: [&str; 5] = [
@@ -224,7 +225,7 @@ impl JobPod {
             .pods()
             .exec(POD_NAME, step_command(), &params)
             .await
-            .map_err(|e| exec_error("starting the step")(e.to_string()))?;
+            .map_err(|e| exec_error("starting the step")(describe(&e)))?;
         let status = attached.take_status().ok_or_else(|| {
             exec_error("starting the step")("the exec has no status channel".into())
         })?;
@@ -355,7 +356,7 @@ impl JobPod {
             .pods()
             .exec(POD_NAME, command, &params)
             .await
-            .map_err(|e| exec_error(phase)(e.to_string()))?;
+            .map_err(|e| exec_error(phase)(describe(&e)))?;
         let status = attached.take_status();
         let mut bytes = Vec::new();
         if let Some(mut stdout) = attached.stdout() {

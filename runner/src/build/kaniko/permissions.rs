@@ -117,6 +117,17 @@ pub fn job_pod_permissions() -> [Permission; 3] {
     [NAMESPACES, PODS_WITH_LOADER, POD_EXEC]
 }
 
+/// `needed` (a build's) plus what the job pods of `kubernetes` labels need.
+pub fn with_job_pods(mut needed: Vec<Permission>) -> Vec<Permission> {
+    needed.retain(|p| *p != PODS_READ);
+    for p in job_pod_permissions() {
+        if !needed.contains(&p) {
+            needed.push(p);
+        }
+    }
+    needed
+}
+
 /// The permissions builds need under `config`: what every build does, plus the PVC and
 /// loader pod, attach, Secret, quota and LimitRange only when `config` uses them.
 pub fn needed_permissions(config: &KanikoConfig) -> Vec<Permission> {
@@ -193,5 +204,9 @@ mod tests {
         for p in job_pod_permissions() {
             assert!(ALL_PERMISSIONS.contains(&p), "{}", p.path());
         }
+        let merged = with_job_pods(needed_permissions(&plain));
+        assert!(merged.contains(&POD_EXEC) && merged.contains(&PODS_WITH_LOADER));
+        assert!(!merged.contains(&PODS_READ));
+        assert_eq!(merged.iter().filter(|p| **p == NAMESPACES).count(), 1);
     }
 }
