@@ -576,3 +576,50 @@ async fn the_rendered_cluster_role_is_enough_for_job_pods_only_with_a_kubernetes
     assert!(!has(&events, "in-the-pod"));
     rig.assert_namespaces_deleted().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_with_job_pods_asks_for_pods_exec() {
+    use hybrid_runner::build::kaniko::{
+        CheckOptions, CheckStatus, KanikoBuilder, KanikoConfig, run_checks,
+    };
+    let mut options = FakeKubeOptions::default();
+    options.faults.allow_only = Some(granted_by_cluster_role(&["linux:host"]));
+    // `check` asks with SelfSubjectAccessReviews, which every user may create.
+    if let Some(rules) = options.faults.allow_only.as_mut() {
+        rules.push(harness::fake_kube::DenyRule::new(
+            "create",
+            "selfsubjectaccessreviews",
+        ));
+    }
+    let rig = Rig::new(options);
+    let kubeconfig = rig.fake.write_kubeconfig(rig.dir.path());
+    let builder = KanikoBuilder::connect(Some(&kubeconfig), None, KanikoConfig::default())
+        .await
+        .unwrap();
+    let status_of = |checks: &[hybrid_runner::build::kaniko::Check], name: &str| {
+        checks
+            .iter()
+            .find(|c| c.name.starts_with(name))
+            .map(|c| c.status)
+    };
+    let plain = run_checks(&builder, &CheckOptions::default()).await;
+    assert_eq!(status_of(&plain, "permission pods/exec"), None);
+    let with_pods = run_checks(
+        &builder,
+        &CheckOptions {
+            job_pods: true,
+            ..CheckOptions::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        status_of(&with_pods, "permission pods/exec"),
+        Some(CheckStatus::Fail),
+        "{with_pods:#?}"
+    );
+    assert_eq!(
+        status_of(&with_pods, "permission namespaces"),
+        Some(CheckStatus::Ok),
+        "{with_pods:#?}"
+    );
+}
