@@ -59,6 +59,10 @@ impl JobState<'_> {
     }
 }
 
+/// The unspecified shell in a pod: `bash -e` when the image has bash, else `sh -e`.
+const DEFAULT_SHELL: &str =
+    "if command -v bash >/dev/null 2>&1; then exec bash -e \"$1\"; fi; exec sh -e \"$1\"";
+
 /// `spec` over `base` (the job's step environment), for the pod.
 pub(super) fn pod_process(
     spec: &ProcessSpec,
@@ -100,9 +104,23 @@ pub(super) fn pod_process(
     } else {
         spec.program.clone()
     };
+    let mut args: Vec<String> = spec.args.iter().map(|a| paths.to_pod(a)).collect();
+    let mut program = program;
+    // No `shell:` (the engine's `bash -e {0}` because this host has bash): GitHub's rule,
+    // bash if the image has it, else sh, decided in the pod.
+    if program == "bash" && args.len() == 2 && args[0] == "-e" {
+        let script = args.pop().unwrap_or_default();
+        program = "sh".to_string();
+        args = vec![
+            "-c".to_string(),
+            DEFAULT_SHELL.to_string(),
+            "sh".to_string(),
+            script,
+        ];
+    }
     Ok(PodProcess {
         program,
-        args: spec.args.iter().map(|a| paths.to_pod(a)).collect(),
+        args,
         env,
         cwd: paths.to_pod(&spec.cwd.display().to_string()),
         workspace: paths.workspace(),
@@ -156,8 +174,27 @@ mod tests {
         let host = vec![("HOME".to_string(), "/root".to_string())];
         let prepends = vec![format!("{}/bin", workspace.display())];
         let p = pod_process(&spec, &base, &host, &paths, &prepends).unwrap();
-        assert_eq!(p.program, "bash");
-        assert_eq!(p.args, vec!["-e".to_string(), "/__t/step.sh".to_string()]);
+        // The default shell is chosen in the pod (bash if there, else sh).
+        assert_eq!(p.program, "sh");
+        assert_eq!(p.args[0], "-c");
+        assert_eq!(p.args[3], "/__t/step.sh");
+        for (path, expected) in [("/usr/bin:/bin", "bash"), ("/nonexistent", "sh")] {
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(
+                    p.args[1]
+                        .replace("exec bash -e", "echo bash; exit; ")
+                        .replace("exec sh -e", "echo sh; exit; "),
+                )
+                .env("PATH", path)
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                expected,
+                "{path}"
+            );
+        }
         assert_eq!(p.cwd, "/__w/repo/sub");
         assert_eq!(
             p.files,
