@@ -148,6 +148,8 @@ fn task_settings(config: &Config, ready: &Ready, envs: Vec<(String, String)>) ->
 fn pod_settings(kube: &config::KubernetesConfig) -> PodSettings {
     PodSettings {
         image: kube.job_image.clone(),
+        requests: kube.job_resources.requests.clone(),
+        limits: kube.job_resources.limits.clone(),
         expiry: kube.expiry,
         template_dir: kube.template_dir.clone(),
         ..PodSettings::default()

@@ -161,6 +161,8 @@ pub struct KubernetesConfig {
     pub executor_image: String,
     /// The image the steps of a `kubernetes` label without an image run in.
     pub job_image: String,
+    /// Requests and limits of the job pods' container; an empty map keeps the template's.
+    pub job_resources: ResourcesConfig,
     pub resources: ResourcesConfig,
     /// `spec.hard` of a ResourceQuota in each build namespace; empty = no quota.
     pub quota: BTreeMap<String, String>,
@@ -192,6 +194,10 @@ impl Default for KubernetesConfig {
             namespace_prefix: kaniko.namespace_prefix,
             executor_image: kaniko.executor_image,
             job_image: crate::backend::pod::DEFAULT_JOB_IMAGE.to_string(),
+            job_resources: ResourcesConfig {
+                requests: BTreeMap::new(),
+                limits: BTreeMap::new(),
+            },
             resources: kaniko.resources,
             quota: kaniko.quota.unwrap_or_default(),
             registry_secret_file: None,

@@ -16,6 +16,7 @@ mod copy;
 mod exec;
 mod tar;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -61,6 +62,9 @@ pub struct PodSettings {
     pub expiry: Duration,
     /// A folder whose `job-pod.yaml` / `namespace.yaml` replace the built-in templates.
     pub template_dir: Option<PathBuf>,
+    /// Requests and limits of the steps container, over the template's (by resource name).
+    pub requests: BTreeMap<String, String>,
+    pub limits: BTreeMap<String, String>,
 }
 
 impl Default for PodSettings {
@@ -70,6 +74,8 @@ impl Default for PodSettings {
             start_timeout: Duration::from_secs(300),
             expiry: KanikoConfig::default().expiry,
             template_dir: None,
+            requests: BTreeMap::new(),
+            limits: BTreeMap::new(),
         }
     }
 }
@@ -334,6 +340,19 @@ fn manifests(
         )));
     };
     container.image = Some(image.to_string());
+    if !settings.requests.is_empty() || !settings.limits.is_empty() {
+        use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+        let resources = container.resources.get_or_insert_with(Default::default);
+        for (wanted, map) in [
+            (&settings.requests, &mut resources.requests),
+            (&settings.limits, &mut resources.limits),
+        ] {
+            let map = map.get_or_insert_with(BTreeMap::new);
+            for (name, quantity) in wanted {
+                map.insert(name.clone(), Quantity(quantity.clone()));
+            }
+        }
+    }
     let mounts = container.volume_mounts.get_or_insert_with(Vec::new);
     for (volume, path) in [("workspace", POD_WORKSPACE_ROOT), ("temp", POD_TEMP)] {
         if !mounts.iter().any(|m| m.mount_path == path) {
@@ -435,6 +454,19 @@ mod tests {
         let spec = pod.spec.unwrap();
         assert_eq!(spec.automount_service_account_token, Some(false));
         assert_eq!(spec.containers[0].image.as_deref(), Some("alpine:3"));
+        let template = spec.containers[0].resources.clone().unwrap();
+        assert_eq!(template.requests.unwrap()["cpu"].0, "100m");
+        let settings = PodSettings {
+            requests: [("cpu".to_string(), "2".to_string())].into(),
+            limits: [("memory".to_string(), "8Gi".to_string())].into(),
+            ..PodSettings::default()
+        };
+        let (_, pod) = manifests(&settings, &job(), "alpine:3").unwrap();
+        let resources = pod.spec.unwrap().containers[0].resources.clone().unwrap();
+        let requests = resources.requests.unwrap();
+        assert_eq!(requests["cpu"].0, "2");
+        assert_eq!(requests["memory"].0, "128Mi", "the template's stays");
+        assert_eq!(resources.limits.unwrap()["memory"].0, "8Gi");
     }
 
     #[test]
