@@ -222,8 +222,8 @@ fn the_permission_table_covers_every_api_call_of_the_builder_source() {
     for (call, resource, verbs) in [
         (".attach(", "pods/attach", &["get", "create"][..]),
         (".exec(", "pods/exec", &["get", "create"]),
-        ("pods.create(", "pods", &["create"]),
         (".get(POD_NAME)", "pods", &["get"]),
+        (".create(&post, pod)", "pods", &["create"]),
         (".create(&post, namespace)", "namespaces", &["create"]),
         (".log_stream(", "pods/log", &["get"]),
         (".logs(", "pods/log", &["get"]),

@@ -188,6 +188,10 @@ async fn run_steps_share_env_outputs_and_files_in_the_pod() {
         return;
     }
     let rig = Rig::new(FakeKubeOptions::default());
+    // Transient API errors while the job starts are retried.
+    rig.fake.fail_next("POST", "/namespaces", 1);
+    rig.fake.fail_next("POST", "/pods", 2);
+    rig.fake.fail_next("GET", "/pods/job", 1);
     let payload = r###"name: CI
 "on": push
 env:
@@ -257,6 +261,19 @@ jobs:
     assert_eq!(run.outputs, vec![("answer".to_string(), "42".to_string())]);
     rig.assert_namespaces_deleted().await;
     rig.assert_no_secret_in_urls();
+    let posts = |suffix: &str| {
+        rig.fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with(suffix))
+            .count()
+    };
+    assert_eq!(posts("/pods"), 3, "two failed tries, then the pod");
+    assert_eq!(
+        posts("/api/v1/namespaces"),
+        2,
+        "one failed try, then the namespace"
+    );
     let manifests = rig.fake.sent_manifests();
     let pod = manifests.iter().find(|m| m["kind"] == "Pod").unwrap();
     assert_eq!(pod["spec"]["automountServiceAccountToken"], false);

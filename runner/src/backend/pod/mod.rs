@@ -30,7 +30,7 @@ pub use exec::{PodProcess, StepFileContents};
 
 use crate::build::kaniko::{
     KanikoBuilder, KanikoConfig, NamespaceGuard, PodProblem, Template, describe, label_value,
-    namespace_name, pod_problem, rfc3339, substitute,
+    namespace_name, pod_problem, retry, rfc3339, status_code, substitute,
 };
 use crate::exec::build::BuildSettings;
 
@@ -197,28 +197,33 @@ impl JobPod {
     ) -> Result<(), PodError> {
         let post = PostParams::default();
         let namespaces: Api<Namespace> = Api::all(self.client.clone());
-        namespaces
-            .create(&post, namespace)
+        // Transient errors (5xx, 429, a lost connection) are retried, as for builds.
+        retry(|| namespaces.create(&post, namespace))
             .await
             .map_err(|e| PodError::Create {
                 what: format!("the job namespace {}", self.namespace),
                 message: describe(&e),
             })?;
         let pods = self.pods();
-        pods.create(&post, pod)
-            .await
-            .map_err(|e| PodError::Create {
-                what: format!("the job pod {}/{POD_NAME}", self.namespace),
-                message: describe(&e),
-            })?;
+        match retry(|| pods.create(&post, pod)).await {
+            Ok(_) => {}
+            // Only this job creates pods in its fresh namespace: a conflict is an earlier
+            // try of this call whose answer was lost.
+            Err(e) if status_code(&e) == Some(409) => {}
+            Err(e) => {
+                return Err(PodError::Create {
+                    what: format!("the job pod {}/{POD_NAME}", self.namespace),
+                    message: describe(&e),
+                });
+            }
+        }
         let deadline = tokio::time::Instant::now() + timeout;
         let start_error = |message: String| PodError::Start {
             namespace: self.namespace.clone(),
             message,
         };
         loop {
-            let current = pods
-                .get(POD_NAME)
+            let current = retry(|| pods.get(POD_NAME))
                 .await
                 .map_err(|e| start_error(describe(&e)))?;
             let phase = current

@@ -35,8 +35,8 @@ pub use cleanup::{
     expires_at, is_runner_namespace, reap, reap_expired, reapable_namespaces, runner_namespaces,
     runner_selector, select_reapable,
 };
-pub(crate) use cluster::describe;
 pub use cluster::{ClusterError, KanikoBuilder};
+pub(crate) use cluster::{describe, retry, status_code};
 pub use conditions::{
     FATAL_WAITING_REASONS, JobVerdict, KANIKO_CONTAINER, KanikoState, PodProblem, job_verdict,
     kaniko_state, parse_digest, pod_problem,
