@@ -192,6 +192,8 @@ async fn run_steps_share_env_outputs_and_files_in_the_pod() {
     rig.fake.fail_next("POST", "/namespaces", 1);
     rig.fake.fail_next("POST", "/pods", 2);
     rig.fake.fail_next("GET", "/pods/job", 1);
+    // And an exec refused before it started (the first step's) is tried again.
+    rig.fake.fail_next("GET", "/exec", 1);
     let payload = r###"name: CI
 "on": push
 env:

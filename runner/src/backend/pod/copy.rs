@@ -9,7 +9,7 @@ use kube::api::AttachParams;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{JobPod, POD_NAME, PodError, STEPS_CONTAINER};
-use crate::build::kaniko::describe;
+use crate::build::kaniko::{describe, retry};
 
 fn copy_error(message: String) -> PodError {
     PodError::Exec {
@@ -46,9 +46,8 @@ impl JobPod {
             "copy".to_string(),
             pod_dir.to_string(),
         ];
-        let mut attached = self
-            .pods()
-            .exec(POD_NAME, command, &params)
+        let pods = self.pods();
+        let mut attached = retry(|| pods.exec(POD_NAME, command.clone(), &params))
             .await
             .map_err(|e| copy_error(describe(&e)))?;
         let status = attached.take_status();

@@ -22,7 +22,7 @@ use super::tar::{Entry, pack};
 use super::{JobPod, POD_NAME, POD_TEMP, PodError, STEPS_CONTAINER};
 use crate::backend::host::{DRAIN_AFTER_EXIT, OutputStream, ProcessExit, StopPolicy};
 use crate::backend::lines::LineSplitter;
-use crate::build::kaniko::describe;
+use crate::build::kaniko::{describe, retry};
 
 /// The `GITHUB_*` files, by their name in `_files/` (the same names on the host).
 pub const STEP_FILES: [&str; 5] = [
@@ -221,9 +221,10 @@ impl JobPod {
             .max_stdout_buf_size(64 * 1024)
             .max_stderr_buf_size(64 * 1024);
         let start = Instant::now();
-        let mut attached = self
-            .pods()
-            .exec(POD_NAME, step_command(), &params)
+        // An error here came before the upgrade, so before the command started: a
+        // transient one is retried like any API call.
+        let pods = self.pods();
+        let mut attached = retry(|| pods.exec(POD_NAME, step_command(), &params))
             .await
             .map_err(|e| exec_error("starting the step")(describe(&e)))?;
         let status = attached.take_status().ok_or_else(|| {
@@ -352,9 +353,8 @@ impl JobPod {
             .stdout(true)
             .stderr(false)
             .max_stdout_buf_size(64 * 1024);
-        let mut attached = self
-            .pods()
-            .exec(POD_NAME, command, &params)
+        let pods = self.pods();
+        let mut attached = retry(|| pods.exec(POD_NAME, command.clone(), &params))
             .await
             .map_err(|e| exec_error(phase)(describe(&e)))?;
         let status = attached.take_status();
