@@ -642,3 +642,56 @@ async fn check_with_job_pods_asks_for_pods_exec() {
         "{with_pods:#?}"
     );
 }
+
+/// The registry fixture is blocking: this test drives its own runtime.
+#[test]
+fn a_built_in_build_uses_the_pods_workspace() {
+    if !sandbox_available()
+        || !harness::registry::require_program("buildah", "the fake kubelet builds with buildah")
+    {
+        return;
+    }
+    let Some(registry) = harness::registry::Registry::start() else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let rig = runtime.block_on(async { Rig::new(FakeKubeOptions::default()) });
+    let mut settings = rig.settings();
+    settings.builds.builder = hybrid_runner::build::BuilderChoice::Kaniko;
+    settings.builds.insecure_registries = vec![registry.host.clone()];
+    let payload = format!(
+        r###"name: CI
+"on": push
+jobs:
+  build:
+    runs-on: k8s
+    steps:
+      - run: |
+          printf 'FROM scratch\nCOPY hello.txt /hello.txt\n' > Dockerfile
+          echo "made in the pod" > hello.txt
+      - id: img
+        uses: hybrid-runner/build@v1
+        with:
+          image: {host}/podapp
+          variants: docker
+      - run: echo "built=${{{{ steps.img.outcome }}}}"
+"###,
+        host = registry.host
+    );
+    let (run, events) = runtime.block_on(execute(task(109, &payload), &settings));
+    let all = lines(&events);
+    assert_eq!(run.result, Outcome::Success, "{all:#?}");
+    assert!(
+        all.iter()
+            .any(|l| l.starts_with("Copied the job pod's workspace /__w/app to the runner")),
+        "{all:#?}"
+    );
+    assert!(has(&events, "built=success"), "{all:#?}");
+    runtime.block_on(rig.assert_namespaces_deleted());
+    let tags = registry.tags("podapp");
+    assert!(tags.contains(&"docker-latest".to_string()), "{tags:?}");
+}

@@ -34,7 +34,7 @@ impl JobState<'_> {
             .interpolate(def.uses.as_deref().unwrap_or_default())
             .map_err(|e| format!("uses: {e}"))?;
         if self.engine.pod.is_some() {
-            return self.run_uses_in_pod(frame, def, key, &uses).await;
+            return self.run_uses_in_pod(frame, def, key, &uses, timeout).await;
         }
         if let Some(kind) = actions::build::is_builtin_build_action(&uses) {
             return self

@@ -28,6 +28,7 @@ impl JobState<'_> {
         def: &StepDef,
         key: &StepKey,
         uses: &str,
+        timeout: Option<std::time::Duration>,
     ) -> Result<ProcessOutcome, String> {
         let checkout = ActionRef::parse(uses)
             .ok()
@@ -35,9 +36,30 @@ impl JobState<'_> {
         let Some(pod) = self.engine.pod.clone() else {
             return Err(format!("{uses}: the job has no pod"));
         };
+        if let Some(kind) = actions::build::is_builtin_build_action(uses) {
+            // The build runs on the runner as for host jobs, from the pod's workspace as
+            // it is now (copied out over the host's mirror of it).
+            let workspace = self.engine.run.workspace.clone();
+            let paths = PodPaths::new(&workspace, &self.temp);
+            let received = pod
+                .copy_out(&paths.workspace(), &workspace)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.note(
+                Some(key),
+                LogKind::Runner,
+                &format!(
+                    "Copied the job pod's workspace {} to the runner for the build ({received} bytes)",
+                    paths.workspace()
+                ),
+            );
+            return self
+                .run_builtin_build(frame, def, key, kind, uses, timeout)
+                .await;
+        }
         if !checkout || self.engine.checkout != CheckoutMode::Fetch {
             return Err(format!(
-                "{uses}: a job on a `kubernetes` label runs `run:` steps and actions/checkout in its pod; other actions (image builds included) are not supported there yet (docs/pod-steps.md). Use a host label for this job, or `run:` steps"
+                "{uses}: a job on a `kubernetes` label runs `run:` steps, actions/checkout and the built-in image builds in its pod; other actions are not supported there yet (docs/pod-steps.md). Use a host label for this job, or `run:` steps"
             ));
         }
         let outcome = self.run_checkout(frame, def, key).await?;
