@@ -9,6 +9,7 @@
 //! and the workspace is then copied into the pod; other actions are refused for now.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use actions::{ActionRef, Builtin};
 
@@ -18,9 +19,35 @@ use super::job::{Frame, JobState};
 use super::step::ProcessOutcome;
 use super::step_def::StepDef;
 use crate::backend::host::ProcessSpec;
-use crate::backend::pod::{POD_DEFAULT_PATH, PodPaths, PodProcess, StepFileContents};
+use crate::backend::pod::{JobPod, POD_DEFAULT_PATH, PodPaths, PodProcess, StepFileContents};
 
 impl JobState<'_> {
+    /// The job pod and `spec` in its terms, when the job's steps run in a pod.
+    pub(super) fn pod_step(
+        &self,
+        spec: &ProcessSpec,
+    ) -> Result<Option<(Arc<JobPod>, PodProcess)>, String> {
+        let Some(pod) = &self.engine.pod else {
+            return Ok(None);
+        };
+        let paths = PodPaths::new(&self.engine.run.workspace, &self.temp);
+        let process = pod_process(
+            spec,
+            &self.step_env.env,
+            &self.engine.host_env,
+            &paths,
+            &self.path_prepends,
+        )?;
+        Ok(Some((Arc::clone(pod), process)))
+    }
+
+    /// Brings the `GITHUB_*` files of the step that just ran in `pod` to the job's host
+    /// copies, where the engine reads them.
+    pub(super) async fn fetch_pod_step_files(&self, pod: &JobPod) -> Result<(), String> {
+        let contents = pod.read_step_files().await.map_err(|e| e.to_string())?;
+        store_step_files(&self.temp, &contents)
+    }
+
     /// A `uses:` step of a job whose steps run in a pod (see the module docs).
     pub(super) async fn run_uses_in_pod(
         &mut self,
@@ -153,7 +180,7 @@ pub(super) fn pod_process(
 
 /// Writes the `GITHUB_*` files a step wrote in the pod over the job's host copies (the
 /// same names under `<temp>/_files`), where the engine reads them as after a host step.
-pub(super) fn store_step_files(temp: &Path, contents: &StepFileContents) -> Result<(), String> {
+fn store_step_files(temp: &Path, contents: &StepFileContents) -> Result<(), String> {
     for (name, bytes) in contents {
         let path = temp.join("_files").join(name);
         std::fs::write(&path, bytes)

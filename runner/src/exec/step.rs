@@ -15,10 +15,8 @@ use super::env_files::{parse_key_values, parse_path_file};
 use super::eval::upsert;
 use super::events::{AnnotationEvent, Event, LogKind, Outcome, StepKey};
 use super::job::{Frame, JobState, PostStep, StepResult, env_value};
-use super::pod_step::{pod_process, store_step_files};
 use super::step_def::StepDef;
 use crate::backend::host::{OutputStream, ProcessSpec, run_process_over};
-use crate::backend::pod::PodPaths;
 use crate::backend::shell::resolve_shell;
 
 /// The files behind `GITHUB_ENV`, `GITHUB_OUTPUT`, `GITHUB_PATH`, `GITHUB_STATE` and
@@ -87,7 +85,7 @@ impl StepFiles {
 #[derive(Debug, Default)]
 pub struct StepEnvBase {
     contexts: Option<(Value, Value)>,
-    env: Vec<(String, String)>,
+    pub(super) env: Vec<(String, String)>,
     files: Option<StepFiles>,
 }
 
@@ -379,20 +377,7 @@ impl JobState<'_> {
             });
         let token = self.process_token(frame);
         let stop = self.engine.stop;
-        let pod = match &self.engine.pod {
-            Some(pod) => {
-                let paths = PodPaths::new(&self.engine.run.workspace, &self.temp);
-                let process = pod_process(
-                    &spec,
-                    &self.step_env.env,
-                    &self.engine.host_env,
-                    &paths,
-                    &self.path_prepends,
-                )?;
-                Some((Arc::clone(pod), process))
-            }
-            None => None,
-        };
+        let pod = self.pod_step(&spec)?;
         let mut reader = OutputReader {
             state: self,
             key,
@@ -423,8 +408,7 @@ impl JobState<'_> {
         let command_failed = reader.command_failed;
         let exit = exit?;
         if let Some((pod, _)) = &pod {
-            let contents = pod.read_step_files().await.map_err(|e| e.to_string())?;
-            store_step_files(&self.temp, &contents)?;
+            self.fetch_pod_step_files(pod).await?;
         }
         self.read_files(&mut outputs, &mut saved_state)?;
         let outcome = if exit.timed_out {
