@@ -79,9 +79,15 @@ impl Rig {
         }
     }
 
-    /// Every namespace this runner made is gone (or terminating, on its way out).
+    /// Every namespace this runner made is deleted (a deletion a guard started from its
+    /// `Drop` may take a moment) and then gone.
     async fn assert_namespaces_deleted(&self) {
-        let requests = self.fake.requests();
+        let deleted = |ns: &str| {
+            self.fake
+                .requests()
+                .iter()
+                .any(|r| r.method == "DELETE" && r.path == format!("/api/v1/namespaces/{ns}"))
+        };
         let created: Vec<String> = self
             .fake
             .sent_manifests()
@@ -91,12 +97,13 @@ impl Rig {
             .collect();
         assert!(!created.is_empty(), "no job namespace was created");
         for ns in &created {
-            assert!(
-                requests
-                    .iter()
-                    .any(|r| r.method == "DELETE" && r.path == format!("/api/v1/namespaces/{ns}")),
-                "namespace {ns} was not deleted"
-            );
+            for _ in 0..100 {
+                if deleted(ns) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert!(deleted(ns), "namespace {ns} was not deleted");
         }
         let client = self.fake.client();
         let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
@@ -694,4 +701,34 @@ jobs:
     runtime.block_on(rig.assert_namespaces_deleted());
     let tags = registry.tags("podapp");
     assert!(tags.contains(&"docker-latest".to_string()), "{tags:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_dropped_mid_step_still_deletes_its_namespace() {
+    if !sandbox_available() {
+        return;
+    }
+    let rig = Rig::new(FakeKubeOptions::default());
+    let payload = "name: CI\n\"on\": push\njobs:\n  build:\n    runs-on: k8s\n    steps:\n      - run: |\n          echo started\n          sleep 60\n";
+    let settings = rig.settings();
+    let (sink, mut rx) = EventSink::channel();
+    let handle = tokio::spawn(async move {
+        run_task(
+            task(110, payload),
+            &settings,
+            sink,
+            CancellationToken::new(),
+            CancellationToken::new(),
+        )
+        .await
+    });
+    while let Some(e) = rx.recv().await {
+        if matches!(&e, Event::Log { line, .. } if line == "started") {
+            break;
+        }
+    }
+    // The daemon going away without a cancel: the future is dropped mid-step.
+    handle.abort();
+    assert!(handle.await.unwrap_err().is_cancelled());
+    rig.assert_namespaces_deleted().await;
 }
