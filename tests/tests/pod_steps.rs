@@ -218,6 +218,9 @@ jobs:
           echo "secret is $MY_SECRET"
           echo "FOO=bar baz" >> "$GITHUB_ENV"
           echo "answer=42" >> "$GITHUB_OUTPUT"
+          { echo "multi<<EOF"; echo "line one"; echo "line two"; echo "EOF"; } >> "$GITHUB_OUTPUT"
+          echo "::add-mask::pod-made-secret"
+          echo "the pod-made-secret is hidden"
           echo "/opt/pod-tools" >> "$GITHUB_PATH"
           echo "## summary" >> "$GITHUB_STEP_SUMMARY"
           mkdir -p sub
@@ -227,6 +230,7 @@ jobs:
           MY_SECRET: ${{ secrets.MY_SECRET }}
       - run: |
           echo "foo=$FOO answer=${{ steps.one.outputs.answer }}"
+          echo "multi=${{ steps.one.outputs.multi }}"
           echo "path=$PATH"
           echo "in $(pwd): $(cat file.txt)"
           echo "temp=$RUNNER_TEMP env_file=$GITHUB_ENV"
@@ -250,6 +254,9 @@ jobs:
         "secret is ***",
         "to stderr",
         "foo=bar baz answer=42",
+        "multi=line one",
+        "line two",
+        "the *** is hidden",
         "path=/opt/pod-tools:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "in /__w/app/sub: kept",
         "Process completed with exit code 3.",
