@@ -422,7 +422,7 @@ fn git(dir: &std::path::Path, args: &[&str]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn checkout_reaches_the_pods_workspace_and_other_actions_are_refused() {
+async fn checkout_reaches_the_pods_workspace_and_docker_actions_are_refused() {
     if !sandbox_available() {
         return;
     }
@@ -449,7 +449,7 @@ jobs:
       - run: |
           echo "readme=$(cat README) nested=$(cat deep/er/file.txt)"
           echo "head=$(git rev-parse HEAD)"
-      - uses: actions/setup-node@v4
+      - uses: docker://alpine:3
       - if: always()
         run: echo after-refusal
 "###;
@@ -468,7 +468,7 @@ jobs:
     assert!(has(&events, &format!("head={sha}")), "{all:#?}");
     assert!(
         all.iter()
-            .any(|l| l.starts_with("actions/setup-node@v4: a job on a `kubernetes` label runs")),
+            .any(|l| l.contains("Docker actions need a container backend")),
         "{all:#?}"
     );
     assert!(has(&events, "after-refusal"), "{all:#?}");
@@ -738,4 +738,100 @@ async fn a_task_dropped_mid_step_still_deletes_its_namespace() {
     handle.abort();
     assert!(handle.await.unwrap_err().is_cancelled());
     rig.assert_namespaces_deleted().await;
+}
+
+/// A git repository at `<root>/<path>` holding `files`, tagged `v1`; returns its HEAD.
+fn repository(root: &std::path::Path, path: &str, files: &[(&str, &str)]) -> String {
+    let dir = root.join(path);
+    std::fs::create_dir_all(&dir).unwrap();
+    git(&dir, &["init", "-q", "-b", "main"]);
+    for (name, text) in files {
+        let file = dir.join(name);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    }
+    git(&dir, &["add", "."]);
+    git(&dir, &["commit", "-q", "-m", "init"]);
+    git(&dir, &["tag", "v1"]);
+    git(&dir, &["rev-parse", "HEAD"])
+}
+
+const GREET_ACTION: &str = "name: greet\ninputs:\n  who:\n    required: true\noutputs:\n  greeting:\n    description: the greeting\nruns:\n  using: node20\n  main: index.js\n  post: post.js\n";
+const GREET_MAIN: &str = r#"const fs = require('fs');
+const who = process.env.INPUT_WHO;
+console.log(`hello ${who} in ${process.cwd()} from ${process.env.GITHUB_ACTION_PATH}`);
+fs.appendFileSync(process.env.GITHUB_OUTPUT, `greeting=hi ${who}\n`);
+fs.appendFileSync(process.env.GITHUB_STATE, `who=${who}\n`);
+"#;
+const GREET_POST: &str = "console.log(`post for ${process.env.STATE_who}`);\n";
+const TWICE_ACTION: &str = "name: twice\nruns:\n  using: composite\n  steps:\n    - run: echo \"composite in $(pwd) at $GITHUB_ACTION_PATH\"\n      shell: bash\n    - run: echo \"composite twice=$(ls \"$GITHUB_ACTION_PATH\")\"\n      shell: sh\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_and_composite_actions_run_in_the_pod() {
+    if !sandbox_available() {
+        return;
+    }
+    let rig = Rig::new(FakeKubeOptions::default());
+    let server = rig.dir.path().join("server");
+    // The repository, with a local composite action.
+    let src = rig.dir.path().join("src");
+    let sha = repository(&src, "app", &[("twice/action.yml", TWICE_ACTION)]);
+    std::fs::create_dir_all(server.join("org")).unwrap();
+    let bare_source = src.join("app").display().to_string();
+    git(
+        &server,
+        &["clone", "-q", "--bare", &bare_source, "org/app.git"],
+    );
+    // A remote JavaScript action on the actions mirror.
+    let mirror = rig.dir.path().join("mirror");
+    repository(
+        &mirror,
+        "acme/greet",
+        &[
+            ("action.yml", GREET_ACTION),
+            ("index.js", GREET_MAIN),
+            ("post.js", GREET_POST),
+        ],
+    );
+    let payload = r###"name: CI
+"on": push
+jobs:
+  build:
+    runs-on: k8s
+    steps:
+      - uses: actions/checkout@v4
+      - id: greet
+        uses: acme/greet@v1
+        with:
+          who: pods
+      - run: echo "greeting=${{ steps.greet.outputs.greeting }}"
+      - uses: ./twice
+"###;
+    let mut t = task(111, payload);
+    let mut context: serde_json::Value = serde_json::to_value(t.context.take().unwrap()).unwrap();
+    context["server_url"] = serde_json::Value::String(format!("file://{}/", server.display()));
+    context["sha"] = serde_json::Value::String(sha);
+    context["gitea_default_actions_url"] =
+        serde_json::Value::String(format!("file://{}", mirror.display()));
+    t.context = Some(serde_json::from_value(context).unwrap());
+    let (run, events) = execute(t, &rig.settings()).await;
+    let all = lines(&events);
+    assert_eq!(run.result, Outcome::Success, "{all:#?}");
+    for wanted in [
+        "hello pods in /__w/app from /__t/_actions/0",
+        "greeting=hi pods",
+        // The engine's own form of a local action's path (the same on the host).
+        "composite in /__w/app at /__w/app/./twice",
+        "composite twice=action.yml",
+        "post for pods",
+    ] {
+        assert!(has(&events, wanted), "missing {wanted:?} in {all:#?}");
+    }
+    assert!(
+        all.iter().any(|l| l.starts_with("Copied the action ")
+            && l.ends_with("into the job pod at /__t/_actions/0")),
+        "{all:#?}"
+    );
+    rig.assert_namespaces_deleted().await;
+    rig.assert_no_secret_in_urls();
 }

@@ -6,7 +6,9 @@
 //! its name, and a script under the job's temp folder travels along with the step.
 //!
 //! `uses:` in a job pod: `actions/checkout` fetches on this host (git, as for host jobs)
-//! and the workspace is then copied into the pod; other actions are refused for now.
+//! and the workspace is then copied into the pod; the built-in image builds copy the
+//! pod's workspace out and build on the runner; JavaScript and composite actions run in
+//! the pod, their folder copied in once per job (`node` is the image's).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -30,7 +32,7 @@ impl JobState<'_> {
         let Some(pod) = &self.engine.pod else {
             return Ok(None);
         };
-        let paths = PodPaths::new(&self.engine.run.workspace, &self.temp);
+        let paths = PodPaths::of(pod, &self.engine.run.workspace, &self.temp);
         let process = pod_process(
             spec,
             &self.step_env.env,
@@ -46,6 +48,43 @@ impl JobState<'_> {
     pub(super) async fn fetch_pod_step_files(&self, pod: &JobPod) -> Result<(), String> {
         let contents = pod.read_step_files().await.map_err(|e| e.to_string())?;
         store_step_files(&self.temp, &contents)
+    }
+
+    /// Whether a `uses:` step of a pod job needs [`Self::run_uses_in_pod`]: checkout and the
+    /// built-in builds, which run on the runner; JavaScript and composite actions run in the
+    /// pod through the usual path (their folder provided by [`Self::action_in_pod`]).
+    pub(super) fn served_on_runner_for_pod(&self, uses: &str) -> bool {
+        self.engine.pod.is_some()
+            && (actions::build::is_builtin_build_action(uses).is_some()
+                || ActionRef::parse(uses)
+                    .ok()
+                    .is_some_and(|a| matches!(actions::builtin(&a), Some(Builtin::Checkout))))
+    }
+
+    /// In a pod job, copies the action folder `dir` into the pod (once per job); its host
+    /// path then maps to the pod's in every step process of the job.
+    pub(super) async fn action_in_pod(&mut self, dir: &Path, key: &StepKey) -> Result<(), String> {
+        let Some(pod) = self.engine.pod.clone() else {
+            return Ok(());
+        };
+        let workspace = &self.engine.run.workspace;
+        // A local action (`./path`) is in the workspace, which the pod has.
+        if dir.starts_with(workspace) {
+            return Ok(());
+        }
+        let known = pod.actions().len();
+        let in_pod = pod.provide_action(dir).await.map_err(|e| e.to_string())?;
+        if pod.actions().len() > known {
+            self.note(
+                Some(key),
+                LogKind::Runner,
+                &format!(
+                    "Copied the action {} into the job pod at {in_pod}",
+                    dir.display()
+                ),
+            );
+        }
+        Ok(())
     }
 
     /// A `uses:` step of a job whose steps run in a pod (see the module docs).
@@ -86,7 +125,7 @@ impl JobState<'_> {
         }
         if !checkout || self.engine.checkout != CheckoutMode::Fetch {
             return Err(format!(
-                "{uses}: a job on a `kubernetes` label runs `run:` steps, actions/checkout and the built-in image builds in its pod; other actions are not supported there yet (docs/pod-steps.md). Use a host label for this job, or `run:` steps"
+                "{uses}: a job on a `kubernetes` label runs this action on the runner, which it cannot do in a pod (docs/pod-steps.md)"
             ));
         }
         let outcome = self.run_checkout(frame, def, key).await?;

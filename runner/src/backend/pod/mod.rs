@@ -124,6 +124,8 @@ pub struct JobPod {
     client: Client,
     namespace: String,
     guard: Mutex<Option<NamespaceGuard>>,
+    /// Action folders copied into the pod: (host folder, folder in the pod).
+    actions: Mutex<Vec<(String, String)>>,
 }
 
 impl std::fmt::Debug for JobPod {
@@ -165,6 +167,7 @@ impl JobPod {
             client,
             namespace: name,
             guard: Mutex::new(Some(guard)),
+            actions: Mutex::new(Vec::new()),
         };
         let started = tokio::select! {
             r = pod_job.create_and_wait(&namespace, &pod, settings.start_timeout) => r,
@@ -183,6 +186,31 @@ impl JobPod {
     /// The job namespace's name.
     pub fn namespace(&self) -> &str {
         &self.namespace
+    }
+
+    /// The action folders already in the pod: (host folder, folder in the pod).
+    pub fn actions(&self) -> Vec<(String, String)> {
+        match self.actions.lock() {
+            Ok(a) => a.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Copies an action's folder (from the runner's action cache) into the pod once per
+    /// job, under `/__t/_actions/<n>`; returns where it is in the pod.
+    pub async fn provide_action(&self, host_dir: &Path) -> Result<String, PodError> {
+        let host = host_dir.display().to_string();
+        if let Some((_, pod)) = self.actions().into_iter().find(|(h, _)| *h == host) {
+            return Ok(pod);
+        }
+        let pod_dir = format!("{POD_TEMP}/_actions/{}", self.actions().len());
+        self.copy_into(host_dir, &pod_dir).await?;
+        let mut actions = match self.actions.lock() {
+            Ok(a) => a,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        actions.push((host, pod_dir.clone()));
+        Ok(pod_dir)
     }
 
     pub(crate) fn pods(&self) -> Api<Pod> {
@@ -390,6 +418,17 @@ pub struct PodPaths {
 }
 
 impl PodPaths {
+    /// The job's paths in `pod`: its workspace, temp folder and the action folders
+    /// copied in.
+    pub fn of(pod: &JobPod, workspace: &Path, temp: &Path) -> PodPaths {
+        let mut paths = PodPaths::new(workspace, temp);
+        paths.pairs.extend(pod.actions());
+        paths
+            .pairs
+            .sort_by_key(|(host, _)| std::cmp::Reverse(host.len()));
+        paths
+    }
+
     /// The job's workspace and temp folder on the host.
     pub fn new(workspace: &Path, temp: &Path) -> PodPaths {
         let name = workspace
