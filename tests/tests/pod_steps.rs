@@ -234,6 +234,8 @@ jobs:
           echo "path=$PATH"
           echo "in $(pwd): $(cat file.txt)"
           echo "temp=$RUNNER_TEMP env_file=$GITHUB_ENV"
+          ls /__t/_step/env.sh 2>/dev/null || echo "no env.sh left"
+          grep -rl pod-secret /__t/_step 2>/dev/null || echo "no secret in /__t/_step"
         working-directory: sub
       - run: exit 3
       - run: echo never
@@ -259,6 +261,8 @@ jobs:
         "the *** is hidden",
         "path=/opt/pod-tools:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "in /__w/app/sub: kept",
+        "no env.sh left",
+        "no secret in /__t/_step",
         "Process completed with exit code 3.",
         "always ran with foo=bar baz",
     ] {

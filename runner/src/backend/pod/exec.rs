@@ -5,7 +5,8 @@
 //! Its stdin carries a tar with the step's script and the files the step shares with the
 //! runner, `_step/env.sh` (the environment, shell-quoted `export` lines: secrets included,
 //! which is why it travels this way) and `_step/run.sh` (goes to the working directory
-//! and starts the step in a session of its own, writing its pid to `_step/pid`), and empty
+//! and starts the step in a session of its own, writing its pid to `_step/pid`; it removes
+//! `env.sh` once read, so a later step cannot read this one's secrets), and empty
 //! `GITHUB_*` files. Output lines stream back as they come; the exit code comes from the
 //! exec's status. Stopping follows the host policy: `kill -INT`, then `-TERM`, then
 //! `-KILL` to the step's process group, each from its own exec, until the status arrives.
@@ -98,6 +99,7 @@ fn run_script(process: &PodProcess) -> String {
         "set +e\n\
          rm -f {temp}/_step/pid\n\
          . {temp}/_step/env.sh || exit 1\n\
+         rm -f {temp}/_step/env.sh\n\
          mkdir -p {workspace}\n\
          cd {cwd} || {{ echo \"the working directory {cwd_text} does not exist in the job pod\" >&2; exit 1; }}\n\
          if command -v setsid >/dev/null 2>&1; then\n\
