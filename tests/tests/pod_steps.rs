@@ -839,3 +839,32 @@ jobs:
     rig.assert_namespaces_deleted().await;
     rig.assert_no_secret_in_urls();
 }
+
+/// A figure, not a check: `cargo test -p hybrid-runner-tests --test pod_steps -- --ignored
+/// --nocapture pod_step_overhead` prints the pod start and the time per trivial step
+/// (two execs each) against the fake API server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement"]
+async fn pod_step_overhead() {
+    if !sandbox_available() {
+        return;
+    }
+    let rig = Rig::new(FakeKubeOptions::default());
+    let settings = rig.settings();
+    let steps = 20;
+    let mut payload =
+        "name: CI\n\"on\": push\njobs:\n  build:\n    runs-on: k8s\n    steps:\n".to_string();
+    for i in 0..steps {
+        payload.push_str(&format!("      - run: echo step-{i}\n"));
+    }
+    let started = Instant::now();
+    let (run, events) = execute(task(120, "name: CI\n\"on\": push\njobs:\n  build:\n    runs-on: k8s\n    steps:\n      - run: \"true\"\n"), &settings).await;
+    assert_eq!(run.result, Outcome::Success, "{:#?}", lines(&events));
+    let one = started.elapsed();
+    let started = Instant::now();
+    let (run, events) = execute(task(121, &payload), &settings).await;
+    assert_eq!(run.result, Outcome::Success, "{:#?}", lines(&events));
+    let many = started.elapsed();
+    let per_step = (many - one) / (steps - 1);
+    eprintln!("job with 1 step: {one:?}; with {steps} steps: {many:?}; per step: {per_step:?}");
+}
