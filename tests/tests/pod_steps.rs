@@ -868,3 +868,39 @@ async fn pod_step_overhead() {
     let per_step = (many - one) / (steps - 1);
     eprintln!("job with 1 step: {one:?}; with {steps} steps: {many:?}; per step: {per_step:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_background_process_does_not_hold_the_step_open() {
+    if !sandbox_available() {
+        return;
+    }
+    let rig = Rig::new(FakeKubeOptions::default());
+    // The background process keeps the step's stdout open for 30 s; a kubelet (and the
+    // fake) keeps an exec open while anything holds its stdout.
+    let payload = r###"name: CI
+"on": push
+jobs:
+  build:
+    runs-on: k8s
+    steps:
+      - run: |
+          (sleep 30; echo too-late) &
+          echo "server started"
+      - run: echo "next step"
+"###;
+    let started = Instant::now();
+    let (run, events) = execute(task(112, payload), &rig.settings()).await;
+    let all = lines(&events);
+    assert_eq!(run.result, Outcome::Success, "{all:#?}");
+    assert!(
+        has(&events, "server started") && has(&events, "next step"),
+        "{all:#?}"
+    );
+    assert!(!has(&events, "too-late"));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    rig.assert_namespaces_deleted().await;
+}

@@ -12,7 +12,9 @@
 //! nothing is rewritten; signals start at their default disposition (`env
 //! --default-signal`), as a container runtime starts them. Processes of every exec share the PID namespace (`kill` of a pid
 //! another exec wrote works); they all end when the pod is deleted or ends (the sandbox's
-//! first process dies, and with it the namespace).
+//! first process dies, and with it the namespace). As with a kubelet, a session ends
+//! only when the command has exited and every holder of its stdout and stderr has closed
+//! them (kubernetes/kubernetes#44371: a background process keeps an exec open).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -302,17 +304,12 @@ async fn session(mut socket: WebSocket, plan: Plan, v5: bool) {
     let mut out_buf = vec![0u8; 16 * 1024];
     let mut err_buf = vec![0u8; 16 * 1024];
     let mut exited: Option<std::process::ExitStatus> = None;
-    let mut drain_until: Option<tokio::time::Instant> = None;
+    // As a kubelet does, the session ends when the command has exited *and* every holder
+    // of its stdout and stderr has closed them (a background process keeps it open).
     loop {
         if exited.is_some() && out.is_none() && err.is_none() {
             break;
         }
-        let drain = async {
-            match drain_until {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             n = read(&mut out, &mut out_buf) => {
                 if !forward(&mut socket, 1, &out_buf, n, &mut out).await { return; }
@@ -322,10 +319,7 @@ async fn session(mut socket: WebSocket, plan: Plan, v5: bool) {
             }
             status = child.wait(), if exited.is_none() => {
                 exited = Some(status.unwrap_or_default());
-                // Output a background process still holds open is not waited for.
-                drain_until = Some(tokio::time::Instant::now() + Duration::from_millis(200));
             }
-            () = drain => break,
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Binary(b))) => match b.first() {
                     Some(0) => {

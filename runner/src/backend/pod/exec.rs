@@ -88,7 +88,14 @@ fn env_script(env: &[(String, String)]) -> String {
     out
 }
 
-/// `_step/run.sh`: into the working directory, then the step in its own session.
+/// `_step/run.sh`: into the working directory, then the step in its own session, its
+/// output through two FIFOs that this script's own `cat`s copy to the exec's streams.
+/// A background process the step leaves (`server &`) holds only a FIFO, never the exec's
+/// stdout: a kubelet ends an exec's stream only when every holder of its stdout has
+/// closed it (kubernetes/kubernetes#44371), so the step would otherwise last as long as
+/// its background process. Once the step's main process has exited, its output is
+/// copied for at most 200 ms more, then the `cat`s are stopped (as on the host: later
+/// output of a background process is lost).
 fn run_script(process: &PodProcess) -> String {
     let argv: Vec<String> = std::iter::once(&process.program)
         .chain(&process.args)
@@ -102,11 +109,21 @@ fn run_script(process: &PodProcess) -> String {
          rm -f {temp}/_step/env.sh\n\
          mkdir -p {workspace}\n\
          cd {cwd} || {{ echo \"the working directory {cwd_text} does not exist in the job pod\" >&2; exit 1; }}\n\
+         s={temp}/_step\n\
+         rm -f \"$s/out\" \"$s/err\"\n\
+         mkfifo \"$s/out\" \"$s/err\" || exit 1\n\
+         cat \"$s/out\" & o=$!\n\
+         cat \"$s/err\" >&2 & e=$!\n\
          if command -v setsid >/dev/null 2>&1; then\n\
-         exec setsid -w sh -c 'echo $$ > {temp}/_step/pid; exec \"$@\"' step {argv} </dev/null\n\
+         setsid -w sh -c 'echo $$ > {temp}/_step/pid; exec \"$@\"' step {argv} </dev/null >\"$s/out\" 2>\"$s/err\"\n\
+         else\n\
+         sh -c 'echo $$ > {temp}/_step/pid; exec \"$@\"' step {argv} </dev/null >\"$s/out\" 2>\"$s/err\"\n\
          fi\n\
-         echo $$ > {temp}/_step/pid\n\
-         exec {argv} </dev/null\n",
+         code=$?\n\
+         (sleep 0.2; kill $o $e) </dev/null >/dev/null 2>&1 & k=$!\n\
+         wait $o $e\n\
+         kill $k 2>/dev/null\n\
+         exit $code\n",
         temp = POD_TEMP,
         workspace = quote(&process.workspace),
         cwd = quote(&process.cwd),
