@@ -88,7 +88,9 @@ fn env_script(env: &[(String, String)]) -> String {
     out
 }
 
-/// `_step/run.sh`: into the working directory, then the step in its own session, its
+/// `_step/run.sh`: into the working directory, then the step in its own session (with
+/// util-linux's `setsid -w`; busybox's `setsid` cannot wait, so there the step shares
+/// run.sh's process group and a stop signal reaches its main process only), its
 /// output through two FIFOs that this script's own `cat`s copy to the exec's streams.
 /// A background process the step leaves (`server &`) holds only a FIFO, never the exec's
 /// stdout: a kubelet ends an exec's stream only when every holder of its stdout has
@@ -114,7 +116,7 @@ fn run_script(process: &PodProcess) -> String {
          mkfifo \"$s/out\" \"$s/err\" || exit 1\n\
          cat \"$s/out\" & o=$!\n\
          cat \"$s/err\" >&2 & e=$!\n\
-         if command -v setsid >/dev/null 2>&1; then\n\
+         if setsid -w true >/dev/null 2>&1; then\n\
          setsid -w sh -c 'echo $$ > {temp}/_step/pid; exec \"$@\"' step {argv} </dev/null >\"$s/out\" 2>\"$s/err\"\n\
          else\n\
          sh -c 'echo $$ > {temp}/_step/pid; exec \"$@\"' step {argv} </dev/null >\"$s/out\" 2>\"$s/err\"\n\
