@@ -473,7 +473,7 @@ async fn a_docker_label_runs_on_the_host_and_says_so() {
     }
 }
 
-/// A `kubernetes` label runs the steps in a pod (tests/tests/pod_steps.rs); without a
+/// A `kubernetes` label runs the steps in a pod (tests/tests/pod_steps/); without a
 /// cluster the task fails before its first step, saying why, and nothing runs on the host.
 #[tokio::test]
 async fn a_kubernetes_label_without_a_cluster_fails_before_the_steps() {
