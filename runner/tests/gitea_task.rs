@@ -54,6 +54,7 @@ impl Fixture {
             envs: vec![("FROM_RUNNER_ENVS".into(), "configured".into())],
             builds,
             timeout: Duration::from_secs(3 * 3600),
+            pods: Default::default(),
         }
     }
 }
@@ -451,12 +452,9 @@ async fn a_bad_payload_fails_with_readable_runner_lines() {
 }
 
 #[tokio::test]
-async fn docker_and_kubernetes_labels_run_on_the_host_and_say_so() {
+async fn a_docker_label_runs_on_the_host_and_says_so() {
     let f = Fixture::new();
-    for (id, label, wanted) in [
-        (51, "ubuntu-latest", "has no Docker"),
-        (52, "k8s", "does not do yet"),
-    ] {
+    for (id, label, wanted) in [(51, "ubuntu-latest", "has no Docker")] {
         let payload = format!(
             "name: CI\n\"on\": push\njobs:\n  build:\n    runs-on: {label}\n    steps:\n      - run: echo on-host\n"
         );
@@ -473,6 +471,31 @@ async fn docker_and_kubernetes_labels_run_on_the_host_and_say_so() {
         assert_eq!(notes.len(), 1, "{:#?}", lines(&events));
         assert!(has_line(&events, "on-host"));
     }
+}
+
+/// A `kubernetes` label runs the steps in a pod (tests/tests/pod_steps/); without a
+/// cluster the task fails before its first step, saying why, and nothing runs on the host.
+#[tokio::test]
+async fn a_kubernetes_label_without_a_cluster_fails_before_the_steps() {
+    let f = Fixture::new();
+    let mut settings = f.settings();
+    settings.builds.kubeconfig = Some(f.dir.path().join("no-such-kubeconfig"));
+    let payload = "name: CI\n\"on\": push\njobs:\n  build:\n    runs-on: k8s\n    steps:\n      - run: echo on-host\n";
+    let (run, events) = execute(
+        task(52, payload, context("https://gitea.example/")),
+        &settings,
+    )
+    .await;
+    assert_eq!(run.result, Outcome::Failure, "{:#?}", lines(&events));
+    assert!(
+        lines(&events)
+            .iter()
+            .any(|l| l.contains("cannot reach the cluster for the job pod")),
+        "{:#?}",
+        lines(&events)
+    );
+    assert!(!has_line(&events, "on-host"));
+    assert!(!f.workdir_parent().join("52").exists());
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {

@@ -14,11 +14,12 @@ use std::time::Duration;
 
 use deploy_common::{IMAGE, INSTANCE, daemon, flag, mount_of, pod, pod_spec, register, variants};
 use harness::fake_kube::validate_manifests;
-use hybrid_runner::build::kaniko::{ALL_PERMISSIONS, needed_permissions};
+use hybrid_runner::build::kaniko::{ALL_PERMISSIONS, needed_permissions, with_job_pods};
 use hybrid_runner::config;
 use hybrid_runner::deploy::{
     CONFIG_KEY, CONFIG_SHA256_ANNOTATION, DATA_VOLUME, DeployManifests, DeploySettings,
     DeployTemplate, GRACE_MARGIN, Workload, WorkloadKind, deploy_manifests, kaniko_shape,
+    runs_job_pods,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -83,7 +84,10 @@ fn every_flag_combination_passes_kubernetes_validate_strict() {
 fn cluster_role_grants_exactly_what_the_builder_needs() {
     for (what, settings) in variants() {
         let m = deploy_manifests(&settings).unwrap();
-        let needed = needed_permissions(&kaniko_shape(&m.config.kubernetes));
+        let mut needed = needed_permissions(&kaniko_shape(&m.config.kubernetes));
+        if runs_job_pods(&settings.labels) {
+            needed = with_job_pods(needed);
+        }
         let rules = m.cluster_role.rules.clone().unwrap();
         // (group, resource, verb) triples granted and needed.
         let mut granted = BTreeSet::new();
@@ -166,12 +170,15 @@ fn resource_of(kind: &str) -> Option<&'static str> {
 
 #[test]
 fn the_permission_table_covers_every_api_call_of_the_builder_source() {
-    let dir = harness::workspace_root().join("runner/src/build/kaniko");
+    // The builder and the job pods of `kubernetes` labels (`backend::pod`).
     let mut source = String::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "rs") {
-            source.push_str(&std::fs::read_to_string(&path).unwrap());
+    for dir in ["runner/src/build/kaniko", "runner/src/backend/pod"] {
+        let dir = harness::workspace_root().join(dir);
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                source.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
         }
     }
     let table: BTreeMap<String, BTreeSet<&str>> = ALL_PERMISSIONS
@@ -214,6 +221,10 @@ fn the_permission_table_covers_every_api_call_of_the_builder_source() {
     // The calls the source makes, with the verbs they are authorized as.
     for (call, resource, verbs) in [
         (".attach(", "pods/attach", &["get", "create"][..]),
+        (".exec(", "pods/exec", &["get", "create"]),
+        (".get(POD_NAME)", "pods", &["get"]),
+        (".create(&post, pod)", "pods", &["create"]),
+        (".create(&post, namespace)", "namespaces", &["create"]),
         (".log_stream(", "pods/log", &["get"]),
         (".logs(", "pods/log", &["get"]),
         ("watcher::Config", "jobs", &["list", "watch"]),

@@ -20,4 +20,5 @@ mod group;
 pub mod host;
 mod lines;
 pub mod orphans;
+pub mod pod;
 pub mod shell;

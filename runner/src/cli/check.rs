@@ -30,6 +30,9 @@ pub struct Args {
     /// A Docker config.json with registry credentials (then creating Secrets is checked)
     #[arg(long, value_name = "FILE")]
     pub docker_config: Option<PathBuf>,
+    /// Also check what jobs on `kubernetes` labels need (their namespace, pod and pods/exec)
+    #[arg(long)]
+    pub job_pods: bool,
     /// Print the checks as JSON
     #[arg(long)]
     pub json: bool,
@@ -56,6 +59,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .as_ref()
             .is_some_and(|r| args.insecure_registry.contains(r)),
         registry,
+        job_pods: args.job_pods,
     };
     let checks = runtime()?.block_on(async {
         let builder = args.kube.connect(config).await?;

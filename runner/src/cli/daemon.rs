@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::{UsageError, dotenv};
+use crate::backend::pod::PodSettings;
 use crate::config::{self, Config};
 use crate::daemon::diagnostics::{StderrLog, chain};
 use crate::daemon::work::{TaskWork, figures};
@@ -139,6 +140,19 @@ fn task_settings(config: &Config, ready: &Ready, envs: Vec<(String, String)>) ->
             ..BuildSettings::default()
         },
         timeout: config.runner.timeout,
+        pods: pod_settings(kube),
+    }
+}
+
+/// How `kubernetes` labels' job pods are made.
+fn pod_settings(kube: &config::KubernetesConfig) -> PodSettings {
+    PodSettings {
+        image: kube.job_image.clone(),
+        requests: kube.job_resources.requests.clone(),
+        limits: kube.job_resources.limits.clone(),
+        expiry: kube.expiry,
+        template_dir: kube.template_dir.clone(),
+        ..PodSettings::default()
     }
 }
 

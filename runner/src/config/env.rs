@@ -117,6 +117,17 @@ pub(super) fn apply(
         string,
     )?;
     o.set("kubernetes.executor_image", &mut k.executor_image, string)?;
+    o.set("kubernetes.job_image", &mut k.job_image, string)?;
+    o.set(
+        "kubernetes.job_resources.requests",
+        &mut k.job_resources.requests,
+        map,
+    )?;
+    o.set(
+        "kubernetes.job_resources.limits",
+        &mut k.job_resources.limits,
+        map,
+    )?;
     o.set(
         "kubernetes.resources.requests",
         &mut k.resources.requests,

@@ -105,6 +105,8 @@ struct FileKubernetes {
     context: Option<String>,
     namespace_prefix: Option<String>,
     executor_image: Option<String>,
+    job_image: Option<String>,
+    job_resources: Option<FileResources>,
     resources: Option<FileResources>,
     quota: Option<BTreeMap<String, String>>,
     registry_secret_file: Option<PathBuf>,
@@ -229,6 +231,11 @@ pub(super) fn apply(
         set_some(&mut c.context, k.context);
         set(&mut c.namespace_prefix, k.namespace_prefix);
         set(&mut c.executor_image, k.executor_image);
+        set(&mut c.job_image, k.job_image);
+        if let Some(res) = k.job_resources {
+            set(&mut c.job_resources.requests, res.requests);
+            set(&mut c.job_resources.limits, res.limits);
+        }
         if let Some(res) = k.resources {
             set(&mut c.resources.requests, res.requests);
             set(&mut c.resources.limits, res.limits);

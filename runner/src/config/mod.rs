@@ -159,6 +159,10 @@ pub struct KubernetesConfig {
     pub context: Option<String>,
     pub namespace_prefix: String,
     pub executor_image: String,
+    /// The image the steps of a `kubernetes` label without an image run in.
+    pub job_image: String,
+    /// Requests and limits of the job pods' container; an empty map keeps the template's.
+    pub job_resources: ResourcesConfig,
     pub resources: ResourcesConfig,
     /// `spec.hard` of a ResourceQuota in each build namespace; empty = no quota.
     pub quota: BTreeMap<String, String>,
@@ -189,6 +193,11 @@ impl Default for KubernetesConfig {
             context: None,
             namespace_prefix: kaniko.namespace_prefix,
             executor_image: kaniko.executor_image,
+            job_image: crate::backend::pod::DEFAULT_JOB_IMAGE.to_string(),
+            job_resources: ResourcesConfig {
+                requests: BTreeMap::new(),
+                limits: BTreeMap::new(),
+            },
             resources: kaniko.resources,
             quota: kaniko.quota.unwrap_or_default(),
             registry_secret_file: None,
@@ -343,6 +352,9 @@ impl Config {
                 "kubernetes.namespace_prefix",
                 "must be 1 to 20 lowercase letters, digits or '-', starting and ending with a letter or digit",
             );
+        }
+        if k8s.job_image.trim().is_empty() {
+            return invalid("kubernetes.job_image", "must name an image");
         }
         if k8s.executor_image.trim().is_empty() {
             return invalid("kubernetes.executor_image", "must name an image");

@@ -82,6 +82,14 @@ kubernetes:
   namespace_prefix: {namespace_prefix}
   # The Kaniko executor (a maintained fork; Google's kaniko was archived in June 2025).
   executor_image: {executor_image}
+  # The image the steps of a `kubernetes` label without one run in (`name:kubernetes`;
+  # `name:kubernetes://IMAGE` names its own), in a pod of the job's own namespace.
+  job_image: {job_image}
+  # Requests and limits of the job pods' container (unset: 100m CPU and 128Mi requested,
+  # a 2Gi memory limit, from templates/pods/job-pod.yaml).
+  # job_resources:
+  #   requests: {{cpu: "1", memory: 1Gi}}
+  #   limits: {{memory: 4Gi}}
   # Requests and limits of the Kaniko container.
   resources:
     requests:
@@ -122,6 +130,7 @@ kubernetes:
         readiness_grace = format_duration(m.readiness_grace),
         namespace_prefix = k.namespace_prefix,
         executor_image = k.executor_image,
+        job_image = k.job_image,
         requests = yaml_map(&k.resources.requests, 6),
         limits = yaml_map(&k.resources.limits, 6),
         context_mode = k.context_mode.as_str(),

@@ -47,6 +47,7 @@ fn the_generated_config_has_act_runner_keys() {
         "addr: 127.0.0.1:9101",
         "kubernetes:",
         "executor_image:",
+        "job_image: node:20-bookworm",
     ] {
         assert!(text.contains(key), "{key} missing");
     }
@@ -264,4 +265,22 @@ fn the_spool_defaults_beside_the_runner_file_and_can_be_set() {
     let env = load_with_env(None, &lookup).unwrap().config.runner;
     assert_eq!(env.spool_dir, Some(PathBuf::from("/env-spool")));
     assert!(generate().contains("# spool_dir:"));
+}
+
+#[test]
+fn job_pod_keys_load_from_the_file() {
+    let loaded = load_text(
+        "kubernetes:\n  job_image: alpine:3\n  job_resources:\n    requests:\n      cpu: \"2\"\n    limits:\n      memory: 8Gi\n",
+    )
+    .unwrap();
+    let k = loaded.config.kubernetes;
+    assert_eq!(k.job_image, "alpine:3");
+    assert_eq!(k.job_resources.requests["cpu"], "2");
+    assert_eq!(k.job_resources.limits["memory"], "8Gi");
+    assert!(
+        load_text("kubernetes:\n  job_image: \" \"\n")
+            .unwrap_err()
+            .to_string()
+            .starts_with("kubernetes.job_image:")
+    );
 }

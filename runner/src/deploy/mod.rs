@@ -24,7 +24,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 
-use crate::build::kaniko::{Permission, is_dns1123_label, needed_permissions};
+use crate::build::kaniko::{Permission, is_dns1123_label, needed_permissions, with_job_pods};
 use crate::config::Config;
 use crate::source::gitea::labels::Label;
 
@@ -302,11 +302,11 @@ pub fn deploy_manifests(settings: &DeploySettings) -> Result<DeployManifests, De
         DeployTemplate::ClusterRole.render(dir, "ClusterRole", &values)?;
     cluster_role.metadata.name = Some(cluster_role_name.clone());
     let rules = cluster_role.rules.get_or_insert_with(Vec::new);
-    rules.extend(
-        needed_permissions(&kaniko_shape(&config.kubernetes))
-            .iter()
-            .map(policy_rule),
-    );
+    let mut permissions = needed_permissions(&kaniko_shape(&config.kubernetes));
+    if runs_job_pods(&settings.labels) {
+        permissions = with_job_pods(permissions);
+    }
+    rules.extend(permissions.iter().map(policy_rule));
 
     let mut binding: ClusterRoleBinding =
         DeployTemplate::ClusterRoleBinding.render(dir, "ClusterRoleBinding", &values)?;
@@ -438,6 +438,19 @@ impl DeployManifests {
 }
 
 /// The RBAC rule granting `p`.
+/// Whether `labels` hold a `kubernetes` label (its jobs' steps run in pods: the runner
+/// then needs `kaniko::job_pod_permissions` too).
+pub fn runs_job_pods(labels: &[String]) -> bool {
+    Label::parse_all(labels).is_ok_and(|labels| {
+        labels.iter().any(|l| {
+            matches!(
+                l.kind,
+                crate::source::gitea::labels::LabelKind::Kubernetes { .. }
+            )
+        })
+    })
+}
+
 pub fn policy_rule(p: &Permission) -> PolicyRule {
     PolicyRule {
         api_groups: Some(vec![p.group.to_string()]),

@@ -33,6 +33,9 @@ impl JobState<'_> {
             .scope
             .interpolate(def.uses.as_deref().unwrap_or_default())
             .map_err(|e| format!("uses: {e}"))?;
+        if self.served_on_runner_for_pod(&uses) {
+            return self.run_uses_in_pod(frame, def, key, &uses, timeout).await;
+        }
         if let Some(kind) = actions::build::is_builtin_build_action(&uses) {
             return self
                 .run_builtin_build(frame, def, key, kind, &uses, timeout)
@@ -61,6 +64,7 @@ impl JobState<'_> {
         }
         let dir = self.action_dir(&action, &uses).await?;
         let manifest = actions::load_manifest(&dir).map_err(|e| e.to_string())?;
+        self.action_in_pod(&dir, key).await?;
         let with = frame
             .scope
             .string_map(&def.with, &def.with_inserts)
@@ -192,9 +196,13 @@ impl JobState<'_> {
                 job: self.key.clone(),
                 step: key.clone(),
             });
-            let outcome = self
-                .run_pre(&frame, def, &key, &dir, &uses, &manifest, pre, &with, &env)
-                .await;
+            let outcome = match self.action_in_pod(&dir, &key).await {
+                Ok(()) => {
+                    self.run_pre(&frame, def, &key, &dir, &uses, &manifest, pre, &with, &env)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
             let outcome = outcome.map(|p| {
                 let saved = p
                     .state
@@ -239,8 +247,11 @@ impl JobState<'_> {
         self.run_process_step(frame, key, process, &extra).await
     }
 
-    /// The host's `node`, or why a JavaScript action cannot run.
+    /// The host's `node` (the image's in a job pod), or why a JavaScript action cannot run.
     fn node_program(&self, uses: &str, using: &str) -> Result<String, String> {
+        if self.engine.pod.is_some() {
+            return Ok("node".to_string());
+        }
         crate::backend::shell::find_program("node", &self.path_env())
             .map(|p| p.display().to_string())
             .ok_or_else(|| {

@@ -63,6 +63,8 @@ pub struct Assignment {
     /// The runner's cap on the job's run time (`runner.timeout`).
     pub time_limit: Option<Duration>,
     pub stop: StopPolicy,
+    /// The running pod the steps go to (a `kubernetes` label), else they run on this host.
+    pub pod: Option<Arc<crate::backend::pod::JobPod>>,
 }
 
 /// How the job ended.
@@ -145,6 +147,7 @@ pub async fn run_assignment(
     engine.checkout = CheckoutMode::Fetch;
     engine.job_time_limit = assignment.time_limit;
     engine.masks = assignment.masks.clone();
+    engine.pod = assignment.pod.clone();
     if let Some(token) = engine
         .run
         .given_github
@@ -413,6 +416,7 @@ mod tests {
             builds: BuildSettings::default(),
             time_limit: None,
             stop: StopPolicy::default(),
+            pod: None,
         };
         adopt_needs(&mut a);
         let needs: Vec<&str> = a.workflow.jobs[0]

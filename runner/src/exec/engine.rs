@@ -39,6 +39,8 @@ pub struct Engine {
     pub job_time_limit: Option<Duration>,
     /// Values masked in every job's lines besides its secrets (a task's tokens).
     pub masks: Vec<String>,
+    /// The job pod the steps run in (a `kubernetes` label's job), else the host.
+    pub pod: Option<Arc<crate::backend::pod::JobPod>>,
     job_serial: AtomicUsize,
 }
 
@@ -81,6 +83,7 @@ impl Engine {
             checkout: CheckoutMode::InPlace,
             job_time_limit: None,
             masks: Vec::new(),
+            pod: None,
             job_serial: AtomicUsize::new(0),
         }
     }

@@ -451,7 +451,8 @@ fn start_docker_shim(
     frame: &Frame,
 ) -> Option<super::build::shim::DockerShim> {
     let engine = state.engine;
-    if engine.dry_run || !engine.builds.settings.docker_shim {
+    // A job pod cannot reach the shim's Unix socket on this host (docs/pod-steps.md).
+    if engine.dry_run || !engine.builds.settings.docker_shim || engine.pod.is_some() {
         return None;
     }
     let sha = frame.github_sha();

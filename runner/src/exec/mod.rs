@@ -23,6 +23,7 @@ pub mod eval;
 pub mod events;
 pub mod job;
 pub mod mask;
+mod pod_step;
 pub mod render;
 pub mod schedule;
 pub mod step;

@@ -85,7 +85,7 @@ impl StepFiles {
 #[derive(Debug, Default)]
 pub struct StepEnvBase {
     contexts: Option<(Value, Value)>,
-    env: Vec<(String, String)>,
+    pub(super) env: Vec<(String, String)>,
     files: Option<StepFiles>,
 }
 
@@ -304,7 +304,8 @@ impl JobState<'_> {
             Some(wd) => workspace.join(wd),
             None => workspace.clone(),
         };
-        if !dir.is_dir() {
+        // In a job pod the folder is the pod's, made by earlier steps there.
+        if self.engine.pod.is_none() && !dir.is_dir() {
             return Err(format!(
                 "the working directory {} does not exist; create it in an earlier step or fix `working-directory`",
                 dir.display()
@@ -376,6 +377,7 @@ impl JobState<'_> {
             });
         let token = self.process_token(frame);
         let stop = self.engine.stop;
+        let pod = self.pod_step(&spec)?;
         let mut reader = OutputReader {
             state: self,
             key,
@@ -390,13 +392,24 @@ impl JobState<'_> {
         let base = std::mem::take(&mut reader.state.step_env);
         let exit = {
             let mut on_line = |stream: OutputStream, line: &str| reader.line(stream, line);
-            run_process_over(&spec, &base.env, stop, &mut on_line, &token).await
+            match &pod {
+                Some((pod, process)) => pod
+                    .run_process(process, stop, &mut on_line, &token)
+                    .await
+                    .map_err(|e| e.to_string()),
+                None => run_process_over(&spec, &base.env, stop, &mut on_line, &token)
+                    .await
+                    .map_err(|e| e.to_string()),
+            }
         };
         reader.state.step_env = base;
         let mut outputs = std::mem::take(&mut reader.outputs);
         let mut saved_state = std::mem::take(&mut reader.saved_state);
         let command_failed = reader.command_failed;
-        let exit = exit.map_err(|e| e.to_string())?;
+        let exit = exit?;
+        if let Some((pod, _)) = &pod {
+            self.fetch_pod_step_files(pod).await?;
+        }
         self.read_files(&mut outputs, &mut saved_state)?;
         let outcome = if exit.timed_out {
             let minutes = spec.timeout.map_or(0.0, |t| t.as_secs_f64() / 60.0);

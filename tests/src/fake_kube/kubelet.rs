@@ -63,6 +63,8 @@ pub(crate) fn spawn_pod(shared: &Arc<Shared>, key: Key) -> tokio::task::JoinHand
             }
         };
         lock(&shared.pods).remove(&key);
+        // The pod's exec processes end with it.
+        lock(&shared.sandboxes).remove(&key);
         if let Some(pod) = shared.read(|s| s.get(&key).cloned()) {
             for c in pod["spec"]["containers"].as_array().into_iter().flatten() {
                 let name = c["name"].as_str().unwrap_or_default().to_string();

@@ -17,6 +17,7 @@ mod admission;
 mod api;
 mod attach;
 mod events;
+mod exec;
 mod faults;
 mod jobs;
 mod kaniko;
@@ -114,6 +115,8 @@ pub(crate) struct Shared {
     stdin: Mutex<HashMap<logs::LogKey, tokio::sync::mpsc::UnboundedSender<axum::body::Bytes>>>,
     /// Files written to persistent volumes: `(namespace, claim)` → path in the volume → bytes.
     volumes: Mutex<HashMap<(String, String), VolumeFiles>>,
+    /// The sandboxes `pods/exec` runs commands in, by pod (see the `exec` module).
+    sandboxes: Mutex<HashMap<Key, exec::Sandbox>>,
     options: FakeKubeOptions,
     work_dir: PathBuf,
     /// Itself, for tasks started from code that holds only a reference.
@@ -186,6 +189,7 @@ impl FakeKube {
             pods: Mutex::default(),
             stdin: Mutex::default(),
             volumes: Mutex::default(),
+            sandboxes: Mutex::default(),
             options,
             work_dir: work.path().to_path_buf(),
             addr,

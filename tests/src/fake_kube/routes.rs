@@ -63,6 +63,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/api/v1/namespaces/{ns}/pods/{name}/attach",
             axum::routing::any(super::attach::handle),
         )
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/exec",
+            axum::routing::any(super::exec::handle),
+        )
         .fallback(handle)
         .layer(DefaultBodyLimit::max(64 << 20))
         .with_state(shared)
@@ -405,10 +409,14 @@ fn resource_list(group: &str, version: &str) -> Value {
             }));
         }
         if r.plural == "pods" {
-            for (sub, verbs) in [("log", vec!["get"]), ("attach", vec!["create", "get"])] {
+            for (sub, verbs) in [
+                ("log", vec!["get"]),
+                ("attach", vec!["create", "get"]),
+                ("exec", vec!["create", "get"]),
+            ] {
                 resources.push(json!({
                     "name": format!("pods/{sub}"), "singularName": "", "namespaced": true,
-                    "kind": if sub == "log" { "Pod" } else { "PodAttachOptions" }, "verbs": verbs,
+                    "kind": match sub { "log" => "Pod", "exec" => "PodExecOptions", _ => "PodAttachOptions" }, "verbs": verbs,
                 }));
             }
         }

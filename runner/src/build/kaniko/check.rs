@@ -19,7 +19,7 @@ use super::cleanup::{EXPIRES_AT_ANNOTATION, RUNNER_ID_LABEL, delete_namespace};
 use super::cluster::{KanikoBuilder, describe, retry};
 use super::manifests::MANAGED_BY;
 use super::names::{label_value, namespace_name};
-use super::permissions::{Permission, needed_permissions};
+use super::permissions::{Permission, needed_permissions, with_job_pods};
 use super::time::rfc3339;
 
 /// The outcome of one check.
@@ -57,6 +57,8 @@ pub struct CheckOptions {
     pub registry: Option<String>,
     /// Probe it over plain HTTP.
     pub insecure_registry: bool,
+    /// Also what the job pods of `kubernetes` labels need (`pods/exec`, creating pods).
+    pub job_pods: bool,
 }
 
 /// Runs every check, in order; checks that need the cluster are skipped when it does not
@@ -76,7 +78,11 @@ pub async fn run_checks(builder: &KanikoBuilder, options: &CheckOptions) -> Vec<
             false
         }
     };
-    for permission in needed_permissions(&builder.config) {
+    let mut needed = needed_permissions(&builder.config);
+    if options.job_pods {
+        needed = with_job_pods(needed);
+    }
+    for permission in needed {
         let Permission {
             group,
             resource,

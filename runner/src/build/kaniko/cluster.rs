@@ -90,6 +90,11 @@ impl KanikoBuilder {
         &self.client
     }
 
+    /// The client configuration (to open a fresh client, e.g. for a [`super::NamespaceGuard`]).
+    pub fn kube_config(&self) -> &Config {
+        &self.kube_config
+    }
+
     pub fn config(&self) -> &KanikoConfig {
         &self.config
     }

@@ -36,6 +36,7 @@ pub use cleanup::{
     runner_selector, select_reapable,
 };
 pub use cluster::{ClusterError, KanikoBuilder};
+pub(crate) use cluster::{describe, retry, status_code};
 pub use conditions::{
     FATAL_WAITING_REASONS, JobVerdict, KANIKO_CONTAINER, KanikoState, PodProblem, job_verdict,
     kaniko_state, parse_digest, pod_problem,
@@ -50,7 +51,9 @@ pub use manifests::{
     configmap_encoded_size,
 };
 pub use names::{is_dns1123_label, label_value, namespace_name};
-pub use permissions::{ALL_PERMISSIONS, Permission, needed_permissions};
+pub use permissions::{
+    ALL_PERMISSIONS, Permission, job_pod_permissions, needed_permissions, with_job_pods,
+};
 pub use run::BuildTimings;
 pub use spec::{REVISION_LABEL, build_spec, registry_host, repository};
 pub use tags::{TagTemplates, dual_tags};

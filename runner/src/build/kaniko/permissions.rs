@@ -85,6 +85,9 @@ pub const PVCS: Permission = permission(
 /// Writing the context to the loader's or Kaniko's stdin. WebSocket attach is authorized
 /// as `get`, and from Kubernetes 1.35 also as `create`.
 pub const POD_ATTACH: Permission = permission("", "pods", "attach", &["get", "create"]);
+/// Running the steps of a `kubernetes` label's job in its pod (`backend::pod`). WebSocket
+/// exec is authorized as `get`, and from Kubernetes 1.35 also as `create`.
+pub const POD_EXEC: Permission = permission("", "pods", "exec", &["get", "create"]);
 /// The registry credentials Secret of a build namespace (never read back).
 pub const SECRETS: Permission = permission("", "secrets", "", &["create"]);
 /// The optional ResourceQuota of a build namespace.
@@ -94,7 +97,7 @@ pub const LIMIT_RANGES: Permission = permission("", "limitranges", "", &["create
 
 /// Every permission any configuration may need (the union of [`needed_permissions`] over
 /// all configurations).
-pub const ALL_PERMISSIONS: [Permission; 10] = [
+pub const ALL_PERMISSIONS: [Permission; 11] = [
     NAMESPACES,
     JOBS,
     PODS_WITH_LOADER,
@@ -102,10 +105,28 @@ pub const ALL_PERMISSIONS: [Permission; 10] = [
     CONFIGMAPS,
     PVCS,
     POD_ATTACH,
+    POD_EXEC,
     SECRETS,
     RESOURCE_QUOTAS,
     LIMIT_RANGES,
 ];
+
+/// What the jobs of `kubernetes` labels need besides builds: their namespace, their pod
+/// (created, read while it starts; deleted with the namespace), and exec into it.
+pub fn job_pod_permissions() -> [Permission; 3] {
+    [NAMESPACES, PODS_WITH_LOADER, POD_EXEC]
+}
+
+/// `needed` (a build's) plus what the job pods of `kubernetes` labels need.
+pub fn with_job_pods(mut needed: Vec<Permission>) -> Vec<Permission> {
+    needed.retain(|p| *p != PODS_READ);
+    for p in job_pod_permissions() {
+        if !needed.contains(&p) {
+            needed.push(p);
+        }
+    }
+    needed
+}
 
 /// The permissions builds need under `config`: what every build does, plus the PVC and
 /// loader pod, attach, Secret, quota and LimitRange only when `config` uses them.
@@ -179,5 +200,13 @@ mod tests {
         assert_eq!(POD_LOGS.path(), "pods/log");
         assert_eq!(JOBS.path(), "batch/jobs");
         assert_eq!(POD_ATTACH.rbac_resource(), "pods/attach");
+        assert_eq!(POD_EXEC.rbac_resource(), "pods/exec");
+        for p in job_pod_permissions() {
+            assert!(ALL_PERMISSIONS.contains(&p), "{}", p.path());
+        }
+        let merged = with_job_pods(needed_permissions(&plain));
+        assert!(merged.contains(&POD_EXEC) && merged.contains(&PODS_WITH_LOADER));
+        assert!(!merged.contains(&PODS_READ));
+        assert_eq!(merged.iter().filter(|p| **p == NAMESPACES).count(), 1);
     }
 }

@@ -4,9 +4,10 @@
 //! `ACTIONS_RUNTIME_*`, ...), writes the "Set up job" lines, runs the job in a task folder
 //! `<workdir_parent>/<task id>` with [`run_assignment`], and removes the folder after.
 //!
-//! Steps run on this host for every label: a `docker://` label (this runner has no
-//! Docker) and a `kubernetes` label (steps in a pod are not implemented yet) say so in one
-//! runner line and run on the host.
+//! Steps run on this host, except for a `kubernetes` / `kubernetes://IMAGE` label: then
+//! they run in a pod of the job's own namespace ([`crate::backend::pod`]), created before
+//! the first step and deleted after the last. A `docker://` label (this runner has no
+//! Docker) says so in one runner line and runs on the host.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ use super::labels::{self, Label, LabelKind};
 use super::proto::runner::v1::{Result as TaskResult, Task, TaskNeed};
 use super::proto::well_known::Struct;
 use crate::backend::host::StopPolicy;
+use crate::backend::pod::{JobPod, PodError, PodJob, PodSettings};
 use crate::exec::assignment::{Assignment, JobRun, NeedResult, run_assignment};
 use crate::exec::eval::display;
 use crate::exec::events::{Event, EventSink, JobKey, LogKind, Outcome};
@@ -42,6 +44,8 @@ pub struct TaskSettings {
     pub builds: crate::exec::build::BuildSettings,
     /// `runner.timeout`.
     pub timeout: Duration,
+    /// How the pods of `kubernetes` labels' jobs are made.
+    pub pods: PodSettings,
 }
 
 /// Why a task cannot run; each becomes runner lines of the task's log.
@@ -57,6 +61,8 @@ pub enum TaskError {
         "the task's workflow holds {count} jobs ({ids}); a task runs exactly one (the server should send one job per task)"
     )]
     JobCount { count: usize, ids: String },
+    #[error("{0}")]
+    Pod(#[from] PodError),
     #[error(
         "cannot create the task folder {}: {source}; check host.workdir_parent and its permissions",
         path.display()
@@ -146,6 +152,37 @@ pub async fn run_task(
         // Gitea has no GraphQL API: GITHUB_GRAPHQL_URL is empty, as act_runner sets it.
         github.insert("graphql_url", Value::from(""));
     }
+    let pod = match labels::pick(&runs_on, &settings.labels).map(|l| &l.kind) {
+        Some(LabelKind::Kubernetes { image }) => {
+            let job = PodJob {
+                runner_id: settings.builds.runner_id.clone(),
+                namespace_prefix: settings.builds.namespace_prefix.clone(),
+                task: task.id.to_string(),
+                job: key.id.clone(),
+            };
+            let image = image.as_deref();
+            match JobPod::start(&settings.builds, &settings.pods, &job, image, &cancel).await {
+                Ok(pod) => {
+                    say(format!(
+                        "Job pod {}/{} is running (image {})",
+                        pod.namespace(),
+                        crate::backend::pod::POD_NAME,
+                        image.unwrap_or(&settings.pods.image)
+                    ));
+                    Some(std::sync::Arc::new(pod))
+                }
+                // Cancelled while the pod started: the engine reports the job cancelled
+                // before its first step (nothing runs).
+                Err(PodError::Cancelled) if cancel.is_cancelled() => None,
+                Err(e) => {
+                    drop(temp);
+                    let _ = remove_folder(&task_dir);
+                    return fail(&sink, key, &masker, &TaskError::Pod(e), started);
+                }
+            }
+        }
+        _ => None,
+    };
     let assignment = Assignment {
         workflow,
         needs,
@@ -163,8 +200,15 @@ pub async fn run_task(
         builds: settings.builds.clone(),
         time_limit: Some(settings.timeout).filter(|t| !t.is_zero()),
         stop: StopPolicy::default(),
+        pod: pod.clone(),
     };
     let run = run_assignment(assignment, sink.clone(), cancel, hard_cancel).await;
+    if let Some(pod) = pod {
+        match pod.delete().await {
+            Ok(()) => say(format!("Job namespace {} deleted", pod.namespace())),
+            Err(e) => say(format!("warning: {e}")),
+        }
+    }
     drop(temp);
     if let Err(e) = remove_folder(&task_dir) {
         say(format!(
@@ -315,7 +359,7 @@ fn placement(runs_on: &[String], labels: &[Label]) -> String {
                 label.name
             ),
             LabelKind::Kubernetes { image } => format!(
-                "Label {} asks for steps in a Kubernetes pod{}, which this runner does not do yet: the steps run on this host",
+                "Label {}: the steps run in a pod of the job's namespace{}",
                 label.name,
                 image
                     .as_ref()
@@ -456,6 +500,7 @@ mod tests {
             action_cache: PathBuf::from("/c"),
             envs: Vec::new(),
             builds: Default::default(),
+            pods: PodSettings::default(),
             timeout: Duration::from_secs(3 * 3600),
         }
     }
@@ -575,7 +620,7 @@ mod tests {
             "{docker}"
         );
         let k8s = line(&["k8s"]);
-        assert!(k8s.contains("Kubernetes pod (img:1)"), "{k8s}");
+        assert!(k8s.contains("pod of the job's namespace (img:1)"), "{k8s}");
         assert!(line(&["other"]).contains("matches none"));
     }
 }

@@ -1,0 +1,195 @@
+//! `uses:` in pod jobs: checkout copied in, JavaScript and composite actions in the pod,
+//! image builds from the pod's workspace, Docker actions refused.
+
+use harness::fake_kube::FakeKubeOptions;
+use hybrid_runner::exec::events::Outcome;
+
+use super::common::*;
+
+const GREET_ACTION: &str = "name: greet\ninputs:\n  who:\n    required: true\noutputs:\n  greeting:\n    description: the greeting\nruns:\n  using: node20\n  main: index.js\n  post: post.js\n";
+const GREET_MAIN: &str = r#"const fs = require('fs');
+const who = process.env.INPUT_WHO;
+console.log(`hello ${who} in ${process.cwd()} from ${process.env.GITHUB_ACTION_PATH}`);
+fs.appendFileSync(process.env.GITHUB_OUTPUT, `greeting=hi ${who}\n`);
+fs.appendFileSync(process.env.GITHUB_STATE, `who=${who}\n`);
+"#;
+const GREET_POST: &str = "console.log(`post for ${process.env.STATE_who}`);\n";
+const TWICE_ACTION: &str = "name: twice\nruns:\n  using: composite\n  steps:\n    - run: echo \"composite in $(pwd) at $GITHUB_ACTION_PATH\"\n      shell: bash\n    - run: echo \"composite twice=$(ls \"$GITHUB_ACTION_PATH\")\"\n      shell: sh\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkout_reaches_the_pods_workspace_and_docker_actions_are_refused() {
+    if !sandbox_available() {
+        return;
+    }
+    let rig = Rig::new(FakeKubeOptions::default());
+    let server = rig.dir.path().join("server");
+    let src = server.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    git(&src, &["init", "-q", "-b", "main"]);
+    std::fs::write(src.join("README"), "from the server\n").unwrap();
+    std::fs::create_dir_all(src.join("deep/er")).unwrap();
+    std::fs::write(src.join("deep/er/file.txt"), "nested\n").unwrap();
+    git(&src, &["add", "."]);
+    git(&src, &["commit", "-q", "-m", "first"]);
+    let sha = git(&src, &["rev-parse", "HEAD"]);
+    std::fs::create_dir_all(server.join("org")).unwrap();
+    git(&server, &["clone", "-q", "--bare", "src", "org/app.git"]);
+    let payload = r###"name: CI
+"on": push
+jobs:
+  build:
+    runs-on: k8s
+    steps:
+      - uses: actions/checkout@v4
+      - run: |
+          echo "readme=$(cat README) nested=$(cat deep/er/file.txt)"
+          echo "head=$(git rev-parse HEAD)"
+      - uses: docker://alpine:3
+      - if: always()
+        run: echo after-refusal
+"###;
+    let mut t = task(104, payload);
+    let mut context: serde_json::Value = serde_json::to_value(t.context.take().unwrap()).unwrap();
+    context["server_url"] = serde_json::Value::String(format!("file://{}/", server.display()));
+    context["sha"] = serde_json::Value::String(sha.clone());
+    t.context = Some(serde_json::from_value(context).unwrap());
+    let (run, events) = execute(t, &rig.settings()).await;
+    let all = lines(&events);
+    assert_eq!(run.result, Outcome::Failure, "{all:#?}");
+    assert!(
+        has(&events, "readme=from the server nested=nested"),
+        "{all:#?}"
+    );
+    assert!(has(&events, &format!("head={sha}")), "{all:#?}");
+    assert!(
+        all.iter()
+            .any(|l| l.contains("Docker actions need a container backend")),
+        "{all:#?}"
+    );
+    assert!(has(&events, "after-refusal"), "{all:#?}");
+    rig.assert_namespaces_deleted().await;
+    rig.assert_no_secret_in_urls();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_and_composite_actions_run_in_the_pod() {
+    if !sandbox_available() {
+        return;
+    }
+    let rig = Rig::new(FakeKubeOptions::default());
+    let server = rig.dir.path().join("server");
+    // The repository, with a local composite action.
+    let src = rig.dir.path().join("src");
+    let sha = repository(&src, "app", &[("twice/action.yml", TWICE_ACTION)]);
+    std::fs::create_dir_all(server.join("org")).unwrap();
+    let bare_source = src.join("app").display().to_string();
+    git(
+        &server,
+        &["clone", "-q", "--bare", &bare_source, "org/app.git"],
+    );
+    // A remote JavaScript action on the actions mirror.
+    let mirror = rig.dir.path().join("mirror");
+    repository(
+        &mirror,
+        "acme/greet",
+        &[
+            ("action.yml", GREET_ACTION),
+            ("index.js", GREET_MAIN),
+            ("post.js", GREET_POST),
+        ],
+    );
+    let payload = r###"name: CI
+"on": push
+jobs:
+  build:
+    runs-on: k8s
+    steps:
+      - uses: actions/checkout@v4
+      - id: greet
+        uses: acme/greet@v1
+        with:
+          who: pods
+      - run: echo "greeting=${{ steps.greet.outputs.greeting }}"
+      - uses: ./twice
+"###;
+    let mut t = task(111, payload);
+    let mut context: serde_json::Value = serde_json::to_value(t.context.take().unwrap()).unwrap();
+    context["server_url"] = serde_json::Value::String(format!("file://{}/", server.display()));
+    context["sha"] = serde_json::Value::String(sha);
+    context["gitea_default_actions_url"] =
+        serde_json::Value::String(format!("file://{}", mirror.display()));
+    t.context = Some(serde_json::from_value(context).unwrap());
+    let (run, events) = execute(t, &rig.settings()).await;
+    let all = lines(&events);
+    assert_eq!(run.result, Outcome::Success, "{all:#?}");
+    for wanted in [
+        "hello pods in /__w/app from /__t/_actions/0",
+        "greeting=hi pods",
+        // The engine's own form of a local action's path (the same on the host).
+        "composite in /__w/app at /__w/app/./twice",
+        "composite twice=action.yml",
+        "post for pods",
+    ] {
+        assert!(has(&events, wanted), "missing {wanted:?} in {all:#?}");
+    }
+    assert!(
+        all.iter().any(|l| l.starts_with("Copied the action ")
+            && l.ends_with("into the job pod at /__t/_actions/0")),
+        "{all:#?}"
+    );
+    rig.assert_namespaces_deleted().await;
+    rig.assert_no_secret_in_urls();
+}
+
+/// The registry fixture is blocking: this test drives its own runtime.
+#[test]
+fn a_built_in_build_uses_the_pods_workspace() {
+    if !sandbox_available()
+        || !harness::registry::require_program("buildah", "the fake kubelet builds with buildah")
+    {
+        return;
+    }
+    let Some(registry) = harness::registry::Registry::start() else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let rig = runtime.block_on(async { Rig::new(FakeKubeOptions::default()) });
+    let mut settings = rig.settings();
+    settings.builds.builder = hybrid_runner::build::BuilderChoice::Kaniko;
+    settings.builds.insecure_registries = vec![registry.host.clone()];
+    let payload = format!(
+        r###"name: CI
+"on": push
+jobs:
+  build:
+    runs-on: k8s
+    steps:
+      - run: |
+          printf 'FROM scratch\nCOPY hello.txt /hello.txt\n' > Dockerfile
+          echo "made in the pod" > hello.txt
+      - id: img
+        uses: hybrid-runner/build@v1
+        with:
+          image: {host}/podapp
+          variants: docker
+      - run: echo "built=${{{{ steps.img.outcome }}}}"
+"###,
+        host = registry.host
+    );
+    let (run, events) = runtime.block_on(execute(task(109, &payload), &settings));
+    let all = lines(&events);
+    assert_eq!(run.result, Outcome::Success, "{all:#?}");
+    assert!(
+        all.iter()
+            .any(|l| l.starts_with("Copied the job pod's workspace /__w/app to the runner")),
+        "{all:#?}"
+    );
+    assert!(has(&events, "built=success"), "{all:#?}");
+    runtime.block_on(rig.assert_namespaces_deleted());
+    let tags = registry.tags("podapp");
+    assert!(tags.contains(&"docker-latest".to_string()), "{tags:?}");
+}
