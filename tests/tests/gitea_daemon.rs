@@ -1,0 +1,473 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The real `hybrid-runner daemon` against the fake Gitea (`harness::fake_gitea`), in
+//! working order: `register` writes `.runner`, the daemon declares itself and polls, runs
+//! each task through the job engine on this host, and reports it. Checked on the fake's
+//! side, as Gitea would store it: the result, the step states (ids, results, log ranges
+//! consistent with the stored log), the job outputs, every printed line stored exactly once
+//! and in order, secrets masked, `needs` / `vars` / the `github` context reaching the steps;
+//! a failing step and `always()`; a build step becoming a Kaniko Job on the fake Kubernetes
+//! API with five tags in a real registry; `--once`; capacity; a missing `.runner`.
+//! Faults and the load test are in `gitea_daemon_faults.rs` and `gitea_daemon_load.rs`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use harness::daemon_process::{
+    Daemon, DaemonOptions, RunnerHome, numbered, rows_where, step_state_problems,
+};
+use harness::fake_gitea::{
+    FakeGitea, FakeGiteaOptions, Method, NeedSpec, SHA, TaskStatus, TaskView, pb,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hybrid-runner-cli");
+/// Generous: the test machine is small and shared.
+const WAIT: Duration = Duration::from_secs(180);
+
+fn home(fake: &FakeGitea) -> RunnerHome {
+    RunnerHome::register(Path::new(BIN), fake, "ubuntu-latest:host", "")
+}
+
+/// A single-job payload as Gitea sends it; `job` is the YAML under the job id `test`
+/// (indented by 4), without `runs-on`.
+fn payload(job: &str) -> String {
+    format!("name: ci\non: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n{job}")
+}
+
+/// Waits for task `id` to be final with its log closed; panics with the daemon's output.
+fn finished(fake: &FakeGitea, daemon: &Daemon, id: i64) -> TaskView {
+    fake.wait_task_finished(id, WAIT).unwrap_or_else(|| {
+        panic!(
+            "task {id} did not finish: {:#?}\n--- daemon output\n{}",
+            fake.task(id).map(|t| (t.status, t.log_lines(), t.steps)),
+            daemon.output()
+        )
+    })
+}
+
+fn describe(task: &TaskView, daemon: &Daemon) -> String {
+    format!(
+        "status {:?}, steps {:#?}\n--- stored log\n{}\n--- daemon output\n{}",
+        task.status,
+        task.steps,
+        task.log_lines().join("\n"),
+        daemon.output()
+    )
+}
+
+fn count(task: &TaskView, row: &str) -> usize {
+    task.log.iter().filter(|l| l.content == row).count()
+}
+
+const MAIN_JOB: &str = r#"    needs: [prep]
+    env:
+      JOB_ENV: job-level
+    outputs:
+      result: ${{ steps.gen.outputs.value }}
+      from-need: ${{ needs.prep.outputs.version }}
+    steps:
+      - id: gen
+        name: numbered lines
+        shell: bash
+        run: |
+          for i in $(seq 1 150); do echo "gen-$i"; done
+          echo "value=42" >> "$GITHUB_OUTPUT"
+      - name: contexts
+        shell: bash
+        env:
+          DEPLOY: ${{ secrets.DEPLOY_KEY }}
+        run: |
+          echo "need=${{ needs.prep.outputs.version }}"
+          echo "need-result=${{ needs.prep.result }}"
+          echo "var=${{ vars.GREETING }}"
+          echo "secret=${{ secrets.DEPLOY_KEY }}"
+          echo "secret-env=$DEPLOY"
+          echo "token=${{ secrets.GITHUB_TOKEN }}"
+          echo "job-env=$JOB_ENV"
+          echo "sha=${{ github.sha }}"
+          echo "repo=${{ github.repository }}"
+      - name: stderr lines
+        shell: bash
+        run: for i in $(seq 1 50); do echo "err-$i" >&2; done
+"#;
+
+const SECRET: &str = "s3cr3t-deploy-key-9f8e7d";
+
+#[test]
+fn a_task_runs_and_every_line_state_and_output_reaches_the_server_once() {
+    let fake = FakeGitea::start(FakeGiteaOptions::default());
+    let home = home(&fake);
+    let mut spec = fake.task_spec(&["ubuntu-latest"], &payload(MAIN_JOB));
+    spec.secrets.insert("DEPLOY_KEY".into(), SECRET.into());
+    spec.vars.insert("GREETING".into(), "hello-vars".into());
+    spec.needs.insert(
+        "prep".into(),
+        NeedSpec {
+            outputs: BTreeMap::from([("version".to_string(), "1.2.3".to_string())]),
+            result: pb::Result::Success,
+        },
+    );
+    let token = spec.secrets["GITHUB_TOKEN"].clone();
+    let id = fake.enqueue_task(spec);
+    let daemon = home.start(&DaemonOptions::default());
+    let task = finished(&fake, &daemon, id);
+    let all = describe(&task, &daemon);
+
+    assert_eq!(task.result(), Some(pb::Result::Success), "{all}");
+    assert_eq!(task.reported_result, Some(pb::Result::Success), "{all}");
+    assert_eq!(task.runner_uuid.as_deref(), Some(home.uuid.as_str()));
+
+    // Every printed line exactly once, in order, stdout and stderr alike.
+    assert_eq!(
+        rows_where(&task, |r| r.starts_with("gen-")),
+        numbered("gen-", 150),
+        "{all}"
+    );
+    assert_eq!(
+        rows_where(&task, |r| r.starts_with("err-")),
+        numbered("err-", 50),
+        "{all}"
+    );
+    for row in [
+        "need=1.2.3",
+        "need-result=success",
+        "var=hello-vars",
+        "secret=***",
+        "secret-env=***",
+        "token=***",
+        "job-env=job-level",
+        &format!("sha={SHA}"),
+        "repo=owner/repo",
+    ] {
+        assert_eq!(count(&task, row), 1, "row {row:?} once:\n{all}");
+    }
+    // No secret anywhere: not in the log, not in the daemon's own diagnostics.
+    for secret in [SECRET, token.as_str()] {
+        assert!(
+            !task.log.iter().any(|l| l.content.contains(secret)),
+            "a secret reached the log:\n{all}"
+        );
+        assert!(!daemon.output().contains(secret), "a secret reached stderr");
+    }
+
+    // Step states by 0-based index, each step's rows inside its own range.
+    assert_eq!(task.step_count, Some(3));
+    let results: Vec<_> = task.steps.iter().map(|(i, s)| (*i, s.result)).collect();
+    assert_eq!(
+        results,
+        [
+            (0, pb::Result::Success),
+            (1, pb::Result::Success),
+            (2, pb::Result::Success)
+        ],
+        "{all}"
+    );
+    assert_eq!(step_state_problems(&task), Vec::<String>::new(), "{all}");
+    let gen_rows: Vec<_> = task
+        .step_log(0)
+        .into_iter()
+        .filter(|r| r.starts_with("gen-"))
+        .collect();
+    assert_eq!(gen_rows, numbered("gen-", 150), "step 0's range:\n{all}");
+    assert!(
+        task.step_log(1).contains(&"need=1.2.3".to_string()),
+        "{all}"
+    );
+    let err_rows: Vec<_> = task
+        .step_log(2)
+        .into_iter()
+        .filter(|r| r.starts_with("err-"))
+        .collect();
+    assert_eq!(err_rows, numbered("err-", 50), "step 2's range:\n{all}");
+    for (i, step) in &task.steps {
+        assert!(
+            step.started_at.is_some() && step.stopped_at.is_some(),
+            "step {i}: {step:?}"
+        );
+    }
+    assert!(task.stopped_at.is_some(), "the task's stopped_at: {all}");
+
+    // Job outputs, evaluated after the steps.
+    assert_eq!(
+        task.outputs,
+        BTreeMap::from([
+            ("from-need".to_string(), "1.2.3".to_string()),
+            ("result".to_string(), "42".to_string()),
+        ]),
+        "{all}"
+    );
+    assert!(
+        task.ignored_outputs.is_empty(),
+        "{:?}",
+        task.ignored_outputs
+    );
+
+    // The log: closed, no gap refused; the final UpdateLog came before the final UpdateTask.
+    assert!(task.log_closed);
+    assert_eq!(task.log_gaps_refused, 0, "{all}");
+    let requests = fake.requests();
+    let last_log = requests
+        .iter()
+        .rposition(|r| {
+            r.method == Some(Method::UpdateLog)
+                && r.body.as_ref().is_some_and(|b| b["noMore"] == true)
+                && r.status == 200
+        })
+        .expect("a final UpdateLog");
+    let final_update = requests
+        .iter()
+        .position(|r| {
+            r.method == Some(Method::UpdateTask)
+                && r.body
+                    .as_ref()
+                    .is_some_and(|b| b["state"]["result"] == "RESULT_SUCCESS")
+        })
+        .expect("a final UpdateTask");
+    assert!(
+        last_log < final_update,
+        "no_more after the final UpdateTask"
+    );
+
+    // Declared as the protocol says: label names and the `cancelling` capability.
+    let runner = fake.runner(&home.uuid).unwrap();
+    assert!(runner.declares >= 1, "{runner:?}");
+    assert_eq!(runner.labels, ["ubuntu-latest"]);
+    assert!(
+        runner.capabilities.iter().any(|c| c == "cancelling"),
+        "{runner:?}"
+    );
+    println!(
+        "rows stored {}, resent {}, UpdateLog calls {}, UpdateTask calls {}",
+        task.log.len(),
+        task.log_rows_resent,
+        fake.requests_of(Method::UpdateLog).len(),
+        task.updates
+    );
+}
+
+#[test]
+fn a_failing_step_fails_the_task_and_always_and_failure_steps_still_run() {
+    let fake = FakeGitea::start(FakeGiteaOptions::default());
+    let home = home(&fake);
+    let job = r#"    steps:
+      - run: echo first-step
+      - run: |
+          echo about-to-fail
+          exit 3
+      - run: echo never-printed
+      - if: always()
+        run: echo always-ran
+      - if: failure()
+        run: echo failure-ran
+      - if: success()
+        run: echo success-only
+"#;
+    let id = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(job)));
+    let daemon = home.start(&DaemonOptions::default());
+    let task = finished(&fake, &daemon, id);
+    let all = describe(&task, &daemon);
+    assert_eq!(task.result(), Some(pb::Result::Failure), "{all}");
+    let results: Vec<_> = task.steps.iter().map(|(i, s)| (*i, s.result)).collect();
+    assert_eq!(
+        results,
+        [
+            (0, pb::Result::Success),
+            (1, pb::Result::Failure),
+            (2, pb::Result::Skipped),
+            (3, pb::Result::Success),
+            (4, pb::Result::Success),
+            (5, pb::Result::Skipped),
+        ],
+        "{all}"
+    );
+    for row in ["first-step", "about-to-fail", "always-ran", "failure-ran"] {
+        assert_eq!(count(&task, row), 1, "{row}:\n{all}");
+    }
+    for row in ["never-printed", "success-only"] {
+        assert_eq!(count(&task, row), 0, "{row}:\n{all}");
+    }
+    assert!(
+        task.step_log(3).contains(&"always-ran".to_string()),
+        "{all}"
+    );
+    assert_eq!(step_state_problems(&task), Vec::<String>::new(), "{all}");
+}
+
+#[test]
+fn once_runs_one_task_and_exits_zero() {
+    let fake = FakeGitea::start(FakeGiteaOptions::default());
+    let home = home(&fake);
+    let job = "    steps:\n      - run: echo once-ran\n";
+    let first = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(job)));
+    let second = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(job)));
+    let mut daemon = home.start(&DaemonOptions::default().arg("--once"));
+    let status = daemon
+        .wait_exit(WAIT)
+        .unwrap_or_else(|| panic!("--once did not exit:\n{}", daemon.output()));
+    assert_eq!(status.code(), Some(0), "{}", daemon.output());
+    let task = fake.task(first).unwrap();
+    assert_eq!(
+        task.result(),
+        Some(pb::Result::Success),
+        "{}",
+        describe(&task, &daemon)
+    );
+    assert!(task.log_closed, "reported in full before exiting");
+    assert_eq!(count(&task, "once-ran"), 1);
+    assert_eq!(fake.task(second).unwrap().status, TaskStatus::Waiting);
+    assert_eq!(fake.runner(&home.uuid).unwrap().tasks, [first]);
+}
+
+#[test]
+fn capacity_two_never_runs_more_than_two_tasks_at_once() {
+    let fake = FakeGitea::start(FakeGiteaOptions::default());
+    let home = home(&fake);
+    let job = "    steps:\n      - run: |\n          echo start\n          sleep 2\n          echo stop\n";
+    let ids: Vec<i64> = (0..5)
+        .map(|_| fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(job))))
+        .collect();
+    let daemon = home.start(&DaemonOptions::default().capacity(2));
+    let tasks: Vec<TaskView> = ids.iter().map(|&id| finished(&fake, &daemon, id)).collect();
+    for task in &tasks {
+        assert_eq!(
+            task.result(),
+            Some(pb::Result::Success),
+            "{}",
+            describe(task, &daemon)
+        );
+        assert_eq!(
+            rows_where(task, |r| r == "start" || r == "stop"),
+            ["start", "stop"]
+        );
+    }
+    // From the server's side: assignment to final report of each task.
+    let spans: Vec<(SystemTime, SystemTime)> = tasks
+        .iter()
+        .map(|t| (t.assigned_at.unwrap(), t.finished_at.unwrap()))
+        .collect();
+    let most_at_once = spans
+        .iter()
+        .map(|(start, _)| {
+            spans
+                .iter()
+                .filter(|(s, e)| s <= start && start < e)
+                .count()
+        })
+        .max()
+        .unwrap();
+    let runner = fake.runner(&home.uuid).unwrap();
+    println!(
+        "most tasks at once: {most_at_once} (peak at assignment {})",
+        runner.peak_running
+    );
+    assert!(most_at_once <= 2, "capacity 2 exceeded: {spans:?}");
+    assert!(runner.peak_running <= 2, "{runner:?}");
+    // Both slots are used: five 2-second tasks do not run one by one.
+    assert_eq!(most_at_once, 2, "the second slot was never used: {spans:?}");
+}
+
+#[test]
+fn a_missing_runner_file_is_a_usage_error_that_says_to_register() {
+    let fake = FakeGitea::start(FakeGiteaOptions::default());
+    let home = home(&fake);
+    std::fs::remove_file(&home.runner_file).unwrap();
+    let mut daemon = home.start(&DaemonOptions::default());
+    let status = daemon.wait_exit(Duration::from_secs(60)).expect("it exits");
+    assert_eq!(status.code(), Some(2), "{}", daemon.output());
+    assert!(
+        daemon.output().contains("hybrid-runner register"),
+        "{}",
+        daemon.output()
+    );
+    assert!(fake.requests_of(Method::Declare).is_empty());
+}
+
+mod build {
+    //! A build step in a Gitea task: Kaniko Jobs on the fake Kubernetes API server, five
+    //! tags pushed to a real registry, the build namespace gone afterwards.
+
+    use super::*;
+    use harness::fake_kube::{FakeKube, FakeKubeOptions, validate_manifests};
+    use harness::registry::{Registry, require_program};
+    use std::time::Instant;
+
+    #[test]
+    fn a_build_step_becomes_a_kaniko_job_and_pushes_five_tags() {
+        if !require_program("buildah", "the fake kubelet builds with buildah") {
+            return;
+        }
+        let Some(registry) = Registry::start() else {
+            return;
+        };
+        let kube = FakeKube::start(FakeKubeOptions::default());
+        let fake = FakeGitea::start(FakeGiteaOptions::default());
+        let home = home(&fake);
+        let kubeconfig = kube.write_kubeconfig(home.dir.path());
+        let host = &registry.host;
+        let job = format!(
+            r#"    steps:
+      - name: sources
+        shell: bash
+        run: |
+          printf 'FROM scratch\nCOPY hello.txt /hello.txt\n' > Dockerfile
+          printf 'FROM scratch\nCOPY hello.txt /hello-k8s.txt\n' > Dockerfile.k8s
+          echo "hello from a gitea task" > hello.txt
+      - id: img
+        uses: hybrid-runner/build@v1
+        with:
+          image: {host}/app
+      - run: echo "k8s-digest=${{{{ steps.img.outputs.k8s-digest }}}}"
+"#
+        );
+        let id = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(&job)));
+        let daemon = home.start(
+            &DaemonOptions::default()
+                .env(
+                    "HYBRID_RUNNER_KUBERNETES_KUBECONFIG",
+                    kubeconfig.to_str().unwrap(),
+                )
+                .env(
+                    "HYBRID_RUNNER_KUBERNETES_INSECURE_REGISTRIES",
+                    host.as_str(),
+                ),
+        );
+        let task = finished(&fake, &daemon, id);
+        let all = describe(&task, &daemon);
+        assert_eq!(task.result(), Some(pb::Result::Success), "{all}");
+        let mut tags = registry.tags("app");
+        tags.sort();
+        let mut expected = vec![
+            "latest".to_string(),
+            "docker-latest".to_string(),
+            format!("docker-{SHA}"),
+            "k8s-latest".to_string(),
+            format!("k8s-{SHA}"),
+        ];
+        expected.sort();
+        assert_eq!(tags, expected, "{all}");
+        let k8s = registry.digest("app", "k8s-latest").unwrap();
+        assert_eq!(count(&task, &format!("k8s-digest={k8s}")), 1, "{all}");
+        let manifests = kube.sent_manifests();
+        let jobs = manifests.iter().filter(|m| m["kind"] == "Job").count();
+        assert_eq!(jobs, 2, "one Kaniko Job per variant:\n{all}");
+        assert!(
+            manifests.iter().any(|m| m["kind"] == "Namespace"),
+            "a build namespace"
+        );
+        // Nothing of the build left in the cluster.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left: Vec<_> = kube
+                .namespaces()
+                .into_iter()
+                .filter(|(n, _)| !matches!(n.as_str(), "default" | "kube-system" | "kube-public"))
+                .collect();
+            if left.is_empty() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "namespaces left: {left:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        validate_manifests(&manifests);
+    }
+}

@@ -1,0 +1,393 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The real `hybrid-runner daemon` against a fake Gitea that misbehaves, and a daemon that
+//! is stopped in every way: 20 % of calls answered 500 plus connections dropped before and
+//! after the call took effect; acknowledgements lagging behind and partial acceptance;
+//! SIGKILL mid-task and a restart (the spool delivers what the daemon had, once, and the
+//! task ends FAILURE); cancellation from the server mid-step (SIGINT to the step, `always()`
+//! still runs, nothing left running); the runner deleted on the server (exit 1 with the
+//! contract's message); SIGTERM while a task runs (drained, reported, exit 0) and with a
+//! short `shutdown_timeout` (cancelled, still reported). In every case the server's stored
+//! log has no row lost or duplicated.
+
+use std::path::Path;
+use std::time::Duration;
+
+use harness::daemon_process::{
+    Daemon, DaemonOptions, RunnerHome, numbered, rows_where, step_state_problems,
+    wait_processes_gone,
+};
+use harness::fake_gitea::{
+    FakeGitea, FakeGiteaOptions, Fault, Method, RandomFailures, TaskStatus, TaskView, pb,
+};
+use nix::sys::signal::Signal;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hybrid-runner-cli");
+const WAIT: Duration = Duration::from_secs(180);
+
+fn home(fake: &FakeGitea) -> RunnerHome {
+    RunnerHome::register(Path::new(BIN), fake, "ubuntu-latest:host", "")
+}
+
+fn payload(job: &str) -> String {
+    format!("name: ci\non: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n{job}")
+}
+
+fn finished(fake: &FakeGitea, daemon: &Daemon, id: i64) -> TaskView {
+    fake.wait_task_finished(id, WAIT).unwrap_or_else(|| {
+        panic!(
+            "task {id} did not finish: {:#?}\n--- daemon output\n{}",
+            fake.task(id).map(|t| (t.status, t.log_lines(), t.steps)),
+            daemon.output()
+        )
+    })
+}
+
+fn describe(task: &TaskView, daemon: &Daemon) -> String {
+    format!(
+        "status {:?}, reported {:?}, steps {:#?}\n--- stored log\n{}\n--- daemon output\n{}",
+        task.status,
+        task.reported_result,
+        task.steps,
+        task.log_lines().join("\n"),
+        daemon.output()
+    )
+}
+
+fn count(task: &TaskView, row: &str) -> usize {
+    task.log.iter().filter(|l| l.content == row).count()
+}
+
+/// Waits until the fake stored a row equal to `row` for task `id`.
+fn wait_row(fake: &FakeGitea, daemon: &Daemon, id: i64, row: &str) {
+    fake.wait_for(WAIT, |f| {
+        f.task(id)
+            .filter(|t| t.log.iter().any(|l| l.content == row))
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "row {row:?} never stored: {:?}\n--- daemon output\n{}",
+            fake.task(id).map(|t| t.log_lines()),
+            daemon.output()
+        )
+    });
+}
+
+/// Waits until the daemon declared itself and polled once (it is past its start-up).
+fn wait_polling(fake: &FakeGitea, daemon: &Daemon) {
+    fake.wait_for(WAIT, |f| {
+        f.requests_of(Method::FetchTask)
+            .iter()
+            .any(|r| r.status == 200)
+            .then_some(())
+    })
+    .unwrap_or_else(|| panic!("the daemon never polled:\n{}", daemon.output()));
+}
+
+/// Three steps of 120 numbered lines each, printed in bursts with short pauses so the
+/// daemon ships them in many calls.
+const CHATTY_JOB: &str = r#"    steps:
+      - shell: bash
+        run: for i in $(seq 1 120); do echo "a-$i"; if (( i % 10 == 0 )); then sleep 0.05; fi; done
+      - shell: bash
+        run: for i in $(seq 1 120); do echo "b-$i"; if (( i % 10 == 0 )); then sleep 0.05; fi; done
+      - shell: bash
+        run: for i in $(seq 1 120); do echo "c-$i" >&2; if (( i % 10 == 0 )); then sleep 0.05; fi; done
+"#;
+
+fn assert_chatty_log_complete(task: &TaskView, daemon: &Daemon) {
+    let all = describe(task, daemon);
+    for prefix in ["a-", "b-", "c-"] {
+        assert_eq!(
+            rows_where(task, |r| r.starts_with(prefix)),
+            numbered(prefix, 120),
+            "{all}"
+        );
+    }
+    assert_eq!(step_state_problems(task), Vec::<String>::new(), "{all}");
+}
+
+#[test]
+fn twenty_percent_of_calls_failing_and_dropped_connections_lose_no_row() {
+    let fake = FakeGitea::start(FakeGiteaOptions {
+        seed: Some(20),
+        ..FakeGiteaOptions::default()
+    });
+    let home = home(&fake);
+    let daemon = home.start(&DaemonOptions::default());
+    wait_polling(&fake, &daemon);
+    // From now on 20 % of the daemon's calls get a proxy's 500; on top of that, log and
+    // state calls whose connection drops before or after they took effect.
+    fake.update_faults(|f| {
+        f.random = Some(RandomFailures {
+            percent: 20,
+            fault: Fault::HttpStatus(500),
+            methods: vec![],
+        })
+    });
+    fake.fail_next(Method::UpdateLog, 3, Fault::DropAfterHandling);
+    fake.fail_next(Method::UpdateTask, 2, Fault::DropAfterHandling);
+    fake.fail_next(Method::UpdateLog, 2, Fault::DropBeforeHandling);
+    fake.fail_next(Method::FetchTask, 2, Fault::DropBeforeHandling);
+    let first = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(CHATTY_JOB)));
+    let second = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(CHATTY_JOB)));
+    for id in [first, second] {
+        let task = finished(&fake, &daemon, id);
+        assert_eq!(
+            task.result(),
+            Some(pb::Result::Success),
+            "{}",
+            describe(&task, &daemon)
+        );
+        assert_chatty_log_complete(&task, &daemon);
+    }
+    assert!(fake.faults().next.is_empty(), "every injected drop was hit");
+    let failed = fake.requests().iter().filter(|r| r.status == 500).count();
+    assert!(failed > 0, "the random faults hit nothing");
+    // Rows whose ack was lost in a dropped answer came again and were de-duplicated.
+    let resent: usize = [first, second]
+        .iter()
+        .map(|&id| fake.task(id).unwrap().log_rows_resent)
+        .sum();
+    assert!(resent > 0, "no row was resent after a dropped answer");
+    println!("500s answered: {failed}, rows resent: {resent}");
+}
+
+#[test]
+fn lagging_and_partial_acknowledgements_lose_and_duplicate_nothing() {
+    let fake = FakeGitea::start(FakeGiteaOptions::default());
+    let home = home(&fake);
+    let daemon = home.start(&DaemonOptions::default());
+    wait_polling(&fake, &daemon);
+    fake.fail_next(Method::UpdateLog, 6, Fault::LogAckLag(7));
+    fake.fail_next(Method::UpdateLog, 4, Fault::LogAcceptAtMost(3));
+    fake.fail_next(Method::UpdateLog, 4, Fault::LogAckLag(1000));
+    let id = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(CHATTY_JOB)));
+    let task = finished(&fake, &daemon, id);
+    assert_eq!(
+        task.result(),
+        Some(pb::Result::Success),
+        "{}",
+        describe(&task, &daemon)
+    );
+    assert_chatty_log_complete(&task, &daemon);
+    assert!(fake.faults().next.is_empty(), "every lag was hit");
+    assert!(
+        task.log_rows_resent > 0,
+        "lagging acks make the daemon resend"
+    );
+    assert_eq!(
+        task.log_gaps_refused, 0,
+        "the daemon resent from ack_index, never past it"
+    );
+}
+
+#[test]
+fn sigkill_mid_task_then_restart_delivers_the_spooled_rows_once_and_ends_the_task() {
+    let fake = FakeGitea::start(FakeGiteaOptions::default());
+    let home = home(&fake);
+    let job = r#"    steps:
+      - shell: bash
+        run: for i in $(seq 1 600); do echo "n-$i"; sleep 0.02; done
+"#;
+    let id = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(job)));
+    let mut daemon = home.start(&DaemonOptions::default());
+    wait_row(&fake, &daemon, id, "n-10");
+    // The server stops storing rows: the daemon keeps them in its spool and keeps trying.
+    fake.fail_next(Method::UpdateLog, 1_000_000, Fault::HttpStatus(503));
+    // Wait until a refused call carried n-80: the daemon had it (spooled before sending).
+    let had = |f: &FakeGitea| {
+        f.requests_of(Method::UpdateLog).iter().any(|r| {
+            r.body.as_ref().is_some_and(|b| {
+                b["rows"]
+                    .as_array()
+                    .is_some_and(|rows| rows.iter().any(|row| row["content"] == "n-80"))
+            })
+        })
+    };
+    fake.wait_for(WAIT, |f| had(f).then_some(()))
+        .unwrap_or_else(|| panic!("n-80 never sent:\n{}", daemon.output()));
+    let stored_before = fake.task(id).unwrap().log.len();
+    daemon.kill();
+    fake.update_faults(|f| f.next.clear());
+    assert!(fake.task(id).unwrap().status == TaskStatus::Running);
+    assert!(
+        home.spool().exists(),
+        "the killed daemon's spool is at {}",
+        home.spool().display()
+    );
+
+    // The restarted daemon finishes the left-over task from its spool before anything else.
+    let daemon = home.start(&DaemonOptions::default());
+    let task = finished(&fake, &daemon, id);
+    let all = describe(&task, &daemon);
+    assert_eq!(task.result(), Some(pb::Result::Failure), "{all}");
+    let numbered_rows = rows_where(&task, |r| r.starts_with("n-"));
+    let k = numbered_rows.len();
+    assert!(
+        k >= 80,
+        "the spooled rows up to n-80 were delivered: {k}\n{all}"
+    );
+    assert_eq!(
+        numbered_rows,
+        numbered("n-", k),
+        "a prefix, once each:\n{all}"
+    );
+    assert!(
+        task.log.len() > k,
+        "the runner's own row about the stop follows:\n{all}"
+    );
+    println!(
+        "rows stored before the kill: {stored_before}, numbered rows delivered: {k}, last rows: {:?}",
+        &task.log_lines()[k.saturating_sub(1)..]
+    );
+    // Recovery cleans the spool and the daemon goes on with new work.
+    let next = fake.enqueue_task(fake.task_spec(
+        &["ubuntu-latest"],
+        &payload("    steps:\n      - run: echo after-restart\n"),
+    ));
+    let after = finished(&fake, &daemon, next);
+    assert_eq!(
+        after.result(),
+        Some(pb::Result::Success),
+        "{}",
+        describe(&after, &daemon)
+    );
+    assert_eq!(count(&after, "after-restart"), 1);
+    let left: Vec<_> = std::fs::read_dir(home.spool())
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        left.is_empty(),
+        "spool entries left after recovery: {left:?}"
+    );
+}
+
+#[test]
+fn a_cancel_from_the_server_interrupts_the_step_and_always_steps_run() {
+    let fake = FakeGitea::start(FakeGiteaOptions::default());
+    let home = home(&fake);
+    let marker = format!("HR_TEST_MARKER=cancel-{}", std::process::id());
+    let value = marker.split_once('=').unwrap().1;
+    let job = format!(
+        r#"    env:
+      HR_TEST_MARKER: {value}
+    steps:
+      - shell: bash
+        run: |
+          trap 'echo got-sigint; exit 130' INT
+          echo step-started
+          for i in $(seq 1 1200); do sleep 0.1; done
+          echo not-interrupted
+      - run: echo never-runs
+      - if: always()
+        run: echo always-ran
+"#
+    );
+    let id = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(&job)));
+    let daemon = home.start(&DaemonOptions::default());
+    wait_row(&fake, &daemon, id, "step-started");
+    assert!(fake.cancel_task(id));
+    let task = finished(&fake, &daemon, id);
+    let all = describe(&task, &daemon);
+    assert_eq!(task.result(), Some(pb::Result::Cancelled), "{all}");
+    assert_eq!(task.reported_result, Some(pb::Result::Cancelled), "{all}");
+    assert_eq!(count(&task, "got-sigint"), 1, "the step got SIGINT:\n{all}");
+    assert_eq!(count(&task, "not-interrupted"), 0, "{all}");
+    assert_eq!(count(&task, "never-runs"), 0, "{all}");
+    assert_eq!(count(&task, "always-ran"), 1, "{all}");
+    assert_eq!(
+        task.steps.get(&0).map(|s| s.result),
+        Some(pb::Result::Cancelled),
+        "{all}"
+    );
+    assert_eq!(
+        task.steps.get(&2).map(|s| s.result),
+        Some(pb::Result::Success),
+        "{all}"
+    );
+    let left = wait_processes_gone(&marker, Duration::from_secs(30));
+    assert!(left.is_empty(), "step processes left: {left:?}");
+}
+
+#[test]
+fn a_deleted_runner_stops_the_daemon_with_exit_1_and_the_contract_message() {
+    let fake = FakeGitea::start(FakeGiteaOptions::default());
+    let home = home(&fake);
+    let mut daemon = home.start(&DaemonOptions::default());
+    wait_polling(&fake, &daemon);
+    assert!(fake.delete_runner(&home.uuid));
+    let status = daemon
+        .wait_exit(Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("still running:\n{}", daemon.output()));
+    let output = daemon.output();
+    assert_eq!(status.code(), Some(1), "{output}");
+    let expected = format!(
+        "error: {} refused this runner's credentials (it was deleted or re-registered); register again with hybrid-runner register",
+        fake.url()
+    );
+    assert!(
+        output.contains(&expected),
+        "want {expected:?} in:\n{output}"
+    );
+}
+
+const SLOW_JOB: &str = r#"    steps:
+      - shell: bash
+        run: |
+          echo before-sleep
+          sleep 3
+          echo after-sleep
+"#;
+
+#[test]
+fn sigterm_drains_the_running_task_reports_it_and_exits_zero() {
+    let fake = FakeGitea::start(FakeGiteaOptions::default());
+    let home = home(&fake);
+    let id = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(SLOW_JOB)));
+    let mut daemon =
+        home.start(&DaemonOptions::default().env("HYBRID_RUNNER_RUNNER_SHUTDOWN_TIMEOUT", "60s"));
+    wait_row(&fake, &daemon, id, "before-sleep");
+    daemon.signal(Signal::SIGTERM);
+    // Stopping: no new task is taken.
+    let later = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(SLOW_JOB)));
+    let status = daemon
+        .wait_exit(WAIT)
+        .unwrap_or_else(|| panic!("still running:\n{}", daemon.output()));
+    assert_eq!(status.code(), Some(0), "{}", daemon.output());
+    let task = fake.task(id).unwrap();
+    let all = describe(&task, &daemon);
+    assert_eq!(task.result(), Some(pb::Result::Success), "{all}");
+    assert!(task.log_closed, "{all}");
+    assert_eq!(count(&task, "after-sleep"), 1, "{all}");
+    assert_eq!(fake.task(later).unwrap().status, TaskStatus::Waiting);
+}
+
+#[test]
+fn sigterm_past_shutdown_timeout_cancels_the_task_and_still_reports_it() {
+    let fake = FakeGitea::start(FakeGiteaOptions::default());
+    let home = home(&fake);
+    let job = r#"    steps:
+      - shell: bash
+        run: |
+          trap 'echo got-sigint; exit 130' INT
+          echo long-step
+          for i in $(seq 1 1200); do sleep 0.1; done
+      - if: always()
+        run: echo cleanup-ran
+"#;
+    let id = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(job)));
+    let mut daemon =
+        home.start(&DaemonOptions::default().env("HYBRID_RUNNER_RUNNER_SHUTDOWN_TIMEOUT", "1s"));
+    wait_row(&fake, &daemon, id, "long-step");
+    daemon.signal(Signal::SIGTERM);
+    let status = daemon
+        .wait_exit(WAIT)
+        .unwrap_or_else(|| panic!("still running:\n{}", daemon.output()));
+    assert_eq!(status.code(), Some(0), "{}", daemon.output());
+    let task = fake.task(id).unwrap();
+    let all = describe(&task, &daemon);
+    assert_eq!(task.result(), Some(pb::Result::Cancelled), "{all}");
+    assert!(task.log_closed, "{all}");
+    assert_eq!(count(&task, "got-sigint"), 1, "{all}");
+    assert_eq!(count(&task, "cleanup-ran"), 1, "{all}");
+}
