@@ -40,6 +40,17 @@ impl RunnerHome {
         labels: &str,
         config_extra: &str,
     ) -> RunnerHome {
+        RunnerHome::register_with(binary, fake, labels, config_extra, &[])
+    }
+
+    /// [`Self::register`] with more `register` arguments (e.g. `--ephemeral`).
+    pub fn register_with(
+        binary: &Path,
+        fake: &FakeGitea,
+        labels: &str,
+        config_extra: &str,
+        extra_args: &[&str],
+    ) -> RunnerHome {
         let dir = tempfile::tempdir().expect("a temporary runner folder");
         let runner_file = dir.path().join(".runner");
         let config = dir.path().join("config.yaml");
@@ -61,6 +72,7 @@ impl RunnerHome {
             .args(["--token", FakeGitea::REGISTRATION_TOKEN])
             .args(["--name", "daemon-test"])
             .args(["--labels", labels])
+            .args(extra_args)
             .current_dir(dir.path())
             .env_remove("GITEA_RUNNER_REGISTRATION_TOKEN")
             .output()

@@ -319,6 +319,45 @@ fn once_runs_one_task_and_exits_zero() {
 }
 
 #[test]
+fn an_ephemeral_runner_runs_one_task_and_exits_zero() {
+    let fake = FakeGitea::start(FakeGiteaOptions::default());
+    let home = RunnerHome::register_with(
+        Path::new(BIN),
+        &fake,
+        "ubuntu-latest:host",
+        "",
+        &["--ephemeral"],
+    );
+    let job = "    steps:\n      - run: echo ephemeral-ran\n";
+    let first = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(job)));
+    let second = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(job)));
+    let mut daemon = home.start(&DaemonOptions::default().capacity(2));
+    let status = daemon
+        .wait_exit(WAIT)
+        .unwrap_or_else(|| panic!("an ephemeral daemon did not exit:\n{}", daemon.output()));
+    assert_eq!(status.code(), Some(0), "{}", daemon.output());
+    let task = fake.task(first).unwrap();
+    assert_eq!(
+        task.result(),
+        Some(pb::Result::Success),
+        "{}",
+        describe(&task, &daemon)
+    );
+    assert!(
+        task.log_closed,
+        "the log closed before the final UpdateTask deleted the runner"
+    );
+    assert_eq!(count(&task, "ephemeral-ran"), 1);
+    assert_eq!(fake.task(second).unwrap().status, TaskStatus::Waiting);
+    let runner = fake.runner(&home.uuid).unwrap();
+    assert!(
+        runner.deleted,
+        "Gitea deletes an ephemeral runner after its task"
+    );
+    assert_eq!(runner.tasks, [first]);
+}
+
+#[test]
 fn capacity_two_never_runs_more_than_two_tasks_at_once() {
     let fake = FakeGitea::start(FakeGiteaOptions::default());
     let home = home(&fake);

@@ -194,18 +194,18 @@ fn sigkill_mid_task_then_restart_delivers_the_spooled_rows_once_and_ends_the_tas
     wait_row(&fake, &daemon, id, "n-10");
     // The server stops storing rows: the daemon keeps them in its spool and keeps trying.
     fake.fail_next(Method::UpdateLog, 1_000_000, Fault::HttpStatus(503));
-    // Wait until a refused call carried n-80: the daemon had it (spooled before sending).
+    // Wait until a refused call carried n-50: the daemon had it (spooled before sending).
     let had = |f: &FakeGitea| {
         f.requests_of(Method::UpdateLog).iter().any(|r| {
             r.body.as_ref().is_some_and(|b| {
                 b["rows"]
                     .as_array()
-                    .is_some_and(|rows| rows.iter().any(|row| row["content"] == "n-80"))
+                    .is_some_and(|rows| rows.iter().any(|row| row["content"] == "n-50"))
             })
         })
     };
     fake.wait_for(WAIT, |f| had(f).then_some(()))
-        .unwrap_or_else(|| panic!("n-80 never sent:\n{}", daemon.output()));
+        .unwrap_or_else(|| panic!("n-50 never sent:\n{}", daemon.output()));
     let stored_before = fake.task(id).unwrap().log.len();
     daemon.kill();
     fake.update_faults(|f| f.next.clear());
@@ -224,8 +224,8 @@ fn sigkill_mid_task_then_restart_delivers_the_spooled_rows_once_and_ends_the_tas
     let numbered_rows = rows_where(&task, |r| r.starts_with("n-"));
     let k = numbered_rows.len();
     assert!(
-        k >= 80,
-        "the spooled rows up to n-80 were delivered: {k}\n{all}"
+        k >= 50,
+        "the spooled rows up to n-50 were delivered: {k}\n{all}"
     );
     assert_eq!(
         numbered_rows,
