@@ -11,10 +11,26 @@ use nix::unistd::Pid;
 /// The variable GitHub's runner uses to tag a job's processes.
 pub const TRACKING_VARIABLE: &str = "RUNNER_TRACKING_ID";
 
+/// The start of the tracking ids of every job run by the process `pid`
+/// (`hybrid-runner_<pid>_`; the engine's `JobState::tracking_id` appends the job's
+/// folder), so a daemon can stop what the jobs of a killed predecessor left running.
+pub fn daemon_prefix(pid: u32) -> String {
+    format!("hybrid-runner_{pid}_")
+}
+
 /// Processes whose environment holds `RUNNER_TRACKING_ID=<id>` (read from `/proc`);
 /// processes that cannot be read (another user's) are passed over.
 pub fn tracked_processes(id: &str) -> Vec<Pid> {
-    let needle = format!("{TRACKING_VARIABLE}={id}");
+    matching_processes(|value| value == id.as_bytes())
+}
+
+/// Processes whose `RUNNER_TRACKING_ID` starts with `prefix`.
+pub fn tracked_processes_with_prefix(prefix: &str) -> Vec<Pid> {
+    matching_processes(|value| value.starts_with(prefix.as_bytes()))
+}
+
+fn matching_processes(matches: impl Fn(&[u8]) -> bool) -> Vec<Pid> {
+    let needle = format!("{TRACKING_VARIABLE}=");
     let own = std::process::id();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -24,8 +40,10 @@ pub fn tracked_processes(id: &str) -> Vec<Pid> {
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| *pid != own)
         .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == needle.as_bytes()))
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                env.split(|b| *b == 0)
+                    .any(|var| var.strip_prefix(needle.as_bytes()).is_some_and(&matches))
+            })
         })
         .filter_map(|pid| i32::try_from(pid).ok().map(Pid::from_raw))
         .collect()
@@ -34,7 +52,16 @@ pub fn tracked_processes(id: &str) -> Vec<Pid> {
 /// Stops every process still tagged with `id`: SIGTERM, then SIGKILL after `grace` for
 /// those still there. Returns how many were found.
 pub async fn stop_tracked(id: &str, grace: Duration) -> usize {
-    let found = tracked_processes(id);
+    stop_all(|| tracked_processes(id), grace).await
+}
+
+/// [`stop_tracked`] for every process whose tracking id starts with `prefix`.
+pub async fn stop_tracked_prefix(prefix: &str, grace: Duration) -> usize {
+    stop_all(|| tracked_processes_with_prefix(prefix), grace).await
+}
+
+async fn stop_all(find: impl Fn() -> Vec<Pid>, grace: Duration) -> usize {
+    let found = find();
     for pid in &found {
         let _ = kill(*pid, Signal::SIGTERM);
     }
@@ -42,10 +69,10 @@ pub async fn stop_tracked(id: &str, grace: Duration) -> usize {
         return 0;
     }
     let deadline = tokio::time::Instant::now() + grace;
-    while tokio::time::Instant::now() < deadline && !tracked_processes(id).is_empty() {
+    while tokio::time::Instant::now() < deadline && !find().is_empty() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    for pid in tracked_processes(id) {
+    for pid in find() {
         let _ = kill(pid, Signal::SIGKILL);
     }
     found.len()

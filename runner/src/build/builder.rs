@@ -58,6 +58,26 @@ pub struct BuiltImage {
     pub tags: Vec<String>,
 }
 
+/// Records a finished build in `metrics`: one observation per requested variant, each
+/// with the build's whole duration and result.
+fn observe(
+    metrics: &super::metrics::BuildMetrics,
+    job: &BuildJob,
+    result: &Result<BuildOutcome, BuildError>,
+    duration: Duration,
+) {
+    use super::metrics::BuildResult;
+    let result = match result {
+        Ok(_) => BuildResult::Success,
+        Err(BuildError::Cancelled) => BuildResult::Cancelled,
+        Err(BuildError::TimedOut(_)) => BuildResult::TimedOut,
+        Err(_) => BuildResult::Failure,
+    };
+    for variant in &job.request.variants {
+        metrics.observe(variant.variant.as_str(), result, duration);
+    }
+}
+
 /// What a finished build reports.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BuildOutcome {
@@ -232,10 +252,13 @@ impl ImageBuilder {
         log: &BuildLog,
         cancel: &CancellationToken,
     ) -> Result<BuildOutcome, BuildError> {
-        match self {
+        let started = std::time::Instant::now();
+        let result = match self {
             ImageBuilder::Kaniko(builder) => builder.build(job, log, cancel).await,
             ImageBuilder::Local(local) => local.build(job, log, cancel).await,
-        }
+        };
+        observe(super::metrics::process(), job, &result, started.elapsed());
+        result
     }
 
     /// The builder's name as `--builder` spells it.

@@ -1,7 +1,9 @@
 //! Build metrics in Prometheus' model: the histogram `hybrid_runner_build_duration_seconds`
 //! (one observation per built variant, labelled `variant` and `result`) and the counter
 //! `hybrid_runner_builds_total{result}`. `hybrid-runner build --json` prints them as JSON;
-//! [`BuildMetrics::to_text`] writes the text exposition format the daemon will serve.
+//! [`BuildMetrics::to_text`] writes the text exposition format the daemon serves.
+//! Every build of the process is also recorded in [`process`] (by
+//! `ImageBuilder::build`), which the daemon's `/metrics` reads.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -83,9 +85,20 @@ pub struct BuildMetrics {
     series: Mutex<Series>,
 }
 
+/// The builds of this whole process (every `ImageBuilder::build`).
+pub fn process() -> &'static BuildMetrics {
+    static PROCESS: BuildMetrics = BuildMetrics::new();
+    &PROCESS
+}
+
 impl BuildMetrics {
-    pub fn new() -> BuildMetrics {
-        BuildMetrics::default()
+    pub const fn new() -> BuildMetrics {
+        BuildMetrics {
+            series: Mutex::new(Series {
+                durations: BTreeMap::new(),
+                totals: BTreeMap::new(),
+            }),
+        }
     }
 
     /// Records one finished build of `variant`.

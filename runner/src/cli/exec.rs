@@ -187,7 +187,8 @@ fn options(args: &Args) -> Result<ExecOptions, UsageError> {
     })
 }
 
-fn cache_home() -> PathBuf {
+/// `$XDG_CACHE_HOME`, else `~/.cache`, else the temporary folder.
+pub(super) fn cache_home() -> PathBuf {
     std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))

@@ -6,6 +6,7 @@ mod build;
 mod check;
 mod cleanup;
 mod context;
+mod daemon;
 mod docker_shim;
 mod dotenv;
 mod exec;
@@ -71,6 +72,12 @@ pub enum Command {
     Register(Box<register::Args>),
     /// Print a commented configuration file with every key at its default.
     GenerateConfig(generate_config::Args),
+    /// Run the registered runner: poll the Gitea/Forgejo instance for tasks and run them.
+    ///
+    /// Exits 0 when stopped by SIGTERM/SIGINT (after draining) or when the one task of
+    /// --once or of an ephemeral registration is done; 1 when the instance refuses the
+    /// runner's credentials; 2 on usage errors (no runner file: run `hybrid-runner register`).
+    Daemon(daemon::Args),
 }
 
 /// An error in how the command was called or configured: printed, then exit 2.
@@ -108,6 +115,7 @@ pub fn main() -> ExitCode {
         Command::Build(args) => build::run(*args),
         Command::Register(args) => register::run(*args),
         Command::GenerateConfig(args) => generate_config::run(args),
+        Command::Daemon(args) => daemon::run(args),
     };
     match result {
         Ok(code) => code,

@@ -91,6 +91,7 @@ pub(super) fn apply(
         values::parse_duration,
     )?;
     o.set("runner.labels", &mut r.labels, list)?;
+    o.set_opt("runner.spool_dir", &mut r.spool_dir, path)?;
 
     o.set_opt("host.workdir_parent", &mut config.host.workdir_parent, path)?;
 

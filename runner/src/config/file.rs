@@ -60,6 +60,7 @@ struct FileRunner {
     #[serde(default, deserialize_with = "duration")]
     fetch_interval_max: Option<Duration>,
     labels: Option<Vec<LabelSpec>>,
+    spool_dir: Option<PathBuf>,
     // act_runner's, without meaning here (reporting cadence is this runner's own).
     workdir_cleanup_age: Option<IgnoredAny>,
     idle_cleanup_interval: Option<IgnoredAny>,
@@ -211,6 +212,7 @@ pub(super) fn apply(
             &mut c.labels,
             r.labels.map(|l| l.into_iter().map(|s| s.0).collect()),
         );
+        set_some(&mut c.spool_dir, r.spool_dir);
     }
     if let Some(h) = file.host {
         set_some(&mut config.host.workdir_parent, h.workdir_parent);

@@ -78,6 +78,9 @@ pub struct RunnerConfig {
     pub fetch_interval_max: Duration,
     /// Labels in act_runner's syntax; when set they replace the `.runner` file's.
     pub labels: Vec<String>,
+    /// Where the daemon keeps each running task's log rows until the server acknowledged
+    /// them; `None` = `.runner-spool` beside the runner file.
+    pub spool_dir: Option<PathBuf>,
 }
 
 impl Default for RunnerConfig {
@@ -95,7 +98,20 @@ impl Default for RunnerConfig {
             fetch_interval: Duration::from_secs(2),
             fetch_interval_max: Duration::from_secs(5),
             labels: Vec::new(),
+            spool_dir: None,
         }
+    }
+}
+
+impl RunnerConfig {
+    /// The spool folder, with the default (`<folder of runner.file>/.runner-spool`) resolved.
+    pub fn spool_dir_or_default(&self) -> PathBuf {
+        self.spool_dir
+            .clone()
+            .unwrap_or_else(|| match self.file.parent() {
+                Some(folder) if !folder.as_os_str().is_empty() => folder.join(".runner-spool"),
+                _ => PathBuf::from(".runner-spool"),
+            })
     }
 }
 

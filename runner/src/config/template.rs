@@ -57,6 +57,9 @@ runner:
   #   name:kubernetes            steps run in a pod of the job namespace
   #   name:kubernetes://image    ... from this image
   labels: []
+  # Where the daemon keeps each running task's log rows until the server has acknowledged
+  # them, so a restart loses none. Default: .runner-spool beside the runner file.
+  # spool_dir: /var/lib/hybrid-runner/spool
 
 host:
   # Where host jobs get their work folders. Default: $HOME/.cache/hybrid-runner/work

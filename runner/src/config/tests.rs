@@ -237,3 +237,31 @@ fn an_empty_file_is_the_defaults() {
         Config::default()
     );
 }
+
+#[test]
+fn the_spool_defaults_beside_the_runner_file_and_can_be_set() {
+    let default = Config::default().runner;
+    assert_eq!(default.spool_dir, None);
+    assert_eq!(
+        default.spool_dir_or_default(),
+        PathBuf::from(".runner-spool")
+    );
+    let from_file = load_text("runner:\n  file: /var/lib/hr/.runner\n")
+        .unwrap()
+        .config
+        .runner;
+    assert_eq!(
+        from_file.spool_dir_or_default(),
+        PathBuf::from("/var/lib/hr/.runner-spool")
+    );
+    let set = load_text("runner:\n  file: /var/lib/hr/.runner\n  spool_dir: /spool\n")
+        .unwrap()
+        .config
+        .runner;
+    assert_eq!(set.spool_dir_or_default(), PathBuf::from("/spool"));
+    let lookup =
+        |name: &str| (name == "HYBRID_RUNNER_RUNNER_SPOOL_DIR").then(|| "/env-spool".to_string());
+    let env = load_with_env(None, &lookup).unwrap().config.runner;
+    assert_eq!(env.spool_dir, Some(PathBuf::from("/env-spool")));
+    assert!(generate().contains("# spool_dir:"));
+}

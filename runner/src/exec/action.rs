@@ -40,6 +40,9 @@ impl JobState<'_> {
         }
         let action = ActionRef::parse(&uses).map_err(|e| e.to_string())?;
         if let Some(Builtin::Checkout) = actions::builtin(&action) {
+            if self.engine.checkout == super::engine::CheckoutMode::Fetch {
+                return self.run_checkout(frame, def, key).await;
+            }
             self.note(
                 Some(key),
                 LogKind::Runner,

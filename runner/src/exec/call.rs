@@ -118,6 +118,7 @@ async fn call(
         prefix: format!("{}/", key.id),
         only: Vec::new(),
         depth: scope.depth + 1,
+        given_needs: Vec::new(),
     };
     let limits = RunLimits {
         cancel,

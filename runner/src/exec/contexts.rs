@@ -250,6 +250,10 @@ pub struct RunInfo {
     pub run_number: String,
     /// Per-run scratch space: event file, tool cache, per-job temp folders.
     pub temp_root: PathBuf,
+    /// The `github` context a job source gave (a Gitea task's `context`): its keys win
+    /// over the ones built from [`Self::repo`], except `workspace`, `event_path` and `job`,
+    /// which are this runner's.
+    pub given_github: Option<Object>,
 }
 
 impl RunInfo {
@@ -288,7 +292,8 @@ fn ref_name_and_type(git_ref: &str) -> (String, &'static str) {
     }
 }
 
-/// The `github` context of one job (GitHub's field names; `token` from `secrets.GITHUB_TOKEN`).
+/// The `github` context of one job (GitHub's field names; `token` from `secrets.GITHUB_TOKEN`),
+/// with the keys of [`RunInfo::given_github`] over it when a job source gave a context.
 pub fn github_context(
     run: &RunInfo,
     workflow: &str,
@@ -358,13 +363,20 @@ pub fn github_context(
         "workspace",
         Value::from(run.workspace.display().to_string()),
     );
+    if let Some(given) = &run.given_github {
+        for (k, v) in given.iter() {
+            if !matches!(k, "workspace" | "event_path" | "job") {
+                g.insert(k, v.clone());
+            }
+        }
+    }
     g
 }
 
-/// The `runner` context.
-pub fn runner_context(temp: &Path, tool_cache: &Path, debug: bool) -> Object {
+/// The `runner` context; `name` is the runner's name (`hybrid-runner` for `exec`).
+pub fn runner_context(name: &str, temp: &Path, tool_cache: &Path, debug: bool) -> Object {
     let mut r = Object::new();
-    r.insert("name", Value::from("hybrid-runner"));
+    r.insert("name", Value::from(name));
     r.insert("os", Value::from(runner_os()));
     r.insert("arch", Value::from(runner_arch()));
     r.insert("temp", Value::from(temp.display().to_string()));

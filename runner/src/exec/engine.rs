@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use super::contexts::RunInfo;
 use super::events::{EventSink, JobKey};
@@ -29,7 +30,27 @@ pub struct Engine {
     pub dry_run: bool,
     /// The run's image builder (made at the first build) and build flags.
     pub builds: Arc<super::build::BuildService>,
+    /// `runner.name` and `RUNNER_NAME`.
+    pub runner_name: String,
+    /// What `actions/checkout` does.
+    pub checkout: CheckoutMode,
+    /// The runner's own cap on a job's run time (`runner.timeout`), on top of the job's
+    /// `timeout-minutes`; whichever is shorter stops the job, which then fails.
+    pub job_time_limit: Option<Duration>,
+    /// Values masked in every job's lines besides its secrets (a task's tokens).
+    pub masks: Vec<String>,
     job_serial: AtomicUsize,
+}
+
+/// How the runner serves `actions/checkout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CheckoutMode {
+    /// `exec`: the workspace already is the repository; nothing is fetched.
+    #[default]
+    InPlace,
+    /// A job from a server: the workspace starts empty, so the repository is fetched with
+    /// git from `github.server_url` at `github.sha` (see [`super::checkout`]).
+    Fetch,
 }
 
 impl Engine {
@@ -56,6 +77,10 @@ impl Engine {
             hard_cancel,
             dry_run: false,
             builds: Arc::default(),
+            runner_name: "hybrid-runner".to_string(),
+            checkout: CheckoutMode::InPlace,
+            job_time_limit: None,
+            masks: Vec::new(),
             job_serial: AtomicUsize::new(0),
         }
     }

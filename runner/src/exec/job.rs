@@ -239,7 +239,10 @@ impl JobRun<'_> {
             .ok()
             .flatten()
             .unwrap_or(DEFAULT_JOB_TIMEOUT_MINUTES);
-        let deadline = tokio::time::sleep(Duration::from_secs_f64(timeout * 60.0));
+        let job_limit = Duration::from_secs_f64(timeout * 60.0);
+        // The runner's cap (`runner.timeout`) stops the job when it is the shorter one.
+        let runner_limit = engine.job_time_limit.filter(|cap| *cap < job_limit);
+        let deadline = tokio::time::sleep(runner_limit.unwrap_or(job_limit));
         let job_cancel = state.cancel.clone();
         let steps: Vec<StepDef> = self.job.steps.iter().map(StepDef::from).collect();
         let (frame, timed_out) = {
@@ -263,13 +266,16 @@ impl JobRun<'_> {
         };
         state.timed_out = timed_out;
         if timed_out {
-            state.note(
-                None,
-                LogKind::Runner,
-                &format!(
+            let message = match runner_limit {
+                Some(cap) => format!(
+                    "error: the job has exceeded the runner's maximum execution time of {} (runner.timeout)",
+                    humantime(cap)
+                ),
+                None => format!(
                     "error: the job has exceeded the maximum execution time of {timeout} minutes"
                 ),
-            );
+            };
+            state.note(None, LogKind::Runner, &message);
         }
         state.run_posts(&frame).await;
         state.stop_orphans().await;
@@ -337,8 +343,12 @@ impl JobRun<'_> {
     fn job_frame(&mut self, state: &JobState<'_>) -> Result<Frame, String> {
         let engine = self.engine;
         let mut contexts = std::mem::take(&mut self.contexts);
-        let runner =
-            super::contexts::runner_context(&state.temp, &engine.tool_cache(), engine.debug);
+        let runner = super::contexts::runner_context(
+            &engine.runner_name,
+            &state.temp,
+            &engine.tool_cache(),
+            engine.debug,
+        );
         contexts.insert("runner", Value::object(runner));
         let mut job_ctx = Object::new();
         job_ctx.insert("status", Value::from("success"));
@@ -465,6 +475,22 @@ fn start_docker_shim(
             None
         }
     }
+}
+
+/// `90s`, `5m`, `3h`, `1h30m`: a duration as the config spells it.
+fn humantime(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs == 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let mut out = String::new();
+    for (n, unit) in [(h, "h"), (m, "m"), (s, "s")] {
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    out
 }
 
 pub fn or_text<T: ToString>(v: &OrExpression<T>) -> String {

@@ -7,10 +7,14 @@
 //! - [`step`], [`action`]: one step: `run:` scripts, `uses:` actions.
 //! - [`commands`], [`env_files`], [`mask`]: workflow commands, `GITHUB_*` files, secrets.
 //! - [`build`]: image builds: the built-in build actions and the `docker` shim.
+//! - [`assignment`]: one job handed over by a server (a Gitea task), with the results of
+//!   the jobs it needs and the server's `github` context; [`checkout`] fetches its repository.
 
 pub mod action;
+pub mod assignment;
 pub mod build;
 pub mod call;
+pub mod checkout;
 pub mod commands;
 pub mod contexts;
 pub mod engine;
@@ -196,6 +200,7 @@ pub async fn run(
         run_id: std::process::id().to_string(),
         run_number: "1".into(),
         temp_root: temp.path().to_path_buf(),
+        given_github: None,
     };
     let cache = actions::ActionCache::new(
         options.action_cache.clone(),
@@ -220,6 +225,7 @@ pub async fn run(
         strict_platforms: options.strict_platforms,
         matrix_filter: Arc::new(options.matrix.clone()),
         cancel,
+        runs_on_matched: false,
     };
     let secrets: Object = options
         .secrets
@@ -234,7 +240,7 @@ pub async fn run(
     let mut runs = tokio::task::JoinSet::new();
     for workflow in workflows {
         let scope = WorkflowScope {
-            inputs: inputs(&workflow, &options, &event),
+            inputs: inputs(&workflow, &options.event, &event),
             secrets: secrets.clone(),
             vars: vars.clone(),
             prefix: String::new(),
@@ -245,6 +251,7 @@ pub async fn run(
                 .cloned()
                 .collect(),
             depth: 0,
+            given_needs: Vec::new(),
         };
         let (engine, limits) = (engine.clone(), limits.clone());
         runs.spawn(async move {
@@ -309,11 +316,11 @@ fn event_payload(options: &ExecOptions) -> Result<Value, ExecError> {
 
 /// The `inputs` context: `workflow_dispatch`/`workflow_call` input defaults, then the
 /// event's `inputs` (typed by the input definitions: booleans and numbers keep their kind).
-fn inputs(workflow: &Workflow, options: &ExecOptions, event: &Value) -> Object {
+pub(crate) fn inputs(workflow: &Workflow, event_name: &str, event: &Value) -> Object {
     let mut out = Object::new();
     let definitions: Vec<_> = ["workflow_dispatch", "workflow_call"]
         .iter()
-        .filter(|e| **e == options.event)
+        .filter(|e| **e == event_name)
         .filter_map(|e| workflow.event(e))
         .flat_map(|e| {
             e.dispatch_inputs

@@ -34,6 +34,9 @@ pub struct WorkflowScope {
     /// Which jobs to run (with their dependencies); empty = all.
     pub only: Vec<String>,
     pub depth: usize,
+    /// Jobs that ran elsewhere, with their results and outputs (a Gitea task's `needs`):
+    /// the workflow's jobs may need them as if they were its own finished jobs.
+    pub given_needs: Vec<(String, JobOutcome)>,
 }
 
 /// Shared by all jobs of the whole run.
@@ -45,6 +48,9 @@ pub struct RunLimits {
     pub strict_platforms: bool,
     pub matrix_filter: Arc<Vec<(String, String)>>,
     pub cancel: CancellationToken,
+    /// The job source already matched `runs-on` to this runner (a Gitea task): every
+    /// job runs here, without the platform check.
+    pub runs_on_matched: bool,
 }
 
 /// The outcome of every job of a workflow run, by job id.
@@ -78,7 +84,7 @@ async fn run_workflow_jobs(
             .map(str::to_string)
             .collect()
     };
-    let mut done: HashMap<String, JobOutcome> = HashMap::new();
+    let mut done: HashMap<String, JobOutcome> = scope.given_needs.iter().cloned().collect();
     let mut started: Vec<String> = Vec::new();
     let mut running = JoinSet::new();
     loop {
@@ -127,6 +133,7 @@ async fn run_workflow_jobs(
             None => break,
         }
     }
+    done.retain(|id, _| !scope.given_needs.iter().any(|(given, _)| given == id));
     done
 }
 
@@ -360,7 +367,9 @@ async fn run_job(
                 return outcome;
             }
             let labels = runs_on(job, &contexts);
-            if let Err(reason) = platform(&labels, &limits.platforms, limits.strict_platforms) {
+            if !limits.runs_on_matched
+                && let Err(reason) = platform(&labels, &limits.platforms, limits.strict_platforms)
+            {
                 return skipped(&engine, leg_key, reason);
             }
             if let Some(message) = needs_containers(job) {
@@ -378,7 +387,12 @@ async fn run_job(
                     duration: std::time::Duration::ZERO,
                 };
             };
-            let secrets = scope.secrets.values().map(super::eval::display).collect();
+            let secrets = scope
+                .secrets
+                .values()
+                .map(super::eval::display)
+                .chain(engine.masks.iter().cloned())
+                .collect();
             let run = JobRun {
                 engine: &engine,
                 key: leg_key,

@@ -45,6 +45,17 @@ const ROOT_KEYS: &[&str] = &[
 
 /// Loads one workflow file. `file` is the name used in diagnostics.
 pub fn load(text: &str, file: &str) -> Result<Workflow, Diagnostics> {
+    load_with_outside_jobs(text, file, &[])
+}
+
+/// [`load`] for a workflow whose jobs may `needs:` jobs that ran elsewhere: a Gitea task's
+/// payload holds one job, and the results of the jobs it needs come with the task.
+/// `outside` names those jobs; the `needs` checks count them as present and finished.
+pub fn load_with_outside_jobs(
+    text: &str,
+    file: &str,
+    outside: &[String],
+) -> Result<Workflow, Diagnostics> {
     let root = yaml::parse(text, file).map_err(|d| Diagnostics(vec![d]))?;
     if root.is_null() {
         return Err(Diagnostics(vec![
@@ -59,7 +70,7 @@ pub fn load(text: &str, file: &str) -> Result<Workflow, Diagnostics> {
         ]));
     }
     let mut r = Reader::new(file);
-    let workflow = read_workflow(&mut r, &root);
+    let workflow = read_workflow(&mut r, &root, outside);
     match workflow {
         Some(w) if r.diagnostics.is_empty() => Ok(w),
         _ => {
@@ -71,7 +82,7 @@ pub fn load(text: &str, file: &str) -> Result<Workflow, Diagnostics> {
     }
 }
 
-fn read_workflow(r: &mut Reader, root: &Node) -> Option<Workflow> {
+fn read_workflow(r: &mut Reader, root: &Node, outside: &[String]) -> Option<Workflow> {
     let entries = r.mapping(root, Some(ROOT_KEYS))?;
     let mut workflow = Workflow {
         file: r.file.clone(),
@@ -114,7 +125,7 @@ fn read_workflow(r: &mut Reader, root: &Node) -> Option<Workflow> {
                     "Add a job under 'jobs:', for example 'build:' with 'runs-on:' and 'steps:'.",
                 );
             }
-            needs::check_needs(r, &workflow.jobs, node.location);
+            needs::check_needs(r, &workflow.jobs, outside, node.location);
         }
     }
     Some(workflow)

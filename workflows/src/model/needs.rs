@@ -7,11 +7,17 @@ use super::reader::Reader;
 use super::suggest::{did_you_mean, quoted_list};
 use super::types::{Job, Located};
 
-pub(crate) fn check_needs(r: &mut Reader, jobs: &[Job], jobs_location: Location) {
+/// `outside`: jobs that ran elsewhere (a Gitea task's needs): they satisfy `needs:` too.
+pub(crate) fn check_needs(
+    r: &mut Reader,
+    jobs: &[Job],
+    outside: &[String],
+    jobs_location: Location,
+) {
     if jobs.is_empty() {
         return;
     }
-    let mut satisfied: Vec<&str> = Vec::new();
+    let mut satisfied: Vec<&str> = outside.iter().map(String::as_str).collect();
     let mut unsatisfied: Vec<(&str, Vec<&Located<String>>)> = Vec::new();
     for job in jobs {
         if job.needs.is_empty() {

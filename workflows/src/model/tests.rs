@@ -40,6 +40,25 @@ fn loads_a_basic_workflow() {
 }
 
 #[test]
+fn outside_jobs_satisfy_needs_and_others_stay_unknown() {
+    let text = "on: push\njobs:\n  deploy:\n    needs: [build, test]\n    runs-on: x\n    steps: [{run: a}]\n";
+    let outside = ["build".to_string(), "test".to_string()];
+    let w = load_with_outside_jobs(text, "w.yml", &outside).unwrap();
+    assert_eq!(w.jobs[0].needs.len(), 2);
+    let only_build = ["build".to_string()];
+    let errs: Vec<String> = load_with_outside_jobs(text, "w.yml", &only_build)
+        .unwrap_err()
+        .iter()
+        .map(|d| d.github_form())
+        .collect();
+    assert_eq!(
+        errs,
+        ["w.yml (Line: 4, Col: 20): Job 'deploy' depends on unknown job 'test'."]
+    );
+    assert!(load(text, "w.yml").is_err());
+}
+
+#[test]
 fn reports_cycles_unknown_needs_and_bad_ids() {
     let errs = errors(
         "on: push\njobs:\n  one:\n    runs-on: x\n    steps: [{run: a}]\n  two:\n    needs: [one, three]\n    runs-on: x\n    steps: [{run: a}]\n  three:\n    needs: two\n    runs-on: x\n    steps: [{run: a}]\n  four:\n    needs: five\n    runs-on: x\n    steps: [{run: a}]\n  my.job:\n    runs-on: x\n    steps: [{run: a}]\n",

@@ -1,0 +1,163 @@
+//! `hybrid-runner daemon [-c FILE] [--once] [--labels LIST]`: runs the Gitea/Forgejo runner
+//! registered in the runner file until a signal (exit 0 after draining), until its one
+//! task is done (`--once`, ephemeral registrations; exit 0), or until the server refuses
+//! its credentials (exit 1). Usage and configuration errors (no runner file, a bad label
+//! or config) exit 2. Diagnostics go to stderr at `log.level`.
+//!
+//! The async runtime is multi-threaded with 8 MiB thread stacks: the job engine's
+//! expression evaluation and workflow loading recurse deeply.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use super::{UsageError, dotenv};
+use crate::config::{self, Config};
+use crate::daemon::diagnostics::{StderrLog, chain};
+use crate::daemon::work::{TaskWork, figures};
+use crate::daemon::{self, DaemonExit, DaemonFlags, Ready, Shutdown};
+use crate::exec::build::BuildSettings;
+use crate::report::{ReportCounters, ReportSettings};
+use crate::source::gitea::task::TaskSettings;
+
+/// The stack of every runtime thread.
+const THREAD_STACK: usize = 8 << 20;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The config file (defaults, then this file, then HYBRID_RUNNER_* variables)
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Run one task, report it, and exit
+    #[arg(long)]
+    pub once: bool,
+    /// Labels, comma-separated (name:host, name:kubernetes, ...); they replace those of
+    /// runner.labels and of the runner file, which is rewritten to match
+    #[arg(long, value_name = "LIST")]
+    pub labels: Option<String>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let loaded = config::load(args.config.as_deref()).map_err(|e| UsageError(e.to_string()))?;
+    for warning in &loaded.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let config = loaded.config;
+    StderrLog::new(config.log.level).install();
+    let labels = match &args.labels {
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect(),
+        None => config.runner.labels.clone(),
+    };
+    let flags = DaemonFlags {
+        once: args.once,
+        labels,
+    };
+    let envs = job_env(&config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(THREAD_STACK)
+        .thread_name("hybrid-runner-daemon")
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let exit = runtime.block_on(serve(&config, &flags, envs));
+    // Left-over blocking work (a step's pipe reader) must not hold the exit.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    match exit {
+        Ok(DaemonExit::Stopped) => {
+            tracing::info!("stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(DaemonExit::Once) => Ok(ExitCode::SUCCESS),
+        Ok(DaemonExit::Unauthenticated { instance, error }) => {
+            tracing::debug!(error = %error, "the server's answer");
+            eprintln!("error: {}", daemon::unauthenticated_message(&instance));
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) if e.is_usage() => Err(UsageError(chain(&e)).into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The daemon with the real task work: the engine and the reporter.
+async fn serve(
+    config: &Config,
+    flags: &DaemonFlags,
+    envs: Vec<(String, String)>,
+) -> Result<DaemonExit, daemon::DaemonError> {
+    let shutdown = Shutdown::default();
+    if let Err(e) = daemon::listen_for_signals(shutdown.clone()) {
+        tracing::warn!(error = %e, "cannot listen for SIGTERM/SIGINT");
+    }
+    let counters = ReportCounters::default();
+    let report_settings = ReportSettings::new(config.runner.spool_dir_or_default());
+    let metrics_counters = counters.clone();
+    let make_work = |ready: Arc<Ready>| {
+        let settings = task_settings(config, &ready, envs);
+        let work = TaskWork::new(ready.client.clone(), settings, report_settings, counters);
+        async move {
+            work.recover().await;
+            move |task, control| work.run(task, control)
+        }
+    };
+    daemon::run(
+        config,
+        flags,
+        &shutdown,
+        move || figures(&metrics_counters),
+        make_work,
+    )
+    .await
+}
+
+/// How tasks run, from the config and the declared registration.
+fn task_settings(config: &Config, ready: &Ready, envs: Vec<(String, String)>) -> TaskSettings {
+    let registration = &ready.identity.registration;
+    let kube = &config.kubernetes;
+    TaskSettings {
+        instance: registration.address.clone(),
+        runner_name: registration.name.clone(),
+        labels: ready.identity.labels.clone(),
+        capabilities: (!ready.server_capabilities.is_empty())
+            .then(|| ready.server_capabilities.join(",")),
+        workdir_parent: config.host.workdir_parent_or_default(&home()),
+        action_cache: super::exec::cache_home().join("hybrid-runner/actions"),
+        envs,
+        builds: BuildSettings {
+            kubeconfig: kube.kubeconfig.clone(),
+            kube_context: kube.context.clone(),
+            runner_id: registration.name.clone(),
+            namespace_prefix: kube.namespace_prefix.clone(),
+            insecure_registries: kube.insecure_registries.clone(),
+            ..BuildSettings::default()
+        },
+        timeout: config.runner.timeout,
+    }
+}
+
+/// `runner.env_file` (when it exists) then `runner.envs`, the later winning.
+fn job_env(config: &Config) -> Result<Vec<(String, String)>, UsageError> {
+    let mut env = Vec::new();
+    let file: &Path = &config.runner.env_file;
+    if file.is_file() {
+        env.extend(dotenv::read(file)?);
+    }
+    for (key, value) in &config.runner.envs {
+        env.retain(|(k, _)| k != key);
+        env.push((key.clone(), value.clone()));
+    }
+    Ok(env)
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+}

@@ -1,0 +1,607 @@
+//! The shipping loop of one task while its job runs: it turns the engine's events into
+//! spooled rows, and keeps at most one call in flight, chosen each time anew:
+//!
+//! - `UpdateLog` when rows wait and [`ReportSettings::batch_rows`] of them are buffered, or
+//!   the oldest is [`ReportSettings::max_latency`] old, or a step started or ended since;
+//!   it carries every unacknowledged row from the first one (capped per call).
+//! - `UpdateTask` (the state with its steps, unacknowledged outputs, no result) at a step
+//!   boundary (after that boundary's log flush), when outputs arrive, and at least every
+//!   [`ReportSettings::heartbeat`]; an overdue heartbeat goes before a log flush. Once an
+//!   answer carries a final result the server ended the task: `server_cancel` fires and
+//!   no more UpdateTask goes out before the final one.
+//!
+//! A failed call is retried after a backoff of its own kind (100 ms doubling to 5 s),
+//! forever while the task runs; events keep being read and spooled meanwhile.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use super::counters::ReportCounters;
+use super::outbox::{AckOutcome, Batch, Outbox};
+use super::rows::{Row, TaskLog, timestamp};
+use super::spool::{SavedState, Spool};
+use super::{ReportError, ReportSettings};
+use crate::exec::events::Event;
+use crate::source::gitea::RpcError;
+use crate::source::gitea::error::Code;
+use crate::source::gitea::proto::runner::v1::{
+    Result as TaskResult, TaskState, UpdateLogRequest, UpdateLogResponse, UpdateTaskRequest,
+    UpdateTaskResponse,
+};
+
+/// The most rows one UpdateLog call carries.
+pub const MAX_CALL_ROWS: usize = 1000;
+/// About the most content bytes one UpdateLog call carries (well under the 1 MiB request
+/// body limit of a default nginx in front of Gitea).
+pub const MAX_CALL_BYTES: usize = 512 << 10;
+/// Output keys longer than this, or values longer than [`MAX_OUTPUT_VALUE`], are dropped
+/// by the server without a word; the reporter drops them with a log row.
+pub(crate) const MAX_OUTPUT_KEY: usize = 255;
+pub(crate) const MAX_OUTPUT_VALUE: usize = 1 << 20;
+/// "Step count unknown" in [`Shipper::step_count`].
+pub(crate) const UNKNOWN_STEPS: usize = usize::MAX;
+
+/// A retry delay: 100 ms, doubled after each failure up to 5 s; reset by a success.
+#[derive(Debug, Default)]
+pub(crate) struct Backoff {
+    delay: Duration,
+    until: Option<Instant>,
+}
+
+impl Backoff {
+    pub(crate) const FIRST: Duration = Duration::from_millis(100);
+    pub(crate) const MAX: Duration = Duration::from_secs(5);
+
+    pub(crate) fn ready(&self, now: Instant) -> bool {
+        self.until.is_none_or(|until| now >= until)
+    }
+
+    /// Notes a failure; returns the delay before the next try.
+    pub(crate) fn fail(&mut self, now: Instant) -> Duration {
+        self.delay = if self.delay.is_zero() {
+            Backoff::FIRST
+        } else {
+            (self.delay * 2).min(Backoff::MAX)
+        };
+        self.until = Some(now + self.delay);
+        self.delay
+    }
+
+    pub(crate) fn succeed(&mut self) {
+        self.delay = Duration::ZERO;
+        self.until = None;
+    }
+}
+
+/// Everything the reporter of one task holds; owned by the shipping loop, then by the
+/// final report (or by [`super::recover`] for a task a stopped daemon left).
+#[derive(Debug)]
+pub(crate) struct Shipper {
+    pub(crate) client: crate::source::gitea::RunnerClient,
+    pub(crate) task_id: i64,
+    pub(crate) settings: ReportSettings,
+    pub(crate) counters: ReportCounters,
+    pub(crate) spool: Spool,
+    pub(crate) log: TaskLog,
+    pub(crate) outbox: Outbox,
+    pub(crate) started_at: SystemTime,
+    /// Outputs the server has not acknowledged, and the keys it has.
+    pub(crate) outputs: BTreeMap<String, String>,
+    pub(crate) sent_outputs: BTreeSet<String>,
+    pub(crate) result: Option<TaskResult>,
+    pub(crate) server_result: Option<TaskResult>,
+    pub(crate) server_cancel: CancellationToken,
+    /// Set by the task's owner when it knows the job's main step count.
+    pub(crate) step_count: Arc<AtomicUsize>,
+    /// The server refused rows because it archived the log.
+    pub(crate) log_closed: bool,
+    /// This task's rows sent for the first time and again.
+    pub(crate) rows_sent: u64,
+    pub(crate) rows_resent: u64,
+    flush_through: i64,
+    state_due: bool,
+    last_state_call: Option<Instant>,
+    log_retry: Backoff,
+    task_retry: Backoff,
+    spool_warned: bool,
+}
+
+/// A call on its way, and its answer.
+type InFlight = Pin<Box<dyn Future<Output = Answer> + Send>>;
+
+enum Answer {
+    Log {
+        batch: Batch,
+        result: Result<UpdateLogResponse, RpcError>,
+    },
+    Task {
+        result: Result<UpdateTaskResponse, RpcError>,
+    },
+}
+
+impl Shipper {
+    pub(crate) fn new(
+        client: crate::source::gitea::RunnerClient,
+        task_id: i64,
+        settings: ReportSettings,
+        counters: ReportCounters,
+        spool: Spool,
+    ) -> Shipper {
+        Shipper {
+            client,
+            task_id,
+            settings,
+            counters,
+            spool,
+            log: TaskLog::default(),
+            outbox: Outbox::new(0),
+            started_at: SystemTime::now(),
+            outputs: BTreeMap::new(),
+            sent_outputs: BTreeSet::new(),
+            result: None,
+            server_result: None,
+            server_cancel: CancellationToken::new(),
+            step_count: Arc::new(AtomicUsize::new(UNKNOWN_STEPS)),
+            log_closed: false,
+            rows_sent: 0,
+            rows_resent: 0,
+            flush_through: 0,
+            state_due: true,
+            last_state_call: None,
+            log_retry: Backoff::default(),
+            task_retry: Backoff::default(),
+            spool_warned: false,
+        }
+    }
+
+    /// The state as saved in the spool.
+    pub(crate) fn saved_state(&mut self) -> SavedState {
+        self.sync_step_count();
+        SavedState {
+            task_id: self.task_id,
+            acked: self.outbox.acked(),
+            started_at: self.started_at,
+            log: self.log.clone(),
+            outputs: self.outputs.clone(),
+            sent_outputs: self.sent_outputs.clone(),
+            result: self.result.map(|r| r as i32),
+            server_result: self.server_result.map(|r| r as i32),
+        }
+    }
+
+    /// Saves the state; a failing disk is reported once and does not stop the reporting.
+    pub(crate) fn save_state(&mut self) {
+        let state = self.saved_state();
+        let saved = self.spool.save(&state);
+        self.spool_result(saved);
+    }
+
+    fn spool_result(&mut self, result: Result<(), ReportError>) {
+        if let Err(e) = result
+            && !self.spool_warned
+        {
+            self.spool_warned = true;
+            tracing::warn!(task = self.task_id, error = %e, "the task spool failed; rows are kept in memory only");
+        }
+    }
+
+    fn sync_step_count(&mut self) {
+        let count = self.step_count.load(Ordering::Relaxed);
+        if count != UNKNOWN_STEPS {
+            self.log.step_count = Some(count);
+        }
+    }
+
+    /// Rows the log produced: spooled, then queued for sending.
+    pub(crate) fn take_rows(&mut self, rows: Vec<Row>, now: Instant) {
+        let appended = self.spool.append(&rows);
+        self.spool_result(appended);
+        for row in rows {
+            self.outbox.push(row, now);
+        }
+    }
+
+    /// One event of the engine.
+    pub(crate) fn on_event(&mut self, event: Event) {
+        let now = Instant::now();
+        let applied = self.log.apply(event, SystemTime::now());
+        self.take_rows(applied.rows, now);
+        if let Some(outputs) = applied.job_outputs {
+            self.add_outputs(outputs);
+            self.state_due = true;
+        }
+        if applied.boundary {
+            self.flush_through = self.outbox.total();
+            self.state_due = true;
+            self.save_state();
+        }
+    }
+
+    /// Adds job outputs to send (the first value of a key wins); oversized ones are
+    /// dropped with a runner row saying so.
+    pub(crate) fn add_outputs(&mut self, outputs: Vec<(String, String)>) {
+        let mut notes = Vec::new();
+        for (key, value) in outputs {
+            if key.len() > MAX_OUTPUT_KEY || value.len() > MAX_OUTPUT_VALUE {
+                let shown: String = key.chars().take(64).collect();
+                notes.push(format!(
+                    "The job output {shown:?} was dropped: Gitea stores keys of at most {MAX_OUTPUT_KEY} bytes and values of at most 1 MiB (this one: key {} bytes, value {} bytes)",
+                    key.len(),
+                    value.len()
+                ));
+                continue;
+            }
+            if !self.sent_outputs.contains(&key) {
+                self.outputs.entry(key).or_insert(value);
+            }
+        }
+        let now = SystemTime::now();
+        for note in notes {
+            let rows = self.log.runner_row(&note, now);
+            self.take_rows(rows, Instant::now());
+        }
+        self.save_state();
+    }
+
+    /// The UpdateTask request for the current state.
+    pub(crate) fn task_request(
+        &mut self,
+        result: TaskResult,
+        stopped_at: Option<SystemTime>,
+    ) -> UpdateTaskRequest {
+        self.sync_step_count();
+        UpdateTaskRequest {
+            state: Some(TaskState {
+                id: self.task_id,
+                result: result as i32,
+                started_at: Some(timestamp(self.started_at)),
+                stopped_at: stopped_at.map(timestamp),
+                steps: self.log.step_states(),
+            }),
+            outputs: self.outputs.clone(),
+        }
+    }
+
+    /// The UpdateLog request carrying `batch`, noting the rows as sent.
+    pub(crate) fn log_request(&mut self, batch: &Batch, no_more: bool) -> UpdateLogRequest {
+        let synced = self.spool.sync();
+        self.spool_result(synced);
+        let (first, again) = self.outbox.record_sent(batch);
+        self.rows_sent += first;
+        self.rows_resent += again;
+        self.counters.add_sent(first, again);
+        UpdateLogRequest {
+            task_id: self.task_id,
+            index: batch.index,
+            rows: batch.rows.iter().map(Row::to_proto).collect(),
+            no_more,
+        }
+    }
+
+    /// Applies an UpdateLog answer; false when it acknowledged nothing new.
+    pub(crate) fn apply_ack(&mut self, batch: &Batch, ack: i64) -> bool {
+        let now = Instant::now();
+        let progressed = match self.outbox.on_ack(batch, ack) {
+            AckOutcome::Advanced { acked, clamped } => {
+                if clamped {
+                    tracing::warn!(
+                        task = self.task_id,
+                        ack,
+                        sent_to = batch.end(),
+                        "the server acknowledged rows it was not sent; taking what was sent"
+                    );
+                }
+                for received in &acked {
+                    self.counters
+                        .record_latency(now.saturating_duration_since(*received));
+                }
+                !acked.is_empty() || batch.rows.is_empty()
+            }
+            AckOutcome::Lost { from, had } => {
+                tracing::warn!(
+                    task = self.task_id,
+                    from,
+                    had,
+                    "the server lost log rows it had acknowledged; sending them again"
+                );
+                match self.spool.read_rows(from, had) {
+                    Ok(rows) if rows.len() as i64 == had - from => {
+                        self.outbox.rewind(from, rows, now);
+                    }
+                    Ok(_) | Err(_) => {
+                        tracing::error!(
+                            task = self.task_id,
+                            from,
+                            had,
+                            "the lost rows are not in the spool; the server's log will have a gap"
+                        );
+                    }
+                }
+                true
+            }
+        };
+        self.save_state();
+        progressed
+    }
+
+    /// Applies an UpdateTask answer: acknowledged outputs, and the server's result.
+    pub(crate) fn apply_task_answer(&mut self, answer: &UpdateTaskResponse) -> TaskResult {
+        for key in &answer.sent_outputs {
+            self.outputs.remove(key);
+            self.sent_outputs.insert(key.clone());
+        }
+        let result = answer
+            .state
+            .as_ref()
+            .and_then(|s| TaskResult::try_from(s.result).ok())
+            .unwrap_or(TaskResult::Unspecified);
+        if result != TaskResult::Unspecified && self.server_result.is_none() {
+            tracing::info!(
+                task = self.task_id,
+                result = result.as_str_name(),
+                "the server ended the task"
+            );
+            self.server_result = Some(result);
+            self.server_cancel.cancel();
+        }
+        self.save_state();
+        result
+    }
+
+    /// Notes a failed UpdateLog; true when the server archived the log (no rows can be
+    /// added any more).
+    pub(crate) fn log_failed(&mut self, batch: &Batch, error: &RpcError, no_more: bool) -> bool {
+        self.counters.add_error();
+        if log_archived(error) {
+            tracing::warn!(
+                task = self.task_id,
+                unsent = self.outbox.unacked(),
+                "the server archived the task log; the rows it has not stored are dropped"
+            );
+            self.log_closed = true;
+            return true;
+        }
+        if !no_more && outcome_unknown(error) {
+            self.outbox.record_unknown(batch);
+        }
+        tracing::debug!(task = self.task_id, error = %error, "UpdateLog failed; sending again from the acknowledged row");
+        false
+    }
+
+    /// The next call to make now, if any.
+    fn next_call(&mut self, now: Instant) -> Option<InFlight> {
+        let log_due = self.log_due(now);
+        let log_ready = log_due && self.log_retry.ready(now);
+        let tasks_allowed = self.server_result.is_none();
+        let heartbeat_due = tasks_allowed
+            && self
+                .last_state_call
+                .is_none_or(|t| now >= t + self.settings.heartbeat);
+        let task_ready =
+            tasks_allowed && (self.state_due || heartbeat_due) && self.task_retry.ready(now);
+        let client = self.client.clone();
+        if task_ready && (heartbeat_due || !log_ready) {
+            self.last_state_call = Some(now);
+            let request = self.task_request(TaskResult::Unspecified, None);
+            self.state_due = false;
+            return Some(Box::pin(async move {
+                Answer::Task {
+                    result: client.update_task(&request).await,
+                }
+            }));
+        }
+        if log_ready {
+            let batch = self.outbox.batch(MAX_CALL_ROWS, MAX_CALL_BYTES);
+            let request = self.log_request(&batch, false);
+            return Some(Box::pin(async move {
+                let result = client.update_log(&request).await;
+                Answer::Log { batch, result }
+            }));
+        }
+        None
+    }
+
+    fn log_due(&self, now: Instant) -> bool {
+        !self.log_closed
+            && self.outbox.unacked() > 0
+            && (self.outbox.unacked() >= self.settings.batch_rows
+                || self.outbox.acked() < self.flush_through
+                || self
+                    .outbox
+                    .oldest()
+                    .is_some_and(|t| now >= t + self.settings.max_latency))
+    }
+
+    /// When something may become due, with nothing in flight.
+    fn next_wakeup(&self, now: Instant) -> Instant {
+        let mut wake = now + self.settings.heartbeat;
+        let later_of = |a: Instant, b: Option<Instant>| b.map_or(a, |b| a.max(b));
+        if !self.log_closed
+            && let Some(oldest) = self.outbox.oldest()
+        {
+            let due = if self.log_due(now) {
+                now
+            } else {
+                oldest + self.settings.max_latency
+            };
+            wake = wake.min(later_of(due, self.log_retry.until));
+        }
+        if self.server_result.is_none() {
+            let due = if self.state_due {
+                now
+            } else {
+                self.last_state_call
+                    .map_or(now, |t| t + self.settings.heartbeat)
+            };
+            wake = wake.min(later_of(due, self.task_retry.until));
+        }
+        wake.max(now + Duration::from_millis(1))
+    }
+
+    fn on_answer(&mut self, answer: Answer) {
+        let now = Instant::now();
+        match answer {
+            Answer::Log { batch, result } => match result {
+                Ok(answer) => {
+                    if self.apply_ack(&batch, answer.ack_index) {
+                        self.log_retry.succeed();
+                    } else {
+                        // A refused gap or a lagging ack: try again, but not in a loop.
+                        self.log_retry.fail(now);
+                    }
+                }
+                Err(error) => {
+                    if !self.log_failed(&batch, &error, false) {
+                        self.log_retry.fail(now);
+                    }
+                }
+            },
+            Answer::Task { result } => match result {
+                Ok(answer) => {
+                    self.task_retry.succeed();
+                    self.apply_task_answer(&answer);
+                }
+                Err(error) => {
+                    self.counters.add_error();
+                    self.state_due = true;
+                    let delay = self.task_retry.fail(now);
+                    tracing::debug!(task = self.task_id, error = %error, ?delay, "UpdateTask failed");
+                }
+            },
+        }
+    }
+}
+
+/// The server refused rows because the log is archived (Gitea: `AlreadyExists`, possibly
+/// flattened to `unknown`).
+pub(crate) fn log_archived(error: &RpcError) -> bool {
+    match error {
+        RpcError::Server { code, message, .. } => {
+            *code == Code::AlreadyExists
+                || message.contains("AlreadyExists")
+                || message.contains("has been archived")
+        }
+        _ => false,
+    }
+}
+
+/// The call may have taken effect without the reporter learning its answer.
+pub(crate) fn outcome_unknown(error: &RpcError) -> bool {
+    matches!(
+        error,
+        RpcError::Send { .. }
+            | RpcError::Timeout { .. }
+            | RpcError::Decode { .. }
+            | RpcError::Gzip { .. }
+            | RpcError::TooLarge { .. }
+    )
+}
+
+/// Waits for the call in flight; never resolves without one.
+async fn answer_of(in_flight: &mut Option<InFlight>) -> Answer {
+    match in_flight {
+        Some(call) => call.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The loop: reads events until the engine's channel closes, ships them, and returns the
+/// shipper when `finish` fires (after the call in flight is answered and every event still
+/// queued is taken). `None` when the reporter was dropped without `finish` (the spool
+/// folder stays for [`super::recover`]).
+pub(crate) async fn run(
+    mut shipper: Shipper,
+    mut events: UnboundedReceiver<Event>,
+    mut finish: oneshot::Receiver<()>,
+) -> Option<Shipper> {
+    let mut events_open = true;
+    let mut in_flight: Option<InFlight> = None;
+    loop {
+        let now = Instant::now();
+        if in_flight.is_none() {
+            in_flight = shipper.next_call(now);
+        }
+        let wake = (in_flight.is_none()).then(|| shipper.next_wakeup(now));
+        tokio::select! {
+            biased;
+            signal = &mut finish => {
+                if signal.is_err() {
+                    tracing::warn!(task = shipper.task_id, "the reporter was dropped without finishing; the spool keeps the task");
+                    return None;
+                }
+                if let Some(call) = in_flight.take() {
+                    shipper.on_answer(call.await);
+                }
+                events.close();
+                while let Some(event) = events.recv().await {
+                    shipper.on_event(event);
+                }
+                return Some(shipper);
+            }
+            answer = answer_of(&mut in_flight) => {
+                in_flight = None;
+                shipper.on_answer(answer);
+            }
+            event = events.recv(), if events_open => match event {
+                Some(event) => shipper.on_event(event),
+                None => events_open = false,
+            },
+            _ = sleep_until_opt(wake) => {}
+        }
+    }
+}
+
+async fn sleep_until_opt(wake: Option<Instant>) {
+    match wake {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_five_seconds_and_resets() {
+        let mut b = Backoff::default();
+        let now = Instant::now();
+        assert!(b.ready(now));
+        let delays: Vec<u128> = (0..8).map(|_| b.fail(now).as_millis()).collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        assert!(!b.ready(now));
+        assert!(b.ready(now + Duration::from_secs(5)));
+        b.succeed();
+        assert!(b.ready(now));
+        assert_eq!(b.fail(now), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn archived_logs_and_unknown_outcomes_are_told_apart() {
+        let server = |code, message: &str| RpcError::Server {
+            method: "UpdateLog",
+            status: 500,
+            code,
+            message: message.into(),
+        };
+        assert!(log_archived(&server(
+            Code::Unknown,
+            "rpc error: code = AlreadyExists desc = log file has been archived"
+        )));
+        assert!(log_archived(&server(Code::AlreadyExists, "archived")));
+        assert!(!log_archived(&server(Code::Internal, "db")));
+        assert!(!outcome_unknown(&server(Code::Unknown, "500")));
+        assert!(outcome_unknown(&RpcError::Timeout {
+            method: "UpdateLog",
+            timeout: Duration::from_secs(1)
+        }));
+    }
+}

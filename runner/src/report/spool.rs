@@ -1,0 +1,357 @@
+//! A task's spool folder, `<spool_dir>/task-<id>/`: every row appended to `rows.jsonl`
+//! (one JSON object per line: seconds, nanoseconds, content) before it is sent, fsynced
+//! before each UpdateLog call that carries new rows; and `state.json`, the task state
+//! (acknowledged row count, steps, outputs, results), replaced atomically (temporary file,
+//! fsync, rename) whenever it changes. A daemon killed mid-task leaves the folder behind
+//! for [`super::recover`]; a task whose final report went through has its folder removed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use super::error::ReportError;
+use super::rows::{Row, TaskLog};
+
+const ROWS_FILE: &str = "rows.jsonl";
+const STATE_FILE: &str = "state.json";
+const STATE_TEMP: &str = "state.json.tmp";
+const FOLDER_PREFIX: &str = "task-";
+
+/// Everything but the rows that a restarted daemon needs to finish the task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SavedState {
+    pub task_id: i64,
+    /// The server acknowledged rows `0..acked`.
+    pub acked: i64,
+    pub started_at: SystemTime,
+    pub log: TaskLog,
+    /// Outputs the server has not acknowledged yet.
+    pub outputs: BTreeMap<String, String>,
+    pub sent_outputs: BTreeSet<String>,
+    /// The job's result (the protocol's number) once `finish` knows it.
+    pub result: Option<i32>,
+    /// A final result the server answered (it ended the task), if any.
+    pub server_result: Option<i32>,
+}
+
+/// One row as a line of `rows.jsonl`.
+#[derive(Serialize, Deserialize)]
+struct SpooledRow {
+    s: u64,
+    n: u32,
+    c: String,
+}
+
+/// An open spool folder.
+#[derive(Debug)]
+pub(crate) struct Spool {
+    dir: PathBuf,
+    rows: File,
+    unsynced: bool,
+}
+
+impl Spool {
+    /// The folder of task `task_id`.
+    pub(crate) fn folder(spool_dir: &Path, task_id: i64) -> PathBuf {
+        spool_dir.join(format!("{FOLDER_PREFIX}{task_id}"))
+    }
+
+    /// Creates the folder of a new task (emptying a stale one of the same id).
+    pub(crate) fn create(spool_dir: &Path, task_id: i64) -> Result<Spool, ReportError> {
+        let dir = Spool::folder(spool_dir, task_id);
+        let create = |source| ReportError::SpoolCreate {
+            path: dir.clone(),
+            source,
+        };
+        if dir.exists() {
+            tracing::warn!(task = task_id, folder = %dir.display(), "replacing a stale spool folder");
+            std::fs::remove_dir_all(&dir).map_err(create)?;
+        }
+        std::fs::create_dir_all(&dir).map_err(create)?;
+        let path = dir.join(ROWS_FILE);
+        let rows = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|source| ReportError::SpoolCreate { path, source })?;
+        Ok(Spool {
+            dir,
+            rows,
+            unsynced: false,
+        })
+    }
+
+    /// Opens a folder a stopped daemon left: its state (`None` when it has none) and every
+    /// row it holds. A torn last line (the daemon died mid-write) is cut off.
+    pub(crate) fn open(dir: &Path) -> Result<(Spool, Option<SavedState>, Vec<Row>), ReportError> {
+        let state_path = dir.join(STATE_FILE);
+        let state =
+            match std::fs::read(&state_path) {
+                Ok(bytes) => Some(serde_json::from_slice::<SavedState>(&bytes).map_err(
+                    |source| ReportError::SpoolCorrupt {
+                        path: state_path.clone(),
+                        source,
+                    },
+                )?),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(source) => {
+                    return Err(ReportError::SpoolRead {
+                        path: state_path,
+                        source,
+                    });
+                }
+            };
+        let path = dir.join(ROWS_FILE);
+        let mut bytes = Vec::new();
+        let opened = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&path);
+        let mut rows_file = opened.map_err(|source| ReportError::SpoolRead {
+            path: path.clone(),
+            source,
+        })?;
+        rows_file
+            .read_to_end(&mut bytes)
+            .map_err(|source| ReportError::SpoolRead {
+                path: path.clone(),
+                source,
+            })?;
+        let (rows, good) = parse_rows(&bytes);
+        if good < bytes.len() {
+            tracing::warn!(file = %path.display(), kept = rows.len(), "cutting a torn end off the spooled rows");
+            rows_file
+                .set_len(good as u64)
+                .map_err(|source| ReportError::SpoolWrite {
+                    path: path.clone(),
+                    source,
+                })?;
+        }
+        let spool = Spool {
+            dir: dir.to_path_buf(),
+            rows: rows_file,
+            unsynced: false,
+        };
+        Ok((spool, state, rows))
+    }
+
+    /// The task folders under `spool_dir`, by task id (none when it does not exist).
+    pub(crate) fn task_folders(spool_dir: &Path) -> Result<Vec<(i64, PathBuf)>, ReportError> {
+        let entries = match std::fs::read_dir(spool_dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(ReportError::SpoolRead {
+                    path: spool_dir.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        let mut folders: Vec<(i64, PathBuf)> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let id = name.strip_prefix(FOLDER_PREFIX)?.parse().ok()?;
+                Some((id, e.path()))
+            })
+            .collect();
+        folders.sort();
+        Ok(folders)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Appends rows (one write; synced later by [`Spool::sync`]).
+    pub(crate) fn append(&mut self, rows: &[Row]) -> Result<(), ReportError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut buffer = Vec::with_capacity(rows.iter().map(|r| r.content.len() + 40).sum());
+        for row in rows {
+            let since = row
+                .time
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default();
+            let line = SpooledRow {
+                s: since.as_secs(),
+                n: since.subsec_nanos(),
+                c: row.content.clone(),
+            };
+            // Serializing a struct of numbers and a string cannot fail.
+            if serde_json::to_writer(&mut buffer, &line).is_ok() {
+                buffer.push(b'\n');
+            }
+        }
+        self.rows
+            .write_all(&buffer)
+            .map_err(|source| self.write_error(ROWS_FILE, source))?;
+        self.unsynced = true;
+        Ok(())
+    }
+
+    /// Flushes appended rows to the disk (before they are sent).
+    pub(crate) fn sync(&mut self) -> Result<(), ReportError> {
+        if self.unsynced {
+            self.rows
+                .sync_data()
+                .map_err(|source| self.write_error(ROWS_FILE, source))?;
+            self.unsynced = false;
+        }
+        Ok(())
+    }
+
+    /// Replaces the saved state atomically.
+    pub(crate) fn save(&self, state: &SavedState) -> Result<(), ReportError> {
+        let temp = self.dir.join(STATE_TEMP);
+        let bytes = serde_json::to_vec(state).map_err(|source| ReportError::SpoolCorrupt {
+            path: temp.clone(),
+            source,
+        })?;
+        let write = || -> std::io::Result<()> {
+            let mut file = File::create(&temp)?;
+            file.write_all(&bytes)?;
+            file.sync_data()?;
+            std::fs::rename(&temp, self.dir.join(STATE_FILE))
+        };
+        write().map_err(|source| self.write_error(STATE_FILE, source))
+    }
+
+    /// Rows `from..to` read back (after the server lost rows it had acknowledged).
+    pub(crate) fn read_rows(&self, from: i64, to: i64) -> Result<Vec<Row>, ReportError> {
+        let path = self.dir.join(ROWS_FILE);
+        let bytes = std::fs::read(&path).map_err(|source| ReportError::SpoolRead {
+            path: path.clone(),
+            source,
+        })?;
+        let (rows, _) = parse_rows(&bytes);
+        let from = usize::try_from(from).unwrap_or(0).min(rows.len());
+        let to = usize::try_from(to).unwrap_or(0).clamp(from, rows.len());
+        Ok(rows[from..to].to_vec())
+    }
+
+    /// Removes the folder (the task's final report went through).
+    pub(crate) fn remove(self) -> Result<(), ReportError> {
+        drop(self.rows);
+        std::fs::remove_dir_all(&self.dir).map_err(|source| ReportError::SpoolWrite {
+            path: self.dir.clone(),
+            source,
+        })
+    }
+
+    fn write_error(&self, file: &str, source: std::io::Error) -> ReportError {
+        ReportError::SpoolWrite {
+            path: self.dir.join(file),
+            source,
+        }
+    }
+}
+
+/// The rows of a `rows.jsonl`, and the length of the well-formed part.
+fn parse_rows(bytes: &[u8]) -> (Vec<Row>, usize) {
+    let mut rows = Vec::new();
+    let mut good = 0;
+    for line in bytes.split_inclusive(|b| *b == b'\n') {
+        let Some(body) = line.strip_suffix(b"\n") else {
+            break;
+        };
+        let Ok(row) = serde_json::from_slice::<SpooledRow>(body) else {
+            break;
+        };
+        rows.push(Row {
+            time: SystemTime::UNIX_EPOCH + Duration::new(row.s, row.n.min(999_999_999)),
+            content: row.c,
+        });
+        good += line.len();
+    }
+    (rows, good)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(content: &str) -> Row {
+        Row {
+            time: SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 5),
+            content: content.into(),
+        }
+    }
+
+    fn state(task_id: i64, acked: i64) -> SavedState {
+        SavedState {
+            task_id,
+            acked,
+            started_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            log: TaskLog::default(),
+            outputs: BTreeMap::from([("k".to_string(), "v".to_string())]),
+            sent_outputs: BTreeSet::new(),
+            result: None,
+            server_result: None,
+        }
+    }
+
+    #[test]
+    fn rows_and_state_survive_a_reopen_and_a_torn_line_is_cut() {
+        let root = tempfile::tempdir().unwrap();
+        let mut spool = Spool::create(root.path(), 42).unwrap();
+        spool
+            .append(&[row("one"), row("two\nwith \"quotes\""), row("")])
+            .unwrap();
+        spool.sync().unwrap();
+        spool.save(&state(42, 1)).unwrap();
+        assert_eq!(
+            spool.read_rows(1, 9).unwrap(),
+            [row("two\nwith \"quotes\""), row("")]
+        );
+        let dir = spool.dir().to_path_buf();
+        drop(spool);
+        // A daemon killed mid-write leaves half a line.
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(dir.join(ROWS_FILE))
+            .unwrap();
+        file.write_all(b"{\"s\":1,\"n\":0,\"c\":\"tor").unwrap();
+        drop(file);
+
+        assert_eq!(
+            Spool::task_folders(root.path()).unwrap(),
+            [(42, dir.clone())]
+        );
+        let (mut spool, saved, rows) = Spool::open(&dir).unwrap();
+        assert_eq!(saved, Some(state(42, 1)));
+        assert_eq!(rows, [row("one"), row("two\nwith \"quotes\""), row("")]);
+        spool.append(&[row("after")]).unwrap();
+        let (_, _, rows) = Spool::open(&dir).unwrap();
+        assert_eq!(rows.len(), 4);
+        assert_eq!(rows[3], row("after"));
+        spool.remove().unwrap();
+        assert!(!dir.exists());
+        assert!(Spool::task_folders(root.path()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_missing_spool_dir_has_no_tasks_and_other_folders_are_ignored() {
+        let root = tempfile::tempdir().unwrap();
+        assert!(
+            Spool::task_folders(&root.path().join("absent"))
+                .unwrap()
+                .is_empty()
+        );
+        std::fs::create_dir(root.path().join("task-x")).unwrap();
+        std::fs::create_dir(root.path().join("other")).unwrap();
+        std::fs::create_dir(root.path().join("task-7")).unwrap();
+        let folders = Spool::task_folders(root.path()).unwrap();
+        assert_eq!(folders.iter().map(|f| f.0).collect::<Vec<_>>(), [7]);
+        let (_, saved, rows) = Spool::open(&folders[0].1).unwrap();
+        assert!(saved.is_none() && rows.is_empty());
+    }
+}
