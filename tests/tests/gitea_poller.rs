@@ -156,7 +156,11 @@ async fn capacity_is_never_exceeded_and_no_fetch_happens_while_full() {
     let poller = {
         let (client, shutdown, metrics) = (client.clone(), shutdown.clone(), Arc::clone(&metrics));
         tokio::spawn(async move {
-            daemon::poll(&client, &settings(2), &shutdown, &metrics, handler).await
+            let mut polling = settings(2);
+            // Slow polls: the second slot must fill at once, not a fetch_interval later.
+            polling.fetch_interval = Duration::from_millis(800);
+            polling.fetch_interval_max = Duration::from_millis(800);
+            daemon::poll(&client, &polling, &shutdown, &metrics, handler).await
         })
     };
     let all_done = wait_until(Duration::from_secs(20), || {
@@ -173,6 +177,13 @@ async fn capacity_is_never_exceeded_and_no_fetch_happens_while_full() {
     assert!(matches!(end, PollEnd::Stopped), "{end:?}");
 
     assert_eq!(peak.load(Ordering::SeqCst), 2, "two slots, both used");
+    let mut starts: Vec<SystemTime> = spans.lock().unwrap().iter().map(|(s, _)| *s).collect();
+    starts.sort();
+    let second_after = starts[1].duration_since(starts[0]).unwrap();
+    assert!(
+        second_after < Duration::from_millis(400),
+        "the second slot filled {second_after:?} after the first"
+    );
     let runner = fake.runner(&registration.uuid).unwrap();
     assert_eq!(runner.tasks.len(), 5);
     assert!(runner.peak_running <= 2, "{}", runner.peak_running);

@@ -6,7 +6,11 @@
 //!   its database look-up when nothing changed); after a task it is reset to 0, and 0 is
 //!   also sent at least every [`PollSettings::version_refresh`] (go-gitea/gitea#33492: an
 //!   idle runner is otherwise never offered jobs queued before it polled).
-//! - Cadence: [`super::backoff`]; a FetchTask deadline counts as an empty answer.
+//! - Cadence: after a task, the next FetchTask goes out as soon as a slot is free (more
+//!   jobs may be queued; waiting `fetch_interval` per task would take 40 s to fill 20 slots
+//!   at the 2 s default); after an empty answer or an error, [`super::backoff`] from
+//!   `fetch_interval` up to `fetch_interval_max`. A FetchTask deadline counts as an empty
+//!   answer.
 //! - Unauthenticated: no more polls; running tasks finish and report; [`PollEnd::Unauthenticated`].
 //! - Shutdown ([`Shutdown::stop`]): no new FetchTask (one in flight is let finish, so a task
 //!   the server already assigned is not dropped); running tasks get
@@ -174,6 +178,8 @@ where
                         if settings.once {
                             break PollEnd::Once;
                         }
+                        // Other jobs may be waiting: ask again as soon as a slot is free.
+                        continue;
                     }
                     None => {
                         drop(permit);
