@@ -55,7 +55,7 @@ impl JobState<'_> {
         }
         if let ActionRef::Docker { image } = &action {
             return Err(format!(
-                "job '{}' step '{}' uses the Docker image {image}: Docker actions need a container backend, and `hybrid-runner exec` runs steps on the host. Replace the step with a `run:` step or a JavaScript/composite action.",
+                "job '{}' step '{}' uses the Docker image {image}: Docker actions need a container backend, and hybrid-runner runs steps on this host. Replace the step with a `run:` step or a JavaScript/composite action.",
                 self.key.id, key.name
             ));
         }
@@ -92,7 +92,7 @@ impl JobState<'_> {
                     .await
             }
             Runs::Docker { image, .. } => Err(format!(
-                "job '{}' step '{}' uses {uses}, a Docker action (image {image}): Docker actions need a container backend, and `hybrid-runner exec` runs steps on the host.",
+                "job '{}' step '{}' uses {uses}, a Docker action (image {image}): Docker actions need a container backend, and hybrid-runner runs steps on this host.",
                 self.key.id, key.name
             )),
         }

@@ -152,7 +152,7 @@ pub async fn run_assignment(
         strict_platforms: false,
         matrix_filter: Arc::new(Vec::new()),
         cancel,
-        runs_on_matched: true,
+        assigned: true,
     };
     let scope = WorkflowScope {
         inputs: super::inputs(&assignment.workflow, &event_name, &event),

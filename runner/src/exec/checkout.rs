@@ -188,9 +188,18 @@ impl JobState<'_> {
             &["-C", &dir, "config", "remote.origin.url", &plan.url],
         )
         .await?;
-        let mut fetch: Vec<String> = ["-C", &dir, "fetch", "--no-tags", "--prune"]
-            .map(String::from)
-            .to_vec();
+        // Protocol v2 lets the server hand out a commit by its sha, as actions/checkout asks.
+        let mut fetch: Vec<String> = [
+            "-c",
+            "protocol.version=2",
+            "-C",
+            &dir,
+            "fetch",
+            "--no-tags",
+            "--prune",
+        ]
+        .map(String::from)
+        .to_vec();
         fetch.push("--no-recurse-submodules".into());
         if let Some(depth) = plan.depth {
             fetch.push(format!("--depth={depth}"));
@@ -204,15 +213,19 @@ impl JobState<'_> {
         let fetch_args: Vec<&str> = fetch.iter().map(String::as_str).collect();
         let fetched = self.git(frame, key, &secret_args, &fetch_args).await;
         if let Err(e) = fetched {
-            // A server that refuses to serve a commit by its sha still serves the branch.
+            // A server that refuses to serve a commit by its sha (no protocol v2) still
+            // serves the branch; its whole history, as the commit may be behind the tip.
             let Some(branch) = plan.branch.as_ref().filter(|_| plan.sha.is_some()) else {
                 return Err(e);
             };
             self.note(
                 Some(key),
                 LogKind::Runner,
-                &format!("fetching the commit by its sha failed; fetching branch {branch}"),
+                &format!(
+                    "fetching the commit by its sha failed; fetching the history of branch {branch}"
+                ),
             );
+            fetch.retain(|a| !a.starts_with("--depth="));
             let last = fetch.len() - 1;
             fetch[last] = format!("refs/heads/{branch}");
             let fetch_args: Vec<&str> = fetch.iter().map(String::as_str).collect();

@@ -128,14 +128,18 @@ pub struct JobState<'a> {
 
 impl JobState<'_> {
     /// The `RUNNER_TRACKING_ID` every process of this job carries, so the processes a
-    /// step leaves in the background can be stopped when the job ends.
+    /// step leaves in the background can be stopped when the job ends. Unique per job
+    /// within the process, also when several runs share it (the daemon runs tasks side
+    /// by side): the run's scratch folder is part of it.
     pub fn tracking_id(&self) -> String {
-        let job = self
-            .temp
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        format!("hybrid-runner_{}_{job}", std::process::id())
+        let name = |p: &std::path::Path| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        let job = name(&self.temp);
+        let run = self.temp.parent().map(name).unwrap_or_default();
+        format!("hybrid-runner_{}_{run}_{job}", std::process::id())
     }
 
     /// Stops what the job's steps left running, as GitHub's runner does after a job.

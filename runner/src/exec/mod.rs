@@ -225,7 +225,7 @@ pub async fn run(
         strict_platforms: options.strict_platforms,
         matrix_filter: Arc::new(options.matrix.clone()),
         cancel,
-        runs_on_matched: false,
+        assigned: false,
     };
     let secrets: Object = options
         .secrets

@@ -48,9 +48,10 @@ pub struct RunLimits {
     pub strict_platforms: bool,
     pub matrix_filter: Arc<Vec<(String, String)>>,
     pub cancel: CancellationToken,
-    /// The job source already matched `runs-on` to this runner (a Gitea task): every
-    /// job runs here, without the platform check.
-    pub runs_on_matched: bool,
+    /// The run is one job a server handed over (an assignment, e.g. a Gitea task): the
+    /// server matched `runs-on` to this runner (no platform check here) and fixed the
+    /// matrix leg and its display name (the job's name is used as is).
+    pub assigned: bool,
 }
 
 /// The outcome of every job of a workflow run, by job id.
@@ -367,7 +368,7 @@ async fn run_job(
                 return outcome;
             }
             let labels = runs_on(job, &contexts);
-            if !limits.runs_on_matched
+            if !limits.assigned
                 && let Err(reason) = platform(&labels, &limits.platforms, limits.strict_platforms)
             {
                 return skipped(&engine, leg_key, reason);
@@ -539,7 +540,7 @@ fn legs(
             job.id.value
         )
     })?;
-    let named = matrix::expand_named(&value, &name).map_err(|e| {
+    let mut named = matrix::expand_named(&value, &name).map_err(|e| {
         format!(
             "Error when evaluating 'strategy' for job '{}'. {e}",
             job.id.value
@@ -547,6 +548,12 @@ fn legs(
     })?;
     if named.is_empty() {
         return Ok(vec![(name, None)]);
+    }
+    if limits.assigned {
+        // The server already named the leg (`build (linux, 18)`).
+        for leg in &mut named {
+            leg.name = name.clone();
+        }
     }
     Ok(named
         .into_iter()
@@ -632,12 +639,12 @@ fn needs_containers(job: &Job) -> Option<String> {
             .as_ref()
             .map_or("(no image)", |i| i.value.as_str());
         return Some(format!(
-            "job '{id}' runs in `container: {image}`, which needs a container backend; `hybrid-runner exec` runs steps on this host. Remove `container:` to run the steps here."
+            "job '{id}' runs in `container: {image}`, which needs a container backend; hybrid-runner runs steps on this host. Remove `container:` to run the steps here."
         ));
     }
     if let Some((name, _)) = job.services.first() {
         return Some(format!(
-            "job '{id}' starts the service container '{}', which needs a container backend; `hybrid-runner exec` runs steps on this host. Start the service yourself and remove `services:`.",
+            "job '{id}' starts the service container '{}', which needs a container backend; hybrid-runner runs steps on this host. Start the service yourself and remove `services:`.",
             name.value
         ));
     }

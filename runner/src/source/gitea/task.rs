@@ -441,3 +441,141 @@ fn pairs(map: &std::collections::BTreeMap<String, String>) -> Vec<(String, Strin
 fn non_empty(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> TaskSettings {
+        TaskSettings {
+            instance: "https://gitea.example/".into(),
+            runner_name: "r1".into(),
+            labels: Label::parse_list("linux:host").unwrap(),
+            capabilities: None,
+            workdir_parent: PathBuf::from("/w"),
+            action_cache: PathBuf::from("/c"),
+            envs: Vec::new(),
+            builds: Default::default(),
+            timeout: Duration::from_secs(3 * 3600),
+        }
+    }
+
+    fn object(json: serde_json::Value) -> Object {
+        let s: Struct = serde_json::from_value(json).unwrap();
+        context_object(&s)
+    }
+
+    #[test]
+    fn context_struct_becomes_an_object_with_nested_values() {
+        let ctx = object(serde_json::json!({
+            "run_id": "7",
+            "ref_protected": false,
+            "event": {"ref": "refs/heads/main", "commits": [{"id": "a"}], "number": 3},
+        }));
+        assert_eq!(ctx.get("run_id").and_then(Value::as_str), Some("7"));
+        assert!(matches!(ctx.get("ref_protected"), Some(Value::Bool(false))));
+        let event = ctx.get("event").unwrap();
+        assert_eq!(
+            event.get("ref").and_then(Value::as_str),
+            Some("refs/heads/main")
+        );
+        assert!(matches!(event.get("number"), Some(Value::Number(n)) if *n == 3.0));
+        match event.get("commits") {
+            Some(Value::Array(items)) => {
+                assert_eq!(items[0].get("id").and_then(Value::as_str), Some("a"))
+            }
+            other => panic!("commits: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn need_results_map_from_the_result_enum() {
+        let need = |result: TaskResult| TaskNeed {
+            outputs: [("k".to_string(), "v".to_string())].into(),
+            result: result as i32,
+        };
+        let cases = [
+            (TaskResult::Success, Outcome::Success),
+            (TaskResult::Failure, Outcome::Failure),
+            (TaskResult::Cancelled, Outcome::Cancelled),
+            (TaskResult::Skipped, Outcome::Skipped),
+            (TaskResult::Unspecified, Outcome::Failure),
+        ];
+        for (given, want) in cases {
+            let got = need_result(&need(given));
+            assert_eq!(got.result, want, "{given:?}");
+            assert_eq!(got.outputs, [("k".to_string(), "v".to_string())]);
+        }
+        let unknown = TaskNeed {
+            outputs: Default::default(),
+            result: 99,
+        };
+        assert_eq!(need_result(&unknown).result, Outcome::Failure);
+    }
+
+    #[test]
+    fn gitea_env_follows_act_runner() {
+        let mut s = settings();
+        let ctx = object(serde_json::json!({
+            "run_id": "12", "token": "tok", "gitea_runtime_token": "jwt",
+        }));
+        let env = gitea_env(&s, &ctx);
+        let get = |env: &[(String, String)], k: &str| {
+            env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        };
+        assert_eq!(get(&env, "GITEA_ACTIONS").as_deref(), Some("true"));
+        assert_eq!(get(&env, "GITEA_RUN_ID").as_deref(), Some("12"));
+        assert_eq!(
+            get(&env, "ACTIONS_RUNTIME_URL").as_deref(),
+            Some("https://gitea.example/api/actions_pipeline/")
+        );
+        assert_eq!(
+            get(&env, "ACTIONS_RESULTS_URL").as_deref(),
+            Some("https://gitea.example")
+        );
+        assert_eq!(get(&env, "ACTIONS_RUNTIME_TOKEN").as_deref(), Some("jwt"));
+        assert_eq!(get(&env, "RUNNER_NAME").as_deref(), Some("r1"));
+        assert_eq!(get(&env, "ACT").as_deref(), Some("true"));
+        assert_eq!(get(&env, "GITEA_ACTIONS_CAPABILITIES"), None);
+        assert_eq!(get(&env, "ACTIONS_ID_TOKEN_REQUEST_URL"), None);
+        s.capabilities = Some("cancelling".into());
+        let ctx = object(serde_json::json!({
+            "token": "tok",
+            "actions_id_token_request_url": "https://gitea.example/oidc",
+            "actions_id_token_request_token": "oidc-secret",
+        }));
+        let env = gitea_env(&s, &ctx);
+        assert_eq!(get(&env, "ACTIONS_RUNTIME_TOKEN").as_deref(), Some("tok"));
+        assert_eq!(
+            get(&env, "GITEA_ACTIONS_CAPABILITIES").as_deref(),
+            Some("cancelling")
+        );
+        assert_eq!(
+            get(&env, "ACTIONS_ID_TOKEN_REQUEST_TOKEN").as_deref(),
+            Some("oidc-secret")
+        );
+        assert_eq!(
+            context_secrets(&ctx),
+            ["tok".to_string(), "oidc-secret".to_string()]
+        );
+    }
+
+    #[test]
+    fn placement_says_where_the_steps_run() {
+        let labels =
+            Label::parse_list("linux:host,ubuntu:docker://node:20,k8s:kubernetes://img:1").unwrap();
+        let line = |runs_on: &[&str]| {
+            let runs_on: Vec<String> = runs_on.iter().map(|s| s.to_string()).collect();
+            placement(&runs_on, &labels)
+        };
+        assert!(line(&["linux"]).contains("run on this host"));
+        let docker = line(&["ubuntu"]);
+        assert!(
+            docker.contains("node:20") && docker.contains("no Docker"),
+            "{docker}"
+        );
+        let k8s = line(&["k8s"]);
+        assert!(k8s.contains("Kubernetes pod (img:1)"), "{k8s}");
+        assert!(line(&["other"]).contains("matches none"));
+    }
+}
