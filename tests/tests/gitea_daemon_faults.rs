@@ -13,8 +13,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use harness::daemon_process::{
-    Daemon, DaemonOptions, RunnerHome, numbered, rows_where, step_state_problems,
-    wait_processes_gone,
+    Daemon, DaemonOptions, RunnerHome, numbered, processes_with_env, rows_where,
+    step_state_problems, wait_processes_gone,
 };
 use harness::fake_gitea::{
     FakeGitea, FakeGiteaOptions, Fault, Method, RandomFailures, TaskStatus, TaskView, pb,
@@ -185,11 +185,20 @@ fn lagging_and_partial_acknowledgements_lose_and_duplicate_nothing() {
 fn sigkill_mid_task_then_restart_delivers_the_spooled_rows_once_and_ends_the_task() {
     let fake = FakeGitea::start(FakeGiteaOptions::default());
     let home = home(&fake);
-    let job = r#"    steps:
+    let marker = format!("HR_TEST_MARKER=killed-{}", std::process::id());
+    // A background process that outlives the killed daemon (it writes to no pipe of it).
+    let job = format!(
+        r#"    env:
+      HR_TEST_MARKER: {}
+    steps:
       - shell: bash
-        run: for i in $(seq 1 600); do echo "n-$i"; sleep 0.02; done
-"#;
-    let id = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(job)));
+        run: |
+          sleep 600 >/dev/null 2>&1 &
+          for i in $(seq 1 600); do echo "n-$i"; sleep 0.02; done
+"#,
+        marker.split_once('=').unwrap().1
+    );
+    let id = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(&job)));
     let mut daemon = home.start(&DaemonOptions::default());
     wait_row(&fake, &daemon, id, "n-10");
     // The server stops storing rows: the daemon keeps them in its spool and keeps trying.
@@ -216,7 +225,13 @@ fn sigkill_mid_task_then_restart_delivers_the_spooled_rows_once_and_ends_the_tas
         home.spool().display()
     );
 
-    // The restarted daemon finishes the left-over task from its spool before anything else.
+    assert!(
+        !processes_with_env(&marker).is_empty(),
+        "the step's background process outlived the killed daemon"
+    );
+
+    // The restarted daemon stops what the killed one's steps left running and finishes
+    // the left-over task from its spool.
     let daemon = home.start(&DaemonOptions::default());
     let task = finished(&fake, &daemon, id);
     let all = describe(&task, &daemon);
@@ -253,12 +268,24 @@ fn sigkill_mid_task_then_restart_delivers_the_spooled_rows_once_and_ends_the_tas
         describe(&after, &daemon)
     );
     assert_eq!(count(&after, "after-restart"), 1);
-    let left: Vec<_> = std::fs::read_dir(home.spool())
-        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
-        .unwrap_or_default();
+    // The spool folder of a task goes once its final report is answered.
+    let spool_entries = || -> Vec<std::ffi::OsString> {
+        std::fs::read_dir(home.spool())
+            .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+            .unwrap_or_default()
+    };
+    let emptied = fake.wait_for(Duration::from_secs(30), |_| {
+        spool_entries().is_empty().then_some(())
+    });
     assert!(
-        left.is_empty(),
-        "spool entries left after recovery: {left:?}"
+        emptied.is_some(),
+        "spool entries left: {:?}",
+        spool_entries()
+    );
+    let orphans = wait_processes_gone(&marker, Duration::from_secs(30));
+    assert!(
+        orphans.is_empty(),
+        "the killed daemon's step processes are left: {orphans:?}"
     );
 }
 
