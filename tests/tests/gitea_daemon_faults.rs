@@ -83,16 +83,21 @@ fn wait_polling(fake: &FakeGitea, daemon: &Daemon) {
     .unwrap_or_else(|| panic!("the daemon never polled:\n{}", daemon.output()));
 }
 
-/// Three steps of 120 numbered lines each, printed in bursts with short pauses so the
-/// daemon ships them in many calls.
-const CHATTY_JOB: &str = r#"    steps:
-      - shell: bash
-        run: for i in $(seq 1 120); do echo "a-$i"; if (( i % 10 == 0 )); then sleep 0.05; fi; done
-      - shell: bash
-        run: for i in $(seq 1 120); do echo "b-$i"; if (( i % 10 == 0 )); then sleep 0.05; fi; done
-      - shell: bash
-        run: for i in $(seq 1 120); do echo "c-$i" >&2; if (( i % 10 == 0 )); then sleep 0.05; fi; done
-"#;
+/// Three steps of 120 numbered lines each, printed in bursts of 10 with `pause` seconds
+/// between them, so the daemon ships them in many calls.
+fn chatty_job(pause: &str) -> String {
+    let step = |prefix: &str, redirect: &str| {
+        format!(
+            "      - shell: bash\n        run: for i in $(seq 1 120); do echo \"{prefix}$i\"{redirect}; if (( i % 10 == 0 )); then sleep {pause}; fi; done\n"
+        )
+    };
+    format!(
+        "    steps:\n{}{}{}",
+        step("a-", ""),
+        step("b-", ""),
+        step("c-", " >&2")
+    )
+}
 
 fn assert_chatty_log_complete(task: &TaskView, daemon: &Daemon) {
     let all = describe(task, daemon);
@@ -128,8 +133,9 @@ fn twenty_percent_of_calls_failing_and_dropped_connections_lose_no_row() {
     fake.fail_next(Method::UpdateTask, 2, Fault::DropAfterHandling);
     fake.fail_next(Method::UpdateLog, 2, Fault::DropBeforeHandling);
     fake.fail_next(Method::FetchTask, 2, Fault::DropBeforeHandling);
-    let first = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(CHATTY_JOB)));
-    let second = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(CHATTY_JOB)));
+    let first = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(&chatty_job("0.1"))));
+    let second =
+        fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(&chatty_job("0.1"))));
     for id in [first, second] {
         let task = finished(&fake, &daemon, id);
         assert_eq!(
@@ -158,10 +164,12 @@ fn lagging_and_partial_acknowledgements_lose_and_duplicate_nothing() {
     let home = home(&fake);
     let daemon = home.start(&DaemonOptions::default());
     wait_polling(&fake, &daemon);
-    fake.fail_next(Method::UpdateLog, 6, Fault::LogAckLag(7));
-    fake.fail_next(Method::UpdateLog, 4, Fault::LogAcceptAtMost(3));
-    fake.fail_next(Method::UpdateLog, 4, Fault::LogAckLag(1000));
-    let id = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(CHATTY_JOB)));
+    // A faulted call may be answered by a resend that finds every row stored already, so
+    // the faults need a job that ships over several seconds to be used up: ~7 s here.
+    fake.fail_next(Method::UpdateLog, 3, Fault::LogAckLag(7));
+    fake.fail_next(Method::UpdateLog, 2, Fault::LogAcceptAtMost(3));
+    fake.fail_next(Method::UpdateLog, 2, Fault::LogAckLag(1000));
+    let id = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(&chatty_job("0.2"))));
     let task = finished(&fake, &daemon, id);
     assert_eq!(
         task.result(),
@@ -170,7 +178,11 @@ fn lagging_and_partial_acknowledgements_lose_and_duplicate_nothing() {
         describe(&task, &daemon)
     );
     assert_chatty_log_complete(&task, &daemon);
-    assert!(fake.faults().next.is_empty(), "every lag was hit");
+    assert!(
+        fake.faults().next.is_empty(),
+        "not every lag was hit: {:?}",
+        fake.faults().next
+    );
     assert!(
         task.log_rows_resent > 0,
         "lagging acks make the daemon resend"
