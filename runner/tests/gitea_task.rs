@@ -712,3 +712,22 @@ jobs:
     );
     assert!(!has_line(&events, "cleanup-finished"));
 }
+
+/// A task cancelled before its job started ends Cancelled without running a step.
+#[tokio::test]
+async fn a_task_cancelled_before_it_starts_ends_cancelled() {
+    let f = Fixture::new();
+    let payload = "name: CI\n\"on\": push\njobs:\n  build:\n    runs-on: linux\n    steps:\n      - run: echo never-ran\n";
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let (run, events) = run_with(
+        task(59, payload, context("https://gitea.example/")),
+        &f.settings(),
+        cancel,
+    )
+    .await;
+    assert_eq!(run.result, Outcome::Cancelled, "{:#?}", lines(&events));
+    assert!(!has_line(&events, "never-ran"));
+    assert!(has_line(&events, "the job was cancelled before it started"));
+    assert!(!f.workdir_parent().join("59").exists());
+}

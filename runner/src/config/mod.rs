@@ -136,7 +136,7 @@ impl HostConfig {
 pub struct MetricsConfig {
     pub enabled: bool,
     pub addr: SocketAddr,
-    /// How long `/readyz` may stay unready after start before it reports failure.
+    /// How long polls may keep failing before `/readyz` answers 503.
     pub readiness_grace: Duration,
 }
 

@@ -69,7 +69,8 @@ metrics:
   # Serve /metrics (Prometheus), /healthz and /readyz on addr.
   enabled: {metrics_enabled}
   addr: {metrics_addr}
-  # How long /readyz may report "starting" before it reports failure.
+  # /readyz answers 503 once polling the server has failed for this long (and before the
+  # first Declare, and while stopping).
   readiness_grace: {readiness_grace}
 
 kubernetes:

@@ -1,6 +1,6 @@
 //! What the daemon counts and how healthy it is: the figures `/metrics` serves in
 //! Prometheus' text format (tasks running and finished, polls and poll errors, the
-//! reporter's log rows, build durations from [`crate::build::metrics`], capacity) and the
+//! reporter's log rows and their latency, build durations from [`crate::build::metrics`], capacity) and the
 //! readiness `/readyz` answers (declared, polling works or has failed for less than
 //! `metrics.readiness_grace`, not shutting down). Updated from many tasks at once through
 //! atomics; cheap to share behind an `Arc`.
@@ -12,9 +12,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::build::metrics::BuildMetrics;
+use crate::report::LatencySnapshot;
 
 /// The reporter's counters, read when `/metrics` is scraped.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReportFigures {
     /// Log rows the server acknowledged.
     pub rows_sent: u64,
@@ -22,6 +23,8 @@ pub struct ReportFigures {
     pub rows_resent: u64,
     /// UpdateLog / UpdateTask calls that failed.
     pub report_errors: u64,
+    /// How long rows waited from the engine to the server's acknowledgement.
+    pub latency: Option<LatencySnapshot>,
 }
 
 /// The daemon's own counters and health.
@@ -188,9 +191,38 @@ impl DaemonMetrics {
             "UpdateLog and UpdateTask calls that failed.",
             &plain(report.report_errors),
         );
+        if let Some(latency) = &report.latency {
+            write_latency(&mut out, latency);
+        }
         out.push_str(&builds.to_text());
         out
     }
+}
+
+/// The log latency histogram (the snapshot's buckets are per bucket; Prometheus' are
+/// cumulative).
+fn write_latency(out: &mut String, latency: &LatencySnapshot) {
+    const NAME: &str = "hybrid_runner_log_latency_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {NAME} How long log rows waited from the job to the server's acknowledgement."
+    );
+    let _ = writeln!(out, "# TYPE {NAME} histogram");
+    let mut cumulative = 0;
+    for (bound, count) in &latency.buckets {
+        cumulative += count;
+        let le = bound.map_or_else(|| "+Inf".to_string(), |b| format!("{}", b.as_secs_f64()));
+        let _ = writeln!(out, "{NAME}_bucket{{le=\"{le}\"}} {cumulative}");
+    }
+    if latency
+        .buckets
+        .last()
+        .is_some_and(|(bound, _)| bound.is_some())
+    {
+        let _ = writeln!(out, "{NAME}_bucket{{le=\"+Inf\"}} {cumulative}");
+    }
+    let _ = writeln!(out, "{NAME}_sum {}", latency.sum.as_secs_f64());
+    let _ = writeln!(out, "{NAME}_count {}", latency.count);
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -237,11 +269,21 @@ mod tests {
         m.poll_failed(false);
         let builds = BuildMetrics::new();
         builds.observe("docker", BuildResult::Success, Duration::from_secs(4));
+        let latency = LatencySnapshot {
+            buckets: vec![
+                (Some(Duration::from_millis(10)), 3),
+                (Some(Duration::from_millis(250)), 1),
+                (None, 1),
+            ],
+            count: 5,
+            sum: Duration::from_millis(1500),
+        };
         let text = m.to_text(
             ReportFigures {
                 rows_sent: 10,
                 rows_resent: 2,
                 report_errors: 1,
+                latency: Some(latency),
             },
             &builds,
         );
@@ -257,6 +299,12 @@ mod tests {
             "hybrid_runner_log_rows_resent_total 2",
             "hybrid_runner_report_errors_total 1",
             "hybrid_runner_builds_total{result=\"success\"} 1",
+            "# TYPE hybrid_runner_log_latency_seconds histogram",
+            "hybrid_runner_log_latency_seconds_bucket{le=\"0.01\"} 3",
+            "hybrid_runner_log_latency_seconds_bucket{le=\"0.25\"} 4",
+            "hybrid_runner_log_latency_seconds_bucket{le=\"+Inf\"} 5",
+            "hybrid_runner_log_latency_seconds_sum 1.5",
+            "hybrid_runner_log_latency_seconds_count 5",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }

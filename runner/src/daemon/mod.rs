@@ -150,12 +150,17 @@ where
     }
     startup::stop_previous_processes(&identity.runner_file).await;
     let kube = &config.kubernetes;
-    if let Ok(kaniko) = kube.kaniko(&identity.registration.name) {
-        tokio::spawn(startup::reap_build_namespaces(
-            kube.kubeconfig.clone(),
-            kube.context.clone(),
-            kaniko,
-        ));
+    match kube.kaniko(&identity.registration.name) {
+        Ok(kaniko) => {
+            tokio::spawn(startup::reap_build_namespaces(
+                kube.kubeconfig.clone(),
+                kube.context.clone(),
+                kaniko,
+            ));
+        }
+        Err(e) => {
+            tracing::warn!(error = %diagnostics::chain(&e), "expired build namespaces are not reaped")
+        }
     }
 
     let declared = match startup::declare(
@@ -243,4 +248,35 @@ pub fn unauthenticated_message(instance: &str) -> String {
     format!(
         "{instance} refused this runner's credentials (it was deleted or re-registered); register again with hybrid-runner register"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_first_signal_stops_fetching_and_the_second_cancels_everything() {
+        use nix::sys::signal::{Signal, raise};
+        let shutdown = Shutdown::default();
+        let listening = listen_for_signals(shutdown.clone()).unwrap();
+        raise(Signal::SIGTERM).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), shutdown.stop.cancelled())
+            .await
+            .unwrap();
+        assert!(!shutdown.hard.is_cancelled());
+        raise(Signal::SIGINT).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), shutdown.hard.cancelled())
+            .await
+            .unwrap();
+        listening.await.unwrap();
+    }
+
+    #[test]
+    fn the_unauthenticated_message_is_the_contracts() {
+        assert_eq!(
+            unauthenticated_message("https://gitea.example.com"),
+            "https://gitea.example.com refused this runner's credentials (it was deleted or re-registered); register again with hybrid-runner register"
+        );
+    }
 }

@@ -164,6 +164,7 @@ pub fn figures(counters: &ReportCounters) -> super::ReportFigures {
         rows_sent: counters.rows_sent(),
         rows_resent: counters.rows_resent(),
         report_errors: counters.report_errors(),
+        latency: Some(counters.latency()),
     }
 }
 

@@ -109,6 +109,15 @@ pub async fn run_assignment(
         );
         return refuse(&sink, key, message, started);
     }
+    if cancel.is_cancelled() {
+        return ended(
+            &sink,
+            key,
+            Outcome::Cancelled,
+            "the job was cancelled before it started".into(),
+            started,
+        );
+    }
     adopt_needs(&mut assignment);
     let job_id = key.id.clone();
     let prepared = prepare(&assignment);
@@ -193,22 +202,33 @@ pub async fn run_assignment(
 
 /// Reports why the job cannot run, as a runner line of a started and failed job.
 fn refuse(sink: &EventSink, key: JobKey, message: String, started: Instant) -> JobRun {
+    ended(
+        sink,
+        key,
+        Outcome::Failure,
+        format!("error: {message}"),
+        started,
+    )
+}
+
+/// A job that ends before any step: started, one runner line, finished with `result`.
+fn ended(sink: &EventSink, key: JobKey, result: Outcome, line: String, started: Instant) -> JobRun {
     sink.send(Event::JobStarted { job: key.clone() });
     sink.send(Event::Log {
         job: key.clone(),
         step: None,
         kind: LogKind::Runner,
-        line: format!("error: {message}"),
+        line,
     });
     let duration = started.elapsed();
     sink.send(Event::JobFinished {
         job: key,
-        result: Outcome::Failure,
+        result,
         duration,
         outputs: Vec::new(),
     });
     JobRun {
-        result: Outcome::Failure,
+        result,
         outputs: Vec::new(),
         duration,
     }

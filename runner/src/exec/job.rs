@@ -564,3 +564,17 @@ impl JobState<'_> {
         frame
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::humantime;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_as_the_config_writes_them() {
+        assert_eq!(humantime(Duration::from_secs(3 * 3600)), "3h");
+        assert_eq!(humantime(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(humantime(Duration::from_secs(61)), "1m1s");
+        assert_eq!(humantime(Duration::from_millis(250)), "250ms");
+    }
+}

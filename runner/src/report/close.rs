@@ -10,7 +10,8 @@
 //!    at, so the log would never be archived (act_runner PR #952);
 //! 3. only then the final UpdateTask (result, `stopped_at`, every step final, outputs),
 //!    retried until every output is in `sent_outputs` (go-gitea/gitea#36632: an ephemeral
-//!    runner is deleted by it, so no log may follow it);
+//!    runner is deleted by it, so no log may follow it; a retry refused as unauthenticated
+//!    after an attempt whose answer was lost is that deletion, and counts as delivered);
 //! 4. the spool folder is removed.
 //!
 //! Retries: each attempt has its own deadline (`close_timeout`); transient failures are
@@ -24,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::error::ReportError;
 use super::outbox::Outbox;
 use super::rows::Row;
-use super::ship::{Backoff, MAX_CALL_BYTES, MAX_CALL_ROWS, Shipper};
+use super::ship::{Backoff, MAX_CALL_BYTES, MAX_CALL_ROWS, Shipper, outcome_unknown};
 use super::spool::{SavedState, Spool};
 use super::{FinalReport, RecoveredTask, ReportCounters, ReportSettings};
 use crate::source::gitea::proto::runner::v1::Result as TaskResult;
@@ -196,6 +197,8 @@ impl Shipper {
         let result = self.result.unwrap_or(TaskResult::Failure);
         let stopped_at = SystemTime::now();
         let mut attempts = Attempts::new(&self.settings);
+        // An attempt whose answer was lost may have made the task final.
+        let mut maybe_landed = false;
         loop {
             let request = self.task_request(result, Some(stopped_at));
             attempts.count += 1;
@@ -233,6 +236,16 @@ impl Shipper {
                 }
                 Err(error) => {
                     self.counters.add_error();
+                    if maybe_landed && error.is_unauthenticated() {
+                        // Gitea deletes an ephemeral runner with its task's final
+                        // state: the lost answer was a success.
+                        tracing::info!(
+                            task = self.task_id,
+                            "the runner is gone after a final state whose answer was lost; taking it as delivered (ephemeral runner)"
+                        );
+                        return Ok(result);
+                    }
+                    maybe_landed |= outcome_unknown(&error);
                     error
                 }
             };

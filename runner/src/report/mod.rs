@@ -1,15 +1,17 @@
 //! Shipping one Gitea task's log and state: every row the engine produced reaches the
 //! server exactly once and in order, even across outages and daemon restarts.
 //!
-//! [`TaskReporter::start`] spawns the shipping loop ([`ship`]): the engine's events become
-//! log rows and step states ([`rows`]), every row is appended to the task's spool folder
-//! ([`spool`]) before it is sent, and UpdateLog calls follow Gitea's ack algorithm
-//! ([`outbox`]); UpdateTask carries the step states, the outputs and a heartbeat, and its
-//! answer tells when the server ended the task ([`TaskReporter::server_cancel`]).
+//! [`TaskReporter::start`] spawns the shipping loop ([`cadence`], over the state in
+//! [`ship`]): the engine's events become log rows and step states ([`rows`]), every row
+//! is appended to the task's spool folder ([`spool`]) before it is sent, and UpdateLog
+//! calls follow Gitea's ack algorithm ([`outbox`]); UpdateTask carries the step states,
+//! the outputs and a heartbeat, and its answer tells when the server ended the task
+//! ([`TaskReporter::server_cancel`]).
 //! [`TaskReporter::finish`] sends the final log (`no_more`) and then the final state
 //! ([`close`]); [`recover`] finishes the tasks a killed daemon left in the spool.
 //! [`ReportCounters`] are what the daemon's `/metrics` prints.
 
+mod cadence;
 mod close;
 mod counters;
 mod error;
@@ -126,7 +128,7 @@ impl TaskReporter {
         let server_cancel = shipper.server_cancel.clone();
         let step_count = shipper.step_count.clone();
         let (finish, finish_signal) = oneshot::channel();
-        let shipping = tokio::spawn(ship::run(shipper, events, finish_signal));
+        let shipping = tokio::spawn(cadence::run(shipper, events, finish_signal));
         Ok(TaskReporter {
             task_id,
             server_cancel,

@@ -1,27 +1,15 @@
-//! The shipping loop of one task while its job runs: it turns the engine's events into
-//! spooled rows, and keeps at most one call in flight, chosen each time anew:
-//!
-//! - `UpdateLog` when rows wait and [`ReportSettings::batch_rows`] of them are buffered, or
-//!   the oldest is [`ReportSettings::max_latency`] old, or a step started or ended since;
-//!   it carries every unacknowledged row from the first one (capped per call).
-//! - `UpdateTask` (the state with its steps, unacknowledged outputs, no result) at a step
-//!   boundary (after that boundary's log flush), when outputs arrive, and at least every
-//!   [`ReportSettings::heartbeat`]; an overdue heartbeat goes before a log flush. Once an
-//!   answer carries a final result the server ended the task: `server_cancel` fires and
-//!   no more UpdateTask goes out before the final one.
-//!
-//! A failed call is retried after a backoff of its own kind (100 ms doubling to 5 s),
-//! forever while the task runs; events keep being read and spooled meanwhile.
+//! The state of one task's reporter ([`Shipper`]) and what changes it: events become
+//! spooled rows queued for sending, job outputs wait for their acknowledgement, UpdateLog
+//! answers move the acknowledged index (or bring lost rows back from the spool),
+//! UpdateTask answers acknowledge outputs and may carry the server's final result, which
+//! fires `server_cancel`. When calls go out is [`super::cadence`]'s business; the final
+//! report is [`super::close`]'s.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::mpsc::UnboundedReceiver;
-use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::counters::ReportCounters;
@@ -33,8 +21,7 @@ use crate::exec::events::Event;
 use crate::source::gitea::RpcError;
 use crate::source::gitea::error::Code;
 use crate::source::gitea::proto::runner::v1::{
-    Result as TaskResult, TaskState, UpdateLogRequest, UpdateLogResponse, UpdateTaskRequest,
-    UpdateTaskResponse,
+    Result as TaskResult, TaskState, UpdateLogRequest, UpdateTaskRequest, UpdateTaskResponse,
 };
 
 /// The most rows one UpdateLog call carries.
@@ -53,7 +40,7 @@ pub(crate) const UNKNOWN_STEPS: usize = usize::MAX;
 #[derive(Debug, Default)]
 pub(crate) struct Backoff {
     delay: Duration,
-    until: Option<Instant>,
+    pub(super) until: Option<Instant>,
 }
 
 impl Backoff {
@@ -106,25 +93,12 @@ pub(crate) struct Shipper {
     /// This task's rows sent for the first time and again.
     pub(crate) rows_sent: u64,
     pub(crate) rows_resent: u64,
-    flush_through: i64,
-    state_due: bool,
-    last_state_call: Option<Instant>,
-    log_retry: Backoff,
-    task_retry: Backoff,
+    pub(super) flush_through: i64,
+    pub(super) state_due: bool,
+    pub(super) last_state_call: Option<Instant>,
+    pub(super) log_retry: Backoff,
+    pub(super) task_retry: Backoff,
     spool_warned: bool,
-}
-
-/// A call on its way, and its answer.
-type InFlight = Pin<Box<dyn Future<Output = Answer> + Send>>;
-
-enum Answer {
-    Log {
-        batch: Batch,
-        result: Result<UpdateLogResponse, RpcError>,
-    },
-    Task {
-        result: Result<UpdateTaskResponse, RpcError>,
-    },
 }
 
 impl Shipper {
@@ -375,109 +349,6 @@ impl Shipper {
         tracing::debug!(task = self.task_id, error = %error, "UpdateLog failed; sending again from the acknowledged row");
         false
     }
-
-    /// The next call to make now, if any.
-    fn next_call(&mut self, now: Instant) -> Option<InFlight> {
-        let log_due = self.log_due(now);
-        let log_ready = log_due && self.log_retry.ready(now);
-        let tasks_allowed = self.server_result.is_none();
-        let heartbeat_due = tasks_allowed
-            && self
-                .last_state_call
-                .is_none_or(|t| now >= t + self.settings.heartbeat);
-        let task_ready =
-            tasks_allowed && (self.state_due || heartbeat_due) && self.task_retry.ready(now);
-        let client = self.client.clone();
-        if task_ready && (heartbeat_due || !log_ready) {
-            self.last_state_call = Some(now);
-            let request = self.task_request(TaskResult::Unspecified, None);
-            self.state_due = false;
-            return Some(Box::pin(async move {
-                Answer::Task {
-                    result: client.update_task(&request).await,
-                }
-            }));
-        }
-        if log_ready {
-            let batch = self.outbox.batch(MAX_CALL_ROWS, MAX_CALL_BYTES);
-            let request = self.log_request(&batch, false);
-            return Some(Box::pin(async move {
-                let result = client.update_log(&request).await;
-                Answer::Log { batch, result }
-            }));
-        }
-        None
-    }
-
-    fn log_due(&self, now: Instant) -> bool {
-        !self.log_closed
-            && self.outbox.unacked() > 0
-            && (self.outbox.unacked() >= self.settings.batch_rows
-                || self.outbox.acked() < self.flush_through
-                || self
-                    .outbox
-                    .oldest()
-                    .is_some_and(|t| now >= t + self.settings.max_latency))
-    }
-
-    /// When something may become due, with nothing in flight.
-    fn next_wakeup(&self, now: Instant) -> Instant {
-        let mut wake = now + self.settings.heartbeat;
-        let later_of = |a: Instant, b: Option<Instant>| b.map_or(a, |b| a.max(b));
-        if !self.log_closed
-            && let Some(oldest) = self.outbox.oldest()
-        {
-            let due = if self.log_due(now) {
-                now
-            } else {
-                oldest + self.settings.max_latency
-            };
-            wake = wake.min(later_of(due, self.log_retry.until));
-        }
-        if self.server_result.is_none() {
-            let due = if self.state_due {
-                now
-            } else {
-                self.last_state_call
-                    .map_or(now, |t| t + self.settings.heartbeat)
-            };
-            wake = wake.min(later_of(due, self.task_retry.until));
-        }
-        wake.max(now + Duration::from_millis(1))
-    }
-
-    fn on_answer(&mut self, answer: Answer) {
-        let now = Instant::now();
-        match answer {
-            Answer::Log { batch, result } => match result {
-                Ok(answer) => {
-                    if self.apply_ack(&batch, answer.ack_index) {
-                        self.log_retry.succeed();
-                    } else {
-                        // A refused gap or a lagging ack: try again, but not in a loop.
-                        self.log_retry.fail(now);
-                    }
-                }
-                Err(error) => {
-                    if !self.log_failed(&batch, &error, false) {
-                        self.log_retry.fail(now);
-                    }
-                }
-            },
-            Answer::Task { result } => match result {
-                Ok(answer) => {
-                    self.task_retry.succeed();
-                    self.apply_task_answer(&answer);
-                }
-                Err(error) => {
-                    self.counters.add_error();
-                    self.state_due = true;
-                    let delay = self.task_retry.fail(now);
-                    tracing::debug!(task = self.task_id, error = %error, ?delay, "UpdateTask failed");
-                }
-            },
-        }
-    }
 }
 
 /// The server refused rows because the log is archived (Gitea: `AlreadyExists`, possibly
@@ -503,67 +374,6 @@ pub(crate) fn outcome_unknown(error: &RpcError) -> bool {
             | RpcError::Gzip { .. }
             | RpcError::TooLarge { .. }
     )
-}
-
-/// Waits for the call in flight; never resolves without one.
-async fn answer_of(in_flight: &mut Option<InFlight>) -> Answer {
-    match in_flight {
-        Some(call) => call.await,
-        None => std::future::pending().await,
-    }
-}
-
-/// The loop: reads events until the engine's channel closes, ships them, and returns the
-/// shipper when `finish` fires (after the call in flight is answered and every event still
-/// queued is taken). `None` when the reporter was dropped without `finish` (the spool
-/// folder stays for [`super::recover`]).
-pub(crate) async fn run(
-    mut shipper: Shipper,
-    mut events: UnboundedReceiver<Event>,
-    mut finish: oneshot::Receiver<()>,
-) -> Option<Shipper> {
-    let mut events_open = true;
-    let mut in_flight: Option<InFlight> = None;
-    loop {
-        let now = Instant::now();
-        if in_flight.is_none() {
-            in_flight = shipper.next_call(now);
-        }
-        let wake = (in_flight.is_none()).then(|| shipper.next_wakeup(now));
-        tokio::select! {
-            biased;
-            signal = &mut finish => {
-                if signal.is_err() {
-                    tracing::warn!(task = shipper.task_id, "the reporter was dropped without finishing; the spool keeps the task");
-                    return None;
-                }
-                if let Some(call) = in_flight.take() {
-                    shipper.on_answer(call.await);
-                }
-                events.close();
-                while let Some(event) = events.recv().await {
-                    shipper.on_event(event);
-                }
-                return Some(shipper);
-            }
-            answer = answer_of(&mut in_flight) => {
-                in_flight = None;
-                shipper.on_answer(answer);
-            }
-            event = events.recv(), if events_open => match event {
-                Some(event) => shipper.on_event(event),
-                None => events_open = false,
-            },
-            _ = sleep_until_opt(wake) => {}
-        }
-    }
-}
-
-async fn sleep_until_opt(wake: Option<Instant>) {
-    match wake {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
-    }
 }
 
 #[cfg(test)]
