@@ -370,11 +370,12 @@ fn a_deleted_runner_stops_the_daemon_with_exit_1_and_the_contract_message() {
     );
 }
 
+/// A step silent for 8 s: longer than the 5 s heartbeat.
 const SLOW_JOB: &str = r#"    steps:
       - shell: bash
         run: |
           echo before-sleep
-          sleep 3
+          sleep 8
           echo after-sleep
 "#;
 
@@ -399,6 +400,16 @@ fn sigterm_drains_the_running_task_reports_it_and_exits_zero() {
     assert!(task.log_closed, "{all}");
     assert_eq!(count(&task, "after-sleep"), 1, "{all}");
     assert_eq!(fake.task(later).unwrap().status, TaskStatus::Waiting);
+    // Heartbeats during the silent step (at least every 5 s; 8 s without them).
+    println!(
+        "longest silence between UpdateTask calls: {:?}",
+        task.longest_silence
+    );
+    assert!(
+        task.longest_silence < Duration::from_millis(7500),
+        "no heartbeat during an 8 s silent step: {:?}",
+        task.longest_silence
+    );
 }
 
 #[test]
