@@ -5,58 +5,28 @@
 //! side, as Gitea would store it: the result, the step states (ids, results, log ranges
 //! consistent with the stored log), the job outputs, every printed line stored exactly once
 //! and in order, secrets masked, `needs` / `vars` / the `github` context reaching the steps;
-//! a failing step and `always()`; a build step becoming a Kaniko Job on the fake Kubernetes
-//! API with five tags in a real registry; `--once`; capacity; a missing `.runner`.
-//! Faults and the load test are in `gitea_daemon_faults.rs` and `gitea_daemon_load.rs`.
+//! a failing step and `always()`; workflow commands, run-time masks and bad bytes; a payload
+//! that cannot run; `--once`; ephemeral; capacity; a missing `.runner`. Build steps, faults
+//! and load are in `gitea_daemon_build.rs`, `gitea_daemon_faults.rs` and
+//! `gitea_daemon_load.rs`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use harness::daemon_process::{
-    Daemon, DaemonOptions, RunnerHome, numbered, rows_where, step_state_problems,
+use harness::daemon_checks::{
+    WAIT, describe_task, job_payload, numbered, row_count, rows_where, step_state_problems,
+    wait_finished,
 };
+use harness::daemon_process::{DaemonOptions, RunnerHome};
 use harness::fake_gitea::{
     FakeGitea, FakeGiteaOptions, Method, NeedSpec, SHA, TaskStatus, TaskView, pb,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_hybrid-runner-cli");
-/// Generous: the test machine is small and shared.
-const WAIT: Duration = Duration::from_secs(180);
 
 fn home(fake: &FakeGitea) -> RunnerHome {
     RunnerHome::register(Path::new(BIN), fake, "ubuntu-latest:host", "")
-}
-
-/// A single-job payload as Gitea sends it; `job` is the YAML under the job id `test`
-/// (indented by 4), without `runs-on`.
-fn payload(job: &str) -> String {
-    format!("name: ci\non: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n{job}")
-}
-
-/// Waits for task `id` to be final with its log closed; panics with the daemon's output.
-fn finished(fake: &FakeGitea, daemon: &Daemon, id: i64) -> TaskView {
-    fake.wait_task_finished(id, WAIT).unwrap_or_else(|| {
-        panic!(
-            "task {id} did not finish: {:#?}\n--- daemon output\n{}",
-            fake.task(id).map(|t| (t.status, t.log_lines(), t.steps)),
-            daemon.output()
-        )
-    })
-}
-
-fn describe(task: &TaskView, daemon: &Daemon) -> String {
-    format!(
-        "status {:?}, steps {:#?}\n--- stored log\n{}\n--- daemon output\n{}",
-        task.status,
-        task.steps,
-        task.log_lines().join("\n"),
-        daemon.output()
-    )
-}
-
-fn count(task: &TaskView, row: &str) -> usize {
-    task.log.iter().filter(|l| l.content == row).count()
 }
 
 const MAIN_JOB: &str = r#"    needs: [prep]
@@ -97,7 +67,7 @@ const SECRET: &str = "s3cr3t-deploy-key-9f8e7d";
 fn a_task_runs_and_every_line_state_and_output_reaches_the_server_once() {
     let fake = FakeGitea::start(FakeGiteaOptions::default());
     let home = home(&fake);
-    let mut spec = fake.task_spec(&["ubuntu-latest"], &payload(MAIN_JOB));
+    let mut spec = fake.task_spec(&["ubuntu-latest"], &job_payload(MAIN_JOB));
     spec.secrets.insert("DEPLOY_KEY".into(), SECRET.into());
     spec.vars.insert("GREETING".into(), "hello-vars".into());
     spec.needs.insert(
@@ -110,8 +80,8 @@ fn a_task_runs_and_every_line_state_and_output_reaches_the_server_once() {
     let token = spec.secrets["GITHUB_TOKEN"].clone();
     let id = fake.enqueue_task(spec);
     let daemon = home.start(&DaemonOptions::default());
-    let task = finished(&fake, &daemon, id);
-    let all = describe(&task, &daemon);
+    let task = wait_finished(&fake, &daemon, id);
+    let all = describe_task(&task, &daemon);
 
     assert_eq!(task.result(), Some(pb::Result::Success), "{all}");
     assert_eq!(task.reported_result, Some(pb::Result::Success), "{all}");
@@ -139,7 +109,7 @@ fn a_task_runs_and_every_line_state_and_output_reaches_the_server_once() {
         &format!("sha={SHA}"),
         "repo=owner/repo",
     ] {
-        assert_eq!(count(&task, row), 1, "row {row:?} once:\n{all}");
+        assert_eq!(row_count(&task, row), 1, "row {row:?} once:\n{all}");
     }
     // No secret anywhere: not in the log, not in the daemon's own diagnostics.
     for secret in [SECRET, token.as_str()] {
@@ -262,10 +232,10 @@ fn a_failing_step_fails_the_task_and_always_and_failure_steps_still_run() {
       - if: success()
         run: echo success-only
 "#;
-    let id = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(job)));
+    let id = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &job_payload(job)));
     let daemon = home.start(&DaemonOptions::default());
-    let task = finished(&fake, &daemon, id);
-    let all = describe(&task, &daemon);
+    let task = wait_finished(&fake, &daemon, id);
+    let all = describe_task(&task, &daemon);
     assert_eq!(task.result(), Some(pb::Result::Failure), "{all}");
     let results: Vec<_> = task.steps.iter().map(|(i, s)| (*i, s.result)).collect();
     assert_eq!(
@@ -281,10 +251,10 @@ fn a_failing_step_fails_the_task_and_always_and_failure_steps_still_run() {
         "{all}"
     );
     for row in ["first-step", "about-to-fail", "always-ran", "failure-ran"] {
-        assert_eq!(count(&task, row), 1, "{row}:\n{all}");
+        assert_eq!(row_count(&task, row), 1, "{row}:\n{all}");
     }
     for row in ["never-printed", "success-only"] {
-        assert_eq!(count(&task, row), 0, "{row}:\n{all}");
+        assert_eq!(row_count(&task, row), 0, "{row}:\n{all}");
     }
     assert!(
         task.step_log(3).contains(&"always-ran".to_string()),
@@ -294,12 +264,91 @@ fn a_failing_step_fails_the_task_and_always_and_failure_steps_still_run() {
 }
 
 #[test]
+fn workflow_commands_masks_and_bad_bytes_reach_the_log_as_gitea_shows_them() {
+    let fake = FakeGitea::start(FakeGiteaOptions::default());
+    let home = home(&fake);
+    let job = r#"    steps:
+      - shell: bash
+        run: |
+          echo "::add-mask::runtime-secret-123"
+          echo "value runtime-secret-123"
+          echo "::group::My group"
+          echo in-group
+          echo "::endgroup::"
+          echo "::warning file=a.txt,line=3::careful"
+          echo "::debug::hidden-debug"
+          printf 'bad-\xff-utf8\n'
+          printf 'crlf-line\r\n'
+"#;
+    let id = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &job_payload(job)));
+    let daemon = home.start(&DaemonOptions::default());
+    let task = wait_finished(&fake, &daemon, id);
+    let all = describe_task(&task, &daemon);
+    assert_eq!(task.result(), Some(pb::Result::Success), "{all}");
+    let expected = [
+        "value ***",
+        "::group::My group",
+        "in-group",
+        "::endgroup::",
+        "::warning file=a.txt,line=3::careful",
+        "bad-?-utf8",
+        "crlf-line",
+    ];
+    let shown: Vec<String> = task
+        .step_log(0)
+        .into_iter()
+        .filter(|r| expected.contains(&r.as_str()))
+        .collect();
+    assert_eq!(shown, expected, "{all}");
+    assert!(
+        !task
+            .log
+            .iter()
+            .any(|l| l.content.contains("runtime-secret-123")),
+        "a mask added at run time leaked:\n{all}"
+    );
+    assert!(
+        !task.log.iter().any(|l| l.content.contains("hidden-debug")),
+        "::debug:: without ACTIONS_STEP_DEBUG:\n{all}"
+    );
+}
+
+#[test]
+fn a_task_that_cannot_run_fails_with_its_reason_and_the_daemon_goes_on() {
+    let fake = FakeGitea::start(FakeGiteaOptions::default());
+    let home = home(&fake);
+    let broken = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], "jobs: [unclosed\n"));
+    let good = fake.enqueue_task(fake.task_spec(
+        &["ubuntu-latest"],
+        &job_payload("    steps:\n      - run: echo still-working\n"),
+    ));
+    let daemon = home.start(&DaemonOptions::default());
+    let task = wait_finished(&fake, &daemon, broken);
+    let all = describe_task(&task, &daemon);
+    assert_eq!(task.result(), Some(pb::Result::Failure), "{all}");
+    assert!(
+        task.log
+            .iter()
+            .any(|l| l.content.contains("workflow is not valid")),
+        "the reason is in the log:\n{all}"
+    );
+    let next = wait_finished(&fake, &daemon, good);
+    assert_eq!(
+        next.result(),
+        Some(pb::Result::Success),
+        "{}",
+        describe_task(&next, &daemon)
+    );
+    assert_eq!(row_count(&next, "still-working"), 1);
+}
+
+#[test]
 fn once_runs_one_task_and_exits_zero() {
     let fake = FakeGitea::start(FakeGiteaOptions::default());
     let home = home(&fake);
     let job = "    steps:\n      - run: echo once-ran\n";
-    let first = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(job)));
-    let second = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(job)));
+    let first = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &job_payload(job)));
+    let second = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &job_payload(job)));
     let mut daemon = home.start(&DaemonOptions::default().arg("--once"));
     let status = daemon
         .wait_exit(WAIT)
@@ -310,10 +359,10 @@ fn once_runs_one_task_and_exits_zero() {
         task.result(),
         Some(pb::Result::Success),
         "{}",
-        describe(&task, &daemon)
+        describe_task(&task, &daemon)
     );
     assert!(task.log_closed, "reported in full before exiting");
-    assert_eq!(count(&task, "once-ran"), 1);
+    assert_eq!(row_count(&task, "once-ran"), 1);
     assert_eq!(fake.task(second).unwrap().status, TaskStatus::Waiting);
     assert_eq!(fake.runner(&home.uuid).unwrap().tasks, [first]);
 }
@@ -329,8 +378,8 @@ fn an_ephemeral_runner_runs_one_task_and_exits_zero() {
         &["--ephemeral"],
     );
     let job = "    steps:\n      - run: echo ephemeral-ran\n";
-    let first = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(job)));
-    let second = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(job)));
+    let first = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &job_payload(job)));
+    let second = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &job_payload(job)));
     let mut daemon = home.start(&DaemonOptions::default().capacity(2));
     let status = daemon
         .wait_exit(WAIT)
@@ -341,13 +390,13 @@ fn an_ephemeral_runner_runs_one_task_and_exits_zero() {
         task.result(),
         Some(pb::Result::Success),
         "{}",
-        describe(&task, &daemon)
+        describe_task(&task, &daemon)
     );
     assert!(
         task.log_closed,
         "the log closed before the final UpdateTask deleted the runner"
     );
-    assert_eq!(count(&task, "ephemeral-ran"), 1);
+    assert_eq!(row_count(&task, "ephemeral-ran"), 1);
     assert_eq!(fake.task(second).unwrap().status, TaskStatus::Waiting);
     let runner = fake.runner(&home.uuid).unwrap();
     assert!(
@@ -363,16 +412,19 @@ fn capacity_two_never_runs_more_than_two_tasks_at_once() {
     let home = home(&fake);
     let job = "    steps:\n      - run: |\n          echo start\n          sleep 2\n          echo stop\n";
     let ids: Vec<i64> = (0..5)
-        .map(|_| fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(job))))
+        .map(|_| fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &job_payload(job))))
         .collect();
     let daemon = home.start(&DaemonOptions::default().capacity(2));
-    let tasks: Vec<TaskView> = ids.iter().map(|&id| finished(&fake, &daemon, id)).collect();
+    let tasks: Vec<TaskView> = ids
+        .iter()
+        .map(|&id| wait_finished(&fake, &daemon, id))
+        .collect();
     for task in &tasks {
         assert_eq!(
             task.result(),
             Some(pb::Result::Success),
             "{}",
-            describe(task, &daemon)
+            describe_task(task, &daemon)
         );
         assert_eq!(
             rows_where(task, |r| r == "start" || r == "stop"),
@@ -419,172 +471,4 @@ fn a_missing_runner_file_is_a_usage_error_that_says_to_register() {
         daemon.output()
     );
     assert!(fake.requests_of(Method::Declare).is_empty());
-}
-
-mod build {
-    //! Build steps in a Gitea task: Kaniko Jobs on the fake Kubernetes API server, five
-    //! tags pushed to a real registry, the build namespace gone afterwards; a cancel from
-    //! the server mid-build removes it too.
-
-    use super::*;
-    use harness::fake_kube::{FakeKube, FakeKubeOptions, validate_manifests};
-    use harness::registry::{Registry, require_program};
-    use std::time::Instant;
-
-    /// A fake cluster, a registry, a registered runner whose daemon builds on them.
-    struct Rig {
-        kube: FakeKube,
-        registry: Registry,
-        fake: FakeGitea,
-        home: RunnerHome,
-    }
-
-    fn rig(options: FakeKubeOptions) -> Option<Rig> {
-        if !require_program("buildah", "the fake kubelet builds with buildah") {
-            return None;
-        }
-        let registry = Registry::start()?;
-        let kube = FakeKube::start(options);
-        let fake = FakeGitea::start(FakeGiteaOptions::default());
-        let home = home(&fake);
-        Some(Rig {
-            kube,
-            registry,
-            fake,
-            home,
-        })
-    }
-
-    impl Rig {
-        /// The daemon, its `kubernetes:` settings from the environment.
-        fn daemon(&self) -> Daemon {
-            let kubeconfig = self.kube.write_kubeconfig(self.home.dir.path());
-            self.home.start(
-                &DaemonOptions::default()
-                    .env(
-                        "HYBRID_RUNNER_KUBERNETES_KUBECONFIG",
-                        kubeconfig.to_str().unwrap(),
-                    )
-                    .env(
-                        "HYBRID_RUNNER_KUBERNETES_INSECURE_REGISTRIES",
-                        self.registry.host.as_str(),
-                    ),
-            )
-        }
-
-        /// Waits until no namespace but Kubernetes' own is left.
-        fn assert_no_namespace_left(&self) {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                let left: Vec<_> = self
-                    .kube
-                    .namespaces()
-                    .into_iter()
-                    .filter(|(n, _)| {
-                        !matches!(n.as_str(), "default" | "kube-system" | "kube-public")
-                    })
-                    .collect();
-                if left.is_empty() {
-                    return;
-                }
-                assert!(Instant::now() < deadline, "namespaces left: {left:?}");
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-    }
-
-    /// A job writing two Dockerfiles and a file, then building `image` with the built-in
-    /// action, then `after` (more steps).
-    fn build_job(image: &str, after: &str) -> String {
-        format!(
-            r#"    steps:
-      - name: sources
-        shell: bash
-        run: |
-          printf 'FROM scratch\nCOPY hello.txt /hello.txt\n' > Dockerfile
-          printf 'FROM scratch\nCOPY hello.txt /hello-k8s.txt\n' > Dockerfile.k8s
-          echo "hello from a gitea task" > hello.txt
-      - id: img
-        uses: hybrid-runner/build@v1
-        with:
-          image: {image}
-{after}"#
-        )
-    }
-
-    #[test]
-    fn a_build_step_becomes_a_kaniko_job_and_pushes_five_tags() {
-        let Some(rig) = rig(FakeKubeOptions::default()) else {
-            return;
-        };
-        let job = build_job(
-            &format!("{}/app", rig.registry.host),
-            "      - run: echo \"k8s-digest=${{ steps.img.outputs.k8s-digest }}\"\n",
-        );
-        let id = rig
-            .fake
-            .enqueue_task(rig.fake.task_spec(&["ubuntu-latest"], &payload(&job)));
-        let daemon = rig.daemon();
-        let task = finished(&rig.fake, &daemon, id);
-        let all = describe(&task, &daemon);
-        assert_eq!(task.result(), Some(pb::Result::Success), "{all}");
-        let mut tags = rig.registry.tags("app");
-        tags.sort();
-        let mut expected = vec![
-            "latest".to_string(),
-            "docker-latest".to_string(),
-            format!("docker-{SHA}"),
-            "k8s-latest".to_string(),
-            format!("k8s-{SHA}"),
-        ];
-        expected.sort();
-        assert_eq!(tags, expected, "{all}");
-        let k8s = rig.registry.digest("app", "k8s-latest").unwrap();
-        assert_eq!(count(&task, &format!("k8s-digest={k8s}")), 1, "{all}");
-        let manifests = rig.kube.sent_manifests();
-        let jobs = manifests.iter().filter(|m| m["kind"] == "Job").count();
-        assert_eq!(jobs, 2, "one Kaniko Job per variant:\n{all}");
-        assert!(
-            manifests.iter().any(|m| m["kind"] == "Namespace"),
-            "a build namespace"
-        );
-        rig.assert_no_namespace_left();
-        validate_manifests(&manifests);
-    }
-
-    #[test]
-    fn a_cancel_from_the_server_mid_build_deletes_the_build_namespace() {
-        let mut options = FakeKubeOptions::default();
-        options.faults.unschedulable = true;
-        let Some(rig) = rig(options) else {
-            return;
-        };
-        let job = build_job(
-            &format!("{}/stuck", rig.registry.host),
-            "      - if: always()\n        run: echo cleanup-after-build\n",
-        );
-        let id = rig
-            .fake
-            .enqueue_task(rig.fake.task_spec(&["ubuntu-latest"], &payload(&job)));
-        let daemon = rig.daemon();
-        // The build's Job exists and its pod cannot be scheduled: the build is waiting.
-        rig.fake
-            .wait_for(WAIT, |_| {
-                (!rig.kube.objects("Job", None).is_empty()).then_some(())
-            })
-            .unwrap_or_else(|| panic!("no Kaniko Job was created:\n{}", daemon.output()));
-        assert!(rig.fake.cancel_task(id));
-        let task = finished(&rig.fake, &daemon, id);
-        let all = describe(&task, &daemon);
-        assert_eq!(task.result(), Some(pb::Result::Cancelled), "{all}");
-        assert_eq!(task.reported_result, Some(pb::Result::Cancelled), "{all}");
-        assert_eq!(
-            task.steps.get(&1).map(|s| s.result),
-            Some(pb::Result::Cancelled),
-            "the build step:\n{all}"
-        );
-        assert_eq!(count(&task, "cleanup-after-build"), 1, "{all}");
-        rig.assert_no_namespace_left();
-        assert!(rig.registry.tags("stuck").is_empty(), "nothing was pushed");
-    }
 }

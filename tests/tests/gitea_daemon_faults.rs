@@ -12,9 +12,12 @@
 use std::path::Path;
 use std::time::Duration;
 
+use harness::daemon_checks::{
+    WAIT, describe_task, job_payload, numbered, row_count, rows_where, step_state_problems,
+    wait_finished, wait_polling, wait_row,
+};
 use harness::daemon_process::{
-    Daemon, DaemonOptions, RunnerHome, numbered, processes_with_env, rows_where,
-    step_state_problems, wait_processes_gone,
+    Daemon, DaemonOptions, RunnerHome, processes_with_env, wait_processes_gone,
 };
 use harness::fake_gitea::{
     FakeGitea, FakeGiteaOptions, Fault, Method, RandomFailures, TaskStatus, TaskView, pb,
@@ -22,65 +25,9 @@ use harness::fake_gitea::{
 use nix::sys::signal::Signal;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hybrid-runner-cli");
-const WAIT: Duration = Duration::from_secs(180);
 
 fn home(fake: &FakeGitea) -> RunnerHome {
     RunnerHome::register(Path::new(BIN), fake, "ubuntu-latest:host", "")
-}
-
-fn payload(job: &str) -> String {
-    format!("name: ci\non: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n{job}")
-}
-
-fn finished(fake: &FakeGitea, daemon: &Daemon, id: i64) -> TaskView {
-    fake.wait_task_finished(id, WAIT).unwrap_or_else(|| {
-        panic!(
-            "task {id} did not finish: {:#?}\n--- daemon output\n{}",
-            fake.task(id).map(|t| (t.status, t.log_lines(), t.steps)),
-            daemon.output()
-        )
-    })
-}
-
-fn describe(task: &TaskView, daemon: &Daemon) -> String {
-    format!(
-        "status {:?}, reported {:?}, steps {:#?}\n--- stored log\n{}\n--- daemon output\n{}",
-        task.status,
-        task.reported_result,
-        task.steps,
-        task.log_lines().join("\n"),
-        daemon.output()
-    )
-}
-
-fn count(task: &TaskView, row: &str) -> usize {
-    task.log.iter().filter(|l| l.content == row).count()
-}
-
-/// Waits until the fake stored a row equal to `row` for task `id`.
-fn wait_row(fake: &FakeGitea, daemon: &Daemon, id: i64, row: &str) {
-    fake.wait_for(WAIT, |f| {
-        f.task(id)
-            .filter(|t| t.log.iter().any(|l| l.content == row))
-    })
-    .unwrap_or_else(|| {
-        panic!(
-            "row {row:?} never stored: {:?}\n--- daemon output\n{}",
-            fake.task(id).map(|t| t.log_lines()),
-            daemon.output()
-        )
-    });
-}
-
-/// Waits until the daemon declared itself and polled once (it is past its start-up).
-fn wait_polling(fake: &FakeGitea, daemon: &Daemon) {
-    fake.wait_for(WAIT, |f| {
-        f.requests_of(Method::FetchTask)
-            .iter()
-            .any(|r| r.status == 200)
-            .then_some(())
-    })
-    .unwrap_or_else(|| panic!("the daemon never polled:\n{}", daemon.output()));
 }
 
 /// Three steps of 120 numbered lines each, printed in bursts of 10 with `pause` seconds
@@ -100,7 +47,7 @@ fn chatty_job(pause: &str) -> String {
 }
 
 fn assert_chatty_log_complete(task: &TaskView, daemon: &Daemon) {
-    let all = describe(task, daemon);
+    let all = describe_task(task, daemon);
     for prefix in ["a-", "b-", "c-"] {
         assert_eq!(
             rows_where(task, |r| r.starts_with(prefix)),
@@ -133,16 +80,17 @@ fn twenty_percent_of_calls_failing_and_dropped_connections_lose_no_row() {
     fake.fail_next(Method::UpdateTask, 2, Fault::DropAfterHandling);
     fake.fail_next(Method::UpdateLog, 2, Fault::DropBeforeHandling);
     fake.fail_next(Method::FetchTask, 2, Fault::DropBeforeHandling);
-    let first = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(&chatty_job("0.1"))));
+    let first =
+        fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &job_payload(&chatty_job("0.1"))));
     let second =
-        fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(&chatty_job("0.1"))));
+        fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &job_payload(&chatty_job("0.1"))));
     for id in [first, second] {
-        let task = finished(&fake, &daemon, id);
+        let task = wait_finished(&fake, &daemon, id);
         assert_eq!(
             task.result(),
             Some(pb::Result::Success),
             "{}",
-            describe(&task, &daemon)
+            describe_task(&task, &daemon)
         );
         assert_chatty_log_complete(&task, &daemon);
     }
@@ -169,13 +117,14 @@ fn lagging_and_partial_acknowledgements_lose_and_duplicate_nothing() {
     fake.fail_next(Method::UpdateLog, 3, Fault::LogAckLag(7));
     fake.fail_next(Method::UpdateLog, 2, Fault::LogAcceptAtMost(3));
     fake.fail_next(Method::UpdateLog, 2, Fault::LogAckLag(1000));
-    let id = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(&chatty_job("0.2"))));
-    let task = finished(&fake, &daemon, id);
+    let id =
+        fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &job_payload(&chatty_job("0.2"))));
+    let task = wait_finished(&fake, &daemon, id);
     assert_eq!(
         task.result(),
         Some(pb::Result::Success),
         "{}",
-        describe(&task, &daemon)
+        describe_task(&task, &daemon)
     );
     assert_chatty_log_complete(&task, &daemon);
     assert!(
@@ -210,7 +159,7 @@ fn sigkill_mid_task_then_restart_delivers_the_spooled_rows_once_and_ends_the_tas
 "#,
         marker.split_once('=').unwrap().1
     );
-    let id = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(&job)));
+    let id = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &job_payload(&job)));
     let mut daemon = home.start(&DaemonOptions::default());
     wait_row(&fake, &daemon, id, "n-10");
     // The server stops storing rows: the daemon keeps them in its spool and keeps trying.
@@ -245,8 +194,8 @@ fn sigkill_mid_task_then_restart_delivers_the_spooled_rows_once_and_ends_the_tas
     // The restarted daemon stops what the killed one's steps left running and finishes
     // the left-over task from its spool.
     let daemon = home.start(&DaemonOptions::default());
-    let task = finished(&fake, &daemon, id);
-    let all = describe(&task, &daemon);
+    let task = wait_finished(&fake, &daemon, id);
+    let all = describe_task(&task, &daemon);
     assert_eq!(task.result(), Some(pb::Result::Failure), "{all}");
     let numbered_rows = rows_where(&task, |r| r.starts_with("n-"));
     let k = numbered_rows.len();
@@ -270,16 +219,16 @@ fn sigkill_mid_task_then_restart_delivers_the_spooled_rows_once_and_ends_the_tas
     // Recovery cleans the spool and the daemon goes on with new work.
     let next = fake.enqueue_task(fake.task_spec(
         &["ubuntu-latest"],
-        &payload("    steps:\n      - run: echo after-restart\n"),
+        &job_payload("    steps:\n      - run: echo after-restart\n"),
     ));
-    let after = finished(&fake, &daemon, next);
+    let after = wait_finished(&fake, &daemon, next);
     assert_eq!(
         after.result(),
         Some(pb::Result::Success),
         "{}",
-        describe(&after, &daemon)
+        describe_task(&after, &daemon)
     );
-    assert_eq!(count(&after, "after-restart"), 1);
+    assert_eq!(row_count(&after, "after-restart"), 1);
     // The spool folder of a task goes once its final report is answered.
     let spool_entries = || -> Vec<std::ffi::OsString> {
         std::fs::read_dir(home.spool())
@@ -322,18 +271,22 @@ fn a_cancel_from_the_server_interrupts_the_step_and_always_steps_run() {
         run: echo always-ran
 "#
     );
-    let id = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(&job)));
+    let id = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &job_payload(&job)));
     let daemon = home.start(&DaemonOptions::default());
     wait_row(&fake, &daemon, id, "step-started");
     assert!(fake.cancel_task(id));
-    let task = finished(&fake, &daemon, id);
-    let all = describe(&task, &daemon);
+    let task = wait_finished(&fake, &daemon, id);
+    let all = describe_task(&task, &daemon);
     assert_eq!(task.result(), Some(pb::Result::Cancelled), "{all}");
     assert_eq!(task.reported_result, Some(pb::Result::Cancelled), "{all}");
-    assert_eq!(count(&task, "got-sigint"), 1, "the step got SIGINT:\n{all}");
-    assert_eq!(count(&task, "not-interrupted"), 0, "{all}");
-    assert_eq!(count(&task, "never-runs"), 0, "{all}");
-    assert_eq!(count(&task, "always-ran"), 1, "{all}");
+    assert_eq!(
+        row_count(&task, "got-sigint"),
+        1,
+        "the step got SIGINT:\n{all}"
+    );
+    assert_eq!(row_count(&task, "not-interrupted"), 0, "{all}");
+    assert_eq!(row_count(&task, "never-runs"), 0, "{all}");
+    assert_eq!(row_count(&task, "always-ran"), 1, "{all}");
     assert_eq!(
         task.steps.get(&0).map(|s| s.result),
         Some(pb::Result::Cancelled),
@@ -383,22 +336,22 @@ const SLOW_JOB: &str = r#"    steps:
 fn sigterm_drains_the_running_task_reports_it_and_exits_zero() {
     let fake = FakeGitea::start(FakeGiteaOptions::default());
     let home = home(&fake);
-    let id = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(SLOW_JOB)));
+    let id = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &job_payload(SLOW_JOB)));
     let mut daemon =
         home.start(&DaemonOptions::default().env("HYBRID_RUNNER_RUNNER_SHUTDOWN_TIMEOUT", "60s"));
     wait_row(&fake, &daemon, id, "before-sleep");
     daemon.signal(Signal::SIGTERM);
     // Stopping: no new task is taken.
-    let later = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(SLOW_JOB)));
+    let later = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &job_payload(SLOW_JOB)));
     let status = daemon
         .wait_exit(WAIT)
         .unwrap_or_else(|| panic!("still running:\n{}", daemon.output()));
     assert_eq!(status.code(), Some(0), "{}", daemon.output());
     let task = fake.task(id).unwrap();
-    let all = describe(&task, &daemon);
+    let all = describe_task(&task, &daemon);
     assert_eq!(task.result(), Some(pb::Result::Success), "{all}");
     assert!(task.log_closed, "{all}");
-    assert_eq!(count(&task, "after-sleep"), 1, "{all}");
+    assert_eq!(row_count(&task, "after-sleep"), 1, "{all}");
     assert_eq!(fake.task(later).unwrap().status, TaskStatus::Waiting);
     // Heartbeats during the silent step (at least every 5 s; 8 s without them).
     println!(
@@ -425,7 +378,7 @@ fn sigterm_past_shutdown_timeout_cancels_the_task_and_still_reports_it() {
       - if: always()
         run: echo cleanup-ran
 "#;
-    let id = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(job)));
+    let id = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &job_payload(job)));
     let mut daemon =
         home.start(&DaemonOptions::default().env("HYBRID_RUNNER_RUNNER_SHUTDOWN_TIMEOUT", "1s"));
     wait_row(&fake, &daemon, id, "long-step");
@@ -435,9 +388,9 @@ fn sigterm_past_shutdown_timeout_cancels_the_task_and_still_reports_it() {
         .unwrap_or_else(|| panic!("still running:\n{}", daemon.output()));
     assert_eq!(status.code(), Some(0), "{}", daemon.output());
     let task = fake.task(id).unwrap();
-    let all = describe(&task, &daemon);
+    let all = describe_task(&task, &daemon);
     assert_eq!(task.result(), Some(pb::Result::Cancelled), "{all}");
     assert!(task.log_closed, "{all}");
-    assert_eq!(count(&task, "got-sigint"), 1, "{all}");
-    assert_eq!(count(&task, "cleanup-ran"), 1, "{all}");
+    assert_eq!(row_count(&task, "got-sigint"), 1, "{all}");
+    assert_eq!(row_count(&task, "cleanup-ran"), 1, "{all}");
 }
