@@ -314,6 +314,50 @@ fn workflow_commands_masks_and_bad_bytes_reach_the_log_as_gitea_shows_them() {
 }
 
 #[test]
+fn a_huge_line_and_many_short_ones_all_arrive() {
+    let fake = FakeGitea::start(FakeGiteaOptions::default());
+    let home = home(&fake);
+    let job = r#"    steps:
+      - shell: bash
+        run: |
+          echo before-big
+          head -c 3000000 /dev/zero | tr '\0' 'x'; echo
+          echo after-big
+          for i in $(seq 1 3000); do echo "s-$i"; done
+"#;
+    let id = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &job_payload(job)));
+    let daemon = home.start(&DaemonOptions::default());
+    let task = wait_finished(&fake, &daemon, id);
+    let summary = format!(
+        "{} rows, longest {}",
+        task.log.len(),
+        task.log.iter().map(|l| l.content.len()).max().unwrap_or(0)
+    );
+    assert_eq!(
+        task.result(),
+        Some(pb::Result::Success),
+        "{summary}\n{}",
+        daemon.output()
+    );
+    let xs: usize = task
+        .log
+        .iter()
+        .filter(|l| l.content.starts_with('x'))
+        .map(|l| l.content.len())
+        .sum();
+    assert_eq!(
+        xs, 3_000_000,
+        "every byte of the 3 MB line, in rows: {summary}"
+    );
+    assert_eq!(row_count(&task, "before-big"), 1);
+    assert_eq!(row_count(&task, "after-big"), 1);
+    assert_eq!(
+        rows_where(&task, |r| r.starts_with("s-")),
+        numbered("s-", 3000)
+    );
+}
+
+#[test]
 fn a_task_that_cannot_run_fails_with_its_reason_and_the_daemon_goes_on() {
     let fake = FakeGitea::start(FakeGiteaOptions::default());
     let home = home(&fake);

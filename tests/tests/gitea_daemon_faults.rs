@@ -31,7 +31,8 @@ fn home(fake: &FakeGitea) -> RunnerHome {
 }
 
 /// Three steps of 120 numbered lines each, printed in bursts of 10 with `pause` seconds
-/// between them, so the daemon ships them in many calls.
+/// between them, so the daemon ships them in many calls; a fourth sets the job output
+/// `total`.
 fn chatty_job(pause: &str) -> String {
     let step = |prefix: &str, redirect: &str| {
         format!(
@@ -39,10 +40,10 @@ fn chatty_job(pause: &str) -> String {
         )
     };
     format!(
-        "    steps:\n{}{}{}",
+        "    outputs:\n      total: ${{{{ steps.last.outputs.total }}}}\n    steps:\n{}{}{}      - id: last\n        run: echo \"total=360\" >> \"$GITHUB_OUTPUT\"\n",
         step("a-", ""),
         step("b-", ""),
-        step("c-", " >&2")
+        step("c-", " >&2"),
     )
 }
 
@@ -56,6 +57,11 @@ fn assert_chatty_log_complete(task: &TaskView, daemon: &Daemon) {
         );
     }
     assert_eq!(step_state_problems(task), Vec::<String>::new(), "{all}");
+    assert_eq!(
+        task.outputs.get("total").map(String::as_str),
+        Some("360"),
+        "{all}"
+    );
 }
 
 #[test]
