@@ -257,6 +257,42 @@ fn sigkill_mid_task_then_restart_delivers_the_spooled_rows_once_and_ends_the_tas
 }
 
 #[test]
+fn sigkill_with_two_tasks_running_recovers_both() {
+    let fake = FakeGitea::start(FakeGiteaOptions::default());
+    let home = home(&fake);
+    let job = |prefix: &str| {
+        job_payload(&format!(
+            "    steps:\n      - shell: bash\n        run: for i in $(seq 1 600); do echo \"{prefix}$i\"; sleep 0.02; done\n"
+        ))
+    };
+    let first = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &job("p-")));
+    let second = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &job("q-")));
+    let mut daemon = home.start(&DaemonOptions::default().capacity(2));
+    wait_row(&fake, &daemon, first, "p-5");
+    wait_row(&fake, &daemon, second, "q-5");
+    daemon.kill();
+    let daemon = home.start(&DaemonOptions::default().capacity(2));
+    for (id, prefix) in [(first, "p-"), (second, "q-")] {
+        let task = wait_finished(&fake, &daemon, id);
+        let all = describe_task(&task, &daemon);
+        assert_eq!(task.result(), Some(pb::Result::Failure), "{all}");
+        let rows = rows_where(&task, |r| r.starts_with(prefix));
+        assert!(rows.len() >= 5, "{all}");
+        assert_eq!(
+            rows,
+            numbered(prefix, rows.len()),
+            "a prefix, once each:\n{all}"
+        );
+        assert!(
+            task.log
+                .last()
+                .is_some_and(|l| !l.content.starts_with(prefix)),
+            "the runner's row about the stop ends the log:\n{all}"
+        );
+    }
+}
+
+#[test]
 fn a_cancel_from_the_server_interrupts_the_step_and_always_steps_run() {
     let fake = FakeGitea::start(FakeGiteaOptions::default());
     let home = home(&fake);
