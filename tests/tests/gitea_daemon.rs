@@ -6,7 +6,8 @@
 //! consistent with the stored log), the job outputs, every printed line stored exactly once
 //! and in order, secrets masked, `needs` / `vars` / the `github` context reaching the steps;
 //! a failing step and `always()`; workflow commands, run-time masks and bad bytes; a payload
-//! that cannot run; `--once`; ephemeral; capacity; a missing `.runner`. Build steps, faults
+//! that cannot run; a 3 MB line; `--once`; ephemeral; capacity; `/metrics` counting real
+//! tasks; a missing `.runner`. Build steps, faults
 //! and load are in `gitea_daemon_build.rs`, `gitea_daemon_faults.rs` and
 //! `gitea_daemon_load.rs`.
 
@@ -499,6 +500,82 @@ fn capacity_two_never_runs_more_than_two_tasks_at_once() {
     assert!(runner.peak_running <= 2, "{runner:?}");
     // Both slots are used: five 2-second tasks do not run one by one.
     assert_eq!(most_at_once, 2, "the second slot was never used: {spans:?}");
+}
+
+/// The value of the sample `name` (with its labels, e.g. `x{result="success"}`) in a
+/// Prometheus text answer.
+fn sample(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn metrics_count_the_real_tasks_and_rows() {
+    let fake = FakeGitea::start(FakeGiteaOptions::default());
+    let home = home(&fake);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ok = fake.enqueue_task(fake.task_spec(
+        &["ubuntu-latest"],
+        &job_payload("    steps:\n      - run: for i in 1 2 3; do echo m-$i; done\n"),
+    ));
+    let bad = fake.enqueue_task(fake.task_spec(
+        &["ubuntu-latest"],
+        &job_payload("    steps:\n      - run: exit 1\n"),
+    ));
+    let daemon = home.start(
+        &DaemonOptions::default()
+            .env("HYBRID_RUNNER_METRICS_ENABLED", "true")
+            .env("HYBRID_RUNNER_METRICS_ADDR", format!("127.0.0.1:{port}")),
+    );
+    let stored: usize = [ok, bad]
+        .iter()
+        .map(|&id| wait_finished(&fake, &daemon, id).log.len())
+        .sum();
+    harness::install_crypto_provider();
+    let client = reqwest::blocking::Client::new();
+    let get = |path: &str| {
+        let r = client
+            .get(format!("http://127.0.0.1:{port}{path}"))
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    // The counters move once the task's work is over (just after its final report).
+    let metrics = fake
+        .wait_for(WAIT, |_| {
+            let (_, text) = get("/metrics");
+            (sample(&text, "hybrid_runner_tasks_running") == Some(0.0)
+                && sample(&text, "hybrid_runner_tasks_total{result=\"failure\"}") == Some(1.0))
+            .then_some(text)
+        })
+        .unwrap_or_else(|| panic!("metrics never settled: {}", get("/metrics").1));
+    assert_eq!(
+        sample(&metrics, "hybrid_runner_tasks_total{result=\"success\"}"),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "hybrid_runner_capacity"),
+        Some(1.0),
+        "{metrics}"
+    );
+    let sent = sample(&metrics, "hybrid_runner_log_rows_sent_total").unwrap_or(0.0);
+    assert!(
+        sent >= stored as f64,
+        "{sent} rows sent, {stored} stored:\n{metrics}"
+    );
+    assert!(
+        sample(&metrics, "hybrid_runner_polls_total").unwrap_or(0.0) >= 2.0,
+        "{metrics}"
+    );
+    assert_eq!(get("/healthz").0, 200);
+    assert_eq!(get("/readyz").0, 200);
 }
 
 #[test]
