@@ -6,7 +6,8 @@
 //! task ends FAILURE); cancellation from the server mid-step (SIGINT to the step, `always()`
 //! still runs, nothing left running); the runner deleted on the server (exit 1 with the
 //! contract's message); SIGTERM while a task runs (drained, reported, exit 0) and with a
-//! short `shutdown_timeout` (cancelled, still reported). In every case the server's stored
+//! short `shutdown_timeout` (cancelled, still reported), and a second SIGTERM stopping even
+//! the `always()` steps. In every case the server's stored
 //! log has no row lost or duplicated.
 
 use std::path::Path;
@@ -435,4 +436,46 @@ fn sigterm_past_shutdown_timeout_cancels_the_task_and_still_reports_it() {
     assert!(task.log_closed, "{all}");
     assert_eq!(row_count(&task, "got-sigint"), 1, "{all}");
     assert_eq!(row_count(&task, "cleanup-ran"), 1, "{all}");
+}
+
+#[test]
+fn a_second_sigterm_stops_even_the_always_steps_and_the_task_is_still_reported() {
+    let fake = FakeGitea::start(FakeGiteaOptions::default());
+    let home = home(&fake);
+    let marker = format!("HR_TEST_MARKER=hard-{}", std::process::id());
+    let job = format!(
+        r#"    env:
+      HR_TEST_MARKER: {}
+    steps:
+      - shell: bash
+        run: |
+          echo first-step
+          sleep 600
+      - if: always()
+        shell: bash
+        run: |
+          echo slow-cleanup
+          sleep 600
+"#,
+        marker.split_once('=').unwrap().1
+    );
+    let id = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &job_payload(&job)));
+    let mut daemon =
+        home.start(&DaemonOptions::default().env("HYBRID_RUNNER_RUNNER_SHUTDOWN_TIMEOUT", "1s"));
+    wait_row(&fake, &daemon, id, "first-step");
+    daemon.signal(Signal::SIGTERM);
+    // After the grace the task is cancelled and its always() step starts; a second
+    // signal stops that too.
+    wait_row(&fake, &daemon, id, "slow-cleanup");
+    daemon.signal(Signal::SIGTERM);
+    let status = daemon
+        .wait_exit(WAIT)
+        .unwrap_or_else(|| panic!("still running:\n{}", daemon.output()));
+    assert_eq!(status.code(), Some(0), "{}", daemon.output());
+    let task = fake.task(id).unwrap();
+    let all = describe_task(&task, &daemon);
+    assert_eq!(task.result(), Some(pb::Result::Cancelled), "{all}");
+    assert!(task.log_closed, "{all}");
+    let left = wait_processes_gone(&marker, Duration::from_secs(30));
+    assert!(left.is_empty(), "step processes left: {left:?}");
 }
