@@ -4,12 +4,11 @@
 //! each task through the job engine on this host, and reports it. Checked on the fake's
 //! side, as Gitea would store it: the result, the step states (ids, results, log ranges
 //! consistent with the stored log), the job outputs, every printed line stored exactly once
-//! and in order, secrets masked, `needs` / `vars` / the `github` context reaching the steps;
-//! a failing step and `always()`; workflow commands, run-time masks and bad bytes; a payload
-//! that cannot run; a 3 MB line; `--once`; ephemeral; capacity; `/metrics` counting real
-//! tasks; a missing `.runner`. Build steps, faults
-//! and load are in `gitea_daemon_build.rs`, `gitea_daemon_faults.rs` and
-//! `gitea_daemon_load.rs`.
+//! and in order, secrets masked, `needs` / `vars` / the `github` context reaching the
+//! steps; a failing step and `always()`; workflow commands, run-time masks and bad bytes; a
+//! payload that cannot run; a 3 MB line; `--once`; ephemeral; capacity; `/metrics` counting
+//! real tasks; a missing `.runner`. Build steps, faults and load are in
+//! `gitea_daemon_build.rs`, `gitea_daemon_faults.rs` and `gitea_daemon_load.rs`.
 
 use std::collections::BTreeMap;
 use std::path::Path;

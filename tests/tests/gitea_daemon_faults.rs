@@ -3,12 +3,12 @@
 //! is stopped in every way: 20 % of calls answered 500 plus connections dropped before and
 //! after the call took effect; acknowledgements lagging behind and partial acceptance;
 //! SIGKILL mid-task and a restart (the spool delivers what the daemon had, once, and the
-//! task ends FAILURE); cancellation from the server mid-step (SIGINT to the step, `always()`
-//! still runs, nothing left running); the runner deleted on the server (exit 1 with the
-//! contract's message); SIGTERM while a task runs (drained, reported, exit 0) and with a
-//! short `shutdown_timeout` (cancelled, still reported), and a second SIGTERM stopping even
-//! the `always()` steps. In every case the server's stored
-//! log has no row lost or duplicated.
+//! task ends FAILURE); cancellation from the server mid-step (SIGINT to the step,
+//! `always()` still runs, nothing left running); the runner deleted on the server (exit 1
+//! with the contract's message); SIGTERM while a task runs (drained, reported, exit 0) and
+//! with a short `shutdown_timeout` (cancelled, still reported), and a second SIGTERM
+//! stopping even the `always()` steps. In every case the server's stored log has no row
+//! lost or duplicated.
 
 use std::path::Path;
 use std::time::Duration;
