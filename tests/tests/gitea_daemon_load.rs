@@ -6,6 +6,9 @@
 //! just before it is stopped, and the log latency p50/p95/max from a line's printing (its
 //! stamp) to its storage on the fake (after which the ack leaves).
 //!
+//! A second run puts 40 tasks × 500 lines through a fake answering 20 % of the polls, state
+//! and log calls with 500.
+//!
 //! The issue's size (100 tasks × 1,000 lines, capacity 20) runs by default: about 5 s in a
 //! debug build on the 2-core test machine. `bench/daemon/load.sh` runs it in a release
 //! build for the figures.
@@ -14,7 +17,7 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use harness::daemon_process::{DaemonOptions, ProcessUsage, RunnerHome};
-use harness::fake_gitea::{FakeGitea, FakeGiteaOptions, Method, pb};
+use harness::fake_gitea::{FakeGitea, FakeGiteaOptions, Fault, Method, RandomFailures, pb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hybrid-runner-cli");
 
@@ -51,8 +54,25 @@ fn parse_row(row: &str) -> Option<(usize, SystemTime)> {
     Some((n, UNIX_EPOCH + Duration::from_secs_f64(stamp)))
 }
 
-fn run_load(tasks: usize, lines: usize, capacity: usize) {
-    let fake = FakeGitea::start(FakeGiteaOptions::default());
+/// One load run at a time, so the figures of one are not the other's.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn run_load(tasks: usize, lines: usize, capacity: usize, failing_percent: u32) {
+    let _alone = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut options = FakeGiteaOptions {
+        seed: Some(100),
+        ..FakeGiteaOptions::default()
+    };
+    if failing_percent > 0 {
+        options.faults.random = Some(RandomFailures {
+            percent: failing_percent,
+            fault: Fault::HttpStatus(500),
+            methods: vec![Method::FetchTask, Method::UpdateTask, Method::UpdateLog],
+        });
+    }
+    let fake = FakeGitea::start(options);
     let home = RunnerHome::register(Path::new(BIN), &fake, "ubuntu-latest:host", "");
     let ids: Vec<i64> = (0..tasks)
         .map(|_| fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &payload(lines))))
@@ -119,7 +139,10 @@ fn run_load(tasks: usize, lines: usize, capacity: usize) {
     latencies.sort();
     let usage = usage.expect("the daemon ran until every task was done");
     let rows = tasks * lines;
-    println!("daemon load: {tasks} tasks × {lines} lines, capacity {capacity}");
+    let failed = fake.requests().iter().filter(|r| r.status == 500).count();
+    println!(
+        "daemon load: {tasks} tasks × {lines} lines, capacity {capacity}, {failing_percent} % of calls failing ({failed} answered 500)"
+    );
     println!(
         "  all done in {:.1} s; {rows} rows in {} UpdateLog calls; peak tasks at once {}",
         elapsed.as_secs_f64(),
@@ -143,5 +166,11 @@ fn run_load(tasks: usize, lines: usize, capacity: usize) {
 /// The issue's figure: 100 tasks × 1,000 lines at capacity 20.
 #[test]
 fn issue_size_100_tasks_of_1000_lines_at_capacity_20_lose_no_row() {
-    run_load(100, 1000, 20);
+    run_load(100, 1000, 20, 0);
+}
+
+/// Load and faults together: a fifth of the polls, state and log calls answered 500.
+#[test]
+fn forty_tasks_of_500_lines_with_20_percent_of_calls_failing_lose_no_row() {
+    run_load(40, 500, 10, 20);
 }
