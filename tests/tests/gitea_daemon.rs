@@ -56,6 +56,11 @@ const MAIN_JOB: &str = r#"    needs: [prep]
           echo "job-env=$JOB_ENV"
           echo "sha=${{ github.sha }}"
           echo "repo=${{ github.repository }}"
+          echo "env-sha=$GITHUB_SHA"
+          echo "env-repo=$GITHUB_REPOSITORY"
+          echo "run-id=$GITHUB_RUN_ID"
+          echo "gitea-actions=$GITEA_ACTIONS"
+          echo "server=$GITHUB_SERVER_URL"
       - name: stderr lines
         shell: bash
         run: for i in $(seq 1 50); do echo "err-$i" >&2; done
@@ -108,6 +113,11 @@ fn a_task_runs_and_every_line_state_and_output_reaches_the_server_once() {
         "job-env=job-level",
         &format!("sha={SHA}"),
         "repo=owner/repo",
+        &format!("env-sha={SHA}"),
+        "env-repo=owner/repo",
+        &format!("run-id={id}"),
+        "gitea-actions=true",
+        &format!("server={}", fake.url()),
     ] {
         assert_eq!(row_count(&task, row), 1, "row {row:?} once:\n{all}");
     }
