@@ -26,7 +26,7 @@ use super::error::ReportError;
 use super::outbox::Outbox;
 use super::rows::Row;
 use super::ship::{Backoff, MAX_CALL_BYTES, MAX_CALL_ROWS, Shipper, outcome_unknown};
-use super::spool::{SavedState, Spool};
+use super::spool::{Opened, SavedState, Spool};
 use super::{FinalReport, RecoveredTask, ReportCounters, ReportSettings};
 use crate::source::gitea::proto::runner::v1::Result as TaskResult;
 use crate::source::gitea::{RpcError, RunnerClient};
@@ -309,22 +309,24 @@ impl Shipper {
     }
 }
 
-/// Finishes the task of one spool folder (see [`super::recover`]).
+/// Finishes the task of one spool folder (see [`super::recover`]); `None` for the folder
+/// of a task a live reporter is shipping.
 pub(crate) async fn recover_folder(
     client: &RunnerClient,
     settings: &ReportSettings,
     counters: &ReportCounters,
     task_id: i64,
     dir: &std::path::Path,
-) -> RecoveredTask {
+) -> Option<RecoveredTask> {
     let (spool, state, rows) = match Spool::open(dir) {
-        Ok(opened) => opened,
+        Ok(Opened::Free(spool, state, rows)) => (*spool, state, rows),
+        Ok(Opened::Busy) => return None,
         Err(error) => {
-            return RecoveredTask {
+            return Some(RecoveredTask {
                 task_id,
                 report: Err(error),
                 folder_removed: false,
-            };
+            });
         }
     };
     let mut shipper = Shipper::restore(
@@ -352,11 +354,11 @@ pub(crate) async fn recover_folder(
         "finishing a task the last daemon left"
     );
     match shipper.deliver().await {
-        Ok(report) => RecoveredTask {
+        Ok(report) => Some(RecoveredTask {
             task_id,
             report: Ok(report),
             folder_removed: true,
-        },
+        }),
         Err((error, shipper)) => {
             let hopeless = match &error {
                 ReportError::FinalLog { source, .. } | ReportError::FinalState { source, .. } => {
@@ -368,11 +370,11 @@ pub(crate) async fn recover_folder(
             if folder_removed {
                 tracing::warn!(task = task_id, error = %error, "the server does not know this task as this runner's; its spool folder is removed");
             }
-            RecoveredTask {
+            Some(RecoveredTask {
                 task_id,
                 report: Err(error),
                 folder_removed,
-            }
+            })
         }
     }
 }

@@ -185,6 +185,8 @@ impl TaskReporter {
 /// steps, unfinished ones Cancelled) and removes their folders. A task whose job had
 /// ended (the daemon died during its final report) gets its own result. A task the server
 /// already ended is just removed. Folders it could not finish stay for the next start.
+/// Folders of tasks a live reporter ships (of this process or another sharing the spool
+/// dir) are locked and skipped, so it may run while new tasks start.
 pub async fn recover(
     client: &RunnerClient,
     settings: &ReportSettings,
@@ -199,7 +201,9 @@ pub async fn recover(
     };
     let mut recovered = Vec::new();
     for (task_id, dir) in folders {
-        recovered.push(close::recover_folder(client, settings, counters, task_id, &dir).await);
+        if let Some(task) = close::recover_folder(client, settings, counters, task_id, &dir).await {
+            recovered.push(task);
+        }
     }
     recovered
 }

@@ -19,6 +19,7 @@ use super::rows::{Row, TaskLog};
 const ROWS_FILE: &str = "rows.jsonl";
 const STATE_FILE: &str = "state.json";
 const STATE_TEMP: &str = "state.json.tmp";
+const LOCK_FILE: &str = "lock";
 const FOLDER_PREFIX: &str = "task-";
 
 /// Everything but the rows that a restarted daemon needs to finish the task.
@@ -46,12 +47,38 @@ struct SpooledRow {
     c: String,
 }
 
-/// An open spool folder.
+/// An open spool folder, locked (`flock` on its `lock` file) while open, so
+/// [`super::recover`] never takes the folder of a task that is still being reported (the
+/// kernel drops the lock when the daemon dies).
 #[derive(Debug)]
 pub(crate) struct Spool {
     dir: PathBuf,
     rows: File,
     unsynced: bool,
+    _lock: nix::fcntl::Flock<File>,
+}
+
+/// What [`Spool::open`] found.
+#[derive(Debug)]
+pub(crate) enum Opened {
+    /// The folder, its state (`None` when it has none) and every row it holds.
+    Free(Box<Spool>, Option<SavedState>, Vec<Row>),
+    /// A live reporter holds the folder.
+    Busy,
+}
+
+/// Takes the folder's lock; `None` when someone else holds it.
+fn lock(dir: &Path) -> Result<Option<nix::fcntl::Flock<File>>, std::io::Error> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))?;
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(Some(lock)),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, errno)) => Err(std::io::Error::from(errno)),
+    }
 }
 
 impl Spool {
@@ -72,6 +99,12 @@ impl Spool {
             std::fs::remove_dir_all(&dir).map_err(create)?;
         }
         std::fs::create_dir_all(&dir).map_err(create)?;
+        let lock = lock(&dir).map_err(create)?.ok_or_else(|| {
+            create(std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "another reporter holds this task's spool folder",
+            ))
+        })?;
         let path = dir.join(ROWS_FILE);
         let rows = OpenOptions::new()
             .create(true)
@@ -82,12 +115,24 @@ impl Spool {
             dir,
             rows,
             unsynced: false,
+            _lock: lock,
         })
     }
 
     /// Opens a folder a stopped daemon left: its state (`None` when it has none) and every
-    /// row it holds. A torn last line (the daemon died mid-write) is cut off.
-    pub(crate) fn open(dir: &Path) -> Result<(Spool, Option<SavedState>, Vec<Row>), ReportError> {
+    /// row it holds. A torn last line (the daemon died mid-write) is cut off. A folder a
+    /// live reporter holds is [`Opened::Busy`].
+    pub(crate) fn open(dir: &Path) -> Result<Opened, ReportError> {
+        let lock = match lock(dir) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => return Ok(Opened::Busy),
+            Err(source) => {
+                return Err(ReportError::SpoolRead {
+                    path: dir.join(LOCK_FILE),
+                    source,
+                });
+            }
+        };
         let state_path = dir.join(STATE_FILE);
         let state =
             match std::fs::read(&state_path) {
@@ -136,8 +181,9 @@ impl Spool {
             dir: dir.to_path_buf(),
             rows: rows_file,
             unsynced: false,
+            _lock: lock,
         };
-        Ok((spool, state, rows))
+        Ok(Opened::Free(Box::new(spool), state, rows))
     }
 
     /// The task folders under `spool_dir`, by task id (none when it does not exist).
@@ -241,6 +287,7 @@ impl Spool {
     /// Removes the folder (the task's final report went through).
     pub(crate) fn remove(self) -> Result<(), ReportError> {
         drop(self.rows);
+        // Removed while still locked, so no one opens it half gone.
         std::fs::remove_dir_all(&self.dir).map_err(|source| ReportError::SpoolWrite {
             path: self.dir.clone(),
             source,
@@ -308,6 +355,7 @@ mod tests {
             .unwrap();
         spool.sync().unwrap();
         spool.save(&state(42, 1)).unwrap();
+        assert!(matches!(Spool::open(spool.dir()).unwrap(), Opened::Busy));
         assert_eq!(
             spool.read_rows(1, 9).unwrap(),
             [row("two\nwith \"quotes\""), row("")]
@@ -326,11 +374,17 @@ mod tests {
             Spool::task_folders(root.path()).unwrap(),
             [(42, dir.clone())]
         );
-        let (mut spool, saved, rows) = Spool::open(&dir).unwrap();
+        let Opened::Free(mut spool, saved, rows) = Spool::open(&dir).unwrap() else {
+            panic!("free")
+        };
+        assert!(
+            matches!(Spool::open(&dir).unwrap(), Opened::Busy),
+            "locked while open"
+        );
         assert_eq!(saved, Some(state(42, 1)));
         assert_eq!(rows, [row("one"), row("two\nwith \"quotes\""), row("")]);
         spool.append(&[row("after")]).unwrap();
-        let (_, _, rows) = Spool::open(&dir).unwrap();
+        let rows = spool.read_rows(0, 9).unwrap();
         assert_eq!(rows.len(), 4);
         assert_eq!(rows[3], row("after"));
         spool.remove().unwrap();
@@ -351,7 +405,9 @@ mod tests {
         std::fs::create_dir(root.path().join("task-7")).unwrap();
         let folders = Spool::task_folders(root.path()).unwrap();
         assert_eq!(folders.iter().map(|f| f.0).collect::<Vec<_>>(), [7]);
-        let (_, saved, rows) = Spool::open(&folders[0].1).unwrap();
+        let Opened::Free(_, saved, rows) = Spool::open(&folders[0].1).unwrap() else {
+            panic!("free")
+        };
         assert!(saved.is_none() && rows.is_empty());
     }
 }
