@@ -4,11 +4,12 @@
 //! after the call took effect; acknowledgements lagging behind and partial acceptance;
 //! SIGKILL mid-task and a restart (the spool delivers what the daemon had, once, and the
 //! task ends FAILURE); cancellation from the server mid-step (SIGINT to the step,
-//! `always()` still runs, nothing left running); the runner deleted on the server (exit 1
-//! with the contract's message); SIGTERM while a task runs (drained, reported, exit 0) and
-//! with a short `shutdown_timeout` (cancelled, still reported), and a second SIGTERM
-//! stopping even the `always()` steps. In every case the server's stored log has no row
-//! lost or duplicated.
+//! `always()` still runs, nothing left running); the runner deleted on the server, idle or
+//! mid-task (exit 1 with the contract's message; registered again, the daemon drops the old
+//! task's spool and works on); Declare failing at start (retried); SIGTERM while a task
+//! runs (drained, reported, exit 0) and with a short `shutdown_timeout` (cancelled, still
+//! reported), and a second SIGTERM stopping even the `always()` steps. In every case the
+//! server's stored log has no row lost or duplicated.
 
 use std::path::Path;
 use std::time::Duration;
@@ -364,6 +365,99 @@ fn a_deleted_runner_stops_the_daemon_with_exit_1_and_the_contract_message() {
         output.contains(&expected),
         "want {expected:?} in:\n{output}"
     );
+}
+
+#[test]
+fn transient_declare_failures_are_retried() {
+    let fake = FakeGitea::start(FakeGiteaOptions::default());
+    let home = home(&fake);
+    fake.fail_next(Method::Declare, 2, Fault::HttpStatus(503));
+    fake.fail_next(Method::Declare, 1, Fault::DropBeforeHandling);
+    let id = fake.enqueue_task(fake.task_spec(
+        &["ubuntu-latest"],
+        &job_payload("    steps:\n      - run: echo declared-at-last\n"),
+    ));
+    let daemon = home.start(&DaemonOptions::default());
+    let task = wait_finished(&fake, &daemon, id);
+    assert_eq!(
+        task.result(),
+        Some(pb::Result::Success),
+        "{}",
+        describe_task(&task, &daemon)
+    );
+    assert_eq!(row_count(&task, "declared-at-last"), 1);
+    assert_eq!(
+        fake.requests_of(Method::Declare).len(),
+        4,
+        "three failures, then one"
+    );
+}
+
+#[test]
+fn a_runner_deleted_mid_task_exits_1_and_registered_again_works_on() {
+    let fake = FakeGitea::start(FakeGiteaOptions::default());
+    let home = home(&fake);
+    let job = "    steps:\n      - run: |\n          echo started\n          sleep 2\n          echo done\n";
+    let id = fake.enqueue_task(fake.task_spec(&["ubuntu-latest"], &job_payload(job)));
+    let mut daemon = home.start(&DaemonOptions::default());
+    wait_row(&fake, &daemon, id, "started");
+    assert!(fake.delete_runner(&home.uuid));
+    let status = daemon
+        .wait_exit(WAIT)
+        .unwrap_or_else(|| panic!("still running:\n{}", daemon.output()));
+    assert_eq!(status.code(), Some(1), "{}", daemon.output());
+    assert!(
+        daemon
+            .output()
+            .contains("refused this runner's credentials"),
+        "{}",
+        daemon.output()
+    );
+    // Registered again in the same folder: the new identity cannot report the old task
+    // (the server says it is another runner's); the daemon drops it and works on.
+    std::fs::remove_file(&home.runner_file).unwrap();
+    let out = std::process::Command::new(BIN)
+        .arg("register")
+        .args(["-c", home.config.to_str().unwrap(), "--no-interactive"])
+        .args([
+            "--instance",
+            &fake.url(),
+            "--token",
+            FakeGitea::REGISTRATION_TOKEN,
+        ])
+        .args(["--labels", "ubuntu-latest:host"])
+        .current_dir(home.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let next = fake.enqueue_task(fake.task_spec(
+        &["ubuntu-latest"],
+        &job_payload("    steps:\n      - run: echo new-identity\n"),
+    ));
+    let daemon = home.start(&DaemonOptions::default());
+    let task = wait_finished(&fake, &daemon, next);
+    assert_eq!(
+        task.result(),
+        Some(pb::Result::Success),
+        "{}",
+        describe_task(&task, &daemon)
+    );
+    assert_eq!(row_count(&task, "new-identity"), 1);
+    assert_eq!(
+        fake.task(id).unwrap().status,
+        TaskStatus::Running,
+        "the old task stays the deleted runner's"
+    );
+    let emptied = fake.wait_for(Duration::from_secs(30), |_| {
+        std::fs::read_dir(home.spool())
+            .map_or(true, |mut d| d.next().is_none())
+            .then_some(())
+    });
+    assert!(emptied.is_some(), "the old task's spool folder is left");
 }
 
 /// A step silent for 8 s: longer than the 5 s heartbeat.
