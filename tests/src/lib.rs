@@ -2,6 +2,8 @@
 //! pass/fail tally every suite prints and holds to its checked-in floor.
 
 pub mod buildah;
+pub mod daemon_checks;
+pub mod daemon_process;
 pub mod exec_run;
 pub mod fake_gitea;
 pub mod fake_kube;
