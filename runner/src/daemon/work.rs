@@ -56,11 +56,13 @@ impl TaskWork {
                     result = report.server_result.as_str_name(),
                     "finished the report of a task a stopped daemon left running"
                 ),
+                // The reporter has said why it removed the folder (the task is not this
+                // runner's); only a kept folder is retried.
+                Err(_) if task.folder_removed => {}
                 Err(e) => tracing::warn!(
                     task = task.task_id,
                     error = %chain(&e),
-                    kept = !task.folder_removed,
-                    "cannot finish the report of a task a stopped daemon left running; tried again at the next start"
+                    "cannot finish the report of a task a stopped daemon left running; its spool is kept and tried again at the next start"
                 ),
             }
         }
