@@ -56,33 +56,20 @@ impl JobPod {
         let mut stdin = attached
             .stdin()
             .ok_or_else(|| copy_error("the exec has no stdin".into()))?;
-        let mut stderr = attached.stderr();
-        let errors = async {
-            let mut text = String::new();
-            if let Some(err) = stderr.as_mut() {
-                let _ = err.read_to_string(&mut text).await;
-            }
-            text
-        };
+        let errors = read_all(attached.stderr());
         let send = async {
-            let mut sent = 0u64;
-            let mut buf = vec![0u8; 64 * 1024];
-            if let Some(mut out) = tar.stdout.take() {
-                loop {
-                    let n = out
-                        .read(&mut buf)
-                        .await
-                        .map_err(|e| copy_error(format!("reading tar's output: {e}")))?;
-                    if n == 0 {
-                        break;
-                    }
-                    stdin
-                        .write_all(&buf[..n])
-                        .await
-                        .map_err(|e| copy_error(e.to_string()))?;
-                    sent += n as u64;
+            let sent = match tar.stdout.take() {
+                Some(mut out) => {
+                    pump(
+                        &mut out,
+                        &mut stdin,
+                        |e| copy_error(format!("reading tar's output: {e}")),
+                        |e| copy_error(e.to_string()),
+                    )
+                    .await?
                 }
-            }
+                None => 0,
+            };
             stdin
                 .shutdown()
                 .await
@@ -106,16 +93,7 @@ impl JobPod {
             None => None,
         };
         let _ = attached.join().await;
-        if code != Some(0) {
-            return Err(copy_error(format!(
-                "tar in the pod failed ({}): {}",
-                code.map_or_else(
-                    || "no exit status".to_string(),
-                    |c| format!("exit code {c}")
-                ),
-                errors.trim()
-            )));
-        }
+        pod_tar_result(code, &errors).map_err(copy_error)?;
         Ok(sent)
     }
 }
@@ -165,36 +143,22 @@ impl JobPod {
             .await
             .map_err(|e| out_error(describe(&e)))?;
         let status = attached.take_status();
-        let mut stderr = attached.stderr();
-        let errors = async {
-            let mut text = String::new();
-            if let Some(err) = stderr.as_mut() {
-                let _ = err.read_to_string(&mut text).await;
-            }
-            text
-        };
+        let errors = read_all(attached.stderr());
         let mut stdout = attached.stdout();
         let mut input = tar.stdin.take();
         let receive = async {
-            let mut received = 0u64;
-            let mut buf = vec![0u8; 64 * 1024];
-            if let (Some(out), Some(input)) = (stdout.as_mut(), input.as_mut()) {
-                loop {
-                    let n = out
-                        .read(&mut buf)
-                        .await
-                        .map_err(|e| out_error(e.to_string()))?;
-                    if n == 0 {
-                        break;
-                    }
-                    input
-                        .write_all(&buf[..n])
-                        .await
-                        .map_err(|e| out_error(format!("writing to tar on this host: {e}")))?;
-                    received += n as u64;
+            match (stdout.as_mut(), input.as_mut()) {
+                (Some(out), Some(input)) => {
+                    pump(
+                        out,
+                        input,
+                        |e| out_error(e.to_string()),
+                        |e| out_error(format!("writing to tar on this host: {e}")),
+                    )
+                    .await
                 }
+                _ => Ok(0),
             }
-            Ok::<u64, PodError>(received)
         };
         let (received, errors) = tokio::join!(receive, errors);
         drop(input);
@@ -208,16 +172,7 @@ impl JobPod {
             .wait_with_output()
             .await
             .map_err(|e| out_error(format!("waiting for tar on this host: {e}")))?;
-        if code != Some(0) {
-            return Err(out_error(format!(
-                "tar in the pod failed ({}): {}",
-                code.map_or_else(
-                    || "no exit status".to_string(),
-                    |c| format!("exit code {c}")
-                ),
-                errors.trim()
-            )));
-        }
+        pod_tar_result(code, &errors).map_err(out_error)?;
         if !host.status.success() {
             return Err(out_error(format!(
                 "tar on this host failed: {}",
@@ -225,5 +180,50 @@ impl JobPod {
             )));
         }
         Ok(received)
+    }
+}
+
+/// All of an exec's stderr (empty when it has none or it cannot be read).
+async fn read_all(stderr: Option<impl tokio::io::AsyncRead + Unpin>) -> String {
+    let mut text = String::new();
+    if let Some(mut err) = stderr {
+        let _ = err.read_to_string(&mut text).await;
+    }
+    text
+}
+
+/// Moves every byte from `from` to `to`; each side's failure is worded by its own closure.
+/// Returns the bytes moved.
+async fn pump(
+    from: &mut (impl tokio::io::AsyncRead + Unpin),
+    to: &mut (impl tokio::io::AsyncWrite + Unpin),
+    read_failed: impl Fn(std::io::Error) -> PodError,
+    write_failed: impl Fn(std::io::Error) -> PodError,
+) -> Result<u64, PodError> {
+    let mut moved = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = from.read(&mut buf).await.map_err(&read_failed)?;
+        if n == 0 {
+            return Ok(moved);
+        }
+        to.write_all(&buf[..n]).await.map_err(&write_failed)?;
+        moved += n as u64;
+    }
+}
+
+/// The pod's `tar`'s end: `Err` with its exit code (or the lack of one) and its stderr
+/// unless it exited 0.
+fn pod_tar_result(code: Option<i32>, errors: &str) -> Result<(), String> {
+    match code {
+        Some(0) => Ok(()),
+        _ => Err(format!(
+            "tar in the pod failed ({}): {}",
+            code.map_or_else(
+                || "no exit status".to_string(),
+                |c| format!("exit code {c}")
+            ),
+            errors.trim()
+        )),
     }
 }

@@ -29,8 +29,8 @@ use tokio_util::sync::CancellationToken;
 pub use exec::{PodProcess, StepFileContents};
 
 use crate::build::kaniko::{
-    KanikoBuilder, KanikoConfig, NamespaceGuard, PodProblem, Template, describe, label_value,
-    namespace_name, pod_problem, retry, rfc3339, status_code, substitute,
+    KanikoBuilder, KanikoConfig, NamespaceGuard, NamespaceOwner, PodProblem, describe, pod_problem,
+    retry, status_code, substitute, task_namespace,
 };
 use crate::exec::build::BuildSettings;
 
@@ -309,47 +309,18 @@ fn manifests(
     job: &PodJob,
     image: &str,
 ) -> Result<(Namespace, Pod), PodError> {
-    let name = namespace_name(&job.namespace_prefix, &job.runner_id, &job.task, &job.job);
-    let runner_label = label_value(&job.runner_id);
-    let task_label = label_value(&job.task);
-    let expires_at = rfc3339(SystemTime::now() + settings.expiry);
     let dir = settings.template_dir.as_deref();
-    let mut namespace: Namespace = Template::Namespace
-        .render(
-            dir,
-            "Namespace",
-            &[
-                ("namespace", &name),
-                ("runner_label", &runner_label),
-                ("task_label", &task_label),
-                ("runner_id", &job.runner_id),
-                ("task_id", &job.task),
-                ("job_id", &job.job),
-                ("expires_at", &expires_at),
-            ],
-        )
-        .map_err(|e| PodError::Render(e.to_string()))?;
-    namespace.metadata.name = Some(name.clone());
-    let labels = namespace
-        .metadata
-        .labels
-        .get_or_insert_with(Default::default);
-    for (key, value) in [
-        ("app.kubernetes.io/managed-by", "hybrid-runner"),
-        ("hybrid-runner/runner-id", runner_label.as_str()),
-        ("hybrid-runner/task-id", task_label.as_str()),
-        ("pod-security.kubernetes.io/enforce", "baseline"),
-    ] {
-        labels.insert(key.to_string(), value.to_string());
-    }
-    namespace
-        .metadata
-        .annotations
-        .get_or_insert_with(Default::default)
-        .insert(
-            crate::build::kaniko::EXPIRES_AT_ANNOTATION.to_string(),
-            expires_at.clone(),
-        );
+    let (name, namespace) = task_namespace(
+        dir,
+        NamespaceOwner {
+            prefix: &job.namespace_prefix,
+            runner_id: &job.runner_id,
+            task: &job.task,
+            job: &job.job,
+        },
+        SystemTime::now() + settings.expiry,
+    )
+    .map_err(|e| PodError::Render(e.to_string()))?;
     let text = pod_template(dir)?;
     let text = substitute(
         TEMPLATE_NAME,

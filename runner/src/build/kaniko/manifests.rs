@@ -52,32 +52,27 @@ pub struct BuildManifests {
     pub jobs: Vec<(Variant, Job)>,
 }
 
-/// Renders the manifests of `spec` for `task` under `config`. `context_targz` is the packed
-/// context and `context_sha256` its hex digest.
-pub fn build_manifests(
-    spec: &BuildSpec,
-    config: &KanikoConfig,
-    task: &TaskIds,
-    context_targz: &[u8],
-    context_sha256: &str,
-) -> Result<BuildManifests, ManifestError> {
-    if spec.variants.is_empty() {
-        return Err(ManifestError::NoVariants(spec.context_dir.clone()));
-    }
-    if let Some(v) = spec.variants.iter().find(|v| v.tags.is_empty()) {
-        return Err(ManifestError::NoTags(v.variant));
-    }
-    let dir = config.template_dir.as_deref();
-    let ns = namespace_name(
-        &config.namespace_prefix,
-        &config.runner_id,
-        &task.task,
-        &task.job,
-    );
+/// Whose namespace one is: a build's or a job pod's.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NamespaceOwner<'a> {
+    pub prefix: &'a str,
+    pub runner_id: &'a str,
+    pub task: &'a str,
+    pub job: &'a str,
+}
 
-    let runner_label = label_value(&config.runner_id);
-    let task_label = label_value(&task.task);
-    let expires_at = rfc3339(task.started_at + config.expiry);
+/// The namespace of one build or job pod, and its name: rendered from the template, then
+/// given the labels and the expiry annotation (`expires`) that the reaper, `status` and
+/// `cleanup` go by, whatever a user's template holds.
+pub(crate) fn task_namespace(
+    dir: Option<&std::path::Path>,
+    owner: NamespaceOwner<'_>,
+    expires: std::time::SystemTime,
+) -> Result<(String, Namespace), ManifestError> {
+    let ns = namespace_name(owner.prefix, owner.runner_id, owner.task, owner.job);
+    let runner_label = label_value(owner.runner_id);
+    let task_label = label_value(owner.task);
+    let expires_at = rfc3339(expires);
     let mut namespace: Namespace = Template::Namespace.render(
         dir,
         "Namespace",
@@ -85,9 +80,9 @@ pub fn build_manifests(
             ("namespace", &ns),
             ("runner_label", &runner_label),
             ("task_label", &task_label),
-            ("runner_id", &config.runner_id),
-            ("task_id", &task.task),
-            ("job_id", &task.job),
+            ("runner_id", owner.runner_id),
+            ("task_id", owner.task),
+            ("job_id", owner.job),
             ("expires_at", &expires_at),
         ],
     )?;
@@ -105,7 +100,36 @@ pub fn build_manifests(
         .metadata
         .annotations
         .get_or_insert_with(BTreeMap::new)
-        .insert("hybrid-runner/expires-at".to_string(), expires_at.clone());
+        .insert(super::EXPIRES_AT_ANNOTATION.to_string(), expires_at);
+    Ok((ns, namespace))
+}
+
+/// Renders the manifests of `spec` for `task` under `config`. `context_targz` is the packed
+/// context and `context_sha256` its hex digest.
+pub fn build_manifests(
+    spec: &BuildSpec,
+    config: &KanikoConfig,
+    task: &TaskIds,
+    context_targz: &[u8],
+    context_sha256: &str,
+) -> Result<BuildManifests, ManifestError> {
+    if spec.variants.is_empty() {
+        return Err(ManifestError::NoVariants(spec.context_dir.clone()));
+    }
+    if let Some(v) = spec.variants.iter().find(|v| v.tags.is_empty()) {
+        return Err(ManifestError::NoTags(v.variant));
+    }
+    let dir = config.template_dir.as_deref();
+    let (ns, namespace) = task_namespace(
+        dir,
+        NamespaceOwner {
+            prefix: &config.namespace_prefix,
+            runner_id: &config.runner_id,
+            task: &task.task,
+            job: &task.job,
+        },
+        task.started_at + config.expiry,
+    )?;
 
     let ns_only = [("namespace", ns.as_str())];
     let limit_range = match &config.limit_range {

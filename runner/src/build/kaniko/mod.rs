@@ -50,6 +50,7 @@ pub use manifests::{
     BuildManifests, CONFIGMAP_BUDGET_BYTES, CONTEXT_KEY, ContextObjects, build_manifests,
     configmap_encoded_size,
 };
+pub(crate) use manifests::{NamespaceOwner, task_namespace};
 pub use names::{is_dns1123_label, label_value, namespace_name};
 pub use permissions::{
     ALL_PERMISSIONS, Permission, job_pod_permissions, needed_permissions, with_job_pods,
