@@ -90,15 +90,8 @@ impl DeployTemplate {
 
     /// The user's copy in `dir` when there is one, else the built-in text.
     fn text(self, dir: Option<&Path>) -> Result<String, DeployError> {
-        if let Some(dir) = dir {
-            let path = dir.join(self.file_name());
-            match std::fs::read_to_string(&path) {
-                Ok(text) => return Ok(text),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => return Err(DeployError::TemplateRead { path, source }),
-            }
-        }
-        Ok(self.builtin().to_string())
+        crate::build::kaniko::template_text(dir, self.file_name(), self.builtin())
+            .map_err(|(path, source)| DeployError::TemplateRead { path, source })
     }
 
     /// Substitutes `values` and parses the result as `T` (`kind` names `T` in errors).

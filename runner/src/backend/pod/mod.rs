@@ -30,7 +30,7 @@ pub use exec::{PodProcess, StepFileContents};
 
 use crate::build::kaniko::{
     KanikoBuilder, KanikoConfig, NamespaceGuard, NamespaceOwner, PodProblem, describe, pod_problem,
-    retry, status_code, substitute, task_namespace,
+    retry, status_code, substitute, task_namespace, template_text,
 };
 use crate::exec::build::BuildSettings;
 
@@ -369,15 +369,8 @@ fn manifests(
 }
 
 fn pod_template(dir: Option<&Path>) -> Result<String, PodError> {
-    if let Some(dir) = dir {
-        let path = dir.join(TEMPLATE_NAME);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => return Ok(text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(PodError::Render(format!("{}: {e}", path.display()))),
-        }
-    }
-    Ok(BUILTIN_TEMPLATE.to_string())
+    template_text(dir, TEMPLATE_NAME, BUILTIN_TEMPLATE)
+        .map_err(|(path, e)| PodError::Render(format!("{}: {e}", path.display())))
 }
 
 /// Host paths the engine computes, and where they are in the pod.

@@ -59,7 +59,7 @@ pub use run::BuildTimings;
 pub use spec::{REVISION_LABEL, build_spec, registry_host, repository};
 pub use tags::{TagTemplates, dual_tags};
 pub use templates::Template;
-pub(crate) use templates::substitute;
+pub(crate) use templates::{substitute, template_text};
 pub(crate) use time::rfc3339;
 pub use yaml::to_yaml_documents;
 

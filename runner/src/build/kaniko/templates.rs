@@ -74,15 +74,8 @@ impl Template {
 
     /// The text to render: the user's copy in `dir` when there is one, else the built-in one.
     fn text(self, dir: Option<&Path>) -> Result<String, ManifestError> {
-        if let Some(dir) = dir {
-            let path = dir.join(self.file_name());
-            match std::fs::read_to_string(&path) {
-                Ok(text) => return Ok(text),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => return Err(ManifestError::TemplateRead { path, source }),
-            }
-        }
-        Ok(self.builtin().to_string())
+        template_text(dir, self.file_name(), self.builtin())
+            .map_err(|(path, source)| ManifestError::TemplateRead { path, source })
     }
 
     /// Substitutes `values` and parses the result as `T` (`kind` names `T` in errors).
@@ -146,6 +139,25 @@ pub(crate) fn substitute(
 /// `value` as a double-quoted YAML scalar (JSON string syntax is a subset of it).
 fn quote(value: &str) -> String {
     serde_json::Value::String(value.to_string()).to_string()
+}
+
+/// The text of the template `file_name`: the user's copy in `dir` when there is one, else
+/// `builtin`. A copy that exists but cannot be read is an error (its path and why), never a
+/// silent fall-back to the built-in text.
+pub(crate) fn template_text(
+    dir: Option<&Path>,
+    file_name: &str,
+    builtin: &str,
+) -> Result<String, (std::path::PathBuf, std::io::Error)> {
+    if let Some(dir) = dir {
+        let path = dir.join(file_name);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => return Ok(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err((path, source)),
+        }
+    }
+    Ok(builtin.to_string())
 }
 
 #[cfg(test)]
