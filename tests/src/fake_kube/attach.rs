@@ -25,6 +25,33 @@ use super::{Shared, lock};
 
 const PROTOCOLS: [&str; 2] = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
 
+/// Upgrades a `pods/{subresource}` request to Kubernetes' channel WebSocket (v5 preferred,
+/// v4 accepted) and runs `session` on it with whether v5 was chosen; a request that is not
+/// a WebSocket upgrade gets the API server's 400.
+pub(crate) fn upgrade_channel<F, Fut>(
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    subresource: &str,
+    session: F,
+) -> Response
+where
+    F: FnOnce(WebSocket, bool) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    match ws {
+        Err(rejection) => error_response(&ApiError::bad_request(format!(
+            "Upgrade request required: pods/{subresource} speaks WebSocket ({rejection})"
+        ))),
+        Ok(ws) => {
+            let ws = ws.protocols(PROTOCOLS);
+            let v5 = ws
+                .selected_protocol()
+                .is_some_and(|p| p.as_bytes() == PROTOCOLS[0].as_bytes());
+            ws.on_upgrade(move |socket| session(socket, v5))
+                .into_response()
+        }
+    }
+}
+
 pub(crate) async fn handle(
     State(shared): State<Arc<Shared>>,
     Path((ns, name)): Path<(String, String)>,
@@ -37,19 +64,9 @@ pub(crate) async fn handle(
     record(&shared, &method, &path, &query, &headers, None);
     match prepare(&shared, &ns, &name, &query) {
         Err(e) => error_response(&e),
-        Ok(plan) => match ws {
-            Err(rejection) => error_response(&ApiError::bad_request(format!(
-                "Upgrade request required: pods/attach speaks WebSocket ({rejection})"
-            ))),
-            Ok(ws) => {
-                let ws = ws.protocols(PROTOCOLS);
-                let v5 = ws
-                    .selected_protocol()
-                    .is_some_and(|p| p.as_bytes() == PROTOCOLS[0].as_bytes());
-                ws.on_upgrade(move |socket| session(shared, socket, plan, v5))
-                    .into_response()
-            }
-        },
+        Ok(plan) => upgrade_channel(ws, "attach", move |socket, v5| {
+            session(shared, socket, plan, v5)
+        }),
     }
 }
 

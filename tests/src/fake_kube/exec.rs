@@ -25,17 +25,16 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::api::ApiError;
+use super::attach::upgrade_channel;
 use super::kubelet::{container_names, rt};
 use super::routes::{error_response, record};
 use super::store::Key;
 use super::{Shared, lock};
-
-const PROTOCOLS: [&str; 2] = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
 
 /// A pod's sandbox: the `unshare` process holding its namespaces (killed on drop, which
 /// ends every process of the pod) and the root folder.
@@ -64,19 +63,7 @@ pub(crate) async fn handle(
     record(&shared, &method, &path, &query, &headers, None);
     match prepare(&shared, &ns, &name, &query) {
         Err(e) => error_response(&e),
-        Ok(plan) => match ws {
-            Err(rejection) => error_response(&ApiError::bad_request(format!(
-                "Upgrade request required: pods/exec speaks WebSocket ({rejection})"
-            ))),
-            Ok(ws) => {
-                let ws = ws.protocols(PROTOCOLS);
-                let v5 = ws
-                    .selected_protocol()
-                    .is_some_and(|p| p.as_bytes() == PROTOCOLS[0].as_bytes());
-                ws.on_upgrade(move |socket| session(socket, plan, v5))
-                    .into_response()
-            }
-        },
+        Ok(plan) => upgrade_channel(ws, "exec", move |socket, v5| session(socket, plan, v5)),
     }
 }
 
