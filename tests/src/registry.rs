@@ -172,3 +172,19 @@ fn config_yaml(root: &Path, port: u16) -> String {
         root.display()
     )
 }
+
+/// The five tags a dual build of commit `sha` pushes with the default templates, sorted:
+/// `latest`, `docker-latest`, `docker-<sha>` from `Dockerfile`, `k8s-latest`, `k8s-<sha>`
+/// from `Dockerfile.k8s`. Written out here, not taken from the runner, so a test of the
+/// runner's tags compares them with the brief's list.
+pub fn five_dual_tags(sha: &str) -> Vec<String> {
+    let mut tags = vec![
+        "latest".to_string(),
+        "docker-latest".to_string(),
+        format!("docker-{sha}"),
+        "k8s-latest".to_string(),
+        format!("k8s-{sha}"),
+    ];
+    tags.sort();
+    tags
+}

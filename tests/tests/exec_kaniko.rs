@@ -117,18 +117,6 @@ fn assert_clean(rig: &Rig) {
     validate_manifests(&rig.fake.sent_manifests());
 }
 
-fn five_tags(sha: &str) -> Vec<String> {
-    let mut tags = vec![
-        "latest".to_string(),
-        "docker-latest".to_string(),
-        format!("docker-{sha}"),
-        "k8s-latest".to_string(),
-        format!("k8s-{sha}"),
-    ];
-    tags.sort();
-    tags
-}
-
 #[test]
 fn build_action_pushes_five_tags_whose_digests_are_the_step_outputs() {
     let Some(rig) = rig(FakeKubeOptions::default()) else {
@@ -159,7 +147,12 @@ fn build_action_pushes_five_tags_whose_digests_are_the_step_outputs() {
     let sha = git(&dir, &["rev-parse", "HEAD"]);
     let mut tags = rig.registry.tags("app");
     tags.sort();
-    assert_eq!(tags, five_tags(&sha), "{}", run.all());
+    assert_eq!(
+        tags,
+        harness::registry::five_dual_tags(&sha),
+        "{}",
+        run.all()
+    );
     let docker = run.output("img", "docker-digest");
     let k8s = run.output("img", "k8s-digest");
     assert!(docker.starts_with("sha256:"), "{docker}");

@@ -118,14 +118,7 @@ fn a_build_step_becomes_a_kaniko_job_and_pushes_five_tags() {
     assert_eq!(task.result(), Some(pb::Result::Success), "{all}");
     let mut tags = rig.registry.tags("app");
     tags.sort();
-    let mut expected = vec![
-        "latest".to_string(),
-        "docker-latest".to_string(),
-        format!("docker-{SHA}"),
-        "k8s-latest".to_string(),
-        format!("k8s-{SHA}"),
-    ];
-    expected.sort();
+    let expected = harness::registry::five_dual_tags(SHA);
     assert_eq!(tags, expected, "{all}");
     let k8s = rig.registry.digest("app", "k8s-latest").unwrap();
     assert_eq!(row_count(&task, &format!("k8s-digest={k8s}")), 1, "{all}");

@@ -46,14 +46,7 @@ fn dual_build_pushes_five_tags_with_the_digests_it_reports() {
 
     let mut tags = rig.registry.tags("dual");
     tags.sort();
-    let mut expected = vec![
-        "latest".to_string(),
-        "docker-latest".to_string(),
-        format!("docker-{SHA}"),
-        "k8s-latest".to_string(),
-        format!("k8s-{SHA}"),
-    ];
-    expected.sort();
+    let expected = harness::registry::five_dual_tags(SHA);
     assert_eq!(tags, expected);
     assert_eq!(outcome.images.len(), 2);
     for image_out in &outcome.images {

@@ -261,14 +261,7 @@ fn build_command_with_the_kaniko_builder() {
     assert!(out.status.success(), "{stdout}\n{stderr}");
     let mut tags = rig.registry.tags("cli-build");
     tags.sort();
-    let mut expected = vec![
-        "latest".to_string(),
-        "docker-latest".to_string(),
-        format!("docker-{SHA}"),
-        "k8s-latest".to_string(),
-        format!("k8s-{SHA}"),
-    ];
-    expected.sort();
+    let expected = harness::registry::five_dual_tags(SHA);
     assert_eq!(tags, expected, "{stdout}\n{stderr}");
     rig.assert_no_namespace_left();
 }

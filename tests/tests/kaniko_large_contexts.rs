@@ -85,14 +85,7 @@ fn build_large_and_check(
 
     let mut tags = rig.registry.tags(name);
     tags.sort();
-    let mut expected = vec![
-        "latest".to_string(),
-        "docker-latest".to_string(),
-        format!("docker-{SHA}"),
-        "k8s-latest".to_string(),
-        format!("k8s-{SHA}"),
-    ];
-    expected.sort();
+    let expected = harness::registry::five_dual_tags(SHA);
     assert_eq!(tags, expected);
     assert_eq!(outcome.images.len(), 2);
     for built in &outcome.images {

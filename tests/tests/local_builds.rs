@@ -125,14 +125,7 @@ fn dual_build_with(registry: &Registry, builder: &str) {
     );
     assert!(stderr.contains("--build-arg 'TOKEN=***'"), "{stderr}");
 
-    let mut expected = vec![
-        "latest".to_string(),
-        "docker-latest".to_string(),
-        format!("docker-{sha}"),
-        "k8s-latest".to_string(),
-        format!("k8s-{sha}"),
-    ];
-    expected.sort();
+    let expected = harness::registry::five_dual_tags(&sha);
     assert_eq!(registry.tags("e2e/app"), expected);
 
     assert_eq!(report["builder"], builder);

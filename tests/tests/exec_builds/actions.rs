@@ -24,14 +24,7 @@ fn dual_build_pushes_five_tags_whose_digests_are_the_step_outputs() {
     let run = project.exec(Some(&registry), &[]);
     assert_eq!(run.code, Some(0), "{}", run.all());
     let sha = project.sha();
-    let mut expected = vec![
-        "latest".to_string(),
-        "docker-latest".to_string(),
-        format!("docker-{sha}"),
-        "k8s-latest".to_string(),
-        format!("k8s-{sha}"),
-    ];
-    expected.sort();
+    let expected = harness::registry::five_dual_tags(&sha);
     assert_eq!(registry.tags("app"), expected);
     let docker = run.output("img", "docker-digest");
     let k8s = run.output("img", "k8s-digest");
