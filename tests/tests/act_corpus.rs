@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use harness::{Tally, conformance_dir};
-use hybrid_runner::backend::host::StopPolicy;
+use hr_process::host::StopPolicy;
 use hybrid_runner::exec::events::{Event, EventSink};
 use hybrid_runner::exec::{self, ExecOptions};
 use serde_json::Value as Json;

@@ -6,10 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use harness::fake_kube::FakeKubeOptions;
-use hybrid_runner::build::ImageBuilder;
-use hybrid_runner::build::avoidance::build_avoiding;
-use hybrid_runner::build::kaniko::{KanikoBuilder, Variant};
-use hybrid_runner::build::registry::{DockerCredentials, RegistryClient};
+use hr_image::ImageBuilder;
+use hr_image::avoidance::build_avoiding;
+use hr_image::kaniko::{KanikoBuilder, Variant};
+use hr_image::registry::{DockerCredentials, RegistryClient};
 use tokio_util::sync::CancellationToken;
 
 mod kaniko_common;

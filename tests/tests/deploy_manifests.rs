@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use deploy_common::{IMAGE, INSTANCE, daemon, flag, mount_of, pod, pod_spec, register, variants};
 use harness::fake_kube::validate_manifests;
-use hybrid_runner::build::kaniko::{ALL_PERMISSIONS, needed_permissions, with_job_pods};
+use hr_cluster::permissions::{ALL_PERMISSIONS, with_job_pods};
+use hr_image::kaniko::needed_permissions;
 use hybrid_runner::config;
 use hybrid_runner::deploy::{
     CONFIG_KEY, CONFIG_SHA256_ANNOTATION, DATA_VOLUME, DeployManifests, DeploySettings,
@@ -172,7 +173,11 @@ fn resource_of(kind: &str) -> Option<&'static str> {
 fn the_permission_table_covers_every_api_call_of_the_builder_source() {
     // The builder and the job pods of `kubernetes` labels (`backend::pod`).
     let mut source = String::new();
-    for dir in ["runner/src/build/kaniko", "runner/src/backend/pod"] {
+    for dir in [
+        "crates/image/src/kaniko",
+        "crates/cluster/src",
+        "crates/hybrid-runner/src/backend/pod",
+    ] {
         let dir = harness::workspace_root().join(dir);
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();

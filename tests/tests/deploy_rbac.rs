@@ -8,7 +8,7 @@
 mod kaniko_common;
 
 use harness::fake_kube::{DenyRule, FakeKubeOptions};
-use hybrid_runner::build::kaniko::{ContextMode, KanikoConfig, Variant};
+use hr_image::kaniko::{ContextMode, KanikoConfig, Variant};
 use hybrid_runner::deploy::{DeploySettings, deploy_manifests};
 use kaniko_common::{DOCKERFILE, active_namespaces, build, rig, run_cli};
 use tokio_util::sync::CancellationToken;

@@ -10,8 +10,8 @@
 use std::time::{Duration, Instant};
 
 use harness::fake_kube::{FakeKubeOptions, validate_manifests};
-use hybrid_runner::build::kaniko::{KanikoBuilder, KanikoConfig, Variant};
-use hybrid_runner::build::{BuildError, ImageBuilder};
+use hr_image::kaniko::{KanikoBuilder, KanikoConfig, Variant};
+use hr_image::{BuildError, ImageBuilder};
 use tokio_util::sync::CancellationToken;
 
 mod kaniko_common;
@@ -280,7 +280,7 @@ fn latency_to_jobs_created_for_a_1_mb_context() {
     // About 1 MB of real source files: this workspace's own Rust sources.
     let root = harness::workspace_root();
     let mut copied = 0u64;
-    for dir in ["runner/src", "workflows/src", "actions/src"] {
+    for dir in ["crates"] {
         for entry in walk(&root.join(dir)) {
             if copied >= 1_000_000 {
                 break;

@@ -8,8 +8,9 @@
 use std::time::{Duration, SystemTime};
 
 use harness::fake_kube::{DenyRule, FakeKubeOptions, validate_manifests};
-use hybrid_runner::build::BuildLog;
-use hybrid_runner::build::kaniko::{KanikoBuilder, NamespaceGuard, Variant, reap_expired};
+use hr_cluster::{NamespaceGuard, reap_expired};
+use hr_image::BuildLog;
+use hr_image::kaniko::{KanikoBuilder, Variant};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, PostParams};
 use tokio_util::sync::CancellationToken;
@@ -54,7 +55,12 @@ fn reaper_deletes_only_expired_namespaces_of_this_runner() {
     };
     seed_namespaces(&rig);
     let deleted = runtime().block_on(async {
-        reap_expired(&rig.fake.client(), &rig.config(), SystemTime::now()).await
+        reap_expired(
+            &rig.fake.client(),
+            &rig.config().runner_id,
+            SystemTime::now(),
+        )
+        .await
     });
     assert_eq!(deleted.unwrap(), vec!["hr-old".to_string()]);
     let mut left = active_namespaces(&rig);

@@ -9,10 +9,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use harness::fake_kube::{FakeKubeOptions, validate_manifests};
-use hybrid_runner::build::BuildError;
-use hybrid_runner::build::kaniko::{
-    CONFIGMAP_BUDGET_BYTES, ContextMode, KanikoConfig, ManifestError, Variant,
-};
+use hr_image::BuildError;
+use hr_image::kaniko::{CONFIGMAP_BUDGET_BYTES, ContextMode, KanikoConfig, ManifestError, Variant};
 use tokio_util::sync::CancellationToken;
 
 mod kaniko_common;
@@ -61,10 +59,7 @@ fn build_large_and_check(
     rig: &Rig,
     config: KanikoConfig,
     name: &str,
-) -> (
-    hybrid_runner::build::kaniko::BuildTimings,
-    Vec<hybrid_runner::build::BuildLogLine>,
-) {
+) -> (hr_image::kaniko::BuildTimings, Vec<hr_image::BuildLogLine>) {
     let ctx = large_context(rig, name);
     let image = rig.image(name);
     let job = rig.job(&ctx, &image, &Variant::ALL);

@@ -10,11 +10,9 @@ use std::time::{Duration, Instant, SystemTime};
 use actions::build::{BuildRequest, OutputsStyle, TagTemplates, Variant, VariantRequest};
 use harness::buildah::PrivateStorage;
 use harness::registry::{Registry, require_program};
-use hybrid_runner::build::kaniko::TaskIds;
-use hybrid_runner::build::local::{LocalBuilder, LocalTool};
-use hybrid_runner::build::{
-    BuildError, BuildJob, BuildLog, BuildLogLine, BuildProgress, ImageBuilder,
-};
+use hr_cluster::TaskIds;
+use hr_image::local::{LocalBuilder, LocalTool};
+use hr_image::{BuildError, BuildJob, BuildLog, BuildLogLine, BuildProgress, ImageBuilder};
 use tokio_util::sync::CancellationToken;
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -89,7 +87,7 @@ trait RunBlocking {
         job: &BuildJob,
         log: &BuildLog,
         cancel: &CancellationToken,
-    ) -> Result<hybrid_runner::build::BuildOutcome, BuildError>;
+    ) -> Result<hr_image::BuildOutcome, BuildError>;
 }
 
 impl RunBlocking for ImageBuilder {
@@ -98,7 +96,7 @@ impl RunBlocking for ImageBuilder {
         job: &BuildJob,
         log: &BuildLog,
         cancel: &CancellationToken,
-    ) -> Result<hybrid_runner::build::BuildOutcome, BuildError> {
+    ) -> Result<hr_image::BuildOutcome, BuildError> {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

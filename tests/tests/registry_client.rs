@@ -7,7 +7,7 @@
 use std::process::Command;
 
 use harness::registry::{Registry, require_program};
-use hybrid_runner::build::registry::{DockerCredentials, ImageRef, RegistryClient};
+use hr_image::registry::{DockerCredentials, ImageRef, RegistryClient};
 
 fn push_with_buildah(registry: &Registry, image: &str) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();

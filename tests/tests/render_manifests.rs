@@ -8,10 +8,12 @@ use std::process::Command;
 use std::time::{Duration, UNIX_EPOCH};
 
 use harness::fake_kube::kubernetes_validate;
-use hybrid_runner::build::kaniko::{
+use hr_cluster::TaskIds;
+use hr_cluster::names::is_dns1123_label;
+use hr_image::kaniko::{
     BuildManifests, BuildSpec, CONFIGMAP_BUDGET_BYTES, ContextMode, ContextObjects, KanikoConfig,
-    LargeContextMode, LimitRangeConfig, TagTemplates, TaskIds, Variant, VariantSpec,
-    build_manifests, configmap_encoded_size, dual_tags, is_dns1123_label, to_yaml_documents,
+    LargeContextMode, LimitRangeConfig, TagTemplates, Variant, VariantSpec, build_manifests,
+    configmap_encoded_size, dual_tags, to_yaml_documents,
 };
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Container, PodSpec};
@@ -327,7 +329,7 @@ fn context_size_decides_the_mode() {
 
     // Too large for every configured mode.
     let tight = KanikoConfig {
-        pvc: hybrid_runner::build::kaniko::PvcConfig {
+        pvc: hr_image::kaniko::PvcConfig {
             size_bytes: 1 << 20,
             ..Default::default()
         },
@@ -409,7 +411,7 @@ fn every_mode() -> Vec<(&'static str, BuildManifests)> {
     for (name, mode, bytes) in modes {
         let config = KanikoConfig {
             context_mode: mode,
-            pvc: hybrid_runner::build::kaniko::PvcConfig {
+            pvc: hr_image::kaniko::PvcConfig {
                 storage_class: Some("standard".into()),
                 ..Default::default()
             },

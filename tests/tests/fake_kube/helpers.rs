@@ -8,10 +8,11 @@ pub(crate) use harness::fake_kube::{
     DenyRule, FakeKube, FakeKubeOptions, Faults, validate_manifests,
 };
 pub(crate) use harness::registry::{Registry, require_program};
-pub(crate) use hybrid_runner::build::context::{ContextOptions, pack};
-pub(crate) use hybrid_runner::build::kaniko::{
-    BuildManifests, BuildSpec, ContextMode, ContextObjects, KanikoConfig, TagTemplates, TaskIds,
-    Variant, VariantSpec, build_manifests, dual_tags,
+pub(crate) use hr_cluster::TaskIds;
+pub(crate) use hr_image::context::{ContextOptions, pack};
+pub(crate) use hr_image::kaniko::{
+    BuildManifests, BuildSpec, ContextMode, ContextObjects, KanikoConfig, TagTemplates, Variant,
+    VariantSpec, build_manifests, dual_tags,
 };
 pub(crate) use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,

@@ -159,7 +159,7 @@ fn a_built_in_build_uses_the_pods_workspace() {
         .unwrap();
     let rig = runtime.block_on(async { Rig::new(FakeKubeOptions::default()) });
     let mut settings = rig.settings();
-    settings.builds.builder = hybrid_runner::build::BuilderChoice::Kaniko;
+    settings.builds.builder = hr_image::BuilderChoice::Kaniko;
     settings.builds.insecure_registries = vec![registry.host.clone()];
     let payload = format!(
         r###"name: CI

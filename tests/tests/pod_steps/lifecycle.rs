@@ -138,9 +138,7 @@ async fn the_rendered_cluster_role_is_enough_for_job_pods_only_with_a_kubernetes
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_with_job_pods_asks_for_pods_exec() {
-    use hybrid_runner::build::kaniko::{
-        CheckOptions, CheckStatus, KanikoBuilder, KanikoConfig, run_checks,
-    };
+    use hr_image::kaniko::{CheckOptions, CheckStatus, KanikoBuilder, KanikoConfig, run_checks};
     let mut options = FakeKubeOptions::default();
     options.faults.allow_only = Some(granted_by_cluster_role(&["linux:host"]));
     // `check` asks with SelfSubjectAccessReviews, which every user may create.
@@ -155,7 +153,7 @@ async fn check_with_job_pods_asks_for_pods_exec() {
     let builder = KanikoBuilder::connect(Some(&kubeconfig), None, KanikoConfig::default())
         .await
         .unwrap();
-    let status_of = |checks: &[hybrid_runner::build::kaniko::Check], name: &str| {
+    let status_of = |checks: &[hr_image::kaniko::Check], name: &str| {
         checks
             .iter()
             .find(|c| c.name.starts_with(name))

@@ -1,0 +1,127 @@
+//! The Kubernetes API permissions the Kaniko builder, its reaper and `status` / `logs` /
+//! `cleanup` use, as one table: `hybrid-runner check` asks the API server about exactly
+//! these (SelfSubjectAccessReview), and the runner's in-cluster ClusterRole
+//! (`hybrid-runner generate-manifests`) is built from them, so the two cannot drift.
+
+/// One permission: API group (`""` = core), resource, subresource (`""` = none), verbs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Permission {
+    pub group: &'static str,
+    pub resource: &'static str,
+    pub subresource: &'static str,
+    pub verbs: &'static [&'static str],
+}
+
+impl Permission {
+    /// `group/resource/subresource` with empty parts left out, e.g. `pods/log`, `batch/jobs`.
+    pub fn path(&self) -> String {
+        match (self.group, self.subresource) {
+            ("", "") => self.resource.to_string(),
+            ("", sub) => format!("{}/{sub}", self.resource),
+            (group, "") => format!("{group}/{}", self.resource),
+            (group, sub) => format!("{group}/{}/{sub}", self.resource),
+        }
+    }
+
+    /// The resource as RBAC names it: `pods/log` for a subresource.
+    pub fn rbac_resource(&self) -> String {
+        if self.subresource.is_empty() {
+            self.resource.to_string()
+        } else {
+            format!("{}/{}", self.resource, self.subresource)
+        }
+    }
+}
+
+const fn permission(
+    group: &'static str,
+    resource: &'static str,
+    subresource: &'static str,
+    verbs: &'static [&'static str],
+) -> Permission {
+    Permission {
+        group,
+        resource,
+        subresource,
+        verbs,
+    }
+}
+
+/// Build namespaces: created per build (`get` reads one back after a conflict and while a
+/// Job is followed), listed by label by the reaper, `status` and `cleanup`, deleted after
+/// every build.
+pub const NAMESPACES: Permission =
+    permission("", "namespaces", "", &["create", "get", "list", "delete"]);
+/// Kaniko Jobs: created, followed with a watch, listed by `status`, deleted on cancel.
+pub const JOBS: Permission = permission(
+    "batch",
+    "jobs",
+    "",
+    &["create", "get", "list", "watch", "delete"],
+);
+/// Kaniko pods, followed with a watch and read for their state.
+pub const PODS_READ: Permission = permission("", "pods", "", &["get", "list", "watch"]);
+/// The same plus the context loader pod of a PVC context, which the runner creates and
+/// deletes itself.
+pub const PODS_WITH_LOADER: Permission = permission(
+    "",
+    "pods",
+    "",
+    &["create", "get", "list", "watch", "delete"],
+);
+/// Kaniko's log, streamed into the step log and printed by `hybrid-runner logs`.
+pub const POD_LOGS: Permission = permission("", "pods", "log", &["get"]);
+/// The context ConfigMap (`get` and `delete` only for the round trip of `check`).
+pub const CONFIGMAPS: Permission = permission("", "configmaps", "", &["create", "get", "delete"]);
+/// The context PVC of a large context.
+pub const PVCS: Permission = permission(
+    "",
+    "persistentvolumeclaims",
+    "",
+    &["create", "get", "delete"],
+);
+/// Writing the context to the loader's or Kaniko's stdin. WebSocket attach is authorized
+/// as `get`, and from Kubernetes 1.35 also as `create`.
+pub const POD_ATTACH: Permission = permission("", "pods", "attach", &["get", "create"]);
+/// Running the steps of a `kubernetes` label's job in its pod (`backend::pod`). WebSocket
+/// exec is authorized as `get`, and from Kubernetes 1.35 also as `create`.
+pub const POD_EXEC: Permission = permission("", "pods", "exec", &["get", "create"]);
+/// The registry credentials Secret of a build namespace (never read back).
+pub const SECRETS: Permission = permission("", "secrets", "", &["create"]);
+/// The optional ResourceQuota of a build namespace.
+pub const RESOURCE_QUOTAS: Permission = permission("", "resourcequotas", "", &["create"]);
+/// The optional LimitRange of a build namespace.
+pub const LIMIT_RANGES: Permission = permission("", "limitranges", "", &["create"]);
+
+/// Every permission any configuration may need (the union of [`needed_permissions`] over
+/// all configurations).
+pub const ALL_PERMISSIONS: [Permission; 11] = [
+    NAMESPACES,
+    JOBS,
+    PODS_WITH_LOADER,
+    POD_LOGS,
+    CONFIGMAPS,
+    PVCS,
+    POD_ATTACH,
+    POD_EXEC,
+    SECRETS,
+    RESOURCE_QUOTAS,
+    LIMIT_RANGES,
+];
+
+/// What the jobs of `kubernetes` labels need besides builds: their namespace, their pod
+/// (created, read while it starts; deleted with the namespace), and exec into it.
+pub fn job_pod_permissions() -> [Permission; 3] {
+    [NAMESPACES, PODS_WITH_LOADER, POD_EXEC]
+}
+
+/// `needed` (a build's) plus what the job pods of `kubernetes` labels need.
+pub fn with_job_pods(mut needed: Vec<Permission>) -> Vec<Permission> {
+    needed.retain(|p| *p != PODS_READ);
+    for p in job_pod_permissions() {
+        if !needed.contains(&p) {
+            needed.push(p);
+        }
+    }
+    needed
+}

@@ -1,0 +1,229 @@
+//! Copying folders between this host and the job pod with `tar` on both ends: into the
+//! pod (the host's `tar -c` over the stdin of an exec running `tar -x`: how a checkout
+//! made on the host reaches the pod's workspace) and out of it (an exec's `tar -c` into
+//! the host's `tar -x`: how an image build on the runner sees the pod's workspace). The
+//! exec's command line holds only the pod folder.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use kube::api::AttachParams;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{JobPod, POD_NAME, PodError, STEPS_CONTAINER};
+use hr_cluster::{describe, retry};
+
+fn copy_error(message: String) -> PodError {
+    PodError::Exec {
+        phase: "copying the workspace into the pod",
+        message,
+    }
+}
+
+impl JobPod {
+    /// Copies the contents of `host_dir` into `pod_dir` (created if missing; files there
+    /// are overwritten, others kept). Returns the bytes sent.
+    pub async fn copy_into(&self, host_dir: &Path, pod_dir: &str) -> Result<u64, PodError> {
+        let mut tar = tokio::process::Command::new("tar")
+            .arg("-c")
+            .arg("-C")
+            .arg(host_dir)
+            .arg(".")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| copy_error(format!("cannot start tar on this host: {e}")))?;
+        let params = AttachParams::default()
+            .container(STEPS_CONTAINER)
+            .stdin(true)
+            .stdout(false)
+            .stderr(true)
+            .max_stdin_buf_size(256 * 1024);
+        let command = vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            "mkdir -p \"$1\" && tar -x -o -C \"$1\" -f -".to_string(),
+            "copy".to_string(),
+            pod_dir.to_string(),
+        ];
+        let pods = self.pods();
+        let mut attached = retry(|| pods.exec(POD_NAME, command.clone(), &params))
+            .await
+            .map_err(|e| copy_error(describe(&e)))?;
+        let status = attached.take_status();
+        let mut stdin = attached
+            .stdin()
+            .ok_or_else(|| copy_error("the exec has no stdin".into()))?;
+        let errors = read_all(attached.stderr());
+        let send = async {
+            let sent = match tar.stdout.take() {
+                Some(mut out) => {
+                    pump(
+                        &mut out,
+                        &mut stdin,
+                        |e| copy_error(format!("reading tar's output: {e}")),
+                        |e| copy_error(e.to_string()),
+                    )
+                    .await?
+                }
+                None => 0,
+            };
+            stdin
+                .shutdown()
+                .await
+                .map_err(|e| copy_error(e.to_string()))?;
+            Ok::<u64, PodError>(sent)
+        };
+        let (sent, errors) = tokio::join!(send, errors);
+        let sent = sent?;
+        let host = tar
+            .wait_with_output()
+            .await
+            .map_err(|e| copy_error(format!("waiting for tar on this host: {e}")))?;
+        if !host.status.success() {
+            return Err(copy_error(format!(
+                "tar on this host failed: {}",
+                String::from_utf8_lossy(&host.stderr).trim()
+            )));
+        }
+        let code = match status {
+            Some(status) => status.await.as_ref().and_then(super::exec::exit_code),
+            None => None,
+        };
+        let _ = attached.join().await;
+        pod_tar_result(code, &errors).map_err(copy_error)?;
+        Ok(sent)
+    }
+}
+
+impl JobPod {
+    /// Copies the contents of `pod_dir` out of the pod into `host_dir`, which is emptied
+    /// first (it becomes a mirror of the pod's folder: what an image build reads).
+    /// Returns the bytes received.
+    pub async fn copy_out(&self, pod_dir: &str, host_dir: &Path) -> Result<u64, PodError> {
+        let out_error = |message: String| PodError::Exec {
+            phase: "copying the workspace out of the pod",
+            message,
+        };
+        if host_dir.exists() {
+            std::fs::remove_dir_all(host_dir)
+                .map_err(|e| out_error(format!("cannot empty {}: {e}", host_dir.display())))?;
+        }
+        std::fs::create_dir_all(host_dir)
+            .map_err(|e| out_error(format!("cannot create {}: {e}", host_dir.display())))?;
+        let mut tar = tokio::process::Command::new("tar")
+            .arg("-x")
+            .arg("--no-same-owner")
+            .arg("-C")
+            .arg(host_dir)
+            .arg("-f")
+            .arg("-")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| out_error(format!("cannot start tar on this host: {e}")))?;
+        let params = AttachParams::default()
+            .container(STEPS_CONTAINER)
+            .stdout(true)
+            .stderr(true)
+            .max_stdout_buf_size(256 * 1024);
+        let command = vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            "cd \"$1\" && tar -c -f - .".to_string(),
+            "copy".to_string(),
+            pod_dir.to_string(),
+        ];
+        let pods = self.pods();
+        let mut attached = retry(|| pods.exec(POD_NAME, command.clone(), &params))
+            .await
+            .map_err(|e| out_error(describe(&e)))?;
+        let status = attached.take_status();
+        let errors = read_all(attached.stderr());
+        let mut stdout = attached.stdout();
+        let mut input = tar.stdin.take();
+        let receive = async {
+            match (stdout.as_mut(), input.as_mut()) {
+                (Some(out), Some(input)) => {
+                    pump(
+                        out,
+                        input,
+                        |e| out_error(e.to_string()),
+                        |e| out_error(format!("writing to tar on this host: {e}")),
+                    )
+                    .await
+                }
+                _ => Ok(0),
+            }
+        };
+        let (received, errors) = tokio::join!(receive, errors);
+        drop(input);
+        let received = received?;
+        let code = match status {
+            Some(status) => status.await.as_ref().and_then(super::exec::exit_code),
+            None => None,
+        };
+        let _ = attached.join().await;
+        let host = tar
+            .wait_with_output()
+            .await
+            .map_err(|e| out_error(format!("waiting for tar on this host: {e}")))?;
+        pod_tar_result(code, &errors).map_err(out_error)?;
+        if !host.status.success() {
+            return Err(out_error(format!(
+                "tar on this host failed: {}",
+                String::from_utf8_lossy(&host.stderr).trim()
+            )));
+        }
+        Ok(received)
+    }
+}
+
+/// All of an exec's stderr (empty when it has none or it cannot be read).
+async fn read_all(stderr: Option<impl tokio::io::AsyncRead + Unpin>) -> String {
+    let mut text = String::new();
+    if let Some(mut err) = stderr {
+        let _ = err.read_to_string(&mut text).await;
+    }
+    text
+}
+
+/// Moves every byte from `from` to `to`; each side's failure is worded by its own closure.
+/// Returns the bytes moved.
+async fn pump(
+    from: &mut (impl tokio::io::AsyncRead + Unpin),
+    to: &mut (impl tokio::io::AsyncWrite + Unpin),
+    read_failed: impl Fn(std::io::Error) -> PodError,
+    write_failed: impl Fn(std::io::Error) -> PodError,
+) -> Result<u64, PodError> {
+    let mut moved = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = from.read(&mut buf).await.map_err(&read_failed)?;
+        if n == 0 {
+            return Ok(moved);
+        }
+        to.write_all(&buf[..n]).await.map_err(&write_failed)?;
+        moved += n as u64;
+    }
+}
+
+/// The pod's `tar`'s end: `Err` with its exit code (or the lack of one) and its stderr
+/// unless it exited 0.
+fn pod_tar_result(code: Option<i32>, errors: &str) -> Result<(), String> {
+    match code {
+        Some(0) => Ok(()),
+        _ => Err(format!(
+            "tar in the pod failed ({}): {}",
+            code.map_or_else(
+                || "no exit status".to_string(),
+                |c| format!("exit code {c}")
+            ),
+            errors.trim()
+        )),
+    }
+}

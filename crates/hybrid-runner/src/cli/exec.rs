@@ -1,0 +1,295 @@
+//! `hybrid-runner exec`: run workflows locally on the host, as GitHub would, with the
+//! flags act and act_runner users already type. Exit 0 when every job succeeded, 1 when
+//! one failed, 2 on usage or workflow errors, 130 on Ctrl-C.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use tokio_util::sync::CancellationToken;
+
+use super::kube_args::{KubeArgs, RunnerArgs};
+use super::{UsageError, default_workflow_paths, dotenv, workflow_files};
+use crate::exec::build::BuildSettings;
+use crate::exec::events::{Event, EventSink};
+use crate::exec::render::{HumanRenderer, JsonRenderer, RenderOptions, color_wanted};
+use crate::exec::{self, ExecError, ExecOptions};
+use hr_image::BuilderChoice;
+use hr_process::host::StopPolicy;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Workflow file or folder [default: .github/workflows, then .gitea/workflows]
+    #[arg(short = 'W', long = "workflows", value_name = "PATH")]
+    pub workflows: Option<PathBuf>,
+    /// Run only this job (and the jobs it needs); repeatable
+    #[arg(short = 'j', long = "job", value_name = "JOB")]
+    pub jobs: Vec<String>,
+    /// The event that triggers the run
+    #[arg(short = 'E', long = "event", default_value = "push")]
+    pub event: String,
+    /// The event payload (JSON), as `github.event`
+    #[arg(short = 'e', long = "eventpath", value_name = "FILE")]
+    pub event_path: Option<PathBuf>,
+    /// A workflow input (`workflow_dispatch` / `workflow_call`); repeatable
+    #[arg(long = "input", value_name = "NAME=VALUE")]
+    pub inputs: Vec<String>,
+    /// A secret (`NAME=VALUE`, or `NAME` to read it from the environment); repeatable
+    #[arg(short = 's', long = "secret", value_name = "NAME[=VALUE]")]
+    pub secrets: Vec<String>,
+    /// Secrets from a dotenv file
+    #[arg(long = "secret-file", value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
+    /// A configuration variable (`vars` context); repeatable
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// An environment variable for every step (`env` context); repeatable
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+    /// Environment variables from a dotenv file
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// Run only the matrix legs with this value (`KEY:VALUE`); repeatable
+    #[arg(long = "matrix", value_name = "KEY:VALUE")]
+    pub matrix: Vec<String>,
+    /// List the jobs that would run, then stop
+    #[arg(short = 'l', long = "list")]
+    pub list: bool,
+    /// Plan and evaluate every step without running any process
+    #[arg(short = 'n', long = "dry-run")]
+    pub dry_run: bool,
+    /// Map a `runs-on` label to a platform (`LABEL=host`); repeatable
+    #[arg(short = 'P', long = "platform", value_name = "LABEL=host")]
+    pub platforms: Vec<String>,
+    /// How many jobs (matrix legs) run at once [default: the number of cores]
+    #[arg(long = "concurrency", value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Print one JSON event per line instead of human output
+    #[arg(long)]
+    pub json: bool,
+    /// Where remote actions and workflows are cached [default: ~/.cache/hybrid-runner/actions]
+    #[arg(long = "action-cache", value_name = "DIR")]
+    pub action_cache: Option<PathBuf>,
+    /// Use only cached actions; never fetch
+    #[arg(long)]
+    pub offline: bool,
+    /// Where `owner/repo@ref` actions are fetched from (GitHub, a Gitea instance, a mirror)
+    #[arg(
+        long = "default-actions-url",
+        value_name = "URL",
+        default_value = "https://github.com"
+    )]
+    pub default_actions_url: String,
+    /// Which builder runs image builds (`docker/build-push-action`, `hybrid-runner/build`,
+    /// `docker build` in run steps); made at the first build
+    #[arg(long = "builder", value_name = "BUILDER", default_value = "auto")]
+    pub builder: BuilderChoice,
+    /// A registry reached over plain HTTP (`HOST:PORT`); repeatable
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    pub insecure_registries: Vec<String>,
+    /// Leave the host's `docker`/`nerdctl` on the steps' PATH instead of the runner's shim
+    #[arg(long = "no-docker-shim")]
+    pub no_docker_shim: bool,
+    /// The cluster of the kaniko builder
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// Whose build namespaces the kaniko builder makes
+    #[command(flatten)]
+    pub runner: RunnerArgs,
+}
+
+fn pairs(
+    values: &[String],
+    separator: char,
+    flag: &str,
+) -> Result<Vec<(String, String)>, UsageError> {
+    values
+        .iter()
+        .map(|v| {
+            v.split_once(separator)
+                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| UsageError(format!("{flag} takes NAME{separator}VALUE, got `{v}`")))
+        })
+        .collect()
+}
+
+fn options(args: &Args) -> Result<ExecOptions, UsageError> {
+    let paths = match &args.workflows {
+        Some(p) => vec![p.clone()],
+        None => default_workflow_paths().into_iter().take(1).collect(),
+    };
+    if paths.is_empty() {
+        return Err(UsageError(
+            "no workflows found: neither .github/workflows nor .gitea/workflows exists here; pass -W PATH".into(),
+        ));
+    }
+    let workflow_files = workflow_files::expand(&paths)?;
+    let workdir = std::env::current_dir()
+        .map_err(|e| UsageError(format!("cannot read the current folder: {e}")))?;
+    let mut secrets = Vec::new();
+    if let Some(file) = &args.secret_file {
+        secrets.extend(dotenv::read(file)?);
+    }
+    for s in &args.secrets {
+        match s.split_once('=') {
+            Some((k, v)) => secrets.push((k.to_string(), v.to_string())),
+            None => {
+                let v = std::env::var(s).map_err(|_| {
+                    UsageError(format!(
+                        "-s {s}: no value given and no environment variable {s} is set"
+                    ))
+                })?;
+                secrets.push((s.clone(), v));
+            }
+        }
+    }
+    let mut env = Vec::new();
+    if let Some(file) = &args.env_file {
+        env.extend(dotenv::read(file)?);
+    }
+    env.extend(pairs(&args.env, '=', "--env")?);
+    let cache = match &args.action_cache {
+        Some(d) => d.clone(),
+        None => cache_home().join("hybrid-runner/actions"),
+    };
+    Ok(ExecOptions {
+        workflow_files,
+        workdir,
+        event: args.event.clone(),
+        event_path: args.event_path.clone(),
+        jobs: args.jobs.clone(),
+        inputs: pairs(&args.inputs, '=', "--input")?,
+        secrets,
+        vars: pairs(&args.vars, '=', "--var")?,
+        env,
+        matrix: pairs(&args.matrix, ':', "--matrix")?,
+        platforms: pairs(&args.platforms, '=', "-P")?,
+        strict_platforms: false,
+        concurrency: args
+            .concurrency
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        action_cache: cache,
+        offline: args.offline,
+        default_actions_url: args.default_actions_url.clone(),
+        github: Vec::new(),
+        stop: StopPolicy::default(),
+        dry_run: args.dry_run,
+        builds: BuildSettings {
+            builder: args.builder,
+            kubeconfig: args.kube.kubeconfig.clone(),
+            kube_context: args.kube.kube_context.clone(),
+            runner_id: args.runner.runner_id.clone(),
+            namespace_prefix: args.runner.namespace_prefix.clone(),
+            insecure_registries: args.insecure_registries.clone(),
+            docker_shim: !args.no_docker_shim,
+        },
+    })
+}
+
+/// `$XDG_CACHE_HOME`, else `~/.cache`, else the temporary folder.
+pub(super) fn cache_home() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.list {
+        return super::list::run(super::list::Args {
+            workflows: args.workflows.clone(),
+            event: Some(args.event.clone()),
+            json: args.json,
+        });
+    }
+    let options = options(&args)?;
+    let workflows = match exec::load_workflows(&options) {
+        Ok(w) => w,
+        Err(ExecError::Workflow(d)) => {
+            for problem in d.iter() {
+                eprintln!("{problem}");
+            }
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(UsageError(e.to_string()).into()),
+    };
+    if workflows.is_empty() {
+        eprintln!(
+            "no workflow is triggered by `{}`; pick another event with -E",
+            options.event
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    // One thread is enough: steps are processes, the engine only waits on them and moves
+    // their lines; it saves the cross-thread wake-ups a step's lines would cost.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run_async(options, workflows, args.json))
+}
+
+async fn run_async(
+    options: ExecOptions,
+    workflows: Vec<workflows::model::Workflow>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let cancel = CancellationToken::new();
+    let hard_cancel = CancellationToken::new();
+    let (sink, mut events) = EventSink::channel();
+    let parallel = options.concurrency > 1;
+    let debug = options.step_debug();
+    let printer = tokio::task::spawn_blocking(move || {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        let mut human = HumanRenderer::new(RenderOptions {
+            color: color_wanted(),
+            debug,
+            prefix_jobs: parallel,
+            nested_in_actions: std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),
+        });
+        let mut machine = JsonRenderer;
+        while let Some(event) = events.blocking_recv() {
+            let written = if json {
+                machine.handle(&event, &mut out)
+            } else {
+                human.handle(&event, &mut out)
+            };
+            if written.is_err() {
+                break;
+            }
+            if matches!(event, Event::JobFinished { .. }) {
+                let _ = out.flush();
+            }
+        }
+        if !json {
+            let _ = human.finish(&mut out);
+        }
+        let _ = out.flush();
+    });
+    let signals = {
+        let (cancel, hard_cancel) = (cancel.clone(), hard_cancel.clone());
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!(
+                    "\ncancelling: steps get SIGINT; `always()` and post steps still run (Ctrl-C again to stop them)"
+                );
+                cancel.cancel();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    hard_cancel.cancel();
+                }
+            }
+        })
+    };
+    let report = exec::run(options, workflows, sink, cancel.clone(), hard_cancel).await;
+    signals.abort();
+    let _ = printer.await;
+    let report = report.map_err(|e| UsageError(e.to_string()))?;
+    Ok(if cancel.is_cancelled() {
+        ExitCode::from(130)
+    } else if report.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,184 @@
+//! The value types of the configuration that need more than serde's defaults: Go-style
+//! durations (`3h`, `1m30s`, `500ms`, as act_runner writes them), log levels, and the
+//! Kaniko context mode by name. Each parses from a string so a YAML value and an
+//! environment variable go through the same rule, and each fails with a message that
+//! names the values it accepts.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use hr_image::kaniko::ContextMode;
+
+/// Parses a Go duration: one or more `<number><unit>` (units `ns`, `us`, `µs`, `ms`, `s`,
+/// `m`, `h`; the number may have a fraction), or a bare `0`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let invalid = || {
+        format!(
+            "{text:?} is not a duration; write it like 30s, 5m, 3h or 1h30m (units ns, us, ms, s, m, h)"
+        )
+    };
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if text.is_empty() {
+        return Err(invalid());
+    }
+    let mut total = 0f64;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(invalid)?;
+        let number: f64 = rest[..number_len].parse().map_err(|_| invalid())?;
+        rest = &rest[number_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds_per_unit = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(invalid()),
+        };
+        rest = &rest[unit_len..];
+        total += number * seconds_per_unit;
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| invalid())
+}
+
+/// Writes a duration the way [`parse_duration`] reads it, in the largest exact units
+/// (`3h`, `1h30m`, `2s`, `500ms`, `0s`).
+pub fn format_duration(duration: Duration) -> String {
+    if duration.is_zero() {
+        return "0s".to_string();
+    }
+    if duration.subsec_nanos() != 0 {
+        return if duration.subsec_nanos().is_multiple_of(1_000_000) {
+            format!("{}ms", duration.as_millis())
+        } else {
+            format!("{}ns", duration.as_nanos())
+        };
+    }
+    let secs = duration.as_secs();
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    let mut out = String::new();
+    for (value, unit) in [(h, "h"), (m, "m"), (s, "s")] {
+        if value > 0 {
+            out.push_str(&format!("{value}{unit}"));
+        }
+    }
+    out
+}
+
+/// How much the runner's own diagnostics say (act_runner's `log.level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    #[default]
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    /// Accepts act_runner's logrus names too (`warning`, `fatal`, `panic`).
+    pub fn parse(text: &str) -> Result<LogLevel, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "trace" => Ok(LogLevel::Trace),
+            "debug" => Ok(LogLevel::Debug),
+            "info" => Ok(LogLevel::Info),
+            "warn" | "warning" => Ok(LogLevel::Warn),
+            "error" | "fatal" | "panic" => Ok(LogLevel::Error),
+            other => Err(format!(
+                "{other:?} is not a log level; use trace, debug, info, warn or error"
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+/// Parses a context mode by the name [`ContextMode::as_str`] gives it.
+pub fn parse_context_mode(text: &str) -> Result<ContextMode, String> {
+    [
+        ContextMode::Auto,
+        ContextMode::ConfigMap,
+        ContextMode::Pvc,
+        ContextMode::Stdin,
+    ]
+    .into_iter()
+    .find(|m| m.as_str() == text.trim())
+    .ok_or_else(|| format!("{text:?} is not a context mode; use auto, configmap, pvc or stdin"))
+}
+
+/// A value read from a string by `parse`, with the parse error reported by serde (and so
+/// by serde-saphyr with the value's line and column).
+pub(crate) fn from_str<'de, D, T>(
+    deserializer: D,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let text = String::deserialize(deserializer)?;
+    parse(&text).map_err(serde::de::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        let cases = [
+            ("3h", 10800.0),
+            ("0s", 0.0),
+            ("0", 0.0),
+            ("1h30m", 5400.0),
+            ("500ms", 0.5),
+            ("1.5s", 1.5),
+            ("2m3s", 123.0),
+        ];
+        for (text, secs) in cases {
+            assert_eq!(parse_duration(text).unwrap().as_secs_f64(), secs, "{text}");
+        }
+        for bad in ["", "3", "h", "3d", "1h-2m", "abc", "1..2s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_format_back() {
+        for text in ["3h", "0s", "1h30m", "500ms", "5s", "2h0m1s"] {
+            let d = parse_duration(text).unwrap();
+            assert_eq!(parse_duration(&format_duration(d)).unwrap(), d, "{text}");
+        }
+        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+    }
+
+    #[test]
+    fn log_levels_and_context_modes() {
+        assert_eq!(LogLevel::parse("WARNING").unwrap(), LogLevel::Warn);
+        assert!(
+            LogLevel::parse("loud")
+                .unwrap_err()
+                .contains("trace, debug")
+        );
+        assert_eq!(parse_context_mode("pvc").unwrap(), ContextMode::Pvc);
+        assert!(parse_context_mode("tarball").is_err());
+    }
+}

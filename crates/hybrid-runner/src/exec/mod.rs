@@ -1,0 +1,354 @@
+//! The job engine: loads the workflows, plans them for an event, runs their jobs on the
+//! host in `needs` order with GitHub's semantics, and reports typed [`events::Event`]s.
+//!
+//! - [`schedule`]: jobs, `needs`, job `if:`, matrix legs, platforms, concurrency.
+//! - [`call`]: reusable-workflow jobs.
+//! - [`job`]: one job run: contexts, environment, steps, outputs.
+//! - [`step`], [`action`]: one step: `run:` scripts, `uses:` actions.
+//! - [`commands`], [`env_files`], [`mask`]: workflow commands, `GITHUB_*` files, secrets.
+//! - [`build`]: image builds: the built-in build actions and the `docker` shim.
+//! - [`assignment`]: one job handed over by a server (a Gitea task), with the results of
+//!   the jobs it needs and the server's `github` context; [`checkout`] fetches its repository.
+
+pub mod action;
+pub mod assignment;
+pub mod build;
+pub mod call;
+pub mod checkout;
+pub mod commands;
+pub mod contexts;
+pub mod engine;
+pub mod env_files;
+pub mod eval;
+pub mod events;
+pub mod job;
+pub mod mask;
+mod pod_step;
+pub mod render;
+pub mod schedule;
+pub mod step;
+pub mod step_def;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use workflows::expression::{Object, Value};
+use workflows::model::{InputType, Workflow};
+
+use contexts::{Repository, RunInfo};
+use engine::Engine;
+use events::{EventSink, JobKey, Outcome};
+use hr_process::host::StopPolicy;
+use schedule::{RunLimits, WorkflowScope};
+
+/// Everything `exec` needs, validated by the command line.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    /// The workflow files to consider (already expanded from `-W`).
+    pub workflow_files: Vec<PathBuf>,
+    /// The workspace: the repository root.
+    pub workdir: PathBuf,
+    pub event: String,
+    pub event_path: Option<PathBuf>,
+    /// `-j`: run only these jobs (and what they need).
+    pub jobs: Vec<String>,
+    pub inputs: Vec<(String, String)>,
+    pub secrets: Vec<(String, String)>,
+    pub vars: Vec<(String, String)>,
+    pub env: Vec<(String, String)>,
+    pub matrix: Vec<(String, String)>,
+    pub platforms: Vec<(String, String)>,
+    /// Only `platforms` map labels; every other label is skipped, as act does.
+    pub strict_platforms: bool,
+    pub concurrency: usize,
+    pub action_cache: PathBuf,
+    pub offline: bool,
+    pub default_actions_url: String,
+    /// Overrides of `github` context fields (`actor`, `repository`, ...), for tests and
+    /// for users who run outside a git checkout.
+    pub github: Vec<(String, String)>,
+    pub stop: StopPolicy,
+    /// `-n`: evaluate every step, run no process.
+    pub dry_run: bool,
+    /// `--builder`, `--insecure-registry`, `--no-docker-shim`.
+    pub builds: build::BuildSettings,
+}
+
+impl ExecOptions {
+    /// Step debug logging, as GitHub turns it on: `ACTIONS_STEP_DEBUG` (or `RUNNER_DEBUG`)
+    /// set to `true`/`1` in the runner's environment, with `--env`, or as a variable
+    /// (`--var`) or a secret (`-s`), the two places GitHub reads it from. It shows
+    /// `::debug::` lines and sets `runner.debug` / `RUNNER_DEBUG` to `1`.
+    pub fn step_debug(&self) -> bool {
+        let on = |k: &str, v: &str| {
+            (k == "ACTIONS_STEP_DEBUG" || k == "RUNNER_DEBUG")
+                && (v.trim().eq_ignore_ascii_case("true") || v.trim() == "1")
+        };
+        std::env::vars().any(|(k, v)| on(&k, &v))
+            || self
+                .env
+                .iter()
+                .chain(&self.vars)
+                .chain(&self.secrets)
+                .any(|(k, v)| on(k, v))
+    }
+}
+
+/// How each job ended.
+#[derive(Debug, Clone)]
+pub struct ExecReport {
+    pub jobs: Vec<(JobKey, Outcome, Duration)>,
+}
+
+impl ExecReport {
+    pub fn success(&self) -> bool {
+        !self
+            .jobs
+            .iter()
+            .any(|(_, o, _)| *o == Outcome::Failure || *o == Outcome::Cancelled)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("{0}")]
+    Workflow(workflows::Diagnostics),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the event payload {path} is not JSON: {message}")]
+    EventPayload { path: PathBuf, message: String },
+    #[error("cannot create the run's scratch folder: {0}")]
+    Scratch(#[source] std::io::Error),
+    #[error("no job named {0}; `hybrid-runner exec -l` lists the jobs")]
+    UnknownJob(String),
+}
+
+/// Loads the workflows triggered by the event.
+pub fn load_workflows(options: &ExecOptions) -> Result<Vec<Workflow>, ExecError> {
+    let mut loaded = Vec::new();
+    let mut problems = Vec::new();
+    for path in &options.workflow_files {
+        let text = std::fs::read_to_string(path).map_err(|source| ExecError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let name = path
+            .strip_prefix(&options.workdir)
+            .unwrap_or(path)
+            .display()
+            .to_string();
+        match workflows::model::load(&text, &name) {
+            Ok(w) if w.triggered_by(&options.event) => loaded.push(w),
+            Ok(_) => {}
+            Err(d) => problems.extend(d.0),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ExecError::Workflow(workflows::Diagnostics(problems)));
+    }
+    for job in &options.jobs {
+        if !loaded.iter().any(|w| w.job(job).is_some()) {
+            return Err(ExecError::UnknownJob(job.clone()));
+        }
+    }
+    Ok(loaded)
+}
+
+/// Runs every selected job of `workflows`; events go to `sink`.
+pub async fn run(
+    options: ExecOptions,
+    workflows: Vec<Workflow>,
+    sink: EventSink,
+    cancel: CancellationToken,
+    hard_cancel: CancellationToken,
+) -> Result<ExecReport, ExecError> {
+    let temp = tempfile::Builder::new()
+        .prefix("hybrid-runner-")
+        .tempdir()
+        .map_err(ExecError::Scratch)?;
+    let event = event_payload(&options)?;
+    let event_path = temp.path().join("event.json");
+    std::fs::write(
+        &event_path,
+        serde_json::to_string_pretty(&event.to_json()).unwrap_or_default(),
+    )
+    .map_err(ExecError::Scratch)?;
+    let mut repo = Repository::discover(&options.workdir);
+    for (k, v) in &options.github {
+        match k.as_str() {
+            "actor" => repo.actor = v.clone(),
+            "repository" => repo.repository = v.clone(),
+            "repository_owner" => repo.owner = v.clone(),
+            "sha" => repo.sha = v.clone(),
+            "ref" => repo.git_ref = v.clone(),
+            "server_url" => repo.server_url = v.clone(),
+            _ => {}
+        }
+    }
+    let run_info = RunInfo {
+        repo,
+        event_name: options.event.clone(),
+        event: event.clone(),
+        event_path,
+        workspace: options.workdir.clone(),
+        run_id: std::process::id().to_string(),
+        run_number: "1".into(),
+        temp_root: temp.path().to_path_buf(),
+        given_github: None,
+    };
+    let cache = actions::ActionCache::new(
+        options.action_cache.clone(),
+        &options.default_actions_url,
+        options.offline,
+    );
+    let mut engine = Engine::new(
+        run_info,
+        sink.clone(),
+        cache,
+        options.stop,
+        options.env.clone(),
+        hard_cancel,
+    );
+    engine.dry_run = options.dry_run;
+    engine.builds = Arc::new(build::BuildService::new(options.builds.clone()));
+    engine.debug = options.step_debug();
+    let engine = Arc::new(engine);
+    let limits = RunLimits {
+        concurrency: Arc::new(Semaphore::new(options.concurrency.max(1))),
+        platforms: Arc::new(options.platforms.clone()),
+        strict_platforms: options.strict_platforms,
+        matrix_filter: Arc::new(options.matrix.clone()),
+        cancel,
+        assigned: false,
+    };
+    let secrets: Object = options
+        .secrets
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+        .collect();
+    let vars: Object = options
+        .vars
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+        .collect();
+    let mut runs = tokio::task::JoinSet::new();
+    for workflow in workflows {
+        let scope = WorkflowScope {
+            inputs: inputs(&workflow, &options.event, &event),
+            secrets: secrets.clone(),
+            vars: vars.clone(),
+            prefix: String::new(),
+            only: options
+                .jobs
+                .iter()
+                .filter(|j| workflow.job(j).is_some())
+                .cloned()
+                .collect(),
+            depth: 0,
+            given_needs: Vec::new(),
+        };
+        let (engine, limits) = (engine.clone(), limits.clone());
+        runs.spawn(async move {
+            schedule::run_workflow(engine, Arc::new(workflow), scope, limits).await
+        });
+    }
+    let mut report = ExecReport { jobs: Vec::new() };
+    while let Some(done) = runs.join_next().await {
+        if let Ok(outcomes) = done {
+            let mut jobs: Vec<_> = outcomes.into_iter().collect();
+            jobs.sort_by(|a, b| a.0.cmp(&b.0));
+            for (id, o) in jobs {
+                report.jobs.push((
+                    JobKey {
+                        id: id.clone(),
+                        name: id,
+                    },
+                    o.result,
+                    o.duration,
+                ));
+            }
+        }
+    }
+    drop(temp);
+    Ok(report)
+}
+
+/// The event payload: `-e FILE`, else a minimal one for the event (with `inputs` for
+/// `workflow_dispatch`).
+fn event_payload(options: &ExecOptions) -> Result<Value, ExecError> {
+    let mut payload = match &options.event_path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ExecError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let json: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| ExecError::EventPayload {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+            match Value::from_json(&json) {
+                Value::Object(o) => (*o).clone(),
+                _ => Object::new(),
+            }
+        }
+        None => Object::new(),
+    };
+    if !options.inputs.is_empty() {
+        let mut inputs = payload
+            .get("inputs")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        for (k, v) in &options.inputs {
+            inputs.insert(k.clone(), Value::from(v.as_str()));
+        }
+        payload.insert("inputs", Value::object(inputs));
+    }
+    Ok(Value::object(payload))
+}
+
+/// The `inputs` context: `workflow_dispatch`/`workflow_call` input defaults, then the
+/// event's `inputs` (typed by the input definitions: booleans and numbers keep their kind).
+pub(crate) fn inputs(workflow: &Workflow, event_name: &str, event: &Value) -> Object {
+    let mut out = Object::new();
+    let definitions: Vec<_> = ["workflow_dispatch", "workflow_call"]
+        .iter()
+        .filter(|e| **e == event_name)
+        .filter_map(|e| workflow.event(e))
+        .flat_map(|e| {
+            e.dispatch_inputs
+                .iter()
+                .chain(e.call.iter().flat_map(|c| c.inputs.iter()))
+        })
+        .collect();
+    for def in &definitions {
+        if let Some(default) = &def.default {
+            out.insert(def.name.value.clone(), default.to_value());
+        }
+    }
+    if let Some(given) = event.get("inputs").and_then(Value::as_object) {
+        for (k, v) in given.iter() {
+            let kind = definitions
+                .iter()
+                .find(|d| d.name.value.eq_ignore_ascii_case(k))
+                .map(|d| d.input_type);
+            let typed = match (kind, v) {
+                (Some(InputType::Boolean), Value::String(s)) => Value::Bool(s == "true"),
+                (Some(InputType::Number), Value::String(s)) => {
+                    Value::Number(workflows::expression::number::parse_number(s))
+                }
+                _ => v.clone(),
+            };
+            out.insert(k.to_string(), typed);
+        }
+    }
+    out
+}

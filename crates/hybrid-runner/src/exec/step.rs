@@ -1,0 +1,788 @@
+//! One step: its `env`, `if:`, `continue-on-error` and timeout, then a `run:` script
+//! through the host backend, with workflow commands read from its output and the
+//! `GITHUB_*` files read after it. `uses:` steps continue in [`super::action`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use workflows::expression::{JobStatus, Object, Value};
+
+use super::commands::{AnnotationLevel, Command, CommandParser};
+use super::contexts::default_env;
+use super::env_files::{parse_key_values, parse_path_file};
+use super::eval::upsert;
+use super::events::{AnnotationEvent, Event, LogKind, Outcome, StepKey};
+use super::job::{Frame, JobState, PostStep, StepResult, env_value};
+use super::step_def::StepDef;
+use hr_process::host::{OutputStream, ProcessSpec, run_process_over};
+use hr_process::shell::resolve_shell;
+
+/// The files behind `GITHUB_ENV`, `GITHUB_OUTPUT`, `GITHUB_PATH`, `GITHUB_STATE` and
+/// `GITHUB_STEP_SUMMARY`: one set per job, emptied before every step (truncating is far
+/// cheaper than creating five new files a step, and every step still starts empty).
+#[derive(Debug)]
+pub struct StepFiles {
+    pub env: PathBuf,
+    pub output: PathBuf,
+    pub path: PathBuf,
+    pub state: PathBuf,
+    pub summary: PathBuf,
+}
+
+impl StepFiles {
+    fn new(dir: &Path) -> StepFiles {
+        let folder = dir.join("_files");
+        StepFiles {
+            env: folder.join("set_env"),
+            output: folder.join("set_output"),
+            path: folder.join("add_path"),
+            state: folder.join("save_state"),
+            summary: folder.join("step_summary"),
+        }
+    }
+
+    /// Creates the files when their folder is missing: before the job's first step, or
+    /// after a step removed it. After each step `read_files` empties what was written.
+    fn ensure(&self) -> std::io::Result<()> {
+        let Some(folder) = self.env.parent() else {
+            return Ok(());
+        };
+        if !folder.is_dir() {
+            std::fs::create_dir_all(folder)?;
+            for f in [
+                &self.env,
+                &self.output,
+                &self.path,
+                &self.state,
+                &self.summary,
+            ] {
+                std::fs::write(f, "")?;
+            }
+        }
+        Ok(())
+    }
+
+    fn vars(&self) -> [(String, String); 5] {
+        let s = |p: &PathBuf| p.display().to_string();
+        [
+            ("GITHUB_ENV".into(), s(&self.env)),
+            ("GITHUB_OUTPUT".into(), s(&self.output)),
+            ("GITHUB_PATH".into(), s(&self.path)),
+            ("GITHUB_STATE".into(), s(&self.state)),
+            ("GITHUB_STEP_SUMMARY".into(), s(&self.summary)),
+        ]
+    }
+}
+
+/// The part of a step process's environment that stays the same from step to step of a
+/// job, built once instead of for every step: the host's environment, then GitHub's
+/// default variables from the `github` and `runner` contexts, `RUNNER_TRACKING_ID` and
+/// the `GITHUB_*` file variables. A frame with other `github` or `runner` objects (a
+/// composite action's) rebuilds it; the objects are compared by identity, and the cache
+/// keeps them alive, so an identity cannot be reused by another object meanwhile.
+#[derive(Debug, Default)]
+pub struct StepEnvBase {
+    contexts: Option<(Value, Value)>,
+    pub(super) env: Vec<(String, String)>,
+    files: Option<StepFiles>,
+}
+
+fn same_object(a: &Value, b: Option<&Value>) -> bool {
+    match (a, b) {
+        (Value::Object(a), Some(Value::Object(b))) => Arc::ptr_eq(a, b),
+        _ => false,
+    }
+}
+
+/// A process to run for a step, with what the step needs to know about it.
+#[derive(Debug)]
+pub struct StepProcess {
+    pub program: String,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    pub timeout: Option<Duration>,
+}
+
+/// What a process step produced besides its exit.
+#[derive(Debug, Default)]
+pub struct ProcessOutcome {
+    pub outcome: Option<Outcome>,
+    pub outputs: Vec<(String, String)>,
+    pub state: Vec<(String, String)>,
+}
+
+impl JobState<'_> {
+    /// Runs one step of `frame` and reports it.
+    pub async fn run_step(&mut self, frame: &mut Frame, def: &StepDef) -> StepResult {
+        let name = frame
+            .scope
+            .interpolate(&def.display_name())
+            .unwrap_or_else(|_| def.display_name());
+        let key = self.step_key(def, name);
+        frame.scope.status = frame.status(self.cancelled());
+        let mut env = frame.env.clone();
+        for (k, v) in &self.env_file {
+            upsert(&mut env, k.clone(), v.clone());
+        }
+        frame.scope.set("env", env_value(&env));
+        let started = Instant::now();
+        let prepared = frame
+            .scope
+            .string_map(&def.env, &def.env_inserts)
+            .map_err(|e| format!("env: {e}"))
+            .and_then(|step_env| {
+                for (k, v) in step_env {
+                    upsert(&mut env, k, v);
+                }
+                frame.scope.set("env", env_value(&env));
+                frame
+                    .scope
+                    .condition(def.condition.as_deref())
+                    .map_err(|e| format!("if: {e}"))
+            });
+        let run = match prepared {
+            Ok(run) => run,
+            Err(message) => return self.step_error(&key, message, started),
+        };
+        // After the second Ctrl-C nothing starts any more, not even `always()` steps.
+        if !run || self.engine.hard_cancel.is_cancelled() {
+            let result = StepResult {
+                outcome: Outcome::Skipped,
+                conclusion: Outcome::Skipped,
+                outputs: Vec::new(),
+            };
+            self.finish_step(&key, &result, started);
+            return result;
+        }
+        self.engine.sink.send(Event::StepStarted {
+            job: self.key.clone(),
+            step: key.clone(),
+        });
+        let continue_on_error = match frame.scope.flag(def.continue_on_error.as_deref()) {
+            Ok(c) => c,
+            Err(e) => return self.step_error(&key, format!("continue-on-error: {e}"), started),
+        };
+        let timeout = match frame.scope.minutes(def.timeout_minutes.as_deref()) {
+            Ok(t) => t.map(|m| Duration::from_secs_f64(m * 60.0)),
+            Err(e) => return self.step_error(&key, format!("timeout-minutes: {e}"), started),
+        };
+        let outcome = if self.engine.dry_run {
+            self.note(Some(&key), LogKind::Runner, "dry run: not started");
+            Ok(ProcessOutcome::default())
+        } else if def.run.is_some() {
+            self.run_script(frame, def, &key, &env, timeout).await
+        } else {
+            self.run_uses(frame, def, &key, &env, timeout).await
+        };
+        let (outcome, outputs) = match outcome {
+            Ok(p) => (p.outcome.unwrap_or(Outcome::Success), p.outputs),
+            Err(message) => {
+                self.annotate(Some(&key), AnnotationLevel::Error, &message);
+                (Outcome::Failure, Vec::new())
+            }
+        };
+        let conclusion = if outcome == Outcome::Failure && continue_on_error {
+            Outcome::Success
+        } else {
+            outcome
+        };
+        let result = StepResult {
+            outcome,
+            conclusion,
+            outputs,
+        };
+        self.finish_step(&key, &result, started);
+        result
+    }
+
+    fn step_error(&mut self, key: &StepKey, message: String, started: Instant) -> StepResult {
+        self.engine.sink.send(Event::StepStarted {
+            job: self.key.clone(),
+            step: key.clone(),
+        });
+        self.annotate(Some(key), AnnotationLevel::Error, &message);
+        let result = StepResult {
+            outcome: Outcome::Failure,
+            conclusion: Outcome::Failure,
+            outputs: Vec::new(),
+        };
+        self.finish_step(key, &result, started);
+        result
+    }
+
+    pub(super) fn finish_step(&self, key: &StepKey, result: &StepResult, started: Instant) {
+        self.engine.sink.send(Event::StepFinished {
+            job: self.key.clone(),
+            step: key.clone(),
+            outcome: result.outcome,
+            conclusion: result.conclusion,
+            duration: started.elapsed(),
+            outputs: result
+                .outputs
+                .iter()
+                .map(|(k, v)| (k.clone(), self.masker.mask(v).into_owned()))
+                .collect(),
+        });
+    }
+
+    pub fn annotate(&self, step: Option<&StepKey>, level: AnnotationLevel, message: &str) {
+        self.engine.sink.send(Event::Annotation {
+            job: self.key.clone(),
+            step: step.cloned(),
+            annotation: AnnotationEvent {
+                level: level_name(level),
+                message: self.masker.mask(message).into_owned(),
+                title: None,
+                file: None,
+                line: None,
+                col: None,
+            },
+        });
+    }
+
+    /// `run:` through the step's shell.
+    async fn run_script(
+        &mut self,
+        frame: &Frame,
+        def: &StepDef,
+        key: &StepKey,
+        env: &[(String, String)],
+        timeout: Option<Duration>,
+    ) -> Result<ProcessOutcome, String> {
+        let script = frame
+            .scope
+            .interpolate(def.run.as_deref().unwrap_or_default())
+            .map_err(|e| format!("run: {e}"))?;
+        let shell = match def.shell.as_deref().or(frame.default_shell.as_deref()) {
+            Some(s) => Some(
+                frame
+                    .scope
+                    .interpolate(s)
+                    .map_err(|e| format!("shell: {e}"))?,
+            ),
+            None => None,
+        };
+        let path = self.path_env();
+        let shell = resolve_shell(shell.as_deref(), &path).map_err(|e| e.to_string())?;
+        // One script file per job and extension, rewritten for each step (its process has
+        // ended before the next step writes it).
+        let script_path = self.temp.join(format!("step{}", shell.extension));
+        overwrite(&script_path, script.as_bytes()).map_err(|e| {
+            format!(
+                "cannot write the step's script {}: {e}",
+                script_path.display()
+            )
+        })?;
+        let (program, args) = shell.command_for(&script_path);
+        let cwd = self.working_directory(frame, def)?;
+        let process = StepProcess {
+            program,
+            args,
+            env: env.to_vec(),
+            cwd,
+            timeout,
+        };
+        self.run_process_step(frame, key, process, &[]).await
+    }
+
+    /// `working-directory`, else `defaults.run.working-directory`, relative to the workspace.
+    pub fn working_directory(&self, frame: &Frame, def: &StepDef) -> Result<PathBuf, String> {
+        let workspace = &self.engine.run.workspace;
+        let wd = match def.working_directory.as_deref() {
+            Some(wd) => Some(
+                frame
+                    .scope
+                    .interpolate(wd)
+                    .map_err(|e| format!("working-directory: {e}"))?,
+            ),
+            None => frame.default_working_directory.clone(),
+        };
+        let dir = match wd {
+            Some(wd) => workspace.join(wd),
+            None => workspace.clone(),
+        };
+        // In a job pod the folder is the pod's, made by earlier steps there.
+        if self.engine.pod.is_none() && !dir.is_dir() {
+            return Err(format!(
+                "the working directory {} does not exist; create it in an earlier step or fix `working-directory`",
+                dir.display()
+            ));
+        }
+        Ok(dir)
+    }
+
+    /// `PATH` for steps: `GITHUB_PATH` additions (most recent first), the job's `docker`
+    /// shim folder, then the host's.
+    pub fn path_env(&self) -> String {
+        let mut parts = self.path_prepends.clone();
+        if let Some(shim) = &self.docker_shim {
+            parts.push(shim.dir.display().to_string());
+        }
+        parts.push(self.engine.host_path());
+        parts.join(":")
+    }
+
+    /// Runs a step's process with the full step environment: the host's, GitHub's
+    /// defaults, the step files, then `env` (workflow < job < `GITHUB_ENV` < step), then
+    /// `extra` (action inputs). Reads the `GITHUB_*` files afterwards.
+    pub async fn run_process_step(
+        &mut self,
+        frame: &Frame,
+        key: &StepKey,
+        process: StepProcess,
+        extra: &[(String, String)],
+    ) -> Result<ProcessOutcome, String> {
+        self.refresh_step_env_base(frame);
+        let files = self
+            .step_env
+            .files
+            .get_or_insert_with(|| StepFiles::new(&self.temp));
+        files.ensure().map_err(|e| {
+            format!(
+                "cannot create the step's files in {}: {e}",
+                self.temp.display()
+            )
+        })?;
+        // The job's base environment goes under these (`run_process_over`); a later entry
+        // wins over an earlier one with the same name, so nothing needs merging here.
+        let mut full_env = Vec::with_capacity(3 + process.env.len() + extra.len());
+        full_env.push(("GITHUB_ACTION".into(), key.id.clone()));
+        if let Some(p) = &frame.action_path {
+            full_env.push(("GITHUB_ACTION_PATH".into(), p.display().to_string()));
+        }
+        if let Some(shim) = &self.docker_shim {
+            full_env.push(shim.env());
+        }
+        full_env.extend(process.env.iter().chain(extra).cloned());
+        full_env.push(("PATH".into(), self.path_env()));
+        let spec = ProcessSpec {
+            program: process.program,
+            args: process.args,
+            env: full_env,
+            cwd: process.cwd,
+            timeout: process.timeout,
+        };
+        // GitHub reads the opt-in from the runner's own environment, then from the `env`
+        // context, as a .NET boolean (case-insensitive `true`).
+        let allow_unsecure = self
+            .engine
+            .host_env
+            .iter()
+            .chain(&process.env)
+            .any(|(k, v)| {
+                k == "ACTIONS_ALLOW_UNSECURE_COMMANDS" && v.trim().eq_ignore_ascii_case("true")
+            });
+        let token = self.process_token(frame);
+        let stop = self.engine.stop;
+        let pod = self.pod_step(&spec)?;
+        let mut reader = OutputReader {
+            state: self,
+            key,
+            parser: CommandParser::new(),
+            outputs: Vec::new(),
+            saved_state: Vec::new(),
+            allow_unsecure,
+            command_failed: false,
+        };
+        // Out of the state while the process runs (the output reader borrows the state);
+        // were this future dropped, the next step would find no base and build it again.
+        let base = std::mem::take(&mut reader.state.step_env);
+        let exit = {
+            let mut on_line = |stream: OutputStream, line: &str| reader.line(stream, line);
+            match &pod {
+                Some((pod, process)) => pod
+                    .run_process(process, stop, &mut on_line, &token)
+                    .await
+                    .map_err(|e| e.to_string()),
+                None => run_process_over(&spec, &base.env, stop, &mut on_line, &token)
+                    .await
+                    .map_err(|e| e.to_string()),
+            }
+        };
+        reader.state.step_env = base;
+        let mut outputs = std::mem::take(&mut reader.outputs);
+        let mut saved_state = std::mem::take(&mut reader.saved_state);
+        let command_failed = reader.command_failed;
+        let exit = exit?;
+        if let Some((pod, _)) = &pod {
+            self.fetch_pod_step_files(pod).await?;
+        }
+        self.read_files(&mut outputs, &mut saved_state)?;
+        let outcome = if exit.timed_out {
+            let minutes = spec.timeout.map_or(0.0, |t| t.as_secs_f64() / 60.0);
+            self.annotate(
+                Some(key),
+                AnnotationLevel::Error,
+                // GitHub's wording.
+                &format!(
+                    "The action '{}' has timed out after {minutes} minutes.",
+                    key.name
+                ),
+            );
+            Outcome::Failure
+        } else if exit.cancelled {
+            Outcome::Cancelled
+        } else if exit.success() && command_failed {
+            // A workflow command the runner refused fails the step once it has ended,
+            // as GitHub merges its command result into the step's.
+            Outcome::Failure
+        } else if exit.success() {
+            Outcome::Success
+        } else {
+            let how = match (exit.code, exit.signal) {
+                (Some(c), _) => format!("Process completed with exit code {c}."),
+                (None, Some(s)) => format!("Process was killed by signal {s}."),
+                _ => "Process failed.".to_string(),
+            };
+            self.annotate(Some(key), AnnotationLevel::Error, &how);
+            Outcome::Failure
+        };
+        Ok(ProcessOutcome {
+            outcome: Some(outcome),
+            outputs,
+            state: saved_state,
+        })
+    }
+
+    /// Makes the job's [`StepEnvBase`] environment fit `frame`: built on first use and
+    /// again when the frame's `github` or `runner` object is another one.
+    fn refresh_step_env_base(&mut self, frame: &Frame) {
+        let github = frame.scope.get("github");
+        let runner = frame.scope.get("runner");
+        let fresh = self
+            .step_env
+            .contexts
+            .as_ref()
+            .is_some_and(|(g, r)| same_object(g, github) && same_object(r, runner));
+        if !fresh {
+            let empty = Object::new();
+            let github_object = github.and_then(Value::as_object).unwrap_or(&empty);
+            let runner_object = runner.and_then(Value::as_object).unwrap_or(&empty);
+            let mut env = self.engine.host_env.clone();
+            for (k, v) in default_env(github_object, runner_object) {
+                upsert(&mut env, k, v);
+            }
+            upsert(
+                &mut env,
+                hr_process::orphans::TRACKING_VARIABLE.into(),
+                self.tracking_id(),
+            );
+            let files = self
+                .step_env
+                .files
+                .get_or_insert_with(|| StepFiles::new(&self.temp));
+            for (k, v) in files.vars() {
+                upsert(&mut env, k, v);
+            }
+            self.step_env.env = env;
+            self.step_env.contexts = github.cloned().zip(runner.cloned());
+        }
+    }
+
+    /// The token a step's process stops on: the job's, or for a step that started after
+    /// the cancel (its `if:` saw `cancelled()`: `always()` steps, posts) the second Ctrl-C.
+    /// Decided by the status the step's `if:` saw, not by the job's state now: a cancel
+    /// landing between the `if:` and the process start must still stop the process.
+    pub(crate) fn process_token(&self, frame: &Frame) -> CancellationToken {
+        if frame.scope.status == JobStatus::Cancelled {
+            self.engine.hard_cancel.child_token()
+        } else {
+            self.cancel.child_token()
+        }
+    }
+
+    fn read_files(
+        &mut self,
+        outputs: &mut Vec<(String, String)>,
+        state: &mut Vec<(String, String)>,
+    ) -> Result<(), String> {
+        let Some(files) = self.step_env.files.take() else {
+            return Ok(());
+        };
+        let read = self.read_step_files(&files, outputs, state);
+        self.step_env.files = Some(files);
+        read
+    }
+
+    fn read_step_files(
+        &mut self,
+        files: &StepFiles,
+        outputs: &mut Vec<(String, String)>,
+        state: &mut Vec<(String, String)>,
+    ) -> Result<(), String> {
+        // Most steps write none of the files: a stat tells, and only a file that was
+        // written is read and emptied for the next step.
+        let read = |p: &PathBuf| -> String {
+            if std::fs::metadata(p).map_or(true, |m| m.len() == 0) {
+                return String::new();
+            }
+            let text = std::fs::read_to_string(p).unwrap_or_default();
+            let _ = std::fs::write(p, "");
+            text
+        };
+        for (k, v) in parse_key_values(&read(&files.env)).map_err(|e| format!("GITHUB_ENV: {e}"))? {
+            upsert(&mut self.env_file, k, v);
+        }
+        for (k, v) in
+            parse_key_values(&read(&files.output)).map_err(|e| format!("GITHUB_OUTPUT: {e}"))?
+        {
+            upsert(outputs, k, v);
+        }
+        for (k, v) in
+            parse_key_values(&read(&files.state)).map_err(|e| format!("GITHUB_STATE: {e}"))?
+        {
+            upsert(state, k, v);
+        }
+        for dir in parse_path_file(&read(&files.path)) {
+            self.path_prepends.retain(|d| *d != dir);
+            self.path_prepends.insert(0, dir);
+        }
+        let summary = read(&files.summary);
+        if !summary.is_empty() {
+            self.summary.push_str(&summary);
+            if !summary.ends_with('\n') {
+                self.summary.push('\n');
+            }
+        }
+        Ok(())
+    }
+
+    /// `post` steps of actions, last registered first, each under its `post-if`
+    /// (default `always()`).
+    pub async fn run_posts(&mut self, frame: &Frame) {
+        let posts = std::mem::take(&mut self.posts);
+        let mut frame = frame.clone();
+        for post in posts.into_iter().rev() {
+            let def = StepDef {
+                id: post.action_id.clone(),
+                name: Some(post.name.clone()),
+                ..StepDef::default()
+            };
+            let key = self.step_key(&def, post.name.clone());
+            frame.scope.status = frame.status(self.cancelled());
+            let started = Instant::now();
+            let condition = if self.engine.hard_cancel.is_cancelled() {
+                Ok(false)
+            } else {
+                frame.scope.condition(Some(&post.condition))
+            };
+            match condition {
+                Ok(false) => {
+                    let result = StepResult {
+                        outcome: Outcome::Skipped,
+                        conclusion: Outcome::Skipped,
+                        outputs: Vec::new(),
+                    };
+                    self.finish_step(&key, &result, started);
+                    continue;
+                }
+                Ok(true) => {}
+                Err(e) => {
+                    self.step_error(&key, format!("post-if: {e}"), started);
+                    frame.failed = true;
+                    continue;
+                }
+            }
+            self.engine.sink.send(Event::StepStarted {
+                job: self.key.clone(),
+                step: key.clone(),
+            });
+            let process = StepProcess {
+                program: post.program.clone(),
+                args: post.args.clone(),
+                env: post.env.clone(),
+                cwd: post.cwd.clone(),
+                timeout: None,
+            };
+            let outcome = self
+                .run_process_step(&frame, &key, process, &[])
+                .await
+                .map(|p| p.outcome.unwrap_or(Outcome::Success));
+            self.finish_side_step(&mut frame, &key, started, outcome);
+        }
+        if frame.failed {
+            // A failed post step fails the job, as on GitHub.
+            self.post_failed = true;
+        }
+    }
+
+    /// Reports a `pre` or `post` step: an error becomes an annotation and a failure, and
+    /// a failure fails the frame (a failed pre or post step fails the job, as on GitHub).
+    pub(super) fn finish_side_step(
+        &mut self,
+        frame: &mut Frame,
+        key: &StepKey,
+        started: Instant,
+        outcome: Result<Outcome, String>,
+    ) {
+        let outcome = outcome.unwrap_or_else(|message| {
+            self.annotate(Some(key), AnnotationLevel::Error, &message);
+            Outcome::Failure
+        });
+        if outcome == Outcome::Failure {
+            frame.failed = true;
+        }
+        let result = StepResult {
+            outcome,
+            conclusion: outcome,
+            outputs: Vec::new(),
+        };
+        self.finish_step(key, &result, started);
+    }
+
+    pub fn register_post(&mut self, post: PostStep) {
+        self.posts.push(post);
+    }
+}
+
+/// Makes `bytes` the content of the file at `path` by writing over the old content and
+/// cutting off what is left of it, instead of truncating the file to zero first: on ext4
+/// (its default `auto_da_alloc`) a file truncated to zero and written again is flushed to
+/// disk when closed, and freeing its block can wait for a discard, which cost 0.1 to
+/// 0.2 ms a step where `hybrid-runner exec` was benchmarked; in place it takes a few µs.
+fn overwrite(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    let old_len = file.metadata()?.len();
+    file.write_all(bytes)?;
+    let len = bytes.len() as u64;
+    if old_len > len {
+        file.set_len(len)?;
+    }
+    Ok(())
+}
+
+pub fn level_name(level: AnnotationLevel) -> &'static str {
+    match level {
+        AnnotationLevel::Error => "error",
+        AnnotationLevel::Warning => "warning",
+        AnnotationLevel::Notice => "notice",
+    }
+}
+
+/// Turns a step's output lines into events, applying workflow commands.
+struct OutputReader<'s, 'e> {
+    state: &'s mut JobState<'e>,
+    key: &'s StepKey,
+    parser: CommandParser,
+    outputs: Vec<(String, String)>,
+    saved_state: Vec<(String, String)>,
+    allow_unsecure: bool,
+    /// A command was refused (`::set-env` without the opt-in): the step fails.
+    command_failed: bool,
+}
+
+impl OutputReader<'_, '_> {
+    fn line(&mut self, stream: OutputStream, line: &str) {
+        let Some(command) = self.parser.parse_line(line) else {
+            let kind = match stream {
+                OutputStream::Stdout => LogKind::Stdout,
+                OutputStream::Stderr => LogKind::Stderr,
+            };
+            self.state.note(Some(self.key), kind, line);
+            return;
+        };
+        let job = self.state.key.clone();
+        let sink = &self.state.engine.sink;
+        match command {
+            Command::AddMask(value) => self.state.masker.add(&value),
+            Command::Group(title) => sink.send(Event::GroupStarted {
+                job,
+                step: self.key.clone(),
+                title: self.state.masker.mask(&title).into_owned(),
+            }),
+            Command::EndGroup => sink.send(Event::GroupEnded {
+                job,
+                step: self.key.clone(),
+            }),
+            Command::Annotation(a) => sink.send(Event::Annotation {
+                job,
+                step: Some(self.key.clone()),
+                annotation: AnnotationEvent {
+                    level: level_name(a.level),
+                    message: self.state.masker.mask(&a.message).into_owned(),
+                    title: a.title.map(|t| self.state.masker.mask(&t).into_owned()),
+                    file: a.file,
+                    line: a.line,
+                    col: a.col,
+                },
+            }),
+            // Without step debug GitHub writes `::debug::` lines nowhere, not even to the
+            // raw log: they do not become events either.
+            Command::Debug(message) if self.state.engine.debug => {
+                self.state.note(Some(self.key), LogKind::Debug, &message)
+            }
+            Command::Debug(_) => {}
+            Command::StopCommands(_) | Command::ResumeCommands | Command::Echo(_) => {}
+            Command::SetOutput { name, value } => {
+                self.state.annotate(
+                    Some(self.key),
+                    AnnotationLevel::Warning,
+                    "The `set-output` command is deprecated and will be disabled soon. Please upgrade to using Environment Files. For more information see: https://github.blog/changelog/2022-10-11-github-actions-deprecating-save-state-and-set-output-commands/",
+                );
+                upsert(&mut self.outputs, name, value);
+            }
+            Command::SaveState { name, value } => {
+                self.state.annotate(
+                    Some(self.key),
+                    AnnotationLevel::Warning,
+                    "The `save-state` command is deprecated and will be disabled soon. Please upgrade to using Environment Files. For more information see: https://github.blog/changelog/2022-10-11-github-actions-deprecating-save-state-and-set-output-commands/",
+                );
+                upsert(&mut self.saved_state, name, value);
+            }
+            Command::SetEnv { name, value } if self.allow_unsecure => {
+                upsert(&mut self.state.env_file, name, value);
+            }
+            Command::AddPath(dir) if self.allow_unsecure => {
+                self.state.path_prepends.retain(|d| *d != dir);
+                self.state.path_prepends.insert(0, dir);
+            }
+            Command::SetEnv { .. } | Command::AddPath(_) => {
+                let name = if matches!(command, Command::SetEnv { .. }) {
+                    "set-env"
+                } else {
+                    "add-path"
+                };
+                self.state.annotate(
+                    Some(self.key),
+                    AnnotationLevel::Error,
+                    &format!("Unable to process command '{line}' successfully."),
+                );
+                self.state.annotate(
+                    Some(self.key),
+                    AnnotationLevel::Error,
+                    &format!(
+                        "The `{name}` command is disabled. Please upgrade to using Environment Files or opt into unsecure command execution by setting the `ACTIONS_ALLOW_UNSECURE_COMMANDS` environment variable to `true`. For more information see: https://github.blog/changelog/2020-10-01-github-actions-deprecating-set-env-and-add-path-commands/"
+                    ),
+                );
+                self.command_failed = true;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::overwrite;
+
+    #[test]
+    fn overwrite_replaces_longer_and_shorter_content_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("step.sh");
+        overwrite(&path, b"echo a long first script\n").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"echo a long first script\n");
+        overwrite(&path, b"true").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"true");
+        overwrite(&path, b"echo longer again").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"echo longer again");
+        overwrite(&path, b"").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"");
+    }
+}

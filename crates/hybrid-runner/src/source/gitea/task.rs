@@ -1,0 +1,626 @@
+//! One Gitea/Forgejo task through the job engine: decodes the task (`workflow_payload`,
+//! `needs`, `secrets`, `vars`, `context`), picks where its steps run from `runs-on` and
+//! this runner's labels, gives the job act_runner's environment (`GITEA_ACTIONS`,
+//! `ACTIONS_RUNTIME_*`, ...), writes the "Set up job" lines, runs the job in a task folder
+//! `<workdir_parent>/<task id>` with [`run_assignment`], and removes the folder after.
+//!
+//! Steps run on this host, except for a `kubernetes` / `kubernetes://IMAGE` label: then
+//! they run in a pod of the job's own namespace ([`crate::backend::pod`]), created before
+//! the first step and deleted after the last. A `docker://` label (this runner has no
+//! Docker) says so in one runner line and runs on the host.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use workflows::expression::{Object, Value};
+
+use super::client::VERSION;
+use super::labels::{self, Label, LabelKind};
+use super::proto::runner::v1::{Result as TaskResult, Task, TaskNeed};
+use super::proto::well_known::Struct;
+use crate::backend::pod::{JobPod, PodError, PodJob, PodSettings};
+use crate::exec::assignment::{Assignment, JobRun, NeedResult, run_assignment};
+use crate::exec::eval::display;
+use crate::exec::events::{Event, EventSink, JobKey, LogKind, Outcome};
+use crate::exec::mask::Masker;
+use hr_process::host::StopPolicy;
+
+/// How this runner runs tasks (from the config and the `.runner` file).
+#[derive(Debug, Clone)]
+pub struct TaskSettings {
+    /// The Gitea URL from `.runner`.
+    pub instance: String,
+    pub runner_name: String,
+    /// This runner's labels (parsed).
+    pub labels: Vec<Label>,
+    /// `X-Gitea-Actions-Capabilities` from Declare, if any.
+    pub capabilities: Option<String>,
+    /// `host.workdir_parent`: task folders go here.
+    pub workdir_parent: PathBuf,
+    pub action_cache: PathBuf,
+    /// `runner.envs` + `runner.env_file`.
+    pub envs: Vec<(String, String)>,
+    pub builds: crate::exec::build::BuildSettings,
+    /// `runner.timeout`.
+    pub timeout: Duration,
+    /// How the pods of `kubernetes` labels' jobs are made.
+    pub pods: PodSettings,
+}
+
+/// Why a task cannot run; each becomes runner lines of the task's log.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error("the task has no workflow_payload; the server sent an empty task")]
+    PayloadMissing,
+    #[error("the task's workflow_payload is not UTF-8 text: {0}")]
+    PayloadText(#[source] std::str::Utf8Error),
+    #[error("the task's workflow is not valid:\n{0}")]
+    Workflow(#[source] workflows::Diagnostics),
+    #[error(
+        "the task's workflow holds {count} jobs ({ids}); a task runs exactly one (the server should send one job per task)"
+    )]
+    JobCount { count: usize, ids: String },
+    #[error("{0}")]
+    Pod(#[from] PodError),
+    #[error(
+        "cannot create the task folder {}: {source}; check host.workdir_parent and its permissions",
+        path.display()
+    )]
+    Folder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Runs one task. Never fails: a task that cannot run (bad payload, ...) reports its reason
+/// as runner log lines through `sink` (`Event::Log` with step `None`, `LogKind::Runner`)
+/// and ends as Failure. `cancel`: the server (or shutdown) cancelled the task: steps get
+/// SIGINT, `always()`/post steps still run, the result is Cancelled; `hard_cancel` stops
+/// those too.
+pub async fn run_task(
+    task: Task,
+    settings: &TaskSettings,
+    sink: EventSink,
+    cancel: CancellationToken,
+    hard_cancel: CancellationToken,
+) -> JobRun {
+    let started = Instant::now();
+    let context = task
+        .context
+        .as_ref()
+        .map(context_object)
+        .unwrap_or_default();
+    let text = |k: &str| context.get(k).map(display).unwrap_or_default();
+    let fallback_key = JobKey {
+        id: non_empty(text("job")).unwrap_or_else(|| format!("task-{}", task.id)),
+        name: non_empty(text("job")).unwrap_or_else(|| format!("task {}", task.id)),
+    };
+    let masker = task_masker(&task, &context);
+    let needs: Vec<(String, NeedResult)> = task
+        .needs
+        .iter()
+        .map(|(id, need)| (id.clone(), need_result(need)))
+        .collect();
+    let need_ids: Vec<String> = needs.iter().map(|(id, _)| id.clone()).collect();
+    let file = non_empty(text("workflow")).unwrap_or_else(|| "workflow_payload".into());
+    let workflow = match load_payload(&task, &file, &need_ids) {
+        Ok(w) => w,
+        Err(e) => return fail(&sink, fallback_key, &masker, &e, started),
+    };
+    let Some(job) = workflow.jobs.first() else {
+        let e = TaskError::JobCount {
+            count: 0,
+            ids: String::new(),
+        };
+        return fail(&sink, fallback_key, &masker, &e, started);
+    };
+    let key = JobKey {
+        id: job.id.value.clone(),
+        name: job.effective_name().to_string(),
+    };
+    let runs_on: Vec<String> = job
+        .runs_on
+        .as_ref()
+        .map(|r| r.labels.iter().map(|l| l.value.clone()).collect())
+        .unwrap_or_default();
+    let task_dir = settings.workdir_parent.join(task.id.to_string());
+    let folders = make_folders(&task_dir, &text("repository"), task.id);
+    let (workspace, temp) = match folders {
+        Ok(f) => f,
+        Err(e) => return fail(&sink, key, &masker, &e, started),
+    };
+    let say = |line: String| {
+        sink.send(Event::Log {
+            job: key.clone(),
+            step: None,
+            kind: LogKind::Runner,
+            line: masker.mask(&line).into_owned(),
+        });
+    };
+    for line in setup_lines(&task, settings, &context, &key) {
+        say(line);
+    }
+    say(placement(&runs_on, &settings.labels));
+    let mut env = settings.envs.clone();
+    for (k, v) in gitea_env(settings, &context) {
+        crate::exec::eval::upsert(&mut env, k, v);
+    }
+    let mut github = context.clone();
+    if github.get("graphql_url").is_none() {
+        // Gitea has no GraphQL API: GITHUB_GRAPHQL_URL is empty, as act_runner sets it.
+        github.insert("graphql_url", Value::from(""));
+    }
+    let pod = match labels::pick(&runs_on, &settings.labels).map(|l| &l.kind) {
+        Some(LabelKind::Kubernetes { image }) => {
+            let job = PodJob {
+                runner_id: settings.builds.runner_id.clone(),
+                namespace_prefix: settings.builds.namespace_prefix.clone(),
+                task: task.id.to_string(),
+                job: key.id.clone(),
+            };
+            let image = image.as_deref();
+            match JobPod::start(&settings.builds, &settings.pods, &job, image, &cancel).await {
+                Ok(pod) => {
+                    say(format!(
+                        "Job pod {}/{} is running (image {})",
+                        pod.namespace(),
+                        crate::backend::pod::POD_NAME,
+                        image.unwrap_or(&settings.pods.image)
+                    ));
+                    Some(std::sync::Arc::new(pod))
+                }
+                // Cancelled while the pod started: the engine reports the job cancelled
+                // before its first step (nothing runs).
+                Err(PodError::Cancelled) if cancel.is_cancelled() => None,
+                Err(e) => {
+                    drop(temp);
+                    let _ = remove_folder(&task_dir);
+                    return fail(&sink, key, &masker, &TaskError::Pod(e), started);
+                }
+            }
+        }
+        _ => None,
+    };
+    let assignment = Assignment {
+        workflow,
+        needs,
+        github,
+        secrets: pairs(&task.secrets),
+        vars: pairs(&task.vars),
+        env,
+        masks: context_secrets(&context),
+        workspace,
+        temp_root: temp.path().to_path_buf(),
+        runner_name: settings.runner_name.clone(),
+        action_cache: settings.action_cache.clone(),
+        default_actions_url: non_empty(text("gitea_default_actions_url"))
+            .unwrap_or_else(|| "https://github.com".into()),
+        builds: settings.builds.clone(),
+        time_limit: Some(settings.timeout).filter(|t| !t.is_zero()),
+        stop: StopPolicy::default(),
+        pod: pod.clone(),
+    };
+    let run = run_assignment(assignment, sink.clone(), cancel, hard_cancel).await;
+    if let Some(pod) = pod {
+        match pod.delete().await {
+            Ok(()) => say(format!("Job namespace {} deleted", pod.namespace())),
+            Err(e) => say(format!("warning: {e}")),
+        }
+    }
+    drop(temp);
+    if let Err(e) = remove_folder(&task_dir) {
+        say(format!(
+            "warning: cannot remove the task folder {}: {e}",
+            task_dir.display()
+        ));
+    }
+    run
+}
+
+/// `google.protobuf.Struct` → the engine's object (through its JSON form, which is what
+/// a Struct is).
+pub fn context_object(context: &Struct) -> Object {
+    match serde_json::to_value(context) {
+        Ok(json) => match Value::from_json(&json) {
+            Value::Object(o) => (*o).clone(),
+            _ => Object::new(),
+        },
+        Err(_) => Object::new(),
+    }
+}
+
+/// Gitea's `TaskNeed`: `RESULT_*` → the job result (`unspecified` counts as failure, so a
+/// job with a plain `needs:` does not run after it).
+pub fn need_result(need: &TaskNeed) -> NeedResult {
+    let result = match TaskResult::try_from(need.result) {
+        Ok(TaskResult::Success) => Outcome::Success,
+        Ok(TaskResult::Cancelled) => Outcome::Cancelled,
+        Ok(TaskResult::Skipped) => Outcome::Skipped,
+        Ok(TaskResult::Failure | TaskResult::Unspecified) | Err(_) => Outcome::Failure,
+    };
+    NeedResult {
+        result,
+        outputs: pairs(&need.outputs),
+    }
+}
+
+fn load_payload(
+    task: &Task,
+    file: &str,
+    needs: &[String],
+) -> Result<workflows::model::Workflow, TaskError> {
+    let bytes = task
+        .workflow_payload
+        .as_deref()
+        .filter(|b| !b.is_empty())
+        .ok_or(TaskError::PayloadMissing)?;
+    let text = std::str::from_utf8(bytes).map_err(TaskError::PayloadText)?;
+    let workflow =
+        workflows::model::load_with_outside_jobs(text, file, needs).map_err(TaskError::Workflow)?;
+    if workflow.jobs.len() != 1 {
+        return Err(TaskError::JobCount {
+            count: workflow.jobs.len(),
+            ids: workflow
+                .jobs
+                .iter()
+                .map(|j| j.id.value.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    Ok(workflow)
+}
+
+/// The task folder (cleared of anything a crashed run left), the workspace inside it
+/// (named after the repository, as GitHub's runner names it), and a scratch folder in
+/// the system's temp folder (short paths: the docker shim's socket lives there).
+fn make_folders(
+    task_dir: &Path,
+    repository: &str,
+    task_id: i64,
+) -> Result<(PathBuf, tempfile::TempDir), TaskError> {
+    let folder_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| TaskError::Folder { path, source }
+    };
+    if task_dir.exists() {
+        remove_folder(task_dir).map_err(folder_error(task_dir))?;
+    }
+    let name = repository
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty() && *n != "." && *n != "..")
+        .unwrap_or("workspace");
+    let workspace = task_dir.join(name);
+    std::fs::create_dir_all(&workspace).map_err(folder_error(&workspace))?;
+    let temp = tempfile::Builder::new()
+        .prefix(&format!("hybrid-runner-task-{task_id}-"))
+        .tempdir()
+        .map_err(folder_error(&std::env::temp_dir()))?;
+    Ok((workspace, temp))
+}
+
+/// Removes a folder tree, first making its folders writable when a step left read-only
+/// ones (Go's module cache does).
+fn remove_folder(dir: &Path) -> std::io::Result<()> {
+    if std::fs::remove_dir_all(dir).is_ok() || !dir.exists() {
+        return Ok(());
+    }
+    use std::os::unix::fs::PermissionsExt;
+    for entry in walkdir::WalkDir::new(dir).into_iter().flatten() {
+        if entry.file_type().is_dir() {
+            let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o700));
+        }
+    }
+    std::fs::remove_dir_all(dir)
+}
+
+/// "Set up job" lines, as act_runner writes them before the first step; never a secret.
+fn setup_lines(
+    task: &Task,
+    settings: &TaskSettings,
+    context: &Object,
+    key: &JobKey,
+) -> Vec<String> {
+    let text = |k: &str| context.get(k).map(display).unwrap_or_default();
+    let labels: Vec<String> = settings.labels.iter().map(Label::to_spec).collect();
+    vec![
+        format!(
+            "Runner: {} (hybrid-runner {VERSION}), labels: {}",
+            settings.runner_name,
+            labels.join(", ")
+        ),
+        format!(
+            "Task {}: job {} of workflow {}, repository {}, triggered by event {}",
+            task.id,
+            key.id,
+            text("workflow"),
+            text("repository"),
+            text("event_name")
+        ),
+        format!("Ref {} at commit {}", text("ref"), text("sha")),
+    ]
+}
+
+/// Where the steps run, in one runner line: always this host; what a label asked for
+/// otherwise is said plainly.
+fn placement(runs_on: &[String], labels: &[Label]) -> String {
+    match labels::pick(runs_on, labels) {
+        None => format!(
+            "runs-on [{}] matches none of this runner's labels: the steps run on this host",
+            runs_on.join(", ")
+        ),
+        Some(label) => match &label.kind {
+            LabelKind::Host => format!("Label {}: the steps run on this host", label.name),
+            LabelKind::Docker { image } => format!(
+                "Label {} asks for the Docker image {image}, but this runner has no Docker: the steps run on this host and the image is not used",
+                label.name
+            ),
+            LabelKind::Kubernetes { image } => format!(
+                "Label {}: the steps run in a pod of the job's namespace{}",
+                label.name,
+                image
+                    .as_ref()
+                    .map(|i| format!(" ({i})"))
+                    .unwrap_or_default()
+            ),
+        },
+    }
+}
+
+/// The variables act_runner gives every Gitea job (protocol notes §2.12), under the job's
+/// own `env`: `GITEA_ACTIONS`, the runner's version and capabilities, the run id, the
+/// Actions runtime (artifacts, cache, summaries) URL and token, OIDC when the server
+/// offers it, `RUNNER_NAME`, `RUNNER_ENVIRONMENT`, `ACT`.
+pub fn gitea_env(settings: &TaskSettings, context: &Object) -> Vec<(String, String)> {
+    let text = |k: &str| context.get(k).map(display).unwrap_or_default();
+    let instance = settings.instance.trim_end_matches('/');
+    let mut env = vec![
+        ("GITEA_ACTIONS".to_string(), "true".to_string()),
+        ("GITEA_ACTIONS_RUNNER_VERSION".into(), VERSION.to_string()),
+    ];
+    if let Some(caps) = settings.capabilities.as_ref().filter(|c| !c.is_empty()) {
+        env.push(("GITEA_ACTIONS_CAPABILITIES".into(), caps.clone()));
+    }
+    env.push(("GITEA_RUN_ID".into(), text("run_id")));
+    env.push((
+        "ACTIONS_RUNTIME_URL".into(),
+        format!("{instance}/api/actions_pipeline/"),
+    ));
+    env.push(("ACTIONS_RESULTS_URL".into(), instance.to_string()));
+    let runtime_token = ["gitea_runtime_token", "forgejo_runtime_token", "token"]
+        .iter()
+        .map(|k| text(k))
+        .find(|t| !t.is_empty())
+        .unwrap_or_default();
+    env.push(("ACTIONS_RUNTIME_TOKEN".into(), runtime_token));
+    for (url, token) in [
+        (
+            "actions_id_token_request_url",
+            "actions_id_token_request_token",
+        ),
+        (
+            "forgejo_actions_id_token_request_url",
+            "forgejo_actions_id_token_request_token",
+        ),
+    ] {
+        if !text(url).is_empty() {
+            env.push(("ACTIONS_ID_TOKEN_REQUEST_URL".into(), text(url)));
+            env.push(("ACTIONS_ID_TOKEN_REQUEST_TOKEN".into(), text(token)));
+            break;
+        }
+    }
+    env.push(("RUNNER_NAME".into(), settings.runner_name.clone()));
+    env.push(("RUNNER_ENVIRONMENT".into(), "self-hosted".into()));
+    env.push(("ACT".into(), "true".into()));
+    env
+}
+
+/// The context's credentials, masked in every line: the task token, the runtime tokens,
+/// the OIDC request token.
+fn context_secrets(context: &Object) -> Vec<String> {
+    [
+        "token",
+        "gitea_runtime_token",
+        "forgejo_runtime_token",
+        "actions_id_token_request_token",
+        "forgejo_actions_id_token_request_token",
+    ]
+    .iter()
+    .filter_map(|k| context.get(k).map(display))
+    .filter(|v| !v.is_empty())
+    .collect()
+}
+
+/// Masks what the lines written before the job (setup, errors) could hold.
+fn task_masker(task: &Task, context: &Object) -> Masker {
+    let mut masker = Masker::new();
+    for value in task
+        .secrets
+        .values()
+        .cloned()
+        .chain(context_secrets(context))
+    {
+        masker.add(&value);
+    }
+    masker
+}
+
+fn fail(
+    sink: &EventSink,
+    key: JobKey,
+    masker: &Masker,
+    error: &TaskError,
+    started: Instant,
+) -> JobRun {
+    sink.send(Event::JobStarted { job: key.clone() });
+    for line in format!("error: {error}").lines() {
+        sink.send(Event::Log {
+            job: key.clone(),
+            step: None,
+            kind: LogKind::Runner,
+            line: masker.mask(line).into_owned(),
+        });
+    }
+    let duration = started.elapsed();
+    sink.send(Event::JobFinished {
+        job: key,
+        result: Outcome::Failure,
+        duration,
+        outputs: Vec::new(),
+    });
+    JobRun {
+        result: Outcome::Failure,
+        outputs: Vec::new(),
+        duration,
+    }
+}
+
+fn pairs(map: &std::collections::BTreeMap<String, String>) -> Vec<(String, String)> {
+    map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+fn non_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> TaskSettings {
+        TaskSettings {
+            instance: "https://gitea.example/".into(),
+            runner_name: "r1".into(),
+            labels: Label::parse_list("linux:host").unwrap(),
+            capabilities: None,
+            workdir_parent: PathBuf::from("/w"),
+            action_cache: PathBuf::from("/c"),
+            envs: Vec::new(),
+            builds: Default::default(),
+            pods: PodSettings::default(),
+            timeout: Duration::from_secs(3 * 3600),
+        }
+    }
+
+    fn object(json: serde_json::Value) -> Object {
+        let s: Struct = serde_json::from_value(json).unwrap();
+        context_object(&s)
+    }
+
+    #[test]
+    fn context_struct_becomes_an_object_with_nested_values() {
+        let ctx = object(serde_json::json!({
+            "run_id": "7",
+            "ref_protected": false,
+            "event": {"ref": "refs/heads/main", "commits": [{"id": "a"}], "number": 3},
+        }));
+        assert_eq!(ctx.get("run_id").and_then(Value::as_str), Some("7"));
+        assert!(matches!(ctx.get("ref_protected"), Some(Value::Bool(false))));
+        let event = ctx.get("event").unwrap();
+        assert_eq!(
+            event.get("ref").and_then(Value::as_str),
+            Some("refs/heads/main")
+        );
+        assert!(matches!(event.get("number"), Some(Value::Number(n)) if *n == 3.0));
+        match event.get("commits") {
+            Some(Value::Array(items)) => {
+                assert_eq!(items[0].get("id").and_then(Value::as_str), Some("a"))
+            }
+            other => panic!("commits: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn need_results_map_from_the_result_enum() {
+        let need = |result: TaskResult| TaskNeed {
+            outputs: [("k".to_string(), "v".to_string())].into(),
+            result: result as i32,
+        };
+        let cases = [
+            (TaskResult::Success, Outcome::Success),
+            (TaskResult::Failure, Outcome::Failure),
+            (TaskResult::Cancelled, Outcome::Cancelled),
+            (TaskResult::Skipped, Outcome::Skipped),
+            (TaskResult::Unspecified, Outcome::Failure),
+        ];
+        for (given, want) in cases {
+            let got = need_result(&need(given));
+            assert_eq!(got.result, want, "{given:?}");
+            assert_eq!(got.outputs, [("k".to_string(), "v".to_string())]);
+        }
+        let unknown = TaskNeed {
+            outputs: Default::default(),
+            result: 99,
+        };
+        assert_eq!(need_result(&unknown).result, Outcome::Failure);
+    }
+
+    #[test]
+    fn gitea_env_follows_act_runner() {
+        let mut s = settings();
+        let ctx = object(serde_json::json!({
+            "run_id": "12", "token": "tok", "gitea_runtime_token": "jwt",
+        }));
+        let env = gitea_env(&s, &ctx);
+        let get = |env: &[(String, String)], k: &str| {
+            env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        };
+        assert_eq!(get(&env, "GITEA_ACTIONS").as_deref(), Some("true"));
+        assert_eq!(get(&env, "GITEA_RUN_ID").as_deref(), Some("12"));
+        assert_eq!(
+            get(&env, "ACTIONS_RUNTIME_URL").as_deref(),
+            Some("https://gitea.example/api/actions_pipeline/")
+        );
+        assert_eq!(
+            get(&env, "ACTIONS_RESULTS_URL").as_deref(),
+            Some("https://gitea.example")
+        );
+        assert_eq!(get(&env, "ACTIONS_RUNTIME_TOKEN").as_deref(), Some("jwt"));
+        assert_eq!(get(&env, "RUNNER_NAME").as_deref(), Some("r1"));
+        assert_eq!(get(&env, "ACT").as_deref(), Some("true"));
+        assert_eq!(get(&env, "GITEA_ACTIONS_CAPABILITIES"), None);
+        assert_eq!(get(&env, "ACTIONS_ID_TOKEN_REQUEST_URL"), None);
+        s.capabilities = Some("cancelling".into());
+        let ctx = object(serde_json::json!({
+            "token": "tok",
+            "actions_id_token_request_url": "https://gitea.example/oidc",
+            "actions_id_token_request_token": "oidc-secret",
+        }));
+        let env = gitea_env(&s, &ctx);
+        assert_eq!(get(&env, "ACTIONS_RUNTIME_TOKEN").as_deref(), Some("tok"));
+        assert_eq!(
+            get(&env, "GITEA_ACTIONS_CAPABILITIES").as_deref(),
+            Some("cancelling")
+        );
+        assert_eq!(
+            get(&env, "ACTIONS_ID_TOKEN_REQUEST_TOKEN").as_deref(),
+            Some("oidc-secret")
+        );
+        assert_eq!(
+            context_secrets(&ctx),
+            ["tok".to_string(), "oidc-secret".to_string()]
+        );
+    }
+
+    #[test]
+    fn placement_says_where_the_steps_run() {
+        let labels =
+            Label::parse_list("linux:host,ubuntu:docker://node:20,k8s:kubernetes://img:1").unwrap();
+        let line = |runs_on: &[&str]| {
+            let runs_on: Vec<String> = runs_on.iter().map(|s| s.to_string()).collect();
+            placement(&runs_on, &labels)
+        };
+        assert!(line(&["linux"]).contains("run on this host"));
+        let docker = line(&["ubuntu"]);
+        assert!(
+            docker.contains("node:20") && docker.contains("no Docker"),
+            "{docker}"
+        );
+        let k8s = line(&["k8s"]);
+        assert!(k8s.contains("pod of the job's namespace (img:1)"), "{k8s}");
+        assert!(line(&["other"]).contains("matches none"));
+    }
+}

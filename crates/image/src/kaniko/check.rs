@@ -1,0 +1,396 @@
+//! `hybrid-runner check`, the built-in "test-hybrid-builds": is everything a Kaniko build
+//! needs in place? The cluster answers, the runner may do every API call a build makes
+//! (SelfSubjectAccessReview; with the context modes configured, also the PVC, the loader
+//! pod and `pods/attach`), a namespace and a ConfigMap make the round trip, the registry
+//! answers on `/v2/`, and an executor image is configured.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, PostParams};
+
+use super::builder::KanikoBuilder;
+use super::permissions::needed_permissions;
+use hr_cluster::MANAGED_BY;
+use hr_cluster::names::{label_value, namespace_name};
+use hr_cluster::namespaces::{EXPIRES_AT_ANNOTATION, RUNNER_ID_LABEL, delete_namespace};
+use hr_cluster::permissions::{Permission, with_job_pods};
+use hr_cluster::time::rfc3339;
+use hr_cluster::{describe, retry};
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckStatus {
+    Ok,
+    Fail,
+    /// Not run (a check it depends on failed, or nothing to check).
+    Skip,
+}
+
+impl CheckStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Ok => "ok",
+            CheckStatus::Fail => "fail",
+            CheckStatus::Skip => "skip",
+        }
+    }
+}
+
+/// One line of `hybrid-runner check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub name: String,
+    pub status: CheckStatus,
+    /// What was found (for `ok`) or why it failed, with the remedy.
+    pub detail: String,
+}
+
+/// What to check beyond the cluster.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// The registry host (`host[:port]`) to probe, if any.
+    pub registry: Option<String>,
+    /// Probe it over plain HTTP.
+    pub insecure_registry: bool,
+    /// Also what the job pods of `kubernetes` labels need (`pods/exec`, creating pods).
+    pub job_pods: bool,
+}
+
+/// Runs every check, in order; checks that need the cluster are skipped when it does not
+/// answer.
+pub async fn run_checks(builder: &KanikoBuilder, options: &CheckOptions) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let reachable = match builder.server_version().await {
+        Ok(version) => {
+            checks.push(ok(
+                "cluster reachable",
+                format!("{version} at {}", builder.cluster_url()),
+            ));
+            true
+        }
+        Err(e) => {
+            checks.push(fail("cluster reachable", e.to_string()));
+            false
+        }
+    };
+    let mut needed = needed_permissions(&builder.config);
+    if options.job_pods {
+        needed = with_job_pods(needed);
+    }
+    for permission in needed {
+        let Permission {
+            group,
+            resource,
+            subresource: sub,
+            verbs,
+        } = permission;
+        let name = format!("permission {}: {}", permission.path(), verbs.join(", "));
+        if !reachable {
+            checks.push(skip(&name, "the cluster is unreachable"));
+            continue;
+        }
+        checks.push(
+            match denied_verbs(builder, group, resource, sub, verbs).await {
+                Ok(denied) if denied.is_empty() => ok(&name, "allowed".to_string()),
+                Ok(denied) => fail(
+                    &name,
+                    format!(
+                        "denied: {}; grant them in the runner's ClusterRole (`hybrid-runner generate-manifests` renders one with every permission a build needs)",
+                        denied.join("; ")
+                    ),
+                ),
+                Err(e) => fail(&name, e),
+            },
+        );
+    }
+    if reachable {
+        checks.extend(round_trips(builder).await);
+    } else {
+        checks.push(skip("namespace round trip", "the cluster is unreachable"));
+        checks.push(skip("configmap round trip", "the cluster is unreachable"));
+    }
+    checks.push(registry_check(options).await);
+    checks.push(executor_check(&builder.config.executor_image));
+    checks
+}
+
+/// The verbs of `verbs` the runner may not use on the resource, each with the reason.
+async fn denied_verbs(
+    builder: &KanikoBuilder,
+    group: &str,
+    resource: &str,
+    sub: &str,
+    verbs: &[&str],
+) -> Result<Vec<String>, String> {
+    let api: Api<SelfSubjectAccessReview> = Api::all(builder.client.clone());
+    let mut denied = Vec::new();
+    for verb in verbs {
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    group: Some(group.to_string()),
+                    resource: Some(resource.to_string()),
+                    subresource: (!sub.is_empty()).then(|| sub.to_string()),
+                    verb: Some(verb.to_string()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let post = PostParams::default();
+        let answer = retry(|| api.create(&post, &review))
+            .await
+            .map_err(|e| format!("cannot ask the API server: {}", describe(&e)))?;
+        let status = answer.status.unwrap_or_default();
+        if !status.allowed {
+            let reason = status.reason.unwrap_or_default();
+            denied.push(if reason.is_empty() {
+                verb.to_string()
+            } else {
+                format!("{verb} ({reason})")
+            });
+        }
+    }
+    Ok(denied)
+}
+
+/// Creates a namespace like a build's, a ConfigMap with binary data in it, reads the
+/// ConfigMap back, and deletes both.
+async fn round_trips(builder: &KanikoBuilder) -> Vec<Check> {
+    let config = &builder.config;
+    let stamp = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let name = namespace_name(
+        &config.namespace_prefix,
+        &config.runner_id,
+        "check",
+        &stamp.to_string(),
+    );
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            labels: Some(BTreeMap::from([
+                (MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string()),
+                (RUNNER_ID_LABEL.to_string(), label_value(&config.runner_id)),
+            ])),
+            annotations: Some(BTreeMap::from([(
+                EXPIRES_AT_ANNOTATION.to_string(),
+                // Reaped soon if the deletion below is lost.
+                rfc3339(SystemTime::now() + Duration::from_secs(600)),
+            )])),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let namespaces: Api<Namespace> = Api::all(builder.client.clone());
+    let started = Instant::now();
+    let post = PostParams::default();
+    if let Err(e) = retry(|| namespaces.create(&post, &namespace)).await {
+        return vec![
+            fail(
+                "namespace round trip",
+                format!(
+                    "cannot create namespace {name}: {}; the runner needs to create namespaces",
+                    describe(&e)
+                ),
+            ),
+            skip("configmap round trip", "no namespace to create it in"),
+        ];
+    }
+    let configmap = configmap_round_trip(builder, &name).await;
+    let namespace = match delete_namespace(&builder.client, &name).await {
+        Ok(_) => ok(
+            "namespace round trip",
+            format!(
+                "created and deleted {name} in {} ms",
+                started.elapsed().as_millis()
+            ),
+        ),
+        Err(e) => fail("namespace round trip", e.to_string()),
+    };
+    vec![namespace, configmap]
+}
+
+async fn configmap_round_trip(builder: &KanikoBuilder, ns: &str) -> Check {
+    const NAME: &str = "configmap round trip";
+    let data: Vec<u8> = (0..64 * 1024u32)
+        .map(|i| (i.wrapping_mul(31) % 251) as u8)
+        .collect();
+    let configmap = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some("hybrid-runner-check".to_string()),
+            ..Default::default()
+        },
+        binary_data: Some(BTreeMap::from([(
+            "probe.bin".to_string(),
+            ByteString(data.clone()),
+        )])),
+        ..Default::default()
+    };
+    let api: Api<ConfigMap> = Api::namespaced(builder.client.clone(), ns);
+    let started = Instant::now();
+    let post = PostParams::default();
+    if let Err(e) = retry(|| api.create(&post, &configmap)).await {
+        return fail(NAME, format!("cannot create a ConfigMap: {}", describe(&e)));
+    }
+    let read = match retry(|| api.get("hybrid-runner-check")).await {
+        Ok(cm) => cm,
+        Err(e) => {
+            return fail(
+                NAME,
+                format!("cannot read the ConfigMap back: {}", describe(&e)),
+            );
+        }
+    };
+    let same = read
+        .binary_data
+        .as_ref()
+        .and_then(|d| d.get("probe.bin"))
+        .is_some_and(|b| b.0 == data);
+    if !same {
+        return fail(
+            NAME,
+            "the ConfigMap came back with different binaryData".to_string(),
+        );
+    }
+    let delete = kube::api::DeleteParams::default();
+    if let Err(e) = retry(|| api.delete("hybrid-runner-check", &delete)).await {
+        return fail(
+            NAME,
+            format!("cannot delete the ConfigMap: {}", describe(&e)),
+        );
+    }
+    ok(
+        NAME,
+        format!(
+            "64 KiB of binaryData written, read back and deleted in {} ms",
+            started.elapsed().as_millis()
+        ),
+    )
+}
+
+/// `GET /v2/` on the registry: 200 or 401 both mean a registry answers.
+async fn registry_check(options: &CheckOptions) -> Check {
+    let Some(host) = &options.registry else {
+        return skip(
+            "registry reachable",
+            "no registry given; pass --image NAME or --registry HOST",
+        );
+    };
+    let host = if host == "docker.io" {
+        "registry-1.docker.io"
+    } else {
+        host
+    };
+    let scheme = if options.insecure_registry {
+        "http"
+    } else {
+        "https"
+    };
+    let url = format!("{scheme}://{host}/v2/");
+    let name = format!("registry reachable ({url})");
+    hr_cluster::install_crypto_provider();
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => return fail(&name, format!("cannot create an HTTP client: {e}")),
+    };
+    match client.get(&url).send().await {
+        Ok(resp) if matches!(resp.status().as_u16(), 200 | 401) => {
+            ok(&name, format!("HTTP {}", resp.status().as_u16()))
+        }
+        Ok(resp) => fail(
+            &name,
+            format!(
+                "HTTP {}; that is not a registry's /v2/ answer (expected 200 or 401)",
+                resp.status().as_u16()
+            ),
+        ),
+        Err(e) => {
+            let hint = if options.insecure_registry {
+                ""
+            } else {
+                "; for a plain-HTTP registry pass --insecure-registry"
+            };
+            fail(&name, format!("{}{hint}", error_chain(&e)))
+        }
+    }
+}
+
+fn executor_check(image: &str) -> Check {
+    const NAME: &str = "executor image configured";
+    if image.trim().is_empty() || image.contains(char::is_whitespace) {
+        return fail(
+            NAME,
+            format!("{image:?} is not an image reference; set executor_image"),
+        );
+    }
+    let pinned = if image.contains("@sha256:") {
+        "pinned by digest"
+    } else {
+        "not pinned by digest; add @sha256:... for reproducible pulls"
+    };
+    ok(NAME, format!("{image} ({pinned})"))
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}
+
+fn ok(name: &str, detail: String) -> Check {
+    Check {
+        name: name.to_string(),
+        status: CheckStatus::Ok,
+        detail,
+    }
+}
+
+fn fail(name: &str, detail: String) -> Check {
+    Check {
+        name: name.to_string(),
+        status: CheckStatus::Fail,
+        detail,
+    }
+}
+
+fn skip(name: &str, detail: &str) -> Check {
+    Check {
+        name: name.to_string(),
+        status: CheckStatus::Skip,
+        detail: detail.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn executor_image_check() {
+        assert_eq!(executor_check("").status, CheckStatus::Fail);
+        assert_eq!(executor_check("a b").status, CheckStatus::Fail);
+        let c = executor_check("ghcr.io/osscontainertools/kaniko:v1.28.3");
+        assert_eq!(c.status, CheckStatus::Ok);
+        assert!(c.detail.contains("not pinned"), "{}", c.detail);
+        let c = executor_check(&format!("k@sha256:{}", "a".repeat(64)));
+        assert!(c.detail.contains("(pinned by digest)"), "{}", c.detail);
+    }
+}
