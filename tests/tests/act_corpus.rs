@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use harness::{Tally, conformance_dir};
+use hr_engine::ExecOptions;
+use hr_engine::events::{Event, EventSink};
 use hr_process::host::StopPolicy;
-use hybrid_runner::exec::events::{Event, EventSink};
-use hybrid_runner::exec::{self, ExecOptions};
 use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
 
@@ -167,7 +167,7 @@ fn run_row(conformance: &Path, row: &Json) -> Result<(), String> {
         dry_run: false,
         // In-process, `current_exe()` is this test binary, not `hybrid-runner`: a `docker`
         // shim would call the test harness. act's host rows have real Docker in mind anyway.
-        builds: hybrid_runner::exec::build::BuildSettings {
+        builds: hr_engine::image_steps::BuildSettings {
             docker_shim: false,
             ..Default::default()
         },
@@ -187,9 +187,9 @@ fn run_row(conformance: &Path, row: &Json) -> Result<(), String> {
             }
             log
         });
-        let outcome = match exec::load_workflows(&options) {
+        let outcome = match hr_engine::load_workflows(&options) {
             Ok(workflows) => {
-                let run = exec::run(
+                let run = hr_engine::run(
                     options,
                     workflows,
                     sink,

@@ -1,13 +1,11 @@
 //! The `hybrid-runner` binary's library: the command line, the commands behind it, and
 //! the host-side pieces the pure `workflows` crate leaves out (file hashing).
 
-pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod daemon;
 pub mod deploy;
-pub mod exec;
-pub mod hash_files;
 pub mod report;
 pub mod source;
 pub mod tls;

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use hybrid_runner::exec::assignment::JobRun;
-use hybrid_runner::exec::events::{Event, EventSink, LogKind, Outcome};
+use hr_engine::assignment::JobRun;
+use hr_engine::events::{Event, EventSink, LogKind, Outcome};
 use hybrid_runner::source::gitea::labels::Label;
 use hybrid_runner::source::gitea::proto::runner::v1::{Result as TaskResult, Task, TaskNeed};
 use hybrid_runner::source::gitea::proto::well_known::Struct;
@@ -39,7 +39,7 @@ impl Fixture {
     }
 
     fn settings(&self) -> TaskSettings {
-        let builds = hybrid_runner::exec::build::BuildSettings {
+        let builds = hr_engine::image_steps::BuildSettings {
             docker_shim: false,
             ..Default::default()
         };
@@ -592,7 +592,7 @@ jobs:
     );
     let text = all_text(&events);
     assert!(!text.contains(TOKEN));
-    let header = hybrid_runner::exec::checkout::auth_header(TOKEN);
+    let header = hr_engine::checkout::auth_header(TOKEN);
     let encoded = header.rsplit(' ').next().unwrap();
     assert!(!text.contains(encoded), "the encoded token leaked");
 }

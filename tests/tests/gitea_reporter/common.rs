@@ -7,9 +7,7 @@ pub use std::time::{Duration, Instant};
 pub use harness::fake_gitea::{
     FakeGitea, FakeGiteaOptions, Fault, Faults, Method, RandomFailures, TaskSpec, TaskView, pb,
 };
-pub use hybrid_runner::exec::events::{
-    AnnotationEvent, Event, EventSink, JobKey, LogKind, Outcome, StepKey,
-};
+pub use hr_engine::events::{AnnotationEvent, Event, EventSink, JobKey, LogKind, Outcome, StepKey};
 pub use hybrid_runner::report::{
     DAEMON_STOPPED_ROW, FinalReport, ReportCounters, ReportSettings, TaskReporter, recover,
 };

@@ -2,7 +2,7 @@
 //! image builds from the pod's workspace, Docker actions refused.
 
 use harness::fake_kube::FakeKubeOptions;
-use hybrid_runner::exec::events::Outcome;
+use hr_engine::events::Outcome;
 
 use super::common::*;
 

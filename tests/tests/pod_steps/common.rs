@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use harness::fake_kube::{FakeKube, FakeKubeOptions};
-use hybrid_runner::exec::assignment::JobRun;
-use hybrid_runner::exec::events::{Event, EventSink};
+use hr_engine::assignment::JobRun;
+use hr_engine::events::{Event, EventSink};
 use hybrid_runner::source::gitea::labels::Label;
 use hybrid_runner::source::gitea::proto::runner::v1::Task;
 use hybrid_runner::source::gitea::proto::well_known::Struct;
@@ -50,7 +50,7 @@ impl Rig {
     }
 
     pub fn settings(&self) -> TaskSettings {
-        let builds = hybrid_runner::exec::build::BuildSettings {
+        let builds = hr_engine::image_steps::BuildSettings {
             docker_shim: false,
             kubeconfig: Some(self.fake.write_kubeconfig(self.dir.path())),
             runner_id: "pod-runner".into(),

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use harness::fake_kube::FakeKubeOptions;
-use hybrid_runner::exec::events::{Event, EventSink, Outcome};
+use hr_engine::events::{Event, EventSink, Outcome};
 use hybrid_runner::source::gitea::task::run_task;
 use tokio_util::sync::CancellationToken;
 

@@ -15,14 +15,14 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::{UsageError, dotenv};
-use crate::backend::pod::PodSettings;
 use crate::config::{self, Config};
 use crate::daemon::diagnostics::{StderrLog, chain};
 use crate::daemon::work::{TaskWork, figures};
 use crate::daemon::{self, DaemonExit, DaemonFlags, Ready, Shutdown};
-use crate::exec::build::BuildSettings;
 use crate::report::{ReportCounters, ReportSettings};
 use crate::source::gitea::task::TaskSettings;
+use hr_engine::image_steps::BuildSettings;
+use hr_engine::pod::PodSettings;
 
 /// The stack of every runtime thread.
 const THREAD_STACK: usize = 8 << 20;

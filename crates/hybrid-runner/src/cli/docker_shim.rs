@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 
-use crate::exec::build::protocol::{
+use hr_engine::image_steps::protocol::{
     FORWARDED_VARIABLES, SOCKET_VARIABLE, ShimReply, ShimRequest, decode, encode,
 };
 

@@ -10,10 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::kube_args::{KubeArgs, RunnerArgs};
 use super::{UsageError, default_workflow_paths, dotenv, workflow_files};
-use crate::exec::build::BuildSettings;
-use crate::exec::events::{Event, EventSink};
-use crate::exec::render::{HumanRenderer, JsonRenderer, RenderOptions, color_wanted};
-use crate::exec::{self, ExecError, ExecOptions};
+use crate::console::{HumanRenderer, JsonRenderer, RenderOptions, color_wanted};
+use hr_engine::events::{Event, EventSink};
+use hr_engine::image_steps::BuildSettings;
+use hr_engine::{ExecError, ExecOptions};
 use hr_image::BuilderChoice;
 use hr_process::host::StopPolicy;
 
@@ -204,7 +204,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         });
     }
     let options = options(&args)?;
-    let workflows = match exec::load_workflows(&options) {
+    let workflows = match hr_engine::load_workflows(&options) {
         Ok(w) => w,
         Err(ExecError::Workflow(d)) => {
             for problem in d.iter() {
@@ -281,7 +281,7 @@ async fn run_async(
             }
         })
     };
-    let report = exec::run(options, workflows, sink, cancel.clone(), hard_cancel).await;
+    let report = hr_engine::run(options, workflows, sink, cancel.clone(), hard_cancel).await;
     signals.abort();
     let _ = printer.await;
     let report = report.map_err(|e| UsageError(e.to_string()))?;

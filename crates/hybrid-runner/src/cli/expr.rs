@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use workflows::expression::{self, Allowed, EvalContext, JobStatus, Object, Value};
 
 use super::UsageError;
-use crate::hash_files::WorkspaceHasher;
+use hr_engine::hash_files::WorkspaceHasher;
 
 /// The contexts an expression may name when no `--contexts` file is given.
 const STANDARD_CONTEXTS: [&str; 12] = [

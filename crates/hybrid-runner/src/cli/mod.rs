@@ -104,7 +104,7 @@ pub fn main() -> ExitCode {
     // The `docker` shim of `exec` steps: no clap, so `docker --help` and every other
     // argument reach the engine untouched.
     let mut raw = std::env::args();
-    if raw.nth(1).as_deref() == Some(crate::exec::build::protocol::SHIM_SUBCOMMAND) {
+    if raw.nth(1).as_deref() == Some(hr_engine::image_steps::protocol::SHIM_SUBCOMMAND) {
         return docker_shim::run(raw.collect());
     }
     crate::tls::install_crypto_provider();

@@ -194,7 +194,7 @@ impl Default for KubernetesConfig {
             context: None,
             namespace_prefix: kaniko.namespace_prefix,
             executor_image: kaniko.executor_image,
-            job_image: crate::backend::pod::DEFAULT_JOB_IMAGE.to_string(),
+            job_image: hr_engine::pod::DEFAULT_JOB_IMAGE.to_string(),
             job_resources: ResourcesConfig {
                 requests: BTreeMap::new(),
                 limits: BTreeMap::new(),

@@ -14,7 +14,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::diagnostics::chain;
 use super::poller::TaskControl;
-use crate::exec::events::EventSink;
 use crate::report::{ReportCounters, ReportSettings, TaskReporter, main_step_count, recover};
 use crate::source::gitea::RunnerClient;
 use crate::source::gitea::proto::runner::v1::{
@@ -22,6 +21,7 @@ use crate::source::gitea::proto::runner::v1::{
 };
 use crate::source::gitea::proto::well_known::Timestamp;
 use crate::source::gitea::task::{TaskSettings, run_task};
+use hr_engine::events::EventSink;
 
 /// Everything a task needs, shared by every task of the daemon.
 #[derive(Debug, Clone)]

@@ -23,11 +23,11 @@ use tokio::sync::oneshot;
 
 use super::outbox::Batch;
 use super::ship::{MAX_CALL_BYTES, MAX_CALL_ROWS, Shipper};
-use crate::exec::events::Event;
 use crate::source::gitea::RpcError;
 use crate::source::gitea::proto::runner::v1::{
     Result as TaskResult, UpdateLogResponse, UpdateTaskResponse,
 };
+use hr_engine::events::Event;
 
 /// A call on its way, and its answer.
 type InFlight = Pin<Box<dyn Future<Output = Answer> + Send>>;
@@ -257,11 +257,11 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::exec::events::{JobKey, LogKind, Outcome, StepKey};
     use crate::report::spool::Spool;
     use crate::report::{ReportCounters, ReportSettings};
     use crate::source::gitea::proto::runner::v1::TaskState;
     use crate::source::gitea::{ClientOptions, RunnerClient};
+    use hr_engine::events::{JobKey, LogKind, Outcome, StepKey};
 
     /// A shipper whose client is never called (nothing polls the calls built here).
     fn shipper(dir: &Path) -> Shipper {

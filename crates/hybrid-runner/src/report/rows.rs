@@ -22,9 +22,9 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::exec::events::{AnnotationEvent, Event, Outcome};
 use crate::source::gitea::proto::runner::v1::{LogRow, Result as TaskResult, StepState};
 use crate::source::gitea::proto::well_known::Timestamp;
+use hr_engine::events::{AnnotationEvent, Event, Outcome};
 
 /// One row of the task log, stamped when the reporter received it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -298,7 +298,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::exec::events::{JobKey, LogKind, StepKey};
+    use hr_engine::events::{JobKey, LogKind, StepKey};
 
     fn job() -> JobKey {
         JobKey {

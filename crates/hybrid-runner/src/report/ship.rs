@@ -17,12 +17,12 @@ use super::outbox::{AckOutcome, Batch, Outbox};
 use super::rows::{Row, TaskLog, timestamp};
 use super::spool::{SavedState, Spool};
 use super::{ReportError, ReportSettings};
-use crate::exec::events::Event;
 use crate::source::gitea::RpcError;
 use crate::source::gitea::error::Code;
 use crate::source::gitea::proto::runner::v1::{
     Result as TaskResult, TaskState, UpdateLogRequest, UpdateTaskRequest, UpdateTaskResponse,
 };
+use hr_engine::events::Event;
 
 /// The most rows one UpdateLog call carries.
 pub const MAX_CALL_ROWS: usize = 1000;

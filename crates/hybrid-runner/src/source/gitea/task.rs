@@ -5,7 +5,7 @@
 //! `<workdir_parent>/<task id>` with [`run_assignment`], and removes the folder after.
 //!
 //! Steps run on this host, except for a `kubernetes` / `kubernetes://IMAGE` label: then
-//! they run in a pod of the job's own namespace ([`crate::backend::pod`]), created before
+//! they run in a pod of the job's own namespace ([`hr_engine::pod`]), created before
 //! the first step and deleted after the last. A `docker://` label (this runner has no
 //! Docker) says so in one runner line and runs on the host.
 
@@ -19,11 +19,11 @@ use super::client::VERSION;
 use super::labels::{self, Label, LabelKind};
 use super::proto::runner::v1::{Result as TaskResult, Task, TaskNeed};
 use super::proto::well_known::Struct;
-use crate::backend::pod::{JobPod, PodError, PodJob, PodSettings};
-use crate::exec::assignment::{Assignment, JobRun, NeedResult, run_assignment};
-use crate::exec::eval::display;
-use crate::exec::events::{Event, EventSink, JobKey, LogKind, Outcome};
-use crate::exec::mask::Masker;
+use hr_engine::assignment::{Assignment, JobRun, NeedResult, run_assignment};
+use hr_engine::eval::display;
+use hr_engine::events::{Event, EventSink, JobKey, LogKind, Outcome};
+use hr_engine::mask::Masker;
+use hr_engine::pod::{JobPod, PodError, PodJob, PodSettings};
 use hr_process::host::StopPolicy;
 
 /// How this runner runs tasks (from the config and the `.runner` file).
@@ -41,7 +41,7 @@ pub struct TaskSettings {
     pub action_cache: PathBuf,
     /// `runner.envs` + `runner.env_file`.
     pub envs: Vec<(String, String)>,
-    pub builds: crate::exec::build::BuildSettings,
+    pub builds: hr_engine::image_steps::BuildSettings,
     /// `runner.timeout`.
     pub timeout: Duration,
     /// How the pods of `kubernetes` labels' jobs are made.
@@ -145,7 +145,7 @@ pub async fn run_task(
     say(placement(&runs_on, &settings.labels));
     let mut env = settings.envs.clone();
     for (k, v) in gitea_env(settings, &context) {
-        crate::exec::eval::upsert(&mut env, k, v);
+        hr_engine::eval::upsert(&mut env, k, v);
     }
     let mut github = context.clone();
     if github.get("graphql_url").is_none() {
@@ -166,7 +166,7 @@ pub async fn run_task(
                     say(format!(
                         "Job pod {}/{} is running (image {})",
                         pod.namespace(),
-                        crate::backend::pod::POD_NAME,
+                        hr_engine::pod::POD_NAME,
                         image.unwrap_or(&settings.pods.image)
                     ));
                     Some(std::sync::Arc::new(pod))

@@ -29,7 +29,7 @@ pub struct Engine {
     /// `-n`: evaluate steps, run no process.
     pub dry_run: bool,
     /// The run's image builder (made at the first build) and build flags.
-    pub builds: Arc<super::build::BuildService>,
+    pub builds: Arc<crate::image_steps::BuildService>,
     /// `runner.name` and `RUNNER_NAME`.
     pub runner_name: String,
     /// What `actions/checkout` does.
@@ -40,7 +40,7 @@ pub struct Engine {
     /// Values masked in every job's lines besides its secrets (a task's tokens).
     pub masks: Vec<String>,
     /// The job pod the steps run in (a `kubernetes` label's job), else the host.
-    pub pod: Option<Arc<crate::backend::pod::JobPod>>,
+    pub pod: Option<Arc<crate::pod::JobPod>>,
     job_serial: AtomicUsize,
 }
 

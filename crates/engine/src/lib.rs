@@ -6,13 +6,14 @@
 //! - [`job`]: one job run: contexts, environment, steps, outputs.
 //! - [`step`], [`action`]: one step: `run:` scripts, `uses:` actions.
 //! - [`commands`], [`env_files`], [`mask`]: workflow commands, `GITHUB_*` files, secrets.
-//! - [`build`]: image builds: the built-in build actions and the `docker` shim.
+//! - [`image_steps`]: image builds in a job: the built-in build actions and the `docker`
+//!   shim, served by `hr_image`.
+//! - [`pod`]: job pods, where the steps of a `kubernetes` label's job run.
 //! - [`assignment`]: one job handed over by a server (a Gitea task), with the results of
 //!   the jobs it needs and the server's `github` context; [`checkout`] fetches its repository.
 
 pub mod action;
 pub mod assignment;
-pub mod build;
 pub mod call;
 pub mod checkout;
 pub mod commands;
@@ -21,10 +22,12 @@ pub mod engine;
 pub mod env_files;
 pub mod eval;
 pub mod events;
+pub mod hash_files;
+pub mod image_steps;
 pub mod job;
 pub mod mask;
+pub mod pod;
 mod pod_step;
-pub mod render;
 pub mod schedule;
 pub mod step;
 pub mod step_def;
@@ -74,7 +77,7 @@ pub struct ExecOptions {
     /// `-n`: evaluate every step, run no process.
     pub dry_run: bool,
     /// `--builder`, `--insecure-registry`, `--no-docker-shim`.
-    pub builds: build::BuildSettings,
+    pub builds: image_steps::BuildSettings,
 }
 
 impl ExecOptions {
@@ -217,7 +220,7 @@ pub async fn run(
         hard_cancel,
     );
     engine.dry_run = options.dry_run;
-    engine.builds = Arc::new(build::BuildService::new(options.builds.clone()));
+    engine.builds = Arc::new(image_steps::BuildService::new(options.builds.clone()));
     engine.debug = options.step_debug();
     let engine = Arc::new(engine);
     let limits = RunLimits {

@@ -1,7 +1,7 @@
 //! How things are named and worded on screen: job and step labels, result icons and
 //! styles, annotation lines, and annotations as workflow commands for an outer runner.
 
-use crate::exec::events::{AnnotationEvent, JobKey, Outcome, StepKey};
+use hr_engine::events::{AnnotationEvent, JobKey, Outcome, StepKey};
 
 use super::text::{Style, escape_data, escape_property, human_duration};
 

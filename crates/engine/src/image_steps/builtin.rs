@@ -13,10 +13,10 @@ use actions::build::{
 
 use super::outputs::step_outputs;
 use super::{BuildFailure, DEFAULT_BUILD_TIMEOUT, log_line};
-use crate::exec::events::{LogKind, Outcome, StepKey};
-use crate::exec::job::{Frame, JobState};
-use crate::exec::step::ProcessOutcome;
-use crate::exec::step_def::StepDef;
+use crate::events::{LogKind, Outcome, StepKey};
+use crate::job::{Frame, JobState};
+use crate::step::ProcessOutcome;
+use crate::step_def::StepDef;
 use hr_image::registry::{ImageRef, Manifest};
 use hr_image::{BuildJob, BuildLog, BuildLogLine, BuildOutcome};
 

@@ -1,4 +1,4 @@
-//! A step process of a job whose steps run in a pod (see [`crate::backend::pod`]): the
+//! A step process of a job whose steps run in a pod (see [`crate::pod`]): the
 //! process the engine would start on the host, in the pod's terms. The environment loses
 //! the runner's own process environment (the image brings its own `HOME`, ...), host
 //! paths of the job become the pod's (`/__w/...`, `/__t`), `PATH` is the `GITHUB_PATH`
@@ -20,7 +20,7 @@ use super::events::{LogKind, StepKey};
 use super::job::{Frame, JobState};
 use super::step::ProcessOutcome;
 use super::step_def::StepDef;
-use crate::backend::pod::{JobPod, POD_DEFAULT_PATH, PodPaths, PodProcess, StepFileContents};
+use crate::pod::{JobPod, POD_DEFAULT_PATH, PodPaths, PodProcess, StepFileContents};
 use hr_process::host::ProcessSpec;
 
 impl JobState<'_> {

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use crate::exec::events::Event;
+use hr_engine::events::Event;
 
 /// Writes each event as one line of JSON.
 #[derive(Debug, Default, Clone, Copy)]

@@ -1,5 +1,5 @@
 //! `uses:` steps: built-in actions the runner serves itself (checkout; the image builds in
-//! [`super::build::builtin`]), local and remote composite
+//! [`crate::image_steps::builtin`]), local and remote composite
 //! actions (nested, with `inputs` and `outputs`), node actions (`node20`/`node24` through
 //! the host's `node`, with `pre` and `post`), and a clear refusal for Docker actions,
 //! which need a container backend.

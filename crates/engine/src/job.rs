@@ -121,7 +121,7 @@ pub struct JobState<'a> {
     /// id of the step whose action they belong to.
     pub pre_states: Vec<(String, Vec<(String, String)>)>,
     /// The job's `docker`/`nerdctl` shim (absent with `--no-docker-shim` and in dry runs).
-    pub docker_shim: Option<super::build::shim::DockerShim>,
+    pub docker_shim: Option<crate::image_steps::shim::DockerShim>,
     /// What every step process's environment starts from (built on the first step).
     pub step_env: super::step::StepEnvBase,
 }
@@ -449,7 +449,7 @@ impl JobRun<'_> {
 fn start_docker_shim(
     state: &JobState<'_>,
     frame: &Frame,
-) -> Option<super::build::shim::DockerShim> {
+) -> Option<crate::image_steps::shim::DockerShim> {
     let engine = state.engine;
     // A job pod cannot reach the shim's Unix socket on this host (docs/pod-steps.md).
     if engine.dry_run || !engine.builds.settings.docker_shim || engine.pod.is_some() {
@@ -460,7 +460,7 @@ fn start_docker_shim(
         .builds
         .shim_dir(&engine.run.temp_root)
         .and_then(|dir| {
-            super::build::shim::DockerShim::start(
+            crate::image_steps::shim::DockerShim::start(
                 &dir,
                 state.temp.join("docker.sock"),
                 engine.builds.clone(),

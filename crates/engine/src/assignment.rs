@@ -17,13 +17,13 @@ use tokio_util::sync::CancellationToken;
 use workflows::expression::{Object, Value};
 use workflows::model::{Located, Workflow};
 
-use super::build::{BuildService, BuildSettings};
 use super::contexts::{Repository, RunInfo};
 use super::engine::{CheckoutMode, Engine};
 use super::eval::display;
 use super::events::{Event, EventSink, JobKey, LogKind, Outcome};
 use super::job::JobOutcome;
 use super::schedule::{self, RunLimits, WorkflowScope};
+use crate::image_steps::{BuildService, BuildSettings};
 use hr_process::host::StopPolicy;
 
 /// The result and outputs of a job this job needs, as the server reports them.
@@ -64,7 +64,7 @@ pub struct Assignment {
     pub time_limit: Option<Duration>,
     pub stop: StopPolicy,
     /// The running pod the steps go to (a `kubernetes` label), else they run on this host.
-    pub pod: Option<Arc<crate::backend::pod::JobPod>>,
+    pub pod: Option<Arc<crate::pod::JobPod>>,
 }
 
 /// How the job ended.

@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use crate::exec::events::{AnnotationEvent, Event, JobKey, LogKind, Outcome, StepKey};
+use hr_engine::events::{AnnotationEvent, Event, JobKey, LogKind, Outcome, StepKey};
 
 use describe::{
     annotation_style, annotation_text, first_line, icon, job_label, outcome_style, step_detail,

@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use exec::{PodProcess, StepFileContents};
 
-use crate::exec::build::BuildSettings;
+use crate::image_steps::BuildSettings;
 use hr_cluster::templates::{substitute, template_text};
 use hr_cluster::{NamespaceGuard, NamespaceOwner, describe, retry, status_code, task_namespace};
 use hr_image::kaniko::{KanikoBuilder, KanikoConfig, PodProblem, pod_problem};
@@ -48,7 +48,7 @@ pub const DEFAULT_JOB_IMAGE: &str = "node:20-bookworm";
 pub const POD_DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 const TEMPLATE_NAME: &str = "job-pod.yaml";
-const BUILTIN_TEMPLATE: &str = include_str!("../../../../../templates/pods/job-pod.yaml");
+const BUILTIN_TEMPLATE: &str = include_str!("../../templates/job-pod.yaml");
 
 /// How the job pods of this runner are made (`kubernetes.*` settings).
 #[derive(Debug, Clone)]
