@@ -10,8 +10,8 @@ use std::process::{Command, Output};
 
 use deploy_common::{IMAGE, INSTANCE, flag, register};
 use harness::fake_gitea::{FakeGitea, FakeGiteaOptions};
+use hr_gitea::registration::Registration;
 use hybrid_runner::deploy::{CONFIG_KEY, DeploySettings, deploy_manifests};
-use hybrid_runner::source::gitea::registration::Registration;
 
 fn cli(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hybrid-runner-cli"))

@@ -15,8 +15,8 @@ use std::time::Duration;
 use deploy_common::{IMAGE, INSTANCE, daemon, flag, mount_of, pod, pod_spec, register, variants};
 use harness::fake_kube::validate_manifests;
 use hr_cluster::permissions::{ALL_PERMISSIONS, with_job_pods};
+use hr_gitea::config;
 use hr_image::kaniko::needed_permissions;
-use hybrid_runner::config;
 use hybrid_runner::deploy::{
     CONFIG_KEY, CONFIG_SHA256_ANNOTATION, DATA_VOLUME, DeployManifests, DeploySettings,
     DeployTemplate, GRACE_MARGIN, Workload, WorkloadKind, deploy_manifests, kaniko_shape,
@@ -176,7 +176,7 @@ fn the_permission_table_covers_every_api_call_of_the_builder_source() {
     for dir in [
         "crates/image/src/kaniko",
         "crates/cluster/src",
-        "crates/hybrid-runner/src/backend/pod",
+        "crates/engine/src/pod",
     ] {
         let dir = harness::workspace_root().join(dir);
         for entry in std::fs::read_dir(&dir).unwrap() {

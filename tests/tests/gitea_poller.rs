@@ -1,4 +1,4 @@
-//! The daemon's poll loop (`hybrid_runner::daemon::poll`) and its start-up
+//! The daemon's poll loop (`hr_gitea::daemon::poll`) and its start-up
 //! (`daemon::run`) against the fake Gitea over real HTTP, with a fake task handler that
 //! only sleeps or waits and then sends a final UpdateTask: capacity (never more than N
 //! tasks at once, no FetchTask while every slot is taken), the `tasks_version` cache and
@@ -13,13 +13,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use harness::fake_gitea::{FakeGitea, FakeGiteaOptions, Method, TaskSpec, pb};
-use hybrid_runner::config::Config;
-use hybrid_runner::daemon::{
+use hr_gitea::config::Config;
+use hr_gitea::daemon::{
     self, DaemonExit, DaemonFlags, DaemonMetrics, PollEnd, PollSettings, ReportFigures, Shutdown,
     TaskControl,
 };
-use hybrid_runner::source::gitea::registration::{Registration, WARNING};
-use hybrid_runner::source::gitea::{ClientOptions, RunnerClient};
+use hr_gitea::registration::{Registration, WARNING};
+use hr_gitea::{ClientOptions, RunnerClient};
 
 const PAYLOAD: &str = "name: ci\non: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo hi\n";
 

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use harness::fake_gitea::{AuthErrorStyle, FakeGitea, FakeGiteaOptions, Method, TaskSpec, pb};
-use hybrid_runner::source::gitea::registration::Registration;
-use hybrid_runner::source::gitea::{ClientOptions, RunnerClient};
+use hr_gitea::registration::Registration;
+use hr_gitea::{ClientOptions, RunnerClient};
 
 fn register(dir: &Path, instance: &str, token: &str, extra: &[&str]) -> (Output, PathBuf) {
     let runner_file = dir.join(".runner");

@@ -15,12 +15,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use hybrid_runner::source::gitea::proto::ping::v1::{PingRequest, PingResponse};
-use hybrid_runner::source::gitea::proto::runner::v1::{
+use hr_gitea::proto::ping::v1::{PingRequest, PingResponse};
+use hr_gitea::proto::runner::v1::{
     DeclareRequest, DeclareResponse, FetchTaskRequest, FetchTaskResponse, RegisterRequest,
     RegisterResponse, Runner, Task, UpdateLogRequest, UpdateLogResponse,
 };
-use hybrid_runner::source::gitea::{ClientOptions, Code, Credentials, RpcError, RunnerClient};
+use hr_gitea::{ClientOptions, Code, Credentials, RpcError, RunnerClient};
 use prost::Message;
 
 /// One request as the handler saw it.
@@ -172,7 +172,7 @@ async fn handle(
 
 /// Serves `prefix/api/actions/{service}/{method}` on a free loopback port.
 async fn start(prefix: &str) -> (String, Server) {
-    hybrid_runner::tls::install_crypto_provider();
+    hr_cluster::install_crypto_provider();
     let server = Server::default();
     let app = Router::new()
         .route(
@@ -396,7 +396,7 @@ async fn fetch_task_has_its_own_deadline() {
 
 #[tokio::test]
 async fn an_unreachable_server_is_a_transient_send_error() {
-    hybrid_runner::tls::install_crypto_provider();
+    hr_cluster::install_crypto_provider();
     // Bind then drop: nothing listens on the port any more.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

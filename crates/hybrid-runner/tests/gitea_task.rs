@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use hr_engine::assignment::JobRun;
 use hr_engine::events::{Event, EventSink, LogKind, Outcome};
-use hybrid_runner::source::gitea::labels::Label;
-use hybrid_runner::source::gitea::proto::runner::v1::{Result as TaskResult, Task, TaskNeed};
-use hybrid_runner::source::gitea::proto::well_known::Struct;
-use hybrid_runner::source::gitea::task::{TaskSettings, run_task};
+use hr_gitea::labels::Label;
+use hr_gitea::proto::runner::v1::{Result as TaskResult, Task, TaskNeed};
+use hr_gitea::proto::well_known::Struct;
+use hr_gitea::task::{TaskSettings, run_task};
 use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "task-token-5f1e2d3c4b";

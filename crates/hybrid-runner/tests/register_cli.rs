@@ -16,9 +16,9 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use hybrid_runner::source::gitea::proto::ping::v1::PingResponse;
-use hybrid_runner::source::gitea::proto::runner::v1::{RegisterRequest, RegisterResponse, Runner};
-use hybrid_runner::source::gitea::registration::{Registration, RegistrationLock};
+use hr_gitea::proto::ping::v1::PingResponse;
+use hr_gitea::proto::runner::v1::{RegisterRequest, RegisterResponse, Runner};
+use hr_gitea::registration::{Registration, RegistrationLock};
 use prost::Message;
 use tokio::io::AsyncWriteExt;
 
@@ -438,6 +438,6 @@ async fn generate_config_output_is_a_loadable_config() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.yaml");
     std::fs::write(&path, &out.stdout).unwrap();
-    let loaded = hybrid_runner::config::load_with_env(Some(&path), &|_| None).unwrap();
-    assert_eq!(loaded.config, hybrid_runner::config::Config::default());
+    let loaded = hr_gitea::config::load_with_env(Some(&path), &|_| None).unwrap();
+    assert_eq!(loaded.config, hr_gitea::config::Config::default());
 }

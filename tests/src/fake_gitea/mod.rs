@@ -8,7 +8,7 @@
 //! ephemeral runners deleted after their task.
 //!
 //! The messages are the product's own generated types
-//! (`hybrid_runner::source::gitea::proto`, re-exported here as [`pb`]); JSON bodies use their
+//! (`hr_gitea::proto`, re-exported here as [`pb`]); JSON bodies use their
 //! pbjson proto3-JSON mapping.
 //!
 //! Faults ([`Faults`]) are set in [`FakeGiteaOptions`] or changed while it runs with
@@ -38,9 +38,9 @@ use state::Server;
 
 /// The protocol's messages: `runner.v1`, plus `ping.v1`'s and the well-known types used.
 pub mod pb {
-    pub use hybrid_runner::source::gitea::proto::ping::v1::{PingRequest, PingResponse};
-    pub use hybrid_runner::source::gitea::proto::runner::v1::*;
-    pub use hybrid_runner::source::gitea::proto::well_known::{Struct, Timestamp};
+    pub use hr_gitea::proto::ping::v1::{PingRequest, PingResponse};
+    pub use hr_gitea::proto::runner::v1::*;
+    pub use hr_gitea::proto::well_known::{Struct, Timestamp};
 }
 
 /// How refused calls (bad runner token, unknown registration token, a task of another

@@ -8,10 +8,10 @@ pub use harness::fake_gitea::{
     FakeGitea, FakeGiteaOptions, Fault, Faults, Method, RandomFailures, TaskSpec, TaskView, pb,
 };
 pub use hr_engine::events::{AnnotationEvent, Event, EventSink, JobKey, LogKind, Outcome, StepKey};
-pub use hybrid_runner::report::{
+pub use hr_gitea::report::{
     DAEMON_STOPPED_ROW, FinalReport, ReportCounters, ReportSettings, TaskReporter, recover,
 };
-pub use hybrid_runner::source::gitea::{ClientOptions, Credentials, RunnerClient};
+pub use hr_gitea::{ClientOptions, Credentials, RunnerClient};
 
 /// A registered runner's client and the task it fetched.
 pub struct Runner {

@@ -53,7 +53,7 @@ async fn ten_thousand_rows_across_steps_arrive_once_in_order() {
     );
     assert!(calls.iter().all(|r| {
         let rows = r.body.as_ref().unwrap().get("rows");
-        rows.and_then(|r| r.as_array()).map_or(0, Vec::len) <= hybrid_runner::report::MAX_CALL_ROWS
+        rows.and_then(|r| r.as_array()).map_or(0, Vec::len) <= hr_gitea::report::MAX_CALL_ROWS
     }));
     assert!(
         !spool

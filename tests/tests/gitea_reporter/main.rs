@@ -1,4 +1,4 @@
-//! The task reporter (`hybrid_runner::report`) against the fake Gitea over real HTTP, as a
+//! The task reporter (`hr_gitea::report`) against the fake Gitea over real HTTP, as a
 //! runner registered with the fake's registration token: events fed by hand through an
 //! `EventSink`, and the server's stored log, steps, outputs and recorded calls checked:
 //! every row exactly once and in order (also under random 500s, cut connections, lagging

@@ -6,10 +6,10 @@ use std::time::Duration;
 use harness::fake_kube::{FakeKube, FakeKubeOptions};
 use hr_engine::assignment::JobRun;
 use hr_engine::events::{Event, EventSink};
-use hybrid_runner::source::gitea::labels::Label;
-use hybrid_runner::source::gitea::proto::runner::v1::Task;
-use hybrid_runner::source::gitea::proto::well_known::Struct;
-use hybrid_runner::source::gitea::task::{TaskSettings, run_task};
+use hr_gitea::labels::Label;
+use hr_gitea::proto::runner::v1::Task;
+use hr_gitea::proto::well_known::Struct;
+use hr_gitea::task::{TaskSettings, run_task};
 use tokio_util::sync::CancellationToken;
 
 pub const SECRET: &str = "pod-secret-4f3e2d1c";

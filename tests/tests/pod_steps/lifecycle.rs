@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use harness::fake_kube::FakeKubeOptions;
 use hr_engine::events::{Event, EventSink, Outcome};
-use hybrid_runner::source::gitea::task::run_task;
+use hr_gitea::task::run_task;
 use tokio_util::sync::CancellationToken;
 
 use super::common::*;

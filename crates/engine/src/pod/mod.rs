@@ -3,7 +3,7 @@
 //!
 //! [`JobPod::start`] creates the job namespace (the same labels, expiry annotation and
 //! guard as a build namespace, so the reaper and `hybrid-runner cleanup` know it) and the
-//! pod from `templates/pods/job-pod.yaml` (it only sleeps; no service account token), and
+//! pod from `templates/job-pod.yaml` (built in) (it only sleeps; no service account token), and
 //! waits until it runs, failing fast on a fatal waiting reason (`ImagePullBackOff`, ...).
 //! Every step is then a `pods/exec` into it ([`exec`]): the step's script, environment and
 //! empty `GITHUB_*` files go in over the exec's stdin as a tar, never in the exec URL.
@@ -87,7 +87,7 @@ pub enum PodError {
     )]
     Connect(String),
     #[error(
-        "cannot render the job pod's manifests: {0}; fix templates/pods/job-pod.yaml or your kubernetes.template_dir copy"
+        "cannot render the job pod's manifests: {0}; fix your kubernetes.template_dir copy of job-pod.yaml, or remove it to use the built-in one"
     )]
     Render(String),
     #[error(

@@ -15,14 +15,14 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::{UsageError, dotenv};
-use crate::config::{self, Config};
-use crate::daemon::diagnostics::{StderrLog, chain};
-use crate::daemon::work::{TaskWork, figures};
-use crate::daemon::{self, DaemonExit, DaemonFlags, Ready, Shutdown};
-use crate::report::{ReportCounters, ReportSettings};
-use crate::source::gitea::task::TaskSettings;
 use hr_engine::image_steps::BuildSettings;
 use hr_engine::pod::PodSettings;
+use hr_gitea::config::{self, Config};
+use hr_gitea::daemon::diagnostics::{StderrLog, chain};
+use hr_gitea::daemon::work::{TaskWork, figures};
+use hr_gitea::daemon::{self, DaemonExit, DaemonFlags, Ready, Shutdown};
+use hr_gitea::report::{ReportCounters, ReportSettings};
+use hr_gitea::task::TaskSettings;
 
 /// The stack of every runtime thread.
 const THREAD_STACK: usize = 8 << 20;

@@ -7,6 +7,6 @@ use std::process::ExitCode;
 pub struct Args {}
 
 pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    print!("{}", crate::config::generate());
+    print!("{}", hr_gitea::config::generate());
     Ok(ExitCode::SUCCESS)
 }

@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::config::values::parse_duration;
 use crate::deploy::{DeploySettings, WorkloadKind, deploy_manifests};
+use hr_gitea::config::values::parse_duration;
 
 use super::UsageError;
 

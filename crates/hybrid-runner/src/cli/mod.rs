@@ -22,8 +22,6 @@ mod status;
 mod validate;
 mod workflow_files;
 
-pub use register::DEFAULT_LABELS;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -107,7 +105,7 @@ pub fn main() -> ExitCode {
     if raw.nth(1).as_deref() == Some(hr_engine::image_steps::protocol::SHIM_SUBCOMMAND) {
         return docker_shim::run(raw.collect());
     }
-    crate::tls::install_crypto_provider();
+    hr_cluster::install_crypto_provider();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate(args) => validate::run(args),

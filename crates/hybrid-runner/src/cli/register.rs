@@ -18,18 +18,15 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::UsageError;
-use crate::config;
-use crate::source::gitea::labels::{self, Label};
-use crate::source::gitea::proto::runner::v1::RegisterRequest;
-use crate::source::gitea::registration::{self, Registration, RegistrationLock};
-use crate::source::gitea::{ClientOptions, RpcError, RunnerClient, client};
+use hr_gitea::config;
+use hr_gitea::labels::DEFAULT_LABELS;
+use hr_gitea::labels::{self, Label};
+use hr_gitea::proto::runner::v1::RegisterRequest;
+use hr_gitea::registration::{self, Registration, RegistrationLock};
+use hr_gitea::{ClientOptions, RpcError, RunnerClient, client};
 
 /// The variable act_runner reads the registration token from.
 pub const TOKEN_ENV: &str = "GITEA_RUNNER_REGISTRATION_TOKEN";
-
-/// Labels registered when none are given: jobs for `ubuntu-latest` and `self-hosted` run
-/// their steps on this host (act_runner's defaults need Docker, which this runner has not).
-pub const DEFAULT_LABELS: [&str; 2] = ["ubuntu-latest:host", "self-hosted:host"];
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::config::values::format_duration;
-use crate::config::{Config, KubernetesConfig};
+use hr_gitea::config::values::format_duration;
+use hr_gitea::config::{Config, KubernetesConfig};
 use hr_image::kaniko::KanikoConfig;
 
 use super::DeploySettings;

@@ -24,10 +24,10 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 
-use crate::config::Config;
-use crate::source::gitea::labels::Label;
 use hr_cluster::names::is_dns1123_label;
 use hr_cluster::permissions::{Permission, with_job_pods};
+use hr_gitea::config::Config;
+use hr_gitea::labels::Label;
 use hr_image::kaniko::needed_permissions;
 
 pub use admission::service_account_user;
@@ -96,7 +96,7 @@ impl DeploySettings {
             name: "hybrid-runner".to_string(),
             instance: instance.to_string(),
             image: image.to_string(),
-            labels: crate::cli::DEFAULT_LABELS
+            labels: hr_gitea::labels::DEFAULT_LABELS
                 .iter()
                 .map(|l| l.to_string())
                 .collect(),
@@ -444,12 +444,9 @@ impl DeployManifests {
 /// then needs `kaniko::job_pod_permissions` too).
 pub fn runs_job_pods(labels: &[String]) -> bool {
     Label::parse_all(labels).is_ok_and(|labels| {
-        labels.iter().any(|l| {
-            matches!(
-                l.kind,
-                crate::source::gitea::labels::LabelKind::Kubernetes { .. }
-            )
-        })
+        labels
+            .iter()
+            .any(|l| matches!(l.kind, hr_gitea::labels::LabelKind::Kubernetes { .. }))
     })
 }
 

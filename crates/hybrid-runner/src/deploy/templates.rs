@@ -61,33 +61,33 @@ impl DeployTemplate {
     pub fn builtin(self) -> &'static str {
         match self {
             DeployTemplate::Namespace => {
-                include_str!("../../../../templates/deploy/namespace.yaml")
+                include_str!("../../templates/deploy/namespace.yaml")
             }
             DeployTemplate::ServiceAccount => {
-                include_str!("../../../../templates/deploy/service-account.yaml")
+                include_str!("../../templates/deploy/service-account.yaml")
             }
             DeployTemplate::ClusterRole => {
-                include_str!("../../../../templates/deploy/cluster-role.yaml")
+                include_str!("../../templates/deploy/cluster-role.yaml")
             }
             DeployTemplate::ClusterRoleBinding => {
-                include_str!("../../../../templates/deploy/cluster-role-binding.yaml")
+                include_str!("../../templates/deploy/cluster-role-binding.yaml")
             }
             DeployTemplate::ConfigMap => {
-                include_str!("../../../../templates/deploy/config-map.yaml")
+                include_str!("../../templates/deploy/config-map.yaml")
             }
-            DeployTemplate::Service => include_str!("../../../../templates/deploy/service.yaml"),
-            DeployTemplate::Pod => include_str!("../../../../templates/deploy/pod.yaml"),
+            DeployTemplate::Service => include_str!("../../templates/deploy/service.yaml"),
+            DeployTemplate::Pod => include_str!("../../templates/deploy/pod.yaml"),
             DeployTemplate::StatefulSet => {
-                include_str!("../../../../templates/deploy/statefulset.yaml")
+                include_str!("../../templates/deploy/statefulset.yaml")
             }
             DeployTemplate::Deployment => {
-                include_str!("../../../../templates/deploy/deployment.yaml")
+                include_str!("../../templates/deploy/deployment.yaml")
             }
             DeployTemplate::AdmissionPolicy => {
-                include_str!("../../../../templates/deploy/admission-policy.yaml")
+                include_str!("../../templates/deploy/admission-policy.yaml")
             }
             DeployTemplate::AdmissionPolicyBinding => {
-                include_str!("../../../../templates/deploy/admission-policy-binding.yaml")
+                include_str!("../../templates/deploy/admission-policy-binding.yaml")
             }
         }
     }

@@ -1,6 +1,6 @@
 //! The Kubernetes side of an image build: the manifests of a Kaniko dual build (namespace,
 //! quota, registry secret, build context, one Job per variant), rendered from the YAML
-//! templates under `templates/build/` into typed `k8s-openapi` objects and adjusted in typed
+//! templates under `templates/kaniko/` into typed `k8s-openapi` objects and adjusted in typed
 //! form, never string-patched after rendering; and running them: [`KanikoBuilder`]
 //! creates the objects, follows each Job and its pod, streams the log, reads the digest,
 //! and deletes the namespace on every path.

@@ -4,6 +4,10 @@
 //! an unknown schema makes the whole string one opaque host label, as act_runner does.
 //! Only label names go to the server; the full strings stay in the `.runner` file.
 
+/// Labels registered when none are given: jobs for `ubuntu-latest` and `self-hosted` run
+/// their steps on this host (act_runner's defaults need Docker, which this runner has not).
+pub const DEFAULT_LABELS: [&str; 2] = ["ubuntu-latest:host", "self-hosted:host"];
+
 /// Where the jobs of a label run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LabelKind {

@@ -10,10 +10,10 @@ use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 use super::diagnostics::chain;
-use crate::source::gitea::labels::{self, Label, LabelError};
-use crate::source::gitea::proto::runner::v1::DeclareRequest;
-use crate::source::gitea::registration::{Registration, RegistrationError, RegistrationLock};
-use crate::source::gitea::{Code, Declared, RpcError, RunnerClient, client};
+use crate::labels::{self, Label, LabelError};
+use crate::proto::runner::v1::DeclareRequest;
+use crate::registration::{Registration, RegistrationError, RegistrationLock};
+use crate::{Code, Declared, RpcError, RunnerClient, client};
 use hr_cluster::reap_expired;
 use hr_image::kaniko::{KanikoBuilder, KanikoConfig};
 use hr_process::orphans;
@@ -252,7 +252,7 @@ pub async fn reap_build_namespaces(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::gitea::registration::WARNING;
+    use crate::registration::WARNING;
 
     fn registration(labels: &[&str]) -> Registration {
         Registration {

@@ -28,8 +28,8 @@ pub use poller::{PollEnd, PollSettings, Shutdown, TaskControl, poll};
 pub use startup::{Identity, StartError};
 
 use crate::config::Config;
-use crate::source::gitea::proto::runner::v1::{Result as TaskResult, Task};
-use crate::source::gitea::{ClientOptions, RpcError, RunnerClient};
+use crate::proto::runner::v1::{Result as TaskResult, Task};
+use crate::{ClientOptions, RpcError, RunnerClient};
 
 /// The daemon's command-line choices.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -188,7 +188,7 @@ where
     tracing::info!(
         runner = %identity.registration.name,
         instance = %instance,
-        labels = ?crate::source::gitea::labels::names(&identity.labels),
+        labels = ?crate::labels::names(&identity.labels),
         capacity = runner.capacity,
         once,
         "declared; polling for tasks"

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::source::gitea::RpcError;
+use crate::RpcError;
 
 /// A reporter failed.
 #[derive(Debug, thiserror::Error)]

@@ -23,10 +23,8 @@ use tokio::sync::oneshot;
 
 use super::outbox::Batch;
 use super::ship::{MAX_CALL_BYTES, MAX_CALL_ROWS, Shipper};
-use crate::source::gitea::RpcError;
-use crate::source::gitea::proto::runner::v1::{
-    Result as TaskResult, UpdateLogResponse, UpdateTaskResponse,
-};
+use crate::RpcError;
+use crate::proto::runner::v1::{Result as TaskResult, UpdateLogResponse, UpdateTaskResponse};
 use hr_engine::events::Event;
 
 /// A call on its way, and its answer.
@@ -257,10 +255,10 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::proto::runner::v1::TaskState;
     use crate::report::spool::Spool;
     use crate::report::{ReportCounters, ReportSettings};
-    use crate::source::gitea::proto::runner::v1::TaskState;
-    use crate::source::gitea::{ClientOptions, RunnerClient};
+    use crate::{ClientOptions, RunnerClient};
     use hr_engine::events::{JobKey, LogKind, Outcome, StepKey};
 
     /// A shipper whose client is never called (nothing polls the calls built here).

@@ -28,7 +28,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::source::gitea::labels::{Label, LabelError};
+use crate::labels::{Label, LabelError};
 pub use env::{ENV_PREFIX, env_var_name};
 use hr_cluster::names::is_dns1123_label;
 use hr_image::kaniko::{ContextMode, KanikoConfig, ResourcesConfig};
@@ -36,7 +36,7 @@ pub use template::generate;
 pub use values::LogLevel;
 
 /// The largest `runner.fetch_timeout`: a FetchTask call never outlives the 60 s call deadline.
-pub const MAX_FETCH_TIMEOUT: Duration = crate::source::gitea::client::CALL_TIMEOUT;
+pub const MAX_FETCH_TIMEOUT: Duration = crate::client::CALL_TIMEOUT;
 
 /// The whole configuration, validated.
 #[derive(Debug, Clone, PartialEq, Default)]

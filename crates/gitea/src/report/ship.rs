@@ -17,9 +17,9 @@ use super::outbox::{AckOutcome, Batch, Outbox};
 use super::rows::{Row, TaskLog, timestamp};
 use super::spool::{SavedState, Spool};
 use super::{ReportError, ReportSettings};
-use crate::source::gitea::RpcError;
-use crate::source::gitea::error::Code;
-use crate::source::gitea::proto::runner::v1::{
+use crate::RpcError;
+use crate::error::Code;
+use crate::proto::runner::v1::{
     Result as TaskResult, TaskState, UpdateLogRequest, UpdateTaskRequest, UpdateTaskResponse,
 };
 use hr_engine::events::Event;
@@ -72,7 +72,7 @@ impl Backoff {
 /// final report (or by [`super::recover`] for a task a stopped daemon left).
 #[derive(Debug)]
 pub(crate) struct Shipper {
-    pub(crate) client: crate::source::gitea::RunnerClient,
+    pub(crate) client: crate::RunnerClient,
     pub(crate) task_id: i64,
     pub(crate) settings: ReportSettings,
     pub(crate) counters: ReportCounters,
@@ -103,7 +103,7 @@ pub(crate) struct Shipper {
 
 impl Shipper {
     pub(crate) fn new(
-        client: crate::source::gitea::RunnerClient,
+        client: crate::RunnerClient,
         task_id: i64,
         settings: ReportSettings,
         counters: ReportCounters,

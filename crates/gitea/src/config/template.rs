@@ -86,7 +86,7 @@ kubernetes:
   # `name:kubernetes://IMAGE` names its own), in a pod of the job's own namespace.
   job_image: {job_image}
   # Requests and limits of the job pods' container (unset: 100m CPU and 128Mi requested,
-  # a 2Gi memory limit, from templates/pods/job-pod.yaml).
+  # a 2Gi memory limit, from the built-in job-pod.yaml).
   # job_resources:
   #   requests: {{cpu: "1", memory: 1Gi}}
   #   limits: {{memory: 4Gi}}

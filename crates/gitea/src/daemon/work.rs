@@ -14,13 +14,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::diagnostics::chain;
 use super::poller::TaskControl;
-use crate::report::{ReportCounters, ReportSettings, TaskReporter, main_step_count, recover};
-use crate::source::gitea::RunnerClient;
-use crate::source::gitea::proto::runner::v1::{
+use crate::RunnerClient;
+use crate::proto::runner::v1::{
     LogRow, Result as TaskResult, Task, TaskState, UpdateLogRequest, UpdateTaskRequest,
 };
-use crate::source::gitea::proto::well_known::Timestamp;
-use crate::source::gitea::task::{TaskSettings, run_task};
+use crate::proto::well_known::Timestamp;
+use crate::report::{ReportCounters, ReportSettings, TaskReporter, main_step_count, recover};
+use crate::task::{TaskSettings, run_task};
 use hr_engine::events::EventSink;
 
 /// Everything a task needs, shared by every task of the daemon.

@@ -22,8 +22,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::source::gitea::proto::runner::v1::{LogRow, Result as TaskResult, StepState};
-use crate::source::gitea::proto::well_known::Timestamp;
+use crate::proto::runner::v1::{LogRow, Result as TaskResult, StepState};
+use crate::proto::well_known::Timestamp;
 use hr_engine::events::{AnnotationEvent, Event, Outcome};
 
 /// One row of the task log, stamped when the reporter received it.

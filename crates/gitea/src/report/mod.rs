@@ -29,8 +29,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::source::gitea::RunnerClient;
-use crate::source::gitea::proto::runner::v1::{Result as TaskResult, Task};
+use crate::RunnerClient;
+use crate::proto::runner::v1::{Result as TaskResult, Task};
 use hr_engine::events::{Event, Outcome};
 
 pub use close::{DAEMON_STOPPED_ROW, FINAL_BUDGET_FACTOR, FINAL_MIN_ATTEMPTS};

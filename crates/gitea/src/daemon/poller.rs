@@ -34,8 +34,8 @@ use super::backoff;
 use super::diagnostics::chain;
 use super::metrics::DaemonMetrics;
 use crate::config::RunnerConfig;
-use crate::source::gitea::proto::runner::v1::{FetchTaskRequest, Result as TaskResult, Task};
-use crate::source::gitea::{RpcError, RunnerClient};
+use crate::proto::runner::v1::{FetchTaskRequest, Result as TaskResult, Task};
+use crate::{RpcError, RunnerClient};
 
 /// How often `tasks_version = 0` is sent at the latest.
 pub const VERSION_REFRESH: Duration = Duration::from_secs(60);

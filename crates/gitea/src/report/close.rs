@@ -28,8 +28,8 @@ use super::rows::Row;
 use super::ship::{Backoff, MAX_CALL_BYTES, MAX_CALL_ROWS, Shipper, outcome_unknown};
 use super::spool::{Opened, SavedState, Spool};
 use super::{FinalReport, RecoveredTask, ReportCounters, ReportSettings};
-use crate::source::gitea::proto::runner::v1::Result as TaskResult;
-use crate::source::gitea::{RpcError, RunnerClient};
+use crate::proto::runner::v1::Result as TaskResult;
+use crate::{RpcError, RunnerClient};
 
 /// The final calls retry transient failures for this many `close_timeout`s.
 pub const FINAL_BUDGET_FACTOR: u32 = 18;
@@ -230,7 +230,7 @@ impl Shipper {
                     RpcError::Server {
                         method: "UpdateTask",
                         status: 200,
-                        code: crate::source::gitea::Code::Unavailable,
+                        code: crate::Code::Unavailable,
                         message: "the final state was not fully acknowledged".into(),
                     }
                 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::values::{self, LogLevel};
 use super::{Config, ConfigError};
-use crate::source::gitea::labels::Label;
+use crate::labels::Label;
 use hr_image::kaniko::ContextMode;
 
 #[derive(Debug, Default, Deserialize)]

@@ -105,7 +105,7 @@ impl RunnerClient {
                 instance: instance.to_string(),
             });
         }
-        crate::tls::install_crypto_provider();
+        hr_cluster::install_crypto_provider();
         let http = reqwest::Client::builder()
             .user_agent(format!("hybrid-runner/{VERSION}"))
             .connect_timeout(Duration::from_secs(15))

@@ -141,7 +141,7 @@ mod tests {
     #[test]
     fn levels_filter_own_and_other_crates() {
         let log = StderrLog::new(LogLevel::Debug);
-        assert_eq!(log.limit("hybrid_runner::daemon"), Level::DEBUG);
+        assert_eq!(log.limit("hr_gitea::daemon"), Level::DEBUG);
         assert_eq!(log.limit("hyper::client"), Level::WARN);
         let quiet = StderrLog::new(LogLevel::Error);
         assert_eq!(quiet.limit("kube"), Level::ERROR);
@@ -175,7 +175,7 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "1970-01-01T00:00:00Z  WARN hybrid_runner::daemon::diagnostics::tests: cannot fetch tasks task=42 error=\"refused\"\n"
+                "1970-01-01T00:00:00Z  WARN hr_gitea::daemon::diagnostics::tests: cannot fetch tasks task=42 error=\"refused\"\n"
             ]
         );
     }

@@ -1,3 +1,0 @@
-//! Where jobs come from: today Gitea/Forgejo's runner protocol (`gitea`).
-
-pub mod gitea;
