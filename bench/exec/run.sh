@@ -50,7 +50,7 @@ rm -rf "$out"
 mkdir -p "$out"
 : >"$out/records.tsv"
 
-# act's environment (conformance README section 5); harmless for the synthetic workflows.
+# act's environment (ACT=true and act's default actor); harmless for the synthetic workflows.
 export ACT=true GITHUB_ACTOR=nektos/act
 
 # Make $1 a git repository with one commit, a github.com/nektos/act origin (act's
@@ -274,7 +274,7 @@ for i, r in enumerate(table):
 print(f"\nfaster than wrkflw on {wins} of {len(rows)} shared workflows")
 
 # Per-step overhead over a bare `bash -c true` spawn, two ways:
-# - the issue's: (t(tool, 50 steps) - t(50 bare spawns)) / 50, which also spreads the tool's
+# - the per-step formula: (t(tool, 50 steps) - t(50 bare spawns)) / 50, which also spreads the tool's
 #   fixed cost (start, workflow loading, teardown) over the 50 steps;
 # - per further step: ((t(tool, 50) - t(tool, 1)) - (t(bare 50) - t(bare 1))) / 49, the cost
 #   each step adds, without the fixed cost.
@@ -297,14 +297,14 @@ if sys.argv[3] == "1":
         parts = []
         for key in ("mean", "median", "min", "cpu"):
             t = {k: v[key] for k, v in stat.items()}
-            issue = (t[f"{tool}50"] - t["bare50"]) / 50 * 1000
+            per_step = (t[f"{tool}50"] - t["bare50"]) / 50 * 1000
             further = ((t[f"{tool}50"] - t[f"{tool}1"]) - (t["bare50"] - t["bare1"])) / 49 * 1000
-            parts.append((key, issue, further))
-        print(f"  {label}: issue's formula / per further step, in ms")
+            parts.append((key, per_step, further))
+        print(f"  {label}: per-step formula / per further step, in ms")
         print("    " + "   ".join(f"{k}: {i:.2f} / {f:.2f}" for k, i, f in parts))
         if tool == "ours":
             verdict = ", ".join(f"{k} {'met' if i <= 0.5 else 'MISSED'}" for k, i, _ in parts)
-            print(f"    goal <= 0.5 ms by the issue's formula: {verdict}")
+            print(f"    goal <= 0.5 ms by the per-step formula: {verdict}")
 else:
     print("\nper-step overhead: the measurement failed (see baseline.log)")
 

@@ -451,7 +451,7 @@ fn start_docker_shim(
     frame: &Frame,
 ) -> Option<crate::image_steps::shim::DockerShim> {
     let engine = state.engine;
-    // A job pod cannot reach the shim's Unix socket on this host (docs/pod-steps.md).
+    // A job pod cannot reach the shim's Unix socket on this host (docs/internals/pod-steps.md).
     if engine.dry_run || !engine.builds.settings.docker_shim || engine.pod.is_some() {
         return None;
     }

@@ -125,7 +125,7 @@ impl JobState<'_> {
         }
         if !checkout || self.engine.checkout != CheckoutMode::Fetch {
             return Err(format!(
-                "{uses}: a job on a `kubernetes` label runs this action on the runner, which it cannot do in a pod (docs/pod-steps.md)"
+                "{uses}: a job on a `kubernetes` label runs this action on the runner, which it cannot do in a pod (docs/internals/pod-steps.md)"
             ));
         }
         let outcome = self.run_checkout(frame, def, key).await?;

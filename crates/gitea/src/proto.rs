@@ -1,5 +1,5 @@
 //! The `runner.v1` and `ping.v1` messages, generated at build time from `runner/proto/**`
-//! (our own `.proto` files, written from the protocol notes' field tables) by prost-build,
+//! (our own `.proto` files, written from the field tables in docs/internals/gitea-protocol.md) by prost-build,
 //! with proto3-JSON `serde` impls from pbjson-build (camelCase names, int64 as strings,
 //! enums by name) for servers and tests that speak `application/json`.
 //!
@@ -28,7 +28,7 @@ pub mod ping {
 
 #[cfg(test)]
 mod tests {
-    //! Golden encodings built by hand from the protocol notes' field numbers and wire
+    //! Golden encodings built by hand from the protocol's field numbers and wire
     //! types (varint = 0, length-delimited = 2), so a wrong number in a `.proto` fails here.
 
     use std::collections::BTreeMap;

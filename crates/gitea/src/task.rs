@@ -370,8 +370,8 @@ fn placement(runs_on: &[String], labels: &[Label]) -> String {
     }
 }
 
-/// The variables act_runner gives every Gitea job (protocol notes §2.12), under the job's
-/// own `env`: `GITEA_ACTIONS`, the runner's version and capabilities, the run id, the
+/// The variables act_runner gives every Gitea job (docs/internals/gitea-protocol.md), under
+/// the job's own `env`: `GITEA_ACTIONS`, the runner's version and capabilities, the run id, the
 /// Actions runtime (artifacts, cache, summaries) URL and token, OIDC when the server
 /// offers it, `RUNNER_NAME`, `RUNNER_ENVIRONMENT`, `ACT`.
 pub fn gitea_env(settings: &TaskSettings, context: &Object) -> Vec<(String, String)> {

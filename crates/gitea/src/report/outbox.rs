@@ -1,7 +1,7 @@
 //! The rows the server has not acknowledged, and the arithmetic of Gitea's UpdateLog
-//! (protocol notes §2.7), with no IO: every call sends `index` = the first unacknowledged
-//! row and the unacknowledged rows after it (capped per call); the answer's `ack_index`
-//! drops the rows below it; an `ack_index` above what was sent is clamped to it; one below
+//! (docs/internals/gitea-protocol.md), with no IO: every call sends `index` = the first
+//! unacknowledged row and the unacknowledged rows after it (capped per call); the answer's
+//! `ack_index` drops the rows below it; an `ack_index` above what was sent is clamped to it; one below
 //! what was acknowledged before means the server lost rows, which are then sent again
 //! from the spool.
 //!
