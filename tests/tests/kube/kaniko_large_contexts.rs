@@ -380,7 +380,7 @@ fn stdin_mode_without_the_attach_permission_fails_with_the_remedy() {
 
 /// Upload throughput through the fake's attach (kube-rs WebSocket, 64 KiB writes) for a
 /// 32 MiB incompressible context, PVC and stdin; run with
-/// `cargo test -p hybrid-runner-tests --test kaniko_large_contexts -- --ignored --nocapture`.
+/// `cargo test -p hybrid-runner-tests --test kube -- --ignored --nocapture measure_upload_time`.
 #[test]
 #[ignore = "a measurement, not a check"]
 fn measure_upload_time_of_a_32_mib_context() {

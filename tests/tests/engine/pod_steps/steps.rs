@@ -284,7 +284,7 @@ jobs:
     rig.assert_namespaces_deleted().await;
 }
 
-/// A figure, not a check: `cargo test -p hybrid-runner-tests --test pod_steps -- --ignored
+/// A figure, not a check: `cargo test -p hybrid-runner-tests --test engine -- --ignored
 /// --nocapture pod_step_overhead` prints the pod start and the time per trivial step
 /// (two execs each) against the fake API server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
