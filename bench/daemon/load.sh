@@ -4,12 +4,13 @@
 # $EPOCHREALTIME. Fails if any task does not succeed or any row is lost or duplicated;
 # prints the daemon's peak RSS (VmHWM), CPU time (own and steps'), and the log latency
 # p50/p95/max from a line's printing to its storage on the fake (then acknowledged).
-# Runs `gitea_daemon_load` in a release build of the tests crate (the suite runs it in debug).
+# Runs `gitea_daemon_load` (a module of the tests crate's `gitea` test binary) in a release
+# build of the tests crate (the suite runs it in debug).
 # TASKS/LINES cannot be changed here: the test's figures are the issue's.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 cd "$repo"
-cargo test --release -p hybrid-runner-tests --test gitea_daemon_load -- \
-  --exact issue_size_100_tasks_of_1000_lines_at_capacity_20_lose_no_row --nocapture
+cargo test --release -p hybrid-runner-tests --test gitea -- \
+  --exact gitea_daemon_load::issue_size_100_tasks_of_1000_lines_at_capacity_20_lose_no_row --nocapture

@@ -6,7 +6,7 @@
 //! `/proc`, and the processes still carrying a marker in their environment.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -34,18 +34,12 @@ impl RunnerHome {
     /// Registers a runner with `labels` (`ubuntu-latest:host,...`) on `fake` with
     /// `hybrid-runner register --no-interactive` in a fresh folder; `config_extra` is
     /// appended to the config file (YAML, top-level sections other than `runner:`).
-    pub fn register(
-        binary: &Path,
-        fake: &FakeGitea,
-        labels: &str,
-        config_extra: &str,
-    ) -> RunnerHome {
-        RunnerHome::register_with(binary, fake, labels, config_extra, &[])
+    pub fn register(fake: &FakeGitea, labels: &str, config_extra: &str) -> RunnerHome {
+        RunnerHome::register_with(fake, labels, config_extra, &[])
     }
 
     /// [`Self::register`] with more `register` arguments (e.g. `--ephemeral`).
     pub fn register_with(
-        binary: &Path,
         fake: &FakeGitea,
         labels: &str,
         config_extra: &str,
@@ -61,7 +55,8 @@ impl RunnerHome {
             format!("runner:\n  file: {}\n{config_extra}", runner_file.display()),
         )
         .expect("the config file");
-        let out = Command::new(binary)
+        let binary = crate::cli::bin();
+        let out = Command::new(&binary)
             .arg("register")
             .args([
                 "-c",
@@ -95,7 +90,7 @@ impl RunnerHome {
             config,
             workdir,
             uuid,
-            binary: binary.to_path_buf(),
+            binary,
         }
     }
 

@@ -2,11 +2,15 @@
 //! pass/fail tally every suite prints and holds to its checked-in floor.
 
 pub mod buildah;
+pub mod cli;
 pub mod daemon_checks;
 pub mod daemon_process;
 pub mod exec_run;
 pub mod fake_gitea;
 pub mod fake_kube;
+pub mod git;
+pub mod kaniko;
+pub mod loopback;
 pub mod reader;
 pub mod registry;
 

@@ -23,9 +23,9 @@ mod routes;
 mod state;
 mod views;
 
+use crate::loopback::LoopbackServer;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use context::{REPOSITORY, SHA};
@@ -106,8 +106,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[derive(Debug)]
 pub struct FakeGitea {
     shared: Arc<Shared>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    _server: LoopbackServer,
 }
 
 impl FakeGitea {
@@ -116,12 +115,8 @@ impl FakeGitea {
 
     /// Starts the server on a free loopback port.
     pub fn start(options: FakeGiteaOptions) -> FakeGitea {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("a free loopback port for the fake Gitea");
-        listener
-            .set_nonblocking(true)
-            .expect("a non-blocking listener");
-        let addr = listener.local_addr().expect("the listener's address");
+        let listener = LoopbackServer::bind("fake-gitea");
+        let addr = listener.addr();
         let seed = options.seed.unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -139,36 +134,10 @@ impl FakeGitea {
             options,
             addr,
         });
-        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        let server_shared = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("fake-gitea".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("a tokio runtime for the fake Gitea");
-                runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener)
-                        .expect("a tokio listener for the fake Gitea");
-                    let app = routes::router(server_shared);
-                    tokio::select! {
-                        served = axum::serve(listener, app) => {
-                            if let Err(e) = served {
-                                eprintln!("fake-gitea: the server stopped: {e}");
-                            }
-                        }
-                        _ = stop => {}
-                    }
-                });
-                runtime.shutdown_timeout(Duration::from_secs(5));
-            })
-            .expect("a thread for the fake Gitea");
+        let server = listener.serve(routes::router(Arc::clone(&shared)));
         FakeGitea {
             shared,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -316,16 +285,5 @@ impl FakeGitea {
         self.wait_for(timeout, |f| {
             f.task(id).filter(|t| t.is_done() && t.log_closed)
         })
-    }
-}
-
-impl Drop for FakeGitea {
-    fn drop(&mut self) {
-        if let Some(stop) = self.shutdown.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }

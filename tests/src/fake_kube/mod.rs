@@ -30,11 +30,11 @@ mod validate;
 mod verbs;
 mod watch;
 
+use crate::loopback::LoopbackServer;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -159,8 +159,7 @@ impl Shared {
 #[derive(Debug)]
 pub struct FakeKube {
     shared: Arc<Shared>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    _server: LoopbackServer,
     _work: tempfile::TempDir,
 }
 
@@ -169,12 +168,8 @@ impl FakeKube {
     /// `kube-system` in place.
     pub fn start(options: FakeKubeOptions) -> FakeKube {
         let work = tempfile::tempdir().expect("a work folder for the fake kubelet");
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("a free loopback port for the fake API");
-        listener
-            .set_nonblocking(true)
-            .expect("a non-blocking listener");
-        let addr = listener.local_addr().expect("the listener's address");
+        let listener = LoopbackServer::bind("fake-kube");
+        let addr = listener.addr();
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(7, |d| d.as_nanos() as u64)
@@ -196,36 +191,10 @@ impl FakeKube {
             me: me.clone(),
         });
         routes::seed_namespaces(&shared);
-        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        let server_shared = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("fake-kube".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("a tokio runtime for the fake API");
-                runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener)
-                        .expect("a tokio listener for the fake API");
-                    let app = routes::router(server_shared);
-                    tokio::select! {
-                        served = axum::serve(listener, app) => {
-                            if let Err(e) = served {
-                                eprintln!("fake-kube: the server stopped: {e}");
-                            }
-                        }
-                        _ = stop => {}
-                    }
-                });
-                runtime.shutdown_timeout(Duration::from_secs(5));
-            })
-            .expect("a thread for the fake API");
+        let server = listener.serve(routes::router(Arc::clone(&shared)));
         FakeKube {
             shared,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
+            _server: server,
             _work: work,
         }
     }
@@ -350,16 +319,5 @@ impl FakeKube {
         lock(&self.shared.volumes)
             .get(&(namespace.to_string(), claim.to_string()))
             .and_then(|files| files.get(path).cloned())
-    }
-}
-
-impl Drop for FakeKube {
-    fn drop(&mut self) {
-        if let Some(stop) = self.shutdown.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
