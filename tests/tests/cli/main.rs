@@ -6,5 +6,6 @@
 
 mod build_context;
 mod cli;
+mod example_hello;
 mod exec_cli;
 mod register_cli;
