@@ -46,7 +46,8 @@ impl StderrLog {
     }
 
     fn limit(&self, target: &str) -> Level {
-        if target.starts_with("hybrid_runner") {
+        // Our crates: the binary and the `hr_*` libraries (targets are module paths).
+        if target.starts_with("hybrid_runner") || target.starts_with("hr_") {
             self.own
         } else {
             self.others
@@ -142,6 +143,8 @@ mod tests {
     fn levels_filter_own_and_other_crates() {
         let log = StderrLog::new(LogLevel::Debug);
         assert_eq!(log.limit("hr_gitea::daemon"), Level::DEBUG);
+        assert_eq!(log.limit("hr_engine::step"), Level::DEBUG);
+        assert_eq!(log.limit("hybrid_runner::cli"), Level::DEBUG);
         assert_eq!(log.limit("hyper::client"), Level::WARN);
         let quiet = StderrLog::new(LogLevel::Error);
         assert_eq!(quiet.limit("kube"), Level::ERROR);
