@@ -67,14 +67,6 @@ pub struct Assignment {
     pub pod: Option<Arc<crate::pod::JobPod>>,
 }
 
-/// How the job ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobRun {
-    pub result: Outcome,
-    pub outputs: Vec<(String, String)>,
-    pub duration: Duration,
-}
-
 /// Runs the assignment's job. `cancel`: stop the job (steps get SIGINT; `always()` and
 /// `post` steps still run; the result is Cancelled). `hard_cancel` stops those too.
 /// Never fails: a job that cannot start reports why as a runner log line and fails.
@@ -83,7 +75,7 @@ pub async fn run_assignment(
     sink: EventSink,
     cancel: CancellationToken,
     hard_cancel: CancellationToken,
-) -> JobRun {
+) -> JobOutcome {
     let started = Instant::now();
     let mut assignment = assignment;
     let Some(job) = assignment.workflow.jobs.first() else {
@@ -189,7 +181,7 @@ pub async fn run_assignment(
     let workflow = Arc::new(assignment.workflow);
     let mut outcomes = schedule::run_workflow(engine, workflow, scope, limits).await;
     match outcomes.remove(&job_id) {
-        Some(outcome) => JobRun {
+        Some(outcome) => JobOutcome {
             result: outcome.result,
             outputs: outcome.outputs,
             duration: started.elapsed(),
@@ -204,7 +196,7 @@ pub async fn run_assignment(
 }
 
 /// Reports why the job cannot run, as a runner line of a started and failed job.
-fn refuse(sink: &EventSink, key: JobKey, message: String, started: Instant) -> JobRun {
+fn refuse(sink: &EventSink, key: JobKey, message: String, started: Instant) -> JobOutcome {
     ended(
         sink,
         key,
@@ -215,7 +207,13 @@ fn refuse(sink: &EventSink, key: JobKey, message: String, started: Instant) -> J
 }
 
 /// A job that ends before any step: started, one runner line, finished with `result`.
-fn ended(sink: &EventSink, key: JobKey, result: Outcome, line: String, started: Instant) -> JobRun {
+fn ended(
+    sink: &EventSink,
+    key: JobKey,
+    result: Outcome,
+    line: String,
+    started: Instant,
+) -> JobOutcome {
     sink.send(Event::JobStarted { job: key.clone() });
     sink.send(Event::Log {
         job: key.clone(),
@@ -230,7 +228,7 @@ fn ended(sink: &EventSink, key: JobKey, result: Outcome, line: String, started: 
         duration,
         outputs: Vec::new(),
     });
-    JobRun {
+    JobOutcome {
         result,
         outputs: Vec::new(),
         duration,

@@ -19,8 +19,8 @@ use super::step_def::StepDef;
 /// GitHub's default job timeout.
 const DEFAULT_JOB_TIMEOUT_MINUTES: f64 = 360.0;
 
-/// What a finished job run hands to the jobs that need it.
-#[derive(Debug, Clone)]
+/// How a job ended, and what it hands to the jobs that need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobOutcome {
     pub result: Outcome,
     pub outputs: Vec<(String, String)>,

@@ -26,6 +26,7 @@ pub mod hash_files;
 pub mod image_steps;
 pub mod job;
 pub mod mask;
+pub mod placement;
 pub mod pod;
 mod pod_step;
 pub mod schedule;

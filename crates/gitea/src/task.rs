@@ -9,7 +9,7 @@
 //! the first step and deleted after the last. A `docker://` label (this runner has no
 //! Docker) says so in one runner line and runs on the host.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -19,11 +19,13 @@ use super::client::VERSION;
 use super::labels::{self, Label, LabelKind};
 use super::proto::runner::v1::{Result as TaskResult, Task, TaskNeed};
 use super::proto::well_known::Struct;
-use hr_engine::assignment::{Assignment, JobRun, NeedResult, run_assignment};
+use hr_engine::assignment::{Assignment, NeedResult, run_assignment};
 use hr_engine::eval::display;
 use hr_engine::events::{Event, EventSink, JobKey, LogKind, Outcome};
+use hr_engine::job::JobOutcome;
 use hr_engine::mask::Masker;
-use hr_engine::pod::{JobPod, PodError, PodJob, PodSettings};
+use hr_engine::placement::{FolderError, Placement, TaskFolders, fail_before_start, masker_for};
+use hr_engine::pod::{PodError, PodJob, PodSettings};
 use hr_process::host::StopPolicy;
 
 /// How this runner runs tasks (from the config and the `.runner` file).
@@ -64,14 +66,11 @@ pub enum TaskError {
     #[error("{0}")]
     Pod(#[from] PodError),
     #[error(
-        "cannot create the task folder {}: {source}; check host.workdir_parent and its permissions",
-        path.display()
+        "cannot create the task folder {}: {}; check host.workdir_parent and its permissions",
+        .0.path.display(),
+        .0.source
     )]
-    Folder {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    Folder(FolderError),
 }
 
 /// Runs one task. Never fails: a task that cannot run (bad payload, ...) reports its reason
@@ -85,7 +84,7 @@ pub async fn run_task(
     sink: EventSink,
     cancel: CancellationToken,
     hard_cancel: CancellationToken,
-) -> JobRun {
+) -> JobOutcome {
     let started = Instant::now();
     let context = task
         .context
@@ -125,11 +124,13 @@ pub async fn run_task(
         .as_ref()
         .map(|r| r.labels.iter().map(|l| l.value.clone()).collect())
         .unwrap_or_default();
-    let task_dir = settings.workdir_parent.join(task.id.to_string());
-    let folders = make_folders(&task_dir, &text("repository"), task.id);
-    let (workspace, temp) = match folders {
+    let folders = match TaskFolders::create(
+        &settings.workdir_parent,
+        &task.id.to_string(),
+        &text("repository"),
+    ) {
         Ok(f) => f,
-        Err(e) => return fail(&sink, key, &masker, &e, started),
+        Err(e) => return fail(&sink, key, &masker, &TaskError::Folder(e), started),
     };
     let say = |line: String| {
         sink.send(Event::Log {
@@ -142,7 +143,7 @@ pub async fn run_task(
     for line in setup_lines(&task, settings, &context, &key) {
         say(line);
     }
-    say(placement(&runs_on, &settings.labels));
+    say(placement_line(&runs_on, &settings.labels));
     let mut env = settings.envs.clone();
     for (k, v) in gitea_env(settings, &context) {
         hr_engine::eval::upsert(&mut env, k, v);
@@ -152,37 +153,36 @@ pub async fn run_task(
         // Gitea has no GraphQL API: GITHUB_GRAPHQL_URL is empty, as act_runner sets it.
         github.insert("graphql_url", Value::from(""));
     }
-    let pod = match labels::pick(&runs_on, &settings.labels).map(|l| &l.kind) {
-        Some(LabelKind::Kubernetes { image }) => {
-            let job = PodJob {
-                runner_id: settings.builds.runner_id.clone(),
-                namespace_prefix: settings.builds.namespace_prefix.clone(),
-                task: task.id.to_string(),
-                job: key.id.clone(),
-            };
-            let image = image.as_deref();
-            match JobPod::start(&settings.builds, &settings.pods, &job, image, &cancel).await {
-                Ok(pod) => {
-                    say(format!(
-                        "Job pod {}/{} is running (image {})",
-                        pod.namespace(),
-                        hr_engine::pod::POD_NAME,
-                        image.unwrap_or(&settings.pods.image)
-                    ));
-                    Some(std::sync::Arc::new(pod))
-                }
-                // Cancelled while the pod started: the engine reports the job cancelled
-                // before its first step (nothing runs).
-                Err(PodError::Cancelled) if cancel.is_cancelled() => None,
-                Err(e) => {
-                    drop(temp);
-                    let _ = remove_folder(&task_dir);
-                    return fail(&sink, key, &masker, &TaskError::Pod(e), started);
-                }
-            }
-        }
-        _ => None,
+    let placement = match labels::pick(&runs_on, &settings.labels).map(|l| &l.kind) {
+        Some(LabelKind::Kubernetes { image }) => Placement::Pod {
+            image: image.clone(),
+        },
+        _ => Placement::Host,
     };
+    let job = PodJob {
+        runner_id: settings.builds.runner_id.clone(),
+        namespace_prefix: settings.builds.namespace_prefix.clone(),
+        task: task.id.to_string(),
+        job: key.id.clone(),
+    };
+    let pod = match placement
+        .start(&settings.builds, &settings.pods, &job, &cancel)
+        .await
+    {
+        Ok(pod) => pod,
+        Err(e) => {
+            let _ = folders.remove();
+            return fail(&sink, key, &masker, &TaskError::Pod(e), started);
+        }
+    };
+    if let (Some(pod), Placement::Pod { image }) = (&pod, &placement) {
+        say(format!(
+            "Job pod {}/{} is running (image {})",
+            pod.namespace(),
+            hr_engine::pod::POD_NAME,
+            image.as_deref().unwrap_or(&settings.pods.image)
+        ));
+    }
     let assignment = Assignment {
         workflow,
         needs,
@@ -191,8 +191,8 @@ pub async fn run_task(
         vars: pairs(&task.vars),
         env,
         masks: context_secrets(&context),
-        workspace,
-        temp_root: temp.path().to_path_buf(),
+        workspace: folders.workspace.clone(),
+        temp_root: folders.scratch.path().to_path_buf(),
         runner_name: settings.runner_name.clone(),
         action_cache: settings.action_cache.clone(),
         default_actions_url: non_empty(text("gitea_default_actions_url"))
@@ -209,11 +209,11 @@ pub async fn run_task(
             Err(e) => say(format!("warning: {e}")),
         }
     }
-    drop(temp);
-    if let Err(e) = remove_folder(&task_dir) {
+    if let Err(e) = folders.remove() {
         say(format!(
-            "warning: cannot remove the task folder {}: {e}",
-            task_dir.display()
+            "warning: cannot remove the task folder {}: {}",
+            e.path.display(),
+            e.source
         ));
     }
     run
@@ -273,50 +273,6 @@ fn load_payload(
     Ok(workflow)
 }
 
-/// The task folder (cleared of anything a crashed run left), the workspace inside it
-/// (named after the repository, as GitHub's runner names it), and a scratch folder in
-/// the system's temp folder (short paths: the docker shim's socket lives there).
-fn make_folders(
-    task_dir: &Path,
-    repository: &str,
-    task_id: i64,
-) -> Result<(PathBuf, tempfile::TempDir), TaskError> {
-    let folder_error = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| TaskError::Folder { path, source }
-    };
-    if task_dir.exists() {
-        remove_folder(task_dir).map_err(folder_error(task_dir))?;
-    }
-    let name = repository
-        .rsplit('/')
-        .next()
-        .filter(|n| !n.is_empty() && *n != "." && *n != "..")
-        .unwrap_or("workspace");
-    let workspace = task_dir.join(name);
-    std::fs::create_dir_all(&workspace).map_err(folder_error(&workspace))?;
-    let temp = tempfile::Builder::new()
-        .prefix(&format!("hybrid-runner-task-{task_id}-"))
-        .tempdir()
-        .map_err(folder_error(&std::env::temp_dir()))?;
-    Ok((workspace, temp))
-}
-
-/// Removes a folder tree, first making its folders writable when a step left read-only
-/// ones (Go's module cache does).
-fn remove_folder(dir: &Path) -> std::io::Result<()> {
-    if std::fs::remove_dir_all(dir).is_ok() || !dir.exists() {
-        return Ok(());
-    }
-    use std::os::unix::fs::PermissionsExt;
-    for entry in walkdir::WalkDir::new(dir).into_iter().flatten() {
-        if entry.file_type().is_dir() {
-            let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o700));
-        }
-    }
-    std::fs::remove_dir_all(dir)
-}
-
 /// "Set up job" lines, as act_runner writes them before the first step; never a secret.
 fn setup_lines(
     task: &Task,
@@ -346,7 +302,7 @@ fn setup_lines(
 
 /// Where the steps run, in one runner line: always this host; what a label asked for
 /// otherwise is said plainly.
-fn placement(runs_on: &[String], labels: &[Label]) -> String {
+fn placement_line(runs_on: &[String], labels: &[Label]) -> String {
     match labels::pick(runs_on, labels) {
         None => format!(
             "runs-on [{}] matches none of this runner's labels: the steps run on this host",
@@ -436,16 +392,13 @@ fn context_secrets(context: &Object) -> Vec<String> {
 
 /// Masks what the lines written before the job (setup, errors) could hold.
 fn task_masker(task: &Task, context: &Object) -> Masker {
-    let mut masker = Masker::new();
-    for value in task
-        .secrets
-        .values()
-        .cloned()
-        .chain(context_secrets(context))
-    {
-        masker.add(&value);
-    }
-    masker
+    let credentials = context_secrets(context);
+    masker_for(
+        task.secrets
+            .values()
+            .map(String::as_str)
+            .chain(credentials.iter().map(String::as_str)),
+    )
 }
 
 fn fail(
@@ -454,28 +407,8 @@ fn fail(
     masker: &Masker,
     error: &TaskError,
     started: Instant,
-) -> JobRun {
-    sink.send(Event::JobStarted { job: key.clone() });
-    for line in format!("error: {error}").lines() {
-        sink.send(Event::Log {
-            job: key.clone(),
-            step: None,
-            kind: LogKind::Runner,
-            line: masker.mask(line).into_owned(),
-        });
-    }
-    let duration = started.elapsed();
-    sink.send(Event::JobFinished {
-        job: key,
-        result: Outcome::Failure,
-        duration,
-        outputs: Vec::new(),
-    });
-    JobRun {
-        result: Outcome::Failure,
-        outputs: Vec::new(),
-        duration,
-    }
+) -> JobOutcome {
+    fail_before_start(sink, key, masker, error, started)
 }
 
 fn pairs(map: &std::collections::BTreeMap<String, String>) -> Vec<(String, String)> {
@@ -611,7 +544,7 @@ mod tests {
             Label::parse_list("linux:host,ubuntu:docker://node:20,k8s:kubernetes://img:1").unwrap();
         let line = |runs_on: &[&str]| {
             let runs_on: Vec<String> = runs_on.iter().map(|s| s.to_string()).collect();
-            placement(&runs_on, &labels)
+            placement_line(&runs_on, &labels)
         };
         assert!(line(&["linux"]).contains("run on this host"));
         let docker = line(&["ubuntu"]);

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use harness::git::git;
-use hr_engine::assignment::JobRun;
 use hr_engine::events::{Event, EventSink, LogKind, Outcome};
+use hr_engine::job::JobOutcome;
 use hr_gitea::labels::Label;
 use hr_gitea::proto::runner::v1::{Result as TaskResult, Task, TaskNeed};
 use hr_gitea::proto::well_known::Struct;
@@ -114,7 +114,7 @@ async fn run_with(
     task: Task,
     settings: &TaskSettings,
     cancel: CancellationToken,
-) -> (JobRun, Vec<Event>) {
+) -> (JobOutcome, Vec<Event>) {
     let (sink, mut rx) = EventSink::channel();
     let run = run_task(task, settings, sink, cancel, CancellationToken::new()).await;
     let mut events = Vec::new();
@@ -124,7 +124,7 @@ async fn run_with(
     (run, events)
 }
 
-async fn execute(task: Task, settings: &TaskSettings) -> (JobRun, Vec<Event>) {
+async fn execute(task: Task, settings: &TaskSettings) -> (JobOutcome, Vec<Event>) {
     run_with(task, settings, CancellationToken::new()).await
 }
 

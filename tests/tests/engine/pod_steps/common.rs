@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use harness::fake_kube::{FakeKube, FakeKubeOptions};
-use hr_engine::assignment::JobRun;
 use hr_engine::events::{Event, EventSink};
+use hr_engine::job::JobOutcome;
 use hr_gitea::labels::Label;
 use hr_gitea::proto::runner::v1::Task;
 use hr_gitea::proto::well_known::Struct;
@@ -165,7 +165,7 @@ pub fn has(events: &[Event], wanted: &str) -> bool {
     lines(events).iter().any(|l| l == wanted)
 }
 
-pub async fn execute(task: Task, settings: &TaskSettings) -> (JobRun, Vec<Event>) {
+pub async fn execute(task: Task, settings: &TaskSettings) -> (JobOutcome, Vec<Event>) {
     let (sink, mut rx) = EventSink::channel();
     let run = run_task(
         task,

@@ -1,0 +1,232 @@
+//! What every job source (a Gitea task today, a GitHub job next) does around
+//! [`run_assignment`](crate::assignment::run_assignment), whatever protocol it came by:
+//!
+//! - [`TaskFolders`]: the task's folder under the runner's work folder (cleared of what a
+//!   crashed run left), the workspace inside it named after the repository as GitHub's
+//!   runner names it, and a scratch folder with a short path (the docker shim's socket
+//!   lives there); removed after the job, read-only folders included.
+//! - [`Placement`]: where the steps run, on this host or in a job pod of the task's own
+//!   namespace, started before the first step ([`Placement::start`]) and deleted after
+//!   the last.
+//! - [`masker_for`] and [`fail_before_start`]: the lines written before the job (setup,
+//!   errors) are masked like the job's own, and a job that cannot start is reported as a
+//!   started and failed job with the reason as runner lines.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::events::{Event, EventSink, JobKey, LogKind, Outcome};
+use crate::image_steps::BuildSettings;
+use crate::job::JobOutcome;
+use crate::mask::Masker;
+use crate::pod::{JobPod, PodError, PodJob, PodSettings};
+
+/// A folder of the task could not be made or cleared.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot prepare the task folder {path}: {source}")]
+pub struct FolderError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// The folders of one task; [`TaskFolders::remove`] deletes them.
+#[derive(Debug)]
+pub struct TaskFolders {
+    /// `<work folder>/<task id>`.
+    pub task_dir: PathBuf,
+    /// `<task_dir>/<repository name>`: `GITHUB_WORKSPACE`.
+    pub workspace: PathBuf,
+    /// A scratch folder in the system's temp folder, deleted with the value.
+    pub scratch: tempfile::TempDir,
+}
+
+impl TaskFolders {
+    /// Makes `<parent>/<task_id>` (cleared first when a crashed run left it), the workspace
+    /// in it named after `repository`'s last part (`workspace` when that is empty or a dot
+    /// name), and a scratch folder `hybrid-runner-task-<task_id>-*` in the temp folder.
+    pub fn create(parent: &Path, task_id: &str, repository: &str) -> Result<Self, FolderError> {
+        let task_dir = parent.join(task_id);
+        let folder_error = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| FolderError { path, source }
+        };
+        if task_dir.exists() {
+            remove_tree(&task_dir).map_err(folder_error(&task_dir))?;
+        }
+        let name = repository
+            .rsplit('/')
+            .next()
+            .filter(|n| !n.is_empty() && *n != "." && *n != "..")
+            .unwrap_or("workspace");
+        let workspace = task_dir.join(name);
+        std::fs::create_dir_all(&workspace).map_err(folder_error(&workspace))?;
+        let scratch = tempfile::Builder::new()
+            .prefix(&format!("hybrid-runner-task-{task_id}-"))
+            .tempdir()
+            .map_err(folder_error(&std::env::temp_dir()))?;
+        Ok(TaskFolders {
+            task_dir,
+            workspace,
+            scratch,
+        })
+    }
+
+    /// Deletes the scratch folder and the task folder.
+    pub fn remove(self) -> Result<(), FolderError> {
+        drop(self.scratch);
+        remove_tree(&self.task_dir).map_err(|source| FolderError {
+            path: self.task_dir.clone(),
+            source,
+        })
+    }
+}
+
+/// Removes a folder tree, first making its folders writable when a step left read-only
+/// ones (Go's module cache does).
+fn remove_tree(dir: &Path) -> std::io::Result<()> {
+    if std::fs::remove_dir_all(dir).is_ok() || !dir.exists() {
+        return Ok(());
+    }
+    use std::os::unix::fs::PermissionsExt;
+    for entry in walkdir::WalkDir::new(dir).into_iter().flatten() {
+        if entry.file_type().is_dir() {
+            let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o700));
+        }
+    }
+    std::fs::remove_dir_all(dir)
+}
+
+/// Where a job's steps run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// On this host, as the runner's own user.
+    Host,
+    /// In a pod of the task's own namespace, from `image` (else the configured job image).
+    Pod { image: Option<String> },
+}
+
+impl Placement {
+    /// Starts what the placement needs before the first step: nothing on the host, the
+    /// job pod (its namespace, then the pod, waiting until it runs) otherwise. `None` on
+    /// the host, and when `cancel` fired while the pod started (the engine then reports
+    /// the job cancelled before its first step).
+    pub async fn start(
+        &self,
+        builds: &BuildSettings,
+        pods: &PodSettings,
+        job: &PodJob,
+        cancel: &CancellationToken,
+    ) -> Result<Option<Arc<JobPod>>, PodError> {
+        let Placement::Pod { image } = self else {
+            return Ok(None);
+        };
+        match JobPod::start(builds, pods, job, image.as_deref(), cancel).await {
+            Ok(pod) => Ok(Some(Arc::new(pod))),
+            Err(PodError::Cancelled) if cancel.is_cancelled() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A masker for the lines a source writes around the job: every secret value and the
+/// source's own credentials (tokens) in `values`.
+pub fn masker_for<'a>(values: impl IntoIterator<Item = &'a str>) -> Masker {
+    let mut masker = Masker::new();
+    for value in values {
+        masker.add(value);
+    }
+    masker
+}
+
+/// Reports a job that cannot start: started, `error: <error>` as runner lines (masked),
+/// finished as failed.
+pub fn fail_before_start(
+    sink: &EventSink,
+    key: JobKey,
+    masker: &Masker,
+    error: &dyn std::fmt::Display,
+    started: Instant,
+) -> JobOutcome {
+    sink.send(Event::JobStarted { job: key.clone() });
+    for line in format!("error: {error}").lines() {
+        sink.send(Event::Log {
+            job: key.clone(),
+            step: None,
+            kind: LogKind::Runner,
+            line: masker.mask(line).into_owned(),
+        });
+    }
+    let duration = started.elapsed();
+    sink.send(Event::JobFinished {
+        job: key,
+        result: Outcome::Failure,
+        duration,
+        outputs: Vec::new(),
+    });
+    JobOutcome {
+        result: Outcome::Failure,
+        outputs: Vec::new(),
+        duration,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_are_named_after_the_repository_and_removed_with_read_only_subfolders() {
+        let parent = tempfile::tempdir().unwrap();
+        let folders = TaskFolders::create(parent.path(), "7", "owner/app").unwrap();
+        assert_eq!(folders.workspace, parent.path().join("7/app"));
+        assert!(folders.workspace.is_dir() && folders.scratch.path().is_dir());
+        let locked = folders.workspace.join("cache/mod");
+        std::fs::create_dir_all(&locked).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            folders.workspace.join("cache"),
+            std::fs::Permissions::from_mode(0o500),
+        )
+        .unwrap();
+        let scratch = folders.scratch.path().to_path_buf();
+        folders.remove().unwrap();
+        assert!(!parent.path().join("7").exists() && !scratch.exists());
+
+        // A left-over folder is cleared; an empty or dot repository name gives `workspace`.
+        std::fs::create_dir_all(parent.path().join("8/old")).unwrap();
+        let folders = TaskFolders::create(parent.path(), "8", "..").unwrap();
+        assert_eq!(folders.workspace, parent.path().join("8/workspace"));
+        assert!(!parent.path().join("8/old").exists());
+        folders.remove().unwrap();
+    }
+
+    #[test]
+    fn a_job_that_cannot_start_fails_with_masked_lines() {
+        let (sink, mut events) = EventSink::channel();
+        let key = JobKey {
+            id: "build".into(),
+            name: "build".into(),
+        };
+        let masker = masker_for(["s3cret"]);
+        let outcome = fail_before_start(
+            &sink,
+            key,
+            &masker,
+            &"token s3cret refused\nsecond line",
+            Instant::now(),
+        );
+        assert_eq!(outcome.result, Outcome::Failure);
+        drop(sink);
+        let mut lines = Vec::new();
+        while let Ok(event) = events.try_recv() {
+            if let Event::Log { line, .. } = event {
+                lines.push(line);
+            }
+        }
+        assert_eq!(lines, ["error: token *** refused", "second line"]);
+    }
+}
