@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::fake_kube::{FakeKube, FakeKubeOptions};
 use crate::registry::{Registry, require_program};
-use actions::build::{BuildRequest, OutputsStyle, TagTemplates, VariantRequest};
+use actions::image_build::{BuildRequest, OutputsStyle, TagTemplates, VariantRequest};
 use hr_cluster::TaskIds;
 use hr_image::kaniko::{BuildTimings, KanikoBuilder, KanikoConfig, Variant};
 use hr_image::{BuildError, BuildJob, BuildLog, BuildLogLine, BuildOutcome};
@@ -89,7 +89,7 @@ impl Rig {
                     .map(|&variant| VariantRequest {
                         variant,
                         dockerfile: variant.default_dockerfile().to_string(),
-                        tags: actions::build::dual_tags(
+                        tags: actions::image_build::dual_tags(
                             image,
                             SHA,
                             variant,

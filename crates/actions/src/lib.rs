@@ -5,9 +5,9 @@
 //! No Gitea, GitHub API or Kubernetes knowledge lives here. IO is blocking (the `git` CLI
 //! through `std::process`); async callers wrap it in `spawn_blocking`.
 
-pub mod build;
 mod cache;
 mod error;
+pub mod image_build;
 mod manifest;
 mod reference;
 

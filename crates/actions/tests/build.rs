@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use actions::build::{
+use actions::image_build::{
     BuildInputError, BuiltinBuild, DockerCommand, OutputsStyle, TagTemplates, Variant,
     dual_k8s_dockerfile, dual_tags, from_build_push_inputs, from_dual_inputs,
     is_builtin_build_action, parse_docker_cli,
@@ -359,7 +359,7 @@ fn dual_errors() {
 
 // ---- docker CLI shim ----
 
-fn build_of(line: &str) -> actions::build::BuildRequest {
+fn build_of(line: &str) -> actions::image_build::BuildRequest {
     match parse_docker_cli(&argv(line)).unwrap() {
         DockerCommand::Build(req) => req,
         other => panic!("{line}: {other:?}"),

@@ -36,7 +36,7 @@ impl JobState<'_> {
         if self.served_on_runner_for_pod(&uses) {
             return self.run_uses_in_pod(frame, def, key, &uses, timeout).await;
         }
-        if let Some(kind) = actions::build::is_builtin_build_action(&uses) {
+        if let Some(kind) = actions::image_build::is_builtin_build_action(&uses) {
             return self
                 .run_builtin_build(frame, def, key, kind, &uses, timeout)
                 .await;
@@ -132,7 +132,7 @@ impl JobState<'_> {
             let Ok(uses) = frame.scope.interpolate(uses) else {
                 continue;
             };
-            if actions::build::is_builtin_build_action(&uses).is_some() {
+            if actions::image_build::is_builtin_build_action(&uses).is_some() {
                 continue;
             }
             let Ok(action) = ActionRef::parse(&uses) else {

@@ -55,7 +55,7 @@ impl JobState<'_> {
     /// pod through the usual path (their folder provided by [`Self::action_in_pod`]).
     pub(super) fn served_on_runner_for_pod(&self, uses: &str) -> bool {
         self.engine.pod.is_some()
-            && (actions::build::is_builtin_build_action(uses).is_some()
+            && (actions::image_build::is_builtin_build_action(uses).is_some()
                 || ActionRef::parse(uses)
                     .ok()
                     .is_some_and(|a| matches!(actions::builtin(&a), Some(Builtin::Checkout))))
@@ -102,7 +102,7 @@ impl JobState<'_> {
         let Some(pod) = self.engine.pod.clone() else {
             return Err(format!("{uses}: the job has no pod"));
         };
-        if let Some(kind) = actions::build::is_builtin_build_action(uses) {
+        if let Some(kind) = actions::image_build::is_builtin_build_action(uses) {
             // The build runs on the runner as for host jobs, from the pod's workspace as
             // it is now (copied out over the host's mirror of it).
             let workspace = self.engine.run.workspace.clone();

@@ -37,7 +37,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use actions::build::{Variant, VariantRequest};
+use actions::image_build::{Variant, VariantRequest};
 use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actions::build::{BuildRequest, Variant};
+use actions::image_build::{BuildRequest, Variant};
 use tokio_util::sync::CancellationToken;
 
 use super::kaniko::KanikoBuilder;

@@ -191,7 +191,7 @@ pub fn list(options: &ContextOptions) -> Result<Vec<ContextEntry>, ContextError>
 pub fn pack(options: &ContextOptions, out: &mut dyn Write) -> Result<PackedContext, ContextError> {
     let entries = list(options)?;
     let threads = options.threads.max(1);
-    let (job_tx, job_rx) = sync_channel::<gzip::Job>(threads * 2);
+    let (job_tx, job_rx) = sync_channel::<gzip::Chunk>(threads * 2);
     let job_rx = Arc::new(Mutex::new(job_rx));
     let (done_tx, done_rx) = sync_channel::<(u64, Result<Vec<u8>, String>)>(threads * 2);
     let level = options.level;
@@ -265,7 +265,7 @@ fn write_in_order(
 }
 
 fn compress_jobs(
-    jobs: &Mutex<Receiver<gzip::Job>>,
+    jobs: &Mutex<Receiver<gzip::Chunk>>,
     done: &SyncSender<(u64, Result<Vec<u8>, String>)>,
     level: u32,
 ) {
@@ -288,7 +288,7 @@ fn compress_jobs(
 fn produce(
     root: &Path,
     entries: &[ContextEntry],
-    jobs: SyncSender<gzip::Job>,
+    jobs: SyncSender<gzip::Chunk>,
 ) -> Result<(u32, u64), ContextError> {
     let mut stream = ChunkStream::new(jobs);
     let mut buffer = vec![0u8; 256 * 1024];
@@ -341,9 +341,9 @@ fn copy_file(
     stream.push(&[0u8; 512][..tar::padding(entry.size)])
 }
 
-/// Cuts the tar byte stream into [`gzip::CHUNK`]-sized jobs, keeping the CRC and length.
+/// Cuts the tar byte stream into [`gzip::CHUNK_SIZE`]-sized jobs, keeping the CRC and length.
 struct ChunkStream {
-    jobs: SyncSender<gzip::Job>,
+    jobs: SyncSender<gzip::Chunk>,
     current: Vec<u8>,
     previous_tail: Vec<u8>,
     index: u64,
@@ -352,10 +352,10 @@ struct ChunkStream {
 }
 
 impl ChunkStream {
-    fn new(jobs: SyncSender<gzip::Job>) -> Self {
+    fn new(jobs: SyncSender<gzip::Chunk>) -> Self {
         Self {
             jobs,
-            current: Vec::with_capacity(gzip::CHUNK),
+            current: Vec::with_capacity(gzip::CHUNK_SIZE),
             previous_tail: Vec::new(),
             index: 0,
             crc: crc32fast::Hasher::new(),
@@ -367,11 +367,11 @@ impl ChunkStream {
         self.crc.update(bytes);
         self.len += bytes.len() as u64;
         while !bytes.is_empty() {
-            let room = gzip::CHUNK - self.current.len();
+            let room = gzip::CHUNK_SIZE - self.current.len();
             let take = room.min(bytes.len());
             self.current.extend_from_slice(&bytes[..take]);
             bytes = &bytes[take..];
-            if self.current.len() == gzip::CHUNK {
+            if self.current.len() == gzip::CHUNK_SIZE {
                 self.send(false)?;
             }
         }
@@ -380,10 +380,10 @@ impl ChunkStream {
 
     /// Sends the current chunk; only the one from [`Self::finish`] (possibly empty) is `last`.
     fn send(&mut self, last: bool) -> Result<(), ContextError> {
-        let data = std::mem::replace(&mut self.current, Vec::with_capacity(gzip::CHUNK));
+        let data = std::mem::replace(&mut self.current, Vec::with_capacity(gzip::CHUNK_SIZE));
         let dictionary = std::mem::take(&mut self.previous_tail);
         self.previous_tail = data[data.len().saturating_sub(gzip::DICTIONARY)..].to_vec();
-        let job = gzip::Job {
+        let job = gzip::Chunk {
             index: self.index,
             data,
             dictionary,

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use actions::build::{BuildRequest, OutputsStyle, TagTemplates, Variant, VariantRequest};
+use actions::image_build::{BuildRequest, OutputsStyle, TagTemplates, Variant, VariantRequest};
 use harness::buildah::PrivateStorage;
 use harness::registry::{Registry, require_program};
 use hr_cluster::TaskIds;
@@ -27,7 +27,7 @@ fn job(workspace: &Path, image: &str, variants: &[Variant], push: bool) -> Build
                 .map(|&variant| VariantRequest {
                     variant,
                     dockerfile: variant.default_dockerfile().to_string(),
-                    tags: actions::build::dual_tags(image, SHA, variant, &templates),
+                    tags: actions::image_build::dual_tags(image, SHA, variant, &templates),
                 })
                 .collect(),
             build_args: vec![("GREETING".into(), "hi".into())],

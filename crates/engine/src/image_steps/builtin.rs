@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use actions::build::{
+use actions::image_build::{
     BuildRequest, BuiltinBuild, OutputsStyle, TagTemplates, dual_k8s_dockerfile,
     from_build_push_inputs, from_dual_inputs,
 };
@@ -180,7 +180,7 @@ fn describe(job: &BuildJob) -> String {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use actions::build::Variant;
+    use actions::image_build::Variant;
 
     use super::*;
 

@@ -164,7 +164,7 @@ mod tests {
     use std::path::PathBuf;
     use std::time::{Duration, SystemTime};
 
-    use actions::build::{BuildRequest, OutputsStyle, Variant, VariantRequest};
+    use actions::image_build::{BuildRequest, OutputsStyle, Variant, VariantRequest};
 
     use super::*;
     use hr_cluster::TaskIds;

@@ -12,7 +12,7 @@
 //!   `docker/build-push-action`); then `digest`, `image` and `tags` of the first variant.
 //! - The `docker` shim sets no outputs.
 
-use actions::build::OutputsStyle;
+use actions::image_build::OutputsStyle;
 use serde_json::json;
 
 use hr_image::BuildOutcome;
@@ -97,7 +97,7 @@ fn dual(outcome: &BuildOutcome) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use actions::build::Variant;
+    use actions::image_build::Variant;
 
     use super::*;
     use hr_image::BuiltImage;

@@ -1,5 +1,5 @@
 //! Parallel gzip with fixed block boundaries, pigz's way: the stream is cut into
-//! [`CHUNK`]-byte chunks, each compressed on its own thread as raw deflate primed with the
+//! [`CHUNK_SIZE`]-byte chunks, each compressed on its own thread as raw deflate primed with the
 //! previous chunk's last 32 KiB and ended with a sync flush (the last with a final block),
 //! then the pieces are written in order as one gzip member. The output depends only on the
 //! input and the level, never on the number of threads. The header has no name and mtime 0.
@@ -7,7 +7,7 @@
 use flate2::{Compress, Compression, FlushCompress, Status};
 
 /// Bytes of input per independently compressed chunk.
-pub const CHUNK: usize = 128 * 1024;
+pub const CHUNK_SIZE: usize = 128 * 1024;
 /// The deflate window: how much of the previous chunk primes the next.
 pub const DICTIONARY: usize = 32 * 1024;
 
@@ -16,7 +16,7 @@ pub const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
 
 /// One chunk to compress.
 #[derive(Debug)]
-pub struct Job {
+pub struct Chunk {
     pub index: u64,
     pub data: Vec<u8>,
     pub dictionary: Vec<u8>,
@@ -24,30 +24,30 @@ pub struct Job {
 }
 
 /// Compresses one chunk to raw deflate.
-pub fn compress(job: &Job, level: u32) -> Result<Vec<u8>, String> {
+pub fn compress(chunk: &Chunk, level: u32) -> Result<Vec<u8>, String> {
     let mut deflate = Compress::new(Compression::new(level.min(9)), false);
-    if !job.dictionary.is_empty() {
+    if !chunk.dictionary.is_empty() {
         deflate
-            .set_dictionary(&job.dictionary)
+            .set_dictionary(&chunk.dictionary)
             .map_err(|e| format!("priming deflate: {e}"))?;
     }
-    let flush = if job.last {
+    let flush = if chunk.last {
         FlushCompress::Finish
     } else {
         FlushCompress::Sync
     };
-    let mut out = Vec::with_capacity(job.data.len() + job.data.len() / 8 + 1024);
+    let mut out = Vec::with_capacity(chunk.data.len() + chunk.data.len() / 8 + 1024);
     loop {
         let consumed = usize::try_from(deflate.total_in()).map_err(|e| e.to_string())?;
         let status = deflate
-            .compress_vec(&job.data[consumed..], &mut out, flush)
+            .compress_vec(&chunk.data[consumed..], &mut out, flush)
             .map_err(|e| format!("deflate: {e}"))?;
-        let done_input = deflate.total_in() as usize == job.data.len();
+        let done_input = deflate.total_in() as usize == chunk.data.len();
         let room_left = out.len() < out.capacity();
         match status {
             Status::StreamEnd => break,
-            Status::Ok | Status::BufError if done_input && room_left && !job.last => break,
-            _ => out.reserve(job.data.len() / 4 + 4096),
+            Status::Ok | Status::BufError if done_input && room_left && !chunk.last => break,
+            _ => out.reserve(chunk.data.len() / 4 + 4096),
         }
     }
     Ok(out)
@@ -72,7 +72,7 @@ mod tests {
         let chunks: Vec<&[u8]> = if data.is_empty() {
             vec![&[]]
         } else {
-            data.chunks(CHUNK).collect()
+            data.chunks(CHUNK_SIZE).collect()
         };
         for (i, chunk) in chunks.iter().enumerate() {
             let dictionary = if i == 0 {
@@ -81,7 +81,7 @@ mod tests {
                 let prev = chunks[i - 1];
                 prev[prev.len().saturating_sub(DICTIONARY)..].to_vec()
             };
-            let job = Job {
+            let job = Chunk {
                 index: i as u64,
                 data: chunk.to_vec(),
                 dictionary,
@@ -95,7 +95,7 @@ mod tests {
 
     #[test]
     fn chunks_decode_as_one_gzip_member() {
-        let data: Vec<u8> = (0..CHUNK * 3 + 777)
+        let data: Vec<u8> = (0..CHUNK_SIZE * 3 + 777)
             .map(|i| ((i * 7) % 251) as u8 ^ (i / 1000) as u8)
             .collect();
         for level in [1, 6, 9] {

@@ -51,7 +51,7 @@ pub use templates::Template;
 pub use yaml::to_yaml_documents;
 
 /// One image variant of a dual build (the same type every build form lowers to).
-pub use actions::build::Variant;
+pub use actions::image_build::Variant;
 
 /// One variant to build: its Dockerfile (relative to the context) and the full image
 /// references (`registry/repo:tag`) to push.

@@ -156,7 +156,7 @@ fn slash_path(path: &Path) -> String {
 mod tests {
     use super::*;
     use crate::kaniko::Variant;
-    use actions::build::{BuildRequest, OutputsStyle, VariantRequest};
+    use actions::image_build::{BuildRequest, OutputsStyle, VariantRequest};
     use hr_cluster::TaskIds;
     use std::time::{Duration, SystemTime};
 

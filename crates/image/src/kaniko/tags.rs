@@ -3,7 +3,7 @@
 
 use super::Variant;
 
-pub use actions::build::TagTemplates;
+pub use actions::image_build::TagTemplates;
 
 /// The full image references (`image:tag`) each variant pushes, in the order of `variants`;
 /// a tag repeated within a variant is kept once.
@@ -18,7 +18,7 @@ pub fn dual_tags(
         .map(|&variant| {
             (
                 variant,
-                actions::build::dual_tags(image, sha, variant, templates),
+                actions::image_build::dual_tags(image, sha, variant, templates),
             )
         })
         .collect()

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use actions::build::VariantRequest;
+use actions::image_build::VariantRequest;
 
 use super::LocalTool;
 use crate::BuildJob;
@@ -254,7 +254,7 @@ fn path_arg(path: &Path) -> String {
 mod tests {
     use std::time::{Duration, SystemTime};
 
-    use actions::build::{BuildRequest, OutputsStyle, Variant};
+    use actions::image_build::{BuildRequest, OutputsStyle, Variant};
 
     use super::*;
     use hr_cluster::TaskIds;

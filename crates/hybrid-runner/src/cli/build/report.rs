@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use actions::build::Variant;
+use actions::image_build::Variant;
 use serde::Serialize;
 use serde_json::json;
 

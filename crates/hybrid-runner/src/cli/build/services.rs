@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use actions::build::{TagTemplates, from_dual_inputs};
+use actions::image_build::{TagTemplates, from_dual_inputs};
 use serde::Deserialize;
 
 use crate::cli::UsageError;
@@ -287,7 +287,7 @@ pub fn services_base(file: &Path) -> Result<PathBuf, UsageError> {
 
 #[cfg(test)]
 mod tests {
-    use actions::build::Variant;
+    use actions::image_build::Variant;
 
     use super::*;
 
