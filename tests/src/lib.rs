@@ -16,11 +16,7 @@ pub mod registry;
 
 use std::path::{Path, PathBuf};
 
-/// Install ring as the process's rustls crypto provider (the one provider of the whole
-/// tree); harmless when one is already installed.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
+pub use hr_cluster::install_crypto_provider;
 
 /// The workspace root (the folder holding the top-level `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
