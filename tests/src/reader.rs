@@ -1,6 +1,6 @@
 //! GitHub's workflow-parser "reader" cases (`languageservices/workflow-parser/testdata/reader`):
 //! each file split into its options, the workflow under test, the workflows it calls,
-//! and the expected model or errors (conformance README section 2).
+//! and the expected model or errors (the format of the suite files is described in docs/internals/conformance.md).
 
 use std::path::Path;
 

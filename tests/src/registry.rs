@@ -176,7 +176,7 @@ fn config_yaml(root: &Path, port: u16) -> String {
 /// The five tags a dual build of commit `sha` pushes with the default templates, sorted:
 /// `latest`, `docker-latest`, `docker-<sha>` from `Dockerfile`, `k8s-latest`, `k8s-<sha>`
 /// from `Dockerfile.k8s`. Written out here, not taken from the runner, so a test of the
-/// runner's tags compares them with the brief's list.
+/// runner's tags compares them with this list: `latest`, `docker-latest`, `docker-<sha>`, `k8s-latest`, `k8s-<sha>`.
 pub fn five_dual_tags(sha: &str) -> Vec<String> {
     let mut tags = vec![
         "latest".to_string(),

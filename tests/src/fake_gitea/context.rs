@@ -1,6 +1,6 @@
 //! Tasks shaped as Gitea hands them out: the `github`/`gitea` context keys of
-//! `GenerateGiteaContext` (protocol notes §2.10) and the `GITHUB_TOKEN` / `GITEA_TOKEN` secrets
-//! every task carries (§2.11), for a push to `main` of `owner/repo` on this fake instance.
+//! `GenerateGiteaContext` (docs/internals/gitea-protocol.md) and the `GITHUB_TOKEN` / `GITEA_TOKEN` secrets
+//! every task carries, for a push to `main` of `owner/repo` on this fake instance.
 
 use std::collections::BTreeMap;
 

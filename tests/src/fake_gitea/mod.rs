@@ -2,7 +2,7 @@
 //! serves the six Connect RPCs (`ping.v1.PingService/Ping`, `runner.v1.RunnerService/
 //! {Register,Declare,FetchTask,UpdateTask,UpdateLog}`) over plain HTTP on
 //! `127.0.0.1:<port>/api/actions/...`, in `application/proto` and `application/json`, with
-//! Gitea's server rules (see the protocol notes, §2): registration tokens, the
+//! Gitea's server rules (docs/internals/gitea-protocol.md): registration tokens, the
 //! `x-runner-uuid`/`x-runner-token` check, `tasks_version`, task assignment by label,
 //! UpdateLog's ack algorithm, first-value-wins outputs, cancellation answered in UpdateTask,
 //! ephemeral runners deleted after their task.
@@ -173,7 +173,7 @@ impl FakeGitea {
     }
 
     /// A task for `runs-on: labels` running `payload` with the context and secrets Gitea
-    /// sends (protocol notes §2.10, §2.11): a push of [`SHA`] to `main` of [`REPOSITORY`] on
+    /// sends (its `GenerateGiteaContext` and secrets): a push of [`SHA`] to `main` of [`REPOSITORY`] on
     /// this instance, `job` = the payload's job id, `run_id` = the id the next queued task
     /// gets, a fresh 40-hex task token as `token`, `GITHUB_TOKEN` and `GITEA_TOKEN`. Adjust
     /// the fields, then [`Self::enqueue_task`] it.

@@ -1,5 +1,5 @@
-//! act's end-to-end workflow corpus (`act/runner_cases.json` + `act/testdata`, conformance
-//! README section 5) through the real job engine on this host: every row marked
+//! act's end-to-end workflow corpus (`act/runner_cases.json` + `act/testdata`, see
+//! docs/internals/conformance.md) through the real job engine on this host: every row marked
 //! `host_runnable_offline` must end as act expects (success or failure).
 //!
 //! Each row runs in a fresh copy of its `testdata` base folder, which is both the

@@ -1,5 +1,5 @@
-//! Conformance of the `${{ }}` engine against external suites (README sections 1, 3, 4 of
-//! the conformance folder): GitHub's x-lang expression tests, act's interpreter tables, and
+//! Conformance of the `${{ }}` engine against external suites (their formats:
+//! docs/internals/conformance.md): GitHub's x-lang expression tests, act's interpreter tables, and
 //! act's `if:` / interpolation tables.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test that cannot read its data should fail loudly

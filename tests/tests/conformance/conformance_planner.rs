@@ -1,4 +1,4 @@
-//! act's planner cases (`act/planner_cases.json`, README section 6) through the product's
+//! act's planner cases (`act/planner_cases.json`, see docs/internals/conformance.md) through the product's
 //! loader and planner: `needs` stages per event, workflows without the event, load-time
 //! errors (invalid job ids, empty files, unknown `needs`).
 //!

@@ -1,4 +1,4 @@
-//! GitHub's workflow-parser "reader" suite (conformance README section 2) and act's
+//! GitHub's workflow-parser "reader" suite (docs/internals/conformance.md) and act's
 //! workflows as parse-only inputs, run against `workflows::model::load`.
 //!
 //! Tallies:

@@ -9,7 +9,7 @@
 //! A second run puts 40 tasks × 500 lines through a fake answering 20 % of the polls, state
 //! and log calls with 500.
 //!
-//! The issue's size (100 tasks × 1,000 lines, capacity 20) runs by default: about 5 s in a
+//! The full size (100 tasks × 1,000 lines, capacity 20) runs by default: about 5 s in a
 //! debug build on the 2-core test machine. `bench/daemon/load.sh` runs it in a release
 //! build for the figures.
 
@@ -160,9 +160,9 @@ fn run_load(tasks: usize, lines: usize, capacity: usize, failing_percent: u32) {
     );
 }
 
-/// The issue's figure: 100 tasks × 1,000 lines at capacity 20.
+/// The full load: 100 tasks × 1,000 lines at capacity 20.
 #[test]
-fn issue_size_100_tasks_of_1000_lines_at_capacity_20_lose_no_row() {
+fn load_100_tasks_of_1000_lines_at_capacity_20_lose_no_row() {
     run_load(100, 1000, 20, 0);
 }
 
