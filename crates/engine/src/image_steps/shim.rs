@@ -163,7 +163,7 @@ async fn connection(context: Arc<ShimContext>, stream: UnixStream) {
                 let _ = tx.send(ShimReply::Exit(code));
             }
             Err(message) => {
-                let _ = tx.send(ShimReply::Stderr(message));
+                let _ = tx.send(ShimReply::Stderr(message.to_string()));
                 let _ = tx.send(ShimReply::Exit(2));
             }
         }

@@ -290,13 +290,13 @@ impl JobPod {
     /// Deletes the job namespace (and with it the pod and whatever the steps left
     /// running). Idempotent: a second call does nothing. Returns a warning when the
     /// deletion could not be started (the reaper deletes the namespace once it expires).
-    pub async fn delete(&self) -> Result<(), String> {
+    pub async fn delete(&self) -> Result<(), hr_cluster::ClusterError> {
         let guard = match self.guard.lock() {
             Ok(mut g) => g.take(),
             Err(poisoned) => poisoned.into_inner().take(),
         };
         match guard {
-            Some(guard) => guard.delete().await.map(|_| ()).map_err(|e| e.to_string()),
+            Some(guard) => guard.delete().await.map(|_| ()),
             None => Ok(()),
         }
     }
