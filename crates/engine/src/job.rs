@@ -487,6 +487,7 @@ fn start_docker_shim(
                 state.key.id.clone(),
                 &engine.hard_cancel,
             )
+            .map_err(Arc::new)
         });
     match started {
         Ok(shim) => Some(shim),
