@@ -585,3 +585,39 @@ fn node_extra(inputs: &[(String, String)], dir: &Path, uses: &str) -> Vec<(Strin
     ));
     extra
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_errors_keep_their_wording() {
+        let e = ActionStepError::UnsupportedNode {
+            uses: "o/a@v1".into(),
+            using: "node12".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "o/a@v1: unsupported `using: node12`; {} run on the host's node",
+                actions::NODE_VERSIONS.join(", ")
+            )
+        );
+        let e = ActionStepError::TooDeep {
+            uses: "./me".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "./me: composite actions nest more than 9 levels deep; an action may be calling itself"
+        );
+        let e = ActionStepError::DockerImage {
+            job: "j".into(),
+            step: "s".into(),
+            image: "alpine:3".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "job 'j' step 's' uses the Docker image alpine:3: Docker actions need a container backend, and hybrid-runner runs steps on this host. Replace the step with a `run:` step or a JavaScript/composite action."
+        );
+    }
+}

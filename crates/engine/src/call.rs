@@ -238,3 +238,24 @@ async fn load(engine: &Arc<Engine>, uses: &str) -> Result<Workflow, CallError> {
     })?;
     Ok(workflows::model::load(&text, &name)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_errors_keep_their_wording() {
+        let e = CallError::TooDeep {
+            uses: "./.github/workflows/a.yml".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "./.github/workflows/a.yml: reusable workflows nest more than 10 levels deep"
+        );
+        let e = CallError::NoSuchJob {
+            id: "build".into(),
+            file: "ci.yml".into(),
+        };
+        assert_eq!(e.to_string(), "job 'build' is not in ci.yml");
+    }
+}

@@ -439,6 +439,37 @@ mod tests {
     }
 
     #[test]
+    fn errors_keep_their_wording() {
+        let e = CheckoutError::GitFailed {
+            command: "-C /w fetch".into(),
+            code: Some(128),
+        };
+        assert_eq!(
+            e.to_string(),
+            "actions/checkout: `git -C /w fetch` failed (exit code 128)"
+        );
+        let e = CheckoutError::GitFailed {
+            command: "log".into(),
+            code: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "actions/checkout: `git log` failed (exit code none)"
+        );
+        let ctx = github(&[("server_url", "https://g"), ("repository", "o/r")]);
+        let with = [("path".to_string(), "../x".to_string())];
+        assert_eq!(
+            plan(&with, &ctx, Path::new("/w")).unwrap_err().to_string(),
+            "actions/checkout: path \"../x\" must be a folder inside the workspace /w"
+        );
+        let with = [("repository".to_string(), "solo".to_string())];
+        assert_eq!(
+            plan(&with, &ctx, Path::new("/w")).unwrap_err().to_string(),
+            "actions/checkout: repository \"solo\" is not owner/name; set the `repository` input"
+        );
+    }
+
+    #[test]
     fn header_is_basic_auth_of_x_access_token() {
         // base64("x-access-token:abc") = eC1hY2Nlc3MtdG9rZW46YWJj
         assert_eq!(

@@ -711,3 +711,46 @@ pub fn passed_secrets(job: &Job, scope: &Scope, caller: &Object) -> Result<Objec
         None => Ok(Object::new()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(l: &[&str]) -> Vec<String> {
+        l.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn platform_refusals_keep_their_wording() {
+        let mapped = vec![("gpu".to_string(), "node:20".to_string())];
+        assert_eq!(
+            platform(&labels(&["gpu"]), &mapped, false)
+                .unwrap_err()
+                .to_string(),
+            "runs-on 'gpu' is mapped to node:20, which needs a container backend; `exec` runs jobs on the host (-P gpu=host)"
+        );
+        assert_eq!(
+            platform(&labels(&["a", "b"]), &[], true)
+                .unwrap_err()
+                .to_string(),
+            "no platform for runs-on [a, b] (-P maps labels to the host)"
+        );
+        assert_eq!(
+            platform(&labels(&["windows-latest"]), &[], false)
+                .unwrap_err()
+                .to_string(),
+            "runs-on [windows-latest] needs Windows or macOS; this host runs Linux jobs (map a label with -P LABEL=host to run it here anyway)"
+        );
+        assert_eq!(
+            platform(&labels(&["gpu", "big"]), &[], false)
+                .unwrap_err()
+                .to_string(),
+            "no platform for runs-on [gpu, big]; run it on this host with -P gpu=host"
+        );
+        assert_eq!(
+            platform(&[], &[], false).unwrap_err().to_string(),
+            "no platform for runs-on []; run it on this host with -P LABEL=host"
+        );
+        assert!(platform(&labels(&["ubuntu-latest"]), &[], false).is_ok());
+    }
+}

@@ -837,7 +837,18 @@ impl OutputReader<'_, '_> {
 
 #[cfg(test)]
 mod tests {
-    use super::overwrite;
+    use super::{StepError, overwrite};
+
+    #[test]
+    fn step_errors_keep_their_wording() {
+        let e = StepError::WorkingDirectory {
+            path: "/w/sub".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "the working directory /w/sub does not exist; create it in an earlier step or fix `working-directory`"
+        );
+    }
 
     #[test]
     fn overwrite_replaces_longer_and_shorter_content_exactly() {

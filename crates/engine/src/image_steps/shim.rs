@@ -444,3 +444,19 @@ impl ShimContext {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shim_errors_keep_their_wording() {
+        let e = ShimError::SocketPath {
+            socket: PathBuf::from("/tmp/x/docker.sock"),
+        };
+        assert_eq!(
+            e.to_string(),
+            "the socket path /tmp/x/docker.sock is longer than 107 bytes; set TMPDIR to a shorter folder"
+        );
+    }
+}

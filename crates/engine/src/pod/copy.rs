@@ -238,3 +238,23 @@ fn pod_tar_result(code: Option<i32>, errors: &str) -> Result<(), PodTarError> {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_tar_failures_keep_their_wording() {
+        assert!(pod_tar_result(Some(0), "").is_ok());
+        assert_eq!(
+            pod_tar_result(Some(2), " tar: x: Cannot open\n")
+                .unwrap_err()
+                .to_string(),
+            "tar in the pod failed (exit code 2): tar: x: Cannot open"
+        );
+        assert_eq!(
+            pod_tar_result(None, "").unwrap_err().to_string(),
+            "tar in the pod failed (no exit status): "
+        );
+    }
+}

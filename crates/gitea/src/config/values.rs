@@ -187,6 +187,22 @@ mod tests {
     }
 
     #[test]
+    fn value_errors_keep_their_wording() {
+        assert_eq!(
+            parse_duration(" 3d ").unwrap_err().to_string(),
+            "\"3d\" is not a duration; write it like 30s, 5m, 3h or 1h30m (units ns, us, ms, s, m, h)"
+        );
+        assert_eq!(
+            LogLevel::parse(" LOUD").unwrap_err().to_string(),
+            "\"loud\" is not a log level; use trace, debug, info, warn or error"
+        );
+        assert_eq!(
+            parse_context_mode("tar").unwrap_err().to_string(),
+            "\"tar\" is not a context mode; use auto, configmap, pvc or stdin"
+        );
+    }
+
+    #[test]
     fn durations_format_back() {
         for text in ["3h", "0s", "1h30m", "500ms", "5s", "2h0m1s"] {
             let d = parse_duration(text).unwrap();
