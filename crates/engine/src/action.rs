@@ -8,17 +8,74 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use actions::{ActionManifest, ActionRef, Builtin, Runs};
-use workflows::expression::{Object, Value};
+use workflows::expression::{ExprError, Object, Value};
 
 use super::commands::AnnotationLevel;
 use super::eval::{string_object, upsert};
 use super::events::{LogKind, Outcome, StepKey};
 use super::job::{Frame, JobState, PostStep, env_value};
-use super::step::{ProcessOutcome, StepProcess};
+use super::step::{ProcessOutcome, StepError, StepProcess};
 use super::step_def::StepDef;
 
 /// How deep composite actions may nest before the run is stopped (GitHub allows 9).
 const MAX_COMPOSITE_DEPTH: usize = 9;
+
+/// Why a `uses:` step cannot run its action (the action's own failures, as opposed to the
+/// step's, which are [`StepError`]s).
+#[derive(Debug, thiserror::Error)]
+pub enum ActionStepError {
+    /// The reference, the action's fetch or its `action.yml`.
+    #[error(transparent)]
+    Action(#[from] actions::ActionError),
+    #[error(
+        "job '{job}' step '{step}' uses the Docker image {image}: Docker actions need a container backend, and hybrid-runner runs steps on this host. Replace the step with a `run:` step or a JavaScript/composite action."
+    )]
+    DockerImage {
+        job: String,
+        step: String,
+        image: String,
+    },
+    #[error(
+        "job '{job}' step '{step}' uses {uses}, a Docker action (image {image}): Docker actions need a container backend, and hybrid-runner runs steps on this host."
+    )]
+    DockerAction {
+        job: String,
+        step: String,
+        uses: String,
+        image: String,
+    },
+    /// The action cache's worker thread ended before the action was there.
+    #[error("fetching {uses} stopped: {source}")]
+    FetchStopped {
+        uses: String,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    #[error("{uses}: a Docker image needs a container backend")]
+    DockerReference { uses: String },
+    #[error("{uses} is a JavaScript action ({using}) and needs `node` on PATH; install Node.js")]
+    NoNode { uses: String, using: String },
+    #[error("{uses}: unsupported `using: {using}`; {} run on the host's node", actions::NODE_VERSIONS.join(", "))]
+    UnsupportedNode { uses: String, using: String },
+    #[error("default of input '{name}': {source}")]
+    InputDefault {
+        name: String,
+        #[source]
+        source: ExprError,
+    },
+    #[error(
+        "{uses}: composite actions nest more than {} levels deep; an action may be calling itself",
+        MAX_COMPOSITE_DEPTH
+    )]
+    TooDeep { uses: String },
+    #[error("{uses}: output '{name}': {source}")]
+    Output {
+        uses: String,
+        name: String,
+        #[source]
+        source: ExprError,
+    },
+}
 
 impl JobState<'_> {
     pub(super) async fn run_uses(
@@ -28,11 +85,11 @@ impl JobState<'_> {
         key: &StepKey,
         env: &[(String, String)],
         timeout: Option<Duration>,
-    ) -> Result<ProcessOutcome, String> {
+    ) -> Result<ProcessOutcome, StepError> {
         let uses = frame
             .scope
             .interpolate(def.uses.as_deref().unwrap_or_default())
-            .map_err(|e| format!("uses: {e}"))?;
+            .map_err(StepError::evaluate("uses"))?;
         if self.served_on_runner_for_pod(&uses) {
             return self.run_uses_in_pod(frame, def, key, &uses, timeout).await;
         }
@@ -41,7 +98,7 @@ impl JobState<'_> {
                 .run_builtin_build(frame, def, key, kind, &uses, timeout)
                 .await;
         }
-        let action = ActionRef::parse(&uses).map_err(|e| e.to_string())?;
+        let action = ActionRef::parse(&uses).map_err(ActionStepError::from)?;
         if let Some(Builtin::Checkout) = actions::builtin(&action) {
             if self.engine.checkout == super::engine::CheckoutMode::Fetch {
                 return self.run_checkout(frame, def, key).await;
@@ -57,24 +114,25 @@ impl JobState<'_> {
             return Ok(ProcessOutcome::default());
         }
         if let ActionRef::Docker { image } = &action {
-            return Err(format!(
-                "job '{}' step '{}' uses the Docker image {image}: Docker actions need a container backend, and hybrid-runner runs steps on this host. Replace the step with a `run:` step or a JavaScript/composite action.",
-                self.key.id, key.name
-            ));
+            return Err(ActionStepError::DockerImage {
+                job: self.key.id.clone(),
+                step: key.name.clone(),
+                image: image.clone(),
+            }
+            .into());
         }
         let dir = self.action_dir(&action, &uses).await?;
-        let manifest = actions::load_manifest(&dir).map_err(|e| e.to_string())?;
+        let manifest = actions::load_manifest(&dir).map_err(ActionStepError::from)?;
         self.action_in_pod(&dir, key).await?;
         let with = frame
             .scope
             .string_map(&def.with, &def.with_inserts)
-            .map_err(|e| format!("with: {e}"))?;
+            .map_err(StepError::evaluate("with"))?;
         let inputs = self.action_inputs(frame, &manifest, &with, key)?;
         match &manifest.runs {
-            Runs::Composite { steps } => {
-                self.run_composite(frame, &manifest, steps, &dir, &uses, inputs, env, key)
-                    .await
-            }
+            Runs::Composite { steps } => Ok(self
+                .run_composite(frame, &manifest, steps, &dir, &uses, inputs, env, key)
+                .await?),
             Runs::Node {
                 using,
                 main,
@@ -95,23 +153,30 @@ impl JobState<'_> {
                 self.run_node(frame, def, key, &dir, &uses, node, inputs, env, timeout)
                     .await
             }
-            Runs::Docker { image, .. } => Err(format!(
-                "job '{}' step '{}' uses {uses}, a Docker action (image {image}): Docker actions need a container backend, and hybrid-runner runs steps on this host.",
-                self.key.id, key.name
-            )),
+            Runs::Docker { image, .. } => Err(ActionStepError::DockerAction {
+                job: self.key.id.clone(),
+                step: key.name.clone(),
+                uses,
+                image: image.clone(),
+            }
+            .into()),
         }
     }
 
     /// Where an action's files are: the workspace for `./path`, the action cache (fetched
     /// unless `--offline`) for `owner/repo[/path]@ref`.
-    async fn action_dir(&self, action: &ActionRef, uses: &str) -> Result<PathBuf, String> {
+    async fn action_dir(&self, action: &ActionRef, uses: &str) -> Result<PathBuf, ActionStepError> {
         let (cache, workspace) = (self.engine.cache.clone(), self.engine.run.workspace.clone());
         let action = action.clone();
         tokio::task::spawn_blocking(move || cache.locate_action(&action, &workspace))
             .await
-            .map_err(|e| format!("fetching {uses} stopped: {e}"))?
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("{uses}: a Docker image needs a container backend"))
+            .map_err(|source| ActionStepError::FetchStopped {
+                uses: uses.to_string(),
+                source,
+            })??
+            .ok_or_else(|| ActionStepError::DockerReference {
+                uses: uses.to_string(),
+            })
     }
 
     /// The `pre` steps of the job's repository JavaScript actions, run as GitHub runs them:
@@ -201,7 +266,7 @@ impl JobState<'_> {
                     self.run_pre(&frame, def, &key, &dir, &uses, &manifest, pre, &with, &env)
                         .await
                 }
-                Err(e) => Err(e),
+                Err(e) => Err(e.into()),
             };
             let outcome = outcome.map(|p| {
                 let saved = p
@@ -229,7 +294,7 @@ impl JobState<'_> {
         pre: &str,
         with: &[(String, String)],
         env: &[(String, String)],
-    ) -> Result<ProcessOutcome, String> {
+    ) -> Result<ProcessOutcome, StepError> {
         let inputs = self.action_inputs(frame, manifest, with, key)?;
         let using = match &manifest.runs {
             Runs::Node { using, .. } => using.as_str(),
@@ -248,16 +313,15 @@ impl JobState<'_> {
     }
 
     /// The host's `node` (the image's in a job pod), or why a JavaScript action cannot run.
-    fn node_program(&self, uses: &str, using: &str) -> Result<String, String> {
+    fn node_program(&self, uses: &str, using: &str) -> Result<String, ActionStepError> {
         if self.engine.pod.is_some() {
             return Ok("node".to_string());
         }
         hr_process::shell::find_program("node", &self.path_env())
             .map(|p| p.display().to_string())
-            .ok_or_else(|| {
-                format!(
-                    "{uses} is a JavaScript action ({using}) and needs `node` on PATH; install Node.js"
-                )
+            .ok_or_else(|| ActionStepError::NoNode {
+                uses: uses.to_string(),
+                using: using.to_string(),
             })
     }
 
@@ -270,7 +334,7 @@ impl JobState<'_> {
         manifest: &ActionManifest,
         with: &[(String, String)],
         key: &StepKey,
-    ) -> Result<Vec<(String, String)>, String> {
+    ) -> Result<Vec<(String, String)>, ActionStepError> {
         let mut inputs = Vec::new();
         for input in &manifest.inputs {
             let given = with
@@ -279,10 +343,15 @@ impl JobState<'_> {
                 .map(|(_, v)| v.clone());
             let value = match (given, &input.default) {
                 (Some(v), _) => v,
-                (None, Some(d)) => frame
-                    .scope
-                    .interpolate(d)
-                    .map_err(|e| format!("default of input '{}': {e}", input.name))?,
+                (None, Some(d)) => {
+                    frame
+                        .scope
+                        .interpolate(d)
+                        .map_err(|source| ActionStepError::InputDefault {
+                            name: input.name.clone(),
+                            source,
+                        })?
+                }
                 (None, None) => {
                     if input.required {
                         self.note(
@@ -315,15 +384,15 @@ impl JobState<'_> {
         inputs: Vec<(String, String)>,
         env: &[(String, String)],
         key: &StepKey,
-    ) -> Result<ProcessOutcome, String> {
+    ) -> Result<ProcessOutcome, ActionStepError> {
         let depth = frame
             .scope
             .get("__composite_depth")
             .map_or(0.0, workflows::expression::to_number) as usize;
         if depth >= MAX_COMPOSITE_DEPTH {
-            return Err(format!(
-                "{uses}: composite actions nest more than {MAX_COMPOSITE_DEPTH} levels deep; an action may be calling itself"
-            ));
+            return Err(ActionStepError::TooDeep {
+                uses: uses.to_string(),
+            });
         }
         let mut scope = frame.scope.clone();
         scope.set(
@@ -360,10 +429,16 @@ impl JobState<'_> {
         let mut outputs = Vec::new();
         for output in &manifest.outputs {
             let value = match &output.value {
-                Some(v) => inner
-                    .scope
-                    .interpolate(v)
-                    .map_err(|e| format!("{uses}: output '{}': {e}", output.name))?,
+                Some(v) => {
+                    inner
+                        .scope
+                        .interpolate(v)
+                        .map_err(|source| ActionStepError::Output {
+                            uses: uses.to_string(),
+                            name: output.name.clone(),
+                            source,
+                        })?
+                }
                 None => String::new(),
             };
             outputs.push((output.name.clone(), value));
@@ -391,13 +466,13 @@ impl JobState<'_> {
         inputs: Vec<(String, String)>,
         env: &[(String, String)],
         timeout: Option<Duration>,
-    ) -> Result<ProcessOutcome, String> {
+    ) -> Result<ProcessOutcome, StepError> {
         if !actions::NODE_VERSIONS.contains(&node.using) {
-            return Err(format!(
-                "{uses}: unsupported `using: {}`; {} run on the host's node",
-                node.using,
-                actions::NODE_VERSIONS.join(", ")
-            ));
+            return Err(ActionStepError::UnsupportedNode {
+                uses: uses.to_string(),
+                using: node.using.to_string(),
+            }
+            .into());
         }
         let program = self.node_program(uses, node.using)?;
         let extra = node_extra(&inputs, dir, uses);
@@ -423,7 +498,7 @@ impl JobState<'_> {
             scope.status = frame.status(self.cancelled());
             if scope
                 .condition(Some(node.pre_if.unwrap_or("always()")))
-                .map_err(|e| format!("pre-if: {e}"))?
+                .map_err(StepError::evaluate("pre-if"))?
             {
                 let process = StepProcess {
                     program: program.clone(),
@@ -509,4 +584,40 @@ fn node_extra(inputs: &[(String, String)], dir: &Path, uses: &str) -> Vec<(Strin
         uses.split('@').next().unwrap_or(uses).to_string(),
     ));
     extra
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_errors_keep_their_wording() {
+        let e = ActionStepError::UnsupportedNode {
+            uses: "o/a@v1".into(),
+            using: "node12".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "o/a@v1: unsupported `using: node12`; {} run on the host's node",
+                actions::NODE_VERSIONS.join(", ")
+            )
+        );
+        let e = ActionStepError::TooDeep {
+            uses: "./me".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "./me: composite actions nest more than 9 levels deep; an action may be calling itself"
+        );
+        let e = ActionStepError::DockerImage {
+            job: "j".into(),
+            step: "s".into(),
+            image: "alpine:3".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "job 'j' step 's' uses the Docker image alpine:3: Docker actions need a container backend, and hybrid-runner runs steps on this host. Replace the step with a `run:` step or a JavaScript/composite action."
+        );
+    }
 }

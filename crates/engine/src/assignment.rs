@@ -117,7 +117,7 @@ pub async fn run_assignment(
     let prepared = prepare(&assignment);
     let (run_info, event) = match prepared {
         Ok(ready) => ready,
-        Err(message) => return refuse(&sink, key, message, started),
+        Err(e) => return refuse(&sink, key, e.to_string(), started),
     };
     let secrets = secrets_object(&assignment.secrets, &run_info);
     let vars = pairs_object(&assignment.vars);
@@ -248,12 +248,31 @@ fn adopt_needs(assignment: &mut Assignment) {
     }
 }
 
+/// Why an assigned job could not be prepared on this host (it fails before any step).
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error("cannot create the job folder {}: {source}", dir.display())]
+    JobFolder {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the event file {}: {source}", path.display())]
+    EventFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Creates the workspace and scratch folders, writes the event file, and builds the run's
 /// facts from the given `github` context.
-fn prepare(assignment: &Assignment) -> Result<(RunInfo, Value), String> {
+fn prepare(assignment: &Assignment) -> Result<(RunInfo, Value), PrepareError> {
     for dir in [&assignment.workspace, &assignment.temp_root] {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create the job folder {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|source| PrepareError::JobFolder {
+            dir: dir.clone(),
+            source,
+        })?;
     }
     let github = given_github(&assignment.github, &assignment.secrets);
     let event = match github.get("event") {
@@ -262,8 +281,10 @@ fn prepare(assignment: &Assignment) -> Result<(RunInfo, Value), String> {
     };
     let event_path = assignment.temp_root.join("event.json");
     let json = serde_json::to_string_pretty(&event.to_json()).unwrap_or_default();
-    std::fs::write(&event_path, json)
-        .map_err(|e| format!("cannot write the event file {}: {e}", event_path.display()))?;
+    std::fs::write(&event_path, json).map_err(|source| PrepareError::EventFile {
+        path: event_path.clone(),
+        source,
+    })?;
     let text = |k: &str| github.get(k).map(display).unwrap_or_default();
     let repository = text("repository");
     let owner = match text("repository_owner") {

@@ -17,9 +17,46 @@ use workflows::expression::Value;
 
 use super::events::{LogKind, Outcome, StepKey};
 use super::job::{Frame, JobState};
-use super::step::ProcessOutcome;
+use super::step::{ProcessOutcome, StepError};
 use super::step_def::StepDef;
-use hr_process::host::{OutputStream, ProcessSpec, run_process};
+use hr_process::host::{HostError, OutputStream, ProcessSpec, run_process};
+
+/// Why `actions/checkout` (served by the runner) failed: its inputs, or a `git` command.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    #[error(
+        "actions/checkout: repository {repository:?} is not owner/name; set the `repository` input"
+    )]
+    Repository { repository: String },
+    #[error("actions/checkout: github.server_url is empty, so there is nowhere to fetch from")]
+    NoServer,
+    #[error("actions/checkout: fetch-depth {depth:?} is not a number (0 fetches all history)")]
+    FetchDepth { depth: String },
+    #[error(
+        "actions/checkout: path {path:?} must be a folder inside the workspace {}",
+        workspace.display()
+    )]
+    Path { path: String, workspace: PathBuf },
+    #[error("actions/checkout: cannot create {}: {source}", dir.display())]
+    CreateDir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `git` could not be started.
+    #[error("actions/checkout: {0}; install git")]
+    Git(#[source] HostError),
+    #[error("actions/checkout: cancelled")]
+    Cancelled,
+    /// A `git` command failed; `command` is its arguments as logged (the token hidden).
+    #[error(
+        "actions/checkout: `git {command}` failed (exit code {})",
+        code.map_or_else(|| "none".to_string(), |c| c.to_string())
+    )]
+    GitFailed { command: String, code: Option<i32> },
+    #[error("actions/checkout: checked out {commit}, not the event's commit {sha}")]
+    WrongCommit { commit: String, sha: String },
+}
 
 /// What to fetch and where, from the step's inputs over the `github` context.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +81,7 @@ pub fn plan(
     with: &[(String, String)],
     github: &Value,
     workspace: &Path,
-) -> Result<CheckoutPlan, String> {
+) -> Result<CheckoutPlan, CheckoutError> {
     let input = |name: &str| {
         with.iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -60,27 +97,18 @@ pub fn plan(
     let own_repository = context("repository");
     let repository = input("repository").unwrap_or_else(|| own_repository.clone());
     if repository.split('/').filter(|p| !p.is_empty()).count() != 2 {
-        return Err(format!(
-            "actions/checkout: repository {repository:?} is not owner/name; set the `repository` input"
-        ));
+        return Err(CheckoutError::Repository { repository });
     }
     let server = context("server_url").trim_end_matches('/').to_string();
     if server.is_empty() {
-        return Err(
-            "actions/checkout: github.server_url is empty, so there is nowhere to fetch from"
-                .to_string(),
-        );
+        return Err(CheckoutError::NoServer);
     }
     let depth = match input("fetch-depth") {
         None => Some(1),
         Some(d) => match d.parse::<u32>() {
             Ok(0) => None,
             Ok(n) => Some(n),
-            Err(_) => {
-                return Err(format!(
-                    "actions/checkout: fetch-depth {d:?} is not a number (0 fetches all history)"
-                ));
-            }
+            Err(_) => return Err(CheckoutError::FetchDepth { depth: d }),
         },
     };
     let dir = match input("path") {
@@ -88,10 +116,10 @@ pub fn plan(
         Some(p) => {
             let rel = Path::new(&p);
             if rel.is_absolute() || rel.components().any(|c| c == Component::ParentDir) {
-                return Err(format!(
-                    "actions/checkout: path {p:?} must be a folder inside the workspace {}",
-                    workspace.display()
-                ));
+                return Err(CheckoutError::Path {
+                    path: p,
+                    workspace: workspace.to_path_buf(),
+                });
             }
             workspace.join(rel)
         }
@@ -144,11 +172,11 @@ impl JobState<'_> {
         frame: &Frame,
         def: &StepDef,
         key: &StepKey,
-    ) -> Result<ProcessOutcome, String> {
+    ) -> Result<ProcessOutcome, StepError> {
         let with = frame
             .scope
             .string_map(&def.with, &def.with_inserts)
-            .map_err(|e| format!("with: {e}"))?;
+            .map_err(StepError::evaluate("with"))?;
         let github = frame.scope.get("github").cloned().unwrap_or(Value::Null);
         let plan = plan(&with, &github, &self.engine.run.workspace)?;
         let header = (!plan.token.is_empty()).then(|| auth_header(&plan.token));
@@ -156,11 +184,9 @@ impl JobState<'_> {
             self.masker.add(&plan.token);
             self.masker.add(header);
         }
-        std::fs::create_dir_all(&plan.dir).map_err(|e| {
-            format!(
-                "actions/checkout: cannot create {}: {e}",
-                plan.dir.display()
-            )
+        std::fs::create_dir_all(&plan.dir).map_err(|source| CheckoutError::CreateDir {
+            dir: plan.dir.clone(),
+            source,
         })?;
         self.note(
             Some(key),
@@ -216,7 +242,7 @@ impl JobState<'_> {
             // A server that refuses to serve a commit by its sha (no protocol v2) still
             // serves the branch; its whole history, as the commit may be behind the tip.
             let Some(branch) = plan.branch.as_ref().filter(|_| plan.sha.is_some()) else {
-                return Err(e);
+                return Err(e.into());
             };
             self.note(
                 Some(key),
@@ -251,9 +277,11 @@ impl JobState<'_> {
         if let Some(sha) = &plan.sha
             && !commit.eq_ignore_ascii_case(sha)
         {
-            return Err(format!(
-                "actions/checkout: checked out {commit}, not the event's commit {sha}"
-            ));
+            return Err(CheckoutError::WrongCommit {
+                commit,
+                sha: sha.clone(),
+            }
+            .into());
         }
         let git_ref = plan
             .branch
@@ -275,7 +303,7 @@ impl JobState<'_> {
         key: &StepKey,
         secret_args: &[&str],
         args: &[&str],
-    ) -> Result<String, String> {
+    ) -> Result<String, CheckoutError> {
         let shown = if secret_args.is_empty() {
             args.join(" ")
         } else {
@@ -317,16 +345,15 @@ impl JobState<'_> {
             };
             run_process(&spec, self.engine.stop, &mut on_line, &token).await
         };
-        let exit = exit.map_err(|e| format!("actions/checkout: {e}; install git"))?;
+        let exit = exit.map_err(CheckoutError::Git)?;
         if exit.cancelled {
-            return Err("actions/checkout: cancelled".to_string());
+            return Err(CheckoutError::Cancelled);
         }
         if !exit.success() {
-            return Err(format!(
-                "actions/checkout: `git {shown}` failed (exit code {})",
-                exit.code
-                    .map_or_else(|| "none".to_string(), |c| c.to_string())
-            ));
+            return Err(CheckoutError::GitFailed {
+                command: shown,
+                code: exit.code,
+            });
         }
         Ok(stdout.trim().to_string())
     }
@@ -406,7 +433,39 @@ mod tests {
         assert!(
             plan(&with, &ctx, Path::new("/w"))
                 .unwrap_err()
+                .to_string()
                 .contains("fetch-depth")
+        );
+    }
+
+    #[test]
+    fn errors_keep_their_wording() {
+        let e = CheckoutError::GitFailed {
+            command: "-C /w fetch".into(),
+            code: Some(128),
+        };
+        assert_eq!(
+            e.to_string(),
+            "actions/checkout: `git -C /w fetch` failed (exit code 128)"
+        );
+        let e = CheckoutError::GitFailed {
+            command: "log".into(),
+            code: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "actions/checkout: `git log` failed (exit code none)"
+        );
+        let ctx = github(&[("server_url", "https://g"), ("repository", "o/r")]);
+        let with = [("path".to_string(), "../x".to_string())];
+        assert_eq!(
+            plan(&with, &ctx, Path::new("/w")).unwrap_err().to_string(),
+            "actions/checkout: path \"../x\" must be a folder inside the workspace /w"
+        );
+        let with = [("repository".to_string(), "solo".to_string())];
+        assert_eq!(
+            plan(&with, &ctx, Path::new("/w")).unwrap_err().to_string(),
+            "actions/checkout: repository \"solo\" is not owner/name; set the `repository` input"
         );
     }
 

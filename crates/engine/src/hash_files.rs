@@ -13,6 +13,35 @@ use std::path::{Path, PathBuf};
 use globset::{Glob, GlobBuilder, GlobMatcher};
 use sha2::{Digest, Sha256};
 
+/// Why `hashFiles()` could not produce a digest.
+#[derive(Debug, thiserror::Error)]
+pub enum HashFilesError {
+    /// A pattern is not a valid glob.
+    #[error("hashFiles pattern '{pattern}' is invalid: {source}")]
+    Pattern {
+        pattern: String,
+        #[source]
+        source: globset::Error,
+    },
+    /// Walking the workspace failed (a folder that cannot be listed).
+    #[error("hashFiles could not read the workspace: {0}")]
+    Walk(#[source] walkdir::Error),
+    /// A matched file could not be opened.
+    #[error("hashFiles could not open {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A matched file could not be read to its end.
+    #[error("hashFiles could not read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Hashes files below one workspace folder.
 #[derive(Debug, Clone)]
 pub struct WorkspaceHasher {
@@ -32,7 +61,7 @@ impl WorkspaceHasher {
     }
 
     /// The hex digest of every file matching `patterns`, `""` when none does.
-    pub fn hash(&self, patterns: &[String]) -> Result<String, String> {
+    pub fn hash(&self, patterns: &[String]) -> Result<String, HashFilesError> {
         let patterns = self.compile(patterns)?;
         if patterns.iter().all(|p| p.negate) {
             return Ok(String::new());
@@ -44,8 +73,7 @@ impl WorkspaceHasher {
             .sort_by_file_name()
             .min_depth(1);
         for entry in walk {
-            let entry =
-                entry.map_err(|e| format!("hashFiles could not read the workspace: {e}"))?;
+            let entry = entry.map_err(HashFilesError::Walk)?;
             if !entry.file_type().is_file() {
                 continue;
             }
@@ -64,7 +92,7 @@ impl WorkspaceHasher {
         Ok(hex(&total.finalize()))
     }
 
-    fn compile(&self, patterns: &[String]) -> Result<Vec<Pattern>, String> {
+    fn compile(&self, patterns: &[String]) -> Result<Vec<Pattern>, HashFilesError> {
         let mut compiled = Vec::new();
         for line in patterns.iter().flat_map(|p| p.lines()) {
             let line = line.trim();
@@ -104,19 +132,24 @@ impl WorkspaceHasher {
     }
 }
 
+/// The evaluator's `hashFiles()` hook; its trait (in `workflows`) takes the message as a
+/// `String`, so the typed error ends here.
 impl workflows::expression::Host for WorkspaceHasher {
     fn hash_files(&self, patterns: &[String]) -> Result<String, String> {
-        self.hash(patterns)
+        self.hash(patterns).map_err(|e| e.to_string())
     }
 }
 
-fn glob(pattern: &str) -> Result<GlobMatcher, String> {
+fn glob(pattern: &str) -> Result<GlobMatcher, HashFilesError> {
     GlobBuilder::new(pattern)
         .literal_separator(true)
         .backslash_escape(true)
         .build()
         .map(|g: Glob| g.compile_matcher())
-        .map_err(|e| format!("hashFiles pattern '{pattern}' is invalid: {e}"))
+        .map_err(|source| HashFilesError::Pattern {
+            pattern: pattern.to_string(),
+            source,
+        })
 }
 
 /// The last pattern that matches decides, as in `@actions/glob`.
@@ -132,15 +165,18 @@ fn is_included(patterns: &[Pattern], relative: &Path) -> bool {
     included
 }
 
-fn hash_file(path: &Path) -> Result<[u8; 32], String> {
-    let mut file = std::fs::File::open(path)
-        .map_err(|e| format!("hashFiles could not open {}: {e}", path.display()))?;
+fn hash_file(path: &Path) -> Result<[u8; 32], HashFilesError> {
+    let mut file = std::fs::File::open(path).map_err(|source| HashFilesError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = file
-            .read(&mut buf)
-            .map_err(|e| format!("hashFiles could not read {}: {e}", path.display()))?;
+        let n = file.read(&mut buf).map_err(|source| HashFilesError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         if n == 0 {
             break;
         }

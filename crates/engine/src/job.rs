@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
-use workflows::expression::{JobStatus, Object, Value};
+use workflows::expression::{ExprError, JobStatus, Object, Value};
 use workflows::model::{Job, OrExpression, Workflow};
 
 use super::engine::Engine;
@@ -344,7 +344,7 @@ impl JobRun<'_> {
     }
 
     /// Contexts and environment of the job's own steps: workflow `env` < job `env`.
-    fn job_frame(&mut self, state: &JobState<'_>) -> Result<Frame, String> {
+    fn job_frame(&mut self, state: &JobState<'_>) -> Result<Frame, JobFrameError> {
         let engine = self.engine;
         let mut contexts = std::mem::take(&mut self.contexts);
         let runner = super::contexts::runner_context(
@@ -367,7 +367,7 @@ impl JobRun<'_> {
             let (entries, inserts) = map_parts(map);
             for (k, v) in scope
                 .string_map(&entries, &inserts)
-                .map_err(|e| format!("workflow env: {e}"))?
+                .map_err(JobFrameError::evaluate("workflow env"))?
             {
                 upsert(&mut env, k, v);
             }
@@ -377,7 +377,7 @@ impl JobRun<'_> {
             let (entries, inserts) = map_parts(map);
             for (k, v) in scope
                 .string_map(&entries, &inserts)
-                .map_err(|e| format!("job env: {e}"))?
+                .map_err(JobFrameError::evaluate("job env"))?
             {
                 upsert(&mut env, k, v);
             }
@@ -398,7 +398,7 @@ impl JobRun<'_> {
             Some(wd) => Some(
                 scope
                     .interpolate(&wd)
-                    .map_err(|e| format!("defaults.run.working-directory: {e}"))?,
+                    .map_err(JobFrameError::evaluate("defaults.run.working-directory"))?,
             ),
             None => None,
         };
@@ -444,6 +444,25 @@ impl JobRun<'_> {
     }
 }
 
+/// Why the environment of a job's steps could not be set up (the job fails before its
+/// first step).
+#[derive(Debug, thiserror::Error)]
+pub enum JobFrameError {
+    /// An expression in `env` (workflow or job) or `defaults` failed; `field` names it.
+    #[error("{field}: {source}")]
+    Evaluate {
+        field: &'static str,
+        #[source]
+        source: ExprError,
+    },
+}
+
+impl JobFrameError {
+    fn evaluate(field: &'static str) -> impl FnOnce(ExprError) -> JobFrameError {
+        move |source| JobFrameError::Evaluate { field, source }
+    }
+}
+
 /// The job's `docker` shim, unless turned off; a shim that cannot start leaves the host's
 /// `docker` on `PATH`, with a warning.
 fn start_docker_shim(
@@ -468,6 +487,7 @@ fn start_docker_shim(
                 state.key.id.clone(),
                 &engine.hard_cancel,
             )
+            .map_err(Arc::new)
         });
     match started {
         Ok(shim) => Some(shim),

@@ -18,9 +18,11 @@ use actions::{ActionRef, Builtin};
 use super::engine::CheckoutMode;
 use super::events::{LogKind, StepKey};
 use super::job::{Frame, JobState};
-use super::step::ProcessOutcome;
+use super::step::{ProcessOutcome, StepError};
 use super::step_def::StepDef;
-use crate::pod::{JobPod, POD_DEFAULT_PATH, PodPaths, PodProcess, StepFileContents};
+use crate::pod::{
+    JobPod, POD_DEFAULT_PATH, PodError, PodPaths, PodProcess, PodStepError, StepFileContents,
+};
 use hr_process::host::ProcessSpec;
 
 impl JobState<'_> {
@@ -28,7 +30,7 @@ impl JobState<'_> {
     pub(super) fn pod_step(
         &self,
         spec: &ProcessSpec,
-    ) -> Result<Option<(Arc<JobPod>, PodProcess)>, String> {
+    ) -> Result<Option<(Arc<JobPod>, PodProcess)>, PodStepError> {
         let Some(pod) = &self.engine.pod else {
             return Ok(None);
         };
@@ -45,9 +47,9 @@ impl JobState<'_> {
 
     /// Brings the `GITHUB_*` files of the step that just ran in `pod` to the job's host
     /// copies, where the engine reads them.
-    pub(super) async fn fetch_pod_step_files(&self, pod: &JobPod) -> Result<(), String> {
-        let contents = pod.read_step_files().await.map_err(|e| e.to_string())?;
-        store_step_files(&self.temp, &contents)
+    pub(super) async fn fetch_pod_step_files(&self, pod: &JobPod) -> Result<(), StepError> {
+        let contents = pod.read_step_files().await?;
+        Ok(store_step_files(&self.temp, &contents)?)
     }
 
     /// Whether a `uses:` step of a pod job needs [`Self::run_uses_in_pod`]: checkout and the
@@ -63,7 +65,11 @@ impl JobState<'_> {
 
     /// In a pod job, copies the action folder `dir` into the pod (once per job); its host
     /// path then maps to the pod's in every step process of the job.
-    pub(super) async fn action_in_pod(&mut self, dir: &Path, key: &StepKey) -> Result<(), String> {
+    pub(super) async fn action_in_pod(
+        &mut self,
+        dir: &Path,
+        key: &StepKey,
+    ) -> Result<(), PodError> {
         let Some(pod) = self.engine.pod.clone() else {
             return Ok(());
         };
@@ -73,7 +79,7 @@ impl JobState<'_> {
             return Ok(());
         }
         let known = pod.actions().len();
-        let in_pod = pod.provide_action(dir).await.map_err(|e| e.to_string())?;
+        let in_pod = pod.provide_action(dir).await?;
         if pod.actions().len() > known {
             self.note(
                 Some(key),
@@ -95,22 +101,22 @@ impl JobState<'_> {
         key: &StepKey,
         uses: &str,
         timeout: Option<std::time::Duration>,
-    ) -> Result<ProcessOutcome, String> {
+    ) -> Result<ProcessOutcome, StepError> {
         let checkout = ActionRef::parse(uses)
             .ok()
             .is_some_and(|a| matches!(actions::builtin(&a), Some(Builtin::Checkout)));
         let Some(pod) = self.engine.pod.clone() else {
-            return Err(format!("{uses}: the job has no pod"));
+            return Err(PodStepError::NoPod {
+                uses: uses.to_string(),
+            }
+            .into());
         };
         if let Some(kind) = actions::image_build::is_builtin_build_action(uses) {
             // The build runs on the runner as for host jobs, from the pod's workspace as
             // it is now (copied out over the host's mirror of it).
             let workspace = self.engine.run.workspace.clone();
             let paths = PodPaths::new(&workspace, &self.temp);
-            let received = pod
-                .copy_out(&paths.workspace(), &workspace)
-                .await
-                .map_err(|e| e.to_string())?;
+            let received = pod.copy_out(&paths.workspace(), &workspace).await?;
             self.note(
                 Some(key),
                 LogKind::Runner,
@@ -124,17 +130,15 @@ impl JobState<'_> {
                 .await;
         }
         if !checkout || self.engine.checkout != CheckoutMode::Fetch {
-            return Err(format!(
-                "{uses}: a job on a `kubernetes` label runs this action on the runner, which it cannot do in a pod (docs/internals/pod-steps.md)"
-            ));
+            return Err(PodStepError::RunnerOnly {
+                uses: uses.to_string(),
+            }
+            .into());
         }
         let outcome = self.run_checkout(frame, def, key).await?;
         let workspace = &self.engine.run.workspace;
         let paths = PodPaths::new(workspace, &self.temp);
-        let sent = pod
-            .copy_into(workspace, &paths.workspace())
-            .await
-            .map_err(|e| e.to_string())?;
+        let sent = pod.copy_into(workspace, &paths.workspace()).await?;
         self.note(
             Some(key),
             LogKind::Runner,
@@ -158,7 +162,7 @@ pub(super) fn pod_process(
     host_env: &[(String, String)],
     paths: &PodPaths,
     path_prepends: &[String],
-) -> Result<PodProcess, String> {
+) -> Result<PodProcess, PodStepError> {
     let mut env: Vec<(String, String)> = base
         .iter()
         .filter(|entry| !host_env.contains(entry))
@@ -176,8 +180,10 @@ pub(super) fn pod_process(
             && !rel.is_empty()
             && Path::new(arg).is_file()
         {
-            let bytes = std::fs::read(arg)
-                .map_err(|e| format!("cannot read {arg} to send it to the job pod: {e}"))?;
+            let bytes = std::fs::read(arg).map_err(|source| PodStepError::ReadFile {
+                file: arg.clone(),
+                source,
+            })?;
             files.push((rel.to_string(), bytes));
         }
     }
@@ -219,11 +225,12 @@ pub(super) fn pod_process(
 
 /// Writes the `GITHUB_*` files a step wrote in the pod over the job's host copies (the
 /// same names under `<temp>/_files`), where the engine reads them as after a host step.
-fn store_step_files(temp: &Path, contents: &StepFileContents) -> Result<(), String> {
+fn store_step_files(temp: &Path, contents: &StepFileContents) -> Result<(), PodStepError> {
     for (name, bytes) in contents {
         let path = temp.join("_files").join(name);
-        std::fs::write(&path, bytes)
-            .map_err(|e| format!("cannot store {} from the job pod: {e}", path.display()))?;
+        if let Err(source) = std::fs::write(&path, bytes) {
+            return Err(PodStepError::StoreFile { path, source });
+        }
     }
     Ok(())
 }

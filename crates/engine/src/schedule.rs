@@ -12,11 +12,12 @@ use std::time::Instant;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use workflows::expression::{Object, Value};
+use workflows::expression::{ExprError, Object, Value};
 use workflows::matrix;
 use workflows::model::{CallSecrets, Job, Workflow};
 use workflows::plan::{self, JobResult};
 
+use super::call::CallError;
 use super::contexts::github_context;
 use super::engine::Engine;
 use super::eval::{Scope, string_object};
@@ -260,7 +261,7 @@ async fn run_job(
             engine.sink.send(Event::JobStarted {
                 job: job_key.clone(),
             });
-            return failed(&engine, job_key, message, started);
+            return failed(&engine, job_key, message.to_string(), started);
         }
     };
     let strategy = job.strategy.as_ref();
@@ -371,7 +372,7 @@ async fn run_job(
             if !limits.assigned
                 && let Err(reason) = platform(&labels, &limits.platforms, limits.strict_platforms)
             {
-                return skipped(&engine, leg_key, reason);
+                return skipped(&engine, leg_key, reason.to_string());
             }
             if let Some(message) = needs_containers(job) {
                 engine.sink.send(Event::JobStarted {
@@ -524,28 +525,44 @@ fn secret_text(secrets: &Object, name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Why a job's `strategy` gives no legs to run (GitHub's wording).
+#[derive(Debug, thiserror::Error)]
+pub enum StrategyError {
+    /// The matrix's expressions could not be evaluated.
+    #[error("Error when evaluating 'strategy' for job '{job}'. {source}")]
+    Evaluate {
+        job: String,
+        #[source]
+        source: ExprError,
+    },
+    /// The evaluated matrix is not one that expands into legs.
+    #[error("Error when evaluating 'strategy' for job '{job}'. {source}")]
+    Expand {
+        job: String,
+        #[source]
+        source: matrix::MatrixError,
+    },
+}
+
 /// The legs to run: (display name, matrix values), or one leg without a matrix.
 fn legs(
     job: &Job,
     contexts: &Object,
     limits: &RunLimits,
-) -> Result<Vec<(String, Option<Object>)>, String> {
+) -> Result<Vec<(String, Option<Object>)>, StrategyError> {
     let name = job.effective_name().to_string();
     let Some(node) = job.strategy.as_ref().and_then(|s| s.matrix.as_ref()) else {
         return Ok(vec![(name, None)]);
     };
-    let value = plan::node_value(node, contexts).map_err(|e| {
-        format!(
-            "Error when evaluating 'strategy' for job '{}'. {e}",
-            job.id.value
-        )
+    let value = plan::node_value(node, contexts).map_err(|source| StrategyError::Evaluate {
+        job: job.id.value.clone(),
+        source,
     })?;
-    let mut named = matrix::expand_named(&value, &name).map_err(|e| {
-        format!(
-            "Error when evaluating 'strategy' for job '{}'. {e}",
-            job.id.value
-        )
-    })?;
+    let mut named =
+        matrix::expand_named(&value, &name).map_err(|source| StrategyError::Expand {
+            job: job.id.value.clone(),
+            source,
+        })?;
     if named.is_empty() {
         return Ok(vec![(name, None)]);
     }
@@ -580,6 +597,32 @@ fn runs_on(job: &Job, contexts: &Object) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Why a leg does not run on this host (the job is skipped with this notice).
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    /// `-P label=image`: the label asks for a container.
+    #[error(
+        "runs-on '{label}' is mapped to {image}, which needs a container backend; `exec` runs jobs on the host (-P {label}=host)"
+    )]
+    Container { label: String, image: String },
+    /// Strict platforms and no `-P` for any of the labels.
+    #[error("no platform for runs-on [{}] (-P maps labels to the host)", labels.join(", "))]
+    Unmapped { labels: Vec<String> },
+    /// A Windows or macOS label.
+    #[error(
+        "runs-on [{}] needs Windows or macOS; this host runs Linux jobs (map a label with -P LABEL=host to run it here anyway)",
+        labels.join(", ")
+    )]
+    NotLinux { labels: Vec<String> },
+    /// Labels this runner does not know as Linux ones.
+    #[error(
+        "no platform for runs-on [{}]; run it on this host with -P {}=host",
+        labels.join(", "),
+        labels.first().map_or("LABEL", String::as_str)
+    )]
+    Unknown { labels: Vec<String> },
+}
+
 /// Whether a leg runs on this host: `-P label=host` (or act's `-self-hosted`) maps a
 /// label to the host; by default `ubuntu-*`, `self-hosted`, `linux` and `x64` run on
 /// the host; `windows-*` and `macos-*` (and unmapped labels) are skipped with a notice.
@@ -587,7 +630,7 @@ pub fn platform(
     labels: &[String],
     platforms: &[(String, String)],
     strict: bool,
-) -> Result<(), String> {
+) -> Result<(), PlatformError> {
     for label in labels {
         if let Some((_, target)) = platforms
             .iter()
@@ -595,27 +638,26 @@ pub fn platform(
         {
             return match target.as_str() {
                 "host" | "-self-hosted" => Ok(()),
-                image => Err(format!(
-                    "runs-on '{label}' is mapped to {image}, which needs a container backend; `exec` runs jobs on the host (-P {label}=host)"
-                )),
+                image => Err(PlatformError::Container {
+                    label: label.clone(),
+                    image: image.to_string(),
+                }),
             };
         }
     }
     if strict {
-        return Err(format!(
-            "no platform for runs-on [{}] (-P maps labels to the host)",
-            labels.join(", ")
-        ));
+        return Err(PlatformError::Unmapped {
+            labels: labels.to_vec(),
+        });
     }
     let lower: Vec<String> = labels.iter().map(|l| l.to_ascii_lowercase()).collect();
     if lower
         .iter()
         .any(|l| l.starts_with("windows") || l.starts_with("macos"))
     {
-        return Err(format!(
-            "runs-on [{}] needs Windows or macOS; this host runs Linux jobs (map a label with -P LABEL=host to run it here anyway)",
-            labels.join(", ")
-        ));
+        return Err(PlatformError::NotLinux {
+            labels: labels.to_vec(),
+        });
     }
     let host = |l: &String| {
         l.starts_with("ubuntu") || matches!(l.as_str(), "self-hosted" | "linux" | "x64" | "debian")
@@ -623,11 +665,9 @@ pub fn platform(
     if lower.iter().any(host) {
         return Ok(());
     }
-    Err(format!(
-        "no platform for runs-on [{}]; run it on this host with -P {}=host",
-        labels.join(", "),
-        labels.first().map_or("LABEL", String::as_str)
-    ))
+    Err(PlatformError::Unknown {
+        labels: labels.to_vec(),
+    })
 }
 
 /// Why a job cannot run on the host: `container:` and `services:` need a container backend.
@@ -652,7 +692,7 @@ fn needs_containers(job: &Job) -> Option<String> {
 }
 
 /// Secrets passed to a called workflow: all of the caller's (`inherit`) or the mapped ones.
-pub fn passed_secrets(job: &Job, scope: &Scope, caller: &Object) -> Result<Object, String> {
+pub fn passed_secrets(job: &Job, scope: &Scope, caller: &Object) -> Result<Object, CallError> {
     match &job.secrets {
         Some(CallSecrets::Inherit) => Ok(caller.clone()),
         Some(CallSecrets::Map(map)) => {
@@ -660,11 +700,57 @@ pub fn passed_secrets(job: &Job, scope: &Scope, caller: &Object) -> Result<Objec
             for (k, v) in &map.entries {
                 let value = scope
                     .interpolate(&v.value)
-                    .map_err(|e| format!("secrets.{}: {e}", k.value))?;
+                    .map_err(|source| CallError::Secret {
+                        name: k.value.clone(),
+                        source,
+                    })?;
                 out.insert(k.value.clone(), Value::from(value));
             }
             Ok(out)
         }
         None => Ok(Object::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(l: &[&str]) -> Vec<String> {
+        l.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn platform_refusals_keep_their_wording() {
+        let mapped = vec![("gpu".to_string(), "node:20".to_string())];
+        assert_eq!(
+            platform(&labels(&["gpu"]), &mapped, false)
+                .unwrap_err()
+                .to_string(),
+            "runs-on 'gpu' is mapped to node:20, which needs a container backend; `exec` runs jobs on the host (-P gpu=host)"
+        );
+        assert_eq!(
+            platform(&labels(&["a", "b"]), &[], true)
+                .unwrap_err()
+                .to_string(),
+            "no platform for runs-on [a, b] (-P maps labels to the host)"
+        );
+        assert_eq!(
+            platform(&labels(&["windows-latest"]), &[], false)
+                .unwrap_err()
+                .to_string(),
+            "runs-on [windows-latest] needs Windows or macOS; this host runs Linux jobs (map a label with -P LABEL=host to run it here anyway)"
+        );
+        assert_eq!(
+            platform(&labels(&["gpu", "big"]), &[], false)
+                .unwrap_err()
+                .to_string(),
+            "no platform for runs-on [gpu, big]; run it on this host with -P gpu=host"
+        );
+        assert_eq!(
+            platform(&[], &[], false).unwrap_err().to_string(),
+            "no platform for runs-on []; run it on this host with -P LABEL=host"
+        );
+        assert!(platform(&labels(&["ubuntu-latest"]), &[], false).is_ok());
     }
 }

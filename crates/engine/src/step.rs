@@ -7,17 +7,82 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
-use workflows::expression::{JobStatus, Object, Value};
+use workflows::expression::{ExprError, JobStatus, Object, Value};
 
 use super::commands::{AnnotationLevel, Command, CommandParser};
 use super::contexts::default_env;
-use super::env_files::{parse_key_values, parse_path_file};
+use super::env_files::{EnvFileError, parse_key_values, parse_path_file};
 use super::eval::upsert;
 use super::events::{AnnotationEvent, Event, LogKind, Outcome, StepKey};
 use super::job::{Frame, JobState, PostStep, StepResult, env_value};
 use super::step_def::StepDef;
-use hr_process::host::{OutputStream, ProcessSpec, run_process_over};
-use hr_process::shell::resolve_shell;
+use hr_process::host::{HostError, OutputStream, ProcessSpec, run_process_over};
+use hr_process::shell::{ShellError, resolve_shell};
+
+/// Why a step failed without its process deciding it: the step fails with this message
+/// as its error annotation. Each variant names the phase; those of `uses:` steps are in
+/// [`crate::action::ActionStepError`], [`crate::checkout::CheckoutError`],
+/// [`crate::image_steps::ImageStepError`] and [`crate::pod::PodStepError`].
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// An expression in one of the step's fields failed; `field` names it (`env`, `if`,
+    /// `run`, `with` ...).
+    #[error("{field}: {source}")]
+    Evaluate {
+        field: &'static str,
+        #[source]
+        source: ExprError,
+    },
+    /// The step's `shell:` cannot be used.
+    #[error(transparent)]
+    Shell(#[from] ShellError),
+    #[error("cannot write the step's script {}: {source}", path.display())]
+    Script {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the working directory {} does not exist; create it in an earlier step or fix `working-directory`",
+        path.display()
+    )]
+    WorkingDirectory { path: PathBuf },
+    /// The `GITHUB_*` files could not be created in the job's temp folder.
+    #[error("cannot create the step's files in {}: {source}", dir.display())]
+    StepFiles {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A `GITHUB_ENV`, `GITHUB_OUTPUT` or `GITHUB_STATE` file the step wrote is malformed.
+    #[error("{file}: {source}")]
+    EnvFile {
+        file: &'static str,
+        #[source]
+        source: EnvFileError,
+    },
+    /// The step's process could not be run on this host.
+    #[error(transparent)]
+    Process(#[from] HostError),
+    /// The step's process could not be run in the job pod.
+    #[error(transparent)]
+    Pod(#[from] crate::pod::PodError),
+    #[error(transparent)]
+    PodStep(#[from] crate::pod::PodStepError),
+    #[error(transparent)]
+    Action(#[from] crate::action::ActionStepError),
+    #[error(transparent)]
+    Checkout(#[from] crate::checkout::CheckoutError),
+    #[error(transparent)]
+    Build(#[from] crate::image_steps::ImageStepError),
+}
+
+impl StepError {
+    /// For `map_err`: an evaluation error of the step's `field`.
+    pub fn evaluate(field: &'static str) -> impl FnOnce(ExprError) -> StepError {
+        move |source| StepError::Evaluate { field, source }
+    }
+}
 
 /// The files behind `GITHUB_ENV`, `GITHUB_OUTPUT`, `GITHUB_PATH`, `GITHUB_STATE` and
 /// `GITHUB_STEP_SUMMARY`: one set per job, emptied before every step (truncating is far
@@ -132,7 +197,7 @@ impl JobState<'_> {
         let prepared = frame
             .scope
             .string_map(&def.env, &def.env_inserts)
-            .map_err(|e| format!("env: {e}"))
+            .map_err(StepError::evaluate("env"))
             .and_then(|step_env| {
                 for (k, v) in step_env {
                     upsert(&mut env, k, v);
@@ -141,11 +206,11 @@ impl JobState<'_> {
                 frame
                     .scope
                     .condition(def.condition.as_deref())
-                    .map_err(|e| format!("if: {e}"))
+                    .map_err(StepError::evaluate("if"))
             });
         let run = match prepared {
             Ok(run) => run,
-            Err(message) => return self.step_error(&key, message, started),
+            Err(e) => return self.step_error(&key, e.to_string(), started),
         };
         // After the second Ctrl-C nothing starts any more, not even `always()` steps.
         if !run || self.engine.hard_cancel.is_cancelled() {
@@ -163,11 +228,17 @@ impl JobState<'_> {
         });
         let continue_on_error = match frame.scope.flag(def.continue_on_error.as_deref()) {
             Ok(c) => c,
-            Err(e) => return self.step_error(&key, format!("continue-on-error: {e}"), started),
+            Err(e) => {
+                let e = StepError::evaluate("continue-on-error")(e);
+                return self.step_error(&key, e.to_string(), started);
+            }
         };
         let timeout = match frame.scope.minutes(def.timeout_minutes.as_deref()) {
             Ok(t) => t.map(|m| Duration::from_secs_f64(m * 60.0)),
-            Err(e) => return self.step_error(&key, format!("timeout-minutes: {e}"), started),
+            Err(e) => {
+                let e = StepError::evaluate("timeout-minutes")(e);
+                return self.step_error(&key, e.to_string(), started);
+            }
         };
         let outcome = if self.engine.dry_run {
             self.note(Some(&key), LogKind::Runner, "dry run: not started");
@@ -179,8 +250,8 @@ impl JobState<'_> {
         };
         let (outcome, outputs) = match outcome {
             Ok(p) => (p.outcome.unwrap_or(Outcome::Success), p.outputs),
-            Err(message) => {
-                self.annotate(Some(&key), AnnotationLevel::Error, &message);
+            Err(e) => {
+                self.annotate(Some(&key), AnnotationLevel::Error, &e.to_string());
                 (Outcome::Failure, Vec::new())
             }
         };
@@ -251,31 +322,31 @@ impl JobState<'_> {
         key: &StepKey,
         env: &[(String, String)],
         timeout: Option<Duration>,
-    ) -> Result<ProcessOutcome, String> {
+    ) -> Result<ProcessOutcome, StepError> {
         let script = frame
             .scope
             .interpolate(def.run.as_deref().unwrap_or_default())
-            .map_err(|e| format!("run: {e}"))?;
+            .map_err(StepError::evaluate("run"))?;
         let shell = match def.shell.as_deref().or(frame.default_shell.as_deref()) {
             Some(s) => Some(
                 frame
                     .scope
                     .interpolate(s)
-                    .map_err(|e| format!("shell: {e}"))?,
+                    .map_err(StepError::evaluate("shell"))?,
             ),
             None => None,
         };
         let path = self.path_env();
-        let shell = resolve_shell(shell.as_deref(), &path).map_err(|e| e.to_string())?;
+        let shell = resolve_shell(shell.as_deref(), &path)?;
         // One script file per job and extension, rewritten for each step (its process has
         // ended before the next step writes it).
         let script_path = self.temp.join(format!("step{}", shell.extension));
-        overwrite(&script_path, script.as_bytes()).map_err(|e| {
-            format!(
-                "cannot write the step's script {}: {e}",
-                script_path.display()
-            )
-        })?;
+        if let Err(source) = overwrite(&script_path, script.as_bytes()) {
+            return Err(StepError::Script {
+                path: script_path,
+                source,
+            });
+        }
         let (program, args) = shell.command_for(&script_path);
         let cwd = self.working_directory(frame, def)?;
         let process = StepProcess {
@@ -289,14 +360,14 @@ impl JobState<'_> {
     }
 
     /// `working-directory`, else `defaults.run.working-directory`, relative to the workspace.
-    pub fn working_directory(&self, frame: &Frame, def: &StepDef) -> Result<PathBuf, String> {
+    pub fn working_directory(&self, frame: &Frame, def: &StepDef) -> Result<PathBuf, StepError> {
         let workspace = &self.engine.run.workspace;
         let wd = match def.working_directory.as_deref() {
             Some(wd) => Some(
                 frame
                     .scope
                     .interpolate(wd)
-                    .map_err(|e| format!("working-directory: {e}"))?,
+                    .map_err(StepError::evaluate("working-directory"))?,
             ),
             None => frame.default_working_directory.clone(),
         };
@@ -306,10 +377,7 @@ impl JobState<'_> {
         };
         // In a job pod the folder is the pod's, made by earlier steps there.
         if self.engine.pod.is_none() && !dir.is_dir() {
-            return Err(format!(
-                "the working directory {} does not exist; create it in an earlier step or fix `working-directory`",
-                dir.display()
-            ));
+            return Err(StepError::WorkingDirectory { path: dir });
         }
         Ok(dir)
     }
@@ -334,17 +402,15 @@ impl JobState<'_> {
         key: &StepKey,
         process: StepProcess,
         extra: &[(String, String)],
-    ) -> Result<ProcessOutcome, String> {
+    ) -> Result<ProcessOutcome, StepError> {
         self.refresh_step_env_base(frame);
         let files = self
             .step_env
             .files
             .get_or_insert_with(|| StepFiles::new(&self.temp));
-        files.ensure().map_err(|e| {
-            format!(
-                "cannot create the step's files in {}: {e}",
-                self.temp.display()
-            )
+        files.ensure().map_err(|source| StepError::StepFiles {
+            dir: self.temp.clone(),
+            source,
         })?;
         // The job's base environment goes under these (`run_process_over`); a later entry
         // wins over an earlier one with the same name, so nothing needs merging here.
@@ -396,10 +462,10 @@ impl JobState<'_> {
                 Some((pod, process)) => pod
                     .run_process(process, stop, &mut on_line, &token)
                     .await
-                    .map_err(|e| e.to_string()),
+                    .map_err(StepError::from),
                 None => run_process_over(&spec, &base.env, stop, &mut on_line, &token)
                     .await
-                    .map_err(|e| e.to_string()),
+                    .map_err(StepError::from),
             }
         };
         reader.state.step_env = base;
@@ -498,7 +564,7 @@ impl JobState<'_> {
         &mut self,
         outputs: &mut Vec<(String, String)>,
         state: &mut Vec<(String, String)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), StepError> {
         let Some(files) = self.step_env.files.take() else {
             return Ok(());
         };
@@ -512,7 +578,7 @@ impl JobState<'_> {
         files: &StepFiles,
         outputs: &mut Vec<(String, String)>,
         state: &mut Vec<(String, String)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), StepError> {
         // Most steps write none of the files: a stat tells, and only a file that was
         // written is read and emptied for the next step.
         let read = |p: &PathBuf| -> String {
@@ -523,17 +589,13 @@ impl JobState<'_> {
             let _ = std::fs::write(p, "");
             text
         };
-        for (k, v) in parse_key_values(&read(&files.env)).map_err(|e| format!("GITHUB_ENV: {e}"))? {
+        for (k, v) in parse_key_values(&read(&files.env)).map_err(env_file("GITHUB_ENV"))? {
             upsert(&mut self.env_file, k, v);
         }
-        for (k, v) in
-            parse_key_values(&read(&files.output)).map_err(|e| format!("GITHUB_OUTPUT: {e}"))?
-        {
+        for (k, v) in parse_key_values(&read(&files.output)).map_err(env_file("GITHUB_OUTPUT"))? {
             upsert(outputs, k, v);
         }
-        for (k, v) in
-            parse_key_values(&read(&files.state)).map_err(|e| format!("GITHUB_STATE: {e}"))?
-        {
+        for (k, v) in parse_key_values(&read(&files.state)).map_err(env_file("GITHUB_STATE"))? {
             upsert(state, k, v);
         }
         for dir in parse_path_file(&read(&files.path)) {
@@ -581,7 +643,8 @@ impl JobState<'_> {
                 }
                 Ok(true) => {}
                 Err(e) => {
-                    self.step_error(&key, format!("post-if: {e}"), started);
+                    let e = StepError::evaluate("post-if")(e);
+                    self.step_error(&key, e.to_string(), started);
                     frame.failed = true;
                     continue;
                 }
@@ -616,10 +679,10 @@ impl JobState<'_> {
         frame: &mut Frame,
         key: &StepKey,
         started: Instant,
-        outcome: Result<Outcome, String>,
+        outcome: Result<Outcome, StepError>,
     ) {
-        let outcome = outcome.unwrap_or_else(|message| {
-            self.annotate(Some(key), AnnotationLevel::Error, &message);
+        let outcome = outcome.unwrap_or_else(|e| {
+            self.annotate(Some(key), AnnotationLevel::Error, &e.to_string());
             Outcome::Failure
         });
         if outcome == Outcome::Failure {
@@ -636,6 +699,10 @@ impl JobState<'_> {
     pub fn register_post(&mut self, post: PostStep) {
         self.posts.push(post);
     }
+}
+
+fn env_file(file: &'static str) -> impl FnOnce(EnvFileError) -> StepError {
+    move |source| StepError::EnvFile { file, source }
 }
 
 /// Makes `bytes` the content of the file at `path` by writing over the old content and
@@ -770,7 +837,18 @@ impl OutputReader<'_, '_> {
 
 #[cfg(test)]
 mod tests {
-    use super::overwrite;
+    use super::{StepError, overwrite};
+
+    #[test]
+    fn step_errors_keep_their_wording() {
+        let e = StepError::WorkingDirectory {
+            path: "/w/sub".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "the working directory /w/sub does not exist; create it in an earlier step or fix `working-directory`"
+        );
+    }
 
     #[test]
     fn overwrite_replaces_longer_and_shorter_content_exactly() {

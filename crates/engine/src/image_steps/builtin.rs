@@ -4,6 +4,7 @@
 //! builder under the step's cancel token and timeout, the builder's lines streamed into the
 //! step log (masked, prefixed with the variant), and the outputs set per `OutputsStyle`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actions::image_build::{
@@ -12,10 +13,10 @@ use actions::image_build::{
 };
 
 use super::outputs::step_outputs;
-use super::{BuildFailure, DEFAULT_BUILD_TIMEOUT, log_line};
+use super::{BuildFailure, DEFAULT_BUILD_TIMEOUT, ImageStepError, log_line};
 use crate::events::{LogKind, Outcome, StepKey};
 use crate::job::{Frame, JobState};
-use crate::step::ProcessOutcome;
+use crate::step::{ProcessOutcome, StepError};
 use crate::step_def::StepDef;
 use hr_image::registry::{ImageRef, Manifest};
 use hr_image::{BuildJob, BuildLog, BuildLogLine, BuildOutcome};
@@ -26,7 +27,7 @@ pub fn lower(
     with: &[(String, String)],
     sha: &str,
     workspace: &std::path::Path,
-) -> Result<BuildRequest, String> {
+) -> Result<BuildRequest, ImageStepError> {
     let lowered = match kind {
         BuiltinBuild::BuildPush => from_build_push_inputs(with),
         BuiltinBuild::Dual => {
@@ -34,7 +35,7 @@ pub fn lower(
             from_dual_inputs(with, sha, k8s, &TagTemplates::default())
         }
     };
-    lowered.map_err(|e| e.to_string())
+    Ok(lowered?)
 }
 
 impl JobState<'_> {
@@ -47,11 +48,11 @@ impl JobState<'_> {
         kind: BuiltinBuild,
         uses: &str,
         timeout: Option<Duration>,
-    ) -> Result<ProcessOutcome, String> {
+    ) -> Result<ProcessOutcome, StepError> {
         let with = frame
             .scope
             .string_map(&def.with, &def.with_inserts)
-            .map_err(|e| format!("with: {e}"))?;
+            .map_err(StepError::evaluate("with"))?;
         let sha = frame.github_sha();
         let workspace = self.engine.run.workspace.clone();
         let request = lower(kind, &with, &sha, &workspace)?;
@@ -99,7 +100,13 @@ impl JobState<'_> {
                     ..ProcessOutcome::default()
                 });
             }
-            Err(BuildFailure::Failed(message)) => return Err(format!("{uses}: {message}")),
+            Err(BuildFailure::Failed(source)) => {
+                return Err(ImageStepError::Failed {
+                    uses: uses.to_string(),
+                    source,
+                }
+                .into());
+            }
         };
         for image in &outcome.images {
             let digest = if image.digest.is_empty() {
@@ -144,7 +151,7 @@ impl JobState<'_> {
         }
         let registry = self.engine.builds.registry().await;
         let read = match registry {
-            Ok(client) => client.manifest(&reference).await.map_err(|e| e.to_string()),
+            Ok(client) => client.manifest(&reference).await.map_err(Arc::new),
             Err(e) => Err(e),
         };
         match read {
@@ -217,7 +224,8 @@ mod tests {
             "abc",
             dir.path(),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(error.contains("`platforms` is not supported"), "{error}");
         assert!(error.contains("remove `platforms`"), "{error}");
     }

@@ -28,7 +28,7 @@ use hr_cluster::TaskIds;
 use hr_cluster::run_ids::{DEFAULT_RUNNER_ID, unique_task_id};
 use hr_image::avoidance::build_avoiding;
 use hr_image::kaniko::KanikoConfig;
-use hr_image::registry::{DockerCredentials, RegistryClient};
+use hr_image::registry::{DockerCredentials, RegistryClient, RegistryError};
 use hr_image::select::{SelectOptions, select_builder};
 use hr_image::{BuildError, BuildJob, BuildLog, BuildOutcome, BuilderChoice, ImageBuilder};
 
@@ -74,10 +74,11 @@ impl Default for BuildSettings {
 #[derive(Debug, Default)]
 pub struct BuildService {
     pub settings: BuildSettings,
-    builder: OnceCell<Result<Arc<ImageBuilder>, String>>,
-    registry: OnceCell<Result<Arc<RegistryClient>, String>>,
+    /// The builder, or why none could be made (every build of the run reports it).
+    builder: OnceCell<Result<Arc<ImageBuilder>, Arc<BuildError>>>,
+    registry: OnceCell<Result<Arc<RegistryClient>, Arc<RegistryError>>>,
     /// The folder of the `docker`/`nerdctl` executables, written at the first job.
-    shim_dir: std::sync::OnceLock<Result<PathBuf, String>>,
+    shim_dir: std::sync::OnceLock<Result<PathBuf, Arc<shim::ShimError>>>,
     /// The task id of every build of this run, unique per exec invocation.
     task: std::sync::OnceLock<String>,
     /// How many builds this run has started: each gets its own namespace.
@@ -111,11 +112,10 @@ impl BuildService {
     }
 
     /// The run's shim folder under `temp_root`, its executables calling this binary.
-    pub fn shim_dir(&self, temp_root: &Path) -> Result<PathBuf, String> {
+    pub fn shim_dir(&self, temp_root: &Path) -> Result<PathBuf, Arc<shim::ShimError>> {
         self.shim_dir
             .get_or_init(|| {
-                let runner = std::env::current_exe()
-                    .map_err(|e| format!("cannot find the hybrid-runner binary: {e}"))?;
+                let runner = std::env::current_exe().map_err(shim::ShimError::CurrentExe)?;
                 let dir = temp_root.join("docker-shim");
                 shim::write_executables(&dir, &runner)?;
                 Ok(dir)
@@ -124,26 +124,26 @@ impl BuildService {
     }
 
     /// The run's builder, chosen by `--builder` on the first call.
-    pub async fn builder(&self) -> Result<Arc<ImageBuilder>, String> {
+    pub async fn builder(&self) -> Result<Arc<ImageBuilder>, Arc<BuildError>> {
         self.builder
             .get_or_init(|| async {
                 create_builder(&self.settings)
                     .await
                     .map(Arc::new)
-                    .map_err(|e| e.to_string())
+                    .map_err(Arc::new)
             })
             .await
             .clone()
     }
 
     /// The run's registry client (the runner's own Docker credentials).
-    pub async fn registry(&self) -> Result<Arc<RegistryClient>, String> {
+    pub async fn registry(&self) -> Result<Arc<RegistryClient>, Arc<RegistryError>> {
         self.registry
             .get_or_init(|| async {
                 DockerCredentials::from_environment()
                     .and_then(|c| RegistryClient::new(&self.settings.insecure_registries, c))
                     .map(Arc::new)
-                    .map_err(|e| e.to_string())
+                    .map_err(Arc::new)
             })
             .await
             .clone()
@@ -194,22 +194,39 @@ impl BuildService {
         };
         match result {
             Ok(outcome) => Ok(outcome),
-            Err(BuildError::Cancelled) if timed_out => Err(BuildFailure::Failed(
-                BuildError::TimedOut(job.timeout).to_string(),
-            )),
+            Err(BuildError::Cancelled) if timed_out => Err(BuildFailure::Failed(Arc::new(
+                BuildError::TimedOut(job.timeout),
+            ))),
             Err(BuildError::Cancelled) => Err(BuildFailure::Cancelled),
-            Err(e) => Err(BuildFailure::Failed(e.to_string())),
+            Err(e) => Err(BuildFailure::Failed(Arc::new(e))),
         }
     }
 }
 
 /// Why a build step did not produce images.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum BuildFailure {
     /// The step was cancelled (Ctrl-C, the shim went away); the builder cleaned up.
     Cancelled,
-    /// The build failed, timed out or no builder could be made; the message says why.
-    Failed(String),
+    /// The build failed, timed out or no builder could be made (shared: a builder that
+    /// could not be made fails every build of the run with the same error).
+    Failed(Arc<BuildError>),
+}
+
+/// Why a built-in build step (`uses: docker/build-push-action`, `hybrid-runner/build`)
+/// failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageStepError {
+    /// `with:` cannot be lowered to a build request; the message carries the remedy.
+    #[error(transparent)]
+    Inputs(#[from] actions::build::BuildInputError),
+    /// The build failed, timed out or no builder could be made.
+    #[error("{uses}: {source}")]
+    Failed {
+        uses: String,
+        #[source]
+        source: Arc<BuildError>,
+    },
 }
 
 /// The builder `--builder` names (`auto`: Kubernetes when a kubeconfig or in-cluster

@@ -59,10 +59,14 @@ pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
     line
 }
 
+/// A line from the other side of the shim's socket that is not a message.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed docker shim message: {0}")]
+pub struct MalformedMessage(#[source] pub serde_json::Error);
+
 /// One line (with or without its newline) back into a message.
-pub fn decode<'a, T: Deserialize<'a>>(line: &'a str) -> Result<T, String> {
-    serde_json::from_str(line.trim_end_matches(['\n', '\r']))
-        .map_err(|e| format!("malformed docker shim message: {e}"))
+pub fn decode<'a, T: Deserialize<'a>>(line: &'a str) -> Result<T, MalformedMessage> {
+    serde_json::from_str(line.trim_end_matches(['\n', '\r'])).map_err(MalformedMessage)
 }
 
 /// The executable placed on the step's `PATH` as `program`: it hands everything to the

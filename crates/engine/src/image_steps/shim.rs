@@ -56,16 +56,54 @@ pub struct DockerShim {
     context: Arc<ShimContext>,
 }
 
+/// Why the `docker` shim of a job could not be set up (the job's `docker` is then the
+/// host's, with a warning).
+#[derive(Debug, thiserror::Error)]
+pub enum ShimError {
+    #[error("cannot find the hybrid-runner binary: {0}")]
+    CurrentExe(#[source] std::io::Error),
+    #[error("cannot create {}: {source}", dir.display())]
+    CreateDir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    WriteExecutable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the socket path {} is longer than {} bytes; set TMPDIR to a shorter folder",
+        socket.display(),
+        MAX_SOCKET_PATH
+    )]
+    SocketPath { socket: PathBuf },
+    #[error("cannot listen on {}: {source}", socket.display())]
+    Listen {
+        socket: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Writes the executables (`docker`, `nerdctl`) into `dir`. They hold nothing job-specific
 /// (the socket comes from the step's environment), so one folder serves every job of a run.
 /// `runner` is the `hybrid-runner` binary they call.
-pub fn write_executables(dir: &Path, runner: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+pub fn write_executables(dir: &Path, runner: &Path) -> Result<(), ShimError> {
+    std::fs::create_dir_all(dir).map_err(|source| ShimError::CreateDir {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
     for program in SHIM_PROGRAMS {
         let path = dir.join(program);
         std::fs::write(&path, shim_script(runner, program))
             .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)))
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            .map_err(|source| ShimError::WriteExecutable {
+                path: path.clone(),
+                source,
+            })?;
     }
     Ok(())
 }
@@ -80,15 +118,14 @@ impl DockerShim {
         sha: String,
         job: String,
         parent: &CancellationToken,
-    ) -> Result<DockerShim, String> {
+    ) -> Result<DockerShim, ShimError> {
         if socket.as_os_str().len() > MAX_SOCKET_PATH {
-            return Err(format!(
-                "the socket path {} is longer than {MAX_SOCKET_PATH} bytes; set TMPDIR to a shorter folder",
-                socket.display()
-            ));
+            return Err(ShimError::SocketPath { socket });
         }
-        let listener = UnixListener::bind(&socket)
-            .map_err(|e| format!("cannot listen on {}: {e}", socket.display()))?;
+        let listener = match UnixListener::bind(&socket) {
+            Ok(listener) => listener,
+            Err(source) => return Err(ShimError::Listen { socket, source }),
+        };
         let stop = parent.child_token();
         let context = Arc::new(ShimContext {
             builds,
@@ -163,7 +200,7 @@ async fn connection(context: Arc<ShimContext>, stream: UnixStream) {
                 let _ = tx.send(ShimReply::Exit(code));
             }
             Err(message) => {
-                let _ = tx.send(ShimReply::Stderr(message));
+                let _ = tx.send(ShimReply::Stderr(message.to_string()));
                 let _ = tx.send(ShimReply::Exit(2));
             }
         }
@@ -304,11 +341,9 @@ impl ShimContext {
         }
         // Not built in this job: an image already in its registry can still be tagged.
         let found = match (self.builds.registry().await, ImageRef::parse(source)) {
-            (Ok(client), Ok(reference)) => {
-                client.digest(&reference).await.map_err(|e| e.to_string())
-            }
+            (Ok(client), Ok(reference)) => client.digest(&reference).await.map_err(Arc::new),
             (Err(e), _) => Err(e),
-            (_, Err(e)) => Err(e.to_string()),
+            (_, Err(e)) => Err(Arc::new(e)),
         };
         let why = match found {
             Ok(Some(digest)) => {
@@ -365,7 +400,7 @@ impl ShimContext {
                     Ok(client) => client
                         .copy_image(&source.with_reference(&digest), &target)
                         .await
-                        .map_err(|e| e.to_string()),
+                        .map_err(Arc::new),
                     Err(e) => Err(e),
                 };
                 match copied {
@@ -407,5 +442,21 @@ impl ShimContext {
                 1
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shim_errors_keep_their_wording() {
+        let e = ShimError::SocketPath {
+            socket: PathBuf::from("/tmp/x/docker.sock"),
+        };
+        assert_eq!(
+            e.to_string(),
+            "the socket path /tmp/x/docker.sock is longer than 107 bytes; set TMPDIR to a shorter folder"
+        );
     }
 }

@@ -93,7 +93,7 @@ impl JobPod {
             None => None,
         };
         let _ = attached.join().await;
-        pod_tar_result(code, &errors).map_err(copy_error)?;
+        pod_tar_result(code, &errors).map_err(|e| copy_error(e.to_string()))?;
         Ok(sent)
     }
 }
@@ -172,7 +172,7 @@ impl JobPod {
             .wait_with_output()
             .await
             .map_err(|e| out_error(format!("waiting for tar on this host: {e}")))?;
-        pod_tar_result(code, &errors).map_err(out_error)?;
+        pod_tar_result(code, &errors).map_err(|e| out_error(e.to_string()))?;
         if !host.status.success() {
             return Err(out_error(format!(
                 "tar on this host failed: {}",
@@ -212,18 +212,49 @@ async fn pump(
     }
 }
 
+/// The pod's `tar` did not exit 0: its exit code (or the lack of one) and its stderr.
+#[derive(Debug, thiserror::Error)]
+#[error("tar in the pod failed ({}): {}", exit_status(*code), errors.trim())]
+pub struct PodTarError {
+    pub code: Option<i32>,
+    pub errors: String,
+}
+
+fn exit_status(code: Option<i32>) -> String {
+    code.map_or_else(
+        || "no exit status".to_string(),
+        |c| format!("exit code {c}"),
+    )
+}
+
 /// The pod's `tar`'s end: `Err` with its exit code (or the lack of one) and its stderr
 /// unless it exited 0.
-fn pod_tar_result(code: Option<i32>, errors: &str) -> Result<(), String> {
+fn pod_tar_result(code: Option<i32>, errors: &str) -> Result<(), PodTarError> {
     match code {
         Some(0) => Ok(()),
-        _ => Err(format!(
-            "tar in the pod failed ({}): {}",
-            code.map_or_else(
-                || "no exit status".to_string(),
-                |c| format!("exit code {c}")
-            ),
-            errors.trim()
-        )),
+        _ => Err(PodTarError {
+            code,
+            errors: errors.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_tar_failures_keep_their_wording() {
+        assert!(pod_tar_result(Some(0), "").is_ok());
+        assert_eq!(
+            pod_tar_result(Some(2), " tar: x: Cannot open\n")
+                .unwrap_err()
+                .to_string(),
+            "tar in the pod failed (exit code 2): tar: x: Cannot open"
+        );
+        assert_eq!(
+            pod_tar_result(None, "").unwrap_err().to_string(),
+            "tar in the pod failed (no exit status): "
+        );
     }
 }

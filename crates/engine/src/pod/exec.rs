@@ -232,7 +232,7 @@ impl JobPod {
         for (name, bytes) in &process.files {
             entries.push((name, Some(bytes)));
         }
-        let archive = pack(&entries).map_err(exec_error("packing the step"))?;
+        let archive = pack(&entries).map_err(|e| exec_error("packing the step")(e.to_string()))?;
         let params = AttachParams::default()
             .container(STEPS_CONTAINER)
             .stdin(true)
@@ -412,28 +412,43 @@ impl JobPod {
                 "reading the step's GITHUB_* files",
             )
             .await?;
-        parse_files(&bytes).map_err(exec_error("reading the step's GITHUB_* files"))
+        parse_files(&bytes)
+            .map_err(|e| exec_error("reading the step's GITHUB_* files")(e.to_string()))
     }
 }
 
+/// Why the listing of the step's files that came back from the pod cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum StepFilesFormatError {
+    #[error("a file header without its line end")]
+    NoLineEnd,
+    #[error("a bad file header {header:?}")]
+    Header { header: String },
+    #[error("a bad file size in {header:?}")]
+    Size { header: String },
+    #[error("a truncated or unknown file {name:?}")]
+    Truncated { name: String },
+}
+
 /// `name size\n` + `size` bytes, repeated.
-fn parse_files(mut bytes: &[u8]) -> Result<StepFileContents, String> {
+fn parse_files(mut bytes: &[u8]) -> Result<StepFileContents, StepFilesFormatError> {
     let mut files = Vec::new();
     while !bytes.is_empty() {
         let Some(eol) = bytes.iter().position(|&b| b == b'\n') else {
-            return Err("a file header without its line end".into());
+            return Err(StepFilesFormatError::NoLineEnd);
         };
         let header = String::from_utf8_lossy(&bytes[..eol]).into_owned();
-        let (name, size) = header
-            .split_once(' ')
-            .ok_or_else(|| format!("a bad file header {header:?}"))?;
-        let size: usize = size
-            .trim()
-            .parse()
-            .map_err(|_| format!("a bad file size in {header:?}"))?;
+        let Some((name, size)) = header.split_once(' ') else {
+            return Err(StepFilesFormatError::Header { header });
+        };
+        let Ok(size) = size.trim().parse::<usize>() else {
+            return Err(StepFilesFormatError::Size { header });
+        };
         let rest = &bytes[eol + 1..];
         if rest.len() < size || !STEP_FILES.contains(&name) {
-            return Err(format!("a truncated or unknown file {name:?}"));
+            return Err(StepFilesFormatError::Truncated {
+                name: name.to_string(),
+            });
         }
         files.push((name.to_string(), rest[..size].to_vec()));
         bytes = &rest[size..];

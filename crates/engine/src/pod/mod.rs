@@ -109,6 +109,33 @@ pub enum PodError {
     },
 }
 
+/// Why a step of a pod job could not be handed to the pod or taken back from it (the
+/// engine's side of it; the pod's own failures are [`PodError`]s).
+#[derive(Debug, thiserror::Error)]
+pub enum PodStepError {
+    /// A file of the step under the job's temp folder (its script) could not be read.
+    #[error("cannot read {file} to send it to the job pod: {source}")]
+    ReadFile {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A `GITHUB_*` file the step wrote in the pod could not be stored on this host.
+    #[error("cannot store {} from the job pod: {source}", path.display())]
+    StoreFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{uses}: the job has no pod")]
+    NoPod { uses: String },
+    /// An action served on the runner that cannot serve a pod job.
+    #[error(
+        "{uses}: a job on a `kubernetes` label runs this action on the runner, which it cannot do in a pod (docs/internals/pod-steps.md)"
+    )]
+    RunnerOnly { uses: String },
+}
+
 /// Which job a pod belongs to (names the namespace and labels it).
 #[derive(Debug, Clone)]
 pub struct PodJob {
@@ -290,13 +317,13 @@ impl JobPod {
     /// Deletes the job namespace (and with it the pod and whatever the steps left
     /// running). Idempotent: a second call does nothing. Returns a warning when the
     /// deletion could not be started (the reaper deletes the namespace once it expires).
-    pub async fn delete(&self) -> Result<(), String> {
+    pub async fn delete(&self) -> Result<(), hr_cluster::ClusterError> {
         let guard = match self.guard.lock() {
             Ok(mut g) => g.take(),
             Err(poisoned) => poisoned.into_inner().take(),
         };
         match guard {
-            Some(guard) => guard.delete().await.map(|_| ()).map_err(|e| e.to_string()),
+            Some(guard) => guard.delete().await.map(|_| ()),
             None => Ok(()),
         }
     }

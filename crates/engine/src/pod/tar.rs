@@ -7,8 +7,16 @@ const BLOCK: usize = 512;
 /// One entry: a relative path, and the file's bytes (`None` for a folder).
 pub(super) type Entry<'a> = (&'a str, Option<&'a [u8]>);
 
+/// Why the step's files could not be packed.
+#[derive(Debug, thiserror::Error)]
+pub enum TarError {
+    /// ustar keeps names to 100 bytes (without the prefix field, which is not used).
+    #[error("the name {name} is longer than a tar header holds")]
+    NameTooLong { name: String },
+}
+
 /// Packs `entries` (parents before children) into a ustar archive.
-pub(super) fn pack(entries: &[Entry<'_>]) -> Result<Vec<u8>, String> {
+pub(super) fn pack(entries: &[Entry<'_>]) -> Result<Vec<u8>, TarError> {
     let mut out = Vec::new();
     for (name, data) in entries {
         let (name, mode, kind, size) = match data {
@@ -21,7 +29,7 @@ pub(super) fn pack(entries: &[Entry<'_>]) -> Result<Vec<u8>, String> {
             ),
         };
         if name.len() > 100 {
-            return Err(format!("the name {name} is longer than a tar header holds"));
+            return Err(TarError::NameTooLong { name });
         }
         let mut header = [0u8; BLOCK];
         header[..name.len()].copy_from_slice(name.as_bytes());

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::values::{self, LogLevel};
+use super::values::{self, LogLevel, ValueError};
 use super::{Config, ConfigError};
 
 /// The prefix of every configuration variable.
@@ -21,7 +21,7 @@ pub fn env_var_name(key: &str) -> String {
     name
 }
 
-type Parse<T> = fn(&str) -> Result<T, String>;
+type Parse<T> = fn(&str) -> Result<T, ValueError>;
 
 struct Overrides<'a> {
     env: &'a dyn Fn(&str) -> Option<String>,
@@ -31,7 +31,7 @@ impl Overrides<'_> {
     fn set<T>(&self, key: &str, slot: &mut T, parse: Parse<T>) -> Result<(), ConfigError> {
         let name = env_var_name(key);
         if let Some(value) = (self.env)(&name) {
-            *slot = parse(&value).map_err(|message| ConfigError::Env { name, message })?;
+            *slot = parse(&value).map_err(|source| ConfigError::Env { name, source })?;
         }
         Ok(())
     }
@@ -48,7 +48,7 @@ impl Overrides<'_> {
             *slot = if value.trim().is_empty() {
                 None
             } else {
-                Some(parse(&value).map_err(|message| ConfigError::Env { name, message })?)
+                Some(parse(&value).map_err(|source| ConfigError::Env { name, source })?)
             };
         }
         Ok(())
@@ -98,9 +98,9 @@ pub(super) fn apply(
     let m = &mut config.metrics;
     o.set("metrics.enabled", &mut m.enabled, boolean)?;
     o.set("metrics.addr", &mut m.addr, |t| {
-        t.trim()
-            .parse()
-            .map_err(|_| format!("{t:?} is not an address; write it as host-ip:port"))
+        t.trim().parse().map_err(|_| ValueError::Address {
+            text: t.to_string(),
+        })
     })?;
     o.set(
         "metrics.readiness_grace",
@@ -156,9 +156,9 @@ pub(super) fn apply(
         "kubernetes.ttl_seconds_after_finished",
         &mut k.ttl_seconds_after_finished,
         |t| {
-            t.trim()
-                .parse()
-                .map_err(|_| format!("{t:?} is not a number of seconds"))
+            t.trim().parse().map_err(|_| ValueError::Seconds {
+                text: t.to_string(),
+            })
         },
     )?;
     o.set("kubernetes.expiry", &mut k.expiry, values::parse_duration)?;
@@ -171,30 +171,32 @@ pub(super) fn apply(
     Ok(())
 }
 
-fn string(text: &str) -> Result<String, String> {
+fn string(text: &str) -> Result<String, ValueError> {
     Ok(text.trim().to_string())
 }
 
-fn path(text: &str) -> Result<PathBuf, String> {
+fn path(text: &str) -> Result<PathBuf, ValueError> {
     Ok(PathBuf::from(text.trim()))
 }
 
-fn count(text: &str) -> Result<usize, String> {
-    text.trim()
-        .parse()
-        .map_err(|_| format!("{text:?} is not a whole number"))
+fn count(text: &str) -> Result<usize, ValueError> {
+    text.trim().parse().map_err(|_| ValueError::WholeNumber {
+        text: text.to_string(),
+    })
 }
 
-fn boolean(text: &str) -> Result<bool, String> {
+fn boolean(text: &str) -> Result<bool, ValueError> {
     match text.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" => Ok(true),
         "false" | "0" | "no" | "" => Ok(false),
-        _ => Err(format!("{text:?} is not a boolean; use true or false")),
+        _ => Err(ValueError::Boolean {
+            text: text.to_string(),
+        }),
     }
 }
 
 /// `a,b,c`, entries trimmed, empty ones dropped.
-fn list(text: &str) -> Result<Vec<String>, String> {
+fn list(text: &str) -> Result<Vec<String>, ValueError> {
     Ok(text
         .split(',')
         .map(str::trim)
@@ -204,16 +206,14 @@ fn list(text: &str) -> Result<Vec<String>, String> {
 }
 
 /// `k=v,k=v`.
-fn map(text: &str) -> Result<BTreeMap<String, String>, String> {
+fn map(text: &str) -> Result<BTreeMap<String, String>, ValueError> {
     list(text)?
         .into_iter()
         .map(|pair| match pair.split_once('=') {
             Some((k, v)) if !k.trim().is_empty() => {
                 Ok((k.trim().to_string(), v.trim().to_string()))
             }
-            _ => Err(format!(
-                "{pair:?} is not key=value; write pairs as k=v,k2=v2"
-            )),
+            _ => Err(ValueError::KeyValue { pair }),
         })
         .collect()
 }

@@ -275,8 +275,12 @@ pub enum ConfigError {
     },
     #[error("{path}: {message}")]
     ParseNoLocation { path: PathBuf, message: String },
-    #[error("environment variable {name}: {message}")]
-    Env { name: String, message: String },
+    #[error("environment variable {name}: {source}")]
+    Env {
+        name: String,
+        #[source]
+        source: values::ValueError,
+    },
     #[error("{key}: {message}")]
     Invalid { key: &'static str, message: String },
     #[error("runner.labels: {0}")]

@@ -10,14 +10,36 @@ use serde::{Deserialize, Deserializer};
 
 use hr_image::kaniko::ContextMode;
 
+/// Why a configuration value (from the file or an environment variable) cannot be read;
+/// each message names what is accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error(
+        "{text:?} is not a duration; write it like 30s, 5m, 3h or 1h30m (units ns, us, ms, s, m, h)"
+    )]
+    Duration { text: String },
+    #[error("{text:?} is not a log level; use trace, debug, info, warn or error")]
+    LogLevel { text: String },
+    #[error("{text:?} is not a context mode; use auto, configmap, pvc or stdin")]
+    ContextMode { text: String },
+    #[error("{text:?} is not a whole number")]
+    WholeNumber { text: String },
+    #[error("{text:?} is not a boolean; use true or false")]
+    Boolean { text: String },
+    #[error("{pair:?} is not key=value; write pairs as k=v,k2=v2")]
+    KeyValue { pair: String },
+    #[error("{text:?} is not an address; write it as host-ip:port")]
+    Address { text: String },
+    #[error("{text:?} is not a number of seconds")]
+    Seconds { text: String },
+}
+
 /// Parses a Go duration: one or more `<number><unit>` (units `ns`, `us`, `µs`, `ms`, `s`,
 /// `m`, `h`; the number may have a fraction), or a bare `0`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, ValueError> {
     let text = text.trim();
-    let invalid = || {
-        format!(
-            "{text:?} is not a duration; write it like 30s, 5m, 3h or 1h30m (units ns, us, ms, s, m, h)"
-        )
+    let invalid = || ValueError::Duration {
+        text: text.to_string(),
     };
     if text == "0" {
         return Ok(Duration::ZERO);
@@ -88,16 +110,16 @@ pub enum LogLevel {
 
 impl LogLevel {
     /// Accepts act_runner's logrus names too (`warning`, `fatal`, `panic`).
-    pub fn parse(text: &str) -> Result<LogLevel, String> {
+    pub fn parse(text: &str) -> Result<LogLevel, ValueError> {
         match text.trim().to_ascii_lowercase().as_str() {
             "trace" => Ok(LogLevel::Trace),
             "debug" => Ok(LogLevel::Debug),
             "info" => Ok(LogLevel::Info),
             "warn" | "warning" => Ok(LogLevel::Warn),
             "error" | "fatal" | "panic" => Ok(LogLevel::Error),
-            other => Err(format!(
-                "{other:?} is not a log level; use trace, debug, info, warn or error"
-            )),
+            other => Err(ValueError::LogLevel {
+                text: other.to_string(),
+            }),
         }
     }
 
@@ -113,7 +135,7 @@ impl LogLevel {
 }
 
 /// Parses a context mode by the name [`ContextMode::as_str`] gives it.
-pub fn parse_context_mode(text: &str) -> Result<ContextMode, String> {
+pub fn parse_context_mode(text: &str) -> Result<ContextMode, ValueError> {
     [
         ContextMode::Auto,
         ContextMode::ConfigMap,
@@ -122,17 +144,20 @@ pub fn parse_context_mode(text: &str) -> Result<ContextMode, String> {
     ]
     .into_iter()
     .find(|m| m.as_str() == text.trim())
-    .ok_or_else(|| format!("{text:?} is not a context mode; use auto, configmap, pvc or stdin"))
+    .ok_or_else(|| ValueError::ContextMode {
+        text: text.to_string(),
+    })
 }
 
 /// A value read from a string by `parse`, with the parse error reported by serde (and so
 /// by serde-saphyr with the value's line and column).
-pub(crate) fn from_str<'de, D, T>(
+pub(crate) fn from_str<'de, D, T, E>(
     deserializer: D,
-    parse: fn(&str) -> Result<T, String>,
+    parse: fn(&str) -> Result<T, E>,
 ) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
+    E: std::fmt::Display,
 {
     let text = String::deserialize(deserializer)?;
     parse(&text).map_err(serde::de::Error::custom)
@@ -162,6 +187,22 @@ mod tests {
     }
 
     #[test]
+    fn value_errors_keep_their_wording() {
+        assert_eq!(
+            parse_duration(" 3d ").unwrap_err().to_string(),
+            "\"3d\" is not a duration; write it like 30s, 5m, 3h or 1h30m (units ns, us, ms, s, m, h)"
+        );
+        assert_eq!(
+            LogLevel::parse(" LOUD").unwrap_err().to_string(),
+            "\"loud\" is not a log level; use trace, debug, info, warn or error"
+        );
+        assert_eq!(
+            parse_context_mode("tar").unwrap_err().to_string(),
+            "\"tar\" is not a context mode; use auto, configmap, pvc or stdin"
+        );
+    }
+
+    #[test]
     fn durations_format_back() {
         for text in ["3h", "0s", "1h30m", "500ms", "5s", "2h0m1s"] {
             let d = parse_duration(text).unwrap();
@@ -176,6 +217,7 @@ mod tests {
         assert!(
             LogLevel::parse("loud")
                 .unwrap_err()
+                .to_string()
                 .contains("trace, debug")
         );
         assert_eq!(parse_context_mode("pvc").unwrap(), ContextMode::Pvc);

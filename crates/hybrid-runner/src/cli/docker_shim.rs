@@ -64,7 +64,7 @@ fn exchange(program: &str, args: Vec<String>) -> Result<i32, String> {
     let stderr = std::io::stderr();
     for line in reader.lines() {
         let line = line.map_err(|e| format!("the job engine went away: {e}"))?;
-        match decode::<ShimReply>(&line)? {
+        match decode::<ShimReply>(&line).map_err(|e| e.to_string())? {
             ShimReply::Stdout(text) => {
                 let mut out = stdout.lock();
                 let _ = writeln!(out, "{text}");

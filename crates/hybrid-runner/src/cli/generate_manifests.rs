@@ -95,8 +95,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     settings.replicas = args.replicas;
     settings.registration_token_secret = args.registration_token_secret;
     settings.registry_secret = args.registry_secret;
-    settings.shutdown_timeout =
-        parse_duration(&args.shutdown_timeout).map_err(|e| usage("--shutdown-timeout", e))?;
+    settings.shutdown_timeout = parse_duration(&args.shutdown_timeout)
+        .map_err(|e| usage("--shutdown-timeout", e.to_string()))?;
     settings.kind = match args.kind {
         KindArg::Statefulset => WorkloadKind::StatefulSet,
         KindArg::Deployment => WorkloadKind::Deployment,
