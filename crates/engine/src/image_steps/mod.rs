@@ -219,7 +219,7 @@ pub enum BuildFailure {
 pub enum ImageStepError {
     /// `with:` cannot be lowered to a build request; the message carries the remedy.
     #[error(transparent)]
-    Inputs(#[from] actions::build::BuildInputError),
+    Inputs(#[from] actions::image_build::BuildInputError),
     /// The build failed, timed out or no builder could be made.
     #[error("{uses}: {source}")]
     Failed {
