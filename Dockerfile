@@ -1,7 +1,8 @@
 # The hybrid-runner daemon image: the image `hybrid-runner generate-manifests --image` wants.
 #
-#   hybrid-runner build . --image registry.example.com/hybrid-runner
-#   (or: docker build -t registry.example.com/hybrid-runner:0.1.0 .)
+#   hybrid-runner build . --image registry.example.com/hybrid-runner --tag 0.1.0
+#   (or: docker build -t registry.example.com/hybrid-runner:0.1.0 .), then
+#   hybrid-runner generate-manifests --image registry.example.com/hybrid-runner:0.1.0 ...
 #
 # Build args (all optional):
 #   RUST_IMAGE     base of the `build` stage, which compiles the runner with cargo
@@ -10,12 +11,17 @@
 #   RUNTIME_IMAGE  base of the final image (default docker.io/library/debian:bookworm-slim).
 #                  Point both at a mirror when Docker Hub is out of reach.
 #   BINARY_FROM    where /usr/local/bin/hybrid-runner comes from:
-#                  `build` (default) compiles it here: `cargo build --release --locked
-#                  -p hybrid-runner --bin hybrid-runner` over the whole workspace, stripped;
-#                  `prebuilt` copies a Linux hybrid-runner binary that you put at the root of
-#                  the build context (next to this file) instead, e.g. one built on a
-#                  glibc >= 2.36 host. Only builders that skip unused stages (buildah, podman,
-#                  BuildKit) then leave out the build stage; Kaniko builds every stage.
+#                  `build` (default) compiles it in the build stage: `cargo build --release
+#                  --locked -p hybrid-runner --bin hybrid-runner` over the whole workspace,
+#                  then strips it;
+#                  `prebuilt` copies instead a Linux hybrid-runner binary that you put at the
+#                  root of the build context (next to this file), a Linux build for the
+#                  image's architecture against glibc 2.36 (bookworm's) or older. The build
+#                  stage then only copies, so any image with a POSIX shell serves as
+#                  RUST_IMAGE: pass the RUNTIME_IMAGE to pull nothing more.
+#                  (One stage that branches, not `FROM ${BINARY_FROM}`: buildah before 1.29,
+#                  Debian bookworm's 1.28 among them, ignores an ARG's default when it decides
+#                  which stages to skip, and Kaniko builds every stage.)
 #   RUNNER_UID     uid and gid of the `runner` user (default 10001, the uid pod.yaml runs as).
 #
 # What the image holds: the runner at /usr/local/bin/hybrid-runner, tini as PID 1 (it reaps
@@ -29,23 +35,28 @@
 
 ARG RUST_IMAGE=docker.io/library/rust:1.89-bookworm
 ARG RUNTIME_IMAGE=docker.io/library/debian:bookworm-slim
-ARG BINARY_FROM=build
 
 FROM ${RUST_IMAGE} AS build
+ARG BINARY_FROM=build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p hybrid-runner --bin hybrid-runner \
- && mkdir -p /out \
- && cp target/release/hybrid-runner /out/hybrid-runner \
- && strip /out/hybrid-runner
-
-# The context as is: its root-level `hybrid-runner` becomes /out/hybrid-runner. It copies the
-# whole (small, .dockerignore'd) context rather than that one file so that a builder that
-# runs every stage (Kaniko) does not fail here when no prebuilt binary is present.
-FROM scratch AS prebuilt
-COPY . /out/
-
-FROM ${BINARY_FROM} AS binary
+RUN set -eu; \
+    mkdir -p /out; \
+    case "${BINARY_FROM}" in \
+    build) \
+        cargo build --release --locked -p hybrid-runner --bin hybrid-runner; \
+        cp target/release/hybrid-runner /out/hybrid-runner; \
+        strip /out/hybrid-runner ;; \
+    prebuilt) \
+        if [ ! -x hybrid-runner ]; then \
+            echo "BINARY_FROM=prebuilt: no executable hybrid-runner at the context root" >&2; \
+            exit 1; \
+        fi; \
+        cp hybrid-runner /out/hybrid-runner ;; \
+    *) \
+        echo "BINARY_FROM must be build or prebuilt, not ${BINARY_FROM}" >&2; \
+        exit 1 ;; \
+    esac
 
 FROM ${RUNTIME_IMAGE}
 ARG RUNNER_UID=10001
@@ -60,7 +71,7 @@ RUN set -eux; \
     mkdir -p /work /data; \
     chown "${RUNNER_UID}:${RUNNER_UID}" /work /data; \
     chmod 0750 /work /data
-COPY --from=binary /out/hybrid-runner /usr/local/bin/hybrid-runner
+COPY --from=build /out/hybrid-runner /usr/local/bin/hybrid-runner
 USER ${RUNNER_UID}:${RUNNER_UID}
 ENV HOME=/work
 WORKDIR /work
