@@ -362,8 +362,14 @@ fn hybrid_runner_builds_and_pushes_its_own_image_with_buildah() {
         "{mounts:?}"
     );
 
+    // The build's storage goes now (vfs keeps a full copy per layer: deleting takes a while).
+    let cleanup_started = Instant::now();
+    drop(storage);
+    let mut cleanup = cleanup_started.elapsed();
+
     // The image from the registry (a fresh storage pulls it) runs the runner through tini,
     // as that user, with the tools host steps and JavaScript actions use.
+    let run_started = Instant::now();
     let run_storage = PrivateStorage::new();
     let container = stdout(&run(
         "buildah from",
@@ -402,11 +408,15 @@ fn hybrid_runner_builds_and_pushes_its_own_image_with_buildah() {
     assert!(facts[5].starts_with("git version"), "{facts:?}");
     assert_eq!(facts[6], "ca-certificates", "{facts:?}");
     run("buildah rm", buildah(&run_storage).args(["rm", &container]));
+    let ran = run_started.elapsed();
+    let cleanup_started = Instant::now();
+    drop(run_storage);
+    cleanup += cleanup_started.elapsed();
 
     println!(
-        "runner image: base image debootstrapped and pushed in {:.1?}, built and pushed in {:.1?}, {:.1?} in all",
-        base_pushed,
-        built,
+        "runner image: base image debootstrapped and pushed in {base_pushed:.1?}, built and pushed \
+         in {built:.1?}, pulled and run in {ran:.1?}, storages deleted in {cleanup:.1?}, \
+         {:.1?} in all",
         started.elapsed()
     );
 }
