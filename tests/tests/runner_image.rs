@@ -12,7 +12,8 @@
 //! and the same Debian image as `RUST_IMAGE`, whose build stage then only copies it. The
 //! runtime stage's `apt-get install` really runs against the mirror (chroot isolation shares
 //! the host's network). Needs root (debootstrap, buildah mount), buildah, debootstrap,
-//! docker-registry, git and the network to the Debian mirror; about a minute and a half.
+//! docker-registry, git and the network to the Debian mirror. Takes 1.5 minutes on an idle
+//! 2-core machine, about 3 while other builds share it (debootstrap is the slowest part).
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
