@@ -40,13 +40,16 @@ FROM ${RUST_IMAGE} AS build
 ARG BINARY_FROM=build
 WORKDIR /src
 COPY . .
+# The build removes target/ and cargo's downloads when done: Kaniko snapshots and buildah
+# commits this stage, and nothing after it needs them.
 RUN set -eu; \
     mkdir -p /out; \
     case "${BINARY_FROM}" in \
     build) \
         cargo build --release --locked -p hybrid-runner --bin hybrid-runner; \
         cp target/release/hybrid-runner /out/hybrid-runner; \
-        strip /out/hybrid-runner ;; \
+        strip /out/hybrid-runner; \
+        rm -rf target "${CARGO_HOME:-$HOME/.cargo}/registry" "${CARGO_HOME:-$HOME/.cargo}/git" ;; \
     prebuilt) \
         if [ ! -x hybrid-runner ]; then \
             echo "BINARY_FROM=prebuilt: no executable hybrid-runner at the context root" >&2; \
