@@ -10,3 +10,4 @@ mod local_builder;
 mod local_builds;
 mod registry_client;
 mod registry_fixture;
+mod runner_image;
