@@ -211,6 +211,13 @@ fn shared_arc(shared: &Shared) -> Option<Arc<Shared>> {
 fn create_job_pod(shared: &Shared, job_key: &Key) -> Result<Key, Option<ApiError>> {
     shared.write(|s| {
         let job = s.get(job_key).ok_or(None)?.clone();
+        // The job controller creates no pod for a Job that is being deleted: syncJob calls
+        // manageJob only while `job.DeletionTimestamp == nil` (kubernetes
+        // pkg/controller/job/job_controller.go), so a foreground deletion cannot race with
+        // a replacement pod.
+        if !job["metadata"]["deletionTimestamp"].is_null() {
+            return Err(None);
+        }
         let ns = s
             .get(&Key::new(namespaces(), "", &job_key.namespace))
             .ok_or(None)?;
