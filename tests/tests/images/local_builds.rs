@@ -361,10 +361,21 @@ fn dry_run_prints_the_commands_or_manifests_and_pushes_nothing() {
     let out = build(
         dir.path(),
         &storage,
-        &["--image", &image, "--builder", "kaniko", "--dry-run"],
+        &[
+            "--image",
+            &image,
+            "--builder",
+            "kaniko",
+            "--dry-run",
+            "--build-arg",
+            "TOKEN=hunter2",
+        ],
     );
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
+    // Build args often carry tokens: shown as `***`, as the local builders' dry runs do.
+    assert!(!stdout.contains("hunter2"), "{stdout}");
+    assert!(stdout.contains("--build-arg=TOKEN=***"), "{stdout}");
     assert_eq!(stdout.matches("kind: Job").count(), 2, "{stdout}");
     assert!(stdout.contains("kind: Namespace"), "{stdout}");
     assert!(

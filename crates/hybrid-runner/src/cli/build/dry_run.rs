@@ -139,7 +139,13 @@ fn kaniko_spec(plan: &ServicePlan) -> Result<BuildSpec, UsageError> {
         sha: plan.job.sha.clone(),
         context_dir: plan.job.context_dir(),
         variants,
-        build_args: request.build_args.clone(),
+        // Build args often carry tokens: the dry run shows their values as `***`, as the
+        // local builders' dry runs do.
+        build_args: request
+            .build_args
+            .iter()
+            .map(|(key, _)| (key.clone(), "***".to_string()))
+            .collect(),
         target: request.target.clone(),
         labels: request.labels.clone(),
         timeout: plan.job.timeout,
