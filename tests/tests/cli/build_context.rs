@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -305,6 +306,35 @@ fn context_command_prints_list_counts_and_the_archive_sha() {
     let short = String::from_utf8(short.stdout).unwrap();
     assert_eq!(short.lines().count(), 3);
     assert_eq!(short.lines().last().unwrap(), format!("sha256:{sha}"));
+
+    // A pack that fails leaves the previous archive as it was: the archive is written to a
+    // temporary file beside it and renamed only when complete.
+    let before = std::fs::read(&archive).unwrap();
+    let bad_name = std::ffi::OsStr::from_bytes(b"not-utf8-\xff");
+    std::fs::write(root.join(bad_name), "x").unwrap();
+    let failed = harness::cli::command()
+        .args(["context", "-o"])
+        .arg(&archive)
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    assert!(
+        String::from_utf8_lossy(&failed.stderr).contains("not valid UTF-8"),
+        "{}",
+        String::from_utf8_lossy(&failed.stderr)
+    );
+    assert_eq!(
+        std::fs::read(&archive).unwrap(),
+        before,
+        "the archive changed"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(archive.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 
     let missing = harness::cli::command()
         .arg("context")

@@ -5,15 +5,14 @@
 //! `size: <bytes> (<human>)` and, last, `sha256:<hex>` of the deterministic tar.gz. `-o`
 //! writes that tar.gz. Exit 2 when PATH is not a directory.
 
-use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 
 use super::UsageError;
-use hr_image::context::{ContextOptions, EntryKind, pack};
+use hr_image::context::{ContextOptions, EntryKind, PackedContext, pack};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -57,18 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.dockerfile.clone()
     };
     let packed = match &args.output {
-        Some(path) => {
-            let file =
-                File::create(path).with_context(|| format!("creating {}", path.display()))?;
-            let mut writer = BufWriter::with_capacity(1 << 20, file);
-            let packed = pack(&options, &mut writer)?;
-            writer
-                .into_inner()
-                .map_err(|e| e.into_error())
-                .and_then(|f| f.sync_all())
-                .with_context(|| format!("writing {}", path.display()))?;
-            packed
-        }
+        Some(path) => write_archive(path, &options)?,
         None => pack(&options, &mut std::io::sink())?,
     };
     let stdout = std::io::stdout();
@@ -109,6 +97,33 @@ fn human(bytes: u64) -> String {
     } else {
         format!("{value:.1} {}", UNITS[unit])
     }
+}
+
+/// Packs into a temporary file beside `path` and renames it over `path` only once the
+/// archive is complete and on disk: a failed pack leaves the previous archive as it was.
+fn write_archive(path: &Path, options: &ContextOptions) -> anyhow::Result<PackedContext> {
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let temp = tempfile::Builder::new()
+        .prefix(".context-")
+        .suffix(".tmp")
+        .tempfile_in(folder)
+        .with_context(|| format!("creating a temporary file in {}", folder.display()))?;
+    let mut writer = BufWriter::with_capacity(1 << 20, temp);
+    let packed = pack(options, &mut writer)?;
+    let temp = writer
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .with_context(|| format!("writing {}", path.display()))?;
+    temp.as_file()
+        .sync_all()
+        .with_context(|| format!("writing {}", path.display()))?;
+    temp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("replacing {}", path.display()))?;
+    Ok(packed)
 }
 
 #[cfg(test)]
