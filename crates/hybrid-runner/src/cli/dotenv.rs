@@ -12,7 +12,8 @@ pub fn read(path: &Path) -> Result<Vec<(String, String)>, UsageError> {
     parse(&text).map_err(|(line, why)| UsageError(format!("{}:{line}: {why}", path.display())))
 }
 
-/// The pairs in order; an error names the 1-based line and what is wrong.
+/// The pairs in order; an error names the 1-based line, the key when there is one, and what
+/// is wrong, never the line's text (a secrets file's lines are secrets).
 pub fn parse(text: &str) -> Result<Vec<(String, String)>, (usize, String)> {
     let mut out = Vec::new();
     let lines: Vec<&str> = text.lines().collect();
@@ -26,7 +27,10 @@ pub fn parse(text: &str) -> Result<Vec<(String, String)>, (usize, String)> {
         }
         let line = line.strip_prefix("export ").unwrap_or(line);
         let Some((key, rest)) = line.split_once('=').or_else(|| line.split_once(':')) else {
-            return Err((number, format!("expected KEY=VALUE, found `{line}`")));
+            return Err((
+                number,
+                "expected KEY=VALUE, but the line has no `=` (its text is not shown: it may be a secret)".into(),
+            ));
         };
         let key = key.trim().to_string();
         if key.is_empty() {
@@ -36,13 +40,15 @@ pub fn parse(text: &str) -> Result<Vec<(String, String)>, (usize, String)> {
         let value = if let Some(body) = rest.strip_prefix('\'') {
             match body.find('\'') {
                 Some(end) => body[..end].to_string(),
-                None => return Err((number, "the single quote is not closed".into())),
+                None => {
+                    return Err((number, format!("the single quote of {key} is not closed")));
+                }
             }
         } else if let Some(body) = rest.strip_prefix('"') {
             let mut raw = body.to_string();
             while !closes(&raw) {
                 let Some(next) = lines.get(i) else {
-                    return Err((number, "the double quote is not closed".into()));
+                    return Err((number, format!("the double quote of {key} is not closed")));
                 };
                 raw.push('\n');
                 raw.push_str(next);
@@ -123,5 +129,20 @@ mod tests {
     fn errors_name_the_line() {
         assert_eq!(parse("A=1\nnot a pair\n").unwrap_err().0, 2);
         assert_eq!(parse("X=\"open\n").unwrap_err().0, 1);
+    }
+
+    #[test]
+    fn errors_never_echo_the_line() {
+        for (text, key) in [
+            ("A=1\nghp_s3cretT0ken\n", None),
+            ("TOKEN='s3cret\n", Some("TOKEN")),
+            ("TOKEN=\"s3cret\n", Some("TOKEN")),
+        ] {
+            let (_, why) = parse(text).unwrap_err();
+            assert!(!why.contains("s3cret"), "{why}");
+            if let Some(key) = key {
+                assert!(why.contains(key), "{why}");
+            }
+        }
     }
 }
