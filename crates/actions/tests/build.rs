@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use actions::image_build::{
-    BuildInputError, BuiltinBuild, DockerCommand, OutputsStyle, TagTemplates, Variant,
+    BuildInputError, BuiltinBuild, DockerCommand, OutputsStyle, TagTemplates, Variant, check_image,
     dual_k8s_dockerfile, dual_tags, from_build_push_inputs, from_dual_inputs,
     is_builtin_build_action, parse_docker_cli,
 };
@@ -544,4 +544,35 @@ fn dual_tag_template_inputs_replace_the_runners_templates_per_variant() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("tag template"), "{err}");
+}
+
+#[test]
+fn image_names_follow_the_docker_reference_grammar() {
+    for good in [
+        "app",
+        "r.example/app",
+        "localhost/hello",
+        "localhost:5000/app",
+        "127.0.0.1:5000/team/app",
+        "registry.example.com/my_org/app__v2",
+        "r.example/a-b--c/d.e",
+    ] {
+        assert!(check_image(good).is_ok(), "{good}");
+    }
+    for bad in [
+        "",
+        "r/app;rm -rf /",
+        "r/a\nb",
+        "r/App",
+        "r/app:1",
+        "r/app@sha256:00",
+        "r.example/-app",
+        "r.example/app-",
+        "r.example//app",
+        "r.example:port/app",
+        "r.example/a b",
+        "r.example/a$(id)",
+    ] {
+        assert!(check_image(bad).is_err(), "{bad:?}");
+    }
 }

@@ -455,6 +455,24 @@ fn render(dir: &Path, extra: &[&str]) -> std::process::Output {
 }
 
 #[test]
+fn render_refuses_the_image_names_build_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    for image in ["", "r.example/app;id", "r.example/a\nb", "r.example/App"] {
+        let out = harness::cli::command()
+            .arg("render")
+            .arg(dir.path())
+            .args(["--image", image, "--sha", SHA])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{image:?}: {stderr}");
+        assert!(stderr.contains("--image"), "{stderr}");
+        assert!(out.stdout.is_empty(), "{image:?} rendered");
+    }
+}
+
+#[test]
 fn render_command_prints_both_jobs_only_when_dockerfile_k8s_exists() {
     let dir = tempfile::tempdir().unwrap();
     let app = dir.path().join("fixture-dir");

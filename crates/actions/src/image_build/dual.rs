@@ -287,24 +287,63 @@ fn variants(value: Option<&str>, k8s_available: bool) -> Result<Vec<Variant>, Bu
     Ok(out)
 }
 
-/// `registry/name` without tag or digest, lower-case path.
-fn check_image(image: &str) -> Result<(), BuildInputError> {
-    let last = image.rsplit('/').next().unwrap_or(image);
+/// `registry/name` without tag or digest, as Docker's reference grammar has it: an optional
+/// registry host (`host[:port]`, recognised by a `.` or `:` or as `localhost`), then path
+/// components of lower-case letters and digits joined by `.`, `_`, `__` or dashes.
+pub fn check_image(image: &str) -> Result<(), BuildInputError> {
     let remedy = "write `registry/name` without a tag or digest (tags come from the variants), in lower case";
-    if last.contains(':') || image.contains('@') || image.chars().any(char::is_whitespace) {
-        return Err(invalid("image", image, remedy));
-    }
-    let path = image.split_once('/').map_or(image, |(first, rest)| {
-        if first.contains('.') || first.contains(':') || first == "localhost" {
-            rest
-        } else {
-            image
+    let fail = || Err(invalid("image", image, remedy));
+    let (host, path) = match image.split_once('/') {
+        Some((first, rest))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
+            (Some(first), rest)
         }
-    });
-    if path.is_empty() || path.chars().any(|c| c.is_ascii_uppercase()) {
-        return Err(invalid("image", image, remedy));
+        _ => (None, image),
+    };
+    if let Some(host) = host {
+        let (name, port) = host
+            .split_once(':')
+            .map_or((host, None), |(n, p)| (n, Some(p)));
+        let name_ok = !name.is_empty()
+            && name.split('.').all(|label| {
+                !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+        let port_ok = port.is_none_or(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+        if !name_ok || !port_ok {
+            return fail();
+        }
+    }
+    if path.is_empty() || !path.split('/').all(path_component) {
+        return fail();
     }
     Ok(())
+}
+
+/// One path component: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
+fn path_component(component: &str) -> bool {
+    let bytes = component.as_bytes();
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    if bytes.is_empty() || !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        if alnum(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && !alnum(bytes[i]) {
+            i += 1;
+        }
+        let separator = &component[start..i];
+        let dashes = separator.bytes().all(|b| b == b'-');
+        if !(separator == "." || separator == "_" || separator == "__" || dashes) {
+            return false;
+        }
+    }
+    true
 }
 
 /// A Docker tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.

@@ -19,7 +19,9 @@ mod request;
 
 pub use build_push::{BUILD_PUSH_ACTION, from_build_push_inputs};
 pub use docker_cli::{DockerCommand, parse_docker_cli};
-pub use dual::{DUAL_ACTION, TagTemplates, dual_k8s_dockerfile, dual_tags, from_dual_inputs};
+pub use dual::{
+    DUAL_ACTION, TagTemplates, check_image, dual_k8s_dockerfile, dual_tags, from_dual_inputs,
+};
 pub use error::BuildInputError;
 pub use request::{BuildRequest, OutputsStyle, Variant, VariantRequest};
 

@@ -82,6 +82,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // The same rule as `build` and `hybrid-runner/build`: `registry/name`, lower case.
+    actions::image_build::check_image(&args.image)
+        .map_err(|e| UsageError(format!("--image: {e}")))?;
     let dir = &args.path;
     if !dir.join("Dockerfile").is_file() {
         return Err(UsageError(format!(
