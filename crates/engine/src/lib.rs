@@ -173,8 +173,11 @@ pub async fn run(
     cancel: CancellationToken,
     hard_cancel: CancellationToken,
 ) -> Result<ExecReport, ExecError> {
+    // Private to this user: step scripts hold expanded secrets, and the command files what
+    // steps write to them.
     let temp = tempfile::Builder::new()
         .prefix("hybrid-runner-")
+        .permissions(private_folder())
         .tempdir()
         .map_err(ExecError::Scratch)?;
     let event = event_payload(&options)?;
@@ -355,4 +358,10 @@ pub(crate) fn inputs(workflow: &Workflow, event_name: &str, event: &Value) -> Ob
         }
     }
     out
+}
+
+/// The mode of the runner's scratch folders: only this user reads or enters them.
+pub fn private_folder() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o700)
 }

@@ -66,6 +66,7 @@ impl TaskFolders {
         std::fs::create_dir_all(&workspace).map_err(folder_error(&workspace))?;
         let scratch = tempfile::Builder::new()
             .prefix(&format!("hybrid-runner-task-{task_id}-"))
+            .permissions(crate::private_folder())
             .tempdir()
             .map_err(folder_error(&std::env::temp_dir()))?;
         Ok(TaskFolders {
@@ -184,9 +185,14 @@ mod tests {
         let folders = TaskFolders::create(parent.path(), "7", "owner/app").unwrap();
         assert_eq!(folders.workspace, parent.path().join("7/app"));
         assert!(folders.workspace.is_dir() && folders.scratch.path().is_dir());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(folders.scratch.path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "the scratch folder holds step scripts");
         let locked = folders.workspace.join("cache/mod");
         std::fs::create_dir_all(&locked).unwrap();
-        use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(
             folders.workspace.join("cache"),
             std::fs::Permissions::from_mode(0o500),

@@ -115,7 +115,11 @@ impl StepFiles {
             return Ok(());
         };
         if !folder.is_dir() {
-            std::fs::create_dir_all(folder)?;
+            use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(folder)?;
             for f in [
                 &self.env,
                 &self.output,
@@ -123,7 +127,12 @@ impl StepFiles {
                 &self.state,
                 &self.summary,
             ] {
-                std::fs::write(f, "")?;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(f)?;
             }
         }
         Ok(())
@@ -712,10 +721,13 @@ fn env_file(file: &'static str) -> impl FnOnce(EnvFileError) -> StepError {
 /// 0.2 ms a step where `hybrid-runner exec` was benchmarked; in place it takes a few µs.
 fn overwrite(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    // 0600: a script holds the step's expanded secrets.
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(false)
+        .mode(0o600)
         .open(path)?;
     let old_len = file.metadata()?.len();
     file.write_all(bytes)?;

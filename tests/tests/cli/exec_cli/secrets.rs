@@ -223,3 +223,37 @@ jobs:
     assert!(run.events().is_empty());
     assert!(run.stderr.contains("-E"), "{}", run.all());
 }
+
+/// Step scripts (secrets already expanded) and the `GITHUB_*` command files are private to
+/// the runner's user: the run's scratch folder is 0700 and the files 0600.
+#[test]
+fn step_scripts_and_command_files_are_private() {
+    let repo = Repo::with(
+        r#"on: push
+jobs:
+  look:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          p="$0"
+          while case "$(basename "$p")" in hybrid-runner-*) false;; /) false;; *) true;; esac; do
+            p="$(dirname "$p")"
+          done
+          echo "run-folder=$(stat -c %a "$p")"
+          echo "script=$(stat -c %a "$0")"
+          echo "env-file=$(stat -c %a "$GITHUB_ENV")"
+          echo "files-folder=$(stat -c %a "$(dirname "$GITHUB_ENV")")"
+"#,
+    );
+    let run = repo.exec(&["-s", "TOKEN=s3cret"]);
+    let all = run.all();
+    assert_eq!(run.code, Some(0), "{all}");
+    for line in [
+        "run-folder=700",
+        "script=600",
+        "env-file=600",
+        "files-folder=700",
+    ] {
+        assert!(all.contains(line), "missing {line}: {all}");
+    }
+}
