@@ -126,6 +126,40 @@ fn validate_usage_errors_exit_two() {
 }
 
 #[test]
+fn workflow_links_out_of_the_repository_are_refused_and_never_read() {
+    let outside = tempfile::tempdir().unwrap();
+    let credentials = outside.path().join("git-credentials");
+    std::fs::write(&credentials, "https://user:S3CRET-CREDENTIAL@example.com\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".git")).unwrap();
+    write(dir.path(), ".github/workflows/ok.yml", GOOD);
+    // A link inside the repository stays allowed.
+    write(dir.path(), "shared/ci.yml", GOOD);
+    std::os::unix::fs::symlink(
+        "../../shared/ci.yml",
+        dir.path().join(".github/workflows/shared.yml"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&credentials, dir.path().join(".github/workflows/x.yml")).unwrap();
+    for args in [
+        &["validate"][..],
+        &["list"],
+        &["exec", "-n"],
+        &["validate", ".github/workflows/x.yml"],
+    ] {
+        let out = hybrid_runner(dir.path(), args);
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {all}");
+        assert!(all.contains(".github/workflows/x.yml"), "{args:?}: {all}");
+        assert!(all.contains("symbolic link"), "{args:?}: {all}");
+        assert!(!all.contains("S3CRET"), "{args:?} leaked the file: {all}");
+    }
+    std::fs::remove_file(dir.path().join(".github/workflows/x.yml")).unwrap();
+    let out = hybrid_runner(dir.path(), &["validate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
 fn expr_prints_json_results() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use super::UsageError;
 
 /// Expands each path to the workflow files it names. A path that does not exist is a
-/// usage error; a folder with no workflow files contributes nothing.
+/// usage error; a folder with no workflow files contributes nothing. A file inside a
+/// repository that is, or sits behind, a symbolic link leading out of that repository is
+/// refused (naming the link): a committed `ci.yml -> ~/.git-credentials` must not put the
+/// credential into a diagnostic.
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, UsageError> {
     let mut files = Vec::new();
     for path in paths {
@@ -21,7 +24,38 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, UsageError> {
             )));
         }
     }
+    for file in &files {
+        stays_inside_its_repository(file)?;
+    }
     Ok(files)
+}
+
+/// Refuses `file` when it lies inside a repository (a folder with `.git`, else the current
+/// folder) but its real path, after every symbolic link, is outside it.
+fn stays_inside_its_repository(file: &Path) -> Result<(), UsageError> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let absolute = cwd.join(file);
+    let Some(parent) = absolute.parent() else {
+        return Ok(());
+    };
+    let root = parent
+        .ancestors()
+        .find(|dir| dir.join(".git").exists())
+        .map_or(cwd.clone(), Path::to_path_buf);
+    if !absolute.starts_with(&root) {
+        return Ok(()); // a file the user named outside any repository of the current folder
+    }
+    let (Ok(real_root), Ok(real_file)) = (root.canonicalize(), absolute.canonicalize()) else {
+        return Ok(());
+    };
+    if real_file.starts_with(&real_root) {
+        return Ok(());
+    }
+    Err(UsageError(format!(
+        "{}: a symbolic link leads out of the repository {}; workflows are read only from inside the repository (replace the link with the file)",
+        display_path(file),
+        root.display()
+    )))
 }
 
 fn in_folder(dir: &Path) -> Result<Vec<PathBuf>, UsageError> {
