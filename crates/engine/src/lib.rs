@@ -4,7 +4,8 @@
 //! - [`schedule`]: jobs, `needs`, job `if:`, matrix legs, platforms, concurrency.
 //! - [`call`]: reusable-workflow jobs.
 //! - [`job`]: one job run: contexts, environment, steps, outputs.
-//! - [`step`], [`action`]: one step: `run:` scripts, `uses:` actions.
+//! - [`step`], [`action`]: one step: `run:` scripts, `uses:` actions; [`step_files`]: the
+//!   `GITHUB_*` command files; `step_output`: workflow commands in a step's output.
 //! - [`commands`], [`env_files`], [`mask`]: workflow commands, `GITHUB_*` files, secrets.
 //! - [`image_steps`]: image builds in a job: the built-in build actions and the `docker`
 //!   shim, served by `hr_image`.
@@ -32,6 +33,8 @@ mod pod_step;
 pub mod schedule;
 pub mod step;
 pub mod step_def;
+pub mod step_files;
+mod step_output;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -9,13 +9,15 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use workflows::expression::{ExprError, JobStatus, Object, Value};
 
-use super::commands::{AnnotationLevel, Command, CommandParser};
+use super::commands::{AnnotationLevel, CommandParser};
 use super::contexts::default_env;
 use super::env_files::{EnvFileError, parse_key_values, parse_path_file};
 use super::eval::upsert;
 use super::events::{AnnotationEvent, Event, LogKind, Outcome, StepKey};
 use super::job::{Frame, JobState, PostStep, StepResult, env_value};
 use super::step_def::StepDef;
+use super::step_files::StepFiles;
+use super::step_output::OutputReader;
 use hr_process::host::{HostError, OutputStream, ProcessSpec, run_process_over};
 use hr_process::shell::{ShellError, resolve_shell};
 
@@ -81,72 +83,6 @@ impl StepError {
     /// For `map_err`: an evaluation error of the step's `field`.
     pub fn evaluate(field: &'static str) -> impl FnOnce(ExprError) -> StepError {
         move |source| StepError::Evaluate { field, source }
-    }
-}
-
-/// The files behind `GITHUB_ENV`, `GITHUB_OUTPUT`, `GITHUB_PATH`, `GITHUB_STATE` and
-/// `GITHUB_STEP_SUMMARY`: one set per job, emptied before every step (truncating is far
-/// cheaper than creating five new files a step, and every step still starts empty).
-#[derive(Debug)]
-pub struct StepFiles {
-    pub env: PathBuf,
-    pub output: PathBuf,
-    pub path: PathBuf,
-    pub state: PathBuf,
-    pub summary: PathBuf,
-}
-
-impl StepFiles {
-    fn new(dir: &Path) -> StepFiles {
-        let folder = dir.join("_files");
-        StepFiles {
-            env: folder.join("set_env"),
-            output: folder.join("set_output"),
-            path: folder.join("add_path"),
-            state: folder.join("save_state"),
-            summary: folder.join("step_summary"),
-        }
-    }
-
-    /// Creates the files when their folder is missing: before the job's first step, or
-    /// after a step removed it. After each step `read_files` empties what was written.
-    fn ensure(&self) -> std::io::Result<()> {
-        let Some(folder) = self.env.parent() else {
-            return Ok(());
-        };
-        if !folder.is_dir() {
-            use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(folder)?;
-            for f in [
-                &self.env,
-                &self.output,
-                &self.path,
-                &self.state,
-                &self.summary,
-            ] {
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .mode(0o600)
-                    .open(f)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn vars(&self) -> [(String, String); 5] {
-        let s = |p: &PathBuf| p.display().to_string();
-        [
-            ("GITHUB_ENV".into(), s(&self.env)),
-            ("GITHUB_OUTPUT".into(), s(&self.output)),
-            ("GITHUB_PATH".into(), s(&self.path)),
-            ("GITHUB_STATE".into(), s(&self.state)),
-            ("GITHUB_STEP_SUMMARY".into(), s(&self.summary)),
-        ]
     }
 }
 
@@ -743,107 +679,6 @@ pub fn level_name(level: AnnotationLevel) -> &'static str {
         AnnotationLevel::Error => "error",
         AnnotationLevel::Warning => "warning",
         AnnotationLevel::Notice => "notice",
-    }
-}
-
-/// Turns a step's output lines into events, applying workflow commands.
-struct OutputReader<'s, 'e> {
-    state: &'s mut JobState<'e>,
-    key: &'s StepKey,
-    parser: CommandParser,
-    outputs: Vec<(String, String)>,
-    saved_state: Vec<(String, String)>,
-    allow_unsecure: bool,
-    /// A command was refused (`::set-env` without the opt-in): the step fails.
-    command_failed: bool,
-}
-
-impl OutputReader<'_, '_> {
-    fn line(&mut self, stream: OutputStream, line: &str) {
-        let Some(command) = self.parser.parse_line(line) else {
-            let kind = match stream {
-                OutputStream::Stdout => LogKind::Stdout,
-                OutputStream::Stderr => LogKind::Stderr,
-            };
-            self.state.note(Some(self.key), kind, line);
-            return;
-        };
-        let job = self.state.key.clone();
-        let sink = &self.state.engine.sink;
-        match command {
-            Command::AddMask(value) => self.state.masker.add(&value),
-            Command::Group(title) => sink.send(Event::GroupStarted {
-                job,
-                step: self.key.clone(),
-                title: self.state.masker.mask(&title).into_owned(),
-            }),
-            Command::EndGroup => sink.send(Event::GroupEnded {
-                job,
-                step: self.key.clone(),
-            }),
-            Command::Annotation(a) => sink.send(Event::Annotation {
-                job,
-                step: Some(self.key.clone()),
-                annotation: AnnotationEvent {
-                    level: level_name(a.level),
-                    message: self.state.masker.mask(&a.message).into_owned(),
-                    title: a.title.map(|t| self.state.masker.mask(&t).into_owned()),
-                    file: a.file,
-                    line: a.line,
-                    col: a.col,
-                },
-            }),
-            // Without step debug GitHub writes `::debug::` lines nowhere, not even to the
-            // raw log: they do not become events either.
-            Command::Debug(message) if self.state.engine.debug => {
-                self.state.note(Some(self.key), LogKind::Debug, &message)
-            }
-            Command::Debug(_) => {}
-            Command::StopCommands(_) | Command::ResumeCommands | Command::Echo(_) => {}
-            Command::SetOutput { name, value } => {
-                self.state.annotate(
-                    Some(self.key),
-                    AnnotationLevel::Warning,
-                    "The `set-output` command is deprecated and will be disabled soon. Please upgrade to using Environment Files. For more information see: https://github.blog/changelog/2022-10-11-github-actions-deprecating-save-state-and-set-output-commands/",
-                );
-                upsert(&mut self.outputs, name, value);
-            }
-            Command::SaveState { name, value } => {
-                self.state.annotate(
-                    Some(self.key),
-                    AnnotationLevel::Warning,
-                    "The `save-state` command is deprecated and will be disabled soon. Please upgrade to using Environment Files. For more information see: https://github.blog/changelog/2022-10-11-github-actions-deprecating-save-state-and-set-output-commands/",
-                );
-                upsert(&mut self.saved_state, name, value);
-            }
-            Command::SetEnv { name, value } if self.allow_unsecure => {
-                upsert(&mut self.state.env_file, name, value);
-            }
-            Command::AddPath(dir) if self.allow_unsecure => {
-                self.state.path_prepends.retain(|d| *d != dir);
-                self.state.path_prepends.insert(0, dir);
-            }
-            Command::SetEnv { .. } | Command::AddPath(_) => {
-                let name = if matches!(command, Command::SetEnv { .. }) {
-                    "set-env"
-                } else {
-                    "add-path"
-                };
-                self.state.annotate(
-                    Some(self.key),
-                    AnnotationLevel::Error,
-                    &format!("Unable to process command '{line}' successfully."),
-                );
-                self.state.annotate(
-                    Some(self.key),
-                    AnnotationLevel::Error,
-                    &format!(
-                        "The `{name}` command is disabled. Please upgrade to using Environment Files or opt into unsecure command execution by setting the `ACTIONS_ALLOW_UNSECURE_COMMANDS` environment variable to `true`. For more information see: https://github.blog/changelog/2020-10-01-github-actions-deprecating-set-env-and-add-path-commands/"
-                    ),
-                );
-                self.command_failed = true;
-            }
-        }
     }
 }
 
