@@ -20,8 +20,9 @@ use workflows::model::{Located, Workflow};
 use super::contexts::{Repository, RunInfo};
 use super::engine::{CheckoutMode, Engine};
 use super::eval::display;
-use super::events::{Event, EventSink, JobKey, LogKind, Outcome};
+use super::events::{EventSink, JobKey, Outcome};
 use super::job::JobOutcome;
+use super::placement::end_before_start;
 use super::schedule::{self, RunLimits, WorkflowScope};
 use crate::image_steps::{BuildService, BuildSettings};
 use hr_process::host::StopPolicy;
@@ -104,11 +105,11 @@ pub async fn run_assignment(
         return refuse(&sink, key, message, started);
     }
     if cancel.is_cancelled() {
-        return ended(
+        return end_before_start(
             &sink,
             key,
             Outcome::Cancelled,
-            "the job was cancelled before it started".into(),
+            ["the job was cancelled before it started".to_string()],
             started,
         );
     }
@@ -197,42 +198,13 @@ pub async fn run_assignment(
 
 /// Reports why the job cannot run, as a runner line of a started and failed job.
 fn refuse(sink: &EventSink, key: JobKey, message: String, started: Instant) -> JobOutcome {
-    ended(
+    end_before_start(
         sink,
         key,
         Outcome::Failure,
-        format!("error: {message}"),
+        [format!("error: {message}")],
         started,
     )
-}
-
-/// A job that ends before any step: started, one runner line, finished with `result`.
-fn ended(
-    sink: &EventSink,
-    key: JobKey,
-    result: Outcome,
-    line: String,
-    started: Instant,
-) -> JobOutcome {
-    sink.send(Event::JobStarted { job: key.clone() });
-    sink.send(Event::Log {
-        job: key.clone(),
-        step: None,
-        kind: LogKind::Runner,
-        line,
-    });
-    let duration = started.elapsed();
-    sink.send(Event::JobFinished {
-        job: key,
-        result,
-        duration,
-        outputs: Vec::new(),
-    });
-    JobOutcome {
-        result,
-        outputs: Vec::new(),
-        duration,
-    }
 }
 
 /// A job whose `needs:` the server erased (Gitea stores the payload without it) needs every

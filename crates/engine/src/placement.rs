@@ -10,7 +10,8 @@
 //!   the last.
 //! - [`masker_for`] and [`fail_before_start`]: the lines written before the job (setup,
 //!   errors) are masked like the job's own, and a job that cannot start is reported as a
-//!   started and failed job with the reason as runner lines.
+//!   started and failed job with the reason as runner lines ([`end_before_start`], which
+//!   `run_assignment` uses too).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -152,24 +153,38 @@ pub fn fail_before_start(
     error: &dyn std::fmt::Display,
     started: Instant,
 ) -> JobOutcome {
+    let text = format!("error: {error}");
+    let lines = text.lines().map(|line| masker.mask(line).into_owned());
+    end_before_start(sink, key, Outcome::Failure, lines, started)
+}
+
+/// A job that ends before any step: started, `lines` as runner lines, finished with
+/// `result`.
+pub fn end_before_start(
+    sink: &EventSink,
+    key: JobKey,
+    result: Outcome,
+    lines: impl IntoIterator<Item = String>,
+    started: Instant,
+) -> JobOutcome {
     sink.send(Event::JobStarted { job: key.clone() });
-    for line in format!("error: {error}").lines() {
+    for line in lines {
         sink.send(Event::Log {
             job: key.clone(),
             step: None,
             kind: LogKind::Runner,
-            line: masker.mask(line).into_owned(),
+            line,
         });
     }
     let duration = started.elapsed();
     sink.send(Event::JobFinished {
         job: key,
-        result: Outcome::Failure,
+        result,
         duration,
         outputs: Vec::new(),
     });
     JobOutcome {
-        result: Outcome::Failure,
+        result,
         outputs: Vec::new(),
         duration,
     }

@@ -106,14 +106,14 @@ pub async fn run_task(
     let file = non_empty(text("workflow")).unwrap_or_else(|| "workflow_payload".into());
     let workflow = match load_payload(&task, &file, &need_ids) {
         Ok(w) => w,
-        Err(e) => return fail(&sink, fallback_key, &masker, &e, started),
+        Err(e) => return fail_before_start(&sink, fallback_key, &masker, &e, started),
     };
     let Some(job) = workflow.jobs.first() else {
         let e = TaskError::JobCount {
             count: 0,
             ids: String::new(),
         };
-        return fail(&sink, fallback_key, &masker, &e, started);
+        return fail_before_start(&sink, fallback_key, &masker, &e, started);
     };
     let key = JobKey {
         id: job.id.value.clone(),
@@ -130,7 +130,7 @@ pub async fn run_task(
         &text("repository"),
     ) {
         Ok(f) => f,
-        Err(e) => return fail(&sink, key, &masker, &TaskError::Folder(e), started),
+        Err(e) => return fail_before_start(&sink, key, &masker, &TaskError::Folder(e), started),
     };
     let say = |line: String| {
         sink.send(Event::Log {
@@ -172,7 +172,7 @@ pub async fn run_task(
         Ok(pod) => pod,
         Err(e) => {
             let _ = folders.remove();
-            return fail(&sink, key, &masker, &TaskError::Pod(e), started);
+            return fail_before_start(&sink, key, &masker, &TaskError::Pod(e), started);
         }
     };
     if let (Some(pod), Placement::Pod { image }) = (&pod, &placement) {
@@ -399,16 +399,6 @@ fn task_masker(task: &Task, context: &Object) -> Masker {
             .map(String::as_str)
             .chain(credentials.iter().map(String::as_str)),
     )
-}
-
-fn fail(
-    sink: &EventSink,
-    key: JobKey,
-    masker: &Masker,
-    error: &TaskError,
-    started: Instant,
-) -> JobOutcome {
-    fail_before_start(sink, key, masker, error, started)
 }
 
 fn pairs(map: &std::collections::BTreeMap<String, String>) -> Vec<(String, String)> {
