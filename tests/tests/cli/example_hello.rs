@@ -45,12 +45,10 @@ impl Example {
     }
 }
 
+/// `program` on this process's `PATH` (the runner's own lookup).
 fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(program))
-            .find(|path| path.is_file())
-    })
+    let path = std::env::var("PATH").unwrap_or_default();
+    hr_process::shell::find_program(program, &path)
 }
 
 fn copy_tree(from: &Path, to: &Path) {

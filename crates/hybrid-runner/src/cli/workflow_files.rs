@@ -24,16 +24,16 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, UsageError> {
             )));
         }
     }
+    let cwd = std::env::current_dir().unwrap_or_default();
     for file in &files {
-        stays_inside_its_repository(file)?;
+        stays_inside_its_repository(&cwd, file)?;
     }
     Ok(files)
 }
 
 /// Refuses `file` when it lies inside a repository (a folder with `.git`, else the current
 /// folder) but its real path, after every symbolic link, is outside it.
-fn stays_inside_its_repository(file: &Path) -> Result<(), UsageError> {
-    let cwd = std::env::current_dir().unwrap_or_default();
+fn stays_inside_its_repository(cwd: &Path, file: &Path) -> Result<(), UsageError> {
     let absolute = cwd.join(file);
     let Some(parent) = absolute.parent() else {
         return Ok(());
@@ -41,7 +41,7 @@ fn stays_inside_its_repository(file: &Path) -> Result<(), UsageError> {
     let root = parent
         .ancestors()
         .find(|dir| dir.join(".git").exists())
-        .map_or(cwd.clone(), Path::to_path_buf);
+        .map_or(cwd.to_path_buf(), Path::to_path_buf);
     if !absolute.starts_with(&root) {
         return Ok(()); // a file the user named outside any repository of the current folder
     }
