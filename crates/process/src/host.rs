@@ -7,7 +7,10 @@
 //! Stopping (cancel or timeout) follows GitHub's runner: SIGINT to the process group, after
 //! [`StopPolicy::interrupt_grace`] SIGTERM, after [`StopPolicy::terminate_grace`] more SIGKILL.
 //! Each phase ends early once the main process has exited *and* nothing is left in its
-//! group, so a child that ignores SIGINT is escalated along with the rest.
+//! group, so a child that ignores SIGINT is escalated along with the rest. During the
+//! SIGINT grace, a member that can only have missed the signal (its action is the default,
+//! nothing is pending, yet it runs: it was between `fork` and `exec` when the group was
+//! signalled) gets SIGINT again, so a cooperative step still stops at once.
 //!
 //! Background processes: when the main process exits on its own, its group is left alone
 //! (like on GitHub, `server &` keeps running into later steps; the backend's teardown ends
@@ -361,7 +364,8 @@ impl Running<'_> {
                 return Ok(());
             }
             self.signal_group(signal)?;
-            self.wait_gone(Instant::now() + grace).await?;
+            let resend = (signal == Signal::SIGINT).then_some(signal);
+            self.wait_gone(Instant::now() + grace, resend).await?;
         }
         Ok(())
     }
@@ -376,14 +380,29 @@ impl Running<'_> {
         })
     }
 
+    fn resend(&self, signal: Option<Signal>) -> Result<(), HostError> {
+        let (Some(signal), Some(pgid)) = (signal, self.pgid) else {
+            return Ok(());
+        };
+        for pid in group::members_that_missed(pgid, signal) {
+            group::signal_one(pid, signal).map_err(|source| HostError::Signal {
+                program: self.program.to_owned(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
     /// Whether a live process is left in the group (see the `group` module).
     fn group_alive(&self) -> bool {
         self.pgid.is_some_and(group::alive)
     }
 
     /// Delivers output until the main process has exited and the group is empty, or until
-    /// `until`.
-    async fn wait_gone(&mut self, until: Instant) -> Result<(), HostError> {
+    /// `until`. With `resend`, each poll gives that signal again to the members that can
+    /// only have missed it (see [`group::members_that_missed`]): a SIGINT that lands while
+    /// a shell forks is otherwise lost, and the step would run on until SIGTERM.
+    async fn wait_gone(&mut self, until: Instant, resend: Option<Signal>) -> Result<(), HostError> {
         let mut poll = tokio::time::interval(GROUP_POLL);
         loop {
             if self.status.is_some() && !self.group_alive() {
@@ -396,7 +415,7 @@ impl Running<'_> {
                     let status = status.map_err(|e| self.wait_error(e))?;
                     self.record(status);
                 }
-                _ = poll.tick() => {}
+                _ = poll.tick() => self.resend(resend)?,
                 () = tokio::time::sleep_until(until) => return Ok(()),
             }
         }

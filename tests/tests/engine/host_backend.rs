@@ -299,6 +299,31 @@ async fn timeout_stops_the_process_and_sets_timed_out() {
 }
 
 #[tokio::test]
+async fn a_process_that_missed_the_sigint_gets_it_again_within_the_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = StopPolicy {
+        interrupt_grace: Duration::from_secs(20),
+        terminate_grace: Duration::from_secs(20),
+    };
+    // The SIGINT lands while the process ignores it, the way a shell's forked copy takes
+    // it between fork and exec; then the process runs on with the default action, as the
+    // exec'd program does. Only a second SIGINT stops it before the 20 s grace is over.
+    let script = r#"perl -e '$SIG{INT} = "IGNORE"; $| = 1; print "ready\n"; select(undef, undef, undef, 0.5); $SIG{INT} = "DEFAULT"; print "default again\n"; sleep 30; print "survived\n"'"#;
+    let (exit, lines, took) = run_cancelled_when_ready(
+        &spec(&bash(), &["-c", &format!("exec {script}")], dir.path()),
+        slow,
+    )
+    .await;
+    assert!(exit.cancelled);
+    assert_eq!(exit.signal, Some(2), "{exit:?} {lines:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert_eq!(
+        texts(&lines, OutputStream::Stdout),
+        ["ready", "default again"]
+    );
+}
+
+#[tokio::test]
 async fn child_ignoring_sigint_is_killed_with_the_group() {
     let dir = tempfile::tempdir().unwrap();
     // The child ignores SIGINT (and says so once its trap is set); the main shell dies at
