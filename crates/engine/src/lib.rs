@@ -31,6 +31,7 @@ pub mod placement;
 pub mod pod;
 mod pod_step;
 pub mod schedule;
+pub mod scratch;
 pub mod step;
 pub mod step_def;
 pub mod step_files;
@@ -176,13 +177,9 @@ pub async fn run(
     cancel: CancellationToken,
     hard_cancel: CancellationToken,
 ) -> Result<ExecReport, ExecError> {
-    // Private to this user: step scripts hold expanded secrets, and the command files what
-    // steps write to them.
-    let temp = tempfile::Builder::new()
-        .prefix("hybrid-runner-")
-        .permissions(private_folder())
-        .tempdir()
-        .map_err(ExecError::Scratch)?;
+    // What killed runs left (step scripts with their secrets) goes first.
+    scratch::remove_abandoned();
+    let temp = scratch::ScratchFolder::create("run").map_err(ExecError::Scratch)?;
     let event = event_payload(&options)?;
     let event_path = temp.path().join("event.json");
     std::fs::write(
@@ -363,8 +360,4 @@ pub(crate) fn inputs(workflow: &Workflow, event_name: &str, event: &Value) -> Ob
     out
 }
 
-/// The mode of the runner's scratch folders: only this user reads or enters them.
-pub fn private_folder() -> std::fs::Permissions {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::Permissions::from_mode(0o700)
-}
+pub use scratch::private_folder;

@@ -42,7 +42,7 @@ pub struct TaskFolders {
     /// `<task_dir>/<repository name>`: `GITHUB_WORKSPACE`.
     pub workspace: PathBuf,
     /// A scratch folder in the system's temp folder, deleted with the value.
-    pub scratch: tempfile::TempDir,
+    pub scratch: crate::scratch::ScratchFolder,
 }
 
 impl TaskFolders {
@@ -65,10 +65,7 @@ impl TaskFolders {
             .unwrap_or("workspace");
         let workspace = task_dir.join(name);
         std::fs::create_dir_all(&workspace).map_err(folder_error(&workspace))?;
-        let scratch = tempfile::Builder::new()
-            .prefix(&format!("hybrid-runner-task-{task_id}-"))
-            .permissions(crate::private_folder())
-            .tempdir()
+        let scratch = crate::scratch::ScratchFolder::create(&format!("task-{task_id}"))
             .map_err(folder_error(&std::env::temp_dir()))?;
         Ok(TaskFolders {
             task_dir,
@@ -89,7 +86,7 @@ impl TaskFolders {
 
 /// Removes a folder tree, first making its folders writable when a step left read-only
 /// ones (Go's module cache does).
-fn remove_tree(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn remove_tree(dir: &Path) -> std::io::Result<()> {
     if std::fs::remove_dir_all(dir).is_ok() || !dir.exists() {
         return Ok(());
     }

@@ -108,6 +108,10 @@ where
 {
     let runner = &config.runner;
     let identity = startup::load_identity(&runner.file, &flags.labels)?;
+    // Step scripts and command files a killed predecessor left in the temp folder.
+    for folder in hr_engine::scratch::remove_abandoned() {
+        tracing::info!(folder = %folder.display(), "removed a scratch folder a stopped run left");
+    }
     let instance = identity.registration.address.clone();
     let client = RunnerClient::new(
         &instance,

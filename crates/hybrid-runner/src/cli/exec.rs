@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
@@ -267,29 +268,88 @@ async fn run_async(
         }
         let _ = out.flush();
     });
+    let stopped_by = Arc::new(std::sync::OnceLock::new());
     let signals = {
-        let (cancel, hard_cancel) = (cancel.clone(), hard_cancel.clone());
+        let (cancel, hard_cancel, stopped_by) =
+            (cancel.clone(), hard_cancel.clone(), stopped_by.clone());
+        let mut stops = StopSignals::new()?;
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!(
-                    "\ncancelling: steps get SIGINT; `always()` and post steps still run (Ctrl-C again to stop them)"
-                );
-                cancel.cancel();
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    hard_cancel.cancel();
-                }
-            }
+            let first = stops.next().await;
+            let _ = stopped_by.set(first);
+            eprintln!(
+                "\ncancelling ({}): steps get SIGINT; `always()` and post steps still run (a second signal stops them)",
+                first.name()
+            );
+            cancel.cancel();
+            stops.next().await;
+            hard_cancel.cancel();
         })
     };
     let report = hr_engine::run(options, workflows, sink, cancel.clone(), hard_cancel).await;
     signals.abort();
     let _ = printer.await;
     let report = report.map_err(|e| UsageError(e.to_string()))?;
-    Ok(if cancel.is_cancelled() {
+    Ok(if let Some(signal) = stopped_by.get() {
+        ExitCode::from(signal.exit_code())
+    } else if cancel.is_cancelled() {
         ExitCode::from(130)
     } else if report.success() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The signals that cancel a run: SIGINT (Ctrl-C), SIGTERM (a supervisor, `timeout`, CI
+/// cancelling this job) and SIGHUP (the terminal went away). The first cancels, the second
+/// of any kind stops `always()` and post steps too; the exit code is the shell's for the
+/// first, 128 + its number.
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum StopSignal {
+    Interrupt,
+    Terminate,
+    Hangup,
+}
+
+impl StopSignal {
+    fn name(self) -> &'static str {
+        match self {
+            StopSignal::Interrupt => "SIGINT",
+            StopSignal::Terminate => "SIGTERM",
+            StopSignal::Hangup => "SIGHUP",
+        }
+    }
+
+    fn exit_code(self) -> u8 {
+        match self {
+            StopSignal::Interrupt => 130,
+            StopSignal::Terminate => 143,
+            StopSignal::Hangup => 129,
+        }
+    }
+}
+
+impl StopSignals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn next(&mut self) -> StopSignal {
+        tokio::select! {
+            _ = self.interrupt.recv() => StopSignal::Interrupt,
+            _ = self.terminate.recv() => StopSignal::Terminate,
+            _ = self.hangup.recv() => StopSignal::Hangup,
+        }
+    }
 }
