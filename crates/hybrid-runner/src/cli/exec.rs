@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::kube_args::{KubeArgs, RunnerArgs};
+use super::stop_signals::StopSignals;
 use super::{UsageError, default_workflow_paths, dotenv, workflow_files};
 use crate::console::{HumanRenderer, JsonRenderer, RenderOptions, color_wanted};
 use hr_engine::events::{Event, EventSink};
@@ -298,58 +299,4 @@ async fn run_async(
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// The signals that cancel a run: SIGINT (Ctrl-C), SIGTERM (a supervisor, `timeout`, CI
-/// cancelling this job) and SIGHUP (the terminal went away). The first cancels, the second
-/// of any kind stops `always()` and post steps too; the exit code is the shell's for the
-/// first, 128 + its number.
-struct StopSignals {
-    interrupt: tokio::signal::unix::Signal,
-    terminate: tokio::signal::unix::Signal,
-    hangup: tokio::signal::unix::Signal,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum StopSignal {
-    Interrupt,
-    Terminate,
-    Hangup,
-}
-
-impl StopSignal {
-    fn name(self) -> &'static str {
-        match self {
-            StopSignal::Interrupt => "SIGINT",
-            StopSignal::Terminate => "SIGTERM",
-            StopSignal::Hangup => "SIGHUP",
-        }
-    }
-
-    fn exit_code(self) -> u8 {
-        match self {
-            StopSignal::Interrupt => 130,
-            StopSignal::Terminate => 143,
-            StopSignal::Hangup => 129,
-        }
-    }
-}
-
-impl StopSignals {
-    fn new() -> std::io::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Self {
-            interrupt: signal(SignalKind::interrupt())?,
-            terminate: signal(SignalKind::terminate())?,
-            hangup: signal(SignalKind::hangup())?,
-        })
-    }
-
-    async fn next(&mut self) -> StopSignal {
-        tokio::select! {
-            _ = self.interrupt.recv() => StopSignal::Interrupt,
-            _ = self.terminate.recv() => StopSignal::Terminate,
-            _ = self.hangup.recv() => StopSignal::Hangup,
-        }
-    }
 }

@@ -19,6 +19,7 @@ mod logs;
 mod register;
 mod render;
 mod status;
+mod stop_signals;
 mod validate;
 mod workflow_files;
 

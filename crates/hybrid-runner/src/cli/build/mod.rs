@@ -211,13 +211,17 @@ async fn run_async(args: Args, plans: Vec<ServicePlan>) -> anyhow::Result<ExitCo
         return Ok(ExitCode::SUCCESS);
     }
     let cancel = CancellationToken::new();
+    // SIGINT, SIGTERM or SIGHUP: cancelled builds report `cancelled` and exit 1.
     let signals = {
         let cancel = cancel.clone();
+        let mut stops = super::stop_signals::StopSignals::new()?;
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\ncancelling: the builds are being stopped");
-                cancel.cancel();
-            }
+            let first = stops.next().await;
+            eprintln!(
+                "\ncancelling ({}): the builds are being stopped",
+                first.name()
+            );
+            cancel.cancel();
         })
     };
     let builder_name = builder.name();
