@@ -82,7 +82,7 @@ impl ActionCache {
     /// action, in the cache (fetched if needed) for a remote one; `None` for `docker://`.
     pub fn locate_action(&self, action: &ActionRef, workspace: &Path) -> Result<Option<PathBuf>> {
         Ok(match action {
-            ActionRef::Local { path } => Some(workspace.join(path)),
+            ActionRef::Local { path } => Some(action_inside(workspace, workspace.join(path))?),
             ActionRef::Remote {
                 owner,
                 repo,
@@ -91,8 +91,8 @@ impl ActionCache {
             } => {
                 let dir = self.fetch(owner, repo, git_ref)?;
                 Some(match path {
-                    Some(path) => dir.join(path),
-                    None => dir,
+                    Some(path) => action_inside(&dir, dir.join(path))?,
+                    None => action_inside(&dir, dir.clone())?,
                 })
             }
             ActionRef::Docker { .. } => None,
@@ -103,14 +103,48 @@ impl ActionCache {
     /// if needed) when remote.
     pub fn locate_workflow(&self, workflow: &WorkflowRef, workspace: &Path) -> Result<PathBuf> {
         match workflow {
-            WorkflowRef::Local { path } => Ok(workspace.join(path)),
+            WorkflowRef::Local { path } => inside(workspace, workspace.join(path)),
             WorkflowRef::Remote {
                 owner,
                 repo,
                 path,
                 git_ref,
-            } => Ok(self.fetch(owner, repo, git_ref)?.join(path)),
+            } => {
+                let dir = self.fetch(owner, repo, git_ref)?;
+                inside(&dir, dir.join(path))
+            }
         }
+    }
+}
+
+/// An action directory `dir` under `root`, checked with its metadata file by [`inside`].
+fn action_inside(root: &Path, dir: PathBuf) -> Result<PathBuf> {
+    let dir = inside(root, dir)?;
+    for name in ["action.yml", "action.yaml"] {
+        inside(root, dir.join(name))?;
+    }
+    Ok(dir)
+}
+
+/// `path`, unless a symbolic link carries it out of `root` (a committed
+/// `action.yml -> ~/.git-credentials` would otherwise end up in a diagnostic). A path that
+/// does not exist is returned as it is, for the caller to report as missing.
+fn inside(root: &Path, path: PathBuf) -> Result<PathBuf> {
+    let (Ok(real), Ok(real_root)) = (path.canonicalize(), root.canonicalize()) else {
+        return Ok(path);
+    };
+    if real.starts_with(&real_root) {
+        Ok(path)
+    } else {
+        // Named as written in the repository: `.github/actions/x`, not `/abs/./.github/...`.
+        let named = path.strip_prefix(root).unwrap_or(&path);
+        Err(ActionError::LinkLeaves {
+            path: named
+                .components()
+                .filter(|c| *c != std::path::Component::CurDir)
+                .collect(),
+            root: root.to_path_buf(),
+        })
     }
 }
 

@@ -21,6 +21,15 @@ pub enum ActionError {
         dir.display()
     )]
     ManifestNotFound { dir: PathBuf },
+    /// A symbolic link carries a local action, its `action.yml` or a reusable workflow
+    /// out of the repository (or out of a fetched action's checkout); nothing is read
+    /// through it.
+    #[error(
+        "{} leads out of {} through a symbolic link; an action or reusable workflow must live inside its repository: replace the link with the files themselves",
+        path.display(),
+        root.display()
+    )]
+    LinkLeaves { path: PathBuf, root: PathBuf },
     /// `git` reported an error while resolving or downloading a remote action.
     #[error(
         "fetching {url} at `{git_ref}` failed: {stderr}\nCheck that the repository and the ref exist and are reachable from this machine (base URL, network, credentials); a runner that already fetched it once can run with --offline"

@@ -352,3 +352,66 @@ jobs:
     // Nothing was fetched for checkout.
     assert!(!repo.path().join(".cache").exists());
 }
+
+#[test]
+fn symbolic_links_cannot_carry_a_local_action_or_a_called_workflow_out_of_the_repository() {
+    let outside = tempfile::tempdir().unwrap();
+    let credential = "https://user:ghp_outside_secret@example.com";
+    std::fs::write(
+        outside.path().join("credentials"),
+        format!("{credential}\n"),
+    )
+    .unwrap();
+    std::fs::create_dir(outside.path().join("action")).unwrap();
+    std::fs::write(
+        outside.path().join("action/action.yml"),
+        format!("name: {credential}\nruns: [\n"),
+    )
+    .unwrap();
+    let repo = Repo::with(
+        "on: push
+jobs:
+  file:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: ./.github/actions/file
+  folder:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: ./.github/actions/folder
+  call:
+    uses: ./.github/workflows/called.yml
+",
+    );
+    std::fs::create_dir_all(repo.path().join(".github/actions/file")).unwrap();
+    let link =
+        |target: &Path, at: &str| std::os::unix::fs::symlink(target, repo.path().join(at)).unwrap();
+    link(
+        &outside.path().join("credentials"),
+        ".github/actions/file/action.yml",
+    );
+    link(&outside.path().join("action"), ".github/actions/folder");
+    link(
+        &outside.path().join("credentials"),
+        ".github/workflows/called.yml",
+    );
+    // Only ci.yml is run: the scan of the workflow folder refuses the link by itself.
+    let run = repo.json(&["-W", ".github/workflows/ci.yml"]);
+    assert!(!run.all().contains("ghp_outside_secret"), "{}", run.all());
+    run.assert_code(1);
+    for job in ["file", "folder", "call"] {
+        assert_eq!(
+            run.job(job).as_deref(),
+            Some("failure"),
+            "{job}: {}",
+            run.all()
+        );
+    }
+    for leak in [
+        ".github/actions/file/action.yml leads out of",
+        ".github/actions/folder leads out of",
+        ".github/workflows/called.yml leads out of",
+    ] {
+        assert!(run.all().contains(leak), "{leak}: {}", run.all());
+    }
+}
