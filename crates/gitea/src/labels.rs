@@ -40,6 +40,22 @@ pub enum LabelError {
         "label {label:?}: the image must follow `//`; write it as {name}:kubernetes://image or {name}:kubernetes"
     )]
     KubernetesImage { label: String, name: String },
+    #[error(
+        "label {label:?}: unsupported schema: {schema}; write it as {name}:host, {name}:docker://image, {name}:kubernetes or {name}:kubernetes://image"
+    )]
+    UnknownSchema {
+        label: String,
+        name: String,
+        schema: String,
+    },
+    #[error(
+        "labels {first:?} and {second:?} both name {name:?}; give each label name once (jobs pick a label by name)"
+    )]
+    Duplicate {
+        name: String,
+        first: String,
+        second: String,
+    },
 }
 
 impl Label {
@@ -109,6 +125,37 @@ impl Label {
         labels.iter().map(|l| Label::parse(l.as_ref())).collect()
     }
 
+    /// Parses the labels a new registration declares, stricter than [`Label::parse`] (which
+    /// must keep reading what other runners wrote): an unknown schema is refused as
+    /// Forgejo's runner refuses it (`unsupported schema: …`), not made an opaque name, and
+    /// a name given twice is refused, since `runs-on` could only ever reach the first.
+    pub fn parse_for_registration<S: AsRef<str>>(labels: &[S]) -> Result<Vec<Label>, LabelError> {
+        let mut parsed: Vec<Label> = Vec::with_capacity(labels.len());
+        for text in labels {
+            let text = text.as_ref().trim();
+            let label = Label::parse(text)?;
+            if let Some((name, rest)) = text.split_once(':') {
+                let schema = rest.split(':').next().unwrap_or_default();
+                if !matches!(schema, "host" | "docker" | "kubernetes") {
+                    return Err(LabelError::UnknownSchema {
+                        label: text.to_string(),
+                        name: name.to_string(),
+                        schema: schema.to_string(),
+                    });
+                }
+            }
+            if let Some(first) = parsed.iter().find(|l| l.name == label.name) {
+                return Err(LabelError::Duplicate {
+                    name: label.name.clone(),
+                    first: first.to_spec(),
+                    second: label.to_spec(),
+                });
+            }
+            parsed.push(label);
+        }
+        Ok(parsed)
+    }
+
     /// The label as written in act_runner's syntax (what the `.runner` file keeps).
     pub fn to_spec(&self) -> String {
         match &self.kind {
@@ -146,6 +193,29 @@ pub fn pick<'a, S: AsRef<str>>(runs_on: &[S], labels: &'a [Label]) -> Option<&'a
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registration_refuses_unknown_schemas_and_names_given_twice() {
+        let ok =
+            Label::parse_for_registration(&["a:host", "b", "c:docker://node:20", "d:kubernetes"]);
+        assert_eq!(ok.unwrap().len(), 4);
+        let err = Label::parse_for_registration(&["ubuntu-latest:dokcer://node:20"]).unwrap_err();
+        assert!(
+            err.to_string().contains("unsupported schema: dokcer"),
+            "{err}"
+        );
+        let err = Label::parse_for_registration(&["x:host", "y", "x:kubernetes"]).unwrap_err();
+        assert_eq!(
+            err,
+            LabelError::Duplicate {
+                name: "x".into(),
+                first: "x:host".into(),
+                second: "x:kubernetes".into()
+            }
+        );
+        // What other runners wrote is still read: an unknown schema is an opaque name there.
+        assert_eq!(Label::parse("pool:e57e").unwrap().name, "pool:e57e");
+    }
 
     #[test]
     fn parses_every_schema() {

@@ -356,6 +356,41 @@ async fn missing_values_are_usage_errors() {
     .await;
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("names no image"));
+    for (labels, says) in [
+        (
+            "ubuntu-latest:dokcer://node:20",
+            "unsupported schema: dokcer",
+        ),
+        ("linux,linux:kubernetes", "both name \"linux\""),
+    ] {
+        let out = register(
+            &[
+                "-c",
+                config.to_str().unwrap(),
+                "--no-interactive",
+                "--instance",
+                "http://127.0.0.1:9",
+                "--token",
+                "t",
+                "--labels",
+                labels,
+            ],
+            "",
+            &[],
+        )
+        .await;
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{labels}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(says),
+            "{labels}: {}",
+            text(&out.stderr)
+        );
+    }
 }
 
 #[tokio::test]

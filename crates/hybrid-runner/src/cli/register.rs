@@ -335,7 +335,7 @@ fn resolve<R: BufRead, W: Write>(
         if args.labels.is_some() {
             eprintln!("warning: --labels is ignored: the config file sets runner.labels");
         }
-        Label::parse_all(config_labels).map_err(|e| UsageError(e.to_string()))?
+        Label::parse_for_registration(config_labels).map_err(|e| UsageError(e.to_string()))?
     } else {
         let default = DEFAULT_LABELS.join(",");
         let text = prompt.value(
@@ -344,7 +344,13 @@ fn resolve<R: BufRead, W: Write>(
             "",
             Some(&default),
         )?;
-        let labels = Label::parse_list(&text).map_err(|e| UsageError(e.to_string()))?;
+        let texts: Vec<&str> = text
+            .split(',')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let labels =
+            Label::parse_for_registration(&texts).map_err(|e| UsageError(e.to_string()))?;
         if labels.is_empty() {
             return Err(UsageError("--labels names no label".to_string()));
         }
