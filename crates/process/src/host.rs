@@ -114,6 +114,17 @@ pub enum HostError {
         #[source]
         source: io::Error,
     },
+    /// The kernel refused the environment and arguments as too large (E2BIG).
+    #[error(
+        "cannot start `{program}`: its environment and arguments are too large for the kernel ({total} bytes; the largest is {largest} with {largest_bytes} bytes, where one may hold at most {} bytes); write large values to a file (e.g. under $RUNNER_TEMP) and pass its path through `GITHUB_ENV` instead",
+        MAX_ARG_STRLEN - 1
+    )]
+    TooLarge {
+        program: String,
+        largest: String,
+        largest_bytes: usize,
+        total: usize,
+    },
     #[error(
         "the working directory `{}` is not usable; create it or set `working-directory:`",
         cwd.display()
@@ -182,9 +193,15 @@ pub async fn run_process_over(
         .process_group(0)
         .kill_on_drop(true);
     let start = Instant::now();
-    let mut child = command.spawn().map_err(|source| HostError::Spawn {
-        program: spec.program.clone(),
-        source,
+    let mut child = command.spawn().map_err(|source| {
+        if source.kind() == io::ErrorKind::ArgumentListTooLong {
+            too_large(spec)
+        } else {
+            HostError::Spawn {
+                program: spec.program.clone(),
+                source,
+            }
+        }
     })?;
     let pgid = child
         .id()
@@ -217,6 +234,31 @@ pub async fn run_process_over(
         cancelled: reason == Some(StopReason::Cancelled),
         duration: exited_at.duration_since(start),
     })
+}
+
+/// The kernel's limit on one argument or `NAME=value` string (`MAX_ARG_STRLEN`, 32 pages).
+const MAX_ARG_STRLEN: usize = 32 * 4096;
+
+/// Why `exec` said E2BIG: the largest variable (or argument), and the total.
+fn too_large(spec: &ProcessSpec) -> HostError {
+    let env = spec
+        .env
+        .iter()
+        .map(|(k, v)| (format!("environment variable `{k}`"), k.len() + v.len() + 2));
+    let args = spec
+        .args
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (format!("argument {}", i + 1), a.len() + 1));
+    let all: Vec<(String, usize)> = env.chain(args).collect();
+    let total = all.iter().map(|(_, n)| n).sum();
+    let (largest, largest_bytes) = all.into_iter().max_by_key(|(_, n)| *n).unwrap_or_default();
+    HostError::TooLarge {
+        program: spec.program.clone(),
+        largest,
+        largest_bytes,
+        total,
+    }
 }
 
 fn check_cwd(spec: &ProcessSpec) -> Result<(), HostError> {

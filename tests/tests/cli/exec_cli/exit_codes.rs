@@ -121,3 +121,27 @@ jobs:
     assert!(run.stderr.contains("nope"), "{}", run.all());
     assert!(run.events().is_empty(), "{}", run.all());
 }
+
+#[test]
+fn a_huge_github_env_value_fails_the_next_step_with_a_clear_error() {
+    let repo = Repo::with(
+        "on: push
+jobs:
+  big:
+    runs-on: ubuntu-latest
+    steps:
+      - run: printf 'BIG=%0200000d\\n' 0 >> \"$GITHUB_ENV\"
+      - run: echo never
+",
+    );
+    let run = repo.json(&[]);
+    run.assert_code(1);
+    assert_eq!(run.job("big").as_deref(), Some("failure"));
+    let all = run.all();
+    assert!(
+        all.contains("too large for the kernel")
+            && all.contains("environment variable `BIG` with 200005 bytes"),
+        "{all}"
+    );
+    assert!(!all.contains("install it or pick another shell"), "{all}");
+}
