@@ -39,7 +39,8 @@ for round in $(seq "$rounds"); do
     rm -f "$work/round-$round-"*.log
   else
     failed=$((failed + 1))
-    echo "round $round: FAILED (${took} s): $(grep -h -E '^test .* FAILED$' "$work/round-$round-"*.log | tr '\n' ' ')"
+    names=$(grep -h -E '^    [a-z_:]+$' "$work/round-$round-"*.log | sort -u | tr -d ' ' | tr '\n' ' ')
+    echo "round $round: FAILED (${took} s): $names"
   fi
 done
 echo "under load: $((rounds - failed)) of $rounds rounds passed"

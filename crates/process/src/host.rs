@@ -181,6 +181,7 @@ pub async fn run_process_over(
     cancel: &CancellationToken,
 ) -> Result<ProcessExit, HostError> {
     check_cwd(spec)?;
+    children_start_with_default_sigint();
     let mut command = Command::new(&spec.program);
     command
         .args(&spec.args)
@@ -234,6 +235,22 @@ pub async fn run_process_over(
         cancelled: reason == Some(StopReason::Cancelled),
         duration: exited_at.duration_since(start),
     })
+}
+
+/// Makes every process started from here on begin with SIGINT at its default action, as the
+/// stop sequence needs: a runner started with SIGINT ignored (`runner &` from a script,
+/// where the shell ignores SIGINT for background jobs) would otherwise hand the ignore down,
+/// and no step would ever stop at SIGINT (a shell cannot even trap a signal ignored at its
+/// start). An ignore survives `exec`; a handler does not. So the runner keeps a handler
+/// installed: tokio installs its process-wide one at the first registration and keeps it
+/// for the life of the process, whether anyone listens or not.
+fn children_start_with_default_sigint() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        // Fails only outside a tokio runtime with signal support, which a running step
+        // implies; the steps then inherit the runner's SIGINT action as before.
+        let _ = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+    });
 }
 
 /// The kernel's limit on one argument or `NAME=value` string (`MAX_ARG_STRLEN`, 32 pages).

@@ -298,6 +298,27 @@ async fn timeout_stops_the_process_and_sets_timed_out() {
     assert_eq!(texts(&lines, OutputStream::Stdout), ["started"]);
 }
 
+/// Steps start with SIGINT at its default action even when the runner was started with it
+/// ignored (`runner &` in a script): the cooperative-stop test, run again in a copy of this
+/// test binary whose SIGINT is ignored from the start, still stops at SIGINT.
+#[test]
+fn steps_take_sigint_even_when_the_runner_was_started_ignoring_it() {
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(bash())
+        .args(["-c", "trap '' INT; exec \"$0\" \"$@\""])
+        .arg(&exe)
+        .args([
+            "--exact",
+            "host_backend::cooperative_process_stops_at_sigint_without_waiting_for_graces",
+            "--test-threads=1",
+        ])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && text.contains("1 passed"), "{text}");
+}
+
 #[tokio::test]
 async fn a_process_that_missed_the_sigint_gets_it_again_within_the_grace() {
     let dir = tempfile::tempdir().unwrap();
