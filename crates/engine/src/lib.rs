@@ -157,6 +157,17 @@ pub fn load_workflows(options: &ExecOptions) -> Result<Vec<Workflow>, ExecError>
             Err(d) => problems.extend(d.0),
         }
     }
+    // GitHub's limits on reusable workflows, over the calls within the repository, before
+    // anything runs (remote calls are checked as they are fetched, see `call`).
+    let local = call::CalledFiles {
+        workspace: &options.workdir,
+        cache: None,
+    };
+    for workflow in &loaded {
+        if let Err(problem) = workflows::plan::check_call_limits(workflow, &local, 0) {
+            problems.push(problem);
+        }
+    }
     if !problems.is_empty() {
         return Err(ExecError::Workflow(workflows::Diagnostics(problems)));
     }
