@@ -1,7 +1,8 @@
 //! The job engine: loads the workflows, plans them for an event, runs their jobs on the
 //! host in `needs` order with GitHub's semantics, and reports typed [`events::Event`]s.
 //!
-//! - [`schedule`]: jobs, `needs`, job `if:`, matrix legs, platforms, concurrency.
+//! - [`schedule`]: jobs, `needs`, job `if:`, matrix legs, platforms, concurrency;
+//!   `ready_jobs`: which jobs may start as the ones they need finish.
 //! - [`call`]: reusable-workflow jobs.
 //! - [`job`]: one job run: contexts, environment, steps, outputs.
 //! - [`step`], [`action`]: one step: `run:` scripts, `uses:` actions; [`step_files`]: the
@@ -30,6 +31,7 @@ pub mod mask;
 pub mod placement;
 pub mod pod;
 mod pod_step;
+mod ready_jobs;
 pub mod schedule;
 pub mod step;
 pub mod step_def;

@@ -198,11 +198,18 @@ impl Planner<'_> {
             file: file_name(&workflow.file).to_string(),
             source,
         })?;
+        // The first job of an id wins, as a search from the start would find it.
+        let by_id: std::collections::HashMap<&str, &Job> = workflow
+            .jobs
+            .iter()
+            .rev()
+            .map(|j| (j.id.value.as_str(), j))
+            .collect();
         let mut stages = Vec::with_capacity(stage_ids.len());
         for ids in stage_ids {
             let mut stage = Vec::with_capacity(ids.len());
             for id in ids {
-                let Some(job) = workflow.jobs.iter().find(|j| j.id.value == id) else {
+                let Some(&job) = by_id.get(&*id) else {
                     continue;
                 };
                 stage.push(self.job(workflow, job, contexts)?);
