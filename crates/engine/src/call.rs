@@ -6,11 +6,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use actions::WorkflowRef;
+use std::path::Path;
+
+use actions::{ActionCache, WorkflowRef};
 use tokio_util::sync::CancellationToken;
+use workflows::Diagnostics;
 use workflows::expression::{ExprError, Object};
 use workflows::model::Workflow;
-use workflows::plan;
+use workflows::plan::{self, CalledWorkflows};
 
 use super::engine::Engine;
 use super::eval::{Scope, display};
@@ -50,6 +53,9 @@ pub enum CallError {
     /// The called workflow does not load.
     #[error(transparent)]
     Load(#[from] workflows::Diagnostics),
+    /// The called workflow's own calls break one of GitHub's limits on reusable workflows.
+    #[error("{0}")]
+    Limit(workflows::Diagnostic),
     /// The call does not fit the called workflow (inputs, secrets ...).
     #[error("{}", joined(.0))]
     Mismatch(Vec<workflows::Diagnostic>),
@@ -153,6 +159,12 @@ async fn call(
         return Err(CallError::TooDeep { uses });
     }
     let callee = load(engine, &uses).await?;
+    if scope.depth == 0 {
+        // The calls below this one, checked before any of them runs (a run's own local
+        // calls were checked when it was loaded; this also covers remote workflows and
+        // jobs a server hands over).
+        check_called_tree(engine, &uses, &callee).await?;
+    }
     let problems = workflows::model::check_call(job, &callee, &caller.file);
     if !problems.is_empty() {
         return Err(CallError::Mismatch(problems));
@@ -216,6 +228,57 @@ async fn call(
         }
     }
     Ok((result, outputs))
+}
+
+/// Checks the calls of `callee`, called from a run's workflow, against GitHub's limits;
+/// remote workflows are fetched through the cache as the calls would fetch them.
+async fn check_called_tree(
+    engine: &Arc<Engine>,
+    uses: &str,
+    callee: &Workflow,
+) -> Result<(), CallError> {
+    let (cache, workspace) = (engine.cache.clone(), engine.run.workspace.clone());
+    let callee = callee.clone();
+    tokio::task::spawn_blocking(move || {
+        let files = CalledFiles {
+            workspace: &workspace,
+            cache: Some(&cache),
+        };
+        plan::check_call_limits(&callee, &files, 1)
+    })
+    .await
+    .map_err(|source| CallError::FetchStopped {
+        uses: uses.to_string(),
+        source,
+    })?
+    .map_err(CallError::Limit)
+}
+
+/// Called workflows as `exec` finds them: `./path` in the workspace, and with a cache
+/// `owner/repo/path@ref` through it (fetched when not cached yet). A workflow that cannot
+/// be had is left out, to be reported by the call itself.
+#[derive(Debug)]
+pub struct CalledFiles<'a> {
+    pub workspace: &'a Path,
+    pub cache: Option<&'a ActionCache>,
+}
+
+impl CalledWorkflows for CalledFiles<'_> {
+    fn load(&self, reference: &str) -> Option<Result<Workflow, Diagnostics>> {
+        let parsed = WorkflowRef::parse(reference).ok()?;
+        let (path, name) = match &parsed {
+            WorkflowRef::Local { path } => (
+                self.workspace.join(path),
+                path.trim_start_matches("./").to_string(),
+            ),
+            WorkflowRef::Remote { .. } => (
+                self.cache?.locate_workflow(&parsed, self.workspace).ok()?,
+                reference.to_string(),
+            ),
+        };
+        let text = std::fs::read_to_string(path).ok()?;
+        Some(workflows::model::load(&text, &name))
+    }
 }
 
 /// The called workflow: `./path` from the workspace, `owner/repo/path@ref` from the cache.

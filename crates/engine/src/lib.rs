@@ -1,7 +1,8 @@
 //! The job engine: loads the workflows, plans them for an event, runs their jobs on the
 //! host in `needs` order with GitHub's semantics, and reports typed [`events::Event`]s.
 //!
-//! - [`schedule`]: jobs, `needs`, job `if:`, matrix legs, platforms, concurrency.
+//! - [`schedule`]: jobs, `needs`, job `if:`, matrix legs, platforms, concurrency;
+//!   `ready_jobs`: which jobs may start as the ones they need finish.
 //! - [`call`]: reusable-workflow jobs.
 //! - [`job`]: one job run: contexts, environment, steps, outputs.
 //! - [`step`], [`action`]: one step: `run:` scripts, `uses:` actions; [`step_files`]: the
@@ -30,6 +31,7 @@ pub mod mask;
 pub mod placement;
 pub mod pod;
 mod pod_step;
+mod ready_jobs;
 pub mod schedule;
 pub mod scratch;
 pub mod step;
@@ -156,6 +158,17 @@ pub fn load_workflows(options: &ExecOptions) -> Result<Vec<Workflow>, ExecError>
             Ok(w) if w.triggered_by(&options.event) => loaded.push(w),
             Ok(_) => {}
             Err(d) => problems.extend(d.0),
+        }
+    }
+    // GitHub's limits on reusable workflows, over the calls within the repository, before
+    // anything runs (remote calls are checked as they are fetched, see `call`).
+    let local = call::CalledFiles {
+        workspace: &options.workdir,
+        cache: None,
+    };
+    for workflow in &loaded {
+        if let Err(problem) = workflows::plan::check_call_limits(workflow, &local, 0) {
+            problems.push(problem);
         }
     }
     if !problems.is_empty() {

@@ -23,6 +23,7 @@ use super::engine::Engine;
 use super::eval::{Scope, string_object};
 use super::events::{Event, JobKey, LogKind, Outcome};
 use super::job::{JobOutcome, JobRun, or_text};
+use super::ready_jobs::ReadyJobs;
 
 /// What every job of one workflow run shares: the workflow-level contexts of a call.
 #[derive(Debug, Clone)]
@@ -87,30 +88,26 @@ async fn run_workflow_jobs(
             .collect()
     };
     let mut done: HashMap<String, JobOutcome> = scope.given_needs.iter().cloned().collect();
-    let mut started: Vec<String> = Vec::new();
+    let mut done_ids: HashMap<String, String> = done
+        .keys()
+        .map(|id| (id.to_ascii_lowercase(), id.clone()))
+        .collect();
+    let mut queue = ReadyJobs::new(&workflow.jobs, &selected, done.keys());
+    let mut ready = queue.take_ready();
     let mut running = JoinSet::new();
     loop {
-        for job in &workflow.jobs {
-            let id = &job.id.value;
-            if !selected.contains(id) || started.contains(id) {
+        for index in ready.drain(..) {
+            let Some(job) = workflow.jobs.get(index) else {
                 continue;
-            }
-            let ready = job
-                .needs
-                .iter()
-                .all(|n| done.keys().any(|d| d.eq_ignore_ascii_case(&n.value)));
-            if !ready {
-                continue;
-            }
-            started.push(id.clone());
-            let needs = needs_context(job, &done);
+            };
+            let needs = needs_context(job, &done, &done_ids);
             let (engine, workflow, scope, limits) = (
                 engine.clone(),
                 workflow.clone(),
                 scope.clone(),
                 limits.clone(),
             );
-            let id = id.clone();
+            let id = job.id.value.clone();
             running.spawn(async move {
                 let outcome = run_job(engine, workflow, &id, needs, scope, limits).await;
                 (id, outcome)
@@ -118,6 +115,8 @@ async fn run_workflow_jobs(
         }
         match running.join_next().await {
             Some(Ok((id, outcome))) => {
+                ready = queue.finished(&id);
+                done_ids.insert(id.to_ascii_lowercase(), id.clone());
                 done.insert(id, outcome);
             }
             Some(Err(e)) => {
@@ -139,14 +138,18 @@ async fn run_workflow_jobs(
     done
 }
 
-/// `needs.<id>.result` / `.outputs` for the jobs `job` needs.
-fn needs_context(job: &Job, done: &HashMap<String, JobOutcome>) -> Vec<(String, JobOutcome)> {
+/// `needs.<id>.result` / `.outputs` for the jobs `job` needs; `done_ids` maps each done
+/// job's id, lower-cased, to its id.
+fn needs_context(
+    job: &Job,
+    done: &HashMap<String, JobOutcome>,
+    done_ids: &HashMap<String, String>,
+) -> Vec<(String, JobOutcome)> {
     job.needs
         .iter()
         .filter_map(|n| {
-            done.iter()
-                .find(|(id, _)| id.eq_ignore_ascii_case(&n.value))
-                .map(|(id, o)| (id.clone(), o.clone()))
+            let id = done_ids.get(&n.value.to_ascii_lowercase())?;
+            done.get(id).map(|o| (id.clone(), o.clone()))
         })
         .collect()
 }

@@ -5,11 +5,12 @@
 //! quoted (`'true'` stays a string). Booleans follow YAML 1.2 core (`on:` and `yes` are
 //! strings). Anchors and aliases are accepted.
 
-use std::borrow::Cow;
+mod comments;
+
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::granit_parser::{ErrorKind as ScanErrorKind, Event, Parser, ScalarStyle};
+use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
 use serde_saphyr::{DuplicateKeyPolicy, NonFiniteFloatPolicy, Spanned};
 
 use crate::diagnostic::{Diagnostic, Location};
@@ -138,18 +139,13 @@ pub fn parse(text: &str, file: &str) -> Result<Node, Diagnostic> {
             "Remove the '!!' tag, or write the value unquoted as a plain scalar of that type.",
         ));
     }
-    let mut text = Cow::Borrowed(text);
-    // Each round separates one more comment, so this ends; the bound is a safeguard.
-    for _ in 0..=text.matches('#').count() {
-        match parse_tree(&text) {
-            Ok(root) => return Ok(root),
-            Err(e) => match separate_comment(&text) {
-                Some(fixed) => text = Cow::Owned(fixed),
-                None => return Err(syntax_error(&e, &text, file)),
-            },
-        }
+    match parse_tree(text) {
+        Ok(root) => Ok(root),
+        Err(e) => match comments::separate_comments(text) {
+            Some(fixed) => parse_tree(&fixed).map_err(|e| syntax_error(&e, &fixed, file)),
+            None => Err(syntax_error(&e, text, file)),
+        },
     }
-    parse_tree(&text).map_err(|e| syntax_error(&e, &text, file))
 }
 
 fn parse_tree(text: &str) -> Result<Node, serde_saphyr::Error> {
@@ -169,26 +165,6 @@ fn parse_tree(text: &str) -> Result<Node, serde_saphyr::Error> {
         clip_final_block_scalar(&mut root, &lines);
     }
     Ok(root)
-}
-
-/// GitHub's reader (YamlDotNet) takes a `#` right after a token (`[one]#note`) as a
-/// comment; serde-saphyr requires whitespace first. When that is the first scan error,
-/// the text with a blank put before that `#` (nothing else moves on its line but the
-/// comment itself).
-fn separate_comment(text: &str) -> Option<String> {
-    let error = Parser::new_from_str(text).find_map(Result::err)?;
-    if *error.kind() != ScanErrorKind::CommentNotSeparated {
-        return None;
-    }
-    let (at, _) = text.char_indices().nth(error.marker().index())?;
-    if !text[at..].starts_with('#') {
-        return None;
-    }
-    let mut fixed = String::with_capacity(text.len() + 1);
-    fixed.push_str(&text[..at]);
-    fixed.push(' ');
-    fixed.push_str(&text[at..]);
-    Some(fixed)
 }
 
 /// The core-schema tags GitHub resolves itself, and so only accepts on plain scalars.

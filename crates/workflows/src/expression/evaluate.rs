@@ -1,10 +1,11 @@
 //! Evaluation of a syntax tree against contexts: short-circuit `&&`/`||` returning
-//! operands, case-insensitive property access, index coercion, and the filtered arrays
-//! that `.*` / `[*]` build.
+//! operands, case-insensitive property access, index coercion, the filtered arrays
+//! that `.*` / `[*]` build, and GitHub's memory bound ([`super::memory`]).
 
 use super::compare::{greater_than, less_than, loose_equals};
 use super::convert::{is_primitive, to_display_string, to_number};
-use super::functions::{self, Function};
+use super::functions::{self, FormatError, Function};
+use super::memory::{MEMORY_EXCEEDED, Memory, result_bytes};
 use super::parser::{CompareOp, Index, Node, NodeKind};
 use super::value::{Object, Value};
 use super::{ErrorKind, EvalContext, ExprError, JobStatus};
@@ -35,20 +36,38 @@ impl Evaluated {
 pub struct Evaluator<'a> {
     source: &'a str,
     ctx: &'a EvalContext<'a>,
+    memory: Memory,
 }
 
 type EvalResult = Result<Evaluated, ExprError>;
 
 impl<'a> Evaluator<'a> {
     pub fn new(source: &'a str, ctx: &'a EvalContext<'a>) -> Self {
-        Evaluator { source, ctx }
+        Evaluator {
+            source,
+            ctx,
+            memory: Memory::default(),
+        }
     }
 
     pub fn evaluate(&self, node: &Node) -> Result<Value, ExprError> {
         self.eval(node).map(|e| e.value)
     }
 
+    /// A node's result, counted against the memory bound once its operands' results
+    /// are released.
     fn eval(&self, node: &Node) -> EvalResult {
+        let mark = self.memory.mark();
+        let result = self.eval_node(node, Memory::room_after(mark))?;
+        self.memory.release_to(mark);
+        self.memory
+            .hold(result_bytes(&result.value))
+            .map_err(|_| self.memory_error())?;
+        Ok(result)
+    }
+
+    /// `room`: the bytes the node's result may take.
+    fn eval_node(&self, node: &Node, room: usize) -> EvalResult {
         match &node.kind {
             NodeKind::Literal(v) => Ok(Evaluated::plain(v.clone())),
             NodeKind::Context(name) => Ok(Evaluated::plain(
@@ -67,9 +86,9 @@ impl<'a> Evaluator<'a> {
             NodeKind::Or(items) => self.logical(items, true),
             NodeKind::Group(inner) => self.eval(inner),
             NodeKind::Index { object, index } => self.index(object, index),
-            NodeKind::Call { function, args } => {
-                self.call(*function, args).map_err(|e| e.at(node.position))
-            }
+            NodeKind::Call { function, args } => self
+                .call(*function, args, room)
+                .map_err(|e| e.at(node.position)),
         }
     }
 
@@ -122,7 +141,7 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn call(&self, function: Function, args: &[Node]) -> EvalResult {
+    fn call(&self, function: Function, args: &[Node], room: usize) -> EvalResult {
         if function == Function::Case {
             return self.case(args);
         }
@@ -139,12 +158,17 @@ impl<'a> Evaluator<'a> {
             Function::Format => {
                 let fmt = to_display_string(&arg(0));
                 let rest = values.get(1..).unwrap_or_default();
-                Value::String(
-                    functions::format(&fmt, rest).map_err(|e| self.error(e.message(&fmt)))?,
-                )
+                Value::String(functions::format(&fmt, rest, room).map_err(|e| match e {
+                    FormatError::Memory => self.memory_error(),
+                    e => self.error(e.message(&fmt)),
+                })?)
             }
-            Function::Join => Value::String(functions::join(&arg(0), values.get(1))),
-            Function::ToJson => Value::String(functions::to_json(&arg(0))),
+            Function::Join => Value::String(
+                functions::join(&arg(0), values.get(1), room).map_err(|_| self.memory_error())?,
+            ),
+            Function::ToJson => {
+                Value::String(functions::to_json(&arg(0), room).map_err(|_| self.memory_error())?)
+            }
             Function::FromJson => functions::from_json(&arg(0)).map_err(|e| self.error(e))?,
             Function::HashFiles => {
                 let patterns: Vec<String> = values.iter().map(to_display_string).collect();
@@ -202,6 +226,17 @@ impl<'a> Evaluator<'a> {
         match pairs.remainder().first() {
             Some(default) => self.eval(default),
             None => Ok(Evaluated::plain(Value::Null)),
+        }
+    }
+
+    /// GitHub's error for an evaluation past the memory bound: it names the whole
+    /// expression and no position.
+    fn memory_error(&self) -> ExprError {
+        ExprError {
+            kind: ErrorKind::Evaluation,
+            message: format!("{MEMORY_EXCEEDED}: {}", self.source),
+            position: None,
+            expression: self.source.to_string(),
         }
     }
 
@@ -395,6 +430,63 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "The following format string is invalid: {0. Located at position 6 within expression: 1 && format('{0')"
+        );
+    }
+
+    /// `format('{0}{0}{0}{0}', ...)` nested `depth` times around `'x'`: 4^depth characters.
+    fn quadrupled(depth: usize) -> String {
+        let mut e = "'x'".to_string();
+        for _ in 0..depth {
+            e = format!("format('{{0}}{{0}}{{0}}{{0}}', {e})");
+        }
+        e
+    }
+
+    #[test]
+    fn results_past_one_mebibyte_fail_the_expression_with_githubs_message() {
+        // 4^9 = 262,144 characters count 524,314 bytes: within the bound.
+        let fits = eval(&quadrupled(9));
+        assert_eq!(fits.as_str().map(str::len), Some(262_144));
+        // 4^10 would count 2 MiB; 4^40 would never finish allocating.
+        for depth in [10, 40] {
+            let source = quadrupled(depth);
+            let e = eval_with(&source, None).unwrap_err();
+            assert_eq!(e.kind, crate::expression::ErrorKind::Evaluation);
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "The maximum allowed memory size was exceeded while evaluating the following expression: {source}"
+                )
+            );
+        }
+        // Two halves that fit alone do not fit together.
+        let half = "format('{0}{0}{0}{0}{0}{0}{0}{0}', format('{0}{0}{0}{0}{0}{0}{0}{0}', format('{0}{0}{0}{0}{0}{0}{0}{0}', format('{0}{0}{0}{0}{0}{0}{0}{0}', format('{0}{0}{0}{0}{0}{0}{0}{0}', format('{0}{0}{0}{0}{0}{0}{0}{0}', 'x'))))))";
+        assert_eq!(eval(half).as_str().map(str::len), Some(8usize.pow(6)));
+        let both = format!("startsWith({half}, {half})");
+        assert!(eval_with(&both, None).is_err());
+        // join of a large array with itself as the separator.
+        let join = format!(
+            "join(fromJSON(format('[{{0}}1]', join(fromJSON('[{}1]'), '1,'))), {})",
+            "1,".repeat(3000),
+            quadrupled(8)
+        );
+        let e = eval_with(&join, None).unwrap_err();
+        assert!(
+            e.message.starts_with("The maximum allowed memory size"),
+            "{e}"
+        );
+        // toJSON stops too.
+        let e = eval_with(
+            &format!(
+                "toJSON(fromJSON(format('[\"{{0}}\",\"{{0}}\"]', {})))",
+                quadrupled(9)
+            ),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.message.starts_with("The maximum allowed memory size"),
+            "{e}"
         );
     }
 

@@ -16,6 +16,7 @@ mod convert;
 mod evaluate;
 mod functions;
 mod lexer;
+pub mod memory;
 pub mod number;
 mod parser;
 pub mod template;
@@ -194,7 +195,8 @@ impl fmt::Display for ErrorKind {
 ///
 /// `Display` is GitHub's form: `<message>. Located at position <N> within expression: <expr>`
 /// (N is the 1-based character column), or `<message>. Located within expression: <expr>`
-/// when there is no position.
+/// when there is no position; a message that already ends with the expression (GitHub's
+/// memory error) is printed as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExprError {
     pub kind: ErrorKind,
@@ -212,6 +214,13 @@ impl fmt::Display for ExprError {
                 "{}. Located at position {} within expression: {}",
                 self.message, p, self.expression
             ),
+            None if self
+                .message
+                .strip_suffix(self.expression.as_str())
+                .is_some_and(|m| m.ends_with(": ")) =>
+            {
+                f.write_str(&self.message)
+            }
             None => write!(
                 f,
                 "{}. Located within expression: {}",
@@ -226,7 +235,10 @@ impl std::error::Error for ExprError {}
 impl ExprError {
     /// The same error, located at `position` unless it already has a position.
     fn at(mut self, position: usize) -> Self {
-        if self.position.is_none() && self.kind == ErrorKind::Evaluation {
+        if self.position.is_none()
+            && self.kind == ErrorKind::Evaluation
+            && !self.message.starts_with(memory::MEMORY_EXCEEDED)
+        {
             self.position = Some(position);
         }
         self

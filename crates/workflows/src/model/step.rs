@@ -1,6 +1,8 @@
 //! `jobs.<id>.steps`: run steps and `uses:` steps, their ids (checked, unique within
 //! the job, and generated GitHub's way when absent), and the `uses:` reference syntax.
 
+use std::collections::{HashMap, HashSet};
+
 use crate::yaml::Node;
 
 use super::expressions::Scope;
@@ -138,14 +140,13 @@ fn check_uses(r: &mut Reader, uses: &Located<String>) {
 
 /// Explicit ids must be valid identifiers and unique within the job (ignoring case).
 fn check_explicit_ids(r: &mut Reader, steps: &[Step]) {
-    let mut seen: Vec<String> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     for id in steps.iter().filter_map(|s| s.id.as_ref()) {
         if let Some(problem) = identifier_problem(&id.value) {
             r.error(id.location, problem, IDENTIFIER_RULES);
             continue;
         }
-        let folded = id.value.to_lowercase();
-        if seen.contains(&folded) {
+        if !seen.insert(id.value.to_lowercase()) {
             r.error(
                 id.location,
                 format!(
@@ -157,32 +158,36 @@ fn check_explicit_ids(r: &mut Reader, steps: &[Step]) {
                     id.value
                 ),
             );
-        } else {
-            seen.push(folded);
         }
     }
 }
 
 /// Gives every step its run-time id: the explicit one, else `__run`, `__<owner>_<repo>`
-/// or `__<image>` with a `_2`, `_3`, ... suffix on collision (ignoring case).
+/// or `__<image>` with a `_2`, `_3`, ... suffix on collision (ignoring case). Each base
+/// remembers the last suffix it tried: ids are only ever added, so a suffix taken once
+/// stays taken, and each step costs one look-up instead of a scan per candidate.
 fn generate_ids(steps: &mut [Step]) {
-    let mut taken: Vec<String> = steps
+    let mut taken: HashSet<String> = steps
         .iter()
         .filter_map(|s| s.id.as_ref().map(|id| id.value.to_lowercase()))
         .collect();
+    let mut next_suffix: HashMap<String, usize> = HashMap::new();
     for step in steps.iter_mut() {
         if let Some(id) = &step.id {
             step.effective_id = id.value.clone();
             continue;
         }
         let base = generated_base(step);
-        let mut candidate = base.clone();
-        let mut n = 2;
-        while taken.contains(&candidate.to_lowercase()) {
+        let n = next_suffix.entry(base.to_lowercase()).or_insert(1);
+        let mut candidate = if *n == 1 {
+            base.clone()
+        } else {
+            format!("{base}_{n}")
+        };
+        while !taken.insert(candidate.to_lowercase()) {
+            *n += 1;
             candidate = format!("{base}_{n}");
-            n += 1;
         }
-        taken.push(candidate.to_lowercase());
         step.effective_id = candidate;
     }
 }

@@ -14,8 +14,12 @@ use crate::model::{Job, Workflow};
 use crate::yaml::{Node, NodeValue};
 
 mod call;
+mod call_limits;
 
 pub use call::{CalledWorkflow, CalledWorkflows, MAX_CALL_DEPTH, NoCalledWorkflows, PassedSecrets};
+pub use call_limits::{
+    CallLimit, MAX_CALLED_WORKFLOWS, MAX_JOBS_WITH_CALLS, MAX_NESTED_CALLS, check_call_limits,
+};
 
 /// The contexts `strategy` may read, as GitHub's table allows.
 const STRATEGY_CONTEXTS: [&str; 4] = ["github", "needs", "vars", "inputs"];
@@ -123,6 +127,10 @@ pub enum PlanError {
         "{file}: job '{job}' calls workflows nested more than {MAX_CALL_DEPTH} levels deep; a workflow may be calling itself"
     )]
     CallDepth { file: String, job: String },
+    /// The call tree breaks one of GitHub's limits on reusable workflows (found before
+    /// any call is planned).
+    #[error("{0}")]
+    CallLimit(crate::Diagnostic),
     #[error("{file}: error when evaluating 'strategy' for job '{job}'")]
     Matrix {
         file: String,
@@ -159,12 +167,14 @@ pub fn plan_workflow(workflow: &Workflow, contexts: &Object) -> Result<WorkflowP
     plan_workflow_calling(workflow, contexts, &NoCalledWorkflows)
 }
 
-/// One workflow in stages, with the jobs of every workflow it calls that `calls` can load.
+/// One workflow in stages, with the jobs of every workflow it calls that `calls` can load;
+/// the call tree is first checked against GitHub's limits ([`check_call_limits`]).
 pub fn plan_workflow_calling(
     workflow: &Workflow,
     contexts: &Object,
     calls: &dyn CalledWorkflows,
 ) -> Result<WorkflowPlan, PlanError> {
+    check_call_limits(workflow, calls, 0).map_err(PlanError::CallLimit)?;
     Planner { calls, depth: 0 }.workflow(workflow, contexts)
 }
 
@@ -188,11 +198,18 @@ impl Planner<'_> {
             file: file_name(&workflow.file).to_string(),
             source,
         })?;
+        // The first job of an id wins, as a search from the start would find it.
+        let by_id: std::collections::HashMap<&str, &Job> = workflow
+            .jobs
+            .iter()
+            .rev()
+            .map(|j| (j.id.value.as_str(), j))
+            .collect();
         let mut stages = Vec::with_capacity(stage_ids.len());
         for ids in stage_ids {
             let mut stage = Vec::with_capacity(ids.len());
             for id in ids {
-                let Some(job) = workflow.jobs.iter().find(|j| j.id.value == id) else {
+                let Some(&job) = by_id.get(&*id) else {
                     continue;
                 };
                 stage.push(self.job(workflow, job, contexts)?);

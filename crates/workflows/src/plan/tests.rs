@@ -105,7 +105,16 @@ fn job_if_sees_needs_results() {
 }
 
 /// Serves workflows from a fixed table, as the runner serves files of the repository.
-struct Table(Vec<(&'static str, &'static str)>);
+struct Table(Vec<(String, String)>);
+
+fn table_of(pairs: &[(&str, &str)]) -> Table {
+    Table(
+        pairs
+            .iter()
+            .map(|(name, text)| (name.to_string(), text.to_string()))
+            .collect(),
+    )
+}
 
 impl CalledWorkflows for Table {
     fn load(&self, reference: &str) -> Option<Result<Workflow, Diagnostics>> {
@@ -144,7 +153,7 @@ fn called_workflows_are_planned_with_inputs_from_with() {
     let caller = load(
         "on: push\njobs:\n  call:\n    uses: ./.github/workflows/callee.yml\n    secrets: inherit\n    with:\n      targets: '[\"x86\", \"arm\"]'\n",
     );
-    let table = Table(vec![("./.github/workflows/callee.yml", CALLEE)]);
+    let table = table_of(&[("./.github/workflows/callee.yml", CALLEE)]);
     let plan = plan_workflow_calling(&caller, &Object::new(), &table).unwrap();
     let job = &plan.stages[0][0];
     assert_eq!(job.calls.as_deref(), Some("./.github/workflows/callee.yml"));
@@ -175,12 +184,99 @@ fn bad_calls_and_endless_calls_are_errors() {
     let caller = load(
         "on: push\njobs:\n  call:\n    uses: ./.github/workflows/callee.yml\n    with:\n      nope: 1\n",
     );
-    let table = Table(vec![("./.github/workflows/callee.yml", CALLEE)]);
+    let table = table_of(&[("./.github/workflows/callee.yml", CALLEE)]);
     let err = plan_workflow_calling(&caller, &Object::new(), &table).unwrap_err();
     assert!(matches!(err, PlanError::Call { .. }), "{err}");
     let looping =
         "on:\n  workflow_call:\njobs:\n  again:\n    uses: ./.github/workflows/loop.yml\n";
-    let table = Table(vec![("./.github/workflows/loop.yml", looping)]);
+    let table = table_of(&[("./.github/workflows/loop.yml", looping)]);
     let err = plan_workflow_calling(&load(looping), &Object::new(), &table).unwrap_err();
-    assert!(matches!(err, PlanError::CallDepth { .. }), "{err}");
+    assert_eq!(limit(&err), "Nested reusable workflow depth exceeded 9.");
+}
+
+/// The message of a [`PlanError::CallLimit`].
+fn limit(err: &PlanError) -> &str {
+    match err {
+        PlanError::CallLimit(problem) => &problem.message,
+        _ => panic!("not a call limit: {err}"),
+    }
+}
+
+/// `depth + 1` workflows `w0.yml` … where each calls the next from `fan_out` jobs; the
+/// last runs one job. Returns the caller and the table of the called ones.
+fn call_chain(depth: usize, fan_out: usize) -> (Workflow, Table) {
+    let file = |i: usize| format!("./.github/workflows/w{i}.yml");
+    let text = |i: usize| {
+        let mut text = String::from("on:\n  push:\n  workflow_call:\njobs:\n");
+        if i == depth {
+            text.push_str("  leaf:\n    runs-on: x\n    steps: [run: x]\n");
+        }
+        for j in 0..if i == depth { 0 } else { fan_out } {
+            text.push_str(&format!("  c{j}:\n    uses: {}\n", file(i + 1)));
+        }
+        text
+    };
+    let called = (1..=depth).map(|i| (file(i), text(i))).collect();
+    (load(&text(0)), Table(called))
+}
+
+#[test]
+fn call_trees_past_githubs_limits_are_refused_before_they_are_planned() {
+    // Nine levels of calls below the caller are allowed, ten are not.
+    let (caller, table) = call_chain(9, 1);
+    assert!(plan_workflow_calling(&caller, &Object::new(), &table).is_ok());
+    let (caller, table) = call_chain(10, 1);
+    let err = plan_workflow_calling(&caller, &Object::new(), &table).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        ".github/workflows/t.yml:6:11: Nested reusable workflow depth exceeded 9. Call reusable workflows at most 9 levels below this workflow; a workflow that calls itself, directly or through others, never ends."
+    );
+    // Ten files, each calling the next from four jobs: 4^9 = 262,144 leaf jobs, which
+    // planning took 22 s and 400 MB to expand.
+    let (caller, table) = call_chain(9, 4);
+    let err = plan_workflow_calling(&caller, &Object::new(), &table).unwrap_err();
+    assert_eq!(
+        limit(&err),
+        "The workflow may not contain more than 256 jobs"
+    );
+    assert!(
+        err.to_string()
+            .starts_with(".github/workflows/t.yml:6:11: "),
+        "{err}"
+    );
+    // Callers count: 128 calls of a one-job workflow are 256 jobs, 129 are 258.
+    let (caller, table) = call_chain(1, 128);
+    assert!(plan_workflow_calling(&caller, &Object::new(), &table).is_ok());
+    let (caller, table) = call_chain(1, 129);
+    let err = plan_workflow_calling(&caller, &Object::new(), &table).unwrap_err();
+    assert_eq!(
+        limit(&err),
+        "The workflow may not contain more than 256 jobs"
+    );
+}
+
+#[test]
+fn more_than_fifty_different_called_workflows_are_refused() {
+    let file = |i: usize| format!("./.github/workflows/c{i}.yml");
+    let callee = "on: workflow_call\njobs:\n  one:\n    runs-on: x\n    steps: [run: x]\n";
+    for (count, ok) in [(50, true), (51, false)] {
+        let mut text = String::from("on: push\njobs:\n");
+        for i in 0..count {
+            text.push_str(&format!("  j{i}:\n    uses: {}\n", file(i)));
+        }
+        let called = (0..count).map(|i| (file(i), callee.to_string())).collect();
+        let result = plan_workflow_calling(&load(&text), &Object::new(), &Table(called));
+        match result {
+            Ok(_) => assert!(ok, "{count} called workflows passed"),
+            Err(e) => {
+                assert!(!ok, "{e}");
+                assert_eq!(limit(&e), "The maximum file count of 51 has been exceeded");
+                assert!(
+                    e.to_string()
+                        .starts_with(".github/workflows/t.yml:104:11: "),
+                    "{e}"
+                );
+            }
+        }
+    }
 }
