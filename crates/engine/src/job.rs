@@ -172,6 +172,17 @@ impl JobState<'_> {
         });
     }
 
+    /// Sends a log line the caller has masked itself (pieces of a cut line, see
+    /// [`Masker::mask_piece`]).
+    pub(crate) fn log_masked(&self, step: Option<&StepKey>, kind: LogKind, line: String) {
+        self.engine.sink.send(Event::Log {
+            job: self.key.clone(),
+            step: step.cloned(),
+            kind,
+            line,
+        });
+    }
+
     pub fn step_key(&mut self, def: &StepDef, name: String) -> StepKey {
         let key = StepKey {
             index: self.next_index,

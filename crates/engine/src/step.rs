@@ -18,7 +18,7 @@ use super::job::{Frame, JobState, PostStep, StepResult, env_value};
 use super::step_def::StepDef;
 use super::step_files::StepFiles;
 use super::step_output::OutputReader;
-use hr_process::host::{HostError, OutputStream, ProcessSpec, run_process_over};
+use hr_process::host::{HostError, ProcessSpec, run_process_over};
 use hr_process::shell::{ShellError, resolve_shell};
 
 /// Why a step failed without its process deciding it: the step fails with this message
@@ -397,21 +397,23 @@ impl JobState<'_> {
             saved_state: Vec::new(),
             allow_unsecure,
             command_failed: false,
+            held: Default::default(),
         };
         // Out of the state while the process runs (the output reader borrows the state);
         // were this future dropped, the next step would find no base and build it again.
         let base = std::mem::take(&mut reader.state.step_env);
         let exit = {
-            let mut on_line = |stream: OutputStream, line: &str| reader.line(stream, line);
-            match &pod {
+            let exit = match &pod {
                 Some((pod, process)) => pod
-                    .run_process(process, stop, &mut on_line, &token)
+                    .run_process(process, stop, &mut reader, &token)
                     .await
                     .map_err(StepError::from),
-                None => run_process_over(&spec, &base.env, stop, &mut on_line, &token)
+                None => run_process_over(&spec, &base.env, stop, &mut reader, &token)
                     .await
                     .map_err(StepError::from),
-            }
+            };
+            reader.finish();
+            exit
         };
         reader.state.step_env = base;
         let mut outputs = std::mem::take(&mut reader.outputs);

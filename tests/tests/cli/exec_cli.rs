@@ -213,6 +213,7 @@ mod ctrl_c;
 mod exit_codes;
 mod jobs;
 mod modes;
+mod output;
 mod reusable;
 mod secrets;
 mod steps;
