@@ -212,6 +212,7 @@ mod actions;
 mod ctrl_c;
 mod exit_codes;
 mod jobs;
+mod limits;
 mod modes;
 mod output;
 mod reusable;
