@@ -2,7 +2,11 @@
 //! renderer (human terminal output or `--json` lines) or by the daemon's reporter. Log
 //! lines are masked before they become events; nothing downstream sees a secret.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use hr_process::budget::OutputBudget;
+use tokio::sync::mpsc::error::TryRecvError;
 
 use serde::Serialize;
 
@@ -129,20 +133,119 @@ fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> 
     s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
 }
 
-/// Where events go. Sending never blocks; a closed receiver drops events (the run
-/// itself does not depend on anyone listening).
+/// What the events handed on and not yet received may weigh (bytes, see
+/// [`Event::weight`]) before a step's output pipes stop being read.
+pub const EVENT_BUDGET: usize = 4 << 20;
+
+/// What an event weighs in [`EVENT_BUDGET`] besides its text: the event itself and its
+/// job and step keys.
+const EVENT_OVERHEAD: usize = 256;
+
+impl Event {
+    /// About the bytes the event holds: its texts and [`EVENT_OVERHEAD`].
+    pub fn weight(&self) -> usize {
+        let pairs = |v: &[(String, String)]| v.iter().map(|(k, v)| k.len() + v.len()).sum();
+        EVENT_OVERHEAD
+            + match self {
+                Event::Log { line, .. } => line.len(),
+                Event::JobSkipped { reason, .. } => reason.len(),
+                Event::GroupStarted { title, .. } => title.len(),
+                Event::Annotation { annotation, .. } => {
+                    annotation.message.len()
+                        + annotation.title.as_ref().map_or(0, String::len)
+                        + annotation.file.as_ref().map_or(0, String::len)
+                }
+                Event::StepFinished { outputs, .. } | Event::JobFinished { outputs, .. } => {
+                    pairs(outputs)
+                }
+                Event::Summary { markdown, .. } => markdown.len(),
+                Event::JobStarted { .. } | Event::StepStarted { .. } | Event::GroupEnded { .. } => {
+                    0
+                }
+            }
+    }
+}
+
+/// Where events go. Sending never blocks and never drops an event while the receiver is
+/// open (a closed receiver drops events: the run itself does not depend on anyone
+/// listening). What is sent and not yet received is counted in a budget of
+/// [`EVENT_BUDGET`]; a step's output pipes are only read while it has room, so a receiver
+/// that lags holds the step's writes back instead of letting its lines pile up here.
 #[derive(Debug, Clone)]
 pub struct EventSink {
     tx: tokio::sync::mpsc::UnboundedSender<Event>,
+    budget: Arc<OutputBudget>,
 }
 
 impl EventSink {
-    pub fn channel() -> (EventSink, tokio::sync::mpsc::UnboundedReceiver<Event>) {
+    pub fn channel() -> (EventSink, EventReceiver) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        (EventSink { tx }, rx)
+        let budget = Arc::new(OutputBudget::new(EVENT_BUDGET));
+        (
+            EventSink {
+                tx,
+                budget: budget.clone(),
+            },
+            EventReceiver { rx, budget },
+        )
     }
 
     pub fn send(&self, event: Event) {
-        let _ = self.tx.send(event);
+        let weight = event.weight();
+        self.budget.take(weight);
+        if self.tx.send(event).is_err() {
+            self.budget.give_back(weight);
+        }
+    }
+
+    /// The budget the events in flight count against.
+    pub fn budget(&self) -> &OutputBudget {
+        &self.budget
+    }
+}
+
+/// The receiving end of an [`EventSink`]: every event taken gives its weight back to the
+/// budget.
+#[derive(Debug)]
+pub struct EventReceiver {
+    rx: tokio::sync::mpsc::UnboundedReceiver<Event>,
+    budget: Arc<OutputBudget>,
+}
+
+impl EventReceiver {
+    /// The next event; `None` once every sink is dropped and nothing is left.
+    pub async fn recv(&mut self) -> Option<Event> {
+        let event = self.rx.recv().await?;
+        Some(self.taken(event))
+    }
+
+    /// [`EventReceiver::recv`] for a thread outside the runtime.
+    pub fn blocking_recv(&mut self) -> Option<Event> {
+        let event = self.rx.blocking_recv()?;
+        Some(self.taken(event))
+    }
+
+    pub fn try_recv(&mut self) -> Result<Event, TryRecvError> {
+        let event = self.rx.try_recv()?;
+        Ok(self.taken(event))
+    }
+
+    /// Refuses further events; those already sent can still be received.
+    pub fn close(&mut self) {
+        self.rx.close();
+    }
+
+    /// How many events wait.
+    pub fn len(&self) -> usize {
+        self.rx.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+
+    fn taken(&self, event: Event) -> Event {
+        self.budget.give_back(event.weight());
+        event
     }
 }

@@ -98,6 +98,9 @@ pub struct StepResult {
     pub outputs: Vec<(String, String)>,
 }
 
+/// What a job's outputs may hold in all, names and values (GitHub: 1 MB a job).
+pub const JOB_OUTPUTS_CAP: usize = 1_000_000;
+
 /// Mutable state of a running job, shared by every frame.
 #[derive(Debug)]
 pub struct JobState<'a> {
@@ -169,6 +172,17 @@ impl JobState<'_> {
             step: step.cloned(),
             kind,
             line: self.masker.mask(line).into_owned(),
+        });
+    }
+
+    /// Sends a log line the caller has masked itself (pieces of a cut line, see
+    /// [`Masker::mask_piece`]).
+    pub(crate) fn log_masked(&self, step: Option<&StepKey>, kind: LogKind, line: String) {
+        self.engine.sink.send(Event::Log {
+            job: self.key.clone(),
+            step: step.cloned(),
+            kind,
+            line,
         });
     }
 
@@ -413,14 +427,25 @@ impl JobRun<'_> {
     }
 
     /// `outputs:` evaluated after the steps; a value holding a secret is left out, as
-    /// GitHub does, with a warning.
+    /// GitHub does, with a warning, and so is every value past [`JOB_OUTPUTS_CAP`] bytes
+    /// of outputs.
     fn outputs(&self, state: &JobState<'_>, frame: &Frame) -> Vec<(String, String)> {
         let Some(map) = &self.job.outputs else {
             return Vec::new();
         };
         let mut out = Vec::new();
+        let mut total = 0;
         for (name, value) in &map.entries {
             match frame.scope.interpolate(&value.value) {
+                Ok(v) if total + name.value.len() + v.len() > JOB_OUTPUTS_CAP => state.note(
+                    None,
+                    LogKind::Runner,
+                    &format!(
+                        "warning: skipping output '{}': {} bytes would take the job's outputs past {JOB_OUTPUTS_CAP} bytes (1 MB, as on GitHub)",
+                        name.value,
+                        v.len()
+                    ),
+                ),
                 Ok(v) if state.masker.mask(&v) != v => state.note(
                     None,
                     LogKind::Runner,
@@ -429,7 +454,10 @@ impl JobRun<'_> {
                         name.value
                     ),
                 ),
-                Ok(v) => out.push((name.value.clone(), v)),
+                Ok(v) => {
+                    total += name.value.len() + v.len();
+                    out.push((name.value.clone(), v));
+                }
                 Err(e) => state.note(
                     None,
                     LogKind::Runner,

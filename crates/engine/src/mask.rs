@@ -71,18 +71,7 @@ impl Masker {
         if self.patterns.is_empty() {
             return Cow::Borrowed(text);
         }
-        let bytes = text.as_bytes();
-        let mut ranges: Vec<(usize, usize)> = Vec::new();
-        for i in 0..bytes.len() {
-            let Some(len) = self.longest_match_at(&bytes[i..]) else {
-                continue;
-            };
-            let end = i + len;
-            match ranges.last_mut() {
-                Some(last) if i <= last.1 => last.1 = last.1.max(end),
-                _ => ranges.push((i, end)),
-            }
-        }
+        let ranges = self.ranges(text);
         if ranges.is_empty() {
             return Cow::Borrowed(text);
         }
@@ -96,6 +85,66 @@ impl Masker {
         }
         out.push_str(&text[pos..]);
         Cow::Owned(out)
+    }
+
+    /// Masks `piece`, a line cut before `next` (its continuation; empty for the last
+    /// piece), so that a secret across the cut is hidden as in the whole line: the first
+    /// `skip` bytes of `piece` are left out (the previous piece's `***` covers them), and
+    /// a value running on into `next` ends `piece` with `***`. Returns the masked piece and
+    /// how many bytes of `next` that `***` covers, the `skip` for `next`.
+    pub fn mask_piece(&self, piece: &str, skip: usize, next: &str) -> (String, usize) {
+        let mut skip = skip.min(piece.len());
+        while !piece.is_char_boundary(skip) {
+            skip += 1;
+        }
+        if self.patterns.is_empty() {
+            return (piece[skip..].to_owned(), 0);
+        }
+        let mut joined = String::with_capacity(piece.len() + next.len());
+        joined.push_str(piece);
+        joined.push_str(next);
+        let mut out = String::with_capacity(piece.len() - skip);
+        let mut pos = skip;
+        let mut carry = 0;
+        for (start, end) in self.ranges(&joined) {
+            if end <= pos {
+                continue;
+            }
+            if start >= piece.len() {
+                break;
+            }
+            // A range reaching into the skipped bytes (or touching them) continues the
+            // previous piece's `***`.
+            if skip == 0 || start > skip {
+                out.push_str(&piece[pos..start.max(pos)]);
+                out.push_str(MASK);
+            }
+            if end > piece.len() {
+                carry = end - piece.len();
+                pos = piece.len();
+                break;
+            }
+            pos = end;
+        }
+        out.push_str(&piece[pos..]);
+        (out, carry)
+    }
+
+    /// The byte ranges of `text` to hide, in order, overlapping and touching ones merged.
+    fn ranges(&self, text: &str) -> Vec<(usize, usize)> {
+        let bytes = text.as_bytes();
+        let mut ranges: Vec<(usize, usize)> = Vec::new();
+        for i in 0..bytes.len() {
+            let Some(len) = self.longest_match_at(&bytes[i..]) else {
+                continue;
+            };
+            let end = i + len;
+            match ranges.last_mut() {
+                Some(last) if i <= last.1 => last.1 = last.1.max(end),
+                _ => ranges.push((i, end)),
+            }
+        }
+        ranges
     }
 
     fn add_with_encodings(&mut self, value: &str) {
@@ -491,6 +540,38 @@ mod tests {
         m.add("same-secret");
         assert_eq!(m.patterns.len(), count);
         assert_eq!(m.mask("same-secret"), "***");
+    }
+
+    /// Masks a line cut into pieces the way the output reader does.
+    fn mask_in_pieces(m: &Masker, pieces: &[&str]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut skip = 0;
+        for (i, piece) in pieces.iter().enumerate() {
+            let next = pieces.get(i + 1).copied().unwrap_or("");
+            let (masked, carry) = m.mask_piece(piece, skip, next);
+            out.push(masked);
+            skip = carry;
+        }
+        out
+    }
+
+    #[test]
+    fn a_secret_across_a_cut_is_masked_on_both_sides() {
+        let m = masker(&["hunter2"]);
+        assert_eq!(
+            mask_in_pieces(&m, &["aaa hun", "ter2 bbb"]),
+            ["aaa ***", " bbb"]
+        );
+        assert_eq!(mask_in_pieces(&m, &["hunter2", "hunter2"]), ["***", ""]);
+        assert_eq!(mask_in_pieces(&m, &["x hunter2", " y"]), ["x ***", " y"]);
+        assert_eq!(
+            mask_in_pieces(&m, &["xh", "unter2hun", "ter2!"]),
+            ["x***", "", "!"]
+        );
+        assert_eq!(mask_in_pieces(&m, &["plain", " text"]), ["plain", " text"]);
+        assert_eq!(mask_in_pieces(&Masker::new(), &["a", "b"]), ["a", "b"]);
+        // A value right after a masked one at the cut merges into the same `***`.
+        assert_eq!(mask_in_pieces(&m, &["hun", "ter2hunter2 q"]), ["***", " q"]);
     }
 
     #[test]

@@ -16,9 +16,9 @@ use super::eval::upsert;
 use super::events::{AnnotationEvent, Event, LogKind, Outcome, StepKey};
 use super::job::{Frame, JobState, PostStep, StepResult, env_value};
 use super::step_def::StepDef;
-use super::step_files::StepFiles;
+use super::step_files::{COMMAND_FILE_CAP, FileCap, SUMMARY_CAP, StepFiles};
 use super::step_output::OutputReader;
-use hr_process::host::{HostError, OutputStream, ProcessSpec, run_process_over};
+use hr_process::host::{HostError, ProcessSpec, run_process_over};
 use hr_process::shell::{ShellError, resolve_shell};
 
 /// Why a step failed without its process deciding it: the step fails with this message
@@ -397,21 +397,23 @@ impl JobState<'_> {
             saved_state: Vec::new(),
             allow_unsecure,
             command_failed: false,
+            held: Default::default(),
         };
         // Out of the state while the process runs (the output reader borrows the state);
         // were this future dropped, the next step would find no base and build it again.
         let base = std::mem::take(&mut reader.state.step_env);
         let exit = {
-            let mut on_line = |stream: OutputStream, line: &str| reader.line(stream, line);
-            match &pod {
+            let exit = match &pod {
                 Some((pod, process)) => pod
-                    .run_process(process, stop, &mut on_line, &token)
+                    .run_process(process, stop, &mut reader, &token)
                     .await
                     .map_err(StepError::from),
-                None => run_process_over(&spec, &base.env, stop, &mut on_line, &token)
+                None => run_process_over(&spec, &base.env, stop, &mut reader, &token)
                     .await
                     .map_err(StepError::from),
-            }
+            };
+            reader.finish();
+            exit
         };
         reader.state.step_env = base;
         let mut outputs = std::mem::take(&mut reader.outputs);
@@ -421,7 +423,7 @@ impl JobState<'_> {
         if let Some((pod, _)) = &pod {
             self.fetch_pod_step_files(pod).await?;
         }
-        self.read_files(&mut outputs, &mut saved_state)?;
+        self.read_files(key, &mut outputs, &mut saved_state)?;
         let outcome = if exit.timed_out {
             let minutes = spec.timeout.map_or(0.0, |t| t.as_secs_f64() / 60.0);
             self.annotate(
@@ -507,47 +509,50 @@ impl JobState<'_> {
 
     fn read_files(
         &mut self,
+        key: &StepKey,
         outputs: &mut Vec<(String, String)>,
         state: &mut Vec<(String, String)>,
     ) -> Result<(), StepError> {
         let Some(files) = self.step_env.files.take() else {
             return Ok(());
         };
-        let read = self.read_step_files(&files, outputs, state);
+        let read = self.read_step_files(key, &files, outputs, state);
         self.step_env.files = Some(files);
         read
     }
 
     fn read_step_files(
         &mut self,
+        key: &StepKey,
         files: &StepFiles,
         outputs: &mut Vec<(String, String)>,
         state: &mut Vec<(String, String)>,
     ) -> Result<(), StepError> {
         // Most steps write none of the files: a stat tells, and only a file that was
         // written is read and emptied for the next step.
-        let read = |p: &PathBuf| -> String {
-            if std::fs::metadata(p).map_or(true, |m| m.len() == 0) {
-                return String::new();
-            }
-            let text = std::fs::read_to_string(p).unwrap_or_default();
-            let _ = std::fs::write(p, "");
-            text
-        };
-        for (k, v) in parse_key_values(&read(&files.env)).map_err(env_file("GITHUB_ENV"))? {
+        let read = |p: &PathBuf, cap: &FileCap| self.read_command_file(key, p, cap);
+        let (env, output) = (
+            read(&files.env, &COMMAND_FILE_CAP[0]),
+            read(&files.output, &COMMAND_FILE_CAP[1]),
+        );
+        let (saved, path) = (
+            read(&files.state, &COMMAND_FILE_CAP[2]),
+            read(&files.path, &COMMAND_FILE_CAP[3]),
+        );
+        let summary = read(&files.summary, &SUMMARY_CAP);
+        for (k, v) in parse_key_values(&env).map_err(env_file("GITHUB_ENV"))? {
             upsert(&mut self.env_file, k, v);
         }
-        for (k, v) in parse_key_values(&read(&files.output)).map_err(env_file("GITHUB_OUTPUT"))? {
+        for (k, v) in parse_key_values(&output).map_err(env_file("GITHUB_OUTPUT"))? {
             upsert(outputs, k, v);
         }
-        for (k, v) in parse_key_values(&read(&files.state)).map_err(env_file("GITHUB_STATE"))? {
+        for (k, v) in parse_key_values(&saved).map_err(env_file("GITHUB_STATE"))? {
             upsert(state, k, v);
         }
-        for dir in parse_path_file(&read(&files.path)) {
+        for dir in parse_path_file(&path) {
             self.path_prepends.retain(|d| *d != dir);
             self.path_prepends.insert(0, dir);
         }
-        let summary = read(&files.summary);
         if !summary.is_empty() {
             self.summary.push_str(&summary);
             if !summary.ends_with('\n') {
@@ -555,6 +560,24 @@ impl JobState<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The text a step wrote to one of its files, which is emptied for the next step; a
+    /// file over its cap is not read at all (emptied, with an annotation), so a step
+    /// cannot make the runner hold an arbitrary amount of text.
+    fn read_command_file(&self, key: &StepKey, path: &Path, cap: &FileCap) -> String {
+        let len = std::fs::metadata(path).map_or(0, |m| m.len());
+        if len == 0 {
+            return String::new();
+        }
+        let text = if len > cap.bytes {
+            self.annotate(Some(key), cap.level, &cap.message(len));
+            String::new()
+        } else {
+            std::fs::read_to_string(path).unwrap_or_default()
+        };
+        let _ = std::fs::write(path, "");
+        text
     }
 
     /// `post` steps of actions, last registered first, each under its `post-if`

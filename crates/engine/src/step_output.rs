@@ -1,6 +1,12 @@
 //! A step's output lines as events ([`OutputReader`]): plain lines are logged, workflow
 //! commands (`::add-mask::`, `::group::`, annotations, `::set-output` ...) are applied.
+//!
+//! A line longer than [`hr_process::lines::MAX_LINE`] arrives in pieces; each piece is held
+//! until the next one is there, so a secret across the cut is masked on both sides
+//! ([`crate::mask::Masker::mask_piece`]). The reader is the process's
+//! [`OutputSink`]: its pipes wait for room in the event budget.
 
+use hr_process::budget::{OutputBudget, OutputSink};
 use hr_process::host::OutputStream;
 
 use crate::commands::{AnnotationLevel, Command, CommandParser};
@@ -19,16 +25,85 @@ pub(crate) struct OutputReader<'s, 'e> {
     pub(crate) allow_unsecure: bool,
     /// A command was refused (`::set-env` without the opt-in): the step fails.
     pub(crate) command_failed: bool,
+    /// Per stream (stdout, stderr), the piece of a cut line waiting for its next piece.
+    pub(crate) held: [Option<HeldPiece>; 2],
+}
+
+/// A piece of a cut line, not logged yet, and how many of its first bytes the previous
+/// piece's `***` covered.
+#[derive(Debug, Default)]
+pub(crate) struct HeldPiece {
+    text: String,
+    skip: usize,
+}
+
+impl OutputSink for OutputReader<'_, '_> {
+    fn line(&mut self, stream: OutputStream, line: &str, continued: bool) {
+        self.read_line(stream, line, continued);
+    }
+
+    fn budget(&self) -> Option<&OutputBudget> {
+        Some(self.state.engine.sink.budget())
+    }
+}
+
+fn slot(stream: OutputStream) -> usize {
+    match stream {
+        OutputStream::Stdout => 0,
+        OutputStream::Stderr => 1,
+    }
+}
+
+fn log_kind(stream: OutputStream) -> LogKind {
+    match stream {
+        OutputStream::Stdout => LogKind::Stdout,
+        OutputStream::Stderr => LogKind::Stderr,
+    }
 }
 
 impl OutputReader<'_, '_> {
-    pub(crate) fn line(&mut self, stream: OutputStream, line: &str) {
-        let Some(command) = self.parser.parse_line(line) else {
-            let kind = match stream {
-                OutputStream::Stdout => LogKind::Stdout,
-                OutputStream::Stderr => LogKind::Stderr,
-            };
-            self.state.note(Some(self.key), kind, line);
+    /// Logs the pieces still held (the process ended in the middle of a cut line).
+    pub(crate) fn finish(&mut self) {
+        for stream in [OutputStream::Stdout, OutputStream::Stderr] {
+            self.log_piece(stream, None);
+        }
+    }
+
+    /// Logs the held piece of `stream`, masked together with `next` (the piece after it),
+    /// and returns how many bytes of `next` its `***` covers.
+    fn log_piece(&mut self, stream: OutputStream, next: Option<&str>) -> usize {
+        let Some(held) = self.held[slot(stream)].take() else {
+            return 0;
+        };
+        let (masked, carry) =
+            self.state
+                .masker
+                .mask_piece(&held.text, held.skip, next.unwrap_or(""));
+        self.state
+            .log_masked(Some(self.key), log_kind(stream), masked);
+        carry
+    }
+
+    fn read_line(&mut self, stream: OutputStream, line: &str, continued: bool) {
+        let following = self.held[slot(stream)].is_some();
+        let command = if following {
+            None
+        } else {
+            self.parser.parse_line(line)
+        };
+        let Some(command) = command else {
+            let skip = self.log_piece(stream, Some(line));
+            if continued || skip > 0 {
+                self.held[slot(stream)] = Some(HeldPiece {
+                    text: line.to_owned(),
+                    skip,
+                });
+                if !continued {
+                    self.log_piece(stream, None);
+                }
+            } else {
+                self.state.note(Some(self.key), log_kind(stream), line);
+            }
             return;
         };
         let job = self.state.key.clone();
@@ -51,7 +126,7 @@ impl OutputReader<'_, '_> {
                     level: level_name(a.level),
                     message: self.state.masker.mask(&a.message).into_owned(),
                     title: a.title.map(|t| self.state.masker.mask(&t).into_owned()),
-                    file: a.file,
+                    file: a.file.map(|f| self.state.masker.mask(&f).into_owned()),
                     line: a.line,
                     col: a.col,
                 },

@@ -12,6 +12,11 @@
 //! nothing is pending, yet it runs: it was between `fork` and `exec` when the group was
 //! signalled) gets SIGINT again, so a cooperative step still stops at once.
 //!
+//! Back-pressure: with an [`OutputSink`] that names an [`crate::budget::OutputBudget`], the
+//! pipes are only read while the budget has room, so a consumer that lags (a slow terminal,
+//! a slow server) stalls the process's writes instead of letting its output pile up in
+//! memory. Waiting for room does not count against the drain time after exit.
+//!
 //! Background processes: when the main process exits on its own, its group is left alone
 //! (like on GitHub, `server &` keeps running into later steps; the backend's teardown ends
 //! it). Such a process may still hold stdout/stderr open, so the step does not wait for
@@ -33,6 +38,7 @@ use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::budget::{OutputBudget, OutputSink, room_in};
 use super::group;
 use super::lines::LineSplitter;
 
@@ -167,17 +173,18 @@ pub async fn run_process(
     on_line: &mut (dyn FnMut(OutputStream, &str) + Send),
     cancel: &CancellationToken,
 ) -> Result<ProcessExit, HostError> {
-    run_process_over(spec, &[], stop, on_line, cancel).await
+    run_process_over(spec, &[], stop, &mut { on_line }, cancel).await
 }
 
 /// [`run_process`] with the environment in two layers: `base`, then `spec.env` over it
-/// (a name in both gets its `spec.env` value). A caller whose processes share most of
-/// their environment keeps `base` once instead of copying it for every process.
+/// (a name in both gets its `spec.env` value), and the lines going to an [`OutputSink`]
+/// (which may hold the pipes back, see the module docs). A caller whose processes share
+/// most of their environment keeps `base` once instead of copying it for every process.
 pub async fn run_process_over(
     spec: &ProcessSpec,
     base: &[(String, String)],
     stop: StopPolicy,
-    on_line: &mut (dyn FnMut(OutputStream, &str) + Send),
+    on_line: &mut dyn OutputSink,
     cancel: &CancellationToken,
 ) -> Result<ProcessExit, HostError> {
     check_cwd(spec)?;
@@ -318,12 +325,14 @@ impl<R: AsyncRead + Unpin> Pipe<R> {
         self.reader.is_some()
     }
 
-    /// Waits for the next bytes; 0 means end-of-file (a read error counts as one). Safe to
-    /// cancel: bytes are only taken out of the pipe when the read completes.
-    async fn read(&mut self) -> usize {
+    /// Waits for room in the sink's budget, then for the next bytes; 0 means end-of-file
+    /// (a read error counts as one). Safe to cancel: bytes are only taken out of the pipe
+    /// when the read completes.
+    async fn read(&mut self, budget: Option<&OutputBudget>) -> usize {
         let Some(reader) = self.reader.as_mut() else {
             return std::future::pending().await;
         };
+        room_in(budget).await;
         if self.buf.capacity() == 0 {
             // Not zeroed: `read_buf` fills spare capacity.
             self.buf.reserve_exact(READ_CHUNK);
@@ -333,9 +342,9 @@ impl<R: AsyncRead + Unpin> Pipe<R> {
 
     /// Hands on the lines completed by the `n` bytes just read (at end-of-file, `n == 0`,
     /// the unterminated last line too, and the pipe is closed).
-    fn deliver(&mut self, n: usize, on_line: &mut (dyn FnMut(OutputStream, &str) + Send)) {
+    fn deliver(&mut self, n: usize, on_line: &mut dyn OutputSink) {
         let stream = self.stream;
-        let mut emit = |line: String| on_line(stream, &line);
+        let mut emit = |line: String, continued: bool| on_line.line(stream, &line, continued);
         if n == 0 {
             self.splitter.finish(&mut emit);
             self.reader = None;
@@ -353,7 +362,7 @@ struct Running<'a> {
     pgid: Option<Pid>,
     out: Pipe<ChildStdout>,
     err: Pipe<ChildStderr>,
-    on_line: &'a mut (dyn FnMut(OutputStream, &str) + Send),
+    on_line: &'a mut dyn OutputSink,
     status: Option<ExitStatus>,
     exited_at: Option<Instant>,
 }
@@ -397,8 +406,8 @@ impl Running<'_> {
         tokio::pin!(timeout);
         loop {
             tokio::select! {
-                n = self.out.read(), if self.out.is_open() => self.out.deliver(n, self.on_line),
-                n = self.err.read(), if self.err.is_open() => self.err.deliver(n, self.on_line),
+                n = self.out.read(self.on_line.budget()), if self.out.is_open() => self.out.deliver(n, self.on_line),
+                n = self.err.read(self.on_line.budget()), if self.err.is_open() => self.err.deliver(n, self.on_line),
                 status = self.child.wait() => {
                     let status = status.map_err(|e| self.wait_error(e))?;
                     self.record(status);
@@ -468,8 +477,8 @@ impl Running<'_> {
                 return Ok(());
             }
             tokio::select! {
-                n = self.out.read(), if self.out.is_open() => self.out.deliver(n, self.on_line),
-                n = self.err.read(), if self.err.is_open() => self.err.deliver(n, self.on_line),
+                n = self.out.read(self.on_line.budget()), if self.out.is_open() => self.out.deliver(n, self.on_line),
+                n = self.err.read(self.on_line.budget()), if self.err.is_open() => self.err.deliver(n, self.on_line),
                 status = self.child.wait(), if self.status.is_none() => {
                     let status = status.map_err(|e| self.wait_error(e))?;
                     self.record(status);
@@ -480,14 +489,23 @@ impl Running<'_> {
         }
     }
 
-    /// Delivers output until both pipes close or `until`, whichever comes first.
+    /// Delivers output until both pipes close or `until`, whichever comes first; time spent
+    /// waiting for room in the sink's budget moves `until` on (the output is there, only
+    /// its consumer is slow).
     async fn drain(&mut self, until: Instant) {
         let deadline = tokio::time::sleep_until(until);
         tokio::pin!(deadline);
         while self.out.is_open() || self.err.is_open() {
+            let waiting = Instant::now();
+            room_in(self.on_line.budget()).await;
+            let waited = waiting.elapsed();
+            if !waited.is_zero() {
+                let until = deadline.deadline() + waited;
+                deadline.as_mut().reset(until);
+            }
             tokio::select! {
-                n = self.out.read(), if self.out.is_open() => self.out.deliver(n, self.on_line),
-                n = self.err.read(), if self.err.is_open() => self.err.deliver(n, self.on_line),
+                n = self.out.read(self.on_line.budget()), if self.out.is_open() => self.out.deliver(n, self.on_line),
+                n = self.err.read(self.on_line.budget()), if self.err.is_open() => self.err.deliver(n, self.on_line),
                 () = &mut deadline => return,
             }
         }

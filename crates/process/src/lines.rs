@@ -2,7 +2,9 @@
 //!
 //! Lines end at `\n`, a `\r` right before it is dropped, invalid UTF-8 is replaced lossily,
 //! a final line without newline still counts, and a line longer than [`MAX_LINE`] bytes is
-//! cut into pieces of at most that size (never inside a UTF-8 sequence when avoidable).
+//! cut into pieces of at most that size (never inside a UTF-8 sequence when avoidable). Each
+//! line is handed on with a flag telling whether it is such a piece with more of its line
+//! to come (a masker needs both sides of the cut).
 
 /// Longest line handed on in one piece (64 KiB).
 pub const MAX_LINE: usize = 64 * 1024;
@@ -14,8 +16,9 @@ pub struct LineSplitter {
 }
 
 impl LineSplitter {
-    /// Adds a chunk and hands every line it completes to `emit`.
-    pub fn push(&mut self, chunk: &[u8], emit: &mut impl FnMut(String)) {
+    /// Adds a chunk and hands every line it completes to `emit` (with `true` for a piece
+    /// of a long line whose rest follows).
+    pub fn push(&mut self, chunk: &[u8], emit: &mut impl FnMut(String, bool)) {
         let mut rest = chunk;
         while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
             self.pending.extend_from_slice(&rest[..pos]);
@@ -24,7 +27,7 @@ impl LineSplitter {
                 self.pending.pop();
             }
             self.flush_long(emit);
-            emit(to_text(&self.pending));
+            emit(to_text(&self.pending), false);
             self.pending.clear();
         }
         self.pending.extend_from_slice(rest);
@@ -32,18 +35,18 @@ impl LineSplitter {
     }
 
     /// Ends the stream: the unterminated last line, if any, is emitted.
-    pub fn finish(&mut self, emit: &mut impl FnMut(String)) {
+    pub fn finish(&mut self, emit: &mut impl FnMut(String, bool)) {
         if !self.pending.is_empty() {
-            emit(to_text(&self.pending));
+            emit(to_text(&self.pending), false);
             self.pending.clear();
         }
     }
 
     /// Emits leading pieces while more than `MAX_LINE` bytes wait without a newline.
-    fn flush_long(&mut self, emit: &mut impl FnMut(String)) {
+    fn flush_long(&mut self, emit: &mut impl FnMut(String, bool)) {
         while self.pending.len() > MAX_LINE {
             let cut = utf8_cut(&self.pending, MAX_LINE);
-            emit(to_text(&self.pending[..cut]));
+            emit(to_text(&self.pending[..cut]), true);
             self.pending.drain(..cut);
         }
     }
@@ -76,10 +79,25 @@ mod tests {
         let mut out = Vec::new();
         let mut s = LineSplitter::default();
         for c in chunks {
-            s.push(c, &mut |l| out.push(l));
+            s.push(c, &mut |l, _| out.push(l));
         }
-        s.finish(&mut |l| out.push(l));
+        s.finish(&mut |l, _| out.push(l));
         out
+    }
+
+    #[test]
+    fn pieces_of_a_cut_line_say_their_rest_follows() {
+        let mut line = vec![b'a'; MAX_LINE * 2 + 10];
+        line.push(b'\n');
+        line.extend_from_slice(b"short");
+        let mut flags = Vec::new();
+        let mut s = LineSplitter::default();
+        s.push(&line, &mut |l, continued| flags.push((l.len(), continued)));
+        s.finish(&mut |l, continued| flags.push((l.len(), continued)));
+        assert_eq!(
+            flags,
+            [(MAX_LINE, true), (MAX_LINE, true), (10, false), (5, false)]
+        );
     }
 
     #[test]

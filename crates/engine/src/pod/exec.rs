@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::tar::{Entry, pack};
 use super::{JobPod, POD_NAME, POD_TEMP, PodError, STEPS_CONTAINER};
 use hr_cluster::{describe, retry};
+use hr_process::budget::{OutputBudget, OutputSink, room_in};
 use hr_process::host::{DRAIN_AFTER_EXIT, OutputStream, ProcessExit, StopPolicy};
 use hr_process::lines::LineSplitter;
 
@@ -187,17 +188,19 @@ impl<R: AsyncRead + Unpin> Stream<R> {
         }
     }
 
-    async fn read(&mut self) -> usize {
+    /// Waits for room in the sink's budget, then for the next bytes.
+    async fn read(&mut self, budget: Option<&OutputBudget>) -> usize {
         let Some(reader) = self.reader.as_mut() else {
             return std::future::pending().await;
         };
+        room_in(budget).await;
         self.buf.clear();
         reader.read_buf(&mut self.buf).await.unwrap_or(0)
     }
 
-    fn deliver(&mut self, n: usize, on_line: &mut (dyn FnMut(OutputStream, &str) + Send)) {
+    fn deliver(&mut self, n: usize, on_line: &mut dyn OutputSink) {
         let kind = self.kind;
-        let mut emit = |line: String| on_line(kind, &line);
+        let mut emit = |line: String, continued: bool| on_line.line(kind, &line, continued);
         if n == 0 {
             self.splitter.finish(&mut emit);
             self.reader = None;
@@ -214,7 +217,7 @@ impl JobPod {
         &self,
         process: &PodProcess,
         stop: StopPolicy,
-        on_line: &mut (dyn FnMut(OutputStream, &str) + Send),
+        on_line: &mut dyn OutputSink,
         cancel: &CancellationToken,
     ) -> Result<ProcessExit, PodError> {
         let env = env_script(&process.env);
@@ -289,8 +292,8 @@ impl JobPod {
                 }
             };
             tokio::select! {
-                n = out.read(), if out.reader.is_some() => out.deliver(n, on_line),
-                n = err.read(), if err.reader.is_some() => err.deliver(n, on_line),
+                n = out.read(on_line.budget()), if out.reader.is_some() => out.deliver(n, on_line),
+                n = err.read(on_line.budget()), if err.reader.is_some() => err.deliver(n, on_line),
                 s = &mut status => break s,
                 () = cancel.cancelled(), if stopping.is_none() => {
                     stopping = Some((true, 0, Instant::now()));
@@ -316,8 +319,8 @@ impl JobPod {
         let drain_until = Instant::now() + DRAIN_AFTER_EXIT;
         while out.reader.is_some() || err.reader.is_some() {
             tokio::select! {
-                n = out.read(), if out.reader.is_some() => out.deliver(n, on_line),
-                n = err.read(), if err.reader.is_some() => err.deliver(n, on_line),
+                n = out.read(on_line.budget()), if out.reader.is_some() => out.deliver(n, on_line),
+                n = err.read(on_line.budget()), if err.reader.is_some() => err.deliver(n, on_line),
                 () = tokio::time::sleep_until(drain_until) => break,
             }
         }

@@ -18,14 +18,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::oneshot;
 
 use super::outbox::Batch;
 use super::ship::{MAX_CALL_BYTES, MAX_CALL_ROWS, Shipper};
 use crate::RpcError;
 use crate::proto::runner::v1::{Result as TaskResult, UpdateLogResponse, UpdateTaskResponse};
-use hr_engine::events::Event;
+use hr_engine::events::EventReceiver;
 
 /// A call on its way, and its answer.
 type InFlight = Pin<Box<dyn Future<Output = Answer> + Send>>;
@@ -177,7 +176,7 @@ async fn answer_of(in_flight: &mut Option<InFlight>) -> Answer {
 /// [`super::recover`]).
 pub(crate) async fn run(
     mut shipper: Shipper,
-    mut events: UnboundedReceiver<Event>,
+    mut events: EventReceiver,
     mut finish: oneshot::Receiver<()>,
 ) -> Option<Shipper> {
     let mut events_open = true;
@@ -259,7 +258,7 @@ mod tests {
     use crate::report::spool::Spool;
     use crate::report::{ReportCounters, ReportSettings};
     use crate::{ClientOptions, RunnerClient};
-    use hr_engine::events::{JobKey, LogKind, Outcome, StepKey};
+    use hr_engine::events::{Event, JobKey, LogKind, Outcome, StepKey};
 
     /// A shipper whose client is never called (nothing polls the calls built here).
     fn shipper(dir: &Path) -> Shipper {

@@ -24,14 +24,13 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::RunnerClient;
 use crate::proto::runner::v1::{Result as TaskResult, Task};
-use hr_engine::events::{Event, Outcome};
+use hr_engine::events::{EventReceiver, Outcome};
 
 pub use close::{DAEMON_STOPPED_ROW, FINAL_BUDGET_FACTOR, FINAL_MIN_ATTEMPTS};
 pub use counters::{LATENCY_BUCKETS_MS, LatencySnapshot, ReportCounters};
@@ -118,7 +117,7 @@ impl TaskReporter {
         client: RunnerClient,
         task_id: i64,
         settings: ReportSettings,
-        events: UnboundedReceiver<Event>,
+        events: EventReceiver,
         counters: ReportCounters,
     ) -> Result<TaskReporter, ReportError> {
         let spool = Spool::create(&settings.spool_dir, task_id)?;

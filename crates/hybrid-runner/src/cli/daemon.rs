@@ -161,7 +161,7 @@ fn job_env(config: &Config) -> Result<Vec<(String, String)>, UsageError> {
     let mut env = Vec::new();
     let file: &Path = &config.runner.env_file;
     if file.is_file() {
-        env.extend(dotenv::read(file)?);
+        env.extend(dotenv::read("runner.env_file", file)?);
     }
     for (key, value) in &config.runner.envs {
         env.retain(|(k, _)| k != key);

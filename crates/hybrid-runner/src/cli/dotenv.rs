@@ -6,9 +6,9 @@ use std::path::Path;
 
 use super::UsageError;
 
-pub fn read(path: &Path) -> Result<Vec<(String, String)>, UsageError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
+/// The pairs of `flag`'s file (see [`super::input_file`] for the files refused).
+pub fn read(flag: &'static str, path: &Path) -> Result<Vec<(String, String)>, UsageError> {
+    let text = super::input_file::read(flag, path)?;
     parse(&text).map_err(|(line, why)| UsageError(format!("{}:{line}: {why}", path.display())))
 }
 

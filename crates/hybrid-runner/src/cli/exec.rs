@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::kube_args::{KubeArgs, RunnerArgs};
 use super::stop_signals::StopSignals;
-use super::{UsageError, default_workflow_paths, dotenv, workflow_files};
+use super::{UsageError, default_workflow_paths, dotenv, input_file, workflow_files};
 use crate::console::{HumanRenderer, JsonRenderer, RenderOptions, color_wanted};
 use hr_engine::events::{Event, EventSink};
 use hr_engine::image_steps::BuildSettings;
@@ -129,9 +129,12 @@ fn options(args: &Args) -> Result<ExecOptions, UsageError> {
     let workflow_files = workflow_files::expand(&paths)?;
     let workdir = std::env::current_dir()
         .map_err(|e| UsageError(format!("cannot read the current folder: {e}")))?;
+    if let Some(file) = &args.event_path {
+        input_file::check("-e", file)?;
+    }
     let mut secrets = Vec::new();
     if let Some(file) = &args.secret_file {
-        secrets.extend(dotenv::read(file)?);
+        secrets.extend(dotenv::read("--secret-file", file)?);
     }
     for s in &args.secrets {
         match s.split_once('=') {
@@ -148,7 +151,7 @@ fn options(args: &Args) -> Result<ExecOptions, UsageError> {
     }
     let mut env = Vec::new();
     if let Some(file) = &args.env_file {
-        env.extend(dotenv::read(file)?);
+        env.extend(dotenv::read("--env-file", file)?);
     }
     env.extend(pairs(&args.env, '=', "--env")?);
     let cache = match &args.action_cache {

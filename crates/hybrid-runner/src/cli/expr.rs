@@ -92,12 +92,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn load_contexts(path: &PathBuf) -> anyhow::Result<Object> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        UsageError(format!(
-            "cannot read --contexts file {}: {e}",
-            path.display()
-        ))
-    })?;
+    let text = super::input_file::read("--contexts", path).map_err(UsageError::from)?;
     let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
         UsageError(format!(
             "--contexts file {} is not valid JSON: {e}",

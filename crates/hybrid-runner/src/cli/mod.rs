@@ -13,6 +13,7 @@ mod exec;
 mod expr;
 mod generate_config;
 mod generate_manifests;
+mod input_file;
 pub mod kube_args;
 mod list;
 mod logs;
