@@ -112,7 +112,7 @@ fn github_expression_suite() {
             for (i, case) in cases.as_array().into_iter().flatten().enumerate() {
                 total += 1;
                 let name = format!("{file_name}/{group}/{i}");
-                run_github_case(&name, group, case, &mut values, &mut messages);
+                run_github_case(&name, case, &mut values, &mut messages);
             }
         }
     }
@@ -121,7 +121,7 @@ fn github_expression_suite() {
     messages.finish();
 }
 
-fn run_github_case(name: &str, group: &str, case: &Json, values: &mut Tally, messages: &mut Tally) {
+fn run_github_case(name: &str, case: &Json, values: &mut Tally, messages: &mut Tally) {
     let expr = case["expr"].as_str().unwrap_or_default();
     let contexts = object_from(&case["contexts"]);
     let names: Vec<&str> = contexts.keys().collect();

@@ -91,7 +91,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn load_contexts(path: &PathBuf) -> anyhow::Result<Object> {
+fn load_contexts(path: &std::path::Path) -> anyhow::Result<Object> {
     let text = super::input_file::read("--contexts", path).map_err(UsageError::from)?;
     let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
         UsageError(format!(

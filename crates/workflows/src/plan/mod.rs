@@ -209,7 +209,7 @@ impl Planner<'_> {
         for ids in stage_ids {
             let mut stage = Vec::with_capacity(ids.len());
             for id in ids {
-                let Some(&job) = by_id.get(&*id) else {
+                let Some(&job) = by_id.get(id) else {
                     continue;
                 };
                 stage.push(self.job(workflow, job, contexts)?);
