@@ -10,6 +10,7 @@ jobs:
     outputs:
       first: ${{ steps.one.outputs.first }}
       second: ${{ steps.two.outputs.second }}
+      third: ${{ steps.three.outputs.third }}
     steps:
       - run: |
           head -c 1100000 /dev/zero | tr '\0' s >> "$GITHUB_STEP_SUMMARY"
@@ -19,10 +20,13 @@ jobs:
           { printf 'dropped='; head -c 1100000 /dev/zero | tr '\0' o; echo; } >> "$GITHUB_OUTPUT"
       - id: one
         run: |
-          { printf 'first='; head -c 600000 /dev/zero | tr '\0' f; echo; } >> "$GITHUB_OUTPUT"
+          { printf 'first='; head -c 400000 /dev/zero | tr '\0' f; echo; } >> "$GITHUB_OUTPUT"
       - id: two
         run: |
-          { printf 'second='; head -c 600000 /dev/zero | tr '\0' g; echo; } >> "$GITHUB_OUTPUT"
+          { printf 'second='; head -c 400000 /dev/zero | tr '\0' g; echo; } >> "$GITHUB_OUTPUT"
+      - id: three
+        run: |
+          { printf 'third='; head -c 400000 /dev/zero | tr '\0' h; echo; } >> "$GITHUB_OUTPUT"
 "#;
 
 #[test]
@@ -55,14 +59,15 @@ fn oversized_summary_outputs_and_job_outputs_are_dropped_with_github_s_messages(
     let markdown = summary[0]["markdown"].as_str().unwrap();
     assert!(!markdown.contains("kept-summary-line") && !markdown.contains("sss"));
     assert!(markdown.contains("second-step-summary"));
-    // 600 kB fits the job's 1 MB of outputs, the next 600 kB do not.
+    // Two of 400 kB fit the job's 1 MB of outputs, a third does not. (Each stays under the
+    // 1 MiB an expression may hold, 2 bytes a character: 600 kB would fail there first.)
     let finished = run.events_of("job_finished");
     let outputs = finished[0]["outputs"].as_array().unwrap();
     let names: Vec<&str> = outputs.iter().filter_map(|o| o[0].as_str()).collect();
-    assert_eq!(names, ["first"], "{}", run.stderr);
+    assert_eq!(names, ["first", "second"], "{}", run.stderr);
     assert!(
         run.stdout
-            .contains("warning: skipping output 'second': 600000 bytes would take the job's outputs past 1000000 bytes"),
+            .contains("warning: skipping output 'third': 400000 bytes would take the job's outputs past 1000000 bytes"),
         "{}",
         run.stderr
     );
