@@ -27,21 +27,10 @@ pub(crate) fn alive(pgid: Pid) -> bool {
 
 /// Scans `/proc` for a non-zombie process of the group; `None` when `/proc` is unreadable.
 fn live_member_in_proc(pgid: Pid) -> Option<bool> {
-    let entries = std::fs::read_dir("/proc").ok()?;
     let mut any_process = false;
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue; // exited meanwhile
-        };
+    for (_, _, stat) in processes()? {
         any_process = true;
-        if let Some((state, pgrp)) = state_and_group(&stat)
-            && pgrp == pgid.as_raw()
-            && state != 'Z'
-        {
+        if is_live_member(&stat, pgid) {
             return Some(true);
         }
     }
@@ -55,34 +44,35 @@ fn live_member_in_proc(pgid: Pid) -> Option<bool> {
 /// then `exec` resets the handler and the new program never learns of it), or it ignored
 /// the signal then and has since restored the default. Empty when `/proc` cannot be read.
 pub(crate) fn members_that_missed(pgid: Pid, signal: Signal) -> Vec<Pid> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
+    let Some(processes) = processes() else {
         return Vec::new();
     };
     let bit = 1u64 << (signal as i32 - 1);
-    let mut missed = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        if !matches!(state_and_group(&stat), Some((state, pgrp)) if pgrp == pgid.as_raw() && state != 'Z')
-        {
-            continue;
-        }
-        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
-            continue;
-        };
-        if signal_masks(&status).is_some_and(|handled| handled & bit == 0) {
-            missed.push(Pid::from_raw(pid));
-        }
-    }
-    missed
+    processes
+        .filter(|(_, _, stat)| is_live_member(stat, pgid))
+        .filter_map(|(pid, dir, _)| {
+            let status = std::fs::read_to_string(dir.join("status")).ok()?;
+            signal_masks(&status)
+                .is_some_and(|handled| handled & bit == 0)
+                .then_some(pid)
+        })
+        .collect()
+}
+
+/// Every process in `/proc` whose `stat` could be read (one that exits meanwhile is left
+/// out), with its folder and `stat`; `None` when `/proc` cannot be read.
+fn processes() -> Option<impl Iterator<Item = (Pid, std::path::PathBuf, String)>> {
+    let entries = std::fs::read_dir("/proc").ok()?;
+    Some(entries.flatten().filter_map(|entry| {
+        let pid = entry.file_name().to_str()?.parse::<i32>().ok()?;
+        let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+        Some((Pid::from_raw(pid), entry.path(), stat))
+    }))
+}
+
+/// Whether `stat` is that of a non-zombie process of group `pgid`.
+fn is_live_member(stat: &str, pgid: Pid) -> bool {
+    matches!(state_and_group(stat), Some((state, pgrp)) if pgrp == pgid.as_raw() && state != 'Z')
 }
 
 /// The union of the pending, ignored and caught signal masks of `/proc/<pid>/status`: a
