@@ -130,10 +130,7 @@ fn action_inside(root: &Path, dir: PathBuf) -> Result<PathBuf> {
 /// `action.yml -> ~/.git-credentials` would otherwise end up in a diagnostic). A path that
 /// does not exist is returned as it is, for the caller to report as missing.
 fn inside(root: &Path, path: PathBuf) -> Result<PathBuf> {
-    let (Ok(real), Ok(real_root)) = (path.canonicalize(), root.canonicalize()) else {
-        return Ok(path);
-    };
-    if real.starts_with(&real_root) {
+    if no_link_leaves(root, &path) {
         Ok(path)
     } else {
         // Named as written in the repository: `.github/actions/x`, not `/abs/./.github/...`.
@@ -145,6 +142,16 @@ fn inside(root: &Path, path: PathBuf) -> Result<PathBuf> {
                 .collect(),
             root: root.to_path_buf(),
         })
+    }
+}
+
+/// Whether `path`, with every symbolic link followed, still lies in `root` (also followed).
+/// A path that does not exist, or a root that does not, counts as inside: there is no link
+/// to follow, and the caller reports what is missing.
+pub fn no_link_leaves(root: &Path, path: &Path) -> bool {
+    match (path.canonicalize(), root.canonicalize()) {
+        (Ok(real), Ok(real_root)) => real.starts_with(real_root),
+        _ => true,
     }
 }
 

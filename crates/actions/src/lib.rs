@@ -11,7 +11,7 @@ pub mod image_build;
 mod manifest;
 mod reference;
 
-pub use cache::ActionCache;
+pub use cache::{ActionCache, no_link_leaves};
 pub use error::{ActionError, Result};
 pub use manifest::{
     ActionInput, ActionManifest, ActionOutput, CompositeStep, NODE_VERSIONS, Runs, load_manifest,

@@ -45,10 +45,7 @@ fn stays_inside_its_repository(cwd: &Path, file: &Path) -> Result<(), UsageError
     if !absolute.starts_with(&root) {
         return Ok(()); // a file the user named outside any repository of the current folder
     }
-    let (Ok(real_root), Ok(real_file)) = (root.canonicalize(), absolute.canonicalize()) else {
-        return Ok(());
-    };
-    if real_file.starts_with(&real_root) {
+    if actions::no_link_leaves(&root, &absolute) {
         return Ok(());
     }
     Err(UsageError(format!(
