@@ -365,14 +365,17 @@ pub fn processes_with_env(marker: &str) -> Vec<u32> {
             std::fs::read(format!("/proc/{pid}/environ"))
                 .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == marker.as_bytes()))
         })
-        .filter(|pid| {
-            // Zombies waiting for their parent are gone for every purpose here.
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|s| s.rfind(')').map(|i| s[i + 2..].starts_with('Z')))
-                == Some(false)
-        })
+        .filter(|&pid| !gone(pid as i32))
         .collect()
+}
+
+/// Whether process `pid` is gone, or only a zombie nobody reaped (PID 1 in a sandbox may
+/// not reap): gone for every purpose of a test.
+pub fn gone(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    })
 }
 
 /// Waits up to `timeout` until no process carries `marker`; the pids left otherwise.

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use harness::daemon_process::gone;
 use hr_process::host::{
     HostError, OutputStream, ProcessExit, ProcessSpec, StopPolicy, run_process,
 };
@@ -98,16 +99,6 @@ fn texts(lines: &Lines, stream: OutputStream) -> Vec<&str> {
         .filter(|(s, _)| *s == stream)
         .map(|(_, l)| l.as_str())
         .collect()
-}
-
-/// Whether `pid` is gone or only a zombie nobody reaped (PID 1 here may not reap).
-fn dead(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
-    }
 }
 
 fn kill(pid: i32) {
@@ -363,7 +354,7 @@ async fn child_ignoring_sigint_is_killed_with_the_group() {
         .iter()
         .find_map(|l| l.strip_prefix("pid ")?.parse().ok())
         .unwrap();
-    let gone = dead(child);
+    let gone = gone(child);
     if !gone {
         kill(child);
     }
@@ -386,7 +377,7 @@ async fn background_grandchild_holding_stdout_does_not_hang_the_step() {
     let out = texts(&lines, OutputStream::Stdout);
     let sleeper: i32 = out[0].parse().unwrap();
     // Left running, as on GitHub (teardown ends it); the test cleans up.
-    let alive = !dead(sleeper);
+    let alive = !gone(sleeper);
     kill(sleeper);
     assert!(exit.success());
     let want: Vec<String> = (1..=2000).map(|i| i.to_string()).collect();

@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
+use harness::daemon_process::gone;
 use nix::sys::signal::Signal;
 
 use super::*;
@@ -233,16 +234,6 @@ jobs:
             "__run_3:skipped/skipped"
         ])
     );
-}
-
-/// Whether process `pid` is gone (or only a zombie).
-fn gone(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|stat| {
-            stat.rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(true)
 }
 
 #[test]
