@@ -372,5 +372,3 @@ pub(crate) fn inputs(workflow: &Workflow, event_name: &str, event: &Value) -> Ob
     }
     out
 }
-
-pub use scratch::private_folder;

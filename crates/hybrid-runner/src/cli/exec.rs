@@ -289,14 +289,12 @@ async fn run_async(
             hard_cancel.cancel();
         })
     };
-    let report = hr_engine::run(options, workflows, sink, cancel.clone(), hard_cancel).await;
+    let report = hr_engine::run(options, workflows, sink, cancel, hard_cancel).await;
     signals.abort();
     let _ = printer.await;
     let report = report.map_err(|e| UsageError(e.to_string()))?;
     Ok(if let Some(signal) = stopped_by.get() {
         ExitCode::from(signal.exit_code())
-    } else if cancel.is_cancelled() {
-        ExitCode::from(130)
     } else if report.success() {
         ExitCode::SUCCESS
     } else {
