@@ -338,25 +338,8 @@ async fn missing_values_are_usage_errors() {
     .await;
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("GITEA_RUNNER_REGISTRATION_TOKEN"));
-    let out = register(
-        &[
-            "-c",
-            config.to_str().unwrap(),
-            "--no-interactive",
-            "--instance",
-            "http://127.0.0.1:9",
-            "--token",
-            "t",
-            "--labels",
-            "x:docker",
-        ],
-        "",
-        &[],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("names no image"));
     for (labels, says) in [
+        ("x:docker", "names no image"),
         (
             "ubuntu-latest:dokcer://node:20",
             "unsupported schema: dokcer",
