@@ -145,8 +145,13 @@ impl JobState<'_> {
         format!("hybrid-runner_{}_{run}_{job}", std::process::id())
     }
 
-    /// Stops what the job's steps left running, as GitHub's runner does after a job.
+    /// Stops what the job's steps left running, as GitHub's runner does after a job. A dry
+    /// run starts no step process, so it skips the scan of every process on the machine
+    /// (most of a dry-run job's cost: thousands of jobs took seconds each thousand).
     pub async fn stop_orphans(&self) {
+        if self.engine.dry_run {
+            return;
+        }
         let stopped = hr_process::orphans::stop_tracked(
             &self.tracking_id(),
             std::time::Duration::from_secs(5),

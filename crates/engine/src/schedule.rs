@@ -109,7 +109,8 @@ async fn run_workflow_jobs(
             );
             let id = job.id.value.clone();
             running.spawn(async move {
-                let outcome = run_job(engine, workflow, &id, needs, scope, limits).await;
+                let at = JobAt { index, id: &id };
+                let outcome = run_job(engine, workflow, at, needs, scope, limits).await;
                 (id, outcome)
             });
         }
@@ -195,17 +196,35 @@ fn skipped(engine: &Engine, key: JobKey, reason: String) -> JobOutcome {
     }
 }
 
+/// A job of a workflow by its place in `jobs` (found without a search by id, which cost
+/// a scan of every job per job and leg) and its id.
+#[derive(Debug, Clone, Copy)]
+struct JobAt<'a> {
+    index: usize,
+    id: &'a str,
+}
+
+impl JobAt<'_> {
+    fn find<'w>(&self, workflow: &'w Workflow) -> Option<&'w Job> {
+        match workflow.jobs.get(self.index) {
+            Some(job) if job.id.value == self.id => Some(job),
+            _ => workflow.job(self.id),
+        }
+    }
+}
+
 /// One job: its `if:`, its matrix legs (or its reusable-workflow call), aggregated.
 async fn run_job(
     engine: Arc<Engine>,
     workflow: Arc<Workflow>,
-    id: &str,
+    at: JobAt<'_>,
     needs: Vec<(String, JobOutcome)>,
     scope: WorkflowScope,
     limits: RunLimits,
 ) -> JobOutcome {
     let started = Instant::now();
-    let Some(job) = workflow.job(id) else {
+    let (job_index, id) = (at.index, at.id);
+    let Some(job) = at.find(&workflow) else {
         return skipped(
             &engine,
             key(&scope, id, id),
@@ -346,7 +365,11 @@ async fn run_job(
                 };
                 return cancelled_before_start(&engine, leg_key, reason);
             }
-            let Some(job) = workflow.job(&id) else {
+            let at = JobAt {
+                index: job_index,
+                id: &id,
+            };
+            let Some(job) = at.find(&workflow) else {
                 return skipped(&engine, leg_key, "the job is not in the workflow".into());
             };
             // A failed leg cancels its siblings (fail-fast) before it gives up its
