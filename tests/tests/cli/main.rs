@@ -9,3 +9,4 @@ mod cli;
 mod example_hello;
 mod exec_cli;
 mod register_cli;
+mod workflow_limits;
