@@ -190,6 +190,12 @@ impl FakeGitea {
         lock(&self.shared.server).task(id)
     }
 
+    /// Whether task `id` is done, whether its log is closed, and how many rows it holds,
+    /// without copying its log (for polling a task with a big log).
+    pub fn task_progress(&self, id: i64) -> Option<(bool, bool, usize)> {
+        lock(&self.shared.server).task_progress(id)
+    }
+
     /// Every task, by id.
     pub fn tasks(&self) -> Vec<TaskView> {
         lock(&self.shared.server).tasks()

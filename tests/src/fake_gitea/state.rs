@@ -142,6 +142,13 @@ impl Server {
         self.tasks.get(&id).cloned()
     }
 
+    /// What a task is and how many log rows it holds, without copying its log.
+    pub(crate) fn task_progress(&self, id: i64) -> Option<(bool, bool, usize)> {
+        self.tasks
+            .get(&id)
+            .map(|t| (t.is_done(), t.log_closed, t.log.len()))
+    }
+
     /// Queues a job and bumps `tasks_version`, as Gitea does when a job becomes Waiting.
     pub(crate) fn enqueue(&mut self, spec: TaskSpec) -> i64 {
         let id = self.next_task_id;

@@ -24,7 +24,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::error::ReportError;
 use super::outbox::Outbox;
-use super::rows::Row;
 use super::ship::{Backoff, MAX_CALL_BYTES, MAX_CALL_ROWS, Shipper, outcome_unknown};
 use super::spool::{Opened, SavedState, Spool};
 use super::{FinalReport, RecoveredTask, ReportCounters, ReportSettings};
@@ -267,20 +266,16 @@ impl Shipper {
         task_id: i64,
         spool: Spool,
         state: Option<SavedState>,
-        rows: Vec<Row>,
+        total: i64,
     ) -> Shipper {
         let mut shipper = Shipper::new(client, task_id, settings.clone(), counters.clone(), spool);
         let state = state.unwrap_or_else(|| shipper.saved_state());
-        let total = rows.len() as i64;
         let acked = state.acked.clamp(0, total);
-        let mut outbox = Outbox::new(acked);
-        let now = Instant::now();
-        for row in rows.into_iter().skip(acked as usize) {
-            outbox.push(row, now);
-        }
+        let mut outbox = Outbox::restored(acked, total - acked);
         // Calls whose answers died with the daemon may have stored any of these rows.
-        outbox.record_unknown(&outbox.batch(usize::MAX, usize::MAX));
+        outbox.record_all_unknown();
         shipper.outbox = outbox;
+        shipper.refill(false);
         // The state is saved at step boundaries and acks, the rows as they come: rows
         // after the last save belong to the step that was running then, if any.
         let saved_rows = state.log.rows.min(total);
@@ -319,7 +314,7 @@ pub(crate) async fn recover_folder(
     dir: &std::path::Path,
 ) -> Option<RecoveredTask> {
     let (spool, state, rows) = match Spool::open(dir) {
-        Ok(Opened::Free(spool, state, rows)) => (*spool, state, rows),
+        Ok(Opened::Free(spool, state, count)) => (*spool, state, count),
         Ok(Opened::Busy) => return None,
         Err(error) => {
             return Some(RecoveredTask {

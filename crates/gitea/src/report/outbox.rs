@@ -5,6 +5,12 @@
 //! what was acknowledged before means the server lost rows, which are then sent again
 //! from the spool.
 //!
+//! Only a window of the unacknowledged rows is in memory: rows that are also in the spool
+//! wait only there once [`IN_MEMORY_BYTES`] are held ([`Outbox::push_spooled`]), and are
+//! read back as acknowledgements make room ([`Outbox::wanted_from_disk`]), so a step that
+//! prints faster than the server takes its log (or while the server is down) costs disk,
+//! not memory.
+//!
 //! It also remembers how far calls whose answer never came may have reached: such a call
 //! may have stored rows the reporter still counts as unacknowledged, which decides whether
 //! the final `no_more` call needs a sentinel row to be sure the server archives the log.
@@ -13,6 +19,16 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use super::rows::Row;
+
+/// About the most memory the unacknowledged rows of one task take (content plus
+/// [`ROW_WEIGHT`] each); the rest of them stay in the spool.
+pub(crate) const IN_MEMORY_BYTES: usize = 4 << 20;
+/// What a row costs in memory besides its content.
+const ROW_WEIGHT: usize = 64;
+
+fn weight(row: &Row) -> usize {
+    row.content.len() + ROW_WEIGHT
+}
 
 /// A row waiting for its acknowledgement.
 #[derive(Debug, Clone)]
@@ -49,11 +65,18 @@ pub(crate) enum AckOutcome {
     Lost { from: i64, had: i64 },
 }
 
-/// Unacknowledged rows `acked..total()`, in order.
-#[derive(Debug, Default)]
+/// Unacknowledged rows `acked..total()`, in order: the first ones in memory, the
+/// `on_disk` after them only in the spool.
+#[derive(Debug)]
 pub(crate) struct Outbox {
     acked: i64,
     queue: VecDeque<Pending>,
+    /// The weight of the rows in `queue`.
+    queue_bytes: usize,
+    /// Rows after `queue` that are only in the spool.
+    on_disk: i64,
+    /// The most `queue_bytes` that rows from the spool are taken in for.
+    limit: usize,
     /// One past the highest row index ever sent (rows below it are sent "again").
     sent_end: i64,
     /// One past the highest row a call without an answer may have stored.
@@ -63,12 +86,28 @@ pub(crate) struct Outbox {
 impl Outbox {
     /// An outbox whose server already holds rows `0..acked`.
     pub(crate) fn new(acked: i64) -> Outbox {
+        Outbox::restored(acked, 0)
+    }
+
+    /// An outbox whose server holds rows `0..acked`, with the `on_disk` rows after them
+    /// in the spool (a task a stopped daemon left).
+    pub(crate) fn restored(acked: i64, on_disk: i64) -> Outbox {
         Outbox {
             acked,
             queue: VecDeque::new(),
+            queue_bytes: 0,
+            on_disk: on_disk.max(0),
+            limit: IN_MEMORY_BYTES,
             sent_end: acked,
             unknown_end: acked,
         }
+    }
+
+    /// The same with another memory window (tests).
+    #[cfg(test)]
+    pub(crate) fn with_limit(mut self, limit: usize) -> Outbox {
+        self.limit = limit;
+        self
     }
 
     /// Rows `0..acked()` are acknowledged.
@@ -78,11 +117,17 @@ impl Outbox {
 
     /// One past the last row.
     pub(crate) fn total(&self) -> i64 {
-        self.acked + self.queue.len() as i64
+        self.acked + self.queue.len() as i64 + self.on_disk
     }
 
     pub(crate) fn unacked(&self) -> usize {
-        self.queue.len()
+        self.queue.len() + usize::try_from(self.on_disk).unwrap_or(0)
+    }
+
+    /// The weight of the rows held in memory.
+    #[cfg(test)]
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.queue_bytes
     }
 
     /// When the oldest unacknowledged row arrived.
@@ -90,8 +135,49 @@ impl Outbox {
         self.queue.front().map(|p| p.received)
     }
 
+    /// Queues a row that is only in memory (the spool failed). Every row the spool holds
+    /// must have been taken back in first ([`Outbox::wanted_from_disk`] with `all`).
     pub(crate) fn push(&mut self, row: Row, received: Instant) {
+        debug_assert_eq!(self.on_disk, 0, "a memory row after rows on disk");
+        self.queue_bytes += weight(&row);
         self.queue.push_back(Pending { row, received });
+    }
+
+    /// Queues a row the spool holds: in memory while the window has room and no earlier
+    /// row waits on disk, else only counted.
+    pub(crate) fn push_spooled(&mut self, row: Row, received: Instant) {
+        if self.on_disk > 0 || self.queue_bytes + weight(&row) > self.limit {
+            self.on_disk += 1;
+        } else {
+            self.push(row, received);
+        }
+    }
+
+    /// Rows to read back from the spool now, as (first index, at most this many rows, about
+    /// this many content bytes): when rows wait there and the memory window is at most half
+    /// full; with `all`, every one of them whatever the window.
+    pub(crate) fn wanted_from_disk(&self, all: bool) -> Option<(i64, usize, usize)> {
+        if self.on_disk == 0 || !(all || self.queue_bytes <= self.limit / 2) {
+            return None;
+        }
+        let from = self.acked + self.queue.len() as i64;
+        let rows = usize::try_from(self.on_disk).unwrap_or(usize::MAX);
+        let bytes = if all {
+            usize::MAX
+        } else {
+            self.limit - self.queue_bytes
+        };
+        Some((from, rows, bytes))
+    }
+
+    /// Takes in the next rows from the spool (at most the rows on disk).
+    pub(crate) fn refilled(&mut self, rows: Vec<Row>, received: Instant) {
+        let taken = rows.len().min(usize::try_from(self.on_disk).unwrap_or(0));
+        for row in rows.into_iter().take(taken) {
+            self.queue_bytes += weight(&row);
+            self.queue.push_back(Pending { row, received });
+        }
+        self.on_disk -= taken as i64;
     }
 
     /// The next call's rows: from the first unacknowledged row, at most `max_rows` rows
@@ -149,18 +235,42 @@ impl Outbox {
         let count = usize::try_from(ack - self.acked)
             .unwrap_or(0)
             .min(self.queue.len());
-        let acked = self.queue.drain(..count).map(|p| p.received).collect();
+        let acked = self
+            .queue
+            .drain(..count)
+            .map(|p| {
+                self.queue_bytes -= weight(&p.row);
+                p.received
+            })
+            .collect();
         self.acked += count as i64;
         AckOutcome::Advanced { acked, clamped }
     }
 
-    /// Puts back rows `from..acked()` (read from the spool) after the server lost them.
+    /// Puts back rows `from..acked()` (read from the spool) after the server lost them,
+    /// in memory (the spool failed, so later rows may not be in it).
     pub(crate) fn rewind(&mut self, from: i64, rows: Vec<Row>, now: Instant) {
         debug_assert_eq!(from + rows.len() as i64, self.acked);
         for row in rows.into_iter().rev() {
+            self.queue_bytes += weight(&row);
             self.queue.push_front(Pending { row, received: now });
         }
         self.acked = from;
+    }
+
+    /// After the server lost rows `from..acked()`, with every row in the spool: all rows
+    /// from `from` on wait on disk again, to be read back in order.
+    pub(crate) fn spill_back(&mut self, from: i64) {
+        let from = from.clamp(0, self.acked);
+        self.on_disk += self.queue.len() as i64 + (self.acked - from);
+        self.queue.clear();
+        self.queue_bytes = 0;
+        self.acked = from;
+    }
+
+    /// Notes that the server may hold every row (calls whose answers died with a daemon).
+    pub(crate) fn record_all_unknown(&mut self) {
+        self.unknown_end = self.unknown_end.max(self.total());
     }
 }
 
@@ -275,6 +385,71 @@ mod tests {
         assert_eq!(o.batch(0, 1 << 20).rows.len(), 1);
         assert_eq!(o.batch(100, 1 << 20).index, 40);
         assert_eq!(o.total(), 43);
+    }
+
+    fn row(content: String) -> Row {
+        Row {
+            time: SystemTime::now(),
+            content,
+        }
+    }
+
+    #[test]
+    fn past_the_memory_window_spooled_rows_wait_on_disk_and_come_back_in_order() {
+        // Rows of 36 + 64 bytes: a 1,000-byte window holds 10.
+        let mut o = Outbox::new(0).with_limit(1000);
+        let now = Instant::now();
+        for i in 0..25 {
+            o.push_spooled(row(format!("{i:036}")), now);
+        }
+        assert_eq!((o.total(), o.unacked(), o.memory_bytes()), (25, 25, 1000));
+        assert_eq!(o.wanted_from_disk(false), None, "the window is full");
+        let b = o.batch(100, 1 << 20);
+        assert_eq!(
+            (b.index, b.rows.len()),
+            (0, 10),
+            "a call carries only rows in memory"
+        );
+        o.record_sent(&b);
+        o.on_ack(&b, 6);
+        assert_eq!(o.memory_bytes(), 400);
+        // At most half full: read back the rows after the four in memory, up to the window.
+        assert_eq!(o.wanted_from_disk(false), Some((10, 15, 600)));
+        let back = (10..16).map(|i| row(format!("{i:036}"))).collect();
+        o.refilled(back, now);
+        assert_eq!((o.total(), o.unacked(), o.memory_bytes()), (25, 19, 1000));
+        // A row printed now still waits behind the rows on disk.
+        o.push_spooled(row(format!("{:036}", 25)), now);
+        assert_eq!(o.total(), 26);
+        let b = o.batch(100, 1 << 20);
+        assert_eq!(b.index, 6);
+        assert_eq!(
+            contents(&b),
+            (6..16).map(|i| format!("{i:036}")).collect::<Vec<_>>()
+        );
+        o.record_sent(&b);
+        o.on_ack(&b, 16);
+        assert_eq!(o.wanted_from_disk(false), Some((16, 10, 1000)));
+        assert_eq!(o.wanted_from_disk(true), Some((16, 10, usize::MAX)));
+    }
+
+    #[test]
+    fn rows_the_server_lost_wait_on_disk_again_when_the_spool_holds_them() {
+        let mut o = Outbox::new(0).with_limit(1000);
+        let now = Instant::now();
+        for i in 0..12 {
+            o.push_spooled(row(format!("{i:036}")), now);
+        }
+        let b = o.batch(100, 1 << 20);
+        o.record_sent(&b);
+        o.on_ack(&b, 8);
+        let b = o.batch(100, 1 << 20);
+        o.record_sent(&b);
+        assert_eq!(o.on_ack(&b, 3), AckOutcome::Lost { from: 3, had: 8 });
+        o.spill_back(3);
+        assert_eq!((o.acked(), o.total(), o.memory_bytes()), (3, 12, 0));
+        assert_eq!(o.wanted_from_disk(false), Some((3, 9, 1000)));
+        assert!(o.batch(100, 1 << 20).rows.is_empty());
     }
 
     #[test]

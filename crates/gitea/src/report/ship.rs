@@ -174,12 +174,48 @@ impl Shipper {
         }
     }
 
-    /// Rows the log produced: spooled, then queued for sending.
+    /// Rows the log produced: spooled, then queued for sending (in memory while the
+    /// outbox's window has room). When the spool fails, the rows waiting in it are taken
+    /// back into memory and the new ones stay there.
     pub(crate) fn take_rows(&mut self, rows: Vec<Row>, now: Instant) {
         let appended = self.spool.append(&rows);
+        let spooled = appended.is_ok();
         self.spool_result(appended);
+        if !spooled {
+            self.refill(true);
+        }
         for row in rows {
-            self.outbox.push(row, now);
+            if spooled {
+                self.outbox.push_spooled(row, now);
+            } else {
+                self.outbox.push(row, now);
+            }
+        }
+    }
+
+    /// Reads rows waiting in the spool back into the outbox's memory window (with `all`,
+    /// every one). A row that cannot be read back is sent as a placeholder saying so, so
+    /// the rows after it keep their indexes.
+    pub(crate) fn refill(&mut self, all: bool) {
+        while let Some((from, rows, bytes)) = self.outbox.wanted_from_disk(all) {
+            let now = Instant::now();
+            let error = match self.spool.read_rows(from, rows.min(MAX_CALL_ROWS), bytes) {
+                Ok(read) if !read.is_empty() => {
+                    self.outbox.refilled(read, now);
+                    continue;
+                }
+                Ok(_) => "the spool file ends before them".to_string(),
+                Err(error) => error.to_string(),
+            };
+            let missing = rows.min(MAX_CALL_ROWS);
+            tracing::error!(task = self.task_id, from, missing, error = %error, "log rows cannot be read back from the spool; the server's log gets a placeholder for each");
+            let placeholder = Row {
+                time: SystemTime::now(),
+                content: format!(
+                    "(this log row was lost: the runner could not read it back from its spool: {error})"
+                ),
+            };
+            self.outbox.refilled(vec![placeholder; missing], now);
         }
     }
 
@@ -277,6 +313,7 @@ impl Shipper {
                     self.counters
                         .record_latency(now.saturating_duration_since(*received));
                 }
+                self.refill(false);
                 !acked.is_empty() || batch.rows.is_empty()
             }
             AckOutcome::Lost { from, had } => {
@@ -286,8 +323,16 @@ impl Shipper {
                     had,
                     "the server lost log rows it had acknowledged; sending them again"
                 );
-                match self.spool.read_rows(from, had) {
-                    Ok(rows) if rows.len() as i64 == had - from => {
+                let lost = usize::try_from(had - from).unwrap_or(0);
+                if !self.spool.is_broken() {
+                    // Every row is in the spool: read them all back from there in order.
+                    self.outbox.spill_back(from);
+                    self.refill(false);
+                    self.save_state();
+                    return true;
+                }
+                match self.spool.read_rows(from, lost, usize::MAX) {
+                    Ok(rows) if rows.len() == lost => {
                         self.outbox.rewind(from, rows, now);
                     }
                     Ok(_) | Err(_) => {

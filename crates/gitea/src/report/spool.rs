@@ -4,10 +4,14 @@
 //! (acknowledged row count, steps, outputs, results), replaced atomically (temporary file,
 //! fsync, rename) whenever it changes. A daemon killed mid-task leaves the folder behind
 //! for [`super::recover`]; a task whose final report went through has its folder removed.
+//!
+//! The rows file is read back a bounded piece at a time ([`Spool::read_rows`], from where
+//! the last read ended when it can), never whole: the reporter keeps only a window of the
+//! rows the server has not acknowledged in memory and the rest here.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -55,14 +59,19 @@ pub(crate) struct Spool {
     dir: PathBuf,
     rows: File,
     unsynced: bool,
+    /// An append failed: later rows are not appended, so every row in the file is at its
+    /// index (a torn line would shift them).
+    broken: bool,
+    /// Where the last [`Spool::read_rows`] stopped: the next row's index and byte offset.
+    cursor: (i64, u64),
     _lock: nix::fcntl::Flock<File>,
 }
 
 /// What [`Spool::open`] found.
 #[derive(Debug)]
 pub(crate) enum Opened {
-    /// The folder, its state (`None` when it has none) and every row it holds.
-    Free(Box<Spool>, Option<SavedState>, Vec<Row>),
+    /// The folder, its state (`None` when it has none) and how many rows it holds.
+    Free(Box<Spool>, Option<SavedState>, i64),
     /// A live reporter holds the folder.
     Busy,
 }
@@ -115,13 +124,16 @@ impl Spool {
             dir,
             rows,
             unsynced: false,
+            broken: false,
+            cursor: (0, 0),
             _lock: lock,
         })
     }
 
-    /// Opens a folder a stopped daemon left: its state (`None` when it has none) and every
-    /// row it holds. A torn last line (the daemon died mid-write) is cut off. A folder a
-    /// live reporter holds is [`Opened::Busy`].
+    /// Opens a folder a stopped daemon left: its state (`None` when it has none) and how
+    /// many rows it holds (counted a line at a time). A torn or unreadable line (the daemon
+    /// died mid-write) is cut off with everything after it. A folder a live reporter holds
+    /// is [`Opened::Busy`].
     pub(crate) fn open(dir: &Path) -> Result<Opened, ReportError> {
         let lock = match lock(dir) {
             Ok(Some(lock)) => lock,
@@ -151,27 +163,21 @@ impl Spool {
                 }
             };
         let path = dir.join(ROWS_FILE);
-        let mut bytes = Vec::new();
+        let read_error = |source| ReportError::SpoolRead {
+            path: path.clone(),
+            source,
+        };
         let opened = OpenOptions::new()
             .create(true)
             .read(true)
             .append(true)
             .open(&path);
-        let mut rows_file = opened.map_err(|source| ReportError::SpoolRead {
-            path: path.clone(),
-            source,
-        })?;
-        rows_file
-            .read_to_end(&mut bytes)
-            .map_err(|source| ReportError::SpoolRead {
-                path: path.clone(),
-                source,
-            })?;
-        let (rows, good) = parse_rows(&bytes);
-        if good < bytes.len() {
-            tracing::warn!(file = %path.display(), kept = rows.len(), "cutting a torn end off the spooled rows");
+        let rows_file = opened.map_err(read_error)?;
+        let (count, good, size) = count_rows(&rows_file).map_err(read_error)?;
+        if good < size {
+            tracing::warn!(file = %path.display(), kept = count, "cutting a torn end off the spooled rows");
             rows_file
-                .set_len(good as u64)
+                .set_len(good)
                 .map_err(|source| ReportError::SpoolWrite {
                     path: path.clone(),
                     source,
@@ -181,9 +187,11 @@ impl Spool {
             dir: dir.to_path_buf(),
             rows: rows_file,
             unsynced: false,
+            broken: false,
+            cursor: (0, 0),
             _lock: lock,
         };
-        Ok(Opened::Free(Box::new(spool), state, rows))
+        Ok(Opened::Free(Box::new(spool), state, count))
     }
 
     /// The task folders under `spool_dir`, by task id (none when it does not exist).
@@ -216,10 +224,15 @@ impl Spool {
         &self.dir
     }
 
-    /// Appends rows (one write; synced later by [`Spool::sync`]).
+    /// Appends rows (one write; synced later by [`Spool::sync`]). After a failed append
+    /// every later one fails too, so the rows in the file keep their indexes.
     pub(crate) fn append(&mut self, rows: &[Row]) -> Result<(), ReportError> {
         if rows.is_empty() {
             return Ok(());
+        }
+        if self.broken {
+            let source = std::io::Error::other("an earlier write to this file failed");
+            return Err(self.write_error(ROWS_FILE, source));
         }
         let mut buffer = Vec::with_capacity(rows.iter().map(|r| r.content.len() + 40).sum());
         for row in rows {
@@ -237,11 +250,17 @@ impl Spool {
                 buffer.push(b'\n');
             }
         }
-        self.rows
-            .write_all(&buffer)
-            .map_err(|source| self.write_error(ROWS_FILE, source))?;
+        if let Err(source) = self.rows.write_all(&buffer) {
+            self.broken = true;
+            return Err(self.write_error(ROWS_FILE, source));
+        }
         self.unsynced = true;
         Ok(())
+    }
+
+    /// An append failed: rows from then on are not in the file.
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken
     }
 
     /// Flushes appended rows to the disk (before they are sent).
@@ -271,17 +290,50 @@ impl Spool {
         write().map_err(|source| self.write_error(STATE_FILE, source))
     }
 
-    /// Rows `from..to` read back (after the server lost rows it had acknowledged).
-    pub(crate) fn read_rows(&self, from: i64, to: i64) -> Result<Vec<Row>, ReportError> {
+    /// Up to `max_rows` rows from row `from` on, stopping after the row that reaches
+    /// `max_bytes` of content (at least one row when the file has it); fewer at the end of
+    /// the file. Starts where the last read stopped when `from` is not before it, else at
+    /// the start of the file (after the server lost rows it had acknowledged).
+    pub(crate) fn read_rows(
+        &mut self,
+        from: i64,
+        max_rows: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Row>, ReportError> {
         let path = self.dir.join(ROWS_FILE);
-        let bytes = std::fs::read(&path).map_err(|source| ReportError::SpoolRead {
+        let read_error = |source| ReportError::SpoolRead {
             path: path.clone(),
             source,
-        })?;
-        let (rows, _) = parse_rows(&bytes);
-        let from = usize::try_from(from).unwrap_or(0).min(rows.len());
-        let to = usize::try_from(to).unwrap_or(0).clamp(from, rows.len());
-        Ok(rows[from..to].to_vec())
+        };
+        let (mut index, mut offset) = if from >= self.cursor.0 {
+            self.cursor
+        } else {
+            (0, 0)
+        };
+        let mut reader = BufReader::new(File::open(&path).map_err(read_error)?);
+        reader.seek(SeekFrom::Start(offset)).map_err(read_error)?;
+        let mut rows = Vec::new();
+        let mut bytes = 0;
+        let mut line = Vec::new();
+        while rows.len() < max_rows && bytes < max_bytes.max(1) {
+            line.clear();
+            let read = reader.read_until(b'\n', &mut line).map_err(read_error)?;
+            let Some(body) = line.strip_suffix(b"\n") else {
+                break;
+            };
+            if index >= from {
+                let row = parse_row(body).map_err(|source| ReportError::SpoolCorrupt {
+                    path: path.clone(),
+                    source,
+                })?;
+                bytes += row.content.len().max(1);
+                rows.push(row);
+            }
+            index += 1;
+            offset += read as u64;
+        }
+        self.cursor = (index, offset);
+        Ok(rows)
     }
 
     /// Removes the folder (the task's final report went through).
@@ -302,24 +354,36 @@ impl Spool {
     }
 }
 
-/// The rows of a `rows.jsonl`, and the length of the well-formed part.
-fn parse_rows(bytes: &[u8]) -> (Vec<Row>, usize) {
-    let mut rows = Vec::new();
-    let mut good = 0;
-    for line in bytes.split_inclusive(|b| *b == b'\n') {
-        let Some(body) = line.strip_suffix(b"\n") else {
-            break;
-        };
-        let Ok(row) = serde_json::from_slice::<SpooledRow>(body) else {
-            break;
-        };
-        rows.push(Row {
-            time: SystemTime::UNIX_EPOCH + Duration::new(row.s, row.n.min(999_999_999)),
-            content: row.c,
-        });
-        good += line.len();
+/// One line of `rows.jsonl`, without its newline.
+fn parse_row(body: &[u8]) -> Result<Row, serde_json::Error> {
+    let row = serde_json::from_slice::<SpooledRow>(body)?;
+    Ok(Row {
+        time: SystemTime::UNIX_EPOCH + Duration::new(row.s, row.n.min(999_999_999)),
+        content: row.c,
+    })
+}
+
+/// The well-formed rows of a `rows.jsonl` read a line at a time: how many, the length of
+/// the part holding them, and the file's length.
+fn count_rows(file: &File) -> std::io::Result<(i64, u64, u64)> {
+    let mut reader = BufReader::new(file);
+    let (mut count, mut good, mut size) = (0, 0, 0);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = reader.read_until(b'\n', &mut line)?;
+        if read == 0 {
+            return Ok((count, good, size));
+        }
+        size += read as u64;
+        let whole = line
+            .strip_suffix(b"\n")
+            .is_some_and(|body| parse_row(body).is_ok());
+        if whole && good + read as u64 == size {
+            count += 1;
+            good = size;
+        }
     }
-    (rows, good)
 }
 
 #[cfg(test)]
@@ -357,7 +421,7 @@ mod tests {
         spool.save(&state(42, 1)).unwrap();
         assert!(matches!(Spool::open(spool.dir()).unwrap(), Opened::Busy));
         assert_eq!(
-            spool.read_rows(1, 9).unwrap(),
+            spool.read_rows(1, 9, 1 << 20).unwrap(),
             [row("two\nwith \"quotes\""), row("")]
         );
         let dir = spool.dir().to_path_buf();
@@ -374,7 +438,7 @@ mod tests {
             Spool::task_folders(root.path()).unwrap(),
             [(42, dir.clone())]
         );
-        let Opened::Free(mut spool, saved, rows) = Spool::open(&dir).unwrap() else {
+        let Opened::Free(mut spool, saved, count) = Spool::open(&dir).unwrap() else {
             panic!("free")
         };
         assert!(
@@ -382,9 +446,13 @@ mod tests {
             "locked while open"
         );
         assert_eq!(saved, Some(state(42, 1)));
-        assert_eq!(rows, [row("one"), row("two\nwith \"quotes\""), row("")]);
+        assert_eq!(count, 3);
+        assert_eq!(
+            spool.read_rows(0, 9, 1 << 20).unwrap(),
+            [row("one"), row("two\nwith \"quotes\""), row("")]
+        );
         spool.append(&[row("after")]).unwrap();
-        let rows = spool.read_rows(0, 9).unwrap();
+        let rows = spool.read_rows(0, 9, 1 << 20).unwrap();
         assert_eq!(rows.len(), 4);
         assert_eq!(rows[3], row("after"));
         spool.remove().unwrap();
@@ -405,9 +473,63 @@ mod tests {
         std::fs::create_dir(root.path().join("task-7")).unwrap();
         let folders = Spool::task_folders(root.path()).unwrap();
         assert_eq!(folders.iter().map(|f| f.0).collect::<Vec<_>>(), [7]);
-        let Opened::Free(_, saved, rows) = Spool::open(&folders[0].1).unwrap() else {
+        let Opened::Free(_, saved, count) = Spool::open(&folders[0].1).unwrap() else {
             panic!("free")
         };
-        assert!(saved.is_none() && rows.is_empty());
+        assert!(saved.is_none() && count == 0);
+    }
+
+    #[test]
+    fn rows_are_read_back_in_bounded_pieces_from_where_the_last_read_stopped() {
+        let root = tempfile::tempdir().unwrap();
+        let mut spool = Spool::create(root.path(), 7).unwrap();
+        let rows: Vec<Row> = (0..10).map(|i| row(&format!("row {i}"))).collect();
+        spool.append(&rows).unwrap();
+        let contents = |rows: Vec<Row>| rows.into_iter().map(|r| r.content).collect::<Vec<_>>();
+        assert_eq!(
+            contents(spool.read_rows(2, 3, 1 << 20).unwrap()),
+            ["row 2", "row 3", "row 4"]
+        );
+        assert_eq!(spool.cursor.0, 5);
+        // Each row has 5 bytes: the piece stops after the row that reaches 12.
+        assert_eq!(
+            contents(spool.read_rows(5, 100, 12).unwrap()),
+            ["row 5", "row 6", "row 7"]
+        );
+        assert_eq!(contents(spool.read_rows(9, 100, 0).unwrap()), ["row 9"]);
+        assert!(spool.read_rows(10, 100, 1 << 20).unwrap().is_empty());
+        // Behind the cursor: read from the start again.
+        assert_eq!(contents(spool.read_rows(1, 1, 1 << 20).unwrap()), ["row 1"]);
+        // A line the file should not hold is an error, not a silent end.
+        spool.append(&[row("ok")]).unwrap();
+        spool.rows.write_all(b"not json\n").unwrap();
+        assert_eq!(contents(spool.read_rows(10, 1, 1 << 20).unwrap()), ["ok"]);
+        assert!(matches!(
+            spool.read_rows(11, 1, 1 << 20),
+            Err(ReportError::SpoolCorrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn after_a_failed_append_no_later_row_is_appended() {
+        let root = tempfile::tempdir().unwrap();
+        let mut spool = Spool::create(root.path(), 8).unwrap();
+        spool.append(&[row("kept")]).unwrap();
+        // A full disk: the append fails, and so does every later one, also once the disk
+        // has room again.
+        let rows_file = std::mem::replace(
+            &mut spool.rows,
+            OpenOptions::new().write(true).open("/dev/full").unwrap(),
+        );
+        assert!(matches!(
+            spool.append(&[row("lost")]),
+            Err(ReportError::SpoolWrite { .. })
+        ));
+        spool.rows = rows_file;
+        assert!(matches!(
+            spool.append(&[row("late")]),
+            Err(ReportError::SpoolWrite { .. })
+        ));
+        assert_eq!(spool.read_rows(0, 9, 1 << 20).unwrap(), [row("kept")]);
     }
 }
