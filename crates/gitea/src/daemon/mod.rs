@@ -217,33 +217,21 @@ where
 /// Turns SIGTERM/SIGINT into `shutdown`: the first stops fetching (and makes `/readyz`
 /// unready), the second cancels everything at once.
 pub fn listen_for_signals(shutdown: Shutdown) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
+    use hr_process::stop_signals::StopSignals;
+    let mut signals = StopSignals::new(StopSignals::DAEMON)?;
     Ok(tokio::spawn(async move {
-        let mut seen = 0;
-        loop {
-            let name = tokio::select! {
-                Some(()) = term.recv() => "SIGTERM",
-                Some(()) = int.recv() => "SIGINT",
-                else => return,
-            };
-            seen += 1;
-            if seen == 1 {
-                tracing::info!(
-                    signal = name,
-                    "stopping: no new tasks; running tasks drain (a second signal cancels them at once)"
-                );
-                shutdown.stop.cancel();
-            } else {
-                tracing::warn!(
-                    signal = name,
-                    "second signal: cancelling every running task now"
-                );
-                shutdown.hard.cancel();
-                return;
-            }
-        }
+        let first = signals.next().await;
+        tracing::info!(
+            signal = first.name(),
+            "stopping: no new tasks; running tasks drain (a second signal cancels them at once)"
+        );
+        shutdown.stop.cancel();
+        let second = signals.next().await;
+        tracing::warn!(
+            signal = second.name(),
+            "second signal: cancelling every running task now"
+        );
+        shutdown.hard.cancel();
     }))
 }
 

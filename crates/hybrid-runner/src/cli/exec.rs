@@ -10,7 +10,6 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::kube_args::{KubeArgs, RunnerArgs};
-use super::stop_signals::StopSignals;
 use super::{UsageError, default_workflow_paths, dotenv, input_file, workflow_files};
 use crate::console::{HumanRenderer, JsonRenderer, RenderOptions, color_wanted};
 use hr_engine::events::{Event, EventSink};
@@ -18,6 +17,7 @@ use hr_engine::image_steps::BuildSettings;
 use hr_engine::{ExecError, ExecOptions};
 use hr_image::BuilderChoice;
 use hr_process::host::StopPolicy;
+use hr_process::stop_signals::StopSignals;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -276,7 +276,7 @@ async fn run_async(
     let signals = {
         let (cancel, hard_cancel, stopped_by) =
             (cancel.clone(), hard_cancel.clone(), stopped_by.clone());
-        let mut stops = StopSignals::new()?;
+        let mut stops = StopSignals::new(StopSignals::RUN)?;
         tokio::spawn(async move {
             let first = stops.next().await;
             let _ = stopped_by.set(first);

@@ -20,7 +20,6 @@ mod logs;
 mod register;
 mod render;
 mod status;
-mod stop_signals;
 mod validate;
 mod workflow_files;
 

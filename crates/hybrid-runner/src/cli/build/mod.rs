@@ -9,6 +9,7 @@ mod dry_run;
 mod report;
 mod services;
 
+use hr_process::stop_signals::StopSignals;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -214,7 +215,7 @@ async fn run_async(args: Args, plans: Vec<ServicePlan>) -> anyhow::Result<ExitCo
     // SIGINT, SIGTERM or SIGHUP: cancelled builds report `cancelled` and exit 1.
     let signals = {
         let cancel = cancel.clone();
-        let mut stops = super::stop_signals::StopSignals::new()?;
+        let mut stops = StopSignals::new(StopSignals::RUN)?;
         tokio::spawn(async move {
             let first = stops.next().await;
             eprintln!(
