@@ -153,6 +153,7 @@ pub async fn run_assignment(
     let engine = Arc::new(engine);
     let limits = RunLimits {
         concurrency: Arc::new(Semaphore::new(1)),
+        jobs_at_once: 1,
         platforms: Arc::new(Vec::new()),
         strict_platforms: false,
         matrix_filter: Arc::new(Vec::new()),

@@ -231,7 +231,11 @@ impl JobRun<'_> {
             docker_shim: None,
             step_env: Default::default(),
         };
-        if let Err(e) = std::fs::create_dir_all(&state.temp) {
+        // A dry run starts no step, so its jobs need no folder (10,000 jobs spent a fifth of
+        // their time creating and removing them).
+        if !engine.dry_run
+            && let Err(e) = std::fs::create_dir_all(&state.temp)
+        {
             state.note(
                 None,
                 LogKind::Runner,
@@ -354,7 +358,9 @@ impl JobRun<'_> {
             duration,
             outputs: outputs.clone(),
         });
-        let _ = std::fs::remove_dir_all(&state.temp);
+        if !self.engine.dry_run {
+            let _ = std::fs::remove_dir_all(&state.temp);
+        }
         JobOutcome {
             result,
             outputs,

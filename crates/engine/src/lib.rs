@@ -242,6 +242,7 @@ pub async fn run(
     let engine = Arc::new(engine);
     let limits = RunLimits {
         concurrency: Arc::new(Semaphore::new(options.concurrency.max(1))),
+        jobs_at_once: options.concurrency.max(1),
         platforms: Arc::new(options.platforms.clone()),
         strict_platforms: options.strict_platforms,
         matrix_filter: Arc::new(options.matrix.clone()),

@@ -45,6 +45,10 @@ pub struct WorkflowScope {
 #[derive(Debug, Clone)]
 pub struct RunLimits {
     pub concurrency: Arc<Semaphore>,
+    /// The most jobs of one workflow whose contexts are built at once (the permits of
+    /// `concurrency`): a ready job waits in the queue, not holding its contexts, until
+    /// another job of its workflow ends, so 10,000 ready jobs cost the memory of a few.
+    pub jobs_at_once: usize,
     pub platforms: Arc<Vec<(String, String)>>,
     /// Only `platforms` are known (act's behaviour): any other label is skipped.
     pub strict_platforms: bool,
@@ -93,10 +97,13 @@ async fn run_workflow_jobs(
         .map(|id| (id.to_ascii_lowercase(), id.clone()))
         .collect();
     let mut queue = ReadyJobs::new(&workflow.jobs, &selected, done.keys());
-    let mut ready = queue.take_ready();
+    let mut ready: std::collections::VecDeque<usize> = queue.take_ready().into();
     let mut running = JoinSet::new();
     loop {
-        for index in ready.drain(..) {
+        while running.len() < limits.jobs_at_once.max(1) {
+            let Some(index) = ready.pop_front() else {
+                break;
+            };
             let Some(job) = workflow.jobs.get(index) else {
                 continue;
             };
@@ -116,7 +123,7 @@ async fn run_workflow_jobs(
         }
         match running.join_next().await {
             Some(Ok((id, outcome))) => {
-                ready = queue.finished(&id);
+                ready.extend(queue.finished(&id));
                 done_ids.insert(id.to_ascii_lowercase(), id.clone());
                 done.insert(id, outcome);
             }
