@@ -223,6 +223,12 @@ impl FakeGitea {
         self.runners().into_iter().find(|r| r.uuid == uuid)
     }
 
+    /// Deletes a task with its run, as deleting the run in Gitea's UI does: from now on
+    /// calls about it fail with Gitea's `resource does not exist`. False if unknown.
+    pub fn delete_task(&self, id: i64) -> bool {
+        lock(&self.shared.server).delete_task(id)
+    }
+
     /// Deletes a runner as an admin would: from now on its calls are unauthenticated.
     pub fn delete_runner(&self, uuid: &str) -> bool {
         lock(&self.shared.server).delete_runner(uuid)

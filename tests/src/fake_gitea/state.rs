@@ -208,6 +208,12 @@ impl Server {
         true
     }
 
+    /// Deletes a task with its run, as deleting a workflow run in Gitea's UI does: calls
+    /// about it then fail as Gitea's do (`resource does not exist`). False if unknown.
+    pub(crate) fn delete_task(&mut self, id: i64) -> bool {
+        self.tasks.remove(&id).is_some()
+    }
+
     /// Deletes a runner (as an admin would): its token stops working.
     pub(crate) fn delete_runner(&mut self, uuid: &str) -> bool {
         match self.runners.iter_mut().find(|r| r.view.uuid == uuid) {
@@ -345,13 +351,21 @@ impl Server {
         response
     }
 
-    /// The task `id` if it belongs to runner `runner`.
+    /// The task `id` if it belongs to runner `runner`. A task that does not exist gets
+    /// Gitea's texts: UpdateTask `update task: resource does not exist` (from
+    /// `getRunIDByTaskID` in models/actions/task.go), UpdateLog `get task: task with id N:
+    /// resource does not exist` (`GetTaskByID`), both `util.ErrNotExist` under
+    /// `codes.Internal` (routers/api/actions/runner/runner.go).
     fn owned_task(&mut self, runner: usize, id: i64, rpc: &str) -> Result<&mut TaskView, RpcError> {
         let uuid = &self.runners[runner].view.uuid;
-        let task = self
-            .tasks
-            .get_mut(&id)
-            .ok_or_else(|| RpcError::new("internal", format!("{rpc}: task {id} not found")))?;
+        let task = self.tasks.get_mut(&id).ok_or_else(|| {
+            let message = if rpc == "update log" {
+                format!("get task: task with id {id}: resource does not exist")
+            } else {
+                format!("{rpc}: resource does not exist")
+            };
+            RpcError::new("internal", message)
+        })?;
         if task.runner_uuid.as_ref() != Some(uuid) {
             return Err(RpcError::new(
                 "internal",

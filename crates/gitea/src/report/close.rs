@@ -70,11 +70,15 @@ impl Attempts {
     }
 }
 
-/// The server says the task is not this runner's (re-registered runner) or unknown:
-/// nothing can ever finish it.
+/// The server says the task is not this runner's (re-registered runner) or gone (its run
+/// was deleted): nothing can ever finish it. Gitea's and Forgejo's texts, both under
+/// `codes.Internal` (often flattened to `unknown`): `invalid runner for task`
+/// (`UpdateTaskByState`), and `util.ErrNotExist`'s `resource does not exist` (UpdateTask:
+/// `update task: resource does not exist`; UpdateLog: `get task: task with id N: resource
+/// does not exist`). A proxy's "404 Not Found" is not among them: that is an outage.
 fn not_ours(error: &RpcError) -> bool {
     let text = error.to_string();
-    text.contains("invalid runner for task") || text.contains("not found")
+    text.contains("invalid runner for task") || text.contains("resource does not exist")
 }
 
 /// One call under the final deadline; a deadline that passes reads as a timeout.

@@ -201,3 +201,53 @@ async fn recover_removes_a_task_the_server_already_ended() {
         1
     );
 }
+
+/// A task whose run was deleted in Gitea: every call about it fails with Gitea's `resource
+/// does not exist`. Recovery takes that as final at once (a few attempts, not the minutes of
+/// retries a transient error gets) and drops the folder, so the next start does not try
+/// again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recover_drops_the_folder_of_a_task_the_server_deleted() {
+    let fake = FakeGitea::start(FakeGiteaOptions::default());
+    let runner = runner_with_task(&fake, 1, &[]).await;
+    let spool = tempfile::tempdir().unwrap();
+    let settings = settings(spool.path());
+    let (sink, events) = EventSink::channel();
+    let reporter = TaskReporter::start(
+        runner.client.clone(),
+        runner.task_id,
+        settings.clone(),
+        events,
+        ReportCounters::default(),
+    )
+    .unwrap();
+    sink.send(line(None, "one row"));
+    until(Duration::from_secs(5), || {
+        (fake.task(runner.task_id).unwrap().log.len() == 1).then_some(())
+    })
+    .await
+    .unwrap();
+    drop(reporter);
+    drop(sink);
+    let folder = spool.path().join(format!("task-{}", runner.task_id));
+    assert!(fake.delete_task(runner.task_id));
+    let counters = ReportCounters::default();
+    let started = Instant::now();
+    let mut recovered = Vec::new();
+    for _ in 0..100 {
+        recovered = recover(&runner.client, &settings, &counters).await;
+        if !recovered.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = started.elapsed();
+    assert_eq!(recovered.len(), 1);
+    let error = recovered[0].report.as_ref().unwrap_err().to_string();
+    assert!(recovered[0].folder_removed, "{error}");
+    assert!(!folder.exists());
+    assert!(
+        took < settings.close_timeout * 5,
+        "recovery gave up after {took:?}, as if the error were transient"
+    );
+}
