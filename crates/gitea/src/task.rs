@@ -149,6 +149,17 @@ pub async fn run_task(
         hr_engine::eval::upsert(&mut env, k, v);
     }
     let mut github = context.clone();
+    // The instance as this runner reaches it, not the ROOT_URL in the task's context (a
+    // Gitea behind a proxy may name an address the runner cannot reach): act_runner hands
+    // its client address to act as `GitHubInstance` (internal/app/run/runner.go).
+    let instance = settings.instance.trim_end_matches('/');
+    github.insert("server_url", Value::from(instance));
+    github.insert("api_url", Value::from(format!("{instance}/api/v1")));
+    // `github.workflow` is the workflow's `name:`, the file only when it has none (Gitea's
+    // context names the file).
+    if let Some(name) = &workflow.name {
+        github.insert("workflow", Value::from(name.value.as_str()));
+    }
     if github.get("graphql_url").is_none() {
         // Gitea has no GraphQL API: GITHUB_GRAPHQL_URL is empty, as act_runner sets it.
         github.insert("graphql_url", Value::from(""));

@@ -73,6 +73,12 @@ pub struct FakeGiteaOptions {
     pub declare_capabilities: Option<String>,
     /// Seeds runner UUIDs, tokens and random faults; from the clock when `None`.
     pub seed: Option<u64>,
+    /// The instance's `ROOT_URL` (`setting.AppURL`), which task contexts carry as
+    /// `server_url`, `api_url` and the repository's URLs. Not the fake's own address by
+    /// default, as for a Gitea behind a proxy that runners reach by an inner address: a
+    /// runner must use the address it registered with (as act_runner does), and one that
+    /// takes the context's URL fails to reach this one (`.invalid` never resolves).
+    pub root_url: String,
 }
 
 impl Default for FakeGiteaOptions {
@@ -84,6 +90,7 @@ impl Default for FakeGiteaOptions {
             empty_final_log_closes: false,
             declare_capabilities: None,
             seed: None,
+            root_url: FakeGitea::ROOT_URL.to_string(),
         }
     }
 }
@@ -112,6 +119,8 @@ pub struct FakeGitea {
 impl FakeGitea {
     /// The registration token the default options accept.
     pub const REGISTRATION_TOKEN: &'static str = "fake-gitea-registration-token";
+    /// The default [`FakeGiteaOptions::root_url`].
+    pub const ROOT_URL: &'static str = "https://gitea.root-url.invalid/";
 
     /// Starts the server on a free loopback port.
     pub fn start(options: FakeGiteaOptions) -> FakeGitea {
@@ -182,7 +191,13 @@ impl FakeGitea {
             let mut server = lock(&self.shared.server);
             (server.next_task_id(), server.new_token())
         };
-        context::gitea_task(&self.url(), labels, payload, run_id, &token)
+        context::gitea_task(
+            &self.shared.options.root_url,
+            labels,
+            payload,
+            run_id,
+            &token,
+        )
     }
 
     /// A snapshot of a task and everything its runner reported.

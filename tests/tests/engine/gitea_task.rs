@@ -170,8 +170,11 @@ jobs:
           echo "pwd=$(pwd) workspace=$GITHUB_WORKSPACE"
           echo "message=${{ github.event.head_commit.message }} event=${{ github.event_name }} runner=${{ runner.name }}"
           echo "var=${{ vars.DEPLOY_ENV }} workspace_ctx=${{ github.workspace }}"
+          echo "workflow=$GITHUB_WORKFLOW ctx=${{ github.workflow }} server_ctx=${{ github.server_url }}"
 "#;
-    let mut t = task(41, payload, context("https://gitea.example/"));
+    // The context names Gitea's ROOT_URL; the runner reaches the instance at another
+    // address (settings.instance, https://gitea.example/), which steps must get.
+    let mut t = task(41, payload, context("https://gitea.root-url.invalid/"));
     t.vars.insert("DEPLOY_ENV".into(), "staging".into());
     let (run, events) = execute(t, &f.settings()).await;
     assert_eq!(run.result, Outcome::Success, "{:#?}", lines(&events));
@@ -188,6 +191,8 @@ jobs:
         ),
         "message=fix the build event=push runner=runner-under-test".to_string(),
         format!("var=staging workspace_ctx={}", workspace.display()),
+        // The workflow's `name:`, not the file Gitea's context names.
+        "workflow=CI ctx=CI server_ctx=https://gitea.example".to_string(),
     ] {
         assert!(has_line(&events, &wanted), "missing {wanted:?} in {:#?}", lines(&events));
     }
@@ -545,10 +550,13 @@ jobs:
 "#,
         out = out.display()
     );
-    let server_url = format!("file://{}/", server.display());
-    let mut ctx = context(&server_url);
+    // The checkout clones from the instance as the runner reaches it (its settings), not
+    // from the ROOT_URL the context names.
+    let mut settings = f.settings();
+    settings.instance = format!("file://{}/", server.display());
+    let mut ctx = context("https://gitea.root-url.invalid/");
     ctx["sha"] = serde_json::Value::String(first.clone());
-    let (run, events) = execute(task(53, &payload, ctx), &f.settings()).await;
+    let (run, events) = execute(task(53, &payload, ctx), &settings).await;
     assert_eq!(run.result, Outcome::Success, "{:#?}", lines(&events));
     assert!(has_line(&events, "readme=first"), "{:#?}", lines(&events));
     assert!(

@@ -1,6 +1,7 @@
 //! The real `hybrid-runner daemon` process end to end against the fake Gitea: `register`,
 //! then `daemon --once` runs one task of two run steps on this host; the fake shows the
-//! task SUCCESS, both steps' states and their lines in order, once each, the log closed.
+//! task SUCCESS, both steps' states and their lines in order, once each, the log closed;
+//! `GITHUB_SERVER_URL` is the address the runner registered with.
 //! (The fault, load and cancellation suites live in the other `gitea_daemon*` files.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -25,6 +26,7 @@ jobs:
         run: |
           echo two-a
           echo two-b
+          echo "server=$GITHUB_SERVER_URL"
 "#;
 
 fn cli(dir: &Path) -> Command {
@@ -105,9 +107,14 @@ fn register_then_daemon_once_runs_a_two_step_task() {
         "{:#?}",
         task.log_lines()
     );
+    // The instance as the runner registered with it, not the ROOT_URL of the context.
     assert_eq!(
         task.step_log(1),
-        ["two-a", "two-b"].map(String::from),
+        [
+            "two-a".to_string(),
+            "two-b".to_string(),
+            format!("server={}", fake.url().trim_end_matches('/'))
+        ],
         "{:#?}",
         task.log_lines()
     );
