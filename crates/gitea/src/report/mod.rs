@@ -150,7 +150,7 @@ impl TaskReporter {
 
     /// Tells the reporter how many main steps the job has (see [`main_step_count`]): step
     /// states of later indexes (action `pre`/`post` steps) are then not sent, and steps
-    /// that never ran are reported Skipped (or Cancelled) at the end. Without it every
+    /// that never ran are reported Cancelled (Skipped when the job succeeded or was skipped) at the end. Without it every
     /// step the engine reported is sent and the server ignores ids it does not know.
     pub fn set_step_count(&self, count: usize) {
         self.step_count.store(count, Ordering::Relaxed);

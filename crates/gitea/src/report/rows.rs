@@ -155,9 +155,9 @@ impl TaskLog {
         }
     }
 
-    /// Ends every step without a result as the job ends with `job`: a step that started
-    /// is Cancelled (Skipped when the whole job was skipped); one that never started is
-    /// Cancelled when the job was cancelled, else Skipped (as act_runner reports them).
+    /// Ends every step without a result as the job ends with `job`: Cancelled, started or
+    /// not, when the job failed or was cancelled (as act_runner reports them); otherwise a
+    /// started step is Cancelled and one that never started Skipped.
     /// Steps never heard of are added when the step count is known.
     pub(crate) fn finalize(&mut self, job: TaskResult, now: SystemTime) {
         if let Some(count) = self.step_count {
@@ -167,10 +167,14 @@ impl TaskLog {
         }
         let rows = self.rows;
         for record in self.steps.values_mut().filter(|r| r.result.is_none()) {
-            let result = match (record.started_at.is_some(), job) {
-                (_, TaskResult::Skipped) => TaskResult::Skipped,
-                (true, _) | (false, TaskResult::Cancelled) => TaskResult::Cancelled,
-                (false, _) => TaskResult::Skipped,
+            // act_runner (internal/pkg/report/reporter.go, `Fire` on the job result):
+            // every unfinished step of a failed or cancelled job is Cancelled, started or
+            // not. A step of a successful job is only unheard of when it never ran, and
+            // those of a skipped job are Skipped.
+            let result = match job {
+                TaskResult::Failure | TaskResult::Cancelled => TaskResult::Cancelled,
+                _ if record.started_at.is_some() => TaskResult::Cancelled,
+                _ => TaskResult::Skipped,
             };
             record.result = Some(result as i32);
             if record.started_at.is_some() {
@@ -477,7 +481,10 @@ mod tests {
         assert_eq!(results(&cancelled), [(0, ok), (1, c), (2, c), (3, c)]);
         let mut failed = task.clone();
         failed.finalize(TaskResult::Failure, SystemTime::now());
-        assert_eq!(results(&failed), [(0, ok), (1, c), (2, s), (3, s)]);
+        assert_eq!(results(&failed), [(0, ok), (1, c), (2, c), (3, c)]);
+        let mut succeeded = task.clone();
+        succeeded.finalize(TaskResult::Success, SystemTime::now());
+        assert_eq!(results(&succeeded), [(0, ok), (1, c), (2, s), (3, s)]);
         let states = failed.step_states();
         assert_eq!((states[1].log_index, states[1].log_length), (0, 1));
         assert_eq!((states[3].log_index, states[3].log_length), (1, 0));

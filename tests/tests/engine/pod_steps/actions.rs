@@ -50,10 +50,12 @@ jobs:
 "###;
     let mut t = task(104, payload);
     let mut context: serde_json::Value = serde_json::to_value(t.context.take().unwrap()).unwrap();
-    context["server_url"] = serde_json::Value::String(format!("file://{}/", server.display()));
     context["sha"] = serde_json::Value::String(sha.clone());
     t.context = Some(serde_json::from_value(context).unwrap());
-    let (run, events) = execute(t, &rig.settings()).await;
+    // The checkout clones from the instance as the runner reaches it.
+    let mut settings = rig.settings();
+    settings.instance = format!("file://{}/", server.display());
+    let (run, events) = execute(t, &settings).await;
     let all = lines(&events);
     assert_eq!(run.result, Outcome::Failure, "{all:#?}");
     assert!(
@@ -114,12 +116,13 @@ jobs:
 "###;
     let mut t = task(111, payload);
     let mut context: serde_json::Value = serde_json::to_value(t.context.take().unwrap()).unwrap();
-    context["server_url"] = serde_json::Value::String(format!("file://{}/", server.display()));
     context["sha"] = serde_json::Value::String(sha);
     context["gitea_default_actions_url"] =
         serde_json::Value::String(format!("file://{}", mirror.display()));
     t.context = Some(serde_json::from_value(context).unwrap());
-    let (run, events) = execute(t, &rig.settings()).await;
+    let mut settings = rig.settings();
+    settings.instance = format!("file://{}/", server.display());
+    let (run, events) = execute(t, &settings).await;
     let all = lines(&events);
     assert_eq!(run.result, Outcome::Success, "{all:#?}");
     for wanted in [
