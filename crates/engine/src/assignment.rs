@@ -44,7 +44,8 @@ pub struct Assignment {
     pub needs: Vec<(String, NeedResult)>,
     /// The `github` context the server gave; its keys win over locally computed ones,
     /// except `workspace`, `event_path` and `job`. `token` is replaced by the preferred
-    /// token (`secrets.GITEA_TOKEN`, else `secrets.GITHUB_TOKEN`, else this `token`).
+    /// token (`secrets.FORGEJO_TOKEN`, else `secrets.GITEA_TOKEN`, else
+    /// `secrets.GITHUB_TOKEN`, else this `token`).
     pub github: Object,
     pub secrets: Vec<(String, String)>,
     pub vars: Vec<(String, String)>,
@@ -307,7 +308,10 @@ pub fn given_github(context: &Object, secrets: &[(String, String)]) -> Object {
             .map(|(_, v)| v.clone())
             .filter(|v| !v.is_empty())
     };
-    let token = secret("GITEA_TOKEN")
+    // Forgejo sends FORGEJO_TOKEN, Gitea GITEA_TOKEN; both send GITHUB_TOKEN
+    // (forgejo-runner and act_runner pick them in this order).
+    let token = secret("FORGEJO_TOKEN")
+        .or_else(|| secret("GITEA_TOKEN"))
         .or_else(|| secret("GITHUB_TOKEN"))
         .or_else(|| github.get("token").map(display))
         .unwrap_or_default();
@@ -367,8 +371,17 @@ mod tests {
     }
 
     #[test]
-    fn token_prefers_gitea_token_then_github_token_then_the_context() {
+    fn token_prefers_forgejo_then_gitea_token_then_github_token_then_the_context() {
         let ctx = object(&[("token", "ctx"), ("server_url", "https://g.example/")]);
+        let g = given_github(
+            &ctx,
+            &secrets(&[
+                ("GITHUB_TOKEN", "gh"),
+                ("GITEA_TOKEN", "gt"),
+                ("FORGEJO_TOKEN", "fj"),
+            ]),
+        );
+        assert_eq!(g.get("token").and_then(Value::as_str), Some("fj"));
         let g = given_github(
             &ctx,
             &secrets(&[("GITHUB_TOKEN", "gh"), ("GITEA_TOKEN", "gt")]),

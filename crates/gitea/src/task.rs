@@ -206,7 +206,9 @@ pub async fn run_task(
         temp_root: folders.scratch.path().to_path_buf(),
         runner_name: settings.runner_name.clone(),
         action_cache: settings.action_cache.clone(),
-        default_actions_url: non_empty(text("gitea_default_actions_url"))
+        // Forgejo names it `forgejo_default_actions_url` (and may send both).
+        default_actions_url: non_empty(text("forgejo_default_actions_url"))
+            .or_else(|| non_empty(text("gitea_default_actions_url")))
             .unwrap_or_else(|| "https://github.com".into()),
         builds: settings.builds.clone(),
         time_limit: Some(settings.timeout).filter(|t| !t.is_zero()),
@@ -347,6 +349,9 @@ pub fn gitea_env(settings: &TaskSettings, context: &Object) -> Vec<(String, Stri
     let mut env = vec![
         ("GITEA_ACTIONS".to_string(), "true".to_string()),
         ("GITEA_ACTIONS_RUNNER_VERSION".into(), VERSION.to_string()),
+        // forgejo-runner sets both pairs whatever the server.
+        ("FORGEJO_ACTIONS".into(), "true".to_string()),
+        ("FORGEJO_ACTIONS_RUNNER_VERSION".into(), VERSION.to_string()),
     ];
     if let Some(caps) = settings.capabilities.as_ref().filter(|c| !c.is_empty()) {
         env.push(("GITEA_ACTIONS_CAPABILITIES".into(), caps.clone()));

@@ -171,6 +171,7 @@ jobs:
           echo "message=${{ github.event.head_commit.message }} event=${{ github.event_name }} runner=${{ runner.name }}"
           echo "var=${{ vars.DEPLOY_ENV }} workspace_ctx=${{ github.workspace }}"
           echo "workflow=$GITHUB_WORKFLOW ctx=${{ github.workflow }} server_ctx=${{ github.server_url }}"
+          echo "forgejo=$FORGEJO_ACTIONS same_version=$([ -n "$GITEA_ACTIONS_RUNNER_VERSION" ] && [ "$FORGEJO_ACTIONS_RUNNER_VERSION" = "$GITEA_ACTIONS_RUNNER_VERSION" ] && echo yes)"
 "#;
     // The context names Gitea's ROOT_URL; the runner reaches the instance at another
     // address (settings.instance, https://gitea.example/), which steps must get.
@@ -193,6 +194,7 @@ jobs:
         format!("var=staging workspace_ctx={}", workspace.display()),
         // The workflow's `name:`, not the file Gitea's context names.
         "workflow=CI ctx=CI server_ctx=https://gitea.example".to_string(),
+        "forgejo=true same_version=yes".to_string(),
     ] {
         assert!(has_line(&events, &wanted), "missing {wanted:?} in {:#?}", lines(&events));
     }
@@ -671,13 +673,19 @@ async fn remote_actions_come_from_the_default_actions_url() {
     let mut ctx = context("https://gitea.example/");
     ctx["gitea_default_actions_url"] =
         serde_json::Value::String(format!("file://{}", mirror.display()));
-    let (run, events) = execute(task(57, payload, ctx), &f.settings()).await;
+    let (run, events) = execute(task(57, payload, ctx.clone()), &f.settings()).await;
     assert_eq!(run.result, Outcome::Success, "{:#?}", lines(&events));
     assert!(
         has_line(&events, "hello gitea from the mirror"),
         "{:#?}",
         lines(&events)
     );
+    // Forgejo's key wins over Gitea's when a server sends both.
+    ctx["forgejo_default_actions_url"] = ctx["gitea_default_actions_url"].clone();
+    ctx["gitea_default_actions_url"] = serde_json::Value::String("file:///nonexistent".into());
+    let (run, events) = execute(task(58, payload, ctx), &f.settings()).await;
+    assert_eq!(run.result, Outcome::Success, "{:#?}", lines(&events));
+    assert!(has_line(&events, "hello gitea from the mirror"));
 }
 
 /// After a cancel, the second stop (`hard_cancel`) ends the `always()` steps too.
