@@ -191,13 +191,27 @@ impl RunnerClient {
     }
 
     /// `FetchTask`, under the fetch deadline (capped at the call deadline).
+    ///
+    /// `request_key` goes out as `x-runner-request-key`: the caller keeps the same key for
+    /// the calls that retry one whose answer never came, and takes a new one after an
+    /// answer ([`new_request_key`]). Forgejo hands a task assigned under a key out again
+    /// to a call with the same key, so a lost answer does not strand the task; Gitea
+    /// ignores the header.
     pub async fn fetch_task(
         &self,
         request: &FetchTaskRequest,
+        request_key: &str,
     ) -> Result<FetchTaskResponse, RpcError> {
         let timeout = self.options.fetch_timeout.min(self.options.call_timeout);
         let (response, _) = self
-            .call(RUNNER_SERVICE, "FetchTask", request, timeout, true)
+            .call_with(
+                RUNNER_SERVICE,
+                "FetchTask",
+                request,
+                timeout,
+                true,
+                &[("x-runner-request-key", request_key)],
+            )
             .await?;
         Ok(response)
     }
@@ -245,6 +259,20 @@ impl RunnerClient {
         timeout: Duration,
         authenticated: bool,
     ) -> Result<(Resp, HeaderMap), RpcError> {
+        self.call_with(service, method, request, timeout, authenticated, &[])
+            .await
+    }
+
+    /// [`Self::call`] with extra request headers.
+    async fn call_with<Req: Message, Resp: Message + Default>(
+        &self,
+        service: &str,
+        method: &'static str,
+        request: &Req,
+        timeout: Duration,
+        authenticated: bool,
+        extra_headers: &[(&str, &str)],
+    ) -> Result<(Resp, HeaderMap), RpcError> {
         let url = format!("{}/{service}/{method}", self.base);
         let mut builder = self
             .http
@@ -254,6 +282,9 @@ impl RunnerClient {
             .header("connect-protocol-version", "1")
             .header("accept-encoding", "gzip")
             .body(request.encode_to_vec());
+        for (name, value) in extra_headers {
+            builder = builder.header(*name, *value);
+        }
         if authenticated && let Some(credentials) = &self.credentials {
             let token = HeaderValue::from_str(&credentials.token)
                 .map(|mut v| {
@@ -280,6 +311,12 @@ impl RunnerClient {
             Resp::decode(body.as_slice()).map_err(|source| RpcError::Decode { method, source })?;
         Ok((decoded, headers))
     }
+}
+
+/// A fresh `x-runner-request-key` for [`RunnerClient::fetch_task`] (a random UUID, as
+/// forgejo-runner sends).
+pub fn new_request_key() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 fn send_error(method: &'static str, timeout: Duration, source: reqwest::Error) -> RpcError {

@@ -18,5 +18,5 @@ pub mod registration;
 pub mod report;
 pub mod task;
 
-pub use client::{ClientOptions, Credentials, Declared, RunnerClient};
+pub use client::{ClientOptions, Credentials, Declared, RunnerClient, new_request_key};
 pub use error::{Code, RpcError};

@@ -79,6 +79,11 @@ pub struct FakeGiteaOptions {
     /// runner must use the address it registered with (as act_runner does), and one that
     /// takes the context's URL fails to reach this one (`.invalid` never resolves).
     pub root_url: String,
+    /// Forgejo's idempotent FetchTask: a FetchTask carrying the `x-runner-request-key` of
+    /// an earlier one that assigned a task (whose answer the runner never got) is answered
+    /// with that task again. Off by default: Gitea ignores the header, so such a task
+    /// stays assigned to nobody who runs it until the zombie reaper ends it.
+    pub redeliver_by_request_key: bool,
 }
 
 impl Default for FakeGiteaOptions {
@@ -91,6 +96,7 @@ impl Default for FakeGiteaOptions {
             declare_capabilities: None,
             seed: None,
             root_url: FakeGitea::ROOT_URL.to_string(),
+            redeliver_by_request_key: false,
         }
     }
 }

@@ -53,6 +53,7 @@ struct Call {
     body: Vec<u8>,
     uuid: Option<String>,
     token: Option<String>,
+    request_key: Option<String>,
 }
 
 impl Call {
@@ -189,6 +190,7 @@ async fn handle(
         body: body.clone().unwrap_or_default(),
         uuid: header_text(&headers, "x-runner-uuid"),
         token: header_text(&headers, "x-runner-token"),
+        request_key: header_text(&headers, "x-runner-request-key"),
     };
     let recorded_body = match (method, codec, &body) {
         (Some(m), Some(_), Some(_)) => body_as_json(m, &call),
@@ -207,6 +209,7 @@ async fn handle(
             connect_protocol_version: header_text(&headers, "connect-protocol-version"),
             runner_uuid: call.uuid.clone(),
             runner_token_sent: call.token.is_some(),
+            request_key: call.request_key.clone(),
             body: recorded_body,
             status: 0,
             error_code: None,
@@ -350,7 +353,11 @@ fn dispatch(
         Method::FetchTask => {
             let req = call.decode()?;
             let runner = server.authenticate(uuid, token)?;
-            Ok(call.encode(&server.fetch_task(runner, &req)))
+            let key = call
+                .request_key
+                .as_deref()
+                .filter(|_| shared.options.redeliver_by_request_key);
+            Ok(call.encode(&server.fetch_task(runner, &req, key)))
         }
         Method::UpdateTask => {
             let req = call.decode()?;

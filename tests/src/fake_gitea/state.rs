@@ -161,6 +161,8 @@ impl Server {
                 spec,
                 status: TaskStatus::Waiting,
                 runner_uuid: None,
+                request_key: None,
+                redeliveries: 0,
                 assigned_at: None,
                 finished_at: None,
                 last_update_at: None,
@@ -311,16 +313,35 @@ impl Server {
         }
     }
 
+    /// FetchTask. With a `request_key` (Forgejo: `x-runner-request-key`, honoured by the
+    /// server since forgejo/forgejo 0ae6235386), a key that already got this runner a task
+    /// that is not done gets that task again, with a fresh token (the server only keeps the
+    /// old one's hash), whatever `tasks_version` says; a new task remembers the key.
     pub(crate) fn fetch_task(
         &mut self,
         runner: usize,
         req: &pb::FetchTaskRequest,
+        request_key: Option<&str>,
     ) -> pb::FetchTaskResponse {
         let latest = self.tasks_version;
         let mut response = pb::FetchTaskResponse {
             task: None,
             tasks_version: latest,
         };
+        if let Some(key) = request_key {
+            let uuid = self.runners[runner].view.uuid.clone();
+            let token = self.rng.hex(40);
+            if let Some(task) = self.tasks.values_mut().find(|t| {
+                t.runner_uuid.as_deref() == Some(uuid.as_str())
+                    && t.request_key.as_deref() == Some(key)
+                    && !t.is_done()
+            }) {
+                task.redeliveries += 1;
+                set_token(&mut task.spec, &token);
+                response.task = Some(task_message(task));
+                return response;
+            }
+        }
         if req.tasks_version == latest {
             return response;
         }
@@ -338,6 +359,7 @@ impl Server {
         };
         task.status = TaskStatus::Running;
         task.runner_uuid = Some(record.view.uuid.clone());
+        task.request_key = request_key.map(str::to_string);
         task.assigned_at = Some(SystemTime::now());
         record.view.tasks.push(task.id);
         response.task = Some(task_message(task));
@@ -541,6 +563,21 @@ fn runner_message(view: &RunnerView) -> pb::Runner {
         labels: view.labels.clone(),
         ephemeral: view.ephemeral,
         ..Default::default()
+    }
+}
+
+/// Puts a new task token where a task carries it: the context's `token` and the
+/// `GITHUB_TOKEN` / `GITEA_TOKEN` / `FORGEJO_TOKEN` secrets it has.
+fn set_token(spec: &mut TaskSpec, token: &str) {
+    if let Some(context) = spec.context.as_object_mut()
+        && context.contains_key("token")
+    {
+        context.insert("token".into(), serde_json::Value::String(token.to_string()));
+    }
+    for name in ["GITHUB_TOKEN", "GITEA_TOKEN", "FORGEJO_TOKEN"] {
+        if let Some(value) = spec.secrets.get_mut(name) {
+            *value = token.to_string();
+        }
     }
 }
 

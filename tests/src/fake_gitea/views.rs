@@ -93,6 +93,11 @@ pub struct TaskView {
     pub status: TaskStatus,
     /// The UUID of the runner it was assigned to.
     pub runner_uuid: Option<String>,
+    /// The `x-runner-request-key` of the FetchTask that assigned it (recorded only with
+    /// [`super::FakeGiteaOptions::redeliver_by_request_key`]).
+    pub request_key: Option<String>,
+    /// How many times a FetchTask with that key got it again.
+    pub redeliveries: u32,
     /// When FetchTask handed it out, and when it became final on the server.
     pub assigned_at: Option<SystemTime>,
     pub finished_at: Option<SystemTime>,
@@ -206,6 +211,9 @@ pub struct RecordedRequest {
     pub runner_uuid: Option<String>,
     /// Whether an `x-runner-token` header was sent (its value is not recorded).
     pub runner_token_sent: bool,
+    /// The `x-runner-request-key` header (forgejo-runner sends one per FetchTask, the same
+    /// again until an answer arrives).
+    pub request_key: Option<String>,
     /// The decoded request message in proto3 JSON form; `None` if it could not be decoded.
     pub body: Option<Value>,
     /// The HTTP status answered (0 while the call is still being handled, or when the

@@ -277,7 +277,10 @@ async fn unregistered_clients_send_no_credentials() {
 async fn gzip_responses_are_decoded() {
     let (_http, instance, _server) = start("");
     let response = client(&instance, Some("ok"))
-        .fetch_task(&FetchTaskRequest { tasks_version: 41 })
+        .fetch_task(
+            &FetchTaskRequest { tasks_version: 41 },
+            &hr_gitea::new_request_key(),
+        )
         .await
         .unwrap();
     assert_eq!(response.tasks_version, 42);
@@ -314,7 +317,7 @@ async fn connect_errors_are_typed() {
     let fetch = |token: &'static str| {
         let c = client(&instance, Some(token));
         async move {
-            c.fetch_task(&FetchTaskRequest::default())
+            c.fetch_task(&FetchTaskRequest::default(), &hr_gitea::new_request_key())
                 .await
                 .unwrap_err()
         }
@@ -362,7 +365,7 @@ async fn a_response_past_the_limit_is_refused() {
             uuid: "uuid-1".into(),
             token: "bomb".into(),
         })
-        .fetch_task(&FetchTaskRequest::default())
+        .fetch_task(&FetchTaskRequest::default(), &hr_gitea::new_request_key())
         .await
         .unwrap_err();
     assert!(matches!(err, RpcError::TooLarge { .. }), "{err}");
@@ -383,7 +386,7 @@ async fn fetch_task_has_its_own_deadline() {
     let (_http, instance, _server) = start("");
     let started = std::time::Instant::now();
     let err = client(&instance, Some("slow"))
-        .fetch_task(&FetchTaskRequest::default())
+        .fetch_task(&FetchTaskRequest::default(), &hr_gitea::new_request_key())
         .await
         .unwrap_err();
     assert!(matches!(err, RpcError::Timeout { .. }), "{err}");

@@ -570,3 +570,54 @@ fn a_second_sigterm_stops_even_the_always_steps_and_the_task_is_still_reported()
     let left = wait_processes_gone(&marker, Duration::from_secs(30));
     assert!(left.is_empty(), "step processes left: {left:?}");
 }
+
+/// Forgejo's idempotent FetchTask: the FetchTask that assigns a task loses its answer (the
+/// connection drops after the server took it), and the daemon's next FetchTask carries the
+/// same `x-runner-request-key`, so the server hands the task out again and it runs instead
+/// of staying assigned to nobody. After that answer the key changes.
+#[test]
+fn a_lost_fetch_answer_is_redelivered_by_its_request_key() {
+    let fake = FakeGitea::start(FakeGiteaOptions {
+        redeliver_by_request_key: true,
+        ..FakeGiteaOptions::default()
+    });
+    let home = home(&fake);
+    let daemon = home.start(&DaemonOptions::default());
+    wait_polling(&fake, &daemon);
+    fake.fail_next(Method::FetchTask, 1, Fault::DropAfterHandling);
+    let id = fake.enqueue_task(fake.task_spec(
+        &["ubuntu-latest"],
+        &job_payload("    steps:\n      - run: echo redelivered\n"),
+    ));
+    let task = wait_finished(&fake, &daemon, id);
+    let all = describe_task(&task, &daemon);
+    assert_eq!(task.result(), Some(pb::Result::Success), "{all}");
+    assert_eq!(task.redeliveries, 1, "{all}");
+    assert!(task.log_lines().iter().any(|l| l == "redelivered"), "{all}");
+    // The call that got the task (answer lost) and its retry carry the same key; the call
+    // after the answered retry a new one.
+    let keys: Vec<Option<String>> = fake
+        .requests_of(Method::FetchTask)
+        .into_iter()
+        .map(|r| r.request_key)
+        .collect();
+    assert!(
+        keys.iter().all(Option::is_some),
+        "every FetchTask carries a key"
+    );
+    let assigned = keys
+        .iter()
+        .position(|k| *k == task.request_key)
+        .expect("the task was assigned under a key the daemon sent");
+    assert_eq!(
+        keys.get(assigned + 1),
+        Some(&task.request_key),
+        "the retry kept the key"
+    );
+    if let Some(next) = keys.get(assigned + 2) {
+        assert_ne!(
+            next, &task.request_key,
+            "an answered call's key is not used again"
+        );
+    }
+}

@@ -111,7 +111,10 @@ fn registers_against_gitea_rules_and_the_identity_works() {
             "jobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo hi\n",
         ));
         let fetched = client
-            .fetch_task(&pb::FetchTaskRequest { tasks_version: 0 })
+            .fetch_task(
+                &pb::FetchTaskRequest { tasks_version: 0 },
+                &hr_gitea::new_request_key(),
+            )
             .await
             .unwrap();
         let task = fetched.task.expect("the task for ubuntu-latest");
@@ -149,7 +152,10 @@ fn registers_against_gitea_rules_and_the_identity_works() {
         // Deleted on the server: Gitea's flattened error still reads as Unauthenticated.
         assert!(fake.delete_runner(&registration.uuid));
         let err = client
-            .fetch_task(&pb::FetchTaskRequest::default())
+            .fetch_task(
+                &pb::FetchTaskRequest::default(),
+                &hr_gitea::new_request_key(),
+            )
             .await
             .unwrap_err();
         assert!(err.is_unauthenticated(), "{err}");

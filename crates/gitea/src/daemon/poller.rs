@@ -130,6 +130,9 @@ where
     let mut last_forced: Option<Instant> = None;
     let mut failures: u32 = 0;
     let mut errors = ErrorLog::default();
+    // Kept until a FetchTask is answered, so the retry of a call whose answer was lost
+    // asks for the task that call may have been given (see `RunnerClient::fetch_task`).
+    let mut request_key = crate::client::new_request_key();
 
     let end = loop {
         reap_finished(&mut running);
@@ -152,11 +155,12 @@ where
         };
         // A call in flight is let finish on `stop` (the server may be assigning a task).
         let answer = tokio::select! {
-            answer = client.fetch_task(&request) => answer,
+            answer = client.fetch_task(&request, &request_key) => answer,
             _ = shutdown.hard.cancelled() => break PollEnd::Stopped,
         };
         match answer {
             Ok(response) => {
+                request_key = crate::client::new_request_key();
                 metrics.poll_answered();
                 errors.recovered();
                 version = response.tasks_version;

@@ -77,7 +77,10 @@ pub async fn runner_of_kind(
         .unwrap();
     let task_id = fake.enqueue_task(TaskSpec::new(&["linux"], &payload(steps)));
     let task = client
-        .fetch_task(&pb::FetchTaskRequest { tasks_version: 0 })
+        .fetch_task(
+            &pb::FetchTaskRequest { tasks_version: 0 },
+            &hr_gitea::new_request_key(),
+        )
         .await
         .unwrap()
         .task
