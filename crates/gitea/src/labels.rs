@@ -1,8 +1,11 @@
 //! Runner labels in act_runner's syntax, `name[:schema[:arg]]` split on the first two `:`:
-//! `name:host`, `name:docker://image`, and this runner's own `name:kubernetes` /
-//! `name:kubernetes://image` (steps in a pod of the job namespace). No schema means host;
-//! an unknown schema makes the whole string one opaque host label, as act_runner does.
-//! Only label names go to the server; the full strings stay in the `.runner` file.
+//! `name:host`, `name:docker://image` (`name:docker` alone: act_runner's default image),
+//! Forgejo's `name:lxc://template`, and `name:kubernetes` / `name:kubernetes://image` (steps
+//! in a pod of the job namespace). A leading `//` of the argument is dropped, as both
+//! runners drop it. No schema means host; an unknown schema makes the whole string one
+//! opaque host label, as act_runner does (gitea/act_runner `internal/pkg/labels`,
+//! forgejo/runner `internal/pkg/labels`). Only label names go to the server; the full
+//! strings stay in the `.runner` file.
 
 /// Labels registered when none are given: jobs for `ubuntu-latest` and `self-hosted` run
 /// their steps on this host (act_runner's defaults need Docker, which this runner has not).
@@ -13,8 +16,11 @@ pub const DEFAULT_LABELS: [&str; 2] = ["ubuntu-latest:host", "self-hosted:host"]
 pub enum LabelKind {
     /// On this host.
     Host,
-    /// In a container of `image` (act_runner's Docker mode).
-    Docker { image: String },
+    /// In a container of `image` (act_runner's Docker mode); `None`: the runner's default
+    /// image (`name:docker`).
+    Docker { image: Option<String> },
+    /// In an LXC container of `template` (forgejo-runner's LXC mode).
+    Lxc { template: Option<String> },
     /// In a pod of the job's namespace, from `image` or the configured default image.
     Kubernetes { image: Option<String> },
 }
@@ -34,8 +40,6 @@ pub enum LabelError {
         "label {label:?} has an empty name; write it as name[:host|:docker://image|:kubernetes[://image]]"
     )]
     EmptyName { label: String },
-    #[error("label {label:?} names no image; write it as {name}:docker://image")]
-    DockerImage { label: String, name: String },
     #[error(
         "label {label:?}: the image must follow `//`; write it as {name}:kubernetes://image or {name}:kubernetes"
     )]
@@ -73,16 +77,11 @@ impl Label {
         }
         let kind = match schema {
             None | Some("host") => LabelKind::Host,
-            Some("docker") => match arg.and_then(|a| a.strip_prefix("//")) {
-                Some(image) if !image.is_empty() => LabelKind::Docker {
-                    image: image.to_string(),
-                },
-                _ => {
-                    return Err(LabelError::DockerImage {
-                        label: label.to_string(),
-                        name: name.to_string(),
-                    });
-                }
+            Some("docker") => LabelKind::Docker {
+                image: argument(arg),
+            },
+            Some("lxc") => LabelKind::Lxc {
+                template: argument(arg),
             },
             Some("kubernetes") => match arg {
                 None => LabelKind::Kubernetes { image: None },
@@ -136,7 +135,7 @@ impl Label {
             let label = Label::parse(text)?;
             if let Some((name, rest)) = text.split_once(':') {
                 let schema = rest.split(':').next().unwrap_or_default();
-                if !matches!(schema, "host" | "docker" | "kubernetes") {
+                if !matches!(schema, "host" | "docker" | "lxc" | "kubernetes") {
                     return Err(LabelError::UnknownSchema {
                         label: text.to_string(),
                         name: name.to_string(),
@@ -161,12 +160,32 @@ impl Label {
         match &self.kind {
             LabelKind::Host if self.name.contains(':') => self.name.clone(),
             LabelKind::Host => format!("{}:host", self.name),
-            LabelKind::Docker { image } => format!("{}:docker://{image}", self.name),
+            LabelKind::Docker { image: None } => format!("{}:docker", self.name),
+            LabelKind::Docker { image: Some(image) } => format!("{}:docker://{image}", self.name),
+            LabelKind::Lxc { template: None } => format!("{}:lxc", self.name),
+            LabelKind::Lxc {
+                template: Some(template),
+            } => format!("{}:lxc://{template}", self.name),
             LabelKind::Kubernetes { image: None } => format!("{}:kubernetes", self.name),
             LabelKind::Kubernetes { image: Some(image) } => {
                 format!("{}:kubernetes://{image}", self.name)
             }
         }
+    }
+}
+
+/// A label's argument without the `//` both runners drop; `None` when empty.
+fn argument(arg: Option<&str>) -> Option<String> {
+    let arg = arg.unwrap_or_default();
+    let arg = arg.strip_prefix("//").unwrap_or(arg);
+    (!arg.is_empty()).then(|| arg.to_string())
+}
+
+impl LabelKind {
+    /// The job asked for a container (Docker, LXC): its steps are meant to be isolated from
+    /// the machine, which this runner can only give them in a Kubernetes pod.
+    pub fn wants_isolation(&self) -> bool {
+        matches!(self, LabelKind::Docker { .. } | LabelKind::Lxc { .. })
     }
 }
 
@@ -232,7 +251,7 @@ mod tests {
             Label {
                 name: "ubuntu-latest".into(),
                 kind: LabelKind::Docker {
-                    image: "node:16-bullseye".into()
+                    image: Some("node:16-bullseye".into())
                 }
             }
         );
@@ -265,17 +284,36 @@ mod tests {
             Err(LabelError::EmptyName { .. })
         ));
         assert!(matches!(
-            Label::parse("a:docker"),
-            Err(LabelError::DockerImage { .. })
-        ));
-        assert!(matches!(
-            Label::parse("a:docker:node"),
-            Err(LabelError::DockerImage { .. })
-        ));
-        assert!(matches!(
             Label::parse("a:kubernetes:img"),
             Err(LabelError::KubernetesImage { .. })
         ));
+    }
+
+    #[test]
+    fn docker_without_an_image_and_forgejo_lxc_parse_as_those_runners_parse_them() {
+        assert_eq!(
+            Label::parse("a:docker").unwrap().kind,
+            LabelKind::Docker { image: None }
+        );
+        // Both runners drop a leading `//`, so the argument without it is the image.
+        assert_eq!(
+            Label::parse("a:docker:node:20").unwrap().kind,
+            LabelKind::Docker {
+                image: Some("node:20".into())
+            }
+        );
+        assert_eq!(
+            Label::parse("deb:lxc://debian:bookworm").unwrap(),
+            Label {
+                name: "deb".into(),
+                kind: LabelKind::Lxc {
+                    template: Some("debian:bookworm".into())
+                }
+            }
+        );
+        assert!(Label::parse_for_registration(&["a:docker", "b:lxc://debian:bookworm"]).is_ok());
+        assert!(LabelKind::Lxc { template: None }.wants_isolation());
+        assert!(!LabelKind::Kubernetes { image: None }.wants_isolation());
     }
 
     #[test]
@@ -283,6 +321,8 @@ mod tests {
         for spec in [
             "a:host",
             "b:docker://node:20",
+            "b2:docker",
+            "l:lxc://debian:bookworm",
             "c:kubernetes",
             "d:kubernetes://x/y:1",
         ] {

@@ -48,6 +48,9 @@ pub struct TaskSettings {
     pub timeout: Duration,
     /// How the pods of `kubernetes` labels' jobs are made.
     pub pods: PodSettings,
+    /// A `kubernetes:` section is configured (or a `kubernetes` label exists): jobs of
+    /// `docker`/`lxc` labels run in pods; without it they are refused.
+    pub kubernetes_configured: bool,
 }
 
 /// Why a task cannot run; each becomes runner lines of the task's log.
@@ -65,6 +68,10 @@ pub enum TaskError {
     JobCount { count: usize, ids: String },
     #[error("{0}")]
     Pod(#[from] PodError),
+    #[error(
+        "label {label} asks for {asked}, which this runner cannot start (it runs no Docker or LXC), and its steps are not run on this host unasked. Either declare the label a host label ({label}:host) to run its steps on this host on purpose, or run them in a Kubernetes pod ({label}:kubernetes://<image>, or keep the label and add a kubernetes: section to the config)"
+    )]
+    NoContainer { label: String, asked: String },
     #[error(
         "cannot create the task folder {}: {}; check host.workdir_parent and its permissions",
         .0.path.display(),
@@ -143,7 +150,16 @@ pub async fn run_task(
     for line in setup_lines(&task, settings, &context, &key) {
         say(line);
     }
-    say(placement_line(&runs_on, &settings.labels));
+    let placement = match placement(&runs_on, &settings.labels, settings.kubernetes_configured) {
+        Ok((placement, line)) => {
+            say(line);
+            placement
+        }
+        Err(e) => {
+            let _ = folders.remove();
+            return fail_before_start(&sink, key, &masker, &e, started);
+        }
+    };
     let mut env = settings.envs.clone();
     for (k, v) in gitea_env(settings, &context) {
         hr_engine::eval::upsert(&mut env, k, v);
@@ -164,12 +180,6 @@ pub async fn run_task(
         // Gitea has no GraphQL API: GITHUB_GRAPHQL_URL is empty, as act_runner sets it.
         github.insert("graphql_url", Value::from(""));
     }
-    let placement = match labels::pick(&runs_on, &settings.labels).map(|l| &l.kind) {
-        Some(LabelKind::Kubernetes { image }) => Placement::Pod {
-            image: image.clone(),
-        },
-        _ => Placement::Host,
-    };
     let job = PodJob {
         runner_id: settings.builds.runner_id.clone(),
         namespace_prefix: settings.builds.namespace_prefix.clone(),
@@ -313,29 +323,78 @@ fn setup_lines(
     ]
 }
 
-/// Where the steps run, in one runner line: always this host; what a label asked for
-/// otherwise is said plainly.
-fn placement_line(runs_on: &[String], labels: &[Label]) -> String {
-    match labels::pick(runs_on, labels) {
-        None => format!(
-            "runs-on [{}] matches none of this runner's labels: the steps run on this host",
-            runs_on.join(", ")
+/// Where a task's steps run, and the runner line that says so. A job whose label asks
+/// for a container (`docker`, `lxc`) runs in a pod of the job's namespace when Kubernetes
+/// is configured (`kubernetes`), and is refused otherwise: its steps are untrusted code
+/// meant to be kept off the machine, so they never land on this host silently. A job whose
+/// `runs-on` matches no label (Gitea sends jobs without `runs-on` to every runner) is
+/// placed as act_runner places it: in its default container when the runner has any
+/// container label, else on the host.
+fn placement(
+    runs_on: &[String],
+    labels: &[Label],
+    kubernetes: bool,
+) -> Result<(Placement, String), TaskError> {
+    let picked = labels::pick(runs_on, labels);
+    let (name, kind) = match picked {
+        Some(label) => (label.name.clone(), label.kind.clone()),
+        None if labels.iter().any(|l| l.kind.wants_isolation()) => (
+            format!("(none of [{}])", runs_on.join(", ")),
+            LabelKind::Docker { image: None },
         ),
-        Some(label) => match &label.kind {
-            LabelKind::Host => format!("Label {}: the steps run on this host", label.name),
-            LabelKind::Docker { image } => format!(
-                "Label {} asks for the Docker image {image}, but this runner has no Docker: the steps run on this host and the image is not used",
-                label.name
-            ),
-            LabelKind::Kubernetes { image } => format!(
-                "Label {}: the steps run in a pod of the job's namespace{}",
-                label.name,
-                image
-                    .as_ref()
-                    .map(|i| format!(" ({i})"))
-                    .unwrap_or_default()
-            ),
-        },
+        None => {
+            let line = format!(
+                "runs-on [{}] matches none of this runner's labels: the steps run on this host",
+                runs_on.join(", ")
+            );
+            return Ok((Placement::Host, line));
+        }
+    };
+    let in_pod = |image: &Option<String>| {
+        image
+            .as_ref()
+            .map(|i| format!(" ({i})"))
+            .unwrap_or_default()
+    };
+    match kind {
+        LabelKind::Host => Ok((
+            Placement::Host,
+            format!("Label {name}: the steps run on this host"),
+        )),
+        LabelKind::Kubernetes { image } => {
+            let line = format!(
+                "Label {name}: the steps run in a pod of the job's namespace{}",
+                in_pod(&image)
+            );
+            Ok((Placement::Pod { image }, line))
+        }
+        LabelKind::Docker { .. } | LabelKind::Lxc { .. } => {
+            let (asked, image) = match kind {
+                LabelKind::Lxc { template } => (
+                    format!(
+                        "the LXC container {}",
+                        template.as_deref().unwrap_or("(default)")
+                    ),
+                    None,
+                ),
+                LabelKind::Docker { image } => (
+                    format!(
+                        "the Docker image {}",
+                        image.as_deref().unwrap_or("(the default one)")
+                    ),
+                    image,
+                ),
+                _ => unreachable!("only container labels reach here"),
+            };
+            if !kubernetes {
+                return Err(TaskError::NoContainer { label: name, asked });
+            }
+            let line = format!(
+                "Label {name} asks for {asked}; this runner has no Docker: the steps run in a pod of the job's namespace{}",
+                in_pod(&image)
+            );
+            Ok((Placement::Pod { image }, line))
+        }
     }
 }
 
@@ -440,6 +499,7 @@ mod tests {
             envs: Vec::new(),
             builds: Default::default(),
             pods: PodSettings::default(),
+            kubernetes_configured: false,
             timeout: Duration::from_secs(3 * 3600),
         }
     }
@@ -545,21 +605,47 @@ mod tests {
     }
 
     #[test]
-    fn placement_says_where_the_steps_run() {
-        let labels =
-            Label::parse_list("linux:host,ubuntu:docker://node:20,k8s:kubernetes://img:1").unwrap();
-        let line = |runs_on: &[&str]| {
+    fn container_labels_run_in_pods_with_kubernetes_and_are_refused_without() {
+        let labels = Label::parse_list(
+            "linux:host,ubuntu:docker://node:20,plain:docker,deb:lxc://debian:12,k8s:kubernetes://img:1",
+        )
+        .unwrap();
+        let place = |runs_on: &[&str], kubernetes: bool| {
             let runs_on: Vec<String> = runs_on.iter().map(|s| s.to_string()).collect();
-            placement_line(&runs_on, &labels)
+            placement(&runs_on, &labels, kubernetes)
         };
-        assert!(line(&["linux"]).contains("run on this host"));
-        let docker = line(&["ubuntu"]);
+        let (host, line) = place(&["linux"], false).unwrap();
+        assert!(matches!(host, Placement::Host) && line.contains("run on this host"));
+        let (pod, line) = place(&["k8s"], false).unwrap();
+        assert!(matches!(pod, Placement::Pod { image: Some(ref i) } if i == "img:1"));
         assert!(
-            docker.contains("node:20") && docker.contains("no Docker"),
-            "{docker}"
+            line.contains("pod of the job's namespace (img:1)"),
+            "{line}"
         );
-        let k8s = line(&["k8s"]);
-        assert!(k8s.contains("pod of the job's namespace (img:1)"), "{k8s}");
-        assert!(line(&["other"]).contains("matches none"));
+        // Without Kubernetes a container label never runs on the host.
+        for runs_on in [&["ubuntu"][..], &["plain"], &["deb"], &["other"]] {
+            let error = place(runs_on, false).unwrap_err().to_string();
+            assert!(
+                error.contains(":host") && error.contains("kubernetes"),
+                "{runs_on:?}: {error}"
+            );
+        }
+        let error = place(&["ubuntu"], false).unwrap_err().to_string();
+        assert!(
+            error.starts_with("label ubuntu asks for the Docker image node:20"),
+            "{error}"
+        );
+        // With it, they run in a pod: the label's image, else the job image.
+        let (pod, line) = place(&["ubuntu"], true).unwrap();
+        assert!(matches!(pod, Placement::Pod { image: Some(ref i) } if i == "node:20"));
+        assert!(line.contains("node:20") && line.contains("pod"), "{line}");
+        for runs_on in [&["plain"][..], &["deb"], &["other"]] {
+            let (pod, _) = place(runs_on, true).unwrap();
+            assert!(matches!(pod, Placement::Pod { image: None }), "{runs_on:?}");
+        }
+        // A host-only runner places an unmatched job on the host, as act_runner does.
+        let host_only = Label::parse_list("linux:host").unwrap();
+        let (host, line) = placement(&["other".to_string()], &host_only, false).unwrap();
+        assert!(matches!(host, Placement::Host) && line.contains("matches none"));
     }
 }

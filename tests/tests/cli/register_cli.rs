@@ -339,7 +339,7 @@ async fn missing_values_are_usage_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("GITEA_RUNNER_REGISTRATION_TOKEN"));
     for (labels, says) in [
-        ("x:docker", "names no image"),
+        ("x:kubernetes:img", "the image must follow `//`"),
         (
             "ubuntu-latest:dokcer://node:20",
             "unsupported schema: dokcer",
@@ -459,5 +459,8 @@ async fn generate_config_output_is_a_loadable_config() {
     let path = dir.path().join("config.yaml");
     std::fs::write(&path, &out.stdout).unwrap();
     let loaded = hr_gitea::config::load_with_env(Some(&path), &|_| None).unwrap();
-    assert_eq!(loaded.config, hr_gitea::config::Config::default());
+    let mut defaults = hr_gitea::config::Config::default();
+    // The generated file has a `kubernetes:` section.
+    defaults.kubernetes.configured = true;
+    assert_eq!(loaded.config, defaults);
 }

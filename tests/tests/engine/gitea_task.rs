@@ -55,6 +55,7 @@ impl Fixture {
             builds,
             timeout: Duration::from_secs(3 * 3600),
             pods: Default::default(),
+            kubernetes_configured: false,
         }
     }
 }
@@ -458,26 +459,46 @@ async fn a_bad_payload_fails_with_readable_runner_lines() {
     );
 }
 
+/// A `docker` label's job never runs its steps on the host: without Kubernetes it fails
+/// before the first step, naming the label and the two ways out; with Kubernetes
+/// configured it goes to a pod (here the cluster is unreachable, so it fails there, still
+/// without a step on the host).
 #[tokio::test]
-async fn a_docker_label_runs_on_the_host_and_says_so() {
+async fn a_docker_label_never_runs_its_steps_on_the_host() {
     let f = Fixture::new();
-    for (id, label, wanted) in [(51, "ubuntu-latest", "has no Docker")] {
-        let payload = format!(
-            "name: CI\n\"on\": push\njobs:\n  build:\n    runs-on: {label}\n    steps:\n      - run: echo on-host\n"
-        );
-        let (run, events) = execute(
-            task(id, &payload, context("https://gitea.example/")),
-            &f.settings(),
-        )
-        .await;
-        assert_eq!(run.result, Outcome::Success, "{:#?}", lines(&events));
-        let notes: Vec<String> = lines(&events)
-            .into_iter()
-            .filter(|l| l.contains(wanted))
-            .collect();
-        assert_eq!(notes.len(), 1, "{:#?}", lines(&events));
-        assert!(has_line(&events, "on-host"));
-    }
+    let payload = "name: CI\n\"on\": push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo on-host\n";
+    let (run, events) = execute(
+        task(51, payload, context("https://gitea.example/")),
+        &f.settings(),
+    )
+    .await;
+    assert_eq!(run.result, Outcome::Failure, "{:#?}", lines(&events));
+    assert!(!has_line(&events, "on-host"), "{:#?}", lines(&events));
+    assert!(
+        lines(&events).iter().any(|l| l.contains(
+            "label ubuntu-latest asks for the Docker image node:20, which this runner cannot start"
+        ) && l.contains("ubuntu-latest:host")
+            && l.contains("kubernetes")),
+        "{:#?}",
+        lines(&events)
+    );
+    let mut settings = f.settings();
+    settings.kubernetes_configured = true;
+    settings.builds.kubeconfig = Some(f.dir.path().join("no-such-kubeconfig"));
+    let (run, events) = execute(
+        task(59, payload, context("https://gitea.example/")),
+        &settings,
+    )
+    .await;
+    assert_eq!(run.result, Outcome::Failure, "{:#?}", lines(&events));
+    assert!(!has_line(&events, "on-host"), "{:#?}", lines(&events));
+    assert!(
+        lines(&events).iter().any(|l| l
+            .contains("ubuntu-latest asks for the Docker image node:20")
+            && l.contains("pod")),
+        "{:#?}",
+        lines(&events)
+    );
 }
 
 /// A `kubernetes` label runs the steps in a pod (tests/tests/pod_steps/); without a

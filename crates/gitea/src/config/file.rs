@@ -227,6 +227,7 @@ pub(super) fn apply(
     }
     if let Some(k) = file.kubernetes {
         let c = &mut config.kubernetes;
+        c.configured = true;
         set_some(&mut c.kubeconfig, k.kubeconfig);
         set_some(&mut c.context, k.context);
         set(&mut c.namespace_prefix, k.namespace_prefix);

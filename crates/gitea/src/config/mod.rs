@@ -154,6 +154,9 @@ impl Default for MetricsConfig {
 /// `kubernetes:`: the cluster and how Kaniko builds run on it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KubernetesConfig {
+    /// The config file has a `kubernetes:` section: the operator set up a cluster, so jobs
+    /// of container labels (`docker`, `lxc`) run in pods instead of being refused.
+    pub configured: bool,
     /// `None`: `KUBECONFIG`, then `~/.kube/config`, then the in-cluster service account.
     pub kubeconfig: Option<PathBuf>,
     /// A context of the kubeconfig; `None` = its current context.
@@ -190,6 +193,7 @@ impl Default for KubernetesConfig {
     fn default() -> Self {
         let kaniko = KanikoConfig::default();
         KubernetesConfig {
+            configured: false,
             kubeconfig: None,
             context: None,
             namespace_prefix: kaniko.namespace_prefix,

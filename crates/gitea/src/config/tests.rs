@@ -23,7 +23,10 @@ fn load_text(text: &str) -> Result<Loaded, ConfigError> {
 #[test]
 fn the_generated_config_loads_back_to_the_defaults() {
     let loaded = load_text(&generate()).unwrap();
-    assert_eq!(loaded.config, Config::default());
+    let mut defaults = Config::default();
+    // The generated file has a `kubernetes:` section.
+    defaults.kubernetes.configured = true;
+    assert_eq!(loaded.config, defaults);
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 }
 
@@ -147,9 +150,9 @@ fn bad_values_are_reported_at_their_line() {
         ("runner:\n  capacity: 0\n", 2, "use 1 or more"),
         ("log:\n  level: loud\n", 2, "not a log level"),
         (
-            "runner:\n  labels:\n    - ok:host\n    - bad:docker\n",
+            "runner:\n  labels:\n    - ok:host\n    - bad:kubernetes:img\n",
             4,
-            "names no image",
+            "the image must follow `//`",
         ),
         ("runner:\n  capcity: 2\n", 2, "capcity"),
         (
@@ -224,8 +227,9 @@ fn a_bad_environment_value_names_the_variable() {
             .starts_with("environment variable HYBRID_RUNNER_RUNNER_TIMEOUT:"),
         "{err}"
     );
-    let lookup =
-        |name: &str| (name == "HYBRID_RUNNER_RUNNER_LABELS").then(|| "x:docker".to_string());
+    let lookup = |name: &str| {
+        (name == "HYBRID_RUNNER_RUNNER_LABELS").then(|| "x:kubernetes:img".to_string())
+    };
     let err = load_with_env(None, &lookup).unwrap_err();
     assert!(err.to_string().starts_with("runner.labels:"), "{err}");
 }

@@ -303,7 +303,7 @@ mod tests {
         );
         let file = dir.path().join("r");
         registration(&["x:host"]).save(&file).unwrap();
-        let bad = load_identity(&file, &["x:docker".into()]).unwrap_err();
+        let bad = load_identity(&file, &["x:kubernetes:img".into()]).unwrap_err();
         assert!(bad.is_usage(), "{bad}");
     }
 

@@ -141,6 +141,14 @@ fn task_settings(config: &Config, ready: &Ready, envs: Vec<(String, String)>) ->
         },
         timeout: config.runner.timeout,
         pods: pod_settings(kube),
+        kubernetes_configured: kube.configured
+            || kube.kubeconfig.is_some()
+            || kube.context.is_some()
+            || ready
+                .identity
+                .labels
+                .iter()
+                .any(|l| matches!(l.kind, hr_gitea::labels::LabelKind::Kubernetes { .. })),
     }
 }
 
