@@ -179,10 +179,12 @@ fn path(text: &str) -> Result<PathBuf, ValueError> {
     Ok(PathBuf::from(text.trim()))
 }
 
+/// A whole number; 0 and below become 0 (see [`Config::normalise`]).
 fn count(text: &str) -> Result<usize, ValueError> {
-    text.trim().parse().map_err(|_| ValueError::WholeNumber {
+    let n: i64 = text.trim().parse().map_err(|_| ValueError::WholeNumber {
         text: text.to_string(),
-    })
+    })?;
+    Ok(usize::try_from(n.max(0)).unwrap_or(usize::MAX))
 }
 
 fn boolean(text: &str) -> Result<bool, ValueError> {

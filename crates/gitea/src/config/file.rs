@@ -1,6 +1,7 @@
 //! The config file: YAML read by serde-saphyr into structs whose every key is optional
-//! (a missing key keeps the layer below), with unknown keys refused at their line and
-//! act_runner's keys that mean nothing here accepted and reported as ignored.
+//! (a missing key keeps the layer below). A key no section knows is reported at its
+//! `line:col` and ignored ([`super::unknown_keys`]), act_runner's keys that mean nothing here
+//! are reported as ignored, and a bad value is an error at its line.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -10,13 +11,13 @@ use std::time::Duration;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 
+use super::unknown_keys;
 use super::values::{self, LogLevel};
 use super::{Config, ConfigError};
 use crate::labels::Label;
 use hr_image::kaniko::ContextMode;
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct FileConfig {
     log: Option<FileLog>,
     runner: Option<FileRunner>,
@@ -31,7 +32,6 @@ struct FileConfig {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct FileLog {
     #[serde(default, deserialize_with = "log_level")]
     level: Option<LogLevel>,
@@ -41,7 +41,6 @@ struct FileLog {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct FileRunner {
     file: Option<PathBuf>,
     #[serde(default, deserialize_with = "capacity")]
@@ -83,13 +82,11 @@ struct FileRunner {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct FileHost {
     workdir_parent: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct FileMetrics {
     enabled: Option<bool>,
     #[serde(default, deserialize_with = "socket_addr")]
@@ -99,7 +96,6 @@ struct FileMetrics {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct FileKubernetes {
     kubeconfig: Option<PathBuf>,
     context: Option<String>,
@@ -124,7 +120,6 @@ struct FileKubernetes {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct FileResources {
     requests: Option<BTreeMap<String, String>>,
     limits: Option<BTreeMap<String, String>>,
@@ -163,14 +158,11 @@ fn socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D:
     .map(Some)
 }
 
+/// A whole number; 0 and below become 0, which [`Config::normalise`] makes 1 with a
+/// warning, as act_runner does.
 fn capacity<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
-    let n = u64::deserialize(d)?;
-    match usize::try_from(n) {
-        Ok(n) if n >= 1 => Ok(Some(n)),
-        _ => Err(serde::de::Error::custom(format!(
-            "capacity {n} is not a number of tasks; use 1 or more"
-        ))),
-    }
+    let n = i64::deserialize(d)?;
+    Ok(Some(usize::try_from(n.max(0)).unwrap_or(usize::MAX)))
 }
 
 /// Applies the file's keys over `config`; returns the warnings for ignored keys.
@@ -186,7 +178,7 @@ pub(super) fn apply(
             .map_err(|e| parse_error(&e, path))?
             .unwrap_or_default()
     };
-    let warnings = ignored_keys(&file)
+    let mut warnings: Vec<String> = ignored_keys(&file)
         .into_iter()
         .map(|key| {
             format!(
@@ -195,6 +187,16 @@ pub(super) fn apply(
             )
         })
         .collect();
+    if let Ok(tree) = workflows::yaml::parse(text, &path.display().to_string()) {
+        for (key, node) in unknown_keys::unknown_keys(&tree, &known_keys) {
+            warnings.push(format!(
+                "{}:{}:{}: unknown key {key}; it is ignored (check its spelling and section)",
+                path.display(),
+                node.location.line,
+                node.location.column
+            ));
+        }
+    }
     if let Some(log) = file.log {
         set(&mut config.log.level, log.level);
     }
@@ -256,6 +258,21 @@ pub(super) fn apply(
         set(&mut c.unschedulable_timeout, k.unschedulable_timeout);
     }
     Ok(warnings)
+}
+
+/// The keys of the section at `path` of the file (`""`: the top).
+fn known_keys(path: &str) -> Option<&'static [&'static str]> {
+    use unknown_keys::fields_of;
+    match path {
+        "" => Some(fields_of::<FileConfig>()),
+        "log" => Some(fields_of::<FileLog>()),
+        "runner" => Some(fields_of::<FileRunner>()),
+        "host" => Some(fields_of::<FileHost>()),
+        "metrics" => Some(fields_of::<FileMetrics>()),
+        "kubernetes" => Some(fields_of::<FileKubernetes>()),
+        "kubernetes.job_resources" | "kubernetes.resources" => Some(fields_of::<FileResources>()),
+        _ => None,
+    }
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {

@@ -21,6 +21,7 @@
 mod env;
 mod file;
 mod template;
+mod unknown_keys;
 pub mod values;
 
 use std::collections::BTreeMap;
@@ -318,11 +319,88 @@ pub fn load_with_env(
         warnings = file::apply(&mut config, &text, path)?;
     }
     env::apply(&mut config, env)?;
+    warnings.extend(config.normalise());
     config.validate()?;
     Ok(Loaded { config, warnings })
 }
 
 impl Config {
+    /// Replaces the values act_runner replaces (internal/pkg/config/config.go,
+    /// `LoadDefault`) the same way, and says so: a capacity below 1 is 1, a `timeout` of 0
+    /// is 3h, a `fetch_timeout` of 0 is 5s and one past 60s is 60s, a `fetch_interval` of 0
+    /// is 2s, a `fetch_interval_max` of 0 is 5s and one below `fetch_interval` is raised to
+    /// it. Returns one warning per replaced value.
+    pub fn normalise(&mut self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let r = &mut self.runner;
+        let mut replace = |key: &str, slot: &mut Duration, cond: bool, to: Duration, why: &str| {
+            if cond {
+                warnings.push(format!(
+                    "runner.{key} {} {why}; using {} (as act_runner does)",
+                    values::format_duration(*slot),
+                    values::format_duration(to)
+                ));
+                *slot = to;
+            }
+        };
+        let timeout = r.timeout;
+        replace(
+            "timeout",
+            &mut r.timeout,
+            timeout.is_zero(),
+            Duration::from_secs(3 * 3600),
+            "is no time limit",
+        );
+        let fetch = r.fetch_timeout;
+        replace(
+            "fetch_timeout",
+            &mut r.fetch_timeout,
+            fetch.is_zero(),
+            Duration::from_secs(5),
+            "is no deadline",
+        );
+        let fetch = r.fetch_timeout;
+        replace(
+            "fetch_timeout",
+            &mut r.fetch_timeout,
+            fetch > MAX_FETCH_TIMEOUT,
+            MAX_FETCH_TIMEOUT,
+            "exceeds the 60s deadline of one call",
+        );
+        let interval = r.fetch_interval;
+        replace(
+            "fetch_interval",
+            &mut r.fetch_interval,
+            interval.is_zero(),
+            Duration::from_secs(2),
+            "would poll without pause",
+        );
+        let max = r.fetch_interval_max;
+        replace(
+            "fetch_interval_max",
+            &mut r.fetch_interval_max,
+            max.is_zero(),
+            Duration::from_secs(5),
+            "would poll without pause",
+        );
+        let (max, interval) = (r.fetch_interval_max, r.fetch_interval);
+        replace(
+            "fetch_interval_max",
+            &mut r.fetch_interval_max,
+            max < interval,
+            interval,
+            "is less than runner.fetch_interval",
+        );
+        if r.capacity == 0 {
+            warnings.push(
+                "runner.capacity 0 is not a number of tasks; using 1 (as act_runner does)"
+                    .to_string(),
+            );
+            r.capacity = 1;
+        }
+        warnings
+    }
+
     /// Checks what single values cannot: ranges and relations between keys. Call again
     /// after applying command-line flags.
     pub fn validate(&self) -> Result<(), ConfigError> {

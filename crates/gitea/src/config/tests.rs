@@ -147,14 +147,12 @@ fn bad_values_are_reported_at_their_line() {
             3,
             "not a duration",
         ),
-        ("runner:\n  capacity: 0\n", 2, "use 1 or more"),
         ("log:\n  level: loud\n", 2, "not a log level"),
         (
             "runner:\n  labels:\n    - ok:host\n    - bad:kubernetes:img\n",
             4,
             "the image must follow `//`",
         ),
-        ("runner:\n  capcity: 2\n", 2, "capcity"),
         (
             "kubernetes:\n  context_mode: tarball\n",
             2,
@@ -176,13 +174,8 @@ fn bad_values_are_reported_at_their_line() {
 
 #[test]
 fn relations_between_keys_are_checked() {
-    let err = load_text("runner:\n  fetch_interval: 10s\n  fetch_interval_max: 5s\n").unwrap_err();
-    assert!(
-        err.to_string().starts_with("runner.fetch_interval_max:"),
-        "{err}"
-    );
-    let err = load_text("runner:\n  fetch_timeout: 2m\n").unwrap_err();
-    assert!(err.to_string().contains("at most 60s"), "{err}");
+    // The relations act_runner repairs are repaired (see the normalising test); the
+    // others are errors.
     let err = load_text("kubernetes:\n  namespace_prefix: Bad_Prefix\n").unwrap_err();
     assert!(
         err.to_string().starts_with("kubernetes.namespace_prefix:"),
@@ -286,5 +279,48 @@ fn job_pod_keys_load_from_the_file() {
             .unwrap_err()
             .to_string()
             .starts_with("kubernetes.job_image:")
+    );
+}
+
+#[test]
+fn unknown_keys_are_warned_about_at_their_place_and_ignored() {
+    let loaded = load_text(
+        "runner:\n  capcity: 2\n  capacity: 3\nkubernetes:\n  resources:\n    limts: {}\nfuture_section:\n  x: 1\n",
+    )
+    .unwrap();
+    assert_eq!(loaded.config.runner.capacity, 3);
+    let warnings = loaded.warnings.join("\n");
+    for wanted in [
+        "config.yaml:2:3: unknown key runner.capcity; it is ignored",
+        "config.yaml:6:5: unknown key kubernetes.resources.limts; it is ignored",
+        "config.yaml:7:1: unknown key future_section; it is ignored",
+    ] {
+        assert!(warnings.contains(wanted), "{wanted:?} in {warnings}");
+    }
+}
+
+#[test]
+fn values_act_runner_replaces_are_replaced_the_same_way_with_a_warning() {
+    let loaded = load_text(
+        "runner:\n  capacity: 0\n  timeout: 0s\n  fetch_timeout: 90s\n  fetch_interval: 10s\n  fetch_interval_max: 5s\n",
+    )
+    .unwrap();
+    let r = &loaded.config.runner;
+    assert_eq!(r.capacity, 1);
+    assert_eq!(r.timeout, std::time::Duration::from_secs(3 * 3600));
+    assert_eq!(r.fetch_timeout, std::time::Duration::from_secs(60));
+    assert_eq!(r.fetch_interval_max, std::time::Duration::from_secs(10));
+    let warnings = loaded.warnings.join("\n");
+    for key in ["capacity", "timeout", "fetch_timeout", "fetch_interval_max"] {
+        assert!(
+            warnings.contains(&format!("runner.{key} ")),
+            "{key} in {warnings}"
+        );
+    }
+    let negative = load_text("runner:\n  capacity: -2\n  fetch_timeout: 0s\n").unwrap();
+    assert_eq!(negative.config.runner.capacity, 1);
+    assert_eq!(
+        negative.config.runner.fetch_timeout,
+        std::time::Duration::from_secs(5)
     );
 }
