@@ -90,6 +90,14 @@ pub(super) fn apply(
         &mut r.fetch_interval_max,
         values::parse_duration,
     )?;
+    // act_runner's container image reads its labels from GITEA_RUNNER_LABELS (a comma
+    // list); HYBRID_RUNNER_RUNNER_LABELS wins when both are set.
+    if let Some(value) = env("GITEA_RUNNER_LABELS") {
+        r.labels = list(&value).map_err(|source| ConfigError::Env {
+            name: "GITEA_RUNNER_LABELS".to_string(),
+            source,
+        })?;
+    }
     o.set("runner.labels", &mut r.labels, list)?;
     o.set_opt("runner.spool_dir", &mut r.spool_dir, path)?;
 

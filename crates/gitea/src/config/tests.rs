@@ -324,3 +324,20 @@ fn values_act_runner_replaces_are_replaced_the_same_way_with_a_warning() {
         std::time::Duration::from_secs(5)
     );
 }
+
+#[test]
+fn act_runners_label_variable_is_read_and_ours_wins() {
+    let gitea_only =
+        |name: &str| (name == "GITEA_RUNNER_LABELS").then(|| "a:host, b:docker".to_string());
+    let loaded = load_with_env(None, &gitea_only).unwrap();
+    assert_eq!(loaded.config.runner.labels, ["a:host", "b:docker"]);
+    let both = |name: &str| match name {
+        "GITEA_RUNNER_LABELS" => Some("a:host".to_string()),
+        "HYBRID_RUNNER_RUNNER_LABELS" => Some("c:host".to_string()),
+        _ => None,
+    };
+    assert_eq!(
+        load_with_env(None, &both).unwrap().config.runner.labels,
+        ["c:host"]
+    );
+}
