@@ -60,6 +60,7 @@ struct FileRunner {
     fetch_interval_max: Option<Duration>,
     labels: Option<Vec<LabelSpec>>,
     spool_dir: Option<PathBuf>,
+    report_retry: Option<FileRetry>,
     // act_runner's, without meaning here (reporting cadence is this runner's own).
     workdir_cleanup_age: Option<IgnoredAny>,
     idle_cleanup_interval: Option<IgnoredAny>,
@@ -79,6 +80,16 @@ struct FileRunner {
     post_task_script: Option<IgnoredAny>,
     post_task_script_timeout: Option<IgnoredAny>,
     hooks: Option<IgnoredAny>,
+}
+
+/// forgejo-runner's `runner.report_retry`.
+#[derive(Debug, Default, Deserialize)]
+struct FileRetry {
+    max_retries: Option<u32>,
+    #[serde(default, deserialize_with = "duration")]
+    initial_delay: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    max_delay: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -217,6 +228,18 @@ pub(super) fn apply(
             r.labels.map(|l| l.into_iter().map(|s| s.0).collect()),
         );
         set_some(&mut c.spool_dir, r.spool_dir);
+        if let Some(retry) = r.report_retry {
+            let slot = &mut c.report_retry;
+            // forgejo-runner: 0 retries and a 0 delay mean its defaults, a 0 max no cap.
+            set(&mut slot.max_retries, retry.max_retries.filter(|n| *n > 0));
+            set(
+                &mut slot.initial_delay,
+                retry.initial_delay.filter(|d| !d.is_zero()),
+            );
+            if let Some(max) = retry.max_delay {
+                slot.max_delay = (!max.is_zero()).then_some(max);
+            }
+        }
     }
     if let Some(h) = file.host {
         set_some(&mut config.host.workdir_parent, h.workdir_parent);
@@ -267,6 +290,7 @@ fn known_keys(path: &str) -> Option<&'static [&'static str]> {
         "" => Some(fields_of::<FileConfig>()),
         "log" => Some(fields_of::<FileLog>()),
         "runner" => Some(fields_of::<FileRunner>()),
+        "runner.report_retry" => Some(fields_of::<FileRetry>()),
         "host" => Some(fields_of::<FileHost>()),
         "metrics" => Some(fields_of::<FileMetrics>()),
         "kubernetes" => Some(fields_of::<FileKubernetes>()),

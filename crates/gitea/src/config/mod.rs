@@ -83,6 +83,28 @@ pub struct RunnerConfig {
     /// Where the daemon keeps each running task's log rows until the server acknowledged
     /// them; `None` = `.runner-spool` beside the runner file.
     pub spool_dir: Option<PathBuf>,
+    /// Forgejo's `report_retry`: how the final log and state of a task are retried.
+    pub report_retry: ReportRetry,
+}
+
+/// `runner.report_retry` (forgejo-runner's keys): the final calls of a task make at least
+/// `max_retries` attempts, waiting `initial_delay` after the first failure, doubling up to
+/// `max_delay` (`None`: no cap). The defaults are this runner's: 3 attempts, 100ms, 5s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRetry {
+    pub max_retries: u32,
+    pub initial_delay: Duration,
+    pub max_delay: Option<Duration>,
+}
+
+impl Default for ReportRetry {
+    fn default() -> Self {
+        ReportRetry {
+            max_retries: crate::report::FINAL_MIN_ATTEMPTS,
+            initial_delay: Duration::from_millis(100),
+            max_delay: Some(Duration::from_secs(5)),
+        }
+    }
 }
 
 impl Default for RunnerConfig {
@@ -101,6 +123,7 @@ impl Default for RunnerConfig {
             fetch_interval_max: Duration::from_secs(5),
             labels: Vec::new(),
             spool_dir: None,
+            report_retry: ReportRetry::default(),
         }
     }
 }

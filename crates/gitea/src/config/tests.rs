@@ -341,3 +341,30 @@ fn act_runners_label_variable_is_read_and_ours_wins() {
         ["c:host"]
     );
 }
+
+#[test]
+fn forgejos_report_retry_is_read() {
+    let loaded = load_text(
+        "runner:\n  report_retry:\n    max_retries: 7\n    initial_delay: 1s\n    max_delay: 0s\n    jitter: 1\n",
+    )
+    .unwrap();
+    let retry = &loaded.config.runner.report_retry;
+    assert_eq!(
+        (retry.max_retries, retry.initial_delay, retry.max_delay),
+        (7, std::time::Duration::from_secs(1), None),
+        "0s is no cap, as in forgejo-runner"
+    );
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("unknown key runner.report_retry.jitter")),
+        "{:?}",
+        loaded.warnings
+    );
+    let defaults = load_text("runner:\n  report_retry:\n    max_retries: 0\n").unwrap();
+    assert_eq!(
+        defaults.config.runner.report_retry,
+        super::ReportRetry::default()
+    );
+}

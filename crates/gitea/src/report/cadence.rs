@@ -269,6 +269,7 @@ mod tests {
             max_latency: Duration::from_secs(1),
             heartbeat: Duration::from_secs(5),
             close_timeout: Duration::from_secs(1),
+            ..ReportSettings::new(dir.to_path_buf())
         };
         let spool = Spool::create(dir, 1).unwrap();
         Shipper::new(client, 1, settings, ReportCounters::default(), spool)

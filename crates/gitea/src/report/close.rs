@@ -32,7 +32,8 @@ use crate::{RpcError, RunnerClient};
 
 /// The final calls retry transient failures for this many `close_timeout`s.
 pub const FINAL_BUDGET_FACTOR: u32 = 18;
-/// Attempts every final call gets, whatever its errors.
+/// Attempts every final call gets, whatever its errors, by default
+/// ([`ReportSettings::final_attempts`], `runner.report_retry.max_retries`).
 pub const FINAL_MIN_ATTEMPTS: u32 = 3;
 
 /// The runner row a recovered task ends with.
@@ -43,6 +44,10 @@ struct Attempts {
     started: Instant,
     budget: Duration,
     count: u32,
+    /// Attempts made whatever the errors (`ReportSettings::final_attempts`).
+    min: u32,
+    first_delay: Duration,
+    max_delay: Option<Duration>,
     backoff: Backoff,
 }
 
@@ -52,19 +57,28 @@ impl Attempts {
             started: Instant::now(),
             budget: settings.close_timeout * FINAL_BUDGET_FACTOR,
             count: 0,
+            min: settings.final_attempts.max(1),
+            first_delay: settings.final_first_delay,
+            max_delay: settings.final_max_delay,
             backoff: Backoff::default(),
         }
+    }
+
+    /// The wait before the next attempt after a failure.
+    fn failed(&mut self) -> Duration {
+        self.backoff
+            .fail_within(Instant::now(), self.first_delay, self.max_delay)
     }
 
     /// After a failure: waits before the next attempt, or says to give up.
     async fn retry(&mut self, error: &RpcError) -> bool {
         let permanent = !error.is_transient() || not_ours(error);
-        let exhausted = self.count >= FINAL_MIN_ATTEMPTS
-            && (permanent || self.started.elapsed() >= self.budget);
+        let exhausted =
+            self.count >= self.min && (permanent || self.started.elapsed() >= self.budget);
         if exhausted {
             return false;
         }
-        let delay = self.backoff.fail(Instant::now());
+        let delay = self.failed();
         tokio::time::sleep(delay).await;
         true
     }
@@ -176,7 +190,7 @@ impl Shipper {
                     if progressed {
                         attempts.backoff.succeed();
                     } else {
-                        tokio::time::sleep(attempts.backoff.fail(Instant::now())).await;
+                        tokio::time::sleep(attempts.failed()).await;
                     }
                 }
                 Err(error) => {
@@ -220,7 +234,7 @@ impl Shipper {
                         "final state not fully acknowledged yet"
                     );
                     if held != TaskResult::Unspecified
-                        && attempts.count >= FINAL_MIN_ATTEMPTS
+                        && attempts.count >= attempts.min
                         && attempts.started.elapsed() >= attempts.budget
                     {
                         tracing::warn!(

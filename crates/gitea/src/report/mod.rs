@@ -54,6 +54,12 @@ pub struct ReportSettings {
     pub heartbeat: Duration,
     /// The deadline of each attempt of a final call.
     pub close_timeout: Duration,
+    /// Attempts every final call gets whatever its errors (at least 1).
+    pub final_attempts: u32,
+    /// The wait after a final call's first failure, doubled after each further one up to
+    /// `final_max_delay` (`None`: no cap but the retry budget).
+    pub final_first_delay: Duration,
+    pub final_max_delay: Option<Duration>,
 }
 
 impl ReportSettings {
@@ -66,6 +72,9 @@ impl ReportSettings {
             max_latency: Duration::from_secs(1),
             heartbeat: Duration::from_secs(5),
             close_timeout: Duration::from_secs(10),
+            final_attempts: FINAL_MIN_ATTEMPTS,
+            final_first_delay: ship::Backoff::FIRST,
+            final_max_delay: Some(ship::Backoff::MAX),
         }
     }
 }

@@ -53,11 +53,22 @@ impl Backoff {
 
     /// Notes a failure; returns the delay before the next try.
     pub(crate) fn fail(&mut self, now: Instant) -> Duration {
-        self.delay = if self.delay.is_zero() {
-            Backoff::FIRST
+        self.fail_within(now, Backoff::FIRST, Some(Backoff::MAX))
+    }
+
+    /// [`Self::fail`] from `first`, doubling up to `max` (`None`: no cap).
+    pub(crate) fn fail_within(
+        &mut self,
+        now: Instant,
+        first: Duration,
+        max: Option<Duration>,
+    ) -> Duration {
+        let next = if self.delay.is_zero() {
+            first
         } else {
-            (self.delay * 2).min(Backoff::MAX)
+            self.delay.saturating_mul(2)
         };
+        self.delay = max.map_or(next, |max| next.min(max));
         self.until = Some(now + self.delay);
         self.delay
     }
@@ -437,6 +448,22 @@ mod tests {
         b.succeed();
         assert!(b.ready(now));
         assert_eq!(b.fail(now), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn a_backoff_within_bounds_doubles_from_its_first_delay_to_its_cap() {
+        let mut b = Backoff::default();
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        let capped: Vec<u128> = (0..4)
+            .map(|_| b.fail_within(now, ms(30), Some(ms(100))).as_millis())
+            .collect();
+        assert_eq!(capped, [30, 60, 100, 100]);
+        let mut b = Backoff::default();
+        let free: Vec<u128> = (0..4)
+            .map(|_| b.fail_within(now, ms(30), None).as_millis())
+            .collect();
+        assert_eq!(free, [30, 60, 120, 240]);
     }
 
     #[test]

@@ -98,7 +98,13 @@ async fn serve(
         tracing::warn!(error = %e, "cannot listen for SIGTERM/SIGINT");
     }
     let counters = ReportCounters::default();
-    let report_settings = ReportSettings::new(config.runner.spool_dir_or_default());
+    let retry = &config.runner.report_retry;
+    let report_settings = ReportSettings {
+        final_attempts: retry.max_retries,
+        final_first_delay: retry.initial_delay,
+        final_max_delay: retry.max_delay,
+        ..ReportSettings::new(config.runner.spool_dir_or_default())
+    };
     let metrics_counters = counters.clone();
     let make_work = |ready: Arc<Ready>| {
         let settings = task_settings(config, &ready, envs);

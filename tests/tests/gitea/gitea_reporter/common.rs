@@ -100,6 +100,7 @@ pub fn settings(spool: &Path) -> ReportSettings {
         max_latency: Duration::from_millis(200),
         heartbeat: Duration::from_millis(500),
         close_timeout: Duration::from_secs(2),
+        ..ReportSettings::new(spool.to_path_buf())
     }
 }
 

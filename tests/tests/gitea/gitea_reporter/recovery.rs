@@ -252,3 +252,38 @@ async fn recover_drops_the_folder_of_a_task_the_server_deleted() {
         "recovery gave up after {took:?}, as if the error were transient"
     );
 }
+
+/// `runner.report_retry` (forgejo-runner's keys) sets how many attempts a final call gets
+/// whatever its errors: a refused final log is tried exactly that often, at the delays set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_final_log_gets_the_configured_number_of_attempts() {
+    let fake = FakeGitea::start(FakeGiteaOptions::default());
+    let runner = runner_with_task(&fake, 1, &[]).await;
+    let spool = tempfile::tempdir().unwrap();
+    let mut settings = settings(spool.path());
+    settings.final_attempts = 5;
+    settings.final_first_delay = Duration::from_millis(10);
+    settings.final_max_delay = Some(Duration::from_millis(20));
+    let (sink, events) = EventSink::channel();
+    let reporter = TaskReporter::start(
+        runner.client.clone(),
+        runner.task_id,
+        settings.clone(),
+        events,
+        ReportCounters::default(),
+    )
+    .unwrap();
+    drop(sink);
+    // The run is deleted before the job's end: every final call is refused for good.
+    assert!(fake.delete_task(runner.task_id));
+    fake.clear_requests();
+    let started = Instant::now();
+    let error = reporter
+        .finish(Outcome::Success, Vec::new())
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("after 5 attempts"), "{error}");
+    let logs = fake.requests_of(Method::UpdateLog).len();
+    assert_eq!(logs, 5, "{error}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
