@@ -338,10 +338,21 @@ fn placement(
     let picked = labels::pick(runs_on, labels);
     let (name, kind) = match picked {
         Some(label) => (label.name.clone(), label.kind.clone()),
-        None if labels.iter().any(|l| l.kind.wants_isolation()) => (
-            format!("(none of [{}])", runs_on.join(", ")),
-            LabelKind::Docker { image: None },
-        ),
+        None if labels.iter().any(|l| l.kind.wants_isolation()) => {
+            let name = runs_on
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "self-hosted".into());
+            let asked = format!(
+                "the runner's default container (runs-on [{}] matches none of its labels, and act_runner runs such a job in its default image)",
+                runs_on.join(", ")
+            );
+            if !kubernetes {
+                return Err(TaskError::NoContainer { label: name, asked });
+            }
+            let line = format!("{asked}: the steps run in a pod of the job's namespace");
+            return Ok((Placement::Pod { image: None }, line));
+        }
         None => {
             let line = format!(
                 "runs-on [{}] matches none of this runner's labels: the steps run on this host",

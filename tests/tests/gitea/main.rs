@@ -11,6 +11,7 @@ mod gitea_daemon_build;
 mod gitea_daemon_faults;
 mod gitea_daemon_load;
 mod gitea_daemon_memory;
+mod gitea_daemon_migration;
 mod gitea_daemon_smoke;
 mod gitea_poller;
 mod gitea_register;
