@@ -255,7 +255,7 @@ impl JobState<'_> {
                 .scope
                 .interpolate(&def.display_name())
                 .unwrap_or_else(|_| def.display_name());
-            let key = self.step_key(def, format!("Pre {name}"));
+            let key = self.outside_step_key(def, format!("Pre {name}"));
             let started = std::time::Instant::now();
             self.engine.sink.send(super::events::Event::StepStarted {
                 job: self.key.clone(),
@@ -425,7 +425,9 @@ impl JobState<'_> {
             .enumerate()
             .map(|(i, s)| StepDef::from_composite(s, i))
             .collect();
+        self.composite_depth += 1;
         let inner = Box::pin(self.run_steps(inner, &defs)).await;
+        self.composite_depth -= 1;
         let mut outputs = Vec::new();
         for output in &manifest.outputs {
             let value = match &output.value {

@@ -19,13 +19,23 @@ pub struct JobKey {
     pub name: String,
 }
 
-/// One step of a job run. `index` counts from 0 in the job's step list (`pre` and
-/// `post` steps of actions get their own indexes after the main steps).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One step of a job run. `index` counts every step the job ran from 0, in the order they
+/// started: the job's own steps, the steps inside composite actions, and actions' `pre`
+/// and `post` steps.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct StepKey {
     pub index: usize,
     pub id: String,
     pub name: String,
+    /// The position in the job's `steps:` of the step this one is part of: its own for
+    /// one of the job's steps, the step using the composite action for a step inside it;
+    /// `None` for an action's `pre`/`post` step (the job's set-up and completion). A
+    /// server that knows the job's steps by position (Gitea) reports by this.
+    #[serde(skip)]
+    pub main: Option<usize>,
+    /// A step inside a composite action (its `main` is the step using the action).
+    #[serde(skip)]
+    pub nested: bool,
 }
 
 /// A step's or job's result, as GitHub spells it.

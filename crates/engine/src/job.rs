@@ -115,6 +115,12 @@ pub struct JobState<'a> {
     pub summary: String,
     pub posts: Vec<PostStep>,
     pub next_index: usize,
+    /// The job's own steps keyed so far (the next one's position in `steps:`).
+    pub main_steps: usize,
+    /// The job step running now (the one composite steps belong to).
+    pub current_main: Option<usize>,
+    /// How many composite actions the running step is inside.
+    pub composite_depth: usize,
     /// Cancels the job (Ctrl-C, job timeout, fail-fast).
     pub cancel: CancellationToken,
     pub timed_out: bool,
@@ -191,11 +197,38 @@ impl JobState<'_> {
         });
     }
 
+    /// The key of a step about to run: one of the job's own steps (its position is the
+    /// next one) or, inside a composite action, a step of the job step using it.
     pub fn step_key(&mut self, def: &StepDef, name: String) -> StepKey {
+        let (main, nested) = if self.composite_depth == 0 {
+            let position = self.main_steps;
+            self.main_steps += 1;
+            self.current_main = Some(position);
+            (Some(position), false)
+        } else {
+            (self.current_main, true)
+        };
+        self.key_of(def, name, main, nested)
+    }
+
+    /// The key of an action's `pre` or `post` step: part of no step of the job.
+    pub fn outside_step_key(&mut self, def: &StepDef, name: String) -> StepKey {
+        self.key_of(def, name, None, false)
+    }
+
+    fn key_of(
+        &mut self,
+        def: &StepDef,
+        name: String,
+        main: Option<usize>,
+        nested: bool,
+    ) -> StepKey {
         let key = StepKey {
             index: self.next_index,
             id: def.id.clone(),
             name: self.masker.mask(&name).into_owned(),
+            main,
+            nested,
         };
         self.next_index += 1;
         key
@@ -224,6 +257,9 @@ impl JobRun<'_> {
             summary: String::new(),
             posts: Vec::new(),
             next_index: 0,
+            main_steps: 0,
+            current_main: None,
+            composite_depth: 0,
             cancel: cancel.child_token(),
             timed_out: false,
             post_failed: false,

@@ -591,7 +591,7 @@ impl JobState<'_> {
                 name: Some(post.name.clone()),
                 ..StepDef::default()
             };
-            let key = self.step_key(&def, post.name.clone());
+            let key = self.outside_step_key(&def, post.name.clone());
             frame.scope.status = frame.status(self.cancelled());
             let started = Instant::now();
             let condition = if self.engine.hard_cancel.is_cancelled() {

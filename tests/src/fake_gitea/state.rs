@@ -529,7 +529,16 @@ impl Server {
     }
 }
 
+/// Gitea's `UpdateTaskByState` (models/actions/task.go): each step the request carries
+/// takes its result and log range; a step it leaves out has no result, so one that had
+/// started is Running again (whatever it was), which a runner must not let happen by
+/// leaving out steps.
 fn record_steps(task: &mut TaskView, steps: &[pb::StepState]) {
+    for (id, view) in task.steps.iter_mut() {
+        if view.started_at.is_some() && !steps.iter().any(|s| s.id == *id) {
+            view.result = pb::Result::Unspecified;
+        }
+    }
     for step in steps {
         let known = match task.step_count {
             Some(n) => step.id >= 0 && (step.id as usize) < n,

@@ -593,3 +593,80 @@ fn a_missing_runner_file_is_a_usage_error_that_says_to_register() {
     );
     assert!(fake.requests_of(Method::Declare).is_empty());
 }
+
+/// Step states are by position in the job's `steps:`, as Gitea numbers the step rows it
+/// made when it assigned the task: the two steps inside a composite action log into the
+/// step using it, and an action's `pre` and `post` log into the job's set-up and
+/// completion (before the first step's rows, after the last step's), as act_runner
+/// reports them. Exactly one state per step, each with its own rows.
+#[test]
+fn step_states_follow_the_jobs_steps_through_composite_pre_and_post() {
+    let fake = FakeGitea::start(FakeGiteaOptions::default());
+    let home = home(&fake);
+    let mirror = tempfile::tempdir().unwrap();
+    let action = mirror.path().join("acme").join("prepost");
+    harness::git::repo(
+        &action,
+        &[
+            (
+                "action.yml",
+                "name: prepost\nruns:\n  using: node20\n  pre: pre.js\n  main: main.js\n  post: post.js\n",
+            ),
+            ("pre.js", "console.log('pre-ran');\n"),
+            ("main.js", "console.log('main-ran');\n"),
+            ("post.js", "console.log('post-ran');\n"),
+        ],
+    );
+    harness::git::git(&action, &["tag", "v1"]);
+    let composite = "name: comp\\nruns:\\n  using: composite\\n  steps:\\n    - run: echo comp-one\\n      shell: bash\\n    - run: echo comp-two\\n      shell: bash\\n";
+    let payload = format!(
+        r#"name: ci
+on: push
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - name: make the composite action
+        run: |
+          mkdir -p comp && printf '{composite}' > comp/action.yml && echo made
+      - name: composite
+        uses: ./comp
+      - name: node
+        uses: acme/prepost@v1
+      - name: last
+        run: echo last-step
+"#
+    );
+    let mut spec = fake.task_spec(&["ubuntu-latest"], &payload);
+    spec.context["gitea_default_actions_url"] =
+        serde_json::Value::String(format!("file://{}", mirror.path().display()));
+    let id = fake.enqueue_task(spec);
+    let daemon = home.start(&DaemonOptions::default());
+    let task = wait_finished(&fake, &daemon, id);
+    let all = describe_task(&task, &daemon);
+    assert_eq!(task.result(), Some(pb::Result::Success), "{all}");
+    assert_eq!(
+        task.steps.keys().copied().collect::<Vec<_>>(),
+        [0, 1, 2, 3],
+        "one state per step of the job: {all}"
+    );
+    for (position, state) in &task.steps {
+        assert_eq!(state.result, pb::Result::Success, "step {position}: {all}");
+    }
+    assert_eq!(task.step_log(0), ["made"], "{all}");
+    assert_eq!(task.step_log(1), ["comp-one", "comp-two"], "{all}");
+    assert_eq!(task.step_log(2), ["main-ran"], "{all}");
+    assert_eq!(task.step_log(3), ["last-step"], "{all}");
+    let lines = task.log_lines();
+    let at = |text: &str| lines.iter().position(|l| l == text).unwrap();
+    assert!(
+        (at("pre-ran") as i64) < task.steps[&0].log_index,
+        "pre logs into the set-up: {all}"
+    );
+    let last = &task.steps[&3];
+    assert!(
+        at("post-ran") as i64 >= last.log_index + last.log_length,
+        "post logs into the completion: {all}"
+    );
+    assert_eq!(step_state_problems(&task), Vec::<String>::new(), "{all}");
+}

@@ -287,6 +287,8 @@ mod tests {
             index: 0,
             id: "s".into(),
             name: "s".into(),
+            main: Some(0),
+            nested: false,
         }
     }
 

@@ -9,13 +9,16 @@
 //! (`::error file=a.sh,line=3::message`), a skipped job's reason as a runner row. Summaries
 //! are not rows.
 //!
-//! Steps: by the engine's 0-based `StepKey.index`. A step's rows run from its first row to
-//! its last one; rows of no step printed while a step runs count in that step, so the
-//! steps tile the log the way Gitea's UI adds them up ("Set up job" = the rows before the
-//! first step, "Complete job" = the rows after the last). When the number of main steps is
-//! known ([`TaskLog::step_count`]), states of indexes past it (action `pre`/`post` steps,
-//! which the server does not know) are not sent; otherwise every step is (Gitea ignores
-//! unknown ids).
+//! Steps: by their position in the job's `steps:` (`StepKey.main`), the id Gitea gave each
+//! step row when it assigned the task (`models/actions/task.go`). The steps inside a
+//! composite action are part of the step using it: their rows count in its range and their
+//! starts and ends change nothing. An action's `pre` and `post` steps are part of no step:
+//! their rows fall before the first step ("Set up job") or after the last ("Complete job"),
+//! as act_runner reports them (its rows of the Pre and Post stages belong to no step). A
+//! step's rows run from its first row to its last one; rows of no step printed while a
+//! step runs count in that step, so the steps tile the log the way Gitea's UI adds them up.
+//! When the number of steps is known ([`TaskLog::step_count`]), states of positions past it
+//! are not sent.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -107,32 +110,36 @@ impl TaskLog {
                 self.push_text(None, &text, now, &mut applied.rows);
             }
             Event::StepStarted { step, .. } => {
-                let record = self.record(step.index);
-                record.started_at.get_or_insert(now);
-                self.running = Some(step.index);
-                applied.boundary = true;
+                if let Some(position) = job_step(&step) {
+                    let record = self.record(position);
+                    record.started_at.get_or_insert(now);
+                    self.running = Some(position);
+                    applied.boundary = true;
+                }
             }
             Event::Log { step, line, .. } => {
-                self.push_text(step.map(|s| s.index), &line, now, &mut applied.rows);
+                self.push_text(step.and_then(|s| s.main), &line, now, &mut applied.rows);
             }
             Event::GroupStarted { step, title, .. } => {
                 let text = format!("::group::{title}");
-                self.push_text(Some(step.index), &text, now, &mut applied.rows);
+                self.push_text(step.main, &text, now, &mut applied.rows);
             }
             Event::GroupEnded { step, .. } => {
-                self.push_text(Some(step.index), "::endgroup::", now, &mut applied.rows);
+                self.push_text(step.main, "::endgroup::", now, &mut applied.rows);
             }
             Event::Annotation {
                 step, annotation, ..
             } => {
                 let text = render_annotation(&annotation);
-                self.push_text(step.map(|s| s.index), &text, now, &mut applied.rows);
+                self.push_text(step.and_then(|s| s.main), &text, now, &mut applied.rows);
             }
             Event::StepFinished {
                 step, conclusion, ..
             } => {
-                self.end_step(step.index, task_result(conclusion), now);
-                applied.boundary = true;
+                if let Some(position) = job_step(&step) {
+                    self.end_step(position, task_result(conclusion), now);
+                    applied.boundary = true;
+                }
             }
             Event::JobFinished { outputs, .. } => applied.job_outputs = Some(outputs),
         }
@@ -251,6 +258,12 @@ impl TaskLog {
     }
 }
 
+/// The position of a step that is one of the job's own (not inside a composite action,
+/// not an action's `pre`/`post`).
+fn job_step(step: &hr_engine::events::StepKey) -> Option<usize> {
+    step.main.filter(|_| !step.nested)
+}
+
 /// One row per line of `text` (one trailing line break ignored; an empty text is one
 /// empty row), a trailing `\r` dropped, `U+FFFD` written as `?`.
 fn split_rows(text: &str) -> Vec<String> {
@@ -316,6 +329,8 @@ mod tests {
             index,
             id: format!("s{index}"),
             name: format!("step {index}"),
+            main: Some(index),
+            nested: false,
         }
     }
 

@@ -16,6 +16,7 @@ fn step(index: usize, name: &str) -> StepKey {
         index,
         id: String::new(),
         name: name.into(),
+        ..StepKey::default()
     }
 }
 
@@ -367,11 +368,13 @@ fn unnamed_steps_and_called_jobs_get_readable_labels() {
         index: 2,
         id: String::new(),
         name: String::new(),
+        ..StepKey::default()
     };
     let by_id = StepKey {
         index: 0,
         id: "compile".into(),
         name: " ".into(),
+        ..StepKey::default()
     };
     let text = render(
         options(),

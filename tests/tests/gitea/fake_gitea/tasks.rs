@@ -118,6 +118,8 @@ fn outputs_first_value_wins_and_steps_are_stored() {
             id,
             pb::Result::Unspecified,
             vec![
+                // Every started step again: one left out would be Running again.
+                step(0, pb::Result::Success, 0, 3),
                 step(1, pb::Result::Unspecified, 3, 2),
                 step(5, pb::Result::Success, 9, 9),
             ],
@@ -380,4 +382,43 @@ fn task_spec_carries_gitea_context_and_tokens_and_heartbeat_gaps_are_measured() 
         "{silence:?}"
     );
     assert!(silence < std::time::Duration::from_secs(5), "{silence:?}");
+}
+
+/// Gitea's `UpdateTaskByState`: a step an UpdateTask leaves out has no result, so a step
+/// that had started is Running again, even after it succeeded.
+#[test]
+fn a_started_step_left_out_of_an_update_is_running_again() {
+    let (fake, rpc) = fake_and_runner(&["linux"]);
+    let id = fake.enqueue_task(fake.task_spec(&["linux"], &payload(2)));
+    rpc.fetch(0).unwrap();
+    let step = |id: i64, result: pb::Result| pb::StepState {
+        id,
+        result: result as i32,
+        started_at: Some(super::connect::now()),
+        stopped_at: (result != pb::Result::Unspecified).then(super::connect::now),
+        log_index: 0,
+        log_length: 0,
+    };
+    rpc.update(
+        id,
+        pb::Result::Unspecified,
+        vec![step(0, pb::Result::Success)],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(fake.task(id).unwrap().steps[&0].result, pb::Result::Success);
+    rpc.update(
+        id,
+        pb::Result::Unspecified,
+        vec![step(1, pb::Result::Unspecified)],
+        &[],
+    )
+    .unwrap();
+    let task = fake.task(id).unwrap();
+    assert_eq!(
+        task.steps[&0].result,
+        pb::Result::Unspecified,
+        "running again"
+    );
+    assert_eq!(task.steps[&1].result, pb::Result::Unspecified);
 }

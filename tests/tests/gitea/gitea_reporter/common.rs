@@ -116,6 +116,8 @@ pub fn step(index: usize) -> StepKey {
         index,
         id: format!("s{index}"),
         name: format!("echo {index}"),
+        main: Some(index),
+        nested: false,
     }
 }
 
