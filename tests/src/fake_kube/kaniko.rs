@@ -36,7 +36,8 @@ impl Outcome {
     }
 }
 
-/// The executor flags the fake acts on (`--cache*` and others are accepted and ignored).
+/// The executor flags the fake acts on or checks (others are accepted and ignored; the
+/// cache flags are only checked, the fake keeps no layer cache).
 #[derive(Debug, Default)]
 struct Flags {
     context: Option<String>,
@@ -49,6 +50,9 @@ struct Flags {
     insecure: bool,
     digest_file: Option<String>,
     no_push: bool,
+    cache: bool,
+    cache_repo: Option<String>,
+    no_push_cache: bool,
 }
 
 fn parse_flags(args: &[String]) -> Flags {
@@ -65,6 +69,7 @@ fn parse_flags(args: &[String]) -> Flags {
             "--insecure"
                 | "--skip-tls-verify"
                 | "--no-push"
+                | "--no-push-cache"
                 | "--cache"
                 | "--reproducible"
                 | "--single-snapshot"
@@ -92,6 +97,9 @@ fn parse_flags(args: &[String]) -> Flags {
             "--insecure" | "--skip-tls-verify" => f.insecure = value == "true",
             "--digest-file" => f.digest_file = Some(value),
             "--no-push" => f.no_push = value == "true",
+            "--cache" => f.cache = value == "true",
+            "--cache-repo" => f.cache_repo = Some(value).filter(|v| !v.is_empty()),
+            "--no-push-cache" => f.no_push_cache = value == "true",
             _ => {}
         }
         i += 1;
@@ -139,6 +147,16 @@ pub(crate) async fn run(
             log,
             "you must provide --destination, or use --no-push",
         );
+    }
+    // Kaniko's cacheFlagsValid (cmd/executor/cmd/root.go, v1.28.3): checked before the
+    // context is read; cobra prints the error with its `Error: ` prefix and exits 1.
+    if flags.cache && flags.no_push && !flags.no_push_cache && flags.cache_repo.is_none() {
+        say(
+            shared,
+            log,
+            "Error: cache flags invalid: if using cache with --no-push, specify cache repo with --cache-repo",
+        );
+        return Outcome::failed(1);
     }
     let ns = log.0.clone();
     let work = shared.work_dir.join(format!(

@@ -407,3 +407,132 @@ fn a_build_whose_namespace_is_deleted_fails_at_once() {
     eprintln!("build ended {:?} after it started", started.elapsed());
     rig.assert_no_namespace_left();
 }
+
+/// The args of every Kaniko container the runner sent, in order.
+fn sent_kaniko_args(rig: &Rig) -> Vec<Vec<String>> {
+    rig.fake
+        .sent_manifests()
+        .iter()
+        .filter(|m| m["kind"] == "Job")
+        .flat_map(|m| {
+            m["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|c| c["name"] == "kaniko")
+        .map(|c| {
+            c["args"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.as_str().map(str::to_string))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn a_build_that_pushes_nothing_runs_without_the_cache_unless_a_cache_repo_is_set() {
+    let Some(rig) = rig(FakeKubeOptions::default()) else {
+        return;
+    };
+    let ctx = rig.context("nopush", &[("Dockerfile", DOCKERFILE), ("hello.txt", "x")]);
+    let mut job = rig.job(&ctx, &rig.image("nopush"), &[Variant::Docker]);
+    job.request.push = false;
+    job.request.cache = true;
+    // Kaniko refuses --cache=true --no-push without --cache-repo (the fake as well), so
+    // the runner turns the cache off for this build and says so.
+    let config = KanikoConfig {
+        cache: true,
+        ..rig.config()
+    };
+    let (result, lines) = build(&rig, config, &job, CancellationToken::new());
+    let lines: Vec<String> = lines.into_iter().map(|l| l.line).collect();
+    result.unwrap_or_else(|e| panic!("build failed: {e}\n{}", lines.join("\n")));
+    assert!(
+        lines.iter().any(|l| l.contains("the layer cache is off")),
+        "{lines:?}"
+    );
+    let args = sent_kaniko_args(&rig);
+    assert_eq!(args.len(), 1, "{args:?}");
+    assert!(args[0].contains(&"--no-push".to_string()), "{:?}", args[0]);
+    assert!(
+        !args[0].iter().any(|a| a.starts_with("--cache")),
+        "{:?}",
+        args[0]
+    );
+    assert!(rig.registry.tags("nopush").is_empty());
+    rig.assert_no_namespace_left();
+    validate_manifests(&rig.fake.sent_manifests());
+
+    // With a cache repository the cache stays on, in that repository.
+    let Some(rig) = harness::kaniko::rig(FakeKubeOptions::default()) else {
+        return;
+    };
+    let ctx = rig.context("nopush", &[("Dockerfile", DOCKERFILE), ("hello.txt", "x")]);
+    let mut job = rig.job(&ctx, &rig.image("nopush"), &[Variant::Docker]);
+    job.request.push = false;
+    job.request.cache = true;
+    let cache_repo = rig.image("nopush-cache");
+    let config = KanikoConfig {
+        cache: true,
+        cache_repo: Some(cache_repo.clone()),
+        ..rig.config()
+    };
+    let (result, lines) = build(&rig, config, &job, CancellationToken::new());
+    let lines: Vec<String> = lines.into_iter().map(|l| l.line).collect();
+    result.unwrap_or_else(|e| panic!("build failed: {e}\n{}", lines.join("\n")));
+    assert!(
+        !lines.iter().any(|l| l.contains("the layer cache is off")),
+        "{lines:?}"
+    );
+    let args = sent_kaniko_args(&rig);
+    for expected in [
+        "--no-push".to_string(),
+        "--cache=true".to_string(),
+        format!("--cache-repo={cache_repo}"),
+    ] {
+        assert!(args[0].contains(&expected), "{expected} missing: {args:?}");
+    }
+    rig.assert_no_namespace_left();
+    validate_manifests(&rig.fake.sent_manifests());
+}
+
+#[test]
+fn the_fake_kaniko_refuses_the_cache_without_a_push_or_a_cache_repo() {
+    // The fake enforces Kaniko's rule: a Job sent with that combination fails with
+    // Kaniko's words, so a runner that sent it would fail the test above.
+    let Some(rig) = rig(FakeKubeOptions::default()) else {
+        return;
+    };
+    let ctx = rig.context("refused", &[("Dockerfile", DOCKERFILE), ("hello.txt", "x")]);
+    let job = rig.job(&ctx, &rig.image("refused"), &[Variant::Docker]);
+    // The request pushes, so the runner keeps --cache=true; a template argument adds
+    // --no-push behind its back, the way an old runner sent it.
+    let templates = rig.dir.path().join("templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    let builtin = hr_image::kaniko::Template::KanikoJob;
+    std::fs::write(
+        templates.join(builtin.file_name()),
+        format!("{}          args: [\"--no-push\"]\n", builtin.builtin()),
+    )
+    .unwrap();
+    let config = KanikoConfig {
+        cache: true,
+        template_dir: Some(templates),
+        ..rig.config()
+    };
+    let mut job = job;
+    job.request.cache = true;
+    let (result, lines) = build(&rig, config, &job, CancellationToken::new());
+    let lines: Vec<String> = lines.into_iter().map(|l| l.line).collect();
+    assert!(result.is_err(), "the build should fail: {lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains(
+            "Error: cache flags invalid: if using cache with --no-push, specify cache repo with --cache-repo"
+        )),
+        "{lines:?}"
+    );
+    rig.assert_no_namespace_left();
+}

@@ -22,7 +22,7 @@ use super::apply::{
 use super::builder::KanikoBuilder;
 use super::conditions::KANIKO_CONTAINER;
 use super::manifests::{BuildManifests, ContextObjects, build_manifests};
-use super::spec::{build_spec, config_for, pack_context};
+use super::spec::{build_spec, cache_dropped, config_for, pack_context};
 use super::upload::{PackedRef, load_context_volume, watch_with_stdin};
 use super::watch::VariantWatch;
 use crate::{BuildError, BuildJob, BuildLog, BuildOutcome, BuiltImage};
@@ -73,7 +73,7 @@ impl KanikoBuilder {
         let started = Instant::now();
         let deadline = started + job.timeout;
         let prepared = tokio::select! {
-            prepared = self.prepare(job) => prepared?,
+            prepared = self.prepare(job, log) => prepared?,
             _ = cancel.cancelled() => return Err(BuildError::Cancelled),
             _ = tokio::time::sleep_until(deadline) => return Err(BuildError::TimedOut(job.timeout)),
         };
@@ -124,7 +124,8 @@ impl KanikoBuilder {
 
     /// Everything before the first API call that creates something: the reaper (once per
     /// process, alongside the packing), the spec, the packed context and the manifests.
-    async fn prepare(&self, job: &BuildJob) -> Result<Prepared, BuildError> {
+    /// Says in `log` when the layer cache had to be turned off for this build.
+    async fn prepare(&self, job: &BuildJob, log: &BuildLog) -> Result<Prepared, BuildError> {
         let spec = build_spec(job)?;
         let reap = REAPED.get_or_init(|| async {
             match reap_expired(&self.client, &self.config.runner_id, SystemTime::now()).await {
@@ -137,6 +138,9 @@ impl KanikoBuilder {
         });
         let (_, packed) = tokio::join!(reap, pack_context(&spec));
         let packed = packed?;
+        if let Some(note) = cache_dropped(&self.config, job) {
+            log.line(None, note);
+        }
         let config = config_for(&self.config, job);
         let mut manifests =
             build_manifests(&spec, &config, &job.task, &packed.targz, &packed.sha256)?;

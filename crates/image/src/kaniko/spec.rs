@@ -111,16 +111,36 @@ pub async fn pack_context(spec: &BuildSpec) -> Result<PackedBytes, BuildError> {
 }
 
 /// The configuration of one build: the layer cache only when both the configuration and
-/// the request want it; the job's insecure registries added to the configured ones.
+/// the request want it, and not for a build that pushes nothing unless a cache repository
+/// is configured (see [`cache_dropped`]); the job's insecure registries added to the
+/// configured ones.
 pub fn config_for(config: &KanikoConfig, job: &BuildJob) -> KanikoConfig {
+    let dropped = cache_dropped(config, job).is_some();
     let mut config = config.clone();
-    config.cache = config.cache && job.request.cache;
+    config.cache = config.cache && job.request.cache && !dropped;
     for registry in &job.insecure_registries {
         if !config.insecure_registries.contains(registry) {
             config.insecure_registries.push(registry.clone());
         }
     }
     config
+}
+
+/// Why the layer cache is off for `job` although the configuration and the request want
+/// it, as a line for the build log; `None` when it is not. Kaniko refuses `--cache=true`
+/// with `--no-push` and no `--cache-repo` before it reads the context ("cache flags
+/// invalid: if using cache with --no-push, specify cache repo with --cache-repo",
+/// `cmd/executor/cmd/root.go`): without a push there is no destination to put the cache
+/// beside, so such a build runs without the cache.
+pub fn cache_dropped(config: &KanikoConfig, job: &BuildJob) -> Option<String> {
+    (config.cache && job.request.cache && !job.request.push && config.cache_repo.is_none()).then(
+        || {
+            "note: the layer cache is off for this build: it pushes nothing and no cache \
+             repository is configured, and Kaniko refuses --cache with --no-push unless \
+             --cache-repo names one"
+                .to_string()
+        },
+    )
 }
 
 /// `registry/name` of a `registry/name:tag` or `registry/name@digest` reference.
@@ -254,6 +274,35 @@ mod tests {
         let config = config_for(&base, &j);
         assert!(!config.cache, "the request said no cache");
         assert_eq!(config.insecure_registries, ["127.0.0.1:5000", "other:1"]);
+    }
+
+    #[test]
+    fn a_build_that_pushes_nothing_keeps_the_cache_only_with_a_cache_repo() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = job(dir.path(), ".", &[]);
+        j.request.cache = true;
+        let base = KanikoConfig {
+            cache: true,
+            ..Default::default()
+        };
+        // Pushing: the cache is inferred from the destination.
+        assert!(config_for(&base, &j).cache);
+        assert_eq!(cache_dropped(&base, &j), None);
+        // Not pushing, no cache repo: Kaniko would refuse --cache=true --no-push.
+        j.request.push = false;
+        assert!(!config_for(&base, &j).cache);
+        let note = cache_dropped(&base, &j).unwrap();
+        assert!(note.contains("cache is off"), "{note}");
+        // Not pushing, with a cache repo: kept.
+        let with_repo = KanikoConfig {
+            cache_repo: Some("reg:5000/cache".into()),
+            ..base.clone()
+        };
+        assert!(config_for(&with_repo, &j).cache);
+        assert_eq!(cache_dropped(&with_repo, &j), None);
+        // The cache off anyway: nothing to say.
+        j.request.cache = false;
+        assert_eq!(cache_dropped(&base, &j), None);
     }
 
     #[test]
