@@ -63,6 +63,7 @@ fn full_config() -> KanikoConfig {
         cache: true,
         cache_repo: Some("registry.local:5000/app/cache".into()),
         insecure_registries: vec!["registry.local:5000".into()],
+        skip_tls_verify_registries: vec!["registry.self-signed:443".into()],
         quota: Some(map(&[("requests.cpu", "4"), ("limits.memory", "16Gi")])),
         limit_range: Some(LimitRangeConfig {
             default_request: map(&[("cpu", "250m"), ("memory", "256Mi")]),
@@ -191,9 +192,18 @@ fn kaniko_jobs_carry_every_required_field() {
             "--cache=true".to_string(),
             "--cache-repo=registry.local:5000/app/cache".to_string(),
             "--insecure-registry=registry.local:5000".to_string(),
+            "--skip-tls-verify-registry=registry.self-signed:443".to_string(),
         ] {
             assert!(args.contains(&expected), "{expected} missing from {args:?}");
         }
+        // Plain HTTP only for the plain-HTTP registry.
+        assert_eq!(
+            args.iter()
+                .filter(|a| a.starts_with("--insecure-registry="))
+                .count(),
+            1,
+            "{args:?}"
+        );
         // Registry credentials at /kaniko/.docker/config.json.
         let mount = container
             .volume_mounts
@@ -239,9 +249,9 @@ fn kaniko_jobs_carry_every_required_field() {
     assert_eq!(bare.jobs.len(), 1);
     let args = args(&bare.jobs[0].1);
     assert!(
-        !args
-            .iter()
-            .any(|a| a.starts_with("--cache") || a.starts_with("--insecure")),
+        !args.iter().any(|a| a.starts_with("--cache")
+            || a.starts_with("--insecure")
+            || a.starts_with("--skip-tls")),
         "{args:?}"
     );
     assert!(bare.registry_secret.is_none());

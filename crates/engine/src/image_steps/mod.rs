@@ -50,6 +50,9 @@ pub struct BuildSettings {
     pub namespace_prefix: String,
     /// `--insecure-registry HOST:PORT`.
     pub insecure_registries: Vec<String>,
+    /// `--skip-tls-verify-registry HOST:PORT`: HTTPS without verifying the certificate
+    /// (Kaniko builds only).
+    pub skip_tls_verify_registries: Vec<String>,
     /// `docker`/`nerdctl` on the steps' `PATH` go to the runner (off with `--no-docker-shim`).
     pub docker_shim: bool,
 }
@@ -64,6 +67,7 @@ impl Default for BuildSettings {
             runner_id: DEFAULT_RUNNER_ID.to_string(),
             namespace_prefix: kaniko.namespace_prefix,
             insecure_registries: Vec::new(),
+            skip_tls_verify_registries: Vec::new(),
             docker_shim: true,
         }
     }
@@ -236,6 +240,7 @@ async fn create_builder(settings: &BuildSettings) -> Result<ImageBuilder, BuildE
         runner_id: settings.runner_id.clone(),
         namespace_prefix: settings.namespace_prefix.clone(),
         insecure_registries: settings.insecure_registries.clone(),
+        skip_tls_verify_registries: settings.skip_tls_verify_registries.clone(),
         ..KanikoConfig::default()
     };
     let mut options = SelectOptions::from_process(settings.kubeconfig.clone(), kaniko);

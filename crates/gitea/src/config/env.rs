@@ -161,6 +161,11 @@ pub(super) fn apply(
         list,
     )?;
     o.set(
+        "kubernetes.skip_tls_verify_registries",
+        &mut k.skip_tls_verify_registries,
+        list,
+    )?;
+    o.set(
         "kubernetes.ttl_seconds_after_finished",
         &mut k.ttl_seconds_after_finished,
         |t| {

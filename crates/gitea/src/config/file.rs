@@ -122,6 +122,7 @@ struct FileKubernetes {
     cache: Option<bool>,
     cache_repo: Option<String>,
     insecure_registries: Option<Vec<String>>,
+    skip_tls_verify_registries: Option<Vec<String>>,
     ttl_seconds_after_finished: Option<i32>,
     #[serde(default, deserialize_with = "duration")]
     expiry: Option<Duration>,
@@ -272,6 +273,10 @@ pub(super) fn apply(
         set(&mut c.cache, k.cache);
         set_some(&mut c.cache_repo, k.cache_repo);
         set(&mut c.insecure_registries, k.insecure_registries);
+        set(
+            &mut c.skip_tls_verify_registries,
+            k.skip_tls_verify_registries,
+        );
         set(
             &mut c.ttl_seconds_after_finished,
             k.ttl_seconds_after_finished,

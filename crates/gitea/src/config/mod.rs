@@ -203,6 +203,8 @@ pub struct KubernetesConfig {
     pub cache_repo: Option<String>,
     /// Registries reached over plain HTTP.
     pub insecure_registries: Vec<String>,
+    /// Registries reached over HTTPS without verifying their certificate (self-signed).
+    pub skip_tls_verify_registries: Vec<String>,
     pub ttl_seconds_after_finished: i32,
     /// How long after a task started a left-over build namespace may be reaped.
     pub expiry: Duration,
@@ -234,6 +236,7 @@ impl Default for KubernetesConfig {
             cache: kaniko.cache,
             cache_repo: kaniko.cache_repo,
             insecure_registries: kaniko.insecure_registries,
+            skip_tls_verify_registries: kaniko.skip_tls_verify_registries,
             ttl_seconds_after_finished: kaniko.ttl_seconds_after_finished,
             expiry: kaniko.expiry,
             template_dir: kaniko.template_dir,
@@ -268,6 +271,7 @@ impl KubernetesConfig {
             cache: self.cache,
             cache_repo: self.cache_repo.clone(),
             insecure_registries: self.insecure_registries.clone(),
+            skip_tls_verify_registries: self.skip_tls_verify_registries.clone(),
             context_mode: self.context_mode,
             expiry: self.expiry,
             template_dir: self.template_dir.clone(),

@@ -105,6 +105,8 @@ kubernetes:
   # cache_repo: registry.example.com/cache
   # Registries reached over plain HTTP.
   insecure_registries: []
+  # Registries reached over HTTPS without verifying their certificate (e.g. self-signed).
+  skip_tls_verify_registries: []
   # Seconds a finished Kaniko Job is kept before Kubernetes deletes it.
   ttl_seconds_after_finished: {ttl}
   # A left-over build namespace older than this is reaped.

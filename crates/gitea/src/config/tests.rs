@@ -65,7 +65,7 @@ fn no_file_is_the_defaults() {
 #[test]
 fn file_values_override_defaults() {
     let loaded = load_text(
-        "log:\n  level: debug\nrunner:\n  file: /var/lib/hr/.runner\n  capacity: 4\n  timeout: 1h30m\n  labels:\n    - linux:host\n    - k8s:kubernetes://img:1\n  envs:\n    A: b\nhost:\n  workdir_parent: /work\nmetrics:\n  enabled: true\n  addr: 0.0.0.0:9200\nkubernetes:\n  namespace_prefix: ci\n  quota:\n    cpu: \"8\"\n  resources:\n    limits:\n      memory: 2Gi\n  context_mode: stdin\n  insecure_registries: [reg.local:5000]\n  unschedulable_timeout: 1m\n",
+        "log:\n  level: debug\nrunner:\n  file: /var/lib/hr/.runner\n  capacity: 4\n  timeout: 1h30m\n  labels:\n    - linux:host\n    - k8s:kubernetes://img:1\n  envs:\n    A: b\nhost:\n  workdir_parent: /work\nmetrics:\n  enabled: true\n  addr: 0.0.0.0:9200\nkubernetes:\n  namespace_prefix: ci\n  quota:\n    cpu: \"8\"\n  resources:\n    limits:\n      memory: 2Gi\n  context_mode: stdin\n  insecure_registries: [reg.local:5000]\n  skip_tls_verify_registries: [self-signed.local]\n  unschedulable_timeout: 1m\n",
     )
     .unwrap();
     let c = loaded.config;
@@ -94,6 +94,7 @@ fn file_values_override_defaults() {
         Some(BTreeMap::from([("cpu".into(), "8".into())]))
     );
     assert_eq!(kaniko.insecure_registries, ["reg.local:5000"]);
+    assert_eq!(kaniko.skip_tls_verify_registries, ["self-signed.local"]);
     assert_eq!(kaniko.context_mode, ContextMode::Stdin);
     assert_eq!(kaniko.unschedulable_timeout, Duration::from_secs(60));
 }
@@ -197,6 +198,10 @@ fn environment_overrides_the_file() {
         ("HYBRID_RUNNER_KUBERNETES_RESOURCES_REQUESTS", "cpu=2"),
         ("HYBRID_RUNNER_KUBERNETES_CACHE_REPO", ""),
         ("HYBRID_RUNNER_METRICS_ENABLED", "true"),
+        (
+            "HYBRID_RUNNER_KUBERNETES_SKIP_TLS_VERIFY_REGISTRIES",
+            "a.local:443,b.local",
+        ),
     ]);
     let lookup = |name: &str| env.get(name).map(|v| v.to_string());
     let c = load_with_env(Some(&path), &lookup).unwrap().config;
@@ -208,6 +213,10 @@ fn environment_overrides_the_file() {
         BTreeMap::from([("cpu".into(), "2".into())])
     );
     assert_eq!(c.kubernetes.cache_repo, None);
+    assert_eq!(
+        c.kubernetes.skip_tls_verify_registries,
+        ["a.local:443", "b.local"]
+    );
     assert!(c.metrics.enabled);
 }
 

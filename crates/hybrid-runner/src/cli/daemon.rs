@@ -143,6 +143,7 @@ fn task_settings(config: &Config, ready: &Ready, envs: Vec<(String, String)>) ->
             runner_id: registration.name.clone(),
             namespace_prefix: kube.namespace_prefix.clone(),
             insecure_registries: kube.insecure_registries.clone(),
+            skip_tls_verify_registries: kube.skip_tls_verify_registries.clone(),
             ..BuildSettings::default()
         },
         timeout: config.runner.timeout,

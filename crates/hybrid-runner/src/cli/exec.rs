@@ -89,6 +89,10 @@ pub struct Args {
     /// A registry reached over plain HTTP (`HOST:PORT`); repeatable
     #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
     pub insecure_registries: Vec<String>,
+    /// A registry reached over HTTPS without verifying its certificate, e.g. self-signed
+    /// (`HOST:PORT`; Kaniko builds only); repeatable
+    #[arg(long = "skip-tls-verify-registry", value_name = "HOST:PORT")]
+    pub skip_tls_verify_registries: Vec<String>,
     /// Leave the host's `docker`/`nerdctl` on the steps' PATH instead of the runner's shim
     #[arg(long = "no-docker-shim")]
     pub no_docker_shim: bool,
@@ -187,6 +191,7 @@ fn options(args: &Args) -> Result<ExecOptions, UsageError> {
             runner_id: args.runner.runner_id.clone(),
             namespace_prefix: args.runner.namespace_prefix.clone(),
             insecure_registries: args.insecure_registries.clone(),
+            skip_tls_verify_registries: args.skip_tls_verify_registries.clone(),
             docker_shim: !args.no_docker_shim,
         },
     })

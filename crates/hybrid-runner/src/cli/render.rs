@@ -67,6 +67,10 @@ pub struct Args {
     /// A registry reached over plain HTTP (repeatable)
     #[arg(long, value_name = "REGISTRY")]
     pub insecure_registry: Vec<String>,
+    /// A registry reached over HTTPS without verifying its certificate, e.g. self-signed
+    /// (repeatable)
+    #[arg(long, value_name = "REGISTRY")]
+    pub skip_tls_verify_registry: Vec<String>,
     /// A build argument KEY=VALUE (repeatable)
     #[arg(long, value_name = "KEY=VALUE")]
     pub build_arg: Vec<String>,
@@ -151,6 +155,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         cache: args.cache || args.cache_repo.is_some(),
         cache_repo: args.cache_repo.clone(),
         insecure_registries: args.insecure_registry.clone(),
+        skip_tls_verify_registries: args.skip_tls_verify_registry.clone(),
         context_mode: match args.context_mode {
             ModeArg::Auto => ContextMode::Auto,
             ModeArg::Configmap => ContextMode::ConfigMap,

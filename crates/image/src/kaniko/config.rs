@@ -1,5 +1,6 @@
 //! How builds run on the cluster: executor image, namespace naming and lifetime, resources,
-//! quota, registry credentials, cache, insecure registries and how the context gets in.
+//! quota, registry credentials, cache, insecure registries (plain HTTP, or HTTPS whose
+//! certificate is not verified) and how the context gets in.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -124,7 +125,11 @@ pub struct KanikoConfig {
     pub registry_secret: Option<Vec<u8>>,
     pub cache: bool,
     pub cache_repo: Option<String>,
+    /// Registries reached over plain HTTP (Kaniko's `--insecure-registry`).
     pub insecure_registries: Vec<String>,
+    /// Registries reached over HTTPS without verifying their certificate, e.g. a
+    /// self-signed one (Kaniko's `--skip-tls-verify-registry`).
+    pub skip_tls_verify_registries: Vec<String>,
     pub context_mode: ContextMode,
     pub large_context: LargeContextMode,
     pub pvc: PvcConfig,
@@ -154,6 +159,7 @@ impl Default for KanikoConfig {
             cache: false,
             cache_repo: None,
             insecure_registries: Vec::new(),
+            skip_tls_verify_registries: Vec::new(),
             context_mode: ContextMode::Auto,
             large_context: LargeContextMode::Pvc,
             pvc: PvcConfig::default(),

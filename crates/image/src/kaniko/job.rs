@@ -153,6 +153,12 @@ pub(super) fn kaniko_job(
             .iter()
             .map(|r| format!("--insecure-registry={r}")),
     );
+    args.extend(
+        config
+            .skip_tls_verify_registries
+            .iter()
+            .map(|r| format!("--skip-tls-verify-registry={r}")),
+    );
     container
         .volume_mounts
         .get_or_insert_with(Vec::new)
@@ -210,5 +216,79 @@ fn read_only_mount(volume: &str, path: &str) -> VolumeMount {
         mount_path: path.to_string(),
         read_only: Some(true),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::kaniko::Variant;
+
+    fn job_for(config: &KanikoConfig) -> Job {
+        let variant = VariantSpec {
+            variant: Variant::Docker,
+            dockerfile: "Dockerfile".into(),
+            tags: vec!["reg.example:443/app:1".into()],
+        };
+        let spec = BuildSpec {
+            image: "reg.example:443/app".into(),
+            sha: "abc".into(),
+            context_dir: PathBuf::from("/src"),
+            variants: vec![variant.clone()],
+            build_args: Vec::new(),
+            target: None,
+            labels: Vec::new(),
+            timeout: Duration::from_secs(60),
+        };
+        kaniko_job(
+            &spec,
+            &variant,
+            config,
+            "hr-test",
+            &ContextObjects::Stdin,
+            None,
+            "0",
+        )
+        .unwrap()
+    }
+
+    fn container(job: &mut Job) -> &Container {
+        let pod = job.spec.as_mut().unwrap().template.spec.as_mut().unwrap();
+        kaniko_container(pod).unwrap()
+    }
+
+    #[test]
+    fn plain_http_and_unverified_tls_registries_get_their_own_flags() {
+        let config = KanikoConfig {
+            insecure_registries: vec!["plain.local:5000".into()],
+            skip_tls_verify_registries: vec!["self-signed.local:443".into()],
+            ..KanikoConfig::default()
+        };
+        let mut job = job_for(&config);
+        let args = container(&mut job).args.clone().unwrap();
+        let registry_flags: Vec<&str> = args
+            .iter()
+            .map(String::as_str)
+            .filter(|a| a.starts_with("--insecure") || a.starts_with("--skip-tls"))
+            .collect();
+        assert_eq!(
+            registry_flags,
+            [
+                "--insecure-registry=plain.local:5000",
+                "--skip-tls-verify-registry=self-signed.local:443"
+            ]
+        );
+
+        let mut bare = job_for(&KanikoConfig::default());
+        let args = container(&mut bare).args.clone().unwrap();
+        assert!(
+            !args
+                .iter()
+                .any(|a| a.starts_with("--insecure") || a.starts_with("--skip-tls")),
+            "{args:?}"
+        );
     }
 }

@@ -69,6 +69,10 @@ pub struct Args {
     /// A registry reached over plain HTTP or with an untrusted certificate (repeatable)
     #[arg(long, value_name = "HOST:PORT")]
     pub insecure_registry: Vec<String>,
+    /// A registry Kaniko reaches over HTTPS without verifying its certificate, e.g.
+    /// self-signed (repeatable; Kaniko builds only)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub skip_tls_verify_registry: Vec<String>,
     /// Print what would be done (builder commands, or the Kubernetes manifests) and stop
     #[arg(long)]
     pub dry_run: bool,
@@ -179,6 +183,7 @@ fn plan(args: &Args) -> Result<Vec<ServicePlan>, UsageError> {
 fn kaniko_config(args: &Args) -> KanikoConfig {
     KanikoConfig {
         insecure_registries: args.insecure_registry.clone(),
+        skip_tls_verify_registries: args.skip_tls_verify_registry.clone(),
         ..args.runner.kaniko_config()
     }
 }
