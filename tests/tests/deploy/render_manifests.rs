@@ -204,6 +204,13 @@ fn kaniko_jobs_carry_every_required_field() {
             1,
             "{args:?}"
         );
+        // Kaniko's in-container check finds `container=kube` (no service-account token).
+        let env = container.env.as_ref().unwrap();
+        assert!(
+            env.iter()
+                .any(|e| e.name == "container" && e.value.as_deref() == Some("kube")),
+            "{env:?}"
+        );
         // Registry credentials at /kaniko/.docker/config.json.
         let mount = container
             .volume_mounts

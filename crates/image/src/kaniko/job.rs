@@ -1,15 +1,15 @@
 //! One Kaniko Job per variant: the template adjusted in typed form with the executor's
 //! arguments (context, Dockerfile, one `--destination` per tag, digest file, build args,
 //! cache, insecure registries), the context and credential volumes, resources, deadlines,
-//! and stdin for `tar://stdin`.
+//! stdin for `tar://stdin`, and `container=kube` in the environment.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    Affinity, ConfigMapVolumeSource, Container, KeyToPath, PersistentVolumeClaimVolumeSource,
-    PodAffinity, PodAffinityTerm, PodSpec, ResourceRequirements, Secret, SecretVolumeSource,
-    Volume, VolumeMount,
+    Affinity, ConfigMapVolumeSource, Container, EnvVar, KeyToPath,
+    PersistentVolumeClaimVolumeSource, PodAffinity, PodAffinityTerm, PodSpec, ResourceRequirements,
+    Secret, SecretVolumeSource, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
@@ -26,6 +26,11 @@ const DIGEST_FILE: &str = "/dev/termination-log";
 const CONTEXT_VOLUME: &str = "context";
 const DOCKER_CONFIG_VOLUME: &str = "docker-config";
 const KANIKO_CONTAINER: &str = "kaniko";
+/// Kaniko refuses to run unless it finds itself in a container
+/// (`pkg/util/proc/proc.go`): on a cgroup v2 node `/proc/self/cgroup` names no runtime and,
+/// with the service account token not mounted, nothing else may either; the `container`
+/// variable is one of the places it looks, and `kube` is its name for Kubernetes.
+const CONTAINER_ENV: (&str, &str) = ("container", "kube");
 /// Label of Kaniko pods reading a ReadWriteOnce context volume; they are kept on one node.
 const CONTEXT_USER_LABEL: &str = "hybrid-runner/context-volume";
 
@@ -159,6 +164,7 @@ pub(super) fn kaniko_job(
             .iter()
             .map(|r| format!("--skip-tls-verify-registry={r}")),
     );
+    set_env(container, CONTAINER_ENV.0, CONTAINER_ENV.1);
     container
         .volume_mounts
         .get_or_insert_with(Vec::new)
@@ -208,6 +214,17 @@ fn kaniko_container(pod: &mut PodSpec) -> Result<&mut Container, ManifestError> 
             kind: "Job",
             message: format!("the pod template has no container named {KANIKO_CONTAINER}"),
         }))
+}
+
+/// Sets `name` in the container's environment, replacing a template's own value.
+fn set_env(container: &mut Container, name: &str, value: &str) {
+    let env = container.env.get_or_insert_with(Vec::new);
+    env.retain(|e| e.name != name);
+    env.push(EnvVar {
+        name: name.to_string(),
+        value: Some(value.to_string()),
+        ..Default::default()
+    });
 }
 
 fn read_only_mount(volume: &str, path: &str) -> VolumeMount {
@@ -289,6 +306,46 @@ mod tests {
                 .iter()
                 .any(|a| a.starts_with("--insecure") || a.starts_with("--skip-tls")),
             "{args:?}"
+        );
+    }
+
+    #[test]
+    fn the_kaniko_container_says_it_runs_in_kubernetes() {
+        let mut job = job_for(&KanikoConfig::default());
+        let env = container(&mut job).env.clone().unwrap_or_default();
+        let container_vars: Vec<_> = env.iter().filter(|e| e.name == "container").collect();
+        assert_eq!(container_vars.len(), 1, "{env:?}");
+        assert_eq!(container_vars[0].value.as_deref(), Some("kube"));
+    }
+
+    #[test]
+    fn a_template_value_of_container_is_replaced_and_other_variables_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = Template::KanikoJob.file_name();
+        std::fs::write(
+            dir.path().join(file),
+            format!(
+                "{}          env:\n            - name: container\n              value: docker\n            - name: HTTP_PROXY\n              value: http://proxy:3128\n",
+                Template::KanikoJob.builtin()
+            ),
+        )
+        .unwrap();
+        let config = KanikoConfig {
+            template_dir: Some(dir.path().to_path_buf()),
+            ..KanikoConfig::default()
+        };
+        let mut job = job_for(&config);
+        let env = container(&mut job).env.clone().unwrap();
+        let pairs: Vec<(&str, Option<&str>)> = env
+            .iter()
+            .map(|e| (e.name.as_str(), e.value.as_deref()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("HTTP_PROXY", Some("http://proxy:3128")),
+                ("container", Some("kube"))
+            ]
         );
     }
 }
