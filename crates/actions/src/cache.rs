@@ -20,6 +20,9 @@ pub struct ActionCache {
     root: PathBuf,
     base_url: String,
     offline: bool,
+    /// Repositories under this URL are fetched with this `Authorization` header value (the
+    /// task token for actions on the Gitea instance itself: private action repositories).
+    auth: Option<(String, String)>,
 }
 
 impl ActionCache {
@@ -30,12 +33,62 @@ impl ActionCache {
             root,
             base_url: base_url.trim_end_matches('/').to_string(),
             offline,
+            auth: None,
         }
+    }
+
+    /// Fetches repositories under `url` (e.g. the Gitea instance) with the HTTP header
+    /// `Authorization: <value>`. The value reaches `git` through its environment, never its
+    /// command line (which every local user can read).
+    pub fn with_auth(mut self, url: &str, value: &str) -> Self {
+        self.auth = Some((url.trim_end_matches('/').to_string(), value.to_string()));
+        self
+    }
+
+    /// The header value for `url`, when it is under the authorized URL.
+    fn auth_for(&self, url: &str) -> Option<&str> {
+        let (prefix, value) = self.auth.as_ref()?;
+        let under = url
+            .strip_prefix(prefix.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        under.then_some(value.as_str())
     }
 
     /// The URL `owner/repo` is fetched from.
     pub fn repository_url(&self, owner: &str, repo: &str) -> String {
         format!("{}/{owner}/{repo}", self.base_url)
+    }
+
+    /// [`Self::fetch`] from `host` (`https://host`, an absolute `uses:`) instead of the
+    /// default URL; such repositories are kept under `<root>/@hosts/<scheme>_<host>/`.
+    pub fn fetch_from(
+        &self,
+        host: Option<&str>,
+        owner: &str,
+        repo: &str,
+        git_ref: &str,
+    ) -> Result<PathBuf> {
+        let Some(host) = host else {
+            return self.fetch(owner, repo, git_ref);
+        };
+        let folder: String = host
+            .replace("://", "_")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let at_host = ActionCache {
+            root: self.root.join("@hosts").join(folder),
+            base_url: host.trim_end_matches('/').to_string(),
+            offline: self.offline,
+            auth: self.auth.clone(),
+        };
+        at_host.fetch(owner, repo, git_ref)
     }
 
     /// The checkout directory of `owner/repo` at `git_ref` (branch, tag or full sha).
@@ -62,13 +115,14 @@ impl ActionCache {
                 });
         }
         let url = self.repository_url(owner, repo);
+        let auth = self.auth_for(&url);
         let (sha, remote_name) = match full_sha {
             Some(sha) => (sha.clone(), sha),
-            None => resolve(&url, git_ref)?,
+            None => resolve(&url, git_ref, auth)?,
         };
         let dir = repo_dir.join(&sha);
         if !dir.is_dir() {
-            download(&url, &remote_name, &sha, &repo_dir, git_ref)?;
+            download(&url, auth, &remote_name, &sha, &repo_dir, git_ref)?;
         }
         if !is_full_sha(git_ref) {
             write_ref(&repo_dir, git_ref, &sha)?;
@@ -88,8 +142,9 @@ impl ActionCache {
                 repo,
                 path,
                 git_ref,
+                host,
             } => {
-                let dir = self.fetch(owner, repo, git_ref)?;
+                let dir = self.fetch_from(host.as_deref(), owner, repo, git_ref)?;
                 Some(match path {
                     Some(path) => action_inside(&dir, dir.join(path))?,
                     None => action_inside(&dir, dir.clone())?,
@@ -208,7 +263,15 @@ fn git() -> Command {
 }
 
 /// Runs `git args...` in `dir` and returns its stdout, or a `Fetch` error with its stderr.
-fn run_git<I, S>(dir: Option<&Path>, args: I, url: &str, git_ref: &str) -> Result<String>
+/// `auth`: an `Authorization` header value for the remote, given through git's environment
+/// (`GIT_CONFIG_COUNT` / `GIT_CONFIG_KEY_0` / `GIT_CONFIG_VALUE_0`), not its arguments.
+fn run_git<I, S>(
+    dir: Option<&Path>,
+    args: I,
+    url: &str,
+    git_ref: &str,
+    auth: Option<&str>,
+) -> Result<String>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
@@ -216,6 +279,12 @@ where
     let mut command = git();
     if let Some(dir) = dir {
         command.current_dir(dir);
+    }
+    if let Some(value) = auth {
+        command
+            .env("GIT_CONFIG_COUNT", "1")
+            .env("GIT_CONFIG_KEY_0", "http.extraheader")
+            .env("GIT_CONFIG_VALUE_0", format!("AUTHORIZATION: {value}"));
     }
     let output = command
         .args(args)
@@ -234,7 +303,7 @@ where
 
 /// A tag or branch → (commit sha, the full ref name to fetch). Tags win over branches, as
 /// in `git rev-parse`; an annotated tag resolves to the commit it points at.
-fn resolve(url: &str, git_ref: &str) -> Result<(String, String)> {
+fn resolve(url: &str, git_ref: &str, auth: Option<&str>) -> Result<(String, String)> {
     let candidates = if git_ref.starts_with("refs/") {
         vec![git_ref.to_string()]
     } else {
@@ -249,7 +318,7 @@ fn resolve(url: &str, git_ref: &str) -> Result<(String, String)> {
         args.push(name.clone());
         args.push(format!("{name}^{{}}"));
     }
-    let out = run_git(None, &args, url, git_ref)?;
+    let out = run_git(None, &args, url, git_ref, auth)?;
     let refs: Vec<(&str, &str)> = out
         .lines()
         .filter_map(|line| line.split_once('\t'))
@@ -279,12 +348,19 @@ fn resolve(url: &str, git_ref: &str) -> Result<(String, String)> {
 
 /// Fetches `remote_name` (a full ref or a sha) into a fresh temporary directory, checks it
 /// out, drops `.git`, and renames it to `<repo_dir>/<sha>`.
-fn download(url: &str, remote_name: &str, sha: &str, repo_dir: &Path, git_ref: &str) -> Result<()> {
+fn download(
+    url: &str,
+    auth: Option<&str>,
+    remote_name: &str,
+    sha: &str,
+    repo_dir: &Path,
+    git_ref: &str,
+) -> Result<()> {
     std::fs::create_dir_all(repo_dir)
         .map_err(|e| ActionError::io("creating the cache directory", repo_dir, e))?;
     let temp = TempDir::create(repo_dir, sha)?;
     let dir = Some(temp.path());
-    run_git(dir, ["init", "-q"], url, git_ref)?;
+    run_git(dir, ["init", "-q"], url, git_ref, None)?;
     run_git(
         dir,
         [
@@ -299,8 +375,15 @@ fn download(url: &str, remote_name: &str, sha: &str, repo_dir: &Path, git_ref: &
         ],
         url,
         git_ref,
+        auth,
     )?;
-    let fetched = run_git(dir, ["rev-parse", "FETCH_HEAD^{commit}"], url, git_ref)?;
+    let fetched = run_git(
+        dir,
+        ["rev-parse", "FETCH_HEAD^{commit}"],
+        url,
+        git_ref,
+        None,
+    )?;
     let fetched = fetched.trim();
     if fetched != sha {
         return Err(ActionError::Fetch {
@@ -316,6 +399,7 @@ fn download(url: &str, remote_name: &str, sha: &str, repo_dir: &Path, git_ref: &
         ["checkout", "-q", "--detach", "FETCH_HEAD"],
         url,
         git_ref,
+        None,
     )?;
     let git_dir = temp.path().join(".git");
     std::fs::remove_dir_all(&git_dir).map_err(|e| ActionError::io("removing", &git_dir, e))?;

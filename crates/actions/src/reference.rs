@@ -11,12 +11,15 @@ pub enum ActionRef {
     /// `./path` relative to the workspace (repository root), kept as written
     /// (`./`, `./.github/actions/x`); join it onto the workspace.
     Local { path: String },
-    /// `owner/repo[/path]@ref`.
+    /// `owner/repo[/path]@ref`, or `https://host/owner/repo[/path]@ref` (Gitea's and
+    /// Forgejo's absolute form), whose `host` is `https://host`, where it is fetched from
+    /// instead of the default actions URL.
     Remote {
         owner: String,
         repo: String,
         path: Option<String>,
         git_ref: String,
+        host: Option<String>,
     },
     /// `docker://image`.
     Docker { image: String },
@@ -51,14 +54,39 @@ impl ActionRef {
                 path: text.replace('\\', "/"),
             });
         }
+        let (host, text) = split_host(text).map_err(|why| invalid(&why))?;
         let (owner, repo, rest, git_ref) = split_remote(text).map_err(|why| invalid(&why))?;
         Ok(ActionRef::Remote {
             owner,
             repo,
             path: (!rest.is_empty()).then_some(rest),
             git_ref,
+            host,
         })
     }
+}
+
+/// `http(s)://host/rest` → (`Some(http(s)://host)`, `rest`), as act splits it
+/// (`newRemoteAction` in act's `step_action_remote.go`: the host is the first segment,
+/// the rest an ordinary `owner/repo[/path]@ref`); anything else is returned as it is.
+fn split_host(text: &str) -> Result<(Option<String>, &str), String> {
+    for scheme in ["https://", "http://"] {
+        if let Some(after) = text.strip_prefix(scheme) {
+            let Some((host, rest)) = after.split_once('/') else {
+                return Err(format!(
+                    "an action URL needs the repository after the host: write `{scheme}host/owner/repo@ref`"
+                ));
+            };
+            let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_');
+            if host.is_empty() || !host.chars().all(plain) {
+                return Err(format!(
+                    "`{host}` is not a host name; write `{scheme}host[:port]/owner/repo@ref`"
+                ));
+            }
+            return Ok((Some(format!("{scheme}{host}")), rest));
+        }
+    }
+    Ok((None, text))
 }
 
 impl fmt::Display for ActionRef {
@@ -70,10 +98,16 @@ impl fmt::Display for ActionRef {
                 repo,
                 path,
                 git_ref,
-            } => match path {
-                Some(path) => write!(f, "{owner}/{repo}/{path}@{git_ref}"),
-                None => write!(f, "{owner}/{repo}@{git_ref}"),
-            },
+                host,
+            } => {
+                if let Some(host) = host {
+                    write!(f, "{host}/")?;
+                }
+                match path {
+                    Some(path) => write!(f, "{owner}/{repo}/{path}@{git_ref}"),
+                    None => write!(f, "{owner}/{repo}@{git_ref}"),
+                }
+            }
             ActionRef::Docker { image } => write!(f, "docker://{image}"),
         }
     }

@@ -356,3 +356,74 @@ fn locate_actions_and_workflows() {
         workspace.join("./.github/workflows/y.yml")
     );
 }
+
+/// An absolute `uses:` is fetched from its own host, kept apart from the default URL's
+/// repositories of the same name.
+#[test]
+fn an_action_url_is_fetched_from_its_host_and_kept_apart() {
+    let default = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    remote(default.path(), "o", "r");
+    let theirs = remote(other.path(), "o", "r");
+    let cache = ActionCache::new(root.path().to_path_buf(), &url(default.path()), false);
+    let dir = cache
+        .fetch_from(Some(&url(other.path())), "o", "r", &theirs.first)
+        .unwrap();
+    assert!(
+        dir.starts_with(root.path().join("@hosts")),
+        "{}",
+        dir.display()
+    );
+    assert!(dir.ends_with(format!("o/r/{}", theirs.first)));
+    assert!(
+        !root.path().join("o").exists(),
+        "nothing of the default URL was fetched"
+    );
+}
+
+/// Repositories under the authorized URL are fetched with the `Authorization` header,
+/// which reaches git through its environment (not its command line); others without it.
+#[test]
+fn the_instance_gets_the_token_and_no_other_host_does() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut buffer).unwrap();
+                if n == 0 {
+                    break;
+                }
+                request.extend_from_slice(&buffer[..n]);
+            }
+            seen.push(String::from_utf8_lossy(&request).to_lowercase());
+            let _ = stream.write_all(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+        seen
+    });
+    let root = tempfile::tempdir().unwrap();
+    let instance = format!("http://127.0.0.1:{port}");
+    let cache = ActionCache::new(root.path().to_path_buf(), "https://github.com", false)
+        .with_auth(&instance, "basic c2VjcmV0");
+    // The instance itself: the header goes out.
+    assert!(cache.fetch_from(Some(&instance), "o", "r", "v1").is_err());
+    // The same host under another scheme is another URL: no header.
+    let other = ActionCache::new(root.path().to_path_buf(), &instance, false)
+        .with_auth("https://127.0.0.1", "basic c2VjcmV0");
+    assert!(other.fetch("o", "r", "v1").is_err());
+    let seen = server.join().unwrap();
+    assert!(
+        seen[0].contains("authorization: basic c2vjcmv0"),
+        "{}",
+        seen[0]
+    );
+    assert!(!seen[1].contains("authorization"), "{}", seen[1]);
+}

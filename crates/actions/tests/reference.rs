@@ -9,6 +9,37 @@ fn remote(owner: &str, repo: &str, path: Option<&str>, git_ref: &str) -> ActionR
         repo: repo.into(),
         path: path.map(Into::into),
         git_ref: git_ref.into(),
+        host: None,
+    }
+}
+
+#[test]
+fn absolute_urls_name_the_host_to_fetch_from() {
+    assert_eq!(
+        ActionRef::parse("https://code.forgejo.org/actions/setup-node/sub@v4").unwrap(),
+        ActionRef::Remote {
+            owner: "actions".into(),
+            repo: "setup-node".into(),
+            path: Some("sub".into()),
+            git_ref: "v4".into(),
+            host: Some("https://code.forgejo.org".into()),
+        }
+    );
+    let plain_http = ActionRef::parse("http://gitea.local:3000/o/r@main").unwrap();
+    assert!(
+        matches!(&plain_http, ActionRef::Remote { host: Some(h), .. } if h == "http://gitea.local:3000")
+    );
+    assert_eq!(plain_http.to_string(), "http://gitea.local:3000/o/r@main");
+    assert_eq!(
+        builtin(&ActionRef::parse("https://gitea.com/actions/checkout@v4").unwrap()),
+        Some(Builtin::Checkout)
+    );
+    for bad in [
+        "https://gitea.com",
+        "https://bad host/o/r@v1",
+        "https://h/o@v1",
+    ] {
+        assert!(ActionRef::parse(bad).is_err(), "{bad}");
     }
 }
 

@@ -123,14 +123,24 @@ pub async fn run_assignment(
     };
     let secrets = secrets_object(&assignment.secrets, &run_info);
     let vars = pairs_object(&assignment.vars);
+    let mut cache = actions::ActionCache::new(
+        assignment.action_cache.clone(),
+        &assignment.default_actions_url,
+        false,
+    );
+    // Actions on the instance itself (private action repositories) are fetched with the
+    // task token, as act_runner does for its own instance; nothing else gets it.
+    if let Some(github) = &run_info.given_github {
+        let text = |k: &str| github.get(k).map(display).unwrap_or_default();
+        let (server, token) = (text("server_url"), text("token"));
+        if !server.is_empty() && !token.is_empty() {
+            cache = cache.with_auth(&server, &crate::checkout::authorization(&token));
+        }
+    }
     let mut engine = Engine::new(
         run_info,
         sink.clone(),
-        actions::ActionCache::new(
-            assignment.action_cache.clone(),
-            &assignment.default_actions_url,
-            false,
-        ),
+        cache,
         assignment.stop,
         assignment.env.clone(),
         hard_cancel,

@@ -160,9 +160,15 @@ fn branch_of(r: &str) -> Option<String> {
 
 /// The `AUTHORIZATION` header value git sends: `basic base64(x-access-token:TOKEN)`.
 pub fn auth_header(token: &str) -> String {
+    format!("AUTHORIZATION: {}", authorization(token))
+}
+
+/// The `Authorization` value the task token is sent as (`basic` of `x-access-token:<token>`,
+/// as actions/checkout sends it).
+pub fn authorization(token: &str) -> String {
     let encoded =
         base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
-    format!("AUTHORIZATION: basic {encoded}")
+    format!("basic {encoded}")
 }
 
 impl JobState<'_> {

@@ -48,6 +48,9 @@ pub struct TaskSettings {
     pub timeout: Duration,
     /// How the pods of `kubernetes` labels' jobs are made.
     pub pods: PodSettings,
+    /// act_runner's `runner.github_mirror`: used instead of a default actions URL of
+    /// `https://github.com`.
+    pub github_mirror: Option<String>,
     /// A `kubernetes:` section is configured (or a `kubernetes` label exists): jobs of
     /// `docker`/`lxc` labels run in pods; without it they are refused.
     pub kubernetes_configured: bool,
@@ -216,10 +219,7 @@ pub async fn run_task(
         temp_root: folders.scratch.path().to_path_buf(),
         runner_name: settings.runner_name.clone(),
         action_cache: settings.action_cache.clone(),
-        // Forgejo names it `forgejo_default_actions_url` (and may send both).
-        default_actions_url: non_empty(text("forgejo_default_actions_url"))
-            .or_else(|| non_empty(text("gitea_default_actions_url")))
-            .unwrap_or_else(|| "https://github.com".into()),
+        default_actions_url: default_actions_url(&text, settings.github_mirror.as_deref()),
         builds: settings.builds.clone(),
         time_limit: Some(settings.timeout).filter(|t| !t.is_zero()),
         stop: StopPolicy::default(),
@@ -409,6 +409,20 @@ fn placement(
     }
 }
 
+/// Where `uses: owner/repo@ref` is fetched from: the context's
+/// `forgejo_default_actions_url` (Forgejo names it so, and may send both), else
+/// `gitea_default_actions_url`, else GitHub; GitHub is replaced by `runner.github_mirror`
+/// when one is set, as act_runner's `getDefaultActionsURL` does.
+fn default_actions_url(text: &dyn Fn(&str) -> String, mirror: Option<&str>) -> String {
+    let url = non_empty(text("forgejo_default_actions_url"))
+        .or_else(|| non_empty(text("gitea_default_actions_url")))
+        .unwrap_or_else(|| "https://github.com".into());
+    match mirror {
+        Some(mirror) if url.trim_end_matches('/') == "https://github.com" => mirror.to_string(),
+        _ => url,
+    }
+}
+
 /// The variables act_runner gives every Gitea job (docs/internals/gitea-protocol.md), under
 /// the job's own `env`: `GITEA_ACTIONS`, the runner's version and capabilities, the run id, the
 /// Actions runtime (artifacts, cache, summaries) URL and token, OIDC when the server
@@ -510,6 +524,7 @@ mod tests {
             envs: Vec::new(),
             builds: Default::default(),
             pods: PodSettings::default(),
+            github_mirror: None,
             kubernetes_configured: false,
             timeout: Duration::from_secs(3 * 3600),
         }

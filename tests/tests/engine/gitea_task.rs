@@ -55,6 +55,7 @@ impl Fixture {
             builds,
             timeout: Duration::from_secs(3 * 3600),
             pods: Default::default(),
+            github_mirror: None,
             kubernetes_configured: false,
         }
     }
@@ -702,9 +703,20 @@ async fn remote_actions_come_from_the_default_actions_url() {
         lines(&events)
     );
     // Forgejo's key wins over Gitea's when a server sends both.
-    ctx["forgejo_default_actions_url"] = ctx["gitea_default_actions_url"].clone();
+    let mirror_url = ctx["gitea_default_actions_url"].clone();
+    ctx["forgejo_default_actions_url"] = mirror_url.clone();
     ctx["gitea_default_actions_url"] = serde_json::Value::String("file:///nonexistent".into());
-    let (run, events) = execute(task(58, payload, ctx), &f.settings()).await;
+    let (run, events) = execute(task(58, payload, ctx.clone()), &f.settings()).await;
+    assert_eq!(run.result, Outcome::Success, "{:#?}", lines(&events));
+    assert!(has_line(&events, "hello gitea from the mirror"));
+    // A server defaulting to GitHub: runner.github_mirror stands in for it.
+    ctx.as_object_mut()
+        .unwrap()
+        .remove("forgejo_default_actions_url");
+    ctx["gitea_default_actions_url"] = serde_json::Value::String("https://github.com".into());
+    let mut settings = f.settings();
+    settings.github_mirror = mirror_url.as_str().map(str::to_string);
+    let (run, events) = execute(task(60, payload, ctx), &settings).await;
     assert_eq!(run.result, Outcome::Success, "{:#?}", lines(&events));
     assert!(has_line(&events, "hello gitea from the mirror"));
 }

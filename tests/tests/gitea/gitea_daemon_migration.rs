@@ -134,7 +134,7 @@ fn act_runner_and_forgejo_runner_files_start_the_daemon() {
     let output = daemon.output();
     for wanted in [
         "config.yaml:23:3: unknown key runner.future_runner_option; it is ignored",
-        "runner.github_mirror is an act_runner setting hybrid-runner does not use",
+        "runner.workdir_cleanup_age is an act_runner setting hybrid-runner does not use",
         "cache is an act_runner setting hybrid-runner does not use",
     ] {
         assert!(output.contains(wanted), "{wanted:?} in\n{output}");

@@ -100,6 +100,7 @@ pub(super) fn apply(
     }
     o.set("runner.labels", &mut r.labels, list)?;
     o.set_opt("runner.spool_dir", &mut r.spool_dir, path)?;
+    o.set_opt("runner.github_mirror", &mut r.github_mirror, string)?;
 
     o.set_opt("host.workdir_parent", &mut config.host.workdir_parent, path)?;
 

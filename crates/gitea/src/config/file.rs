@@ -70,7 +70,7 @@ struct FileRunner {
     state_report_interval: Option<IgnoredAny>,
     report_close_timeout: Option<IgnoredAny>,
     report_interval: Option<IgnoredAny>,
-    github_mirror: Option<IgnoredAny>,
+    github_mirror: Option<String>,
     action_shallow_clone: Option<IgnoredAny>,
     set_act_env: Option<IgnoredAny>,
     patch_actions: Option<IgnoredAny>,
@@ -229,6 +229,10 @@ pub(super) fn apply(
             r.labels.map(|l| l.into_iter().map(|s| s.0).collect()),
         );
         set_some(&mut c.spool_dir, r.spool_dir);
+        set_some(
+            &mut c.github_mirror,
+            r.github_mirror.filter(|m| !m.trim().is_empty()),
+        );
         if let Some(retry) = r.report_retry {
             let slot = &mut c.report_retry;
             // forgejo-runner: 0 retries and a 0 delay mean its defaults, a 0 max no cap.
@@ -363,7 +367,6 @@ fn ignored_keys(file: &FileConfig) -> Vec<&'static str> {
                 "runner.report_close_timeout",
             ),
             (r.report_interval.is_some(), "runner.report_interval"),
-            (r.github_mirror.is_some(), "runner.github_mirror"),
             (
                 r.action_shallow_clone.is_some(),
                 "runner.action_shallow_clone",

@@ -85,6 +85,9 @@ pub struct RunnerConfig {
     pub spool_dir: Option<PathBuf>,
     /// Forgejo's `report_retry`: how the final log and state of a task are retried.
     pub report_retry: ReportRetry,
+    /// act_runner's `github_mirror`: where actions are fetched from when the server's
+    /// default actions URL is `https://github.com`.
+    pub github_mirror: Option<String>,
 }
 
 /// `runner.report_retry` (forgejo-runner's keys): the final calls of a task make at least
@@ -124,6 +127,7 @@ impl Default for RunnerConfig {
             labels: Vec::new(),
             spool_dir: None,
             report_retry: ReportRetry::default(),
+            github_mirror: None,
         }
     }
 }

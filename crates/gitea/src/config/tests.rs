@@ -132,7 +132,7 @@ host:
     assert_eq!(loaded.config.runner.capacity, 2);
     assert_eq!(loaded.config.host.workdir_parent, None);
     let warnings = loaded.warnings.join("\n");
-    for key in ["cache", "container", "runner.github_mirror"] {
+    for key in ["cache", "container"] {
         assert!(
             warnings.contains(&format!(" {key} is an act_runner setting")),
             "{warnings}"

@@ -148,6 +148,7 @@ fn task_settings(config: &Config, ready: &Ready, envs: Vec<(String, String)>) ->
         },
         timeout: config.runner.timeout,
         pods: pod_settings(kube),
+        github_mirror: config.runner.github_mirror.clone(),
         kubernetes_configured: kube.configured
             || kube.kubeconfig.is_some()
             || kube.context.is_some()

@@ -114,12 +114,19 @@ fn read_step(r: &mut Reader, node: &Node) -> Option<Step> {
     Some(step)
 }
 
-/// `uses:` must be `docker://image`, a local path `./x`, or `{owner}/{repo}[/path]@ref`.
+/// `uses:` must be `docker://image`, a local path `./x`, or `{owner}/{repo}[/path]@ref`,
+/// the last also after `https://host/` or `http://host/` (Gitea's and Forgejo's absolute
+/// action URLs; GitHub refuses those).
 fn check_uses(r: &mut Reader, uses: &Located<String>) {
-    let text = uses.value.as_str();
-    if text.starts_with("docker://") || text.starts_with("./") || text.starts_with(".\\") {
+    let full = uses.value.as_str();
+    if full.starts_with("docker://") || full.starts_with("./") || full.starts_with(".\\") {
         return;
     }
+    let text = ["https://", "http://"]
+        .iter()
+        .find_map(|scheme| full.strip_prefix(scheme))
+        .and_then(|after| after.split_once('/').map(|(_, rest)| rest))
+        .unwrap_or(full);
     let valid = match text.split_once('@') {
         Some((path, reference)) => {
             let mut parts = path.split('/');
@@ -132,7 +139,7 @@ fn check_uses(r: &mut Reader, uses: &Located<String>) {
     if !valid {
         r.error(
             uses.location,
-            format!("Expected format {{org}}/{{repo}}[/path]@ref. Actual '{text}'"),
+            format!("Expected format {{org}}/{{repo}}[/path]@ref. Actual '{full}'"),
             "For example 'actions/checkout@v4', './path/to/action' or 'docker://alpine:3'.",
         );
     }

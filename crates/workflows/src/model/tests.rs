@@ -243,3 +243,16 @@ fn ten_thousand_unnamed_steps_get_their_ids_without_a_scan_per_candidate() {
     assert_eq!(ids[steps + 1], format!("__run_{}", steps + 2));
     assert_eq!(ids[steps + 2], format!("__run_{}", steps + 3));
 }
+
+#[test]
+fn absolute_action_urls_of_gitea_and_forgejo_are_accepted() {
+    let text = "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - uses: https://gitea.com/actions/checkout@v4\n      - uses: http://gitea.local:3000/o/r/sub@main\n";
+    let workflow = load(text, "w.yml").unwrap();
+    assert_eq!(workflow.jobs[0].steps.len(), 2);
+    let bad = "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - uses: https://gitea.com/checkout@v4\n";
+    let errors = load(bad, "w.yml").unwrap_err().to_string();
+    assert!(
+        errors.contains("w.yml:6:15: Expected format {org}/{repo}[/path]@ref. Actual 'https://gitea.com/checkout@v4'"),
+        "{errors}"
+    );
+}

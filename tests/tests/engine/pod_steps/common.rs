@@ -69,6 +69,7 @@ impl Rig {
             builds,
             timeout: Duration::from_secs(600),
             pods: Default::default(),
+            github_mirror: None,
             kubernetes_configured: true,
         }
     }
