@@ -22,10 +22,24 @@ def main() -> int:
     def run(expression, activation):
         return env.program(env.compile(expression)).evaluate(activation)
 
-    def admit(user, resource, operation, obj, old, namespace_object):
+    def constrained(group, resource, subresource, operation):
+        # matchConstraints.resourceRules: a request no rule names is not evaluated.
+        name = f"{resource}/{subresource}" if subresource else resource
+        for rule in policy["matchConstraints"]["resourceRules"]:
+            if (operation in rule["operations"] or "*" in rule["operations"]) and (
+                group in rule["apiGroups"] or "*" in rule["apiGroups"]
+            ) and (name in rule["resources"] or "*" in rule["resources"]):
+                return True
+        return False
+
+    def admit(user, resource, operation, obj, old, namespace_object, subresource=""):
+        group = "batch" if resource == "jobs" else ""
+        if not constrained(group, resource, subresource, operation):
+            return "not matched"
         request = {
             "userInfo": {"username": user},
-            "resource": {"group": "", "resource": resource},
+            "resource": {"group": group, "resource": resource},
+            "subResource": subresource,
             "operation": operation,
         }
         activation = {
@@ -52,7 +66,11 @@ def main() -> int:
         return "allowed"
 
     runner = f"system:serviceaccount:{namespace}:{name}"
-    build = {"metadata": {"name": "hr-1-a", "labels": {"app.kubernetes.io/managed-by": "hybrid-runner"}}}
+    build = {"metadata": {"name": "hr-1-a", "labels": {"app.kubernetes.io/managed-by": "hybrid-runner", "pod-security.kubernetes.io/enforce": "baseline"}}}
+    unenforced = {"metadata": {"name": "hr-1-b", "labels": {"app.kubernetes.io/managed-by": "hybrid-runner"}}}
+    privileged = {"metadata": {"name": "hr-1-c", "labels": {"app.kubernetes.io/managed-by": "hybrid-runner", "pod-security.kubernetes.io/enforce": "privileged"}}}
+    restricted = {"metadata": {"name": "hr-1-d", "labels": {"app.kubernetes.io/managed-by": "hybrid-runner", "pod-security.kubernetes.io/enforce": "restricted"}}}
+    exec_options = {"kind": "PodExecOptions", "command": ["sh"]}
     system = {"metadata": {"name": "kube-system", "labels": {"kubernetes.io/metadata.name": "kube-system"}}}
     own = {"metadata": {"name": namespace, "labels": {"app.kubernetes.io/name": "hybrid-runner"}}}
     bare = {"metadata": {"name": "bare"}}
@@ -74,6 +92,13 @@ def main() -> int:
         ("delete a configmap in an unlabelled namespace", (runner, "configmaps", "DELETE", None, obj, bare), "denied"),
         ("another user in kube-system", ("system:admin", "pods", "CREATE", obj, None, system), "not matched"),
         ("another service account", (f"system:serviceaccount:{namespace}:other", "namespaces", "CREATE", bare, None, None), "not matched"),
+        ("create a build namespace without Pod Security", (runner, "namespaces", "CREATE", unenforced, None, None), "denied"),
+        ("create a privileged build namespace", (runner, "namespaces", "CREATE", privileged, None, None), "denied"),
+        ("create a restricted build namespace", (runner, "namespaces", "CREATE", restricted, None, None), "allowed"),
+        ("exec into a pod of a build namespace", (runner, "pods", "CONNECT", exec_options, None, build, "exec"), "allowed"),
+        ("exec into a pod in kube-system", (runner, "pods", "CONNECT", exec_options, None, system, "exec"), "denied"),
+        ("attach to a pod in its own namespace", (runner, "pods", "CONNECT", {"kind": "PodAttachOptions"}, None, own, "attach"), "denied"),
+        ("attach to a pod of a build namespace", (runner, "pods", "CONNECT", {"kind": "PodAttachOptions"}, None, build, "attach"), "allowed"),
     ]
     wrong = 0
     for what, args, expected in cases:

@@ -84,8 +84,8 @@ fn the_cli_prints_manifests_for_kubectl_and_refuses_bad_flags() {
             "--instance: \"gitea.example.com\"",
         ),
         (
-            &["--labels", "a:docker://"],
-            "--labels: label \"a:docker://\" names no image",
+            &["--labels", "a:kubernetes:img"],
+            "--labels: label \"a:kubernetes:img\": the image must follow `//`",
         ),
         (&["--labels", ","], "--labels: give at least one label"),
         (&["--shutdown-timeout", "forever"], "--shutdown-timeout:"),

@@ -1,6 +1,7 @@
 //! The optional ValidatingAdmissionPolicy and its binding (`--admission-policy`): the API
-//! server refuses the runner's creates, updates and deletes outside build namespaces, the
-//! confinement RBAC cannot express. The policy applies to the runner's ServiceAccount
+//! server refuses the runner's creates, updates and deletes outside build namespaces, its
+//! `pods/exec` and `pods/attach` (CONNECT requests) outside them, and namespaces it creates
+//! without Pod Security `baseline` or `restricted`: the confinement RBAC cannot express. The policy applies to the runner's ServiceAccount
 //! only, through a match condition on the request's user name.
 
 use std::path::Path;

@@ -39,6 +39,8 @@ pub fn daemon_config(settings: &DeploySettings) -> Config {
     config.host.workdir_parent = Some(PathBuf::from(WORKDIR_PARENT));
     config.metrics.enabled = true;
     config.metrics.addr = SocketAddr::from(([0, 0, 0, 0], METRICS_PORT));
+    // In the cluster: container labels' jobs go to pods (the ConfigMap has the section).
+    config.kubernetes.configured = true;
     config.kubernetes.registry_secret_file = settings
         .registry_secret
         .as_ref()
