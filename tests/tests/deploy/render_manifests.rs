@@ -13,7 +13,7 @@ use hr_cluster::names::is_dns1123_label;
 use hr_image::kaniko::{
     BuildManifests, BuildSpec, CONFIGMAP_BUDGET_BYTES, ContextMode, ContextObjects, KanikoConfig,
     LargeContextMode, LimitRangeConfig, TagTemplates, Variant, VariantSpec, build_manifests,
-    configmap_encoded_size, dual_tags, to_yaml_documents,
+    configmap_data_size, dual_tags, to_yaml_documents,
 };
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Container, PodSpec};
@@ -277,22 +277,29 @@ fn context_size_decides_the_mode() {
         cm.binary_data.as_ref().unwrap()["context.tar.gz"].0.len(),
         small.len()
     );
-    assert!(configmap_encoded_size(cm).unwrap() <= CONFIGMAP_BUDGET_BYTES);
+    assert_eq!(configmap_data_size(cm), small.len());
 
-    // 900 KiB fits 1 MiB decoded, but not as sent (base64) with the margin.
-    let big = vec![7u8; 900 << 10];
+    // The API server counts a ConfigMap's data decoded, up to 1 MiB: 900 KiB fits (its
+    // base64 in the JSON sent, 1.2 MiB, does not count), one byte past 1 MiB does not.
+    let fits = vec![7u8; 900 << 10];
+    let m = build_manifests(&spec, &KanikoConfig::default(), &task(), &fits, "abc").unwrap();
+    assert!(
+        matches!(m.context, ContextObjects::ConfigMap(_)),
+        "900 KiB fits a ConfigMap"
+    );
+    let big = vec![7u8; (1 << 20) + 1];
     let only_configmap = KanikoConfig {
         context_mode: ContextMode::ConfigMap,
         ..KanikoConfig::default()
     };
     let err = build_manifests(&spec, &only_configmap, &task(), &big, "abc").unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("900.0 KiB"), "{msg}");
+    assert!(msg.contains("1.0 MiB"), "{msg}");
     assert!(msg.contains(&CONFIGMAP_BUDGET_BYTES.to_string()), "{msg}");
 
     let m = build_manifests(&spec, &KanikoConfig::default(), &task(), &big, "abc").unwrap();
     let ContextObjects::Pvc { pvc, loader } = &m.context else {
-        panic!("auto should pick the PVC for 900 KiB");
+        panic!("auto should pick the PVC past 1 MiB");
     };
     assert_eq!(
         pvc.spec.as_ref().unwrap().access_modes.as_deref(),
@@ -341,7 +348,7 @@ fn context_size_decides_the_mode() {
         .unwrap_err()
         .to_string();
     assert!(msg.contains("2.0 MiB"), "{msg}");
-    assert!(msg.contains("1008.0 KiB"), "{msg}");
+    assert!(msg.contains("limit of 1.0 MiB (1048576 bytes)"), "{msg}");
     assert!(msg.contains("/src/app"), "{msg}");
 
     // Too large for every configured mode.

@@ -20,9 +20,11 @@ use hr_cluster::{NamespaceOwner, TaskIds, task_namespace};
 
 /// The key of the context tarball in the ConfigMap and its file name in the volume.
 pub const CONTEXT_KEY: &str = "context.tar.gz";
-/// The largest ConfigMap accepted, measured as sent (JSON, `binaryData` in base64): the API
-/// server caps a ConfigMap at 1 MiB, and this leaves 16 KiB for metadata and encoding.
-pub const CONFIGMAP_BUDGET_BYTES: usize = (1 << 20) - (16 << 10);
+/// The most data a ConfigMap may hold: the API server refuses one whose `data` and
+/// `binaryData` values add up to more than 1 MiB, decoded (`ValidateConfigMap` against
+/// `MaxSecretSize` in Kubernetes' `pkg/apis/core/validation`); the base64 of the JSON sent
+/// does not count.
+pub const CONFIGMAP_BUDGET_BYTES: usize = 1 << 20;
 
 use hr_cluster::MANAGED_BY;
 
@@ -151,16 +153,17 @@ pub fn build_manifests(
     })
 }
 
-/// The size of `cm` as sent to the API server (JSON, binary data in base64).
-pub fn configmap_encoded_size(cm: &ConfigMap) -> Result<usize, ManifestError> {
-    serde_json::to_vec(cm)
-        .map(|bytes| bytes.len())
-        .map_err(|e| ManifestError::Serialize {
-            kind: "ConfigMap",
-            name: cm.metadata.name.clone().unwrap_or_default(),
-            format: "JSON",
-            message: e.to_string(),
-        })
+/// The data of `cm` as the API server counts it against [`CONFIGMAP_BUDGET_BYTES`]: the
+/// bytes of every `data` and `binaryData` value, decoded.
+pub fn configmap_data_size(cm: &ConfigMap) -> usize {
+    let data: usize = cm.data.iter().flatten().map(|(_, v)| v.len()).sum();
+    let binary: usize = cm
+        .binary_data
+        .iter()
+        .flatten()
+        .map(|(_, v)| v.0.len())
+        .sum();
+    data + binary
 }
 
 fn context_objects(
@@ -173,15 +176,23 @@ fn context_objects(
     let dir = config.template_dir.as_deref();
     let values = [("namespace", ns), ("context_sha256", sha256)];
     let size = targz.len() as u64;
-    let configmap = || -> Result<(ConfigMap, usize), ManifestError> {
+    // Sized before it is built: a context past the budget is never copied into a ConfigMap.
+    let configmap = || -> Result<Result<ConfigMap, usize>, ManifestError> {
+        if targz.len() > CONFIGMAP_BUDGET_BYTES {
+            return Ok(Err(targz.len()));
+        }
         let mut cm: ConfigMap = Template::ContextConfigMap.render(dir, "ConfigMap", &values)?;
         place(&mut cm.metadata, ns);
         cm.binary_data = Some(BTreeMap::from([(
             CONTEXT_KEY.to_string(),
             ByteString(targz.to_vec()),
         )]));
-        let encoded = configmap_encoded_size(&cm)?;
-        Ok((cm, encoded))
+        let data = configmap_data_size(&cm);
+        Ok(if data <= CONFIGMAP_BUDGET_BYTES {
+            Ok(cm)
+        } else {
+            Err(data)
+        })
     };
     let too_large = |detail: String| {
         ManifestError::ContextTooLarge(format!(
@@ -190,10 +201,10 @@ fn context_objects(
             human(size),
         ))
     };
-    let configmap_limit = |encoded: usize| {
+    let configmap_limit = |data: usize| {
         format!(
-            "as a ConfigMap it takes {} ({encoded} bytes with base64), over the limit of {} ({CONFIGMAP_BUDGET_BYTES} bytes: 1 MiB per object less a 16 KiB margin)",
-            human(encoded as u64),
+            "as a ConfigMap it holds {} ({data} bytes of data), over the API server's limit of {} ({CONFIGMAP_BUDGET_BYTES} bytes)",
+            human(data as u64),
             human(CONFIGMAP_BUDGET_BYTES as u64)
         )
     };
@@ -222,24 +233,20 @@ fn context_objects(
         }
     };
     match config.context_mode {
-        ContextMode::ConfigMap => {
-            let (cm, encoded) = configmap()?;
-            if encoded <= CONFIGMAP_BUDGET_BYTES {
-                Ok(ContextObjects::ConfigMap(Box::new(cm)))
-            } else {
-                Err(too_large(format!(
-                    "context_mode configmap: {}",
-                    configmap_limit(encoded)
-                )))
-            }
-        }
+        ContextMode::ConfigMap => match configmap()? {
+            Ok(cm) => Ok(ContextObjects::ConfigMap(Box::new(cm))),
+            Err(data) => Err(too_large(format!(
+                "context_mode configmap: {}",
+                configmap_limit(data)
+            ))),
+        },
         ContextMode::Pvc => large(LargeContextMode::Pvc),
         ContextMode::Stdin => large(LargeContextMode::Stdin),
         ContextMode::Auto => {
-            let (cm, encoded) = configmap()?;
-            if encoded <= CONFIGMAP_BUDGET_BYTES {
-                return Ok(ContextObjects::ConfigMap(Box::new(cm)));
-            }
+            let data = match configmap()? {
+                Ok(cm) => return Ok(ContextObjects::ConfigMap(Box::new(cm))),
+                Err(data) => data,
+            };
             large(config.large_context).map_err(|_| {
                 let fallback = match config.large_context {
                     LargeContextMode::Pvc => pvc_limit(),
@@ -247,7 +254,7 @@ fn context_objects(
                 };
                 too_large(format!(
                     "context_mode auto: {}, and {fallback}",
-                    configmap_limit(encoded)
+                    configmap_limit(data)
                 ))
             })
         }

@@ -41,7 +41,7 @@ pub use config::{
 pub use inspect::{BuildNamespace, BuildNamespaceJob, build_namespaces, stream_logs};
 pub use manifests::{
     BuildManifests, CONFIGMAP_BUDGET_BYTES, CONTEXT_KEY, ContextObjects, build_manifests,
-    configmap_encoded_size,
+    configmap_data_size,
 };
 pub use permissions::needed_permissions;
 pub use run::BuildTimings;
