@@ -503,9 +503,9 @@ mod tests {
             "--token",
             "t",
             "--labels",
-            "a:docker",
+            "a:kubernetes:img",
         ]);
         let err = resolve(&a, &[], None, &mut prompt("", false)).unwrap_err();
-        assert!(err.0.contains("names no image"), "{err}");
+        assert!(err.0.contains("the image must follow `//`"), "{err}");
     }
 }
