@@ -23,12 +23,12 @@ use super::routes::{error_response, record};
 use super::store::Key;
 use super::{Shared, lock};
 
-const PROTOCOLS: [&str; 2] = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
-
-/// Upgrades a `pods/{subresource}` request to Kubernetes' channel WebSocket (v5 preferred,
-/// v4 accepted) and runs `session` on it with whether v5 was chosen; a request that is not
-/// a WebSocket upgrade gets the API server's 400.
+/// Upgrades a `pods/{subresource}` request to Kubernetes' channel WebSocket (the first of
+/// [`FakeKubeOptions::stream_protocols`](super::FakeKubeOptions::stream_protocols) the
+/// client offers; by default v5, else v4) and runs `session` on it with whether v5 was
+/// chosen; a request that is not a WebSocket upgrade gets the API server's 400.
 pub(crate) fn upgrade_channel<F, Fut>(
+    protocols: Vec<String>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     subresource: &str,
     session: F,
@@ -42,10 +42,10 @@ where
             "Upgrade request required: pods/{subresource} speaks WebSocket ({rejection})"
         ))),
         Ok(ws) => {
-            let ws = ws.protocols(PROTOCOLS);
+            let ws = ws.protocols(protocols);
             let v5 = ws
                 .selected_protocol()
-                .is_some_and(|p| p.as_bytes() == PROTOCOLS[0].as_bytes());
+                .is_some_and(|p| p.as_bytes() == super::V5_CHANNEL.as_bytes());
             ws.on_upgrade(move |socket| session(socket, v5))
                 .into_response()
         }
@@ -64,9 +64,12 @@ pub(crate) async fn handle(
     record(&shared, &method, &path, &query, &headers, None);
     match prepare(&shared, &ns, &name, &query) {
         Err(e) => error_response(&e),
-        Ok(plan) => upgrade_channel(ws, "attach", move |socket, v5| {
-            session(shared, socket, plan, v5)
-        }),
+        Ok(plan) => upgrade_channel(
+            shared.options.stream_protocols.clone(),
+            ws,
+            "attach",
+            move |socket, v5| session(shared, socket, plan, v5),
+        ),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `pods/{name}/exec` over WebSocket, as kube-rs's `Api::exec` speaks it (the channel
-//! protocol of attach: `v5.channel.k8s.io` / `v4`; 0 stdin, 1 stdout, 2 stderr, 3 the exit
-//! `Status`, 255 close-channel in v5).
+//! protocol of attach: `v5.channel.k8s.io` / `v4`, as `FakeKubeOptions::stream_protocols`
+//! offers them; 0 stdin, 1 stdout, 2 stderr, 3 the exit `Status`, 255 close-channel in v5
+//! only: on v4 it means nothing, as on a real v4 server).
 //!
 //! The command runs on this host inside the pod's *sandbox*, made at the pod's first exec:
 //! a process in new PID and mount namespaces (`unshare`, needs root) whose root folder
@@ -63,7 +64,12 @@ pub(crate) async fn handle(
     record(&shared, &method, &path, &query, &headers, None);
     match prepare(&shared, &ns, &name, &query) {
         Err(e) => error_response(&e),
-        Ok(plan) => upgrade_channel(ws, "exec", move |socket, v5| session(socket, plan, v5)),
+        Ok(plan) => upgrade_channel(
+            shared.options.stream_protocols.clone(),
+            ws,
+            "exec",
+            move |socket, v5| session(socket, plan, v5),
+        ),
     }
 }
 

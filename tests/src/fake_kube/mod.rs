@@ -59,7 +59,21 @@ pub struct FakeKubeOptions {
     pub kubelet_step: Duration,
     /// `gitVersion` served at `/version`.
     pub version: String,
+    /// The WebSocket subprotocols `pods/attach` and `pods/exec` accept, in the server's
+    /// order of preference (default [`STREAM_PROTOCOLS`]: `v5.channel.k8s.io`, then
+    /// `v4.channel.k8s.io`). `vec![V4.into()]` is an API server of Kubernetes 1.29 or
+    /// older (or one with the v5 gate off): there a stdin close frame (channel 255) means
+    /// nothing, so a client can end stdin only by closing the whole socket, which loses
+    /// the command's output and exit status.
+    pub stream_protocols: Vec<String>,
 }
+
+/// Kubernetes' `StreamProtocolV5Name` (adds the close signal, channel 255).
+pub const V5_CHANNEL: &str = "v5.channel.k8s.io";
+/// Kubernetes' `StreamProtocolV4Name` (exit codes as a `Status`; no close signal).
+pub const V4_CHANNEL: &str = "v4.channel.k8s.io";
+/// What a current API server offers, preferred first.
+pub const STREAM_PROTOCOLS: [&str; 2] = [V5_CHANNEL, V4_CHANNEL];
 
 impl Default for FakeKubeOptions {
     fn default() -> Self {
@@ -68,6 +82,7 @@ impl Default for FakeKubeOptions {
             namespace_deletion_delay: Duration::from_millis(200),
             kubelet_step: Duration::from_millis(50),
             version: "v1.31.0".to_string(),
+            stream_protocols: STREAM_PROTOCOLS.iter().map(|p| p.to_string()).collect(),
         }
     }
 }

@@ -7,4 +7,5 @@
 mod api;
 mod builds;
 mod cluster;
+mod exec;
 mod helpers;
