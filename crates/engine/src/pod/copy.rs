@@ -1,17 +1,21 @@
 //! Copying folders between this host and the job pod with `tar` on both ends: into the
-//! pod (the host's `tar -c` over the stdin of an exec running `tar -x`: how a checkout
-//! made on the host reaches the pod's workspace) and out of it (an exec's `tar -c` into
-//! the host's `tar -x`: how an image build on the runner sees the pod's workspace). The
-//! exec's command line holds only the pod folder.
+//! pod (the host's `tar -c`, spooled to a temporary file, over the stdin of an exec running
+//! `head -c <length> | tar -x`: how a checkout made on the host reaches the pod's
+//! workspace) and out of it (an exec's `tar -c` into the host's `tar -x`: how an image
+//! build on the runner sees the pod's workspace). The exec's command line holds only the
+//! pod folder and the archive's length.
 
 use std::path::Path;
 use std::process::Stdio;
 
 use kube::api::AttachParams;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::{JobPod, POD_NAME, PodError, STEPS_CONTAINER};
 use hr_cluster::{describe, retry};
+
+/// How long the pod's stderr may take to end after the exec's status.
+const STDERR_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn copy_error(message: String) -> PodError {
     PodError::Exec {
@@ -23,62 +27,30 @@ fn copy_error(message: String) -> PodError {
 impl JobPod {
     /// Copies the contents of `host_dir` into `pod_dir` (created if missing; files there
     /// are overwritten, others kept). Returns the bytes sent.
+    ///
+    /// The host's archive is written to an unnamed temporary file first, so its length is
+    /// known before the exec starts: the pod's `head -c <length>` ends the input in-band
+    /// and the exec never needs stdin closed, which only `v5.channel.k8s.io` can do (on
+    /// `v4.channel.k8s.io` a client ends stdin only by closing the whole WebSocket, losing
+    /// the exit status). The pod's `tar` never reads the exec's stdin itself: GNU tar
+    /// reads a pipe to its end even after the archive's end.
     pub async fn copy_into(&self, host_dir: &Path, pod_dir: &str) -> Result<u64, PodError> {
-        let mut tar = tokio::process::Command::new("tar")
+        let spool = tempfile::tempfile()
+            .map_err(|e| copy_error(format!("cannot create a temporary file: {e}")))?;
+        let tar_out = spool
+            .try_clone()
+            .map_err(|e| copy_error(format!("cannot create a temporary file: {e}")))?;
+        let host = tokio::process::Command::new("tar")
             .arg("-c")
             .arg("-C")
             .arg(host_dir)
             .arg(".")
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
+            .stdout(Stdio::from(tar_out))
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| copy_error(format!("cannot start tar on this host: {e}")))?;
-        let params = AttachParams::default()
-            .container(STEPS_CONTAINER)
-            .stdin(true)
-            .stdout(false)
-            .stderr(true)
-            .max_stdin_buf_size(256 * 1024);
-        let command = vec![
-            "sh".to_string(),
-            "-c".to_string(),
-            "mkdir -p \"$1\" && tar -x -o -C \"$1\" -f -".to_string(),
-            "copy".to_string(),
-            pod_dir.to_string(),
-        ];
-        let pods = self.pods();
-        let mut attached = retry(|| pods.exec(POD_NAME, command.clone(), &params))
-            .await
-            .map_err(|e| copy_error(describe(&e)))?;
-        let status = attached.take_status();
-        let mut stdin = attached
-            .stdin()
-            .ok_or_else(|| copy_error("the exec has no stdin".into()))?;
-        let errors = read_all(attached.stderr());
-        let send = async {
-            let sent = match tar.stdout.take() {
-                Some(mut out) => {
-                    pump(
-                        &mut out,
-                        &mut stdin,
-                        |e| copy_error(format!("reading tar's output: {e}")),
-                        |e| copy_error(e.to_string()),
-                    )
-                    .await?
-                }
-                None => 0,
-            };
-            stdin
-                .shutdown()
-                .await
-                .map_err(|e| copy_error(e.to_string()))?;
-            Ok::<u64, PodError>(sent)
-        };
-        let (sent, errors) = tokio::join!(send, errors);
-        let sent = sent?;
-        let host = tar
+            .map_err(|e| copy_error(format!("cannot start tar on this host: {e}")))?
             .wait_with_output()
             .await
             .map_err(|e| copy_error(format!("waiting for tar on this host: {e}")))?;
@@ -88,13 +60,72 @@ impl JobPod {
                 String::from_utf8_lossy(&host.stderr).trim()
             )));
         }
+        let mut archive = tokio::fs::File::from_std(spool);
+        archive
+            .seek(std::io::SeekFrom::Start(0))
+            .await
+            .map_err(|e| copy_error(format!("reading tar's output: {e}")))?;
+        let length = archive
+            .metadata()
+            .await
+            .map_err(|e| copy_error(format!("reading tar's output: {e}")))?
+            .len();
+        let params = AttachParams::default()
+            .container(STEPS_CONTAINER)
+            .stdin(true)
+            .stdout(false)
+            .stderr(true)
+            .max_stdin_buf_size(256 * 1024);
+        let command = vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            "mkdir -p \"$1\" && head -c \"$2\" | tar -x -o -C \"$1\" -f -".to_string(),
+            "copy".to_string(),
+            pod_dir.to_string(),
+            length.to_string(),
+        ];
+        let pods = self.pods();
+        let mut attached = retry(|| pods.exec(POD_NAME, command.clone(), &params))
+            .await
+            .map_err(|e| copy_error(describe(&e)))?;
+        let status = attached.take_status();
+        // Never shut down, and kept until the status has come: ending stdin closes the
+        // whole socket on `v4.channel.k8s.io` (and with kube-rs's duplex pipes a drop
+        // ends it too).
+        let mut stdin = attached
+            .stdin()
+            .ok_or_else(|| copy_error("the exec has no stdin".into()))?;
+        // kube-rs ends the stderr reader only when the session ends with a status, so a
+        // broken session must not leave this waiting for it.
+        let errors = tokio::spawn(read_all(attached.stderr()));
+        let sent = pump(
+            &mut archive,
+            &mut stdin,
+            |e| copy_error(format!("reading tar's output: {e}")),
+            |e| copy_error(e.to_string()),
+        )
+        .await;
         let code = match status {
             Some(status) => status.await.as_ref().and_then(super::exec::exit_code),
             None => None,
         };
+        let errors = match tokio::time::timeout(STDERR_GRACE, errors).await {
+            Ok(Ok(text)) => text,
+            _ => String::new(),
+        };
         let _ = attached.join().await;
-        pod_tar_result(code, &errors).map_err(|e| copy_error(e.to_string()))?;
-        Ok(sent)
+        drop(stdin);
+        let pod = pod_tar_result(code, &errors).map_err(|e| copy_error(e.to_string()));
+        if code.is_some() {
+            // The pod's tar ended: its failure says more than a send it cut short.
+            pod?;
+            sent
+        } else {
+            // No status: the exec was lost, and a failed send says why.
+            let sent = sent?;
+            pod?;
+            Ok(sent)
+        }
     }
 }
 

@@ -1,16 +1,19 @@
 //! One step process in the job pod over `pods/exec`.
 //!
-//! The exec's command line is fixed and holds nothing of the step (it reaches the API
-//! server's audit log): `sh -c 'mkdir -p /__t && tar -x -C /__t && exec sh /__t/_step/run.sh'`.
-//! Its stdin carries a tar with the step's script and the files the step shares with the
-//! runner, `_step/env.sh` (the environment, shell-quoted `export` lines: secrets included,
-//! which is why it travels this way) and `_step/run.sh` (goes to the working directory
-//! and starts the step in a session of its own, writing its pid to `_step/pid`; it removes
-//! `env.sh` once read, so a later step cannot read this one's secrets), and empty
-//! `GITHUB_*` files. Output lines stream back as they come; the exit code comes from the
-//! exec's status. Stopping follows the host policy: `kill -INT`, then `-TERM`, then
-//! `-KILL` to the step's process group, each from its own exec, until the status arrives.
-//! [`JobPod::read_step_files`] brings the `GITHUB_*` files back after the step.
+//! The exec's command line holds nothing of the step but the length of its input (it
+//! reaches the API server's audit log): `sh -c 'mkdir -p /__t && head -c <length> | tar -x
+//! -C /__t -f - && exec sh /__t/_step/run.sh </dev/null'`. The input ends in-band (the
+//! length), never by closing stdin, which only `v5.channel.k8s.io` can do without closing
+//! the whole exec (see [`step_command`]). Its stdin carries a tar with the step's script
+//! and the files the step shares with the runner, `_step/env.sh` (the environment,
+//! shell-quoted `export` lines: secrets included, which is why it travels this way) and
+//! `_step/run.sh` (goes to the working directory and starts the step in a session of its
+//! own, writing its pid to `_step/pid`; it removes `env.sh` once read, so a later step
+//! cannot read this one's secrets), and empty `GITHUB_*` files. Output lines stream back as
+//! they come; the exit code comes from the exec's status. Stopping follows the host policy:
+//! `kill -INT`, then `-TERM`, then `-KILL` to the step's process group, each from its own
+//! exec, until the status arrives. [`JobPod::read_step_files`] brings the `GITHUB_*` files
+//! back after the step.
 
 use std::time::Duration;
 
@@ -134,13 +137,20 @@ fn run_script(process: &PodProcess) -> String {
     )
 }
 
-/// The fixed command of a step's exec.
-fn step_command() -> Vec<String> {
+/// The command of a step's exec: it holds nothing of the step but the length of the
+/// archive on its stdin. `head -c` ends the input in-band, so the exec works on every
+/// protocol an API server speaks: only `v5.channel.k8s.io` (Kubernetes 1.30+) can
+/// half-close stdin; on `v4.channel.k8s.io` a client ends stdin only by closing the whole
+/// WebSocket, which loses the step's output and exit status (kube-rs's
+/// `remote_command.rs`). `tar` never sees the exec's stdin, which stays open: GNU tar
+/// reads a pipe to its end even after the archive's end.
+fn step_command(archive_len: usize) -> Vec<String> {
     vec![
         "sh".into(),
         "-c".into(),
         format!(
-            "mkdir -p {POD_TEMP} && tar -x -C {POD_TEMP} -f - && exec sh {POD_TEMP}/_step/run.sh"
+            "mkdir -p {POD_TEMP} && head -c {archive_len} | tar -x -C {POD_TEMP} -f - && \
+             exec sh {POD_TEMP}/_step/run.sh </dev/null"
         ),
     ]
 }
@@ -248,7 +258,8 @@ impl JobPod {
         // An error here came before the upgrade, so before the command started: a
         // transient one is retried like any API call.
         let pods = self.pods();
-        let mut attached = retry(|| pods.exec(POD_NAME, step_command(), &params))
+        let command = step_command(archive.len());
+        let mut attached = retry(|| pods.exec(POD_NAME, command.clone(), &params))
             .await
             .map_err(|e| exec_error("starting the step")(describe(&e)))?;
         let status = attached.take_status().ok_or_else(|| {
@@ -259,15 +270,13 @@ impl JobPod {
             .ok_or_else(|| exec_error("starting the step")("the exec has no stdin".into()))?;
         let mut out = Stream::new(attached.stdout(), OutputStream::Stdout);
         let mut err = Stream::new(attached.stderr(), OutputStream::Stderr);
+        // The command knows the archive's length; stdin is never shut down and is kept
+        // until the status has come: ending it closes the whole socket on
+        // `v4.channel.k8s.io` (and with kube-rs's duplex pipes a drop ends it too).
         stdin
             .write_all(&archive)
             .await
             .map_err(|e| exec_error("sending the step")(e.to_string()))?;
-        stdin
-            .shutdown()
-            .await
-            .map_err(|e| exec_error("sending the step")(e.to_string()))?;
-        drop(stdin);
 
         tokio::pin!(status);
         let deadline = process.timeout.map(|t| start + t);
@@ -327,6 +336,7 @@ impl JobPod {
         out.deliver(0, on_line);
         err.deliver(0, on_line);
         attached.abort();
+        drop(stdin);
         let (cancelled, timed_out) = match stopping {
             Some((true, _, _)) => (true, false),
             Some((false, _, _)) => (false, true),
@@ -482,13 +492,15 @@ mod tests {
 
     #[test]
     fn the_exec_command_holds_nothing_of_the_step() {
-        // The same for every step: nothing of a step (env, script, paths) is in the URL.
+        // Nothing of a step (env, script, paths) is in the URL, only its input's length,
+        // which ends the input in-band (no stdin close: v4 servers have none).
         assert_eq!(
-            step_command(),
+            step_command(10240),
             vec![
                 "sh",
                 "-c",
-                "mkdir -p /__t && tar -x -C /__t -f - && exec sh /__t/_step/run.sh"
+                "mkdir -p /__t && head -c 10240 | tar -x -C /__t -f - && \
+                 exec sh /__t/_step/run.sh </dev/null"
             ]
         );
     }
