@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::api::{ApiError, resource_named};
+use super::routes::namespaces;
 use super::store::{Key, Store};
 
 /// A quantity in base units (cores, bytes): `500m`, `2`, `1Gi`, `512M`, `1e3`.
@@ -41,8 +42,39 @@ fn objects(store: &Store, plural: &str, ns: &str) -> Vec<Value> {
     store.list(plural, Some(ns))
 }
 
-/// Fills container requests and limits from the LimitRanges of `ns` and enforces their
-/// `max`; requests default to limits, as the API server defaults them.
+/// The API server's defaults of a LimitRange (`SetDefaults_LimitRangeItem`, kubernetes
+/// pkg/apis/core/v1/defaults.go): for a `Container` item, `default` takes `max` where
+/// unset, then `defaultRequest` takes `default`, then `min`. So a Container `max` alone
+/// gives every container that limit; a `maxLimitRequestRatio` gives it nothing.
+pub(crate) fn default_limit_range(range: &mut Value) {
+    for item in range["spec"]["limits"].as_array_mut().into_iter().flatten() {
+        if item["type"] != "Container" {
+            continue;
+        }
+        for (target, source) in [
+            ("default", "max"),
+            ("defaultRequest", "default"),
+            ("defaultRequest", "min"),
+        ] {
+            let from = item[source].as_object().cloned().unwrap_or_default();
+            if from.is_empty() {
+                continue;
+            }
+            if !item[target].is_object() {
+                item[target] = json!({});
+            }
+            for (res, value) in from {
+                if item[target].get(&res).is_none() {
+                    item[target][res] = value;
+                }
+            }
+        }
+    }
+}
+
+/// Fills container requests and limits from the LimitRanges of `ns` (requests default to
+/// limits, as the API server defaults them), then enforces their `max` (a limit must be
+/// set) and `maxLimitRequestRatio`, with the LimitRanger's texts.
 pub(crate) fn limit_ranges(store: &Store, ns: &str, pod: &mut Value) -> Result<(), ApiError> {
     let name = pod["metadata"]["name"]
         .as_str()
@@ -52,7 +84,16 @@ pub(crate) fn limit_ranges(store: &Store, ns: &str, pod: &mut Value) -> Result<(
     let Some(containers) = pod["spec"]["containers"].as_array_mut() else {
         return Ok(());
     };
+    let mut errors = Vec::new();
     for c in containers {
+        // Requests default to the limits first (the pod's defaulting, before admission),
+        // then the LimitRanger fills what is still unset.
+        let limits = c["resources"]["limits"].clone();
+        for (res, value) in limits.as_object().into_iter().flatten() {
+            if c["resources"]["requests"].get(res).is_none() {
+                c["resources"]["requests"][res] = value.clone();
+            }
+        }
         for range in &ranges {
             for item in range["spec"]["limits"].as_array().into_iter().flatten() {
                 if item["type"] != "Container" {
@@ -65,44 +106,312 @@ pub(crate) fn limit_ranges(store: &Store, ns: &str, pod: &mut Value) -> Result<(
                         }
                     }
                 }
+            }
+        }
+        for range in &ranges {
+            for item in range["spec"]["limits"].as_array().into_iter().flatten() {
+                if item["type"] != "Container" {
+                    continue;
+                }
+                // Validation comes after defaulting, as the LimitRanger's `Validate` runs
+                // after its `Admit` (plugin/pkg/admission/limitranger/admission.go:
+                // maxConstraint and limitRequestRatioConstraint, texts as there).
                 for (res, max) in item["max"].as_object().into_iter().flatten() {
+                    let max = max.as_str().unwrap_or_default();
+                    let cap = quantity(max).unwrap_or(f64::INFINITY);
+                    let limit = c["resources"]["limits"][res].as_str();
+                    let request = c["resources"]["requests"][res].as_str();
+                    match limit {
+                        None => errors.push(format!(
+                            "maximum {res} usage per Container is {max}.  No limit is specified"
+                        )),
+                        Some(l) if quantity(l).is_some_and(|l| l > cap) => errors.push(format!(
+                            "maximum {res} usage per Container is {max}, but limit is {l}"
+                        )),
+                        Some(_) => {
+                            if let Some(r) = request
+                                && quantity(r).is_some_and(|r| r > cap)
+                            {
+                                errors.push(format!(
+                                    "maximum {res} usage per Container is {max}, but request is {r}"
+                                ));
+                            }
+                        }
+                    }
+                }
+                for (res, ratio) in item["maxLimitRequestRatio"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                {
+                    let ratio = ratio.as_str().unwrap_or_default();
+                    let request = c["resources"]["requests"][res].as_str().and_then(quantity);
                     let limit = c["resources"]["limits"][res].as_str().and_then(quantity);
-                    let cap = max.as_str().and_then(quantity);
-                    if let (Some(l), Some(m)) = (limit, cap)
-                        && l > m
-                    {
-                        return Err(forbidden(
-                            &name,
-                            &format!(
-                                "maximum {res} usage per Container is {}, but limit is {}",
-                                max.as_str().unwrap_or_default(),
-                                c["resources"]["limits"][res].as_str().unwrap_or_default()
-                            ),
-                        ));
+                    let enforced =
+                        format!("{res} max limit to request ratio per Container is {ratio}");
+                    match (request.filter(|r| *r > 0.0), limit.filter(|l| *l > 0.0)) {
+                        (None, _) => errors.push(format!(
+                            "{enforced}, but no request is specified or request is 0"
+                        )),
+                        (_, None) => errors.push(format!(
+                            "{enforced}, but no limit is specified or limit is 0"
+                        )),
+                        (Some(r), Some(l)) => {
+                            if quantity(ratio).is_some_and(|max| l / r > max + 1e-9) {
+                                errors.push(format!(
+                                    "{enforced}, but provided ratio is {:.6}",
+                                    l / r
+                                ));
+                            }
+                        }
                     }
                 }
             }
         }
-        let limits = c["resources"]["limits"].clone();
-        for (res, value) in limits.as_object().into_iter().flatten() {
-            if c["resources"]["requests"].get(res).is_none() {
-                c["resources"]["requests"][res] = value.clone();
+    }
+    // One error as itself, several as an aggregate (`[a, b]`), as utilerrors.NewAggregate
+    // prints them.
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(forbidden(&name, &errors[0])),
+        _ => Err(forbidden(&name, &format!("[{}]", errors.join(", ")))),
+    }
+}
+
+/// Pod Security admission for the namespace's `pod-security.kubernetes.io/enforce` label
+/// (`baseline` or `restricted`; `privileged` and no label admit everything), as
+/// staging/src/k8s.io/pod-security-admission does it: `violates PodSecurity
+/// "<level>:<version>": <reason> (<detail>), ...`, the baseline checks, then the restricted
+/// ones, each in the order of their check IDs (policy/check_*.go). Only the checks a build
+/// or job pod can trip are modelled: host namespaces, privileged, hostPath volumes,
+/// allowPrivilegeEscalation, capabilities, volume types, runAsNonRoot, runAsUser=0 and
+/// seccompProfile.
+pub(crate) fn pod_security(store: &Store, ns: &str, pod: &Value) -> Result<(), ApiError> {
+    let Some(namespace) = store.get(&Key::new(namespaces(), "", ns)) else {
+        return Ok(());
+    };
+    let labels = &namespace["metadata"]["labels"];
+    let level = labels["pod-security.kubernetes.io/enforce"]
+        .as_str()
+        .unwrap_or("privileged");
+    let restricted = match level {
+        "baseline" => false,
+        "restricted" => true,
+        _ => return Ok(()),
+    };
+    let version = labels["pod-security.kubernetes.io/enforce-version"]
+        .as_str()
+        .unwrap_or("latest");
+    let spec = &pod["spec"];
+    let containers: Vec<&Value> = ["initContainers", "containers"]
+        .iter()
+        .flat_map(|f| spec[*f].as_array().into_iter().flatten())
+        .collect();
+    let names = |pick: &dyn Fn(&Value) -> bool| -> Vec<String> {
+        containers
+            .iter()
+            .filter(|c| pick(c))
+            .map(|c| c["name"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let mut failures: Vec<String> = Vec::new();
+    // Baseline: hostNamespaces, hostPathVolumes (restrictedVolumes replaces it when
+    // restricted), privileged.
+    let host: Vec<String> = ["hostNetwork", "hostPID", "hostIPC"]
+        .iter()
+        .filter(|f| spec[**f] == true)
+        .map(|f| format!("{f}=true"))
+        .collect();
+    if !host.is_empty() {
+        failures.push(format!("host namespaces ({})", host.join(", ")));
+    }
+    let host_paths: Vec<String> = spec["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v.get("hostPath").is_some())
+        .map(|v| v["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    if !host_paths.is_empty() && !restricted {
+        failures.push(format!(
+            "hostPath volumes ({} {})",
+            plural("volume", &host_paths),
+            quoted(&host_paths)
+        ));
+    }
+    let privileged = names(&|c| c["securityContext"]["privileged"] == true);
+    if !privileged.is_empty() {
+        failures.push(format!(
+            "privileged ({} {} must not set securityContext.privileged=true)",
+            plural("container", &privileged),
+            quoted(&privileged)
+        ));
+    }
+    if restricted {
+        let escalation = names(&|c| c["securityContext"]["allowPrivilegeEscalation"] != false);
+        if !escalation.is_empty() {
+            failures.push(format!(
+                "allowPrivilegeEscalation != false ({} {} must set securityContext.allowPrivilegeEscalation=false)",
+                plural("container", &escalation),
+                quoted(&escalation)
+            ));
+        }
+        let no_drop = names(&|c| {
+            !c["securityContext"]["capabilities"]["drop"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|x| x == "ALL"))
+        });
+        if !no_drop.is_empty() {
+            failures.push(format!(
+                "unrestricted capabilities ({} {} must set securityContext.capabilities.drop=[\"ALL\"])",
+                plural("container", &no_drop),
+                quoted(&no_drop)
+            ));
+        }
+        const ALLOWED_VOLUMES: [&str; 8] = [
+            "configMap",
+            "csi",
+            "downwardAPI",
+            "emptyDir",
+            "ephemeral",
+            "persistentVolumeClaim",
+            "projected",
+            "secret",
+        ];
+        let bad_volumes: Vec<(String, String)> = spec["volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| {
+                let kind = v.as_object()?.keys().find(|k| *k != "name")?.clone();
+                (!ALLOWED_VOLUMES.contains(&kind.as_str()))
+                    .then(|| (v["name"].as_str().unwrap_or_default().to_string(), kind))
+            })
+            .collect();
+        if !bad_volumes.is_empty() {
+            let names: Vec<String> = bad_volumes.iter().map(|(n, _)| n.clone()).collect();
+            let kinds: Vec<String> = bad_volumes.iter().map(|(_, k)| k.clone()).collect();
+            failures.push(format!(
+                "restricted volume types ({} {} {} restricted volume {} {})",
+                plural("volume", &names),
+                quoted(&names),
+                if names.len() == 1 { "uses" } else { "use" },
+                if kinds.len() == 1 { "type" } else { "types" },
+                quoted(&kinds)
+            ));
+        }
+        let pod_non_root = spec["securityContext"]["runAsNonRoot"].as_bool();
+        let explicit_root = names(&|c| c["securityContext"]["runAsNonRoot"] == false);
+        let implicit = names(&|c| {
+            c["securityContext"]["runAsNonRoot"].is_null() && pod_non_root != Some(true)
+        });
+        if pod_non_root == Some(false) || !explicit_root.is_empty() {
+            let mut setters = Vec::new();
+            if pod_non_root == Some(false) {
+                setters.push("pod".to_string());
             }
+            if !explicit_root.is_empty() {
+                setters.push(format!(
+                    "{} {}",
+                    plural("container", &explicit_root),
+                    quoted(&explicit_root)
+                ));
+            }
+            failures.push(format!(
+                "runAsNonRoot != true ({} must not set securityContext.runAsNonRoot=false)",
+                setters.join(" and ")
+            ));
+        } else if !implicit.is_empty() {
+            failures.push(format!(
+                "runAsNonRoot != true (pod or {} {} must set securityContext.runAsNonRoot=true)",
+                plural("container", &implicit),
+                quoted(&implicit)
+            ));
+        }
+        let root_user = names(&|c| c["securityContext"]["runAsUser"] == 0);
+        if spec["securityContext"]["runAsUser"] == 0 || !root_user.is_empty() {
+            let mut setters = Vec::new();
+            if spec["securityContext"]["runAsUser"] == 0 {
+                setters.push("pod".to_string());
+            }
+            if !root_user.is_empty() {
+                setters.push(format!(
+                    "{} {}",
+                    plural("container", &root_user),
+                    quoted(&root_user)
+                ));
+            }
+            failures.push(format!(
+                "runAsUser=0 ({} must not set runAsUser=0)",
+                setters.join(" and ")
+            ));
+        }
+        let good = |sc: &Value| {
+            matches!(
+                sc["seccompProfile"]["type"].as_str(),
+                Some("RuntimeDefault" | "Localhost")
+            )
+        };
+        let pod_seccomp = good(&spec["securityContext"]);
+        // Containers that set no profile and inherit none (an explicit `Unconfined`,
+        // reported upstream as "must not set", is not modelled).
+        let no_seccomp =
+            names(&|c| c["securityContext"]["seccompProfile"].is_null() && !pod_seccomp);
+        if !no_seccomp.is_empty() {
+            failures.push(format!(
+                "seccompProfile (pod or {} {} must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\")",
+                plural("container", &no_seccomp),
+                quoted(&no_seccomp)
+            ));
         }
     }
-    Ok(())
+    if failures.is_empty() {
+        return Ok(());
+    }
+    let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+    Err(forbidden(
+        name,
+        &format!(
+            "violates PodSecurity \"{level}:{version}\": {}",
+            failures.join(", ")
+        ),
+    ))
+}
+
+/// `container` or `containers`, as pod-security-admission's `pluralize`.
+fn plural(word: &str, items: &[String]) -> String {
+    if items.len() == 1 {
+        word.to_string()
+    } else {
+        format!("{word}s")
+    }
+}
+
+/// `"a", "b"`, as pod-security-admission's `joinQuote`.
+fn quoted(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|i| format!("{i:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn forbidden(pod: &str, why: &str) -> ApiError {
-    let mut e = ApiError::bad_request(format!("pods \"{pod}\" is forbidden: {why}"));
+    forbidden_object("pods", pod, why)
+}
+
+fn forbidden_object(plural: &str, name: &str, why: &str) -> ApiError {
+    let mut e = ApiError::bad_request(format!("{plural} \"{name}\" is forbidden: {why}"));
     e.code = 403;
     e.reason = "Forbidden";
-    e.details = json!({"name": pod, "kind": "pods"});
+    e.details = json!({"name": name, "kind": plural});
     e
 }
 
-/// What a pod counts against a quota resource name, if the name is tracked for pods.
-fn usage(pod: &Value, resource: &str) -> Option<Option<f64>> {
+/// What a pod counts against a quota resource name, if the pod evaluator tracks it
+/// (`pods`, `cpu`/`memory`/`ephemeral-storage` and their `requests.`/`limits.` forms,
+/// hugepages and extended resources; not `requests.storage`, which is the claims').
+fn pod_usage(pod: &Value, resource: &str) -> Option<Option<f64>> {
     if resource == "pods" || resource == "count/pods" {
         return Some(Some(1.0));
     }
@@ -114,6 +423,12 @@ fn usage(pod: &Value, resource: &str) -> Option<Option<f64>> {
         }
         _ => return None,
     };
+    if !(matches!(res, "cpu" | "memory" | "ephemeral-storage")
+        || res.starts_with("hugepages-")
+        || res.contains('/'))
+    {
+        return None;
+    }
     let mut total = 0.0;
     for c in pod["spec"]["containers"].as_array().into_iter().flatten() {
         match c["resources"][field][res].as_str().and_then(quantity) {
@@ -124,6 +439,54 @@ fn usage(pod: &Value, resource: &str) -> Option<Option<f64>> {
     Some(Some(total))
 }
 
+/// What a PersistentVolumeClaim counts against a quota resource name, as the claim
+/// evaluator (pkg/quota/v1/evaluator/core/persistent_volume_claims.go) tracks it:
+/// `persistentvolumeclaims`, `requests.storage`, and both per storage class
+/// (`<class>.storageclass.storage.k8s.io/...`).
+fn claim_usage(claim: &Value, resource: &str) -> Option<Option<f64>> {
+    let (class, resource) = match resource.split_once(".storageclass.storage.k8s.io/") {
+        Some((class, rest)) => (Some(class), rest),
+        None => (None, resource),
+    };
+    let counted = matches!(
+        resource,
+        "persistentvolumeclaims" | "count/persistentvolumeclaims" | "requests.storage"
+    );
+    if !counted {
+        return None;
+    }
+    if let Some(class) = class
+        && claim["spec"]["storageClassName"].as_str() != Some(class)
+    {
+        return Some(Some(0.0));
+    }
+    if resource == "requests.storage" {
+        return Some(
+            claim["spec"]["resources"]["requests"]["storage"]
+                .as_str()
+                .and_then(quantity),
+        );
+    }
+    Some(Some(1.0))
+}
+
+fn usage(plural: &str, obj: &Value, resource: &str) -> Option<Option<f64>> {
+    match plural {
+        "pods" => pod_usage(obj, resource),
+        "persistentvolumeclaims" => claim_usage(obj, resource),
+        _ => None,
+    }
+}
+
+/// A claim's storage request as written (`2Gi`), as the API server prints a single
+/// quantity; `None` for sums, which [`show`] prints.
+fn requested_text(plural: &str, obj: &Value, resource: &str) -> Option<String> {
+    (plural == "persistentvolumeclaims" && resource.ends_with("requests.storage"))
+        .then(|| obj["spec"]["resources"]["requests"]["storage"].as_str())
+        .flatten()
+        .map(str::to_string)
+}
+
 fn live(pod: &Value) -> bool {
     !matches!(
         pod["status"]["phase"].as_str(),
@@ -131,13 +494,27 @@ fn live(pod: &Value) -> bool {
     )
 }
 
-/// Checks `pod` against every ResourceQuota of `ns`; on success records the new usage in
-/// each quota's `status`.
+/// Checks a new `pod` against every ResourceQuota of `ns`; on success records the new usage
+/// in each quota's `status`.
 pub(crate) fn quota(store: &mut Store, ns: &str, pod: &Value) -> Result<(), ApiError> {
-    let name = pod["metadata"]["name"].as_str().unwrap_or_default();
-    let existing: Vec<Value> = objects(store, "pods", ns)
+    quota_for(store, ns, "pods", pod)
+}
+
+/// Checks a new object of `plural` (`pods`, counting the non-terminal ones, or
+/// `persistentvolumeclaims`) against every ResourceQuota of `ns`, with the texts of
+/// plugin/pkg/admission/resourcequota/controller.go (`failed quota: q: must specify r`,
+/// `exceeded quota: q, requested: r=x, used: r=y, limited: r=z`); on success records the
+/// new usage in each quota's `status.used` (other resources' usage kept).
+pub(crate) fn quota_for(
+    store: &mut Store,
+    ns: &str,
+    plural: &str,
+    obj: &Value,
+) -> Result<(), ApiError> {
+    let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+    let existing: Vec<Value> = objects(store, plural, ns)
         .into_iter()
-        .filter(live)
+        .filter(|o| plural != "pods" || live(o))
         .collect();
     let quotas = objects(store, "resourcequotas", ns);
     let mut updates = Vec::new();
@@ -145,26 +522,28 @@ pub(crate) fn quota(store: &mut Store, ns: &str, pod: &Value) -> Result<(), ApiE
         let qname = q["metadata"]["name"].as_str().unwrap_or_default();
         let mut used = BTreeMap::new();
         for (res, hard) in q["spec"]["hard"].as_object().into_iter().flatten() {
-            let Some(wanted) = usage(pod, res) else {
+            let Some(wanted) = usage(plural, obj, res) else {
                 continue;
             };
             let Some(wanted) = wanted else {
-                return Err(forbidden(
+                return Err(forbidden_object(
+                    plural,
                     name,
                     &format!("failed quota: {qname}: must specify {res}"),
                 ));
             };
             let in_use: f64 = existing
                 .iter()
-                .filter_map(|p| usage(p, res).flatten())
+                .filter_map(|p| usage(plural, p, res).flatten())
                 .sum();
             let limit = hard.as_str().and_then(quantity).unwrap_or(f64::INFINITY);
             if in_use + wanted > limit + 1e-9 {
-                return Err(forbidden(
+                return Err(forbidden_object(
+                    plural,
                     name,
                     &format!(
                         "exceeded quota: {qname}, requested: {res}={}, used: {res}={}, limited: {res}={}",
-                        show(wanted),
+                        requested_text(plural, obj, res).unwrap_or_else(|| show(wanted)),
                         show(in_use),
                         hard.as_str().unwrap_or_default()
                     ),
@@ -179,7 +558,9 @@ pub(crate) fn quota(store: &mut Store, ns: &str, pod: &Value) -> Result<(), ApiE
     };
     for (qname, hard, used) in updates {
         store.modify(&Key::new(rt, ns, &qname), |q| {
-            q["status"] = json!({"hard": hard, "used": used});
+            let mut all = q["status"]["used"].as_object().cloned().unwrap_or_default();
+            all.extend(used);
+            q["status"] = json!({"hard": hard, "used": all});
         });
     }
     Ok(())

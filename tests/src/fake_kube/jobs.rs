@@ -242,6 +242,7 @@ fn create_job_pod(shared: &Shared, job_key: &Key) -> Result<Key, Option<ApiError
         super::verbs::set_defaults(rt("pods"), &mut pod, "");
         pod["metadata"]["name"] = json!(format!("{}-{}", job_key.name, s.random_suffix()));
         admission::limit_ranges(s, &job_key.namespace, &mut pod).map_err(Some)?;
+        admission::pod_security(s, &job_key.namespace, &pod).map_err(Some)?;
         admission::quota(s, &job_key.namespace, &pod).map_err(Some)?;
         let created = s.create(rt("pods"), &job_key.namespace, pod).map_err(Some)?;
         Ok(Key::new(

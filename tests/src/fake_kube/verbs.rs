@@ -132,6 +132,7 @@ pub(crate) fn set_defaults(rt: &ResourceType, obj: &mut Value, uid: &str) {
     }
     match rt.plural {
         "namespaces" => *obj = default_namespace(obj.clone()),
+        "limitranges" => admission::default_limit_range(obj),
         "jobs" => {
             let name = obj["metadata"]["name"].clone();
             let spec = &mut obj["spec"];
@@ -228,7 +229,11 @@ fn create_object(
     let created = shared.write(|s| {
         if rt.plural == "pods" {
             admission::limit_ranges(s, target.ns(), &mut obj)?;
+            admission::pod_security(s, target.ns(), &obj)?;
             admission::quota(s, target.ns(), &obj)?;
+        }
+        if rt.plural == "persistentvolumeclaims" {
+            admission::quota_for(s, target.ns(), rt.plural, &obj)?;
         }
         s.create(rt, target.ns(), obj)
     })?;

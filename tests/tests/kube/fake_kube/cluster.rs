@@ -361,6 +361,172 @@ async fn quotas_and_limit_ranges_admit_pods_like_the_api_server() {
     }
 }
 
+/// Pod Security `baseline`/`restricted` from the namespace label, a LimitRange's `max`
+/// defaulted into `default` (SetDefaults_LimitRangeItem) but a `Pod` item or a
+/// `maxLimitRequestRatio` requiring limits, with the API server's texts; the Job
+/// controller records the refusal as `FailedCreate` on the Job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_security_and_limit_ranges_refuse_pods_with_the_api_servers_texts() {
+    let faults = Faults {
+        build_failure: Some("no builder in this test".into()),
+        ..Faults::default()
+    };
+    let fake = FakeKube::start(FakeKubeOptions {
+        faults,
+        ..FakeKubeOptions::default()
+    });
+    let client = fake.client();
+    let refusal = |pods: Api<Pod>, spec: serde_json::Value| async move {
+        let p: Pod =
+            serde_json::from_value(json!({"metadata": {"name": "p"}, "spec": spec})).unwrap();
+        match pods.create(&PostParams::default(), &p).await {
+            Err(kube::Error::Api(s)) => {
+                assert_eq!((s.code, s.reason.as_str()), (403, "Forbidden"));
+                Some(s.message)
+            }
+            Ok(_) => None,
+            Err(other) => panic!("{other:?}"),
+        }
+    };
+    let root =
+        json!({"containers": [{"name": "kaniko", "image": "x", "command": ["sh", "-c", "true"]}]});
+    Api::<Namespace>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "strict", "labels": {
+                "pod-security.kubernetes.io/enforce": "restricted"}}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let strict = Api::<Pod>::namespaced(client.clone(), "strict");
+    assert_eq!(
+        refusal(strict.clone(), root.clone()).await.as_deref(),
+        Some(
+            "pods \"p\" is forbidden: violates PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false (container \"kaniko\" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container \"kaniko\" must set securityContext.capabilities.drop=[\"ALL\"]), runAsNonRoot != true (pod or container \"kaniko\" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container \"kaniko\" must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\")"
+        )
+    );
+    let compliant = json!({"securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{"name": "c", "image": "x", "command": ["sh", "-c", "true"],
+            "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}}]});
+    assert_eq!(refusal(strict.clone(), compliant).await, None);
+    // The Job controller's pod is refused too, recorded on the Job.
+    create_quick_job(&client, "strict", "job").await;
+    let failed_create = wait_event(&client, "strict", "FailedCreate").await;
+    assert!(
+        failed_create.starts_with("Error creating: pods \"job-")
+            && failed_create
+                .contains("\" is forbidden: violates PodSecurity \"restricted:latest\": "),
+        "{failed_create}"
+    );
+
+    Api::<Namespace>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "base", "labels": {
+                "pod-security.kubernetes.io/enforce": "baseline"}}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let base = Api::<Pod>::namespaced(client.clone(), "base");
+    assert_eq!(
+        refusal(base.clone(), root.clone()).await,
+        None,
+        "root is baseline"
+    );
+    let privileged = json!({"hostNetwork": true, "containers": [{"name": "c", "image": "x",
+        "securityContext": {"privileged": true}}]});
+    assert_eq!(
+        refusal(base, privileged).await.as_deref(),
+        Some(
+            "pods \"p\" is forbidden: violates PodSecurity \"baseline:latest\": host namespaces (hostNetwork=true), privileged (container \"c\" must not set securityContext.privileged=true)"
+        )
+    );
+
+    // A Container `max` becomes the default limit; a ratio or a Pod `max` needs limits.
+    create_namespace(&client, "limits").await;
+    let lr: LimitRange = serde_json::from_value(json!({
+        "metadata": {"name": "lr"},
+        "spec": {"limits": [{"type": "Container", "max": {"memory": "2Gi"}}]}
+    }))
+    .unwrap();
+    let ranges = Api::<LimitRange>::namespaced(client.clone(), "limits");
+    let stored = ranges.create(&PostParams::default(), &lr).await.unwrap();
+    let item = &stored.spec.unwrap().limits[0];
+    assert_eq!(item.default.as_ref().unwrap()["memory"].0, "2Gi");
+    assert_eq!(item.default_request.as_ref().unwrap()["memory"].0, "2Gi");
+    let limits = Api::<Pod>::namespaced(client.clone(), "limits");
+    assert_eq!(refusal(limits.clone(), root.clone()).await, None);
+    limits.delete("p", &Default::default()).await.unwrap();
+    let ratio: LimitRange = serde_json::from_value(json!({
+        "metadata": {"name": "ratio"},
+        "spec": {"limits": [{"type": "Container", "maxLimitRequestRatio": {"cpu": "2"}}]}
+    }))
+    .unwrap();
+    ranges.create(&PostParams::default(), &ratio).await.unwrap();
+    let requests_cpu = json!({"containers": [{"name": "c", "image": "x", "command": ["sh", "-c", "true"],
+        "resources": {"requests": {"cpu": "500m"}}}]});
+    assert_eq!(
+        refusal(limits.clone(), requests_cpu).await.as_deref(),
+        Some(
+            "pods \"p\" is forbidden: cpu max limit to request ratio per Container is 2, but no limit is specified or limit is 0"
+        )
+    );
+    let both = json!({"containers": [{"name": "c", "image": "x", "command": ["sh", "-c", "true"],
+        "resources": {"limits": {"memory": "4Gi"}}}]});
+    assert_eq!(
+        refusal(limits, both).await.as_deref(),
+        Some(
+            "pods \"p\" is forbidden: [maximum memory usage per Container is 2Gi, but limit is 4Gi, cpu max limit to request ratio per Container is 2, but no request is specified or request is 0]"
+        )
+    );
+
+    // Claims count against `persistentvolumeclaims` and `requests.storage`.
+    let quota: ResourceQuota = serde_json::from_value(json!({
+        "metadata": {"name": "storage"},
+        "spec": {"hard": {"persistentvolumeclaims": "1", "requests.storage": "1Gi"}}
+    }))
+    .unwrap();
+    Api::<ResourceQuota>::namespaced(client.clone(), "limits")
+        .create(&PostParams::default(), &quota)
+        .await
+        .unwrap();
+    let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), "limits");
+    let claim = |name: &str, size: &str| -> PersistentVolumeClaim {
+        serde_json::from_value(json!({"metadata": {"name": name}, "spec": {
+            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}}))
+        .unwrap()
+    };
+    match claims
+        .create(&PostParams::default(), &claim("big", "2Gi"))
+        .await
+    {
+        Err(kube::Error::Api(s)) => {
+            assert_eq!((s.code, s.reason.as_str()), (403, "Forbidden"));
+            assert_eq!(
+                s.message,
+                "persistentvolumeclaims \"big\" is forbidden: exceeded quota: storage, requested: requests.storage=2Gi, used: requests.storage=0, limited: requests.storage=1Gi"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    claims
+        .create(&PostParams::default(), &claim("small", "512Mi"))
+        .await
+        .unwrap();
+    match claims
+        .create(&PostParams::default(), &claim("second", "1Mi"))
+        .await
+    {
+        Err(kube::Error::Api(s)) => assert_eq!(
+            s.message,
+            "persistentvolumeclaims \"second\" is forbidden: exceeded quota: storage, requested: persistentvolumeclaims=1, used: persistentvolumeclaims=1, limited: persistentvolumeclaims=1"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deadline_kills_a_running_container_with_137() {
     let fake = FakeKube::start(FakeKubeOptions::default());
