@@ -93,9 +93,13 @@ pub const RESOURCE_QUOTAS: Permission = permission("", "resourcequotas", "", &["
 /// The optional LimitRange of a build namespace.
 pub const LIMIT_RANGES: Permission = permission("", "limitranges", "", &["create"]);
 
+/// Events of a build's Jobs and pods: a `FailedCreate` (quota, LimitRange, Pod Security)
+/// fails the build at once with the API server's message.
+pub const EVENTS: Permission = permission("", "events", "", &["list", "watch"]);
+
 /// Every permission any configuration may need (the union of [`needed_permissions`] over
 /// all configurations).
-pub const ALL_PERMISSIONS: [Permission; 11] = [
+pub const ALL_PERMISSIONS: [Permission; 12] = [
     NAMESPACES,
     JOBS,
     PODS_WITH_LOADER,
@@ -107,6 +111,7 @@ pub const ALL_PERMISSIONS: [Permission; 11] = [
     SECRETS,
     RESOURCE_QUOTAS,
     LIMIT_RANGES,
+    EVENTS,
 ];
 
 /// What the jobs of `kubernetes` labels need besides builds: their namespace, their pod

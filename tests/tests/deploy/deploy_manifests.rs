@@ -161,6 +161,7 @@ fn resource_of(kind: &str) -> Option<&'static str> {
         "Secret" => "secrets",
         "ResourceQuota" => "resourcequotas",
         "LimitRange" => "limitranges",
+        "Event" => "events",
         // Every authenticated user may ask about itself.
         "SelfSubjectAccessReview" => return None,
         // apply.rs's generic create of the manifest objects (checked below).

@@ -536,3 +536,56 @@ fn the_fake_kaniko_refuses_the_cache_without_a_push_or_a_cache_repo() {
     );
     rig.assert_no_namespace_left();
 }
+
+/// A pod the API server refuses (the namespace's ResourceQuota, its LimitRange) never
+/// comes, and only the Job's `FailedCreate` Event says so: the build fails at once with
+/// the API server's message, rather than waiting out its timeout, and its namespace is
+/// still deleted.
+#[test]
+fn a_kaniko_pod_refused_by_quota_or_limit_range_fails_at_once_with_the_reason() {
+    let Some(rig) = rig(FakeKubeOptions::default()) else {
+        return;
+    };
+    let ctx = rig.context("refused", &[("Dockerfile", DOCKERFILE), ("hello.txt", "x")]);
+    let job = rig.job(&ctx, &rig.image("refused"), &[Variant::Docker]);
+    let quota = KanikoConfig {
+        quota: Some([("pods".to_string(), "0".to_string())].into()),
+        ..rig.config()
+    };
+    let limits = KanikoConfig {
+        limit_range: Some(hr_image::kaniko::LimitRangeConfig {
+            max: [("memory".to_string(), "2Gi".to_string())].into(),
+            ..Default::default()
+        }),
+        ..rig.config()
+    };
+    for (config, expected) in [
+        (
+            quota,
+            "is forbidden: exceeded quota: build-quota, requested: pods=1, used: pods=0, limited: pods=0",
+        ),
+        (
+            limits,
+            "is forbidden: maximum memory usage per Container is 2Gi, but limit is 4Gi",
+        ),
+    ] {
+        let started = Instant::now();
+        let (result, _) = build(&rig, config, &job, CancellationToken::new());
+        let elapsed = started.elapsed();
+        match result {
+            Err(BuildError::Failed { variant, message }) => {
+                assert_eq!(variant, Variant::Docker);
+                assert!(message.contains(expected), "{message}");
+                assert!(
+                    message.contains("the API server refused the pod of Job kaniko-docker"),
+                    "{message}"
+                );
+            }
+            other => panic!("expected a failed build, got {other:?}"),
+        }
+        assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
+        rig.assert_no_namespace_left();
+    }
+    assert!(rig.registry.tags("refused").is_empty());
+    validate_manifests(&rig.fake.sent_manifests());
+}

@@ -3,7 +3,7 @@
 //! the Kaniko container's state, and the digest in its termination message.
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ContainerState, Pod};
+use k8s_openapi::api::core::v1::{ContainerState, Event, Pod};
 
 /// The container of a build pod that runs the executor (the template's name).
 pub const KANIKO_CONTAINER: &str = "kaniko";
@@ -110,6 +110,57 @@ pub fn pod_problem(pod: &Pod) -> Option<PodProblem> {
         })
         .map(|c| PodProblem::Unschedulable {
             message: c.message.clone().unwrap_or_default(),
+        })
+}
+
+/// The API server's refusal of a Job's pod, from a Job event: the Job controller records
+/// a Warning `FailedCreate` with `Error creating: <error>` when the pod create fails
+/// (kubernetes pkg/controller/controller_utils.go, `createPods`). A refusal by admission
+/// (`pods "..." is forbidden: ...`: ResourceQuota, LimitRange, Pod Security) does not go
+/// away on its own while the build waits, so it is returned; other create errors (a
+/// timeout of the API server) are left to the Job controller's retries.
+pub fn refused_pod(event: &Event) -> Option<String> {
+    if event.reason.as_deref() != Some("FailedCreate")
+        || event.type_.as_deref() != Some("Warning")
+        || event.involved_object.kind.as_deref() != Some("Job")
+    {
+        return None;
+    }
+    let message = event.message.as_deref()?.trim();
+    let error = message.strip_prefix("Error creating: ").unwrap_or(message);
+    (error.starts_with("pods ") && error.contains(" is forbidden: ")).then(|| error.to_string())
+}
+
+/// Why the kubelet or the control plane ended a pod, when it was not its containers:
+/// `status.reason` (`Evicted`, `DeadlineExceeded`, ...) with its message, or else a true
+/// `DisruptionTarget` condition (preemption, eviction, node loss). `None` for a pod whose
+/// containers simply exited.
+pub fn pod_end_reason(pod: &Pod) -> Option<String> {
+    let status = pod.status.as_ref()?;
+    if let Some(reason) = status.reason.as_deref().filter(|r| !r.is_empty()) {
+        let message = status.message.as_deref().unwrap_or_default().trim();
+        return Some(if message.is_empty() {
+            reason.to_string()
+        } else {
+            format!("{reason}: {message}")
+        });
+    }
+    status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "DisruptionTarget" && c.status == "True")
+        .map(|c| {
+            let reason = c.reason.as_deref().unwrap_or_default();
+            match c
+                .message
+                .as_deref()
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+            {
+                Some(m) => format!("DisruptionTarget ({reason}): {m}"),
+                None => format!("DisruptionTarget ({reason})"),
+            }
         })
 }
 
@@ -378,5 +429,76 @@ mod tests {
         assert_eq!(parse_digest(&format!("sha512:{hex}")), None);
         assert_eq!(parse_digest(""), None);
         assert_eq!(parse_digest("error building image"), None);
+    }
+
+    #[test]
+    fn failed_create_events_give_the_refusal() {
+        let event = |reason: &str, type_: &str, message: &str| Event {
+            reason: Some(reason.into()),
+            type_: Some(type_.into()),
+            message: Some(message.into()),
+            involved_object: k8s_openapi::api::core::v1::ObjectReference {
+                kind: Some("Job".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let quota = "Error creating: pods \"kaniko-docker-x7k2p\" is forbidden: exceeded quota: build-quota, requested: pods=1, used: pods=0, limited: pods=0";
+        assert_eq!(
+            refused_pod(&event("FailedCreate", "Warning", quota)).as_deref(),
+            Some(&quota["Error creating: ".len()..])
+        );
+        assert_eq!(
+            refused_pod(&event("SuccessfulCreate", "Normal", "Created pod: x")),
+            None
+        );
+        // Not an admission refusal: the Job controller retries it.
+        assert_eq!(
+            refused_pod(&event(
+                "FailedCreate",
+                "Warning",
+                "Error creating: the server was unable to return a response in the time allotted"
+            )),
+            None
+        );
+    }
+
+    #[test]
+    fn pod_end_reasons_name_eviction_deadline_and_disruption() {
+        let evicted = Pod {
+            status: Some(PodStatus {
+                phase: Some("Failed".into()),
+                reason: Some("Evicted".into()),
+                message: Some("The node was low on resource: memory. ".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            pod_end_reason(&evicted).as_deref(),
+            Some("Evicted: The node was low on resource: memory.")
+        );
+        let preempted = Pod {
+            status: Some(PodStatus {
+                conditions: Some(vec![PodCondition {
+                    type_: "DisruptionTarget".into(),
+                    status: "True".into(),
+                    reason: Some("PreemptionByScheduler".into()),
+                    message: Some(
+                        "default-scheduler: preempting to accommodate a higher priority pod".into(),
+                    ),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            pod_end_reason(&preempted).as_deref(),
+            Some(
+                "DisruptionTarget (PreemptionByScheduler): default-scheduler: preempting to accommodate a higher priority pod"
+            )
+        );
+        assert_eq!(pod_end_reason(&Pod::default()), None);
     }
 }

@@ -23,6 +23,7 @@ pub fn needed_permissions(config: &KanikoConfig) -> Vec<Permission> {
         if pvc { PODS_WITH_LOADER } else { PODS_READ },
         POD_LOGS,
         CONFIGMAPS,
+        EVENTS,
     ];
     if pvc {
         needed.push(PVCS);
@@ -54,6 +55,7 @@ mod tests {
         };
         let needed = needed_permissions(&plain);
         assert!(needed.contains(&PODS_READ));
+        assert!(needed.contains(&EVENTS));
         assert!(!needed.contains(&POD_ATTACH));
         assert!(!needed.contains(&SECRETS));
         let stdin = KanikoConfig {

@@ -7,16 +7,17 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::{Event, Namespace, Pod};
 use kube::api::{Api, ListParams};
-use kube::runtime::watcher::{self, Event};
+use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::runtime::{WatchStreamExt, watcher as watch_objects};
 use kube::{Client, ResourceExt};
 use tokio::time::Instant;
 
 use super::Variant;
 use super::conditions::{
-    JobVerdict, KanikoState, PodProblem, job_verdict, kaniko_state, parse_digest, pod_problem,
+    JobVerdict, KanikoState, PodProblem, job_verdict, kaniko_state, parse_digest, pod_end_reason,
+    pod_problem, refused_pod,
 };
 use super::pod_log::PodLogStream;
 use crate::{BuildError, BuildLog};
@@ -50,6 +51,17 @@ impl VariantWatch {
         let pod_config = watcher::Config::default().labels(&self.pod_selector());
         let mut job_events = events(watch_objects(jobs, job_config));
         let mut pod_events = events(watch_objects(pods.clone(), pod_config));
+        // The Job's Events: a pod the API server refuses (quota, LimitRange, Pod Security)
+        // shows only there, as the Job controller's `FailedCreate`. Without the permission
+        // to read Events the build still ends, at its deadline.
+        let kube_events: Api<Event> = Api::namespaced(self.client.clone(), &self.namespace);
+        let event_config = watcher::Config::default().fields(&format!(
+            "involvedObject.kind=Job,involvedObject.name={}",
+            self.job_name
+        ));
+        let mut job_kube_events = events(watch_objects(kube_events, event_config));
+        let mut events_open = true;
+        let mut pod_end: Option<(String, String)> = None;
 
         let mut unschedulable_since: Option<(Instant, String)> = None;
         let mut log_stream: Option<(String, PodLogStream)> = None;
@@ -81,13 +93,39 @@ impl VariantWatch {
                     Some(Err(e)) => self.watch_error(&mut errors, "Job", e)?,
                     None => return Err(self.failed("the watch on the Job ended unexpectedly".to_string())),
                 },
-                event = pod_events.next() => match event {
-                    // A deleted pod says nothing the Job will not say.
+                event = job_kube_events.next(), if events_open => match event {
+                    Some(Ok(Change::Applied(event))) => {
+                        if event.involved_object.name.as_deref() != Some(self.job_name.as_str()) {
+                            continue;
+                        }
+                        if let Some(refusal) = refused_pod(&event) {
+                            return Err(self.failed(format!(
+                                "the API server refused the pod of Job {}: {refusal}; {}",
+                                self.job_name,
+                                refusal_remedy(&refusal)
+                            )));
+                        }
+                    }
                     Some(Ok(Change::Deleted(_))) => {}
+                    Some(Err(e)) => {
+                        tracing::debug!(namespace = %self.namespace, error = %e, "watch error on the Job's events");
+                    }
+                    None => events_open = false,
+                },
+                event = pod_events.next() => match event {
+                    // A deleted pod's last state may still say why it ended (eviction).
+                    Some(Ok(Change::Deleted(pod))) => {
+                        if self.owns(&pod) && let Some(reason) = pod_end_reason(&pod) {
+                            pod_end = Some((pod.name_any(), reason));
+                        }
+                    }
                     Some(Ok(Change::Applied(pod))) => {
                         errors = 0;
                         if !self.owns(&pod) {
                             continue;
+                        }
+                        if let Some(reason) = pod_end_reason(&pod) {
+                            pod_end = Some((pod.name_any(), reason));
                         }
                         match pod_problem(&pod) {
                             Some(PodProblem::Fatal { container, reason, message }) => {
@@ -148,7 +186,10 @@ impl VariantWatch {
             }
             None => None,
         };
-        let result = self.conclude(verdict, last_state, last_line);
+        if pod_end.is_none() && matches!(verdict, JobVerdict::Failed { .. }) {
+            pod_end = self.read_pod_end(&pods).await;
+        }
+        let result = self.conclude(verdict, last_state, last_line, pod_end);
         match result {
             Err(BuildError::Failed { variant, message }) if self.namespace_terminating().await => {
                 Err(BuildError::Failed {
@@ -204,6 +245,17 @@ impl VariantWatch {
         found.into_iter().next()
     }
 
+    /// Why this Job's pod was ended by the cluster (eviction, deadline, disruption), if it
+    /// was.
+    async fn read_pod_end(&self, pods: &Api<Pod>) -> Option<(String, String)> {
+        let params = ListParams::default().labels(&self.pod_selector());
+        let list = retry(|| pods.list(&params)).await.ok()?;
+        list.items
+            .iter()
+            .filter(|p| self.owns(p))
+            .find_map(|p| pod_end_reason(p).map(|r| (p.name_any(), r)))
+    }
+
     fn watch_error(
         &self,
         errors: &mut u32,
@@ -243,6 +295,7 @@ impl VariantWatch {
         verdict: JobVerdict,
         state: KanikoState,
         last_line: Option<String>,
+        pod_end: Option<(String, String)>,
     ) -> Result<String, BuildError> {
         let (exit, message) = match &state {
             KanikoState::Terminated {
@@ -273,6 +326,9 @@ impl VariantWatch {
                         text.push_str(&format!(" ({reason})"));
                     }
                 }
+                if let Some((pod, reason)) = pod_end {
+                    text.push_str(&format!("; its pod {pod} was ended by the cluster ({reason})"));
+                }
                 if let Some(line) = last_line {
                     text.push_str(&format!("; last log line: {}", line.trim()));
                 }
@@ -301,15 +357,15 @@ type Changes<K> = std::pin::Pin<Box<dyn Stream<Item = Result<Change<K>, watcher:
 /// The changes of a watch stream, errors passed through; the watcher backs off between
 /// failed attempts.
 fn events<K: Clone + Send + 'static>(
-    stream: impl Stream<Item = Result<Event<K>, watcher::Error>> + Send + 'static,
+    stream: impl Stream<Item = Result<WatchEvent<K>, watcher::Error>> + Send + 'static,
 ) -> Changes<K> {
     stream
         .default_backoff()
         .filter_map(|event| {
             std::future::ready(match event {
-                Ok(Event::Apply(k) | Event::InitApply(k)) => Some(Ok(Change::Applied(k))),
-                Ok(Event::Delete(k)) => Some(Ok(Change::Deleted(k))),
-                Ok(Event::Init | Event::InitDone) => None,
+                Ok(WatchEvent::Apply(k) | WatchEvent::InitApply(k)) => Some(Ok(Change::Applied(k))),
+                Ok(WatchEvent::Delete(k)) => Some(Ok(Change::Deleted(k))),
+                Ok(WatchEvent::Init | WatchEvent::InitDone) => None,
                 Err(e) => Some(Err(e)),
             })
         })
@@ -328,6 +384,17 @@ fn colon(message: &str) -> String {
         String::new()
     } else {
         format!(": {}", message.trim())
+    }
+}
+
+/// What to do about a pod the API server refuses.
+fn refusal_remedy(refusal: &str) -> &'static str {
+    if refusal.contains("PodSecurity") {
+        "the build namespace's Pod Security level does not admit the Kaniko pod; label it pod-security.kubernetes.io/enforce=privileged (or baseline) in the namespace template"
+    } else if refusal.contains("quota") {
+        "raise the build namespace's ResourceQuota (kaniko quota) or lower the Kaniko resources"
+    } else {
+        "set the Kaniko resources (requests and limits) within the build namespace's LimitRange"
     }
 }
 
