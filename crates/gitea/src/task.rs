@@ -188,6 +188,7 @@ pub async fn run_task(
         namespace_prefix: settings.builds.namespace_prefix.clone(),
         task: task.id.to_string(),
         job: key.id.clone(),
+        time_limit: Some(settings.timeout).filter(|t| !t.is_zero()),
     };
     let pod = match placement
         .start(&settings.builds, &settings.pods, &job, &cancel)

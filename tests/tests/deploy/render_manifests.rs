@@ -305,6 +305,11 @@ fn context_size_decides_the_mode() {
         pvc.spec.as_ref().unwrap().access_modes.as_deref(),
         Some(&["ReadWriteOnce".to_string()][..])
     );
+    // A loader left behind by a crash ends at the build's timeout.
+    assert_eq!(
+        loader.spec.as_ref().unwrap().active_deadline_seconds,
+        Some(spec.timeout.as_secs() as i64)
+    );
     let loader_container = &loader.spec.as_ref().unwrap().containers[0];
     assert_eq!(loader_container.stdin, Some(true));
     assert_eq!(loader_container.stdin_once, Some(true));

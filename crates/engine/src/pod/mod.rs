@@ -143,6 +143,10 @@ pub struct PodJob {
     pub namespace_prefix: String,
     pub task: String,
     pub job: String,
+    /// How long the job may run (`runner.timeout`), if limited: the pod's
+    /// `activeDeadlineSeconds` is this plus the start timeout, so a pod left behind by a
+    /// crashed runner is ended by the kubelet.
+    pub time_limit: Option<Duration>,
 }
 
 /// One job's pod, running; delete it with [`JobPod::delete`].
@@ -360,6 +364,7 @@ fn manifests(
     pod.metadata.namespace = Some(name);
     let spec = pod.spec.get_or_insert_with(Default::default);
     spec.automount_service_account_token = Some(false);
+    spec.active_deadline_seconds = Some(pod_deadline(settings, job).as_secs().max(1) as i64);
     let Some(container) = spec
         .containers
         .iter_mut()
@@ -392,6 +397,16 @@ fn manifests(
         }
     }
     Ok((namespace, pod))
+}
+
+/// The job pod's `activeDeadlineSeconds`: the job's time limit plus the time it may take to
+/// start, never past the namespace's expiry (the reaper deletes it then anyway); the
+/// expiry when the job has no limit.
+fn pod_deadline(settings: &PodSettings, job: &PodJob) -> Duration {
+    match job.time_limit {
+        Some(limit) => (limit + settings.start_timeout).min(settings.expiry),
+        None => settings.expiry,
+    }
 }
 
 fn pod_template(dir: Option<&Path>) -> Result<String, PodError> {
@@ -468,6 +483,7 @@ mod tests {
             namespace_prefix: "hr".into(),
             task: "42".into(),
             job: "build".into(),
+            time_limit: Some(Duration::from_secs(3600)),
         }
     }
 
@@ -487,6 +503,8 @@ mod tests {
         assert_eq!(pod.metadata.namespace.as_deref(), Some(name.as_str()));
         let spec = pod.spec.unwrap();
         assert_eq!(spec.automount_service_account_token, Some(false));
+        // The job's hour plus the 5 minutes it may take to start.
+        assert_eq!(spec.active_deadline_seconds, Some(3900));
         assert_eq!(spec.containers[0].image.as_deref(), Some("alpine:3"));
         let template = spec.containers[0].resources.clone().unwrap();
         assert_eq!(template.requests.unwrap()["cpu"].0, "100m");
@@ -501,6 +519,19 @@ mod tests {
         assert_eq!(requests["cpu"].0, "2");
         assert_eq!(requests["memory"].0, "128Mi", "the template's stays");
         assert_eq!(resources.limits.unwrap()["memory"].0, "8Gi");
+        // No limit, or one past the expiry: the expiry.
+        let unlimited = PodJob {
+            time_limit: None,
+            ..job()
+        };
+        let (_, pod) = manifests(&settings, &unlimited, "alpine:3").unwrap();
+        assert_eq!(pod.spec.unwrap().active_deadline_seconds, Some(6 * 3600));
+        let long = PodJob {
+            time_limit: Some(Duration::from_secs(24 * 3600)),
+            ..job()
+        };
+        let (_, pod) = manifests(&settings, &long, "alpine:3").unwrap();
+        assert_eq!(pod.spec.unwrap().active_deadline_seconds, Some(6 * 3600));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! (ConfigMap, PVC plus loader pod, or nothing for stdin) and one Kaniko Job per variant.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::batch::v1::Job;
@@ -225,7 +226,7 @@ fn context_objects(
     let large = |mode: LargeContextMode| -> Result<ContextObjects, ManifestError> {
         match mode {
             LargeContextMode::Pvc if size <= config.pvc.size_bytes => {
-                pvc_objects(config, ns, sha256)
+                pvc_objects(config, ns, sha256, spec.timeout)
             }
             LargeContextMode::Pvc => Err(too_large(pvc_limit())),
             LargeContextMode::Stdin if size <= config.stdin_max_bytes => Ok(ContextObjects::Stdin),
@@ -265,6 +266,7 @@ fn pvc_objects(
     config: &KanikoConfig,
     ns: &str,
     sha256: &str,
+    timeout: Duration,
 ) -> Result<ContextObjects, ManifestError> {
     let dir = config.template_dir.as_deref();
     let storage = quantity_of_bytes(config.pvc.size_bytes);
@@ -294,8 +296,12 @@ fn pvc_objects(
         ],
     )?;
     place(&mut loader.metadata, ns);
-    let spec = loader.spec.get_or_insert_with(Default::default);
-    harden(spec);
+    let pod_spec = loader.spec.get_or_insert_with(Default::default);
+    harden(pod_spec);
+    // A loader left behind by a crashed runner waits on its stdin forever; the kubelet
+    // ends it once the build's timeout has passed (the namespace goes with the reaper).
+    pod_spec.active_deadline_seconds = Some(timeout.as_secs().clamp(1, i64::MAX as u64) as i64);
+    let spec = pod_spec;
     // The runner writes the tarball over attach, once.
     for container in &mut spec.containers {
         container.stdin = Some(true);
