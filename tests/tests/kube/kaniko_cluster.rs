@@ -67,6 +67,62 @@ fn reaper_deletes_only_expired_namespaces_of_this_runner() {
     assert_eq!(left, ["hr-fresh", "hr-other-runner", "hr-unmanaged"]);
 }
 
+/// The daemon's reaper runs at start-up and then every interval: a namespace of this
+/// runner that is expired after the first pass is deleted by a later one, and cancelling
+/// ends the loop.
+#[test]
+fn the_daemon_reaper_runs_again_every_interval() {
+    let Some(rig) = rig(FakeKubeOptions::default()) else {
+        return;
+    };
+    let stop = CancellationToken::new();
+    let rt = runtime();
+    let reaper = rt.spawn(
+        hr_gitea::daemon::startup::reap_build_namespaces_periodically(
+            Some(rig.kubeconfig.clone()),
+            None,
+            rig.config(),
+            Duration::from_millis(300),
+            stop.clone(),
+        ),
+    );
+    // Left behind after the start-up pass (its list of namespaces).
+    let listed = || {
+        rig.fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path == "/api/v1/namespaces")
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while listed() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no start-up pass");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    rt.block_on(async {
+        Api::<Namespace>::all(rig.fake.client())
+            .create(
+                &PostParams::default(),
+                &namespace("hr-late", &rig.runner_id, "2020-01-01T00:00:00Z", true),
+            )
+            .await
+            .unwrap();
+    });
+    assert!(active_namespaces(&rig).contains(&"hr-late".to_string()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while active_namespaces(&rig).contains(&"hr-late".to_string()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the left-behind namespace was not reaped again"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop.cancel();
+    rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), reaper).await })
+        .expect("the reaper ends when stopped")
+        .unwrap();
+}
+
 #[test]
 fn a_panicking_build_still_deletes_its_namespace() {
     let Some(rig) = rig(FakeKubeOptions::default()) else {

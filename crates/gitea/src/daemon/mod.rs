@@ -156,10 +156,12 @@ where
     let kube = &config.kubernetes;
     match kube.kaniko(&identity.registration.name) {
         Ok(kaniko) => {
-            tokio::spawn(startup::reap_build_namespaces(
+            tokio::spawn(startup::reap_build_namespaces_periodically(
                 kube.kubeconfig.clone(),
                 kube.context.clone(),
                 kaniko,
+                startup::REAP_INTERVAL,
+                shutdown.stop.clone(),
             ));
         }
         Err(e) => {

@@ -24,6 +24,10 @@ pub const CAPABILITIES: [&str; 1] = ["cancelling"];
 
 /// How long the start-up reaper may spend on the cluster.
 const REAP_BUDGET: Duration = Duration::from_secs(30);
+/// How often the daemon reaps again after start-up: a build namespace left behind while
+/// the daemon runs (a crashed build, a cluster that refused the deletion) is deleted
+/// within this much of its expiry, with no restart needed.
+pub const REAP_INTERVAL: Duration = Duration::from_secs(600);
 
 /// The registration in use, with its lock held for the daemon's life.
 #[derive(Debug)]
@@ -246,6 +250,26 @@ pub async fn reap_build_namespaces(
         Err(_) => tracing::warn!(
             "the cluster did not answer within {REAP_BUDGET:?}; expired build namespaces are left for `hybrid-runner cleanup`"
         ),
+    }
+}
+
+/// [`reap_build_namespaces`] at once, then every `interval` until `stop` is cancelled.
+pub async fn reap_build_namespaces_periodically(
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
+    config: KanikoConfig,
+    interval: Duration,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = reap_build_namespaces(kubeconfig.clone(), context.clone(), config.clone()) => {}
+            () = stop.cancelled() => return,
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = stop.cancelled() => return,
+        }
     }
 }
 
