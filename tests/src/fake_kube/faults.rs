@@ -35,6 +35,12 @@ pub struct Faults {
     /// The next this many attach sessions that write stdin get one byte of it flipped on
     /// the way to the container, as a broken proxy or link would.
     pub corrupt_uploads: usize,
+    /// Pods that reach `Running` are evicted at once by the kubelet's node-pressure
+    /// eviction, with this message (`The node was low on resource: memory. ...`): phase
+    /// `Failed`, reason `Evicted`, a `DisruptionTarget` condition (`TerminationByKubelet`),
+    /// their containers killed (137) and a Warning `Evicted` event, as
+    /// pkg/kubelet/eviction/eviction_manager.go does it.
+    pub evict: Option<String>,
 }
 
 /// The next `remaining` requests whose method equals `method` (any when empty) and whose

@@ -296,6 +296,35 @@ async fn lifecycle(shared: &Arc<Shared>, key: &Key) -> PodEnd {
     events::record(shared, &pod, "kubelet", false, "Created", &created);
     let started = format!("Started container {}", log.2);
     events::record(shared, &pod, "kubelet", false, "Started", &started);
+    if let Some(message) = shared.faults().evict {
+        lock(&shared.stdin).remove(&log);
+        shared.logs.finish(&log);
+        let finished = now();
+        set_pod(shared, key, |p| {
+            p["status"]["phase"] = json!("Failed");
+            p["status"]["reason"] = json!("Evicted");
+            p["status"]["message"] = json!(message);
+            set_conditions(p, false, false, Some("PodCompleted"));
+            if let Some(conditions) = p["status"]["conditions"].as_array_mut() {
+                conditions.push(condition(
+                    "DisruptionTarget",
+                    true,
+                    Some("TerminationByKubelet"),
+                    Some(&message),
+                ));
+            }
+            set_containers(
+                p,
+                &json!({"terminated": {"exitCode": 137, "reason": "Error",
+                    "startedAt": running_since, "finishedAt": finished}}),
+                false,
+                false,
+            );
+        });
+        set_owner_ready(shared, &pod, 0);
+        events::record(shared, &pod, "kubelet", true, "Evicted", &message);
+        return PodEnd::Failed;
+    }
     let outcome = if names.len() != 1 {
         shared
             .logs

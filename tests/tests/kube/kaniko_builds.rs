@@ -589,3 +589,31 @@ fn a_kaniko_pod_refused_by_quota_or_limit_range_fails_at_once_with_the_reason() 
     assert!(rig.registry.tags("refused").is_empty());
     validate_manifests(&rig.fake.sent_manifests());
 }
+
+/// A Kaniko pod the kubelet evicts (node pressure) fails the Job with
+/// `BackoffLimitExceeded`, which alone does not say why: the build's error names the
+/// eviction and its message, from the pod's `status.reason` / `DisruptionTarget`.
+#[test]
+fn an_evicted_kaniko_pod_is_named_in_the_error() {
+    let mut options = FakeKubeOptions::default();
+    let eviction = "The node was low on resource: memory. Threshold quantity: 100Mi, available: 38Mi. Container kaniko was using 3500Mi, request is 1Gi, has larger consumption of memory.";
+    options.faults.evict = Some(eviction.to_string());
+    let Some(rig) = rig(options) else {
+        return;
+    };
+    let ctx = rig.context("evicted", &[("Dockerfile", DOCKERFILE), ("hello.txt", "x")]);
+    let job = rig.job(&ctx, &rig.image("evicted"), &[Variant::Docker]);
+    let (result, _) = build(&rig, rig.config(), &job, CancellationToken::new());
+    match result {
+        Err(BuildError::Failed { variant, message }) => {
+            assert_eq!(variant, Variant::Docker);
+            assert!(message.contains("BackoffLimitExceeded"), "{message}");
+            assert!(
+                message.contains(&format!("was ended by the cluster (Evicted: {eviction})")),
+                "{message}"
+            );
+        }
+        other => panic!("expected a failed build, got {other:?}"),
+    }
+    rig.assert_no_namespace_left();
+}
