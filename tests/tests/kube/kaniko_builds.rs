@@ -537,12 +537,12 @@ fn the_fake_kaniko_refuses_the_cache_without_a_push_or_a_cache_repo() {
     rig.assert_no_namespace_left();
 }
 
-/// A pod the API server refuses (the namespace's ResourceQuota, its LimitRange) never
-/// comes, and only the Job's `FailedCreate` Event says so: the build fails at once with
+/// A pod the API server refuses (Pod Security, the namespace's ResourceQuota, its
+/// LimitRange) never comes, and only the Job's `FailedCreate` Event says so: the build fails at once with
 /// the API server's message, rather than waiting out its timeout, and its namespace is
 /// still deleted.
 #[test]
-fn a_kaniko_pod_refused_by_quota_or_limit_range_fails_at_once_with_the_reason() {
+fn a_kaniko_pod_refused_by_pod_security_quota_or_limit_range_fails_at_once_with_the_reason() {
     let Some(rig) = rig(FakeKubeOptions::default()) else {
         return;
     };
@@ -559,7 +559,31 @@ fn a_kaniko_pod_refused_by_quota_or_limit_range_fails_at_once_with_the_reason() 
         }),
         ..rig.config()
     };
+    // A custom Job template whose pod Pod Security `baseline` (the build namespace's
+    // level) refuses.
+    let templates = rig.dir.path().join("privileged-templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    let builtin = std::fs::read_to_string(
+        harness::workspace_root().join("crates/image/templates/kaniko/kaniko-job.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        templates.join("kaniko-job.yaml"),
+        format!(
+            "{}\n          securityContext:\n            privileged: true\n",
+            builtin.trim_end()
+        ),
+    )
+    .unwrap();
+    let privileged = KanikoConfig {
+        template_dir: Some(templates),
+        ..rig.config()
+    };
     for (config, expected) in [
+        (
+            privileged,
+            "is forbidden: violates PodSecurity \"baseline:latest\": privileged (container \"kaniko\" must not set securityContext.privileged=true)",
+        ),
         (
             quota,
             "is forbidden: exceeded quota: build-quota, requested: pods=1, used: pods=0, limited: pods=0",
