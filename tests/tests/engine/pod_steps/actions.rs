@@ -22,18 +22,13 @@ async fn checkout_reaches_the_pods_workspace_and_docker_actions_are_refused() {
         return;
     }
     let rig = Rig::new(FakeKubeOptions::default());
-    let server = rig.dir.path().join("server");
-    let src = server.join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    git(&src, &["init", "-q", "-b", "main"]);
-    std::fs::write(src.join("README"), "from the server\n").unwrap();
-    std::fs::create_dir_all(src.join("deep/er")).unwrap();
-    std::fs::write(src.join("deep/er/file.txt"), "nested\n").unwrap();
-    git(&src, &["add", "."]);
-    git(&src, &["commit", "-q", "-m", "first"]);
-    let sha = git(&src, &["rev-parse", "HEAD"]);
-    std::fs::create_dir_all(server.join("org")).unwrap();
-    git(&server, &["clone", "-q", "--bare", "src", "org/app.git"]);
+    let (server, sha) = app_server(
+        rig.dir.path(),
+        &[
+            ("README", "from the server\n"),
+            ("deep/er/file.txt", "nested\n"),
+        ],
+    );
     let payload = r###"name: CI
 "on": push
 jobs:
@@ -49,12 +44,8 @@ jobs:
         run: echo after-refusal
 "###;
     let mut t = task(104, payload);
-    let mut context: serde_json::Value = serde_json::to_value(t.context.take().unwrap()).unwrap();
-    context["sha"] = serde_json::Value::String(sha.clone());
-    t.context = Some(serde_json::from_value(context).unwrap());
-    // The checkout clones from the instance as the runner reaches it.
-    let mut settings = rig.settings();
-    settings.instance = format!("file://{}/", server.display());
+    set_context(&mut t, "sha", &sha);
+    let settings = rig.settings_served_by(&server);
     let (run, events) = execute(t, &settings).await;
     let all = lines(&events);
     assert_eq!(run.result, Outcome::Failure, "{all:#?}");
@@ -79,16 +70,8 @@ async fn javascript_and_composite_actions_run_in_the_pod() {
         return;
     }
     let rig = Rig::new(FakeKubeOptions::default());
-    let server = rig.dir.path().join("server");
     // The repository, with a local composite action.
-    let src = rig.dir.path().join("src");
-    let sha = repository(&src, "app", &[("twice/action.yml", TWICE_ACTION)]);
-    std::fs::create_dir_all(server.join("org")).unwrap();
-    let bare_source = src.join("app").display().to_string();
-    git(
-        &server,
-        &["clone", "-q", "--bare", &bare_source, "org/app.git"],
-    );
+    let (server, sha) = app_server(rig.dir.path(), &[("twice/action.yml", TWICE_ACTION)]);
     // A remote JavaScript action on the actions mirror.
     let mirror = rig.dir.path().join("mirror");
     repository(
@@ -115,13 +98,10 @@ jobs:
       - uses: ./twice
 "###;
     let mut t = task(111, payload);
-    let mut context: serde_json::Value = serde_json::to_value(t.context.take().unwrap()).unwrap();
-    context["sha"] = serde_json::Value::String(sha);
-    context["gitea_default_actions_url"] =
-        serde_json::Value::String(format!("file://{}", mirror.display()));
-    t.context = Some(serde_json::from_value(context).unwrap());
-    let mut settings = rig.settings();
-    settings.instance = format!("file://{}/", server.display());
+    set_context(&mut t, "sha", &sha);
+    let mirror_url = format!("file://{}", mirror.display());
+    set_context(&mut t, "gitea_default_actions_url", &mirror_url);
+    let settings = rig.settings_served_by(&server);
     let (run, events) = execute(t, &settings).await;
     let all = lines(&events);
     assert_eq!(run.result, Outcome::Success, "{all:#?}");

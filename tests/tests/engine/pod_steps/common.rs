@@ -49,6 +49,15 @@ impl Rig {
         }
     }
 
+    /// [`Self::settings`] for an instance at `server` (see [`app_server`]): the checkout
+    /// clones from the instance as the runner reaches it.
+    pub fn settings_served_by(&self, server: &std::path::Path) -> TaskSettings {
+        TaskSettings {
+            instance: format!("file://{}/", server.display()),
+            ..self.settings()
+        }
+    }
+
     pub fn settings(&self) -> TaskSettings {
         let builds = hr_engine::image_steps::BuildSettings {
             docker_shim: false,
@@ -203,6 +212,27 @@ pub fn granted_by_cluster_role(labels: &[&str]) -> Vec<harness::fake_kube::DenyR
         }
     }
     rules
+}
+
+/// The task's repository as the instance serves it: `<dir>/server/org/app.git`, a bare
+/// clone of a repository holding `files` on `main`. Returns the server folder (for
+/// [`Rig::settings_served_by`]) and the commit.
+pub fn app_server(dir: &std::path::Path, files: &[(&str, &str)]) -> (std::path::PathBuf, String) {
+    let src = dir.join("src").join("app");
+    let sha = harness::git::repo(&src, files);
+    let server = dir.join("server");
+    std::fs::create_dir_all(server.join("org")).unwrap();
+    let source = src.display().to_string();
+    git(&server, &["clone", "-q", "--bare", &source, "org/app.git"]);
+    (server, sha)
+}
+
+/// Sets `key` of `task`'s context to `value`.
+pub fn set_context(task: &mut Task, key: &str, value: &str) {
+    let mut context: serde_json::Value =
+        serde_json::to_value(task.context.take().unwrap()).unwrap();
+    context[key] = serde_json::Value::String(value.to_string());
+    task.context = Some(serde_json::from_value(context).unwrap());
 }
 
 /// A git repository at `<root>/<path>` holding `files`, tagged `v1`; returns its HEAD.

@@ -18,17 +18,13 @@ async fn steps_and_the_checkout_copy_work_over_the_v4_exec_protocol() {
         stream_protocols: vec![V4_CHANNEL.to_string()],
         ..FakeKubeOptions::default()
     });
-    let server = rig.dir.path().join("server");
-    let src = server.join("src");
-    std::fs::create_dir_all(src.join("deep")).unwrap();
-    git(&src, &["init", "-q", "-b", "main"]);
-    std::fs::write(src.join("README"), "from the server\n").unwrap();
-    std::fs::write(src.join("deep/file.txt"), "nested\n").unwrap();
-    git(&src, &["add", "."]);
-    git(&src, &["commit", "-q", "-m", "first"]);
-    let sha = git(&src, &["rev-parse", "HEAD"]);
-    std::fs::create_dir_all(server.join("org")).unwrap();
-    git(&server, &["clone", "-q", "--bare", "src", "org/app.git"]);
+    let (server, sha) = app_server(
+        rig.dir.path(),
+        &[
+            ("README", "from the server\n"),
+            ("deep/file.txt", "nested\n"),
+        ],
+    );
     let payload = r###"name: CI
 "on": push
 jobs:
@@ -52,11 +48,8 @@ jobs:
         run: echo always-ran
 "###;
     let mut t = task(120, payload);
-    let mut context: serde_json::Value = serde_json::to_value(t.context.take().unwrap()).unwrap();
-    context["sha"] = serde_json::Value::String(sha);
-    t.context = Some(serde_json::from_value(context).unwrap());
-    let mut settings = rig.settings();
-    settings.instance = format!("file://{}/", server.display());
+    set_context(&mut t, "sha", &sha);
+    let settings = rig.settings_served_by(&server);
     // A step that waits for a stdin close that never comes would hang: bounded here.
     let (run, events) = tokio::time::timeout(Duration::from_secs(60), execute(t, &settings))
         .await

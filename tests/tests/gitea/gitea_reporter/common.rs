@@ -9,7 +9,8 @@ pub use harness::fake_gitea::{
 };
 pub use hr_engine::events::{AnnotationEvent, Event, EventSink, JobKey, LogKind, Outcome, StepKey};
 pub use hr_gitea::report::{
-    DAEMON_STOPPED_ROW, FinalReport, ReportCounters, ReportSettings, TaskReporter, recover,
+    DAEMON_STOPPED_ROW, FinalReport, RecoveredTask, ReportCounters, ReportSettings, TaskReporter,
+    recover,
 };
 pub use hr_gitea::{ClientOptions, Credentials, RunnerClient};
 
@@ -18,6 +19,39 @@ pub struct Runner {
     pub client: RunnerClient,
     pub credentials: Credentials,
     pub task_id: i64,
+}
+
+/// A reporter for `runner`'s task shipping with `settings` and fresh counters, and the
+/// sink its events go into.
+pub fn start_reporter(runner: &Runner, settings: ReportSettings) -> (EventSink, TaskReporter) {
+    let (sink, events) = EventSink::channel();
+    let reporter = TaskReporter::start(
+        runner.client.clone(),
+        runner.task_id,
+        settings,
+        events,
+        ReportCounters::default(),
+    )
+    .unwrap();
+    (sink, reporter)
+}
+
+/// `recover` again every 20 ms until it finishes a folder (a dropped reporter lets its
+/// folder go a moment later), at most 100 times; what the last call did.
+pub async fn recover_when_free(
+    client: &RunnerClient,
+    settings: &ReportSettings,
+    counters: &ReportCounters,
+) -> Vec<RecoveredTask> {
+    let mut recovered = Vec::new();
+    for _ in 0..100 {
+        recovered = recover(client, settings, counters).await;
+        if !recovered.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    recovered
 }
 
 pub fn payload(steps: usize) -> String {

@@ -26,15 +26,7 @@ fn a_task_left_by_a_killed_reporter_is_finished_by_recover() {
         .unwrap();
     let (runner, sink, expected) = first.block_on(async {
         let runner = runner_with_task(&fake, 3, &[]).await;
-        let (sink, events) = EventSink::channel();
-        let reporter = TaskReporter::start(
-            runner.client.clone(),
-            runner.task_id,
-            settings.clone(),
-            events,
-            ReportCounters::default(),
-        )
-        .unwrap();
+        let (sink, reporter) = start_reporter(&runner, settings.clone());
         reporter.set_step_count(3);
         let mut expected = Vec::new();
         let mut send = |step: Option<usize>, text: String| {
@@ -150,15 +142,7 @@ async fn recover_removes_a_task_the_server_already_ended() {
     let runner = runner_with_task(&fake, 1, &[]).await;
     let spool = tempfile::tempdir().unwrap();
     let settings = settings(spool.path());
-    let (sink, events) = EventSink::channel();
-    let reporter = TaskReporter::start(
-        runner.client.clone(),
-        runner.task_id,
-        settings.clone(),
-        events,
-        ReportCounters::default(),
-    )
-    .unwrap();
+    let (sink, reporter) = start_reporter(&runner, settings.clone());
     sink.send(line(None, "one row"));
     until(Duration::from_secs(5), || {
         (fake.task(runner.task_id).unwrap().log.len() == 1).then_some(())
@@ -180,15 +164,8 @@ async fn recover_removes_a_task_the_server_already_ended() {
     assert!(folder.is_dir());
     // The server ended it meanwhile (no `cancelling` capability: final at once).
     assert!(fake.cancel_task(runner.task_id));
-    let mut recovered = Vec::new();
-    for _ in 0..100 {
-        // The loop lets the folder go as soon as it sees the reporter gone.
-        recovered = recover(&runner.client, &settings, &counters).await;
-        if !recovered.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // The loop lets the folder go as soon as it sees the reporter gone.
+    let recovered = recover_when_free(&runner.client, &settings, &counters).await;
     assert_eq!(recovered.len(), 1);
     assert!(recovered[0].folder_removed);
     let report = recovered[0].report.as_ref().unwrap();
@@ -213,15 +190,7 @@ async fn recover_drops_the_folder_of_a_task_the_server_deleted() {
     let runner = runner_with_task(&fake, 1, &[]).await;
     let spool = tempfile::tempdir().unwrap();
     let settings = settings(spool.path());
-    let (sink, events) = EventSink::channel();
-    let reporter = TaskReporter::start(
-        runner.client.clone(),
-        runner.task_id,
-        settings.clone(),
-        events,
-        ReportCounters::default(),
-    )
-    .unwrap();
+    let (sink, reporter) = start_reporter(&runner, settings.clone());
     sink.send(line(None, "one row"));
     until(Duration::from_secs(5), || {
         (fake.task(runner.task_id).unwrap().log.len() == 1).then_some(())
@@ -234,14 +203,7 @@ async fn recover_drops_the_folder_of_a_task_the_server_deleted() {
     assert!(fake.delete_task(runner.task_id));
     let counters = ReportCounters::default();
     let started = Instant::now();
-    let mut recovered = Vec::new();
-    for _ in 0..100 {
-        recovered = recover(&runner.client, &settings, &counters).await;
-        if !recovered.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let recovered = recover_when_free(&runner.client, &settings, &counters).await;
     let took = started.elapsed();
     assert_eq!(recovered.len(), 1);
     let error = recovered[0].report.as_ref().unwrap_err().to_string();
@@ -264,15 +226,7 @@ async fn the_final_log_gets_the_configured_number_of_attempts() {
     settings.final_attempts = 5;
     settings.final_first_delay = Duration::from_millis(10);
     settings.final_max_delay = Some(Duration::from_millis(20));
-    let (sink, events) = EventSink::channel();
-    let reporter = TaskReporter::start(
-        runner.client.clone(),
-        runner.task_id,
-        settings.clone(),
-        events,
-        ReportCounters::default(),
-    )
-    .unwrap();
+    let (sink, reporter) = start_reporter(&runner, settings.clone());
     drop(sink);
     // The run is deleted before the job's end: every final call is refused for good.
     assert!(fake.delete_task(runner.task_id));

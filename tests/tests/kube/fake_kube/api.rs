@@ -194,14 +194,7 @@ async fn the_default_watcher_sees_adds_modifications_and_deletes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_from_the_kubeconfig_waits_on_job_and_namespace_conditions() {
     use kube::runtime::wait::{await_condition, conditions};
-    let faults = Faults {
-        build_failure: Some("no builder in this test".into()),
-        ..Faults::default()
-    };
-    let fake = FakeKube::start(FakeKubeOptions {
-        faults,
-        ..FakeKubeOptions::default()
-    });
+    let fake = fake_without_builder();
     let dir = tempfile::tempdir().unwrap();
     let path = fake.write_kubeconfig(dir.path());
     let kubeconfig = kube::config::Kubeconfig::read_from(&path).unwrap();
@@ -256,14 +249,7 @@ async fn a_client_from_the_kubeconfig_waits_on_job_and_namespace_conditions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_streaming_list_watcher_gets_initial_events_and_pod_phases() {
-    let faults = Faults {
-        build_failure: Some("no builder in this test".into()),
-        ..Faults::default()
-    };
-    let fake = FakeKube::start(FakeKubeOptions {
-        faults,
-        ..FakeKubeOptions::default()
-    });
+    let fake = fake_without_builder();
     let client = fake.client();
     quick_job(&client, "phases", "j", None).await;
     let pods = Api::<Pod>::namespaced(client.clone(), "phases");

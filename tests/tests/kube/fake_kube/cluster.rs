@@ -301,14 +301,7 @@ async fn api_errors_rbac_denials_and_job_deletion_propagate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quotas_and_limit_ranges_admit_pods_like_the_api_server() {
-    let faults = Faults {
-        build_failure: Some("no builder in this test".into()),
-        ..Faults::default()
-    };
-    let fake = FakeKube::start(FakeKubeOptions {
-        faults,
-        ..FakeKubeOptions::default()
-    });
+    let fake = fake_without_builder();
     let client = fake.client();
     // A quota that tracks limits.memory, and no default: the pod is refused.
     create_namespace(&client, "quota").await;
@@ -367,14 +360,7 @@ async fn quotas_and_limit_ranges_admit_pods_like_the_api_server() {
 /// controller records the refusal as `FailedCreate` on the Job.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pod_security_and_limit_ranges_refuse_pods_with_the_api_servers_texts() {
-    let faults = Faults {
-        build_failure: Some("no builder in this test".into()),
-        ..Faults::default()
-    };
-    let fake = FakeKube::start(FakeKubeOptions {
-        faults,
-        ..FakeKubeOptions::default()
-    });
+    let fake = fake_without_builder();
     let client = fake.client();
     let refusal = |pods: Api<Pod>, spec: serde_json::Value| async move {
         let p: Pod =

@@ -29,6 +29,18 @@ pub(crate) use serde_json::{Value, json};
 
 pub(crate) const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
+/// A fake whose builds fail at once (`build_failure`), for tests of the API and the
+/// controllers that build nothing.
+pub(crate) fn fake_without_builder() -> FakeKube {
+    FakeKube::start(FakeKubeOptions {
+        faults: Faults {
+            build_failure: Some("no builder in this test".into()),
+            ..Faults::default()
+        },
+        ..FakeKubeOptions::default()
+    })
+}
+
 /// A context folder with both Dockerfiles (`FROM scratch` + `COPY`), packed as the runner
 /// packs it.
 pub(crate) fn context(dir: &Path, dockerfile: &str) -> (PathBuf, Vec<u8>, String) {
