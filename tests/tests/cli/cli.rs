@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Output;
 
-fn hybrid_runner(dir: &Path, args: &[&str]) -> Output {
+pub(super) fn hybrid_runner(dir: &Path, args: &[&str]) -> Output {
     harness::cli::command()
         .args(args)
         .current_dir(dir)
@@ -22,7 +22,7 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn write(dir: &Path, path: &str, text: &str) {
+pub(super) fn write(dir: &Path, path: &str, text: &str) {
     let path = dir.join(path);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();

@@ -4,25 +4,11 @@
 //! would, and the rest of the run carries on.
 
 use std::path::Path;
-use std::process::Output;
 
-fn hybrid_runner(dir: &Path, args: &[&str]) -> Output {
-    harness::cli::command()
-        .args(args)
-        .current_dir(dir)
-        .env_remove("GITHUB_WORKSPACE")
-        .output()
-        .expect("the binary runs")
-}
+use super::cli::{hybrid_runner, write};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn write(dir: &Path, path: &str, text: &str) {
-    let path = dir.join(path);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
 }
 
 /// `format('{0}{0}{0}{0}', ...)` nested 40 times around `'x'`: 4^40 characters.

@@ -7,11 +7,9 @@ use std::process::Stdio;
 
 use super::*;
 
-/// The runner's peak resident memory (`VmHWM`), in KiB, while it runs.
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+/// The runner's peak resident memory (`VmHWM`), in KiB, while it runs (0 once gone).
+fn peak_rss_kib(pid: u32) -> u64 {
+    harness::daemon_process::ProcessUsage::of(pid).map_or(0, |u| u.peak_rss_kib)
 }
 
 /// 4 KiB lines on stdout and stderr at once: 96 MiB in all.
@@ -50,7 +48,7 @@ fn a_step_printing_more_than_the_printer_takes_is_held_back_and_loses_nothing() 
         let mut peak = 0;
         for _ in 0..30 {
             std::thread::sleep(Duration::from_millis(100));
-            peak = peak.max(peak_rss_kib(pid).unwrap_or(0));
+            peak = peak.max(peak_rss_kib(pid));
         }
         let mut stdout = child.stdout.take().unwrap();
         let mut lines = 0;
@@ -75,7 +73,7 @@ fn a_step_printing_more_than_the_printer_takes_is_held_back_and_loses_nothing() 
                 }
             }
             if read_total % (16 << 20) < n {
-                peak = peak.max(peak_rss_kib(pid).unwrap_or(0));
+                peak = peak.max(peak_rss_kib(pid));
             }
         }
         let status = child.wait().unwrap();
