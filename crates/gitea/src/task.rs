@@ -336,10 +336,23 @@ fn placement(
     labels: &[Label],
     kubernetes: bool,
 ) -> Result<(Placement, String), TaskError> {
-    let picked = labels::pick(runs_on, labels);
-    let (name, kind) = match picked {
-        Some(label) => (label.name.clone(), label.kind.clone()),
-        None if labels.iter().any(|l| l.kind.wants_isolation()) => {
+    let in_pod = |image: &Option<String>| {
+        image
+            .as_ref()
+            .map(|i| format!(" ({i})"))
+            .unwrap_or_default()
+    };
+    // A job that asked for a container: who asked, what for, the image, and how the
+    // runner line about its pod starts.
+    let (name, asked, image, lead) = match labels::pick(runs_on, labels) {
+        None if !labels.iter().any(|l| l.kind.wants_isolation()) => {
+            let line = format!(
+                "runs-on [{}] matches none of this runner's labels: the steps run on this host",
+                runs_on.join(", ")
+            );
+            return Ok((Placement::Host, line));
+        }
+        None => {
             let name = runs_on
                 .first()
                 .cloned()
@@ -348,40 +361,35 @@ fn placement(
                 "the runner's default container (runs-on [{}] matches none of its labels, and act_runner runs such a job in its default image)",
                 runs_on.join(", ")
             );
-            if !kubernetes {
-                return Err(TaskError::NoContainer { label: name, asked });
-            }
-            let line = format!("{asked}: the steps run in a pod of the job's namespace");
-            return Ok((Placement::Pod { image: None }, line));
+            let lead = asked.clone();
+            (name, asked, None, lead)
         }
-        None => {
-            let line = format!(
-                "runs-on [{}] matches none of this runner's labels: the steps run on this host",
-                runs_on.join(", ")
-            );
-            return Ok((Placement::Host, line));
-        }
-    };
-    let in_pod = |image: &Option<String>| {
-        image
-            .as_ref()
-            .map(|i| format!(" ({i})"))
-            .unwrap_or_default()
-    };
-    match kind {
-        LabelKind::Host => Ok((
-            Placement::Host,
-            format!("Label {name}: the steps run on this host"),
-        )),
-        LabelKind::Kubernetes { image } => {
-            let line = format!(
-                "Label {name}: the steps run in a pod of the job's namespace{}",
-                in_pod(&image)
-            );
-            Ok((Placement::Pod { image }, line))
-        }
-        LabelKind::Docker { .. } | LabelKind::Lxc { .. } => {
-            let (asked, image) = match kind {
+        Some(label) => {
+            let name = label.name.clone();
+            let (asked, image) = match &label.kind {
+                LabelKind::Host => {
+                    let line = format!("Label {name}: the steps run on this host");
+                    return Ok((Placement::Host, line));
+                }
+                LabelKind::Kubernetes { image } => {
+                    let line = format!(
+                        "Label {name}: the steps run in a pod of the job's namespace{}",
+                        in_pod(image)
+                    );
+                    return Ok((
+                        Placement::Pod {
+                            image: image.clone(),
+                        },
+                        line,
+                    ));
+                }
+                LabelKind::Docker { image } => (
+                    format!(
+                        "the Docker image {}",
+                        image.as_deref().unwrap_or("(the default one)")
+                    ),
+                    image.clone(),
+                ),
                 LabelKind::Lxc { template } => (
                     format!(
                         "the LXC container {}",
@@ -389,25 +397,19 @@ fn placement(
                     ),
                     None,
                 ),
-                LabelKind::Docker { image } => (
-                    format!(
-                        "the Docker image {}",
-                        image.as_deref().unwrap_or("(the default one)")
-                    ),
-                    image,
-                ),
-                _ => unreachable!("only container labels reach here"),
             };
-            if !kubernetes {
-                return Err(TaskError::NoContainer { label: name, asked });
-            }
-            let line = format!(
-                "Label {name} asks for {asked}; this runner has no Docker: the steps run in a pod of the job's namespace{}",
-                in_pod(&image)
-            );
-            Ok((Placement::Pod { image }, line))
+            let lead = format!("Label {name} asks for {asked}; this runner has no Docker");
+            (name, asked, image, lead)
         }
+    };
+    if !kubernetes {
+        return Err(TaskError::NoContainer { label: name, asked });
     }
+    let line = format!(
+        "{lead}: the steps run in a pod of the job's namespace{}",
+        in_pod(&image)
+    );
+    Ok((Placement::Pod { image }, line))
 }
 
 /// Where `uses: owner/repo@ref` is fetched from: the context's

@@ -339,20 +339,19 @@ impl Shipper {
                     // Every row is in the spool: read them all back from there in order.
                     self.outbox.spill_back(from);
                     self.refill(false);
-                    self.save_state();
-                    return true;
-                }
-                match self.spool.read_rows(from, lost, usize::MAX) {
-                    Ok(rows) if rows.len() == lost => {
-                        self.outbox.rewind(from, rows, now);
-                    }
-                    Ok(_) | Err(_) => {
-                        tracing::error!(
-                            task = self.task_id,
-                            from,
-                            had,
-                            "the lost rows are not in the spool; the server's log will have a gap"
-                        );
+                } else {
+                    match self.spool.read_rows(from, lost, usize::MAX) {
+                        Ok(rows) if rows.len() == lost => {
+                            self.outbox.rewind(from, rows, now);
+                        }
+                        Ok(_) | Err(_) => {
+                            tracing::error!(
+                                task = self.task_id,
+                                from,
+                                had,
+                                "the lost rows are not in the spool; the server's log will have a gap"
+                            );
+                        }
                     }
                 }
                 true
