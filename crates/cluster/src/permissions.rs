@@ -97,11 +97,21 @@ pub const LIMIT_RANGES: Permission = permission("", "limitranges", "", &["create
 /// fails the build at once with the API server's message.
 pub const EVENTS: Permission = permission("", "events", "", &["list", "watch"]);
 
+/// The Lease in each build namespace, renewed while the build runs (`patch`), and listed
+/// by the daemon's reaper to find builds whose runner is gone (`hr_cluster::leases`).
+pub const LEASES: Permission = permission(
+    "coordination.k8s.io",
+    "leases",
+    "",
+    &["create", "patch", "list"],
+);
+
 /// Every permission any configuration may need (the union of [`needed_permissions`] over
 /// all configurations).
-pub const ALL_PERMISSIONS: [Permission; 12] = [
+pub const ALL_PERMISSIONS: [Permission; 13] = [
     NAMESPACES,
     JOBS,
+    LEASES,
     PODS_WITH_LOADER,
     POD_LOGS,
     CONFIGMAPS,

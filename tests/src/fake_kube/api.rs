@@ -73,6 +73,14 @@ pub static RESOURCES: &[ResourceType] = &[
         status_subresource: true,
     },
     ResourceType {
+        plural: "leases",
+        kind: "Lease",
+        group: "coordination.k8s.io",
+        version: "v1",
+        namespaced: true,
+        status_subresource: false,
+    },
+    ResourceType {
         plural: "selfsubjectaccessreviews",
         kind: "SelfSubjectAccessReview",
         group: "authorization.k8s.io",

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test that cannot set up its data should fail loudly
 
 mod build_avoidance_kaniko;
+mod build_leases;
 mod exec_kaniko;
 mod fake_kube;
 mod kaniko_builds;

@@ -14,6 +14,7 @@ use crate::labels::{self, Label, LabelError};
 use crate::proto::runner::v1::DeclareRequest;
 use crate::registration::{Registration, RegistrationError, RegistrationLock};
 use crate::{Code, Declared, RpcError, RunnerClient, client};
+use hr_cluster::leases::LeaseReaper;
 use hr_cluster::reap_expired;
 use hr_image::kaniko::{KanikoBuilder, KanikoConfig};
 use hr_process::orphans;
@@ -26,8 +27,9 @@ pub const CAPABILITIES: [&str; 1] = ["cancelling"];
 const REAP_BUDGET: Duration = Duration::from_secs(30);
 /// How often the daemon reaps again after start-up: a build namespace left behind while
 /// the daemon runs (a crashed build, a cluster that refused the deletion) is deleted
-/// within this much of its expiry, with no restart needed.
-pub const REAP_INTERVAL: Duration = Duration::from_secs(600);
+/// within this much of its expiry, with no restart needed, and a build whose runner is
+/// gone within this much of its lease lapsing (two list calls a minute).
+pub const REAP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The registration in use, with its lock held for the daemon's life.
 #[derive(Debug)]
@@ -217,43 +219,62 @@ pub async fn stop_previous_processes(runner_file: &Path) -> usize {
 }
 
 /// Deletes this runner's expired build namespaces when a cluster is configured and
-/// answers; never fails (a missing or silent cluster is logged at debug / warn).
+/// answers, and the build namespaces of any runner whose build lease has
+/// stood still too long (see [`hr_cluster::leases`]); never fails (a missing or silent
+/// cluster is logged at debug / warn).
 pub async fn reap_build_namespaces(
     kubeconfig: Option<PathBuf>,
     context: Option<String>,
     config: KanikoConfig,
+    leases: &mut LeaseReaper,
 ) {
     let reaped = tokio::time::timeout(REAP_BUDGET, async {
         let builder = KanikoBuilder::connect(kubeconfig.as_deref(), context.as_deref(), config)
             .await
             .map_err(|e| (false, e.to_string()))?;
-        reap_expired(
+        let expired = reap_expired(
             builder.client(),
             &builder.config().runner_id,
             SystemTime::now(),
         )
         .await
-        .map_err(|e| (true, e.to_string()))
+        .map_err(|e| (true, e.to_string()))?;
+        let lapsed = leases
+            .reap(builder.client())
+            .await
+            .map_err(|e| (true, e.to_string()))?;
+        Ok((expired, lapsed))
     })
     .await;
     match reaped {
-        Ok(Ok(names)) if names.is_empty() => {
-            tracing::debug!("no expired build namespaces to reap")
-        }
-        Ok(Ok(names)) => {
-            tracing::info!(namespaces = ?names, "deleted expired build namespaces of this runner")
+        Ok(Ok((expired, lapsed))) => {
+            if expired.is_empty() {
+                tracing::debug!("no expired build namespaces to reap");
+            } else {
+                tracing::info!(namespaces = ?expired, "deleted expired build namespaces of this runner");
+            }
+            for gone in lapsed {
+                tracing::warn!(
+                    namespace = %gone.namespace,
+                    runner_id = %gone.runner_id,
+                    holder = %gone.holder,
+                    still_for_s = gone.still_for.as_secs(),
+                    "deleted a build namespace whose runner is gone (its build lease was no longer renewed)"
+                );
+            }
         }
         Ok(Err((false, e))) => {
             tracing::debug!(error = %e, "no cluster configured; nothing to reap")
         }
-        Ok(Err((true, e))) => tracing::warn!(error = %e, "cannot reap expired build namespaces"),
+        Ok(Err((true, e))) => tracing::warn!(error = %e, "cannot reap build namespaces"),
         Err(_) => tracing::warn!(
-            "the cluster did not answer within {REAP_BUDGET:?}; expired build namespaces are left for `hybrid-runner cleanup`"
+            "the cluster did not answer within {REAP_BUDGET:?}; build namespaces left behind are reaped later or by `hybrid-runner cleanup`"
         ),
     }
 }
 
-/// [`reap_build_namespaces`] at once, then every `interval` until `stop` is cancelled.
+/// [`reap_build_namespaces`] at once, then every `interval` until `stop` is cancelled,
+/// judging build leases across the passes.
 pub async fn reap_build_namespaces_periodically(
     kubeconfig: Option<PathBuf>,
     context: Option<String>,
@@ -261,9 +282,10 @@ pub async fn reap_build_namespaces_periodically(
     interval: Duration,
     stop: tokio_util::sync::CancellationToken,
 ) {
+    let mut leases = LeaseReaper::new();
     loop {
         tokio::select! {
-            () = reap_build_namespaces(kubeconfig.clone(), context.clone(), config.clone()) => {}
+            () = reap_build_namespaces(kubeconfig.clone(), context.clone(), config.clone(), &mut leases) => {}
             () = stop.cancelled() => return,
         }
         tokio::select! {

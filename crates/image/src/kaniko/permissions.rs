@@ -24,6 +24,7 @@ pub fn needed_permissions(config: &KanikoConfig) -> Vec<Permission> {
         POD_LOGS,
         CONFIGMAPS,
         EVENTS,
+        LEASES,
     ];
     if pvc {
         needed.push(PVCS);

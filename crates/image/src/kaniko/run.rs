@@ -1,5 +1,6 @@
 //! One build on the cluster, start to end: reap this runner's expired namespaces (once per
-//! process), pack the context, render the manifests, create the namespace and its objects,
+//! process), pack the context, render the manifests, create the namespace, hold its build
+//! lease while the build runs, create its objects,
 //! load a large context (PVC mode: the loader pod over attach), one Job per variant, follow
 //! every Job in parallel (stdin mode: sending each its context over attach), and delete the
 //! namespace on every path (success, failure, timeout, cancel, error, also mid-upload; a
@@ -26,6 +27,7 @@ use super::spec::{build_spec, cache_dropped, config_for, pack_context};
 use super::upload::{PackedRef, load_context_volume, watch_with_stdin};
 use super::watch::VariantWatch;
 use crate::{BuildError, BuildJob, BuildLog, BuildOutcome, BuiltImage};
+use hr_cluster::leases::{RENEW_EVERY, hold_build_lease};
 use hr_cluster::namespaces::{NamespaceGuard, reap_expired};
 
 /// Where the time of a build went, measured on the runner.
@@ -163,7 +165,8 @@ impl KanikoBuilder {
         })
     }
 
-    /// Creates the objects, loads a large context, creates and follows the Jobs.
+    /// Creates the namespace, then holds its build lease (see [`hr_cluster::leases`]) while
+    /// the rest runs.
     async fn run_in_namespace(
         &self,
         prepared: &Prepared,
@@ -173,8 +176,29 @@ impl KanikoBuilder {
         owned: &AtomicBool,
     ) -> Result<Ran, BuildError> {
         let m = &prepared.manifests;
-        let namespace = m.namespace.name_any();
         create_namespace(&self.client, &self.config, m, log, owned).await?;
+        let lease = hold_build_lease(
+            self.client.clone(),
+            m.namespace.name_any(),
+            self.config.runner_id.clone(),
+            RENEW_EVERY,
+        );
+        tokio::select! {
+            ran = self.run_leased(prepared, job, log, started) => ran,
+            never = lease => match never {},
+        }
+    }
+
+    /// Creates the objects, loads a large context, creates and follows the Jobs.
+    async fn run_leased(
+        &self,
+        prepared: &Prepared,
+        job: &BuildJob,
+        log: &BuildLog,
+        started: Instant,
+    ) -> Result<Ran, BuildError> {
+        let m = &prepared.manifests;
+        let namespace = m.namespace.name_any();
         create_supporting_objects(&self.client, m).await?;
         let mut context_loaded = None;
         if let ContextObjects::Pvc { pvc, loader } = &m.context {
