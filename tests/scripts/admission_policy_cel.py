@@ -33,7 +33,7 @@ def main() -> int:
         return False
 
     def admit(user, resource, operation, obj, old, namespace_object, subresource=""):
-        group = "batch" if resource == "jobs" else ""
+        group = {"jobs": "batch", "leases": "coordination.k8s.io"}.get(resource, "")
         if not constrained(group, resource, subresource, operation):
             return "not matched"
         request = {
@@ -99,6 +99,9 @@ def main() -> int:
         ("exec into a pod in kube-system", (runner, "pods", "CONNECT", exec_options, None, system, "exec"), "denied"),
         ("attach to a pod in its own namespace", (runner, "pods", "CONNECT", {"kind": "PodAttachOptions"}, None, own, "attach"), "denied"),
         ("attach to a pod of a build namespace", (runner, "pods", "CONNECT", {"kind": "PodAttachOptions"}, None, build, "attach"), "allowed"),
+        ("create a build lease in a build namespace", (runner, "leases", "CREATE", obj, None, build), "allowed"),
+        ("renew a build lease in a build namespace", (runner, "leases", "UPDATE", obj, obj, build), "allowed"),
+        ("take over a leader-election lease in kube-system", (runner, "leases", "UPDATE", obj, obj, system), "denied"),
     ]
     wrong = 0
     for what, args, expected in cases:

@@ -658,5 +658,5 @@ fn the_admission_policy_confines_the_runner_to_build_namespaces() {
     let out = child.wait_with_output().unwrap();
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{report}");
-    assert_eq!(report.matches("ok: ").count(), 22, "{report}");
+    assert_eq!(report.matches("ok: ").count(), 25, "{report}");
 }
