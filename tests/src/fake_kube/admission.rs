@@ -1,5 +1,5 @@
 //! Pod admission as the LimitRanger and ResourceQuota plugins do it: container defaults and
-//! maxima from the namespace's LimitRanges, then every ResourceQuota's `hard` limits on
+//! the per-container and per-pod maxima of the namespace's LimitRanges, then every ResourceQuota's `hard` limits on
 //! `pods`, `requests.*` and `limits.*` checked against the non-terminal pods already there
 //! (403 `must specify` / `exceeded quota`, with the real messages), and `status.used` kept.
 
@@ -74,7 +74,8 @@ pub(crate) fn default_limit_range(range: &mut Value) {
 
 /// Fills container requests and limits from the LimitRanges of `ns` (requests default to
 /// limits, as the API server defaults them), then enforces their `max` (a limit must be
-/// set) and `maxLimitRequestRatio`, with the LimitRanger's texts.
+/// set) and `maxLimitRequestRatio` per container (`type: Container`) and on the pod's
+/// totals (`type: Pod`), with the LimitRanger's texts.
 pub(crate) fn limit_ranges(store: &Store, ns: &str, pod: &mut Value) -> Result<(), ApiError> {
     let name = pod["metadata"]["name"]
         .as_str()
@@ -110,62 +111,34 @@ pub(crate) fn limit_ranges(store: &Store, ns: &str, pod: &mut Value) -> Result<(
         }
         for range in &ranges {
             for item in range["spec"]["limits"].as_array().into_iter().flatten() {
-                if item["type"] != "Container" {
-                    continue;
+                if item["type"] == "Container" {
+                    // Validation comes after defaulting, as the LimitRanger's `Validate`
+                    // runs after its `Admit`.
+                    check_item(
+                        "Container",
+                        item,
+                        &c["resources"]["requests"],
+                        &c["resources"]["limits"],
+                        &mut errors,
+                    );
                 }
-                // Validation comes after defaulting, as the LimitRanger's `Validate` runs
-                // after its `Admit` (plugin/pkg/admission/limitranger/admission.go:
-                // maxConstraint and limitRequestRatioConstraint, texts as there).
-                for (res, max) in item["max"].as_object().into_iter().flatten() {
-                    let max = max.as_str().unwrap_or_default();
-                    let cap = quantity(max).unwrap_or(f64::INFINITY);
-                    let limit = c["resources"]["limits"][res].as_str();
-                    let request = c["resources"]["requests"][res].as_str();
-                    match limit {
-                        None => errors.push(format!(
-                            "maximum {res} usage per Container is {max}.  No limit is specified"
-                        )),
-                        Some(l) if quantity(l).is_some_and(|l| l > cap) => errors.push(format!(
-                            "maximum {res} usage per Container is {max}, but limit is {l}"
-                        )),
-                        Some(_) => {
-                            if let Some(r) = request
-                                && quantity(r).is_some_and(|r| r > cap)
-                            {
-                                errors.push(format!(
-                                    "maximum {res} usage per Container is {max}, but request is {r}"
-                                ));
-                            }
-                        }
-                    }
-                }
-                for (res, ratio) in item["maxLimitRequestRatio"]
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                {
-                    let ratio = ratio.as_str().unwrap_or_default();
-                    let request = c["resources"]["requests"][res].as_str().and_then(quantity);
-                    let limit = c["resources"]["limits"][res].as_str().and_then(quantity);
-                    let enforced =
-                        format!("{res} max limit to request ratio per Container is {ratio}");
-                    match (request.filter(|r| *r > 0.0), limit.filter(|l| *l > 0.0)) {
-                        (None, _) => errors.push(format!(
-                            "{enforced}, but no request is specified or request is 0"
-                        )),
-                        (_, None) => errors.push(format!(
-                            "{enforced}, but no limit is specified or limit is 0"
-                        )),
-                        (Some(r), Some(l)) => {
-                            if quantity(ratio).is_some_and(|max| l / r > max + 1e-9) {
-                                errors.push(format!(
-                                    "{enforced}, but provided ratio is {:.6}",
-                                    l / r
-                                ));
-                            }
-                        }
-                    }
-                }
+            }
+        }
+    }
+    // `type: Pod` items bound the pod's totals: the sum over its containers of each
+    // resource any of them sets (podRequests / podLimits in admission.go).
+    let containers = pod["spec"]["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let (requests, limits) = (
+        pod_total(&containers, "requests"),
+        pod_total(&containers, "limits"),
+    );
+    for range in &ranges {
+        for item in range["spec"]["limits"].as_array().into_iter().flatten() {
+            if item["type"] == "Pod" {
+                check_item("Pod", item, &requests, &limits, &mut errors);
             }
         }
     }
@@ -566,6 +539,100 @@ pub(crate) fn quota_for(
     Ok(())
 }
 
+/// The `max` and `maxLimitRequestRatio` checks of one LimitRange item on the requests and
+/// limits of a container or of a whole pod (`kind`), with the texts of
+/// plugin/pkg/admission/limitranger/admission.go (maxConstraint,
+/// limitRequestRatioConstraint).
+fn check_item(
+    kind: &str,
+    item: &Value,
+    requests: &Value,
+    limits: &Value,
+    errors: &mut Vec<String>,
+) {
+    for (res, max) in item["max"].as_object().into_iter().flatten() {
+        let max = max.as_str().unwrap_or_default();
+        let cap = quantity(max).unwrap_or(f64::INFINITY);
+        let limit = limits[res].as_str();
+        let request = requests[res].as_str();
+        match limit {
+            None => errors.push(format!(
+                "maximum {res} usage per {kind} is {max}.  No limit is specified"
+            )),
+            Some(l) if quantity(l).is_some_and(|l| l > cap) => errors.push(format!(
+                "maximum {res} usage per {kind} is {max}, but limit is {l}"
+            )),
+            Some(_) => {
+                if let Some(r) = request
+                    && quantity(r).is_some_and(|r| r > cap)
+                {
+                    errors.push(format!(
+                        "maximum {res} usage per {kind} is {max}, but request is {r}"
+                    ));
+                }
+            }
+        }
+    }
+    for (res, ratio) in item["maxLimitRequestRatio"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        let ratio = ratio.as_str().unwrap_or_default();
+        let request = requests[res].as_str().and_then(quantity);
+        let limit = limits[res].as_str().and_then(quantity);
+        let enforced = format!("{res} max limit to request ratio per {kind} is {ratio}");
+        match (request.filter(|r| *r > 0.0), limit.filter(|l| *l > 0.0)) {
+            (None, _) => errors.push(format!(
+                "{enforced}, but no request is specified or request is 0"
+            )),
+            (_, None) => errors.push(format!(
+                "{enforced}, but no limit is specified or limit is 0"
+            )),
+            (Some(r), Some(l)) => {
+                if quantity(ratio).is_some_and(|max| l / r > max + 1e-9) {
+                    errors.push(format!("{enforced}, but provided ratio is {:.6}", l / r));
+                }
+            }
+        }
+    }
+}
+
+/// The pod's total of `field` (`requests` or `limits`) per resource, over the containers
+/// that set it, written as the API server would print the sum: in the unit the quantities
+/// share (`2Gi` + `2Gi` = `4Gi`), else in base units.
+fn pod_total(containers: &[Value], field: &str) -> Value {
+    let mut totals: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for c in containers {
+        for (res, v) in c["resources"][field].as_object().into_iter().flatten() {
+            if let Some(v) = v.as_str() {
+                totals.entry(res.clone()).or_default().push(v.to_string());
+            }
+        }
+    }
+    let mut out = serde_json::Map::new();
+    for (res, values) in totals {
+        let sum: f64 = values.iter().filter_map(|v| quantity(v)).sum();
+        let suffix = |v: &str| {
+            v.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.')
+                .to_string()
+        };
+        let first = suffix(&values[0]);
+        let text = match quantity(&format!("1{first}")) {
+            Some(unit)
+                if !first.is_empty()
+                    && values.iter().all(|v| suffix(v) == first)
+                    && (sum / unit).fract().abs() < 1e-9 =>
+            {
+                format!("{}{first}", (sum / unit).round() as i64)
+            }
+            _ => show(sum),
+        };
+        out.insert(res, Value::String(text));
+    }
+    Value::Object(out)
+}
+
 /// A quantity written back the short way (`1.5`, `500m`, `1073741824`).
 fn show(q: f64) -> String {
     if q.fract().abs() < 1e-9 {
@@ -589,5 +656,36 @@ mod tests {
         assert_eq!(quantity("1x"), None);
         assert_eq!(show(0.5), "500m");
         assert_eq!(show(4.0), "4");
+    }
+
+    #[test]
+    fn a_pod_limit_range_bounds_the_sum_of_the_containers() {
+        let mut store = Store::new(7);
+        store
+            .create(
+                resource_named("limitranges").unwrap(),
+                "ns",
+                json!({"metadata": {"name": "pods", "namespace": "ns"},
+                   "spec": {"limits": [{"type": "Pod", "max": {"memory": "3Gi", "cpu": "1"}}]}}),
+            )
+            .unwrap();
+        let container = |mem: &str| json!({"name": mem, "resources": {"limits": {"memory": mem}}});
+        let mut pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [container("2Gi"), container("2Gi")]}});
+        let err = limit_ranges(&store, "ns", &mut pod).unwrap_err();
+        // In the LimitRange's order (Go's map order is random; the aggregate's shape is
+        // what matters).
+        assert_eq!(
+            err.message,
+            "pods \"p\" is forbidden: [maximum memory usage per Pod is 3Gi, but limit is 4Gi, maximum cpu usage per Pod is 1.  No limit is specified]"
+        );
+        let mut small = json!({"metadata": {"name": "q"}, "spec": {"containers": [
+            {"name": "a", "resources": {"limits": {"memory": "1Gi", "cpu": "500m"}}},
+            {"name": "b", "resources": {"limits": {"memory": "1Gi", "cpu": "250m"}}}]}});
+        limit_ranges(&store, "ns", &mut small).unwrap();
+        // Requests defaulted from the limits (the pod's own defaulting) are summed too.
+        assert_eq!(
+            small["spec"]["containers"][1]["resources"]["requests"]["cpu"],
+            "250m"
+        );
     }
 }
