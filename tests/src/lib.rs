@@ -7,6 +7,7 @@ pub mod daemon_checks;
 pub mod daemon_process;
 pub mod exec_run;
 pub mod fake_gitea;
+pub mod fake_github;
 pub mod fake_kube;
 pub mod git;
 pub mod kaniko;

@@ -1,18 +1,20 @@
 //! GitHub's self-hosted runner protocol, the V2 flow (runner-admin, broker, run service,
 //! results service), as actions/runner speaks it. This crate owns the runner's identity:
 //! its files (`.runner`, `.credentials`, `.credentials_rsaparams`) in the forms the service
-//! and actions/runner write them, JIT configs, the RSA key, and the OAuth client
-//! assertion. It knows nothing of how jobs run.
+//! and actions/runner write them, JIT configs, the RSA key, the OAuth client
+//! assertion and the access tokens it buys. It knows nothing of how jobs run.
 
 pub mod assertion;
 pub mod files;
 pub mod jit;
 pub mod key;
+pub mod oauth;
 
 pub use assertion::{SigningAlgorithm, client_assertion};
 pub use files::{FileError, OAuthCredentials, RunnerSettings};
 pub use jit::JitConfig;
 pub use key::RunnerKey;
+pub use oauth::{TokenError, TokenSource};
 
 /// One key for every test of the crate: a 2048-bit key takes a while to make.
 #[cfg(test)]

@@ -1,0 +1,6 @@
+//! GitHub's runner protocol against the fake GitHub on loopback (`harness::fake_github`).
+//! One test binary; each file is its own module.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test that cannot set up its data should fail loudly
+
+mod oauth_tokens;
