@@ -9,12 +9,14 @@ pub mod files;
 pub mod jit;
 pub mod key;
 pub mod oauth;
+pub mod registration;
 
 pub use assertion::{SigningAlgorithm, client_assertion};
 pub use files::{FileError, OAuthCredentials, RunnerSettings};
 pub use jit::JitConfig;
 pub use key::RunnerKey;
 pub use oauth::{TokenError, TokenSource};
+pub use registration::{GitHubUrl, RegisterError, Registered, RunnerRequest, register};
 
 /// One key for every test of the crate: a 2048-bit key takes a while to make.
 #[cfg(test)]
