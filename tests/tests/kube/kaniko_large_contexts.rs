@@ -222,6 +222,42 @@ fn a_large_context_builds_from_stdin_when_configured() {
     }
 }
 
+/// On an API server that speaks only `v4.channel.k8s.io` (Kubernetes 1.29 and older, or
+/// the v5 gate off) there is no close of the stdin channel: the client ends a `stdinOnce`
+/// attach's input by closing the WebSocket, and the kubelet closes the container's stdin
+/// only then (the fake does the same). Kaniko's `tar://stdin` and the PVC loader must
+/// still get their whole context and its EOF; bounded, as a wait for an EOF that never
+/// comes would hang.
+#[test]
+fn contexts_upload_over_the_v4_attach_protocol() {
+    let Some(rig) = rig(FakeKubeOptions {
+        stream_protocols: vec![harness::fake_kube::V4_CHANNEL.to_string()],
+        ..FakeKubeOptions::default()
+    }) else {
+        return;
+    };
+    let rig = std::sync::Arc::new(rig);
+    for mode in [ContextMode::Stdin, ContextMode::Pvc] {
+        let config = KanikoConfig {
+            context_mode: mode,
+            ..rig.config()
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let shared = rig.clone();
+        let name = format!("v4-{}", mode.as_str());
+        std::thread::spawn(move || {
+            let result = build_large_and_check(&shared, config, &name);
+            let _ = tx.send(result.0.context_loaded);
+        });
+        let loaded = rx
+            .recv_timeout(Duration::from_secs(180))
+            .unwrap_or_else(|e| panic!("{}: no build in 180 s over v4: {e}", mode.as_str()));
+        assert_eq!(loaded.is_some(), mode == ContextMode::Pvc, "{}", mode.as_str());
+    }
+    let attached = attaches(&rig);
+    assert_eq!(attached.len(), 3, "two Kaniko pods, one loader: {attached:?}");
+}
+
 #[test]
 fn a_large_context_in_configmap_mode_fails_naming_the_size_and_the_limit() {
     let Some(rig) = rig(FakeKubeOptions::default()) else {

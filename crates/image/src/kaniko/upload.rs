@@ -28,6 +28,8 @@ const STDIN_BUFFER: usize = 64 << 10;
 /// How long the Job watch may take to report a failure of its own once an upload to its
 /// pod failed (the pod ending is the likelier cause, and its reason says more).
 const WATCH_GRACE: Duration = Duration::from_secs(5);
+/// How long an attach's stdout may take to end once its session has.
+const OUTPUT_GRACE: Duration = Duration::from_secs(2);
 /// How many lines of a failed loader's log go into the error.
 const LOG_TAIL_LINES: i64 = 20;
 
@@ -453,8 +455,17 @@ async fn send(
     if let Err(e) = attached.join().await {
         tracing::debug!(pod = %pod, error = %e, "the attach session ended with an error");
     }
+    // kube-rs ends the stdout reader only when the session ends cleanly (with a status or
+    // a close handshake): on `v4.channel.k8s.io` ending stdin closes the whole socket, and
+    // a server that drops it then leaves the reader open for ever. What came is enough.
     Ok(match output {
-        Some(task) => task.await.unwrap_or_default(),
+        Some(mut task) => match tokio::time::timeout(OUTPUT_GRACE, &mut task).await {
+            Ok(text) => text.unwrap_or_default(),
+            Err(_) => {
+                task.abort();
+                String::new()
+            }
+        },
         None => String::new(),
     })
 }
