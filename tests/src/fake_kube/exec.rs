@@ -77,6 +77,8 @@ pub(crate) async fn handle(
 struct Plan {
     command: std::process::Command,
     stdin: bool,
+    /// The `stall_execs` fault: never run, never answer.
+    stall: bool,
 }
 
 fn prepare(
@@ -109,6 +111,11 @@ fn prepare(
             "you must specify at least 1 command".to_string(),
         ));
     }
+    let joined = argv.join(" ");
+    let stall = lock(&shared.faults)
+        .stall_execs
+        .iter()
+        .any(|t| joined.contains(t.as_str()));
     let key = Key::new(rt("pods"), ns, name);
     let pod = shared
         .read(|s| s.get(&key).cloned())
@@ -167,6 +174,7 @@ fn prepare(
     Ok(Plan {
         command,
         stdin: q("stdin") == Some("true"),
+        stall,
     })
 }
 
@@ -262,6 +270,15 @@ fn sandbox(
 }
 
 async fn session(mut socket: WebSocket, plan: Plan, v5: bool) {
+    if plan.stall {
+        // Read (and drop) what the client sends until it goes away; answer nothing.
+        while let Some(Ok(msg)) = socket.recv().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+        return;
+    }
     let mut command = tokio::process::Command::from(plan.command);
     command
         .stdin(if plan.stdin {

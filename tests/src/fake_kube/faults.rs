@@ -1,6 +1,7 @@
 //! The faults a test can inject into the fake cluster, at start or while it runs: image pull
 //! failures, unschedulable pods, forced build failures, slow namespace deletion, API errors
-//! on matching requests, RBAC denials and stdin corrupted on the way through attach.
+//! on matching requests, RBAC denials, stdin corrupted on the way through attach, and
+//! execs that stall.
 
 use std::time::Duration;
 
@@ -41,6 +42,11 @@ pub struct Faults {
     /// their containers killed (137) and a Warning `Evicted` event, as
     /// pkg/kubelet/eviction/eviction_manager.go does it.
     pub evict: Option<String>,
+    /// Execs whose command line (its words joined by spaces) contains one of these texts
+    /// are upgraded and then stall: the command never runs, nothing comes back and the
+    /// session never ends, as with a hung kubelet, node or proxy. The client must give up
+    /// on its own.
+    pub stall_execs: Vec<String>,
 }
 
 /// The next `remaining` requests whose method equals `method` (any when empty) and whose

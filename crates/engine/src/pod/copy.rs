@@ -101,6 +101,7 @@ impl JobPod {
         let sent = pump(
             &mut archive,
             &mut stdin,
+            None,
             |e| copy_error(format!("reading tar's output: {e}")),
             |e| copy_error(e.to_string()),
         )
@@ -132,7 +133,9 @@ impl JobPod {
 impl JobPod {
     /// Copies the contents of `pod_dir` out of the pod into `host_dir`, which is emptied
     /// first (it becomes a mirror of the pod's folder: what an image build reads).
-    /// Returns the bytes received.
+    /// Returns the bytes received. When the pod sends nothing for
+    /// [`PodSettings::copy_idle_timeout`](super::PodSettings::copy_idle_timeout) (no
+    /// output, or no exit status after it) the copy fails instead of waiting for ever.
     pub async fn copy_out(&self, pod_dir: &str, host_dir: &Path) -> Result<u64, PodError> {
         let out_error = |message: String| PodError::Exec {
             phase: "copying the workspace out of the pod",
@@ -174,29 +177,60 @@ impl JobPod {
             .await
             .map_err(|e| out_error(describe(&e)))?;
         let status = attached.take_status();
-        let errors = read_all(attached.stderr());
+        // kube-rs ends the stderr reader only when the session ends, so a stalled session
+        // must not leave this waiting for it.
+        let errors = tokio::spawn(read_all(attached.stderr()));
         let mut stdout = attached.stdout();
         let mut input = tar.stdin.take();
-        let receive = async {
-            match (stdout.as_mut(), input.as_mut()) {
-                (Some(out), Some(input)) => {
-                    pump(
-                        out,
-                        input,
-                        |e| out_error(e.to_string()),
-                        |e| out_error(format!("writing to tar on this host: {e}")),
-                    )
-                    .await
-                }
-                _ => Ok(0),
+        let idle = self.copy_idle;
+        let stalled = |what: &str| {
+            out_error(format!(
+                "the pod's tar sent nothing for {} s ({what}); the exec's stream stalled, the copy was given up",
+                idle.as_secs_f32()
+            ))
+        };
+        let received = match (stdout.as_mut(), input.as_mut()) {
+            (Some(out), Some(input)) => {
+                pump(
+                    out,
+                    input,
+                    Some(idle),
+                    |e| {
+                        if e.kind() == std::io::ErrorKind::TimedOut {
+                            stalled("no end of its output")
+                        } else {
+                            out_error(e.to_string())
+                        }
+                    },
+                    |e| out_error(format!("writing to tar on this host: {e}")),
+                )
+                .await
+            }
+            _ => Ok(0),
+        };
+        drop(input);
+        let received = match received {
+            Ok(n) => n,
+            Err(e) => {
+                attached.abort();
+                errors.abort();
+                return Err(e);
             }
         };
-        let (received, errors) = tokio::join!(receive, errors);
-        drop(input);
-        let received = received?;
         let code = match status {
-            Some(status) => status.await.as_ref().and_then(super::exec::exit_code),
+            Some(status) => match tokio::time::timeout(idle, status).await {
+                Ok(status) => status.as_ref().and_then(super::exec::exit_code),
+                Err(_) => {
+                    attached.abort();
+                    errors.abort();
+                    return Err(stalled("no exit status after its output"));
+                }
+            },
             None => None,
+        };
+        let errors = match tokio::time::timeout(STDERR_GRACE, errors).await {
+            Ok(Ok(text)) => text,
+            _ => String::new(),
         };
         let _ = attached.join().await;
         let host = tar
@@ -224,17 +258,30 @@ async fn read_all(stderr: Option<impl tokio::io::AsyncRead + Unpin>) -> String {
 }
 
 /// Moves every byte from `from` to `to`; each side's failure is worded by its own closure.
-/// Returns the bytes moved.
+/// With `idle`, a read that brings nothing for that long fails with
+/// [`std::io::ErrorKind::TimedOut`]. Returns the bytes moved.
 async fn pump(
     from: &mut (impl tokio::io::AsyncRead + Unpin),
     to: &mut (impl tokio::io::AsyncWrite + Unpin),
+    idle: Option<std::time::Duration>,
     read_failed: impl Fn(std::io::Error) -> PodError,
     write_failed: impl Fn(std::io::Error) -> PodError,
 ) -> Result<u64, PodError> {
     let mut moved = 0u64;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = from.read(&mut buf).await.map_err(&read_failed)?;
+        let read = from.read(&mut buf);
+        let n = match idle {
+            Some(limit) => match tokio::time::timeout(limit, read).await {
+                Ok(n) => n,
+                Err(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "nothing came",
+                )),
+            },
+            None => read.await,
+        }
+        .map_err(&read_failed)?;
         if n == 0 {
             return Ok(moved);
         }

@@ -47,6 +47,9 @@ pub const DEFAULT_JOB_IMAGE: &str = "node:20-bookworm";
 /// `ENV PATH` is not known to the runner).
 pub const POD_DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// [`PodSettings::copy_idle_timeout`] by default.
+pub const DEFAULT_COPY_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+
 const TEMPLATE_NAME: &str = "job-pod.yaml";
 const BUILTIN_TEMPLATE: &str = include_str!("../../templates/job-pod.yaml");
 
@@ -64,6 +67,10 @@ pub struct PodSettings {
     /// Requests and limits of the steps container, over the template's (by resource name).
     pub requests: BTreeMap<String, String>,
     pub limits: BTreeMap<String, String>,
+    /// How long copying the pod's workspace out may go without a byte (or, after the
+    /// last, without the exec's exit status) before it fails: a stalled exec stream
+    /// (a lost node, a hung proxy) must not hang the step.
+    pub copy_idle_timeout: Duration,
 }
 
 impl Default for PodSettings {
@@ -75,6 +82,7 @@ impl Default for PodSettings {
             template_dir: None,
             requests: BTreeMap::new(),
             limits: BTreeMap::new(),
+            copy_idle_timeout: DEFAULT_COPY_IDLE_TIMEOUT,
         }
     }
 }
@@ -156,6 +164,8 @@ pub struct JobPod {
     guard: Mutex<Option<NamespaceGuard>>,
     /// Action folders copied into the pod: (host folder, folder in the pod).
     actions: Mutex<Vec<(String, String)>>,
+    /// [`PodSettings::copy_idle_timeout`].
+    copy_idle: Duration,
 }
 
 impl std::fmt::Debug for JobPod {
@@ -198,6 +208,7 @@ impl JobPod {
             namespace: name,
             guard: Mutex::new(Some(guard)),
             actions: Mutex::new(Vec::new()),
+            copy_idle: settings.copy_idle_timeout,
         };
         let started = tokio::select! {
             r = pod_job.create_and_wait(&namespace, &pod, settings.start_timeout) => r,

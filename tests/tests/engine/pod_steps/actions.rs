@@ -176,3 +176,52 @@ jobs:
     let tags = registry.tags("podapp");
     assert!(tags.contains(&"docker-latest".to_string()), "{tags:?}");
 }
+
+/// Copying the pod's workspace out for a build never hangs the step: when the exec's
+/// stream stalls (the `stall_execs` fault: the pod's `tar -c` never sends a byte nor ends)
+/// the copy gives up after `copy_idle_timeout` with an error that says so, and the job
+/// goes on to its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_copy_out_of_the_pod_fails_in_bounded_time() {
+    if !sandbox_available() {
+        return;
+    }
+    let mut options = FakeKubeOptions::default();
+    options.faults.stall_execs = vec!["tar -c -f -".to_string()];
+    let rig = Rig::new(options);
+    let mut settings = rig.settings();
+    settings.builds.builder = hr_image::BuilderChoice::Kaniko;
+    settings.pods.copy_idle_timeout = std::time::Duration::from_secs(2);
+    let payload = r###"name: CI
+"on": push
+jobs:
+  build:
+    runs-on: k8s
+    steps:
+      - run: echo made > hello.txt
+      - uses: hybrid-runner/build@v1
+        with:
+          image: 127.0.0.1:9/stalled
+          variants: docker
+      - if: always()
+        run: echo after-the-copy
+"###;
+    let started = std::time::Instant::now();
+    let (run, events) = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        execute(task(110, payload), &settings),
+    )
+    .await
+    .expect("the job hung on a stalled copy out of the pod");
+    let all = lines(&events);
+    assert_eq!(run.result, Outcome::Failure, "{all:#?}");
+    assert!(
+        all.iter().any(|l| l.contains(
+            "the pod's tar sent nothing for 2 s (no end of its output); the exec's stream stalled"
+        )),
+        "{all:#?}"
+    );
+    assert!(has(&events, "after-the-copy"), "{all:#?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    rig.assert_namespaces_deleted().await;
+}
