@@ -252,10 +252,19 @@ fn contexts_upload_over_the_v4_attach_protocol() {
         let loaded = rx
             .recv_timeout(Duration::from_secs(180))
             .unwrap_or_else(|e| panic!("{}: no build in 180 s over v4: {e}", mode.as_str()));
-        assert_eq!(loaded.is_some(), mode == ContextMode::Pvc, "{}", mode.as_str());
+        assert_eq!(
+            loaded.is_some(),
+            mode == ContextMode::Pvc,
+            "{}",
+            mode.as_str()
+        );
     }
     let attached = attaches(&rig);
-    assert_eq!(attached.len(), 3, "two Kaniko pods, one loader: {attached:?}");
+    assert_eq!(
+        attached.len(),
+        3,
+        "two Kaniko pods, one loader: {attached:?}"
+    );
 }
 
 #[test]

@@ -14,6 +14,7 @@
 
 mod copy;
 mod exec;
+mod probe;
 mod tar;
 
 use std::collections::BTreeMap;
@@ -27,6 +28,7 @@ use kube::api::{Api, PostParams};
 use tokio_util::sync::CancellationToken;
 
 pub use exec::{PodProcess, StepFileContents};
+pub use probe::{CheckPod, DEFAULT_PROBE_IMAGE};
 
 use crate::image_steps::BuildSettings;
 use hr_cluster::templates::{substitute, template_text};
@@ -273,6 +275,14 @@ impl JobPod {
                 what: format!("the job namespace {}", self.namespace),
                 message: describe(&e),
             })?;
+        self.create_pod_and_wait(pod, timeout).await
+    }
+
+    /// Creates `pod` in the pod's namespace (which exists) and waits until it runs,
+    /// failing fast on a fatal waiting reason; after `timeout` the error names what the
+    /// pod was waiting for (`Unschedulable`, a container's waiting reason).
+    async fn create_pod_and_wait(&self, pod: &Pod, timeout: Duration) -> Result<(), PodError> {
+        let post = PostParams::default();
         let pods = self.pods();
         match retry(|| pods.create(&post, pod)).await {
             Ok(_) => {}
@@ -321,8 +331,9 @@ impl JobPod {
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(start_error(format!(
-                    "it was not running after {} s (phase {phase})",
-                    timeout.as_secs()
+                    "it was not running after {} s (phase {phase}{})",
+                    timeout.as_secs(),
+                    waiting_for(&current)
                 )));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -344,6 +355,33 @@ impl JobPod {
     }
 }
 
+/// What a pod that is not running yet waits for, as `: <reason>: <message>` (empty when
+/// nothing says): `Unschedulable` with the scheduler's message, else the first container's
+/// waiting reason (`ContainerCreating`, `ErrImagePull`, ...).
+fn waiting_for(pod: &Pod) -> String {
+    if let Some(PodProblem::Unschedulable { message }) = pod_problem(pod) {
+        return format!(": Unschedulable: {message}");
+    }
+    let waiting = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .into_iter()
+        .flatten()
+        .find_map(|c| c.state.as_ref()?.waiting.clone());
+    match waiting {
+        Some(w) => {
+            let reason = w.reason.unwrap_or_default();
+            match w.message.filter(|m| !m.is_empty()) {
+                Some(message) => format!(": {reason}: {message}"),
+                None if reason.is_empty() => String::new(),
+                None => format!(": {reason}"),
+            }
+        }
+        None => String::new(),
+    }
+}
+
 /// The namespace and pod of a job, rendered from the templates and fixed up in typed form.
 fn manifests(
     settings: &PodSettings,
@@ -362,20 +400,35 @@ fn manifests(
         SystemTime::now() + settings.expiry,
     )
     .map_err(|e| PodError::Render(e.to_string()))?;
+    let pod = pod_manifest(settings, &name, image, pod_deadline(settings, job))?;
+    Ok((namespace, pod))
+}
+
+/// The job pod in namespace `name`, rendered from the template (of
+/// `settings.template_dir`, else the built-in one) and fixed up in typed form: its name,
+/// namespace, image, no service account token, `activeDeadlineSeconds` of `deadline`, and
+/// the requests and limits of `settings`.
+fn pod_manifest(
+    settings: &PodSettings,
+    name: &str,
+    image: &str,
+    deadline: Duration,
+) -> Result<Pod, PodError> {
+    let dir = settings.template_dir.as_deref();
     let text = pod_template(dir)?;
     let text = substitute(
         TEMPLATE_NAME,
         &text,
-        &[("namespace", &name), ("image", image)],
+        &[("namespace", name), ("image", image)],
     )
     .map_err(|e| PodError::Render(e.to_string()))?;
     let mut pod: Pod = serde_saphyr::from_str(&text)
         .map_err(|e| PodError::Render(format!("{TEMPLATE_NAME}: {e}")))?;
     pod.metadata.name = Some(POD_NAME.to_string());
-    pod.metadata.namespace = Some(name);
+    pod.metadata.namespace = Some(name.to_string());
     let spec = pod.spec.get_or_insert_with(Default::default);
     spec.automount_service_account_token = Some(false);
-    spec.active_deadline_seconds = Some(pod_deadline(settings, job).as_secs().max(1) as i64);
+    spec.active_deadline_seconds = Some(deadline.as_secs().max(1) as i64);
     let Some(container) = spec
         .containers
         .iter_mut()
@@ -407,7 +460,7 @@ fn manifests(
             )));
         }
     }
-    Ok((namespace, pod))
+    Ok(pod)
 }
 
 /// The job pod's `activeDeadlineSeconds`: the job's time limit plus the time it may take to

@@ -3,10 +3,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 
 use super::kube_args::{KubeArgs, RunnerArgs, runtime};
+use hr_engine::pod::{CheckPod, DEFAULT_PROBE_IMAGE};
 use hr_image::kaniko::{CheckOptions, CheckStatus, registry_host, run_checks};
 
 #[derive(Debug, clap::Args)]
@@ -33,6 +36,13 @@ pub struct Args {
     /// Also check what jobs on `kubernetes` labels need (their namespace, pod and pods/exec)
     #[arg(long)]
     pub job_pods: bool,
+    /// The image of the pod the check starts (one exec round trip and the registry probe
+    /// from inside it); it needs sh, tar, head, mkfifo and wget or curl
+    #[arg(long, value_name = "IMAGE", default_value = DEFAULT_PROBE_IMAGE)]
+    pub probe_image: String,
+    /// How long that pod may take to run, image pull included
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub probe_timeout: u64,
     /// Print the checks as JSON
     #[arg(long)]
     pub json: bool,
@@ -60,6 +70,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .is_some_and(|r| args.insecure_registry.contains(r)),
         registry,
         job_pods: args.job_pods,
+        pod_probe: Some(Arc::new(CheckPod {
+            image: args.probe_image.clone(),
+            start_timeout: Duration::from_secs(args.probe_timeout),
+        })),
     };
     let checks = runtime()?.block_on(async {
         let builder = args.kube.connect(config).await?;

@@ -1,8 +1,9 @@
 //! `hybrid-runner check`, the built-in "test-hybrid-builds": is everything a Kaniko build
 //! needs in place? The cluster answers, the runner may do every API call a build makes
 //! (SelfSubjectAccessReview; with the context modes configured, also the PVC, the loader
-//! pod and `pods/attach`), a namespace and a ConfigMap make the round trip, the registry
-//! answers on `/v2/`, and an executor image is configured.
+//! pod and `pods/attach`), a namespace and a ConfigMap make the round trip, a pod starts in
+//! that namespace and answers one exec round trip, the registry answers on `/v2/` from this
+//! host and from inside the pod, and an executor image is configured.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
@@ -61,7 +62,37 @@ pub struct CheckOptions {
     pub insecure_registry: bool,
     /// Also what the job pods of `kubernetes` labels need (`pods/exec`, creating pods).
     pub job_pods: bool,
+    /// Starts a pod in the check's namespace, execs into it and probes the registry from
+    /// there (the engine's job pods: `hr_engine::pod::CheckPod`); `None` skips that.
+    pub pod_probe: Option<std::sync::Arc<dyn PodProbe>>,
 }
+
+/// What [`PodProbe::probe`] found: each part `Ok(what was seen)` or `Err(why it failed)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodProbeReport {
+    /// The pod started and one exec round trip carried a nonce there and back.
+    pub round_trip: Result<String, String>,
+    /// `GET <registry>/v2/` from inside the pod; `None` when it was not tried (no
+    /// registry, or the round trip failed).
+    pub registry: Option<Result<String, String>>,
+}
+
+/// The pod part of `check`, run in the check's throwaway namespace (which exists while it
+/// runs and is deleted afterwards).
+pub trait PodProbe: std::fmt::Debug + Send + Sync {
+    /// Starts a pod in `namespace`, does one exec round trip into it and, when
+    /// `registry_url` is given (`http(s)://host/v2/`), fetches it from the pod (200 or 401
+    /// means a registry answers); deletes the pod.
+    fn probe<'a>(
+        &'a self,
+        client: &'a kube::Client,
+        namespace: &'a str,
+        registry_url: Option<&'a str>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = PodProbeReport> + Send + 'a>>;
+}
+
+/// The name of the pod round trip check.
+pub const POD_ROUND_TRIP: &str = "pod round trip";
 
 /// Runs every check, in order; checks that need the cluster are skipped when it does not
 /// answer.
@@ -110,15 +141,48 @@ pub async fn run_checks(builder: &KanikoBuilder, options: &CheckOptions) -> Vec<
             },
         );
     }
-    if reachable {
-        checks.extend(round_trips(builder).await);
+    let url = registry_url(options);
+    let from_pod_name = match &url {
+        Some(url) => format!("registry reachable from a pod ({url})"),
+        None => "registry reachable from a pod".to_string(),
+    };
+    let from_pod = if reachable {
+        let (round_trips, from_pod) = round_trips(builder, options, url.as_deref()).await;
+        checks.extend(round_trips);
+        from_pod
     } else {
-        checks.push(skip("namespace round trip", "the cluster is unreachable"));
-        checks.push(skip("configmap round trip", "the cluster is unreachable"));
-    }
+        for name in ["namespace round trip", "configmap round trip", POD_ROUND_TRIP] {
+            checks.push(skip(name, "the cluster is unreachable"));
+        }
+        Err("the cluster is unreachable".to_string())
+    };
     checks.push(registry_check(options).await);
+    checks.push(match (&url, from_pod) {
+        (None, _) => skip(&from_pod_name, NO_REGISTRY),
+        (Some(_), Ok(Ok(detail))) => ok(&from_pod_name, detail),
+        (Some(_), Ok(Err(reason))) => fail(&from_pod_name, reason),
+        (Some(_), Err(why)) => skip(&from_pod_name, &why),
+    });
     checks.push(executor_check(&builder.config.executor_image));
     checks
+}
+
+const NO_REGISTRY: &str = "no registry given; pass --image NAME or --registry HOST";
+
+/// `http(s)://HOST/v2/` of the registry to probe, if one was given.
+fn registry_url(options: &CheckOptions) -> Option<String> {
+    let host = options.registry.as_deref()?;
+    let host = if host == "docker.io" {
+        "registry-1.docker.io"
+    } else {
+        host
+    };
+    let scheme = if options.insecure_registry {
+        "http"
+    } else {
+        "https"
+    };
+    Some(format!("{scheme}://{host}/v2/"))
 }
 
 /// The verbs of `verbs` the runner may not use on the resource, each with the reason.
@@ -162,9 +226,19 @@ async fn denied_verbs(
     Ok(denied)
 }
 
+/// What the registry probe from a pod found: `Ok(the probe's result)`, or `Err(why it was
+/// not run)`.
+type FromPod = Result<Result<String, String>, String>;
+
 /// Creates a namespace like a build's, a ConfigMap with binary data in it, reads the
-/// ConfigMap back, and deletes both.
-async fn round_trips(builder: &KanikoBuilder) -> Vec<Check> {
+/// ConfigMap back, starts a pod there (the pod probe: an exec round trip and the registry
+/// from inside the pod), and deletes them all. Returns the checks and the registry probe's
+/// outcome (its check goes after the one from this host).
+async fn round_trips(
+    builder: &KanikoBuilder,
+    options: &CheckOptions,
+    registry_url: Option<&str>,
+) -> (Vec<Check>, FromPod) {
     let config = &builder.config;
     let stamp = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -196,18 +270,41 @@ async fn round_trips(builder: &KanikoBuilder) -> Vec<Check> {
     let started = Instant::now();
     let post = PostParams::default();
     if let Err(e) = retry(|| namespaces.create(&post, &namespace)).await {
-        return vec![
-            fail(
-                "namespace round trip",
-                format!(
-                    "cannot create namespace {name}: {}; the runner needs to create namespaces",
-                    describe(&e)
+        return (
+            vec![
+                fail(
+                    "namespace round trip",
+                    format!(
+                        "cannot create namespace {name}: {}; the runner needs to create namespaces",
+                        describe(&e)
+                    ),
                 ),
-            ),
-            skip("configmap round trip", "no namespace to create it in"),
-        ];
+                skip("configmap round trip", "no namespace to create it in"),
+                skip(POD_ROUND_TRIP, "no namespace to create it in"),
+            ],
+            Err("no namespace to start a pod in".to_string()),
+        );
     }
     let configmap = configmap_round_trip(builder, &name).await;
+    let (pod, from_pod) = match &options.pod_probe {
+        Some(probe) => {
+            let report = probe.probe(&builder.client, &name, registry_url).await;
+            let from_pod = match (&report.round_trip, report.registry) {
+                (_, Some(result)) => Ok(result),
+                (Err(_), None) => Err("the pod round trip failed".to_string()),
+                (Ok(_), None) => Err(NO_REGISTRY.to_string()),
+            };
+            let pod = match report.round_trip {
+                Ok(detail) => ok(POD_ROUND_TRIP, detail),
+                Err(reason) => fail(POD_ROUND_TRIP, reason),
+            };
+            (pod, from_pod)
+        }
+        None => {
+            let why = "no pod probe in this build of the check";
+            (skip(POD_ROUND_TRIP, why), Err(why.to_string()))
+        }
+    };
     let namespace = match delete_namespace(&builder.client, &name).await {
         Ok(_) => ok(
             "namespace round trip",
@@ -218,7 +315,7 @@ async fn round_trips(builder: &KanikoBuilder) -> Vec<Check> {
         ),
         Err(e) => fail("namespace round trip", e.to_string()),
     };
-    vec![namespace, configmap]
+    (vec![namespace, configmap, pod], from_pod)
 }
 
 async fn configmap_round_trip(builder: &KanikoBuilder, ns: &str) -> Check {
@@ -281,23 +378,9 @@ async fn configmap_round_trip(builder: &KanikoBuilder, ns: &str) -> Check {
 
 /// `GET /v2/` on the registry: 200 or 401 both mean a registry answers.
 async fn registry_check(options: &CheckOptions) -> Check {
-    let Some(host) = &options.registry else {
-        return skip(
-            "registry reachable",
-            "no registry given; pass --image NAME or --registry HOST",
-        );
+    let Some(url) = registry_url(options) else {
+        return skip("registry reachable", NO_REGISTRY);
     };
-    let host = if host == "docker.io" {
-        "registry-1.docker.io"
-    } else {
-        host
-    };
-    let scheme = if options.insecure_registry {
-        "http"
-    } else {
-        "https"
-    };
-    let url = format!("{scheme}://{host}/v2/");
     let name = format!("registry reachable ({url})");
     hr_cluster::install_crypto_provider();
     let client = match reqwest::Client::builder()

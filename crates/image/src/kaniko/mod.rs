@@ -29,7 +29,9 @@ use std::time::Duration;
 use hr_cluster::templates::TemplateError;
 
 pub use builder::KanikoBuilder;
-pub use check::{Check, CheckOptions, CheckStatus, run_checks};
+pub use check::{
+    Check, CheckOptions, CheckStatus, POD_ROUND_TRIP, PodProbe, PodProbeReport, run_checks,
+};
 pub use conditions::{
     FATAL_WAITING_REASONS, JobVerdict, KANIKO_CONTAINER, KanikoState, PodProblem, job_verdict,
     kaniko_state, parse_digest, pod_problem,
