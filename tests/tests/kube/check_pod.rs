@@ -13,7 +13,9 @@ use harness::kaniko::*;
 fn sandbox_available() -> bool {
     let ok = std::process::Command::new("sh")
         .arg("-c")
-        .arg("[ \"$(id -u)\" = 0 ] && command -v unshare && command -v nsenter && command -v chroot")
+        .arg(
+            "[ \"$(id -u)\" = 0 ] && command -v unshare && command -v nsenter && command -v chroot",
+        )
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
@@ -72,10 +74,16 @@ fn pod_round_trip_and_registry_from_a_pod(options: FakeKubeOptions, protocol: &s
     assert_eq!(pods.len(), 1, "{protocol}");
     let spec = &pods[0]["spec"];
     assert_eq!(spec["securityContext"]["runAsNonRoot"], true);
-    assert_eq!(spec["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    assert_eq!(
+        spec["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
     let container = &spec["containers"][0];
     assert_eq!(container["image"], "busybox:1.36");
-    assert_eq!(container["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(
+        container["securityContext"]["allowPrivilegeEscalation"],
+        false
+    );
     assert_eq!(
         container["securityContext"]["capabilities"]["drop"],
         serde_json::json!(["ALL"])
@@ -200,7 +208,10 @@ fn a_pod_that_never_runs_fails_the_check_with_its_reason() {
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     let pod = line(&stdout, "FAIL pod round trip: ");
     assert!(pod.contains("not running after 3 s"), "{pod}");
-    assert!(pod.contains("Unschedulable: 0/1 nodes are available"), "{pod}");
+    assert!(
+        pod.contains("Unschedulable: 0/1 nodes are available"),
+        "{pod}"
+    );
     assert!(started.elapsed() < Duration::from_secs(30));
     assert!(active_namespaces(&rig).is_empty());
 }

@@ -151,7 +151,11 @@ pub async fn run_checks(builder: &KanikoBuilder, options: &CheckOptions) -> Vec<
         checks.extend(round_trips);
         from_pod
     } else {
-        for name in ["namespace round trip", "configmap round trip", POD_ROUND_TRIP] {
+        for name in [
+            "namespace round trip",
+            "configmap round trip",
+            POD_ROUND_TRIP,
+        ] {
             checks.push(skip(name, "the cluster is unreachable"));
         }
         Err("the cluster is unreachable".to_string())
