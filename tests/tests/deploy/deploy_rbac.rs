@@ -77,6 +77,12 @@ fn builds_and_commands_succeed_with_only_the_rendered_cluster_role() {
         "{stdout}"
     );
     assert!(stdout.contains("ok   namespace round trip"), "{stdout}");
+    // A ClusterRole without `kubernetes` labels grants no pods/exec: the pod checks are
+    // skipped, not failed.
+    assert!(
+        stdout.contains("skip pod round trip: the runner may not exec into pods"),
+        "{stdout}"
+    );
     // Only the registry probe (no image given) is skipped; nothing failed.
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     for args in [&["status"][..], &["cleanup", "--all"]] {

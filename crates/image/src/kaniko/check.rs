@@ -147,7 +147,20 @@ pub async fn run_checks(builder: &KanikoBuilder, options: &CheckOptions) -> Vec<
         None => "registry reachable from a pod".to_string(),
     };
     let from_pod = if reachable {
-        let (round_trips, from_pod) = round_trips(builder, options, url.as_deref()).await;
+        // Only jobs on `kubernetes` labels exec into pods: without --job-pods a runner that
+        // may not (a Kaniko-only ClusterRole) skips the pod checks instead of failing them.
+        let pod_skip = if options.job_pods {
+            None
+        } else {
+            match denied_verbs(builder, "", "pods", "exec", &["create"]).await {
+                Ok(denied) if denied.is_empty() => None,
+                _ => Some(
+                    "the runner may not exec into pods (pods/exec), which only jobs on `kubernetes` labels need; pass --job-pods to require it"
+                        .to_string(),
+                ),
+            }
+        };
+        let (round_trips, from_pod) = round_trips(builder, options, url.as_deref(), pod_skip).await;
         checks.extend(round_trips);
         from_pod
     } else {
@@ -242,6 +255,7 @@ async fn round_trips(
     builder: &KanikoBuilder,
     options: &CheckOptions,
     registry_url: Option<&str>,
+    pod_skip: Option<String>,
 ) -> (Vec<Check>, FromPod) {
     let config = &builder.config;
     let stamp = SystemTime::now()
@@ -290,8 +304,9 @@ async fn round_trips(
         );
     }
     let configmap = configmap_round_trip(builder, &name).await;
-    let (pod, from_pod) = match &options.pod_probe {
-        Some(probe) => {
+    let (pod, from_pod) = match (&options.pod_probe, pod_skip) {
+        (_, Some(why)) => (skip(POD_ROUND_TRIP, &why), Err(why)),
+        (Some(probe), None) => {
             let report = probe.probe(&builder.client, &name, registry_url).await;
             let from_pod = match (&report.round_trip, report.registry) {
                 (_, Some(result)) => Ok(result),
@@ -304,7 +319,7 @@ async fn round_trips(
             };
             (pod, from_pod)
         }
-        None => {
+        (None, None) => {
             let why = "no pod probe in this build of the check";
             (skip(POD_ROUND_TRIP, why), Err(why.to_string()))
         }
