@@ -8,12 +8,11 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
-use hr_image::context::ContextOptions;
 
 use hr_cluster::TaskIds;
 use hr_image::kaniko::{
     BuildSpec, ContextMode, KanikoConfig, LargeContextMode, TagTemplates, Variant, VariantSpec,
-    build_manifests, dual_tags, to_yaml_documents,
+    build_manifests_packed, dual_tags, pack_context_file, to_yaml_documents,
 };
 
 use super::UsageError;
@@ -190,8 +189,9 @@ pub(super) fn manifests_yaml(
     config: &KanikoConfig,
     task: &TaskIds,
 ) -> anyhow::Result<String> {
-    let (targz, sha256) = pack_context(&spec.context_dir, spec)?;
-    let manifests = build_manifests(spec, config, task, &targz, &sha256)?;
+    // BuildError::Context names the folder: "cannot pack the build context DIR: ...".
+    let packed = pack_context_file(spec)?;
+    let manifests = build_manifests_packed(spec, config, task, &packed)?;
     Ok(to_yaml_documents(&manifests)?)
 }
 
@@ -212,19 +212,4 @@ pub(super) fn head_sha(dir: &Path) -> anyhow::Result<String> {
         ))
         .into()),
     }
-}
-
-/// The deterministic tar.gz of the build context (after `.dockerignore`; the variants'
-/// Dockerfiles always sent) and its sha256.
-fn pack_context(dir: &Path, spec: &BuildSpec) -> anyhow::Result<(Vec<u8>, String)> {
-    let mut options = ContextOptions::new(dir);
-    options.always_include = spec
-        .variants
-        .iter()
-        .map(|v| PathBuf::from(&v.dockerfile))
-        .collect();
-    let mut bytes = Vec::new();
-    let packed = hr_image::context::pack(&options, &mut bytes)
-        .with_context(|| format!("cannot pack the build context {}", dir.display()))?;
-    Ok((bytes, packed.sha256))
 }

@@ -3,6 +3,7 @@
 //! (ConfigMap, PVC plus loader pod, or nothing for stdin) and one Kaniko Job per variant.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 use k8s_openapi::ByteString;
@@ -15,6 +16,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::config::{ContextMode, KanikoConfig, LargeContextMode};
+use super::spec::PackedFile;
 use super::templates::Template;
 use super::{BuildSpec, ManifestError, Variant};
 use hr_cluster::{NamespaceOwner, TaskIds, task_namespace};
@@ -61,6 +63,62 @@ pub fn build_manifests(
     config: &KanikoConfig,
     task: &TaskIds,
     context_targz: &[u8],
+    context_sha256: &str,
+) -> Result<BuildManifests, ManifestError> {
+    render(
+        spec,
+        config,
+        task,
+        Content::Bytes(context_targz),
+        context_sha256,
+    )
+}
+
+/// [`build_manifests`] for a context packed into a file: the file is read (into the
+/// ConfigMap) only when the context mode may put it in a ConfigMap and its size fits
+/// [`CONFIGMAP_BUDGET_BYTES`]; otherwise only its size counts.
+pub fn build_manifests_packed(
+    spec: &BuildSpec,
+    config: &KanikoConfig,
+    task: &TaskIds,
+    packed: &PackedFile,
+) -> Result<BuildManifests, ManifestError> {
+    render(spec, config, task, Content::File(packed), &packed.sha256)
+}
+
+/// Where the packed context's bytes are.
+#[derive(Clone, Copy)]
+enum Content<'a> {
+    Bytes(&'a [u8]),
+    File(&'a PackedFile),
+}
+
+impl Content<'_> {
+    fn size(self) -> u64 {
+        match self {
+            Content::Bytes(bytes) => bytes.len() as u64,
+            Content::File(packed) => packed.size,
+        }
+    }
+
+    /// The bytes, read from the file if need be: for a context within the ConfigMap budget.
+    fn bytes(self, context_dir: &Path) -> Result<Vec<u8>, ManifestError> {
+        match self {
+            Content::Bytes(bytes) => Ok(bytes.to_vec()),
+            Content::File(packed) => packed.read_all().map_err(|e| ManifestError::ContextRead {
+                dir: context_dir.to_path_buf(),
+                path: packed.path().to_path_buf(),
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+fn render(
+    spec: &BuildSpec,
+    config: &KanikoConfig,
+    task: &TaskIds,
+    content: Content<'_>,
     context_sha256: &str,
 ) -> Result<BuildManifests, ManifestError> {
     if spec.variants.is_empty() {
@@ -126,7 +184,7 @@ pub fn build_manifests(
         }
     };
 
-    let context = context_objects(spec, config, &ns, context_targz, context_sha256)?;
+    let context = context_objects(spec, config, &ns, content, context_sha256)?;
     let jobs = spec
         .variants
         .iter()
@@ -171,22 +229,23 @@ fn context_objects(
     spec: &BuildSpec,
     config: &KanikoConfig,
     ns: &str,
-    targz: &[u8],
+    content: Content<'_>,
     sha256: &str,
 ) -> Result<ContextObjects, ManifestError> {
     let dir = config.template_dir.as_deref();
     let values = [("namespace", ns), ("context_sha256", sha256)];
-    let size = targz.len() as u64;
-    // Sized before it is built: a context past the budget is never copied into a ConfigMap.
+    let size = content.size();
+    // Sized before it is built: a context past the budget is never read or copied into a
+    // ConfigMap.
     let configmap = || -> Result<Result<ConfigMap, usize>, ManifestError> {
-        if targz.len() > CONFIGMAP_BUDGET_BYTES {
-            return Ok(Err(targz.len()));
+        if size > CONFIGMAP_BUDGET_BYTES as u64 {
+            return Ok(Err(usize::try_from(size).unwrap_or(usize::MAX)));
         }
         let mut cm: ConfigMap = Template::ContextConfigMap.render(dir, "ConfigMap", &values)?;
         place(&mut cm.metadata, ns);
         cm.binary_data = Some(BTreeMap::from([(
             CONTEXT_KEY.to_string(),
-            ByteString(targz.to_vec()),
+            ByteString(content.bytes(&spec.context_dir)?),
         )]));
         let data = configmap_data_size(&cm);
         Ok(if data <= CONFIGMAP_BUDGET_BYTES {

@@ -43,11 +43,13 @@ pub use config::{
 pub use inspect::{BuildNamespace, BuildNamespaceJob, build_namespaces, stream_logs};
 pub use manifests::{
     BuildManifests, CONFIGMAP_BUDGET_BYTES, CONTEXT_KEY, ContextObjects, build_manifests,
-    configmap_data_size,
+    build_manifests_packed, configmap_data_size,
 };
 pub use permissions::needed_permissions;
 pub use run::BuildTimings;
-pub use spec::{REVISION_LABEL, build_spec, registry_host, repository};
+pub use spec::{
+    PackedFile, REVISION_LABEL, build_spec, pack_context_file, registry_host, repository,
+};
 pub use tags::{TagTemplates, dual_tags};
 pub use templates::Template;
 pub use yaml::to_yaml_documents;
@@ -95,6 +97,16 @@ pub enum ManifestError {
     NoTags(Variant),
     #[error("{0}")]
     ContextTooLarge(String),
+    #[error(
+        "cannot read the packed build context of {} back from {}: {message}; check the temporary folder (TMPDIR)",
+        .dir.display(),
+        .path.display()
+    )]
+    ContextRead {
+        dir: PathBuf,
+        path: PathBuf,
+        message: String,
+    },
     #[error("cannot serialize the {kind} {name} as {format}: {message}")]
     Serialize {
         kind: &'static str,

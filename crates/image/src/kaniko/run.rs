@@ -22,9 +22,9 @@ use super::apply::{
 };
 use super::builder::KanikoBuilder;
 use super::conditions::KANIKO_CONTAINER;
-use super::manifests::{BuildManifests, ContextObjects, build_manifests};
-use super::spec::{build_spec, cache_dropped, config_for, pack_context};
-use super::upload::{PackedRef, load_context_volume, watch_with_stdin};
+use super::manifests::{BuildManifests, ContextObjects, build_manifests_packed};
+use super::spec::{PackedFile, build_spec, cache_dropped, config_for, pack_context};
+use super::upload::{load_context_volume, watch_with_stdin};
 use super::watch::VariantWatch;
 use crate::{BuildError, BuildJob, BuildLog, BuildOutcome, BuiltImage};
 use hr_cluster::leases::{RENEW_EVERY, hold_build_lease};
@@ -81,7 +81,7 @@ impl KanikoBuilder {
         };
         let mut timings = BuildTimings {
             namespace: prepared.manifests.namespace.name_any(),
-            context_bytes: prepared.context_bytes,
+            context_bytes: prepared.packed.size,
             packed: started.elapsed(),
             ..Default::default()
         };
@@ -144,8 +144,7 @@ impl KanikoBuilder {
             log.line(None, note);
         }
         let config = config_for(&self.config, job);
-        let mut manifests =
-            build_manifests(&spec, &config, &job.task, &packed.targz, &packed.sha256)?;
+        let mut manifests = build_manifests_packed(&spec, &config, &job.task, &packed)?;
         manifests
             .namespace
             .metadata
@@ -157,12 +156,7 @@ impl KanikoBuilder {
                 add_no_push(j);
             }
         }
-        Ok(Prepared {
-            context_bytes: packed.targz.len() as u64,
-            manifests,
-            targz: packed.targz,
-            sha256: packed.sha256,
-        })
+        Ok(Prepared { manifests, packed })
     }
 
     /// Creates the namespace, then holds its build lease (see [`hr_cluster::leases`]) while
@@ -207,10 +201,7 @@ impl KanikoBuilder {
                 &namespace,
                 loader,
                 &pvc.name_any(),
-                PackedRef {
-                    targz: &prepared.targz,
-                    sha256: &prepared.sha256,
-                },
+                &prepared.packed,
                 self.config.unschedulable_timeout,
                 log,
             )
@@ -245,7 +236,7 @@ impl KanikoBuilder {
                         &namespace,
                         &job_name,
                         KANIKO_CONTAINER,
-                        &prepared.targz,
+                        &prepared.packed,
                     )
                     .await
                 } else {
@@ -273,10 +264,9 @@ struct Ran {
 #[derive(Debug)]
 struct Prepared {
     manifests: BuildManifests,
-    context_bytes: u64,
-    /// The packed context and its sha256, sent over attach in PVC and stdin modes.
-    targz: Vec<u8>,
-    sha256: String,
+    /// The packed context, streamed from its file over attach in PVC and stdin modes; the
+    /// file goes when the build's `Prepared` does.
+    packed: PackedFile,
 }
 
 /// Builds without pushing (the request said `push: false`); Kaniko then needs no

@@ -13,11 +13,29 @@ use crate::context::{ContextOptions, pack};
 /// The label recording the commit an image was built from.
 pub const REVISION_LABEL: &str = "org.opencontainers.image.revision";
 
-/// The packed build context.
-#[derive(Debug, Clone)]
-pub struct PackedBytes {
-    pub targz: Vec<u8>,
+/// The packed build context (tar.gz) in a temporary file of its own, which goes when this
+/// is dropped (on every path: success, error, cancel). Its size is known before anything
+/// decides where the context goes, and only a context that fits a ConfigMap is ever read
+/// into memory ([`PackedFile::read_all`]); the others are streamed from the file.
+#[derive(Debug)]
+pub struct PackedFile {
+    file: tempfile::NamedTempFile,
+    /// Bytes of the tar.gz.
+    pub size: u64,
+    /// Lowercase hex sha256 of the tar.gz.
     pub sha256: String,
+}
+
+impl PackedFile {
+    /// Where the tar.gz is; open it once per reader (each reads from the start).
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    /// The whole tar.gz in memory: for a context small enough for a ConfigMap.
+    pub fn read_all(&self) -> std::io::Result<Vec<u8>> {
+        std::fs::read(self.path())
+    }
 }
 
 /// The spec of `job`: every Dockerfile must lie inside the context (Kaniko reads it from
@@ -80,34 +98,60 @@ pub fn build_spec(job: &BuildJob) -> Result<BuildSpec, BuildError> {
     })
 }
 
-/// Packs the context of `spec` (its Dockerfiles always sent) on a blocking thread.
-pub async fn pack_context(spec: &BuildSpec) -> Result<PackedBytes, BuildError> {
-    let mut options = ContextOptions::new(&spec.context_dir);
-    options.always_include = spec
-        .variants
-        .iter()
-        .map(|v| PathBuf::from(&v.dockerfile))
-        .collect();
-    let dir = spec.context_dir.clone();
-    let packed = tokio::task::spawn_blocking(move || {
-        let mut targz = Vec::new();
-        pack(&options, &mut targz).map(|p| PackedBytes {
-            targz,
-            sha256: p.sha256,
-        })
-    })
-    .await;
+/// Packs the context of `spec` (its Dockerfiles always sent) on a blocking thread; see
+/// [`pack_context_file`].
+pub async fn pack_context(spec: &BuildSpec) -> Result<PackedFile, BuildError> {
+    let spec_dir = spec.context_dir.clone();
+    let always_include = dockerfiles(spec);
+    let packed = tokio::task::spawn_blocking(move || pack_to_file(&spec_dir, always_include)).await;
     match packed {
-        Ok(Ok(packed)) => Ok(packed),
-        Ok(Err(e)) => Err(BuildError::Context {
-            dir,
-            message: e.to_string(),
-        }),
+        Ok(result) => result,
         Err(e) => Err(BuildError::Context {
-            dir,
+            dir: spec.context_dir.clone(),
             message: format!("the packing thread failed: {e}"),
         }),
     }
+}
+
+/// Packs the context of `spec` (its Dockerfiles always sent) into a new temporary file
+/// (in the system's temporary folder, `TMPDIR`), hashing it on the way.
+pub fn pack_context_file(spec: &BuildSpec) -> Result<PackedFile, BuildError> {
+    pack_to_file(&spec.context_dir, dockerfiles(spec))
+}
+
+fn dockerfiles(spec: &BuildSpec) -> Vec<PathBuf> {
+    spec.variants
+        .iter()
+        .map(|v| PathBuf::from(&v.dockerfile))
+        .collect()
+}
+
+fn pack_to_file(dir: &Path, always_include: Vec<PathBuf>) -> Result<PackedFile, BuildError> {
+    let context_error = |message: String| BuildError::Context {
+        dir: dir.to_path_buf(),
+        message,
+    };
+    let mut options = ContextOptions::new(dir);
+    options.always_include = always_include;
+    let mut file = tempfile::Builder::new()
+        .prefix("hr-context-")
+        .suffix(".tar.gz")
+        .tempfile()
+        .map_err(|e| {
+            context_error(format!(
+                "cannot create a temporary file for the packed context in {}: {e}; check TMPDIR and its free space",
+                std::env::temp_dir().display()
+            ))
+        })?;
+    let packed = {
+        let mut out = std::io::BufWriter::with_capacity(256 << 10, file.as_file_mut());
+        pack(&options, &mut out).map_err(|e| context_error(e.to_string()))?
+    };
+    Ok(PackedFile {
+        file,
+        size: packed.compressed_size,
+        sha256: packed.sha256,
+    })
 }
 
 /// The configuration of one build: the layer cache only when both the configuration and
@@ -258,6 +302,37 @@ mod tests {
         let no_context = job(dir.path(), "absent", &[(Variant::Docker, "svc/Dockerfile")]);
         assert!(matches!(
             build_spec(&no_context),
+            Err(BuildError::Context { .. })
+        ));
+    }
+
+    #[test]
+    fn the_context_is_packed_into_a_temporary_file_that_goes_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::write(dir.path().join("a.txt"), "a\n").unwrap();
+        let j = job(dir.path(), ".", &[(Variant::Docker, "Dockerfile")]);
+        let spec = build_spec(&j).unwrap();
+        let packed = pack_context_file(&spec).unwrap();
+        let path = packed.path().to_path_buf();
+        let bytes = packed.read_all().unwrap();
+        assert_eq!(bytes.len() as u64, packed.size);
+        // The same bytes as packing into memory.
+        let mut options = ContextOptions::new(dir.path());
+        options.always_include = vec![PathBuf::from("Dockerfile")];
+        let mut in_memory = Vec::new();
+        let sha256 = pack(&options, &mut in_memory).unwrap().sha256;
+        assert_eq!(bytes, in_memory);
+        assert_eq!(packed.sha256, sha256);
+        drop(packed);
+        assert!(!path.exists(), "{} was left behind", path.display());
+
+        let missing = BuildSpec {
+            context_dir: dir.path().join("absent"),
+            ..spec
+        };
+        assert!(matches!(
+            pack_context_file(&missing),
             Err(BuildError::Context { .. })
         ));
     }

@@ -1,7 +1,9 @@
 //! Getting a context too large for a ConfigMap to Kaniko over `pods/attach`: the loader
 //! pod (PVC mode) is created, waited for until it runs, sent the packed tar.gz on its stdin
 //! and waited for until its `sha256sum -c` has passed (or its log says why not); in stdin
-//! mode each Kaniko pod is sent the tar.gz the same way while its Job is followed.
+//! mode each Kaniko pod is sent the tar.gz the same way while its Job is followed. The
+//! tar.gz is streamed from its file a MiB at a time, each send reading the file from the
+//! start, so memory does not grow with the context.
 //!
 //! Both containers have `stdinOnce`: the first attach owns stdin and closing it is the
 //! EOF the container waits for, so an upload is never retried on the same pod.
@@ -19,12 +21,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::conditions::{PodProblem, pod_problem};
+use super::spec::PackedFile;
 use crate::{BuildError, BuildLog};
 use hr_cluster::{describe, retry, status_code};
 
 /// Client-side stdin buffer of an attach: large enough that writing is not a frame per
 /// kilobyte.
 const STDIN_BUFFER: usize = 64 << 10;
+/// Bytes of the packed context read from its file at a time (the attach writes them in
+/// `STDIN_BUFFER` frames): few enough blocking reads, and what a send holds in memory.
+const READ_BUFFER: usize = 1 << 20;
 /// How long the Job watch may take to report a failure of its own once an upload to its
 /// pod failed (the pod ending is the likelier cause, and its reason says more).
 const WATCH_GRACE: Duration = Duration::from_secs(5);
@@ -71,8 +77,18 @@ pub(super) enum UploadError {
     )]
     Send {
         pod: String,
-        sent: usize,
-        total: usize,
+        sent: u64,
+        total: u64,
+        message: String,
+    },
+    #[error(
+        "reading the packed build context {path} to send it to the pod {pod} failed after {sent} of {total} bytes: {message}; check the temporary folder (TMPDIR)"
+    )]
+    Read {
+        pod: String,
+        path: String,
+        sent: u64,
+        total: u64,
         message: String,
     },
     #[error(
@@ -85,7 +101,7 @@ pub(super) enum UploadError {
     LoaderFailed {
         pod: String,
         exit_code: i32,
-        bytes: usize,
+        bytes: u64,
         sha256: String,
         output: String,
     },
@@ -100,13 +116,6 @@ impl From<UploadError> for BuildError {
     }
 }
 
-/// The packed context as sent: the tar.gz and its hex sha256.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct PackedRef<'a> {
-    pub targz: &'a [u8],
-    pub sha256: &'a str,
-}
-
 /// Loads the packed context into the context volume with the loader pod: create it, wait until it
 /// runs, send the tarball on its stdin, wait for its checksum verdict, then delete it
 /// (the volume keeps the file). A loader left behind by an error goes with the namespace.
@@ -115,11 +124,11 @@ pub(super) async fn load_context_volume(
     namespace: &str,
     loader: &Pod,
     claim: &str,
-    context: PackedRef<'_>,
+    context: &PackedFile,
     unschedulable_timeout: Duration,
     log: &BuildLog,
 ) -> Result<(), BuildError> {
-    let PackedRef { targz, sha256 } = context;
+    let sha256 = &context.sha256;
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let name = loader.name_any();
     let container = loader
@@ -147,7 +156,7 @@ pub(super) async fn load_context_volume(
         None,
         format!(
             "loading the build context ({} bytes, sha256:{sha256}) into the volume {claim} through the pod {name}",
-            targz.len()
+            context.size
         ),
     );
     let fail_fast = FailFast::Loader {
@@ -170,7 +179,7 @@ pub(super) async fn load_context_volume(
         }
         .into());
     }
-    let output = send(&pods, &name, &container, targz, true).await?;
+    let output = send(&pods, &name, &container, context, true).await?;
     let (exit_code, state) = wait_for_end(&pods, namespace, &name, &container).await?;
     if exit_code != 0 {
         let mut text = output.trim().to_string();
@@ -183,7 +192,7 @@ pub(super) async fn load_context_volume(
         return Err(UploadError::LoaderFailed {
             pod: name,
             exit_code,
-            bytes: targz.len(),
+            bytes: context.size,
             sha256: sha256.to_string(),
             output: text,
         }
@@ -210,7 +219,7 @@ pub(super) async fn watch_with_stdin<W>(
     namespace: &str,
     job_name: &str,
     container: &str,
-    targz: &[u8],
+    context: &PackedFile,
 ) -> Result<String, BuildError>
 where
     W: Future<Output = Result<String, BuildError>>,
@@ -224,7 +233,7 @@ where
         match start.state {
             // Kaniko ended without its context; the watch reports why.
             Started::Ended(_) => Ok(()),
-            Started::Running => send(&pods, &start.pod, container, targz, false)
+            Started::Running => send(&pods, &start.pod, container, context, false)
                 .await
                 .map(|_| ()),
         }
@@ -388,16 +397,29 @@ async fn wait_for_start(
     }
 }
 
-/// Attaches to `container` of `pod`, writes `bytes` to its stdin and closes it; with
-/// `wait`, reads the container's output until it ends and returns it. Without, returns
-/// once the session is over (the container ended or the server closed it).
+/// Attaches to `container` of `pod`, writes the packed context to its stdin (read from its
+/// file a piece at a time) and closes it; with `wait`, reads the container's output until
+/// it ends and returns it. Without, returns once the session is over (the container ended
+/// or the server closed it).
 async fn send(
     pods: &Api<Pod>,
     pod: &str,
     container: &str,
-    bytes: &[u8],
+    context: &PackedFile,
     wait: bool,
 ) -> Result<String, UploadError> {
+    let total = context.size;
+    let read_error = |sent: u64, message: String| UploadError::Read {
+        pod: pod.to_string(),
+        path: context.path().display().to_string(),
+        sent,
+        total,
+        message,
+    };
+    // Opened before the attach: a context that cannot be read is not half sent.
+    let mut file = tokio::fs::File::open(context.path())
+        .await
+        .map_err(|e| read_error(0, e.to_string()))?;
     let params = AttachParams::default()
         .container(container)
         .stdin(true)
@@ -426,24 +448,37 @@ async fn send(
         })
     });
     let status = attached.take_status();
-    let mut sent = 0;
-    for chunk in bytes.chunks(STDIN_BUFFER) {
-        if let Err(e) = stdin.write_all(chunk).await {
+    let mut sent = 0u64;
+    let mut buffer = vec![0u8; READ_BUFFER];
+    loop {
+        let n = match file.read(&mut buffer).await {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => return Err(read_error(sent, e.to_string())),
+        };
+        if let Err(e) = stdin.write_all(&buffer[..n]).await {
             return Err(UploadError::Send {
                 pod: pod.to_string(),
                 sent,
-                total: bytes.len(),
+                total,
                 message: e.to_string(),
             });
         }
-        sent += chunk.len();
+        sent += n as u64;
+    }
+    if sent != total {
+        // The file changed under the runner: what was sent is not the context it hashed.
+        return Err(read_error(
+            sent,
+            "the file no longer has the packed size".to_string(),
+        ));
     }
     // EOF: the v5 protocol's close of the stdin channel (v4 closes the socket).
     if let Err(e) = stdin.shutdown().await {
         return Err(UploadError::Send {
             pod: pod.to_string(),
             sent,
-            total: bytes.len(),
+            total,
             message: e.to_string(),
         });
     }
