@@ -23,8 +23,20 @@ pub struct Chunk {
     pub last: bool,
 }
 
-/// Compresses one chunk to raw deflate.
+/// Compresses one chunk to raw deflate. A chunk that does not shrink (already compressed
+/// or random bytes, which zlib-rs's fast levels grow by about 5 %) is written as stored
+/// blocks instead: at most 5 bytes per 64 KiB more than its input.
 pub fn compress(chunk: &Chunk, level: u32) -> Result<Vec<u8>, String> {
+    let out = deflate(chunk, level)?;
+    // Stored blocks of at most 65,535 bytes, 5 bytes of header each, and the flush.
+    let stored = chunk.data.len() + 5 * (chunk.data.len() / 65_535 + 2);
+    if level > 0 && out.len() > stored {
+        return deflate(chunk, 0);
+    }
+    Ok(out)
+}
+
+fn deflate(chunk: &Chunk, level: u32) -> Result<Vec<u8>, String> {
     let mut deflate = Compress::new(Compression::new(level.min(9)), false);
     if !chunk.dictionary.is_empty() {
         deflate
@@ -106,6 +118,34 @@ mod tests {
                 .unwrap();
             assert_eq!(back, data);
             assert!(packed.len() < data.len() / 2);
+        }
+    }
+
+    #[test]
+    fn incompressible_chunks_are_stored_not_grown() {
+        // xorshift bytes: nothing for deflate to find.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let data: Vec<u8> = (0..CHUNK_SIZE * 4 + 1234)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        for level in [1, 6] {
+            let packed = gzip(&data, level);
+            assert!(
+                packed.len() <= data.len() + data.len() / 1000 + 64,
+                "level {level}: {} bytes for {}",
+                packed.len(),
+                data.len()
+            );
+            let mut back = Vec::new();
+            flate2::read::GzDecoder::new(&packed[..])
+                .read_to_end(&mut back)
+                .unwrap();
+            assert_eq!(back, data);
         }
     }
 
