@@ -1,4 +1,5 @@
-//! A fake GitHub on loopback, for the runner's V2 protocol. This first part serves the
+//! A fake GitHub on loopback, for the runner's V2 protocol. So far it serves registration
+//! through runner-admin (`admin`) and the
 //! OAuth token endpoint the runner's `.credentials` name: it takes the client-credentials
 //! grant with a JWT bearer assertion, verifies the JWT's signature (RS256 or PS256) with
 //! the public key registered for its client, and its `aud`, `iss` = `sub`, `nbf` and `exp`
@@ -6,6 +7,7 @@
 //! hands out bearer tokens. The answers to a refused assertion follow RFC 6749 §5.2
 //! (`invalid_client`, 401); GitHub's own texts are not public.
 
+mod admin;
 mod oauth;
 
 use std::collections::BTreeMap;
@@ -13,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
-use axum::routing::post;
+use axum::routing::{get, post};
 
 use crate::loopback::{LoopbackListener, LoopbackServer};
 
@@ -33,12 +35,50 @@ pub struct TokenRequest {
     pub outcome: Result<String, String>,
 }
 
-#[derive(Debug, Default)]
+/// A runner registered through runner-admin.
+#[derive(Debug, Clone)]
+pub struct RegisteredRunner {
+    pub id: u64,
+    pub name: String,
+    pub labels: Vec<String>,
+    pub group_id: u64,
+    pub ephemeral: bool,
+    pub version: String,
+    pub client_id: String,
+}
+
+#[derive(Debug)]
 pub(crate) struct State {
     clients: BTreeMap<String, OAuthClient>,
+    /// Registration token → the URL it registers for.
+    registration_tokens: BTreeMap<String, String>,
+    runner_groups: Vec<serde_json::Value>,
+    runners: Vec<RegisteredRunner>,
+    next_runner: u64,
+    use_v2_flow: bool,
     tokens: BTreeMap<String, String>,
     token_requests: Vec<TokenRequest>,
     next_token: u64,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            clients: BTreeMap::new(),
+            registration_tokens: BTreeMap::new(),
+            runner_groups: vec![
+                serde_json::json!({"id": 1, "name": "Default", "default": true, "is_hosted": false}),
+                serde_json::json!({"id": 2, "name": "GPU", "default": false, "is_hosted": false}),
+                serde_json::json!({"id": 3, "name": "GitHub Actions", "default": false, "is_hosted": true}),
+            ],
+            runners: Vec::new(),
+            next_runner: 0,
+            use_v2_flow: true,
+            tokens: BTreeMap::new(),
+            token_requests: Vec::new(),
+            next_token: 0,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -67,6 +107,19 @@ impl FakeGitHub {
         });
         let router = Router::new()
             .route("/oauth/token", post(oauth::token))
+            .route(
+                "/api/v3/actions/runner-registration",
+                post(admin::runner_registration),
+            )
+            .route(
+                "/api/v3/repos/{owner}/{repo}/actions/runner-groups",
+                get(admin::runner_groups),
+            )
+            .route(
+                "/api/v3/orgs/{org}/actions/runner-groups",
+                get(admin::runner_groups),
+            )
+            .route("/api/v3/actions/runners/register", post(admin::register))
             .with_state(Arc::clone(&shared));
         FakeGitHub {
             _server: listener.serve(router),
@@ -89,6 +142,24 @@ impl FakeGitHub {
         lock(&self.shared.state)
             .clients
             .insert(client_id.to_string(), client);
+    }
+
+    /// A registration token for `url` (e.g. `{fake}/octo/hello`), as
+    /// `POST …/actions/runners/registration-token` would make one.
+    pub fn add_registration_token(&self, url: &str, token: &str) {
+        lock(&self.shared.state)
+            .registration_tokens
+            .insert(token.to_string(), url.to_string());
+    }
+
+    /// Answer `use_v2_flow: false` (an instance with only the V1 protocol) from now on.
+    pub fn offer_v1_only(&self) {
+        lock(&self.shared.state).use_v2_flow = false;
+    }
+
+    /// The runners registered so far.
+    pub fn runners(&self) -> Vec<RegisteredRunner> {
+        lock(&self.shared.state).runners.clone()
     }
 
     /// Every token request so far, in order.

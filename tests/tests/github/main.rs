@@ -4,3 +4,4 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test that cannot set up its data should fail loudly
 
 mod oauth_tokens;
+mod registration;
