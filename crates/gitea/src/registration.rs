@@ -122,32 +122,36 @@ impl Registration {
     /// Writes the file atomically with mode 0600: a temporary file in the same folder,
     /// flushed to disk, then renamed over `path`; a crash leaves the old file or the new.
     pub fn save(&self, path: &Path) -> Result<(), RegistrationError> {
-        let write_error = |source| RegistrationError::Write {
-            path: path.to_path_buf(),
-            source,
-        };
-        let folder = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        // tempfile creates the file with mode 0600 and O_EXCL.
-        let mut temp = tempfile::Builder::new()
-            .prefix(".runner.")
-            .suffix(".tmp")
-            .tempfile_in(&folder)
-            .map_err(write_error)?;
         let mut text = self.to_json();
         text.push('\n');
-        temp.write_all(text.as_bytes()).map_err(write_error)?;
-        set_owner_only(temp.as_file()).map_err(write_error)?;
-        temp.as_file().sync_all().map_err(write_error)?;
-        temp.persist(path).map_err(|e| write_error(e.error))?;
-        // The rename itself reaches the disk with the folder's fsync.
-        if let Ok(dir) = File::open(&folder) {
-            let _ = dir.sync_all();
-        }
-        Ok(())
+        write_private(path, &text).map_err(|source| RegistrationError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
     }
+}
+
+/// Writes `text` to `path` atomically, readable by its owner only (mode 0600): a temporary
+/// file in the same folder, synced, renamed over `path`, and the folder synced.
+pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    // tempfile creates the file with mode 0600 and O_EXCL.
+    let mut temp = tempfile::Builder::new()
+        .prefix(".runner.")
+        .suffix(".tmp")
+        .tempfile_in(&folder)?;
+    temp.write_all(text.as_bytes())?;
+    set_owner_only(temp.as_file())?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    // The rename itself reaches the disk with the folder's fsync.
+    if let Ok(dir) = File::open(&folder) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
 }
 
 #[cfg(unix)]

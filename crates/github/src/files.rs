@@ -268,7 +268,7 @@ impl OAuthCredentials {
 }
 
 /// Indented JSON after a byte order mark, as `IOUtil.SaveObject` writes it.
-pub(crate) fn with_bom(value: &Value) -> String {
+pub fn with_bom(value: &Value) -> String {
     let body = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
     format!("{BOM}{body}")
 }

@@ -18,6 +18,20 @@ pub use key::RunnerKey;
 pub use oauth::{TokenError, TokenSource};
 pub use registration::{GitHubUrl, RegisterError, Registered, RunnerRequest, register};
 
+/// The HTTP client for GitHub's endpoints, naming itself as actions/runner does (a
+/// rustls crypto provider must be installed first). `insecure` accepts any certificate.
+pub fn http_client(insecure: bool) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .user_agent(format!(
+            "GitHubActionsRunner-linux-x64/{} hybrid-runner/{}",
+            registration::DEFAULT_RUNNER_VERSION,
+            env!("CARGO_PKG_VERSION")
+        ))
+        .connect_timeout(std::time::Duration::from_secs(15))
+        .tls_danger_accept_invalid_certs(insecure)
+        .build()
+}
+
 /// One key for every test of the crate: a 2048-bit key takes a while to make.
 #[cfg(test)]
 pub(crate) fn test_key() -> RunnerKey {

@@ -4,4 +4,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test that cannot set up its data should fail loudly
 
 mod oauth_tokens;
+mod register_cli;
 mod registration;

@@ -18,6 +18,7 @@ pub mod kube_args;
 mod list;
 mod logs;
 mod register;
+mod register_github;
 mod render;
 mod status;
 mod validate;

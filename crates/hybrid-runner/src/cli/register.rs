@@ -1,5 +1,7 @@
 //! `hybrid-runner register`: trades a Gitea/Forgejo registration token for a runner identity
-//! and stores it in the runner file (`runner.file`, default `.runner`) in act_runner's format.
+//! and stores it in the runner file (`runner.file`, default `.runner`) in act_runner's format;
+//! with `--github URL`, a GitHub registration token for actions/runner's files
+//! ([`super::register_github`]).
 //!
 //! Inputs, as act_runner takes them: `--instance`, `--token` (or `--token-file`, or the
 //! `GITEA_RUNNER_REGISTRATION_TOKEN` variable), `--name` (default: the host name),
@@ -34,8 +36,15 @@ pub struct Args {
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// The Gitea or Forgejo instance, e.g. https://gitea.example.com
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with = "github")]
     pub instance: Option<String>,
+    /// Register with GitHub instead: https://github.com/OWNER[/REPO], an enterprise
+    /// (https://github.com/enterprises/NAME), or a GitHub Enterprise Server URL
+    #[arg(long, value_name = "URL")]
+    pub github: Option<String>,
+    /// The GitHub runner group [default: the default group]
+    #[arg(long, value_name = "GROUP", requires = "github")]
+    pub runner_group: Option<String>,
     /// The registration token [env: GITEA_RUNNER_REGISTRATION_TOKEN]
     #[arg(long, conflicts_with = "token_file")]
     pub token: Option<String>,
@@ -87,6 +96,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Taken before anything else: a daemon using this file, or a second registration,
     // must not race this one.
     let _lock = RegistrationLock::acquire(&runner_file)?;
+    if let Some(url) = &args.github {
+        return super::register_github::run(&args, url, &config, &runner_file);
+    }
 
     if args.keep_existing && runner_file.exists() {
         // A file that does not load is not kept: it would stop the daemon anyway.
@@ -236,15 +248,15 @@ async fn ping_until_up(
 }
 
 /// Asks for values on `input`, or refuses when not interactive.
-struct Prompt<R, W> {
-    input: R,
-    output: W,
-    interactive: bool,
+pub(super) struct Prompt<R, W> {
+    pub(super) input: R,
+    pub(super) output: W,
+    pub(super) interactive: bool,
 }
 
 impl<R: BufRead, W: Write> Prompt<R, W> {
     /// One trimmed line after printing `question`.
-    fn ask(&mut self, question: &str) -> Result<String, UsageError> {
+    pub(super) fn ask(&mut self, question: &str) -> Result<String, UsageError> {
         let _ = write!(self.output, "{question} ");
         let _ = self.output.flush();
         let mut line = String::new();
@@ -263,7 +275,7 @@ impl<R: BufRead, W: Write> Prompt<R, W> {
 
     /// `given`, else the answer to `question` (`missing` when not interactive), else
     /// `default` for an empty answer.
-    fn value(
+    pub(super) fn value(
         &mut self,
         given: Option<String>,
         question: &str,

@@ -1,0 +1,170 @@
+//! `hybrid-runner register --github URL --token TOKEN`: registers a runner with GitHub on
+//! the runner-admin flow, as `config.sh --url --token` does, and writes actions/runner's
+//! three files: the runner file (`runner.file`, default `.runner`), and `.credentials` and
+//! `.credentials_rsaparams` in the same folder, each mode 0600, under the runner file's
+//! lock. The labels given (`name` or `name:host`, `name:kubernetes://image`, as for Gitea)
+//! are registered by name after `self-hosted`, `Linux` and the architecture, and kept in
+//! the runner file's `labels` (a field actions/runner ignores) for the daemon's placement.
+//!
+//! The token comes from `--token`, `--token-file` or `ACTIONS_RUNNER_INPUT_TOKEN` (the
+//! variable actions/runner reads `--token` from); the name defaults to the host name.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use super::UsageError;
+use super::register::{Args, Prompt};
+use hr_gitea::config::Config;
+use hr_gitea::labels::{self, Label};
+use hr_gitea::registration::write_private;
+use hr_github::registration::DEFAULT_RUNNER_VERSION;
+use hr_github::{GitHubUrl, Registered, RunnerRequest, RunnerSettings};
+
+/// The variable actions/runner reads the registration token from.
+pub const TOKEN_ENV: &str = "ACTIONS_RUNNER_INPUT_TOKEN";
+
+/// The credential files beside `runner_file`.
+pub fn credential_files(runner_file: &Path) -> (PathBuf, PathBuf) {
+    let folder = match runner_file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    (
+        folder.join(".credentials"),
+        folder.join(".credentials_rsaparams"),
+    )
+}
+
+pub(super) fn run(
+    args: &Args,
+    url: &str,
+    config: &Config,
+    runner_file: &Path,
+) -> anyhow::Result<ExitCode> {
+    let github = GitHubUrl::parse(url).map_err(|e| UsageError(e.to_string()))?;
+    if args.keep_existing && runner_file.exists() {
+        let text = std::fs::read_to_string(runner_file)
+            .with_context(|| format!("cannot read {}", runner_file.display()))?;
+        let existing = RunnerSettings::parse(&text)
+            .context("--keep-existing: the runner file exists but cannot be used; delete it to register again")?;
+        eprintln!(
+            "kept the registration of {} (id {}) in {}",
+            existing.agent_name,
+            existing.agent_id,
+            runner_file.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let stdin = std::io::stdin();
+    let mut prompt = Prompt {
+        input: stdin.lock(),
+        output: std::io::stderr(),
+        interactive: !args.no_interactive,
+    };
+    let from_file = match &args.token_file {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            UsageError(format!("cannot read --token-file {}: {e}", path.display()))
+        })?),
+        None => None,
+    };
+    let token = prompt.value(
+        args.token
+            .clone()
+            .or(from_file)
+            .or_else(|| std::env::var(TOKEN_ENV).ok()),
+        "Enter the registration token (Settings > Actions > Runners > New self-hosted runner):",
+        &format!("--token, --token-file or {TOKEN_ENV} is required with --no-interactive"),
+        None,
+    )?;
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "hybrid-runner".to_string());
+    let name = prompt.value(
+        args.name.clone(),
+        &format!("Enter the runner name [{host}]:"),
+        "",
+        Some(&host),
+    )?;
+    let texts: Vec<String> = if config.runner.labels.is_empty() {
+        args.labels
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    } else {
+        if args.labels.is_some() {
+            eprintln!("warning: --labels is ignored: the config file sets runner.labels");
+        }
+        config.runner.labels.clone()
+    };
+    let labels = Label::parse_for_registration(&texts).map_err(|e| UsageError(e.to_string()))?;
+    drop(prompt);
+
+    let request = RunnerRequest {
+        name,
+        labels: labels::names(&labels),
+        ephemeral: args.ephemeral,
+        disable_update: true,
+        runner_group: args.runner_group.clone(),
+        version: DEFAULT_RUNNER_VERSION.to_string(),
+    };
+    hr_cluster::install_crypto_provider();
+    let http =
+        hr_github::http_client(config.runner.insecure).context("cannot create an HTTP client")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let registered = runtime.block_on(hr_github::register(&http, &github, &token, &request))?;
+    if runner_file.exists() {
+        eprintln!("replacing the registration in {}", runner_file.display());
+    }
+    save(runner_file, &registered, &labels)?;
+    let s = &registered.settings;
+    if args.json {
+        let report = serde_json::json!({
+            "id": s.agent_id,
+            "name": s.agent_name,
+            "github_url": s.github_url,
+            "runner_group": s.pool_name,
+            "labels": labels.iter().map(Label::to_spec).collect::<Vec<_>>(),
+            "ephemeral": s.ephemeral,
+            "file": runner_file,
+        });
+        println!("{report:#}");
+    } else {
+        println!(
+            "Runner registered successfully: {} (id {}) for {} in group {}, saved in {}",
+            s.agent_name,
+            s.agent_id,
+            github.url,
+            s.pool_name.as_deref().unwrap_or("?"),
+            runner_file.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the three files; the key and credentials first, so a runner file never names
+/// credentials that are not there.
+fn save(runner_file: &Path, registered: &Registered, labels: &[Label]) -> anyhow::Result<()> {
+    let (credentials, key) = credential_files(runner_file);
+    let key_text = hr_github::files::with_bom(&registered.key.to_rsa_parameters());
+    write_private(&key, &key_text).with_context(|| format!("cannot write {}", key.display()))?;
+    write_private(&credentials, &registered.credentials.to_file())
+        .with_context(|| format!("cannot write {}", credentials.display()))?;
+    let mut settings: serde_json::Value =
+        serde_json::from_str(registered.settings.to_file().trim_start_matches('\u{feff}'))
+            .context("the runner file's JSON")?;
+    settings["labels"] = labels.iter().map(Label::to_spec).collect();
+    write_private(runner_file, &hr_github::files::with_bom(&settings))
+        .with_context(|| format!("cannot write {}", runner_file.display()))?;
+    Ok(())
+}
