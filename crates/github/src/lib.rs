@@ -16,7 +16,7 @@ pub use files::{FileError, OAuthCredentials, RunnerSettings};
 pub use jit::JitConfig;
 pub use key::RunnerKey;
 pub use oauth::{TokenError, TokenSource};
-pub use registration::{GitHubUrl, RegisterError, Registered, RunnerRequest, register};
+pub use registration::{GitHubUrl, RegisterError, Registered, RunnerRequest, register, unregister};
 
 /// The HTTP client for GitHub's endpoints, naming itself as actions/runner does (a
 /// rustls crypto provider must be installed first). `insecure` accepts any certificate.

@@ -341,6 +341,57 @@ pub async fn register(
     })
 }
 
+/// Removes runner `runner_id` with a removal (or registration) token, as
+/// `config.sh remove --token` does on the runner-admin flow: `runner-registration` with
+/// `runner_event: "remove"`, then `DELETE {actions}/runners/{id}`. A runner GitHub no
+/// longer knows (404) counts as removed; returns whether it was still there.
+pub async fn unregister(
+    http: &reqwest::Client,
+    github: &GitHubUrl,
+    token: &str,
+    runner_id: u64,
+) -> Result<bool, RegisterError> {
+    let auth = format!("RemoteAuth {token}");
+    let url = format!("{}/actions/runner-registration", github.api);
+    let tenant: AuthResult = call(
+        http.post(&url)
+            .header("Authorization", &auth)
+            .json(&json!({"url": github.url, "runner_event": "remove"})),
+        &url,
+    )
+    .await?;
+    if !tenant.use_v2_flow {
+        return Err(RegisterError::NotV2 {
+            instance: github.url.clone(),
+        });
+    }
+    let url = format!("{}/runners/{runner_id}", github.actions_url());
+    let response = http
+        .delete(&url)
+        .header("Authorization", &auth)
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .map_err(|source| RegisterError::Unreachable {
+            url: url.clone(),
+            source,
+        })?;
+    let status = response.status().as_u16();
+    let body: String = response
+        .text()
+        .await
+        .unwrap_or_default()
+        .chars()
+        .take(500)
+        .collect();
+    match status {
+        200..=299 => Ok(true),
+        404 => Ok(false),
+        401 | 403 => Err(RegisterError::Refused { url, status, body }),
+        _ => Err(RegisterError::Failed { url, status, body }),
+    }
+}
+
 /// The named self-hosted group, else the default one, as `config.sh` chooses.
 fn choose_group<'a>(
     groups: &'a [RunnerGroup],

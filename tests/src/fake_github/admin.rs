@@ -156,3 +156,34 @@ pub(super) async fn register(
     }))
     .into_response()
 }
+
+/// `DELETE /{repos/O/R | orgs/O}/actions/runners/{id}`: 204, or 404 for an unknown runner.
+pub(super) async fn delete_runner(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(path): Path<Vec<(String, String)>>,
+) -> Response {
+    let Some(scope) = token_scope(&shared, &headers) else {
+        return bad_credentials();
+    };
+    let (id, owner) = path.split_last().expect("the route has parameters");
+    let wanted: Vec<&str> = owner.iter().map(|(_, v)| v.as_str()).collect();
+    let prefix = format!("http://{}/", shared.addr);
+    let not_found = || {
+        (
+            StatusCode::NOT_FOUND,
+            Json(json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})),
+        )
+            .into_response()
+    };
+    if scope.strip_prefix(&prefix) != Some(wanted.join("/").as_str()) {
+        return not_found();
+    }
+    let mut state = lock(&shared.state);
+    let before = state.runners.len();
+    state.runners.retain(|r| r.id.to_string() != id.1);
+    if state.runners.len() == before {
+        return not_found();
+    }
+    StatusCode::NO_CONTENT.into_response()
+}

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::loopback::{LoopbackListener, LoopbackServer};
 
@@ -120,6 +120,14 @@ impl FakeGitHub {
                 get(admin::runner_groups),
             )
             .route("/api/v3/actions/runners/register", post(admin::register))
+            .route(
+                "/api/v3/repos/{owner}/{repo}/actions/runners/{id}",
+                delete(admin::delete_runner),
+            )
+            .route(
+                "/api/v3/orgs/{org}/actions/runners/{id}",
+                delete(admin::delete_runner),
+            )
             .with_state(Arc::clone(&shared));
         FakeGitHub {
             _server: listener.serve(router),

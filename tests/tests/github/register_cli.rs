@@ -135,3 +135,46 @@ fn a_refused_token_fails_with_the_remedy_and_writes_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn remove_unregisters_the_runner_and_deletes_its_files() {
+    let fake = FakeGitHub::start();
+    let repo = format!("{}/octo/hello", fake.url());
+    fake.add_registration_token(&repo, "REGTOKEN");
+    let dir = tempfile::tempdir().unwrap();
+    let out = register(dir.path(), &repo, "REGTOKEN", &["--name", "gone-soon"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fake.runners().len(), 1);
+    let remove = |token: &str| {
+        harness::cli::command()
+            .arg("remove")
+            .args(["-c", dir.path().join("config.yaml").to_str().unwrap()])
+            .args(["--token", token])
+            .env_remove("ACTIONS_RUNNER_INPUT_TOKEN")
+            .output()
+            .unwrap()
+    };
+    // A wrong token removes nothing and keeps the files.
+    let out = remove("WRONG");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(dir.path().join(".runner").exists());
+    assert_eq!(fake.runners().len(), 1);
+    let out = remove("REGTOKEN");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("removed from"));
+    assert!(fake.runners().is_empty());
+    for file in [".runner", ".credentials", ".credentials_rsaparams"] {
+        assert!(!dir.path().join(file).exists(), "{file}");
+    }
+    // Nothing left to remove: a usage error.
+    let out = remove("REGTOKEN");
+    assert_eq!(out.status.code(), Some(2));
+}

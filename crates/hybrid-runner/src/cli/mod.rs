@@ -19,6 +19,7 @@ mod list;
 mod logs;
 mod register;
 mod register_github;
+mod remove;
 mod render;
 mod status;
 mod validate;
@@ -68,11 +69,16 @@ pub enum Command {
     ///
     /// Exits 0 when every image was built, 1 when a build failed, 2 on usage errors.
     Build(Box<build::Args>),
-    /// Register this runner with a Gitea or Forgejo instance and save the `.runner` file.
+    /// Register this runner with a Gitea or Forgejo instance (or GitHub, `--github URL`) and
+    /// save the `.runner` file.
     ///
     /// Exits 0 when registered, 1 when the instance refused or could not be reached, 2 on
     /// usage errors (a missing value with --no-interactive, a bad label or config).
     Register(Box<register::Args>),
+    /// Unregister the GitHub runner of the runner file (`config.sh remove`) and delete its files.
+    ///
+    /// Exits 0 when removed (or already gone), 1 when GitHub refused, 2 on usage errors.
+    Remove(remove::Args),
     /// Print a commented configuration file with every key at its default.
     GenerateConfig(generate_config::Args),
     /// Print the manifests that run the daemon in a cluster, for `kubectl apply -f -`.
@@ -122,6 +128,7 @@ pub fn main() -> ExitCode {
         Command::Logs(args) => logs::run(args),
         Command::Build(args) => build::run(*args),
         Command::Register(args) => register::run(*args),
+        Command::Remove(args) => remove::run(args),
         Command::GenerateConfig(args) => generate_config::run(args),
         Command::GenerateManifests(args) => generate_manifests::run(*args),
         Command::Daemon(args) => daemon::run(args),
