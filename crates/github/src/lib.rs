@@ -2,9 +2,10 @@
 //! results service), as actions/runner speaks it. This crate owns the runner's identity:
 //! its files (`.runner`, `.credentials`, `.credentials_rsaparams`) in the forms the service
 //! and actions/runner write them, JIT configs, the RSA key, the OAuth client
-//! assertion and the access tokens it buys. It knows nothing of how jobs run.
+//! assertion and the access tokens it buys; the broker's sessions and messages. It knows nothing of how jobs run.
 
 pub mod assertion;
+pub mod broker;
 pub mod files;
 pub mod jit;
 pub mod key;
@@ -12,6 +13,9 @@ pub mod oauth;
 pub mod registration;
 
 pub use assertion::{SigningAlgorithm, client_assertion};
+pub use broker::{
+    BrokerClient, BrokerError, BrokerMessage, JobRequest, RunnerIdentity, RunnerStatus, Session,
+};
 pub use files::{FileError, OAuthCredentials, RunnerSettings};
 pub use jit::JitConfig;
 pub use key::RunnerKey;

@@ -1,5 +1,5 @@
 //! A fake GitHub on loopback, for the runner's V2 protocol. So far it serves registration
-//! through runner-admin (`admin`) and the
+//! through runner-admin (`admin`), the broker (`broker`) and the
 //! OAuth token endpoint the runner's `.credentials` name: it takes the client-credentials
 //! grant with a JWT bearer assertion, verifies the JWT's signature (RS256 or PS256) with
 //! the public key registered for its client, and its `aud`, `iss` = `sub`, `nbf` and `exp`
@@ -8,6 +8,7 @@
 //! (`invalid_client`, 401); GitHub's own texts are not public.
 
 mod admin;
+mod broker;
 mod oauth;
 
 use std::collections::BTreeMap;
@@ -56,6 +57,17 @@ pub(crate) struct State {
     runners: Vec<RegisteredRunner>,
     next_runner: u64,
     use_v2_flow: bool,
+    /// OAuth client → its open broker session.
+    sessions: BTreeMap<String, String>,
+    next_session: u64,
+    /// OAuth client → messages waiting for its next poll (type, body).
+    messages: BTreeMap<String, std::collections::VecDeque<(String, String)>>,
+    next_message: u64,
+    /// Every poll: the client and the status it reported.
+    polls: Vec<(String, String)>,
+    acknowledged: Vec<String>,
+    poll_hold: std::time::Duration,
+    minimum_runner_version: String,
     tokens: BTreeMap<String, String>,
     token_requests: Vec<TokenRequest>,
     next_token: u64,
@@ -74,6 +86,14 @@ impl Default for State {
             runners: Vec::new(),
             next_runner: 0,
             use_v2_flow: true,
+            sessions: BTreeMap::new(),
+            next_session: 0,
+            messages: BTreeMap::new(),
+            next_message: 0,
+            polls: Vec::new(),
+            acknowledged: Vec::new(),
+            poll_hold: std::time::Duration::from_millis(300),
+            minimum_runner_version: "2.329.0".to_string(),
             tokens: BTreeMap::new(),
             token_requests: Vec::new(),
             next_token: 0,
@@ -121,6 +141,12 @@ impl FakeGitHub {
             )
             .route("/api/v3/actions/runners/register", post(admin::register))
             .route(
+                "/broker/session",
+                post(broker::create_session).delete(broker::delete_session),
+            )
+            .route("/broker/message", get(broker::message))
+            .route("/broker/acknowledge", post(broker::acknowledge))
+            .route(
                 "/api/v3/repos/{owner}/{repo}/actions/runners/{id}",
                 delete(admin::delete_runner),
             )
@@ -163,6 +189,45 @@ impl FakeGitHub {
     /// Answer `use_v2_flow: false` (an instance with only the V1 protocol) from now on.
     pub fn offer_v1_only(&self) {
         lock(&self.shared.state).use_v2_flow = false;
+    }
+
+    /// Queues a broker message for the runner whose OAuth client is `client_id`.
+    pub fn queue_message(&self, client_id: &str, message_type: &str, body: &str) {
+        lock(&self.shared.state)
+            .messages
+            .entry(client_id.to_string())
+            .or_default()
+            .push_back((message_type.to_string(), body.to_string()));
+    }
+
+    /// How long a poll with nothing to deliver is held.
+    pub fn set_poll_hold(&self, hold: std::time::Duration) {
+        lock(&self.shared.state).poll_hold = hold;
+    }
+
+    /// Polls reporting a lower runner version are refused (`RunnerVersionTooOld`).
+    pub fn set_minimum_runner_version(&self, version: &str) {
+        lock(&self.shared.state).minimum_runner_version = version.to_string();
+    }
+
+    /// Forgets every access token issued so far (as after their expiry).
+    pub fn revoke_access_tokens(&self) {
+        lock(&self.shared.state).tokens.clear();
+    }
+
+    /// The open broker session of `client_id`.
+    pub fn session_of(&self, client_id: &str) -> Option<String> {
+        lock(&self.shared.state).sessions.get(client_id).cloned()
+    }
+
+    /// Every poll so far: the client and the status it reported.
+    pub fn polls(&self) -> Vec<(String, String)> {
+        lock(&self.shared.state).polls.clone()
+    }
+
+    /// The runner request ids acknowledged so far.
+    pub fn acknowledged(&self) -> Vec<String> {
+        lock(&self.shared.state).acknowledged.clone()
     }
 
     /// The runners registered so far.

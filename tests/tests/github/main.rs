@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test that cannot set up its data should fail loudly
 
+mod broker_session;
 mod oauth_tokens;
 mod register_cli;
 mod registration;

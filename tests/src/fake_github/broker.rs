@@ -1,0 +1,171 @@
+//! The broker: `POST/DELETE /broker/session`, `GET /broker/message` (long poll, held
+//! [`super::FakeGitHub::set_poll_hold`], default 300 ms, then `202` with no body), and
+//! `POST /broker/acknowledge`, as actions/runner's `BrokerHttpClient.cs` calls them. Every
+//! call needs a bearer token the fake's token endpoint issued; one open session per OAuth
+//! client (a second is `409`); a poll with another session id is `RunnerSessionInvalid`
+//! and one reporting a runner version below the minimum `RunnerVersionTooOld`, in the
+//! `{source, errorKind, statusCode, errorMessage}` body of `BrokerError.cs`. The HTTP
+//! statuses of those errors (400, 403) are the fake's choice: actions/runner reads only
+//! the body.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::{Shared, lock};
+
+/// The client a `Bearer` token was issued to.
+fn client_of(shared: &Shared, headers: &HeaderMap) -> Option<String> {
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let token = value.strip_prefix("Bearer ")?;
+    lock(&shared.state).tokens.get(token).cloned()
+}
+
+fn unauthorized() -> Response {
+    (StatusCode::UNAUTHORIZED, "the access token is not valid").into_response()
+}
+
+fn broker_error(status: StatusCode, kind: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"source": "broker", "errorKind": kind, "statusCode": status.as_u16(), "errorMessage": message})),
+    )
+        .into_response()
+}
+
+/// `2.330.0` > `2.329.5`: numeric parts compared in order.
+fn version_below(version: &str, minimum: &str) -> bool {
+    let parts = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    parts(version) < parts(minimum)
+}
+
+pub(super) async fn create_session(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let Some(client) = client_of(&shared, &headers) else {
+        return unauthorized();
+    };
+    let mut state = lock(&shared.state);
+    if state.sessions.contains_key(&client) {
+        return (
+            StatusCode::CONFLICT,
+            format!("A session for this runner already exists ({client})."),
+        )
+            .into_response();
+    }
+    state.next_session += 1;
+    let session_id = format!("5e55107d-0000-4000-8000-{:012}", state.next_session);
+    state.sessions.insert(client, session_id.clone());
+    Json(json!({
+        "sessionId": session_id,
+        "ownerName": body["ownerName"],
+        "agent": body["agent"],
+        "useFipsEncryption": false,
+    }))
+    .into_response()
+}
+
+pub(super) async fn delete_session(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(client) = client_of(&shared, &headers) else {
+        return unauthorized();
+    };
+    lock(&shared.state).sessions.remove(&client);
+    StatusCode::OK.into_response()
+}
+
+/// Checks the session and version of a poll or acknowledgement; the client on success.
+fn check_listener(
+    shared: &Shared,
+    headers: &HeaderMap,
+    query: &std::collections::HashMap<String, String>,
+) -> Result<String, Response> {
+    let Some(client) = client_of(shared, headers) else {
+        return Err(unauthorized());
+    };
+    let state = lock(&shared.state);
+    if state.sessions.get(&client) != query.get("sessionId") {
+        return Err(broker_error(
+            StatusCode::BAD_REQUEST,
+            "RunnerSessionInvalid",
+            "The runner session is not valid.",
+        ));
+    }
+    let version = query.get("runnerVersion").cloned().unwrap_or_default();
+    if version_below(&version, &state.minimum_runner_version) {
+        return Err(broker_error(
+            StatusCode::FORBIDDEN,
+            "RunnerVersionTooOld",
+            &format!(
+                "Runner version v{version} is deprecated and cannot receive messages; the minimum is v{}.",
+                state.minimum_runner_version
+            ),
+        ));
+    }
+    Ok(client)
+}
+
+pub(super) async fn message(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let client = match check_listener(&shared, &headers, &query) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let hold = {
+        let mut state = lock(&shared.state);
+        state.polls.push((
+            client.clone(),
+            query.get("status").cloned().unwrap_or_default(),
+        ));
+        state.poll_hold
+    };
+    let deadline = tokio::time::Instant::now() + hold;
+    loop {
+        {
+            let mut state = lock(&shared.state);
+            if let Some(queue) = state.messages.get_mut(&client)
+                && let Some((message_type, body)) = queue.pop_front()
+            {
+                state.next_message += 1;
+                return Json(json!({
+                    "messageId": state.next_message,
+                    "messageType": message_type,
+                    "body": body,
+                }))
+                .into_response();
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return StatusCode::ACCEPTED.into_response();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub(super) async fn acknowledge(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Err(r) = check_listener(&shared, &headers, &query) {
+        return r;
+    }
+    let Some(id) = body["runnerRequestId"].as_str() else {
+        return (StatusCode::BAD_REQUEST, "runnerRequestId is required").into_response();
+    };
+    lock(&shared.state).acknowledged.push(id.to_string());
+    StatusCode::OK.into_response()
+}
