@@ -88,28 +88,28 @@ fn check_listener(
     shared: &Shared,
     headers: &HeaderMap,
     query: &std::collections::HashMap<String, String>,
-) -> Result<String, Response> {
+) -> Result<String, Box<Response>> {
     let Some(client) = client_of(shared, headers) else {
-        return Err(unauthorized());
+        return Err(Box::new(unauthorized()));
     };
     let state = lock(&shared.state);
     if state.sessions.get(&client) != query.get("sessionId") {
-        return Err(broker_error(
+        return Err(Box::new(broker_error(
             StatusCode::BAD_REQUEST,
             "RunnerSessionInvalid",
             "The runner session is not valid.",
-        ));
+        )));
     }
     let version = query.get("runnerVersion").cloned().unwrap_or_default();
     if version_below(&version, &state.minimum_runner_version) {
-        return Err(broker_error(
+        return Err(Box::new(broker_error(
             StatusCode::FORBIDDEN,
             "RunnerVersionTooOld",
             &format!(
                 "Runner version v{version} is deprecated and cannot receive messages; the minimum is v{}.",
                 state.minimum_runner_version
             ),
-        ));
+        )));
     }
     Ok(client)
 }
@@ -121,7 +121,7 @@ pub(super) async fn message(
 ) -> Response {
     let client = match check_listener(&shared, &headers, &query) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let hold = {
         let mut state = lock(&shared.state);
@@ -161,7 +161,7 @@ pub(super) async fn acknowledge(
     Json(body): Json<Value>,
 ) -> Response {
     if let Err(r) = check_listener(&shared, &headers, &query) {
-        return r;
+        return *r;
     }
     let Some(id) = body["runnerRequestId"].as_str() else {
         return (StatusCode::BAD_REQUEST, "runnerRequestId is required").into_response();
