@@ -1,5 +1,5 @@
 //! A fake GitHub on loopback, for the runner's V2 protocol. So far it serves registration
-//! through runner-admin (`admin`), the broker (`broker`) and the
+//! through runner-admin (`admin`), the broker (`broker`), the run service (`run`) and the
 //! OAuth token endpoint the runner's `.credentials` name: it takes the client-credentials
 //! grant with a JWT bearer assertion, verifies the JWT's signature (RS256 or PS256) with
 //! the public key registered for its client, and its `aud`, `iss` = `sub`, `nbf` and `exp`
@@ -10,6 +10,7 @@
 mod admin;
 mod broker;
 mod oauth;
+mod run;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -48,6 +49,27 @@ pub struct RegisteredRunner {
     pub client_id: String,
 }
 
+/// A job queued for a runner, as the run service keeps it.
+#[derive(Debug, Clone)]
+pub struct FakeJob {
+    pub client_id: String,
+    pub runner_request_id: String,
+    pub plan_id: String,
+    pub job_id: String,
+    /// The job's own token (its `SystemVssConnection` AccessToken).
+    pub job_token: String,
+    /// The job message `acquirejob` answers.
+    pub message: serde_json::Value,
+    pub acquired: bool,
+    /// `renewjob` answers 404 from now on.
+    pub lost: bool,
+    pub renewals: u32,
+    /// The `completejob` body that landed.
+    pub completion: Option<serde_json::Value>,
+    /// Every `completejob` body that landed (more than one is a runner bug).
+    pub completions: Vec<serde_json::Value>,
+}
+
 #[derive(Debug)]
 pub(crate) struct State {
     clients: BTreeMap<String, OAuthClient>,
@@ -68,6 +90,10 @@ pub(crate) struct State {
     acknowledged: Vec<String>,
     poll_hold: std::time::Duration,
     minimum_runner_version: String,
+    jobs: Vec<FakeJob>,
+    next_job: u64,
+    /// How many `completejob` calls to answer 500 before accepting.
+    fail_completions: u32,
     tokens: BTreeMap<String, String>,
     token_requests: Vec<TokenRequest>,
     next_token: u64,
@@ -94,6 +120,9 @@ impl Default for State {
             acknowledged: Vec::new(),
             poll_hold: std::time::Duration::from_millis(300),
             minimum_runner_version: "2.329.0".to_string(),
+            jobs: Vec::new(),
+            next_job: 0,
+            fail_completions: 0,
             tokens: BTreeMap::new(),
             token_requests: Vec::new(),
             next_token: 0,
@@ -146,6 +175,9 @@ impl FakeGitHub {
             )
             .route("/broker/message", get(broker::message))
             .route("/broker/acknowledge", post(broker::acknowledge))
+            .route("/run/acquirejob", post(run::acquire))
+            .route("/run/renewjob", post(run::renew))
+            .route("/run/completejob", post(run::complete))
             .route(
                 "/api/v3/repos/{owner}/{repo}/actions/runners/{id}",
                 delete(admin::delete_runner),
@@ -228,6 +260,74 @@ impl FakeGitHub {
     /// The runner request ids acknowledged so far.
     pub fn acknowledged(&self) -> Vec<String> {
         lock(&self.shared.state).acknowledged.clone()
+    }
+
+    /// Queues a job for the runner of `client_id`: the run service keeps `message` (its
+    /// plan, job id and `SystemVssConnection` endpoint are filled in) and the broker
+    /// offers it with a `RunnerJobRequest` that asks to be acknowledged.
+    pub fn queue_job(&self, client_id: &str, mut message: serde_json::Value) -> FakeJob {
+        let job = {
+            let mut state = lock(&self.shared.state);
+            state.next_job += 1;
+            let n = state.next_job;
+            let job = FakeJob {
+                client_id: client_id.to_string(),
+                runner_request_id: format!("rr-{n}"),
+                plan_id: format!("00000000-0000-4000-a000-{n:012}"),
+                job_id: format!("00000000-0000-4000-b000-{n:012}"),
+                job_token: format!("fake-github-job-token-{n}"),
+                message: serde_json::Value::Null,
+                acquired: false,
+                lost: false,
+                renewals: 0,
+                completion: None,
+                completions: Vec::new(),
+            };
+            message["plan"]["planId"] = serde_json::json!(job.plan_id);
+            message["jobId"] = serde_json::json!(job.job_id);
+            message["requestId"] = serde_json::json!(n);
+            message["resources"]["endpoints"] = serde_json::json!([{
+                "name": "SystemVssConnection",
+                "url": format!("{}/run/", self.url()),
+                "authorization": {"scheme": "OAuth", "parameters": {"AccessToken": job.job_token}},
+                "data": {},
+            }]);
+            let job = FakeJob { message, ..job };
+            state.jobs.push(job.clone());
+            job
+        };
+        let body = serde_json::json!({
+            "id": job.runner_request_id,
+            "runner_request_id": job.runner_request_id,
+            "should_acknowledge": true,
+            "run_service_url": format!("{}/run/", self.url()),
+            "billing_owner_id": "fake-billing-owner",
+        });
+        self.queue_message(client_id, "RunnerJobRequest", &body.to_string());
+        job
+    }
+
+    /// The run service's record of job `runner_request_id`.
+    pub fn job(&self, runner_request_id: &str) -> Option<FakeJob> {
+        lock(&self.shared.state)
+            .jobs
+            .iter()
+            .find(|j| j.runner_request_id == runner_request_id)
+            .cloned()
+    }
+
+    /// `renewjob` of this job answers 404 from now on (the job was lost).
+    pub fn lose_job(&self, runner_request_id: &str) {
+        for job in lock(&self.shared.state).jobs.iter_mut() {
+            if job.runner_request_id == runner_request_id {
+                job.lost = true;
+            }
+        }
+    }
+
+    /// The next `n` `completejob` calls are answered 500.
+    pub fn fail_completions(&self, n: u32) {
+        lock(&self.shared.state).fail_completions = n;
     }
 
     /// The runners registered so far.

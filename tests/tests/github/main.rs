@@ -7,3 +7,4 @@ mod broker_session;
 mod oauth_tokens;
 mod register_cli;
 mod registration;
+mod run_service;
