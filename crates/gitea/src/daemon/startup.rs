@@ -229,31 +229,42 @@ pub async fn reap_build_namespaces(
     leases: &mut LeaseReaper,
 ) {
     let reaped = tokio::time::timeout(REAP_BUDGET, async {
-        let builder = KanikoBuilder::connect(kubeconfig.as_deref(), context.as_deref(), config)
-            .await
-            .map_err(|e| (false, e.to_string()))?;
+        let builder =
+            KanikoBuilder::connect(kubeconfig.as_deref(), context.as_deref(), config).await?;
+        // Each pass is tried whatever the other's outcome.
         let expired = reap_expired(
             builder.client(),
             &builder.config().runner_id,
             SystemTime::now(),
         )
-        .await
-        .map_err(|e| (true, e.to_string()))?;
-        let lapsed = leases
-            .reap(builder.client())
-            .await
-            .map_err(|e| (true, e.to_string()))?;
-        Ok((expired, lapsed))
+        .await;
+        let lapsed = leases.reap(builder.client()).await;
+        Ok::<_, hr_cluster::ClusterError>((expired, lapsed))
     })
     .await;
-    match reaped {
-        Ok(Ok((expired, lapsed))) => {
-            if expired.is_empty() {
-                tracing::debug!("no expired build namespaces to reap");
-            } else {
-                tracing::info!(namespaces = ?expired, "deleted expired build namespaces of this runner");
-            }
-            for gone in lapsed {
+    let (expired, lapsed) = match reaped {
+        Ok(Ok(passes)) => passes,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "no cluster configured; nothing to reap");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(
+                "the cluster did not answer within {REAP_BUDGET:?}; build namespaces left behind are reaped later or by `hybrid-runner cleanup`"
+            );
+            return;
+        }
+    };
+    match expired {
+        Ok(names) if names.is_empty() => tracing::debug!("no expired build namespaces to reap"),
+        Ok(names) => {
+            tracing::info!(namespaces = ?names, "deleted expired build namespaces of this runner")
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot reap expired build namespaces"),
+    }
+    match lapsed {
+        Ok(gone) => {
+            for gone in gone {
                 tracing::warn!(
                     namespace = %gone.namespace,
                     runner_id = %gone.runner_id,
@@ -263,13 +274,7 @@ pub async fn reap_build_namespaces(
                 );
             }
         }
-        Ok(Err((false, e))) => {
-            tracing::debug!(error = %e, "no cluster configured; nothing to reap")
-        }
-        Ok(Err((true, e))) => tracing::warn!(error = %e, "cannot reap build namespaces"),
-        Err(_) => tracing::warn!(
-            "the cluster did not answer within {REAP_BUDGET:?}; build namespaces left behind are reaped later or by `hybrid-runner cleanup`"
-        ),
+        Err(e) => tracing::warn!(error = %e, "cannot reap the builds of runners that are gone"),
     }
 }
 
