@@ -2,7 +2,7 @@
 //! results service), as actions/runner speaks it. This crate owns the runner's identity:
 //! its files (`.runner`, `.credentials`, `.credentials_rsaparams`) in the forms the service
 //! and actions/runner write them, JIT configs, the RSA key, the OAuth client
-//! assertion and the access tokens it buys; the broker's sessions and messages; the run service (acquire, renew, complete). It knows nothing of how jobs run.
+//! assertion and the access tokens it buys; the broker's sessions and messages; the run service (acquire, renew, complete); the results service (step states, logs). It knows nothing of how jobs run.
 
 pub mod assertion;
 pub mod broker;
@@ -11,6 +11,7 @@ pub mod jit;
 pub mod key;
 pub mod oauth;
 pub mod registration;
+pub mod results;
 pub mod run_service;
 
 pub use assertion::{SigningAlgorithm, client_assertion};
@@ -22,6 +23,7 @@ pub use jit::JitConfig;
 pub use key::RunnerKey;
 pub use oauth::{TokenError, TokenSource};
 pub use registration::{GitHubUrl, RegisterError, Registered, RunnerRequest, register, unregister};
+pub use results::{JobIds, ResultsClient, ResultsError, StepConclusion, StepState, StepUpdate};
 pub use run_service::{CompleteJob, Conclusion, RunService, RunServiceError};
 
 /// The HTTP client for GitHub's endpoints, naming itself as actions/runner does (a

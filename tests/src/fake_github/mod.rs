@@ -1,5 +1,6 @@
 //! A fake GitHub on loopback, for the runner's V2 protocol. So far it serves registration
-//! through runner-admin (`admin`), the broker (`broker`), the run service (`run`) and the
+//! through runner-admin (`admin`), the broker (`broker`), the run service (`run`), the results
+//! service with its blob store (`results`) and the
 //! OAuth token endpoint the runner's `.credentials` name: it takes the client-credentials
 //! grant with a JWT bearer assertion, verifies the JWT's signature (RS256 or PS256) with
 //! the public key registered for its client, and its `aud`, `iss` = `sub`, `nbf` and `exp`
@@ -10,6 +11,7 @@
 mod admin;
 mod broker;
 mod oauth;
+mod results;
 mod run;
 
 use std::collections::BTreeMap;
@@ -20,6 +22,8 @@ use axum::Router;
 use axum::routing::{delete, get, post};
 
 use crate::loopback::{LoopbackListener, LoopbackServer};
+
+pub use results::Blob;
 
 /// A registered OAuth client: its public key (big-endian modulus and exponent).
 #[derive(Debug, Clone)]
@@ -94,6 +98,10 @@ pub(crate) struct State {
     next_job: u64,
     /// How many `completejob` calls to answer 500 before accepting.
     fail_completions: u32,
+    /// Every `WorkflowStepsUpdate`: the job id and the body.
+    step_updates: Vec<(String, serde_json::Value)>,
+    /// Log blobs; the index is the id in their URL.
+    blobs: Vec<Blob>,
     tokens: BTreeMap<String, String>,
     token_requests: Vec<TokenRequest>,
     next_token: u64,
@@ -123,6 +131,8 @@ impl Default for State {
             jobs: Vec::new(),
             next_job: 0,
             fail_completions: 0,
+            step_updates: Vec::new(),
+            blobs: Vec::new(),
             tokens: BTreeMap::new(),
             token_requests: Vec::new(),
             next_token: 0,
@@ -178,6 +188,15 @@ impl FakeGitHub {
             .route("/run/acquirejob", post(run::acquire))
             .route("/run/renewjob", post(run::renew))
             .route("/run/completejob", post(run::complete))
+            .route(
+                "/results/twirp/github.actions.results.api.v1.WorkflowStepUpdateService/{method}",
+                post(results::twirp),
+            )
+            .route(
+                "/results/twirp/results.services.receiver.Receiver/{method}",
+                post(results::twirp),
+            )
+            .route("/blob/{id}", axum::routing::put(results::blob))
             .route(
                 "/api/v3/repos/{owner}/{repo}/actions/runners/{id}",
                 delete(admin::delete_runner),
@@ -286,6 +305,8 @@ impl FakeGitHub {
             message["plan"]["planId"] = serde_json::json!(job.plan_id);
             message["jobId"] = serde_json::json!(job.job_id);
             message["requestId"] = serde_json::json!(n);
+            message["variables"]["system.github.results_endpoint"] =
+                serde_json::json!({"value": format!("{}/results/", self.url())});
             message["resources"]["endpoints"] = serde_json::json!([{
                 "name": "SystemVssConnection",
                 "url": format!("{}/run/", self.url()),
@@ -328,6 +349,25 @@ impl FakeGitHub {
     /// The next `n` `completejob` calls are answered 500.
     pub fn fail_completions(&self, n: u32) {
         lock(&self.shared.state).fail_completions = n;
+    }
+
+    /// Every `WorkflowStepsUpdate` body of job `job_id`, in order.
+    pub fn step_updates(&self, job_id: &str) -> Vec<serde_json::Value> {
+        lock(&self.shared.state)
+            .step_updates
+            .iter()
+            .filter(|(j, _)| j == job_id)
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+
+    /// The log blob of job `job_id`'s step `step` (`None`: the job's own log).
+    pub fn log(&self, job_id: &str, step: Option<&str>) -> Option<Blob> {
+        lock(&self.shared.state)
+            .blobs
+            .iter()
+            .find(|b| b.job_id == job_id && b.step.as_deref() == step)
+            .cloned()
     }
 
     /// The runners registered so far.

@@ -7,4 +7,5 @@ mod broker_session;
 mod oauth_tokens;
 mod register_cli;
 mod registration;
+mod results_logs;
 mod run_service;
