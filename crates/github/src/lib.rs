@@ -2,12 +2,13 @@
 //! results service), as actions/runner speaks it. This crate owns the runner's identity:
 //! its files (`.runner`, `.credentials`, `.credentials_rsaparams`) in the forms the service
 //! and actions/runner write them, JIT configs, the RSA key, the OAuth client
-//! assertion and the access tokens it buys; the broker's sessions and messages; the run service (acquire, renew, complete); the results service (step states, logs); the job message's value encodings. It knows nothing of how jobs run.
+//! assertion and the access tokens it buys; the broker's sessions and messages; the run service (acquire, renew, complete); the results service (step states, logs); the job message, read and written back as a one-job workflow. It knows nothing of how jobs run.
 
 pub mod assertion;
 pub mod broker;
 pub mod files;
 pub mod jit;
+pub mod job;
 pub mod key;
 pub mod message;
 pub mod oauth;
@@ -21,6 +22,7 @@ pub use broker::{
 };
 pub use files::{FileError, OAuthCredentials, RunnerSettings};
 pub use jit::JitConfig;
+pub use job::JobMessage;
 pub use key::RunnerKey;
 pub use message::{MessageError, TemplateToken, context_data};
 pub use oauth::{TokenError, TokenSource};
