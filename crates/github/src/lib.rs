@@ -9,6 +9,7 @@ pub mod broker;
 pub mod files;
 pub mod jit;
 pub mod job;
+pub mod job_lock;
 pub mod key;
 pub mod message;
 pub mod oauth;
@@ -23,6 +24,7 @@ pub use broker::{
 pub use files::{FileError, OAuthCredentials, RunnerSettings};
 pub use jit::JitConfig;
 pub use job::JobMessage;
+pub use job_lock::{JobLock, LockError, LockTimings};
 pub use key::RunnerKey;
 pub use message::{MessageError, TemplateToken, context_data};
 pub use oauth::{TokenError, TokenSource};

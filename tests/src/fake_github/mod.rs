@@ -98,6 +98,8 @@ pub(crate) struct State {
     next_job: u64,
     /// How many `completejob` calls to answer 500 before accepting.
     fail_completions: u32,
+    /// How many `renewjob` calls to answer 500 before accepting.
+    fail_renewals: u32,
     /// Every `WorkflowStepsUpdate`: the job id and the body.
     step_updates: Vec<(String, serde_json::Value)>,
     /// Log blobs; the index is the id in their URL.
@@ -131,6 +133,7 @@ impl Default for State {
             jobs: Vec::new(),
             next_job: 0,
             fail_completions: 0,
+            fail_renewals: 0,
             step_updates: Vec::new(),
             blobs: Vec::new(),
             tokens: BTreeMap::new(),
@@ -344,6 +347,11 @@ impl FakeGitHub {
                 job.lost = true;
             }
         }
+    }
+
+    /// The next `n` `renewjob` calls are answered 500.
+    pub fn fail_renewals(&self, n: u32) {
+        lock(&self.shared.state).fail_renewals = n;
     }
 
     /// The next `n` `completejob` calls are answered 500.

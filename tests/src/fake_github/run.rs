@@ -84,6 +84,10 @@ pub(super) async fn renew(
     if state.jobs[i].lost || state.jobs[i].completion.is_some() {
         return run_error(StatusCode::NOT_FOUND, "job not found");
     }
+    if state.fail_renewals > 0 {
+        state.fail_renewals -= 1;
+        return run_error(StatusCode::INTERNAL_SERVER_ERROR, "renewjob failed (fault)");
+    }
     state.jobs[i].renewals += 1;
     let until = std::time::SystemTime::now() + std::time::Duration::from_secs(600);
     Json(json!({"lockedUntil": hr_cluster::time::rfc3339(until)})).into_response()
