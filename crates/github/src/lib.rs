@@ -29,6 +29,8 @@ pub use key::RunnerKey;
 pub use message::{MessageError, TemplateToken, context_data};
 pub use oauth::{TokenError, TokenSource};
 pub use registration::{GitHubUrl, RegisterError, Registered, RunnerRequest, register, unregister};
+/// The HTTP client crate of the public API ([`http_client`]).
+pub use reqwest;
 pub use results::{JobIds, ResultsClient, ResultsError, StepConclusion, StepState, StepUpdate};
 pub use run_service::{CompleteJob, Conclusion, RunService, RunServiceError};
 

@@ -26,6 +26,21 @@ fn bad_credentials() -> Response {
         .into_response()
 }
 
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})),
+    )
+        .into_response()
+}
+
+/// Whether the route's owner parameters (`owner`, `repo` or `org`) are the token's scope.
+fn in_scope(shared: &Shared, scope: &str, owner: &[(String, String)]) -> bool {
+    let wanted: Vec<&str> = owner.iter().map(|(_, v)| v.as_str()).collect();
+    let prefix = format!("http://{}/", shared.addr);
+    scope.strip_prefix(&prefix) == Some(wanted.join("/").as_str())
+}
+
 fn unprocessable(message: &str) -> Response {
     (
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -74,14 +89,8 @@ pub(super) async fn runner_groups(
         return bad_credentials();
     };
     // The token registers for one repository or organisation: its groups only.
-    let wanted: Vec<&str> = path.iter().map(|(_, v)| v.as_str()).collect();
-    let prefix = format!("http://{}/", shared.addr);
-    if scope.strip_prefix(&prefix) != Some(wanted.join("/").as_str()) {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})),
-        )
-            .into_response();
+    if !in_scope(&shared, &scope, &path) {
+        return not_found();
     }
     let groups = lock(&shared.state).runner_groups.clone();
     Json(json!({"total_count": groups.len(), "runner_groups": groups})).into_response()
@@ -167,16 +176,7 @@ pub(super) async fn delete_runner(
         return bad_credentials();
     };
     let (id, owner) = path.split_last().expect("the route has parameters");
-    let wanted: Vec<&str> = owner.iter().map(|(_, v)| v.as_str()).collect();
-    let prefix = format!("http://{}/", shared.addr);
-    let not_found = || {
-        (
-            StatusCode::NOT_FOUND,
-            Json(json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})),
-        )
-            .into_response()
-    };
-    if scope.strip_prefix(&prefix) != Some(wanted.join("/").as_str()) {
+    if !in_scope(&shared, &scope, owner) {
         return not_found();
     }
     let mut state = lock(&shared.state);

@@ -8,17 +8,12 @@ use std::time::Duration;
 
 use harness::fake_github::FakeGitHub;
 use hr_github::registration::DEFAULT_RUNNER_VERSION;
-use hr_github::{
-    BrokerClient, BrokerError, BrokerMessage, GitHubUrl, RunnerIdentity, RunnerRequest,
-    RunnerStatus, Session, TokenSource, register,
-};
+use hr_github::{BrokerClient, BrokerError, BrokerMessage, RunnerIdentity, RunnerStatus, Session};
 
 #[test]
 fn a_registered_runner_listens_on_the_broker() {
     let fake = FakeGitHub::start();
     fake.set_poll_hold(Duration::from_millis(200));
-    let repo = format!("{}/octo/hello", fake.url());
-    fake.add_registration_token(&repo, "REGTOKEN");
     harness::install_crypto_provider();
     let http = hr_github::http_client(false).unwrap();
     tokio::runtime::Builder::new_current_thread()
@@ -26,34 +21,15 @@ fn a_registered_runner_listens_on_the_broker() {
         .build()
         .unwrap()
         .block_on(async {
-            let request = RunnerRequest {
-                name: "listener".into(),
-                labels: vec![],
-                ephemeral: false,
-                disable_update: true,
-                runner_group: None,
-                version: DEFAULT_RUNNER_VERSION.into(),
-            };
-            let github = GitHubUrl::parse(&repo).unwrap();
-            let registered = register(&http, &github, "REGTOKEN", &request).await.unwrap();
+            let (registered, tokens, broker) =
+                crate::registered_listener(&fake, "listener").await;
             let client_id = registered.credentials.client_id.clone();
-            let tokens = Arc::new(TokenSource::new(
-                http.clone(),
-                registered.credentials.clone(),
-                registered.key.clone(),
-            ));
             let identity = RunnerIdentity {
                 agent_id: registered.settings.agent_id,
                 agent_name: registered.settings.agent_name.clone(),
                 version: DEFAULT_RUNNER_VERSION.into(),
                 disable_update: true,
             };
-            let broker = BrokerClient::new(
-                http.clone(),
-                registered.settings.server_url_v2.as_deref().unwrap(),
-                Arc::clone(&tokens),
-                identity.clone(),
-            );
             let session = broker.create_session("host (PID: 1)").await.unwrap();
             assert_eq!(fake.session_of(&client_id), Some(session.session_id.clone()));
 

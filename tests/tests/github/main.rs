@@ -11,3 +11,52 @@ mod register_cli;
 mod registration;
 mod results_logs;
 mod run_service;
+
+use std::sync::Arc;
+
+use harness::fake_github::FakeGitHub;
+use hr_github::registration::DEFAULT_RUNNER_VERSION;
+use hr_github::{
+    BrokerClient, GitHubUrl, Registered, RunnerIdentity, RunnerRequest, TokenSource, register,
+};
+
+/// A runner registered at the fake's `octo/hello` (named `name`), its token source and a
+/// broker client for it.
+pub(crate) async fn registered_listener(
+    fake: &FakeGitHub,
+    name: &str,
+) -> (Registered, Arc<TokenSource>, BrokerClient) {
+    let repo = format!("{}/octo/hello", fake.url());
+    fake.add_registration_token(&repo, "REGTOKEN");
+    harness::install_crypto_provider();
+    let http = hr_github::http_client(false).unwrap();
+    let request = RunnerRequest {
+        name: name.into(),
+        labels: vec![],
+        ephemeral: false,
+        disable_update: true,
+        runner_group: None,
+        version: DEFAULT_RUNNER_VERSION.into(),
+    };
+    let github = GitHubUrl::parse(&repo).unwrap();
+    let registered = register(&http, &github, "REGTOKEN", &request)
+        .await
+        .unwrap();
+    let tokens = Arc::new(TokenSource::new(
+        http.clone(),
+        registered.credentials.clone(),
+        registered.key.clone(),
+    ));
+    let broker = BrokerClient::new(
+        http,
+        registered.settings.server_url_v2.as_deref().unwrap(),
+        Arc::clone(&tokens),
+        RunnerIdentity {
+            agent_id: registered.settings.agent_id,
+            agent_name: name.into(),
+            version: DEFAULT_RUNNER_VERSION.into(),
+            disable_update: true,
+        },
+    );
+    (registered, tokens, broker)
+}

@@ -4,15 +4,12 @@
 //! the caller may retry, and lands once when retried.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use harness::fake_github::FakeGitHub;
-use hr_github::registration::DEFAULT_RUNNER_VERSION;
 use hr_github::run_service::{StepResult, StepStatus};
 use hr_github::{
-    BrokerClient, BrokerMessage, CompleteJob, Conclusion, GitHubUrl, RunService, RunServiceError,
-    RunnerIdentity, RunnerRequest, RunnerStatus, TokenSource, register,
+    BrokerMessage, CompleteJob, Conclusion, RunService, RunServiceError, RunnerStatus,
 };
 use serde_json::json;
 
@@ -20,44 +17,17 @@ use serde_json::json;
 fn a_job_is_acquired_renewed_and_completed_once() {
     let fake = FakeGitHub::start();
     fake.set_poll_hold(Duration::from_millis(200));
-    let repo = format!("{}/octo/hello", fake.url());
-    fake.add_registration_token(&repo, "REGTOKEN");
-    harness::install_crypto_provider();
-    let http = hr_github::http_client(false).unwrap();
+    let http = {
+        harness::install_crypto_provider();
+        hr_github::http_client(false).unwrap()
+    };
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
         .block_on(async {
-            let request = RunnerRequest {
-                name: "worker".into(),
-                labels: vec![],
-                ephemeral: true,
-                disable_update: true,
-                runner_group: None,
-                version: DEFAULT_RUNNER_VERSION.into(),
-            };
-            let github = GitHubUrl::parse(&repo).unwrap();
-            let registered = register(&http, &github, "REGTOKEN", &request)
-                .await
-                .unwrap();
+            let (registered, tokens, broker) = crate::registered_listener(&fake, "worker").await;
             let client_id = registered.credentials.client_id.clone();
-            let tokens = Arc::new(TokenSource::new(
-                http.clone(),
-                registered.credentials.clone(),
-                registered.key.clone(),
-            ));
-            let broker = BrokerClient::new(
-                http.clone(),
-                registered.settings.server_url_v2.as_deref().unwrap(),
-                Arc::clone(&tokens),
-                RunnerIdentity {
-                    agent_id: registered.settings.agent_id,
-                    agent_name: "worker".into(),
-                    version: DEFAULT_RUNNER_VERSION.into(),
-                    disable_update: true,
-                },
-            );
             let session = broker.create_session("test").await.unwrap();
             let queued =
                 fake.queue_job(&client_id, json!({"jobDisplayName": "build", "steps": []}));

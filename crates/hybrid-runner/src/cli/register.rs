@@ -302,6 +302,44 @@ impl<R: BufRead, W: Write> Prompt<R, W> {
     }
 }
 
+/// The contents of `--token-file`, trimmed, when given.
+pub(super) fn read_token_file(
+    path: Option<&std::path::Path>,
+) -> Result<Option<String>, UsageError> {
+    path.map(|path| {
+        std::fs::read_to_string(path)
+            .map(|t| t.trim().to_string())
+            .map_err(|e| UsageError(format!("cannot read --token-file {}: {e}", path.display())))
+    })
+    .transpose()
+}
+
+/// `--name`, else asked for, else the host name.
+pub(super) fn runner_name<R: BufRead, W: Write>(
+    args: &Args,
+    prompt: &mut Prompt<R, W>,
+) -> Result<String, UsageError> {
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "hybrid-runner".to_string());
+    prompt.value(
+        args.name.clone(),
+        &format!("Enter the runner name [{host}]:"),
+        "",
+        Some(&host),
+    )
+}
+
+/// The non-empty items of a comma-separated list, trimmed.
+pub(super) fn comma_list(text: &str) -> Vec<&str> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
 fn resolve<R: BufRead, W: Write>(
     args: &Args,
     config_labels: &[String],
@@ -320,29 +358,14 @@ fn resolve<R: BufRead, W: Write>(
             "--instance {instance:?} is not an http:// or https:// URL"
         )));
     }
-    let from_file = match &args.token_file {
-        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
-            UsageError(format!("cannot read --token-file {}: {e}", path.display()))
-        })?),
-        None => None,
-    };
+    let from_file = read_token_file(args.token_file.as_deref())?;
     let token = prompt.value(
         args.token.clone().or(from_file).or(env_token),
         "Enter the runner token:",
         &format!("--token, --token-file or {TOKEN_ENV} is required with --no-interactive"),
         None,
     )?;
-    let host = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "hybrid-runner".to_string());
-    let name = prompt.value(
-        args.name.clone(),
-        &format!("Enter the runner name [{host}]:"),
-        "",
-        Some(&host),
-    )?;
+    let name = runner_name(args, prompt)?;
     let labels = if !config_labels.is_empty() {
         if args.labels.is_some() {
             eprintln!("warning: --labels is ignored: the config file sets runner.labels");
@@ -356,11 +379,7 @@ fn resolve<R: BufRead, W: Write>(
             "",
             Some(&default),
         )?;
-        let texts: Vec<&str> = text
-            .split(',')
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
+        let texts = comma_list(&text);
         let labels =
             Label::parse_for_registration(&texts).map_err(|e| UsageError(e.to_string()))?;
         if labels.is_empty() {

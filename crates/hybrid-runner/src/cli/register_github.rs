@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use super::UsageError;
-use super::register::{Args, Prompt};
+use super::register::{Args, Prompt, comma_list, read_token_file, runner_name};
 use hr_gitea::config::Config;
 use hr_gitea::labels::{self, Label};
 use hr_gitea::registration::write_private;
@@ -24,6 +24,19 @@ use hr_github::{GitHubUrl, Registered, RunnerRequest, RunnerSettings};
 
 /// The variable actions/runner reads the registration token from.
 pub const TOKEN_ENV: &str = "ACTIONS_RUNNER_INPUT_TOKEN";
+
+/// The HTTP client for GitHub and a runtime to drive it.
+pub fn github_client(
+    insecure: bool,
+) -> anyhow::Result<(hr_github::reqwest::Client, tokio::runtime::Runtime)> {
+    hr_cluster::install_crypto_provider();
+    let http = hr_github::http_client(insecure).context("cannot create an HTTP client")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok((http, runtime))
+}
 
 /// The credential files beside `runner_file`.
 pub fn credential_files(runner_file: &Path) -> (PathBuf, PathBuf) {
@@ -63,12 +76,7 @@ pub(super) fn run(
         output: std::io::stderr(),
         interactive: !args.no_interactive,
     };
-    let from_file = match &args.token_file {
-        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
-            UsageError(format!("cannot read --token-file {}: {e}", path.display()))
-        })?),
-        None => None,
-    };
+    let from_file = read_token_file(args.token_file.as_deref())?;
     let token = prompt.value(
         args.token
             .clone()
@@ -78,24 +86,10 @@ pub(super) fn run(
         &format!("--token, --token-file or {TOKEN_ENV} is required with --no-interactive"),
         None,
     )?;
-    let host = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "hybrid-runner".to_string());
-    let name = prompt.value(
-        args.name.clone(),
-        &format!("Enter the runner name [{host}]:"),
-        "",
-        Some(&host),
-    )?;
+    let name = runner_name(args, &mut prompt)?;
     let texts: Vec<String> = if config.runner.labels.is_empty() {
-        args.labels
-            .as_deref()
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
+        comma_list(args.labels.as_deref().unwrap_or_default())
+            .into_iter()
             .map(str::to_string)
             .collect()
     } else {
@@ -115,13 +109,7 @@ pub(super) fn run(
         runner_group: args.runner_group.clone(),
         version: DEFAULT_RUNNER_VERSION.to_string(),
     };
-    hr_cluster::install_crypto_provider();
-    let http =
-        hr_github::http_client(config.runner.insecure).context("cannot create an HTTP client")?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let (http, runtime) = github_client(config.runner.insecure)?;
     let registered = runtime.block_on(hr_github::register(&http, &github, &token, &request))?;
     if runner_file.exists() {
         eprintln!("replacing the registration in {}", runner_file.display());

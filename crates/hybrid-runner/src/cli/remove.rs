@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use super::UsageError;
-use super::register_github::{TOKEN_ENV, credential_files};
+use super::register::read_token_file;
+use super::register_github::{TOKEN_ENV, credential_files, github_client};
 use hr_gitea::config;
 use hr_gitea::registration::RegistrationLock;
 use hr_github::{GitHubUrl, RunnerSettings};
@@ -51,17 +52,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ))
     })?;
     let github = GitHubUrl::parse(&url).map_err(|e| UsageError(e.to_string()))?;
-    let from_file = match &args.token_file {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .map_err(|e| {
-                    UsageError(format!("cannot read --token-file {}: {e}", path.display()))
-                })?
-                .trim()
-                .to_string(),
-        ),
-        None => None,
-    };
+    let from_file = read_token_file(args.token_file.as_deref())?;
     let token = args
         .token
         .clone()
@@ -69,13 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .or_else(|| std::env::var(TOKEN_ENV).ok())
         .filter(|t| !t.is_empty())
         .ok_or_else(|| UsageError(format!("--token, --token-file or {TOKEN_ENV} is required")))?;
-    hr_cluster::install_crypto_provider();
-    let http =
-        hr_github::http_client(config.runner.insecure).context("cannot create an HTTP client")?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let (http, runtime) = github_client(config.runner.insecure)?;
     let was_there = runtime.block_on(hr_github::unregister(
         &http,
         &github,
