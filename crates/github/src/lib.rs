@@ -2,7 +2,7 @@
 //! results service), as actions/runner speaks it. This crate owns the runner's identity:
 //! its files (`.runner`, `.credentials`, `.credentials_rsaparams`) in the forms the service
 //! and actions/runner write them, JIT configs, the RSA key, the OAuth client
-//! assertion and the access tokens it buys; the broker's sessions and messages; the run service (acquire, renew, complete); the results service (step states, logs); the job message, read and written back as a one-job workflow. It knows nothing of how jobs run.
+//! assertion and the access tokens it buys; the broker's sessions and messages; the run service (acquire, renew, complete); the results service (step states, logs); the launch service (action archives); the job message, read and written back as a one-job workflow. It knows nothing of how jobs run.
 
 pub mod assertion;
 pub mod broker;
@@ -11,6 +11,7 @@ pub mod jit;
 pub mod job;
 pub mod job_lock;
 pub mod key;
+pub mod launch;
 pub mod message;
 pub mod oauth;
 pub mod registration;
@@ -26,6 +27,7 @@ pub use jit::JitConfig;
 pub use job::JobMessage;
 pub use job_lock::{JobLock, LockError, LockTimings};
 pub use key::RunnerKey;
+pub use launch::{ActionDownload, ActionToResolve, LaunchError, download_archive, resolve_actions};
 pub use message::{MessageError, TemplateToken, context_data};
 pub use oauth::{TokenError, TokenSource};
 pub use registration::{GitHubUrl, RegisterError, Registered, RunnerRequest, register, unregister};

@@ -1,6 +1,7 @@
 //! A fake GitHub on loopback, for the runner's V2 protocol. So far it serves registration
 //! through runner-admin (`admin`), the broker (`broker`), the run service (`run`), the results
-//! service with its blob store (`results`) and the
+//! service with its blob store (`results`), the launch service with action archives
+//! (`launch`) and the
 //! OAuth token endpoint the runner's `.credentials` name: it takes the client-credentials
 //! grant with a JWT bearer assertion, verifies the JWT's signature (RS256 or PS256) with
 //! the public key registered for its client, and its `aud`, `iss` = `sub`, `nbf` and `exp`
@@ -10,6 +11,7 @@
 
 mod admin;
 mod broker;
+mod launch;
 mod oauth;
 mod results;
 mod run;
@@ -104,6 +106,8 @@ pub(crate) struct State {
     step_updates: Vec<(String, serde_json::Value)>,
     /// Log blobs; the index is the id in their URL.
     blobs: Vec<Blob>,
+    /// `owner/repo@ref` → its sha and tar.gz.
+    actions: BTreeMap<String, (String, Vec<u8>)>,
     tokens: BTreeMap<String, String>,
     token_requests: Vec<TokenRequest>,
     next_token: u64,
@@ -136,6 +140,7 @@ impl Default for State {
             fail_renewals: 0,
             step_updates: Vec::new(),
             blobs: Vec::new(),
+            actions: BTreeMap::new(),
             tokens: BTreeMap::new(),
             token_requests: Vec::new(),
             next_token: 0,
@@ -200,6 +205,11 @@ impl FakeGitHub {
                 post(results::twirp),
             )
             .route("/blob/{id}", axum::routing::put(results::blob))
+            .route(
+                "/actions/build/{plan}/jobs/{job}/runnerresolve/actions",
+                post(launch::resolve),
+            )
+            .route("/tarballs/{owner}/{repo}/{sha}", get(launch::tarball))
             .route(
                 "/api/v3/repos/{owner}/{repo}/actions/runners/{id}",
                 delete(admin::delete_runner),
@@ -308,6 +318,8 @@ impl FakeGitHub {
             message["plan"]["planId"] = serde_json::json!(job.plan_id);
             message["jobId"] = serde_json::json!(job.job_id);
             message["requestId"] = serde_json::json!(n);
+            message["variables"]["system.github.launch_endpoint"] =
+                serde_json::json!({"value": format!("{}/launch/base/", self.url())});
             message["variables"]["system.github.results_endpoint"] =
                 serde_json::json!({"value": format!("{}/results/", self.url())});
             message["resources"]["endpoints"] = serde_json::json!([{
@@ -376,6 +388,13 @@ impl FakeGitHub {
             .iter()
             .find(|b| b.job_id == job_id && b.step.as_deref() == step)
             .cloned()
+    }
+
+    /// Serves `owner/repo@git_ref` (resolved to `sha`) as the tar.gz `archive`.
+    pub fn add_action(&self, name_at_ref: &str, sha: &str, archive: Vec<u8>) {
+        lock(&self.shared.state)
+            .actions
+            .insert(name_at_ref.to_string(), (sha.to_string(), archive));
     }
 
     /// The runners registered so far.

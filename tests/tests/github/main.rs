@@ -6,6 +6,7 @@
 mod broker_session;
 mod job_lock;
 mod job_message;
+mod launch_actions;
 mod oauth_tokens;
 mod register_cli;
 mod registration;
