@@ -34,7 +34,7 @@ fn actions_resolve_to_archives_and_unknown_ones_are_named() {
                 &job.job_token,
                 &job.plan_id,
                 &job.job_id,
-                &[checkout.clone()],
+                std::slice::from_ref(&checkout),
             )
             .await
             .unwrap();
