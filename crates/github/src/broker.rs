@@ -208,37 +208,25 @@ impl BrokerClient {
         ]
     }
 
-    /// One call, with one retry on a fresh token after a 401; the status and the body.
+    /// One call with the runner's token (see [`TokenSource::send_authorized`]); the status
+    /// and the body.
     async fn send(
         &self,
-        make: impl Fn(&str) -> reqwest::RequestBuilder,
+        make: impl Fn() -> reqwest::RequestBuilder,
         url: &str,
     ) -> Result<(u16, String), BrokerError> {
-        let mut retried = false;
-        loop {
-            let token = self.tokens.token().await?;
-            let response = make(&token)
-                .header("Accept", "application/json")
-                .send()
-                .await
-                .map_err(|source| BrokerError::Unreachable {
-                    url: url.to_string(),
-                    source,
-                })?;
-            let status = response.status().as_u16();
-            let body = response.text().await.unwrap_or_default();
-            if status == 401 && !retried {
-                self.tokens.invalidate().await;
-                retried = true;
-                continue;
-            }
-            return Ok((status, body));
-        }
+        self.tokens
+            .send_authorized(|| make().header("Accept", "application/json"))
+            .await?
+            .map_err(|source| BrokerError::Unreachable {
+                url: url.to_string(),
+                source,
+            })
     }
 
     /// The error a non-2xx answer stands for.
     fn error(url: &str, status: u16, body: &str) -> BrokerError {
-        let short: String = body.chars().take(500).collect();
+        let short = crate::excerpt(body);
         if let Ok(e) = serde_json::from_str::<ErrorBody>(body) {
             let message = e.error_message.clone();
             match e.error_kind.as_str() {
@@ -274,12 +262,7 @@ impl BrokerClient {
             },
             "useFipsEncryption": false,
         });
-        let (status, text) = self
-            .send(
-                |token| self.http.post(&url).bearer_auth(token).json(&body),
-                &url,
-            )
-            .await?;
+        let (status, text) = self.send(|| self.http.post(&url).json(&body), &url).await?;
         if !(200..300).contains(&status) {
             return Err(Self::error(&url, status, &text));
         }
@@ -303,9 +286,7 @@ impl BrokerClient {
     /// Closes the session.
     pub async fn delete_session(&self) -> Result<(), BrokerError> {
         let url = format!("{}session", self.base);
-        let (status, text) = self
-            .send(|token| self.http.delete(&url).bearer_auth(token), &url)
-            .await?;
+        let (status, text) = self.send(|| self.http.delete(&url), &url).await?;
         if (200..300).contains(&status) || status == 404 {
             Ok(())
         } else {
@@ -324,13 +305,7 @@ impl BrokerClient {
         query.push(("disableUpdate", self.runner.disable_update.to_string()));
         let (code, text) = self
             .send(
-                |token| {
-                    self.http
-                        .get(&url)
-                        .bearer_auth(token)
-                        .query(&query)
-                        .timeout(POLL_TIMEOUT)
-                },
+                || self.http.get(&url).query(&query).timeout(POLL_TIMEOUT),
                 &url,
             )
             .await?;
@@ -358,16 +333,7 @@ impl BrokerClient {
         let query = self.status_query(session, status);
         let body = json!({"runnerRequestId": runner_request_id});
         let (code, text) = self
-            .send(
-                |token| {
-                    self.http
-                        .post(&url)
-                        .bearer_auth(token)
-                        .query(&query)
-                        .json(&body)
-                },
-                &url,
-            )
+            .send(|| self.http.post(&url).query(&query).json(&body), &url)
             .await?;
         if (200..300).contains(&code) {
             Ok(())

@@ -144,8 +144,7 @@ pub async fn resolve_actions(
             url: url.clone(),
             source,
         })?;
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap_or_default();
+    let (status, text) = crate::status_and_text(response).await;
     match status {
         200..=299 => serde_json::from_str::<Resolved>(&text)
             .map(|r| r.actions)
@@ -164,7 +163,7 @@ pub async fn resolve_actions(
                 })
                 .unwrap_or_default();
             Err(LaunchError::Unresolvable(if messages.is_empty() {
-                text.chars().take(500).collect()
+                crate::excerpt(&text)
             } else {
                 messages
             }))
@@ -173,7 +172,7 @@ pub async fn resolve_actions(
         _ => Err(LaunchError::Failed {
             url,
             status,
-            body: text.chars().take(500).collect(),
+            body: crate::excerpt(&text),
         }),
     }
 }
@@ -207,13 +206,7 @@ pub async fn download_archive(
         return Err(LaunchError::Failed {
             url: url.clone(),
             status,
-            body: response
-                .text()
-                .await
-                .unwrap_or_default()
-                .chars()
-                .take(500)
-                .collect(),
+            body: crate::excerpt(&response.text().await.unwrap_or_default()),
         });
     }
     let write_error = |source| LaunchError::Write {

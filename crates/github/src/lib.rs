@@ -50,6 +50,20 @@ pub fn http_client(insecure: bool) -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
+/// How many characters of an unexpected answer's body an error quotes.
+const EXCERPT_CHARS: usize = 500;
+
+/// The start of `text`, as errors quote an answer's body.
+pub(crate) fn excerpt(text: &str) -> String {
+    text.chars().take(EXCERPT_CHARS).collect()
+}
+
+/// A response's status and its body as text (empty when it cannot be read).
+pub(crate) async fn status_and_text(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
 /// One key for every test of the crate: a 2048-bit key takes a while to make.
 #[cfg(test)]
 pub(crate) fn test_key() -> RunnerKey {

@@ -96,6 +96,30 @@ impl TokenSource {
         Ok(token)
     }
 
+    /// Sends the request `make` builds, with the current token as `Bearer`; after a 401,
+    /// fetches a new token and sends once more. The status and the body, or the transport
+    /// error of the send.
+    pub async fn send_authorized(
+        &self,
+        make: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Result<(u16, String), reqwest::Error>, TokenError> {
+        let mut retried = false;
+        loop {
+            let token = self.token().await?;
+            let response = match make().bearer_auth(&token).send().await {
+                Ok(response) => response,
+                Err(e) => return Ok(Err(e)),
+            };
+            let (status, body) = crate::status_and_text(response).await;
+            if status == 401 && !retried {
+                self.invalidate().await;
+                retried = true;
+                continue;
+            }
+            return Ok(Ok((status, body)));
+        }
+    }
+
     /// Forgets the token (after a 401, or when the broker asks), so the next
     /// [`TokenSource::token`] fetches a new one.
     pub async fn invalidate(&self) {
@@ -136,9 +160,8 @@ impl TokenSource {
                 url: url.clone(),
                 source,
             })?;
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        let short: String = text.chars().take(500).collect();
+        let (status, text) = crate::status_and_text(response).await;
+        let short = crate::excerpt(&text);
         match status {
             200..=299 => {}
             400 | 401 | 403 => {

@@ -234,9 +234,8 @@ async fn call<T: serde::de::DeserializeOwned>(
             url: url.to_string(),
             source,
         })?;
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap_or_default();
-    let body: String = text.chars().take(500).collect();
+    let (status, text) = crate::status_and_text(response).await;
+    let body = crate::excerpt(&text);
     match status {
         200..=299 => serde_json::from_str(&text).map_err(|e| RegisterError::Answer {
             url: url.to_string(),
@@ -376,14 +375,8 @@ pub async fn unregister(
             url: url.clone(),
             source,
         })?;
-    let status = response.status().as_u16();
-    let body: String = response
-        .text()
-        .await
-        .unwrap_or_default()
-        .chars()
-        .take(500)
-        .collect();
+    let (status, text) = crate::status_and_text(response).await;
+    let body = crate::excerpt(&text);
     match status {
         200..=299 => Ok(true),
         404 => Ok(false),

@@ -184,13 +184,12 @@ impl ResultsClient {
                 url: url.clone(),
                 source,
             })?;
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
+        let (status, text) = crate::status_and_text(response).await;
         if !(200..300).contains(&status) {
             return Err(ResultsError::Failed {
                 url,
                 status,
-                body: text.chars().take(500).collect(),
+                body: crate::excerpt(&text),
             });
         }
         serde_json::from_str(&text).map_err(|e| ResultsError::Answer {
@@ -352,13 +351,7 @@ impl ResultsClient {
             Err(ResultsError::Failed {
                 url: url.to_string(),
                 status,
-                body: response
-                    .text()
-                    .await
-                    .unwrap_or_default()
-                    .chars()
-                    .take(500)
-                    .collect(),
+                body: crate::excerpt(&response.text().await.unwrap_or_default()),
             })
         }
     }

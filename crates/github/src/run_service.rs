@@ -192,6 +192,21 @@ impl RunService {
         RunService { http }
     }
 
+    fn request(&self, url: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.http
+            .post(url)
+            .header("Accept", "application/json")
+            .json(body)
+    }
+
+    fn unreachable(url: &str) -> impl FnOnce(reqwest::Error) -> RunServiceError {
+        move |source| RunServiceError::Unreachable {
+            url: url.to_string(),
+            source,
+        }
+    }
+
+    /// A POST with the job's token.
     async fn post(
         &self,
         url: &str,
@@ -199,25 +214,18 @@ impl RunService {
         body: &Value,
     ) -> Result<(u16, String), RunServiceError> {
         let response = self
-            .http
-            .post(url)
+            .request(url, body)
             .bearer_auth(token)
-            .header("Accept", "application/json")
-            .json(body)
             .send()
             .await
-            .map_err(|source| RunServiceError::Unreachable {
-                url: url.to_string(),
-                source,
-            })?;
-        let status = response.status().as_u16();
-        Ok((status, response.text().await.unwrap_or_default()))
+            .map_err(Self::unreachable(url))?;
+        Ok(crate::status_and_text(response).await)
     }
 
     fn error(url: &str, status: u16, body: &str) -> RunServiceError {
         let message = serde_json::from_str::<ErrorBody>(body)
             .map(|e| e.error_message)
-            .unwrap_or_else(|_| body.chars().take(500).collect());
+            .unwrap_or_else(|_| crate::excerpt(body));
         match status {
             404 => RunServiceError::JobNotFound(message),
             409 => RunServiceError::AlreadyAcquired(message),
@@ -241,25 +249,19 @@ impl RunService {
         if let Some(owner) = &request.billing_owner_id {
             body["billingOwnerId"] = json!(owner);
         }
-        let mut retried = false;
-        loop {
-            let token = tokens.token().await?;
-            let (status, text) = self.post(&url, &token, &body).await?;
-            if status == 401 && !retried {
-                tokens.invalidate().await;
-                retried = true;
-                continue;
-            }
-            if !(200..300).contains(&status) {
-                return Err(Self::error(&url, status, &text));
-            }
-            return serde_json::from_str(text.trim_start_matches('\u{feff}')).map_err(|e| {
-                RunServiceError::Answer {
-                    url,
-                    message: format!("the job message is not JSON: {e}"),
-                }
-            });
+        let (status, text) = tokens
+            .send_authorized(|| self.request(&url, &body))
+            .await?
+            .map_err(Self::unreachable(&url))?;
+        if !(200..300).contains(&status) {
+            return Err(Self::error(&url, status, &text));
         }
+        serde_json::from_str(text.trim_start_matches('\u{feff}')).map_err(|e| {
+            RunServiceError::Answer {
+                url,
+                message: format!("the job message is not JSON: {e}"),
+            }
+        })
     }
 
     /// Renews the job's lock; the time it is locked until.
