@@ -171,6 +171,11 @@ impl RunnerSettings {
 
     /// `.runner` as actions/runner writes it.
     pub fn to_file(&self) -> String {
+        with_bom(&Value::Object(self.to_json()))
+    }
+
+    /// The fields of [`RunnerSettings::to_file`], for a caller that adds its own.
+    pub fn to_json(&self) -> Map<String, Value> {
         let mut o = Map::new();
         let mut put = |k: &str, v: Value| {
             let default = matches!(&v, Value::Bool(false) | Value::Null)
@@ -192,7 +197,7 @@ impl RunnerSettings {
         put("useV2Flow", json!(self.use_v2_flow));
         put("useRunnerAdminFlow", json!(self.use_runner_admin_flow));
         put("serverUrlV2", json!(self.server_url_v2));
-        with_bom(&Value::Object(o))
+        o
     }
 }
 

@@ -148,11 +148,15 @@ fn save(runner_file: &Path, registered: &Registered, labels: &[Label]) -> anyhow
     write_private(&key, &key_text).with_context(|| format!("cannot write {}", key.display()))?;
     write_private(&credentials, &registered.credentials.to_file())
         .with_context(|| format!("cannot write {}", credentials.display()))?;
-    let mut settings: serde_json::Value =
-        serde_json::from_str(registered.settings.to_file().trim_start_matches('\u{feff}'))
-            .context("the runner file's JSON")?;
-    settings["labels"] = labels.iter().map(Label::to_spec).collect();
-    write_private(runner_file, &hr_github::files::with_bom(&settings))
-        .with_context(|| format!("cannot write {}", runner_file.display()))?;
+    let mut settings = registered.settings.to_json();
+    settings.insert(
+        "labels".to_string(),
+        labels.iter().map(Label::to_spec).collect(),
+    );
+    write_private(
+        runner_file,
+        &hr_github::files::with_bom(&serde_json::Value::Object(settings)),
+    )
+    .with_context(|| format!("cannot write {}", runner_file.display()))?;
     Ok(())
 }
