@@ -16,7 +16,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-use super::{OAuthClient, RegisteredRunner, Shared, lock};
+use super::{OAuthClient, RegisteredRunner, Shared, credential, lock};
 
 fn bad_credentials() -> Response {
     (
@@ -51,9 +51,8 @@ fn unprocessable(message: &str) -> Response {
 
 /// The registration token of `RemoteAuth <token>`, when the fake issued it; its scope URL.
 fn token_scope(shared: &Shared, headers: &HeaderMap) -> Option<String> {
-    let value = headers.get("authorization")?.to_str().ok()?;
-    let token = value.strip_prefix("RemoteAuth ")?;
-    lock(&shared.state).registration_tokens.get(token).cloned()
+    let token = credential(headers, "RemoteAuth")?;
+    lock(&shared.state).registration_tokens.get(&token).cloned()
 }
 
 pub(super) async fn runner_registration(

@@ -17,13 +17,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{Shared, lock};
+use super::{Shared, bearer, lock};
 
 /// The client a `Bearer` token was issued to.
 fn client_of(shared: &Shared, headers: &HeaderMap) -> Option<String> {
-    let value = headers.get("authorization")?.to_str().ok()?;
-    let token = value.strip_prefix("Bearer ")?;
-    lock(&shared.state).tokens.get(token).cloned()
+    let token = bearer(headers)?;
+    lock(&shared.state).tokens.get(&token).cloned()
 }
 
 fn unauthorized() -> Response {

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
 
-use super::{Shared, lock};
+use super::{Shared, bearer, lock};
 
 /// The token the fake hands out for archive downloads.
 const DOWNLOAD_TOKEN: &str = "fake-github-download-token";
@@ -25,12 +25,7 @@ pub(super) async fn resolve(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default()
-        .to_string();
+    let token = bearer(&headers).unwrap_or_default();
     let state = lock(&shared.state);
     if !state
         .jobs

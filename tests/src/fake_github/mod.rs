@@ -154,6 +154,18 @@ pub(crate) struct Shared {
     addr: SocketAddr,
 }
 
+/// The credential of an `Authorization: <scheme> <credential>` header.
+pub(crate) fn credential(headers: &axum::http::HeaderMap, scheme: &str) -> Option<String> {
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let (given, credential) = value.split_once(' ')?;
+    (given == scheme).then(|| credential.to_string())
+}
+
+/// The token of an `Authorization: Bearer …` header.
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<String> {
+    credential(headers, "Bearer")
+}
+
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{Shared, lock};
+use super::{Shared, bearer, lock};
 
 /// One blob: where it belongs, how it was made, its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,12 +35,7 @@ pub struct Blob {
 const SIG: &str = "fake-signature";
 
 fn job_of(shared: &Shared, headers: &HeaderMap, body: &Value) -> Option<String> {
-    let token = headers
-        .get("authorization")?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")?
-        .to_string();
+    let token = bearer(headers)?;
     let state = lock(&shared.state);
     state
         .jobs

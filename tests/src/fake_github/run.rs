@@ -12,12 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{Shared, lock};
-
-fn bearer(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get("authorization")?.to_str().ok()?;
-    value.strip_prefix("Bearer ").map(str::to_string)
-}
+use super::{Shared, bearer, lock};
 
 fn run_error(status: StatusCode, message: &str) -> Response {
     (
