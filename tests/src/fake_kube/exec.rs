@@ -402,3 +402,21 @@ async fn forward<R>(
     frame.extend_from_slice(&buf[..n]);
     socket.send(Message::Binary(frame.into())).await.is_ok()
 }
+
+/// Whether exec can run here: the sandbox needs root, `unshare`, `nsenter` and `chroot`.
+/// Says so on stderr when it cannot, for the test that skips.
+pub fn sandbox_available() -> bool {
+    let ok = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(
+            "[ \"$(id -u)\" = 0 ] && command -v unshare && command -v nsenter && command -v chroot",
+        )
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!(
+            "skipped: the fake kubelet's exec sandbox needs root, unshare, nsenter and chroot"
+        );
+    }
+    ok
+}

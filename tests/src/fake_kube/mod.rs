@@ -40,6 +40,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+pub use exec::sandbox_available;
 pub use faults::{ApiFault, DenyRule, Faults};
 pub use validate::{kubernetes_validate, validate_manifests};
 

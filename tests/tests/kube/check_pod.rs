@@ -5,24 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use harness::fake_kube::{FakeKubeOptions, V4_CHANNEL};
+use harness::fake_kube::{FakeKubeOptions, V4_CHANNEL, sandbox_available};
 use harness::kaniko::*;
-
-/// The fake runs an exec's command on this host in a sandbox: root, `unshare`, `nsenter`
-/// and `chroot`.
-fn sandbox_available() -> bool {
-    let ok = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(
-            "[ \"$(id -u)\" = 0 ] && command -v unshare && command -v nsenter && command -v chroot",
-        )
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("skipped: the fake's exec sandbox needs root, unshare, nsenter and chroot");
-    }
-    ok
-}
 
 fn line<'a>(stdout: &'a str, prefix: &str) -> &'a str {
     stdout

@@ -15,26 +15,7 @@ use tokio_util::sync::CancellationToken;
 pub const SECRET: &str = "pod-secret-4f3e2d1c";
 pub const TOKEN: &str = "task-token-a1b2c3d4";
 
-/// Whether the fake's exec sandbox can run here (root, unshare, nsenter).
-pub fn sandbox_available() -> bool {
-    let root = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    let tools = ["unshare", "nsenter", "chroot"].iter().all(|t| {
-        std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {t}"))
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if !(root && tools) {
-        eprintln!(
-            "skipped: the fake kubelet's exec sandbox needs root, unshare, nsenter and chroot"
-        );
-    }
-    root && tools
-}
+pub use harness::fake_kube::sandbox_available;
 
 pub struct Rig {
     pub fake: FakeKube,

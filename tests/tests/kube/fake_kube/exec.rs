@@ -3,25 +3,10 @@
 //! `v4.channel.k8s.io` when told (Kubernetes 1.29 and older: kube-rs can end stdin there
 //! only by closing the whole WebSocket, so the exit status is lost).
 
-use harness::fake_kube::V4_CHANNEL;
+use harness::fake_kube::{V4_CHANNEL, sandbox_available};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::helpers::*;
-
-/// Whether the fake's exec sandbox can run here (root, unshare, nsenter, chroot).
-fn sandbox_available() -> bool {
-    let ok = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(
-            "[ \"$(id -u)\" = 0 ] && command -v unshare && command -v nsenter && command -v chroot",
-        )
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("skipped: the fake's exec sandbox needs root, unshare, nsenter and chroot");
-    }
-    ok
-}
 
 async fn running_pod(client: &kube::Client, ns: &str) {
     create_namespace(client, ns).await;
