@@ -24,13 +24,22 @@ pub struct Runner {
 /// A reporter for `runner`'s task shipping with `settings` and fresh counters, and the
 /// sink its events go into.
 pub fn start_reporter(runner: &Runner, settings: ReportSettings) -> (EventSink, TaskReporter) {
+    start_counted_reporter(runner, settings, ReportCounters::default())
+}
+
+/// [`start_reporter`] counting into `counters`.
+pub fn start_counted_reporter(
+    runner: &Runner,
+    settings: ReportSettings,
+    counters: ReportCounters,
+) -> (EventSink, TaskReporter) {
     let (sink, events) = EventSink::channel();
     let reporter = TaskReporter::start(
         runner.client.clone(),
         runner.task_id,
         settings,
         events,
-        ReportCounters::default(),
+        counters,
     )
     .unwrap();
     (sink, reporter)

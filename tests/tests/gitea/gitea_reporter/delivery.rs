@@ -9,15 +9,8 @@ async fn ten_thousand_rows_across_steps_arrive_once_in_order() {
     let runner = runner_with_task(&fake, 4, &[]).await;
     let spool = tempfile::tempdir().unwrap();
     let counters = ReportCounters::default();
-    let (sink, events) = EventSink::channel();
-    let reporter = TaskReporter::start(
-        runner.client.clone(),
-        runner.task_id,
-        settings(spool.path()),
-        events,
-        counters.clone(),
-    )
-    .unwrap();
+    let (sink, reporter) =
+        start_counted_reporter(&runner, settings(spool.path()), counters.clone());
     reporter.set_step_count(4);
     let began = Instant::now();
     let (expected, by_step) = feed_job(&sink, 4, 2_498, Duration::from_millis(20), |_| {}).await;
@@ -80,15 +73,8 @@ async fn rows_arrive_once_in_order_through_500s_and_cut_connections() {
     });
     let spool = tempfile::tempdir().unwrap();
     let counters = ReportCounters::default();
-    let (sink, events) = EventSink::channel();
-    let reporter = TaskReporter::start(
-        runner.client.clone(),
-        runner.task_id,
-        settings(spool.path()),
-        events,
-        counters.clone(),
-    )
-    .unwrap();
+    let (sink, reporter) =
+        start_counted_reporter(&runner, settings(spool.path()), counters.clone());
     let twenty_percent = fake.faults().random;
     let mut round = 0;
     let (expected, by_step) = feed_job(&sink, 4, 2_498, Duration::from_millis(250), |_| {
@@ -154,16 +140,9 @@ async fn lagging_and_partial_acks_are_resent_from_the_ack() {
     fake.fail_next(Method::UpdateLog, 6, Fault::LogAckLag(40));
     fake.fail_next(Method::UpdateLog, 6, Fault::LogAcceptAtMost(30));
     let spool = tempfile::tempdir().unwrap();
-    let (sink, events) = EventSink::channel();
     let counters = ReportCounters::default();
-    let reporter = TaskReporter::start(
-        runner.client.clone(),
-        runner.task_id,
-        settings(spool.path()),
-        events,
-        counters.clone(),
-    )
-    .unwrap();
+    let (sink, reporter) =
+        start_counted_reporter(&runner, settings(spool.path()), counters.clone());
     let (expected, by_step) = feed_job(&sink, 2, 1_500, Duration::from_millis(100), |_| {}).await;
     drop(sink);
     let report = reporter.finish(Outcome::Success, Vec::new()).await.unwrap();
@@ -182,15 +161,7 @@ async fn an_empty_task_is_archived_with_a_sentinel_row() {
     let fake = FakeGitea::start(FakeGiteaOptions::default());
     let runner = runner_with_task(&fake, 1, &[]).await;
     let spool = tempfile::tempdir().unwrap();
-    let (sink, events) = EventSink::channel();
-    let reporter = TaskReporter::start(
-        runner.client.clone(),
-        runner.task_id,
-        settings(spool.path()),
-        events,
-        ReportCounters::default(),
-    )
-    .unwrap();
+    let (sink, reporter) = start_reporter(&runner, settings(spool.path()));
     reporter.set_step_count(1);
     drop(sink);
     let report = reporter.finish(Outcome::Success, Vec::new()).await.unwrap();
@@ -217,15 +188,7 @@ async fn a_hung_log_call_holds_up_neither_heartbeats_nor_finish() {
     let spool = tempfile::tempdir().unwrap();
     let settings = settings(spool.path());
     let heartbeat = settings.heartbeat;
-    let (sink, events) = EventSink::channel();
-    let reporter = TaskReporter::start(
-        runner.client.clone(),
-        runner.task_id,
-        settings,
-        events,
-        ReportCounters::default(),
-    )
-    .unwrap();
+    let (sink, reporter) = start_reporter(&runner, settings);
     // The call takes effect at once but its answer never comes in time.
     fake.fail_next(Method::UpdateLog, 1, Fault::Delay(Duration::from_secs(20)));
     let rows: Vec<String> = (0..50).map(|i| format!("row {i}")).collect();

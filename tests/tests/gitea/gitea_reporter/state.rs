@@ -15,15 +15,7 @@ async fn outputs_are_resent_until_acknowledged_and_oversized_ones_dropped() {
     let fake = FakeGitea::start(FakeGiteaOptions::default());
     let runner = runner_with_task(&fake, 1, &[]).await;
     let spool = tempfile::tempdir().unwrap();
-    let (sink, events) = EventSink::channel();
-    let reporter = TaskReporter::start(
-        runner.client.clone(),
-        runner.task_id,
-        settings(spool.path()),
-        events,
-        ReportCounters::default(),
-    )
-    .unwrap();
+    let (sink, reporter) = start_reporter(&runner, settings(spool.path()));
     sink.send(started(0));
     sink.send(finished(0, Outcome::Success));
     // Let the step boundary's UpdateTask go, then cut the next answers.
@@ -112,17 +104,9 @@ async fn a_server_cancel_fires_within_a_heartbeat_and_stops_heartbeats() {
     let fake = FakeGitea::start(FakeGiteaOptions::default());
     let runner = runner_with_task(&fake, 2, &["cancelling"]).await;
     let spool = tempfile::tempdir().unwrap();
-    let (sink, events) = EventSink::channel();
     let settings = settings(spool.path());
     let heartbeat = settings.heartbeat;
-    let reporter = TaskReporter::start(
-        runner.client.clone(),
-        runner.task_id,
-        settings,
-        events,
-        ReportCounters::default(),
-    )
-    .unwrap();
+    let (sink, reporter) = start_reporter(&runner, settings);
     sink.send(started(0));
     sink.send(line(Some(0), "working"));
     // Silence: heartbeats alone keep the task alive.
@@ -176,15 +160,7 @@ async fn an_ephemeral_runner_deleted_by_its_final_state_counts_as_delivered() {
     let fake = FakeGitea::start(FakeGiteaOptions::default());
     let runner = runner_of_kind(&fake, 1, &[], true).await;
     let spool = tempfile::tempdir().unwrap();
-    let (sink, events) = EventSink::channel();
-    let reporter = TaskReporter::start(
-        runner.client.clone(),
-        runner.task_id,
-        settings(spool.path()),
-        events,
-        ReportCounters::default(),
-    )
-    .unwrap();
+    let (sink, reporter) = start_reporter(&runner, settings(spool.path()));
     sink.send(line(None, "only row"));
     drop(sink);
     // Heartbeats pass; the final state is applied (the runner deleted) but its answer cut.
