@@ -136,19 +136,29 @@ fn a_task_left_by_a_killed_reporter_is_finished_by_recover() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn recover_removes_a_task_the_server_already_ended() {
-    let fake = FakeGitea::start(FakeGiteaOptions::default());
-    let runner = runner_with_task(&fake, 1, &[]).await;
-    let spool = tempfile::tempdir().unwrap();
-    let settings = settings(spool.path());
-    let (sink, reporter) = start_reporter(&runner, settings.clone());
+/// A reporter of `runner`'s task that has shipped one row, "one row", and its sink.
+async fn one_row_shipped(
+    fake: &FakeGitea,
+    runner: &Runner,
+    settings: &ReportSettings,
+) -> (EventSink, TaskReporter) {
+    let (sink, reporter) = start_reporter(runner, settings.clone());
     sink.send(line(None, "one row"));
     until(Duration::from_secs(5), || {
         (fake.task(runner.task_id).unwrap().log.len() == 1).then_some(())
     })
     .await
     .unwrap();
+    (sink, reporter)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recover_removes_a_task_the_server_already_ended() {
+    let fake = FakeGitea::start(FakeGiteaOptions::default());
+    let runner = runner_with_task(&fake, 1, &[]).await;
+    let spool = tempfile::tempdir().unwrap();
+    let settings = settings(spool.path());
+    let (sink, reporter) = one_row_shipped(&fake, &runner, &settings).await;
     // A live reporter's folder is locked: recover leaves it alone.
     let counters = ReportCounters::default();
     assert!(
@@ -190,13 +200,7 @@ async fn recover_drops_the_folder_of_a_task_the_server_deleted() {
     let runner = runner_with_task(&fake, 1, &[]).await;
     let spool = tempfile::tempdir().unwrap();
     let settings = settings(spool.path());
-    let (sink, reporter) = start_reporter(&runner, settings.clone());
-    sink.send(line(None, "one row"));
-    until(Duration::from_secs(5), || {
-        (fake.task(runner.task_id).unwrap().log.len() == 1).then_some(())
-    })
-    .await
-    .unwrap();
+    let (sink, reporter) = one_row_shipped(&fake, &runner, &settings).await;
     drop(reporter);
     drop(sink);
     let folder = spool.path().join(format!("task-{}", runner.task_id));
