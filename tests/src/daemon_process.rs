@@ -350,6 +350,32 @@ impl ProcessUsage {
     }
 }
 
+/// Runs `command` to its end, stdout and stderr piped, and samples its peak resident set
+/// (`VmHWM`, which only grows) every `every` until it is gone: its output and that peak in
+/// KiB.
+pub fn output_with_peak_rss(mut command: Command, every: Duration) -> (std::process::Output, u64) {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    let pid = child.id();
+    // The pipes are read on a thread while this one watches the peak.
+    let waiting = std::thread::spawn(move || child.wait_with_output());
+    let mut peak_kib = 0;
+    while !waiting.is_finished() {
+        if let Some(usage) = ProcessUsage::of(pid) {
+            peak_kib = peak_kib.max(usage.peak_rss_kib);
+        }
+        std::thread::sleep(every);
+    }
+    let output = waiting
+        .join()
+        .expect("the waiting thread")
+        .unwrap_or_else(|e| panic!("waiting for the process: {e}"));
+    (output, peak_kib)
+}
+
 /// The pids of this user's processes whose environment holds `marker` (e.g.
 /// `HR_TEST_MARKER=cancel-1234`): what is left of a job's step processes.
 pub fn processes_with_env(marker: &str) -> Vec<u32> {

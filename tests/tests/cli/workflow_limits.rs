@@ -159,25 +159,13 @@ fn exec_dry_run_takes_thousands_of_jobs() {
         ));
     }
     write(dir.path(), ".github/workflows/jobs.yml", &body);
-    let child = harness::cli::command()
+    let mut command = harness::cli::command();
+    command
         .args(["exec", "-n", "--json"])
         .current_dir(dir.path())
-        .env_remove("GITHUB_WORKSPACE")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    // The pipes are read on threads while this one watches the peak.
-    let waiting = std::thread::spawn(move || child.wait_with_output().unwrap());
-    let mut peak_kib = 0;
-    while !waiting.is_finished() {
-        if let Some(usage) = harness::daemon_process::ProcessUsage::of(pid) {
-            peak_kib = peak_kib.max(usage.peak_rss_kib);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    let out = waiting.join().unwrap();
+        .env_remove("GITHUB_WORKSPACE");
+    let (out, peak_kib) =
+        harness::daemon_process::output_with_peak_rss(command, std::time::Duration::from_millis(5));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let finished = text(&out.stdout).matches("\"job_finished\"").count();
     assert_eq!(finished, 5_000, "{}", text(&out.stderr));

@@ -497,29 +497,17 @@ fn build_command_streams_a_large_context_in_bounded_memory() {
     write_noise(&ctx.join("blob.bin"), mib);
     let image = rig.image("streamed");
     let started = Instant::now();
-    let child = harness::cli::command()
+    let mut command = harness::cli::command();
+    command
         .arg("build")
         .arg(&ctx)
         .args(["--image", &image, "--builder", "kaniko", "--sha", SHA])
         .args(["--insecure-registry", &rig.registry.host])
         .arg("--kubeconfig")
         .arg(&rig.kubeconfig)
-        .env_remove("KUBECONFIG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());
-    // VmHWM only grows, so sampling until the process is gone finds its peak.
-    let mut peak_kib = 0;
-    while !waiter.is_finished() {
-        if let Some(usage) = harness::daemon_process::ProcessUsage::of(pid) {
-            peak_kib = peak_kib.max(usage.peak_rss_kib);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = waiter.join().unwrap();
+        .env_remove("KUBECONFIG");
+    let (out, peak_kib) =
+        harness::daemon_process::output_with_peak_rss(command, Duration::from_millis(20));
     let wall = started.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -534,7 +522,7 @@ fn build_command_streams_a_large_context_in_bounded_memory() {
         "not loaded through the PVC: {stdout}\n{stderr}"
     );
     assert!(!rig.registry.tags("streamed").is_empty(), "nothing pushed");
-    assert!(peak_kib > 0, "no RSS sample of pid {pid}");
+    assert!(peak_kib > 0, "no RSS sample of the build process");
     assert!(
         peak_kib < STREAMED_PEAK_BOUND_KIB,
         "peak RSS {peak_kib} KiB for a {mib} MiB context, bound {STREAMED_PEAK_BOUND_KIB} KiB"
