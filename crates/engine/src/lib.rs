@@ -27,6 +27,7 @@ pub mod events;
 pub mod hash_files;
 pub mod image_steps;
 pub mod job;
+pub mod labels;
 pub mod mask;
 pub mod placement;
 pub mod pod;

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::events::{Event, EventSink, JobKey, LogKind, Outcome};
 use crate::image_steps::BuildSettings;
 use crate::job::JobOutcome;
+use crate::labels::{self, Label, LabelKind};
 use crate::mask::Masker;
 use crate::pod::{JobPod, PodError, PodJob, PodSettings};
 
@@ -99,6 +100,15 @@ pub(crate) fn remove_tree(dir: &Path) -> std::io::Result<()> {
     std::fs::remove_dir_all(dir)
 }
 
+/// A job's labels ask for what this runner cannot give it.
+#[derive(Debug, thiserror::Error)]
+pub enum PlacementError {
+    #[error(
+        "label {label} asks for {asked}, which this runner cannot start (it runs no Docker or LXC), and its steps are not run on this host unasked. Either declare the label a host label ({label}:host) to run its steps on this host on purpose, or run them in a Kubernetes pod ({label}:kubernetes://<image>, or keep the label and add a kubernetes: section to the config)"
+    )]
+    NoContainer { label: String, asked: String },
+}
+
 /// Where a job's steps run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Placement {
@@ -109,6 +119,95 @@ pub enum Placement {
 }
 
 impl Placement {
+    /// Where a job's steps run, from its `runs-on` and this runner's labels, and the runner
+    /// line that says so. A job whose label asks
+    /// for a container (`docker`, `lxc`) runs in a pod of the job's namespace when Kubernetes
+    /// is configured (`kubernetes`), and is refused otherwise: its steps are untrusted code
+    /// meant to be kept off the machine, so they never land on this host silently. A job whose
+    /// `runs-on` matches no label (Gitea sends jobs without `runs-on` to every runner) is
+    /// placed as act_runner places it: in its default container when the runner has any
+    /// container label, else on the host.
+    pub fn for_runs_on(
+        runs_on: &[String],
+        labels: &[Label],
+        kubernetes: bool,
+    ) -> Result<(Placement, String), PlacementError> {
+        let in_pod = |image: &Option<String>| {
+            image
+                .as_ref()
+                .map(|i| format!(" ({i})"))
+                .unwrap_or_default()
+        };
+        // A job that asked for a container: who asked, what for, the image, and how the
+        // runner line about its pod starts.
+        let (name, asked, image, lead) = match labels::pick(runs_on, labels) {
+            None if !labels.iter().any(|l| l.kind.wants_isolation()) => {
+                let line = format!(
+                    "runs-on [{}] matches none of this runner's labels: the steps run on this host",
+                    runs_on.join(", ")
+                );
+                return Ok((Placement::Host, line));
+            }
+            None => {
+                let name = runs_on
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "self-hosted".into());
+                let asked = format!(
+                    "the runner's default container (runs-on [{}] matches none of its labels, and act_runner runs such a job in its default image)",
+                    runs_on.join(", ")
+                );
+                let lead = asked.clone();
+                (name, asked, None, lead)
+            }
+            Some(label) => {
+                let name = label.name.clone();
+                let (asked, image) = match &label.kind {
+                    LabelKind::Host => {
+                        let line = format!("Label {name}: the steps run on this host");
+                        return Ok((Placement::Host, line));
+                    }
+                    LabelKind::Kubernetes { image } => {
+                        let line = format!(
+                            "Label {name}: the steps run in a pod of the job's namespace{}",
+                            in_pod(image)
+                        );
+                        return Ok((
+                            Placement::Pod {
+                                image: image.clone(),
+                            },
+                            line,
+                        ));
+                    }
+                    LabelKind::Docker { image } => (
+                        format!(
+                            "the Docker image {}",
+                            image.as_deref().unwrap_or("(the default one)")
+                        ),
+                        image.clone(),
+                    ),
+                    LabelKind::Lxc { template } => (
+                        format!(
+                            "the LXC container {}",
+                            template.as_deref().unwrap_or("(default)")
+                        ),
+                        None,
+                    ),
+                };
+                let lead = format!("Label {name} asks for {asked}; this runner has no Docker");
+                (name, asked, image, lead)
+            }
+        };
+        if !kubernetes {
+            return Err(PlacementError::NoContainer { label: name, asked });
+        }
+        let line = format!(
+            "{lead}: the steps run in a pod of the job's namespace{}",
+            in_pod(&image)
+        );
+        Ok((Placement::Pod { image }, line))
+    }
+
     /// Starts what the placement needs before the first step: nothing on the host, the
     /// job pod (its namespace, then the pod, waiting until it runs) otherwise. `None` on
     /// the host, and when `cancel` fired while the pod started (the engine then reports
@@ -246,5 +345,51 @@ mod tests {
             }
         }
         assert_eq!(lines, ["error: token *** refused", "second line"]);
+    }
+
+    #[test]
+    fn container_labels_run_in_pods_with_kubernetes_and_are_refused_without() {
+        let labels = Label::parse_list(
+            "linux:host,ubuntu:docker://node:20,plain:docker,deb:lxc://debian:12,k8s:kubernetes://img:1",
+        )
+        .unwrap();
+        let place = |runs_on: &[&str], kubernetes: bool| {
+            let runs_on: Vec<String> = runs_on.iter().map(|s| s.to_string()).collect();
+            Placement::for_runs_on(&runs_on, &labels, kubernetes)
+        };
+        let (host, line) = place(&["linux"], false).unwrap();
+        assert!(matches!(host, Placement::Host) && line.contains("run on this host"));
+        let (pod, line) = place(&["k8s"], false).unwrap();
+        assert!(matches!(pod, Placement::Pod { image: Some(ref i) } if i == "img:1"));
+        assert!(
+            line.contains("pod of the job's namespace (img:1)"),
+            "{line}"
+        );
+        // Without Kubernetes a container label never runs on the host.
+        for runs_on in [&["ubuntu"][..], &["plain"], &["deb"], &["other"]] {
+            let error = place(runs_on, false).unwrap_err().to_string();
+            assert!(
+                error.contains(":host") && error.contains("kubernetes"),
+                "{runs_on:?}: {error}"
+            );
+        }
+        let error = place(&["ubuntu"], false).unwrap_err().to_string();
+        assert!(
+            error.starts_with("label ubuntu asks for the Docker image node:20"),
+            "{error}"
+        );
+        // With it, they run in a pod: the label's image, else the job image.
+        let (pod, line) = place(&["ubuntu"], true).unwrap();
+        assert!(matches!(pod, Placement::Pod { image: Some(ref i) } if i == "node:20"));
+        assert!(line.contains("node:20") && line.contains("pod"), "{line}");
+        for runs_on in [&["plain"][..], &["deb"], &["other"]] {
+            let (pod, _) = place(runs_on, true).unwrap();
+            assert!(matches!(pod, Placement::Pod { image: None }), "{runs_on:?}");
+        }
+        // A host-only runner places an unmatched job on the host, as act_runner does.
+        let host_only = Label::parse_list("linux:host").unwrap();
+        let (host, line) =
+            Placement::for_runs_on(&["other".to_string()], &host_only, false).unwrap();
+        assert!(matches!(host, Placement::Host) && line.contains("matches none"));
     }
 }

@@ -1,7 +1,7 @@
 //! Gitea and Forgejo as a job source: the `runner.v1` protocol types ([`proto`]), the Connect
 //! client that speaks it ([`client`]) and its errors ([`error`]), the runner's identity on
-//! disk ([`registration`]), the label syntax ([`labels`]) and one task through the job
-//! engine ([`task`]); the reporter that ships a task's log rows and step states
+//! disk ([`registration`]) and one task through the job engine ([`task`], placed by
+//! [`hr_engine::labels`]); the reporter that ships a task's log rows and step states
 //! ([`report`]), the daemon's poll loop ([`daemon`]) and its configuration file, act_runner's
 //! `config.yaml` ([`config`]).
 //!
@@ -12,7 +12,6 @@ pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod error;
-pub mod labels;
 pub mod proto;
 pub mod registration;
 pub mod report;

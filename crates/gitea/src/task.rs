@@ -16,15 +16,17 @@ use tokio_util::sync::CancellationToken;
 use workflows::expression::{Object, Value};
 
 use super::client::VERSION;
-use super::labels::{self, Label, LabelKind};
 use super::proto::runner::v1::{Result as TaskResult, Task, TaskNeed};
 use super::proto::well_known::Struct;
 use hr_engine::assignment::{Assignment, NeedResult, run_assignment};
 use hr_engine::eval::display;
 use hr_engine::events::{Event, EventSink, JobKey, LogKind, Outcome};
 use hr_engine::job::JobOutcome;
+use hr_engine::labels::Label;
 use hr_engine::mask::Masker;
-use hr_engine::placement::{FolderError, Placement, TaskFolders, fail_before_start, masker_for};
+use hr_engine::placement::{
+    FolderError, Placement, PlacementError, TaskFolders, fail_before_start, masker_for,
+};
 use hr_engine::pod::{PodError, PodJob, PodSettings};
 use hr_process::host::StopPolicy;
 
@@ -71,10 +73,8 @@ pub enum TaskError {
     JobCount { count: usize, ids: String },
     #[error("{0}")]
     Pod(#[from] PodError),
-    #[error(
-        "label {label} asks for {asked}, which this runner cannot start (it runs no Docker or LXC), and its steps are not run on this host unasked. Either declare the label a host label ({label}:host) to run its steps on this host on purpose, or run them in a Kubernetes pod ({label}:kubernetes://<image>, or keep the label and add a kubernetes: section to the config)"
-    )]
-    NoContainer { label: String, asked: String },
+    #[error("{0}")]
+    Placement(#[from] PlacementError),
     #[error(
         "cannot create the task folder {}: {}; check host.workdir_parent and its permissions",
         .0.path.display(),
@@ -153,16 +153,17 @@ pub async fn run_task(
     for line in setup_lines(&task, settings, &context, &key) {
         say(line);
     }
-    let placement = match placement(&runs_on, &settings.labels, settings.kubernetes_configured) {
-        Ok((placement, line)) => {
-            say(line);
-            placement
-        }
-        Err(e) => {
-            let _ = folders.remove();
-            return fail_before_start(&sink, key, &masker, &e, started);
-        }
-    };
+    let placement =
+        match Placement::for_runs_on(&runs_on, &settings.labels, settings.kubernetes_configured) {
+            Ok((placement, line)) => {
+                say(line);
+                placement
+            }
+            Err(e) => {
+                let _ = folders.remove();
+                return fail_before_start(&sink, key, &masker, &TaskError::Placement(e), started);
+            }
+        };
     let mut env = settings.envs.clone();
     for (k, v) in gitea_env(settings, &context) {
         hr_engine::eval::upsert(&mut env, k, v);
@@ -322,94 +323,6 @@ fn setup_lines(
         ),
         format!("Ref {} at commit {}", text("ref"), text("sha")),
     ]
-}
-
-/// Where a task's steps run, and the runner line that says so. A job whose label asks
-/// for a container (`docker`, `lxc`) runs in a pod of the job's namespace when Kubernetes
-/// is configured (`kubernetes`), and is refused otherwise: its steps are untrusted code
-/// meant to be kept off the machine, so they never land on this host silently. A job whose
-/// `runs-on` matches no label (Gitea sends jobs without `runs-on` to every runner) is
-/// placed as act_runner places it: in its default container when the runner has any
-/// container label, else on the host.
-fn placement(
-    runs_on: &[String],
-    labels: &[Label],
-    kubernetes: bool,
-) -> Result<(Placement, String), TaskError> {
-    let in_pod = |image: &Option<String>| {
-        image
-            .as_ref()
-            .map(|i| format!(" ({i})"))
-            .unwrap_or_default()
-    };
-    // A job that asked for a container: who asked, what for, the image, and how the
-    // runner line about its pod starts.
-    let (name, asked, image, lead) = match labels::pick(runs_on, labels) {
-        None if !labels.iter().any(|l| l.kind.wants_isolation()) => {
-            let line = format!(
-                "runs-on [{}] matches none of this runner's labels: the steps run on this host",
-                runs_on.join(", ")
-            );
-            return Ok((Placement::Host, line));
-        }
-        None => {
-            let name = runs_on
-                .first()
-                .cloned()
-                .unwrap_or_else(|| "self-hosted".into());
-            let asked = format!(
-                "the runner's default container (runs-on [{}] matches none of its labels, and act_runner runs such a job in its default image)",
-                runs_on.join(", ")
-            );
-            let lead = asked.clone();
-            (name, asked, None, lead)
-        }
-        Some(label) => {
-            let name = label.name.clone();
-            let (asked, image) = match &label.kind {
-                LabelKind::Host => {
-                    let line = format!("Label {name}: the steps run on this host");
-                    return Ok((Placement::Host, line));
-                }
-                LabelKind::Kubernetes { image } => {
-                    let line = format!(
-                        "Label {name}: the steps run in a pod of the job's namespace{}",
-                        in_pod(image)
-                    );
-                    return Ok((
-                        Placement::Pod {
-                            image: image.clone(),
-                        },
-                        line,
-                    ));
-                }
-                LabelKind::Docker { image } => (
-                    format!(
-                        "the Docker image {}",
-                        image.as_deref().unwrap_or("(the default one)")
-                    ),
-                    image.clone(),
-                ),
-                LabelKind::Lxc { template } => (
-                    format!(
-                        "the LXC container {}",
-                        template.as_deref().unwrap_or("(default)")
-                    ),
-                    None,
-                ),
-            };
-            let lead = format!("Label {name} asks for {asked}; this runner has no Docker");
-            (name, asked, image, lead)
-        }
-    };
-    if !kubernetes {
-        return Err(TaskError::NoContainer { label: name, asked });
-    }
-    let line = format!(
-        "{lead}: the steps run in a pod of the job's namespace{}",
-        in_pod(&image)
-    );
-    Ok((Placement::Pod { image }, line))
 }
 
 /// Where `uses: owner/repo@ref` is fetched from: the context's
@@ -631,50 +544,5 @@ mod tests {
             context_secrets(&ctx),
             ["tok".to_string(), "oidc-secret".to_string()]
         );
-    }
-
-    #[test]
-    fn container_labels_run_in_pods_with_kubernetes_and_are_refused_without() {
-        let labels = Label::parse_list(
-            "linux:host,ubuntu:docker://node:20,plain:docker,deb:lxc://debian:12,k8s:kubernetes://img:1",
-        )
-        .unwrap();
-        let place = |runs_on: &[&str], kubernetes: bool| {
-            let runs_on: Vec<String> = runs_on.iter().map(|s| s.to_string()).collect();
-            placement(&runs_on, &labels, kubernetes)
-        };
-        let (host, line) = place(&["linux"], false).unwrap();
-        assert!(matches!(host, Placement::Host) && line.contains("run on this host"));
-        let (pod, line) = place(&["k8s"], false).unwrap();
-        assert!(matches!(pod, Placement::Pod { image: Some(ref i) } if i == "img:1"));
-        assert!(
-            line.contains("pod of the job's namespace (img:1)"),
-            "{line}"
-        );
-        // Without Kubernetes a container label never runs on the host.
-        for runs_on in [&["ubuntu"][..], &["plain"], &["deb"], &["other"]] {
-            let error = place(runs_on, false).unwrap_err().to_string();
-            assert!(
-                error.contains(":host") && error.contains("kubernetes"),
-                "{runs_on:?}: {error}"
-            );
-        }
-        let error = place(&["ubuntu"], false).unwrap_err().to_string();
-        assert!(
-            error.starts_with("label ubuntu asks for the Docker image node:20"),
-            "{error}"
-        );
-        // With it, they run in a pod: the label's image, else the job image.
-        let (pod, line) = place(&["ubuntu"], true).unwrap();
-        assert!(matches!(pod, Placement::Pod { image: Some(ref i) } if i == "node:20"));
-        assert!(line.contains("node:20") && line.contains("pod"), "{line}");
-        for runs_on in [&["plain"][..], &["deb"], &["other"]] {
-            let (pod, _) = place(runs_on, true).unwrap();
-            assert!(matches!(pod, Placement::Pod { image: None }), "{runs_on:?}");
-        }
-        // A host-only runner places an unmatched job on the host, as act_runner does.
-        let host_only = Label::parse_list("linux:host").unwrap();
-        let (host, line) = placement(&["other".to_string()], &host_only, false).unwrap();
-        assert!(matches!(host, Placement::Host) && line.contains("matches none"));
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use harness::git::git;
 use hr_engine::events::{Event, EventSink, LogKind, Outcome};
 use hr_engine::job::JobOutcome;
-use hr_gitea::labels::Label;
+use hr_engine::labels::Label;
 use hr_gitea::proto::runner::v1::{Result as TaskResult, Task, TaskNeed};
 use hr_gitea::proto::well_known::Struct;
 use hr_gitea::task::{TaskSettings, run_task};

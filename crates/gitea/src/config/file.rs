@@ -14,7 +14,7 @@ use serde::{Deserialize, Deserializer};
 use super::unknown_keys;
 use super::values::{self, LogLevel};
 use super::{Config, ConfigError};
-use crate::labels::Label;
+use hr_engine::labels::Label;
 use hr_image::kaniko::ContextMode;
 
 #[derive(Debug, Default, Deserialize)]

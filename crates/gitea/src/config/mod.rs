@@ -29,9 +29,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::labels::{Label, LabelError};
 pub use env::{ENV_PREFIX, env_var_name};
 use hr_cluster::names::is_dns1123_label;
+use hr_engine::labels::{Label, LabelError};
 use hr_image::kaniko::{ContextMode, KanikoConfig, ResourcesConfig};
 pub use template::generate;
 pub use values::LogLevel;

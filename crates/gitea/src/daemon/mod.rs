@@ -194,7 +194,7 @@ where
     tracing::info!(
         runner = %identity.registration.name,
         instance = %instance,
-        labels = ?crate::labels::names(&identity.labels),
+        labels = ?hr_engine::labels::names(&identity.labels),
         capacity = runner.capacity,
         once,
         "declared; polling for tasks"

@@ -10,12 +10,12 @@ use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 use super::diagnostics::chain;
-use crate::labels::{self, Label, LabelError};
 use crate::proto::runner::v1::DeclareRequest;
 use crate::registration::{Registration, RegistrationError, RegistrationLock};
 use crate::{Code, Declared, RpcError, RunnerClient, client};
 use hr_cluster::leases::LeaseReaper;
 use hr_cluster::reap_expired;
+use hr_engine::labels::{self, Label, LabelError};
 use hr_image::kaniko::{KanikoBuilder, KanikoConfig};
 use hr_process::orphans;
 

@@ -156,7 +156,7 @@ fn task_settings(config: &Config, ready: &Ready, envs: Vec<(String, String)>) ->
                 .identity
                 .labels
                 .iter()
-                .any(|l| matches!(l.kind, hr_gitea::labels::LabelKind::Kubernetes { .. })),
+                .any(|l| matches!(l.kind, hr_engine::labels::LabelKind::Kubernetes { .. })),
     }
 }
 

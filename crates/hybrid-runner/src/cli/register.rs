@@ -20,9 +20,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::UsageError;
+use hr_engine::labels::DEFAULT_LABELS;
+use hr_engine::labels::{self, Label};
 use hr_gitea::config;
-use hr_gitea::labels::DEFAULT_LABELS;
-use hr_gitea::labels::{self, Label};
 use hr_gitea::proto::runner::v1::RegisterRequest;
 use hr_gitea::registration::{self, Registration, RegistrationLock};
 use hr_gitea::{ClientOptions, RpcError, RunnerClient, client};

@@ -16,8 +16,8 @@ use anyhow::Context as _;
 
 use super::UsageError;
 use super::register::{Args, Prompt, comma_list, read_token_file, runner_name};
+use hr_engine::labels::{self, Label};
 use hr_gitea::config::Config;
-use hr_gitea::labels::{self, Label};
 use hr_gitea::registration::write_private;
 use hr_github::registration::DEFAULT_RUNNER_VERSION;
 use hr_github::{GitHubUrl, Registered, RunnerRequest, RunnerSettings};

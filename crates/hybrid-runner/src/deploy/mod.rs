@@ -26,8 +26,8 @@ use serde::Serialize;
 
 use hr_cluster::names::is_dns1123_label;
 use hr_cluster::permissions::{Permission, with_job_pods};
+use hr_engine::labels::Label;
 use hr_gitea::config::Config;
-use hr_gitea::labels::Label;
 use hr_image::kaniko::needed_permissions;
 
 pub use admission::service_account_user;
@@ -96,7 +96,7 @@ impl DeploySettings {
             name: "hybrid-runner".to_string(),
             instance: instance.to_string(),
             image: image.to_string(),
-            labels: hr_gitea::labels::DEFAULT_LABELS
+            labels: hr_engine::labels::DEFAULT_LABELS
                 .iter()
                 .map(|l| l.to_string())
                 .collect(),
@@ -446,7 +446,7 @@ pub fn runs_job_pods(labels: &[String]) -> bool {
     Label::parse_all(labels).is_ok_and(|labels| {
         labels
             .iter()
-            .any(|l| matches!(l.kind, hr_gitea::labels::LabelKind::Kubernetes { .. }))
+            .any(|l| matches!(l.kind, hr_engine::labels::LabelKind::Kubernetes { .. }))
     })
 }
 

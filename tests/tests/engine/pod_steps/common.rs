@@ -6,7 +6,7 @@ use std::time::Duration;
 use harness::fake_kube::{FakeKube, FakeKubeOptions};
 use hr_engine::events::{Event, EventSink};
 use hr_engine::job::JobOutcome;
-use hr_gitea::labels::Label;
+use hr_engine::labels::Label;
 use hr_gitea::proto::runner::v1::Task;
 use hr_gitea::proto::well_known::Struct;
 use hr_gitea::task::{TaskSettings, run_task};
