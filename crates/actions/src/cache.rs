@@ -132,6 +132,75 @@ impl ActionCache {
 }
 
 impl ActionCache {
+    /// Puts the tar.gz `archive` of `owner/repo` at commit `sha` into the cache, as
+    /// `git_ref` resolved (GitHub's launch service hands out such archives instead of
+    /// repositories): unpacked without its top folder (a GitHub tarball holds one,
+    /// `owner-repo-sha/`) into `<owner>/<repo>/<sha>/`, the ref pointed at it. A commit
+    /// already cached is kept. The runner's `tar` unpacks it, refusing absolute and `..`
+    /// member names; a symbolic link that leads out of the action makes it refused.
+    pub fn store_archive(
+        &self,
+        owner: &str,
+        repo: &str,
+        git_ref: &str,
+        sha: &str,
+        archive: &Path,
+    ) -> Result<PathBuf> {
+        check_names(owner, repo, git_ref)?;
+        if !is_full_sha(sha) {
+            return Err(ActionError::InvalidReference {
+                uses: format!("{owner}/{repo}@{git_ref}"),
+                why: format!("the service resolved it to `{sha}`, which is not a commit sha"),
+            });
+        }
+        let sha = sha.to_ascii_lowercase();
+        let repo_dir = self.root.join(owner).join(repo);
+        let dir = repo_dir.join(&sha);
+        if !dir.is_dir() {
+            std::fs::create_dir_all(&repo_dir)
+                .map_err(|e| ActionError::io("creating the cache directory", &repo_dir, e))?;
+            let temp = TempDir::create(&repo_dir, &sha)?;
+            let action = format!("{owner}/{repo}@{git_ref}");
+            let output = Command::new("tar")
+                .arg("-xzf")
+                .arg(archive)
+                .args(["--strip-components=1", "--no-same-owner", "-C"])
+                .arg(temp.path())
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| ActionError::io("running tar on", archive, e))?;
+            if !output.status.success() {
+                return Err(ActionError::Unpack {
+                    action,
+                    archive: archive.to_path_buf(),
+                    stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+                });
+            }
+            let leaving = walkdir::WalkDir::new(temp.path())
+                .into_iter()
+                .flatten()
+                .find(|e| e.path_is_symlink() && !no_link_leaves(temp.path(), e.path()));
+            if let Some(entry) = leaving {
+                return Err(ActionError::LinkLeaves {
+                    path: entry.path().to_path_buf(),
+                    root: dir,
+                });
+            }
+            match std::fs::rename(temp.path(), &dir) {
+                Ok(()) => temp.keep(),
+                // Another runner sharing the cache stored it first.
+                Err(_) if dir.is_dir() => {}
+                Err(e) => return Err(ActionError::io("moving into place", &dir, e)),
+            }
+        }
+        if !is_full_sha(git_ref) {
+            write_ref(&repo_dir, git_ref, &sha)?;
+        }
+        Ok(dir)
+    }
+}
+
+impl ActionCache {
     /// The directory holding the `action.yml` of `action`: under `workspace` for a local
     /// action, in the cache (fetched if needed) for a remote one; `None` for `docker://`.
     pub fn locate_action(&self, action: &ActionRef, workspace: &Path) -> Result<Option<PathBuf>> {

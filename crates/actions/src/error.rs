@@ -48,6 +48,15 @@ pub enum ActionError {
         repo: String,
         git_ref: String,
     },
+    /// An action archive (a tarball the job's service handed out) could not be unpacked.
+    #[error(
+        "unpacking the archive of {action} ({}) failed: {stderr}\nThe download may be cut short or not a tar.gz; the job fetches it again on its next run"
+    , archive.display())]
+    Unpack {
+        action: String,
+        archive: PathBuf,
+        stderr: String,
+    },
     /// The `git` program could not be started.
     #[error("could not run `git` ({source}): install git and make sure it is on PATH")]
     GitMissing {

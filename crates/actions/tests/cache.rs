@@ -427,3 +427,94 @@ fn the_instance_gets_the_token_and_no_other_host_does() {
     );
     assert!(!seen[1].contains("authorization"), "{}", seen[1]);
 }
+
+/// A tar.gz as GitHub serves a repository: one top folder `owner-repo-sha/`.
+fn tarball(base: &Path, top: &str, files: &[(&str, &str)], link: Option<(&str, &str)>) -> PathBuf {
+    let src = base.join("src");
+    let root = src.join(top);
+    std::fs::create_dir_all(&root).unwrap();
+    for (name, text) in files {
+        let path = root.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    if let Some((name, target)) = link {
+        std::os::unix::fs::symlink(target, root.join(name)).unwrap();
+    }
+    let archive = base.join(format!("{top}.tar.gz"));
+    let status = Command::new("tar")
+        .arg("-czf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&src)
+        .arg(top)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::remove_dir_all(&src).unwrap();
+    archive
+}
+
+#[test]
+fn archives_from_the_service_are_stored_and_found_offline() {
+    let base = tempfile::tempdir().unwrap();
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    let archive = tarball(
+        base.path(),
+        "octo-hello-0123456",
+        &[
+            ("action.yml", "runs:\n  using: node20\n  main: main.js\n"),
+            ("main.js", "1"),
+        ],
+        None,
+    );
+    let root = base.path().join("cache");
+    let cache = ActionCache::new(root.clone(), "https://github.invalid", false);
+    let dir = cache
+        .store_archive("octo", "hello", "v1", sha, &archive)
+        .unwrap();
+    assert_eq!(dir, root.join("octo/hello").join(sha));
+    assert_eq!(std::fs::read_to_string(dir.join("main.js")).unwrap(), "1");
+    // Stored again (a second job): kept as it is.
+    cache
+        .store_archive("octo", "hello", "v1", sha, &archive)
+        .unwrap();
+    // Offline, the ref resolves to the stored commit without any network.
+    let offline = ActionCache::new(root.clone(), "https://github.invalid", true);
+    assert_eq!(offline.fetch("octo", "hello", "v1").unwrap(), dir);
+    // Leftover temporary folders: none.
+    let names: Vec<String> = std::fs::read_dir(root.join("octo/hello"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.starts_with(".tmp")), "{names:?}");
+}
+
+#[test]
+fn broken_or_escaping_archives_are_refused() {
+    let base = tempfile::tempdir().unwrap();
+    let sha = "89abcdef0123456789abcdef0123456789abcdef";
+    let cache = ActionCache::new(base.path().join("cache"), "https://github.invalid", false);
+    let junk = base.path().join("junk.tar.gz");
+    std::fs::write(&junk, b"not an archive").unwrap();
+    let err = cache
+        .store_archive("octo", "junk", "v1", sha, &junk)
+        .unwrap_err();
+    assert!(matches!(err, ActionError::Unpack { .. }), "{err}");
+    assert!(err.to_string().contains("octo/junk@v1"), "{err}");
+    let escaping = tarball(
+        base.path(),
+        "octo-evil-89abcde",
+        &[("action.yml", "runs:\n  using: node20\n  main: x.js\n")],
+        Some(("x.js", "/etc/passwd")),
+    );
+    let err = cache
+        .store_archive("octo", "evil", "v1", sha, &escaping)
+        .unwrap_err();
+    assert!(matches!(err, ActionError::LinkLeaves { .. }), "{err}");
+    assert!(!base.path().join("cache/octo/evil").join(sha).exists());
+    let err = cache
+        .store_archive("octo", "evil", "v1", "main", &escaping)
+        .unwrap_err();
+    assert!(err.to_string().contains("not a commit sha"), "{err}");
+}
