@@ -61,6 +61,9 @@ pub struct Assignment {
     pub action_cache: PathBuf,
     /// Where `uses: owner/repo@ref` is fetched from (e.g. `https://github.com`).
     pub default_actions_url: String,
+    /// The job's remote actions were put into the cache before it started (GitHub's
+    /// launch service hands out archives); nothing is fetched while it runs.
+    pub actions_offline: bool,
     pub builds: BuildSettings,
     /// The runner's cap on the job's run time (`runner.timeout`).
     pub time_limit: Option<Duration>,
@@ -126,7 +129,7 @@ pub async fn run_assignment(
     let mut cache = actions::ActionCache::new(
         assignment.action_cache.clone(),
         &assignment.default_actions_url,
-        false,
+        assignment.actions_offline,
     );
     // Actions on the instance itself (private action repositories) are fetched with the
     // task token, as act_runner does for its own instance; nothing else gets it.
@@ -428,6 +431,7 @@ mod tests {
             runner_name: "r".into(),
             action_cache: PathBuf::new(),
             default_actions_url: "https://github.com".into(),
+            actions_offline: false,
             builds: BuildSettings::default(),
             time_limit: None,
             stop: StopPolicy::default(),

@@ -222,6 +222,7 @@ pub async fn run_task(
         runner_name: settings.runner_name.clone(),
         action_cache: settings.action_cache.clone(),
         default_actions_url: default_actions_url(&text, settings.github_mirror.as_deref()),
+        actions_offline: false,
         builds: settings.builds.clone(),
         time_limit: Some(settings.timeout).filter(|t| !t.is_zero()),
         stop: StopPolicy::default(),

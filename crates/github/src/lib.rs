@@ -6,16 +6,20 @@
 
 pub mod assertion;
 pub mod broker;
+pub mod daemon;
 pub mod files;
 pub mod jit;
 pub mod job;
+pub mod job_actions;
 pub mod job_lock;
 pub mod key;
 pub mod launch;
 pub mod message;
 pub mod oauth;
 pub mod registration;
+pub mod report;
 pub mod results;
+pub mod run_job;
 pub mod run_service;
 
 pub use assertion::{SigningAlgorithm, client_assertion};
@@ -33,7 +37,9 @@ pub use oauth::{TokenError, TokenSource};
 pub use registration::{GitHubUrl, RegisterError, Registered, RunnerRequest, register, unregister};
 /// The HTTP client crate of the public API ([`http_client`]).
 pub use reqwest;
-pub use results::{JobIds, ResultsClient, ResultsError, StepConclusion, StepState, StepUpdate};
+pub use results::{
+    JobIds, LiveLog, ResultsClient, ResultsError, StepConclusion, StepState, StepUpdate,
+};
 pub use run_service::{CompleteJob, Conclusion, RunService, RunServiceError};
 
 /// The HTTP client for GitHub's endpoints, naming itself as actions/runner does (a

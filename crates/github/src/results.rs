@@ -269,21 +269,13 @@ impl ResultsClient {
     async fn upload_log(
         &self,
         url_method: &str,
-        metadata_method: &str,
+        metadata_method: &'static str,
         ids: Value,
         log: &[u8],
         line_count: u64,
         block: usize,
     ) -> Result<(), ResultsError> {
-        let answer = self.twirp(&format!("{RECEIVER}{url_method}"), &ids).await?;
-        let url = answer["logs_url"].as_str().unwrap_or_default().to_string();
-        if url.is_empty() {
-            return Err(ResultsError::Answer {
-                url: format!("{}{RECEIVER}{url_method}", self.base),
-                message: "no logs_url".to_string(),
-            });
-        }
-        let azure = answer["blob_storage_type"].as_str() == Some(AZURE);
+        let (url, azure) = self.signed_url(url_method, &ids).await?;
         let blocks: Vec<&[u8]> = if log.is_empty() {
             vec![&[]]
         } else {
@@ -295,41 +287,83 @@ impl ResultsClient {
                 put = put.header("x-ms-blob-type", "BlockBlob");
             }
             self.blob(put.body(blocks[0].to_vec()), &url).await?;
-        } else {
-            let mut create = self
-                .http
-                .put(&url)
-                .header("Content-Type", "text/plain")
-                .header("Content-Length", "0");
-            if azure {
-                create = create.header("x-ms-blob-type", "AppendBlob");
-            }
-            self.blob(create.body(Vec::new()), &url).await?;
-            let last = blocks.len() - 1;
-            for (i, chunk) in blocks.into_iter().enumerate() {
-                let finalize = i == last;
-                let comp = if finalize {
-                    "&comp=appendblock&seal=true"
-                } else {
-                    "&comp=appendblock"
-                };
-                let target = format!("{url}{comp}");
-                let mut put = self.http.put(&target);
-                if azure {
-                    put = put.header("x-ms-blob-sealed", if finalize { "True" } else { "False" });
-                }
-                self.blob(put.body(chunk.to_vec()), &target).await?;
-            }
+            return self.metadata(metadata_method, ids, line_count).await;
         }
-        let mut meta = ids;
-        meta["uploaded_at"] = json!(timestamp(std::time::SystemTime::now()));
-        meta["line_count"] = json!(line_count);
-        let answer = self
-            .twirp(&format!("{RECEIVER}{metadata_method}"), &meta)
-            .await?;
+        let log = LiveLog {
+            client: self.clone(),
+            url,
+            azure,
+            ids,
+            metadata_method,
+        };
+        log.create().await?;
+        let last = blocks.len() - 1;
+        for chunk in &blocks[..last] {
+            log.append(chunk).await?;
+        }
+        log.finish(blocks[last], line_count).await
+    }
+
+    /// Opens a step's log (`step` is its external id) for writing while the step runs:
+    /// an append blob, created empty.
+    pub async fn open_step_log(&self, step: &str) -> Result<LiveLog, ResultsError> {
+        let mut ids = json!(self.ids);
+        ids["step_backend_id"] = json!(step);
+        self.open_log("GetStepLogsSignedBlobURL", "CreateStepLogsMetadata", ids)
+            .await
+    }
+
+    /// Opens the job's own log for writing while the job runs.
+    pub async fn open_job_log(&self) -> Result<LiveLog, ResultsError> {
+        let ids = json!(self.ids);
+        self.open_log("GetJobLogsSignedBlobURL", "CreateJobLogsMetadata", ids)
+            .await
+    }
+
+    async fn open_log(
+        &self,
+        url_method: &str,
+        metadata_method: &'static str,
+        ids: Value,
+    ) -> Result<LiveLog, ResultsError> {
+        let (url, azure) = self.signed_url(url_method, &ids).await?;
+        let log = LiveLog {
+            client: self.clone(),
+            url,
+            azure,
+            ids,
+            metadata_method,
+        };
+        log.create().await?;
+        Ok(log)
+    }
+
+    /// A signed blob URL for a log, and whether it is Azure's (which wants the blob
+    /// headers).
+    async fn signed_url(&self, method: &str, ids: &Value) -> Result<(String, bool), ResultsError> {
+        let answer = self.twirp(&format!("{RECEIVER}{method}"), ids).await?;
+        let url = answer["logs_url"].as_str().unwrap_or_default().to_string();
+        if url.is_empty() {
+            return Err(ResultsError::Answer {
+                url: format!("{}{RECEIVER}{method}", self.base),
+                message: "no logs_url".to_string(),
+            });
+        }
+        Ok((url, answer["blob_storage_type"].as_str() == Some(AZURE)))
+    }
+
+    async fn metadata(
+        &self,
+        method: &str,
+        mut ids: Value,
+        line_count: u64,
+    ) -> Result<(), ResultsError> {
+        ids["uploaded_at"] = json!(timestamp(std::time::SystemTime::now()));
+        ids["line_count"] = json!(line_count);
+        let answer = self.twirp(&format!("{RECEIVER}{method}"), &ids).await?;
         if answer["ok"] != json!(true) {
             return Err(ResultsError::Answer {
-                url: format!("{}{RECEIVER}{metadata_method}", self.base),
+                url: format!("{}{RECEIVER}{method}", self.base),
                 message: format!("the metadata was not accepted: {answer}"),
             });
         }
@@ -354,6 +388,59 @@ impl ResultsClient {
                 body: crate::excerpt(&response.text().await.unwrap_or_default()),
             })
         }
+    }
+}
+
+/// A log written while it grows: an append blob behind a signed URL, one block per
+/// [`LiveLog::append`], sealed by [`LiveLog::finish`] with the log's metadata.
+#[derive(Debug, Clone)]
+pub struct LiveLog {
+    client: ResultsClient,
+    url: String,
+    azure: bool,
+    ids: Value,
+    metadata_method: &'static str,
+}
+
+impl LiveLog {
+    async fn create(&self) -> Result<(), ResultsError> {
+        let mut create = self
+            .client
+            .http
+            .put(&self.url)
+            .header("Content-Type", "text/plain")
+            .header("Content-Length", "0");
+        if self.azure {
+            create = create.header("x-ms-blob-type", "AppendBlob");
+        }
+        self.client.blob(create.body(Vec::new()), &self.url).await
+    }
+
+    async fn put_block(&self, chunk: &[u8], seal: bool) -> Result<(), ResultsError> {
+        let comp = if seal {
+            "&comp=appendblock&seal=true"
+        } else {
+            "&comp=appendblock"
+        };
+        let target = format!("{}{comp}", self.url);
+        let mut put = self.client.http.put(&target);
+        if self.azure {
+            put = put.header("x-ms-blob-sealed", if seal { "True" } else { "False" });
+        }
+        self.client.blob(put.body(chunk.to_vec()), &target).await
+    }
+
+    /// Appends one block (at most 4 MiB for Azure: callers flush smaller ones).
+    pub async fn append(&self, chunk: &[u8]) -> Result<(), ResultsError> {
+        self.put_block(chunk, false).await
+    }
+
+    /// Appends the last block, seals the blob and sends the log's metadata.
+    pub async fn finish(&self, last: &[u8], line_count: u64) -> Result<(), ResultsError> {
+        self.put_block(last, true).await?;
+        self.client
+            .metadata(self.metadata_method, self.ids.clone(), line_count)
+            .await
     }
 }
 

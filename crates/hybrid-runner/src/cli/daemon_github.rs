@@ -1,0 +1,188 @@
+//! `hybrid-runner daemon` for a GitHub runner: with the runner file a `register --github`
+//! wrote (`.runner`, `.credentials`, `.credentials_rsaparams`), or with a JIT config
+//! (`--jitconfig ENCODED`, or `ACTIONS_RUNNER_INPUT_JITCONFIG` as ARC gives its runner
+//! pods: nothing is written, and the runner ends after its one job). Exit 0 after a stop
+//! signal or the one job; 1 when GitHub refuses the runner.
+//!
+//! Labels (their placement: `name:host`, `name:kubernetes://image`) come from `--labels`,
+//! else `runner.labels`, else the runner file's `labels`, else `self-hosted:host`: GitHub
+//! only sends a runner the jobs its labels match, and the job message names none of them.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use super::UsageError;
+use super::register_github::credential_files;
+use hr_engine::image_steps::BuildSettings;
+use hr_engine::labels::{Label, LabelKind};
+use hr_gitea::config::Config;
+use hr_gitea::daemon::Shutdown;
+use hr_github::daemon::{DaemonExit, DaemonOptions, GitHubRunner};
+use hr_github::registration::DEFAULT_RUNNER_VERSION;
+use hr_github::run_job::JobSettings;
+use hr_github::{JitConfig, OAuthCredentials, RunnerKey, RunnerSettings};
+
+/// The variable ARC hands its runner pods the JIT config in.
+pub const JITCONFIG_ENV: &str = "ACTIONS_RUNNER_INPUT_JITCONFIG";
+
+/// The variable that overrides the actions/runner version reported to the broker.
+pub const VERSION_ENV: &str = "HYBRID_RUNNER_GITHUB_RUNNER_VERSION";
+
+/// A GitHub runner ready to listen, and where its job-in-flight record goes.
+pub struct Prepared {
+    pub runner: GitHubRunner,
+    pub file_labels: Vec<String>,
+    pub in_flight: Option<PathBuf>,
+    pub once: bool,
+}
+
+/// The runner of a JIT config.
+pub fn from_jitconfig(encoded: &str) -> Result<Prepared, UsageError> {
+    let jit = JitConfig::decode(encoded.trim())
+        .map_err(|e| UsageError(format!("the JIT config cannot be read: {e}")))?;
+    Ok(Prepared {
+        runner: GitHubRunner {
+            settings: jit.settings,
+            credentials: jit.credentials,
+            key: jit.key,
+        },
+        file_labels: Vec::new(),
+        in_flight: None,
+        once: true,
+    })
+}
+
+/// The runner of `runner_file` when it is a GitHub runner's file (`None`: it is not, or
+/// it does not exist).
+pub fn from_files(runner_file: &Path) -> Result<Option<Prepared>, UsageError> {
+    let Ok(text) = std::fs::read_to_string(runner_file) else {
+        return Ok(None);
+    };
+    let Ok(settings) = RunnerSettings::parse(&text) else {
+        return Ok(None);
+    };
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|e| {
+            UsageError(format!(
+                "{} is a GitHub runner's file, but {} cannot be read ({e}); register again",
+                runner_file.display(),
+                path.display()
+            ))
+        })
+    };
+    let (credentials_file, key_file) = credential_files(runner_file);
+    let credentials = OAuthCredentials::parse(&read(&credentials_file)?)
+        .map_err(|e| UsageError(format!("{}: {e}", credentials_file.display())))?;
+    let key_text = read(&key_file)?;
+    let key = serde_json::from_str(key_text.trim_start_matches('\u{feff}'))
+        .map_err(|e| e.to_string())
+        .and_then(|doc| RunnerKey::from_rsa_parameters(&doc).map_err(|e| e.to_string()))
+        .map_err(|e| UsageError(format!("{}: {e}", key_file.display())))?;
+    let doc: serde_json::Value =
+        serde_json::from_str(text.trim_start_matches('\u{feff}')).unwrap_or_default();
+    let file_labels = doc["labels"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|l| l.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    let once = settings.ephemeral;
+    Ok(Some(Prepared {
+        runner: GitHubRunner {
+            settings,
+            credentials,
+            key,
+        },
+        file_labels,
+        in_flight: Some(runner_file.with_file_name(".runner-job")),
+        once,
+    }))
+}
+
+/// Runs the listener until a signal, or its one job.
+pub fn run(
+    config: &Config,
+    prepared: Prepared,
+    once: bool,
+    labels: &[String],
+    envs: Vec<(String, String)>,
+) -> anyhow::Result<ExitCode> {
+    let texts: Vec<String> = if !labels.is_empty() {
+        labels.to_vec()
+    } else if !prepared.file_labels.is_empty() {
+        prepared.file_labels.clone()
+    } else {
+        vec!["self-hosted:host".to_string()]
+    };
+    let labels = Label::parse_all(&texts).map_err(|e| UsageError(e.to_string()))?;
+    let kube = &config.kubernetes;
+    let name = prepared.runner.settings.agent_name.clone();
+    let work_folder = prepared
+        .runner
+        .settings
+        .work_folder
+        .clone()
+        .filter(|w| !w.is_empty() && prepared.in_flight.is_some())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| config.host.workdir_parent_or_default(&super::daemon::home()));
+    let job = JobSettings {
+        runner_name: name.clone(),
+        labels: labels.clone(),
+        work_folder,
+        action_cache: super::exec::cache_home().join("hybrid-runner/actions"),
+        envs,
+        builds: BuildSettings {
+            kubeconfig: kube.kubeconfig.clone(),
+            kube_context: kube.context.clone(),
+            runner_id: name,
+            namespace_prefix: kube.namespace_prefix.clone(),
+            insecure_registries: kube.insecure_registries.clone(),
+            skip_tls_verify_registries: kube.skip_tls_verify_registries.clone(),
+            ..BuildSettings::default()
+        },
+        pods: super::daemon::pod_settings(kube),
+        kubernetes_configured: kube.configured
+            || kube.kubeconfig.is_some()
+            || kube.context.is_some()
+            || labels
+                .iter()
+                .any(|l| matches!(l.kind, LabelKind::Kubernetes { .. })),
+        timeout: config.runner.timeout,
+    };
+    let options = DaemonOptions {
+        once: once || prepared.once,
+        version: std::env::var(VERSION_ENV)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| DEFAULT_RUNNER_VERSION.to_string()),
+        job,
+        in_flight: prepared.in_flight.clone(),
+        lock: Default::default(),
+        session_retry: Duration::from_secs(5),
+        max_backoff: Duration::from_secs(30),
+    };
+    hr_cluster::install_crypto_provider();
+    let http =
+        hr_github::http_client(config.runner.insecure).context("cannot create an HTTP client")?;
+    let runtime = super::daemon::runtime()?;
+    let exit = runtime.block_on(async {
+        let shutdown = Shutdown::default();
+        if let Err(e) = hr_gitea::daemon::listen_for_signals(shutdown.clone()) {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM/SIGINT");
+        }
+        hr_github::daemon::run(http, prepared.runner, options, shutdown.stop, shutdown.hard).await
+    });
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    match exit {
+        Ok(DaemonExit::Stopped) => {
+            tracing::info!("stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(DaemonExit::Once) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
