@@ -24,7 +24,7 @@ pub struct RunnerHome {
     pub runner_file: PathBuf,
     pub config: PathBuf,
     pub workdir: PathBuf,
-    /// The runner's UUID on the fake.
+    /// The runner's UUID on the fake (a GitHub runner's: its OAuth client id).
     pub uuid: String,
     /// The `hybrid-runner` binary (the tests crate's `hybrid-runner-cli`).
     pub binary: PathBuf,
@@ -84,6 +84,63 @@ impl RunnerHome {
             .expect(".runner has a uuid")
             .to_string();
         assert!(fake.runner(&uuid).is_some(), "the fake knows runner {uuid}");
+        RunnerHome {
+            dir,
+            runner_file,
+            config,
+            workdir,
+            uuid,
+            binary,
+        }
+    }
+
+    /// Registers a GitHub runner named `name` with `labels` at the fake GitHub's
+    /// `octo/hello` with `hybrid-runner register --github`; `uuid` holds its OAuth client
+    /// id (what the fake queues its jobs for).
+    pub fn register_github(
+        fake: &crate::fake_github::FakeGitHub,
+        name: &str,
+        labels: &str,
+        config_extra: &str,
+        extra_args: &[&str],
+    ) -> RunnerHome {
+        let dir = tempfile::tempdir().expect("a temporary runner folder");
+        let runner_file = dir.path().join(".runner");
+        let config = dir.path().join("config.yaml");
+        let workdir = dir.path().join("work");
+        std::fs::create_dir_all(&workdir).expect("the work folder");
+        std::fs::write(
+            &config,
+            format!("runner:\n  file: {}\n{config_extra}", runner_file.display()),
+        )
+        .expect("the config file");
+        let repo = format!("{}/octo/hello", fake.url());
+        fake.add_registration_token(&repo, "REGTOKEN");
+        let binary = crate::cli::bin();
+        let mut command = Command::new(&binary);
+        command
+            .arg("register")
+            .args(["-c", config.to_str().expect("a UTF-8 path")])
+            .args(["--no-interactive", "--github", &repo, "--token", "REGTOKEN"])
+            .args(["--name", name])
+            .args(extra_args)
+            .current_dir(dir.path())
+            .env_remove("ACTIONS_RUNNER_INPUT_TOKEN");
+        if !labels.is_empty() {
+            command.args(["--labels", labels]);
+        }
+        let out = command.output().expect("hybrid-runner register runs");
+        assert!(
+            out.status.success(),
+            "register failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let uuid = fake
+            .runners()
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| r.client_id.clone())
+            .expect("the fake knows the runner");
         RunnerHome {
             dir,
             runner_file,

@@ -1,5 +1,6 @@
-//! `hybrid-runner daemon [-c FILE] [--once] [--labels LIST]`: runs the Gitea/Forgejo runner
-//! registered in the runner file until a signal (exit 0 after draining), until its one
+//! `hybrid-runner daemon [-c FILE] [--once] [--labels LIST] [--jitconfig ENCODED]`: runs
+//! the runner registered in the runner file: a GitHub runner's (or a JIT config's) through
+//! [`daemon_github`], else the Gitea/Forgejo runner until a signal (exit 0 after draining), until its one
 //! task is done (`--once`, ephemeral registrations; exit 0), or until the server refuses
 //! its credentials (exit 1). Usage and configuration errors (no runner file, a bad label
 //! or config) exit 2. Diagnostics go to stderr at `log.level`.
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use super::{UsageError, dotenv};
+use super::{UsageError, daemon_github, dotenv};
 use hr_engine::image_steps::BuildSettings;
 use hr_engine::pod::PodSettings;
 use hr_gitea::config::{self, Config};
@@ -39,6 +40,11 @@ pub struct Args {
     /// runner.labels and of the runner file, which is rewritten to match
     #[arg(long, value_name = "LIST")]
     pub labels: Option<String>,
+    /// Run as the GitHub JIT runner of this encoded config (from generate-jitconfig):
+    /// nothing is written, and the runner ends after its one job
+    /// [env: ACTIONS_RUNNER_INPUT_JITCONFIG]
+    #[arg(long, value_name = "ENCODED")]
+    pub jitconfig: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -62,12 +68,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         labels,
     };
     let envs = job_env(&config)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .thread_stack_size(THREAD_STACK)
-        .thread_name("hybrid-runner-daemon")
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let jitconfig = args.jitconfig.clone().or_else(|| {
+        std::env::var(daemon_github::JITCONFIG_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+    });
+    let github = match &jitconfig {
+        Some(encoded) => Some(daemon_github::from_jitconfig(encoded)?),
+        None => daemon_github::from_files(&config.runner.file)?,
+    };
+    if let Some(prepared) = github {
+        return daemon_github::run(&config, prepared, flags.once, &flags.labels, envs);
+    }
+    let runtime = runtime()?;
     let exit = runtime.block_on(serve(&config, &flags, envs));
     // Left-over blocking work (a step's pipe reader) must not hold the exit.
     runtime.shutdown_timeout(Duration::from_secs(5));
@@ -85,6 +98,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(e) if e.is_usage() => Err(UsageError(chain(&e)).into()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The daemon's runtime: multi-threaded, with deep stacks.
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(THREAD_STACK)
+        .thread_name("hybrid-runner-daemon")
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 /// The daemon with the real task work: the engine and the reporter.
@@ -161,7 +184,7 @@ fn task_settings(config: &Config, ready: &Ready, envs: Vec<(String, String)>) ->
 }
 
 /// How `kubernetes` labels' job pods are made.
-fn pod_settings(kube: &config::KubernetesConfig) -> PodSettings {
+pub(super) fn pod_settings(kube: &config::KubernetesConfig) -> PodSettings {
     PodSettings {
         image: kube.job_image.clone(),
         requests: kube.job_resources.requests.clone(),
@@ -186,7 +209,7 @@ fn job_env(config: &Config) -> Result<Vec<(String, String)>, UsageError> {
     Ok(env)
 }
 
-fn home() -> PathBuf {
+pub(super) fn home() -> PathBuf {
     std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir)

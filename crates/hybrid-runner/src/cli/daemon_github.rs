@@ -85,7 +85,11 @@ pub fn from_files(runner_file: &Path) -> Result<Option<Prepared>, UsageError> {
         serde_json::from_str(text.trim_start_matches('\u{feff}')).unwrap_or_default();
     let file_labels = doc["labels"]
         .as_array()
-        .map(|a| a.iter().filter_map(|l| l.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| l.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     let once = settings.ephemeral;
     Ok(Some(Prepared {
@@ -125,7 +129,11 @@ pub fn run(
         .clone()
         .filter(|w| !w.is_empty() && prepared.in_flight.is_some())
         .map(PathBuf::from)
-        .unwrap_or_else(|| config.host.workdir_parent_or_default(&super::daemon::home()));
+        .unwrap_or_else(|| {
+            config
+                .host
+                .workdir_parent_or_default(&super::daemon::home())
+        });
     let job = JobSettings {
         runner_name: name.clone(),
         labels: labels.clone(),

@@ -7,6 +7,7 @@ mod check;
 mod cleanup;
 mod context;
 mod daemon;
+mod daemon_github;
 mod docker_shim;
 mod dotenv;
 mod exec;
