@@ -23,7 +23,10 @@ pub struct LockTimings {
     /// How long renewals may fail before the job is given up.
     pub give_up_after: Duration,
     pub complete_attempts: u32,
+    /// The wait after the first failed `completejob`, doubled after each next one up to
+    /// `complete_max_interval`.
     pub complete_interval: Duration,
+    pub complete_max_interval: Duration,
 }
 
 impl Default for LockTimings {
@@ -35,6 +38,7 @@ impl Default for LockTimings {
             give_up_after: Duration::from_secs(60 + 300),
             complete_attempts: 10,
             complete_interval: Duration::from_secs(10),
+            complete_max_interval: Duration::from_secs(10),
         }
     }
 }
@@ -133,6 +137,7 @@ impl JobLock {
     /// already ended the job (404).
     pub async fn complete(&self, end: &CompleteJob) -> Result<bool, LockError> {
         let mut attempt = 0;
+        let mut wait = self.timings.complete_interval;
         loop {
             attempt += 1;
             match self.run.complete(&self.base, &self.job_token, end).await {
@@ -146,7 +151,8 @@ impl JobLock {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, attempt, "completejob failed; retrying");
-                    tokio::time::sleep(self.timings.complete_interval).await;
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(self.timings.complete_max_interval.max(wait));
                 }
             }
         }

@@ -6,7 +6,9 @@
 //! and one reporting a runner version below the minimum `RunnerVersionTooOld`, in the
 //! `{source, errorKind, statusCode, errorMessage}` body of `BrokerError.cs`. The HTTP
 //! statuses of those errors (400, 403) are the fake's choice: actions/runner reads only
-//! the body.
+//! the body. A session that stopped polling gives way to a new one after
+//! [`super::FakeGitHub::set_session_expiry`] (5 minutes unless set: the real expiry is the
+//! service's and not published).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +54,13 @@ pub(super) async fn create_session(
         return unauthorized();
     };
     let mut state = lock(&shared.state);
+    let expired = state
+        .session_seen
+        .get(&client)
+        .is_some_and(|seen| seen.elapsed() >= state.session_expiry);
+    if expired {
+        state.sessions.remove(&client);
+    }
     if state.sessions.contains_key(&client) {
         return (
             StatusCode::CONFLICT,
@@ -61,7 +70,8 @@ pub(super) async fn create_session(
     }
     state.next_session += 1;
     let session_id = format!("5e55107d-0000-4000-8000-{:012}", state.next_session);
-    state.sessions.insert(client, session_id.clone());
+    state.sessions.insert(client.clone(), session_id.clone());
+    state.session_seen.insert(client, std::time::Instant::now());
     Json(json!({
         "sessionId": session_id,
         "ownerName": body["ownerName"],
@@ -128,6 +138,13 @@ pub(super) async fn message(
             client.clone(),
             query.get("status").cloned().unwrap_or_default(),
         ));
+        state
+            .session_seen
+            .insert(client.clone(), std::time::Instant::now());
+        if state.fail_polls > 0 {
+            state.fail_polls -= 1;
+            return (StatusCode::INTERNAL_SERVER_ERROR, "broker failure (fault)").into_response();
+        }
         state.poll_hold
     };
     let deadline = tokio::time::Instant::now() + hold;

@@ -87,6 +87,12 @@ pub(crate) struct State {
     use_v2_flow: bool,
     /// OAuth client → its open broker session.
     sessions: BTreeMap<String, String>,
+    /// OAuth client → when its session last polled (or was opened).
+    session_seen: BTreeMap<String, std::time::Instant>,
+    /// A session nobody polled for this long is dropped when another is asked for.
+    session_expiry: std::time::Duration,
+    /// How many polls to answer 500 before answering again.
+    fail_polls: u32,
     next_session: u64,
     /// OAuth client → messages waiting for its next poll (type, body).
     messages: BTreeMap<String, std::collections::VecDeque<(String, String)>>,
@@ -127,6 +133,9 @@ impl Default for State {
             next_runner: 0,
             use_v2_flow: true,
             sessions: BTreeMap::new(),
+            session_seen: BTreeMap::new(),
+            session_expiry: std::time::Duration::from_secs(300),
+            fail_polls: 0,
             next_session: 0,
             messages: BTreeMap::new(),
             next_message: 0,
@@ -376,6 +385,17 @@ impl FakeGitHub {
     /// The next `n` `renewjob` calls are answered 500.
     pub fn fail_renewals(&self, n: u32) {
         lock(&self.shared.state).fail_renewals = n;
+    }
+
+    /// The next `n` polls are answered 500.
+    pub fn fail_polls(&self, n: u32) {
+        lock(&self.shared.state).fail_polls = n;
+    }
+
+    /// A session that has not polled for `expiry` gives way to a new one (a runner
+    /// killed without closing its session); 5 minutes unless set.
+    pub fn set_session_expiry(&self, expiry: std::time::Duration) {
+        lock(&self.shared.state).session_expiry = expiry;
     }
 
     /// The next `n` `completejob` calls are answered 500.

@@ -25,6 +25,7 @@ fn lock_for(fake: &FakeGitHub, job: &FakeJob, first_attempts: u32) -> JobLock {
             give_up_after: Duration::from_secs(5),
             complete_attempts: 4,
             complete_interval: Duration::from_millis(20),
+            complete_max_interval: Duration::from_millis(40),
         },
     }
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test that cannot set up its data should fail loudly
 
 mod broker_session;
+mod daemon_faults;
 mod daemon_jobs;
 mod job_lock;
 mod job_message;

@@ -21,6 +21,7 @@ use hr_engine::labels::{Label, LabelKind};
 use hr_gitea::config::Config;
 use hr_gitea::daemon::Shutdown;
 use hr_github::daemon::{DaemonExit, DaemonOptions, GitHubRunner};
+use hr_github::job_lock::LockTimings;
 use hr_github::registration::DEFAULT_RUNNER_VERSION;
 use hr_github::run_job::JobSettings;
 use hr_github::{JitConfig, OAuthCredentials, RunnerKey, RunnerSettings};
@@ -166,7 +167,18 @@ pub fn run(
             .unwrap_or_else(|| DEFAULT_RUNNER_VERSION.to_string()),
         job,
         in_flight: prepared.in_flight.clone(),
-        lock: Default::default(),
+        // `runner.report_retry` paces the final call, as it paces a Gitea task's; at
+        // least actions/runner's 10 attempts.
+        lock: LockTimings {
+            complete_attempts: config.runner.report_retry.max_retries.max(10),
+            complete_interval: config.runner.report_retry.initial_delay,
+            complete_max_interval: config
+                .runner
+                .report_retry
+                .max_delay
+                .unwrap_or(Duration::from_secs(60)),
+            ..LockTimings::default()
+        },
         session_retry: Duration::from_secs(5),
         max_backoff: Duration::from_secs(30),
     };
