@@ -241,3 +241,90 @@ fn a_registered_runner_runs_a_job_and_reports_it_once() {
     // The job folder is gone, and no job-in-flight record is left.
     assert!(!home.dir.path().join(".runner-job").exists());
 }
+
+/// A tar.gz as GitHub serves a repository: one top folder holding `files`.
+fn tarball(files: &[(&str, &str)]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let top = dir.path().join("src/octo-action-0123456");
+    for (name, text) in files {
+        let path = top.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let archive = dir.path().join("a.tar.gz");
+    let status = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(dir.path().join("src"))
+        .arg("octo-action-0123456")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::read(archive).unwrap()
+}
+
+#[test]
+fn actions_come_from_the_launch_service_with_the_composite_actions_they_use() {
+    let fake = FakeGitHub::start();
+    let home = RunnerHome::register_github(&fake, "gh-actions", "", "", &[]);
+    let outer_sha = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1";
+    let inner_sha = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb2";
+    fake.add_action(
+        "octo/greet@v1",
+        outer_sha,
+        tarball(&[(
+            "action.yml",
+            "name: greet\ninputs:\n  who:\n    required: true\nruns:\n  using: composite\n  steps:\n    - run: echo \"greet ${{ inputs.who }}\"\n      shell: bash\n    - uses: octo/inner@v2\n      with:\n        what: nested\n",
+        )]),
+    );
+    fake.add_action(
+        "octo/inner@v2",
+        inner_sha,
+        tarball(&[(
+            "action.yml",
+            "name: inner\ninputs:\n  what: {}\nruns:\n  using: composite\n  steps:\n    - run: echo \"inner ${{ inputs.what }}\"\n      shell: bash\n",
+        )]),
+    );
+    let step = json!({
+        "type": "action", "id": "55555555-0000-4000-8000-000000000001", "contextName": "greet",
+        "reference": {"type": "repository", "name": "octo/greet", "ref": "v1", "repositoryType": "GitHub"},
+        "inputs": {"type": 2, "map": [{"key": "who", "value": "world"}]},
+        "condition": "success()",
+    });
+    let job = fake.queue_job(&home.uuid, message(vec![step]));
+    let (status, output) = run_once(&home);
+    assert!(status.success(), "{output}");
+    let record = fake.job(&job.runner_request_id).unwrap();
+    assert_eq!(record.completions.len(), 1, "{output}");
+    assert_eq!(record.completions[0]["conclusion"], "succeeded", "{output}");
+    let log = fake
+        .log(&job.job_id, Some("55555555-0000-4000-8000-000000000001"))
+        .unwrap();
+    let text = String::from_utf8_lossy(&log.data);
+    assert!(
+        text.contains("greet world") && text.contains("inner nested"),
+        "{text}"
+    );
+    // Both were stored in the cache at the commits the service resolved.
+    let cache = home.dir.path().join("cache/hybrid-runner/actions");
+    assert!(
+        cache
+            .join("octo/greet")
+            .join(outer_sha)
+            .join("action.yml")
+            .is_file()
+    );
+    assert!(
+        cache
+            .join("octo/inner")
+            .join(inner_sha)
+            .join("action.yml")
+            .is_file()
+    );
+    let job_log = String::from_utf8_lossy(&fake.log(&job.job_id, None).unwrap().data).into_owned();
+    assert!(
+        job_log.contains("Actions ready: octo/greet@v1, octo/inner@v2"),
+        "{job_log}"
+    );
+}
