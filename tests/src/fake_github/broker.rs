@@ -1,6 +1,7 @@
 //! The broker: `POST/DELETE /broker/session`, `GET /broker/message` (long poll, held
 //! [`super::FakeGitHub::set_poll_hold`], default 300 ms, then `202` with no body), and
-//! `POST /broker/acknowledge`, as actions/runner's `BrokerHttpClient.cs` calls them. Every
+//! `POST /broker/acknowledge`, as actions/runner's `BrokerHttpClient.cs` calls them; a poll
+//! reporting `status=Busy` is offered no job request. Every
 //! call needs a bearer token the fake's token endpoint issued; one open session per OAuth
 //! client (a second is `409`); a poll with another session id is `RunnerSessionInvalid`
 //! and one reporting a runner version below the minimum `RunnerVersionTooOld`, in the
@@ -151,10 +152,23 @@ pub(super) async fn message(
     loop {
         {
             let mut state = lock(&shared.state);
+            // A busy runner is offered no job: only its other messages (cancellations,
+            // token refreshes) reach it.
+            let busy = query.get("status").is_some_and(|s| s == "Busy");
             if let Some(queue) = state.messages.get_mut(&client)
-                && let Some((message_type, body)) = queue.pop_front()
+                && let Some(at) = queue
+                    .iter()
+                    .position(|(kind, _)| !(busy && kind == "RunnerJobRequest"))
+                && let Some((message_type, body)) = queue.remove(at)
             {
                 state.next_message += 1;
+                if message_type == "RunnerJobRequest" {
+                    let request = serde_json::from_str::<Value>(&body).unwrap_or_default();
+                    let id = request["runner_request_id"].as_str().unwrap_or_default();
+                    if let Some(job) = state.jobs.iter_mut().find(|j| j.runner_request_id == id) {
+                        job.offered_at = Some(std::time::SystemTime::now());
+                    }
+                }
                 return Json(json!({
                     "messageId": state.next_message,
                     "messageType": message_type,

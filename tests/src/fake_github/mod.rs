@@ -74,6 +74,8 @@ pub struct FakeJob {
     pub completion: Option<serde_json::Value>,
     /// Every `completejob` body that landed (more than one is a runner bug).
     pub completions: Vec<serde_json::Value>,
+    /// When a poll handed the job request to the runner.
+    pub offered_at: Option<std::time::SystemTime>,
 }
 
 #[derive(Debug)]
@@ -331,6 +333,7 @@ impl FakeGitHub {
                 job_token: format!("fake-github-job-token-{n}"),
                 message: serde_json::Value::Null,
                 acquired: false,
+                offered_at: None,
                 lost: false,
                 renewals: 0,
                 completion: None,

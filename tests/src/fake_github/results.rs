@@ -30,6 +30,8 @@ pub struct Blob {
     pub sealed: bool,
     /// From the metadata call, once made.
     pub line_count: Option<u64>,
+    /// When each write arrived, and the blob's length after it.
+    pub writes: Vec<(std::time::SystemTime, usize)>,
 }
 
 const SIG: &str = "fake-signature";
@@ -108,6 +110,7 @@ pub(super) async fn twirp(
                         data: Vec::new(),
                         sealed: false,
                         line_count: None,
+                        writes: Vec::new(),
                     });
                     state.blobs.len() - 1
                 }
@@ -169,6 +172,8 @@ pub(super) async fn blob(
                 blob.kind = "BlockBlob".into();
                 blob.data = body.to_vec();
                 blob.sealed = true;
+                blob.writes
+                    .push((std::time::SystemTime::now(), blob.data.len()));
             }
             Some("AppendBlob") if body.is_empty() => {
                 blob.kind = "AppendBlob".into();
@@ -191,6 +196,8 @@ pub(super) async fn blob(
                 return (StatusCode::CONFLICT, "InvalidBlobType").into_response();
             }
             blob.data.extend_from_slice(&body);
+            blob.writes
+                .push((std::time::SystemTime::now(), blob.data.len()));
             if query.get("seal").map(String::as_str) == Some("true") {
                 if !header("x-ms-blob-sealed").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
                     return (

@@ -6,6 +6,7 @@
 mod broker_session;
 mod daemon_faults;
 mod daemon_jobs;
+mod daemon_latency;
 mod job_lock;
 mod job_message;
 mod launch_actions;
