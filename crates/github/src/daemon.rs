@@ -15,13 +15,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::{
     BrokerClient, BrokerError, BrokerMessage, JobRequest, RunnerIdentity, RunnerStatus, Session,
 };
 use crate::files::{OAuthCredentials, RunnerSettings};
+use crate::in_flight;
 use crate::job::JobMessage;
 use crate::job_lock::{JobLock, LockTimings};
 use crate::key::RunnerKey;
@@ -29,7 +29,7 @@ use crate::oauth::TokenSource;
 use crate::report::Reporter;
 use crate::results::{JobIds, ResultsClient};
 use crate::run_job::{JobSettings, run_job};
-use crate::run_service::{Annotation, AnnotationLevel, CompleteJob, Conclusion, RunService};
+use crate::run_service::RunService;
 use hr_engine::events::EventSink;
 
 /// How long a cancelled job's `always()` steps may take before they are stopped too
@@ -80,17 +80,6 @@ pub enum DaemonError {
     Broker(#[from] BrokerError),
 }
 
-/// A job acquired and not yet completed, as recorded on disk.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct InFlight {
-    base: String,
-    job_token: String,
-    plan_id: String,
-    job_id: String,
-    #[serde(default)]
-    billing_owner_id: Option<String>,
-}
-
 /// Listens until `stop` (no job running), or after one job with `once`.
 pub async fn run(
     http: reqwest::Client,
@@ -118,7 +107,7 @@ pub async fn run(
     };
     let mut broker = BrokerClient::new(http.clone(), &broker_url, tokens.clone(), identity.clone());
     let run_service = RunService::new(http.clone());
-    recover(&run_service, &options).await;
+    in_flight::recover(&run_service, options.in_flight.as_deref(), options.lock).await;
     let Some(mut session) = open_session(&broker, &options, &stop).await? else {
         return Ok(DaemonExit::Stopped);
     };
@@ -362,17 +351,17 @@ impl JobContext {
             job_id: job.job_id.clone(),
             timings: options.lock,
         };
-        let record = InFlight {
+        let record = in_flight::InFlight {
             base: lock.base.clone(),
             job_token: lock.job_token.clone(),
             plan_id: lock.plan_id.clone(),
             job_id: lock.job_id.clone(),
             billing_owner_id: request.billing_owner_id.clone(),
         };
-        write_record(&options, &record);
+        in_flight::write(options.in_flight.as_deref(), &record);
         if let Err(e) = lock.first_renewal().await {
             tracing::error!(error = %e, "the job could not be renewed before its first step; it is not run");
-            remove_record(&options);
+            in_flight::remove(options.in_flight.as_deref());
             return;
         }
         tracing::info!(job = %job.job_display_name, request = job.request_id, "running a job");
@@ -416,94 +405,6 @@ impl JobContext {
             Ok(false) => tracing::warn!("the service had already ended the job"),
             Err(e) => tracing::error!(error = %e, "the job's completion could not be reported"),
         }
-        remove_record(&options);
+        in_flight::remove(options.in_flight.as_deref());
     }
-}
-
-fn write_record(options: &DaemonOptions, record: &InFlight) {
-    let Some(path) = &options.in_flight else {
-        return;
-    };
-    let result = serde_json::to_string(record)
-        .map_err(std::io::Error::other)
-        .and_then(|text| write_private(path, &text));
-    if let Err(e) = result {
-        tracing::warn!(file = %path.display(), error = %e, "cannot record the job in flight; a crash would leave it running on GitHub");
-    }
-}
-
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let temp = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temp)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&temp, path)
-}
-
-fn remove_record(options: &DaemonOptions) {
-    if let Some(path) = &options.in_flight {
-        let _ = std::fs::remove_file(path);
-    }
-}
-
-/// A job a killed runner left in flight: reported failed, with the reason as an
-/// annotation.
-async fn recover(run: &RunService, options: &DaemonOptions) {
-    let Some(path) = &options.in_flight else {
-        return;
-    };
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return;
-    };
-    let Ok(record) = serde_json::from_str::<InFlight>(&text) else {
-        tracing::warn!(file = %path.display(), "the job-in-flight record cannot be read; deleting it");
-        let _ = std::fs::remove_file(path);
-        return;
-    };
-    let end = CompleteJob {
-        plan_id: record.plan_id.clone(),
-        job_id: record.job_id.clone(),
-        conclusion: Conclusion::Failed,
-        outputs: Default::default(),
-        step_results: Vec::new(),
-        annotations: vec![Annotation {
-            level: AnnotationLevel::Failure,
-            message: "The runner stopped while it ran this job (it was killed or the machine went down); the job is reported failed".into(),
-            title: None,
-            path: None,
-            start_line: None,
-            end_line: None,
-            start_column: None,
-            end_column: None,
-            step_number: None,
-        }],
-        billing_owner_id: record.billing_owner_id.clone(),
-    };
-    let lock = JobLock {
-        run: run.clone(),
-        base: record.base,
-        job_token: record.job_token,
-        plan_id: record.plan_id,
-        job_id: record.job_id.clone(),
-        timings: options.lock,
-    };
-    match lock.complete(&end).await {
-        Ok(true) => {
-            tracing::warn!(job = %record.job_id, "a job left running by a stopped runner was reported failed")
-        }
-        Ok(false) => {
-            tracing::info!(job = %record.job_id, "a job left by a stopped runner had already ended")
-        }
-        Err(e) => {
-            tracing::warn!(job = %record.job_id, error = %e, "a job left by a stopped runner could not be reported")
-        }
-    }
-    let _ = std::fs::remove_file(path);
 }

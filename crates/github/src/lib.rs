@@ -8,6 +8,7 @@ pub mod assertion;
 pub mod broker;
 pub mod daemon;
 pub mod files;
+mod in_flight;
 pub mod jit;
 pub mod job;
 pub mod job_actions;
