@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test that cannot set up its data should fail loudly
 
 mod broker_session;
+mod daemon_build;
 mod daemon_faults;
 mod daemon_jobs;
 mod daemon_latency;
