@@ -359,16 +359,19 @@ impl JobContext {
             billing_owner_id: request.billing_owner_id.clone(),
         };
         in_flight::write(options.in_flight.as_deref(), &record);
-        if let Err(e) = lock.first_renewal().await {
-            tracing::error!(error = %e, "the job could not be renewed before its first step; it is not run");
-            in_flight::remove(options.in_flight.as_deref());
-            return;
-        }
+        let locked_until = match lock.first_renewal().await {
+            Ok(until) => until,
+            Err(e) => {
+                tracing::error!(error = %e, "the job could not be renewed before its first step; it is not run");
+                in_flight::remove(options.in_flight.as_deref());
+                return;
+            }
+        };
         tracing::info!(job = %job.job_display_name, request = job.request_id, "running a job");
         let done = CancellationToken::new();
         let keeper = {
             let (lock, done, lost) = (lock.clone(), done.clone(), cancel.clone());
-            tokio::spawn(async move { lock.keep(done, lost).await })
+            tokio::spawn(async move { lock.keep(locked_until, done, lost).await })
         };
         let grace = {
             let (cancel, hard) = (cancel.clone(), hard.clone());

@@ -7,7 +7,7 @@
 //! - `completejob` is retried until it lands (a 404 means the service already ended the
 //!   job), so the service hears of the job's end exactly once.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -81,13 +81,14 @@ impl JobLock {
             .await
     }
 
-    /// The first renewal, which must succeed before the job starts.
-    pub async fn first_renewal(&self) -> Result<(), LockError> {
+    /// The first renewal, which must succeed before the job starts; the time the job is
+    /// locked until, when the service said.
+    pub async fn first_renewal(&self) -> Result<Option<SystemTime>, LockError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             match self.renew_once().await {
-                Ok(_) => return Ok(()),
+                Ok(until) => return Ok(hr_cluster::time::parse_rfc3339(&until)),
                 Err(e @ RunServiceError::JobNotFound(_)) => return Err(LockError::Lost(e)),
                 Err(e) if attempt >= self.timings.first_attempts => {
                     return Err(LockError::FirstRenewal {
@@ -104,20 +105,27 @@ impl JobLock {
     }
 
     /// Renews until `done` is cancelled; returns the reason when the job is lost, after
-    /// cancelling `lost` (the job's steps then stop).
+    /// cancelling `lost` (the job's steps then stop). Renewals come every `renew_every`
+    /// (actions/runner's 60 s), sooner when the lock would run out before: at half the
+    /// time left of `locked_until` (at least a second apart).
     pub async fn keep(
         &self,
+        locked_until: Option<SystemTime>,
         done: CancellationToken,
         lost: CancellationToken,
     ) -> Option<LockError> {
         let mut last_success = Instant::now();
+        let mut until = locked_until;
         loop {
             tokio::select! {
                 () = done.cancelled() => return None,
-                () = tokio::time::sleep(self.timings.renew_every) => {}
+                () = tokio::time::sleep(self.next_renewal(until)) => {}
             }
             match self.renew_once().await {
-                Ok(_) => last_success = Instant::now(),
+                Ok(answer) => {
+                    last_success = Instant::now();
+                    until = hr_cluster::time::parse_rfc3339(&answer);
+                }
                 Err(e @ RunServiceError::JobNotFound(_)) => {
                     lost.cancel();
                     return Some(LockError::Lost(e));
@@ -131,6 +139,16 @@ impl JobLock {
                 }
             }
         }
+    }
+
+    /// The wait before the next renewal of a lock held until `until`.
+    fn next_renewal(&self, until: Option<SystemTime>) -> Duration {
+        let Some(left) = until.and_then(|u| u.duration_since(SystemTime::now()).ok()) else {
+            return self.timings.renew_every;
+        };
+        self.timings
+            .renew_every
+            .min((left / 2).max(Duration::from_secs(1)))
     }
 
     /// Reports the job's end, retrying until it lands; `Ok(false)` when the service had

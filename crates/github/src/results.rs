@@ -112,32 +112,14 @@ pub struct JobIds {
     pub workflow_job_run_backend_id: String,
 }
 
-/// The results timestamp format for `t`.
+/// The results timestamp format for `t`: RFC 3339 with milliseconds.
 pub fn timestamp(t: std::time::SystemTime) -> String {
     let millis = t
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
+        .map(|d| d.subsec_millis())
         .unwrap_or_default();
-    let secs = (millis / 1000) as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        millis % 1000
-    )
+    let seconds = hr_cluster::time::rfc3339(t);
+    format!("{}.{millis:03}Z", seconds.trim_end_matches('Z'))
 }
 
 /// Talks to one job's results service.

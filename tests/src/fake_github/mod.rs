@@ -95,6 +95,8 @@ pub(crate) struct State {
     session_expiry: std::time::Duration,
     /// How many polls to answer 500 before answering again.
     fail_polls: u32,
+    /// How far ahead `renewjob` locks a job (`lockedUntil`).
+    lock_duration: std::time::Duration,
     next_session: u64,
     /// OAuth client → messages waiting for its next poll (type, body).
     messages: BTreeMap<String, std::collections::VecDeque<(String, String)>>,
@@ -138,6 +140,7 @@ impl Default for State {
             session_seen: BTreeMap::new(),
             session_expiry: std::time::Duration::from_secs(300),
             fail_polls: 0,
+            lock_duration: std::time::Duration::from_secs(600),
             next_session: 0,
             messages: BTreeMap::new(),
             next_message: 0,
@@ -388,6 +391,11 @@ impl FakeGitHub {
     /// The next `n` `renewjob` calls are answered 500.
     pub fn fail_renewals(&self, n: u32) {
         lock(&self.shared.state).fail_renewals = n;
+    }
+
+    /// `renewjob` locks a job this far ahead from now on (10 minutes unless set).
+    pub fn set_lock_duration(&self, duration: std::time::Duration) {
+        lock(&self.shared.state).lock_duration = duration;
     }
 
     /// The next `n` polls are answered 500.

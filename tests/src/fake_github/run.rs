@@ -84,7 +84,7 @@ pub(super) async fn renew(
         return run_error(StatusCode::INTERNAL_SERVER_ERROR, "renewjob failed (fault)");
     }
     state.jobs[i].renewals += 1;
-    let until = std::time::SystemTime::now() + std::time::Duration::from_secs(600);
+    let until = std::time::SystemTime::now() + state.lock_duration;
     Json(json!({"lockedUntil": hr_cluster::time::rfc3339(until)})).into_response()
 }
 

@@ -229,3 +229,32 @@ fn a_runner_killed_mid_job_reports_the_job_failed_when_it_starts_again() {
     let status = again.wait_exit(Duration::from_secs(20)).expect("stops");
     assert!(status.success(), "{}", again.output());
 }
+
+#[test]
+fn a_job_whose_renewal_is_answered_404_is_stopped() {
+    let fake = FakeGitHub::start();
+    // A short lock: the runner renews at half the time left, every 2 s here.
+    fake.set_lock_duration(Duration::from_secs(4));
+    let home = RunnerHome::register_github(&fake, "gh-lost", "", "", &[]);
+    let job = fake.queue_job(&home.uuid, slow_job());
+    let mut daemon = home.start(&DaemonOptions::default().arg("--once"));
+    wait_for("the slow step", &daemon, Duration::from_secs(30), || {
+        step_log_has(&fake, &job, SLOW, "started")
+    });
+    let renewals = fake.job(&job.runner_request_id).unwrap().renewals;
+    fake.lose_job(&job.runner_request_id);
+    let lost = Instant::now();
+    let status = daemon
+        .wait_exit(Duration::from_secs(30))
+        .expect("the daemon ends");
+    assert!(status.success(), "{}", daemon.output());
+    let output = daemon.output();
+    assert!(output.contains("the job's lock was lost"), "{output}");
+    assert!(
+        lost.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        lost.elapsed()
+    );
+    assert!(!step_log_has(&fake, &job, SLOW, "never"));
+    assert!(renewals >= 1, "renewed before the loss: {renewals}");
+}

@@ -60,7 +60,7 @@ fn a_job_is_held_renewed_lost_and_completed_once() {
         let keeper = tokio::spawn({
             let lock = lock.clone();
             let (done, lost) = (done.clone(), lost.clone());
-            async move { lock.keep(done, lost).await }
+            async move { lock.keep(None, done, lost).await }
         });
         tokio::time::sleep(Duration::from_millis(400)).await;
         done.cancel();
@@ -94,7 +94,7 @@ fn a_job_is_held_renewed_lost_and_completed_once() {
         let keeper = tokio::spawn({
             let lock = lock.clone();
             let lost = lost.clone();
-            async move { lock.keep(CancellationToken::new(), lost).await }
+            async move { lock.keep(None, CancellationToken::new(), lost).await }
         });
         fake.lose_job(&job.runner_request_id);
         tokio::time::timeout(Duration::from_secs(5), lost.cancelled())
