@@ -2,7 +2,7 @@
 //! results service), as actions/runner speaks it. This crate owns the runner's identity:
 //! its files (`.runner`, `.credentials`, `.credentials_rsaparams`) in the forms the service
 //! and actions/runner write them, JIT configs, the RSA key, the OAuth client
-//! assertion and the access tokens it buys; the broker's sessions and messages; the run service (acquire, renew, complete); the results service (step states, logs); the launch service (action archives); the job message, read and written back as a one-job workflow. It knows nothing of how jobs run.
+//! assertion and the access tokens it buys; the broker's sessions and messages; the run service (acquire, renew, complete); the results service (step states, logs); the launch service (action archives); the REST calls of runner pool mode (JIT configs, runner groups, listing and deleting runners, with a PAT or a GitHub App); the job message, read and written back as a one-job workflow. It knows nothing of how jobs run.
 
 pub mod assertion;
 pub mod broker;
@@ -22,6 +22,7 @@ pub mod report;
 pub mod results;
 pub mod run_job;
 pub mod run_service;
+pub mod runner_admin;
 
 pub use assertion::{SigningAlgorithm, client_assertion};
 pub use broker::{
@@ -42,6 +43,7 @@ pub use results::{
     JobIds, LiveLog, ResultsClient, ResultsError, StepConclusion, StepState, StepUpdate,
 };
 pub use run_service::{CompleteJob, Conclusion, RunService, RunServiceError};
+pub use runner_admin::{AdminAuth, AdminError, Jit, RunnerAdmin, RunnerInfo, jit_labels};
 
 /// The HTTP client for GitHub's endpoints, naming itself as actions/runner does (a
 /// rustls crypto provider must be installed first). `insecure` accepts any certificate.
