@@ -16,6 +16,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
+use super::runners::{api_scope, in_scope};
 use super::{OAuthClient, RegisteredRunner, Shared, credential, lock};
 
 fn bad_credentials() -> Response {
@@ -34,13 +35,6 @@ fn not_found() -> Response {
         .into_response()
 }
 
-/// Whether the route's owner parameters (`owner`, `repo` or `org`) are the token's scope.
-fn in_scope(shared: &Shared, scope: &str, owner: &[(String, String)]) -> bool {
-    let wanted: Vec<&str> = owner.iter().map(|(_, v)| v.as_str()).collect();
-    let prefix = format!("http://{}/", shared.addr);
-    scope.strip_prefix(&prefix) == Some(wanted.join("/").as_str())
-}
-
 fn unprocessable(message: &str) -> Response {
     (
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -53,6 +47,11 @@ fn unprocessable(message: &str) -> Response {
 fn token_scope(shared: &Shared, headers: &HeaderMap) -> Option<String> {
     let token = credential(headers, "RemoteAuth")?;
     lock(&shared.state).registration_tokens.get(&token).cloned()
+}
+
+/// The scope of a registration token or of a REST API token (PAT, installation token).
+fn any_token_scope(shared: &Shared, headers: &HeaderMap) -> Option<String> {
+    token_scope(shared, headers).or_else(|| api_scope(shared, headers))
 }
 
 pub(super) async fn runner_registration(
@@ -84,7 +83,7 @@ pub(super) async fn runner_groups(
     headers: HeaderMap,
     Path(path): Path<Vec<(String, String)>>,
 ) -> Response {
-    let Some(scope) = token_scope(&shared, &headers) else {
+    let Some(scope) = any_token_scope(&shared, &headers) else {
         return bad_credentials();
     };
     // The token registers for one repository or organisation: its groups only.
@@ -152,6 +151,7 @@ pub(super) async fn register(
         ephemeral: body["ephemeral"].as_bool().unwrap_or(false),
         version: body["version"].as_str().unwrap_or_default().to_string(),
         client_id: client_id.clone(),
+        scope,
     });
     Json(json!({
         "id": id,
@@ -165,13 +165,14 @@ pub(super) async fn register(
     .into_response()
 }
 
-/// `DELETE /{repos/O/R | orgs/O}/actions/runners/{id}`: 204, or 404 for an unknown runner.
+/// `DELETE /{repos/O/R | orgs/O}/actions/runners/{id}` with a registration token (as
+/// `config.sh remove`) or a REST API token: 204, or 404 for a runner not in the scope.
 pub(super) async fn delete_runner(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     Path(path): Path<Vec<(String, String)>>,
 ) -> Response {
-    let Some(scope) = token_scope(&shared, &headers) else {
+    let Some(scope) = any_token_scope(&shared, &headers) else {
         return bad_credentials();
     };
     let (id, owner) = path.split_last().expect("the route has parameters");
@@ -180,7 +181,9 @@ pub(super) async fn delete_runner(
     }
     let mut state = lock(&shared.state);
     let before = state.runners.len();
-    state.runners.retain(|r| r.id.to_string() != id.1);
+    state
+        .runners
+        .retain(|r| r.id.to_string() != id.1 || r.scope != scope);
     if state.runners.len() == before {
         return not_found();
     }

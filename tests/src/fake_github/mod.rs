@@ -1,5 +1,6 @@
 //! A fake GitHub on loopback, for the runner's V2 protocol. So far it serves registration
-//! through runner-admin (`admin`), the broker (`broker`), the run service (`run`), the results
+//! through runner-admin (`admin`), the REST API of runner pool mode (`runners`: JIT configs,
+//! listing and deleting runners) with PATs and GitHub App installation tokens (`apps`), the broker (`broker`), the run service (`run`), the results
 //! service with its blob store (`results`), the launch service with action archives
 //! (`launch`) and the
 //! OAuth token endpoint the runner's `.credentials` name: it takes the client-credentials
@@ -10,11 +11,13 @@
 //! (`invalid_client`, 401); GitHub's own texts are not public.
 
 mod admin;
+mod apps;
 mod broker;
 mod launch;
 mod oauth;
 mod results;
 mod run;
+mod runners;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -25,6 +28,7 @@ use axum::routing::{delete, get, post};
 
 use crate::loopback::{LoopbackListener, LoopbackServer};
 
+pub use apps::{InstallationTokenRequest, private_key_pem};
 pub use results::Blob;
 
 /// A registered OAuth client: its public key (big-endian modulus and exponent).
@@ -53,6 +57,8 @@ pub struct RegisteredRunner {
     pub ephemeral: bool,
     pub version: String,
     pub client_id: String,
+    /// The repository or organisation URL it serves, e.g. `{fake}/octo/hello`.
+    pub scope: String,
 }
 
 /// A job queued for a runner, as the run service keeps it.
@@ -121,6 +127,16 @@ pub(crate) struct State {
     tokens: BTreeMap<String, String>,
     token_requests: Vec<TokenRequest>,
     next_token: u64,
+    /// REST API tokens: PATs and installation tokens.
+    api_tokens: BTreeMap<String, runners::ApiToken>,
+    /// GitHub App id → its public key.
+    apps: BTreeMap<u64, OAuthClient>,
+    /// Installation id → its App and the URL it is installed on.
+    installations: BTreeMap<u64, (u64, String)>,
+    installation_token_lifetime: std::time::Duration,
+    installation_token_requests: Vec<InstallationTokenRequest>,
+    /// The most runners one page of the list holds (GitHub: 100).
+    max_per_page: usize,
 }
 
 impl Default for State {
@@ -158,6 +174,12 @@ impl Default for State {
             tokens: BTreeMap::new(),
             token_requests: Vec::new(),
             next_token: 0,
+            api_tokens: BTreeMap::new(),
+            apps: BTreeMap::new(),
+            installations: BTreeMap::new(),
+            installation_token_lifetime: apps::DEFAULT_INSTALLATION_TOKEN_LIFETIME,
+            installation_token_requests: Vec::new(),
+            max_per_page: 100,
         }
     }
 }
@@ -239,6 +261,26 @@ impl FakeGitHub {
             .route(
                 "/api/v3/repos/{owner}/{repo}/actions/runners/{id}",
                 delete(admin::delete_runner),
+            )
+            .route(
+                "/api/v3/repos/{owner}/{repo}/actions/runners",
+                get(runners::list_runners),
+            )
+            .route(
+                "/api/v3/orgs/{org}/actions/runners",
+                get(runners::list_runners),
+            )
+            .route(
+                "/api/v3/repos/{owner}/{repo}/actions/runners/generate-jitconfig",
+                post(runners::generate_jitconfig),
+            )
+            .route(
+                "/api/v3/orgs/{org}/actions/runners/generate-jitconfig",
+                post(runners::generate_jitconfig),
+            )
+            .route(
+                "/api/v3/app/installations/{id}/access_tokens",
+                post(apps::access_tokens),
             )
             .route(
                 "/api/v3/orgs/{org}/actions/runners/{id}",
@@ -440,7 +482,8 @@ impl FakeGitHub {
             .insert(name_at_ref.to_string(), (sha.to_string(), archive));
     }
 
-    /// The runners registered so far.
+    /// The runners registered so far (through runner-admin or as JIT runners), less those
+    /// deleted.
     pub fn runners(&self) -> Vec<RegisteredRunner> {
         lock(&self.shared.state).runners.clone()
     }

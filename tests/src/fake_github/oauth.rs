@@ -44,7 +44,7 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn public_key(client: &OAuthClient) -> Option<PublicKey> {
+pub(super) fn public_key(client: &OAuthClient) -> Option<PublicKey> {
     let uint = |b: &[u8]| {
         let bits = (b.len().max(1) * 8).next_multiple_of(64) as u32;
         BoxedUint::from_be_slice(b, bits).ok()
