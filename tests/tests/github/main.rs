@@ -16,6 +16,7 @@ mod register_cli;
 mod registration;
 mod results_logs;
 mod run_service;
+mod runner_admin;
 
 use std::sync::Arc;
 
