@@ -262,7 +262,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Daemon {
-    fn spawn(mut command: Command) -> Daemon {
+    /// Starts `command` (a `hybrid-runner daemon` command line), its output collected.
+    pub fn spawn(mut command: Command) -> Daemon {
         let mut child = command.spawn().expect("hybrid-runner daemon starts");
         let output = Arc::new(Mutex::new(String::new()));
         let echo = std::env::var_os("HR_TEST_ECHO_DAEMON").is_some();

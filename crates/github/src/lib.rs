@@ -17,6 +17,7 @@ pub mod key;
 pub mod launch;
 pub mod message;
 pub mod oauth;
+pub mod pool;
 pub mod registration;
 pub mod report;
 pub mod results;

@@ -155,6 +155,21 @@ pub(super) async fn message(
             // A busy runner is offered no job: only its other messages (cancellations,
             // token refreshes) reach it.
             let busy = query.get("status").is_some_and(|s| s == "Busy");
+            if !busy
+                && state.messages.get(&client).is_none_or(|q| q.is_empty())
+                && let Some(body) = state.open_jobs.pop_front()
+            {
+                let request = serde_json::from_str::<Value>(&body).unwrap_or_default();
+                let id = request["runner_request_id"].as_str().unwrap_or_default();
+                if let Some(job) = state.jobs.iter_mut().find(|j| j.runner_request_id == id) {
+                    job.client_id = client.clone();
+                }
+                state
+                    .messages
+                    .entry(client.clone())
+                    .or_default()
+                    .push_back(("RunnerJobRequest".to_string(), body));
+            }
             if let Some(queue) = state.messages.get_mut(&client)
                 && let Some(at) = queue
                     .iter()

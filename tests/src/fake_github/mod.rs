@@ -103,6 +103,11 @@ pub(crate) struct State {
     fail_polls: u32,
     /// How far ahead `renewjob` locks a job (`lockedUntil`).
     lock_duration: std::time::Duration,
+    /// Job requests for whichever runner polls `Online` first.
+    open_jobs: std::collections::VecDeque<String>,
+    /// Jobs acquired and not completed, now and at most.
+    running: usize,
+    peak_running: usize,
     next_session: u64,
     /// OAuth client → messages waiting for its next poll (type, body).
     messages: BTreeMap<String, std::collections::VecDeque<(String, String)>>,
@@ -157,6 +162,9 @@ impl Default for State {
             session_expiry: std::time::Duration::from_secs(300),
             fail_polls: 0,
             lock_duration: std::time::Duration::from_secs(600),
+            open_jobs: std::collections::VecDeque::new(),
+            running: 0,
+            peak_running: 0,
             next_session: 0,
             messages: BTreeMap::new(),
             next_message: 0,
@@ -365,8 +373,41 @@ impl FakeGitHub {
     /// Queues a job for the runner of `client_id`: the run service keeps `message` (its
     /// plan, job id and `SystemVssConnection` endpoint are filled in) and the broker
     /// offers it with a `RunnerJobRequest` that asks to be acknowledged.
-    pub fn queue_job(&self, client_id: &str, mut message: serde_json::Value) -> FakeJob {
-        let job = {
+    pub fn queue_job(&self, client_id: &str, message: serde_json::Value) -> FakeJob {
+        let job = self.new_job(client_id, message);
+        self.queue_message(client_id, "RunnerJobRequest", &self.job_request(&job));
+        job
+    }
+
+    /// Queues a job for whichever runner polls `Online` first (a pool's runners share
+    /// the repository's queue); see [`Self::queue_job`].
+    pub fn queue_job_for_any(&self, message: serde_json::Value) -> FakeJob {
+        let job = self.new_job("", message);
+        let body = self.job_request(&job);
+        lock(&self.shared.state).open_jobs.push_back(body);
+        job
+    }
+
+    /// The most jobs acquired and not completed at one time.
+    pub fn peak_running(&self) -> usize {
+        lock(&self.shared.state).peak_running
+    }
+
+    /// The `RunnerJobRequest` body of `job`.
+    fn job_request(&self, job: &FakeJob) -> String {
+        serde_json::json!({
+            "id": job.runner_request_id,
+            "runner_request_id": job.runner_request_id,
+            "should_acknowledge": true,
+            "run_service_url": format!("{}/run/", self.url()),
+            "billing_owner_id": "fake-billing-owner",
+        })
+        .to_string()
+    }
+
+    /// A job of the run service for `client_id` (empty: not yet offered to anyone).
+    fn new_job(&self, client_id: &str, mut message: serde_json::Value) -> FakeJob {
+        {
             let mut state = lock(&self.shared.state);
             state.next_job += 1;
             let n = state.next_job;
@@ -400,16 +441,7 @@ impl FakeGitHub {
             let job = FakeJob { message, ..job };
             state.jobs.push(job.clone());
             job
-        };
-        let body = serde_json::json!({
-            "id": job.runner_request_id,
-            "runner_request_id": job.runner_request_id,
-            "should_acknowledge": true,
-            "run_service_url": format!("{}/run/", self.url()),
-            "billing_owner_id": "fake-billing-owner",
-        });
-        self.queue_message(client_id, "RunnerJobRequest", &body.to_string());
-        job
+        }
     }
 
     /// The run service's record of job `runner_request_id`.

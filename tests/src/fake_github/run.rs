@@ -54,7 +54,10 @@ pub(super) async fn acquire(
         );
     }
     job.acquired = true;
-    Json(job.message.clone()).into_response()
+    let message = job.message.clone();
+    state.running += 1;
+    state.peak_running = state.peak_running.max(state.running);
+    Json(message).into_response()
 }
 
 /// The job a request's job token and ids name.
@@ -103,6 +106,14 @@ pub(super) async fn complete(
             StatusCode::INTERNAL_SERVER_ERROR,
             "completejob failed (fault)",
         );
+    }
+    if state.jobs[i].completion.is_none() {
+        state.running = state.running.saturating_sub(1);
+        // GitHub removes an ephemeral runner once its job is done.
+        let client = state.jobs[i].client_id.clone();
+        state
+            .runners
+            .retain(|r| !(r.ephemeral && r.client_id == client));
     }
     state.jobs[i].completions.push(body.clone());
     state.jobs[i].completion = Some(body);

@@ -163,10 +163,16 @@ pub(super) async fn generate_jitconfig(
             return message(StatusCode::CONFLICT, "Already exists");
         }
     }
-    // A new key takes a while in a debug build: off the server's workers.
-    let key = match tokio::task::spawn_blocking(RunnerKey::generate).await {
-        Ok(Ok(key)) => key,
-        _ => return message(StatusCode::INTERNAL_SERVER_ERROR, "no key"),
+    // GitHub makes a key per runner; the fake makes one, once, and gives it to every JIT
+    // runner (a runner cannot tell, and a 100-runner pool test stays fast in a debug
+    // build). Made off the server's workers: it takes a while.
+    static KEY: std::sync::OnceLock<RunnerKey> = std::sync::OnceLock::new();
+    let key = match KEY.get() {
+        Some(key) => key.clone(),
+        None => match tokio::task::spawn_blocking(RunnerKey::generate).await {
+            Ok(Ok(key)) => KEY.get_or_init(|| key).clone(),
+            _ => return message(StatusCode::INTERNAL_SERVER_ERROR, "no key"),
+        },
     };
     let work_folder = body["work_folder"].as_str().unwrap_or("_work").to_string();
     let mut state = lock(&shared.state);

@@ -1,6 +1,7 @@
 //! `hybrid-runner daemon [-c FILE] [--once] [--labels LIST] [--jitconfig ENCODED]`: runs
 //! the runner registered in the runner file: a GitHub runner's (or a JIT config's) through
-//! [`daemon_github`], else the Gitea/Forgejo runner until a signal (exit 0 after draining), until its one
+//! [`daemon_github`], a pool of GitHub runners with `--github URL` ([`daemon_pool`]), else
+//! the Gitea/Forgejo runner until a signal (exit 0 after draining), until its one
 //! task is done (`--once`, ephemeral registrations; exit 0), or until the server refuses
 //! its credentials (exit 1). Usage and configuration errors (no runner file, a bad label
 //! or config) exit 2. Diagnostics go to stderr at `log.level`.
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use super::{UsageError, daemon_github, dotenv};
+use super::{UsageError, daemon_github, daemon_pool, dotenv};
 use hr_engine::image_steps::BuildSettings;
 use hr_engine::pod::PodSettings;
 use hr_gitea::config::{self, Config};
@@ -43,8 +44,10 @@ pub struct Args {
     /// Run as the GitHub JIT runner of this encoded config (from generate-jitconfig):
     /// nothing is written, and the runner ends after its one job
     /// [env: ACTIONS_RUNNER_INPUT_JITCONFIG]
-    #[arg(long, value_name = "ENCODED")]
+    #[arg(long, value_name = "ENCODED", conflicts_with = "github")]
     pub jitconfig: Option<String>,
+    #[command(flatten)]
+    pub pool: daemon_pool::PoolArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -68,6 +71,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         labels,
     };
     let envs = job_env(&config)?;
+    if let Some(url) = &args.pool.github {
+        return daemon_pool::run(&config, &args.pool, url, &flags.labels, envs);
+    }
     let jitconfig = args.jitconfig.clone().or_else(|| {
         std::env::var(daemon_github::JITCONFIG_ENV)
             .ok()

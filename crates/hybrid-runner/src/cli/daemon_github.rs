@@ -25,6 +25,7 @@ use hr_github::job_lock::LockTimings;
 use hr_github::registration::DEFAULT_RUNNER_VERSION;
 use hr_github::run_job::JobSettings;
 use hr_github::{JitConfig, OAuthCredentials, RunnerKey, RunnerSettings};
+use tokio_util::sync::CancellationToken;
 
 /// The variable ARC hands its runner pods the JIT config in.
 pub const JITCONFIG_ENV: &str = "ACTIONS_RUNNER_INPUT_JITCONFIG";
@@ -121,52 +122,74 @@ pub fn run(
         vec!["self-hosted:host".to_string()]
     };
     let labels = Label::parse_all(&texts).map_err(|e| UsageError(e.to_string()))?;
-    let kube = &config.kubernetes;
-    let name = prepared.runner.settings.agent_name.clone();
     let work_folder = prepared
         .runner
         .settings
         .work_folder
         .clone()
         .filter(|w| !w.is_empty() && prepared.in_flight.is_some())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
+        .map(PathBuf::from);
+    let name = prepared.runner.settings.agent_name.clone();
+    let mut options = daemon_options(config, &name, labels, envs, work_folder);
+    options.once = once || prepared.once;
+    options.in_flight = prepared.in_flight.clone();
+    serve(config, |http, stop, hard| async move {
+        hr_github::daemon::run(http, prepared.runner, options, stop, hard)
+            .await
+            .map(|exit| match exit {
+                DaemonExit::Stopped => "stopped",
+                DaemonExit::Once => "its one job is done",
+            })
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// How a runner of this config runs jobs (one runner: `once` off, no job record).
+pub fn daemon_options(
+    config: &Config,
+    name: &str,
+    labels: Vec<Label>,
+    envs: Vec<(String, String)>,
+    work_folder: Option<PathBuf>,
+) -> DaemonOptions {
+    let kube = &config.kubernetes;
+    let kubernetes_configured = kube.configured
+        || kube.kubeconfig.is_some()
+        || kube.context.is_some()
+        || labels
+            .iter()
+            .any(|l| matches!(l.kind, LabelKind::Kubernetes { .. }));
+    let job = JobSettings {
+        runner_name: name.to_string(),
+        labels,
+        work_folder: work_folder.unwrap_or_else(|| {
             config
                 .host
                 .workdir_parent_or_default(&super::daemon::home())
-        });
-    let job = JobSettings {
-        runner_name: name.clone(),
-        labels: labels.clone(),
-        work_folder,
+        }),
         action_cache: super::exec::cache_home().join("hybrid-runner/actions"),
         envs,
         builds: BuildSettings {
             kubeconfig: kube.kubeconfig.clone(),
             kube_context: kube.context.clone(),
-            runner_id: name,
+            runner_id: name.to_string(),
             namespace_prefix: kube.namespace_prefix.clone(),
             insecure_registries: kube.insecure_registries.clone(),
             skip_tls_verify_registries: kube.skip_tls_verify_registries.clone(),
             ..BuildSettings::default()
         },
         pods: super::daemon::pod_settings(kube),
-        kubernetes_configured: kube.configured
-            || kube.kubeconfig.is_some()
-            || kube.context.is_some()
-            || labels
-                .iter()
-                .any(|l| matches!(l.kind, LabelKind::Kubernetes { .. })),
+        kubernetes_configured,
         timeout: config.runner.timeout,
     };
-    let options = DaemonOptions {
-        once: once || prepared.once,
+    DaemonOptions {
+        once: false,
         version: std::env::var(VERSION_ENV)
             .ok()
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| DEFAULT_RUNNER_VERSION.to_string()),
         job,
-        in_flight: prepared.in_flight.clone(),
+        in_flight: None,
         // `runner.report_retry` paces the final call, as it paces a Gitea task's; at
         // least actions/runner's 10 attempts.
         lock: LockTimings {
@@ -181,7 +204,17 @@ pub fn run(
         },
         session_retry: Duration::from_secs(5),
         max_backoff: Duration::from_secs(30),
-    };
+    }
+}
+
+/// Runs `listen` (given the HTTP client and the stop and hard-stop tokens of SIGTERM /
+/// SIGINT) on the daemon's runtime: exit 0 with its `Ok` (said at info level), 1 with its
+/// error on stderr.
+pub fn serve<F, Fut>(config: &Config, listen: F) -> anyhow::Result<ExitCode>
+where
+    F: FnOnce(hr_github::reqwest::Client, CancellationToken, CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = Result<&'static str, String>>,
+{
     hr_cluster::install_crypto_provider();
     let http =
         hr_github::http_client(config.runner.insecure).context("cannot create an HTTP client")?;
@@ -191,15 +224,14 @@ pub fn run(
         if let Err(e) = hr_gitea::daemon::listen_for_signals(shutdown.clone()) {
             tracing::warn!(error = %e, "cannot listen for SIGTERM/SIGINT");
         }
-        hr_github::daemon::run(http, prepared.runner, options, shutdown.stop, shutdown.hard).await
+        listen(http, shutdown.stop, shutdown.hard).await
     });
     runtime.shutdown_timeout(Duration::from_secs(5));
     match exit {
-        Ok(DaemonExit::Stopped) => {
-            tracing::info!("stopped");
+        Ok(how) => {
+            tracing::info!("{how}");
             Ok(ExitCode::SUCCESS)
         }
-        Ok(DaemonExit::Once) => Ok(ExitCode::SUCCESS),
         Err(e) => {
             eprintln!("error: {e}");
             Ok(ExitCode::FAILURE)

@@ -8,6 +8,7 @@ mod cleanup;
 mod context;
 mod daemon;
 mod daemon_github;
+mod daemon_pool;
 mod docker_shim;
 mod dotenv;
 mod exec;

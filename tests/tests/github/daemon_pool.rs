@@ -1,0 +1,186 @@
+//! `hybrid-runner daemon --github URL --pat-file FILE --capacity 2`, a real process against
+//! the fake GitHub: four jobs queued for the repository run on the pool's ephemeral JIT
+//! runners, never more than two at once; after SIGTERM no runner of the pool is left. The
+//! same with a GitHub App's installation token.
+
+use std::time::{Duration, Instant};
+
+use harness::daemon_process::Daemon;
+use harness::fake_github::{FakeGitHub, private_key_pem};
+use nix::sys::signal::Signal;
+
+use crate::daemon_jobs::{message, script};
+
+const PAT: &str = "ghp_fakepoolpersonalaccesstoken00000001";
+
+/// The daemon in pool mode with `auth` flags, its folders in `dir`.
+fn pool(dir: &std::path::Path, fake: &FakeGitHub, auth: &[&str], capacity: usize) -> Daemon {
+    let config = dir.join("config.yaml");
+    std::fs::write(
+        &config,
+        "runner:\n  report_retry:\n    initial_delay: 100ms\n",
+    )
+    .unwrap();
+    let mut command = harness::cli::command();
+    command
+        .arg("daemon")
+        .args(["-c", config.to_str().unwrap()])
+        .args(["--github", &format!("{}/octo/hello", fake.url())])
+        .args(auth)
+        .args(["--capacity", &capacity.to_string()])
+        .args(["--labels", "pool:host", "--name-prefix", "hr-pool"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .env("HOME", dir)
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("HYBRID_RUNNER_HOST_WORKDIR_PARENT", dir.join("work"))
+        .env("HYBRID_RUNNER_LOG_LEVEL", "debug")
+        .env_remove("ACTIONS_RUNNER_INPUT_JITCONFIG");
+    Daemon::spawn(command)
+}
+
+/// Runs `count` jobs of `work` on a pool of `capacity`, stops it, checks every job ran
+/// once and no runner is left; the daemon's CPU and peak RSS before the stop, and how
+/// long the jobs took.
+fn run_pool(
+    fake: &FakeGitHub,
+    auth: &[&str],
+    dir: &std::path::Path,
+    (count, capacity, work): (usize, usize, &str),
+) -> (Option<harness::daemon_process::ProcessUsage>, Duration) {
+    let jobs: Vec<_> = (0..count)
+        .map(|n| {
+            fake.queue_job_for_any(message(vec![script(
+                &format!("88888888-0000-4000-8000-{n:012}"),
+                "work",
+                work,
+            )]))
+        })
+        .collect();
+    let mut daemon = pool(dir, fake, auth, capacity);
+    let start = Instant::now();
+    while !jobs.iter().all(|j| {
+        !fake
+            .job(&j.runner_request_id)
+            .unwrap()
+            .completions
+            .is_empty()
+    }) {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "not all jobs done:\n{}",
+            daemon.output()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = start.elapsed();
+    // The pool keeps its idle runners listening.
+    let wait = Instant::now();
+    while fake.runners().len() < capacity {
+        assert!(
+            wait.elapsed() < Duration::from_secs(30),
+            "{}",
+            daemon.output()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for runner in fake.runners() {
+        assert!(runner.ephemeral, "{runner:?}");
+        assert!(runner.labels.iter().any(|l| l == "pool"), "{runner:?}");
+        assert!(runner.name.starts_with("hr-pool-"), "{runner:?}");
+    }
+    let usage = daemon.usage();
+    daemon.signal(Signal::SIGTERM);
+    let status = daemon
+        .wait_exit(Duration::from_secs(30))
+        .expect("the pool stops");
+    let output = daemon.output();
+    assert!(status.success(), "{output}");
+    for job in &jobs {
+        let record = fake.job(&job.runner_request_id).unwrap();
+        assert_eq!(record.completions.len(), 1, "{output}");
+        assert_eq!(record.completions[0]["conclusion"], "succeeded", "{output}");
+    }
+    assert!(
+        fake.peak_running() <= capacity,
+        "{} at once",
+        fake.peak_running()
+    );
+    assert!(fake.runners().is_empty(), "left: {:?}", fake.runners());
+    assert!(!output.contains(PAT), "the token leaked");
+    (usage, took)
+}
+
+const FOUR_OF_TWO: (usize, usize, &str) = (4, 2, "echo pool job; sleep 1");
+
+#[test]
+fn a_pool_of_two_runs_four_jobs_two_at_a_time_and_leaves_no_runner() {
+    let fake = FakeGitHub::start();
+    fake.add_pat(PAT, &format!("{}/octo/hello", fake.url()));
+    let dir = tempfile::tempdir().unwrap();
+    let pat = dir.path().join("pat");
+    std::fs::write(&pat, format!("{PAT}\n")).unwrap();
+    run_pool(
+        &fake,
+        &["--pat-file", pat.to_str().unwrap()],
+        dir.path(),
+        FOUR_OF_TWO,
+    );
+    assert_eq!(fake.peak_running(), 2, "the pool ran two at once");
+}
+
+/// The measure: a pool of 20 and 100 queued one-step jobs. Printed, not asserted:
+/// how long they took, the daemon's peak RSS and CPU.
+#[test]
+fn pool_of_20_runs_100_one_step_jobs() {
+    let fake = FakeGitHub::start();
+    fake.add_pat(PAT, &format!("{}/octo/hello", fake.url()));
+    let dir = tempfile::tempdir().unwrap();
+    let pat = dir.path().join("pat");
+    std::fs::write(&pat, PAT).unwrap();
+    let (usage, took) = run_pool(
+        &fake,
+        &["--pat-file", pat.to_str().unwrap()],
+        dir.path(),
+        (100, 20, "echo one step"),
+    );
+    println!(
+        "github pool: 100 one-step jobs on 20 JIT runners done in {:.1} s; at most {} at once",
+        took.as_secs_f64(),
+        fake.peak_running()
+    );
+    if let Some(usage) = usage {
+        println!(
+            "  daemon peak RSS {:.1} MiB (VmHWM); CPU {:.2} s (own), {:.2} s (steps)",
+            usage.peak_rss_kib as f64 / 1024.0,
+            usage.cpu.as_secs_f64(),
+            usage.children_cpu.as_secs_f64()
+        );
+    }
+}
+
+#[test]
+fn a_pool_authenticates_as_a_github_app() {
+    let fake = FakeGitHub::start();
+    let key = hr_github::RunnerKey::generate().unwrap();
+    fake.add_app(4242, &key);
+    fake.add_installation(77, 4242, &format!("{}/octo/hello", fake.url()));
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("app.pem");
+    std::fs::write(&pem, private_key_pem(&key)).unwrap();
+    run_pool(
+        &fake,
+        &[
+            "--app-id",
+            "4242",
+            "--app-key-file",
+            pem.to_str().unwrap(),
+            "--installation-id",
+            "77",
+        ],
+        dir.path(),
+        FOUR_OF_TWO,
+    );
+}
