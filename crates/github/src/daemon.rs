@@ -25,6 +25,7 @@ use crate::in_flight;
 use crate::job::JobMessage;
 use crate::job_lock::{JobLock, LockTimings};
 use crate::key::RunnerKey;
+use crate::live_console::LiveConsole;
 use crate::oauth::TokenSource;
 use crate::report::Reporter;
 use crate::results::{JobIds, ResultsClient};
@@ -392,7 +393,8 @@ impl JobContext {
                 ResultsClient::new(http.clone(), url, &job.connection.access_token, ids)
             });
         let (sink, events) = EventSink::channel();
-        let reporter = Reporter::new(&job, results);
+        let console = live_console(&job, results.is_some()).await;
+        let reporter = Reporter::new(&job, results, console);
         let (outcome, report) = tokio::join!(
             run_job(&http, &job, &options.job, sink, cancel.clone(), hard),
             reporter.run(events)
@@ -409,5 +411,31 @@ impl JobContext {
             Err(e) => tracing::error!(error = %e, "the job's completion could not be reported"),
         }
         in_flight::remove(options.in_flight.as_deref());
+    }
+}
+
+/// The job's live console feed, when it offers one (with a results service, as
+/// actions/runner uses it) and it can be reached within 30 s.
+async fn live_console(job: &JobMessage, has_results: bool) -> Option<LiveConsole> {
+    let url = job
+        .connection
+        .data
+        .get("FeedStreamUrl")
+        .and_then(serde_json::Value::as_str)
+        .filter(|u| has_results && !u.is_empty())?;
+    let connect = LiveConsole::connect(url, &job.connection.access_token);
+    match tokio::time::timeout(Duration::from_secs(30), connect).await {
+        Ok(Ok(console)) => Some(console),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "no live console for this job; its log still goes to the results service");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(
+                url,
+                "the live console did not answer in 30 s; its log still goes to the results service"
+            );
+            None
+        }
     }
 }

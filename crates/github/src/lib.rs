@@ -15,6 +15,7 @@ pub mod job_actions;
 pub mod job_lock;
 pub mod key;
 pub mod launch;
+pub mod live_console;
 pub mod message;
 pub mod oauth;
 pub mod pool;

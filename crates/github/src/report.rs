@@ -1,6 +1,7 @@
 //! A GitHub job's events, shipped as actions/runner ships them: step states to the results
 //! service (`WorkflowStepsUpdate`), each step's log and the job's log as append blobs
-//! written while they grow (one block per [`FLUSH_EVERY`], sealed when the step ends), and
+//! written while they grow (one block per [`FLUSH_EVERY`], sealed when the step ends), the
+//! lines of running steps to the live console feed when the job offers one, and
 //! what `completejob` needs at the end: the conclusion, the job outputs, every step's
 //! result and the annotations.
 //!
@@ -21,6 +22,7 @@ use std::time::{Duration, SystemTime};
 use hr_engine::events::{AnnotationEvent, Event, EventReceiver, LogKind, Outcome, StepKey};
 
 use crate::job::JobMessage;
+use crate::live_console::LiveConsole;
 use crate::results::{LiveLog, ResultsClient, StepConclusion, StepState, StepUpdate, timestamp};
 use crate::run_service::{
     Annotation, AnnotationLevel, CompleteJob, Conclusion, StepResult, StepStatus,
@@ -51,6 +53,8 @@ struct StepRecord {
     lines: u64,
     /// The blob could not be opened or written: lines stay in the job log only.
     log_lost: bool,
+    /// Lines not yet sent to the live console.
+    feed: Vec<String>,
 }
 
 /// What the events of one job add up to.
@@ -115,10 +119,18 @@ pub struct Reporter<'a> {
     job_lines: u64,
     report: JobReport,
     dirty: bool,
+    /// The live console feed, while it works.
+    console: Option<LiveConsole>,
 }
 
 impl<'a> Reporter<'a> {
-    pub fn new(job: &'a JobMessage, results: Option<ResultsClient>) -> Reporter<'a> {
+    /// A reporter shipping to `results` (when the job has a results service) and the live
+    /// console feed `console` (when offered and connected).
+    pub fn new(
+        job: &'a JobMessage,
+        results: Option<ResultsClient>,
+        console: Option<LiveConsole>,
+    ) -> Reporter<'a> {
         let mut reporter = Reporter {
             job,
             results,
@@ -130,6 +142,7 @@ impl<'a> Reporter<'a> {
             job_lines: 0,
             report: JobReport::default(),
             dirty: false,
+            console,
         };
         reporter.runner_step = reporter.add_step(uuid::Uuid::new_v4().to_string(), "Set up job");
         reporter
@@ -166,6 +179,7 @@ impl<'a> Reporter<'a> {
             pending: Vec::new(),
             lines: 0,
             log_lost: false,
+            feed: Vec::new(),
         });
         self.dirty = true;
         self.steps.len() - 1
@@ -280,6 +294,9 @@ impl<'a> Reporter<'a> {
         if !record.log_lost {
             record.pending.extend_from_slice(stamped.as_bytes());
         }
+        if self.console.is_some() {
+            record.feed.push(text.to_string());
+        }
     }
 
     async fn open_log(&mut self, i: usize) {
@@ -316,8 +333,28 @@ impl<'a> Reporter<'a> {
         self.send_steps().await;
     }
 
+    /// Sends a step's lines not yet on the live console; a feed that fails is given up.
+    async fn feed(&mut self, i: usize) {
+        let Some(console) = self.console.as_mut() else {
+            return;
+        };
+        let record = &mut self.steps[i];
+        if record.feed.is_empty() {
+            return;
+        }
+        let lines = std::mem::take(&mut record.feed);
+        let start = record.lines + 1 - lines.len() as u64;
+        if let Err(e) = console.send(&record.external_id, &lines, start).await {
+            tracing::warn!(error = %e, "the live console feed failed; the log still goes to the results service");
+            self.console = None;
+        }
+    }
+
     /// Appends what is pending of open steps and sends changed step states.
     async fn flush(&mut self) {
+        for i in 0..self.steps.len() {
+            self.feed(i).await;
+        }
         for i in 0..self.steps.len() {
             let record = &mut self.steps[i];
             if record.pending.is_empty() || record.state == StepState::Completed {
@@ -343,6 +380,7 @@ impl<'a> Reporter<'a> {
 
     /// Seals a finished step's log with what is left of it.
     async fn seal(&mut self, i: usize) {
+        self.feed(i).await;
         let record = &mut self.steps[i];
         let Some(log) = record.log.take() else { return };
         if record.log_lost {
@@ -396,6 +434,9 @@ impl<'a> Reporter<'a> {
             if self.steps[i].state != StepState::Completed {
                 self.end_step(i, result).await;
             }
+        }
+        if let Some(console) = self.console.take() {
+            console.close().await;
         }
         if let Some(results) = self.results.clone() {
             let (log, lines) = (std::mem::take(&mut self.job_log), self.job_lines);

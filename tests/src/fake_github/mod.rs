@@ -13,6 +13,7 @@
 mod admin;
 mod apps;
 mod broker;
+mod feed;
 mod launch;
 mod oauth;
 mod results;
@@ -103,6 +104,8 @@ pub(crate) struct State {
     fail_polls: u32,
     /// How far ahead `renewjob` locks a job (`lockedUntil`).
     lock_duration: std::time::Duration,
+    /// Live console messages: the job id and the batch.
+    feed: Vec<(String, serde_json::Value)>,
     /// Job requests for whichever runner polls `Online` first.
     open_jobs: std::collections::VecDeque<String>,
     /// Jobs acquired and not completed, now and at most.
@@ -163,6 +166,7 @@ impl Default for State {
             fail_polls: 0,
             lock_duration: std::time::Duration::from_secs(600),
             open_jobs: std::collections::VecDeque::new(),
+            feed: Vec::new(),
             running: 0,
             peak_running: 0,
             next_session: 0,
@@ -248,6 +252,7 @@ impl FakeGitHub {
                 post(broker::create_session).delete(broker::delete_session),
             )
             .route("/broker/message", get(broker::message))
+            .route("/feed", get(feed::socket))
             .route("/broker/acknowledge", post(broker::acknowledge))
             .route("/run/acquirejob", post(run::acquire))
             .route("/run/renewjob", post(run::renew))
@@ -388,6 +393,17 @@ impl FakeGitHub {
         job
     }
 
+    /// The live console batches of job `job_id` (`{count, value, stepId, startLine}`), in
+    /// the order they came.
+    pub fn feed(&self, job_id: &str) -> Vec<serde_json::Value> {
+        lock(&self.shared.state)
+            .feed
+            .iter()
+            .filter(|(j, _)| j == job_id)
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+
     /// The most jobs acquired and not completed at one time.
     pub fn peak_running(&self) -> usize {
         lock(&self.shared.state).peak_running
@@ -436,7 +452,7 @@ impl FakeGitHub {
                 "name": "SystemVssConnection",
                 "url": format!("{}/run/", self.url()),
                 "authorization": {"scheme": "OAuth", "parameters": {"AccessToken": job.job_token}},
-                "data": {},
+                "data": {"FeedStreamUrl": format!("{}/feed", self.url())},
             }]);
             let job = FakeJob { message, ..job };
             state.jobs.push(job.clone());

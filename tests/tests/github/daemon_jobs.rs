@@ -227,6 +227,25 @@ fn a_registered_runner_runs_a_job_and_reports_it_once() {
             .unwrap();
         assert!(blob.sealed && blob.line_count.is_some(), "{blob:?}");
     }
+    // The live console got the running steps' lines, numbered from 1 per step.
+    let feed = fake.feed(&job.job_id);
+    let greet = feed
+        .iter()
+        .find(|b| b["stepId"] == "11111111-0000-4000-8000-000000000001")
+        .unwrap_or_else(|| panic!("no feed for the first step: {feed:#?}"));
+    assert_eq!(greet["startLine"], 1, "{greet:#}");
+    assert_eq!(greet["count"], greet["value"].as_array().unwrap().len());
+    assert!(
+        greet["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("hello from octo/hello")),
+        "{greet:#}"
+    );
+    for batch in &feed {
+        assert!(!batch.to_string().contains("s3cr3t-value-42"), "{batch}");
+    }
     // Step states: the last update has every step completed (status 6).
     let updates = fake.step_updates(&job.job_id);
     let last = updates.last().expect("step updates");
