@@ -347,3 +347,70 @@ fn actions_come_from_the_launch_service_with_the_composite_actions_they_use() {
         "{job_log}"
     );
 }
+
+#[test]
+fn checkout_fetches_the_jobs_commit_with_the_job_token_and_keeps_it_nowhere() {
+    let fake = FakeGitHub::start();
+    let home = RunnerHome::register_github(&fake, "gh-checkout", "", "", &[]);
+    // The repository GitHub would serve, here a bare repository behind `file://`; the
+    // job's commit is not the branch tip.
+    let server = tempfile::tempdir().unwrap();
+    let src = server.path().join("src");
+    let first = harness::git::repo(&src, &[("README", "first\n")]);
+    harness::git::commit_files(&src, &[("README", "second\n")], "second");
+    std::fs::create_dir_all(server.path().join("octo")).unwrap();
+    harness::git::git(
+        server.path(),
+        &["clone", "-q", "--bare", "src", "octo/hello.git"],
+    );
+    let mut job_message = message(vec![
+        json!({
+            "type": "action", "id": "99999999-0000-4000-8000-000000000001", "contextName": "__actions_checkout",
+            "reference": {"type": "repository", "name": "actions/checkout", "ref": "v4", "repositoryType": "GitHub"},
+            "condition": "success()",
+        }),
+        script(
+            "99999999-0000-4000-8000-000000000002",
+            "show",
+            "echo \"readme=$(cat README) head=$(git rev-parse HEAD)\"; cat .git/config",
+        ),
+    ]);
+    let github = &mut job_message["contextData"]["github"]["d"];
+    for (k, v) in [
+        ("server_url", format!("file://{}", server.path().display())),
+        ("sha", first.clone()),
+        ("ref", "refs/heads/main".to_string()),
+    ] {
+        let items = github.as_array_mut().unwrap();
+        items.retain(|item| item["k"] != k);
+        items.push(json!({"k": k, "v": v}));
+    }
+    let job = fake.queue_job(&home.uuid, job_message);
+    let (status, output) = run_once(&home);
+    assert!(status.success(), "{output}");
+    let record = fake.job(&job.runner_request_id).unwrap();
+    let job_log = String::from_utf8_lossy(&fake.log(&job.job_id, None).unwrap().data).into_owned();
+    assert_eq!(
+        record.completions[0]["conclusion"], "succeeded",
+        "{job_log}"
+    );
+    let log = fake
+        .log(&job.job_id, Some("99999999-0000-4000-8000-000000000002"))
+        .unwrap();
+    let text = String::from_utf8_lossy(&log.data);
+    assert!(
+        text.contains(&format!("readme=first head={first}")),
+        "{text}"
+    );
+    // The token was neither kept in the checkout's config nor written to any log.
+    assert!(!text.to_lowercase().contains("extraheader"), "{text}");
+    let checkout = fake
+        .log(&job.job_id, Some("99999999-0000-4000-8000-000000000001"))
+        .unwrap();
+    let checkout = String::from_utf8_lossy(&checkout.data);
+    assert!(checkout.contains("http.extraheader=***"), "{checkout}");
+    let basic = hr_engine::checkout::auth_header("ghs_jobtoken_value");
+    for secret in ["ghs_jobtoken_value", basic.rsplit(' ').next().unwrap()] {
+        assert!(!job_log.contains(secret), "{secret} leaked: {job_log}");
+    }
+}

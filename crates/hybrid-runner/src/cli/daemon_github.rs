@@ -39,6 +39,9 @@ pub struct Prepared {
     pub file_labels: Vec<String>,
     pub in_flight: Option<PathBuf>,
     pub once: bool,
+    /// The runner file's `workFolder`, absolute (relative to the runner file's folder,
+    /// as actions/runner takes it relative to its root); `None`: `host.workdir_parent`.
+    pub work_folder: Option<PathBuf>,
 }
 
 /// The runner of a JIT config.
@@ -54,6 +57,7 @@ pub fn from_jitconfig(encoded: &str) -> Result<Prepared, UsageError> {
         file_labels: Vec::new(),
         in_flight: None,
         once: true,
+        work_folder: None,
     })
 }
 
@@ -94,6 +98,14 @@ pub fn from_files(runner_file: &Path) -> Result<Option<Prepared>, UsageError> {
         })
         .unwrap_or_default();
     let once = settings.ephemeral;
+    let folder = runner_file.parent().unwrap_or(Path::new("."));
+    let work_folder = settings
+        .work_folder
+        .as_deref()
+        .filter(|w| !w.is_empty())
+        .map(|w| std::path::absolute(folder.join(w)))
+        .transpose()
+        .map_err(|e| UsageError(format!("the runner's work folder cannot be resolved: {e}")))?;
     Ok(Some(Prepared {
         runner: GitHubRunner {
             settings,
@@ -103,6 +115,7 @@ pub fn from_files(runner_file: &Path) -> Result<Option<Prepared>, UsageError> {
         file_labels,
         in_flight: Some(runner_file.with_file_name(".runner-job")),
         once,
+        work_folder,
     }))
 }
 
@@ -122,13 +135,7 @@ pub fn run(
         vec!["self-hosted:host".to_string()]
     };
     let labels = Label::parse_all(&texts).map_err(|e| UsageError(e.to_string()))?;
-    let work_folder = prepared
-        .runner
-        .settings
-        .work_folder
-        .clone()
-        .filter(|w| !w.is_empty() && prepared.in_flight.is_some())
-        .map(PathBuf::from);
+    let work_folder = prepared.work_folder.clone();
     let name = prepared.runner.settings.agent_name.clone();
     let mut options = daemon_options(config, &name, labels, envs, work_folder);
     options.once = once || prepared.once;
