@@ -8,6 +8,7 @@ mod daemon_build;
 mod daemon_faults;
 mod daemon_jobs;
 mod daemon_latency;
+mod daemon_pods;
 mod daemon_pool;
 mod job_lock;
 mod job_message;
