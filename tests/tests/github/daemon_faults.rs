@@ -258,3 +258,21 @@ fn a_job_whose_renewal_is_answered_404_is_stopped() {
     assert!(!step_log_has(&fake, &job, SLOW, "never"));
     assert!(renewals >= 1, "renewed before the loss: {renewals}");
 }
+
+#[test]
+fn a_second_daemon_on_the_same_runner_file_is_refused_at_once() {
+    let fake = FakeGitHub::start();
+    let home = RunnerHome::register_github(&fake, "gh-twice", "", "", &[]);
+    let mut first = home.start(&DaemonOptions::default());
+    wait_for("the first session", &first, Duration::from_secs(30), || {
+        fake.session_of(&home.uuid).is_some()
+    });
+    let mut second = home.start(&DaemonOptions::default());
+    let status = second
+        .wait_exit(Duration::from_secs(10))
+        .expect("the second daemon ends at once");
+    assert_eq!(status.code(), Some(2), "{}", second.output());
+    assert!(second.output().contains("lock"), "{}", second.output());
+    first.signal(Signal::SIGTERM);
+    assert!(first.wait_exit(Duration::from_secs(20)).unwrap().success());
+}

@@ -20,6 +20,7 @@ use hr_engine::image_steps::BuildSettings;
 use hr_engine::labels::{Label, LabelKind};
 use hr_gitea::config::Config;
 use hr_gitea::daemon::Shutdown;
+use hr_gitea::registration::RegistrationLock;
 use hr_github::daemon::{DaemonExit, DaemonOptions, GitHubRunner};
 use hr_github::job_lock::LockTimings;
 use hr_github::registration::DEFAULT_RUNNER_VERSION;
@@ -42,6 +43,9 @@ pub struct Prepared {
     /// The runner file's `workFolder`, absolute (relative to the runner file's folder,
     /// as actions/runner takes it relative to its root); `None`: `host.workdir_parent`.
     pub work_folder: Option<PathBuf>,
+    /// The runner file's lock, held while the daemon runs (a second daemon on the same
+    /// registration would fight for its broker session).
+    pub lock: Option<RegistrationLock>,
 }
 
 /// The runner of a JIT config.
@@ -58,6 +62,7 @@ pub fn from_jitconfig(encoded: &str) -> Result<Prepared, UsageError> {
         in_flight: None,
         once: true,
         work_folder: None,
+        lock: None,
     })
 }
 
@@ -70,6 +75,7 @@ pub fn from_files(runner_file: &Path) -> Result<Option<Prepared>, UsageError> {
     let Ok(settings) = RunnerSettings::parse(&text) else {
         return Ok(None);
     };
+    let lock = RegistrationLock::acquire(runner_file).map_err(|e| UsageError(e.to_string()))?;
     let read = |path: &Path| {
         std::fs::read_to_string(path).map_err(|e| {
             UsageError(format!(
@@ -116,6 +122,7 @@ pub fn from_files(runner_file: &Path) -> Result<Option<Prepared>, UsageError> {
         in_flight: Some(runner_file.with_file_name(".runner-job")),
         once,
         work_folder,
+        lock: Some(lock),
     }))
 }
 
@@ -135,6 +142,8 @@ pub fn run(
         vec!["self-hosted:host".to_string()]
     };
     let labels = Label::parse_all(&texts).map_err(|e| UsageError(e.to_string()))?;
+    // Held until the daemon ends.
+    let _lock = &prepared.lock;
     let work_folder = prepared.work_folder.clone();
     let name = prepared.runner.settings.agent_name.clone();
     let mut options = daemon_options(config, &name, labels, envs, work_folder);
