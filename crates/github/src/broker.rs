@@ -44,7 +44,7 @@ pub enum BrokerError {
     )]
     RunnerNotFound(String),
     #[error(
-        "the broker refuses this runner's version ({0}); set a newer actions/runner version to report"
+        "the broker refuses this runner's version ({0}); report a current actions/runner version with HYBRID_RUNNER_GITHUB_RUNNER_VERSION=2.x.y, or update hybrid-runner"
     )]
     VersionTooOld(String),
     #[error("the broker ended this runner's session ({0}); a new session is needed")]

@@ -276,3 +276,60 @@ fn a_second_daemon_on_the_same_runner_file_is_refused_at_once() {
     first.signal(Signal::SIGTERM);
     assert!(first.wait_exit(Duration::from_secs(20)).unwrap().success());
 }
+
+#[test]
+fn token_refreshes_and_broker_migrations_are_followed() {
+    let fake = FakeGitHub::start();
+    let home = RunnerHome::register_github(&fake, "gh-moves", "", "", &[]);
+    fake.queue_message(&home.uuid, "ForceTokenRefresh", "{}");
+    // The broker moves to itself under the same base: the runner keeps polling there.
+    fake.queue_message(
+        &home.uuid,
+        "BrokerMigration",
+        &json!({"brokerBaseUrl": format!("{}/broker/", fake.url())}).to_string(),
+    );
+    let before = fake.token_requests().len();
+    let job = fake.queue_job(
+        &home.uuid,
+        message(vec![script(
+            "aaaaaaaa-0000-4000-8000-000000000001",
+            "ok",
+            "echo moved",
+        )]),
+    );
+    let mut daemon = home.start(&DaemonOptions::default().arg("--once"));
+    let status = daemon.wait_exit(Duration::from_secs(60)).expect("ends");
+    assert!(status.success(), "{}", daemon.output());
+    assert_eq!(one_completion(&fake, &job)["conclusion"], "succeeded");
+    // One token at start, one more after the forced refresh.
+    assert!(
+        fake.token_requests().len() >= before + 2,
+        "{:?}\n{}",
+        fake.token_requests(),
+        daemon.output()
+    );
+    assert!(
+        daemon.output().contains("the broker moved"),
+        "{}",
+        daemon.output()
+    );
+}
+
+#[test]
+fn a_runner_version_the_broker_refuses_ends_the_daemon_with_the_remedy() {
+    let fake = FakeGitHub::start();
+    let home = RunnerHome::register_github(&fake, "gh-old", "", "", &[]);
+    fake.set_minimum_runner_version("9.0.0");
+    let mut daemon = home.start(&DaemonOptions::default());
+    let status = daemon.wait_exit(Duration::from_secs(30)).expect("ends");
+    let output = daemon.output();
+    assert_eq!(status.code(), Some(1), "{output}");
+    assert!(
+        output.contains("refuses this runner's version")
+            && output.contains("9.0.0")
+            && output.contains("HYBRID_RUNNER_GITHUB_RUNNER_VERSION"),
+        "{output}"
+    );
+    // Its session is closed on the way out.
+    assert!(fake.session_of(&home.uuid).is_none(), "{output}");
+}
