@@ -17,6 +17,22 @@ use nix::unistd::Pid;
 
 use crate::fake_gitea::FakeGitea;
 
+/// A new runner folder: the folder, its `.runner` path, its `config.yaml` (naming that
+/// file, then `config_extra`) and its `work/` folder.
+fn folder(config_extra: &str) -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().expect("a temporary runner folder");
+    let runner_file = dir.path().join(".runner");
+    let config = dir.path().join("config.yaml");
+    let workdir = dir.path().join("work");
+    std::fs::create_dir_all(&workdir).expect("the work folder");
+    std::fs::write(
+        &config,
+        format!("runner:\n  file: {}\n{config_extra}", runner_file.display()),
+    )
+    .expect("the config file");
+    (dir, runner_file, config, workdir)
+}
+
 /// A registered runner's folder: `.runner`, `config.yaml`, `work/` (job folders), `cache/`.
 #[derive(Debug)]
 pub struct RunnerHome {
@@ -45,16 +61,7 @@ impl RunnerHome {
         config_extra: &str,
         extra_args: &[&str],
     ) -> RunnerHome {
-        let dir = tempfile::tempdir().expect("a temporary runner folder");
-        let runner_file = dir.path().join(".runner");
-        let config = dir.path().join("config.yaml");
-        let workdir = dir.path().join("work");
-        std::fs::create_dir_all(&workdir).expect("the work folder");
-        std::fs::write(
-            &config,
-            format!("runner:\n  file: {}\n{config_extra}", runner_file.display()),
-        )
-        .expect("the config file");
+        let (dir, runner_file, config, workdir) = folder(config_extra);
         let binary = crate::cli::bin();
         let out = Command::new(&binary)
             .arg("register")
@@ -104,16 +111,7 @@ impl RunnerHome {
         config_extra: &str,
         extra_args: &[&str],
     ) -> RunnerHome {
-        let dir = tempfile::tempdir().expect("a temporary runner folder");
-        let runner_file = dir.path().join(".runner");
-        let config = dir.path().join("config.yaml");
-        let workdir = dir.path().join("work");
-        std::fs::create_dir_all(&workdir).expect("the work folder");
-        std::fs::write(
-            &config,
-            format!("runner:\n  file: {}\n{config_extra}", runner_file.display()),
-        )
-        .expect("the config file");
+        let (dir, runner_file, config, workdir) = folder(config_extra);
         let repo = format!("{}/octo/hello", fake.url());
         fake.add_registration_token(&repo, "REGTOKEN");
         let binary = crate::cli::bin();

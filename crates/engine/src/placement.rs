@@ -240,6 +240,36 @@ pub fn masker_for<'a>(values: impl IntoIterator<Item = &'a str>) -> Masker {
     masker
 }
 
+/// Runs `assignment` (placed already: its pod, if any, running) and cleans up after it,
+/// whatever the job's end: the pod's namespace deleted, the job's `folders` removed, each
+/// said (or its failure warned about) through `say` as a runner line.
+pub async fn run_and_clean_up(
+    assignment: crate::assignment::Assignment,
+    folders: TaskFolders,
+    sink: &EventSink,
+    cancel: CancellationToken,
+    hard_cancel: CancellationToken,
+    say: &(dyn Fn(String) + Sync),
+) -> JobOutcome {
+    let pod = assignment.pod.clone();
+    let run =
+        crate::assignment::run_assignment(assignment, sink.clone(), cancel, hard_cancel).await;
+    if let Some(pod) = pod {
+        match pod.delete().await {
+            Ok(()) => say(format!("Job namespace {} deleted", pod.namespace())),
+            Err(e) => say(format!("warning: {e}")),
+        }
+    }
+    if let Err(e) = folders.remove() {
+        say(format!(
+            "warning: cannot remove the job folder {}: {}",
+            e.path.display(),
+            e.source
+        ));
+    }
+    run
+}
+
 /// Reports a job that cannot start: started, `error: <error>` as runner lines (masked),
 /// finished as failed.
 pub fn fail_before_start(

@@ -18,7 +18,7 @@ use workflows::expression::{Object, Value};
 use super::client::VERSION;
 use super::proto::runner::v1::{Result as TaskResult, Task, TaskNeed};
 use super::proto::well_known::Struct;
-use hr_engine::assignment::{Assignment, NeedResult, run_assignment};
+use hr_engine::assignment::{Assignment, NeedResult};
 use hr_engine::eval::display;
 use hr_engine::events::{Event, EventSink, JobKey, LogKind, Outcome};
 use hr_engine::job::JobOutcome;
@@ -26,6 +26,7 @@ use hr_engine::labels::Label;
 use hr_engine::mask::Masker;
 use hr_engine::placement::{
     FolderError, Placement, PlacementError, TaskFolders, fail_before_start, masker_for,
+    run_and_clean_up,
 };
 use hr_engine::pod::{PodError, PodJob, PodSettings};
 use hr_process::host::StopPolicy;
@@ -226,23 +227,9 @@ pub async fn run_task(
         builds: settings.builds.clone(),
         time_limit: Some(settings.timeout).filter(|t| !t.is_zero()),
         stop: StopPolicy::default(),
-        pod: pod.clone(),
+        pod,
     };
-    let run = run_assignment(assignment, sink.clone(), cancel, hard_cancel).await;
-    if let Some(pod) = pod {
-        match pod.delete().await {
-            Ok(()) => say(format!("Job namespace {} deleted", pod.namespace())),
-            Err(e) => say(format!("warning: {e}")),
-        }
-    }
-    if let Err(e) = folders.remove() {
-        say(format!(
-            "warning: cannot remove the task folder {}: {}",
-            e.path.display(),
-            e.source
-        ));
-    }
-    run
+    run_and_clean_up(assignment, folders, &sink, cancel, hard_cancel, &say).await
 }
 
 /// `google.protobuf.Struct` → the engine's object (through its JSON form, which is what

@@ -24,13 +24,14 @@ use workflows::expression::{Object, Value};
 use crate::job::JobMessage;
 use crate::job_actions::{self, ActionsError};
 use crate::message::MessageError;
-use hr_engine::assignment::{Assignment, NeedResult, run_assignment};
+use hr_engine::assignment::{Assignment, NeedResult};
 use hr_engine::events::{Event, EventSink, JobKey, LogKind, Outcome};
 use hr_engine::job::JobOutcome;
 use hr_engine::labels::{Label, LabelKind};
 use hr_engine::mask::Masker;
 use hr_engine::placement::{
     FolderError, Placement, PlacementError, TaskFolders, fail_before_start, masker_for,
+    run_and_clean_up,
 };
 use hr_engine::pod::{PodError, PodJob, PodSettings};
 use hr_process::host::StopPolicy;
@@ -230,23 +231,9 @@ pub async fn run_job(
         builds: settings.builds.clone(),
         time_limit: Some(settings.timeout).filter(|t| !t.is_zero()),
         stop: StopPolicy::default(),
-        pod: pod.clone(),
+        pod,
     };
-    let run = run_assignment(assignment, sink.clone(), cancel, hard_cancel).await;
-    if let Some(pod) = pod {
-        match pod.delete().await {
-            Ok(()) => say(format!("Job namespace {} deleted", pod.namespace())),
-            Err(e) => say(format!("warning: {e}")),
-        }
-    }
-    if let Err(e) = folders.remove() {
-        say(format!(
-            "warning: cannot remove the job folder {}: {}",
-            e.path.display(),
-            e.source
-        ));
-    }
-    run
+    run_and_clean_up(assignment, folders, &sink, cancel, hard_cancel, &say).await
 }
 
 /// Where the job's steps run, and the runner line that says so (see the module's docs).

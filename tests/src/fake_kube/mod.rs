@@ -282,6 +282,27 @@ impl FakeKube {
         })
     }
 
+    /// Waits up to 30 s until no namespace but Kubernetes' own is left; panics naming
+    /// those left.
+    pub fn assert_no_namespace_left(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let left: Vec<_> = self
+                .namespaces()
+                .into_iter()
+                .filter(|(n, _)| !matches!(n.as_str(), "default" | "kube-system" | "kube-public"))
+                .collect();
+            if left.is_empty() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "namespaces left: {left:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// The stored objects of `kind` (a kind such as `Job` or a plural such as `jobs`), in
     /// `namespace` or in all namespaces when `None`, as the API would return them.
     pub fn objects(&self, kind: &str, namespace: Option<&str>) -> Vec<Value> {

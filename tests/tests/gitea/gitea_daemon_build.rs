@@ -6,8 +6,6 @@
 //! namespace is gone afterwards; a cancel from the server mid-build deletes it too. Skipped
 //! with a notice when buildah or docker-registry is missing outside CI.
 
-use std::time::{Duration, Instant};
-
 use harness::daemon_checks::{WAIT, describe_task, job_payload, row_count, wait_finished};
 use harness::daemon_process::{Daemon, DaemonOptions, RunnerHome};
 use harness::fake_gitea::{FakeGitea, FakeGiteaOptions, SHA, pb};
@@ -61,20 +59,7 @@ impl Rig {
 
     /// Waits until no namespace but Kubernetes' own is left.
     fn assert_no_namespace_left(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let left: Vec<_> = self
-                .kube
-                .namespaces()
-                .into_iter()
-                .filter(|(n, _)| !matches!(n.as_str(), "default" | "kube-system" | "kube-public"))
-                .collect();
-            if left.is_empty() {
-                return;
-            }
-            assert!(Instant::now() < deadline, "namespaces left: {left:?}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.kube.assert_no_namespace_left();
     }
 }
 

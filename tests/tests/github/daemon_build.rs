@@ -5,7 +5,7 @@
 //! the step's outputs reach later steps. Skipped with a notice when buildah or
 //! docker-registry is missing outside CI.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use harness::daemon_process::{DaemonOptions, RunnerHome};
 use harness::fake_github::FakeGitHub;
@@ -89,17 +89,5 @@ fn a_build_step_of_a_github_job_becomes_two_kaniko_jobs_and_five_tags() {
         "one Kaniko Job per variant:\n{output}"
     );
     validate_manifests(&manifests);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let left: Vec<_> = kube
-            .namespaces()
-            .into_iter()
-            .filter(|(n, _)| !matches!(n.as_str(), "default" | "kube-system" | "kube-public"))
-            .collect();
-        if left.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "namespaces left: {left:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    kube.assert_no_namespace_left();
 }

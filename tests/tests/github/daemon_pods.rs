@@ -3,7 +3,7 @@
 //! GitHub and the fake Kubernetes API server (whose kubelet runs the steps in a sandbox).
 //! Skipped with a notice where the sandbox cannot run.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use harness::daemon_process::{DaemonOptions, RunnerHome};
 use harness::fake_github::FakeGitHub;
@@ -63,17 +63,5 @@ fn a_kubernetes_label_runs_a_github_job_in_a_pod_of_its_namespace() {
     );
     validate_manifests(&manifests);
     // The job's namespace is gone.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let left: Vec<_> = kube
-            .namespaces()
-            .into_iter()
-            .filter(|(n, _)| !matches!(n.as_str(), "default" | "kube-system" | "kube-public"))
-            .collect();
-        if left.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "namespaces left: {left:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    kube.assert_no_namespace_left();
 }
