@@ -453,7 +453,10 @@ mod tests {
             matches!(e, BrokerError::VersionTooOld(ref m) if m == "too old"),
             "{e:?}"
         );
-        assert!(e.to_string().contains("newer actions/runner version"));
+        assert!(
+            e.to_string()
+                .contains("HYBRID_RUNNER_GITHUB_RUNNER_VERSION")
+        );
         assert!(matches!(
             BrokerClient::error("u", 409, "busy"),
             BrokerError::SessionConflict(_)
