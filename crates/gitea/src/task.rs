@@ -185,13 +185,12 @@ pub async fn run_task(
         // Gitea has no GraphQL API: GITHUB_GRAPHQL_URL is empty, as act_runner sets it.
         github.insert("graphql_url", Value::from(""));
     }
-    let job = PodJob {
-        runner_id: settings.builds.runner_id.clone(),
-        namespace_prefix: settings.builds.namespace_prefix.clone(),
-        task: task.id.to_string(),
-        job: key.id.clone(),
-        time_limit: Some(settings.timeout).filter(|t| !t.is_zero()),
-    };
+    let job = PodJob::new(
+        &settings.builds,
+        &task.id.to_string(),
+        &key.id,
+        settings.timeout,
+    );
     let pod = match placement
         .start(&settings.builds, &settings.pods, &job, &cancel)
         .await

@@ -217,12 +217,10 @@ impl ResultsClient {
         line_count: u64,
         block: usize,
     ) -> Result<(), ResultsError> {
-        let mut ids = json!(self.ids);
-        ids["step_backend_id"] = json!(step);
         self.upload_log(
             "GetStepLogsSignedBlobURL",
             "CreateStepLogsMetadata",
-            ids,
+            self.step_ids(step),
             log,
             line_count,
             block,
@@ -257,13 +255,13 @@ impl ResultsClient {
         line_count: u64,
         block: usize,
     ) -> Result<(), ResultsError> {
-        let (url, azure) = self.signed_url(url_method, &ids).await?;
         let blocks: Vec<&[u8]> = if log.is_empty() {
             vec![&[]]
         } else {
             log.chunks(block.max(1)).collect()
         };
         if blocks.len() == 1 {
+            let (url, azure) = self.signed_url(url_method, &ids).await?;
             let mut put = self.http.put(&url).header("Content-Type", "text/plain");
             if azure {
                 put = put.header("x-ms-blob-type", "BlockBlob");
@@ -271,14 +269,7 @@ impl ResultsClient {
             self.blob(put.body(blocks[0].to_vec()), &url).await?;
             return self.metadata(metadata_method, ids, line_count).await;
         }
-        let log = LiveLog {
-            client: self.clone(),
-            url,
-            azure,
-            ids,
-            metadata_method,
-        };
-        log.create().await?;
+        let log = self.open_log(url_method, metadata_method, ids).await?;
         let last = blocks.len() - 1;
         for chunk in &blocks[..last] {
             log.append(chunk).await?;
@@ -289,17 +280,16 @@ impl ResultsClient {
     /// Opens a step's log (`step` is its external id) for writing while the step runs:
     /// an append blob, created empty.
     pub async fn open_step_log(&self, step: &str) -> Result<LiveLog, ResultsError> {
-        let mut ids = json!(self.ids);
-        ids["step_backend_id"] = json!(step);
+        let ids = self.step_ids(step);
         self.open_log("GetStepLogsSignedBlobURL", "CreateStepLogsMetadata", ids)
             .await
     }
 
-    /// Opens the job's own log for writing while the job runs.
-    pub async fn open_job_log(&self) -> Result<LiveLog, ResultsError> {
-        let ids = json!(self.ids);
-        self.open_log("GetJobLogsSignedBlobURL", "CreateJobLogsMetadata", ids)
-            .await
+    /// The ids of the job's step `step` (its external id), as the log calls name it.
+    fn step_ids(&self, step: &str) -> Value {
+        let mut ids = json!(self.ids);
+        ids["step_backend_id"] = json!(step);
+        ids
     }
 
     async fn open_log(

@@ -186,13 +186,12 @@ pub async fn run_job(
             }
         }
     }
-    let pod_job = PodJob {
-        runner_id: settings.builds.runner_id.clone(),
-        namespace_prefix: settings.builds.namespace_prefix.clone(),
-        task: job.request_id.to_string(),
-        job: key.id.clone(),
-        time_limit: Some(settings.timeout).filter(|t| !t.is_zero()),
-    };
+    let pod_job = PodJob::new(
+        &settings.builds,
+        &job.request_id.to_string(),
+        &key.id,
+        settings.timeout,
+    );
     let pod = match placement
         .start(&settings.builds, &settings.pods, &pod_job, &cancel)
         .await

@@ -159,6 +159,20 @@ pub struct PodJob {
     pub time_limit: Option<Duration>,
 }
 
+impl PodJob {
+    /// The pod of job `job` of task `task` (the source's id of the run), labelled and named
+    /// as `builds` says; `time_limit` zero means unlimited.
+    pub fn new(builds: &BuildSettings, task: &str, job: &str, time_limit: Duration) -> PodJob {
+        PodJob {
+            runner_id: builds.runner_id.clone(),
+            namespace_prefix: builds.namespace_prefix.clone(),
+            task: task.to_string(),
+            job: job.to_string(),
+            time_limit: Some(time_limit).filter(|t| !t.is_zero()),
+        }
+    }
+}
+
 /// One job's pod, running; delete it with [`JobPod::delete`].
 pub struct JobPod {
     client: Client,
