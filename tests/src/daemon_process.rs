@@ -33,6 +33,16 @@ fn folder(config_extra: &str) -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) 
     (dir, runner_file, config, workdir)
 }
 
+/// Runs a `hybrid-runner register` command line; panics with its stderr when it fails.
+fn run_register(mut command: Command) {
+    let out = command.output().expect("hybrid-runner register runs");
+    assert!(
+        out.status.success(),
+        "register failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A registered runner's folder: `.runner`, `config.yaml`, `work/` (job folders), `cache/`.
 #[derive(Debug)]
 pub struct RunnerHome {
@@ -63,7 +73,8 @@ impl RunnerHome {
     ) -> RunnerHome {
         let (dir, runner_file, config, workdir) = folder(config_extra);
         let binary = crate::cli::bin();
-        let out = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        command
             .arg("register")
             .args([
                 "-c",
@@ -76,14 +87,8 @@ impl RunnerHome {
             .args(["--labels", labels])
             .args(extra_args)
             .current_dir(dir.path())
-            .env_remove("GITEA_RUNNER_REGISTRATION_TOKEN")
-            .output()
-            .expect("hybrid-runner register runs");
-        assert!(
-            out.status.success(),
-            "register failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .env_remove("GITEA_RUNNER_REGISTRATION_TOKEN");
+        run_register(command);
         let text = std::fs::read_to_string(&runner_file).expect("register wrote .runner");
         let json: serde_json::Value = serde_json::from_str(&text).expect(".runner is JSON");
         let uuid = json["uuid"]
@@ -127,12 +132,7 @@ impl RunnerHome {
         if !labels.is_empty() {
             command.args(["--labels", labels]);
         }
-        let out = command.output().expect("hybrid-runner register runs");
-        assert!(
-            out.status.success(),
-            "register failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run_register(command);
         let uuid = fake
             .runners()
             .iter()
@@ -146,6 +146,20 @@ impl RunnerHome {
             workdir,
             uuid,
             binary,
+        }
+    }
+
+    /// A runner folder with no registration (`uuid` empty): for a daemon that registers
+    /// nothing itself, a GitHub JIT runner or a pool.
+    pub fn unregistered(config_extra: &str) -> RunnerHome {
+        let (dir, runner_file, config, workdir) = folder(config_extra);
+        RunnerHome {
+            dir,
+            runner_file,
+            config,
+            workdir,
+            uuid: String::new(),
+            binary: crate::cli::bin(),
         }
     }
 
@@ -181,6 +195,7 @@ impl RunnerHome {
             "GITHUB_WORKSPACE",
             "ACTIONS_STEP_DEBUG",
             "RUST_LOG",
+            "ACTIONS_RUNNER_INPUT_JITCONFIG",
         ] {
             command.env_remove(var);
         }

@@ -78,7 +78,7 @@ fn a_jit_runner_runs_one_job_from_the_flag_or_the_environment_and_writes_nothing
     let fake = FakeGitHub::start();
     for (i, via_env) in [false, true].into_iter().enumerate() {
         let (encoded, client) = jit_config(&fake, &format!("jit-{i}"));
-        let dir = tempfile::tempdir().unwrap();
+        let home = RunnerHome::unregistered("");
         let job = fake.queue_job(
             &client,
             message(vec![script(
@@ -87,20 +87,12 @@ fn a_jit_runner_runs_one_job_from_the_flag_or_the_environment_and_writes_nothing
                 "echo jit says hi",
             )]),
         );
-        let mut command = harness::cli::command();
-        command
-            .arg("daemon")
-            .current_dir(dir.path())
-            .env("HOME", dir.path())
-            .env("XDG_CACHE_HOME", dir.path().join("cache"))
-            .env("HYBRID_RUNNER_HOST_WORKDIR_PARENT", dir.path().join("work"))
-            .env_remove("ACTIONS_RUNNER_INPUT_JITCONFIG");
-        if via_env {
-            command.env("ACTIONS_RUNNER_INPUT_JITCONFIG", &encoded);
+        let options = if via_env {
+            DaemonOptions::default().env("ACTIONS_RUNNER_INPUT_JITCONFIG", &encoded)
         } else {
-            command.args(["--jitconfig", &encoded]);
-        }
-        let out = command.output().unwrap();
+            DaemonOptions::default().arg("--jitconfig").arg(&encoded)
+        };
+        let out = home.command(&options).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{stderr}");
         let done = one_completion(&fake, &job);
@@ -118,7 +110,7 @@ fn a_jit_runner_runs_one_job_from_the_flag_or_the_environment_and_writes_nothing
             ".credentials_rsaparams",
             ".runner-job",
         ] {
-            assert!(!dir.path().join(name).exists(), "{name}");
+            assert!(!home.dir.path().join(name).exists(), "{name}");
         }
         assert!(
             !stderr.contains(&encoded[..40]),

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use harness::daemon_process::Daemon;
+use harness::daemon_process::{Daemon, DaemonOptions, RunnerHome};
 use harness::fake_github::{FakeGitHub, private_key_pem};
 use nix::sys::signal::Signal;
 
@@ -13,32 +13,20 @@ use crate::daemon_jobs::{message, script};
 
 const PAT: &str = "ghp_fakepoolpersonalaccesstoken00000001";
 
-/// The daemon in pool mode with `auth` flags, its folders in `dir`.
-fn pool(dir: &std::path::Path, fake: &FakeGitHub, auth: &[&str], capacity: usize) -> Daemon {
-    let config = dir.join("config.yaml");
-    std::fs::write(
-        &config,
-        "runner:\n  report_retry:\n    initial_delay: 100ms\n",
-    )
-    .unwrap();
-    let mut command = harness::cli::command();
-    command
-        .arg("daemon")
-        .args(["-c", config.to_str().unwrap()])
-        .args(["--github", &format!("{}/octo/hello", fake.url())])
-        .args(auth)
-        .args(["--capacity", &capacity.to_string()])
-        .args(["--labels", "pool:host", "--name-prefix", "hr-pool"])
-        .current_dir(dir)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .env("HOME", dir)
-        .env("XDG_CACHE_HOME", dir.join("cache"))
-        .env("HYBRID_RUNNER_HOST_WORKDIR_PARENT", dir.join("work"))
-        .env("HYBRID_RUNNER_LOG_LEVEL", "debug")
-        .env_remove("ACTIONS_RUNNER_INPUT_JITCONFIG");
-    Daemon::spawn(command)
+/// The daemon of `home` in pool mode with `auth` flags.
+fn pool(home: &RunnerHome, fake: &FakeGitHub, auth: &[&str], capacity: usize) -> Daemon {
+    let url = format!("{}/octo/hello", fake.url());
+    let capacity = capacity.to_string();
+    let args = [
+        &["--github", url.as_str()][..],
+        auth,
+        &["--capacity", capacity.as_str()],
+    ]
+    .concat()
+    .into_iter()
+    .chain(["--labels", "pool:host", "--name-prefix", "hr-pool"]);
+    let options = args.fold(DaemonOptions::default(), |o, a| o.arg(a));
+    home.start(&options)
 }
 
 /// Runs `count` jobs of `work` on a pool of `capacity`, stops it, checks every job ran
@@ -47,7 +35,7 @@ fn pool(dir: &std::path::Path, fake: &FakeGitHub, auth: &[&str], capacity: usize
 fn run_pool(
     fake: &FakeGitHub,
     auth: &[&str],
-    dir: &std::path::Path,
+    home: &RunnerHome,
     (count, capacity, work): (usize, usize, &str),
 ) -> (Option<harness::daemon_process::ProcessUsage>, Duration) {
     let jobs: Vec<_> = (0..count)
@@ -59,7 +47,7 @@ fn run_pool(
             )]))
         })
         .collect();
-    let mut daemon = pool(dir, fake, auth, capacity);
+    let mut daemon = pool(home, fake, auth, capacity);
     let start = Instant::now();
     while !jobs.iter().all(|j| {
         !fake
@@ -119,13 +107,13 @@ const FOUR_OF_TWO: (usize, usize, &str) = (4, 2, "echo pool job; sleep 1");
 fn a_pool_of_two_runs_four_jobs_two_at_a_time_and_leaves_no_runner() {
     let fake = FakeGitHub::start();
     fake.add_pat(PAT, &format!("{}/octo/hello", fake.url()));
-    let dir = tempfile::tempdir().unwrap();
-    let pat = dir.path().join("pat");
+    let home = RunnerHome::unregistered("");
+    let pat = home.dir.path().join("pat");
     std::fs::write(&pat, format!("{PAT}\n")).unwrap();
     run_pool(
         &fake,
         &["--pat-file", pat.to_str().unwrap()],
-        dir.path(),
+        &home,
         FOUR_OF_TWO,
     );
     assert_eq!(fake.peak_running(), 2, "the pool ran two at once");
@@ -137,13 +125,13 @@ fn a_pool_of_two_runs_four_jobs_two_at_a_time_and_leaves_no_runner() {
 fn pool_of_20_runs_100_one_step_jobs() {
     let fake = FakeGitHub::start();
     fake.add_pat(PAT, &format!("{}/octo/hello", fake.url()));
-    let dir = tempfile::tempdir().unwrap();
-    let pat = dir.path().join("pat");
+    let home = RunnerHome::unregistered("");
+    let pat = home.dir.path().join("pat");
     std::fs::write(&pat, PAT).unwrap();
     let (usage, took) = run_pool(
         &fake,
         &["--pat-file", pat.to_str().unwrap()],
-        dir.path(),
+        &home,
         (100, 20, "echo one step"),
     );
     println!(
@@ -167,8 +155,8 @@ fn a_pool_authenticates_as_a_github_app() {
     let key = hr_github::RunnerKey::generate().unwrap();
     fake.add_app(4242, &key);
     fake.add_installation(77, 4242, &format!("{}/octo/hello", fake.url()));
-    let dir = tempfile::tempdir().unwrap();
-    let pem = dir.path().join("app.pem");
+    let home = RunnerHome::unregistered("");
+    let pem = home.dir.path().join("app.pem");
     std::fs::write(&pem, private_key_pem(&key)).unwrap();
     run_pool(
         &fake,
@@ -180,7 +168,7 @@ fn a_pool_authenticates_as_a_github_app() {
             "--installation-id",
             "77",
         ],
-        dir.path(),
+        &home,
         FOUR_OF_TWO,
     );
 }
