@@ -7,25 +7,13 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use harness::daemon_process::{Daemon, DaemonOptions, RunnerHome};
+use harness::daemon_process::{DaemonOptions, RunnerHome};
 use harness::fake_github::{FakeGitHub, FakeJob};
 use nix::sys::signal::Signal;
 use serde_json::json;
 
 use crate::daemon_jobs::{message, script};
-
-/// Waits until `done` holds (a tenth of a second between checks), or panics with `what`.
-fn wait_for(what: &str, daemon: &Daemon, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < timeout,
-            "timed out waiting for {what}:\n{}",
-            daemon.output()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use crate::wait_for;
 
 /// Whether the step of `id` has written `text` to its log blob yet.
 fn step_log_has(fake: &FakeGitHub, job: &FakeJob, id: &str, text: &str) -> bool {

@@ -66,23 +66,9 @@ fn daemon_latency_message_to_first_step_and_log_line_to_blob() {
         .collect();
     let started = std::time::Instant::now();
     let mut daemon = home.start(&DaemonOptions::default());
-    let done = |fake: &FakeGitHub| {
-        jobs.iter().all(|j| {
-            !fake
-                .job(&j.runner_request_id)
-                .unwrap()
-                .completions
-                .is_empty()
-        })
-    };
-    while !done(&fake) {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "not all jobs done:\n{}",
-            daemon.output()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    crate::wait_for("every job", &daemon, Duration::from_secs(120), || {
+        crate::all_completed(&fake, &jobs)
+    });
     let elapsed = started.elapsed();
     let usage = daemon.usage();
     daemon.signal(Signal::SIGTERM);

@@ -49,31 +49,14 @@ fn run_pool(
         .collect();
     let mut daemon = pool(home, fake, auth, capacity);
     let start = Instant::now();
-    while !jobs.iter().all(|j| {
-        !fake
-            .job(&j.runner_request_id)
-            .unwrap()
-            .completions
-            .is_empty()
-    }) {
-        assert!(
-            start.elapsed() < Duration::from_secs(90),
-            "not all jobs done:\n{}",
-            daemon.output()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    crate::wait_for("every job", &daemon, Duration::from_secs(90), || {
+        crate::all_completed(fake, &jobs)
+    });
     let took = start.elapsed();
     // The pool keeps its idle runners listening.
-    let wait = Instant::now();
-    while fake.runners().len() < capacity {
-        assert!(
-            wait.elapsed() < Duration::from_secs(30),
-            "{}",
-            daemon.output()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    crate::wait_for("the idle runners", &daemon, Duration::from_secs(30), || {
+        fake.runners().len() >= capacity
+    });
     for runner in fake.runners() {
         assert!(runner.ephemeral, "{runner:?}");
         assert!(runner.labels.iter().any(|l| l == "pool"), "{runner:?}");

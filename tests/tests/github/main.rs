@@ -68,3 +68,30 @@ pub(crate) async fn registered_listener(
     );
     (registered, tokens, broker)
 }
+
+/// Waits until `done` holds (a tenth of a second between checks), or panics with `what`
+/// and the daemon's output.
+pub(crate) fn wait_for(
+    what: &str,
+    daemon: &harness::daemon_process::Daemon,
+    timeout: std::time::Duration,
+    mut done: impl FnMut() -> bool,
+) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out waiting for {what}:\n{}",
+            daemon.output()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Whether every job of `jobs` was completed on the fake.
+pub(crate) fn all_completed(fake: &FakeGitHub, jobs: &[harness::fake_github::FakeJob]) -> bool {
+    jobs.iter().all(|j| {
+        fake.job(&j.runner_request_id)
+            .is_some_and(|r| !r.completions.is_empty())
+    })
+}
