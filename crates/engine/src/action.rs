@@ -314,7 +314,7 @@ impl JobState<'_> {
 
     /// The host's `node` (the image's in a job pod), or why a JavaScript action cannot run.
     fn node_program(&self, uses: &str, using: &str) -> Result<String, ActionStepError> {
-        if self.engine.pod.is_some() {
+        if self.pod.is_some() {
             return Ok("node".to_string());
         }
         hr_process::shell::find_program("node", &self.path_env())

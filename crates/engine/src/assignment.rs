@@ -68,8 +68,11 @@ pub struct Assignment {
     /// The runner's cap on the job's run time (`runner.timeout`).
     pub time_limit: Option<Duration>,
     pub stop: StopPolicy,
-    /// The running pod the steps go to (a `kubernetes` label), else they run on this host.
-    pub pod: Option<Arc<crate::pod::JobPod>>,
+    /// How the job's pod is started, when a cluster is configured (the engine starts it
+    /// when the label or the job's `container:`/`services:` ask for one).
+    pub pods: Option<crate::job_pod::PodLauncher>,
+    /// Without `pods`: what a job that asks for containers is told to do.
+    pub containers_refused: String,
 }
 
 /// Runs the assignment's job. `cancel`: stop the job (steps get SIGINT; `always()` and
@@ -154,7 +157,8 @@ pub async fn run_assignment(
     engine.checkout = CheckoutMode::Fetch;
     engine.job_time_limit = assignment.time_limit;
     engine.masks = assignment.masks.clone();
-    engine.pod = assignment.pod.clone();
+    engine.pods = assignment.pods.clone().map(Arc::new);
+    engine.containers_refused = assignment.containers_refused.clone();
     if let Some(token) = engine
         .run
         .given_github
@@ -435,7 +439,8 @@ mod tests {
             builds: BuildSettings::default(),
             time_limit: None,
             stop: StopPolicy::default(),
-            pod: None,
+            pods: None,
+            containers_refused: String::new(),
         };
         adopt_needs(&mut a);
         let needs: Vec<&str> = a.workflow.jobs[0]

@@ -39,8 +39,11 @@ pub struct Engine {
     pub job_time_limit: Option<Duration>,
     /// Values masked in every job's lines besides its secrets (a task's tokens).
     pub masks: Vec<String>,
-    /// The job pod the steps run in (a `kubernetes` label's job), else the host.
-    pub pod: Option<Arc<crate::pod::JobPod>>,
+    /// How job pods are started (a cluster is configured); see [`crate::job_pod`].
+    pub pods: Option<Arc<crate::job_pod::PodLauncher>>,
+    /// Without [`Self::pods`]: what the error of a job that asks for containers tells
+    /// the user to do.
+    pub containers_refused: String,
     job_serial: AtomicUsize,
 }
 
@@ -83,7 +86,8 @@ impl Engine {
             checkout: CheckoutMode::InPlace,
             job_time_limit: None,
             masks: Vec::new(),
-            pod: None,
+            pods: None,
+            containers_refused: "run `hybrid-runner exec` with --kubeconfig FILE (or --container-backend kubernetes) to run it in a pod of its own namespace, or remove `container:` and `services:` to run the steps on this host".to_string(),
             job_serial: AtomicUsize::new(0),
         }
     }

@@ -133,6 +133,8 @@ pub struct JobState<'a> {
     pub docker_shim: Option<crate::image_steps::shim::DockerShim>,
     /// What every step process's environment starts from (built on the first step).
     pub step_env: super::step::StepEnvBase,
+    /// The pod the steps run in (see [`crate::job_pod`]), else they run on this host.
+    pub pod: Option<std::sync::Arc<crate::pod::JobPod>>,
 }
 
 impl JobState<'_> {
@@ -266,6 +268,7 @@ impl JobRun<'_> {
             pre_states: Vec::new(),
             docker_shim: None,
             step_env: Default::default(),
+            pod: None,
         };
         // A dry run starts no step, so its jobs need no folder (10,000 jobs spent a fifth of
         // their time creating and removing them).
@@ -282,13 +285,16 @@ impl JobRun<'_> {
             );
             return self.finish(&state, Outcome::Failure, Vec::new(), started);
         }
-        let frame = match self.job_frame(&state) {
+        let mut frame = match self.job_frame(&state) {
             Ok(frame) => frame,
             Err(message) => {
                 state.note(None, LogKind::Runner, &format!("error: {message}"));
                 return self.finish(&state, Outcome::Failure, Vec::new(), started);
             }
         };
+        if let Err(outcome) = state.start_pod(&mut frame, self.job, self.workflow).await {
+            return self.finish(&state, outcome, Vec::new(), started);
+        }
         state.docker_shim = start_docker_shim(&state, &frame);
         let timeout = frame
             .scope
@@ -345,6 +351,7 @@ impl JobRun<'_> {
         if let Some(shim) = state.docker_shim.take() {
             shim.stop().await;
         }
+        state.delete_pod().await;
         let outputs = self.outputs(&state, &frame);
         let result = if timed_out || frame.failed || state.post_failed {
             Outcome::Failure
@@ -546,7 +553,7 @@ fn start_docker_shim(
 ) -> Option<crate::image_steps::shim::DockerShim> {
     let engine = state.engine;
     // A job pod cannot reach the shim's Unix socket on this host (docs/internals/pod-steps.md).
-    if engine.dry_run || !engine.builds.settings.docker_shim || engine.pod.is_some() {
+    if engine.dry_run || !engine.builds.settings.docker_shim || state.pod.is_some() {
         return None;
     }
     let sha = frame.github_sha();

@@ -27,6 +27,7 @@ pub mod events;
 pub mod hash_files;
 pub mod image_steps;
 pub mod job;
+pub mod job_pod;
 pub mod labels;
 pub mod mask;
 pub mod placement;
@@ -86,6 +87,10 @@ pub struct ExecOptions {
     pub dry_run: bool,
     /// `--builder`, `--insecure-registry`, `--no-docker-shim`.
     pub builds: image_steps::BuildSettings,
+    /// Run container jobs (`container:`, `services:`) in pods of the cluster of
+    /// `builds` (`--container-backend kubernetes`, or `--kubeconfig`); without it they are
+    /// refused.
+    pub pods: Option<pod::PodSettings>,
 }
 
 impl ExecOptions {
@@ -240,6 +245,13 @@ pub async fn run(
     engine.dry_run = options.dry_run;
     engine.builds = Arc::new(image_steps::BuildService::new(options.builds.clone()));
     engine.debug = options.step_debug();
+    if let Some(settings) = &options.pods {
+        engine.pods = Some(Arc::new(job_pod::PodLauncher {
+            settings: settings.clone(),
+            task: hr_cluster::run_ids::unique_task_id(&format!("exec-{}", engine.run.run_id)),
+            label: placement::Placement::Host,
+        }));
+    }
     let engine = Arc::new(engine);
     let limits = RunLimits {
         concurrency: Arc::new(Semaphore::new(options.concurrency.max(1))),

@@ -5,26 +5,23 @@
 //!   crashed run left), the workspace inside it named after the repository as GitHub's
 //!   runner names it, and a scratch folder with a short path (the docker shim's socket
 //!   lives there); removed after the job, read-only folders included.
-//! - [`Placement`]: where the steps run, on this host or in a job pod of the task's own
-//!   namespace, started before the first step ([`Placement::start`]) and deleted after
-//!   the last.
+//! - [`Placement`]: where the label puts the steps, on this host or in a job pod of the
+//!   task's own namespace (the engine starts the pod before the first step and deletes
+//!   it after the last: [`crate::job_pod`]).
 //! - [`masker_for`] and [`fail_before_start`]: the lines written before the job (setup,
 //!   errors) are masked like the job's own, and a job that cannot start is reported as a
 //!   started and failed job with the reason as runner lines ([`end_before_start`], which
 //!   `run_assignment` uses too).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::events::{Event, EventSink, JobKey, LogKind, Outcome};
-use crate::image_steps::BuildSettings;
 use crate::job::JobOutcome;
 use crate::labels::{self, Label, LabelKind};
 use crate::mask::Masker;
-use crate::pod::{JobPod, PodError, PodJob, PodSettings};
 
 /// A folder of the task could not be made or cleared.
 #[derive(Debug, thiserror::Error)]
@@ -207,27 +204,6 @@ impl Placement {
         );
         Ok((Placement::Pod { image }, line))
     }
-
-    /// Starts what the placement needs before the first step: nothing on the host, the
-    /// job pod (its namespace, then the pod, waiting until it runs) otherwise. `None` on
-    /// the host, and when `cancel` fired while the pod started (the engine then reports
-    /// the job cancelled before its first step).
-    pub async fn start(
-        &self,
-        builds: &BuildSettings,
-        pods: &PodSettings,
-        job: &PodJob,
-        cancel: &CancellationToken,
-    ) -> Result<Option<Arc<JobPod>>, PodError> {
-        let Placement::Pod { image } = self else {
-            return Ok(None);
-        };
-        match JobPod::start(builds, pods, job, image.as_deref(), cancel).await {
-            Ok(pod) => Ok(Some(Arc::new(pod))),
-            Err(PodError::Cancelled) if cancel.is_cancelled() => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
 }
 
 /// A masker for the lines a source writes around the job: every secret value and the
@@ -240,8 +216,8 @@ pub fn masker_for<'a>(values: impl IntoIterator<Item = &'a str>) -> Masker {
     masker
 }
 
-/// Runs `assignment` (placed already: its pod, if any, running) and cleans up after it,
-/// whatever the job's end: the pod's namespace deleted, the job's `folders` removed, each
+/// Runs `assignment` (the engine starts and deletes its pod, if any) and cleans up after
+/// it, whatever the job's end: the job's `folders` removed, each
 /// said (or its failure warned about) through `say` as a runner line.
 pub async fn run_and_clean_up(
     assignment: crate::assignment::Assignment,
@@ -251,15 +227,8 @@ pub async fn run_and_clean_up(
     hard_cancel: CancellationToken,
     say: &(dyn Fn(String) + Sync),
 ) -> JobOutcome {
-    let pod = assignment.pod.clone();
     let run =
         crate::assignment::run_assignment(assignment, sink.clone(), cancel, hard_cancel).await;
-    if let Some(pod) = pod {
-        match pod.delete().await {
-            Ok(()) => say(format!("Job namespace {} deleted", pod.namespace())),
-            Err(e) => say(format!("warning: {e}")),
-        }
-    }
     if let Err(e) = folders.remove() {
         say(format!(
             "warning: cannot remove the job folder {}: {}",

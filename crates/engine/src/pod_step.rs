@@ -31,7 +31,7 @@ impl JobState<'_> {
         &self,
         spec: &ProcessSpec,
     ) -> Result<Option<(Arc<JobPod>, PodProcess)>, PodStepError> {
-        let Some(pod) = &self.engine.pod else {
+        let Some(pod) = &self.pod else {
             return Ok(None);
         };
         let paths = PodPaths::of(pod, &self.engine.run.workspace, &self.temp);
@@ -56,7 +56,7 @@ impl JobState<'_> {
     /// built-in builds, which run on the runner; JavaScript and composite actions run in the
     /// pod through the usual path (their folder provided by [`Self::action_in_pod`]).
     pub(super) fn served_on_runner_for_pod(&self, uses: &str) -> bool {
-        self.engine.pod.is_some()
+        self.pod.is_some()
             && (actions::image_build::is_builtin_build_action(uses).is_some()
                 || ActionRef::parse(uses)
                     .ok()
@@ -70,7 +70,7 @@ impl JobState<'_> {
         dir: &Path,
         key: &StepKey,
     ) -> Result<(), PodError> {
-        let Some(pod) = self.engine.pod.clone() else {
+        let Some(pod) = self.pod.clone() else {
             return Ok(());
         };
         let workspace = &self.engine.run.workspace;
@@ -105,7 +105,7 @@ impl JobState<'_> {
         let checkout = ActionRef::parse(uses)
             .ok()
             .is_some_and(|a| matches!(actions::builtin(&a), Some(Builtin::Checkout)));
-        let Some(pod) = self.engine.pod.clone() else {
+        let Some(pod) = self.pod.clone() else {
             return Err(PodStepError::NoPod {
                 uses: uses.to_string(),
             }

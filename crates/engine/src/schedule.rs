@@ -407,14 +407,6 @@ async fn run_job(
             {
                 return skipped(&engine, leg_key, reason.to_string());
             }
-            if let Some(message) = needs_containers(job) {
-                engine.sink.send(Event::JobStarted {
-                    job: leg_key.clone(),
-                });
-                let outcome = failed(&engine, leg_key, message, Instant::now());
-                fail_fast_on(&outcome);
-                return outcome;
-            }
             let Ok(_permit) = limits.concurrency.clone().acquire_owned().await else {
                 return JobOutcome {
                     result: Outcome::Cancelled,
@@ -704,26 +696,6 @@ pub fn platform(
 }
 
 /// Why a job cannot run on the host: `container:` and `services:` need a container backend.
-fn needs_containers(job: &Job) -> Option<String> {
-    let id = &job.id.value;
-    if let Some(container) = &job.container {
-        let image = container
-            .image
-            .as_ref()
-            .map_or("(no image)", |i| i.value.as_str());
-        return Some(format!(
-            "job '{id}' runs in `container: {image}`, which needs a container backend; hybrid-runner runs steps on this host. Remove `container:` to run the steps here."
-        ));
-    }
-    if let Some((name, _)) = job.services.first() {
-        return Some(format!(
-            "job '{id}' starts the service container '{}', which needs a container backend; hybrid-runner runs steps on this host. Start the service yourself and remove `services:`.",
-            name.value
-        ));
-    }
-    None
-}
-
 /// Secrets passed to a called workflow: all of the caller's (`inherit`) or the mapped ones.
 pub fn passed_secrets(job: &Job, scope: &Scope, caller: &Object) -> Result<Object, CallError> {
     match &job.secrets {

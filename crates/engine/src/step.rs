@@ -321,7 +321,7 @@ impl JobState<'_> {
             None => workspace.clone(),
         };
         // In a job pod the folder is the pod's, made by earlier steps there.
-        if self.engine.pod.is_none() && !dir.is_dir() {
+        if self.pod.is_none() && !dir.is_dir() {
             return Err(StepError::WorkingDirectory { path: dir });
         }
         Ok(dir)

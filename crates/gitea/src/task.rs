@@ -22,13 +22,14 @@ use hr_engine::assignment::{Assignment, NeedResult};
 use hr_engine::eval::display;
 use hr_engine::events::{Event, EventSink, JobKey, LogKind, Outcome};
 use hr_engine::job::JobOutcome;
+use hr_engine::job_pod::{DAEMON_CONTAINERS_REFUSED, PodLauncher};
 use hr_engine::labels::Label;
 use hr_engine::mask::Masker;
 use hr_engine::placement::{
     FolderError, Placement, PlacementError, TaskFolders, fail_before_start, masker_for,
     run_and_clean_up,
 };
-use hr_engine::pod::{PodError, PodJob, PodSettings};
+use hr_engine::pod::PodSettings;
 use hr_process::host::StopPolicy;
 
 /// How this runner runs tasks (from the config and the `.runner` file).
@@ -72,8 +73,6 @@ pub enum TaskError {
         "the task's workflow holds {count} jobs ({ids}); a task runs exactly one (the server should send one job per task)"
     )]
     JobCount { count: usize, ids: String },
-    #[error("{0}")]
-    Pod(#[from] PodError),
     #[error("{0}")]
     Placement(#[from] PlacementError),
     #[error(
@@ -185,30 +184,11 @@ pub async fn run_task(
         // Gitea has no GraphQL API: GITHUB_GRAPHQL_URL is empty, as act_runner sets it.
         github.insert("graphql_url", Value::from(""));
     }
-    let job = PodJob::new(
-        &settings.builds,
-        &task.id.to_string(),
-        &key.id,
-        settings.timeout,
-    );
-    let pod = match placement
-        .start(&settings.builds, &settings.pods, &job, &cancel)
-        .await
-    {
-        Ok(pod) => pod,
-        Err(e) => {
-            let _ = folders.remove();
-            return fail_before_start(&sink, key, &masker, &TaskError::Pod(e), started);
-        }
-    };
-    if let (Some(pod), Placement::Pod { image }) = (&pod, &placement) {
-        say(format!(
-            "Job pod {}/{} is running (image {})",
-            pod.namespace(),
-            hr_engine::pod::POD_NAME,
-            image.as_deref().unwrap_or(&settings.pods.image)
-        ));
-    }
+    let pods = settings.kubernetes_configured.then(|| PodLauncher {
+        settings: settings.pods.clone(),
+        task: task.id.to_string(),
+        label: placement,
+    });
     let assignment = Assignment {
         workflow,
         needs,
@@ -226,7 +206,8 @@ pub async fn run_task(
         builds: settings.builds.clone(),
         time_limit: Some(settings.timeout).filter(|t| !t.is_zero()),
         stop: StopPolicy::default(),
-        pod,
+        pods,
+        containers_refused: DAEMON_CONTAINERS_REFUSED.to_string(),
     };
     run_and_clean_up(assignment, folders, &sink, cancel, hard_cancel, &say).await
 }

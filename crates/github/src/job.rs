@@ -330,6 +330,12 @@ impl JobMessage {
         if let Some(outputs) = &self.job_outputs {
             job.insert("outputs".into(), outputs.to_json());
         }
+        if let Some(container) = &self.job_container {
+            job.insert("container".into(), container.to_json());
+        }
+        if let Some(services) = &self.service_containers {
+            job.insert("services".into(), services.to_json());
+        }
         if let Some(Value::Object(matrix)) = self.contexts.get("matrix")
             && !matrix.is_empty()
         {

@@ -27,13 +27,14 @@ use crate::message::MessageError;
 use hr_engine::assignment::{Assignment, NeedResult};
 use hr_engine::events::{Event, EventSink, JobKey, LogKind, Outcome};
 use hr_engine::job::JobOutcome;
+use hr_engine::job_pod::{DAEMON_CONTAINERS_REFUSED, PodLauncher};
 use hr_engine::labels::{Label, LabelKind};
 use hr_engine::mask::Masker;
 use hr_engine::placement::{
     FolderError, Placement, PlacementError, TaskFolders, fail_before_start, masker_for,
     run_and_clean_up,
 };
-use hr_engine::pod::{PodError, PodJob, PodSettings};
+use hr_engine::pod::PodSettings;
 use hr_process::host::StopPolicy;
 
 /// How this runner runs GitHub jobs.
@@ -64,12 +65,6 @@ pub enum JobSetupError {
     Workflow(workflows::Diagnostics),
     #[error("{0}")]
     Placement(#[from] PlacementError),
-    #[error(
-        "the job asks for the container {image}, which this runner cannot start (it runs no Docker) and does not run on this host unasked: give the runner a kubernetes: section (or a name:kubernetes label) to run such jobs in a pod"
-    )]
-    NoContainer { image: String },
-    #[error("{0}")]
-    Pod(#[from] PodError),
     #[error(
         "cannot create the job folder {}: {}; check the work folder and its permissions",
         .0.path.display(),
@@ -149,16 +144,13 @@ pub async fn run_job(
         text("event_name"),
         job.request_id
     ));
-    let placement = match placement(job, settings) {
+    let placement = match placement(settings) {
         Ok((placement, line)) => {
             say(line);
             placement
         }
         Err(e) => return fail_before_start(&sink, key, &masker, &e, started),
     };
-    if job.service_containers.is_some() {
-        say("warning: the job's services: are not started (service containers are not supported yet); steps that need them will fail".into());
-    }
     let folders = match TaskFolders::create(
         &settings.work_folder,
         &job.request_id.to_string(),
@@ -186,29 +178,11 @@ pub async fn run_job(
             }
         }
     }
-    let pod_job = PodJob::new(
-        &settings.builds,
-        &job.request_id.to_string(),
-        &key.id,
-        settings.timeout,
-    );
-    let pod = match placement
-        .start(&settings.builds, &settings.pods, &pod_job, &cancel)
-        .await
-    {
-        Ok(pod) => pod,
-        Err(e) => {
-            let _ = folders.remove();
-            return fail_before_start(&sink, key, &masker, &JobSetupError::Pod(e), started);
-        }
-    };
-    if let Some(pod) = &pod {
-        say(format!(
-            "Job pod {}/{} is running",
-            pod.namespace(),
-            hr_engine::pod::POD_NAME
-        ));
-    }
+    let pods = settings.kubernetes_configured.then(|| PodLauncher {
+        settings: settings.pods.clone(),
+        task: job.request_id.to_string(),
+        label: placement,
+    });
     let mut env = settings.envs.clone();
     for (k, v) in runner_env(job, settings) {
         hr_engine::eval::upsert(&mut env, k, v);
@@ -230,24 +204,16 @@ pub async fn run_job(
         builds: settings.builds.clone(),
         time_limit: Some(settings.timeout).filter(|t| !t.is_zero()),
         stop: StopPolicy::default(),
-        pod,
+        pods,
+        containers_refused: DAEMON_CONTAINERS_REFUSED.to_string(),
     };
     run_and_clean_up(assignment, folders, &sink, cancel, hard_cancel, &say).await
 }
 
-/// Where the job's steps run, and the runner line that says so (see the module's docs).
-fn placement(
-    job: &JobMessage,
-    settings: &JobSettings,
-) -> Result<(Placement, String), JobSetupError> {
-    if let Some(image) = container_image(job) {
-        if !settings.kubernetes_configured {
-            return Err(JobSetupError::NoContainer { image });
-        }
-        let line =
-            format!("The job's container {image}: the steps run in a pod of the job's namespace");
-        return Ok((Placement::Pod { image: Some(image) }, line));
-    }
+/// Where the job's label puts its steps, and the runner line that says so (see the
+/// module's docs); a `container:` or `services:` puts them in a pod whatever the label
+/// ([`hr_engine::job_pod`]).
+fn placement(settings: &JobSettings) -> Result<(Placement, String), JobSetupError> {
     let chosen = settings
         .labels
         .iter()
@@ -259,17 +225,6 @@ fn placement(
         &settings.labels,
         settings.kubernetes_configured,
     )?)
-}
-
-/// The image of the job's `container:` (a string, or a mapping's `image`).
-fn container_image(job: &JobMessage) -> Option<String> {
-    let container = job.job_container.as_ref()?.to_json();
-    let image = match &container {
-        Json::String(s) => s.clone(),
-        Json::Object(o) => o.get("image")?.as_str()?.to_string(),
-        _ => return None,
-    };
-    non_empty(image.trim().to_string())
 }
 
 /// The `github` context: the message's, with `token` (`system.github.token`) and `job`

@@ -171,6 +171,7 @@ fn run_row(conformance: &Path, row: &Json) -> Result<(), String> {
             docker_shim: false,
             ..Default::default()
         },
+        pods: None,
     };
     let expect_success = row["expected"] == "success";
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -12,17 +12,20 @@
 //! Paths: the job's workspace is `/__w/<workspace folder name>` and its temp folder `/__t`
 //! in the pod (two emptyDir volumes); [`PodPaths`] maps the host paths the engine computes.
 
+pub mod containers;
 mod copy;
+pub mod docker_options;
 mod exec;
+pub mod manifest;
 mod probe;
 mod tar;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
 use kube::Client;
 use kube::api::{Api, PostParams};
 use tokio_util::sync::CancellationToken;
@@ -31,9 +34,10 @@ pub use exec::{PodProcess, StepFileContents};
 pub use probe::{CheckPod, DEFAULT_PROBE_IMAGE};
 
 use crate::image_steps::BuildSettings;
-use hr_cluster::templates::{substitute, template_text};
-use hr_cluster::{NamespaceGuard, NamespaceOwner, describe, retry, status_code, task_namespace};
+use containers::JobContainers;
+use hr_cluster::{NamespaceGuard, describe, retry, status_code};
 use hr_image::kaniko::{KanikoBuilder, KanikoConfig, PodProblem, pod_problem};
+use manifest::{JobManifests, job_manifests};
 
 /// Where the workspace volume is mounted in the pod.
 pub const POD_WORKSPACE_ROOT: &str = "/__w";
@@ -51,9 +55,6 @@ pub const POD_DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/us
 
 /// [`PodSettings::copy_idle_timeout`] by default.
 pub const DEFAULT_COPY_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
-
-const TEMPLATE_NAME: &str = "job-pod.yaml";
-const BUILTIN_TEMPLATE: &str = include_str!("../../templates/job-pod.yaml");
 
 /// How the job pods of this runner are made (`kubernetes.*` settings).
 #[derive(Debug, Clone)]
@@ -108,6 +109,15 @@ pub enum PodError {
         "the job pod {namespace}/{POD_NAME} did not start: {message}; check the image name and the cluster's capacity"
     )]
     Start { namespace: String, message: String },
+    #[error(
+        "service {service} of the job pod {namespace}/{POD_NAME} did not become healthy: its health check (options: --health-cmd) kept failing or it exited, and the kubelet restarted it; check the service's image, env and health command{}",
+        last_lines(logs)
+    )]
+    Service {
+        namespace: String,
+        service: String,
+        logs: Vec<String>,
+    },
     #[error("the job was cancelled while its pod was starting")]
     Cancelled,
     #[error(
@@ -117,6 +127,16 @@ pub enum PodError {
         phase: &'static str,
         message: String,
     },
+}
+
+/// How many of a failed service's last log lines its error shows.
+const SERVICE_LOG_LINES: i64 = 20;
+
+fn last_lines(logs: &[String]) -> String {
+    if logs.is_empty() {
+        return ". It wrote no log".to_string();
+    }
+    format!(". Its last log lines:\n{}\n", logs.join("\n"))
 }
 
 /// Why a step of a pod job could not be handed to the pod or taken back from it (the
@@ -182,6 +202,10 @@ pub struct JobPod {
     actions: Mutex<Vec<(String, String)>>,
     /// [`PodSettings::copy_idle_timeout`].
     copy_idle: Duration,
+    /// The services' container names, by service id.
+    services: Vec<(String, String)>,
+    /// Runner lines about how the job's containers were mapped.
+    notes: Vec<String>,
 }
 
 impl std::fmt::Debug for JobPod {
@@ -193,13 +217,16 @@ impl std::fmt::Debug for JobPod {
 }
 
 impl JobPod {
-    /// Creates the job namespace and pod and waits until the pod runs. On any failure
-    /// the namespace is deleted again before this returns.
+    /// Creates the job namespace, its Secrets and the pod (with `containers`: the job
+    /// container and the services as sidecars) and waits until the pod runs and every
+    /// service passed its health check. On any failure the namespace is deleted again
+    /// before this returns.
     pub async fn start(
         builds: &BuildSettings,
         settings: &PodSettings,
         job: &PodJob,
         image: Option<&str>,
+        containers: &JobContainers,
         cancel: &CancellationToken,
     ) -> Result<JobPod, PodError> {
         let config = KanikoConfig {
@@ -216,8 +243,13 @@ impl JobPod {
         .map_err(|e| PodError::Connect(e.to_string()))?;
         let client = cluster.client().clone();
         let image = image.unwrap_or(&settings.image);
-        let (namespace, pod) = manifests(settings, job, image)?;
-        let name = namespace.metadata.name.clone().unwrap_or_default();
+        let manifests = job_manifests(settings, job, image, containers)?;
+        let name = manifests
+            .namespace
+            .metadata
+            .name
+            .clone()
+            .unwrap_or_default();
         let guard = NamespaceGuard::new(client.clone(), cluster.kube_config().clone(), &name);
         let pod_job = JobPod {
             client,
@@ -225,9 +257,11 @@ impl JobPod {
             guard: Mutex::new(Some(guard)),
             actions: Mutex::new(Vec::new()),
             copy_idle: settings.copy_idle_timeout,
+            services: manifests.services.clone(),
+            notes: manifests.notes.clone(),
         };
         let started = tokio::select! {
-            r = pod_job.create_and_wait(&namespace, &pod, settings.start_timeout) => r,
+            r = pod_job.create_and_wait(&manifests, settings.start_timeout) => r,
             () = cancel.cancelled() => Err(PodError::Cancelled),
         };
         match started {
@@ -243,6 +277,16 @@ impl JobPod {
     /// The job namespace's name.
     pub fn namespace(&self) -> &str {
         &self.namespace
+    }
+
+    /// The services' container names in the pod, by service id.
+    pub fn services(&self) -> &[(String, String)] {
+        &self.services
+    }
+
+    /// Runner lines on how the job's containers were mapped to the pod.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// The action folders already in the pod: (host folder, folder in the pod).
@@ -276,25 +320,41 @@ impl JobPod {
 
     async fn create_and_wait(
         &self,
-        namespace: &Namespace,
-        pod: &Pod,
+        manifests: &JobManifests,
         timeout: Duration,
     ) -> Result<(), PodError> {
         let post = PostParams::default();
         let namespaces: Api<Namespace> = Api::all(self.client.clone());
         // Transient errors (5xx, 429, a lost connection) are retried, as for builds.
-        retry(|| namespaces.create(&post, namespace))
+        retry(|| namespaces.create(&post, &manifests.namespace))
             .await
             .map_err(|e| PodError::Create {
                 what: format!("the job namespace {}", self.namespace),
                 message: describe(&e),
             })?;
-        self.create_pod_and_wait(pod, timeout).await
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
+        for secret in &manifests.secrets {
+            let name = secret.metadata.name.clone().unwrap_or_default();
+            match retry(|| secrets.create(&post, secret)).await {
+                // An earlier try of this call whose answer was lost.
+                Ok(_) => {}
+                Err(e) if status_code(&e) == Some(409) => {}
+                Err(e) => {
+                    return Err(PodError::Create {
+                        what: format!("the Secret {}/{name}", self.namespace),
+                        message: describe(&e),
+                    });
+                }
+            }
+        }
+        self.create_pod_and_wait(&manifests.pod, timeout).await
     }
 
-    /// Creates `pod` in the pod's namespace (which exists) and waits until it runs,
-    /// failing fast on a fatal waiting reason; after `timeout` the error names what the
-    /// pod was waiting for (`Unschedulable`, a container's waiting reason).
+    /// Creates `pod` in the pod's namespace (which exists) and waits until it runs and
+    /// its containers with a startup probe (the services' health checks) have started,
+    /// failing fast on a fatal waiting reason or a service that failed its health check
+    /// (the kubelet restarted it); after `timeout` the error names what the pod was
+    /// waiting for (`Unschedulable`, a container's waiting reason, a service).
     async fn create_pod_and_wait(&self, pod: &Pod, timeout: Duration) -> Result<(), PodError> {
         let post = PostParams::default();
         let pods = self.pods();
@@ -325,7 +385,7 @@ impl JobPod {
                 .and_then(|s| s.phase.clone())
                 .unwrap_or_default();
             match phase.as_str() {
-                "Running" => return Ok(()),
+                "Running" if self.all_started(&current) => return Ok(()),
                 "Succeeded" | "Failed" => {
                     return Err(start_error(format!(
                         "it ended ({phase}) before its first step"
@@ -333,24 +393,135 @@ impl JobPod {
                 }
                 _ => {}
             }
+            if let Some((id, container)) = self.unhealthy_service(&current) {
+                let logs = self.last_log_lines(&container).await;
+                return Err(PodError::Service {
+                    namespace: self.namespace.clone(),
+                    service: id,
+                    logs,
+                });
+            }
             if let Some(PodProblem::Fatal {
                 container,
                 reason,
                 message,
             }) = pod_problem(&current)
             {
-                return Err(start_error(format!(
-                    "container {container}: {reason}: {message}"
-                )));
+                let who = match self.services.iter().find(|(_, c)| *c == container) {
+                    Some((id, _)) => format!("service {id} (container {container})"),
+                    None => format!("container {container}"),
+                };
+                return Err(start_error(format!("{who}: {reason}: {message}")));
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(start_error(format!(
                     "it was not running after {} s (phase {phase}{})",
                     timeout.as_secs(),
-                    waiting_for(&current)
+                    self.waiting_for(&current)
                 )));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Whether every container of `pod` with a startup probe has passed it (`started`).
+    fn all_started(&self, pod: &Pod) -> bool {
+        let probed: Vec<&str> = pod
+            .spec
+            .iter()
+            .flat_map(|s| s.init_containers.iter().flatten().chain(&s.containers))
+            .filter(|c| c.startup_probe.is_some())
+            .map(|c| c.name.as_str())
+            .collect();
+        let statuses = pod.status.as_ref().map(|s| {
+            s.init_container_statuses
+                .iter()
+                .flatten()
+                .chain(s.container_statuses.iter().flatten())
+                .collect::<Vec<_>>()
+        });
+        probed.iter().all(|name| {
+            statuses
+                .iter()
+                .flatten()
+                .any(|c| c.name == *name && c.started == Some(true))
+        })
+    }
+
+    /// A service the kubelet restarted (its health check failed as often as Docker's
+    /// `--health-retries` allow, or it exited): (service id, container name).
+    fn unhealthy_service(&self, pod: &Pod) -> Option<(String, String)> {
+        let statuses = pod.status.as_ref()?.init_container_statuses.as_ref()?;
+        self.services.iter().find_map(|(id, container)| {
+            statuses
+                .iter()
+                .any(|s| s.name == *container && s.restart_count > 0)
+                .then(|| (id.clone(), container.clone()))
+        })
+    }
+
+    /// The last lines a container wrote before its restart (else its current ones), for
+    /// the error that names it; empty when the API server has none.
+    async fn last_log_lines(&self, container: &str) -> Vec<String> {
+        let pods = self.pods();
+        for previous in [true, false] {
+            let params = kube::api::LogParams {
+                container: Some(container.to_string()),
+                previous,
+                tail_lines: Some(SERVICE_LOG_LINES),
+                ..Default::default()
+            };
+            if let Ok(text) = pods.logs(POD_NAME, &params).await
+                && !text.trim().is_empty()
+            {
+                return text.lines().map(str::to_string).collect();
+            }
+        }
+        Vec::new()
+    }
+
+    /// What a pod that is not running yet waits for, as `: <reason>: <message>` (empty
+    /// when nothing says): `Unschedulable` with the scheduler's message, a service whose
+    /// health check has not passed, else the first container's waiting reason
+    /// (`ContainerCreating`, `ErrImagePull`, ...).
+    fn waiting_for(&self, pod: &Pod) -> String {
+        if let Some(PodProblem::Unschedulable { message }) = pod_problem(pod) {
+            return format!(": Unschedulable: {message}");
+        }
+        let status = pod.status.as_ref();
+        let unstarted: Vec<&str> = self
+            .services
+            .iter()
+            .filter(|(_, container)| {
+                !status
+                    .and_then(|s| s.init_container_statuses.as_ref())
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c.name == *container && c.started == Some(true))
+            })
+            .map(|(id, _)| id.as_str())
+            .collect();
+        if !unstarted.is_empty() {
+            return format!(
+                ": the services {} have not passed their health check",
+                unstarted.join(", ")
+            );
+        }
+        let waiting = status
+            .and_then(|s| s.container_statuses.as_ref())
+            .into_iter()
+            .flatten()
+            .find_map(|c| c.state.as_ref()?.waiting.clone());
+        match waiting {
+            Some(w) => {
+                let reason = w.reason.unwrap_or_default();
+                match w.message.filter(|m| !m.is_empty()) {
+                    Some(message) => format!(": {reason}: {message}"),
+                    None if reason.is_empty() => String::new(),
+                    None => format!(": {reason}"),
+                }
+            }
+            None => String::new(),
         }
     }
 
@@ -367,129 +538,6 @@ impl JobPod {
             None => Ok(()),
         }
     }
-}
-
-/// What a pod that is not running yet waits for, as `: <reason>: <message>` (empty when
-/// nothing says): `Unschedulable` with the scheduler's message, else the first container's
-/// waiting reason (`ContainerCreating`, `ErrImagePull`, ...).
-fn waiting_for(pod: &Pod) -> String {
-    if let Some(PodProblem::Unschedulable { message }) = pod_problem(pod) {
-        return format!(": Unschedulable: {message}");
-    }
-    let waiting = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .into_iter()
-        .flatten()
-        .find_map(|c| c.state.as_ref()?.waiting.clone());
-    match waiting {
-        Some(w) => {
-            let reason = w.reason.unwrap_or_default();
-            match w.message.filter(|m| !m.is_empty()) {
-                Some(message) => format!(": {reason}: {message}"),
-                None if reason.is_empty() => String::new(),
-                None => format!(": {reason}"),
-            }
-        }
-        None => String::new(),
-    }
-}
-
-/// The namespace and pod of a job, rendered from the templates and fixed up in typed form.
-fn manifests(
-    settings: &PodSettings,
-    job: &PodJob,
-    image: &str,
-) -> Result<(Namespace, Pod), PodError> {
-    let dir = settings.template_dir.as_deref();
-    let (name, namespace) = task_namespace(
-        dir,
-        NamespaceOwner {
-            prefix: &job.namespace_prefix,
-            runner_id: &job.runner_id,
-            task: &job.task,
-            job: &job.job,
-        },
-        SystemTime::now() + settings.expiry,
-    )
-    .map_err(|e| PodError::Render(e.to_string()))?;
-    let pod = pod_manifest(settings, &name, image, pod_deadline(settings, job))?;
-    Ok((namespace, pod))
-}
-
-/// The job pod in namespace `name`, rendered from the template (of
-/// `settings.template_dir`, else the built-in one) and fixed up in typed form: its name,
-/// namespace, image, no service account token, `activeDeadlineSeconds` of `deadline`, and
-/// the requests and limits of `settings`.
-fn pod_manifest(
-    settings: &PodSettings,
-    name: &str,
-    image: &str,
-    deadline: Duration,
-) -> Result<Pod, PodError> {
-    let dir = settings.template_dir.as_deref();
-    let text = pod_template(dir)?;
-    let text = substitute(
-        TEMPLATE_NAME,
-        &text,
-        &[("namespace", name), ("image", image)],
-    )
-    .map_err(|e| PodError::Render(e.to_string()))?;
-    let mut pod: Pod = serde_saphyr::from_str(&text)
-        .map_err(|e| PodError::Render(format!("{TEMPLATE_NAME}: {e}")))?;
-    pod.metadata.name = Some(POD_NAME.to_string());
-    pod.metadata.namespace = Some(name.to_string());
-    let spec = pod.spec.get_or_insert_with(Default::default);
-    spec.automount_service_account_token = Some(false);
-    spec.active_deadline_seconds = Some(deadline.as_secs().max(1) as i64);
-    let Some(container) = spec
-        .containers
-        .iter_mut()
-        .find(|c| c.name == STEPS_CONTAINER)
-    else {
-        return Err(PodError::Render(format!(
-            "{TEMPLATE_NAME} has no container named {STEPS_CONTAINER}"
-        )));
-    };
-    container.image = Some(image.to_string());
-    if !settings.requests.is_empty() || !settings.limits.is_empty() {
-        use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-        let resources = container.resources.get_or_insert_with(Default::default);
-        for (wanted, map) in [
-            (&settings.requests, &mut resources.requests),
-            (&settings.limits, &mut resources.limits),
-        ] {
-            let map = map.get_or_insert_with(BTreeMap::new);
-            for (name, quantity) in wanted {
-                map.insert(name.clone(), Quantity(quantity.clone()));
-            }
-        }
-    }
-    let mounts = container.volume_mounts.get_or_insert_with(Vec::new);
-    for (volume, path) in [("workspace", POD_WORKSPACE_ROOT), ("temp", POD_TEMP)] {
-        if !mounts.iter().any(|m| m.mount_path == path) {
-            return Err(PodError::Render(format!(
-                "{TEMPLATE_NAME}: the {STEPS_CONTAINER} container must mount a volume (such as {volume}) at {path}"
-            )));
-        }
-    }
-    Ok(pod)
-}
-
-/// The job pod's `activeDeadlineSeconds`: the job's time limit plus the time it may take to
-/// start, never past the namespace's expiry (the reaper deletes it then anyway); the
-/// expiry when the job has no limit.
-fn pod_deadline(settings: &PodSettings, job: &PodJob) -> Duration {
-    match job.time_limit {
-        Some(limit) => (limit + settings.start_timeout).min(settings.expiry),
-        None => settings.expiry,
-    }
-}
-
-fn pod_template(dir: Option<&Path>) -> Result<String, PodError> {
-    template_text(dir, TEMPLATE_NAME, BUILTIN_TEMPLATE)
-        .map_err(|(path, e)| PodError::Render(format!("{}: {e}", path.display())))
 }
 
 /// Host paths the engine computes, and where they are in the pod.
@@ -554,63 +602,6 @@ impl PodPaths {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn job() -> PodJob {
-        PodJob {
-            runner_id: "runner-a".into(),
-            namespace_prefix: "hr".into(),
-            task: "42".into(),
-            job: "build".into(),
-            time_limit: Some(Duration::from_secs(3600)),
-        }
-    }
-
-    #[test]
-    fn manifests_carry_the_image_guard_labels_and_no_token() {
-        let (ns, pod) = manifests(&PodSettings::default(), &job(), "alpine:3").unwrap();
-        let name = ns.metadata.name.clone().unwrap();
-        assert!(name.starts_with("hr-"), "{name}");
-        let labels = ns.metadata.labels.unwrap();
-        assert_eq!(labels["hybrid-runner/task-id"], "42");
-        assert!(
-            ns.metadata
-                .annotations
-                .unwrap()
-                .contains_key("hybrid-runner/expires-at")
-        );
-        assert_eq!(pod.metadata.namespace.as_deref(), Some(name.as_str()));
-        let spec = pod.spec.unwrap();
-        assert_eq!(spec.automount_service_account_token, Some(false));
-        // The job's hour plus the 5 minutes it may take to start.
-        assert_eq!(spec.active_deadline_seconds, Some(3900));
-        assert_eq!(spec.containers[0].image.as_deref(), Some("alpine:3"));
-        let template = spec.containers[0].resources.clone().unwrap();
-        assert_eq!(template.requests.unwrap()["cpu"].0, "100m");
-        let settings = PodSettings {
-            requests: [("cpu".to_string(), "2".to_string())].into(),
-            limits: [("memory".to_string(), "8Gi".to_string())].into(),
-            ..PodSettings::default()
-        };
-        let (_, pod) = manifests(&settings, &job(), "alpine:3").unwrap();
-        let resources = pod.spec.unwrap().containers[0].resources.clone().unwrap();
-        let requests = resources.requests.unwrap();
-        assert_eq!(requests["cpu"].0, "2");
-        assert_eq!(requests["memory"].0, "128Mi", "the template's stays");
-        assert_eq!(resources.limits.unwrap()["memory"].0, "8Gi");
-        // No limit, or one past the expiry: the expiry.
-        let unlimited = PodJob {
-            time_limit: None,
-            ..job()
-        };
-        let (_, pod) = manifests(&settings, &unlimited, "alpine:3").unwrap();
-        assert_eq!(pod.spec.unwrap().active_deadline_seconds, Some(6 * 3600));
-        let long = PodJob {
-            time_limit: Some(Duration::from_secs(24 * 3600)),
-            ..job()
-        };
-        let (_, pod) = manifests(&settings, &long, "alpine:3").unwrap();
-        assert_eq!(pod.spec.unwrap().active_deadline_seconds, Some(6 * 3600));
-    }
 
     #[test]
     fn host_paths_map_into_the_pod() {

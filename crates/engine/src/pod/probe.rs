@@ -85,6 +85,8 @@ impl CheckPod {
             guard: Mutex::new(None),
             actions: Mutex::new(Vec::new()),
             copy_idle: super::DEFAULT_COPY_IDLE_TIMEOUT,
+            services: Vec::new(),
+            notes: Vec::new(),
         };
         let report = self.round_trips(&pod, registry_url).await;
         // The namespace goes right after this anyway: no waiting for the pod to go.
@@ -171,7 +173,7 @@ impl CheckPod {
             ..PodSettings::default()
         };
         let deadline = self.start_timeout + 4 * EXEC_LIMIT;
-        let mut pod = super::pod_manifest(&settings, namespace, &self.image, deadline)?;
+        let mut pod = super::manifest::pod_manifest(&settings, namespace, &self.image, deadline)?;
         harden(&mut pod);
         Ok(pod)
     }

@@ -14,6 +14,7 @@ use super::{UsageError, default_workflow_paths, dotenv, input_file, workflow_fil
 use crate::console::{HumanRenderer, JsonRenderer, RenderOptions, color_wanted};
 use hr_engine::events::{Event, EventSink};
 use hr_engine::image_steps::BuildSettings;
+use hr_engine::pod::PodSettings;
 use hr_engine::{ExecError, ExecOptions};
 use hr_image::BuilderChoice;
 use hr_process::host::StopPolicy;
@@ -96,12 +97,26 @@ pub struct Args {
     /// Leave the host's `docker`/`nerdctl` on the steps' PATH instead of the runner's shim
     #[arg(long = "no-docker-shim")]
     pub no_docker_shim: bool,
-    /// The cluster of the kaniko builder
+    /// Where jobs with `container:` or `services:` run: `kubernetes` runs each in a pod of
+    /// its own namespace, `none` refuses them [default: kubernetes with --kubeconfig, else
+    /// none]
+    #[arg(long = "container-backend", value_name = "BACKEND")]
+    pub container_backend: Option<ContainerBackend>,
+    /// The cluster of the kaniko builder and of container jobs
     #[command(flatten)]
     pub kube: KubeArgs,
     /// Whose build namespaces the kaniko builder makes
     #[command(flatten)]
     pub runner: RunnerArgs,
+}
+
+/// `--container-backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ContainerBackend {
+    /// Refuse container jobs.
+    None,
+    /// Run container jobs in pods (the cluster of --kubeconfig, else the default one).
+    Kubernetes,
 }
 
 fn pairs(
@@ -193,6 +208,11 @@ fn options(args: &Args) -> Result<ExecOptions, UsageError> {
             insecure_registries: args.insecure_registries.clone(),
             skip_tls_verify_registries: args.skip_tls_verify_registries.clone(),
             docker_shim: !args.no_docker_shim,
+        },
+        pods: match args.container_backend {
+            Some(ContainerBackend::Kubernetes) => Some(PodSettings::default()),
+            Some(ContainerBackend::None) => None,
+            None => args.kube.kubeconfig.is_some().then(PodSettings::default),
         },
     })
 }

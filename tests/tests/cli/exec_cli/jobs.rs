@@ -262,7 +262,7 @@ jobs:
     run.assert_code(1);
     assert!(
         run.stdout.contains(
-            "job 'in-container' runs in `container: node:20`, which needs a container backend"
+            "job 'in-container' runs in `container: node:20`, which needs a Kubernetes cluster for its pod; run `hybrid-runner exec` with --kubeconfig FILE (or --container-backend kubernetes)"
         ),
         "{}",
         run.all()
