@@ -293,6 +293,7 @@ impl JobRun<'_> {
             }
         };
         if let Err(outcome) = state.start_pod(&mut frame, self.job, self.workflow).await {
+            state.delete_pod().await;
             return self.finish(&state, outcome, Vec::new(), started);
         }
         state.docker_shim = start_docker_shim(&state, &frame);

@@ -16,6 +16,7 @@ use std::time::Duration;
 use workflows::expression::{Object, Value};
 use workflows::model::{Job, Workflow};
 
+use super::engine::CheckoutMode;
 use super::events::{LogKind, Outcome};
 use super::job::{Frame, JobState};
 use crate::placement::Placement;
@@ -156,7 +157,27 @@ impl JobState<'_> {
             );
         }
         set_job_context(frame, &pod, &containers);
-        self.pod = Some(pod);
+        self.pod = Some(Arc::clone(&pod));
+        if engine.checkout == CheckoutMode::InPlace {
+            // `exec`: the workspace is the repository on this host; the pod gets a copy.
+            let workspace = &engine.run.workspace;
+            let paths = crate::pod::PodPaths::new(workspace, &self.temp);
+            match pod.copy_into(workspace, &paths.workspace()).await {
+                Ok(sent) => self.note(
+                    None,
+                    LogKind::Runner,
+                    &format!(
+                        "Copied the workspace {} into the job pod at {} ({sent} bytes)",
+                        workspace.display(),
+                        paths.workspace()
+                    ),
+                ),
+                Err(e) => {
+                    self.note(None, LogKind::Runner, &format!("error: {e}"));
+                    return Err(Outcome::Failure);
+                }
+            }
+        }
         Ok(())
     }
 

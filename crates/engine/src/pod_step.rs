@@ -52,15 +52,17 @@ impl JobState<'_> {
         Ok(store_step_files(&self.temp, &contents)?)
     }
 
-    /// Whether a `uses:` step of a pod job needs [`Self::run_uses_in_pod`]: checkout and the
-    /// built-in builds, which run on the runner; JavaScript and composite actions run in the
+    /// Whether a `uses:` step of a pod job needs [`Self::run_uses_in_pod`]: checkout of a
+    /// server's job (`exec` copied its workspace into the pod when the pod started) and
+    /// the built-in builds, which run on the runner; JavaScript and composite actions run in the
     /// pod through the usual path (their folder provided by [`Self::action_in_pod`]).
     pub(super) fn served_on_runner_for_pod(&self, uses: &str) -> bool {
         self.pod.is_some()
             && (actions::image_build::is_builtin_build_action(uses).is_some()
-                || ActionRef::parse(uses)
-                    .ok()
-                    .is_some_and(|a| matches!(actions::builtin(&a), Some(Builtin::Checkout))))
+                || (self.engine.checkout == CheckoutMode::Fetch
+                    && ActionRef::parse(uses)
+                        .ok()
+                        .is_some_and(|a| matches!(actions::builtin(&a), Some(Builtin::Checkout)))))
     }
 
     /// In a pod job, copies the action folder `dir` into the pod (once per job); its host
