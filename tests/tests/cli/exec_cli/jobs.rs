@@ -276,3 +276,67 @@ jobs:
     assert!(!run.stdout.contains("should-not-run"), "{}", run.all());
     assert!(run.stdout.contains("plain-ran"), "{}", run.all());
 }
+
+#[test]
+fn container_jobs_run_in_a_pod_with_a_cluster_and_are_refused_without() {
+    if !harness::fake_kube::sandbox_available() {
+        return;
+    }
+    let fake = harness::fake_kube::FakeKube::start(harness::fake_kube::FakeKubeOptions::default());
+    let repo = Repo::with(
+        "on: push
+jobs:
+  in-container:
+    runs-on: ubuntu-latest
+    container:
+      image: alpine:3
+      env:
+        FROM_CONTAINER: ${{ secrets.TOKEN }}
+    steps:
+      - uses: actions/checkout@v4
+      - run: |
+          echo \"read $(cat notes.txt) in $(pwd)\"
+          echo \"container=${{ job.container.id }}\"
+          echo \"marker\" > made-in-pod.txt
+",
+    );
+    repo.write("notes.txt", "from-the-repo");
+    let kubeconfig = fake.write_kubeconfig(repo.path());
+    let kubeconfig = kubeconfig.to_str().unwrap();
+    let run = repo.exec(&["--kubeconfig", kubeconfig, "-s", "TOKEN=tok-9f8e7d"]);
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("read from-the-repo in /__w/"),
+        "{}",
+        run.all()
+    );
+    let pod = fake
+        .sent_manifests()
+        .into_iter()
+        .find(|m| m["kind"] == "Pod")
+        .expect("a job pod");
+    let namespace = pod["metadata"]["namespace"].as_str().unwrap().to_string();
+    assert!(
+        run.stdout.contains(&format!("container={namespace}/job")),
+        "{}",
+        run.all()
+    );
+    assert_eq!(pod["spec"]["containers"][0]["image"], "alpine:3");
+    assert!(!serde_json::to_string(&pod).unwrap().contains("tok-9f8e7d"));
+    // The pod worked on a copy: the repository is as it was.
+    assert!(!repo.path().join("made-in-pod.txt").exists());
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r.method == "DELETE" && r.path == format!("/api/v1/namespaces/{namespace}")),
+        "the job namespace was not deleted"
+    );
+    // The same job with `--container-backend none` is refused, naming the flags.
+    let run = repo.exec(&["--kubeconfig", kubeconfig, "--container-backend", "none"]);
+    run.assert_code(1);
+    assert!(
+        run.stdout.contains("--container-backend kubernetes"),
+        "{}",
+        run.all()
+    );
+}

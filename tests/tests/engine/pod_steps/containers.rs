@@ -79,7 +79,11 @@ async fn a_container_job_runs_in_a_pod_of_its_image_with_its_env_in_a_secret() {
     assert!(!text.contains(SECRET), "{text}");
     let secrets: Vec<_> = manifests.iter().filter(|m| m["kind"] == "Secret").collect();
     assert_eq!(secrets.len(), 2, "{secrets:#?}");
-    assert!(secrets.iter().all(|s| s["metadata"]["namespace"] == namespace));
+    assert!(
+        secrets
+            .iter()
+            .all(|s| s["metadata"]["namespace"] == namespace)
+    );
     assert_eq!(
         secrets[1]["type"], "kubernetes.io/dockerconfigjson",
         "{secrets:#?}"
