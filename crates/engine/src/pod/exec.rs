@@ -377,7 +377,7 @@ impl JobPod {
     }
 
     /// Runs `command` in the pod without stdin and returns its stdout once it has ended.
-    async fn exec_output(
+    pub(super) async fn exec_output(
         &self,
         command: Vec<String>,
         phase: &'static str,
