@@ -4,9 +4,10 @@
 //! the pod's volumes and network with the steps container and the services.
 //!
 //! The container mounts what actions/runner mounts into a Docker action's container
-//! (`ContainerActionHandler` + `DockerCommandManager`): the workspace at
-//! `/github/workspace` (its working directory), `/github/home`, `/github/workflow` and the
-//! `GITHUB_*` files at `/github/file_commands`; it also mounts the pod's `/__w` and
+//! (src/Runner.Worker/Handlers/ContainerActionHandler.cs at 258d6c857db3): the workspace
+//! at `/github/workspace` (its working directory), the temp folder at
+//! `/github/runner_temp`, `/github/home`, `/github/workflow` and the `GITHUB_*` files at
+//! `/github/file_commands` (no Docker socket: there is no Docker); it also mounts the pod's `/__w` and
 //! `/__t`, so every other path the engine handed the step still means the same thing.
 //! Its environment comes from a Secret of its own (`<name>-env`, a `secretKeyRef` per
 //! variable), never from the pod's manifest. Its output is the container's log, followed
@@ -42,6 +43,8 @@ pub const GITHUB_HOME: &str = "/github/home";
 pub const GITHUB_WORKFLOW: &str = "/github/workflow";
 /// The `GITHUB_*` files' folder.
 pub const GITHUB_FILE_COMMANDS: &str = "/github/file_commands";
+/// `RUNNER_TEMP` of a Docker action (the pod's temp volume).
+pub const GITHUB_RUNNER_TEMP: &str = "/github/runner_temp";
 
 /// One container step, its environment already in the container's terms.
 #[derive(Debug, Clone)]
@@ -65,6 +68,7 @@ pub fn container_paths_env() -> Vec<(String, String)> {
     vec![
         ("GITHUB_WORKSPACE".into(), GITHUB_WORKSPACE.into()),
         ("HOME".into(), GITHUB_HOME.into()),
+        ("RUNNER_TEMP".into(), GITHUB_RUNNER_TEMP.into()),
         ("GITHUB_ENV".into(), file("set_env")),
         ("GITHUB_OUTPUT".into(), file("set_output")),
         ("GITHUB_PATH".into(), file("add_path")),
@@ -308,6 +312,7 @@ fn ephemeral_container(step: &ContainerStep, secret: &str) -> serde_json::Value 
         "volumeMounts": [
             {"name": "workspace", "mountPath": POD_WORKSPACE_ROOT},
             {"name": "temp", "mountPath": POD_TEMP},
+            {"name": "temp", "mountPath": GITHUB_RUNNER_TEMP},
             {"name": "workspace", "mountPath": GITHUB_WORKSPACE, "subPath": sub},
             {"name": "temp", "mountPath": GITHUB_HOME, "subPath": "_github_home"},
             {"name": "temp", "mountPath": GITHUB_WORKFLOW, "subPath": "_github_workflow"},
