@@ -10,6 +10,7 @@ pub mod fake_gitea;
 pub mod fake_github;
 pub mod fake_kube;
 pub mod git;
+pub mod images;
 pub mod kaniko;
 pub mod loopback;
 pub mod reader;

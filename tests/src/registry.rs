@@ -26,12 +26,22 @@ pub struct Registry {
     pub host: String,
     _storage: tempfile::TempDir,
     client: reqwest::blocking::Client,
+    /// `(user, password)` when the registry requires Basic auth ([`Registry::start_with_auth`]).
+    pub credentials: Option<(String, String)>,
 }
 
 /// Whether `program` is on `PATH`.
 pub fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+/// The path of `program` on `PATH`.
+pub fn which(program: &str) -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
 }
 
 /// `None` with a notice when a tool a test needs is missing outside CI; a panic under CI.
@@ -56,15 +66,51 @@ fn free_port() -> u16 {
 impl Registry {
     /// Start a registry on a free loopback port and wait until `/v2/` answers.
     pub fn start() -> Option<Registry> {
+        Self::start_inner(None)
+    }
+
+    /// A registry that answers 401 with `WWW-Authenticate: Basic` unless a request carries
+    /// `user:password` (docker-registry's htpasswd auth; the bcrypt entry is made with
+    /// apache2-utils' `htpasswd -nbB`, which .ci/test installs).
+    pub fn start_with_auth(user: &str, password: &str) -> Option<Registry> {
+        Self::start_inner(Some((user.to_string(), password.to_string())))
+    }
+
+    fn start_inner(credentials: Option<(String, String)>) -> Option<Registry> {
         if !require_program("docker-registry", "the build tests push to a real registry") {
+            return None;
+        }
+        if credentials.is_some()
+            && !require_program(
+                "htpasswd",
+                "a registry with Basic auth needs a bcrypt htpasswd file",
+            )
+        {
             return None;
         }
         crate::install_crypto_provider();
         let storage = tempfile::tempdir().expect("registry storage folder");
         let port = free_port();
         let config = storage.path().join("config.yml");
-        std::fs::write(&config, config_yaml(&storage.path().join("data"), port))
-            .expect("write the registry config");
+        let mut yaml = config_yaml(&storage.path().join("data"), port);
+        if let Some((user, password)) = &credentials {
+            let out = Command::new("htpasswd")
+                .args(["-nbB", user, password])
+                .output()
+                .expect("run htpasswd");
+            assert!(
+                out.status.success(),
+                "htpasswd failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let file = storage.path().join("htpasswd");
+            std::fs::write(&file, &out.stdout).expect("write the htpasswd file");
+            yaml.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: fake-registry\n    path: {}\n",
+                file.display()
+            ));
+        }
+        std::fs::write(&config, yaml).expect("write the registry config");
         let log =
             std::fs::File::create(storage.path().join("registry.log")).expect("registry log file");
         let child = Command::new("docker-registry")
@@ -83,6 +129,7 @@ impl Registry {
                 .timeout(Duration::from_secs(10))
                 .build()
                 .expect("an HTTP client"),
+            credentials,
         };
         assert!(
             registry.wait_ready(Duration::from_secs(15)),
@@ -100,7 +147,9 @@ impl Registry {
                 return false;
             }
             if let Ok(r) = self.client.get(format!("http://{}/v2/", self.host)).send()
-                && r.status().is_success()
+                && (r.status().is_success()
+                    || (self.credentials.is_some()
+                        && r.status() == reqwest::StatusCode::UNAUTHORIZED))
             {
                 return true;
             }
