@@ -20,6 +20,20 @@ pub(crate) fn record(
     reason: &str,
     message: &str,
 ) {
+    record_about(shared, object, None, component, warning, reason, message);
+}
+
+/// [`record`] about a part of the object: `field_path` such as
+/// `spec.initContainers{svc-redis}`, as the kubelet names the container an event is about.
+pub(crate) fn record_about(
+    shared: &Shared,
+    object: &Value,
+    field_path: Option<&str>,
+    component: &str,
+    warning: bool,
+    reason: &str,
+    message: &str,
+) {
     let ns = object["metadata"]["namespace"]
         .as_str()
         .unwrap_or_default()
@@ -40,7 +54,7 @@ pub(crate) fn record(
             object["metadata"]["name"].as_str().unwrap_or_default(),
             s.random_suffix()
         );
-        let event = json!({
+        let mut event = json!({
             "metadata": {"name": name, "namespace": ns},
             "involvedObject": {
                 "apiVersion": object["apiVersion"], "kind": object["kind"],
@@ -55,6 +69,9 @@ pub(crate) fn record(
             "type": if warning { "Warning" } else { "Normal" },
             "eventTime": null, "reportingComponent": component, "reportingInstance": "",
         });
+        if let Some(f) = field_path {
+            event["involvedObject"]["fieldPath"] = json!(f);
+        }
         let _ = s.create(rt, &ns, event);
     });
 }

@@ -32,7 +32,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::api::ApiError;
 use super::attach::upgrade_channel;
-use super::kubelet::{container_names, rt};
+use super::kubelet::rt;
 use super::routes::{error_response, record};
 use super::store::Key;
 use super::{Shared, lock};
@@ -120,15 +120,21 @@ fn prepare(
     let pod = shared
         .read(|s| s.get(&key).cloned())
         .ok_or_else(|| ApiError::not_found(rt("pods"), name))?;
-    let names = container_names(&pod);
-    let container = match q("container") {
-        Some(c) if !c.is_empty() => c.to_string(),
-        _ => names.first().cloned().unwrap_or_default(),
-    };
-    if !names.contains(&container) {
-        return Err(ApiError::bad_request(format!(
-            "container {container} is not valid for pod {name}"
-        )));
+    let container = super::logs::choose_container(&pod, q("container"), name)?;
+    let runtime = lock(&shared.runtimes).get(&key).cloned();
+    if let Some(sandbox) = runtime {
+        // A pod of the container manager: any running container, sidecars included,
+        // whatever the pod's phase (a sidecar runs while the pod is still Pending).
+        let command = sandbox.exec_command(&container, &argv).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unable to upgrade connection: container not found (\"{container}\")"
+            ))
+        })?;
+        return Ok(Plan {
+            command,
+            stdin: q("stdin") == Some("true"),
+            stall,
+        });
     }
     let phase = pod["status"]["phase"].as_str().unwrap_or_default();
     if phase != "Running" {

@@ -11,7 +11,7 @@ use super::api::{RESOURCES, now, resource_named};
 use super::logs::LogKey;
 use super::routes::namespaces;
 use super::store::Key;
-use super::{Shared, events, kaniko, lock, shell};
+use super::{Shared, containers, events, kaniko, lock, shell};
 
 /// How a pod ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,8 +65,12 @@ pub(crate) fn spawn_pod(shared: &Arc<Shared>, key: Key) -> tokio::task::JoinHand
         lock(&shared.pods).remove(&key);
         // The pod's exec processes end with it.
         lock(&shared.sandboxes).remove(&key);
+        lock(&shared.runtimes).remove(&key);
         if let Some(pod) = shared.read(|s| s.get(&key).cloned()) {
-            for c in pod["spec"]["containers"].as_array().into_iter().flatten() {
+            let all = ["initContainers", "containers"]
+                .into_iter()
+                .flat_map(|f| pod["spec"][f].as_array().cloned().unwrap_or_default());
+            for c in all {
                 let name = c["name"].as_str().unwrap_or_default().to_string();
                 shared
                     .logs
@@ -223,6 +227,11 @@ async fn lifecycle(shared: &Arc<Shared>, key: &Key) -> PodEnd {
         tokio::time::sleep(step).await;
     }
     tokio::time::sleep(step).await;
+    // Pods with init containers, sidecars, several containers, registry images or env
+    // from Secrets: the container manager.
+    if containers::takes(&pod) {
+        return containers::run(shared, key, pod).await;
+    }
     // Image pull.
     let image = pod["spec"]["containers"][0]["image"]
         .as_str()
@@ -384,23 +393,31 @@ fn set_owner_ready(shared: &Shared, pod: &Value, ready: u64) {
 /// A deleted pod's containers are killed (exit 137); the pod then goes.
 fn kill(shared: &Shared, key: &Key) {
     set_pod(shared, key, |p| {
-        let was_running = p["status"]["phase"] == "Running";
-        if was_running {
-            let started =
-                p["status"]["containerStatuses"][0]["state"]["running"]["startedAt"].clone();
-            set_containers(
-                p,
-                &json!({"terminated": {"exitCode": 137, "reason": "Error", "startedAt": started, "finishedAt": now()}}),
-                false,
-                false,
-            );
+        for field in ["initContainerStatuses", "containerStatuses"] {
+            for c in p["status"][field].as_array_mut().into_iter().flatten() {
+                let started = c["state"]["running"]["startedAt"].clone();
+                if started.is_null() {
+                    continue;
+                }
+                c["state"] = json!({"terminated": {"exitCode": 137, "reason": "Error",
+                    "startedAt": started, "finishedAt": now()}});
+                c["ready"] = json!(false);
+                c["started"] = json!(false);
+            }
         }
         p["status"]["phase"] = json!("Failed");
     });
-    for name in shared
-        .read(|s| s.get(key).map(container_names))
-        .unwrap_or_default()
-    {
+    let names: Vec<String> = shared
+        .read(|s| s.get(key).cloned())
+        .map(|pod| {
+            ["initContainers", "containers"]
+                .iter()
+                .flat_map(|f| pod["spec"][*f].as_array().cloned().unwrap_or_default())
+                .filter_map(|c| c["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    for name in names {
         shared
             .logs
             .finish(&(key.namespace.clone(), key.name.clone(), name));

@@ -16,13 +16,17 @@
 mod admission;
 mod api;
 mod attach;
+mod containers;
 mod events;
 mod exec;
 mod faults;
+mod images;
 mod jobs;
 mod kaniko;
 mod kubelet;
 mod logs;
+mod pod_runtime;
+mod pod_validation;
 mod routes;
 mod shell;
 mod store;
@@ -67,6 +71,10 @@ pub struct FakeKubeOptions {
     /// nothing, so a client can end stdin only by closing the whole socket, which loses
     /// the command's output and exit status.
     pub stream_protocols: Vec<String>,
+    /// The first crash-loop (and image pull) back-off of the kubelet: 10 s, as in the
+    /// kubelet, doubling up to 5 min. A test may shorten it (the `CrashLoopBackOff` message
+    /// then names the shorter back-off).
+    pub crash_loop_back_off: Duration,
 }
 
 /// Kubernetes' `StreamProtocolV5Name` (adds the close signal, channel 255).
@@ -84,6 +92,7 @@ impl Default for FakeKubeOptions {
             kubelet_step: Duration::from_millis(50),
             version: "v1.31.0".to_string(),
             stream_protocols: STREAM_PROTOCOLS.iter().map(|p| p.to_string()).collect(),
+            crash_loop_back_off: Duration::from_secs(10),
         }
     }
 }
@@ -133,6 +142,10 @@ pub(crate) struct Shared {
     volumes: Mutex<HashMap<(String, String), VolumeFiles>>,
     /// The sandboxes `pods/exec` runs commands in, by pod (see the `exec` module).
     sandboxes: Mutex<HashMap<Key, exec::Sandbox>>,
+    /// The sandboxes of pods run by the container manager (`containers`), by pod.
+    runtimes: Mutex<HashMap<Key, Arc<pod_runtime::PodSandbox>>>,
+    /// Images pulled from loopback registries, by reference (`IfNotPresent` reuses them).
+    images: Mutex<HashMap<String, images::Image>>,
     options: FakeKubeOptions,
     work_dir: PathBuf,
     /// Itself, for tasks started from code that holds only a reference.
@@ -201,6 +214,8 @@ impl FakeKube {
             stdin: Mutex::default(),
             volumes: Mutex::default(),
             sandboxes: Mutex::default(),
+            runtimes: Mutex::default(),
+            images: Mutex::default(),
             options,
             work_dir: work.path().to_path_buf(),
             addr,

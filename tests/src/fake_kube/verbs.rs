@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::api::{ApiError, ResourceType, now};
 use super::routes::{Call, Target, json_response, namespaces, selector};
 use super::store::Key;
-use super::{Shared, admission, jobs, kubelet, lock};
+use super::{Shared, admission, jobs, kubelet, lock, pod_validation};
 
 /// The API server's request size limit.
 const MAX_REQUEST_BYTES: usize = 3 << 20;
@@ -173,12 +173,19 @@ pub(crate) fn set_defaults(rt: &ResourceType, obj: &mut Value, uid: &str) {
                     spec[field] = value;
                 }
             }
-            if let Some(containers) = spec["containers"].as_array_mut() {
-                for c in containers {
+            for list in ["initContainers", "containers"] {
+                for c in spec[list].as_array_mut().into_iter().flatten() {
+                    // `:latest` (or no tag) pulls Always, anything else IfNotPresent
+                    // (SetDefaults_Container).
+                    let image = c["image"].as_str().unwrap_or_default();
+                    let last = image.rsplit('/').next().unwrap_or_default();
+                    let latest = !image.contains('@')
+                        && last.split_once(':').is_none_or(|(_, tag)| tag == "latest");
+                    let pull = if latest { "Always" } else { "IfNotPresent" };
                     for (field, value) in [
                         ("terminationMessagePath", json!("/dev/termination-log")),
                         ("terminationMessagePolicy", json!("File")),
-                        ("imagePullPolicy", json!("IfNotPresent")),
+                        ("imagePullPolicy", json!(pull)),
                     ] {
                         if c.get(field).is_none() {
                             c[field] = value;
@@ -187,6 +194,26 @@ pub(crate) fn set_defaults(rt: &ResourceType, obj: &mut Value, uid: &str) {
                 }
             }
             obj["status"] = json!({"phase": "Pending", "qosClass": "Burstable"});
+        }
+        "secrets" => {
+            // stringData is write-only: merged into data (base64) on write.
+            if let Some(string_data) = obj.get("stringData").and_then(Value::as_object).cloned() {
+                use base64::Engine as _;
+                if !obj["data"].is_object() {
+                    obj["data"] = json!({});
+                }
+                for (k, v) in string_data {
+                    let encoded = base64::engine::general_purpose::STANDARD
+                        .encode(v.as_str().unwrap_or_default());
+                    obj["data"][k] = json!(encoded);
+                }
+                if let Some(m) = obj.as_object_mut() {
+                    m.remove("stringData");
+                }
+            }
+            if obj["type"].as_str().is_none_or(str::is_empty) {
+                obj["type"] = json!("Opaque");
+            }
         }
         "persistentvolumeclaims" => {
             if obj["spec"].get("volumeMode").is_none() {
@@ -222,6 +249,15 @@ fn create_object(
         obj["metadata"]["name"] = json!(format!("{prefix}{}", shared.write(|s| s.random_suffix())));
     }
     set_defaults(rt, &mut obj, &uid);
+    let errors = match rt.plural {
+        "pods" => pod_validation::validate_pod(&obj),
+        "secrets" => pod_validation::validate_secret(&obj),
+        _ => Vec::new(),
+    };
+    if !errors.is_empty() {
+        let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+        return Err(pod_validation::invalid_error(rt, name, &errors));
+    }
     if dry_run(call) {
         obj["metadata"]["creationTimestamp"] = json!(now());
         return Ok(obj);

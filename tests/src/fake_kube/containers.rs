@@ -1,0 +1,1402 @@
+//! The kubelet's container manager for the pods a CI job runs in: init containers,
+//! native sidecars (KEP-753), several containers, images from a loopback registry, env from
+//! Secrets and ConfigMaps, `hostAliases`. Which pods take this path: see [`takes`]; the
+//! others (Kaniko executors, the context loader's shell) keep the simpler lifecycle of
+//! `kubelet`. The processes themselves are `pod_runtime`'s.
+//!
+//! Modelled on kubernetes/kubernetes (read at the index's snapshot, kubelet_pods.go at
+//! df5f02437d38bc34f37e48b584b83a7227db3977):
+//! - pkg/kubelet/kuberuntime/kuberuntime_manager.go (`computePodActions`): init containers
+//!   run one at a time, in order, each to completion; an init container with
+//!   `restartPolicy: Always` (a sidecar) is started and kept running, and the next one (at
+//!   last the main containers) starts only once it is *started*: its startupProbe
+//!   succeeded, or it runs when it has none. The pod is `Pending` with `Initialized=False`
+//!   until then. When the main containers are done, the sidecars are stopped.
+//! - pkg/kubelet/prober (worker.go, prober.go): startup probes (`exec` in the container,
+//!   `tcpSocket`, `httpGet` to the pod IP) after `initialDelaySeconds`, every
+//!   `periodSeconds`, `timeoutSeconds` each, `successThreshold`/`failureThreshold` in a row;
+//!   a failure records `Unhealthy` "Startup probe failed: …"; at the threshold the
+//!   container is killed ("Container X failed startup probe, will be restarted", SIGTERM,
+//!   then SIGKILL after the probe's or the pod's `terminationGracePeriodSeconds`) and
+//!   restarted.
+//! - Restarts (kuberuntime_manager.go `doBackOff`): the first restart is at once, the next
+//!   ones wait a back-off (`CrashLoopBackOff`, "back-off 10s restarting failed
+//!   container=X pod=P_NS(UID)", doubling up to 5 min; the first step is
+//!   [`super::FakeKubeOptions::crash_loop_back_off`], 10 s as in the kubelet unless a test
+//!   shortens it). `restartCount`, `lastState.terminated`, `previous` logs.
+//! - pkg/kubelet/images/image_manager.go: `Pulling`, `Pulled` ("Successfully pulled image
+//!   … in …", or "already present on machine" under `IfNotPresent`), `Failed` "Failed to
+//!   pull image …: …" + "Error: ErrImagePull", then `ImagePullBackOff` "Back-off pulling
+//!   image …"; the waiting message is the runtime's error. `FailedToRetrieveImagePullSecret`
+//!   for a missing pull Secret.
+//! - pkg/kubelet/kubelet_pods.go: `makeEnvironmentVariables` (`secretKeyRef` and
+//!   `configMapKeyRef`: `secret "x" not found`, `couldn't find key K in Secret NS/NAME`,
+//!   unless `optional`; `$(VAR)` expansion) giving `CreateContainerConfigError`;
+//!   `managedHostsFileContent` (the hosts file with the pod's own line and the
+//!   "# Entries added by HostAliases." block).
+//!
+//! Not modelled: liveness and readiness probes (a container is ready once started),
+//! postStart/preStop hooks, resource limits, `readOnly` mounts, a grace period on pod
+//! deletion (a deleted pod's processes are killed at once, as elsewhere in the fake).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::api::now;
+use super::images::{self, Image, loopback_reference};
+use super::kaniko::pump;
+use super::kubelet::{PodEnd, condition, rt, set_pod};
+use super::logs::LogKey;
+use super::pod_runtime::{DEFAULT_PATH, PodSandbox, RootKind, Start, child_of};
+use super::store::Key;
+use super::{Shared, events, lock};
+
+/// The pod IP every pod of the fake gets (on `lo` of its own network namespace).
+pub(crate) const POD_IP: &str = "10.244.0.10";
+
+/// The longest crash-loop and image-pull back-off (the kubelet's `MaxContainerBackOff`).
+const MAX_BACK_OFF: Duration = Duration::from_secs(300);
+
+/// Whether a pod runs on this path: it has init containers, several containers, an image
+/// on a loopback registry, host aliases, or env from Secrets or ConfigMaps. Kaniko pods
+/// (`--context` args) never do.
+pub(crate) fn takes(pod: &Value) -> bool {
+    let spec = &pod["spec"];
+    let containers: Vec<&Value> = all_containers(pod).collect();
+    let kaniko = spec["containers"][0]["args"].as_array().is_some_and(|a| {
+        a.iter()
+            .any(|a| a.as_str().is_some_and(|a| a.starts_with("--context")))
+    });
+    if kaniko {
+        return false;
+    }
+    spec["initContainers"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty())
+        || spec["containers"].as_array().is_some_and(|a| a.len() > 1)
+        || spec["hostAliases"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+        || containers.iter().any(|c| {
+            c["image"]
+                .as_str()
+                .is_some_and(|i| loopback_reference(i).is_some())
+                || c["envFrom"].as_array().is_some_and(|a| !a.is_empty())
+                || c["env"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|e| e.get("valueFrom").is_some())
+        })
+}
+
+fn all_containers(pod: &Value) -> impl Iterator<Item = &Value> {
+    ["initContainers", "containers"]
+        .into_iter()
+        .flat_map(|f| pod["spec"][f].as_array().into_iter().flatten())
+}
+
+/// The hosts file the kubelet writes for a pod (`managedHostsFileContent`).
+pub(crate) fn hosts_file(pod: &Value, ip: &str) -> String {
+    let mut out = String::from(
+        "# Kubernetes-managed hosts file.\n\
+         127.0.0.1\tlocalhost\n\
+         ::1\tlocalhost ip6-localhost ip6-loopback\n\
+         fe00::0\tip6-localnet\n\
+         fe00::0\tip6-mcastprefix\n\
+         fe00::1\tip6-allnodes\n\
+         fe00::2\tip6-allrouters\n",
+    );
+    let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+    let hostname = pod["spec"]["hostname"].as_str().unwrap_or(name);
+    match pod["spec"]["subdomain"].as_str() {
+        Some(sub) if !sub.is_empty() => {
+            let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+            out.push_str(&format!(
+                "{ip}\t{hostname}.{sub}.{ns}.svc.cluster.local\t{hostname}\n"
+            ));
+        }
+        _ => out.push_str(&format!("{ip}\t{hostname}\n")),
+    }
+    let aliases = pod["spec"]["hostAliases"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !aliases.is_empty() {
+        out.push_str("\n# Entries added by HostAliases.\n");
+        for a in aliases {
+            let names: Vec<&str> = a["hostnames"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            out.push_str(&format!(
+                "{}\t{}\n",
+                a["ip"].as_str().unwrap_or_default(),
+                names.join("\t")
+            ));
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Init,
+    Sidecar,
+    Main,
+}
+
+/// The status of one container as the kubelet reports it.
+#[derive(Debug, Clone)]
+struct CStatus {
+    image: String,
+    image_id: String,
+    container_id: Option<String>,
+    state: Value,
+    last_state: Value,
+    restart_count: u32,
+    started: bool,
+    ready: bool,
+}
+
+#[derive(Debug)]
+struct State {
+    statuses: HashMap<String, CStatus>,
+    init_done: bool,
+    phase: &'static str,
+}
+
+struct Ctx {
+    shared: Arc<Shared>,
+    key: Key,
+    pod: Value,
+    sandbox: Arc<PodSandbox>,
+    state: Mutex<State>,
+    /// The pod ends: supervisors stop their containers (gracefully) and return.
+    stop: CancellationToken,
+    /// Volume name → host folder.
+    volumes: HashMap<String, PathBuf>,
+}
+
+impl Ctx {
+    fn uid(&self) -> String {
+        self.pod["metadata"]["uid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    fn ns(&self) -> &str {
+        &self.key.namespace
+    }
+
+    fn field_path(&self, role: Role, name: &str) -> String {
+        match role {
+            Role::Main => format!("spec.containers{{{name}}}"),
+            _ => format!("spec.initContainers{{{name}}}"),
+        }
+    }
+
+    fn event(&self, role: Role, name: &str, warning: bool, reason: &str, message: &str) {
+        let pod = self
+            .shared
+            .read(|s| s.get(&self.key).cloned())
+            .unwrap_or_else(|| self.pod.clone());
+        events::record_about(
+            &self.shared,
+            &pod,
+            Some(&self.field_path(role, name)),
+            "kubelet",
+            warning,
+            reason,
+            message,
+        );
+    }
+
+    fn update(&self, name: &str, change: impl FnOnce(&mut CStatus)) {
+        {
+            let mut state = lock(&self.state);
+            if let Some(s) = state.statuses.get_mut(name) {
+                change(s);
+            }
+        }
+        self.publish();
+    }
+
+    fn waiting(&self, name: &str, reason: &str, message: Option<&str>) {
+        let mut w = json!({"reason": reason});
+        if let Some(m) = message {
+            w["message"] = json!(m);
+        }
+        self.update(name, |s| s.state = json!({"waiting": w}));
+    }
+
+    fn pod_name(&self) -> String {
+        format!("{}_{}({})", self.key.name, self.key.namespace, self.uid())
+    }
+
+    fn log_key(&self, name: &str) -> LogKey {
+        (
+            self.key.namespace.clone(),
+            self.key.name.clone(),
+            name.to_string(),
+        )
+    }
+
+    fn back_off_start(&self) -> Duration {
+        self.shared.options.crash_loop_back_off
+    }
+
+    /// Writes the pod's status from the containers' (phase, conditions, both status lists).
+    fn publish(&self) {
+        let state = lock(&self.state);
+        let status_of = |c: &Value| -> Value {
+            let name = c["name"].as_str().unwrap_or_default();
+            let s = state.statuses.get(name);
+            let mut v = json!({
+                "name": name,
+                "image": c["image"],
+                "imageID": s.map(|s| s.image_id.clone()).unwrap_or_default(),
+                "ready": s.is_some_and(|s| s.ready),
+                "restartCount": s.map_or(0, |s| s.restart_count),
+                "started": s.is_some_and(|s| s.started),
+                "state": s.map_or(json!({"waiting": {"reason": "PodInitializing"}}), |s| s.state.clone()),
+                "lastState": s.map_or(json!({}), |s| s.last_state.clone()),
+            });
+            if let Some(id) = s.and_then(|s| s.container_id.clone()) {
+                v["containerID"] = json!(id);
+            }
+            if let Some(s) = s {
+                v["image"] = json!(s.image);
+            }
+            v
+        };
+        let spec = &self.pod["spec"];
+        let inits: Vec<Value> = spec["initContainers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(status_of)
+            .collect();
+        let mains: Vec<Value> = spec["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(status_of)
+            .collect();
+        let incomplete: Vec<String> = spec["initContainers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| {
+                let s = state.statuses.get(c["name"].as_str().unwrap_or_default());
+                if c["restartPolicy"] == "Always" {
+                    !s.is_some_and(|s| s.started)
+                } else {
+                    !s.is_some_and(|s| s.state["terminated"]["exitCode"] == 0)
+                }
+            })
+            .map(|c| c["name"].as_str().unwrap_or_default().to_string())
+            .collect();
+        let unready: Vec<String> = spec["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(
+                spec["initContainers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|c| c["restartPolicy"] == "Always"),
+            )
+            .filter(|c| {
+                !state
+                    .statuses
+                    .get(c["name"].as_str().unwrap_or_default())
+                    .is_some_and(|s| s.ready)
+            })
+            .map(|c| c["name"].as_str().unwrap_or_default().to_string())
+            .collect();
+        let phase = state.phase;
+        let ended = matches!(phase, "Succeeded" | "Failed");
+        let initialized = if state.init_done || incomplete.is_empty() {
+            condition("Initialized", true, None, None)
+        } else {
+            let msg = format!(
+                "containers with incomplete status: [{}]",
+                incomplete.join(" ")
+            );
+            condition(
+                "Initialized",
+                false,
+                Some("ContainersNotInitialized"),
+                Some(&msg),
+            )
+        };
+        let ready = |kind: &str| {
+            if ended {
+                condition(kind, false, Some("PodCompleted"), None)
+            } else if unready.is_empty() {
+                condition(kind, true, None, None)
+            } else {
+                let msg = format!("containers with unready status: [{}]", unready.join(" "));
+                condition(kind, false, Some("ContainersNotReady"), Some(&msg))
+            }
+        };
+        let conditions = json!([
+            condition("PodReadyToStartContainers", !ended, None, None),
+            initialized,
+            ready("Ready"),
+            ready("ContainersReady"),
+            condition("PodScheduled", true, None, None),
+        ]);
+        drop(state);
+        set_pod(&self.shared, &self.key, |p| {
+            p["status"]["phase"] = json!(phase);
+            p["status"]["podIP"] = json!(POD_IP);
+            p["status"]["podIPs"] = json!([{"ip": POD_IP}]);
+            p["status"]["conditions"] = conditions;
+            if inits.is_empty() {
+                if let Some(s) = p["status"].as_object_mut() {
+                    s.remove("initContainerStatuses");
+                }
+            } else {
+                p["status"]["initContainerStatuses"] = json!(inits);
+            }
+            p["status"]["containerStatuses"] = json!(mains);
+        });
+    }
+}
+
+/// Runs a pod on this path, from its scheduled and volume-ready state to its end.
+pub(crate) async fn run(shared: &Arc<Shared>, key: &Key, pod: Value) -> PodEnd {
+    let dir = shared
+        .work_dir
+        .join(format!("{}-{}-pod", key.namespace, key.name));
+    let hosts = hosts_file(&pod, POD_IP);
+    let hostname = pod["spec"]["hostname"]
+        .as_str()
+        .unwrap_or(&key.name)
+        .to_string();
+    let sandbox = match PodSandbox::create(&dir, &hostname, POD_IP, &hosts) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            let msg = format!("Failed to create pod sandbox: {e}");
+            events::record(
+                shared,
+                &pod,
+                "kubelet",
+                true,
+                "FailedCreatePodSandBox",
+                &msg,
+            );
+            set_pod(shared, key, |p| {
+                p["status"]["phase"] = json!("Failed");
+                p["status"]["message"] = json!(msg);
+            });
+            return PodEnd::Failed;
+        }
+    };
+    lock(&shared.runtimes).insert(key.clone(), Arc::clone(&sandbox));
+    let volumes = match prepare_volumes(shared, &pod, &key.namespace, &dir.join("volumes")) {
+        Ok(v) => v,
+        Err(e) => {
+            let msg = format!("MountVolume.SetUp failed: {e}");
+            events::record(shared, &pod, "kubelet", true, "FailedMount", &msg);
+            set_pod(shared, key, |p| p["status"]["phase"] = json!("Failed"));
+            return PodEnd::Failed;
+        }
+    };
+    let statuses = all_containers(&pod)
+        .map(|c| {
+            let name = c["name"].as_str().unwrap_or_default().to_string();
+            let status = CStatus {
+                image: c["image"].as_str().unwrap_or_default().to_string(),
+                image_id: String::new(),
+                container_id: None,
+                state: json!({"waiting": {"reason": "PodInitializing"}}),
+                last_state: json!({}),
+                restart_count: 0,
+                started: false,
+                ready: false,
+            };
+            (name, status)
+        })
+        .collect();
+    let ctx = Arc::new(Ctx {
+        shared: Arc::clone(shared),
+        key: key.clone(),
+        pod: pod.clone(),
+        sandbox,
+        state: Mutex::new(State {
+            statuses,
+            init_done: false,
+            phase: "Pending",
+        }),
+        stop: CancellationToken::new(),
+        volumes,
+    });
+    ctx.publish();
+    let mut sidecars = JoinSet::new();
+    let inits = pod["spec"]["initContainers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for c in inits {
+        let (tx, mut rx) = watch::channel(false);
+        if c["restartPolicy"] == "Always" {
+            sidecars.spawn(supervise(Arc::clone(&ctx), c, Role::Sidecar, tx));
+            while !*rx.borrow_and_update() {
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        } else {
+            let code = supervise(Arc::clone(&ctx), c, Role::Init, tx).await;
+            if code != 0 {
+                ctx.stop.cancel();
+                while sidecars.join_next().await.is_some() {}
+                lock(&ctx.state).phase = "Failed";
+                ctx.publish();
+                return PodEnd::Failed;
+            }
+        }
+    }
+    lock(&ctx.state).init_done = true;
+    ctx.publish();
+    let mut mains = JoinSet::new();
+    for c in pod["spec"]["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        let (tx, _rx) = watch::channel(false);
+        mains.spawn(supervise(Arc::clone(&ctx), c, Role::Main, tx));
+    }
+    let mut ok = true;
+    while let Some(code) = mains.join_next().await {
+        ok &= code.is_ok_and(|c| c == 0);
+    }
+    ctx.stop.cancel();
+    while sidecars.join_next().await.is_some() {}
+    lock(&ctx.state).phase = if ok { "Succeeded" } else { "Failed" };
+    ctx.publish();
+    if ok {
+        PodEnd::Succeeded
+    } else {
+        PodEnd::Failed
+    }
+}
+
+/// One host folder per pod volume: emptyDir (and any other kind) empty, ConfigMaps and
+/// Secrets projected as files, persistent volume claims filled from the fake's store.
+fn prepare_volumes(
+    shared: &Shared,
+    pod: &Value,
+    ns: &str,
+    dir: &std::path::Path,
+) -> Result<HashMap<String, PathBuf>, String> {
+    let mut out = HashMap::new();
+    for v in pod["spec"]["volumes"].as_array().into_iter().flatten() {
+        let name = v["name"].as_str().unwrap_or_default();
+        let host = dir.join(name);
+        std::fs::create_dir_all(&host)
+            .map_err(|e| format!("cannot create {}: {e}", host.display()))?;
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        if let Some(cm) = v["configMap"]["name"].as_str() {
+            let obj = shared.read(|s| s.get(&Key::new(rt("configmaps"), ns, cm)).cloned());
+            for (k, val) in obj
+                .as_ref()
+                .and_then(|o| o["data"].as_object())
+                .into_iter()
+                .flatten()
+            {
+                files.push((
+                    k.clone(),
+                    val.as_str().unwrap_or_default().as_bytes().to_vec(),
+                ));
+            }
+        } else if let Some(secret) = v["secret"]["secretName"].as_str() {
+            let obj = shared.read(|s| s.get(&Key::new(rt("secrets"), ns, secret)).cloned());
+            for (k, val) in obj
+                .as_ref()
+                .and_then(|o| o["data"].as_object())
+                .into_iter()
+                .flatten()
+            {
+                files.push((k.clone(), decode(val)));
+            }
+        } else if let Some(claim) = v["persistentVolumeClaim"]["claimName"].as_str()
+            && let Some(existing) = lock(&shared.volumes).get(&(ns.to_string(), claim.to_string()))
+        {
+            files.extend(existing.iter().map(|(k, b)| (k.clone(), b.clone())));
+        }
+        for (rel, bytes) in files {
+            let file = host.join(rel);
+            if let Some(parent) = file.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+            }
+            std::fs::write(&file, bytes)
+                .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        }
+        out.insert(name.to_string(), host);
+    }
+    Ok(out)
+}
+
+fn decode(v: &Value) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(v.as_str().unwrap_or_default())
+        .unwrap_or_default()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_string))
+        .collect()
+}
+
+/// Go's `time.Duration` text for durations a test sees (`500ms`, `1.5s`, `10s`, `1m20s`).
+pub(crate) fn go_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let secs = d.as_secs_f64();
+    if secs < 60.0 {
+        let s = format!("{:.3}", secs);
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        return format!("{s}s");
+    }
+    let whole = d.as_secs();
+    let (h, m, s) = (whole / 3600, (whole % 3600) / 60, whole % 60);
+    if h > 0 {
+        format!("{h}h{m}m{s}s")
+    } else {
+        format!("{m}m{s}s")
+    }
+}
+
+/// Sleeps `d` unless the pod ends first (then `false`).
+async fn pause(ctx: &Ctx, d: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => true,
+        _ = ctx.stop.cancelled() => false,
+    }
+}
+
+/// The image a container runs from: `Some(None)` for an image not on a loopback registry
+/// (the host's folders), `None` when the pod ended while pulling.
+async fn ensure_image(ctx: &Ctx, spec: &Value, role: Role) -> Option<Option<Image>> {
+    let name = spec["name"].as_str().unwrap_or_default();
+    let image = spec["image"].as_str().unwrap_or_default().to_string();
+    let step = ctx.shared.options.kubelet_step;
+    let mut back_off = ctx.back_off_start();
+    let Some(reference) = loopback_reference(&image) else {
+        let mut reported = false;
+        while ctx.shared.faults().image_pull_failure {
+            let msg =
+                format!("failed to pull and unpack image \"{image}\": not found (injected fault)");
+            if !reported {
+                ctx.event(
+                    role,
+                    name,
+                    true,
+                    "Failed",
+                    &format!("Failed to pull image \"{image}\": not found (injected fault)"),
+                );
+                ctx.event(role, name, true, "Failed", "Error: ErrImagePull");
+                reported = true;
+            }
+            ctx.waiting(name, "ErrImagePull", Some(&msg));
+            if !pause(ctx, step).await {
+                return None;
+            }
+        }
+        ctx.event(
+            role,
+            name,
+            false,
+            "Pulled",
+            &format!("Container image \"{image}\" already present on machine"),
+        );
+        return Some(None);
+    };
+    let policy = spec["imagePullPolicy"]
+        .as_str()
+        .unwrap_or("IfNotPresent")
+        .to_string();
+    loop {
+        let cached = lock(&ctx.shared.images).get(&reference.full).cloned();
+        if policy != "Always"
+            && let Some(img) = cached
+        {
+            ctx.event(
+                role,
+                name,
+                false,
+                "Pulled",
+                &format!("Container image \"{image}\" already present on machine"),
+            );
+            return Some(Some(img));
+        }
+        if policy == "Never" {
+            let msg =
+                format!("Container image \"{image}\" is not present with pull policy of Never");
+            ctx.event(role, name, true, "ErrImageNeverPull", &msg);
+            ctx.waiting(name, "ErrImageNeverPull", Some(&msg));
+            if !pause(ctx, back_off).await {
+                return None;
+            }
+            continue;
+        }
+        ctx.event(
+            role,
+            name,
+            false,
+            "Pulling",
+            &format!("Pulling image \"{image}\""),
+        );
+        let credentials = pull_credentials(ctx, &reference.registry);
+        let started = Instant::now();
+        let pulled = tokio::select! {
+            r = images::pull(&ctx.shared.work_dir, &reference, credentials) => r,
+            _ = ctx.stop.cancelled() => return None,
+        };
+        match pulled {
+            Ok(img) => {
+                let took = go_duration(Duration::from_millis(started.elapsed().as_millis() as u64));
+                ctx.event(
+                    role,
+                    name,
+                    false,
+                    "Pulled",
+                    &format!(
+                        "Successfully pulled image \"{image}\" in {took} ({took} including waiting). Image size: {} bytes.",
+                        img.size
+                    ),
+                );
+                lock(&ctx.shared.images).insert(reference.full.clone(), img.clone());
+                return Some(Some(img));
+            }
+            Err(msg) => {
+                ctx.event(
+                    role,
+                    name,
+                    true,
+                    "Failed",
+                    &format!("Failed to pull image \"{image}\": {msg}"),
+                );
+                ctx.event(role, name, true, "Failed", "Error: ErrImagePull");
+                ctx.waiting(name, "ErrImagePull", Some(&msg));
+                // The next sync finds the image in back-off.
+                if !pause(ctx, (step * 4).min(back_off)).await {
+                    return None;
+                }
+                let backing = format!("Back-off pulling image \"{image}\"");
+                ctx.event(role, name, false, "BackOff", &backing);
+                ctx.event(role, name, true, "Failed", "Error: ImagePullBackOff");
+                ctx.waiting(name, "ImagePullBackOff", Some(&backing));
+                if !pause(ctx, back_off).await {
+                    return None;
+                }
+                back_off = (back_off * 2).min(MAX_BACK_OFF);
+            }
+        }
+    }
+}
+
+/// The credentials the pod's `imagePullSecrets` hold for `registry`, in their order.
+fn pull_credentials(ctx: &Ctx, registry: &str) -> Vec<images::Credentials> {
+    let mut out = Vec::new();
+    let mut missing = Vec::new();
+    for s in ctx.pod["spec"]["imagePullSecrets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let name = s["name"].as_str().unwrap_or_default();
+        let Some(secret) = ctx
+            .shared
+            .read(|st| st.get(&Key::new(rt("secrets"), ctx.ns(), name)).cloned())
+        else {
+            missing.push(name.to_string());
+            continue;
+        };
+        let config: Option<Value> = match secret["type"].as_str() {
+            Some("kubernetes.io/dockerconfigjson") => {
+                serde_json::from_slice(&decode(&secret["data"][".dockerconfigjson"])).ok()
+            }
+            Some("kubernetes.io/dockercfg") => {
+                serde_json::from_slice(&decode(&secret["data"][".dockercfg"]))
+                    .ok()
+                    .map(|auths: Value| json!({"auths": auths}))
+            }
+            _ => None,
+        };
+        if let Some(c) = config.and_then(|c| images::credentials_for(&c, registry)) {
+            out.push(c);
+        }
+    }
+    if !missing.is_empty() {
+        let pod = ctx
+            .shared
+            .read(|s| s.get(&ctx.key).cloned())
+            .unwrap_or_default();
+        events::record(
+            &ctx.shared,
+            &pod,
+            "kubelet",
+            true,
+            "FailedToRetrieveImagePullSecret",
+            &format!(
+                "Unable to retrieve some image pull secrets ({}); attempting to pull the image may not succeed.",
+                missing.join(", ")
+            ),
+        );
+    }
+    out
+}
+
+/// Expands `$(VAR)` from `vars` (`$$` escapes; unknown references stay as written), as
+/// `expansion.MappingFuncFor` does.
+fn expand(s: &str, vars: &[(String, String)]) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(inner) = after.strip_prefix('(')
+            && let Some(end) = inner.find(')')
+        {
+            let name = &inner[..end];
+            match vars.iter().rev().find(|(k, _)| k == name) {
+                Some((_, v)) => out.push_str(v),
+                None => out.push_str(&format!("$({name})")),
+            }
+            rest = &inner[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn set(env: &mut Vec<(String, String)>, key: &str, value: String) {
+    match env.iter_mut().find(|(k, _)| k == key) {
+        Some(e) => e.1 = value,
+        None => env.push((key.to_string(), value)),
+    }
+}
+
+/// The container's environment (`makeEnvironmentVariables`): `PATH`, `HOSTNAME`, the
+/// image's `Env`, then `envFrom` and `env` of the container; `Err` with the kubelet's text
+/// for a missing Secret, ConfigMap or key.
+fn container_env(
+    ctx: &Ctx,
+    spec: &Value,
+    image: Option<&Image>,
+) -> Result<Vec<(String, String)>, String> {
+    let ns = ctx.ns().to_string();
+    let object = |plural: &str, name: &str| {
+        ctx.shared
+            .read(|s| s.get(&Key::new(rt(plural), &ns, name)).cloned())
+    };
+    let mut env = vec![
+        ("PATH".to_string(), DEFAULT_PATH.to_string()),
+        ("HOSTNAME".to_string(), ctx.key.name.clone()),
+    ];
+    for kv in image.map(|i| i.env.clone()).unwrap_or_default() {
+        if let Some((k, v)) = kv.split_once('=') {
+            set(&mut env, k, v.to_string());
+        }
+    }
+    let mut vars: Vec<(String, String)> = Vec::new();
+    for from in spec["envFrom"].as_array().into_iter().flatten() {
+        let prefix = from["prefix"].as_str().unwrap_or_default();
+        let (plural, what, source) = if from.get("secretRef").is_some() {
+            ("secrets", "secret", &from["secretRef"])
+        } else {
+            ("configmaps", "configmap", &from["configMapRef"])
+        };
+        let name = source["name"].as_str().unwrap_or_default();
+        match object(plural, name) {
+            None if source["optional"] == true => {}
+            None => return Err(format!("{what} \"{name}\" not found")),
+            Some(o) => {
+                for (k, v) in o["data"].as_object().into_iter().flatten() {
+                    let value = if plural == "secrets" {
+                        String::from_utf8_lossy(&decode(v)).into_owned()
+                    } else {
+                        v.as_str().unwrap_or_default().to_string()
+                    };
+                    set(&mut vars, &format!("{prefix}{k}"), value);
+                }
+            }
+        }
+    }
+    for e in spec["env"].as_array().into_iter().flatten() {
+        let name = e["name"].as_str().unwrap_or_default();
+        let from = &e["valueFrom"];
+        let value = if let Some(v) = e["value"].as_str() {
+            expand(v, &vars)
+        } else if from.get("secretKeyRef").is_some() || from.get("configMapKeyRef").is_some() {
+            let secret = from.get("secretKeyRef").is_some();
+            let r = if secret {
+                &from["secretKeyRef"]
+            } else {
+                &from["configMapKeyRef"]
+            };
+            let (plural, what, kind) = if secret {
+                ("secrets", "secret", "Secret")
+            } else {
+                ("configmaps", "configmap", "ConfigMap")
+            };
+            let optional = r["optional"] == true;
+            let obj_name = r["name"].as_str().unwrap_or_default();
+            let key = r["key"].as_str().unwrap_or_default();
+            let Some(o) = object(plural, obj_name) else {
+                if optional {
+                    continue;
+                }
+                return Err(format!("{what} \"{obj_name}\" not found"));
+            };
+            let raw = if secret {
+                o["data"]
+                    .get(key)
+                    .map(|v| String::from_utf8_lossy(&decode(v)).into_owned())
+            } else {
+                o["data"]
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            };
+            match raw {
+                Some(v) => v,
+                None if optional => continue,
+                None => return Err(format!("couldn't find key {key} in {kind} {ns}/{obj_name}")),
+            }
+        } else if let Some(path) = from["fieldRef"]["fieldPath"].as_str() {
+            match path {
+                "metadata.name" => ctx.key.name.clone(),
+                "metadata.namespace" => ns.clone(),
+                "metadata.uid" => ctx.uid(),
+                "spec.nodeName" => "fake-node".to_string(),
+                "status.podIP" => POD_IP.to_string(),
+                "status.hostIP" => "127.0.0.1".to_string(),
+                _ => String::new(),
+            }
+        } else {
+            String::new()
+        };
+        set(&mut vars, name, value);
+    }
+    for (k, v) in vars {
+        set(&mut env, &k, v);
+    }
+    if !env.iter().any(|(k, _)| k == "HOME") {
+        env.push(("HOME".to_string(), "/root".to_string()));
+    }
+    Ok(env)
+}
+
+/// What the container runs: `command` overrides the image's Entrypoint, `args` its Cmd.
+fn argv(spec: &Value, image: Option<&Image>, env: &[(String, String)]) -> Vec<String> {
+    let command = strings(&spec["command"]);
+    let args = strings(&spec["args"]);
+    let (entrypoint, cmd) = image.map_or((Vec::new(), Vec::new()), |i| {
+        (i.entrypoint.clone(), i.cmd.clone())
+    });
+    let expand_all = |v: Vec<String>| v.into_iter().map(|a| expand(&a, env)).collect::<Vec<_>>();
+    match (command.is_empty(), args.is_empty()) {
+        (false, false) => [expand_all(command), expand_all(args)].concat(),
+        (false, true) => expand_all(command),
+        (true, false) => [entrypoint, expand_all(args)].concat(),
+        (true, true) => [entrypoint, cmd].concat(),
+    }
+}
+
+/// How a container instance ended.
+enum End {
+    Exited(i32),
+    ProbeFailed,
+    Stopped,
+}
+
+fn exit_code(s: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(9))
+}
+
+/// SIGTERM to the container's PID 1, SIGKILL after `grace`; the exit code.
+async fn terminate(child: &mut tokio::process::Child, grace: Duration) -> i32 {
+    if let Some(pid) = child.id().and_then(child_of) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+    if let Ok(Ok(status)) = tokio::time::timeout(grace, child.wait()).await {
+        return exit_code(status);
+    }
+    let _ = child.start_kill();
+    child.wait().await.map(exit_code).unwrap_or(137)
+}
+
+/// Keeps one container going as its role and the pod's restart policy say; returns the
+/// exit code it ended with for good.
+async fn supervise(ctx: Arc<Ctx>, spec: Value, role: Role, started_tx: watch::Sender<bool>) -> i32 {
+    let name = spec["name"].as_str().unwrap_or_default().to_string();
+    let pod_policy = ctx.pod["spec"]["restartPolicy"]
+        .as_str()
+        .unwrap_or("Always")
+        .to_string();
+    let restarts = |code: i32| match role {
+        Role::Sidecar => true,
+        Role::Init => pod_policy != "Never" && code != 0,
+        Role::Main => match pod_policy.as_str() {
+            "Always" => true,
+            "OnFailure" => code != 0,
+            _ => false,
+        },
+    };
+    let grace_of = |v: &Value| Duration::from_secs(v.as_u64().unwrap_or(30));
+    let pod_grace = grace_of(&ctx.pod["spec"]["terminationGracePeriodSeconds"]);
+    let log = ctx.log_key(&name);
+    let step = ctx.shared.options.kubelet_step;
+    let mut instance = 0u32;
+    let mut back_off: Option<Duration> = None;
+    loop {
+        let Some(image) = ensure_image(&ctx, &spec, role).await else {
+            return 137;
+        };
+        let mut reported: Option<String> = None;
+        let env = loop {
+            match container_env(&ctx, &spec, image.as_ref()) {
+                Ok(env) => break env,
+                Err(msg) => {
+                    if reported.as_deref() != Some(msg.as_str()) {
+                        ctx.event(role, &name, true, "Failed", &format!("Error: {msg}"));
+                        ctx.waiting(&name, "CreateContainerConfigError", Some(&msg));
+                        reported = Some(msg);
+                    }
+                    if !pause(&ctx, step * 4).await {
+                        return 137;
+                    }
+                }
+            }
+        };
+        let argv = argv(&spec, image.as_ref(), &env);
+        if argv.is_empty() {
+            let msg = if image.is_none() {
+                format!(
+                    "failed to generate container spec: no command specified (the fake kubelet knows no Entrypoint or Cmd of \"{}\": it is not on a loopback registry)",
+                    spec["image"].as_str().unwrap_or_default()
+                )
+            } else {
+                "failed to generate container spec: no command specified".to_string()
+            };
+            ctx.event(role, &name, true, "Failed", &format!("Error: {msg}"));
+            ctx.waiting(&name, "CreateContainerError", Some(&msg));
+            ctx.stop.cancelled().await;
+            return 128;
+        }
+        let working_dir = spec["workingDir"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| {
+                image
+                    .as_ref()
+                    .map(|i| i.working_dir.clone())
+                    .filter(|w| !w.is_empty())
+            })
+            .unwrap_or_else(|| "/".to_string());
+        let mut mounts = Vec::new();
+        for vm in spec["volumeMounts"].as_array().into_iter().flatten() {
+            let Some(host) = vm["name"].as_str().and_then(|v| ctx.volumes.get(v)) else {
+                continue;
+            };
+            let host = match vm["subPath"].as_str().filter(|s| !s.is_empty()) {
+                Some(sub) => {
+                    let p = host.join(sub);
+                    let _ = std::fs::create_dir_all(&p);
+                    p
+                }
+                None => host.clone(),
+            };
+            mounts.push((host, vm["mountPath"].as_str().unwrap_or("/").to_string()));
+        }
+        instance += 1;
+        if instance > 1 {
+            shared_logs_rotate(&ctx, &log);
+        }
+        let start = Start {
+            name: name.clone(),
+            instance,
+            root: match &image {
+                Some(i) => RootKind::Image(i.rootfs.clone()),
+                None => RootKind::Host,
+            },
+            mounts,
+            argv,
+            env,
+            working_dir,
+        };
+        let container_id = format!("containerd://{}-{name}-{instance}", ctx.uid());
+        let started_at = now();
+        let (end, mut child_opt) = match ctx.sandbox.start(&start) {
+            Err(e) => {
+                ctx.event(role, &name, true, "Failed", &format!("Error: {e}"));
+                (End::Exited(128), None)
+            }
+            Ok((child, _)) => (End::Stopped, Some(child)),
+        };
+        let mut end = end;
+        if let Some(child) = child_opt.as_mut() {
+            ctx.shared.logs.append(&log, b"");
+            let mut pumps = Vec::new();
+            for stream in [
+                child
+                    .stdout
+                    .take()
+                    .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+                child
+                    .stderr
+                    .take()
+                    .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            ] {
+                let shared = Arc::clone(&ctx.shared);
+                let log = log.clone();
+                pumps.push(tokio::spawn(
+                    async move { pump(&shared, &log, stream).await },
+                ));
+            }
+            ctx.event(
+                role,
+                &name,
+                false,
+                "Created",
+                &format!("Created container: {name}"),
+            );
+            ctx.event(
+                role,
+                &name,
+                false,
+                "Started",
+                &format!("Started container {name}"),
+            );
+            let probe = spec.get("startupProbe").filter(|p| p.is_object()).cloned();
+            let image_id = image.as_ref().map(|i| i.id.clone()).unwrap_or_default();
+            let restart_count = instance - 1;
+            let cid = container_id.clone();
+            let at = started_at.clone();
+            ctx.update(&name, |s| {
+                s.state = json!({"running": {"startedAt": at}});
+                s.container_id = Some(cid);
+                s.image_id = image_id;
+                s.restart_count = restart_count;
+                s.started = probe.is_none();
+                s.ready = probe.is_none();
+            });
+            if probe.is_none() {
+                let _ = started_tx.send(true);
+            }
+            if role == Role::Main {
+                let mut state = lock(&ctx.state);
+                if state.phase == "Pending" {
+                    state.phase = "Running";
+                }
+            }
+            ctx.publish();
+            let probing = async {
+                match &probe {
+                    None => std::future::pending::<()>().await,
+                    Some(p) => {
+                        if startup_probe(&ctx, &spec, p, role).await {
+                            ctx.update(&name, |s| {
+                                s.started = true;
+                                s.ready = true;
+                            });
+                            let _ = started_tx.send(true);
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                }
+            };
+            end = tokio::select! {
+                status = child.wait() => End::Exited(status.map(exit_code).unwrap_or(137)),
+                () = probing => End::ProbeFailed,
+                _ = ctx.stop.cancelled() => End::Stopped,
+            };
+            let code = match end {
+                End::Exited(code) => code,
+                End::ProbeFailed => {
+                    ctx.event(
+                        role,
+                        &name,
+                        false,
+                        "Killing",
+                        &format!("Container {name} failed startup probe, will be restarted"),
+                    );
+                    let grace = spec["startupProbe"]
+                        .get("terminationGracePeriodSeconds")
+                        .map_or(pod_grace, grace_of);
+                    terminate(child, grace).await
+                }
+                End::Stopped => {
+                    ctx.event(
+                        role,
+                        &name,
+                        false,
+                        "Killing",
+                        &format!("Stopping container {name}"),
+                    );
+                    terminate(child, pod_grace).await
+                }
+            };
+            for p in pumps {
+                let _ = tokio::time::timeout(Duration::from_secs(2), p).await;
+            }
+            ctx.sandbox.stopped(&name, child.id().unwrap_or_default());
+            end = match end {
+                End::Stopped => End::Stopped,
+                _ => End::Exited(code),
+            };
+            let terminated = json!({"terminated": {
+                "exitCode": code,
+                "reason": if code == 0 { "Completed" } else { "Error" },
+                "startedAt": started_at, "finishedAt": now(),
+                "containerID": container_id,
+            }});
+            ctx.update(&name, |s| {
+                s.state = terminated;
+                s.started = false;
+                s.ready = false;
+            });
+            if matches!(end, End::Stopped) {
+                return code;
+            }
+        }
+        let code = match end {
+            End::Exited(c) => c,
+            _ => 137,
+        };
+        if ctx.stop.is_cancelled() || !restarts(code) {
+            return code;
+        }
+        // The terminated instance becomes the last state; the next one starts at once the
+        // first time, after a doubling back-off after that.
+        ctx.update(&name, |s| s.last_state = s.state.clone());
+        if let Some(d) = back_off {
+            let message = format!(
+                "back-off {} restarting failed container={name} pod={}",
+                go_duration(d),
+                ctx.pod_name()
+            );
+            ctx.event(
+                role,
+                &name,
+                true,
+                "BackOff",
+                &format!(
+                    "Back-off restarting failed container {name} in pod {}",
+                    ctx.pod_name()
+                ),
+            );
+            ctx.waiting(&name, "CrashLoopBackOff", Some(&message));
+            if !pause(&ctx, d).await {
+                return code;
+            }
+        }
+        back_off = Some(back_off.map_or(ctx.back_off_start(), |d| (d * 2).min(MAX_BACK_OFF)));
+    }
+}
+
+fn shared_logs_rotate(ctx: &Ctx, log: &LogKey) {
+    ctx.shared.logs.rotate(log);
+}
+
+/// Runs a startup probe until it succeeds (`true`) or fails `failureThreshold` times in a
+/// row (`false`), recording `Unhealthy` for each failure.
+async fn startup_probe(ctx: &Ctx, spec: &Value, probe: &Value, role: Role) -> bool {
+    let name = spec["name"].as_str().unwrap_or_default();
+    let secs = |field: &str, default: u64| probe[field].as_u64().unwrap_or(default);
+    let period = Duration::from_secs(secs("periodSeconds", 10).max(1));
+    let timeout = Duration::from_secs(secs("timeoutSeconds", 1).max(1));
+    let failure_threshold = secs("failureThreshold", 3).max(1);
+    let success_threshold = secs("successThreshold", 1).max(1);
+    tokio::time::sleep(Duration::from_secs(secs("initialDelaySeconds", 0))).await;
+    let (mut failures, mut successes) = (0, 0);
+    loop {
+        let next = tokio::time::Instant::now() + period;
+        match run_probe(ctx, spec, probe, timeout).await {
+            Ok(()) => {
+                failures = 0;
+                successes += 1;
+                if successes >= success_threshold {
+                    return true;
+                }
+            }
+            Err(output) => {
+                successes = 0;
+                failures += 1;
+                ctx.event(
+                    role,
+                    name,
+                    true,
+                    "Unhealthy",
+                    &format!("Startup probe failed: {output}"),
+                );
+                if failures >= failure_threshold {
+                    return false;
+                }
+            }
+        }
+        tokio::time::sleep_until(next).await;
+    }
+}
+
+/// The port a probe names: a number, or the name of one of the container's ports.
+fn probe_port(spec: &Value, port: &Value) -> Result<u16, String> {
+    if let Some(n) = port.as_u64() {
+        return u16::try_from(n).map_err(|_| format!("invalid port number: {n}"));
+    }
+    let name = port.as_str().unwrap_or_default();
+    spec["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == name)
+        .and_then(|p| p["containerPort"].as_u64())
+        .and_then(|p| u16::try_from(p).ok())
+        .or_else(|| name.parse().ok())
+        .ok_or_else(|| {
+            format!(
+                "couldn't find port: {name} in {}",
+                spec["name"].as_str().unwrap_or_default()
+            )
+        })
+}
+
+async fn run_probe(
+    ctx: &Ctx,
+    spec: &Value,
+    probe: &Value,
+    timeout: Duration,
+) -> Result<(), String> {
+    let name = spec["name"].as_str().unwrap_or_default();
+    if let Some(command) = probe["exec"]["command"].as_array() {
+        let argv: Vec<String> = command
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_string))
+            .collect();
+        let Some(command) = ctx.sandbox.exec_command(name, &argv) else {
+            return Err(format!("container {name} is not running"));
+        };
+        let mut command = tokio::process::Command::from(command);
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let out = match tokio::time::timeout(timeout, command.output()).await {
+            Err(_) => return Err(format!("command \"{}\" timed out", argv.join(" "))),
+            Ok(Err(e)) => return Err(e.to_string()),
+            Ok(Ok(out)) => out,
+        };
+        if out.status.success() {
+            return Ok(());
+        }
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+        return Err(text);
+    }
+    if probe["tcpSocket"].is_object() {
+        let port = probe_port(spec, &probe["tcpSocket"]["port"])?;
+        let host = probe["tcpSocket"]["host"]
+            .as_str()
+            .unwrap_or(&ctx.sandbox.ip)
+            .to_string();
+        return ctx.sandbox.tcp_probe(&host, port, timeout).await;
+    }
+    if probe["httpGet"].is_object() {
+        let h = &probe["httpGet"];
+        if h["scheme"] == "HTTPS" {
+            return Err("HTTPS probes are not modelled by the fake kubelet".to_string());
+        }
+        let port = probe_port(spec, &h["port"])?;
+        let host = h["host"].as_str().unwrap_or(&ctx.sandbox.ip).to_string();
+        let path = h["path"]
+            .as_str()
+            .filter(|p| !p.is_empty())
+            .unwrap_or("/")
+            .to_string();
+        return ctx.sandbox.http_probe(&host, port, &path, timeout).await;
+    }
+    Err("grpc probes are not modelled by the fake kubelet".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_files_carry_the_pod_and_its_aliases() {
+        let pod = json!({"metadata": {"name": "job", "namespace": "ns"}, "spec": {
+            "hostAliases": [{"ip": "127.0.0.1", "hostnames": ["postgres", "redis"]}]}});
+        let hosts = hosts_file(&pod, "10.244.0.10");
+        assert!(hosts.starts_with("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"));
+        assert!(hosts.contains("10.244.0.10\tjob\n"));
+        assert!(hosts.ends_with("\n# Entries added by HostAliases.\n127.0.0.1\tpostgres\tredis\n"));
+    }
+
+    #[test]
+    fn durations_read_as_go_prints_them() {
+        assert_eq!(go_duration(Duration::from_millis(500)), "500ms");
+        assert_eq!(go_duration(Duration::from_secs(10)), "10s");
+        assert_eq!(go_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(go_duration(Duration::from_secs(80)), "1m20s");
+        assert_eq!(go_duration(Duration::from_secs(300)), "5m0s");
+    }
+
+    #[test]
+    fn references_expand_as_the_kubelet_expands_them() {
+        let vars = vec![("A".to_string(), "x".to_string())];
+        assert_eq!(expand("$(A)-$(B)-$$(A)", &vars), "x-$(B)-$(A)");
+    }
+
+    #[test]
+    fn command_overrides_entrypoint_and_args_override_cmd() {
+        let image = Image {
+            id: String::new(),
+            rootfs: PathBuf::new(),
+            entrypoint: vec!["ep".into()],
+            cmd: vec!["cmd".into()],
+            env: Vec::new(),
+            working_dir: String::new(),
+            size: 0,
+        };
+        let run = |spec: Value| argv(&spec, Some(&image), &[]);
+        assert_eq!(run(json!({})), ["ep", "cmd"]);
+        assert_eq!(run(json!({"args": ["a"]})), ["ep", "a"]);
+        assert_eq!(run(json!({"command": ["c"]})), ["c"]);
+        assert_eq!(run(json!({"command": ["c"], "args": ["a"]})), ["c", "a"]);
+    }
+}
