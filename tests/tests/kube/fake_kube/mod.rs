@@ -7,5 +7,6 @@
 mod api;
 mod builds;
 mod cluster;
+mod containers;
 mod exec;
 mod helpers;
