@@ -1061,7 +1061,7 @@ async fn supervise(ctx: Arc<Ctx>, spec: Value, role: Role, started_tx: watch::Se
         };
         let container_id = format!("containerd://{}-{name}-{instance}", ctx.uid());
         let started_at = now();
-        let (end, mut child_opt) = match ctx.sandbox.start(&start) {
+        let (end, mut child_opt) = match ctx.sandbox.start(&start).await {
             Err(e) => {
                 ctx.event(role, &name, true, "Failed", &format!("Error: {e}"));
                 (End::Exited(128), None)

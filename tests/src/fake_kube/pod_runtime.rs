@@ -146,11 +146,14 @@ impl PodSandbox {
     }
 
     /// Starts a container instance: its namespaces, its root, then its command as PID 1.
-    /// The returned process (the namespace holder) exits with the command's status.
-    pub fn start(&self, s: &Start) -> Result<(tokio::process::Child, Instance), String> {
+    /// Returns once the root is set up (as a runtime reports a container running only once
+    /// it is created); the returned process (the namespace holder) exits with the command's
+    /// status.
+    pub async fn start(&self, s: &Start) -> Result<(tokio::process::Child, Instance), String> {
         let cdir = self.dir.join(format!("c-{}-{}", s.name, s.instance));
         let _ = std::fs::remove_dir_all(&cdir);
         let root = cdir.join("root");
+        let ready = cdir.join("ready");
         std::fs::create_dir_all(&root)
             .map_err(|e| format!("cannot create {}: {e}", root.display()))?;
         let kind = match &s.root {
@@ -198,6 +201,7 @@ impl PodSandbox {
             .arg(&self.hosts)
             .arg(&working_dir)
             .arg(kind)
+            .arg(&ready)
             .arg(s.mounts.len().to_string());
         for (host, path) in &s.mounts {
             command.arg(host).arg(path);
@@ -210,9 +214,19 @@ impl PodSandbox {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let child = command
+        let mut child = command
             .spawn()
             .map_err(|e| format!("cannot start the container: {e}"))?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !ready.exists() {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("the container's setup failed ({status})"));
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err("the container's root was not set up in 10 s".to_string());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let instance = Instance {
             pid: child.id().unwrap_or_default(),
             root,
@@ -349,11 +363,12 @@ fn connect(target: &str, timeout: Duration) -> Result<std::net::TcpStream, Strin
 }
 
 /// Sets up a container's root inside its new mount namespace, then runs its command as
-/// PID 1 (`$1` root, `$2` hosts file, `$3` working folder, `$4` `host` or `image`, `$5`
-/// the number of volume mounts, then that many host-folder/path pairs, then the command).
+/// PID 1 (`$1` root, `$2` hosts file, `$3` working folder, `$4` `host` or `image`, `$5` the
+/// file made once all is mounted, `$6` the number of volume mounts, then that many
+/// host-folder/path pairs, then the command).
 /// Host tools are named by absolute path: `PATH` is the container's.
 const CONTAINER_SETUP: &str = r#"set -e
-r="$1"; hosts="$2"; wd="$3"; kind="$4"; n="$5"; shift 5
+r="$1"; hosts="$2"; wd="$3"; kind="$4"; ready="$5"; n="$6"; shift 6
 if [ "$kind" = host ]; then
   /bin/mount -t tmpfs -o size=64m container-root "$r"
   for d in bin sbin lib lib32 lib64 libx32 usr etc; do
@@ -374,6 +389,7 @@ while [ "$n" -gt 0 ]; do
   n=$((n - 1))
 done
 /bin/mkdir -p "$r$wd"
+: > "$ready"
 exec /usr/bin/env --default-signal /usr/bin/unshare --root="$r" --wd="$wd" -- "$@"
 "#;
 
