@@ -6,6 +6,13 @@
 //! `tar://` context from the ConfigMap or persistent volume it mounts (or from stdin over an
 //! attach), builds it with buildah and pushes every `--destination` to a real registry. Pods
 //! that run a shell (the context loader) run it on the host with their volumes mapped.
+//! A CI job's pod (init containers, native sidecars, several containers, images on a
+//! loopback registry, `hostAliases`, env from Secrets) is run by the container manager
+//! (`containers`, `pod_runtime`, `images`): one network namespace per pod, a root per
+//! container from its pulled image, sidecars started in order behind their startup probes,
+//! crash loops, per-container logs and exec into any running container, with the kubelet's
+//! reasons, messages and events; the API server validates those fields with its texts
+//! (`pod_validation`).
 //!
 //! Faults ([`Faults`]) are set in [`FakeKubeOptions`] or changed while it runs with
 //! [`FakeKube::update_faults`] and [`FakeKube::fail_next`].
