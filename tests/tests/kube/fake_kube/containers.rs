@@ -118,7 +118,8 @@ fn condition(p: &Pod, kind: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// Runs `command` in `container` of the pod; (exit status, stdout).
+/// Runs `command` in `container` of the pod; (exit status, stdout). A failure shows its
+/// stderr in the status.
 async fn exec(
     client: &kube::Client,
     ns: &str,
@@ -131,16 +132,28 @@ async fn exec(
         .container(container)
         .stdin(false)
         .stdout(true)
-        .stderr(false);
+        .stderr(true);
     let mut attached = pods.exec(pod, command.to_vec(), &ap).await.unwrap();
     let mut stdout = attached.stdout().unwrap();
+    let mut stderr = attached.stderr().unwrap();
     let status = attached.take_status().unwrap();
+    let errors = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
     let mut out = String::new();
     stdout.read_to_string(&mut out).await.unwrap();
     let status = tokio::time::timeout(Duration::from_secs(20), status)
         .await
         .expect("the exec ended");
-    (status.and_then(|s| s.status).unwrap_or_default(), out)
+    let errors = errors.await.unwrap();
+    let status = status.and_then(|s| s.status).unwrap_or_default();
+    if status == "Success" {
+        (status, out)
+    } else {
+        (format!("{status}: {errors}"), out)
+    }
 }
 
 async fn events(client: &kube::Client, ns: &str) -> Vec<(String, String, String)> {
@@ -789,4 +802,96 @@ async fn a_container_of_an_image_off_the_registry_runs_on_the_hosts_folders_in_t
     .await;
     assert_eq!(status, "Success", "{out}");
     assert_eq!(out, "hi\nhost\n/__w\n127.0.0.1       postgres redis web\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regular_init_container_runs_to_completion_before_the_next_and_a_failing_one_fails_the_pod()
+ {
+    let Some((_registry, busybox)) = registry_with(false, busybox_image).await else {
+        return;
+    };
+    let fake = quick_fake();
+    let client = fake.client();
+    let ns = "hr-init";
+    create_namespace(&client, ns).await;
+    let pod = |name: &str, init_script: &str| {
+        json!({"metadata": {"name": name}, "spec": {"restartPolicy": "Never",
+            "initContainers": [{"name": "prepare", "image": busybox, "command": ["sh", "-c", init_script],
+                "volumeMounts": [{"name": "w", "mountPath": "/__w"}]}],
+            "containers": [{"name": "steps", "image": busybox, "command": ["sh", "-c", "cat /__w/marker; sleep 3600"],
+                "volumeMounts": [{"name": "w", "mountPath": "/__w"}]}],
+            "volumes": [{"name": "w", "emptyDir": {}}]}})
+    };
+    create(
+        &client,
+        ns,
+        pod("ok", "sleep 1; echo prepared > /__w/marker"),
+    )
+    .await
+    .unwrap();
+    let p = wait_until(
+        &client,
+        ns,
+        "ok",
+        Duration::from_secs(30),
+        |p| {
+            // While the init container runs, the pod is Pending and steps waits.
+            if container(p, "prepare")["state"]["running"].is_object() {
+                assert_eq!(phase(p), "Pending");
+                assert_eq!(
+                    container(p, "steps")["state"]["waiting"]["reason"],
+                    "PodInitializing"
+                );
+            }
+        },
+        |p| phase(p) == "Running",
+    )
+    .await;
+    let done = &container(&p, "prepare")["state"]["terminated"];
+    assert_eq!(
+        (done["exitCode"].clone(), done["reason"].clone()),
+        (json!(0), json!("Completed"))
+    );
+    let pods = Api::<Pod>::namespaced(client.clone(), ns);
+    let mut log = String::new();
+    for _ in 0..100 {
+        log = pods.logs("ok", &LogParams::default()).await.unwrap();
+        if !log.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(log, "prepared\n");
+
+    create(&client, ns, pod("bad", "echo broken; exit 3"))
+        .await
+        .unwrap();
+    let p = wait_until(
+        &client,
+        ns,
+        "bad",
+        Duration::from_secs(30),
+        |_| {},
+        |p| phase(p) == "Failed",
+    )
+    .await;
+    assert_eq!(
+        container(&p, "prepare")["state"]["terminated"]["exitCode"],
+        3
+    );
+    assert_eq!(
+        container(&p, "steps")["state"]["waiting"]["reason"],
+        "PodInitializing"
+    );
+    let log = pods
+        .logs(
+            "bad",
+            &LogParams {
+                container: Some("prepare".into()),
+                ..LogParams::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(log, "broken\n");
 }
