@@ -9,7 +9,7 @@
 //! `common`: the rig (fake API server, task settings) and helpers; `steps`: `run:` steps,
 //! file commands, cancel, timeout, background processes; `lifecycle`: the pod and its
 //! namespace on every path, RBAC and `check`; `actions`: checkout, JavaScript and
-//! composite actions, image builds; `containers`: `container:` and `services:`; `protocols`: all of it on a server that speaks only
+//! composite actions, image builds; `containers`: `container:`; `services`: services as sidecars; `protocols`: all of it on a server that speaks only
 //! `v4.channel.k8s.io` (no stdin close).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -19,4 +19,5 @@ mod common;
 mod containers;
 mod lifecycle;
 mod protocols;
+mod services;
 mod steps;

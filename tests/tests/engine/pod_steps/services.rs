@@ -1,0 +1,205 @@
+//! `services:` of a Gitea task as native sidecars of the job pod, on the fake kubelet's
+//! container manager with images from a real loopback registry (static busybox built with
+//! buildah): reached by name and on `localhost:PORT`, a health check that passes only after
+//! a few seconds holds the first step back, a service that never gets healthy fails the job
+//! naming it with its last log lines, and a cancel mid-step leaves nothing behind.
+
+use std::time::{Duration, Instant};
+
+use harness::fake_kube::{FakeKubeOptions, validate_manifests};
+use harness::images::{busybox_image, echo_image, http_image};
+use harness::registry::Registry;
+use hr_engine::events::{Event, EventSink, Outcome};
+use hr_gitea::task::run_task;
+use tokio_util::sync::CancellationToken;
+
+use super::common::*;
+
+/// The registry and the three images: (busybox, echo on 7001 after 3 s, http on 8080).
+async fn images() -> Option<(Registry, (String, String, String))> {
+    if !sandbox_available() {
+        return None;
+    }
+    tokio::task::spawn_blocking(|| {
+        let registry = Registry::start()?;
+        let images = (
+            busybox_image(&registry)?,
+            echo_image(&registry, 7001, 3)?,
+            http_image(&registry, 8080, 0)?,
+        );
+        Some((registry, images))
+    })
+    .await
+    .unwrap()
+}
+
+fn quick_rig() -> Rig {
+    Rig::new(FakeKubeOptions {
+        crash_loop_back_off: Duration::from_secs(1),
+        ..FakeKubeOptions::default()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_are_reached_by_name_and_on_localhost_after_their_health_checks() {
+    let Some((_registry, (busybox, echo, http))) = images().await else {
+        return;
+    };
+    let rig = quick_rig();
+    let payload = format!(
+        r###"name: CI
+"on": push
+jobs:
+  build:
+    runs-on: linux
+    container:
+      image: {busybox}
+      env:
+        IN_CONTAINER: yes-it-is
+    services:
+      echo:
+        image: {echo}
+        ports: ['7001']
+        env:
+          SERVICE_SECRET: ${{{{ secrets.MY_SECRET }}}}
+        options: --health-cmd "nc -w 1 localhost 7001 </dev/null" --health-interval 1s --health-retries 10
+      web:
+        image: {http}
+        ports: ['8080:8080']
+    steps:
+      - run: |
+          echo "container says $IN_CONTAINER"
+          echo "echo by name: $(echo ping-by-name | nc -w 2 echo 7001)"
+          echo "echo on localhost: $(echo ping-local | nc -w 2 localhost 7001)"
+          echo "web by name: $(wget -qO- http://web:8080/)"
+          echo "web on localhost: $(wget -qO- http://localhost:8080/)"
+          echo "ports ${{{{ job.services.echo.ports['7001'] }}}} ${{{{ job.services.web.ports['8080'] }}}}"
+          echo "service id ${{{{ job.services.echo.id }}}}"
+"###
+    );
+    let started = Instant::now();
+    let (run, events) = execute(task(401, &payload), &rig.settings()).await;
+    let took = started.elapsed();
+    let all = lines(&events);
+    assert_eq!(run.result, Outcome::Success, "{all:#?}");
+    for wanted in [
+        "container says yes-it-is",
+        "echo by name: ping-by-name",
+        "echo on localhost: ping-local",
+        "web by name: ok",
+        "web on localhost: ok",
+        "ports 7001 8080",
+        "service id svc-echo",
+    ] {
+        assert!(
+            all.iter().any(|l| l.starts_with(wanted)),
+            "{wanted}\n{all:#?}"
+        );
+    }
+    assert!(
+        all.iter()
+            .any(|l| l.starts_with("Service echo (") && l.ends_with("is running and healthy")),
+        "{all:#?}"
+    );
+    // The echo service listens only after 3 s: the first step waited for its check.
+    assert!(took >= Duration::from_secs(3), "{took:?}");
+    let manifests = rig.fake.sent_manifests();
+    let pod = manifests.iter().find(|m| m["kind"] == "Pod").unwrap();
+    assert!(!serde_json::to_string(pod).unwrap().contains(SECRET));
+    assert_eq!(pod["spec"]["initContainers"][0]["restartPolicy"], "Always");
+    assert!(all.iter().all(|l| !l.contains(SECRET)));
+    validate_manifests(&manifests);
+    rig.assert_no_secret_in_urls();
+    rig.assert_namespaces_deleted().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_that_never_gets_healthy_fails_the_job_naming_it_with_its_log() {
+    let Some((_registry, (busybox, echo, _))) = images().await else {
+        return;
+    };
+    let rig = quick_rig();
+    let payload = format!(
+        r###"name: CI
+"on": push
+jobs:
+  build:
+    runs-on: linux
+    container: {busybox}
+    services:
+      db:
+        image: {echo}
+        options: --health-cmd "exit 1" --health-interval 1s --health-retries 2
+    steps:
+      - run: echo never-runs
+"###
+    );
+    let (run, events) = execute(task(402, &payload), &rig.settings()).await;
+    let all = lines(&events);
+    assert_eq!(run.result, Outcome::Failure, "{all:#?}");
+    let error = all
+        .iter()
+        .position(|l| l.contains("service db of the job pod"))
+        .unwrap_or_else(|| panic!("{all:#?}"));
+    assert!(all[error].contains("did not become healthy"), "{all:#?}");
+    // The service's own words, from before the kubelet restarted it.
+    assert!(
+        all[error..].iter().any(|l| l.contains("listening on 7001")),
+        "{all:#?}"
+    );
+    assert!(!all.iter().any(|l| l == "never-runs"));
+    rig.assert_namespaces_deleted().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_with_services_cancelled_mid_step_leaves_no_namespace() {
+    let Some((_registry, (busybox, _, http))) = images().await else {
+        return;
+    };
+    let rig = quick_rig();
+    let payload = format!(
+        r###"name: CI
+"on": push
+jobs:
+  build:
+    runs-on: linux
+    container: {busybox}
+    services:
+      web:
+        image: {http}
+    steps:
+      - run: echo step-started; sleep 300
+      - if: always()
+        run: echo always-ran
+"###
+    );
+    let (sink, mut rx) = EventSink::channel();
+    let cancel = CancellationToken::new();
+    let settings = rig.settings();
+    let job = run_task(
+        task(403, &payload),
+        &settings,
+        sink,
+        cancel.clone(),
+        CancellationToken::new(),
+    );
+    tokio::pin!(job);
+    let mut events = Vec::new();
+    let run = loop {
+        tokio::select! {
+            run = &mut job => break run,
+            Some(event) = rx.recv() => {
+                if matches!(&event, Event::Log { line, .. } if line == "step-started") {
+                    cancel.cancel();
+                }
+                events.push(event);
+            }
+        }
+    };
+    while let Ok(e) = rx.try_recv() {
+        events.push(e);
+    }
+    assert_eq!(run.result, Outcome::Cancelled, "{:#?}", lines(&events));
+    assert!(has(&events, "always-ran"), "{:#?}", lines(&events));
+    rig.assert_namespaces_deleted().await;
+}
