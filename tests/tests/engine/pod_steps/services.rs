@@ -203,3 +203,58 @@ jobs:
     assert!(has(&events, "always-ran"), "{:#?}", lines(&events));
     rig.assert_namespaces_deleted().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_job_image_is_pulled_with_its_credentials_and_refused_without() {
+    if !sandbox_available() {
+        return;
+    }
+    let Some((_registry, image)) = tokio::task::spawn_blocking(|| {
+        let registry = Registry::start_with_auth("ci-bot", SECRET)?;
+        let image = busybox_image(&registry)?;
+        Some((registry, image))
+    })
+    .await
+    .unwrap() else {
+        return;
+    };
+    let rig = quick_rig();
+    let job = |credentials: &str| {
+        format!(
+            "name: CI\n\"on\": push\njobs:\n  build:\n    runs-on: linux\n    container:\n      image: {image}\n{credentials}    steps:\n      - run: echo private-image-ran\n"
+        )
+    };
+    // Without them the pull fails at once (not after the start timeout), naming the image.
+    // (First: a node that has pulled the image may run it for anyone, as a real one with
+    // `IfNotPresent` does.)
+    let started = Instant::now();
+    let (run, events) = execute(task(405, &job("")), &rig.settings()).await;
+    assert_eq!(run.result, Outcome::Failure);
+    let all = lines(&events);
+    assert!(
+        all.iter()
+            .any(|l| l.contains("container steps: ErrImagePull") && l.contains(&image)),
+        "{all:#?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!has(&events, "private-image-ran"));
+    rig.assert_namespaces_deleted().await;
+
+    let with = job(
+        "      credentials:\n        username: ci-bot\n        password: ${{ secrets.MY_SECRET }}\n",
+    );
+    let (run, events) = execute(task(404, &with), &rig.settings()).await;
+    assert_eq!(run.result, Outcome::Success, "{:#?}", lines(&events));
+    assert!(has(&events, "private-image-ran"));
+    let manifests = rig.fake.sent_manifests();
+    let pull = manifests
+        .iter()
+        .find(|m| m["kind"] == "Secret" && m["type"] == "kubernetes.io/dockerconfigjson")
+        .expect("an image pull Secret");
+    assert_eq!(pull["metadata"]["name"], "job-registry");
+    rig.assert_namespaces_deleted().await;
+}
