@@ -258,3 +258,66 @@ async fn a_private_job_image_is_pulled_with_its_credentials_and_refused_without(
     assert_eq!(pull["metadata"]["name"], "job-registry");
     rig.assert_namespaces_deleted().await;
 }
+
+/// A figure, not a check: `cargo test -p hybrid-runner-tests --test engine -- --ignored
+/// --nocapture services_start_figures` prints, against the fake kubelet, the time from
+/// the job's start to its first step for a job pod alone and for one with two services
+/// whose health checks pass at once (the same image, 5 rounds each, interleaved).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement"]
+async fn services_start_figures() {
+    let Some((registry, (busybox, _, http))) = images().await else {
+        return;
+    };
+    // A second service on another port: the pod's containers share one network.
+    let Some(http2) = tokio::task::block_in_place(|| http_image(&registry, 8081, 0)) else {
+        return;
+    };
+    let rig = quick_rig();
+    let alone = format!(
+        "name: CI\n\"on\": push\njobs:\n  build:\n    runs-on: linux\n    container: {busybox}\n    steps:\n      - run: echo first\n"
+    );
+    let health = |port: u16| {
+        format!("--health-cmd \\\"wget -qO- http://localhost:{port}/\\\" --health-interval 1s")
+    };
+    let with_services = format!(
+        "name: CI\n\"on\": push\njobs:\n  build:\n    runs-on: linux\n    container: {busybox}\n    services:\n      a:\n        image: {http}\n        options: \"{}\"\n      b:\n        image: {http2}\n        options: \"{}\"\n    steps:\n      - run: echo first\n",
+        health(8080),
+        health(8081)
+    );
+    let mut figures: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..5 {
+        for (i, payload) in [&alone, &with_services].into_iter().enumerate() {
+            let (sink, mut rx) = EventSink::channel();
+            let settings = rig.settings();
+            let job = run_task(
+                task(500 + round * 2 + i as i64, payload),
+                &settings,
+                sink,
+                CancellationToken::new(),
+                CancellationToken::new(),
+            );
+            tokio::pin!(job);
+            let (mut started, mut first) = (None, None);
+            let run = loop {
+                tokio::select! {
+                    run = &mut job => break run,
+                    Some(event) = rx.recv() => match event {
+                        Event::JobStarted { .. } => started = Some(Instant::now()),
+                        Event::StepStarted { .. } if first.is_none() => first = Some(Instant::now()),
+                        _ => {}
+                    },
+                }
+            };
+            assert_eq!(run.result, Outcome::Success, "round {round}, job {i}");
+            figures[i].push(first.unwrap() - started.unwrap());
+        }
+    }
+    for (name, mut values) in ["pod alone", "pod + 2 services"].into_iter().zip(figures) {
+        values.sort();
+        eprintln!(
+            "{name}: job start -> first step, median {:?} (min {:?}, max {:?}, 5 rounds)",
+            values[2], values[0], values[4]
+        );
+    }
+}
