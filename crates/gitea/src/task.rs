@@ -184,7 +184,10 @@ pub async fn run_task(
         // Gitea has no GraphQL API: GITHUB_GRAPHQL_URL is empty, as act_runner sets it.
         github.insert("graphql_url", Value::from(""));
     }
-    let pods = settings.kubernetes_configured.then(|| PodLauncher {
+    // A label that asks for a pod gets one, configured or not: without a cluster the pod
+    // fails to start with the reason, and the steps never land on this host.
+    let in_pod = matches!(placement, Placement::Pod { .. });
+    let pods = (settings.kubernetes_configured || in_pod).then(|| PodLauncher {
         settings: settings.pods.clone(),
         task: task.id.to_string(),
         label: placement,
