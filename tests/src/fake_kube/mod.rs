@@ -10,9 +10,11 @@
 //! loopback registry, `hostAliases`, env from Secrets) is run by the container manager
 //! (`containers`, `pod_runtime`, `images`): one network namespace per pod, a root per
 //! container from its pulled image, sidecars started in order behind their startup probes,
-//! crash loops, per-container logs and exec into any running container, with the kubelet's
-//! reasons, messages and events; the API server validates those fields with its texts
-//! (`pod_validation`).
+//! crash loops, per-container logs and exec into any running container, ephemeral
+//! containers added through `pods/ephemeralcontainers` (`ephemeral`) run once in the
+//! running pod, with the kubelet's reasons, messages and events; the API server validates
+//! those fields with its texts (`pod_validation`) and applies strategic merge and JSON
+//! patches (`patches`).
 //!
 //! Faults ([`Faults`]) are set in [`FakeKubeOptions`] or changed while it runs with
 //! [`FakeKube::update_faults`] and [`FakeKube::fail_next`].
@@ -24,6 +26,7 @@ mod admission;
 mod api;
 mod attach;
 mod containers;
+mod ephemeral;
 mod events;
 mod exec;
 mod faults;
@@ -32,6 +35,7 @@ mod jobs;
 mod kaniko;
 mod kubelet;
 mod logs;
+mod patches;
 mod pod_runtime;
 mod pod_validation;
 mod routes;

@@ -1,8 +1,11 @@
 //! The API server's validation of the Pod and Secret fields a CI job pod uses, with its
 //! texts (kubernetes/kubernetes pkg/apis/core/validation/validation.go: `ValidatePodSpec`
-//! in its order — containers, init containers, restart policy, host aliases —,
-//! `validateContainers`, `validateInitContainers` with `validateInitContainerRestartPolicy`,
+//! in its order — containers, init containers, ephemeral containers, restart policy, host
+//! aliases —, `validateContainers`, `validateInitContainers` with
+//! `validateInitContainerRestartPolicy`, `validateEphemeralContainers`,
 //! `validateProbe`/`validateStartupProbe`, `ValidateHostAliases`, `ValidateSecret`;
+//! `ValidatePodCreate`, `ValidatePodUpdate` and `ValidatePodEphemeralContainersUpdate` as
+//! at 000f26050b9be6fb3d79fae95e06b47fc96128cd;
 //! staging/src/k8s.io/apimachinery/pkg/util/validation/validation.go for the DNS-1123, env
 //! name, config key and IP messages). Errors come back as one 422 `Invalid` whose message is
 //! the aggregate (`[a, b]` when several) and whose causes are each field error.
@@ -254,8 +257,24 @@ fn container_common(errs: &mut Vec<FieldError>, path: &str, c: &Value, volumes: 
     }
 }
 
-/// The errors of a pod's spec, in `ValidatePodSpec`'s order (the parts modelled).
+/// The errors of a new pod (`ValidatePodCreate`): its spec's, then `ephemeralContainers`,
+/// which only the `ephemeralcontainers` subresource may set.
 pub(crate) fn validate_pod(pod: &Value) -> Vec<FieldError> {
+    let mut errs = validate_pod_spec(pod);
+    if pod["spec"]["ephemeralContainers"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty())
+    {
+        errs.push(forbidden(
+            "spec.ephemeralContainers",
+            "cannot be set on create",
+        ));
+    }
+    errs
+}
+
+/// The errors of a pod's spec, in `ValidatePodSpec`'s order (the parts modelled).
+pub(crate) fn validate_pod_spec(pod: &Value) -> Vec<FieldError> {
     let spec = &pod["spec"];
     let mut errs = Vec::new();
     let volumes: Vec<String> = spec["volumes"]
@@ -341,6 +360,7 @@ pub(crate) fn validate_pod(pod: &Value) -> Vec<FieldError> {
             }
         }
     }
+    ephemeral_containers(&mut errs, spec, &volumes, all);
     if let Some(policy) = spec["restartPolicy"].as_str()
         && !matches!(policy, "Always" | "OnFailure" | "Never")
     {
@@ -377,6 +397,219 @@ pub(crate) fn validate_pod(pod: &Value) -> Vec<FieldError> {
                 dns1123_subdomain(h),
             );
         }
+    }
+    errs
+}
+
+/// The fields of `EphemeralContainerCommon` that `allowedEphemeralContainerFields` does not
+/// allow, in the struct's field order (which is the order of the errors), with whether
+/// the Go field is a struct value (set only when not empty) rather than a pointer or a
+/// slice (set when present at all).
+const FORBIDDEN_EPHEMERAL_FIELDS: [(&str, bool); 9] = [
+    ("ports", false),
+    ("resources", true),
+    ("resizePolicy", false),
+    ("restartPolicy", false),
+    ("restartPolicyRules", false),
+    ("livenessProbe", false),
+    ("readinessProbe", false),
+    ("startupProbe", false),
+    ("lifecycle", false),
+];
+
+/// `validateEphemeralContainers`: what every container is checked for, a name unique
+/// across all containers, a `targetContainerName` naming a container or init container,
+/// no field outside `allowedEphemeralContainerFields` (ports, resources, probes,
+/// lifecycle, restart and resize policies) and no `subPath` or `subPathExpr` mounts
+/// ("VolumeMount subpaths have the potential to leak resources ... they're disallowed
+/// entirely").
+fn ephemeral_containers(
+    errs: &mut Vec<FieldError>,
+    spec: &Value,
+    volumes: &[String],
+    mut all: Vec<String>,
+) {
+    let others = all.clone();
+    for (i, c) in spec["ephemeralContainers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let path = format!("spec.ephemeralContainers[{i}]");
+        container_common(errs, &path, c, volumes);
+        let name = c["name"].as_str().unwrap_or_default().to_string();
+        if all.contains(&name) {
+            errs.push(duplicate(&format!("{path}.name"), &json!(name)));
+        } else {
+            all.push(name);
+        }
+        if let Some(target) = c["targetContainerName"].as_str()
+            && !target.is_empty()
+            && !others.iter().any(|o| o == target)
+        {
+            errs.push(not_found(
+                &format!("{path}.targetContainerName"),
+                &json!(target),
+            ));
+        }
+        for (field, struct_value) in FORBIDDEN_EPHEMERAL_FIELDS {
+            let set = match c.get(field) {
+                None | Some(Value::Null) => false,
+                Some(Value::Object(m)) if struct_value => m
+                    .values()
+                    .any(|v| !v.is_null() && v != &json!({}) && v != &json!([])),
+                Some(_) => true,
+            };
+            if set {
+                errs.push(forbidden(
+                    &format!("{path}.{field}"),
+                    "cannot be set for an Ephemeral Container",
+                ));
+            }
+        }
+        for (j, vm) in c["volumeMounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            for field in ["subPath", "subPathExpr"] {
+                if vm[field].as_str().is_some_and(|s| !s.is_empty()) {
+                    errs.push(forbidden(
+                        &format!("{path}.volumeMounts[{j}].{field}"),
+                        "cannot be set for an Ephemeral Container",
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// The fields of a pod's spec a plain update may change (`updatablePodSpecFields`).
+const UPDATABLE_POD_SPEC_FIELDS: &str = "`spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
+
+/// A rendering of what changed between two values, in the spirit of the `cmp.Diff` the
+/// API server appends to its "may not change" errors (whose exact text go-cmp keeps
+/// deliberately unstable): a `-` and a `+` line per changed field, Go-style field names.
+fn diff(type_name: &str, old: &Value, new: &Value) -> String {
+    let empty = serde_json::Map::new();
+    let (o, n) = (
+        old.as_object().unwrap_or(&empty),
+        new.as_object().unwrap_or(&empty),
+    );
+    let mut keys: Vec<&String> = o.keys().chain(n.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let go = |k: &str| {
+        let mut c = k.chars();
+        c.next()
+            .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+            .unwrap_or_default()
+    };
+    let show = |v: Option<&Value>| v.map_or("nil".to_string(), Value::to_string);
+    let mut out = format!(
+        "  {type_name}{{
+"
+    );
+    let mut same = 0;
+    for k in keys {
+        if o.get(k) == n.get(k) {
+            same += 1;
+            continue;
+        }
+        out.push_str(&format!("- \t{}: {},\n", go(k), show(o.get(k))));
+        out.push_str(&format!("+ \t{}: {},\n", go(k), show(n.get(k))));
+    }
+    if same > 0 {
+        out.push_str(&format!("  \t... // {same} identical fields\n"));
+    }
+    out.push_str("  }\n");
+    out
+}
+
+/// The errors of a pod written through the `ephemeralcontainers` subresource
+/// (`ValidatePodEphemeralContainersUpdate`): the whole new spec as on create, then each
+/// existing ephemeral container must still be there, unchanged ("Order isn't preserved by
+/// patch, so check each individually").
+pub(crate) fn validate_ephemeral_update(new: &Value, old: &Value) -> Vec<FieldError> {
+    let mut errs = validate_pod_spec(new);
+    let fresh = new["spec"]["ephemeralContainers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for o in old["spec"]["ephemeralContainers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let name = o["name"].as_str().unwrap_or_default();
+        match fresh.iter().find(|n| n["name"] == name) {
+            None => errs.push(forbidden(
+                "spec.ephemeralContainers",
+                &format!("existing ephemeral containers {name:?} may not be removed\n"),
+            )),
+            Some(n) if n != o => errs.push(forbidden(
+                "spec.ephemeralContainers",
+                &format!(
+                    "existing ephemeral containers {name:?} may not be changed\n{}",
+                    diff("core.EphemeralContainer", o, n)
+                ),
+            )),
+            Some(_) => {}
+        }
+    }
+    errs
+}
+
+/// The errors of a plain pod update (`ValidatePodUpdate`, in part): the new spec as on
+/// create, no container added or removed, and no change to the spec but the updatable
+/// fields (the containers' and init containers' images, `activeDeadlineSeconds`,
+/// `tolerations`, `schedulingGates`); `ephemeralContainers` among what may not change,
+/// as only the subresource writes them.
+pub(crate) fn validate_pod_update(new: &Value, old: &Value) -> Vec<FieldError> {
+    let mut errs = validate_pod_spec(new);
+    for list in ["containers", "initContainers"] {
+        let count = |p: &Value| p["spec"][list].as_array().map_or(0, Vec::len);
+        if count(new) != count(old) {
+            errs.push(forbidden(
+                &format!("spec.{list}"),
+                "pod updates may not add or remove containers",
+            ));
+            return errs;
+        }
+    }
+    if new["spec"] == old["spec"] {
+        return errs;
+    }
+    let mut munged = new["spec"].clone();
+    for list in ["containers", "initContainers"] {
+        if let Some(cs) = munged[list].as_array_mut() {
+            for (i, c) in cs.iter_mut().enumerate() {
+                c["image"] = old["spec"][list][i]["image"].clone();
+            }
+        }
+    }
+    if let Some(m) = munged.as_object_mut() {
+        for field in ["activeDeadlineSeconds", "tolerations", "schedulingGates"] {
+            match old["spec"].get(field) {
+                Some(v) => {
+                    m.insert(field.to_string(), v.clone());
+                }
+                None => {
+                    m.remove(field);
+                }
+            }
+        }
+    }
+    if munged != old["spec"] {
+        errs.push(forbidden(
+            "spec",
+            &format!(
+                "pod updates may not change fields other than {UPDATABLE_POD_SPEC_FIELDS}\n{}",
+                diff("core.PodSpec", &old["spec"], &munged)
+            ),
+        ));
     }
     errs
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: every request is recorded, checked against the injected API faults and
 //! RBAC denials, then routed by its path (`/api/v1/...`, `/apis/<group>/<version>/...`) to
-//! discovery, reads (get, list, watch, logs) or the writes in `verbs`.
+//! discovery, reads (get, list, watch, logs) or the writes in `verbs` (`ephemeral` for
+//! `pods/ephemeralcontainers`).
 
 use std::sync::Arc;
 
@@ -200,11 +201,21 @@ async fn route(shared: &Arc<Shared>, path: &str, call: Call) -> Result<Response,
             (None, _) if call.flag("watch") => watch::serve(shared, &target, &call),
             (None, _) => list(shared, &target, &call),
             (Some(_), None | Some("status")) => get(shared, &target),
+            (Some(_), Some("ephemeralcontainers")) if target.rt.plural == "pods" => {
+                get(shared, &target)
+            }
             (Some(_), Some("log")) if target.rt.plural == "pods" => {
                 super::logs::serve(shared, &target, &call)
             }
             _ => Err(not_served(path)),
         },
+        Method::PUT | Method::PATCH
+            if target.rt.plural == "pods"
+                && target.name.is_some()
+                && target.sub.as_deref() == Some("ephemeralcontainers") =>
+        {
+            super::ephemeral::write(shared, &target, &call)
+        }
         Method::POST if target.name.is_none() => verbs::create(shared, &target, &call),
         Method::PUT if target.name.is_some() => verbs::replace(shared, &target, &call),
         Method::PATCH if target.name.is_some() => verbs::patch(shared, &target, &call),
@@ -413,10 +424,11 @@ fn resource_list(group: &str, version: &str) -> Value {
                 ("log", vec!["get"]),
                 ("attach", vec!["create", "get"]),
                 ("exec", vec!["create", "get"]),
+                ("ephemeralcontainers", vec!["get", "patch", "update"]),
             ] {
                 resources.push(json!({
                     "name": format!("pods/{sub}"), "singularName": "", "namespaced": true,
-                    "kind": match sub { "log" => "Pod", "exec" => "PodExecOptions", _ => "PodAttachOptions" }, "verbs": verbs,
+                    "kind": match sub { "log" | "ephemeralcontainers" => "Pod", "exec" => "PodExecOptions", _ => "PodAttachOptions" }, "verbs": verbs,
                 }));
             }
         }

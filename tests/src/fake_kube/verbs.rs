@@ -1,6 +1,7 @@
 //! The writes: create (with the defaults and admission checks of the real API server),
-//! replace, patch (merge, strategic-merge as merge, server-side apply as merge), delete with
-//! propagation, namespace termination, and SelfSubjectAccessReviews.
+//! replace, patch (merge, strategic merge with the Pod API's merge keys, server-side apply
+//! as merge), delete with propagation, namespace termination, and SelfSubjectAccessReviews;
+//! a plain pod update is held to what `ValidatePodUpdate` lets change.
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use serde_json::{Value, json};
 use super::api::{ApiError, ResourceType, now};
 use super::routes::{Call, Target, json_response, namespaces, selector};
 use super::store::Key;
-use super::{Shared, admission, jobs, kubelet, lock, pod_validation};
+use super::{Shared, admission, jobs, kubelet, lock, patches, pod_validation};
 
 /// The API server's request size limit.
 const MAX_REQUEST_BYTES: usize = 3 << 20;
@@ -173,24 +174,9 @@ pub(crate) fn set_defaults(rt: &ResourceType, obj: &mut Value, uid: &str) {
                     spec[field] = value;
                 }
             }
-            for list in ["initContainers", "containers"] {
+            for list in ["initContainers", "containers", "ephemeralContainers"] {
                 for c in spec[list].as_array_mut().into_iter().flatten() {
-                    // `:latest` (or no tag) pulls Always, anything else IfNotPresent
-                    // (SetDefaults_Container).
-                    let image = c["image"].as_str().unwrap_or_default();
-                    let last = image.rsplit('/').next().unwrap_or_default();
-                    let latest = !image.contains('@')
-                        && last.split_once(':').is_none_or(|(_, tag)| tag == "latest");
-                    let pull = if latest { "Always" } else { "IfNotPresent" };
-                    for (field, value) in [
-                        ("terminationMessagePath", json!("/dev/termination-log")),
-                        ("terminationMessagePolicy", json!("File")),
-                        ("imagePullPolicy", json!(pull)),
-                    ] {
-                        if c.get(field).is_none() {
-                            c[field] = value;
-                        }
-                    }
+                    default_container(c);
                 }
             }
             obj["status"] = json!({"phase": "Pending", "qosClass": "Burstable"});
@@ -222,6 +208,26 @@ pub(crate) fn set_defaults(rt: &ResourceType, obj: &mut Value, uid: &str) {
             obj["status"] = json!({"phase": "Pending"});
         }
         _ => {}
+    }
+}
+
+/// The defaults of a container, init container or ephemeral container
+/// (`SetDefaults_Container`, which `SetDefaults_EphemeralContainer` calls): `:latest` (or
+/// no tag) pulls Always, anything else IfNotPresent; the termination message file.
+pub(crate) fn default_container(c: &mut Value) {
+    let image = c["image"].as_str().unwrap_or_default();
+    let last = image.rsplit('/').next().unwrap_or_default();
+    let latest =
+        !image.contains('@') && last.split_once(':').is_none_or(|(_, tag)| tag == "latest");
+    let pull = if latest { "Always" } else { "IfNotPresent" };
+    for (field, value) in [
+        ("terminationMessagePath", json!("/dev/termination-log")),
+        ("terminationMessagePolicy", json!("File")),
+        ("imagePullPolicy", json!(pull)),
+    ] {
+        if c.get(field).is_none() {
+            c[field] = value;
+        }
     }
 }
 
@@ -396,6 +402,14 @@ fn write_back(
     }
     protect(target.rt, target.sub.as_deref(), old, &mut new);
     check_immutable(target.rt, name, old, &new)?;
+    if target.rt.plural == "pods" && target.sub.is_none() {
+        // A plain update may change little of a pod's spec, its ephemeral containers not
+        // at all (pkg/registry/core/pod/strategy.go podStrategy.ValidateUpdate).
+        let errors = pod_validation::validate_pod_update(&new, old);
+        if !errors.is_empty() {
+            return Err(pod_validation::invalid_error(target.rt, name, &errors));
+        }
+    }
     if dry_run(call) {
         return Ok(json_response(200, &new));
     }
@@ -444,19 +458,10 @@ pub(crate) fn patch(
         .unwrap_or_default()
         .trim();
     let apply = ct == "application/apply-patch+yaml";
-    if !apply
-        && !matches!(
-            ct,
-            "application/merge-patch+json" | "application/strategic-merge-patch+json"
-        )
-    {
+    if !apply && !PATCH_TYPES.contains(&ct) {
         return Err(ApiError::unsupported_media_type(ct));
     }
-    let body = call
-        .body
-        .clone()
-        .filter(Value::is_object)
-        .ok_or_else(|| ApiError::bad_request("the patch is not a JSON object"))?;
+    let body = patch_body(call, ct)?;
     if apply && call.q("fieldManager").is_none_or(str::is_empty) {
         return Err(ApiError::bad_request(
             "PATCH, application/apply-patch+yaml requests require fieldManager",
@@ -476,12 +481,71 @@ pub(crate) fn patch(
     if apply && target.sub.is_none() && !dry_run(call) {
         record_manifest(shared, &body);
     }
-    let mut new = old.clone();
-    super::store::merge_patch(&mut new, &body);
-    if body["metadata"].get("resourceVersion").is_none() {
+    let mut new = if apply {
+        let mut new = old.clone();
+        super::store::merge_patch(&mut new, &body);
+        new
+    } else {
+        apply_patch(ct, &old, &body)?
+    };
+    if !sets_resource_version(&body) {
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
     }
     write_back(shared, target, call, &old, new)
+}
+
+/// Whether a patch names a `resourceVersion` (then it is a precondition of the write).
+pub(crate) fn sets_resource_version(body: &Value) -> bool {
+    match body {
+        Value::Array(ops) => ops
+            .iter()
+            .any(|op| op["path"] == "/metadata/resourceVersion"),
+        _ => body["metadata"].get("resourceVersion").is_some(),
+    }
+}
+
+/// The patch types the API server applies (besides server-side apply).
+pub(crate) const PATCH_TYPES: [&str; 3] = [
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/json-patch+json",
+];
+
+/// The body of a patch of type `ct`: a list of operations for a JSON patch, an object
+/// for the others.
+pub(crate) fn patch_body(call: &Call, ct: &str) -> Result<Value, ApiError> {
+    let body = call.body.clone().unwrap_or(Value::Null);
+    match (ct, &body) {
+        ("application/json-patch+json", Value::Array(_)) => Ok(body),
+        ("application/json-patch+json", _) => Err(ApiError::bad_request(
+            "json: cannot unmarshal object into Go value of type jsonpatch.Patch",
+        )),
+        (_, Value::Object(_)) => Ok(body),
+        _ => Err(ApiError::bad_request("the patch is not a JSON object")),
+    }
+}
+
+/// `old` with the patch `body` of type `ct` applied (pkg/endpoints/handlers/patch.go):
+/// JSON merge patch, strategic merge patch (`patches`; its errors answer 500, as
+/// `interpretStrategicMergePatchError` passes them on) or JSON patch (its errors answer
+/// 422).
+pub(crate) fn apply_patch(ct: &str, old: &Value, body: &Value) -> Result<Value, ApiError> {
+    let mut new = old.clone();
+    match ct {
+        "application/strategic-merge-patch+json" => {
+            patches::strategic_merge(&mut new, body).map_err(ApiError::internal)?;
+        }
+        "application/json-patch+json" => {
+            patches::json_patch(&mut new, body).map_err(|e| {
+                let mut err = ApiError::bad_request(e);
+                err.code = 422;
+                err.reason = "Invalid";
+                err
+            })?;
+        }
+        _ => super::store::merge_patch(&mut new, body),
+    }
+    Ok(new)
 }
 
 /// `propagationPolicy` from the DeleteOptions body or the query; `None` when not given.
