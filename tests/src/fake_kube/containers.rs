@@ -1,5 +1,5 @@
 //! The kubelet's container manager for the pods a CI job runs in: init containers,
-//! native sidecars (KEP-753), several containers, images from a loopback registry, env from
+//! native sidecars (KEP-753), several containers, ephemeral containers (KEP-277), images from a loopback registry, env from
 //! Secrets and ConfigMaps, `hostAliases`. Which pods take this path: see [`takes`]; the
 //! others (Kaniko executors, the context loader's shell) keep the simpler lifecycle of
 //! `kubelet`. The processes themselves are `pod_runtime`'s.
@@ -29,13 +29,25 @@
 //!   pull image …: …" + "Error: ErrImagePull", then `ImagePullBackOff` "Back-off pulling
 //!   image …"; the waiting message is the runtime's error. `FailedToRetrieveImagePullSecret`
 //!   for a missing pull Secret.
+//! - Ephemeral containers (`computePodActions`, `SyncPod` step 5): each one added through
+//!   `pods/ephemeralcontainers` is started once, whether the pod is initialized or not,
+//!   like any container (image pull, env, the pod's network and volumes, working folder,
+//!   Entrypoint/Cmd), and never restarted; it has no probes, is never ready, does not
+//!   count for the pod's phase or conditions, and is stopped with the pod. Its status is in
+//!   `ephemeralContainerStatuses`, its events name `spec.ephemeralContainers{NAME}`. A pod
+//!   that ended takes up no new one (pkg/kubelet/pod_workers.go `UpdatePod`: "Pod is
+//!   finished processing, no further updates").
 //! - pkg/kubelet/kubelet_pods.go: `makeEnvironmentVariables` (`secretKeyRef` and
 //!   `configMapKeyRef`: `secret "x" not found`, `couldn't find key K in Secret NS/NAME`,
 //!   unless `optional`; `$(VAR)` expansion) giving `CreateContainerConfigError`;
 //!   `managedHostsFileContent` (the hosts file with the pod's own line and the
 //!   "# Entries added by HostAliases." block).
 //!
-//! Not modelled: liveness and readiness probes (a container is ready once started),
+//! A container's log ends with each of its instances: a follower stops when the container
+//! exits (the CRI log reader stops following a container that is no longer running).
+//!
+//! Not modelled: `targetContainerName` (an ephemeral container gets a PID namespace of its
+//! own, not its target's), liveness and readiness probes (a container is ready once started),
 //! postStart/preStop hooks, resource limits, `readOnly` mounts, a grace period on pod
 //! deletion (a deleted pod's processes are killed at once, as elsewhere in the fake).
 
@@ -154,6 +166,8 @@ enum Role {
     Init,
     Sidecar,
     Main,
+    /// Added through `pods/ephemeralcontainers` while the pod runs; never restarted.
+    Ephemeral,
 }
 
 /// The status of one container as the kubelet reports it.
@@ -174,6 +188,8 @@ struct State {
     statuses: HashMap<String, CStatus>,
     init_done: bool,
     phase: &'static str,
+    /// The ephemeral containers the kubelet took up, in that order.
+    ephemeral: Vec<Value>,
 }
 
 struct Ctx {
@@ -203,6 +219,7 @@ impl Ctx {
     fn field_path(&self, role: Role, name: &str) -> String {
         match role {
             Role::Main => format!("spec.containers{{{name}}}"),
+            Role::Ephemeral => format!("spec.ephemeralContainers{{{name}}}"),
             _ => format!("spec.initContainers{{{name}}}"),
         }
     }
@@ -282,6 +299,19 @@ impl Ctx {
             v
         };
         let spec = &self.pod["spec"];
+        // An ephemeral container has no `started` (the prober reports none for it) and
+        // is never ready.
+        let ephemeral: Vec<Value> = state
+            .ephemeral
+            .iter()
+            .map(|c| {
+                let mut v = status_of(c);
+                if let Some(m) = v.as_object_mut() {
+                    m.remove("started");
+                }
+                v
+            })
+            .collect();
         let inits: Vec<Value> = spec["initContainers"]
             .as_array()
             .into_iter()
@@ -374,6 +404,9 @@ impl Ctx {
                 p["status"]["initContainerStatuses"] = json!(inits);
             }
             p["status"]["containerStatuses"] = json!(mains);
+            if !ephemeral.is_empty() {
+                p["status"]["ephemeralContainerStatuses"] = json!(ephemeral);
+            }
         });
     }
 }
@@ -442,11 +475,15 @@ pub(crate) async fn run(shared: &Arc<Shared>, key: &Key, pod: Value) -> PodEnd {
             statuses,
             init_done: false,
             phase: "Pending",
+            ephemeral: Vec::new(),
         }),
         stop: CancellationToken::new(),
         volumes,
     });
     ctx.publish();
+    // Ephemeral containers start whenever they are added, initialized or not.
+    let mut ephemeral = JoinSet::new();
+    ephemeral.spawn(take_up_ephemeral(Arc::clone(&ctx)));
     let mut sidecars = JoinSet::new();
     let inits = pod["spec"]["initContainers"]
         .as_array()
@@ -466,6 +503,7 @@ pub(crate) async fn run(shared: &Arc<Shared>, key: &Key, pod: Value) -> PodEnd {
             if code != 0 {
                 ctx.stop.cancel();
                 while sidecars.join_next().await.is_some() {}
+                while ephemeral.join_next().await.is_some() {}
                 lock(&ctx.state).phase = "Failed";
                 ctx.publish();
                 return PodEnd::Failed;
@@ -489,6 +527,7 @@ pub(crate) async fn run(shared: &Arc<Shared>, key: &Key, pod: Value) -> PodEnd {
     }
     ctx.stop.cancel();
     while sidecars.join_next().await.is_some() {}
+    while ephemeral.join_next().await.is_some() {}
     lock(&ctx.state).phase = if ok { "Succeeded" } else { "Failed" };
     ctx.publish();
     if ok {
@@ -496,6 +535,70 @@ pub(crate) async fn run(shared: &Arc<Shared>, key: &Key, pod: Value) -> PodEnd {
     } else {
         PodEnd::Failed
     }
+}
+
+/// Starts every ephemeral container added to the pod while it runs, once each, as the
+/// kubelet's `computePodActions` does ("Ephemeral containers may be started even if
+/// initialization is not yet complete", "Ephemeral Containers are never restarted": one is
+/// started when the runtime has no container of its name). Until it runs, its status
+/// waits with the kubelet's default reason (`convertToAPIContainerStatuses` with
+/// `hasInitContainers`: `PodInitializing` in a pod with init containers, else
+/// `ContainerCreating`). Once the pod ends (`stop`), none is taken up any more: the kubelet
+/// syncs no terminated pod. Returns when those started have ended.
+async fn take_up_ephemeral(ctx: Arc<Ctx>) {
+    let mut changes = ctx.shared.changes.subscribe();
+    let mut running = JoinSet::new();
+    let mut known: Vec<String> = Vec::new();
+    let waiting = if ctx.pod["spec"]["initContainers"]
+        .as_array()
+        .is_some_and(|i| !i.is_empty())
+    {
+        "PodInitializing"
+    } else {
+        "ContainerCreating"
+    };
+    loop {
+        let specs = ctx
+            .shared
+            .read(|s| {
+                s.get(&ctx.key)
+                    .map(|p| p["spec"]["ephemeralContainers"].clone())
+            })
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default();
+        for spec in specs {
+            let name = spec["name"].as_str().unwrap_or_default().to_string();
+            if known.contains(&name) {
+                continue;
+            }
+            known.push(name.clone());
+            {
+                let mut state = lock(&ctx.state);
+                state.ephemeral.push(spec.clone());
+                state.statuses.insert(
+                    name,
+                    CStatus {
+                        image: spec["image"].as_str().unwrap_or_default().to_string(),
+                        image_id: String::new(),
+                        container_id: None,
+                        state: json!({"waiting": {"reason": waiting}}),
+                        last_state: json!({}),
+                        restart_count: 0,
+                        started: false,
+                        ready: false,
+                    },
+                );
+            }
+            ctx.publish();
+            let (tx, _rx) = watch::channel(false);
+            running.spawn(supervise(Arc::clone(&ctx), spec, Role::Ephemeral, tx));
+        }
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { break },
+            () = ctx.stop.cancelled() => break,
+        }
+    }
+    while running.join_next().await.is_some() {}
 }
 
 /// One host folder per pod volume: emptyDir (and any other kind) empty, ConfigMaps and
@@ -971,6 +1074,7 @@ async fn supervise(ctx: Arc<Ctx>, spec: Value, role: Role, started_tx: watch::Se
     let restarts = |code: i32| match role {
         Role::Sidecar => true,
         Role::Init => pod_policy != "Never" && code != 0,
+        Role::Ephemeral => false,
         Role::Main => match pod_policy.as_str() {
             "Always" => true,
             "OnFailure" => code != 0,
@@ -1102,7 +1206,11 @@ async fn supervise(ctx: Arc<Ctx>, spec: Value, role: Role, started_tx: watch::Se
                 "Started",
                 &format!("Started container {name}"),
             );
-            let probe = spec.get("startupProbe").filter(|p| p.is_object()).cloned();
+            // An ephemeral container has no probes (the API server forbids them).
+            let probe = spec
+                .get("startupProbe")
+                .filter(|p| p.is_object() && role != Role::Ephemeral)
+                .cloned();
             let image_id = image.as_ref().map(|i| i.id.clone()).unwrap_or_default();
             let restart_count = instance - 1;
             let cid = container_id.clone();
@@ -1113,7 +1221,7 @@ async fn supervise(ctx: Arc<Ctx>, spec: Value, role: Role, started_tx: watch::Se
                 s.image_id = image_id;
                 s.restart_count = restart_count;
                 s.started = probe.is_none();
-                s.ready = probe.is_none();
+                s.ready = probe.is_none() && role != Role::Ephemeral;
             });
             if probe.is_none() {
                 let _ = started_tx.send(true);
@@ -1174,6 +1282,9 @@ async fn supervise(ctx: Arc<Ctx>, spec: Value, role: Role, started_tx: watch::Se
             for p in pumps {
                 let _ = tokio::time::timeout(Duration::from_secs(2), p).await;
             }
+            // The instance ended: its log is whole, and a follower stops at its end, as the
+            // kubelet's log reader stops following a container that is no longer running.
+            ctx.shared.logs.finish(&log);
             ctx.sandbox.stopped(&name, child.id().unwrap_or_default());
             end = match end {
                 End::Stopped => End::Stopped,

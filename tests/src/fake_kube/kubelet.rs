@@ -67,7 +67,7 @@ pub(crate) fn spawn_pod(shared: &Arc<Shared>, key: Key) -> tokio::task::JoinHand
         lock(&shared.sandboxes).remove(&key);
         lock(&shared.runtimes).remove(&key);
         if let Some(pod) = shared.read(|s| s.get(&key).cloned()) {
-            let all = ["initContainers", "containers"]
+            let all = ["initContainers", "containers", "ephemeralContainers"]
                 .into_iter()
                 .flat_map(|f| pod["spec"][f].as_array().cloned().unwrap_or_default());
             for c in all {
@@ -393,7 +393,11 @@ fn set_owner_ready(shared: &Shared, pod: &Value, ready: u64) {
 /// A deleted pod's containers are killed (exit 137); the pod then goes.
 fn kill(shared: &Shared, key: &Key) {
     set_pod(shared, key, |p| {
-        for field in ["initContainerStatuses", "containerStatuses"] {
+        for field in [
+            "initContainerStatuses",
+            "containerStatuses",
+            "ephemeralContainerStatuses",
+        ] {
             for c in p["status"][field].as_array_mut().into_iter().flatten() {
                 let started = c["state"]["running"]["startedAt"].clone();
                 if started.is_null() {
@@ -402,7 +406,9 @@ fn kill(shared: &Shared, key: &Key) {
                 c["state"] = json!({"terminated": {"exitCode": 137, "reason": "Error",
                     "startedAt": started, "finishedAt": now()}});
                 c["ready"] = json!(false);
-                c["started"] = json!(false);
+                if field != "ephemeralContainerStatuses" {
+                    c["started"] = json!(false);
+                }
             }
         }
         p["status"]["phase"] = json!("Failed");
@@ -410,7 +416,7 @@ fn kill(shared: &Shared, key: &Key) {
     let names: Vec<String> = shared
         .read(|s| s.get(key).cloned())
         .map(|pod| {
-            ["initContainers", "containers"]
+            ["initContainers", "containers", "ephemeralContainers"]
                 .iter()
                 .flat_map(|f| pod["spec"][*f].as_array().cloned().unwrap_or_default())
                 .filter_map(|c| c["name"].as_str().map(str::to_string))

@@ -223,8 +223,8 @@ pub(crate) fn serve(
 }
 
 /// The container a `log`, `exec` or `attach` request is for, as the API server's
-/// `streamLocation` picks it: the one named (any container or init container), else the
-/// pod's only container.
+/// `streamLocation` picks it: the one named (any container, init container or ephemeral
+/// container), else the pod's only container.
 pub(crate) fn choose_container(
     pod: &Value,
     asked: Option<&str>,
@@ -238,9 +238,15 @@ pub(crate) fn choose_container(
             .filter_map(|c| c["name"].as_str().map(str::to_string))
             .collect()
     };
-    let (mains, inits) = (names("containers"), names("initContainers"));
+    let (mains, inits, ephemeral) = (
+        names("containers"),
+        names("initContainers"),
+        names("ephemeralContainers"),
+    );
     match asked.filter(|c| !c.is_empty()) {
-        Some(c) if mains.iter().chain(&inits).any(|n| n == c) => Ok(c.to_string()),
+        Some(c) if mains.iter().chain(&inits).chain(&ephemeral).any(|n| n == c) => {
+            Ok(c.to_string())
+        }
         Some(c) => Err(ApiError::bad_request(format!(
             "container {c} is not valid for pod {name}"
         ))),
@@ -256,17 +262,27 @@ pub(crate) fn choose_container(
                     inits.join(" ")
                 ));
             }
+            if !ephemeral.is_empty() {
+                e.push_str(&format!(
+                    " or one of the ephemeral containers: [{}]",
+                    ephemeral.join(" ")
+                ));
+            }
             Err(ApiError::bad_request(e))
         }
     }
 }
 
-/// The statuses of the init containers, then of the containers.
+/// The statuses of the init containers, the containers, then the ephemeral containers.
 pub(crate) fn all_statuses(pod: &Value) -> Vec<Value> {
-    ["initContainerStatuses", "containerStatuses"]
-        .iter()
-        .flat_map(|f| pod["status"][*f].as_array().cloned().unwrap_or_default())
-        .collect()
+    [
+        "initContainerStatuses",
+        "containerStatuses",
+        "ephemeralContainerStatuses",
+    ]
+    .iter()
+    .flat_map(|f| pod["status"][*f].as_array().cloned().unwrap_or_default())
+    .collect()
 }
 
 fn tail(bytes: Vec<u8>, lines: Option<usize>) -> Vec<u8> {
