@@ -13,7 +13,7 @@ use tokio::io::AsyncReadExt;
 use super::helpers::*;
 
 /// A fake whose crash-loop back-off starts at 1 s instead of the kubelet's 10 s.
-fn quick_fake() -> FakeKube {
+pub(super) fn quick_fake() -> FakeKube {
     FakeKube::start(FakeKubeOptions {
         crash_loop_back_off: Duration::from_secs(1),
         ..FakeKubeOptions::default()
@@ -22,7 +22,7 @@ fn quick_fake() -> FakeKube {
 
 /// A registry (with Basic auth when `auth`) and the images the closure pushes to it; `None`
 /// when the sandbox, the registry or the image tools are missing outside CI.
-async fn registry_with<T: Send + 'static>(
+pub(super) async fn registry_with<T: Send + 'static>(
     auth: bool,
     push: impl FnOnce(&Registry) -> Option<T> + Send + 'static,
 ) -> Option<(Registry, T)> {
@@ -42,7 +42,11 @@ async fn registry_with<T: Send + 'static>(
     .unwrap()
 }
 
-async fn create(client: &kube::Client, ns: &str, pod: Value) -> Result<Pod, kube::Error> {
+pub(super) async fn create(
+    client: &kube::Client,
+    ns: &str,
+    pod: Value,
+) -> Result<Pod, kube::Error> {
     Api::<Pod>::namespaced(client.clone(), ns)
         .create(
             &PostParams::default(),
@@ -51,7 +55,7 @@ async fn create(client: &kube::Client, ns: &str, pod: Value) -> Result<Pod, kube
         .await
 }
 
-async fn create_secret(client: &kube::Client, ns: &str, secret: Value) {
+pub(super) async fn create_secret(client: &kube::Client, ns: &str, secret: Value) {
     Api::<Secret>::namespaced(client.clone(), ns)
         .create(
             &PostParams::default(),
@@ -62,7 +66,7 @@ async fn create_secret(client: &kube::Client, ns: &str, secret: Value) {
 }
 
 /// Polls the pod every 50 ms until `ok`, failing after `limit`; `each` sees every poll.
-async fn wait_until(
+pub(super) async fn wait_until(
     client: &kube::Client,
     ns: &str,
     name: &str,
@@ -87,7 +91,7 @@ async fn wait_until(
     }
 }
 
-fn status_json(p: &Pod) -> Value {
+pub(super) fn status_json(p: &Pod) -> Value {
     serde_json::to_value(p.status.clone().unwrap_or_default()).unwrap()
 }
 
@@ -101,14 +105,14 @@ fn container(p: &Pod, name: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-fn phase(p: &Pod) -> String {
+pub(super) fn phase(p: &Pod) -> String {
     status_json(p)["phase"]
         .as_str()
         .unwrap_or_default()
         .to_string()
 }
 
-fn condition(p: &Pod, kind: &str) -> Value {
+pub(super) fn condition(p: &Pod, kind: &str) -> Value {
     status_json(p)["conditions"]
         .as_array()
         .into_iter()
@@ -120,7 +124,7 @@ fn condition(p: &Pod, kind: &str) -> Value {
 
 /// Runs `command` in `container` of the pod; (exit status, stdout). A failure shows its
 /// stderr in the status.
-async fn exec(
+pub(super) async fn exec(
     client: &kube::Client,
     ns: &str,
     pod: &str,
@@ -156,7 +160,7 @@ async fn exec(
     }
 }
 
-async fn events(client: &kube::Client, ns: &str) -> Vec<(String, String, String)> {
+pub(super) async fn events(client: &kube::Client, ns: &str) -> Vec<(String, String, String)> {
     Api::<Event>::namespaced(client.clone(), ns)
         .list(&ListParams::default())
         .await
@@ -173,7 +177,7 @@ async fn events(client: &kube::Client, ns: &str) -> Vec<(String, String, String)
         .collect()
 }
 
-fn job_pod_manifest(steps_image: &str, sidecars: Vec<Value>) -> Value {
+pub(super) fn job_pod_manifest(steps_image: &str, sidecars: Vec<Value>) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "job"},
@@ -197,7 +201,7 @@ fn job_pod_manifest(steps_image: &str, sidecars: Vec<Value>) -> Value {
     })
 }
 
-fn probe(handler: Value) -> Value {
+pub(super) fn probe(handler: Value) -> Value {
     let mut p = json!({"periodSeconds": 1, "timeoutSeconds": 5, "failureThreshold": 10, "initialDelaySeconds": 0});
     for (k, v) in handler.as_object().unwrap() {
         p[k] = v.clone();
@@ -674,7 +678,7 @@ fn base64_encode(bytes: &[u8]) -> String {
 }
 
 /// The API server's answer to an invalid object: (message, reason, code).
-fn api_error(e: kube::Error) -> (String, String, u16) {
+pub(super) fn api_error(e: kube::Error) -> (String, String, u16) {
     match e {
         kube::Error::Api(s) => (s.message.clone(), s.reason.clone(), s.code),
         other => panic!("not an API error: {other}"),

@@ -8,5 +8,6 @@ mod api;
 mod builds;
 mod cluster;
 mod containers;
+mod ephemeral;
 mod exec;
 mod helpers;
