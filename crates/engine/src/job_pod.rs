@@ -91,12 +91,13 @@ impl JobState<'_> {
             );
             return Ok(());
         }
-        let pod_job = PodJob::new(
+        let mut pod_job = PodJob::new(
             &engine.builds.settings,
             &launcher.task,
             &self.key.id,
             engine.job_time_limit.unwrap_or(Duration::ZERO),
         );
+        pod_job.workspace = crate::pod::workspace_name(&engine.run.workspace);
         let image = label_image.flatten();
         let started = JobPod::start(
             &engine.builds.settings,

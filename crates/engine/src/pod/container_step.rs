@@ -28,6 +28,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::exec::STEP_FILES;
+use super::manifest::{REPO_VOLUME, TEMP_VOLUMES};
 use super::{JobPod, POD_NAME, POD_TEMP, POD_WORKSPACE_ROOT, PodError};
 use hr_cluster::{describe, retry, status_code};
 use hr_image::kaniko::FATAL_WAITING_REASONS;
@@ -280,6 +281,14 @@ impl JobPod {
         let pod = retry(|| pods.get(POD_NAME))
             .await
             .map_err(|e| container_error(name)(describe(&e)))?;
+        // A pod that ended takes up no new ephemeral container (the kubelet's pod worker
+        // is done with it): no status would ever come.
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        if let Some(phase @ ("Succeeded" | "Failed")) = phase {
+            return Err(container_error(name)(format!(
+                "the job pod has ended ({phase})"
+            )));
+        }
         Ok(pod
             .status
             .and_then(|s| s.ephemeral_container_statuses)
@@ -299,25 +308,31 @@ fn ephemeral_container(step: &ContainerStep, secret: &str) -> serde_json::Value 
             json!({"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": i.to_string()}}})
         })
         .collect();
-    let sub = step
-        .workspace
-        .strip_prefix(POD_WORKSPACE_ROOT)
-        .unwrap_or_default()
-        .trim_start_matches('/');
+    // Whole volumes only: the API server refuses `subPath` in an ephemeral container
+    // (validateEphemeralContainers in pkg/apis/core/validation/validation.go), so every
+    // folder shared under another name is a volume of its own (`manifest::REPO_VOLUME`,
+    // `manifest::TEMP_VOLUMES`).
+    let mut mounts = vec![
+        json!({"name": "workspace", "mountPath": POD_WORKSPACE_ROOT}),
+        json!({"name": REPO_VOLUME, "mountPath": step.workspace}),
+        json!({"name": REPO_VOLUME, "mountPath": GITHUB_WORKSPACE}),
+        json!({"name": "temp", "mountPath": POD_TEMP}),
+        json!({"name": "temp", "mountPath": GITHUB_RUNNER_TEMP}),
+    ];
+    for ((volume, pod_path), github_path) in
+        TEMP_VOLUMES
+            .iter()
+            .zip([GITHUB_FILE_COMMANDS, GITHUB_HOME, GITHUB_WORKFLOW])
+    {
+        mounts.push(json!({"name": volume, "mountPath": pod_path}));
+        mounts.push(json!({"name": volume, "mountPath": github_path}));
+    }
     let mut container = json!({
         "name": step.name,
         "image": step.image,
         "workingDir": GITHUB_WORKSPACE,
         "env": env,
-        "volumeMounts": [
-            {"name": "workspace", "mountPath": POD_WORKSPACE_ROOT},
-            {"name": "temp", "mountPath": POD_TEMP},
-            {"name": "temp", "mountPath": GITHUB_RUNNER_TEMP},
-            {"name": "workspace", "mountPath": GITHUB_WORKSPACE, "subPath": sub},
-            {"name": "temp", "mountPath": GITHUB_HOME, "subPath": "_github_home"},
-            {"name": "temp", "mountPath": GITHUB_WORKFLOW, "subPath": "_github_workflow"},
-            {"name": "temp", "mountPath": GITHUB_FILE_COMMANDS, "subPath": "_files"},
-        ],
+        "volumeMounts": mounts,
     });
     if let Some(entrypoint) = &step.entrypoint {
         container["command"] = json!([entrypoint]);
@@ -350,12 +365,13 @@ mod tests {
         assert_eq!(c["args"], json!(["a b"]));
         assert_eq!(c["workingDir"], "/github/workspace");
         let mounts = c["volumeMounts"].as_array().unwrap();
-        assert!(mounts.contains(
-            &json!({"name": "workspace", "mountPath": "/github/workspace", "subPath": "app"})
-        ));
-        assert!(mounts.contains(
-            &json!({"name": "temp", "mountPath": "/github/file_commands", "subPath": "_files"})
-        ));
+        assert!(mounts.contains(&json!({"name": "repo", "mountPath": "/github/workspace"})));
+        assert!(mounts.contains(&json!({"name": "repo", "mountPath": "/__w/app"})));
+        assert!(
+            mounts
+                .contains(&json!({"name": "file-commands", "mountPath": "/github/file_commands"}))
+        );
+        assert!(mounts.iter().all(|m| m.get("subPath").is_none()));
         let env = container_paths_env();
         assert!(env.contains(&("GITHUB_ENV".into(), "/github/file_commands/set_env".into())));
     }

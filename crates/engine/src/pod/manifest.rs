@@ -44,6 +44,17 @@ pub const ENV_SECRET: &str = "job-env";
 pub const REGISTRY_SECRET: &str = "job-registry";
 /// The prefix of a service's container name.
 pub const SERVICE_PREFIX: &str = "svc-";
+/// The volume of the job's repository folder (`/__w/<name>`), shared with container steps
+/// at `/github/workspace` (an ephemeral container may not mount a volume's sub-path, so
+/// each folder a Docker action shares is a volume of its own).
+pub const REPO_VOLUME: &str = "repo";
+/// The volumes under the temp folder a container step shares: (volume, path in the steps
+/// container).
+pub const TEMP_VOLUMES: [(&str, &str); 3] = [
+    ("file-commands", "/__t/_files"),
+    ("github-home", "/__t/_github_home"),
+    ("github-workflow", "/__t/_github_workflow"),
+];
 
 /// Everything created for one job pod, in creation order: the namespace, the Secrets,
 /// the pod; and runner lines about choices made on the way.
@@ -123,6 +134,7 @@ pub fn job_manifests(
     .map_err(|e| PodError::Render(e.to_string()))?;
     let image = containers.job.as_ref().map_or(image, |c| c.image.as_str());
     let mut pod = pod_manifest(settings, &name, image, pod_deadline(settings, job))?;
+    share_step_folders(&mut pod, &job.workspace);
     let mut env_data = BTreeMap::new();
     let mut auths = serde_json::Map::new();
     let mut notes = Vec::new();
@@ -275,6 +287,44 @@ pub fn job_manifests(
         services,
         notes,
     })
+}
+
+/// The repository folder and the temp folders a container step shares, each a volume
+/// mounted in the steps container where the engine expects the folder.
+fn share_step_folders(pod: &mut Pod, workspace: &str) {
+    let Some(spec) = pod.spec.as_mut() else {
+        return;
+    };
+    let repo_path = format!("{POD_WORKSPACE_ROOT}/{workspace}");
+    let shared: Vec<(&str, String)> = std::iter::once((REPO_VOLUME, repo_path))
+        .chain(TEMP_VOLUMES.iter().map(|(v, p)| (*v, p.to_string())))
+        .collect();
+    let volumes = spec.volumes.get_or_insert_with(Vec::new);
+    for (volume, _) in &shared {
+        if !volumes.iter().any(|v| v.name == *volume) {
+            volumes.push(Volume {
+                name: volume.to_string(),
+                empty_dir: Some(EmptyDirVolumeSource::default()),
+                ..Default::default()
+            });
+        }
+    }
+    if let Some(steps) = spec
+        .containers
+        .iter_mut()
+        .find(|c| c.name == STEPS_CONTAINER)
+    {
+        let mounts = steps.volume_mounts.get_or_insert_with(Vec::new);
+        for (volume, path) in shared {
+            if !mounts.iter().any(|m| m.mount_path == path) {
+                mounts.push(VolumeMount {
+                    name: volume.to_string(),
+                    mount_path: path,
+                    ..Default::default()
+                });
+            }
+        }
+    }
 }
 
 fn name_of(namespace: &Namespace) -> String {
@@ -475,6 +525,7 @@ mod tests {
             task: "42".into(),
             job: "build".into(),
             time_limit: Some(Duration::from_secs(3600)),
+            workspace: "app".into(),
         }
     }
 

@@ -178,6 +178,18 @@ pub struct PodJob {
     /// `activeDeadlineSeconds` is this plus the start timeout, so a pod left behind by a
     /// crashed runner is ended by the kubelet.
     pub time_limit: Option<Duration>,
+    /// The workspace folder's name (`/__w/<name>` in the pod; [`workspace_name`]).
+    pub workspace: String,
+}
+
+/// The name of the job workspace's folder in the pod: the host folder's name, else
+/// `workspace`.
+pub fn workspace_name(workspace: &Path) -> String {
+    workspace
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty() && n != "." && n != "..")
+        .unwrap_or_else(|| "workspace".to_string())
 }
 
 impl PodJob {
@@ -190,6 +202,7 @@ impl PodJob {
             task: task.to_string(),
             job: job.to_string(),
             time_limit: Some(time_limit).filter(|t| !t.is_zero()),
+            workspace: "workspace".to_string(),
         }
     }
 }
@@ -563,10 +576,7 @@ impl PodPaths {
 
     /// The job's workspace and temp folder on the host.
     pub fn new(workspace: &Path, temp: &Path) -> PodPaths {
-        let name = workspace
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "workspace".to_string());
+        let name = workspace_name(workspace);
         let mut pairs = vec![
             (
                 workspace.display().to_string(),

@@ -350,7 +350,7 @@ async fn a_missing_image_leaves_the_ephemeral_container_waiting_with_err_image_p
     );
 }
 
-/// What the engine's container step sends (crates/engine/src/pod/container_step.rs,
+/// What the engine's container step once sent (crates/engine/src/pod/container_step.rs,
 /// `ephemeral_container`): the workspace and the `/github` folders as `subPath` mounts.
 fn engine_container_step(image: &str) -> Value {
     json!({
