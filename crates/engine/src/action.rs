@@ -1,8 +1,8 @@
 //! `uses:` steps: built-in actions the runner serves itself (checkout; the image builds in
 //! [`crate::image_steps::builtin`]), local and remote composite
 //! actions (nested, with `inputs` and `outputs`), node actions (`node20`/`node24` through
-//! the host's `node`, with `pre` and `post`), and a clear refusal for Docker actions,
-//! which need a container backend.
+//! the host's `node`, with `pre` and `post`), and Docker actions ([`crate::docker_action`],
+//! in the job's pod).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,6 +11,7 @@ use actions::{ActionManifest, ActionRef, Builtin, Runs};
 use workflows::expression::{ExprError, Object, Value};
 
 use super::commands::AnnotationLevel;
+use super::docker_action::DockerRuns;
 use super::eval::{string_object, upsert};
 use super::events::{LogKind, Outcome, StepKey};
 use super::job::{Frame, JobState, PostStep, env_value};
@@ -28,22 +29,19 @@ pub enum ActionStepError {
     #[error(transparent)]
     Action(#[from] actions::ActionError),
     #[error(
-        "job '{job}' step '{step}' uses the Docker image {image}: Docker actions need a container backend, and hybrid-runner runs steps on this host. Replace the step with a `run:` step or a JavaScript/composite action."
+        "job '{job}' step '{step}' uses {uses}, a Docker action: Docker actions run as containers of the job's pod, and this job's steps run on this host. Give the job a `container:` (or run it on a kubernetes label) on a runner with a cluster (`exec --kubeconfig FILE`, or the daemon's kubernetes: section), or replace the step with a `run:` step or a JavaScript/composite action."
     )]
-    DockerImage {
-        job: String,
-        step: String,
-        image: String,
-    },
-    #[error(
-        "job '{job}' step '{step}' uses {uses}, a Docker action (image {image}): Docker actions need a container backend, and hybrid-runner runs steps on this host."
-    )]
-    DockerAction {
+    DockerNeedsPod {
         job: String,
         step: String,
         uses: String,
-        image: String,
     },
+    #[error(
+        "{uses} is a Docker action built from {dockerfile}; hybrid-runner does not build action images yet. Use an action whose runs.image is docker://IMAGE, or a JavaScript/composite one."
+    )]
+    DockerfileAction { uses: String, dockerfile: String },
+    #[error("{uses}: the `args` input cannot be split into arguments: {message}")]
+    DockerArgs { uses: String, message: String },
     /// The action cache's worker thread ended before the action was there.
     #[error("fetching {uses} stopped: {source}")]
     FetchStopped {
@@ -114,12 +112,9 @@ impl JobState<'_> {
             return Ok(ProcessOutcome::default());
         }
         if let ActionRef::Docker { image } = &action {
-            return Err(ActionStepError::DockerImage {
-                job: self.key.id.clone(),
-                step: key.name.clone(),
-                image: image.clone(),
-            }
-            .into());
+            return self
+                .run_docker_image(frame, def, key, image, env, timeout)
+                .await;
         }
         let dir = self.action_dir(&action, &uses).await?;
         let manifest = actions::load_manifest(&dir).map_err(ActionStepError::from)?;
@@ -153,13 +148,25 @@ impl JobState<'_> {
                 self.run_node(frame, def, key, &dir, &uses, node, inputs, env, timeout)
                     .await
             }
-            Runs::Docker { image, .. } => Err(ActionStepError::DockerAction {
-                job: self.key.id.clone(),
-                step: key.name.clone(),
-                uses,
-                image: image.clone(),
+            Runs::Docker {
+                image,
+                entrypoint,
+                args,
+                env: runs_env,
+                pre_entrypoint,
+                post_entrypoint,
+            } => {
+                let runs = DockerRuns {
+                    image,
+                    entrypoint: entrypoint.as_deref(),
+                    args,
+                    env: runs_env,
+                    pre_entrypoint: pre_entrypoint.as_deref(),
+                    post_entrypoint: post_entrypoint.as_deref(),
+                };
+                self.run_docker_action(frame, def, key, &dir, &uses, runs, &inputs, env, timeout)
+                    .await
             }
-            .into()),
         }
     }
 
@@ -571,15 +578,7 @@ pub struct NodeAction<'a> {
 /// The environment a JavaScript action's scripts get on top of the step's: `INPUT_*`,
 /// `GITHUB_ACTION_PATH`, `GITHUB_ACTION_REPOSITORY`.
 fn node_extra(inputs: &[(String, String)], dir: &Path, uses: &str) -> Vec<(String, String)> {
-    let mut extra: Vec<(String, String)> = inputs
-        .iter()
-        .map(|(k, v)| {
-            (
-                format!("INPUT_{}", k.replace(' ', "_").to_uppercase()),
-                v.clone(),
-            )
-        })
-        .collect();
+    let mut extra = super::docker_action::input_variables(inputs);
     extra.push(("GITHUB_ACTION_PATH".into(), dir.display().to_string()));
     extra.push((
         "GITHUB_ACTION_REPOSITORY".into(),
@@ -612,14 +611,16 @@ mod tests {
             e.to_string(),
             "./me: composite actions nest more than 9 levels deep; an action may be calling itself"
         );
-        let e = ActionStepError::DockerImage {
+        let e = ActionStepError::DockerNeedsPod {
             job: "j".into(),
             step: "s".into(),
-            image: "alpine:3".into(),
+            uses: "docker://alpine:3".into(),
         };
-        assert_eq!(
-            e.to_string(),
-            "job 'j' step 's' uses the Docker image alpine:3: Docker actions need a container backend, and hybrid-runner runs steps on this host. Replace the step with a `run:` step or a JavaScript/composite action."
+        assert!(
+            e.to_string().starts_with(
+                "job 'j' step 's' uses docker://alpine:3, a Docker action: Docker actions run as containers of the job's pod, and this job's steps run on this host."
+            ),
+            "{e}"
         );
     }
 }

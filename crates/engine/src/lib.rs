@@ -20,6 +20,7 @@ pub mod call;
 pub mod checkout;
 pub mod commands;
 pub mod contexts;
+mod docker_action;
 pub mod engine;
 pub mod env_files;
 pub mod eval;

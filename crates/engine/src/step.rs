@@ -348,6 +348,20 @@ impl JobState<'_> {
         process: StepProcess,
         extra: &[(String, String)],
     ) -> Result<ProcessOutcome, StepError> {
+        self.run_process_step_in(frame, key, process, extra, None)
+            .await
+    }
+
+    /// [`Self::run_process_step`], in the container of `image` when given (a Docker step,
+    /// in the job's pod: [`crate::docker_action`]).
+    pub async fn run_process_step_in(
+        &mut self,
+        frame: &Frame,
+        key: &StepKey,
+        process: StepProcess,
+        extra: &[(String, String)],
+        image: Option<&str>,
+    ) -> Result<ProcessOutcome, StepError> {
         self.refresh_step_env_base(frame);
         let files = self
             .step_env
@@ -404,6 +418,16 @@ impl JobState<'_> {
         let base = std::mem::take(&mut reader.state.step_env);
         let exit = {
             let exit = match &pod {
+                Some((pod, process)) if image.is_some() => {
+                    let step = super::docker_action::container_step(
+                        process,
+                        image.unwrap_or_default(),
+                        key,
+                    );
+                    pod.run_container_step(&step, &mut reader, &token)
+                        .await
+                        .map_err(StepError::from)
+                }
                 Some((pod, process)) => pod
                     .run_process(process, stop, &mut reader, &token)
                     .await

@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::exec::STEP_FILES;
-use super::manifest::{REPO_VOLUME, TEMP_VOLUMES};
+use super::manifest::{REPO_VOLUME, TEMP_VOLUMES, args_by_reference};
 use super::{JobPod, POD_NAME, POD_TEMP, POD_WORKSPACE_ROOT, PodError};
 use hr_cluster::{describe, retry, status_code};
 use hr_image::kaniko::FATAL_WAITING_REASONS;
@@ -46,6 +46,9 @@ pub const GITHUB_WORKFLOW: &str = "/github/workflow";
 pub const GITHUB_FILE_COMMANDS: &str = "/github/file_commands";
 /// `RUNNER_TEMP` of a Docker action (the pod's temp volume).
 pub const GITHUB_RUNNER_TEMP: &str = "/github/runner_temp";
+
+/// How long a container step's container may take to start (its image pull included).
+const CONTAINER_START_LIMIT: Duration = Duration::from_secs(300);
 
 /// One container step, its environment already in the container's terms.
 #[derive(Debug, Clone)]
@@ -112,9 +115,10 @@ impl JobPod {
         )
         .await?;
         let secret_name = format!("{}-env", step.name);
-        if !step.env.is_empty() {
-            let data: std::collections::BTreeMap<String, String> = step
-                .env
+        let (args, arg_env) = args_by_reference(&step.args);
+        let env: Vec<(String, String)> = step.env.iter().cloned().chain(arg_env).collect();
+        if !env.is_empty() {
+            let data: std::collections::BTreeMap<String, String> = env
                 .iter()
                 .enumerate()
                 .map(|(i, (_, v))| (i.to_string(), v.clone()))
@@ -137,8 +141,8 @@ impl JobPod {
                 Err(e) => return Err(error(format!("creating its Secret: {}", describe(&e)))),
             }
         }
-        let patch =
-            json!({"spec": {"ephemeralContainers": [ephemeral_container(step, &secret_name)]}});
+        let container = ephemeral_container(step, &env, &args, &secret_name);
+        let patch = json!({"spec": {"ephemeralContainers": [container]}});
         let pods = self.pods();
         let (params, patch) = (PatchParams::default(), Patch::Strategic(patch));
         retry(|| pods.patch_ephemeral_containers(POD_NAME, &params, &patch))
@@ -213,7 +217,15 @@ impl JobPod {
         on_line: &mut dyn OutputSink,
     ) -> Result<i32, PodError> {
         let error = container_error(&step.name);
+        let started = Instant::now();
         loop {
+            if started.elapsed() > CONTAINER_START_LIMIT {
+                return Err(error(format!(
+                    "it did not start within {} s (image {})",
+                    CONTAINER_START_LIMIT.as_secs(),
+                    step.image
+                )));
+            }
             let status = self.container_status(pods, &step.name).await?;
             let state = status.as_ref().and_then(|s| s.state.clone());
             if let Some(waiting) = state.as_ref().and_then(|s| s.waiting.as_ref()) {
@@ -299,9 +311,15 @@ impl JobPod {
 }
 
 /// The ephemeral container of `step` (env by reference to `secret`).
-fn ephemeral_container(step: &ContainerStep, secret: &str) -> serde_json::Value {
-    let env: Vec<serde_json::Value> = step
-        .env
+/// The ephemeral container of `step`: `env` by reference to `secret`, `args` as given
+/// (references into `env`: [`args_by_reference`]).
+fn ephemeral_container(
+    step: &ContainerStep,
+    env: &[(String, String)],
+    args: &[String],
+    secret: &str,
+) -> serde_json::Value {
+    let env: Vec<serde_json::Value> = env
         .iter()
         .enumerate()
         .map(|(i, (name, _))| {
@@ -337,8 +355,8 @@ fn ephemeral_container(step: &ContainerStep, secret: &str) -> serde_json::Value 
     if let Some(entrypoint) = &step.entrypoint {
         container["command"] = json!([entrypoint]);
     }
-    if !step.args.is_empty() {
-        container["args"] = json!(step.args);
+    if !args.is_empty() {
+        container["args"] = json!(args);
     }
     container
 }
@@ -358,11 +376,15 @@ mod tests {
             workspace: "/__w/app".into(),
             timeout: None,
         };
-        let c = ephemeral_container(&step, "step-3-env");
+        let (args, arg_env) = args_by_reference(&step.args);
+        let env: Vec<_> = step.env.iter().cloned().chain(arg_env).collect();
+        let c = ephemeral_container(&step, &env, &args, "step-3-env");
         assert!(!c.to_string().contains("s3cret"));
         assert_eq!(c["env"][0]["valueFrom"]["secretKeyRef"]["key"], "0");
         assert_eq!(c["command"], json!(["/entry.sh"]));
-        assert_eq!(c["args"], json!(["a b"]));
+        // The argument travels in the Secret; the manifest holds a reference to it.
+        assert_eq!(c["args"], json!(["$(HYBRID_RUNNER_ARG_0)"]));
+        assert_eq!(c["env"][1]["name"], "HYBRID_RUNNER_ARG_0");
         assert_eq!(c["workingDir"], "/github/workspace");
         let mounts = c["volumeMounts"].as_array().unwrap();
         assert!(mounts.contains(&json!({"name": "repo", "mountPath": "/github/workspace"})));

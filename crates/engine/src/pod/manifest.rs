@@ -194,7 +194,6 @@ pub fn job_manifests(
             image: Some(c.image.clone()),
             restart_policy: Some("Always".into()),
             command: c.entrypoint.clone().map(|e| vec![e]),
-            args: Some(c.command.clone()).filter(|a| !a.is_empty()),
             ports: Some(
                 c.ports
                     .iter()
@@ -213,7 +212,11 @@ pub fn job_manifests(
                 .map(|health| probe(&health.command, health)),
             ..Default::default()
         };
-        add(&mut container, c);
+        let (args, arg_env) = args_by_reference(&c.command);
+        let mut with_args = c.clone();
+        with_args.env.extend(arg_env);
+        container.args = Some(args).filter(|a| !a.is_empty());
+        add(&mut container, &with_args);
         sidecars.push(container);
         let alias = service.id.to_ascii_lowercase();
         if is_host_name(&alias) {
@@ -329,6 +332,23 @@ fn share_step_folders(pod: &mut Pod, workspace: &str) {
 
 fn name_of(namespace: &Namespace) -> String {
     namespace.metadata.name.clone().unwrap_or_default()
+}
+
+/// The prefix of the variables that carry a container's arguments.
+pub const ARG_VARIABLE: &str = "HYBRID_RUNNER_ARG_";
+
+/// `args` as Kubernetes `$(VAR)` references to variables of their own (which come from a
+/// Secret like the rest of the environment), so an argument holding a secret (`command:
+/// --requirepass ${{ secrets.PW }}`) is not in the pod's manifest: the kubelet expands the
+/// references when it starts the container, and an expanded value is not expanded again.
+pub fn args_by_reference(args: &[String]) -> (Vec<String>, Vec<(String, String)>) {
+    args.iter()
+        .enumerate()
+        .map(|(i, arg)| {
+            let name = format!("{ARG_VARIABLE}{i}");
+            (format!("$({name})"), (name, arg.clone()))
+        })
+        .unzip()
 }
 
 /// The container's environment as references into `job-env` (`<container>.<n>` keys:
@@ -616,6 +636,7 @@ mod tests {
                     ..DockerOptions::default()
                 },
                 credentials: Some(("me".into(), "pw".into())),
+                command: vec!["--requirepass".into(), "redis-s3cret".into()],
                 ..ContainerSpec::default()
             },
         };
@@ -640,7 +661,7 @@ mod tests {
         };
         let m = job_manifests(&PodSettings::default(), &job(), "ignored:1", &containers).unwrap();
         let text = serde_json::to_string(&m.pod).unwrap();
-        for secret in ["s3cret", "t0ken", "\"pw\""] {
+        for secret in ["s3cret", "t0ken", "\"pw\"", "redis-s3cret"] {
             assert!(!text.contains(secret), "{secret} in the pod: {text}");
         }
         let spec = m.pod.spec.clone().unwrap();
@@ -666,6 +687,11 @@ mod tests {
             ["svc-db", "svc-my-cache"]
         );
         assert_eq!(init[0].restart_policy.as_deref(), Some("Always"));
+        // A service's arguments travel in job-env; the manifest refers to them.
+        assert_eq!(
+            init[0].args.clone().unwrap(),
+            ["$(HYBRID_RUNNER_ARG_0)", "$(HYBRID_RUNNER_ARG_1)"]
+        );
         let probe = init[0].startup_probe.clone().unwrap();
         assert_eq!(
             (

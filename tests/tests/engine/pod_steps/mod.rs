@@ -17,6 +17,7 @@
 mod actions;
 mod common;
 mod containers;
+mod docker_actions;
 mod lifecycle;
 mod protocols;
 mod services;

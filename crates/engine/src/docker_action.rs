@@ -1,0 +1,254 @@
+//! Docker actions: `uses: docker://IMAGE` and actions whose `action.yml` says
+//! `runs.using: docker`, run as a container of the job's pod ([`crate::pod::container_step`])
+//! the way actions/runner runs them (src/Runner.Worker/Handlers/ContainerActionHandler.cs
+//! at 258d6c857db3):
+//!
+//! - the entrypoint is `runs.entrypoint` (for `docker://`, the `entrypoint` input), else
+//!   the image's; the arguments are `runs.args`, each evaluated with the `inputs` context
+//!   (for `docker://`, the `args` input split as a shell would), else the image's `CMD`;
+//! - the environment is the step's, `runs.env` (evaluated with `inputs`; the step's own
+//!   `env` wins), `INPUT_<NAME>` for every input, and the `/github/...` paths;
+//! - `runs.pre-entrypoint` and `runs.post-entrypoint` are not run yet (a warning says so).
+//!
+//! A job whose steps run on this host has no pod for them: the step fails saying how to
+//! give the job one. An action built from a `Dockerfile` is refused the same way until
+//! the runner builds action images.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::action::ActionStepError;
+use super::commands::AnnotationLevel;
+use super::eval::string_object;
+use super::events::StepKey;
+use super::job::{Frame, JobState};
+use super::step::{ProcessOutcome, StepError, StepProcess};
+use super::step_def::StepDef;
+use crate::pod::docker_options::split_words;
+
+/// What a Docker step runs, before its environment is completed.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct DockerRun {
+    pub image: String,
+    pub entrypoint: Option<String>,
+    pub args: Vec<String>,
+    /// `runs.env` evaluated, then the `INPUT_*` variables.
+    pub env: Vec<(String, String)>,
+}
+
+/// `runs:` of a Docker action, as `action.yml` writes it.
+pub(super) struct DockerRuns<'a> {
+    pub image: &'a str,
+    pub entrypoint: Option<&'a str>,
+    pub args: &'a [String],
+    pub env: &'a [(String, String)],
+    pub pre_entrypoint: Option<&'a str>,
+    pub post_entrypoint: Option<&'a str>,
+}
+
+/// `INPUT_<NAME>` as GitHub's runner names an input's variable.
+pub(super) fn input_variables(inputs: &[(String, String)]) -> Vec<(String, String)> {
+    inputs
+        .iter()
+        .map(|(k, v)| {
+            (
+                format!("INPUT_{}", k.replace(' ', "_").to_uppercase()),
+                v.clone(),
+            )
+        })
+        .collect()
+}
+
+impl JobState<'_> {
+    /// `uses: docker://IMAGE` with `with: entrypoint` / `args`.
+    pub(super) async fn run_docker_image(
+        &mut self,
+        frame: &Frame,
+        def: &StepDef,
+        key: &StepKey,
+        image: &str,
+        env: &[(String, String)],
+        timeout: Option<Duration>,
+    ) -> Result<ProcessOutcome, StepError> {
+        let with = frame
+            .scope
+            .string_map(&def.with, &def.with_inserts)
+            .map_err(StepError::evaluate("with"))?;
+        let input = |name: &str| {
+            with.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        let args = match input("args") {
+            Some(text) => split_words(&text).map_err(|e| ActionStepError::DockerArgs {
+                uses: format!("docker://{image}"),
+                message: e.to_string(),
+            })?,
+            None => Vec::new(),
+        };
+        let run = DockerRun {
+            image: image.to_string(),
+            entrypoint: input("entrypoint").filter(|e| !e.is_empty()),
+            args,
+            env: input_variables(&with),
+        };
+        self.run_container(
+            frame,
+            def,
+            key,
+            &format!("docker://{image}"),
+            run,
+            env,
+            timeout,
+        )
+        .await
+    }
+
+    /// An action with `runs.using: docker`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn run_docker_action(
+        &mut self,
+        frame: &Frame,
+        def: &StepDef,
+        key: &StepKey,
+        dir: &Path,
+        uses: &str,
+        runs: DockerRuns<'_>,
+        inputs: &[(String, String)],
+        env: &[(String, String)],
+        timeout: Option<Duration>,
+    ) -> Result<ProcessOutcome, StepError> {
+        let Some(image) = runs.image.strip_prefix("docker://") else {
+            return Err(ActionStepError::DockerfileAction {
+                uses: uses.to_string(),
+                dockerfile: dir.join(runs.image).display().to_string(),
+            }
+            .into());
+        };
+        for (field, set) in [
+            ("pre-entrypoint", runs.pre_entrypoint),
+            ("post-entrypoint", runs.post_entrypoint),
+        ] {
+            if set.is_some() {
+                self.annotate(
+                    Some(key),
+                    AnnotationLevel::Warning,
+                    &format!("{uses}: runs.{field} is not run yet by hybrid-runner; the main entrypoint runs alone"),
+                );
+            }
+        }
+        // `runs.args` and `runs.env` see the action's inputs.
+        let mut scope = frame.scope.clone();
+        scope.set(
+            "inputs",
+            string_object(inputs.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+        );
+        let mut args = Vec::with_capacity(runs.args.len());
+        for arg in runs.args {
+            args.push(
+                scope
+                    .interpolate(arg)
+                    .map_err(StepError::evaluate("runs.args"))?,
+            );
+        }
+        let mut run_env = Vec::new();
+        for (k, v) in runs.env {
+            let value = scope
+                .interpolate(v)
+                .map_err(StepError::evaluate("runs.env"))?;
+            run_env.push((k.clone(), value));
+        }
+        run_env.extend(input_variables(inputs));
+        let run = DockerRun {
+            image: image.to_string(),
+            entrypoint: runs.entrypoint.map(str::to_string),
+            args,
+            env: run_env,
+        };
+        self.run_container(frame, def, key, uses, run, env, timeout)
+            .await
+    }
+
+    /// Runs `run` in the job's pod: its environment under the step's (`env`), the step's
+    /// timeout, the usual output handling.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_container(
+        &mut self,
+        frame: &Frame,
+        def: &StepDef,
+        key: &StepKey,
+        uses: &str,
+        run: DockerRun,
+        env: &[(String, String)],
+        timeout: Option<Duration>,
+    ) -> Result<ProcessOutcome, StepError> {
+        if self.pod.is_none() {
+            return Err(ActionStepError::DockerNeedsPod {
+                job: self.key.id.clone(),
+                step: key.name.clone(),
+                uses: uses.to_string(),
+            }
+            .into());
+        }
+        // The step's own `env` wins over `runs.env`, as in actions/runner.
+        let mut all_env = run.env.clone();
+        all_env.extend(env.iter().cloned());
+        let process = StepProcess {
+            program: run.entrypoint.clone().unwrap_or_default(),
+            args: run.args.clone(),
+            env: all_env,
+            cwd: self.working_directory(frame, def)?,
+            timeout,
+        };
+        let extra = vec![(
+            "GITHUB_ACTION_REPOSITORY".to_string(),
+            uses.split('@').next().unwrap_or(uses).to_string(),
+        )];
+        self.run_process_step_in(frame, key, process, &extra, Some(&run.image))
+            .await
+    }
+}
+
+/// A Docker step's container from the step process in the pod's terms: the process's
+/// program (if any) as the entrypoint, its environment with actions/runner's `/github/...`
+/// paths over the job's, and the image's own `PATH`.
+pub(super) fn container_step(
+    process: &crate::pod::PodProcess,
+    image: &str,
+    key: &StepKey,
+) -> crate::pod::container_step::ContainerStep {
+    let mut env: Vec<(String, String)> = Vec::new();
+    for (k, v) in process
+        .env
+        .iter()
+        .cloned()
+        .chain(crate::pod::container_step::container_paths_env())
+    {
+        if k != "PATH" {
+            super::eval::upsert(&mut env, k, v);
+        }
+    }
+    crate::pod::container_step::ContainerStep {
+        name: format!("step-{}", key.index),
+        image: image.to_string(),
+        entrypoint: Some(process.program.clone()).filter(|p| !p.is_empty()),
+        args: process.args.clone(),
+        env,
+        workspace: process.workspace.clone(),
+        timeout: process.timeout,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_become_github_style_variables() {
+        let vars = input_variables(&[("who to greet".into(), "Mona".into())]);
+        assert_eq!(
+            vars,
+            [("INPUT_WHO_TO_GREET".to_string(), "Mona".to_string())]
+        );
+    }
+}

@@ -1,0 +1,114 @@
+//! Docker actions in a job pod: `uses: docker://IMAGE` and a `runs.using: docker` action
+//! run as ephemeral containers of the pod on the fake kubelet (busybox from the loopback
+//! registry), with the workspace at `/github/workspace`, `INPUT_*`, `GITHUB_OUTPUT`
+//! through `/github/file_commands`, their exit codes, and a missing image failing the
+//! step at once; in a job on this host they are refused, naming what would run them.
+
+use std::time::{Duration, Instant};
+
+use harness::fake_kube::{FakeKubeOptions, validate_manifests};
+use harness::images::busybox_image;
+use harness::registry::Registry;
+use hr_engine::events::Outcome;
+
+use super::common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_steps_run_as_containers_of_the_job_pod() {
+    if !sandbox_available() {
+        return;
+    }
+    let Some((registry, busybox)) = tokio::task::spawn_blocking(|| {
+        let registry = Registry::start()?;
+        let image = busybox_image(&registry)?;
+        Some((registry, image))
+    })
+    .await
+    .unwrap() else {
+        return;
+    };
+    let rig = Rig::new(FakeKubeOptions::default());
+    let action = format!(
+        "name: greet\ninputs:\n  who:\n    default: world\nruns:\n  using: docker\n  image: docker://{busybox}\n  entrypoint: sh\n  args:\n    - -c\n    - 'echo \"greeting ${{{{ inputs.who }}}} $INPUT_WHO in $GITHUB_WORKSPACE\"; exit 3'\n"
+    );
+    let (server, sha) = app_server(rig.dir.path(), &[("greet/action.yml", &action)]);
+    let missing = format!("{}/no-such-image:1", registry.host);
+    let payload = format!(
+        r###"name: CI
+"on": push
+jobs:
+  build:
+    runs-on: linux
+    container: {busybox}
+    steps:
+      - uses: actions/checkout@v4
+      - id: d
+        uses: docker://{busybox}
+        with:
+          who: mona
+          entrypoint: sh
+          args: -c 'echo "from-docker-step $INPUT_WHO in $(pwd) home=$HOME"; echo answer=42 >> "$GITHUB_OUTPUT"; echo made-by-docker > made.txt; echo "secret ${{{{ secrets.MY_SECRET }}}}"'
+      - run: echo "file=$(cat made.txt) answer=${{{{ steps.d.outputs.answer }}}}"
+      - uses: ./greet
+        continue-on-error: true
+        with:
+          who: octo
+      - uses: docker://{missing}
+        continue-on-error: true
+      - run: echo after-all
+"###
+    );
+    let mut t = task(601, &payload);
+    set_context(&mut t, "sha", &sha);
+    let settings = rig.settings_served_by(&server);
+    let started = Instant::now();
+    let (run, events) = execute(t, &settings).await;
+    let all = lines(&events);
+    assert_eq!(run.result, Outcome::Success, "{all:#?}");
+    for wanted in [
+        "from-docker-step mona in /github/workspace home=/github/home",
+        "file=made-by-docker answer=42",
+        "greeting octo octo in /github/workspace",
+        "secret ***",
+        "after-all",
+    ] {
+        assert!(has(&events, wanted), "{wanted}\n{all:#?}");
+    }
+    // The local action's exit code and the missing image's pull error fail their steps.
+    assert!(all.iter().any(|l| l.contains("exit code 3")), "{all:#?}");
+    assert!(
+        all.iter()
+            .any(|l| l.contains("ErrImagePull") && l.contains("no-such-image")),
+        "{all:#?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(120));
+    assert!(all.iter().all(|l| !l.contains(SECRET)));
+    // The step's env, a secret among it, went by a Secret, never in the pod's patch.
+    for r in rig.fake.requests() {
+        let body = r.body.as_ref().map(|b| b.to_string()).unwrap_or_default();
+        assert!(
+            !body.contains(SECRET) || r.path.contains("/secrets"),
+            "a secret in {} {}",
+            r.method,
+            r.path
+        );
+    }
+    validate_manifests(&rig.fake.sent_manifests());
+    rig.assert_namespaces_deleted().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_docker_step_in_a_job_on_this_host_is_refused_naming_what_runs_it() {
+    let rig = Rig::new(FakeKubeOptions::default());
+    let payload = "name: CI\n\"on\": push\njobs:\n  build:\n    runs-on: linux\n    steps:\n      - uses: docker://alpine:3\n      - if: always()\n        run: echo after-refusal\n";
+    let (run, events) = execute(task(602, payload), &rig.settings()).await;
+    let all = lines(&events);
+    assert_eq!(run.result, Outcome::Failure, "{all:#?}");
+    assert!(
+        all.iter().any(|l| l.contains(
+            "uses docker://alpine:3, a Docker action: Docker actions run as containers of the job's pod"
+        ) && l.contains("`container:`")),
+        "{all:#?}"
+    );
+    assert!(has(&events, "after-refusal"), "{all:#?}");
+}
