@@ -37,7 +37,7 @@ pub enum ActionStepError {
         uses: String,
     },
     #[error(
-        "{uses} is a Docker action built from {dockerfile}; hybrid-runner does not build action images yet. Use an action whose runs.image is docker://IMAGE, or a JavaScript/composite one."
+        "{uses} is a Docker action built from {dockerfile}, and this runner has no repository to push its image to: give `exec` --action-image-repo REGISTRY/NAME, or the daemon's config kubernetes.cache_repo"
     )]
     DockerfileAction { uses: String, dockerfile: String },
     #[error("{uses}: the `args` input cannot be split into arguments: {message}")]

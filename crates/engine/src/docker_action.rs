@@ -10,9 +10,10 @@
 //!   `env` wins), `INPUT_<NAME>` for every input, and the `/github/...` paths;
 //! - `runs.pre-entrypoint` and `runs.post-entrypoint` are not run yet (a warning says so).
 //!
-//! A job whose steps run on this host has no pod for them: the step fails saying how to
-//! give the job one. An action built from a `Dockerfile` is refused the same way until
-//! the runner builds action images.
+//! An action whose `runs.image` is a `Dockerfile` is built first
+//! ([`crate::image_steps::action_image`]: pushed to the action image repository, reused
+//! while unchanged). A job whose steps run on this host has no pod for them: the step
+//! fails saying how to give the job one.
 
 use std::path::Path;
 use std::time::Duration;
@@ -118,12 +119,28 @@ impl JobState<'_> {
         env: &[(String, String)],
         timeout: Option<Duration>,
     ) -> Result<ProcessOutcome, StepError> {
-        let Some(image) = runs.image.strip_prefix("docker://") else {
-            return Err(ActionStepError::DockerfileAction {
+        if self.pod.is_none() {
+            return Err(ActionStepError::DockerNeedsPod {
+                job: self.key.id.clone(),
+                step: key.name.clone(),
                 uses: uses.to_string(),
-                dockerfile: dir.join(runs.image).display().to_string(),
             }
             .into());
+        }
+        let image = match runs.image.strip_prefix("docker://") {
+            Some(image) => image.to_string(),
+            None => match self
+                .action_image(frame, key, uses, dir, runs.image, timeout)
+                .await?
+            {
+                Some(image) => image,
+                None => {
+                    return Ok(ProcessOutcome {
+                        outcome: Some(super::events::Outcome::Cancelled),
+                        ..ProcessOutcome::default()
+                    });
+                }
+            },
         };
         for (field, set) in [
             ("pre-entrypoint", runs.pre_entrypoint),
@@ -160,7 +177,7 @@ impl JobState<'_> {
         }
         run_env.extend(input_variables(inputs));
         let run = DockerRun {
-            image: image.to_string(),
+            image,
             entrypoint: runs.entrypoint.map(str::to_string),
             args,
             env: run_env,

@@ -48,6 +48,8 @@ struct Flags {
     labels: Vec<String>,
     insecure_registries: Vec<String>,
     insecure: bool,
+    /// `--insecure-pull`: every base image over plain HTTP.
+    insecure_pull: bool,
     digest_file: Option<String>,
     no_push: bool,
     cache: bool,
@@ -68,6 +70,8 @@ fn parse_flags(args: &[String]) -> Flags {
             name.as_str(),
             "--insecure"
                 | "--skip-tls-verify"
+                | "--insecure-pull"
+                | "--skip-tls-verify-pull"
                 | "--no-push"
                 | "--no-push-cache"
                 | "--cache"
@@ -95,6 +99,7 @@ fn parse_flags(args: &[String]) -> Flags {
                 f.insecure_registries.push(value)
             }
             "--insecure" | "--skip-tls-verify" => f.insecure = value == "true",
+            "--insecure-pull" | "--skip-tls-verify-pull" => f.insecure_pull = value == "true",
             "--digest-file" => f.digest_file = Some(value),
             "--no-push" => f.no_push = value == "true",
             "--cache" => f.cache = value == "true",
@@ -248,6 +253,23 @@ async fn build(
     let storage = work.join("storage");
     let local = format!("localhost/fake-kaniko/{}:build", log.1);
     let mut bud = buildah(&storage);
+    // Kaniko's `--insecure-registry` covers the base images it pulls as well as its pushes
+    // (pkg/image/remote/remote.go `RetrieveRemoteImage` names the registry insecure when
+    // `opts.InsecureRegistries` holds it), `--insecure-pull` every pull: buildah gets the
+    // same through a registries.conf of its own.
+    let registries = work.join("registries.conf");
+    let mut conf = String::new();
+    for r in &flags.insecure_registries {
+        conf.push_str(&format!(
+            "[[registry]]\nlocation = \"{r}\"\ninsecure = true\n"
+        ));
+    }
+    if std::fs::write(&registries, conf).is_ok() {
+        bud.env("CONTAINERS_REGISTRIES_CONF", &registries);
+    }
+    if flags.insecure_pull {
+        bud.arg("--tls-verify=false");
+    }
     bud.args(["bud", "--isolation", "chroot", "-f"])
         .arg(&dockerfile_path)
         .args(["-t", &local]);

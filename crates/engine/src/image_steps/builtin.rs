@@ -72,26 +72,7 @@ impl JobState<'_> {
             &format!("{uses}: served by the runner ({})", describe(&job)),
         );
         let token = self.process_token(frame);
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<BuildLogLine>();
-        let log = BuildLog::new(move |line| {
-            let _ = tx.send(line);
-        });
-        let builds = self.engine.builds.clone();
-        let result = {
-            let build = builds.build(&job, &log, &token);
-            tokio::pin!(build);
-            loop {
-                tokio::select! {
-                    result = &mut build => break result,
-                    Some(line) = rx.recv() => self.note(Some(key), LogKind::Stdout, &log_line(&line)),
-                }
-            }
-        };
-        drop(log);
-        while let Ok(line) = rx.try_recv() {
-            self.note(Some(key), LogKind::Stdout, &log_line(&line));
-        }
-        let outcome = match result {
+        let outcome = match self.build_logged(key, &job, &token).await {
             Ok(outcome) => outcome,
             Err(BuildFailure::Cancelled) => {
                 self.note(Some(key), LogKind::Runner, "the build was cancelled");
@@ -138,6 +119,35 @@ impl JobState<'_> {
             outputs: step_outputs(style, &outcome, manifest.as_ref()),
             state: Vec::new(),
         })
+    }
+
+    /// Runs `job` on the run's builder, its log lines becoming the step's output.
+    pub(crate) async fn build_logged(
+        &mut self,
+        key: &StepKey,
+        job: &BuildJob,
+        token: &tokio_util::sync::CancellationToken,
+    ) -> Result<BuildOutcome, BuildFailure> {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<BuildLogLine>();
+        let log = BuildLog::new(move |line| {
+            let _ = tx.send(line);
+        });
+        let builds = self.engine.builds.clone();
+        let result = {
+            let build = builds.build(job, &log, token);
+            tokio::pin!(build);
+            loop {
+                tokio::select! {
+                    result = &mut build => break result,
+                    Some(line) = rx.recv() => self.note(Some(key), LogKind::Stdout, &log_line(&line)),
+                }
+            }
+        };
+        drop(log);
+        while let Ok(line) = rx.try_recv() {
+            self.note(Some(key), LogKind::Stdout, &log_line(&line));
+        }
+        result
     }
 
     /// The first image's manifest from its registry (for `imageid` and `metadata`); a

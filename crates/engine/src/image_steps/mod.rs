@@ -10,6 +10,7 @@
 //! - [`images`]: what the shim built and tagged (for `docker tag` + `docker push`).
 //! - [`outputs`]: step outputs per `OutputsStyle`.
 
+pub mod action_image;
 pub mod builtin;
 pub mod images;
 pub mod outputs;
@@ -55,6 +56,10 @@ pub struct BuildSettings {
     pub skip_tls_verify_registries: Vec<String>,
     /// `docker`/`nerdctl` on the steps' `PATH` go to the runner (off with `--no-docker-shim`).
     pub docker_shim: bool,
+    /// Where the images of Docker actions built from a `Dockerfile` are pushed
+    /// (`--action-image-repo`, the daemon's `kubernetes.cache_repo`); without it such
+    /// actions are refused.
+    pub action_image_repo: Option<String>,
 }
 
 impl Default for BuildSettings {
@@ -69,6 +74,7 @@ impl Default for BuildSettings {
             insecure_registries: Vec::new(),
             skip_tls_verify_registries: Vec::new(),
             docker_shim: true,
+            action_image_repo: None,
         }
     }
 }

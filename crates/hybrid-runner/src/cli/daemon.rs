@@ -173,6 +173,7 @@ fn task_settings(config: &Config, ready: &Ready, envs: Vec<(String, String)>) ->
             namespace_prefix: kube.namespace_prefix.clone(),
             insecure_registries: kube.insecure_registries.clone(),
             skip_tls_verify_registries: kube.skip_tls_verify_registries.clone(),
+            action_image_repo: kube.cache_repo.clone(),
             ..BuildSettings::default()
         },
         timeout: config.runner.timeout,

@@ -192,6 +192,7 @@ pub fn daemon_options(
             namespace_prefix: kube.namespace_prefix.clone(),
             insecure_registries: kube.insecure_registries.clone(),
             skip_tls_verify_registries: kube.skip_tls_verify_registries.clone(),
+            action_image_repo: kube.cache_repo.clone(),
             ..BuildSettings::default()
         },
         pods: super::daemon::pod_settings(kube),

@@ -94,6 +94,10 @@ pub struct Args {
     /// (`HOST:PORT`; Kaniko builds only); repeatable
     #[arg(long = "skip-tls-verify-registry", value_name = "HOST:PORT")]
     pub skip_tls_verify_registries: Vec<String>,
+    /// Where Docker actions built from a Dockerfile are pushed (`REGISTRY/NAME`); built
+    /// once per action and its inputs, reused after
+    #[arg(long = "action-image-repo", value_name = "REPO")]
+    pub action_image_repo: Option<String>,
     /// Leave the host's `docker`/`nerdctl` on the steps' PATH instead of the runner's shim
     #[arg(long = "no-docker-shim")]
     pub no_docker_shim: bool,
@@ -208,6 +212,7 @@ fn options(args: &Args) -> Result<ExecOptions, UsageError> {
             insecure_registries: args.insecure_registries.clone(),
             skip_tls_verify_registries: args.skip_tls_verify_registries.clone(),
             docker_shim: !args.no_docker_shim,
+            action_image_repo: args.action_image_repo.clone(),
         },
         pods: match args.container_backend {
             Some(ContainerBackend::Kubernetes) => Some(PodSettings::default()),

@@ -112,3 +112,68 @@ async fn a_docker_step_in_a_job_on_this_host_is_refused_naming_what_runs_it() {
     );
     assert!(has(&events, "after-refusal"), "{all:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dockerfile_action_is_built_once_and_reused() {
+    if !sandbox_available() || !harness::registry::require_program("buildah", "Kaniko builds") {
+        return;
+    }
+    let Some((registry, busybox)) = tokio::task::spawn_blocking(|| {
+        let registry = Registry::start()?;
+        let image = busybox_image(&registry)?;
+        Some((registry, image))
+    })
+    .await
+    .unwrap() else {
+        return;
+    };
+    let rig = Rig::new(FakeKubeOptions::default());
+    let (server, sha) = app_server(
+        rig.dir.path(),
+        &[
+            (
+                "hello/action.yml",
+                "name: hello\ninputs:\n  who:\n    default: world\nruns:\n  using: docker\n  image: Dockerfile\n  args: ['${{ inputs.who }}']\n",
+            ),
+            (
+                "hello/Dockerfile",
+                &format!(
+                    "FROM {busybox}\nCOPY entry.sh /entry.sh\nENTRYPOINT [\"sh\", \"/entry.sh\"]\n"
+                ),
+            ),
+            (
+                "hello/entry.sh",
+                "echo \"hello $1 from a built image, input $INPUT_WHO\"\n",
+            ),
+        ],
+    );
+    let payload = format!(
+        "name: CI\n\"on\": push\njobs:\n  build:\n    runs-on: linux\n    container: {busybox}\n    steps:\n      - uses: actions/checkout@v4\n      - uses: ./hello\n        with:\n          who: mona\n"
+    );
+    let mut settings = rig.settings_served_by(&server);
+    settings.builds.insecure_registries = vec![registry.host.clone()];
+    settings.builds.action_image_repo = Some(format!("{}/actions", registry.host));
+    let kaniko_jobs = || {
+        rig.fake
+            .sent_manifests()
+            .iter()
+            .filter(|m| m["kind"] == "Job")
+            .count()
+    };
+    for (round, id) in [(1, 611), (2, 612)] {
+        let mut t = task(id, &payload);
+        set_context(&mut t, "sha", &sha);
+        let (run, events) = execute(t, &settings).await;
+        let all = lines(&events);
+        assert_eq!(run.result, Outcome::Success, "round {round}: {all:#?}");
+        assert!(
+            has(&events, "hello mona from a built image, input mona"),
+            "round {round}: {all:#?}"
+        );
+        // Built in the first round only; the second finds it in the registry.
+        assert_eq!(kaniko_jobs(), 1, "round {round}: {all:#?}");
+    }
+    let tags = tokio::task::block_in_place(|| registry.tags("actions"));
+    assert!(tags.contains(&"local-hello".to_string()), "{tags:?}");
+    rig.assert_namespaces_deleted().await;
+}
