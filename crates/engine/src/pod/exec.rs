@@ -101,7 +101,9 @@ fn env_script(env: &[(String, String)]) -> String {
 /// closed it (kubernetes/kubernetes#44371), so the step would otherwise last as long as
 /// its background process. Once the step's main process has exited, its output is
 /// copied for at most 200 ms more, then the `cat`s are stopped (as on the host: later
-/// output of a background process is lost).
+/// output of a background process is lost). The variables it sets before the step starts
+/// have names no step's environment uses (`_hr_*`): `env.sh` exports the step's variables
+/// in this script's shell, so assigning one of those names would change the step's value.
 fn run_script(process: &PodProcess) -> String {
     let argv: Vec<String> = std::iter::once(&process.program)
         .chain(&process.args)
@@ -115,20 +117,19 @@ fn run_script(process: &PodProcess) -> String {
          rm -f {temp}/_step/env.sh\n\
          mkdir -p {workspace}\n\
          cd {cwd} || {{ echo \"the working directory {cwd_text} does not exist in the job pod\" >&2; exit 1; }}\n\
-         s={temp}/_step\n\
-         rm -f \"$s/out\" \"$s/err\"\n\
-         mkfifo \"$s/out\" \"$s/err\" || exit 1\n\
-         cat \"$s/out\" & o=$!\n\
-         cat \"$s/err\" >&2 & e=$!\n\
+         rm -f {temp}/_step/out {temp}/_step/err\n\
+         mkfifo {temp}/_step/out {temp}/_step/err || exit 1\n\
+         cat {temp}/_step/out & _hr_out=$!\n\
+         cat {temp}/_step/err >&2 & _hr_err=$!\n\
          if setsid -w true >/dev/null 2>&1; then\n\
-         setsid -w sh -c 'echo $$ > {temp}/_step/pid; exec \"$@\"' step {argv} </dev/null >\"$s/out\" 2>\"$s/err\"\n\
+         setsid -w sh -c 'echo $$ > {temp}/_step/pid; exec \"$@\"' step {argv} </dev/null >{temp}/_step/out 2>{temp}/_step/err\n\
          else\n\
-         sh -c 'echo $$ > {temp}/_step/pid; exec \"$@\"' step {argv} </dev/null >\"$s/out\" 2>\"$s/err\"\n\
+         sh -c 'echo $$ > {temp}/_step/pid; exec \"$@\"' step {argv} </dev/null >{temp}/_step/out 2>{temp}/_step/err\n\
          fi\n\
          code=$?\n\
-         (sleep 0.2; kill $o $e) </dev/null >/dev/null 2>&1 & k=$!\n\
-         wait $o $e\n\
-         kill $k 2>/dev/null\n\
+         (sleep 0.2; kill \"$_hr_out\" \"$_hr_err\") </dev/null >/dev/null 2>&1 & k=$!\n\
+         wait \"$_hr_out\" \"$_hr_err\"\n\
+         kill \"$k\" 2>/dev/null\n\
          exit $code\n",
         temp = POD_TEMP,
         workspace = quote(&process.workspace),

@@ -47,8 +47,13 @@ jobs:
           mkdir -p sub
           echo kept > sub/file.txt
           echo "to stderr" >&2
+          echo "own s=$s o=$o e=$e"
         env:
           MY_SECRET: ${{ secrets.MY_SECRET }}
+          # Names run.sh once used for its own variables.
+          s: mine-s
+          o: mine-o
+          e: mine-e
       - run: |
           echo "foo=$FOO answer=${{ steps.one.outputs.answer }}"
           echo "multi=${{ steps.one.outputs.multi }}"
@@ -76,6 +81,7 @@ jobs:
         "workflow=from-workflow runner_envs=configured",
         "secret is ***",
         "to stderr",
+        "own s=mine-s o=mine-o e=mine-e",
         "foo=bar baz answer=42",
         "multi=line one",
         "line two",
