@@ -21,7 +21,7 @@ use super::job::{Frame, JobState};
 use super::step::{ProcessOutcome, StepError};
 use super::step_def::StepDef;
 use crate::pod::{
-    JobPod, POD_DEFAULT_PATH, PodError, PodPaths, PodProcess, PodStepError, StepFileContents,
+    JobPod, POD_DEFAULT_PATH, PodError, PodPaths, PodProcess, PodStepError, StepFile, StepFilesBack,
 };
 use hr_process::host::ProcessSpec;
 
@@ -45,11 +45,26 @@ impl JobState<'_> {
         Ok(Some((Arc::clone(pod), process)))
     }
 
-    /// Brings the `GITHUB_*` files of the step that just ran in `pod` to the job's host
-    /// copies, where the engine reads them.
-    pub(super) async fn fetch_pod_step_files(&self, pod: &JobPod) -> Result<(), StepError> {
-        let contents = pod.read_step_files().await?;
-        Ok(store_step_files(&self.temp, &contents)?)
+    /// Writes the `GITHUB_*` files that came back with the exec of the step `key` over
+    /// the job's host copies, where the engine reads them. Without them (the exec ended
+    /// before run.sh wrote them) they count as empty, which a runner line says.
+    pub(super) fn store_pod_step_files(
+        &self,
+        key: &StepKey,
+        files: StepFilesBack,
+    ) -> Result<(), StepError> {
+        match files {
+            StepFilesBack::Files(files) => Ok(store_step_files(&self.temp, &files)?),
+            StepFilesBack::Missing => {
+                self.note(
+                    Some(key),
+                    LogKind::Runner,
+                    "The step's exec in the job pod ended before its GITHUB_* files came back (the step was killed, or the connection was lost): GITHUB_ENV, GITHUB_OUTPUT, GITHUB_PATH, GITHUB_STATE and GITHUB_STEP_SUMMARY count as empty for this step",
+                );
+                Ok(())
+            }
+            StepFilesBack::Malformed(e) => Err(PodStepError::from(e).into()),
+        }
     }
 
     /// Whether a `uses:` step of a pod job needs [`Self::run_uses_in_pod`]: checkout of a
@@ -227,10 +242,21 @@ pub(super) fn pod_process(
 
 /// Writes the `GITHUB_*` files a step wrote in the pod over the job's host copies (the
 /// same names under `<temp>/_files`), where the engine reads them as after a host step.
-fn store_step_files(temp: &Path, contents: &StepFileContents) -> Result<(), PodStepError> {
-    for (name, bytes) in contents {
-        let path = temp.join("_files").join(name);
-        if let Err(source) = std::fs::write(&path, bytes) {
+/// A file that was not sent (over [`crate::pod::SENT_UP_TO`] bytes) becomes a sparse file
+/// of its size, which the engine drops unread with its usual annotation.
+fn store_step_files(temp: &Path, files: &[StepFile]) -> Result<(), PodStepError> {
+    for file in files {
+        let path = temp.join("_files").join(&file.name);
+        let stored = std::fs::write(&path, &file.bytes).and_then(|()| {
+            if (file.bytes.len() as u64) < file.size {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)?
+                    .set_len(file.size)?;
+            }
+            Ok(())
+        });
+        if let Err(source) = stored {
             return Err(PodStepError::StoreFile { path, source });
         }
     }
@@ -306,5 +332,27 @@ mod tests {
         let path = &p.env.iter().rfind(|(k, _)| k == "PATH").unwrap().1;
         assert!(path.starts_with("/__w/repo/bin:/usr/local/sbin"), "{path}");
         let _ = PathBuf::new();
+    }
+
+    #[test]
+    fn files_from_the_pod_replace_the_host_copies() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("_files")).unwrap();
+        let file = |name: &str, size: u64, bytes: &[u8]| StepFile {
+            name: name.into(),
+            size,
+            bytes: bytes.to_vec(),
+        };
+        // A file over the limit came as its size alone: the host copy has that size, so
+        // the engine drops it with its usual annotation (and never reads the zeros).
+        let big = crate::pod::SENT_UP_TO + 1;
+        let files = [file("set_env", 4, b"A=1\n"), file("set_output", big, b"")];
+        store_step_files(dir.path(), &files).unwrap();
+        let host = dir.path().join("_files");
+        assert_eq!(std::fs::read(host.join("set_env")).unwrap(), b"A=1\n");
+        assert_eq!(
+            std::fs::metadata(host.join("set_output")).unwrap().len(),
+            big
+        );
     }
 }

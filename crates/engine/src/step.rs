@@ -416,6 +416,7 @@ impl JobState<'_> {
         // Out of the state while the process runs (the output reader borrows the state);
         // were this future dropped, the next step would find no base and build it again.
         let base = std::mem::take(&mut reader.state.step_env);
+        let mut pod_files = None;
         let exit = {
             let exit = match &pod {
                 Some((pod, process)) if image.is_some() => {
@@ -431,6 +432,10 @@ impl JobState<'_> {
                 Some((pod, process)) => pod
                     .run_process(process, stop, &mut reader, &token)
                     .await
+                    .map(|end| {
+                        pod_files = Some(end.files);
+                        end.exit
+                    })
                     .map_err(StepError::from),
                 None => run_process_over(&spec, &base.env, stop, &mut reader, &token)
                     .await
@@ -444,8 +449,8 @@ impl JobState<'_> {
         let mut saved_state = std::mem::take(&mut reader.saved_state);
         let command_failed = reader.command_failed;
         let exit = exit?;
-        if let Some((pod, _)) = &pod {
-            self.fetch_pod_step_files(pod).await?;
+        if let Some(files) = pod_files {
+            self.store_pod_step_files(key, files)?;
         }
         self.read_files(key, &mut outputs, &mut saved_state)?;
         let outcome = if exit.timed_out {

@@ -1,4 +1,5 @@
-//! One step process in the job pod over `pods/exec`.
+//! One step process in the job pod over `pods/exec`: one exec a step, which also brings
+//! back the `GITHUB_*` files the step wrote.
 //!
 //! The exec's command line holds nothing of the step but the length of its input (it
 //! reaches the API server's audit log): `sh -c 'mkdir -p /__t && head -c <length> | tar -x
@@ -12,8 +13,14 @@
 //! cannot read this one's secrets), and empty `GITHUB_*` files. Output lines stream back as
 //! they come; the exit code comes from the exec's status. Stopping follows the host policy:
 //! `kill -INT`, then `-TERM`, then `-KILL` to the step's process group, each from its own
-//! exec, until the status arrives. [`JobPod::read_step_files`] brings the `GITHUB_*` files
-//! back after the step.
+//! exec, until the status arrives.
+//!
+//! Once the step has ended and its output is copied, run.sh writes a boundary line with a
+//! nonce made for this step, then the non-empty `GITHUB_*` files, to the exec's stdout
+//! ([`run_script`]); the stdout reader ([`StepStdout`]) hands the lines before the
+//! boundary to the log (a last line without newline included) and returns what follows
+//! as [`StepFilesBack`]. An exec that ends without the boundary (run.sh killed, the
+//! stream lost) leaves the files empty, and the engine says so in a runner line.
 
 use std::time::Duration;
 
@@ -24,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::tar::{Entry, pack};
 use super::{JobPod, POD_NAME, POD_TEMP, PodError, STEPS_CONTAINER};
+use crate::step_files::{COMMAND_FILE_CAP, SUMMARY_CAP};
 use hr_cluster::{describe, retry};
 use hr_process::budget::{OutputBudget, OutputSink, room_in};
 use hr_process::host::{DRAIN_AFTER_EXIT, OutputStream, ProcessExit, StopPolicy};
@@ -41,6 +49,28 @@ pub const STEP_FILES: [&str; 5] = [
 /// How long a stop signal's exec may take before the next phase goes on regardless.
 const SIGNAL_EXEC_LIMIT: Duration = Duration::from_secs(10);
 
+/// The boundary line between the step's output and its files is this and a nonce.
+const BOUNDARY_PREFIX: &str = "hybrid-runner-step-files-";
+
+/// A `GITHUB_*` file larger than this comes back as its size alone: the largest of the
+/// engine's caps ([`SUMMARY_CAP`], [`COMMAND_FILE_CAP`]), over which it drops a file
+/// unread with its usual annotation.
+pub const SENT_UP_TO: u64 = {
+    let mut max = SUMMARY_CAP.bytes;
+    let mut i = 0;
+    while i < COMMAND_FILE_CAP.len() {
+        if COMMAND_FILE_CAP[i].bytes > max {
+            max = COMMAND_FILE_CAP[i].bytes;
+        }
+        i += 1;
+    }
+    max
+};
+
+/// How many bytes after the boundary are kept at most: every file at [`SENT_UP_TO`],
+/// with room for the headers (more is not run.sh's listing).
+const FILES_LIMIT: usize = STEP_FILES.len() * (SENT_UP_TO as usize + 64) + 64;
+
 /// One step process for the pod, its paths already in the pod's terms.
 #[derive(Debug, Clone)]
 pub struct PodProcess {
@@ -56,9 +86,39 @@ pub struct PodProcess {
     pub timeout: Option<Duration>,
 }
 
-/// The `GITHUB_*` files a step wrote (name in [`STEP_FILES`], content); unwritten ones
-/// are left out.
-pub type StepFileContents = Vec<(String, Vec<u8>)>;
+/// One `GITHUB_*` file a step wrote, as it came back from the pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepFile {
+    /// Its name in [`STEP_FILES`].
+    pub name: String,
+    /// Its size in the pod.
+    pub size: u64,
+    /// Its bytes; empty for a file over [`SENT_UP_TO`] bytes, which is not sent.
+    pub bytes: Vec<u8>,
+}
+
+/// The `GITHUB_*` files a step wrote; unwritten (empty) ones are left out.
+pub type StepFileContents = Vec<StepFile>;
+
+/// How a step's `GITHUB_*` files came back with its exec.
+#[derive(Debug)]
+pub enum StepFilesBack {
+    /// After the boundary line, run.sh's listing.
+    Files(StepFileContents),
+    /// The exec's output ended without the boundary line: run.sh did not get to write
+    /// the files (killed with the step, the stream lost).
+    Missing,
+    /// After the boundary line came something else than run.sh's listing (a step that
+    /// printed the boundary line itself, see [`StepStdout`]).
+    Malformed(StepFilesFormatError),
+}
+
+/// How a step ended in the pod: its process's exit and the files it wrote.
+#[derive(Debug)]
+pub struct PodStepEnd {
+    pub exit: ProcessExit,
+    pub files: StepFilesBack,
+}
 
 /// `'text'` for sh, safe for any bytes but NUL.
 fn quote(text: &str) -> String {
@@ -104,21 +164,41 @@ fn env_script(env: &[(String, String)]) -> String {
 /// output of a background process is lost). The variables it sets before the step starts
 /// have names no step's environment uses (`_hr_*`): `env.sh` exports the step's variables
 /// in this script's shell, so assigning one of those names would change the step's value.
-fn run_script(process: &PodProcess) -> String {
+///
+/// Last, once the `cat`s have ended, it writes the step's `GITHUB_*` files to its stdout
+/// after the boundary line (see [`StepStdout`]): `\n<boundary>\n`, then for each
+/// non-empty file `name size\n` and its bytes (`name size unsent\n` alone for one over
+/// [`SENT_UP_TO`] bytes, which the engine drops unread anyway), then `end\n`. Its early
+/// exits (no working directory, ...) do so too.
+fn run_script(process: &PodProcess, boundary: &str) -> String {
     let argv: Vec<String> = std::iter::once(&process.program)
         .chain(&process.args)
         .map(|a| quote(a))
         .collect();
     let argv = argv.join(" ");
+    // The boundary never stands alone on a line of this script: printing the script does
+    // not print the boundary line.
+    let (head, tail) = boundary.split_at(boundary.len().min(BOUNDARY_PREFIX.len()));
     format!(
         "set +e\n\
+         _hr_files() {{\n\
+         printf '\\n{head}%s\\n' {tail}\n\
+         for f in {names}; do\n\
+         if [ -s {temp}/_files/$f ]; then\n\
+         n=$(($(wc -c <{temp}/_files/$f)))\n\
+         if [ \"$n\" -gt {sent_up_to} ]; then printf '%s %s unsent\\n' $f $n; \
+         else printf '%s %s\\n' $f $n; head -c $n {temp}/_files/$f; fi\n\
+         fi\n\
+         done\n\
+         echo end\n\
+         }}\n\
          rm -f {temp}/_step/pid\n\
-         . {temp}/_step/env.sh || exit 1\n\
+         . {temp}/_step/env.sh || {{ _hr_files; exit 1; }}\n\
          rm -f {temp}/_step/env.sh\n\
          mkdir -p {workspace}\n\
-         cd {cwd} || {{ echo \"the working directory {cwd_text} does not exist in the job pod\" >&2; exit 1; }}\n\
+         cd {cwd} || {{ echo \"the working directory {cwd_text} does not exist in the job pod\" >&2; _hr_files; exit 1; }}\n\
          rm -f {temp}/_step/out {temp}/_step/err\n\
-         mkfifo {temp}/_step/out {temp}/_step/err || exit 1\n\
+         mkfifo {temp}/_step/out {temp}/_step/err || {{ _hr_files; exit 1; }}\n\
          cat {temp}/_step/out & _hr_out=$!\n\
          cat {temp}/_step/err >&2 & _hr_err=$!\n\
          if setsid -w true >/dev/null 2>&1; then\n\
@@ -130,8 +210,11 @@ fn run_script(process: &PodProcess) -> String {
          (sleep 0.2; kill \"$_hr_out\" \"$_hr_err\") </dev/null >/dev/null 2>&1 & k=$!\n\
          wait \"$_hr_out\" \"$_hr_err\"\n\
          kill \"$k\" 2>/dev/null\n\
+         _hr_files\n\
          exit $code\n",
         temp = POD_TEMP,
+        names = STEP_FILES.join(" "),
+        sent_up_to = SENT_UP_TO,
         workspace = quote(&process.workspace),
         cwd = quote(&process.cwd),
         cwd_text = process.cwd.replace(['"', '\\', '$', '`'], "_"),
@@ -181,30 +264,171 @@ pub(super) fn exit_code(
         .ok()
 }
 
+/// The exec's stdout, split at the boundary line: before it the step's output lines,
+/// after it the `GITHUB_*` files ([`run_script`]). The boundary is a line of its own
+/// that starts with a newline, `\n<boundary>\n`, so whatever the step's output ended
+/// with, the boundary text starts a line: after a last line without newline, that
+/// newline ends the line (which reaches the log, as at the end of a stream); after a
+/// newline, it is an empty line that is not the step's. So an empty line is held back
+/// until the next bytes show it is not followed by the boundary (an empty line the step
+/// printed last waits for its next output, at most until the step's end), and the start
+/// of a line that matches the boundary's beginning is held until it stops matching.
+///
+/// The boundary holds a nonce made for each step and never stands alone on a line of
+/// run.sh, so a step does not print it by chance. A step that reads run.sh (or the
+/// runner's memory) and prints the boundary line ends its own log there: what follows
+/// is read as its files, which must be run.sh's listing (else the step fails with
+/// [`StepFilesFormatError`]) and are kept up to [`FILES_LIMIT`] bytes. That gains the
+/// step nothing it could not do by writing its `GITHUB_*` files, and each step has its
+/// own exec and nonce: no other step's output is touched.
+#[derive(Debug, Default)]
+struct StepStdout {
+    /// The boundary line's text; `None` for a stream without one (stderr).
+    boundary: Option<Vec<u8>>,
+    lines: LineSplitter,
+    /// The bytes handed to `lines` end at a line start (or none were handed).
+    at_line_start: bool,
+    /// An empty line held back: it may be the boundary's leading newline.
+    held_newline: bool,
+    /// The start of the current line while it matches the boundary's beginning.
+    held: Vec<u8>,
+    /// After the boundary: what came since (at most [`FILES_LIMIT`] bytes).
+    files: Option<Vec<u8>>,
+    /// More than [`FILES_LIMIT`] bytes came after the boundary.
+    overflow: bool,
+}
+
+impl StepStdout {
+    fn new(boundary: Option<&str>) -> Self {
+        StepStdout {
+            boundary: boundary.map(|b| b.as_bytes().to_vec()),
+            at_line_start: true,
+            ..Default::default()
+        }
+    }
+
+    /// Whether the boundary has come (the rest is files, not lines).
+    fn in_files(&self) -> bool {
+        self.files.is_some()
+    }
+
+    /// Hands the lines `chunk` completes to `emit`, keeping what may be the boundary.
+    fn push(&mut self, mut chunk: &[u8], emit: &mut impl FnMut(String, bool)) {
+        let Some(boundary) = &self.boundary else {
+            self.lines.push(chunk, emit);
+            return;
+        };
+        while !chunk.is_empty() {
+            if let Some(files) = &mut self.files {
+                let room = FILES_LIMIT - files.len();
+                self.overflow |= chunk.len() > room;
+                files.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                return;
+            }
+            if !self.at_line_start {
+                let Some(eol) = chunk.iter().position(|&b| b == b'\n') else {
+                    self.lines.push(chunk, emit);
+                    return;
+                };
+                // A newline that ends a line with text: a line either way, even when it
+                // is the boundary's leading one (the step's last line without newline).
+                self.lines.push(&chunk[..=eol], emit);
+                chunk = &chunk[eol + 1..];
+                self.at_line_start = true;
+                continue;
+            }
+            let want = &boundary[self.held.len()..];
+            let same = chunk.iter().zip(want).take_while(|(a, b)| a == b).count();
+            if same == want.len() {
+                match chunk.get(same) {
+                    Some(b'\n') => {
+                        // The boundary: a held empty line was its leading newline.
+                        self.held_newline = false;
+                        self.held.clear();
+                        self.lines.finish(emit);
+                        self.files = Some(Vec::new());
+                        chunk = &chunk[same + 1..];
+                        continue;
+                    }
+                    None => {
+                        self.held.extend_from_slice(chunk);
+                        return;
+                    }
+                    Some(_) => {}
+                }
+            } else if same == chunk.len() {
+                self.held.extend_from_slice(chunk);
+                return;
+            }
+            // Not the boundary: what was held is the step's.
+            if self.held_newline {
+                self.lines.push(b"\n", emit);
+                self.held_newline = false;
+            }
+            if self.held.is_empty() && same == 0 && chunk[0] == b'\n' {
+                self.held_newline = true;
+                chunk = &chunk[1..];
+                continue;
+            }
+            let held = std::mem::take(&mut self.held);
+            self.lines.push(&held, emit);
+            self.at_line_start = false;
+        }
+    }
+
+    /// The stream ended: what is held is the step's last output.
+    fn finish(&mut self, emit: &mut impl FnMut(String, bool)) {
+        if self.held_newline {
+            self.lines.push(b"\n", emit);
+            self.held_newline = false;
+        }
+        let held = std::mem::take(&mut self.held);
+        self.lines.push(&held, emit);
+        self.lines.finish(emit);
+    }
+
+    /// The files that came after the boundary.
+    fn files(&mut self) -> StepFilesBack {
+        match self.files.take() {
+            None => StepFilesBack::Missing,
+            Some(_) if self.overflow => {
+                StepFilesBack::Malformed(StepFilesFormatError::TooLong { limit: FILES_LIMIT })
+            }
+            Some(bytes) => match parse_files(&bytes) {
+                Ok(files) => StepFilesBack::Files(files),
+                Err(e) => StepFilesBack::Malformed(e),
+            },
+        }
+    }
+}
+
 /// One output stream of the exec, read on the caller's task.
 struct Stream<R> {
     reader: Option<R>,
     kind: OutputStream,
-    splitter: LineSplitter,
+    splitter: StepStdout,
     buf: Vec<u8>,
 }
 
 impl<R: AsyncRead + Unpin> Stream<R> {
-    fn new(reader: Option<R>, kind: OutputStream) -> Self {
+    fn new(reader: Option<R>, kind: OutputStream, boundary: Option<&str>) -> Self {
         Stream {
             reader,
             kind,
-            splitter: LineSplitter::default(),
+            splitter: StepStdout::new(boundary),
             buf: Vec::with_capacity(16 * 1024),
         }
     }
 
-    /// Waits for room in the sink's budget, then for the next bytes.
+    /// Waits for room in the sink's budget (unless the rest is files), then for the
+    /// next bytes.
     async fn read(&mut self, budget: Option<&OutputBudget>) -> usize {
         let Some(reader) = self.reader.as_mut() else {
             return std::future::pending().await;
         };
-        room_in(budget).await;
+        if !self.splitter.in_files() {
+            room_in(budget).await;
+        }
         self.buf.clear();
         reader.read_buf(&mut self.buf).await.unwrap_or(0)
     }
@@ -213,26 +437,29 @@ impl<R: AsyncRead + Unpin> Stream<R> {
         let kind = self.kind;
         let mut emit = |line: String, continued: bool| on_line.line(kind, &line, continued);
         if n == 0 {
-            self.splitter.finish(&mut emit);
-            self.reader = None;
+            if self.reader.take().is_some() {
+                self.splitter.finish(&mut emit);
+            }
         } else {
-            self.splitter.push(&self.buf, &mut emit);
+            self.splitter.push(&self.buf[..n], &mut emit);
         }
     }
 }
 
 impl JobPod {
     /// Runs one step process in the pod (see the module docs), streaming its lines to
-    /// `on_line`; a cancel or timeout stops it with the host's signal sequence.
+    /// `on_line`; a cancel or timeout stops it with the host's signal sequence. The
+    /// `GITHUB_*` files the step wrote come back with it.
     pub async fn run_process(
         &self,
         process: &PodProcess,
         stop: StopPolicy,
         on_line: &mut dyn OutputSink,
         cancel: &CancellationToken,
-    ) -> Result<ProcessExit, PodError> {
+    ) -> Result<PodStepEnd, PodError> {
         let env = env_script(&process.env);
-        let run = run_script(process);
+        let boundary = format!("{BOUNDARY_PREFIX}{}", uuid::Uuid::new_v4().simple());
+        let run = run_script(process, &boundary);
         let mut entries: Vec<Entry<'_>> = vec![
             ("_step", None),
             ("_step/env.sh", Some(env.as_bytes())),
@@ -269,8 +496,8 @@ impl JobPod {
         let mut stdin = attached
             .stdin()
             .ok_or_else(|| exec_error("starting the step")("the exec has no stdin".into()))?;
-        let mut out = Stream::new(attached.stdout(), OutputStream::Stdout);
-        let mut err = Stream::new(attached.stderr(), OutputStream::Stderr);
+        let mut out = Stream::new(attached.stdout(), OutputStream::Stdout, Some(&boundary));
+        let mut err = Stream::new(attached.stderr(), OutputStream::Stderr, None);
         // The command knows the archive's length; stdin is never shut down and is kept
         // until the status has come: ending it closes the whole socket on
         // `v4.channel.k8s.io` (and with kube-rs's duplex pipes a drop ends it too).
@@ -326,10 +553,17 @@ impl JobPod {
             }
         };
         let exited = start.elapsed();
-        let drain_until = Instant::now() + DRAIN_AFTER_EXIT;
+        // What the streams still hold; the files may be longer than the pipes' buffers,
+        // so while they come the limit moves on.
+        let mut drain_until = Instant::now() + DRAIN_AFTER_EXIT;
         while out.reader.is_some() || err.reader.is_some() {
             tokio::select! {
-                n = out.read(on_line.budget()), if out.reader.is_some() => out.deliver(n, on_line),
+                n = out.read(on_line.budget()), if out.reader.is_some() => {
+                    out.deliver(n, on_line);
+                    if out.splitter.in_files() {
+                        drain_until = Instant::now() + DRAIN_AFTER_EXIT;
+                    }
+                }
                 n = err.read(on_line.budget()), if err.reader.is_some() => err.deliver(n, on_line),
                 () = tokio::time::sleep_until(drain_until) => break,
             }
@@ -353,12 +587,15 @@ impl JobPod {
                 ));
             }
         };
-        Ok(ProcessExit {
-            code,
-            signal: None,
-            timed_out,
-            cancelled,
-            duration: exited,
+        Ok(PodStepEnd {
+            exit: ProcessExit {
+                code,
+                signal: None,
+                timed_out,
+                cancelled,
+                duration: exited,
+            },
+            files: out.splitter.files(),
         })
     }
 
@@ -413,26 +650,10 @@ impl JobPod {
         }
         Ok(bytes)
     }
-
-    /// The `GITHUB_*` files the last step wrote (only those not empty).
-    pub async fn read_step_files(&self) -> Result<StepFileContents, PodError> {
-        let script = format!(
-            "cd {POD_TEMP}/_files 2>/dev/null || exit 0; for f in {}; do if [ -s \"$f\" ]; then printf '%s %s\\n' \"$f\" \"$(wc -c < \"$f\" | tr -d ' ')\"; cat \"$f\"; fi; done",
-            STEP_FILES.join(" ")
-        );
-        let bytes = self
-            .exec_output(
-                vec!["sh".into(), "-c".into(), script],
-                "reading the step's GITHUB_* files",
-            )
-            .await?;
-        parse_files(&bytes)
-            .map_err(|e| exec_error("reading the step's GITHUB_* files")(e.to_string()))
-    }
 }
 
 /// Why the listing of the step's files that came back from the pod cannot be read.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StepFilesFormatError {
     #[error("a file header without its line end")]
     NoLineEnd,
@@ -440,34 +661,59 @@ pub enum StepFilesFormatError {
     Header { header: String },
     #[error("a bad file size in {header:?}")]
     Size { header: String },
-    #[error("a truncated or unknown file {name:?}")]
+    #[error("the file {name} cut short")]
     Truncated { name: String },
+    #[error("no end line")]
+    NoEnd,
+    #[error("more than {limit} bytes")]
+    TooLong { limit: usize },
 }
 
-/// `name size\n` + `size` bytes, repeated.
+/// run.sh's listing: `name size\n` + `size` bytes, or `name size unsent\n` alone,
+/// repeated, then `end\n`.
 fn parse_files(mut bytes: &[u8]) -> Result<StepFileContents, StepFilesFormatError> {
     let mut files = Vec::new();
-    while !bytes.is_empty() {
+    loop {
+        if bytes == b"end\n" {
+            return Ok(files);
+        }
+        if bytes.is_empty() {
+            return Err(StepFilesFormatError::NoEnd);
+        }
         let Some(eol) = bytes.iter().position(|&b| b == b'\n') else {
             return Err(StepFilesFormatError::NoLineEnd);
         };
         let header = String::from_utf8_lossy(&bytes[..eol]).into_owned();
-        let Some((name, size)) = header.split_once(' ') else {
-            return Err(StepFilesFormatError::Header { header });
+        let fields: Vec<&str> = header.split(' ').collect();
+        let (name, size, sent) = match fields[..] {
+            [name, size] => (name, size, true),
+            [name, size, "unsent"] => (name, size, false),
+            _ => return Err(StepFilesFormatError::Header { header }),
         };
-        let Ok(size) = size.trim().parse::<usize>() else {
+        let Ok(size) = size.parse::<u64>() else {
             return Err(StepFilesFormatError::Size { header });
         };
         let rest = &bytes[eol + 1..];
-        if rest.len() < size || !STEP_FILES.contains(&name) {
+        let len = if sent {
+            usize::try_from(size).unwrap_or(usize::MAX)
+        } else {
+            0
+        };
+        if !STEP_FILES.contains(&name) || (!sent && size <= SENT_UP_TO) {
+            return Err(StepFilesFormatError::Header { header });
+        }
+        if rest.len() < len {
             return Err(StepFilesFormatError::Truncated {
                 name: name.to_string(),
             });
         }
-        files.push((name.to_string(), rest[..size].to_vec()));
-        bytes = &rest[size..];
+        files.push(StepFile {
+            name: name.to_string(),
+            size,
+            bytes: rest[..len].to_vec(),
+        });
+        bytes = &rest[len..];
     }
-    Ok(files)
 }
 
 #[cfg(test)]
@@ -508,15 +754,309 @@ mod tests {
 
     #[test]
     fn files_parse_back() {
-        let files = parse_files(b"set_env 4\nA=1\nset_output 0\n").unwrap();
+        let files = parse_files(b"set_env 4\nA=1\nstep_summary 2000000 unsent\nend\n").unwrap();
         assert_eq!(
             files,
             vec![
-                ("set_env".to_string(), b"A=1\n".to_vec()),
-                ("set_output".to_string(), Vec::new())
+                StepFile {
+                    name: "set_env".into(),
+                    size: 4,
+                    bytes: b"A=1\n".to_vec()
+                },
+                StepFile {
+                    name: "step_summary".into(),
+                    size: 2_000_000,
+                    bytes: Vec::new()
+                },
             ]
         );
-        assert!(parse_files(b"set_env 9\nA=1\n").is_err());
-        assert!(parse_files(b"other 0\n").is_err());
+        assert_eq!(parse_files(b"end\n"), Ok(Vec::new()));
+        use StepFilesFormatError as E;
+        let truncated = E::Truncated {
+            name: "set_env".into(),
+        };
+        assert_eq!(parse_files(b"set_env 9\nA=1\nend\n"), Err(truncated));
+        for bad in [
+            &b"other 0\nend\n"[..],
+            b"set_env 4 unsent\nend\n",
+            b"set_env\n",
+        ] {
+            assert!(matches!(parse_files(bad), Err(E::Header { .. })), "{bad:?}");
+        }
+        assert!(matches!(parse_files(b"set_env x\n"), Err(E::Size { .. })));
+        assert_eq!(parse_files(b""), Err(E::NoEnd));
+        assert_eq!(parse_files(b"set_env 0\n"), Err(E::NoEnd));
+        assert_eq!(parse_files(b"set_env 0"), Err(E::NoLineEnd));
+        assert!(parse_files(b"end\nmore").is_err());
+    }
+
+    const BOUNDARY: &str = "hybrid-runner-step-files-0123456789abcdef0123456789abcdef";
+
+    /// What run.sh writes after the step's output.
+    fn marker(files: &str) -> String {
+        format!("\n{BOUNDARY}\n{files}end\n")
+    }
+
+    /// The lines and files of `stream` read in `chunks` pieces.
+    fn read_in(chunks: &[&[u8]]) -> (Vec<String>, StepFilesBack) {
+        let mut stdout = StepStdout::new(Some(BOUNDARY));
+        let mut lines = Vec::new();
+        for chunk in chunks {
+            stdout.push(chunk, &mut |l, _| lines.push(l));
+        }
+        stdout.finish(&mut |l, _| lines.push(l));
+        (lines, stdout.files())
+    }
+
+    /// The lines and files of `stream`, checked to be the same however it is cut.
+    fn read(stream: &[u8]) -> (Vec<String>, StepFilesBack) {
+        let whole = read_in(&[stream]);
+        let shown = |r: &(Vec<String>, StepFilesBack)| format!("{r:?}");
+        for cut in 0..=stream.len() {
+            let (a, b) = stream.split_at(cut);
+            assert_eq!(shown(&read_in(&[a, b])), shown(&whole), "cut at {cut}");
+        }
+        let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+        assert_eq!(shown(&read_in(&bytes)), shown(&whole), "byte by byte");
+        whole
+    }
+
+    fn no_files(back: &StepFilesBack) -> bool {
+        matches!(back, StepFilesBack::Files(f) if f.is_empty())
+    }
+
+    #[test]
+    fn a_last_line_without_newline_reaches_the_log_before_the_boundary() {
+        let (lines, files) = read(format!("one\ntwo{}", marker("")).as_bytes());
+        assert_eq!(lines, ["one", "two"]);
+        assert!(no_files(&files), "{files:?}");
+        let (lines, files) = read(format!("one\ntwo\n{}", marker("")).as_bytes());
+        assert_eq!(lines, ["one", "two"]);
+        assert!(no_files(&files), "{files:?}");
+        // A carriage return ends such a line as it ends any line.
+        let (lines, _) = read(format!("one\r{}", marker("")).as_bytes());
+        assert_eq!(lines, ["one"]);
+    }
+
+    #[test]
+    fn empty_lines_and_empty_output_are_kept_exactly() {
+        let (lines, files) = read(marker("").as_bytes());
+        assert!(lines.is_empty(), "{lines:?}");
+        assert!(no_files(&files), "{files:?}");
+        let (lines, _) = read(format!("\n{}", marker("")).as_bytes());
+        assert_eq!(lines, [""]);
+        let (lines, _) = read(format!("one\n\n\n{}", marker("")).as_bytes());
+        assert_eq!(lines, ["one", "", ""]);
+        let (lines, _) = read(format!("\r\n{}", marker("")).as_bytes());
+        assert_eq!(lines, [""]);
+    }
+
+    #[test]
+    fn only_an_empty_line_waits_for_the_next_bytes() {
+        let mut stdout = StepStdout::new(Some(BOUNDARY));
+        let mut lines = Vec::new();
+        stdout.push(b"one\n", &mut |l, _| lines.push(l));
+        assert_eq!(lines, ["one"], "a line goes on at once");
+        stdout.push(b"\n", &mut |l, _| lines.push(l));
+        assert_eq!(
+            lines,
+            ["one"],
+            "an empty line may be the boundary's newline"
+        );
+        stdout.push(b"h", &mut |l, _| lines.push(l));
+        assert_eq!(lines, ["one"], "and the next line may be the boundary");
+        stdout.push(b"i\n", &mut |l, _| lines.push(l));
+        assert_eq!(lines, ["one", "", "hi"]);
+    }
+
+    #[test]
+    fn the_files_after_the_boundary_come_back() {
+        let stream = format!(
+            "log\n{}",
+            marker("set_env 8\nA=1\nB=2\nstep_summary 2000000 unsent\n")
+        );
+        let (lines, files) = read(stream.as_bytes());
+        assert_eq!(lines, ["log"]);
+        let StepFilesBack::Files(files) = files else {
+            panic!("{files:?}");
+        };
+        assert_eq!(files.len(), 2);
+        assert_eq!(files[0].bytes, b"A=1\nB=2\n");
+        assert_eq!((files[1].size, files[1].bytes.len()), (2_000_000, 0));
+    }
+
+    #[test]
+    fn text_like_the_boundary_is_the_steps_output() {
+        // Another nonce, the boundary within a line or with more after it on its line,
+        // and the start of it at the stream's end.
+        let other = format!("{BOUNDARY_PREFIX}ffffffffffffffffffffffffffffffff");
+        let printed =
+            format!("{other}\nx{BOUNDARY}\n{BOUNDARY} more\n{BOUNDARY}\r\n{BOUNDARY_PREFIX}");
+        let (lines, files) = read(format!("{printed}{}", marker("")).as_bytes());
+        assert_eq!(
+            lines,
+            [
+                other,
+                format!("x{BOUNDARY}"),
+                format!("{BOUNDARY} more"),
+                BOUNDARY.to_string(),
+                BOUNDARY_PREFIX.to_string()
+            ]
+        );
+        assert!(no_files(&files), "{files:?}");
+    }
+
+    #[test]
+    fn a_step_that_prints_the_boundary_line_ends_its_own_log_there() {
+        // The step found the nonce and printed the boundary line: its later lines are
+        // read as files, which are not run.sh's listing.
+        let stream = format!("a\n{BOUNDARY}\nb\n{}", marker(""));
+        let (lines, files) = read(stream.as_bytes());
+        assert_eq!(lines, ["a"]);
+        assert!(
+            matches!(
+                files,
+                StepFilesBack::Malformed(StepFilesFormatError::Header { .. })
+            ),
+            "{files:?}"
+        );
+        // However much it prints after it, only FILES_LIMIT bytes are kept.
+        let mut stdout = StepStdout::new(Some(BOUNDARY));
+        let mut lines = Vec::new();
+        stdout.push(format!("{BOUNDARY}\n").as_bytes(), &mut |l, _| {
+            lines.push(l)
+        });
+        let chunk = vec![b'x'; 1024 * 1024];
+        for _ in 0..=FILES_LIMIT / chunk.len() {
+            stdout.push(&chunk, &mut |l, _| lines.push(l));
+        }
+        stdout.finish(&mut |l, _| lines.push(l));
+        assert!(lines.is_empty());
+        assert!(
+            stdout
+                .files
+                .as_ref()
+                .is_some_and(|f| f.len() == FILES_LIMIT)
+        );
+        assert!(matches!(
+            stdout.files(),
+            StepFilesBack::Malformed(StepFilesFormatError::TooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn without_the_boundary_every_line_stays_and_the_files_are_missing() {
+        for (stream, expected) in [
+            ("one\ntwo", &["one", "two"][..]),
+            ("one\n\n", &["one", ""]),
+            ("one\n\nhybrid-runner-st", &["one", "", "hybrid-runner-st"]),
+            ("", &[]),
+        ] {
+            let (lines, files) = read(stream.as_bytes());
+            assert_eq!(lines, expected, "{stream:?}");
+            assert!(matches!(files, StepFilesBack::Missing), "{files:?}");
+        }
+    }
+
+    #[test]
+    fn a_stream_without_a_boundary_is_lines_only() {
+        let mut stderr = StepStdout::new(None);
+        let mut lines = Vec::new();
+        stderr.push(format!("a\n\n{BOUNDARY}\nb").as_bytes(), &mut |l, _| {
+            lines.push(l)
+        });
+        stderr.finish(&mut |l, _| lines.push(l));
+        assert_eq!(lines, ["a", "", BOUNDARY, "b"]);
+        assert!(matches!(stderr.files(), StepFilesBack::Missing));
+    }
+
+    /// run.sh itself, on this host: the temp folder moved into a temporary folder.
+    #[test]
+    fn run_sh_writes_the_output_then_the_files() {
+        let have = |tool: &str| {
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("command -v {tool}"))
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if !["mkfifo", "head", "wc"].iter().all(|t| have(t)) {
+            eprintln!("skipped: no mkfifo, head or wc");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let temp = dir.path().join("t");
+        std::fs::create_dir_all(temp.join("_step")).unwrap();
+        std::fs::create_dir_all(temp.join("_files")).unwrap();
+        for name in STEP_FILES {
+            std::fs::write(temp.join("_files").join(name), "").unwrap();
+        }
+        let temp_text = temp.display().to_string();
+        let step = "printf 'out\\nlast'; echo err >&2; echo A=1 >> \"$GITHUB_ENV\"; \
+                    printf x >> \"$GITHUB_STEP_SUMMARY\"; exit 4";
+        let process = PodProcess {
+            program: "sh".into(),
+            args: vec!["-c".into(), step.into()],
+            env: vec![("GITHUB_ENV".into(), format!("{POD_TEMP}/_files/set_env"))],
+            cwd: dir.path().display().to_string(),
+            workspace: dir.path().join("w").display().to_string(),
+            files: Vec::new(),
+            timeout: None,
+        };
+        let env = env_script(&process.env).replace(POD_TEMP, &temp_text);
+        std::fs::write(
+            temp.join("_step/env.sh"),
+            format!("{env}export GITHUB_STEP_SUMMARY={temp_text}/_files/step_summary\n"),
+        )
+        .unwrap();
+        let script = run_script(&process, BOUNDARY).replace(POD_TEMP, &temp_text);
+        assert!(
+            !script.lines().any(|l| l == BOUNDARY),
+            "the boundary stands alone in run.sh"
+        );
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(4));
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+        let (lines, files) = read_in(&[&out.stdout]);
+        assert_eq!(lines, ["out", "last"]);
+        let StepFilesBack::Files(files) = files else {
+            panic!("{files:?}: {:?}", String::from_utf8_lossy(&out.stdout));
+        };
+        let got: Vec<(&str, &[u8])> = files
+            .iter()
+            .map(|f| (f.name.as_str(), f.bytes.as_slice()))
+            .collect();
+        assert_eq!(got, [("set_env", &b"A=1\n"[..]), ("step_summary", b"x")]);
+        assert!(!temp.join("_step/env.sh").exists());
+
+        // A file over SENT_UP_TO comes back as its size alone; a missing working
+        // directory still ends with the listing.
+        std::fs::write(temp.join("_step/env.sh"), "").unwrap();
+        let big = vec![b'a'; SENT_UP_TO as usize + 1];
+        std::fs::write(temp.join("_files/set_output"), &big).unwrap();
+        let gone = PodProcess {
+            cwd: dir.path().join("missing").display().to_string(),
+            ..process
+        };
+        let script = run_script(&gone, BOUNDARY).replace(POD_TEMP, &temp_text);
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let (lines, files) = read_in(&[&out.stdout]);
+        assert!(lines.is_empty(), "{lines:?}");
+        let StepFilesBack::Files(files) = files else {
+            panic!("{files:?}");
+        };
+        assert_eq!(files.len(), 3, "{files:?}");
+        assert_eq!(files[1].name, "set_output");
+        assert_eq!((files[1].size, files[1].bytes.len()), (SENT_UP_TO + 1, 0));
     }
 }

@@ -31,7 +31,10 @@ use kube::Client;
 use kube::api::{Api, PostParams};
 use tokio_util::sync::CancellationToken;
 
-pub use exec::{PodProcess, StepFileContents};
+pub use exec::{
+    PodProcess, PodStepEnd, SENT_UP_TO, StepFile, StepFileContents, StepFilesBack,
+    StepFilesFormatError,
+};
 pub use probe::{CheckPod, DEFAULT_PROBE_IMAGE};
 
 use crate::image_steps::BuildSettings;
@@ -158,6 +161,10 @@ pub enum PodStepError {
         #[source]
         source: std::io::Error,
     },
+    /// After the boundary line, the step's exec brought back something else than the
+    /// listing of its `GITHUB_*` files.
+    #[error("cannot read the GITHUB_* files that came back from the job pod: {0}")]
+    StepFiles(#[from] StepFilesFormatError),
     #[error("{uses}: the job has no pod")]
     NoPod { uses: String },
     /// An action served on the runner that cannot serve a pod job.

@@ -250,7 +250,8 @@ async fn run(
             EXEC_LIMIT.as_secs() + 15
         )
     })?
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())?
+    .exit;
     if exit.timed_out {
         return Err(format!(
             "the exec into {} did not end in {} s and was stopped",

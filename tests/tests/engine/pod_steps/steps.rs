@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use harness::fake_kube::{FakeKubeOptions, validate_manifests};
-use hr_engine::events::{Event, EventSink, Outcome};
+use hr_engine::events::{Event, EventSink, LogKind, Outcome};
 use hr_gitea::task::run_task;
 use tokio_util::sync::CancellationToken;
 
@@ -290,9 +290,74 @@ jobs:
     rig.assert_namespaces_deleted().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_exec_per_step_brings_back_its_output_and_files() {
+    if !sandbox_available() {
+        return;
+    }
+    let rig = Rig::new(FakeKubeOptions::default());
+    // The third step kills run.sh (its parent): the exec ends without the files.
+    let payload = r###"name: CI
+"on": push
+jobs:
+  build:
+    runs-on: k8s
+    steps:
+      - id: a
+        run: |
+          echo "A=from-a" >> "$GITHUB_ENV"
+          echo "out=1" >> "$GITHUB_OUTPUT"
+          printf 'no newline at the end'
+      - run: |
+          echo "A=$A out=${{ steps.a.outputs.out }}"
+          echo
+      - run: |
+          echo "B=lost" >> "$GITHUB_ENV"
+          echo "killing run.sh"
+          kill -9 $PPID
+        continue-on-error: true
+      - run: echo "B=[$B]"
+"###;
+    let (run, events) = execute(task(113, payload), &rig.settings()).await;
+    let all = lines(&events);
+    assert_eq!(run.result, Outcome::Success, "{all:#?}");
+    let output = |index: usize| -> Vec<String> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Log {
+                    step: Some(step),
+                    kind: LogKind::Stdout,
+                    line,
+                    ..
+                } if step.index == index => Some(line.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    // A last line without newline reaches the log; an empty last line stays, once.
+    assert_eq!(output(0), ["no newline at the end"], "{all:#?}");
+    assert_eq!(output(1), ["A=from-a out=1", ""], "{all:#?}");
+    assert_eq!(output(2), ["killing run.sh"], "{all:#?}");
+    assert_eq!(output(3), ["B=[]"], "{all:#?}");
+    assert!(
+        all.iter()
+            .any(|l| l.contains("ended before its GITHUB_* files came back")),
+        "{all:#?}"
+    );
+    let execs = rig
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/exec"))
+        .count();
+    assert_eq!(execs, 4, "one exec per step");
+    rig.assert_namespaces_deleted().await;
+}
+
 /// A figure, not a check: `cargo test -p hybrid-runner-tests --test engine -- --ignored
 /// --nocapture pod_step_overhead` prints the pod start and the time per trivial step
-/// (two execs each) against the fake API server.
+/// (one exec each) against the fake API server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement"]
 async fn pod_step_overhead() {
