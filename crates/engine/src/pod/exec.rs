@@ -2,25 +2,28 @@
 //! back the `GITHUB_*` files the step wrote.
 //!
 //! The exec's command line holds nothing of the step but the length of its input (it
-//! reaches the API server's audit log): `sh -c 'mkdir -p /__t && head -c <length> | tar -x
-//! -C /__t -f - && exec sh /__t/_step/run.sh </dev/null'`. The input ends in-band (the
-//! length), never by closing stdin, which only `v5.channel.k8s.io` can do without closing
-//! the whole exec (see [`step_command`]). Its stdin carries a tar with the step's script
-//! and the files the step shares with the runner, `_step/env.sh` (the environment,
-//! shell-quoted `export` lines: secrets included, which is why it travels this way) and
-//! `_step/run.sh` (goes to the working directory and starts the step in a session of its
-//! own, writing its pid to `_step/pid`; it removes `env.sh` once read, so a later step
-//! cannot read this one's secrets), and empty `GITHUB_*` files. Output lines stream back as
-//! they come; the exit code comes from the exec's status. Stopping follows the host policy:
-//! `kill -INT`, then `-TERM`, then `-KILL` to the step's process group, each from its own
-//! exec, until the status arrives.
+//! reaches the API server's audit log): `sh -c 'p=$(head -c <length>) && eval "$p"'`. The
+//! input ends in-band (the length), never by closing stdin, which only
+//! `v5.channel.k8s.io` can do without closing the whole exec (see [`step_command`]). The
+//! input is a shell script ([`step_input`]) that writes the step's script, empties the
+//! `GITHUB_*` files, exports the environment (secrets included, which is why it travels
+//! this way; it never lands in a file in the pod, so a later step cannot read this one's
+//! secrets), goes to the working directory and starts the step in a session of its own,
+//! writing its pid to `_step/pid`. Output lines stream back as they come; the exit code
+//! comes from the exec's status. Stopping follows the host policy: `kill -INT`, then
+//! `-TERM`, then `-KILL` to the step's process group, each from its own exec, until the
+//! status arrives.
 //!
-//! Once the step has ended and its output is copied, run.sh writes a boundary line with a
-//! nonce made for this step, then the non-empty `GITHUB_*` files, to the exec's stdout
-//! ([`run_script`]); the stdout reader ([`StepStdout`]) hands the lines before the
-//! boundary to the log (a last line without newline included) and returns what follows
-//! as [`StepFilesBack`]. An exec that ends without the boundary (run.sh killed, the
+//! Once the step has ended and its output is copied, the exec's shell writes a boundary
+//! line with a nonce made for this step, then the non-empty `GITHUB_*` files, to its
+//! stdout; the stdout reader ([`StepStdout`]) hands the lines before the boundary to the
+//! log (a last line without newline included) and returns what follows as
+//! [`StepFilesBack`]. An exec that ends without the boundary (its shell killed, the
 //! stream lost) leaves the files empty, and the engine says so in a runner line.
+//!
+//! Few processes a step (each costs milliseconds, on a busy node more): besides the
+//! step's own, `head`, `rm`, `mkfifo`, two `cat`s, `setsid` and a `sleep` that bounds the
+//! copying after the step; no `tar`, no script file of the runner's own.
 
 use std::time::Duration;
 
@@ -29,7 +32,6 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::tar::{Entry, pack};
 use super::{JobPod, POD_NAME, POD_TEMP, PodError, STEPS_CONTAINER};
 use crate::step_files::{COMMAND_FILE_CAP, SUMMARY_CAP};
 use hr_cluster::{describe, retry};
@@ -68,7 +70,7 @@ pub const SENT_UP_TO: u64 = {
 };
 
 /// How many bytes after the boundary are kept at most: every file at [`SENT_UP_TO`],
-/// with room for the headers (more is not run.sh's listing).
+/// with room for the headers (more is not the listing [`step_input`] writes).
 const FILES_LIMIT: usize = STEP_FILES.len() * (SENT_UP_TO as usize + 64) + 64;
 
 /// One step process for the pod, its paths already in the pod's terms.
@@ -103,12 +105,12 @@ pub type StepFileContents = Vec<StepFile>;
 /// How a step's `GITHUB_*` files came back with its exec.
 #[derive(Debug)]
 pub enum StepFilesBack {
-    /// After the boundary line, run.sh's listing.
+    /// After the boundary line, the listing of the files.
     Files(StepFileContents),
-    /// The exec's output ended without the boundary line: run.sh did not get to write
-    /// the files (killed with the step, the stream lost).
+    /// The exec's output ended without the boundary line: its shell did not get to
+    /// write the files (killed with the step, the stream lost).
     Missing,
-    /// After the boundary line came something else than run.sh's listing (a step that
+    /// After the boundary line came something else than the listing (a step that
     /// printed the boundary line itself, see [`StepStdout`]).
     Malformed(StepFilesFormatError),
 }
@@ -152,90 +154,157 @@ fn env_script(env: &[(String, String)]) -> String {
     out
 }
 
-/// `_step/run.sh`: into the working directory, then the step in its own session (with
-/// util-linux's `setsid -w`; busybox's `setsid` cannot wait, so there the step shares
-/// run.sh's process group and a stop signal reaches its main process only), its
-/// output through two FIFOs that this script's own `cat`s copy to the exec's streams.
-/// A background process the step leaves (`server &`) holds only a FIFO, never the exec's
-/// stdout: a kubelet ends an exec's stream only when every holder of its stdout has
-/// closed it (kubernetes/kubernetes#44371), so the step would otherwise last as long as
-/// its background process. Once the step's main process has exited, its output is
-/// copied for at most 200 ms more, then the `cat`s are stopped (as on the host: later
-/// output of a background process is lost). The variables it sets before the step starts
-/// have names no step's environment uses (`_hr_*`): `env.sh` exports the step's variables
-/// in this script's shell, so assigning one of those names would change the step's value.
+/// `printf '%b' '...'` arguments that print `bytes` exactly, in any sh (dash, bash,
+/// busybox): backslashes doubled, NUL as `\0000`, `'` closed and reopened.
+fn printf_bytes(bytes: &[u8]) -> Vec<u8> {
+    let mut out = b"'%b' '".to_vec();
+    for &b in bytes {
+        match b {
+            b'\\' => out.extend_from_slice(br"\\"),
+            0 => out.extend_from_slice(br"\0000"),
+            b'\'' => out.extend_from_slice(br"'\''"),
+            _ => out.push(b),
+        }
+    }
+    out.push(b'\'');
+    out
+}
+
+/// The launch of the step's process: a shell that writes its pid (the step's session
+/// and process group) to `_step/pid` and becomes the step. A step that is itself
+/// `sh -c SCRIPT ...` (a `run:` step without `shell:`) is that shell, the pid written
+/// first in its script: one shell fewer.
+fn launch(process: &PodProcess, temp: &str) -> String {
+    let pid = format!("echo $$ >{temp}/_step/pid");
+    let quoted = |args: &[String]| args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
+    match process.args.as_slice() {
+        [c, script, rest @ ..] if process.program == "sh" && c == "-c" => {
+            format!(
+                "sh -c {} {}",
+                quote(&format!("{pid}\n{script}")),
+                quoted(rest)
+            )
+        }
+        args => format!(
+            "sh -c {} step {} {}",
+            quote(&format!("{pid}; exec \"$@\"")),
+            quote(&process.program),
+            quoted(args)
+        ),
+    }
+}
+
+/// What a step's exec reads from its stdin and runs (see [`step_command`]), with `temp`
+/// the pod's temp folder ([`POD_TEMP`]): one brace group, so a cut-off input is a syntax
+/// error that runs nothing. It writes the step's files (the script) and empties the
+/// `GITHUB_*` files, exports the environment (secrets included, which is why it travels
+/// this way; it is never written to a file in the pod), goes to the working directory
+/// and starts the step in a session of its own (with util-linux's `setsid -w`, found
+/// once per pod; busybox's `setsid` cannot wait, so there the step shares the exec's
+/// process group and a stop signal reaches its main process only), its output through
+/// two FIFOs that this shell's own `cat`s copy to the exec's streams. A background
+/// process the step leaves (`server &`) holds only a FIFO, never the exec's stdout: a
+/// kubelet ends an exec's stream only when every holder of its stdout has closed it
+/// (kubernetes/kubernetes#44371), so the step would otherwise last as long as its
+/// background process. Once the step's main process has exited, its output is copied
+/// for at most 200 ms more, then the `cat`s are stopped (as on the host: later output of
+/// a background process is lost). The variables it sets before the step starts have
+/// names no step's environment uses (`_hr_*`): the step's variables are exported in this
+/// shell, so assigning one of those names would change the step's value.
 ///
 /// Last, once the `cat`s have ended, it writes the step's `GITHUB_*` files to its stdout
 /// after the boundary line (see [`StepStdout`]): `\n<boundary>\n`, then for each
 /// non-empty file `name size\n` and its bytes (`name size unsent\n` alone for one over
 /// [`SENT_UP_TO`] bytes, which the engine drops unread anyway), then `end\n`. Its early
 /// exits (no working directory, ...) do so too.
-fn run_script(process: &PodProcess, boundary: &str) -> String {
-    let argv: Vec<String> = std::iter::once(&process.program)
-        .chain(&process.args)
-        .map(|a| quote(a))
-        .collect();
-    let argv = argv.join(" ");
-    // The boundary never stands alone on a line of this script: printing the script does
-    // not print the boundary line.
+fn step_input(process: &PodProcess, boundary: &str, temp: &str) -> Vec<u8> {
+    let mut out = b"{\nexec </dev/null\nset +e\n".to_vec();
+    out.extend_from_slice(
+        format!(
+            "{{ [ -d {temp}/_step ] && [ -d {temp}/_files ]; }} || mkdir -p {temp}/_step {temp}/_files || exit 1\n"
+        )
+        .as_bytes(),
+    );
+    for (name, bytes) in &process.files {
+        let path = quote(&format!("{temp}/{name}"));
+        if let Some((parent, _)) = name.rsplit_once('/') {
+            let parent = quote(&format!("{temp}/{parent}"));
+            out.extend_from_slice(format!("[ -d {parent} ] || mkdir -p {parent}\n").as_bytes());
+        }
+        out.extend_from_slice(b"printf ");
+        out.extend_from_slice(&printf_bytes(bytes));
+        out.extend_from_slice(format!(" >{path}\n").as_bytes());
+    }
+    for name in STEP_FILES {
+        out.extend_from_slice(format!(": >{temp}/_files/{name}\n").as_bytes());
+    }
+    // The boundary never stands alone on a line of this input: printing it does not
+    // print the boundary line.
     let (head, tail) = boundary.split_at(boundary.len().min(BOUNDARY_PREFIX.len()));
-    format!(
-        "set +e\n\
-         _hr_files() {{\n\
-         printf '\\n{head}%s\\n' {tail}\n\
-         for f in {names}; do\n\
-         if [ -s {temp}/_files/$f ]; then\n\
-         n=$(($(wc -c <{temp}/_files/$f)))\n\
-         if [ \"$n\" -gt {sent_up_to} ]; then printf '%s %s unsent\\n' $f $n; \
-         else printf '%s %s\\n' $f $n; head -c $n {temp}/_files/$f; fi\n\
-         fi\n\
-         done\n\
-         echo end\n\
-         }}\n\
-         rm -f {temp}/_step/pid\n\
-         . {temp}/_step/env.sh || {{ _hr_files; exit 1; }}\n\
-         rm -f {temp}/_step/env.sh\n\
-         mkdir -p {workspace}\n\
-         cd {cwd} || {{ echo \"the working directory {cwd_text} does not exist in the job pod\" >&2; _hr_files; exit 1; }}\n\
-         rm -f {temp}/_step/out {temp}/_step/err\n\
-         mkfifo {temp}/_step/out {temp}/_step/err || {{ _hr_files; exit 1; }}\n\
-         cat {temp}/_step/out & _hr_out=$!\n\
-         cat {temp}/_step/err >&2 & _hr_err=$!\n\
-         if setsid -w true >/dev/null 2>&1; then\n\
-         setsid -w sh -c 'echo $$ > {temp}/_step/pid; exec \"$@\"' step {argv} </dev/null >{temp}/_step/out 2>{temp}/_step/err\n\
-         else\n\
-         sh -c 'echo $$ > {temp}/_step/pid; exec \"$@\"' step {argv} </dev/null >{temp}/_step/out 2>{temp}/_step/err\n\
-         fi\n\
-         code=$?\n\
-         (sleep 0.2; kill \"$_hr_out\" \"$_hr_err\") </dev/null >/dev/null 2>&1 & k=$!\n\
-         wait \"$_hr_out\" \"$_hr_err\"\n\
-         kill \"$k\" 2>/dev/null\n\
-         _hr_files\n\
-         exit $code\n",
-        temp = POD_TEMP,
-        names = STEP_FILES.join(" "),
-        sent_up_to = SENT_UP_TO,
-        workspace = quote(&process.workspace),
-        cwd = quote(&process.cwd),
-        cwd_text = process.cwd.replace(['"', '\\', '$', '`'], "_"),
-    )
+    out.extend_from_slice(
+        format!(
+            ": >{temp}/_step/pid\n\
+             _hr_files() {{\n\
+             printf '\\n{head}%s\\n' {tail}\n\
+             for f in {names}; do\n\
+             if [ -s {temp}/_files/$f ]; then\n\
+             n=$(($(wc -c <{temp}/_files/$f)))\n\
+             if [ \"$n\" -gt {sent_up_to} ]; then printf '%s %s unsent\\n' $f $n; \
+             else printf '%s %s\\n' $f $n; head -c $n {temp}/_files/$f; fi\n\
+             fi\n\
+             done\n\
+             echo end\n\
+             }}\n",
+            names = STEP_FILES.join(" "),
+            sent_up_to = SENT_UP_TO,
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(env_script(&process.env).as_bytes());
+    let launch = launch(process, temp);
+    out.extend_from_slice(
+        format!(
+            "[ -d {workspace} ] || mkdir -p {workspace}\n\
+             cd {cwd} || {{ echo \"the working directory {cwd_text} does not exist in the job pod\" >&2; _hr_files; exit 1; }}\n\
+             rm -f {temp}/_step/out {temp}/_step/err\n\
+             mkfifo {temp}/_step/out {temp}/_step/err || {{ _hr_files; exit 1; }}\n\
+             cat {temp}/_step/out & _hr_out=$!\n\
+             cat {temp}/_step/err >&2 & _hr_err=$!\n\
+             if [ ! -e {temp}/_step/setsid-w ] && [ ! -e {temp}/_step/setsid-none ]; then\n\
+             if setsid -w true >/dev/null 2>&1; then : >{temp}/_step/setsid-w; else : >{temp}/_step/setsid-none; fi\n\
+             fi\n\
+             if [ -e {temp}/_step/setsid-w ]; then\n\
+             setsid -w {launch} </dev/null >{temp}/_step/out 2>{temp}/_step/err\n\
+             else\n\
+             {launch} </dev/null >{temp}/_step/out 2>{temp}/_step/err\n\
+             fi\n\
+             code=$?\n\
+             (sleep 0.2; kill \"$_hr_out\" \"$_hr_err\") </dev/null >/dev/null 2>&1 & k=$!\n\
+             wait \"$_hr_out\" \"$_hr_err\"\n\
+             kill \"$k\" 2>/dev/null\n\
+             _hr_files\n\
+             exit $code\n\
+             }}\n",
+            workspace = quote(&process.workspace),
+            cwd = quote(&process.cwd),
+            cwd_text = process.cwd.replace(['"', '\\', '$', '`'], "_"),
+        )
+        .as_bytes(),
+    );
+    out
 }
 
 /// The command of a step's exec: it holds nothing of the step but the length of the
-/// archive on its stdin. `head -c` ends the input in-band, so the exec works on every
-/// protocol an API server speaks: only `v5.channel.k8s.io` (Kubernetes 1.30+) can
-/// half-close stdin; on `v4.channel.k8s.io` a client ends stdin only by closing the whole
-/// WebSocket, which loses the step's output and exit status (kube-rs's
-/// `remote_command.rs`). `tar` never sees the exec's stdin, which stays open: GNU tar
-/// reads a pipe to its end even after the archive's end.
-fn step_command(archive_len: usize) -> Vec<String> {
+/// input on its stdin ([`step_input`]), which `head -c` reads and this shell runs. The
+/// length ends the input in-band, so the exec works on every protocol an API server
+/// speaks: only `v5.channel.k8s.io` (Kubernetes 1.30+) can half-close stdin; on
+/// `v4.channel.k8s.io` a client ends stdin only by closing the whole WebSocket, which
+/// loses the step's output and exit status (kube-rs's `remote_command.rs`).
+fn step_command(input_len: usize) -> Vec<String> {
     vec![
         "sh".into(),
         "-c".into(),
-        format!(
-            "mkdir -p {POD_TEMP} && head -c {archive_len} | tar -x -C {POD_TEMP} -f - && \
-             exec sh {POD_TEMP}/_step/run.sh </dev/null"
-        ),
+        format!("p=$(head -c {input_len}) && eval \"$p\""),
     ]
 }
 
@@ -265,7 +334,7 @@ pub(super) fn exit_code(
 }
 
 /// The exec's stdout, split at the boundary line: before it the step's output lines,
-/// after it the `GITHUB_*` files ([`run_script`]). The boundary is a line of its own
+/// after it the `GITHUB_*` files ([`step_input`]). The boundary is a line of its own
 /// that starts with a newline, `\n<boundary>\n`, so whatever the step's output ended
 /// with, the boundary text starts a line: after a last line without newline, that
 /// newline ends the line (which reaches the log, as at the end of a stream); after a
@@ -275,9 +344,9 @@ pub(super) fn exit_code(
 /// of a line that matches the boundary's beginning is held until it stops matching.
 ///
 /// The boundary holds a nonce made for each step and never stands alone on a line of
-/// run.sh, so a step does not print it by chance. A step that reads run.sh (or the
-/// runner's memory) and prints the boundary line ends its own log there: what follows
-/// is read as its files, which must be run.sh's listing (else the step fails with
+/// the step's input, so a step does not print it by chance. A step that finds it (in the
+/// memory of its parent shell) and prints the boundary line ends its own log there: what
+/// follows is read as its files, which must be the listing (else the step fails with
 /// [`StepFilesFormatError`]) and are kept up to [`FILES_LIMIT`] bytes. That gains the
 /// step nothing it could not do by writing its `GITHUB_*` files, and each step has its
 /// own exec and nonce: no other step's output is touched.
@@ -457,23 +526,8 @@ impl JobPod {
         on_line: &mut dyn OutputSink,
         cancel: &CancellationToken,
     ) -> Result<PodStepEnd, PodError> {
-        let env = env_script(&process.env);
         let boundary = format!("{BOUNDARY_PREFIX}{}", uuid::Uuid::new_v4().simple());
-        let run = run_script(process, &boundary);
-        let mut entries: Vec<Entry<'_>> = vec![
-            ("_step", None),
-            ("_step/env.sh", Some(env.as_bytes())),
-            ("_step/run.sh", Some(run.as_bytes())),
-            ("_files", None),
-        ];
-        let names: Vec<String> = STEP_FILES.iter().map(|f| format!("_files/{f}")).collect();
-        for name in &names {
-            entries.push((name, Some(b"")));
-        }
-        for (name, bytes) in &process.files {
-            entries.push((name, Some(bytes)));
-        }
-        let archive = pack(&entries).map_err(|e| exec_error("packing the step")(e.to_string()))?;
+        let input = step_input(process, &boundary, POD_TEMP);
         let params = AttachParams::default()
             .container(STEPS_CONTAINER)
             .stdin(true)
@@ -486,7 +540,7 @@ impl JobPod {
         // An error here came before the upgrade, so before the command started: a
         // transient one is retried like any API call.
         let pods = self.pods();
-        let command = step_command(archive.len());
+        let command = step_command(input.len());
         let mut attached = retry(|| pods.exec(POD_NAME, command.clone(), &params))
             .await
             .map_err(|e| exec_error("starting the step")(describe(&e)))?;
@@ -498,11 +552,11 @@ impl JobPod {
             .ok_or_else(|| exec_error("starting the step")("the exec has no stdin".into()))?;
         let mut out = Stream::new(attached.stdout(), OutputStream::Stdout, Some(&boundary));
         let mut err = Stream::new(attached.stderr(), OutputStream::Stderr, None);
-        // The command knows the archive's length; stdin is never shut down and is kept
+        // The command knows the input's length; stdin is never shut down and is kept
         // until the status has come: ending it closes the whole socket on
         // `v4.channel.k8s.io` (and with kube-rs's duplex pipes a drop ends it too).
         stdin
-            .write_all(&archive)
+            .write_all(&input)
             .await
             .map_err(|e| exec_error("sending the step")(e.to_string()))?;
 
@@ -669,8 +723,8 @@ pub enum StepFilesFormatError {
     TooLong { limit: usize },
 }
 
-/// run.sh's listing: `name size\n` + `size` bytes, or `name size unsent\n` alone,
-/// repeated, then `end\n`.
+/// The listing [`step_input`] writes: `name size\n` + `size` bytes, or `name size
+/// unsent\n` alone, repeated, then `end\n`.
 fn parse_files(mut bytes: &[u8]) -> Result<StepFileContents, StepFilesFormatError> {
     let mut files = Vec::new();
     loop {
@@ -719,6 +773,7 @@ fn parse_files(mut bytes: &[u8]) -> Result<StepFileContents, StepFilesFormatErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::ffi::OsStrExt;
 
     #[test]
     fn env_script_quotes_values_and_keeps_the_last() {
@@ -743,12 +798,7 @@ mod tests {
         // which ends the input in-band (no stdin close: v4 servers have none).
         assert_eq!(
             step_command(10240),
-            vec![
-                "sh",
-                "-c",
-                "mkdir -p /__t && head -c 10240 | tar -x -C /__t -f - && \
-                 exec sh /__t/_step/run.sh </dev/null"
-            ]
+            vec!["sh", "-c", "p=$(head -c 10240) && eval \"$p\""]
         );
     }
 
@@ -792,7 +842,7 @@ mod tests {
 
     const BOUNDARY: &str = "hybrid-runner-step-files-0123456789abcdef0123456789abcdef";
 
-    /// What run.sh writes after the step's output.
+    /// What the exec's shell writes after the step's output.
     fn marker(files: &str) -> String {
         format!("\n{BOUNDARY}\n{files}end\n")
     }
@@ -909,7 +959,7 @@ mod tests {
     #[test]
     fn a_step_that_prints_the_boundary_line_ends_its_own_log_there() {
         // The step found the nonce and printed the boundary line: its later lines are
-        // read as files, which are not run.sh's listing.
+        // read as files, which are not the listing.
         let stream = format!("a\n{BOUNDARY}\nb\n{}", marker(""));
         let (lines, files) = read(stream.as_bytes());
         assert_eq!(lines, ["a"]);
@@ -970,93 +1020,158 @@ mod tests {
         assert!(matches!(stderr.files(), StepFilesBack::Missing));
     }
 
-    /// run.sh itself, on this host: the temp folder moved into a temporary folder.
+    fn have(tool: &str) -> bool {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {tool}"))
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    /// Runs the step's exec command on this host with `input` on its stdin.
+    fn run_input(input: &[u8]) -> std::process::Output {
+        use std::io::Write;
+        let command = step_command(input.len());
+        let mut child = std::process::Command::new(&command[0])
+            .args(&command[1..])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input).unwrap();
+        // Kept open, as the runner keeps the exec's stdin: the length ends the input.
+        let out = child.wait_with_output().unwrap();
+        drop(stdin);
+        out
+    }
+
     #[test]
-    fn run_sh_writes_the_output_then_the_files() {
-        let have = |tool: &str| {
-            std::process::Command::new("sh")
+    fn printf_bytes_prints_any_bytes() {
+        let bytes: Vec<u8> = (0..=255u8).chain(*b"\\c%s%%'\\0000-n").collect();
+        for shell in ["sh", "dash", "bash", "busybox sh"] {
+            if !have(shell.split(' ').next().unwrap()) {
+                continue;
+            }
+            let mut script = b"printf ".to_vec();
+            script.extend_from_slice(&printf_bytes(&bytes));
+            let mut command = shell.split(' ');
+            let out = std::process::Command::new(command.next().unwrap())
+                .args(command)
                 .arg("-c")
-                .arg(format!("command -v {tool}"))
+                .arg(std::ffi::OsStr::from_bytes(&script))
                 .output()
-                .is_ok_and(|o| o.status.success())
-        };
+                .unwrap();
+            assert_eq!(out.stdout, bytes, "{shell}");
+        }
+    }
+
+    /// The step's input itself, on this host, in a temporary folder as the temp folder.
+    #[test]
+    fn the_input_runs_the_step_then_lists_its_files() {
         if !["mkfifo", "head", "wc"].iter().all(|t| have(t)) {
             eprintln!("skipped: no mkfifo, head or wc");
             return;
         }
         let dir = tempfile::tempdir().unwrap();
         let temp = dir.path().join("t");
-        std::fs::create_dir_all(temp.join("_step")).unwrap();
-        std::fs::create_dir_all(temp.join("_files")).unwrap();
-        for name in STEP_FILES {
-            std::fs::write(temp.join("_files").join(name), "").unwrap();
-        }
         let temp_text = temp.display().to_string();
-        let step = "printf 'out\\nlast'; echo err >&2; echo A=1 >> \"$GITHUB_ENV\"; \
-                    printf x >> \"$GITHUB_STEP_SUMMARY\"; exit 4";
+        let step = "cat \"$1\"; echo \"s=$s\"; echo err >&2; echo A=1 >> \"$GITHUB_ENV\"; \
+                    printf x >> \"$GITHUB_STEP_SUMMARY\"; printf 'out\\nlast'; exit 4";
+        let script: Vec<u8> = b"binary \0 \\c 'quoted' %s\n".to_vec();
         let process = PodProcess {
             program: "sh".into(),
-            args: vec!["-c".into(), step.into()],
-            env: vec![("GITHUB_ENV".into(), format!("{POD_TEMP}/_files/set_env"))],
+            args: vec![
+                "-c".into(),
+                step.into(),
+                "sh".into(),
+                format!("{temp_text}/sub/script.sh"),
+            ],
+            env: vec![
+                ("GITHUB_ENV".into(), format!("{temp_text}/_files/set_env")),
+                (
+                    "GITHUB_STEP_SUMMARY".into(),
+                    format!("{temp_text}/_files/step_summary"),
+                ),
+                ("s".into(), "mine".into()),
+            ],
             cwd: dir.path().display().to_string(),
             workspace: dir.path().join("w").display().to_string(),
-            files: Vec::new(),
+            files: vec![("sub/script.sh".into(), script.clone())],
             timeout: None,
         };
-        let env = env_script(&process.env).replace(POD_TEMP, &temp_text);
-        std::fs::write(
-            temp.join("_step/env.sh"),
-            format!("{env}export GITHUB_STEP_SUMMARY={temp_text}/_files/step_summary\n"),
-        )
-        .unwrap();
-        let script = run_script(&process, BOUNDARY).replace(POD_TEMP, &temp_text);
+        let input = step_input(&process, BOUNDARY, &temp_text);
         assert!(
-            !script.lines().any(|l| l == BOUNDARY),
-            "the boundary stands alone in run.sh"
+            !input
+                .split(|&b| b == b'\n')
+                .any(|l| l == BOUNDARY.as_bytes()),
+            "the boundary stands alone in the input"
         );
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&script)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
+        let out = run_input(&input);
         assert_eq!(out.status.code(), Some(4));
         assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
-        let (lines, files) = read_in(&[&out.stdout]);
-        assert_eq!(lines, ["out", "last"]);
-        let StepFilesBack::Files(files) = files else {
-            panic!("{files:?}: {:?}", String::from_utf8_lossy(&out.stdout));
+        let mut lines = Vec::new();
+        let mut stdout = StepStdout::new(Some(BOUNDARY));
+        stdout.push(&out.stdout, &mut |l, _| lines.push(l));
+        stdout.finish(&mut |l, _| lines.push(l));
+        assert_eq!(
+            lines,
+            ["binary \0 \\c 'quoted' %s", "s=mine", "out", "last"]
+        );
+        let StepFilesBack::Files(files) = stdout.files() else {
+            panic!("{:?}", String::from_utf8_lossy(&out.stdout));
         };
         let got: Vec<(&str, &[u8])> = files
             .iter()
             .map(|f| (f.name.as_str(), f.bytes.as_slice()))
             .collect();
         assert_eq!(got, [("set_env", &b"A=1\n"[..]), ("step_summary", b"x")]);
-        assert!(!temp.join("_step/env.sh").exists());
+        assert!(dir.path().join("w").is_dir(), "the workspace is made");
+        let pid = std::fs::read_to_string(temp.join("_step/pid")).unwrap();
+        assert!(pid.trim().parse::<u32>().is_ok(), "{pid:?}");
 
-        // A file over SENT_UP_TO comes back as its size alone; a missing working
-        // directory still ends with the listing.
-        std::fs::write(temp.join("_step/env.sh"), "").unwrap();
-        let big = vec![b'a'; SENT_UP_TO as usize + 1];
-        std::fs::write(temp.join("_files/set_output"), &big).unwrap();
+        // The next step starts with empty files; one over SENT_UP_TO comes back as its
+        // size alone; a missing working directory still ends with the listing.
         let gone = PodProcess {
-            cwd: dir.path().join("missing").display().to_string(),
-            ..process
+            program: "sh".into(),
+            args: vec![
+                "-c".into(),
+                format!(
+                    "head -c {} /dev/zero >{temp_text}/_files/set_output",
+                    SENT_UP_TO + 1
+                ),
+            ],
+            ..process.clone()
         };
-        let script = run_script(&gone, BOUNDARY).replace(POD_TEMP, &temp_text);
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&script)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(1));
+        let out = run_input(&step_input(&gone, BOUNDARY, &temp_text));
         let (lines, files) = read_in(&[&out.stdout]);
         assert!(lines.is_empty(), "{lines:?}");
         let StepFilesBack::Files(files) = files else {
             panic!("{files:?}");
         };
-        assert_eq!(files.len(), 3, "{files:?}");
-        assert_eq!(files[1].name, "set_output");
-        assert_eq!((files[1].size, files[1].bytes.len()), (SENT_UP_TO + 1, 0));
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert_eq!(files[0].name, "set_output");
+        assert_eq!((files[0].size, files[0].bytes.len()), (SENT_UP_TO + 1, 0));
+        let gone = PodProcess {
+            cwd: dir.path().join("missing").display().to_string(),
+            ..process
+        };
+        let out = run_input(&step_input(&gone, BOUNDARY, &temp_text));
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+        let (lines, files) = read_in(&[&out.stdout]);
+        assert!(lines.is_empty(), "{lines:?}");
+        assert!(no_files(&files), "{files:?}");
+
+        // A cut-off input runs nothing.
+        let cut = &input[..input.len() - 3];
+        let out = run_input(cut);
+        assert!(
+            out.stdout.is_empty(),
+            "{:?}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert_ne!(out.status.code(), Some(0));
     }
 }

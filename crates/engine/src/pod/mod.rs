@@ -19,7 +19,6 @@ pub mod docker_options;
 mod exec;
 pub mod manifest;
 mod probe;
-mod tar;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
