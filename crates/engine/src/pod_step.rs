@@ -47,7 +47,7 @@ impl JobState<'_> {
 
     /// Writes the `GITHUB_*` files that came back with the exec of the step `key` over
     /// the job's host copies, where the engine reads them. Without them (the exec ended
-    /// before run.sh wrote them) they count as empty, which a runner line says.
+    /// before its shell wrote them) they count as empty, which a runner line says.
     pub(super) fn store_pod_step_files(
         &self,
         key: &StepKey,

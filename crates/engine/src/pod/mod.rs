@@ -5,8 +5,9 @@
 //! guard as a build namespace, so the reaper and `hybrid-runner cleanup` know it) and the
 //! pod from `templates/job-pod.yaml` (built in) (it only sleeps; no service account token), and
 //! waits until it runs, failing fast on a fatal waiting reason (`ImagePullBackOff`, ...).
-//! Every step is then a `pods/exec` into it ([`exec`]): the step's script, environment and
-//! empty `GITHUB_*` files go in over the exec's stdin as a tar, never in the exec URL.
+//! Every step is then one `pods/exec` into it ([`exec`]): the step's script and
+//! environment go in over the exec's stdin, never in the exec URL, and its `GITHUB_*`
+//! files come back after its output.
 //! [`JobPod::delete`] deletes the namespace; a pod dropped undeleted has its guard do it.
 //!
 //! Paths: the job's workspace is `/__w/<workspace folder name>` and its temp folder `/__t`

@@ -21,7 +21,7 @@ use hr_image::kaniko::{PodProbe, PodProbeReport};
 use hr_process::host::{OutputStream, StopPolicy};
 
 /// The image of the check's pod unless `--probe-image` names another: small, and with
-/// `sh`, `tar`, `head`, `mkfifo` and `wget`.
+/// `sh`, `head`, `mkfifo` and `wget`.
 pub const DEFAULT_PROBE_IMAGE: &str = "busybox:1.36";
 
 /// The user the check's pod runs as (`nobody`; Pod Security `restricted` wants non-root).

@@ -50,7 +50,7 @@ jobs:
           echo "own s=$s o=$o e=$e"
         env:
           MY_SECRET: ${{ secrets.MY_SECRET }}
-          # Names run.sh once used for its own variables.
+          # Names the exec's shell once used for its own variables.
           s: mine-s
           o: mine-o
           e: mine-e
@@ -296,7 +296,7 @@ async fn one_exec_per_step_brings_back_its_output_and_files() {
         return;
     }
     let rig = Rig::new(FakeKubeOptions::default());
-    // The third step kills run.sh (its parent): the exec ends without the files.
+    // The third step kills the exec's shell (its parent): the exec ends without the files.
     let payload = r###"name: CI
 "on": push
 jobs:
@@ -313,7 +313,7 @@ jobs:
           echo
       - run: |
           echo "B=lost" >> "$GITHUB_ENV"
-          echo "killing run.sh"
+          echo "killing the exec's shell"
           kill -9 $PPID
         continue-on-error: true
       - run: echo "B=[$B]"
@@ -338,7 +338,7 @@ jobs:
     // A last line without newline reaches the log; an empty last line stays, once.
     assert_eq!(output(0), ["no newline at the end"], "{all:#?}");
     assert_eq!(output(1), ["A=from-a out=1", ""], "{all:#?}");
-    assert_eq!(output(2), ["killing run.sh"], "{all:#?}");
+    assert_eq!(output(2), ["killing the exec's shell"], "{all:#?}");
     assert_eq!(output(3), ["B=[]"], "{all:#?}");
     assert!(
         all.iter()
