@@ -1,19 +1,21 @@
 //! One step process in the job pod over `pods/exec`: one exec a step, which also brings
 //! back the `GITHUB_*` files the step wrote.
 //!
-//! The exec's command line holds nothing of the step but the length of its input (it
-//! reaches the API server's audit log): `sh -c 'p=$(head -c <length>) && eval "$p"'`. The
-//! input ends in-band (the length), never by closing stdin, which only
-//! `v5.channel.k8s.io` can do without closing the whole exec (see [`step_command`]). The
-//! input is a shell script ([`step_input`]) that writes the step's script, empties the
-//! `GITHUB_*` files, exports the environment (secrets included, which is why it travels
-//! this way; it never lands in a file in the pod, so a later step cannot read this one's
-//! secrets), goes to the working directory and starts the step in a session of its own,
-//! writing its pid to `_step/pid`. Output lines stream back as they come; the exit code
-//! comes from the exec's status. Stopping follows the host policy: `kill -INT`, then
-//! `-TERM`, then `-KILL` to the step's process group, each from its own exec, until the
-//! status arrives.
-//!
+//! The exec's command line holds nothing of the step (it reaches the API server's audit
+//! log): `sh`, which reads its input from stdin, or for a long input `sh -c '...; p=$(head
+//! -c <length>) && eval "$p"'`. The input ends in-band (its closing brace, or the length),
+//! never by closing stdin, which only `v5.channel.k8s.io` can do without closing the whole
+//! exec (see [`step_exec`]). The input is a shell script ([`step_input`]) that writes the
+//! step's script, empties the `GITHUB_*` files, exports the environment (secrets
+//! included, which is why it travels this way; it never lands in a file in the pod, so a
+//! later step cannot read this one's secrets), goes to the working directory and starts
+//! the step in a session of its own, writing its pid to `_step/pid`. The exec's first
+//! stdout line, the [`GREETING`], comes before the input is read in full (and is dropped):
+//! it keeps Nagle's algorithm from holding the input's second frame for 40 ms. Output
+//! lines stream back as they come; the exit code comes from the exec's status. Stopping
+//! follows the host policy: `kill -INT`, then `-TERM`, then `-KILL` to the step's process
+//! group, each from its own exec, until the status arrives.
+
 //! Once the step has ended and its output is copied, the exec's shell writes a boundary
 //! line with a nonce made for this step, then the non-empty `GITHUB_*` files, to its
 //! stdout; the stdout reader ([`StepStdout`]) hands the lines before the boundary to the
@@ -22,8 +24,8 @@
 //! stream lost) leaves the files empty, and the engine says so in a runner line.
 //!
 //! Few processes a step (each costs milliseconds, on a busy node more): besides the
-//! step's own, `head`, `rm`, `mkfifo`, two `cat`s, `setsid` and a `sleep` that bounds the
-//! copying after the step; no `tar`, no script file of the runner's own.
+//! step's own, `rm`, `mkfifo`, two `cat`s, `setsid` and a `sleep` that bounds the copying
+//! after the step; no `tar`, no script file of the runner's own.
 
 use std::time::Duration;
 
@@ -53,6 +55,14 @@ const SIGNAL_EXEC_LIMIT: Duration = Duration::from_secs(10);
 
 /// The boundary line between the step's output and its files is this and a nonce.
 const BOUNDARY_PREFIX: &str = "hybrid-runner-step-files-";
+
+/// The first line of a step exec's stdout, printed before the input is read in full and
+/// dropped by [`StepStdout`]. It makes the API server answer at once, and its answer
+/// carries the acknowledgement of the input's first WebSocket frame: kube-rs sends stdin
+/// in frames of 4 KiB over a socket without `TCP_NODELAY` (kube-rs/kube#2056), so
+/// Nagle's algorithm holds the next frame until that acknowledgement, which a receiver
+/// with nothing to say delays by 40 ms (seen on loopback, as against the fake API server).
+const GREETING: &str = "hybrid-runner-step-started";
 
 /// A `GITHUB_*` file larger than this comes back as its size alone: the largest of the
 /// engine's caps ([`SUMMARY_CAP`], [`COMMAND_FILE_CAP`]), over which it drops a file
@@ -91,7 +101,7 @@ pub struct PodProcess {
 /// One `GITHUB_*` file a step wrote, as it came back from the pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepFile {
-    /// Its name in [`STEP_FILES`].
+    /// Its name in `STEP_FILES` (`set_env`, ...).
     pub name: String,
     /// Its size in the pod.
     pub size: u64,
@@ -111,7 +121,7 @@ pub enum StepFilesBack {
     /// write the files (killed with the step, the stream lost).
     Missing,
     /// After the boundary line came something else than the listing (a step that
-    /// printed the boundary line itself, see [`StepStdout`]).
+    /// printed the boundary line itself, see `StepStdout` in this module).
     Malformed(StepFilesFormatError),
 }
 
@@ -194,7 +204,7 @@ fn launch(process: &PodProcess, temp: &str) -> String {
     }
 }
 
-/// What a step's exec reads from its stdin and runs (see [`step_command`]), with `temp`
+/// What a step's exec reads from its stdin and runs (see [`step_exec`]), with `temp`
 /// the pod's temp folder ([`POD_TEMP`]): one brace group, so a cut-off input is a syntax
 /// error that runs nothing. It writes the step's files (the script) and empties the
 /// `GITHUB_*` files, exports the environment (secrets included, which is why it travels
@@ -294,18 +304,39 @@ fn step_input(process: &PodProcess, boundary: &str, temp: &str) -> Vec<u8> {
     out
 }
 
-/// The command of a step's exec: it holds nothing of the step but the length of the
-/// input on its stdin ([`step_input`]), which `head -c` reads and this shell runs. The
-/// length ends the input in-band, so the exec works on every protocol an API server
-/// speaks: only `v5.channel.k8s.io` (Kubernetes 1.30+) can half-close stdin; on
-/// `v4.channel.k8s.io` a client ends stdin only by closing the whole WebSocket, which
-/// loses the step's output and exit status (kube-rs's `remote_command.rs`).
-fn step_command(input_len: usize) -> Vec<String> {
-    vec![
+/// The input a shell reads from the exec's stdin itself; a longer one goes through
+/// `head -c`: bash (`/bin/sh` of Fedora or UBI images) reads a script from a pipe a byte
+/// at a time, dash and busybox in blocks.
+const DIRECT_INPUT_UP_TO: usize = 16 * 1024;
+
+/// The command and stdin of a step's exec, `input` being [`step_input`]'s: the command
+/// holds nothing of the step. The input ends in-band, so the exec works on every
+/// protocol an API server speaks: only `v5.channel.k8s.io` (Kubernetes 1.30+) can
+/// half-close stdin; on `v4.channel.k8s.io` a client ends stdin only by closing the whole
+/// WebSocket, which loses the step's output and exit status (kube-rs's
+/// `remote_command.rs`). The input is one brace group: `sh` reads it from stdin up to its
+/// closing brace, runs it, and the group's first command turns the shell's stdin to
+/// `/dev/null`. An input over [`DIRECT_INPUT_UP_TO`] bytes is read by `head -c <length>`
+/// (the command then holds its length) and run with `eval`. Either way the
+/// [`GREETING`] comes first.
+fn step_exec(input: Vec<u8>) -> (Vec<String>, Vec<u8>) {
+    step_exec_up_to(input, DIRECT_INPUT_UP_TO)
+}
+
+/// [`step_exec`] with `direct_up_to` for [`DIRECT_INPUT_UP_TO`].
+fn step_exec_up_to(input: Vec<u8>, direct_up_to: usize) -> (Vec<String>, Vec<u8>) {
+    let greet = format!("printf '{GREETING}\\n'");
+    if input.len() <= direct_up_to {
+        let mut stdin = format!("{greet}\n").into_bytes();
+        stdin.extend_from_slice(&input);
+        return (vec!["sh".into()], stdin);
+    }
+    let command = vec![
         "sh".into(),
         "-c".into(),
-        format!("p=$(head -c {input_len}) && eval \"$p\""),
-    ]
+        format!("{greet}; p=$(head -c {}) && eval \"$p\"", input.len()),
+    ];
+    (command, input)
 }
 
 fn exec_error(phase: &'static str) -> impl Fn(String) -> PodError {
@@ -354,6 +385,8 @@ pub(super) fn exit_code(
 struct StepStdout {
     /// The boundary line's text; `None` for a stream without one (stderr).
     boundary: Option<Vec<u8>>,
+    /// While the stream may still start with the [`GREETING`] line: how much of it came.
+    greeting: Option<usize>,
     lines: LineSplitter,
     /// The bytes handed to `lines` end at a line start (or none were handed).
     at_line_start: bool,
@@ -371,6 +404,7 @@ impl StepStdout {
     fn new(boundary: Option<&str>) -> Self {
         StepStdout {
             boundary: boundary.map(|b| b.as_bytes().to_vec()),
+            greeting: boundary.map(|_| 0),
             at_line_start: true,
             ..Default::default()
         }
@@ -383,6 +417,22 @@ impl StepStdout {
 
     /// Hands the lines `chunk` completes to `emit`, keeping what may be the boundary.
     fn push(&mut self, mut chunk: &[u8], emit: &mut impl FnMut(String, bool)) {
+        if let Some(matched) = self.greeting {
+            let line = [GREETING.as_bytes(), b"\n"].concat();
+            let want = &line[matched..];
+            let same = chunk.iter().zip(want).take_while(|(a, b)| a == b).count();
+            if same == chunk.len() && same < want.len() {
+                self.greeting = Some(matched + same);
+                return;
+            }
+            self.greeting = None;
+            if same == want.len() {
+                chunk = &chunk[same..];
+            } else {
+                // Not the greeting after all: what matched is output.
+                self.push(&line[..matched], emit);
+            }
+        }
         let Some(boundary) = &self.boundary else {
             self.lines.push(chunk, emit);
             return;
@@ -447,6 +497,9 @@ impl StepStdout {
 
     /// The stream ended: what is held is the step's last output.
     fn finish(&mut self, emit: &mut impl FnMut(String, bool)) {
+        if let Some(matched) = self.greeting.take() {
+            self.push(&GREETING.as_bytes()[..matched], emit);
+        }
         if self.held_newline {
             self.lines.push(b"\n", emit);
             self.held_newline = false;
@@ -527,7 +580,7 @@ impl JobPod {
         cancel: &CancellationToken,
     ) -> Result<PodStepEnd, PodError> {
         let boundary = format!("{BOUNDARY_PREFIX}{}", uuid::Uuid::new_v4().simple());
-        let input = step_input(process, &boundary, POD_TEMP);
+        let (command, input) = step_exec(step_input(process, &boundary, POD_TEMP));
         let params = AttachParams::default()
             .container(STEPS_CONTAINER)
             .stdin(true)
@@ -540,7 +593,6 @@ impl JobPod {
         // An error here came before the upgrade, so before the command started: a
         // transient one is retried like any API call.
         let pods = self.pods();
-        let command = step_command(input.len());
         let mut attached = retry(|| pods.exec(POD_NAME, command.clone(), &params))
             .await
             .map_err(|e| exec_error("starting the step")(describe(&e)))?;
@@ -794,12 +846,22 @@ mod tests {
 
     #[test]
     fn the_exec_command_holds_nothing_of_the_step() {
-        // Nothing of a step (env, script, paths) is in the URL, only its input's length,
-        // which ends the input in-band (no stdin close: v4 servers have none).
+        // Nothing of a step (env, script, paths) is in the URL, at most its input's length
+        // (the input ends in-band: no stdin close, v4 servers have none).
+        let (command, stdin) = step_exec(b"{\n}\n".to_vec());
+        assert_eq!(command, vec!["sh"]);
+        assert_eq!(stdin, b"printf 'hybrid-runner-step-started\\n'\n{\n}\n");
+        let long = vec![b'\n'; DIRECT_INPUT_UP_TO + 1];
+        let (command, stdin) = step_exec(long.clone());
         assert_eq!(
-            step_command(10240),
-            vec!["sh", "-c", "p=$(head -c 10240) && eval \"$p\""]
+            command,
+            vec![
+                "sh",
+                "-c",
+                "printf 'hybrid-runner-step-started\\n'; p=$(head -c 16385) && eval \"$p\""
+            ]
         );
+        assert_eq!(stdin, long);
     }
 
     #[test]
@@ -936,6 +998,28 @@ mod tests {
     }
 
     #[test]
+    fn the_greeting_is_dropped_and_only_the_greeting() {
+        let greeting = format!("{GREETING}\n");
+        let (lines, files) = read(format!("{greeting}one\n{}", marker("")).as_bytes());
+        assert_eq!(lines, ["one"]);
+        assert!(no_files(&files), "{files:?}");
+        // Only at the stream's start, only whole.
+        let (lines, _) = read(format!("{greeting}{greeting}{}", marker("")).as_bytes());
+        assert_eq!(lines, [GREETING]);
+        let (lines, _) = read(format!("{GREETING} and more\n{}", marker("")).as_bytes());
+        assert_eq!(lines, [format!("{GREETING} and more")]);
+        let (lines, files) = read(&greeting.as_bytes()[..10]);
+        assert_eq!(lines, [&GREETING[..10]]);
+        assert!(matches!(files, StepFilesBack::Missing));
+        // stderr has none.
+        let mut stderr = StepStdout::new(None);
+        let mut lines = Vec::new();
+        stderr.push(greeting.as_bytes(), &mut |l, _| lines.push(l));
+        stderr.finish(&mut |l, _| lines.push(l));
+        assert_eq!(lines, [GREETING]);
+    }
+
+    #[test]
     fn text_like_the_boundary_is_the_steps_output() {
         // Another nonce, the boundary within a line or with more after it on its line,
         // and the start of it at the stream's end.
@@ -1028,10 +1112,13 @@ mod tests {
             .is_ok_and(|o| o.status.success())
     }
 
-    /// Runs the step's exec command on this host with `input` on its stdin.
-    fn run_input(input: &[u8]) -> std::process::Output {
+    /// Runs the step's exec command on this host with `input` on its stdin, through
+    /// `head -c` when `head` is set (whatever the input's length). Stdin stays open, as
+    /// the runner keeps the exec's, unless `close` (a connection lost).
+    fn run_input_with(input: &[u8], head: bool, close: bool) -> std::process::Output {
         use std::io::Write;
-        let command = step_command(input.len());
+        let up_to = if head { 0 } else { DIRECT_INPUT_UP_TO };
+        let (command, input) = step_exec_up_to(input.to_vec(), up_to);
         let mut child = std::process::Command::new(&command[0])
             .args(&command[1..])
             .stdin(std::process::Stdio::piped())
@@ -1040,11 +1127,18 @@ mod tests {
             .spawn()
             .unwrap();
         let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(input).unwrap();
-        // Kept open, as the runner keeps the exec's stdin: the length ends the input.
+        stdin.write_all(&input).unwrap();
+        if close {
+            drop(stdin);
+            return child.wait_with_output().unwrap();
+        }
         let out = child.wait_with_output().unwrap();
         drop(stdin);
         out
+    }
+
+    fn run_input(input: &[u8]) -> std::process::Output {
+        run_input_with(input, false, false)
     }
 
     #[test]
@@ -1108,28 +1202,30 @@ mod tests {
                 .any(|l| l == BOUNDARY.as_bytes()),
             "the boundary stands alone in the input"
         );
-        let out = run_input(&input);
-        assert_eq!(out.status.code(), Some(4));
-        assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
-        let mut lines = Vec::new();
-        let mut stdout = StepStdout::new(Some(BOUNDARY));
-        stdout.push(&out.stdout, &mut |l, _| lines.push(l));
-        stdout.finish(&mut |l, _| lines.push(l));
-        assert_eq!(
-            lines,
-            ["binary \0 \\c 'quoted' %s", "s=mine", "out", "last"]
-        );
-        let StepFilesBack::Files(files) = stdout.files() else {
-            panic!("{:?}", String::from_utf8_lossy(&out.stdout));
-        };
-        let got: Vec<(&str, &[u8])> = files
-            .iter()
-            .map(|f| (f.name.as_str(), f.bytes.as_slice()))
-            .collect();
-        assert_eq!(got, [("set_env", &b"A=1\n"[..]), ("step_summary", b"x")]);
-        assert!(dir.path().join("w").is_dir(), "the workspace is made");
-        let pid = std::fs::read_to_string(temp.join("_step/pid")).unwrap();
-        assert!(pid.trim().parse::<u32>().is_ok(), "{pid:?}");
+        for head in [false, true] {
+            let out = run_input_with(&input, head, false);
+            assert_eq!(out.status.code(), Some(4));
+            assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+            let mut lines = Vec::new();
+            let mut stdout = StepStdout::new(Some(BOUNDARY));
+            stdout.push(&out.stdout, &mut |l, _| lines.push(l));
+            stdout.finish(&mut |l, _| lines.push(l));
+            assert_eq!(
+                lines,
+                ["binary \0 \\c 'quoted' %s", "s=mine", "out", "last"]
+            );
+            let StepFilesBack::Files(files) = stdout.files() else {
+                panic!("{:?}", String::from_utf8_lossy(&out.stdout));
+            };
+            let got: Vec<(&str, &[u8])> = files
+                .iter()
+                .map(|f| (f.name.as_str(), f.bytes.as_slice()))
+                .collect();
+            assert_eq!(got, [("set_env", &b"A=1\n"[..]), ("step_summary", b"x")]);
+            assert!(dir.path().join("w").is_dir(), "the workspace is made");
+            let pid = std::fs::read_to_string(temp.join("_step/pid")).unwrap();
+            assert!(pid.trim().parse::<u32>().is_ok(), "{pid:?}");
+        }
 
         // The next step starts with empty files; one over SENT_UP_TO comes back as its
         // size alone; a missing working directory still ends with the listing.
@@ -1164,14 +1260,14 @@ mod tests {
         assert!(lines.is_empty(), "{lines:?}");
         assert!(no_files(&files), "{files:?}");
 
-        // A cut-off input runs nothing.
-        let cut = &input[..input.len() - 3];
-        let out = run_input(cut);
-        assert!(
-            out.stdout.is_empty(),
-            "{:?}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        assert_ne!(out.status.code(), Some(0));
+        // A cut-off input runs nothing (the connection lost: stdin ends).
+        for head in [false, true] {
+            let cut = &input[..input.len() - 3];
+            let out = run_input_with(cut, head, true);
+            let (lines, files) = read_in(&[&out.stdout]);
+            assert!(lines.is_empty(), "{lines:?}");
+            assert!(matches!(files, StepFilesBack::Missing), "{files:?}");
+            assert_ne!(out.status.code(), Some(0));
+        }
     }
 }
