@@ -24,8 +24,9 @@
 //! stream lost) leaves the files empty, and the engine says so in a runner line.
 //!
 //! Few processes a step (each costs milliseconds, on a busy node more): besides the
-//! step's own, `rm`, `mkfifo`, two `cat`s, `setsid` and a `sleep` that bounds the copying
-//! after the step; no `tar`, no script file of the runner's own.
+//! step's own, two `cat`s, `setsid` and a `sleep` that bounds the copying after the step
+//! (`rm` and `mkfifo` only when the last step's FIFOs cannot serve); no `tar`, no script
+//! file of the runner's own.
 
 use std::time::Duration;
 
@@ -218,7 +219,11 @@ fn launch(process: &PodProcess, temp: &str) -> String {
 /// (kubernetes/kubernetes#44371), so the step would otherwise last as long as its
 /// background process. Once the step's main process has exited, its output is copied
 /// for at most 200 ms more, then the `cat`s are stopped (as on the host: later output of
-/// a background process is lost). The variables it sets before the step starts have
+/// a background process is lost). The FIFOs serve the next step too (no `rm`, no
+/// `mkfifo`) when both `cat`s ended at their end of file, so nothing held them open
+/// (`_step/fifos` then says `clean`); after `cat`s that had to be stopped, or an exec that
+/// did not get that far, the next step makes new ones, so no process left behind writes
+/// into a later step's log. The variables it sets before the step starts have
 /// names no step's environment uses (`_hr_*`): the step's variables are exported in this
 /// shell, so assigning one of those names would change the step's value.
 ///
@@ -276,8 +281,13 @@ fn step_input(process: &PodProcess, boundary: &str, temp: &str) -> Vec<u8> {
         format!(
             "[ -d {workspace} ] || mkdir -p {workspace}\n\
              cd {cwd} || {{ echo \"the working directory {cwd_text} does not exist in the job pod\" >&2; _hr_files; exit 1; }}\n\
+             _hr_fifos=\n\
+             {{ read _hr_fifos <{temp}/_step/fifos; }} 2>/dev/null\n\
+             echo busy >{temp}/_step/fifos\n\
+             if [ \"$_hr_fifos\" != clean ] || [ ! -p {temp}/_step/out ] || [ ! -p {temp}/_step/err ]; then\n\
              rm -f {temp}/_step/out {temp}/_step/err\n\
              mkfifo {temp}/_step/out {temp}/_step/err || {{ _hr_files; exit 1; }}\n\
+             fi\n\
              cat {temp}/_step/out & _hr_out=$!\n\
              cat {temp}/_step/err >&2 & _hr_err=$!\n\
              if [ ! -e {temp}/_step/setsid-w ] && [ ! -e {temp}/_step/setsid-none ]; then\n\
@@ -289,9 +299,11 @@ fn step_input(process: &PodProcess, boundary: &str, temp: &str) -> Vec<u8> {
              {launch} </dev/null >{temp}/_step/out 2>{temp}/_step/err\n\
              fi\n\
              code=$?\n\
-             (sleep 0.2; kill \"$_hr_out\" \"$_hr_err\") </dev/null >/dev/null 2>&1 & k=$!\n\
-             wait \"$_hr_out\" \"$_hr_err\"\n\
+             (sleep 0.2; echo held >{temp}/_step/fifos; kill \"$_hr_out\" \"$_hr_err\") </dev/null >/dev/null 2>&1 & k=$!\n\
+             wait \"$_hr_out\"; _hr_o=$?\n\
+             wait \"$_hr_err\"; _hr_e=$?\n\
              kill \"$k\" 2>/dev/null\n\
+             if [ \"$_hr_o$_hr_e\" = 00 ]; then read _hr_fifos <{temp}/_step/fifos; [ \"$_hr_fifos\" = busy ] && echo clean >{temp}/_step/fifos; fi\n\
              _hr_files\n\
              exit $code\n\
              }}\n",
@@ -1269,5 +1281,47 @@ mod tests {
             assert!(matches!(files, StepFilesBack::Missing), "{files:?}");
             assert_ne!(out.status.code(), Some(0));
         }
+    }
+
+    /// The FIFOs serve the next step when nothing held them; after a background process
+    /// held one, the next step has new ones and never sees that process's output.
+    #[test]
+    fn fifos_are_kept_only_when_nothing_held_them() {
+        if !["mkfifo", "head", "wc", "sleep"].iter().all(|t| have(t)) {
+            eprintln!("skipped: no mkfifo, head, wc or sleep");
+            return;
+        }
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let temp = dir.path().join("t");
+        let temp_text = temp.display().to_string();
+        let step = |script: &str| PodProcess {
+            program: "sh".into(),
+            args: vec!["-c".into(), script.into()],
+            env: Vec::new(),
+            cwd: dir.path().display().to_string(),
+            workspace: dir.path().display().to_string(),
+            files: Vec::new(),
+            timeout: None,
+        };
+        let run = |script: &str| {
+            let out = run_input(&step_input(&step(script), BOUNDARY, &temp_text));
+            let (lines, _) = read_in(&[&out.stdout]);
+            let fifo = std::fs::metadata(temp.join("_step/out")).unwrap().ino();
+            let state = std::fs::read_to_string(temp.join("_step/fifos")).unwrap();
+            (lines, fifo, state.trim().to_string())
+        };
+        let (lines, first, state) = run("echo one");
+        assert_eq!((lines, state.as_str()), (vec!["one".to_string()], "clean"));
+        let (_, second, _) = run("echo two");
+        assert_eq!(second, first, "a clean FIFO serves the next step");
+        let started = std::time::Instant::now();
+        let (lines, third, state) = run("(sleep 2; echo too-late) & echo three");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert_eq!((lines, state.as_str()), (vec!["three".to_string()], "held"));
+        assert_eq!(third, first);
+        let (lines, fourth, state) = run("sleep 2; echo four");
+        assert_eq!((lines, state.as_str()), (vec!["four".to_string()], "clean"));
+        assert_ne!(fourth, first, "a FIFO something held is made anew");
     }
 }
