@@ -427,6 +427,10 @@ impl JobState<'_> {
                     );
                     pod.run_container_step(&step, &mut reader, &token)
                         .await
+                        .map(|end| {
+                            pod_files = Some(end.files);
+                            end.exit
+                        })
                         .map_err(StepError::from)
                 }
                 Some((pod, process)) => pod

@@ -27,7 +27,7 @@ use serde_json::json;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::exec::STEP_FILES;
+use super::exec::{PodStepEnd, STEP_FILES, StepFilesBack, files_listing, parse_files};
 use super::manifest::{REPO_VOLUME, TEMP_VOLUMES, args_by_reference};
 use super::{JobPod, POD_NAME, POD_TEMP, POD_WORKSPACE_ROOT, PodError};
 use hr_cluster::{describe, retry, status_code};
@@ -96,7 +96,7 @@ impl JobPod {
         step: &ContainerStep,
         on_line: &mut dyn OutputSink,
         cancel: &CancellationToken,
-    ) -> Result<ProcessExit, PodError> {
+    ) -> Result<PodStepEnd, PodError> {
         let error = container_error(&step.name);
         let start = Instant::now();
         // Fresh `GITHUB_*` files and the folders the mounts need.
@@ -176,13 +176,28 @@ impl JobPod {
             }
         };
         match ended {
-            Ok(code) => Ok(ProcessExit {
-                code: Some(code),
-                signal: None,
-                timed_out: false,
-                cancelled: false,
-                duration: start.elapsed(),
-            }),
+            Ok(code) => {
+                let exit = ProcessExit {
+                    code: Some(code),
+                    signal: None,
+                    timed_out: false,
+                    cancelled: false,
+                    duration: start.elapsed(),
+                };
+                // The files the container wrote, read from the steps container (one more
+                // exec: the ephemeral container's image may have no shell).
+                let listing = self
+                    .exec_output(
+                        vec!["sh".into(), "-c".into(), files_listing(POD_TEMP)],
+                        "reading a container step's GITHUB_* files",
+                    )
+                    .await?;
+                let files = match parse_files(&listing) {
+                    Ok(files) => StepFilesBack::Files(files),
+                    Err(e) => StepFilesBack::Malformed(e),
+                };
+                Ok(PodStepEnd { exit, files })
+            }
             Err(timed_out) => {
                 on_line.line(
                     OutputStream::Stderr,
@@ -197,12 +212,16 @@ impl JobPod {
                     ),
                     false,
                 );
-                Ok(ProcessExit {
+                let exit = ProcessExit {
                     code: None,
                     signal: None,
                     timed_out,
                     cancelled: !timed_out,
                     duration: start.elapsed(),
+                };
+                Ok(PodStepEnd {
+                    exit,
+                    files: StepFilesBack::Missing,
                 })
             }
         }

@@ -261,17 +261,9 @@ fn step_input(process: &PodProcess, boundary: &str, temp: &str) -> Vec<u8> {
             ": >{temp}/_step/pid\n\
              _hr_files() {{\n\
              printf '\\n{head}%s\\n' {tail}\n\
-             for f in {names}; do\n\
-             if [ -s {temp}/_files/$f ]; then\n\
-             n=$(($(wc -c <{temp}/_files/$f)))\n\
-             if [ \"$n\" -gt {sent_up_to} ]; then printf '%s %s unsent\\n' $f $n; \
-             else printf '%s %s\\n' $f $n; head -c $n {temp}/_files/$f; fi\n\
-             fi\n\
-             done\n\
-             echo end\n\
+             {listing}\
              }}\n",
-            names = STEP_FILES.join(" "),
-            sent_up_to = SENT_UP_TO,
+            listing = files_listing(temp),
         )
         .as_bytes(),
     );
@@ -787,9 +779,27 @@ pub enum StepFilesFormatError {
     TooLong { limit: usize },
 }
 
+/// Shell commands that print the non-empty `GITHUB_*` files as [`parse_files`] reads
+/// them (after a step in the step's own exec; after a container step in an exec of its
+/// own).
+pub(super) fn files_listing(temp: &str) -> String {
+    format!(
+        "for f in {names}; do\n\
+         if [ -s {temp}/_files/$f ]; then\n\
+         n=$(($(wc -c <{temp}/_files/$f)))\n\
+         if [ \"$n\" -gt {sent_up_to} ]; then printf '%s %s unsent\\n' $f $n; \
+         else printf '%s %s\\n' $f $n; head -c $n {temp}/_files/$f; fi\n\
+         fi\n\
+         done\n\
+         echo end\n",
+        names = STEP_FILES.join(" "),
+        sent_up_to = SENT_UP_TO,
+    )
+}
+
 /// The listing [`step_input`] writes: `name size\n` + `size` bytes, or `name size
 /// unsent\n` alone, repeated, then `end\n`.
-fn parse_files(mut bytes: &[u8]) -> Result<StepFileContents, StepFilesFormatError> {
+pub(super) fn parse_files(mut bytes: &[u8]) -> Result<StepFileContents, StepFilesFormatError> {
     let mut files = Vec::new();
     loop {
         if bytes == b"end\n" {
