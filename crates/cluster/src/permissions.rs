@@ -86,7 +86,11 @@ pub const POD_ATTACH: Permission = permission("", "pods", "attach", &["get", "cr
 /// Running the steps of a `kubernetes` label's job in its pod (`backend::pod`). WebSocket
 /// exec is authorized as `get`, and from Kubernetes 1.35 also as `create`.
 pub const POD_EXEC: Permission = permission("", "pods", "exec", &["get", "create"]);
-/// The registry credentials Secret of a build namespace (never read back).
+/// A Docker step of a job pod, an ephemeral container added to the running pod.
+pub const POD_EPHEMERAL_CONTAINERS: Permission =
+    permission("", "pods", "ephemeralcontainers", &["patch"]);
+/// The registry credentials Secret of a build namespace, and a job pod's Secrets (its
+/// containers' env, its image pull Secret); never read back.
 pub const SECRETS: Permission = permission("", "secrets", "", &["create"]);
 /// The optional ResourceQuota of a build namespace.
 pub const RESOURCE_QUOTAS: Permission = permission("", "resourcequotas", "", &["create"]);
@@ -108,7 +112,7 @@ pub const LEASES: Permission = permission(
 
 /// Every permission any configuration may need (the union of [`needed_permissions`] over
 /// all configurations).
-pub const ALL_PERMISSIONS: [Permission; 13] = [
+pub const ALL_PERMISSIONS: [Permission; 14] = [
     NAMESPACES,
     JOBS,
     LEASES,
@@ -118,16 +122,26 @@ pub const ALL_PERMISSIONS: [Permission; 13] = [
     PVCS,
     POD_ATTACH,
     POD_EXEC,
+    POD_EPHEMERAL_CONTAINERS,
     SECRETS,
     RESOURCE_QUOTAS,
     LIMIT_RANGES,
     EVENTS,
 ];
 
-/// What the jobs of `kubernetes` labels need besides builds: their namespace, their pod
-/// (created, read while it starts; deleted with the namespace), and exec into it.
-pub fn job_pod_permissions() -> [Permission; 3] {
-    [NAMESPACES, PODS_WITH_LOADER, POD_EXEC]
+/// What the jobs of `kubernetes` labels and container jobs need besides builds: their
+/// namespace, their Secrets (env, image pull), their pod (created, read while it starts;
+/// deleted with the namespace), exec into it, its services' and Docker steps' logs, and
+/// Docker steps as ephemeral containers.
+pub fn job_pod_permissions() -> [Permission; 6] {
+    [
+        NAMESPACES,
+        SECRETS,
+        PODS_WITH_LOADER,
+        POD_EXEC,
+        POD_LOGS,
+        POD_EPHEMERAL_CONTAINERS,
+    ]
 }
 
 /// `needed` (a build's) plus what the job pods of `kubernetes` labels need.
