@@ -556,6 +556,7 @@ impl JobState<'_> {
                 env: post_env,
                 cwd,
                 action_id: key.id.clone(),
+                image: None,
             });
         }
         Ok(outcome)

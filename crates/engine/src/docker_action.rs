@@ -8,7 +8,9 @@
 //!   (for `docker://`, the `args` input split as a shell would), else the image's `CMD`;
 //! - the environment is the step's, `runs.env` (evaluated with `inputs`; the step's own
 //!   `env` wins), `INPUT_<NAME>` for every input, and the `/github/...` paths;
-//! - `runs.pre-entrypoint` and `runs.post-entrypoint` are not run yet (a warning says so).
+//! - `runs.pre-entrypoint` runs in the same image right before the main entrypoint
+//!   (GitHub runs it when the job starts), `runs.post-entrypoint` when the job ends
+//!   (`always()`), as a post step.
 //!
 //! An action whose `runs.image` is a `Dockerfile` is built first
 //! ([`crate::image_steps::action_image`]: pushed to the action image repository, reused
@@ -19,10 +21,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::action::ActionStepError;
-use super::commands::AnnotationLevel;
 use super::eval::string_object;
-use super::events::StepKey;
-use super::job::{Frame, JobState};
+use super::events::{Outcome, StepKey};
+use super::job::{Frame, JobState, PostStep};
 use super::step::{ProcessOutcome, StepError, StepProcess};
 use super::step_def::StepDef;
 use crate::pod::docker_options::split_words;
@@ -136,24 +137,12 @@ impl JobState<'_> {
                 Some(image) => image,
                 None => {
                     return Ok(ProcessOutcome {
-                        outcome: Some(super::events::Outcome::Cancelled),
+                        outcome: Some(Outcome::Cancelled),
                         ..ProcessOutcome::default()
                     });
                 }
             },
         };
-        for (field, set) in [
-            ("pre-entrypoint", runs.pre_entrypoint),
-            ("post-entrypoint", runs.post_entrypoint),
-        ] {
-            if set.is_some() {
-                self.annotate(
-                    Some(key),
-                    AnnotationLevel::Warning,
-                    &format!("{uses}: runs.{field} is not run yet by hybrid-runner; the main entrypoint runs alone"),
-                );
-            }
-        }
         // `runs.args` and `runs.env` see the action's inputs.
         let mut scope = frame.scope.clone();
         scope.set(
@@ -182,8 +171,41 @@ impl JobState<'_> {
             args,
             env: run_env,
         };
-        self.run_container(frame, def, key, uses, run, env, timeout)
-            .await
+        // `pre-entrypoint` right before the main entrypoint, in the same image and
+        // environment without the arguments (GitHub runs it when the job starts).
+        if let Some(pre) = runs.pre_entrypoint {
+            let pre_run = DockerRun {
+                entrypoint: Some(pre.to_string()),
+                args: Vec::new(),
+                ..run.clone()
+            };
+            let outcome = self
+                .run_container(frame, def, key, uses, pre_run, env, timeout)
+                .await?;
+            if outcome.outcome == Some(Outcome::Failure) {
+                return Ok(outcome);
+            }
+        }
+        let outcome = self
+            .run_container(frame, def, key, uses, run.clone(), env, timeout)
+            .await?;
+        // `post-entrypoint` when the job ends, under `always()`, as actions/runner runs a
+        // container action's post stage.
+        if let Some(post) = runs.post_entrypoint {
+            let mut post_env = run.env.clone();
+            post_env.extend(env.iter().cloned());
+            self.register_post(PostStep {
+                name: format!("Post {}", key.name),
+                condition: "always()".to_string(),
+                program: post.to_string(),
+                args: Vec::new(),
+                env: post_env,
+                cwd: self.working_directory(frame, def)?,
+                action_id: key.id.clone(),
+                image: Some(run.image.clone()),
+            });
+        }
+        Ok(outcome)
     }
 
     /// Runs `run` in the job's pod: its environment under the step's (`env`), the step's

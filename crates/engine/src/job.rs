@@ -50,6 +50,8 @@ pub struct PostStep {
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
     pub action_id: String,
+    /// A Docker action's `post-entrypoint` runs in this image (in the job's pod).
+    pub image: Option<String>,
 }
 
 /// The steps list being run: the job's, or a composite action's.

@@ -662,7 +662,7 @@ impl JobState<'_> {
                 timeout: None,
             };
             let outcome = self
-                .run_process_step(&frame, &key, process, &[])
+                .run_process_step_in(&frame, &key, process, &[], post.image.as_deref())
                 .await
                 .map(|p| p.outcome.unwrap_or(Outcome::Success));
             self.finish_side_step(&mut frame, &key, started, outcome);

@@ -100,10 +100,13 @@ fn cluster_role_grants_exactly_what_the_builder_needs() {
                         assert_ne!(verb, "*", "{what}: no wildcard verbs");
                         assert_ne!(resource, "*", "{what}: no wildcard resources");
                         // The build lease is the one object the runner changes (its
-                        // renewal is a patch); nothing else is ever updated or patched.
-                        let lease_patch = verb == "patch" && resource == "leases";
+                        // renewal is a patch), and a job pod takes Docker steps as
+                        // ephemeral containers (a patch of that subresource only);
+                        // nothing else is ever updated or patched.
+                        let allowed_patch = verb == "patch"
+                            && (resource == "leases" || resource == "pods/ephemeralcontainers");
                         assert!(
-                            lease_patch
+                            allowed_patch
                                 || !["update", "patch", "escalate", "bind", "impersonate"]
                                     .contains(&verb.as_str()),
                             "{what}: {verb} on {resource} is never needed"
@@ -120,13 +123,14 @@ fn cluster_role_grants_exactly_what_the_builder_needs() {
             }
         }
         assert_eq!(granted, wanted, "{what}: the ClusterRole is the needed set");
-        // Secrets are never readable; they are granted only with registry credentials.
+        // Secrets are never readable; they are granted only with registry credentials or
+        // job pods (their env and image pull Secrets).
         let secret_verbs: Vec<&str> = granted
             .iter()
             .filter(|(_, r, _)| r == "secrets")
             .map(|(_, _, v)| v.as_str())
             .collect();
-        if settings.registry_secret.is_some() {
+        if settings.registry_secret.is_some() || runs_job_pods(&settings.labels) {
             assert_eq!(secret_verbs, ["create"], "{what}");
         } else {
             assert!(secret_verbs.is_empty(), "{what}");
@@ -235,7 +239,17 @@ fn the_permission_table_covers_every_api_call_of_the_builder_source() {
         (".exec(", "pods/exec", &["get", "create"]),
         (".get(POD_NAME)", "pods", &["get"]),
         (".create(&post, pod)", "pods", &["create"]),
-        (".create(&post, namespace)", "namespaces", &["create"]),
+        (
+            ".create(&post, &manifests.namespace)",
+            "namespaces",
+            &["create"],
+        ),
+        ("secrets.create(&post", "secrets", &["create"]),
+        (
+            ".patch_ephemeral_containers(",
+            "pods/ephemeralcontainers",
+            &["patch"],
+        ),
         (".log_stream(", "pods/log", &["get"]),
         (".logs(", "pods/log", &["get"]),
         ("watcher::Config", "jobs", &["list", "watch"]),

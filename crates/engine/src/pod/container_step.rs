@@ -82,9 +82,9 @@ pub fn container_paths_env() -> Vec<(String, String)> {
 }
 
 fn container_error(name: &str) -> impl Fn(String) -> PodError + '_ {
-    move |message| PodError::Exec {
-        phase: "running a container step",
-        message: format!("{name}: {message}"),
+    move |message| PodError::ContainerStep {
+        name: name.to_string(),
+        message,
     }
 }
 
@@ -97,6 +97,16 @@ impl JobPod {
         on_line: &mut dyn OutputSink,
         cancel: &CancellationToken,
     ) -> Result<PodStepEnd, PodError> {
+        // `step-<step index>-<n>`: a step may run several containers (pre-entrypoint,
+        // main), and an ephemeral container's name is taken for the pod's life.
+        let n = self
+            .container_steps
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        let step = &ContainerStep {
+            name: format!("{}-{n}", step.name),
+            ..step.clone()
+        };
         let error = container_error(&step.name);
         let start = Instant::now();
         // Fresh `GITHUB_*` files and the folders the mounts need.

@@ -122,6 +122,9 @@ pub enum PodError {
         service: String,
         logs: Vec<String>,
     },
+    /// A Docker step's container (its message says what and, where one helps, the remedy).
+    #[error("the container step {name} in the job pod failed: {message}")]
+    ContainerStep { name: String, message: String },
     #[error("the job was cancelled while its pod was starting")]
     Cancelled,
     #[error(
@@ -225,6 +228,9 @@ pub struct JobPod {
     copy_idle: Duration,
     /// The services' container names, by service id.
     services: Vec<(String, String)>,
+    /// How many container steps the pod has taken (each ephemeral container needs a
+    /// name of its own, for good: they are never removed).
+    container_steps: std::sync::atomic::AtomicUsize,
     /// Runner lines about how the job's containers were mapped.
     notes: Vec<String>,
 }
@@ -280,6 +286,7 @@ impl JobPod {
             copy_idle: settings.copy_idle_timeout,
             services: manifests.services.clone(),
             notes: manifests.notes.clone(),
+            container_steps: Default::default(),
         };
         let started = tokio::select! {
             r = pod_job.create_and_wait(&manifests, settings.start_timeout) => r,

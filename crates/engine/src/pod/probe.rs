@@ -87,6 +87,7 @@ impl CheckPod {
             copy_idle: super::DEFAULT_COPY_IDLE_TIMEOUT,
             services: Vec::new(),
             notes: Vec::new(),
+            container_steps: Default::default(),
         };
         let report = self.round_trips(&pod, registry_url).await;
         // The namespace goes right after this anyway: no waiting for the pod to go.

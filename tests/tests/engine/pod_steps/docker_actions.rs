@@ -29,7 +29,7 @@ async fn docker_steps_run_as_containers_of_the_job_pod() {
     };
     let rig = Rig::new(FakeKubeOptions::default());
     let action = format!(
-        "name: greet\ninputs:\n  who:\n    default: world\nruns:\n  using: docker\n  image: docker://{busybox}\n  entrypoint: sh\n  args:\n    - -c\n    - 'echo \"greeting ${{{{ inputs.who }}}} $INPUT_WHO in $GITHUB_WORKSPACE\"; exit 3'\n"
+        "name: greet\ninputs:\n  who:\n    default: world\nruns:\n  using: docker\n  image: docker://{busybox}\n  pre-entrypoint: env\n  post-entrypoint: env\n  entrypoint: sh\n  args:\n    - -c\n    - 'echo \"greeting ${{{{ inputs.who }}}} $INPUT_WHO in $GITHUB_WORKSPACE\"; exit 3'\n"
     );
     let (server, sha) = app_server(rig.dir.path(), &[("greet/action.yml", &action)]);
     let missing = format!("{}/no-such-image:1", registry.host);
@@ -81,6 +81,10 @@ jobs:
             .any(|l| l.contains("ErrImagePull") && l.contains("no-such-image")),
         "{all:#?}"
     );
+    // `pre-entrypoint` and `post-entrypoint` (`env`) ran in the action's image, with its
+    // inputs.
+    let with_input = all.iter().filter(|l| *l == "INPUT_WHO=octo").count();
+    assert_eq!(with_input, 2, "{all:#?}");
     assert!(started.elapsed() < Duration::from_secs(120));
     assert!(all.iter().all(|l| !l.contains(SECRET)));
     // The step's env, a secret among it, went by a Secret, never in the pod's patch.
