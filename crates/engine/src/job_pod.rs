@@ -159,6 +159,13 @@ impl JobState<'_> {
         }
         set_job_context(frame, &pod, &containers);
         self.pod = Some(Arc::clone(&pod));
+        let event = &engine.run.event_path;
+        if event.is_file()
+            && let Err(e) = pod.provide_event(event, &self.temp).await
+        {
+            self.note(None, LogKind::Runner, &format!("error: {e}"));
+            return Err(Outcome::Failure);
+        }
         if engine.checkout == CheckoutMode::InPlace {
             // `exec`: the workspace is the repository on this host; the pod gets a copy.
             let workspace = &engine.run.workspace;

@@ -73,6 +73,10 @@ pub fn container_paths_env() -> Vec<(String, String)> {
         ("GITHUB_WORKSPACE".into(), GITHUB_WORKSPACE.into()),
         ("HOME".into(), GITHUB_HOME.into()),
         ("RUNNER_TEMP".into(), GITHUB_RUNNER_TEMP.into()),
+        (
+            "GITHUB_EVENT_PATH".into(),
+            format!("{GITHUB_WORKFLOW}/event.json"),
+        ),
         ("GITHUB_ENV".into(), file("set_env")),
         ("GITHUB_OUTPUT".into(), file("set_output")),
         ("GITHUB_PATH".into(), file("add_path")),

@@ -332,7 +332,13 @@ impl JobPod {
         if let Some((_, pod)) = self.actions().into_iter().find(|(h, _)| *h == host) {
             return Ok(pod);
         }
-        let pod_dir = format!("{POD_TEMP}/_actions/{}", self.actions().len());
+        let prefix = format!("{POD_TEMP}/_actions/");
+        let copied = self
+            .actions()
+            .iter()
+            .filter(|(_, pod)| pod.starts_with(&prefix))
+            .count();
+        let pod_dir = format!("{prefix}{copied}");
         self.copy_into(host_dir, &pod_dir).await?;
         let mut actions = match self.actions.lock() {
             Ok(a) => a,
@@ -340,6 +346,30 @@ impl JobPod {
         };
         actions.push((host, pod_dir.clone()));
         Ok(pod_dir)
+    }
+
+    /// Copies the run's event file (`GITHUB_EVENT_PATH`, outside the job's temp folder on
+    /// this host) into the pod at `/__t/_github_workflow/event.json`, where actions/runner
+    /// keeps it (a Docker step sees it at `/github/workflow/event.json`); its host path
+    /// then maps there in every step of the job.
+    pub async fn provide_event(&self, event: &Path, temp_host: &Path) -> Result<(), PodError> {
+        let dir = temp_host.join("_github_workflow");
+        let copied = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::copy(event, dir.join("event.json")).map(|_| ()));
+        if let Err(e) = copied {
+            return Err(PodError::Exec {
+                phase: "copying the event file",
+                message: format!("{}: {e}", dir.display()),
+            });
+        }
+        let in_pod = format!("{POD_TEMP}/_github_workflow");
+        self.copy_into(&dir, &in_pod).await?;
+        let mut mapped = match self.actions.lock() {
+            Ok(a) => a,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        mapped.push((event.display().to_string(), format!("{in_pod}/event.json")));
+        Ok(())
     }
 
     pub(crate) fn pods(&self) -> Api<Pod> {

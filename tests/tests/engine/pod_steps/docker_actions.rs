@@ -48,7 +48,12 @@ jobs:
           who: mona
           entrypoint: sh
           args: -c 'echo "from-docker-step $INPUT_WHO in $(pwd) home=$HOME"; echo answer=42 >> "$GITHUB_OUTPUT"; echo made-by-docker > made.txt; echo "secret ${{{{ secrets.MY_SECRET }}}}"'
-      - run: echo "file=$(cat made.txt) answer=${{{{ steps.d.outputs.answer }}}}"
+      - run: echo "file=$(cat made.txt) answer=${{{{ steps.d.outputs.answer }}}} event=$(cat "$GITHUB_EVENT_PATH" | head -c 1)"
+      - uses: docker://{busybox}
+        with:
+          entrypoint: sh
+          args: -c 'echo "docker event=$(head -c 1 "$GITHUB_EVENT_PATH") at $GITHUB_EVENT_PATH"'
+
       - uses: ./greet
         continue-on-error: true
         with:
@@ -67,7 +72,8 @@ jobs:
     assert_eq!(run.result, Outcome::Success, "{all:#?}");
     for wanted in [
         "from-docker-step mona in /github/workspace home=/github/home",
-        "file=made-by-docker answer=42",
+        "file=made-by-docker answer=42 event={",
+        "docker event={ at /github/workflow/event.json",
         "greeting octo octo in /github/workspace",
         "secret ***",
         "after-all",
