@@ -174,21 +174,21 @@ pub fn split_words(text: &str) -> Result<Vec<String>, OptionsError> {
     Ok(words)
 }
 
-/// Go's `time.ParseDuration` for the forms Docker's health flags take (`10s`, `1m30s`,
-/// `500ms`, `2h`).
+/// Go's `time.ParseDuration`, as Docker's health flags and Gitea's runner config take
+/// it: one or more `<number><unit>` (units `ns`, `us`, `µs`, `ms`, `s`, `m`, `h`; the
+/// number may have a fraction), or a bare `0`; `None` for anything else, a duration too
+/// long to hold included.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
-    }
     if rest == "0" {
         return Some(Duration::ZERO);
     }
+    if rest.is_empty() {
+        return None;
+    }
     let mut total = 0f64;
     while !rest.is_empty() {
-        let number_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
         let number: f64 = rest[..number_end].parse().ok()?;
         rest = &rest[number_end..];
         let unit_end = rest
@@ -206,7 +206,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         rest = &rest[unit_end..];
         total += number * scale;
     }
-    Some(Duration::from_secs_f64(total))
+    Duration::try_from_secs_f64(total).ok()
 }
 
 /// Docker's memory size (`512m`, `1g`, `1073741824`, `2GB`) as a Kubernetes quantity.
@@ -429,5 +429,7 @@ mod tests {
         assert_eq!(parse_duration("0"), Some(Duration::ZERO));
         assert_eq!(parse_duration("10"), None);
         assert_eq!(parse_duration("5x"), None);
+        // Too long to hold: refused, never a panic.
+        assert_eq!(parse_duration(&format!("{}h", "9".repeat(400))), None);
     }
 }

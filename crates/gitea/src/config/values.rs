@@ -37,40 +37,9 @@ pub enum ValueError {
 /// Parses a Go duration: one or more `<number><unit>` (units `ns`, `us`, `µs`, `ms`, `s`,
 /// `m`, `h`; the number may have a fraction), or a bare `0`.
 pub fn parse_duration(text: &str) -> Result<Duration, ValueError> {
-    let text = text.trim();
-    let invalid = || ValueError::Duration {
-        text: text.to_string(),
-    };
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if text.is_empty() {
-        return Err(invalid());
-    }
-    let mut total = 0f64;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(invalid)?;
-        let number: f64 = rest[..number_len].parse().map_err(|_| invalid())?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds_per_unit = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(invalid()),
-        };
-        rest = &rest[unit_len..];
-        total += number * seconds_per_unit;
-    }
-    Duration::try_from_secs_f64(total).map_err(|_| invalid())
+    hr_engine::pod::docker_options::parse_duration(text).ok_or_else(|| ValueError::Duration {
+        text: text.trim().to_string(),
+    })
 }
 
 /// Writes a duration the way [`parse_duration`] reads it, in the largest exact units
