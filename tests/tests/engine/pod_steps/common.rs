@@ -223,3 +223,58 @@ pub fn repository(root: &std::path::Path, path: &str, files: &[(&str, &str)]) ->
     git(&dir, &["tag", "v1"]);
     head
 }
+
+/// A loopback registry (requiring `user:password` when `auth` is given) and what `push`
+/// puts into it, made off the async runtime; `None` (after a notice) where the sandbox,
+/// the registry or the image tools are missing outside CI.
+pub async fn registry_with<T: Send + 'static>(
+    auth: Option<(&'static str, &'static str)>,
+    push: impl FnOnce(&harness::registry::Registry) -> Option<T> + Send + 'static,
+) -> Option<(harness::registry::Registry, T)> {
+    if !sandbox_available() {
+        return None;
+    }
+    tokio::task::spawn_blocking(move || {
+        let registry = match auth {
+            Some((user, password)) => harness::registry::Registry::start_with_auth(user, password)?,
+            None => harness::registry::Registry::start()?,
+        };
+        let pushed = push(&registry)?;
+        Some((registry, pushed))
+    })
+    .await
+    .unwrap()
+}
+
+/// Runs `task` like [`execute`], calling `on_event` with each event as it comes (with
+/// the token that cancels the task).
+pub async fn execute_watching(
+    task: Task,
+    settings: &TaskSettings,
+    mut on_event: impl FnMut(&Event, &CancellationToken),
+) -> (JobOutcome, Vec<Event>) {
+    let (sink, mut rx) = EventSink::channel();
+    let cancel = CancellationToken::new();
+    let job = run_task(
+        task,
+        settings,
+        sink,
+        cancel.clone(),
+        CancellationToken::new(),
+    );
+    tokio::pin!(job);
+    let mut events = Vec::new();
+    let run = loop {
+        tokio::select! {
+            run = &mut job => break run,
+            Some(event) = rx.recv() => {
+                on_event(&event, &cancel);
+                events.push(event);
+            }
+        }
+    };
+    while let Ok(e) = rx.try_recv() {
+        events.push(e);
+    }
+    (run, events)
+}

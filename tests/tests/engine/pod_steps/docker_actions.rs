@@ -8,23 +8,13 @@ use std::time::{Duration, Instant};
 
 use harness::fake_kube::{FakeKubeOptions, validate_manifests};
 use harness::images::busybox_image;
-use harness::registry::Registry;
 use hr_engine::events::Outcome;
 
 use super::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_steps_run_as_containers_of_the_job_pod() {
-    if !sandbox_available() {
-        return;
-    }
-    let Some((registry, busybox)) = tokio::task::spawn_blocking(|| {
-        let registry = Registry::start()?;
-        let image = busybox_image(&registry)?;
-        Some((registry, image))
-    })
-    .await
-    .unwrap() else {
+    let Some((registry, busybox)) = registry_with(None, busybox_image).await else {
         return;
     };
     let rig = Rig::new(FakeKubeOptions::default());
@@ -128,13 +118,7 @@ async fn a_dockerfile_action_is_built_once_and_reused() {
     if !sandbox_available() || !harness::registry::require_program("buildah", "Kaniko builds") {
         return;
     }
-    let Some((registry, busybox)) = tokio::task::spawn_blocking(|| {
-        let registry = Registry::start()?;
-        let image = busybox_image(&registry)?;
-        Some((registry, image))
-    })
-    .await
-    .unwrap() else {
+    let Some((registry, busybox)) = registry_with(None, busybox_image).await else {
         return;
     };
     let rig = Rig::new(FakeKubeOptions::default());

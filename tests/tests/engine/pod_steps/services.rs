@@ -9,28 +9,20 @@ use std::time::{Duration, Instant};
 use harness::fake_kube::{FakeKubeOptions, validate_manifests};
 use harness::images::{busybox_image, echo_image, http_image};
 use harness::registry::Registry;
-use hr_engine::events::{Event, EventSink, Outcome};
-use hr_gitea::task::run_task;
-use tokio_util::sync::CancellationToken;
+use hr_engine::events::{Event, Outcome};
 
 use super::common::*;
 
 /// The registry and the three images: (busybox, echo on 7001 after 3 s, http on 8080).
 async fn images() -> Option<(Registry, (String, String, String))> {
-    if !sandbox_available() {
-        return None;
-    }
-    tokio::task::spawn_blocking(|| {
-        let registry = Registry::start()?;
-        let images = (
-            busybox_image(&registry)?,
-            echo_image(&registry, 7001, 3)?,
-            http_image(&registry, 8080, 0)?,
-        );
-        Some((registry, images))
+    registry_with(None, |registry| {
+        Some((
+            busybox_image(registry)?,
+            echo_image(registry, 7001, 3)?,
+            http_image(registry, 8080, 0)?,
+        ))
     })
     .await
-    .unwrap()
 }
 
 fn quick_rig() -> Rig {
@@ -173,32 +165,12 @@ jobs:
         run: echo always-ran
 "###
     );
-    let (sink, mut rx) = EventSink::channel();
-    let cancel = CancellationToken::new();
-    let settings = rig.settings();
-    let job = run_task(
-        task(403, &payload),
-        &settings,
-        sink,
-        cancel.clone(),
-        CancellationToken::new(),
-    );
-    tokio::pin!(job);
-    let mut events = Vec::new();
-    let run = loop {
-        tokio::select! {
-            run = &mut job => break run,
-            Some(event) = rx.recv() => {
-                if matches!(&event, Event::Log { line, .. } if line == "step-started") {
-                    cancel.cancel();
-                }
-                events.push(event);
-            }
+    let (run, events) = execute_watching(task(403, &payload), &rig.settings(), |event, cancel| {
+        if matches!(event, Event::Log { line, .. } if line == "step-started") {
+            cancel.cancel();
         }
-    };
-    while let Ok(e) = rx.try_recv() {
-        events.push(e);
-    }
+    })
+    .await;
     assert_eq!(run.result, Outcome::Cancelled, "{:#?}", lines(&events));
     assert!(has(&events, "always-ran"), "{:#?}", lines(&events));
     rig.assert_namespaces_deleted().await;
@@ -206,16 +178,8 @@ jobs:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_private_job_image_is_pulled_with_its_credentials_and_refused_without() {
-    if !sandbox_available() {
-        return;
-    }
-    let Some((_registry, image)) = tokio::task::spawn_blocking(|| {
-        let registry = Registry::start_with_auth("ci-bot", SECRET)?;
-        let image = busybox_image(&registry)?;
-        Some((registry, image))
-    })
-    .await
-    .unwrap() else {
+    let Some((_registry, image)) = registry_with(Some(("ci-bot", SECRET)), busybox_image).await
+    else {
         return;
     };
     let rig = quick_rig();
@@ -288,27 +252,15 @@ async fn services_start_figures() {
     let mut figures: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
     for round in 0..5 {
         for (i, payload) in [&alone, &with_services].into_iter().enumerate() {
-            let (sink, mut rx) = EventSink::channel();
-            let settings = rig.settings();
-            let job = run_task(
-                task(500 + round * 2 + i as i64, payload),
-                &settings,
-                sink,
-                CancellationToken::new(),
-                CancellationToken::new(),
-            );
-            tokio::pin!(job);
             let (mut started, mut first) = (None, None);
-            let run = loop {
-                tokio::select! {
-                    run = &mut job => break run,
-                    Some(event) = rx.recv() => match event {
-                        Event::JobStarted { .. } => started = Some(Instant::now()),
-                        Event::StepStarted { .. } if first.is_none() => first = Some(Instant::now()),
-                        _ => {}
-                    },
-                }
-            };
+            let settings = rig.settings();
+            let id = 500 + round * 2 + i as i64;
+            let (run, _) = execute_watching(task(id, payload), &settings, |event, _| match event {
+                Event::JobStarted { .. } => started = Some(Instant::now()),
+                Event::StepStarted { .. } if first.is_none() => first = Some(Instant::now()),
+                _ => {}
+            })
+            .await;
             assert_eq!(run.result, Outcome::Success, "round {round}, job {i}");
             figures[i].push(first.unwrap() - started.unwrap());
         }
