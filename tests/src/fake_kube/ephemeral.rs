@@ -28,14 +28,15 @@ use std::sync::Arc;
 
 use axum::http::Method;
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::api::ApiError;
 use super::routes::{Call, Target, json_response};
 use super::verbs::{
-    PATCH_TYPES, apply_patch, default_container, patch_body, sets_resource_version,
+    PATCH_TYPES, apply_patch, default_container, dry_run, media_type, patch_body, put_body,
+    record_manifest, sets_resource_version,
 };
-use super::{Shared, lock, pod_validation};
+use super::{Shared, pod_validation};
 
 /// `PUT` or `PATCH` of the subresource.
 pub(crate) fn write(
@@ -48,28 +49,13 @@ pub(crate) fn write(
         .read(|s| s.get(&target.key()).cloned())
         .ok_or_else(|| ApiError::not_found(target.rt, name))?;
     let sent = if call.method == Method::PUT {
-        let body = call
-            .body
-            .clone()
-            .filter(Value::is_object)
-            .ok_or_else(|| ApiError::bad_request("the request body is not a JSON object"))?;
-        if body["metadata"]["name"].as_str() != Some(name) {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({}) does not match the name on the URL ({name})",
-                body["metadata"]["name"].as_str().unwrap_or_default()
-            )));
-        }
-        if call.q("dryRun") != Some("All") {
-            lock(&shared.manifests).push(body.clone());
+        let body = put_body(call, name)?;
+        if !dry_run(call) {
+            record_manifest(shared, &body);
         }
         body
     } else {
-        let ct = call
-            .content_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim();
+        let ct = media_type(call);
         if !PATCH_TYPES.contains(&ct) {
             return Err(ApiError::unsupported_media_type(ct));
         }
@@ -105,7 +91,7 @@ pub(crate) fn write(
     if !errors.is_empty() {
         return Err(pod_validation::invalid_error(target.rt, name, &errors));
     }
-    if call.q("dryRun") == Some("All") {
+    if dry_run(call) {
         return Ok(json_response(200, &new));
     }
     let stored = shared

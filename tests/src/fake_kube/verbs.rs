@@ -43,12 +43,38 @@ pub(crate) fn default_namespace(mut ns: Value) -> Value {
     ns
 }
 
-fn dry_run(call: &Call) -> bool {
+pub(crate) fn dry_run(call: &Call) -> bool {
     call.q("dryRun") == Some("All")
 }
 
-fn record_manifest(shared: &Shared, body: &Value) {
+pub(crate) fn record_manifest(shared: &Shared, body: &Value) {
     lock(&shared.manifests).push(body.clone());
+}
+
+/// The body of a `PUT` of object `name`: a JSON object whose `metadata.name` is `name`,
+/// as the API server checks it.
+pub(crate) fn put_body(call: &Call, name: &str) -> Result<Value, ApiError> {
+    let body = call
+        .body
+        .clone()
+        .filter(Value::is_object)
+        .ok_or_else(|| ApiError::bad_request("the request body is not a JSON object"))?;
+    if body["metadata"]["name"].as_str() != Some(name) {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({}) does not match the name on the URL ({name})",
+            body["metadata"]["name"].as_str().unwrap_or_default()
+        )));
+    }
+    Ok(body)
+}
+
+/// The request's media type, without its parameters.
+pub(crate) fn media_type(call: &Call) -> &str {
+    call.content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
 }
 
 /// Name, namespace and admission checks shared by create and apply.
@@ -425,17 +451,7 @@ pub(crate) fn replace(
     call: &Call,
 ) -> Result<Response, ApiError> {
     let name = target.name.as_deref().unwrap_or_default();
-    let body = call
-        .body
-        .clone()
-        .filter(Value::is_object)
-        .ok_or_else(|| ApiError::bad_request("the request body is not a JSON object"))?;
-    if body["metadata"]["name"].as_str() != Some(name) {
-        return Err(ApiError::bad_request(format!(
-            "the name of the object ({}) does not match the name on the URL ({name})",
-            body["metadata"]["name"].as_str().unwrap_or_default()
-        )));
-    }
+    let body = put_body(call, name)?;
     let old = shared
         .read(|s| s.get(&target.key()).cloned())
         .ok_or_else(|| ApiError::not_found(target.rt, name))?;
@@ -451,12 +467,7 @@ pub(crate) fn patch(
     call: &Call,
 ) -> Result<Response, ApiError> {
     let name = target.name.as_deref().unwrap_or_default();
-    let ct = call
-        .content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim();
+    let ct = media_type(call);
     let apply = ct == "application/apply-patch+yaml";
     if !apply && !PATCH_TYPES.contains(&ct) {
         return Err(ApiError::unsupported_media_type(ct));
