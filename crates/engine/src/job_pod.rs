@@ -39,6 +39,26 @@ pub struct PodLauncher {
     pub label: Placement,
 }
 
+impl PodLauncher {
+    /// A daemon's launcher for the job of `task` that its label placed at `label`: there
+    /// is one when the runner has a cluster configured, and also when the label asks for
+    /// a pod without one (the pod then fails to start with the reason: the steps never
+    /// land on this host).
+    pub fn for_task(
+        label: Placement,
+        settings: &PodSettings,
+        kubernetes_configured: bool,
+        task: String,
+    ) -> Option<PodLauncher> {
+        let in_pod = matches!(label, Placement::Pod { .. });
+        (kubernetes_configured || in_pod).then(|| PodLauncher {
+            settings: settings.clone(),
+            task,
+            label,
+        })
+    }
+}
+
 impl JobState<'_> {
     /// Starts the job's pod when it needs one; `Err(outcome)` ends the job before its
     /// first step (the reason already written as a runner line).

@@ -184,14 +184,12 @@ pub async fn run_task(
         // Gitea has no GraphQL API: GITHUB_GRAPHQL_URL is empty, as act_runner sets it.
         github.insert("graphql_url", Value::from(""));
     }
-    // A label that asks for a pod gets one, configured or not: without a cluster the pod
-    // fails to start with the reason, and the steps never land on this host.
-    let in_pod = matches!(placement, Placement::Pod { .. });
-    let pods = (settings.kubernetes_configured || in_pod).then(|| PodLauncher {
-        settings: settings.pods.clone(),
-        task: task.id.to_string(),
-        label: placement,
-    });
+    let pods = PodLauncher::for_task(
+        placement,
+        &settings.pods,
+        settings.kubernetes_configured,
+        task.id.to_string(),
+    );
     let assignment = Assignment {
         workflow,
         needs,

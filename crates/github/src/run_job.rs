@@ -178,14 +178,12 @@ pub async fn run_job(
             }
         }
     }
-    // A label that asks for a pod gets one, configured or not: without a cluster the pod
-    // fails to start with the reason, and the steps never land on this host.
-    let in_pod = matches!(placement, Placement::Pod { .. });
-    let pods = (settings.kubernetes_configured || in_pod).then(|| PodLauncher {
-        settings: settings.pods.clone(),
-        task: job.request_id.to_string(),
-        label: placement,
-    });
+    let pods = PodLauncher::for_task(
+        placement,
+        &settings.pods,
+        settings.kubernetes_configured,
+        job.request_id.to_string(),
+    );
     let mut env = settings.envs.clone();
     for (k, v) in runner_env(job, settings) {
         hr_engine::eval::upsert(&mut env, k, v);
