@@ -1,7 +1,7 @@
 //! `uses:` steps: built-in actions the runner serves itself (checkout; the image builds in
 //! [`crate::image_steps::builtin`]), local and remote composite
 //! actions (nested, with `inputs` and `outputs`), node actions (`node20`/`node24` through
-//! the host's `node`, with `pre` and `post`), and Docker actions ([`crate::docker_action`],
+//! the host's `node`, with `pre` and `post`), and Docker actions (`docker_action`,
 //! in the job's pod).
 
 use std::path::{Path, PathBuf};

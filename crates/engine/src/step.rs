@@ -353,7 +353,7 @@ impl JobState<'_> {
     }
 
     /// [`Self::run_process_step`], in the container of `image` when given (a Docker step,
-    /// in the job's pod: [`crate::docker_action`]).
+    /// in the job's pod: `docker_action`).
     pub async fn run_process_step_in(
         &mut self,
         frame: &Frame,
@@ -418,32 +418,29 @@ impl JobState<'_> {
         let base = std::mem::take(&mut reader.state.step_env);
         let mut pod_files = None;
         let exit = {
-            let exit = match &pod {
-                Some((pod, process)) if image.is_some() => {
-                    let step = super::docker_action::container_step(
-                        process,
-                        image.unwrap_or_default(),
-                        key,
-                    );
-                    pod.run_container_step(&step, &mut reader, &token)
-                        .await
-                        .map(|end| {
-                            pod_files = Some(end.files);
-                            end.exit
-                        })
-                        .map_err(StepError::from)
-                }
-                Some((pod, process)) => pod
-                    .run_process(process, stop, &mut reader, &token)
-                    .await
-                    .map(|end| {
+            let exit = match (&pod, image) {
+                (Some((pod, process)), image) => {
+                    let end = match image {
+                        Some(image) => {
+                            let step = super::docker_action::container_step(process, image, key);
+                            pod.run_container_step(&step, &mut reader, &token).await
+                        }
+                        None => pod.run_process(process, stop, &mut reader, &token).await,
+                    };
+                    end.map(|end| {
                         pod_files = Some(end.files);
                         end.exit
                     })
-                    .map_err(StepError::from),
-                None => run_process_over(&spec, &base.env, stop, &mut reader, &token)
+                    .map_err(StepError::from)
+                }
+                (None, None) => run_process_over(&spec, &base.env, stop, &mut reader, &token)
                     .await
                     .map_err(StepError::from),
+                // A container step never runs on this host.
+                (None, Some(image)) => Err(crate::pod::PodStepError::NoPod {
+                    uses: format!("docker://{image}"),
+                }
+                .into()),
             };
             reader.finish();
             exit
