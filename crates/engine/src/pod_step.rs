@@ -95,9 +95,9 @@ impl JobState<'_> {
         if dir.starts_with(workspace) {
             return Ok(());
         }
-        let known = pod.actions().len();
+        let known = pod.copied().len();
         let in_pod = pod.provide_action(dir).await?;
-        if pod.actions().len() > known {
+        if pod.copied().len() > known {
             self.note(
                 Some(key),
                 LogKind::Runner,

@@ -5,7 +5,7 @@
 //! guard as a build namespace, so the reaper and `hybrid-runner cleanup` know it) and the
 //! pod from `templates/job-pod.yaml` (built in) (it only sleeps; no service account token), and
 //! waits until it runs, failing fast on a fatal waiting reason (`ImagePullBackOff`, ...).
-//! Every step is then one `pods/exec` into it ([`exec`]): the step's script and
+//! Every step is then one `pods/exec` into it (`exec`; what comes back: `step_stdout`): the step's script and
 //! environment go in over the exec's stdin, never in the exec URL, and its `GITHUB_*`
 //! files come back after its output.
 //! [`JobPod::delete`] deletes the namespace; a pod dropped undeleted has its guard do it.
@@ -20,6 +20,7 @@ pub mod docker_options;
 mod exec;
 pub mod manifest;
 mod probe;
+mod step_stdout;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,11 +32,11 @@ use kube::Client;
 use kube::api::{Api, PostParams};
 use tokio_util::sync::CancellationToken;
 
-pub use exec::{
-    PodProcess, PodStepEnd, SENT_UP_TO, StepFile, StepFileContents, StepFilesBack,
-    StepFilesFormatError,
-};
+pub use exec::{PodProcess, PodStepEnd};
 pub use probe::{CheckPod, DEFAULT_PROBE_IMAGE};
+pub use step_stdout::{
+    SENT_UP_TO, StepFile, StepFileContents, StepFilesBack, StepFilesFormatError,
+};
 
 use crate::image_steps::BuildSettings;
 use containers::JobContainers;
@@ -222,8 +223,9 @@ pub struct JobPod {
     client: Client,
     namespace: String,
     guard: Mutex<Option<NamespaceGuard>>,
-    /// Action folders copied into the pod: (host folder, folder in the pod).
-    actions: Mutex<Vec<(String, String)>>,
+    /// What was copied into the pod from this host, action folders and the event file:
+    /// (host path, path in the pod).
+    copied: Mutex<Vec<(String, String)>>,
     /// [`PodSettings::copy_idle_timeout`].
     copy_idle: Duration,
     /// The services' container names, by service id.
@@ -282,7 +284,7 @@ impl JobPod {
             client,
             namespace: name,
             guard: Mutex::new(Some(guard)),
-            actions: Mutex::new(Vec::new()),
+            copied: Mutex::new(Vec::new()),
             copy_idle: settings.copy_idle_timeout,
             services: manifests.services.clone(),
             notes: manifests.notes.clone(),
@@ -317,9 +319,10 @@ impl JobPod {
         &self.notes
     }
 
-    /// The action folders already in the pod: (host folder, folder in the pod).
-    pub fn actions(&self) -> Vec<(String, String)> {
-        match self.actions.lock() {
+    /// What is already copied into the pod (action folders, the event file): (host path,
+    /// path in the pod).
+    pub fn copied(&self) -> Vec<(String, String)> {
+        match self.copied.lock() {
             Ok(a) => a.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
@@ -329,23 +332,28 @@ impl JobPod {
     /// job, under `/__t/_actions/<n>`; returns where it is in the pod.
     pub async fn provide_action(&self, host_dir: &Path) -> Result<String, PodError> {
         let host = host_dir.display().to_string();
-        if let Some((_, pod)) = self.actions().into_iter().find(|(h, _)| *h == host) {
+        if let Some((_, pod)) = self.copied().into_iter().find(|(h, _)| *h == host) {
             return Ok(pod);
         }
         let prefix = format!("{POD_TEMP}/_actions/");
         let copied = self
-            .actions()
+            .copied()
             .iter()
             .filter(|(_, pod)| pod.starts_with(&prefix))
             .count();
         let pod_dir = format!("{prefix}{copied}");
         self.copy_into(host_dir, &pod_dir).await?;
-        let mut actions = match self.actions.lock() {
-            Ok(a) => a,
+        self.record_copy(host, pod_dir.clone());
+        Ok(pod_dir)
+    }
+
+    /// Notes that `host` is at `pod` in the pod now (see [`Self::copied`]).
+    fn record_copy(&self, host: String, pod: String) {
+        let mut copied = match self.copied.lock() {
+            Ok(c) => c,
             Err(poisoned) => poisoned.into_inner(),
         };
-        actions.push((host, pod_dir.clone()));
-        Ok(pod_dir)
+        copied.push((host, pod));
     }
 
     /// Copies the run's event file (`GITHUB_EVENT_PATH`, outside the job's temp folder on
@@ -364,11 +372,7 @@ impl JobPod {
         }
         let in_pod = format!("{POD_TEMP}/_github_workflow");
         self.copy_into(&dir, &in_pod).await?;
-        let mut mapped = match self.actions.lock() {
-            Ok(a) => a,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        mapped.push((event.display().to_string(), format!("{in_pod}/event.json")));
+        self.record_copy(event.display().to_string(), format!("{in_pod}/event.json"));
         Ok(())
     }
 
@@ -607,11 +611,10 @@ pub struct PodPaths {
 }
 
 impl PodPaths {
-    /// The job's paths in `pod`: its workspace, temp folder and the action folders
-    /// copied in.
+    /// The job's paths in `pod`: its workspace, temp folder and what was copied in.
     pub fn of(pod: &JobPod, workspace: &Path, temp: &Path) -> PodPaths {
         let mut paths = PodPaths::new(workspace, temp);
-        paths.pairs.extend(pod.actions());
+        paths.pairs.extend(pod.copied());
         paths
             .pairs
             .sort_by_key(|(host, _)| std::cmp::Reverse(host.len()));

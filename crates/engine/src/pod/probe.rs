@@ -83,7 +83,7 @@ impl CheckPod {
             client: client.clone(),
             namespace: namespace.to_string(),
             guard: Mutex::new(None),
-            actions: Mutex::new(Vec::new()),
+            copied: Mutex::new(Vec::new()),
             copy_idle: super::DEFAULT_COPY_IDLE_TIMEOUT,
             services: Vec::new(),
             notes: Vec::new(),
