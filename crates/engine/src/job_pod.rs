@@ -8,7 +8,8 @@
 //! containers, as far as it means anything in a pod: `job.container.id` is the pod's
 //! `<namespace>/job`, `job.container.network` and each `job.services.<id>.network` the
 //! namespace (one network for all), `job.services.<id>.id` the service's container and
-//! `job.services.<id>.ports` its ports, each reached on localhost at the same number.
+//! `job.services.<id>.ports` its ports, each with the port it is reached on at localhost
+//! (its own, or the host port of a `HOST:PORT` mapping, which a forwarder serves).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -252,8 +253,10 @@ fn set_job_context(frame: &mut Frame, pod: &JobPod, containers: &JobContainers) 
         entry.insert("network", network.clone());
         let mut ports = Object::new();
         for port in &service.container.ports {
-            let n = port.container.to_string();
-            ports.insert(n.clone(), Value::from(n));
+            ports.insert(
+                port.container.to_string(),
+                Value::from(port.reached_on().to_string()),
+            );
         }
         entry.insert("ports", Value::object(ports));
         services.insert(service.id.clone(), Value::object(entry));

@@ -4,8 +4,11 @@
 //!
 //! - `ports`: `PORT`, `HOST:PORT` or `IP:HOST:PORT`, each with an optional `/tcp` or
 //!   `/udp`. In the pod every container shares one network, so a service is on
-//!   `localhost:PORT` at its own port; a mapping to another port is refused (the pod has no
-//!   port forwarder yet) with the port to use instead.
+//!   `localhost:PORT` at its own port; a TCP mapping to another port (`8080:80`) is also
+//!   reached on `localhost:8080` through a forwarder sidecar ([`super::manifest`]), as a
+//!   job on a Docker host reaches it. A UDP mapping to another port is refused (the
+//!   forwarder speaks TCP), and so is a host port another container of the pod already
+//!   listens on, naming both.
 //! - `volumes`: `NAME:/path` is a volume shared by every container of the job that names
 //!   it (an `emptyDir`, gone with the job), `/path` one of its own; a host folder
 //!   (`/src:/dst`, `./dir:/dst`) is refused: the pod runs on a node, not on this runner.
@@ -56,8 +59,20 @@ pub struct ServiceSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortSpec {
     pub container: u16,
+    /// `HOST` of `HOST:PORT` when it differs from the container's port: the port a
+    /// forwarder in the pod listens on and passes to `localhost:PORT`.
+    pub host: Option<u16>,
     /// `TCP` or `UDP`, as Kubernetes spells it.
     pub protocol: &'static str,
+    /// Where the entry is written (for errors about the pod as a whole).
+    pub location: Location,
+}
+
+impl PortSpec {
+    /// The port the job reaches this one on: the host port of a mapping, else its own.
+    pub fn reached_on(&self) -> u16 {
+        self.host.unwrap_or(self.container)
+    }
 }
 
 /// One `volumes:` entry.
@@ -108,7 +123,57 @@ impl JobContainers {
                 container: spec,
             });
         }
+        out.check_forwarded_ports(file)?;
         Ok(out)
+    }
+
+    /// A mapped port (`HOST:PORT`) is forwarded from `HOST` in the pod's one network, so
+    /// `HOST` must be free there: no other container's port and no other mapping.
+    fn check_forwarded_ports(&self, file: &str) -> Result<(), ContainerError> {
+        let owner =
+            |id: Option<&str>| id.map_or("container".to_string(), |id| format!("services.{id}"));
+        let mut listening: Vec<(u16, &'static str, String)> = self
+            .all()
+            .flat_map(|(id, c)| {
+                c.ports
+                    .iter()
+                    .map(move |p| (p.container, p.protocol, owner(id)))
+            })
+            .collect();
+        for (id, c) in self.all() {
+            for port in &c.ports {
+                let Some(host) = port.host else { continue };
+                if let Some((_, _, other)) = listening
+                    .iter()
+                    .find(|(p, proto, _)| *p == host && *proto == port.protocol)
+                {
+                    return Err(ContainerError {
+                        file: file.to_string(),
+                        line: port.location.line,
+                        column: port.location.column,
+                        what: format!("{}.ports", owner(id)),
+                        message: format!(
+                            "`{host}:{}` would forward port {host} of the pod, but {other} already uses it (the job's containers share the pod's network); map to another host port",
+                            port.container
+                        ),
+                    });
+                }
+                listening.push((
+                    host,
+                    port.protocol,
+                    format!("{}.ports `{host}:{}`", owner(id), port.container),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every mapped port (`HOST:PORT` with different numbers): `(host, container)`.
+    pub fn forwarded_ports(&self) -> Vec<(u16, u16)> {
+        self.all()
+            .flat_map(|(_, c)| c.ports.iter())
+            .filter_map(|p| p.host.map(|h| (h, p.container)))
+            .collect()
     }
 
     /// Every container spec with its id (`None` for the job container).
@@ -171,8 +236,9 @@ fn evaluate(
     }
     for port in &container.ports {
         let value = text("ports", port)?;
-        spec.ports
-            .push(parse_port(&value).map_err(|m| error("ports", port.location, m))?);
+        let mut parsed = parse_port(&value).map_err(|m| error("ports", port.location, m))?;
+        parsed.location = port.location;
+        spec.ports.push(parsed);
     }
     for volume in &container.volumes {
         let value = text("volumes", volume)?;
@@ -238,17 +304,20 @@ fn parse_port(value: &str) -> Result<PortSpec, String> {
         [_, h, c] => (Some(*h), number(c)?),
         _ => return Err(format!("`{value}` is not PORT, HOST:PORT or IP:HOST:PORT")),
     };
-    if let Some(host) = host.filter(|h| !h.is_empty()) {
-        let host = number(host)?;
-        if host != container {
-            return Err(format!(
-                "`{value}` maps port {container} to {host}, but the job's containers share the pod's network, where the service is on localhost:{container}; write `{container}` and use port {container} (job.services.<id>.ports['{container}'] gives it)"
-            ));
-        }
+    let host = match host.filter(|h| !h.is_empty()) {
+        Some(h) => Some(number(h)?).filter(|h| *h != container),
+        None => None,
+    };
+    if let (Some(host), "UDP") = (host, protocol) {
+        return Err(format!(
+            "`{value}` maps UDP port {container} to {host}, but the pod's port forwarder speaks TCP only and the job's containers share the pod's network, where the service is on localhost:{container}; write `{container}/udp` and use port {container}"
+        ));
     }
     Ok(PortSpec {
         container,
+        host,
         protocol,
+        location: Location::default(),
     })
 }
 
@@ -360,8 +429,16 @@ mod tests {
                 "ci.yml:7:16: container.options: `--privileged` cannot be given",
             ),
             (
-                "    services:\n      web:\n        image: a\n        ports: ['8080:80']\n",
-                "ci.yml:8:17: services.web.ports: `8080:80` maps port 80 to 8080",
+                "    services:\n      dns:\n        image: a\n        ports: ['5353:53/udp']\n",
+                "ci.yml:8:17: services.dns.ports: `5353:53/udp` maps UDP port 53 to 5353",
+            ),
+            (
+                "    services:\n      a:\n        image: a\n        ports: ['8080']\n      b:\n        image: b\n        ports: ['80', '8080:80']\n",
+                "ci.yml:11:23: services.b.ports: `8080:80` would forward port 8080 of the pod, but services.a already uses it",
+            ),
+            (
+                "    services:\n      a:\n        image: a\n        ports: ['9000:80']\n      b:\n        image: b\n        ports: ['9000:81']\n",
+                "ci.yml:11:17: services.b.ports: `9000:81` would forward port 9000 of the pod, but services.a.ports `9000:80` already uses it",
             ),
             (
                 "    container:\n      image: a\n      options: --entrypoint sh\n",
@@ -381,9 +458,15 @@ mod tests {
             parse_port("127.0.0.1:53:53/udp").unwrap(),
             PortSpec {
                 container: 53,
-                protocol: "UDP"
+                host: None,
+                protocol: "UDP",
+                location: Location::default(),
             }
         );
+        let mapped = parse_port("15432:5432").unwrap();
+        assert_eq!((mapped.host, mapped.reached_on()), (Some(15432), 15432));
+        assert_eq!(parse_port("5432:5432").unwrap().host, None);
+        assert_eq!(parse_port(":5432").unwrap().host, None);
         assert!(parse_port("x").is_err());
         assert!(parse_port("1:2:3:4").is_err());
         assert!(parse_volume("data:/d:ro").unwrap().read_only);

@@ -11,6 +11,10 @@
 //!   once every service passed it (the first step waits for the services that way);
 //! - `hostAliases` map every service's name to 127.0.0.1 (the pod's containers share one
 //!   network), plus the `--add-host` entries;
+//! - each port mapped to another number (`ports: ['15432:5432']`) gets a forwarder
+//!   sidecar `fwd-<host port>` after the services: busybox's `nc -ll -p HOST -e nc
+//!   127.0.0.1 PORT` (one process per connection) in `kubernetes.forwarder_image`, with a
+//!   `tcpSocket` startup probe, so the steps start only once `localhost:HOST` answers;
 //! - every container's `env` comes from the Secret `job-env` (`secretKeyRef`), so no value
 //!   (a secret among them) is in the pod's manifest; `credentials` become the
 //!   `kubernetes.io/dockerconfigjson` Secret `job-registry`, the pod's image pull Secret.
@@ -25,9 +29,10 @@ use base64::Engine as _;
 use k8s_openapi::api::core::v1::{
     Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, ExecAction, HostAlias,
     LocalObjectReference, Namespace, Pod, Probe, ResourceRequirements, Secret, SecretKeySelector,
-    SecurityContext, Volume, VolumeMount,
+    SecurityContext, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::containers::{ContainerSpec, JobContainers, VolumeSpec};
 use super::{
@@ -44,6 +49,8 @@ pub const ENV_SECRET: &str = "job-env";
 pub const REGISTRY_SECRET: &str = "job-registry";
 /// The prefix of a service's container name.
 pub const SERVICE_PREFIX: &str = "svc-";
+/// The prefix of a port forwarder's container name (then the port it listens on).
+pub const FORWARDER_PREFIX: &str = "fwd-";
 /// The volume of the job's repository folder (`/__w/<name>`), shared with container steps
 /// at `/github/workspace` (an ephemeral container may not mount a volume's sub-path, so
 /// each folder a Docker action shares is a volume of its own).
@@ -228,6 +235,9 @@ pub fn job_manifests(
             ));
         }
         services.push((service.id.clone(), container_name));
+    }
+    for (host, port) in containers.forwarded_ports() {
+        sidecars.push(forwarder(&settings.forwarder_image, host, port));
     }
     if !service_aliases.is_empty() {
         let loopback = aliases.entry("127.0.0.1".into()).or_default();
@@ -447,6 +457,57 @@ fn mount_volumes(container: &mut Container, volumes: &[VolumeSpec], all: &mut Ve
     }
 }
 
+/// The sidecar that passes connections to `localhost:host` on to `127.0.0.1:port`.
+fn forwarder(image: &str, host: u16, port: u16) -> Container {
+    let quantity = |pairs: &[(&str, &str)]| {
+        Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), Quantity(v.to_string())))
+                .collect(),
+        )
+    };
+    Container {
+        name: format!("{FORWARDER_PREFIX}{host}"),
+        image: Some(image.to_string()),
+        restart_policy: Some("Always".into()),
+        command: Some(
+            [
+                "nc",
+                "-ll",
+                "-p",
+                &host.to_string(),
+                "-e",
+                "nc",
+                "127.0.0.1",
+                &port.to_string(),
+            ]
+            .map(String::from)
+            .to_vec(),
+        ),
+        ports: Some(vec![k8s_openapi::api::core::v1::ContainerPort {
+            container_port: i32::from(host),
+            protocol: Some("TCP".into()),
+            ..Default::default()
+        }]),
+        startup_probe: Some(Probe {
+            tcp_socket: Some(TCPSocketAction {
+                port: IntOrString::Int(i32::from(host)),
+                ..Default::default()
+            }),
+            period_seconds: Some(1),
+            failure_threshold: Some(30),
+            ..Default::default()
+        }),
+        resources: Some(ResourceRequirements {
+            requests: quantity(&[("cpu", "10m"), ("memory", "16Mi")]),
+            limits: quantity(&[("memory", "64Mi")]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 fn probe(command: &str, health: &super::docker_options::HealthCheck) -> Probe {
     let (period, timeout, failures) = health.probe_numbers();
     Probe {
@@ -624,7 +685,9 @@ mod tests {
                 env: vec![("POSTGRES_PASSWORD".into(), "s3cret".into())],
                 ports: vec![PortSpec {
                     container: 5432,
+                    host: None,
                     protocol: "TCP",
+                    location: Default::default(),
                 }],
                 volumes: vec![VolumeSpec {
                     name: Some("shared".into()),
@@ -640,7 +703,7 @@ mod tests {
                 ..ContainerSpec::default()
             },
         };
-        let containers = JobContainers {
+        let mut containers = JobContainers {
             job: Some(ContainerSpec {
                 image: "registry.example:5000/ci/node:20".into(),
                 env: vec![("TOKEN".into(), "t0ken".into())],
@@ -659,6 +722,7 @@ mod tests {
             }),
             services: vec![service("db", "postgres:16"), service("My_Cache", "redis:7")],
         };
+        containers.services[0].container.ports[0].host = Some(15432);
         let m = job_manifests(&PodSettings::default(), &job(), "ignored:1", &containers).unwrap();
         let text = serde_json::to_string(&m.pod).unwrap();
         for secret in ["s3cret", "t0ken", "\"pw\"", "redis-s3cret"] {
@@ -684,9 +748,20 @@ mod tests {
         let init = spec.init_containers.clone().unwrap();
         assert_eq!(
             init.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
-            ["svc-db", "svc-my-cache"]
+            ["svc-db", "svc-my-cache", "fwd-15432"]
         );
         assert_eq!(init[0].restart_policy.as_deref(), Some("Always"));
+        // `15432:5432`: a forwarder listens on 15432, ready once it accepts.
+        assert_eq!(
+            init[2].command.clone().unwrap(),
+            ["nc", "-ll", "-p", "15432", "-e", "nc", "127.0.0.1", "5432"]
+        );
+        assert_eq!(
+            init[2].image.as_deref(),
+            Some(super::super::DEFAULT_FORWARDER_IMAGE)
+        );
+        let tcp = init[2].startup_probe.clone().unwrap().tcp_socket.unwrap();
+        assert_eq!(tcp.port, IntOrString::Int(15432));
         // A service's arguments travel in job-env; the manifest refers to them.
         assert_eq!(
             init[0].args.clone().unwrap(),

@@ -58,6 +58,10 @@ pub const DEFAULT_JOB_IMAGE: &str = "node:20-bookworm";
 /// `ENV PATH` is not known to the runner).
 pub const POD_DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// The image of the port forwarders (`ports: ['HOST:PORT']`) by default: busybox, whose
+/// `nc -ll -e` serves each connection with a process of its own.
+pub const DEFAULT_FORWARDER_IMAGE: &str = "busybox:1.37";
+
 /// [`PodSettings::copy_idle_timeout`] by default.
 pub const DEFAULT_COPY_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -79,6 +83,9 @@ pub struct PodSettings {
     /// last, without the exec's exit status) before it fails: a stalled exec stream
     /// (a lost node, a hung proxy) must not hang the step.
     pub copy_idle_timeout: Duration,
+    /// The image of the port forwarder sidecars (`kubernetes.forwarder_image`): it must
+    /// have busybox's `nc` with `-ll` and `-e`.
+    pub forwarder_image: String,
 }
 
 impl Default for PodSettings {
@@ -91,6 +98,7 @@ impl Default for PodSettings {
             requests: BTreeMap::new(),
             limits: BTreeMap::new(),
             copy_idle_timeout: DEFAULT_COPY_IDLE_TIMEOUT,
+            forwarder_image: DEFAULT_FORWARDER_IMAGE.to_string(),
         }
     }
 }

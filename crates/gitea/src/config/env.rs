@@ -127,6 +127,7 @@ pub(super) fn apply(
     )?;
     o.set("kubernetes.executor_image", &mut k.executor_image, string)?;
     o.set("kubernetes.job_image", &mut k.job_image, string)?;
+    o.set("kubernetes.forwarder_image", &mut k.forwarder_image, string)?;
     o.set(
         "kubernetes.job_resources.requests",
         &mut k.job_resources.requests,

@@ -113,6 +113,7 @@ struct FileKubernetes {
     namespace_prefix: Option<String>,
     executor_image: Option<String>,
     job_image: Option<String>,
+    forwarder_image: Option<String>,
     job_resources: Option<FileResources>,
     resources: Option<FileResources>,
     quota: Option<BTreeMap<String, String>>,
@@ -263,6 +264,7 @@ pub(super) fn apply(
         set(&mut c.namespace_prefix, k.namespace_prefix);
         set(&mut c.executor_image, k.executor_image);
         set(&mut c.job_image, k.job_image);
+        set(&mut c.forwarder_image, k.forwarder_image);
         if let Some(res) = k.job_resources {
             set(&mut c.job_resources.requests, res.requests);
             set(&mut c.job_resources.limits, res.limits);

@@ -193,6 +193,8 @@ pub struct KubernetesConfig {
     pub executor_image: String,
     /// The image the steps of a `kubernetes` label without an image run in.
     pub job_image: String,
+    /// The image of the port forwarders of `ports: ['HOST:PORT']` (busybox's `nc`).
+    pub forwarder_image: String,
     /// Requests and limits of the job pods' container; an empty map keeps the template's.
     pub job_resources: ResourcesConfig,
     pub resources: ResourcesConfig,
@@ -229,6 +231,7 @@ impl Default for KubernetesConfig {
             namespace_prefix: kaniko.namespace_prefix,
             executor_image: kaniko.executor_image,
             job_image: hr_engine::pod::DEFAULT_JOB_IMAGE.to_string(),
+            forwarder_image: hr_engine::pod::DEFAULT_FORWARDER_IMAGE.to_string(),
             job_resources: ResourcesConfig {
                 requests: BTreeMap::new(),
                 limits: BTreeMap::new(),
@@ -473,6 +476,9 @@ impl Config {
         }
         if k8s.job_image.trim().is_empty() {
             return invalid("kubernetes.job_image", "must name an image");
+        }
+        if k8s.forwarder_image.trim().is_empty() {
+            return invalid("kubernetes.forwarder_image", "must name an image");
         }
         if k8s.executor_image.trim().is_empty() {
             return invalid("kubernetes.executor_image", "must name an image");

@@ -85,6 +85,9 @@ kubernetes:
   # The image the steps of a `kubernetes` label without one run in (`name:kubernetes`;
   # `name:kubernetes://IMAGE` names its own), in a pod of the job's own namespace.
   job_image: {job_image}
+  # The image of the sidecar that forwards a service's `ports: ['HOST:PORT']` from HOST
+  # to PORT in the job pod: it needs busybox's `nc` (with -ll and -e).
+  forwarder_image: {forwarder_image}
   # Requests and limits of the job pods' container (unset: 100m CPU and 128Mi requested,
   # a 2Gi memory limit, from the built-in job-pod.yaml).
   # job_resources:
@@ -133,6 +136,7 @@ kubernetes:
         namespace_prefix = k.namespace_prefix,
         executor_image = k.executor_image,
         job_image = k.job_image,
+        forwarder_image = k.forwarder_image,
         requests = yaml_map(&k.resources.requests, 6),
         limits = yaml_map(&k.resources.limits, 6),
         context_mode = k.context_mode.as_str(),

@@ -194,6 +194,7 @@ fn task_settings(config: &Config, ready: &Ready, envs: Vec<(String, String)>) ->
 pub(super) fn pod_settings(kube: &config::KubernetesConfig) -> PodSettings {
     PodSettings {
         image: kube.job_image.clone(),
+        forwarder_image: kube.forwarder_image.clone(),
         requests: kube.job_resources.requests.clone(),
         limits: kube.job_resources.limits.clone(),
         expiry: kube.expiry,

@@ -106,6 +106,10 @@ pub struct Args {
     /// none]
     #[arg(long = "container-backend", value_name = "BACKEND")]
     pub container_backend: Option<ContainerBackend>,
+    /// The image of the sidecar that forwards `ports: ['HOST:PORT']` from HOST to PORT in
+    /// a job pod (busybox's `nc` with -ll and -e)
+    #[arg(long = "forwarder-image", value_name = "IMAGE", default_value = hr_engine::pod::DEFAULT_FORWARDER_IMAGE)]
+    pub forwarder_image: String,
     /// The cluster of the kaniko builder and of container jobs
     #[command(flatten)]
     pub kube: KubeArgs,
@@ -215,10 +219,14 @@ fn options(args: &Args) -> Result<ExecOptions, UsageError> {
             action_image_repo: args.action_image_repo.clone(),
         },
         pods: match args.container_backend {
-            Some(ContainerBackend::Kubernetes) => Some(PodSettings::default()),
-            Some(ContainerBackend::None) => None,
-            None => args.kube.kubeconfig.is_some().then(PodSettings::default),
-        },
+            Some(ContainerBackend::Kubernetes) => true,
+            Some(ContainerBackend::None) => false,
+            None => args.kube.kubeconfig.is_some(),
+        }
+        .then(|| PodSettings {
+            forwarder_image: args.forwarder_image.clone(),
+            ..PodSettings::default()
+        }),
     })
 }
 

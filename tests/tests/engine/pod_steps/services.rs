@@ -1,6 +1,7 @@
 //! `services:` of a Gitea task as native sidecars of the job pod, on the fake kubelet's
 //! container manager with images from a real loopback registry (static busybox built with
-//! buildah): reached by name and on `localhost:PORT`, a health check that passes only after
+//! buildah): reached by name and on `localhost:PORT` (and a `HOST:PORT` mapping on
+//! `localhost:HOST`, through the forwarder sidecar), a health check that passes only after
 //! a few seconds holds the first step back, a service that never gets healthy fails the job
 //! naming it with its last log lines, and a cancel mid-step leaves nothing behind.
 
@@ -38,6 +39,9 @@ async fn services_are_reached_by_name_and_on_localhost_after_their_health_checks
         return;
     };
     let rig = quick_rig();
+    let mut settings = rig.settings();
+    // The forwarder of `18080:8080` runs busybox's `nc`, as the default busybox image.
+    settings.pods.forwarder_image = busybox.clone();
     let payload = format!(
         r###"name: CI
 "on": push
@@ -57,7 +61,7 @@ jobs:
         options: --health-cmd "nc -w 1 localhost 7001 </dev/null" --health-interval 1s --health-retries 10
       web:
         image: {http}
-        ports: ['8080:8080']
+        ports: ['18080:8080']
     steps:
       - run: |
           echo "container says $IN_CONTAINER"
@@ -65,12 +69,13 @@ jobs:
           echo "echo on localhost: $(echo ping-local | nc -w 2 localhost 7001)"
           echo "web by name: $(wget -qO- http://web:8080/)"
           echo "web on localhost: $(wget -qO- http://localhost:8080/)"
+          echo "web on its mapped port: $(wget -qO- http://localhost:18080/)"
           echo "ports ${{{{ job.services.echo.ports['7001'] }}}} ${{{{ job.services.web.ports['8080'] }}}}"
           echo "service id ${{{{ job.services.echo.id }}}}"
 "###
     );
     let started = Instant::now();
-    let (run, events) = execute(task(401, &payload), &rig.settings()).await;
+    let (run, events) = execute(task(401, &payload), &settings).await;
     let took = started.elapsed();
     let all = lines(&events);
     assert_eq!(run.result, Outcome::Success, "{all:#?}");
@@ -80,7 +85,8 @@ jobs:
         "echo on localhost: ping-local",
         "web by name: ok",
         "web on localhost: ok",
-        "ports 7001 8080",
+        "web on its mapped port: ok",
+        "ports 7001 18080",
         "service id svc-echo",
     ] {
         assert!(
@@ -99,6 +105,7 @@ jobs:
     let pod = manifests.iter().find(|m| m["kind"] == "Pod").unwrap();
     assert!(!serde_json::to_string(pod).unwrap().contains(SECRET));
     assert_eq!(pod["spec"]["initContainers"][0]["restartPolicy"], "Always");
+    assert_eq!(pod["spec"]["initContainers"][2]["name"], "fwd-18080");
     assert!(all.iter().all(|l| !l.contains(SECRET)));
     validate_manifests(&manifests);
     rig.assert_no_secret_in_urls();
