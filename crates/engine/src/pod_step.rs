@@ -34,7 +34,12 @@ impl JobState<'_> {
         let Some(pod) = &self.pod else {
             return Ok(None);
         };
-        let paths = PodPaths::of(pod, &self.engine.run.workspace, &self.temp);
+        let paths = PodPaths::of(
+            pod,
+            &self.engine.run.workspace,
+            &self.temp,
+            &self.engine.tool_cache(),
+        );
         let process = pod_process(
             spec,
             &self.step_env.env,

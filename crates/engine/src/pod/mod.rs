@@ -48,6 +48,8 @@ use manifest::{JobManifests, job_manifests};
 pub const POD_WORKSPACE_ROOT: &str = "/__w";
 /// Where the temp volume (scripts, `GITHUB_*` files) is mounted in the pod.
 pub const POD_TEMP: &str = "/__t";
+/// `RUNNER_TOOL_CACHE` in the pod (under the temp volume: the pod's own, gone with it).
+pub const POD_TOOL_CACHE: &str = "/__t/_tool";
 /// The one container of the job pod.
 pub const STEPS_CONTAINER: &str = "steps";
 /// The pod's name in its namespace.
@@ -619,9 +621,13 @@ pub struct PodPaths {
 }
 
 impl PodPaths {
-    /// The job's paths in `pod`: its workspace, temp folder and what was copied in.
-    pub fn of(pod: &JobPod, workspace: &Path, temp: &Path) -> PodPaths {
+    /// The job's paths in `pod`: its workspace, temp folder, the runner's tool cache
+    /// (the pod has one of its own, [`POD_TOOL_CACHE`]) and what was copied in.
+    pub fn of(pod: &JobPod, workspace: &Path, temp: &Path, tool_cache: &Path) -> PodPaths {
         let mut paths = PodPaths::new(workspace, temp);
+        paths
+            .pairs
+            .push((tool_cache.display().to_string(), POD_TOOL_CACHE.to_string()));
         paths.pairs.extend(pod.copied());
         paths
             .pairs

@@ -59,7 +59,7 @@ jobs:
           echo "multi=${{ steps.one.outputs.multi }}"
           echo "path=$PATH"
           echo "in $(pwd): $(cat file.txt)"
-          echo "temp=$RUNNER_TEMP env_file=$GITHUB_ENV"
+          echo "temp=$RUNNER_TEMP env_file=$GITHUB_ENV tool_cache=$RUNNER_TOOL_CACHE"
           ls /__t/_step/env.sh 2>/dev/null || echo "no env.sh left"
           grep -rl pod-secret /__t/_step 2>/dev/null || echo "no secret in /__t/_step"
         working-directory: sub
@@ -98,7 +98,7 @@ jobs:
     assert!(!has(&events, "never"), "{all:#?}");
     assert!(
         all.iter()
-            .any(|l| l.starts_with("temp=/__t env_file=/__t/_files/set_env")),
+            .any(|l| l == "temp=/__t env_file=/__t/_files/set_env tool_cache=/__t/_tool"),
         "{all:#?}"
     );
     assert!(
