@@ -29,12 +29,14 @@ pub enum ActionStepError {
     #[error(transparent)]
     Action(#[from] actions::ActionError),
     #[error(
-        "job '{job}' step '{step}' uses {uses}, a Docker action: Docker actions run as containers of the job's pod, and this job's steps run on this host. Give the job a `container:` (or run it on a kubernetes label) on a runner with a cluster (`exec --kubeconfig FILE`, or the daemon's kubernetes: section), or replace the step with a `run:` step or a JavaScript/composite action."
+        "job '{job}' step '{step}' uses {uses}, a Docker action: Docker actions run as containers in a pod, and this runner has no Kubernetes cluster; {remedy}, or replace the step with a `run:` step or a JavaScript/composite action"
     )]
     DockerNeedsPod {
         job: String,
         step: String,
         uses: String,
+        /// How to give the runner a cluster (`exec --kubeconfig`, the daemon's section).
+        remedy: String,
     },
     #[error(
         "{uses} is a Docker action built from {dockerfile}, and this runner has no repository to push its image to: give `exec` --action-image-repo REGISTRY/NAME, or the daemon's config kubernetes.cache_repo"
@@ -616,12 +618,11 @@ mod tests {
             job: "j".into(),
             step: "s".into(),
             uses: "docker://alpine:3".into(),
+            remedy: "give exec --kubeconfig FILE".into(),
         };
-        assert!(
-            e.to_string().starts_with(
-                "job 'j' step 's' uses docker://alpine:3, a Docker action: Docker actions run as containers of the job's pod, and this job's steps run on this host."
-            ),
-            "{e}"
+        assert_eq!(
+            e.to_string(),
+            "job 'j' step 's' uses docker://alpine:3, a Docker action: Docker actions run as containers in a pod, and this runner has no Kubernetes cluster; give exec --kubeconfig FILE, or replace the step with a `run:` step or a JavaScript/composite action"
         );
     }
 }

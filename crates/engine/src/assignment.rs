@@ -71,8 +71,8 @@ pub struct Assignment {
     /// How the job's pod is started, when a cluster is configured (the engine starts it
     /// when the label or the job's `container:`/`services:` ask for one).
     pub pods: Option<crate::job_pod::PodLauncher>,
-    /// Without `pods`: what a job that asks for containers is told to do.
-    pub containers_refused: String,
+    /// Without `pods`: how to give the runner a cluster (see `Engine::cluster_remedy`).
+    pub cluster_remedy: String,
 }
 
 /// Runs the assignment's job. `cancel`: stop the job (steps get SIGINT; `always()` and
@@ -158,7 +158,7 @@ pub async fn run_assignment(
     engine.job_time_limit = assignment.time_limit;
     engine.masks = assignment.masks.clone();
     engine.pods = assignment.pods.clone().map(Arc::new);
-    engine.containers_refused = assignment.containers_refused.clone();
+    engine.cluster_remedy = assignment.cluster_remedy.clone();
     if let Some(token) = engine
         .run
         .given_github
@@ -440,7 +440,7 @@ mod tests {
             time_limit: None,
             stop: StopPolicy::default(),
             pods: None,
-            containers_refused: String::new(),
+            cluster_remedy: String::new(),
         };
         adopt_needs(&mut a);
         let needs: Vec<&str> = a.workflow.jobs[0]

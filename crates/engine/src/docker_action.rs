@@ -14,8 +14,9 @@
 //!
 //! An action whose `runs.image` is a `Dockerfile` is built first
 //! ([`crate::image_steps::action_image`]: pushed to the action image repository, reused
-//! while unchanged). A job whose steps run on this host has no pod for them: the step
-//! fails saying how to give the job one.
+//! while unchanged). A job whose steps run on this host runs them in a step pod of its
+//! own ([`crate::step_pod`]); a runner without a cluster fails the step saying how to
+//! give it one.
 
 use std::path::Path;
 use std::time::Duration;
@@ -120,11 +121,13 @@ impl JobState<'_> {
         env: &[(String, String)],
         timeout: Option<Duration>,
     ) -> Result<ProcessOutcome, StepError> {
-        if self.pod.is_none() {
+        if self.pod.is_none() && self.engine.pods.is_none() {
+            // Refused before an image is built for it.
             return Err(ActionStepError::DockerNeedsPod {
                 job: self.key.id.clone(),
                 step: key.name.clone(),
                 uses: uses.to_string(),
+                remedy: self.engine.cluster_remedy.clone(),
             }
             .into());
         }
@@ -221,14 +224,6 @@ impl JobState<'_> {
         env: &[(String, String)],
         timeout: Option<Duration>,
     ) -> Result<ProcessOutcome, StepError> {
-        if self.pod.is_none() {
-            return Err(ActionStepError::DockerNeedsPod {
-                job: self.key.id.clone(),
-                step: key.name.clone(),
-                uses: uses.to_string(),
-            }
-            .into());
-        }
         // The step's own `env` wins over `runs.env`, as in actions/runner.
         let mut all_env = run.env.clone();
         all_env.extend(env.iter().cloned());
@@ -243,7 +238,7 @@ impl JobState<'_> {
             "GITHUB_ACTION_REPOSITORY".to_string(),
             uses.split('@').next().unwrap_or(uses).to_string(),
         )];
-        self.run_process_step_in(frame, key, process, &extra, Some(&run.image))
+        self.run_container_process(frame, key, process, &extra, &run.image, uses)
             .await
     }
 }

@@ -41,9 +41,9 @@ pub struct Engine {
     pub masks: Vec<String>,
     /// How job pods are started (a cluster is configured); see [`crate::job_pod`].
     pub pods: Option<Arc<crate::job_pod::PodLauncher>>,
-    /// Without [`Self::pods`]: what the error of a job that asks for containers tells
-    /// the user to do.
-    pub containers_refused: String,
+    /// Without [`Self::pods`]: how to give the runner a cluster, as the error of a job
+    /// that needs one says.
+    pub cluster_remedy: String,
     job_serial: AtomicUsize,
 }
 
@@ -87,7 +87,9 @@ impl Engine {
             job_time_limit: None,
             masks: Vec::new(),
             pods: None,
-            containers_refused: "run `hybrid-runner exec` with --kubeconfig FILE (or --container-backend kubernetes) to run it in a pod of its own namespace, or remove `container:` and `services:` to run the steps on this host".to_string(),
+            cluster_remedy:
+                "run `hybrid-runner exec` with --kubeconfig FILE (or --container-backend kubernetes)"
+                    .to_string(),
             job_serial: AtomicUsize::new(0),
         }
     }

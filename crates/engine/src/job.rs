@@ -137,6 +137,9 @@ pub struct JobState<'a> {
     pub step_env: super::step::StepEnvBase,
     /// The pod the steps run in (see [`crate::job_pod`]), else they run on this host.
     pub pod: Option<std::sync::Arc<crate::pod::JobPod>>,
+    /// The pod a host job's Docker steps run in (see [`crate::step_pod`]), started by the
+    /// first of them.
+    pub step_pod: Option<std::sync::Arc<crate::pod::JobPod>>,
 }
 
 impl JobState<'_> {
@@ -271,6 +274,7 @@ impl JobRun<'_> {
             docker_shim: None,
             step_env: Default::default(),
             pod: None,
+            step_pod: None,
         };
         // A dry run starts no step, so its jobs need no folder (10,000 jobs spent a fifth of
         // their time creating and removing them).

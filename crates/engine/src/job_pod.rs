@@ -24,9 +24,9 @@ use crate::placement::Placement;
 use crate::pod::containers::{JobContainers, asks_for_containers};
 use crate::pod::{JobPod, PodError, PodJob, PodSettings};
 
-/// What a daemon's job that asks for containers is told to do when the runner has no
-/// cluster.
-pub const DAEMON_CONTAINERS_REFUSED: &str = "add a kubernetes: section to the runner's config (`hybrid-runner generate-config` shows it) to run it in a pod of its own namespace, or remove `container:` and `services:` to run the steps on this host";
+/// How a daemon is given a cluster, as said to a job that needs one when it has none.
+pub const DAEMON_CLUSTER_REMEDY: &str =
+    "add a kubernetes: section to the runner's config (`hybrid-runner generate-config` shows it)";
 
 /// How the engine starts job pods (a cluster is configured).
 #[derive(Debug, Clone)]
@@ -78,7 +78,10 @@ impl JobState<'_> {
             return Ok(());
         }
         let Some(launcher) = engine.pods.clone() else {
-            let remedy = &engine.containers_refused;
+            let remedy = format!(
+                "{} to run it in a pod of its own namespace, or remove `container:` and `services:` to run the steps on this host",
+                engine.cluster_remedy
+            );
             let what = match (&job.container, job.services.first()) {
                 (Some(c), _) => format!(
                     "runs in `container: {}`",
@@ -112,25 +115,12 @@ impl JobState<'_> {
             );
             return Ok(());
         }
-        let mut pod_job = PodJob::new(
-            &engine.builds.settings,
-            &launcher.task,
-            &self.key.id,
-            engine.job_time_limit.unwrap_or(Duration::ZERO),
-        );
-        pod_job.workspace = crate::pod::workspace_name(&engine.run.workspace);
         let image = label_image.flatten();
-        let started = JobPod::start(
-            &engine.builds.settings,
-            &launcher.settings,
-            &pod_job,
-            image.as_deref(),
-            &containers,
-            &self.cancel,
-        )
-        .await;
-        let pod = match started {
-            Ok(pod) => Arc::new(pod),
+        let pod = match self
+            .launch_pod(&launcher, image.as_deref(), &containers)
+            .await
+        {
+            Ok(pod) => pod,
             Err(PodError::Cancelled) => {
                 self.note(
                     None,
@@ -144,9 +134,6 @@ impl JobState<'_> {
                 return Err(Outcome::Failure);
             }
         };
-        for line in pod.notes() {
-            self.note(None, LogKind::Runner, line);
-        }
         let image = containers
             .job
             .as_ref()
@@ -210,18 +197,52 @@ impl JobState<'_> {
         Ok(())
     }
 
-    /// Deletes the job's pod and its namespace, if it has one.
+    /// Starts a pod for this job from `launcher` in a namespace of its own (given up when
+    /// the job is cancelled), and writes its notes.
+    pub(super) async fn launch_pod(
+        &mut self,
+        launcher: &PodLauncher,
+        image: Option<&str>,
+        containers: &JobContainers,
+    ) -> Result<Arc<JobPod>, PodError> {
+        let engine = self.engine;
+        let mut pod_job = PodJob::new(
+            &engine.builds.settings,
+            &launcher.task,
+            &self.key.id,
+            engine.job_time_limit.unwrap_or(Duration::ZERO),
+        );
+        pod_job.workspace = crate::pod::workspace_name(&engine.run.workspace);
+        let pod = JobPod::start(
+            &engine.builds.settings,
+            &launcher.settings,
+            &pod_job,
+            image,
+            containers,
+            &self.cancel,
+        )
+        .await?;
+        for line in pod.notes() {
+            self.note(None, LogKind::Runner, line);
+        }
+        Ok(Arc::new(pod))
+    }
+
+    /// Deletes the job's pods (the job pod, or the step pod of a job whose steps run on
+    /// this host) and their namespaces.
     pub(super) async fn delete_pod(&mut self) {
-        let Some(pod) = self.pod.take() else {
-            return;
-        };
-        match pod.delete().await {
-            Ok(()) => self.note(
-                None,
-                LogKind::Runner,
-                &format!("Job namespace {} deleted", pod.namespace()),
-            ),
-            Err(e) => self.note(None, LogKind::Runner, &format!("warning: {e}")),
+        for pod in [self.pod.take(), self.step_pod.take()]
+            .into_iter()
+            .flatten()
+        {
+            match pod.delete().await {
+                Ok(()) => self.note(
+                    None,
+                    LogKind::Runner,
+                    &format!("Job namespace {} deleted", pod.namespace()),
+                ),
+                Err(e) => self.note(None, LogKind::Runner, &format!("warning: {e}")),
+            }
         }
     }
 }

@@ -41,6 +41,7 @@ pub mod step;
 pub mod step_def;
 pub mod step_files;
 mod step_output;
+mod step_pod;
 
 use std::path::PathBuf;
 use std::sync::Arc;

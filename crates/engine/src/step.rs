@@ -658,10 +658,17 @@ impl JobState<'_> {
                 cwd: post.cwd.clone(),
                 timeout: None,
             };
-            let outcome = self
-                .run_process_step_in(&frame, &key, process, &[], post.image.as_deref())
-                .await
-                .map(|p| p.outcome.unwrap_or(Outcome::Success));
+            let outcome = match &post.image {
+                Some(image) => {
+                    self.run_container_process(&frame, &key, process, &[], image, &post.name)
+                        .await
+                }
+                None => {
+                    self.run_process_step_in(&frame, &key, process, &[], None)
+                        .await
+                }
+            }
+            .map(|p| p.outcome.unwrap_or(Outcome::Success));
             self.finish_side_step(&mut frame, &key, started, outcome);
         }
         if frame.failed {

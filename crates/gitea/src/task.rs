@@ -22,7 +22,7 @@ use hr_engine::assignment::{Assignment, NeedResult};
 use hr_engine::eval::display;
 use hr_engine::events::{Event, EventSink, JobKey, LogKind, Outcome};
 use hr_engine::job::JobOutcome;
-use hr_engine::job_pod::{DAEMON_CONTAINERS_REFUSED, PodLauncher};
+use hr_engine::job_pod::{DAEMON_CLUSTER_REMEDY, PodLauncher};
 use hr_engine::labels::Label;
 use hr_engine::mask::Masker;
 use hr_engine::placement::{
@@ -208,7 +208,7 @@ pub async fn run_task(
         time_limit: Some(settings.timeout).filter(|t| !t.is_zero()),
         stop: StopPolicy::default(),
         pods,
-        containers_refused: DAEMON_CONTAINERS_REFUSED.to_string(),
+        cluster_remedy: DAEMON_CLUSTER_REMEDY.to_string(),
     };
     run_and_clean_up(assignment, folders, &sink, cancel, hard_cancel, &say).await
 }

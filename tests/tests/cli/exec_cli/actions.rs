@@ -346,8 +346,8 @@ jobs:
     assert!(
         errors[0].contains("job 'd'")
             && errors[0].contains("step 'In a container'")
-            && errors[0].contains("Docker actions run as containers of the job's pod")
-            && errors[0].contains("exec --kubeconfig FILE"),
+            && errors[0].contains("Docker actions run as containers in a pod, and this runner has no Kubernetes cluster")
+            && errors[0].contains("`hybrid-runner exec` with --kubeconfig FILE"),
         "{errors:?}"
     );
     // Nothing was fetched for checkout.

@@ -2,7 +2,9 @@
 //! run as ephemeral containers of the pod on the fake kubelet (busybox from the loopback
 //! registry), with the workspace at `/github/workspace`, `INPUT_*`, `GITHUB_OUTPUT`
 //! through `/github/file_commands`, their exit codes, and a missing image failing the
-//! step at once; in a job on this host they are refused, naming what would run them.
+//! step at once; in a job on this host they run in a step pod that gets the host's
+//! workspace before each and gives it back after, and without a cluster they are refused,
+//! naming what would run them.
 
 use std::time::{Duration, Instant};
 
@@ -98,19 +100,89 @@ jobs:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_docker_step_in_a_job_on_this_host_is_refused_naming_what_runs_it() {
+async fn docker_steps_of_a_job_on_this_host_run_in_a_step_pod_with_its_workspace() {
+    let Some((_registry, busybox)) = registry_with(None, busybox_image).await else {
+        return;
+    };
+    let rig = Rig::new(FakeKubeOptions::default());
+    let (server, sha) = app_server(rig.dir.path(), &[("tracked.txt", "from-git")]);
+    let payload = format!(
+        r###"name: CI
+"on": push
+jobs:
+  build:
+    runs-on: linux
+    steps:
+      - uses: actions/checkout@v4
+      - run: echo from-host > host.txt
+      - id: d
+        uses: docker://{busybox}
+        with:
+          entrypoint: sh
+          args: -c 'echo "in the pod, $(cat host.txt) $(cat tracked.txt)"; echo made-in-pod > pod.txt; mkdir -p out && echo deep > out/deep.txt; echo answer=7 >> "$GITHUB_OUTPUT"'
+      - run: |
+          echo "back on the host: $(cat pod.txt) $(cat out/deep.txt) answer=${{{{ steps.d.outputs.answer }}}} host=$(cat host.txt)"
+      - uses: docker://{busybox}
+        with:
+          entrypoint: sh
+          args: -c 'echo "second step sees $(cat pod.txt)"; exit 4'
+      - if: always()
+        run: echo "after the failure $(cat pod.txt)"
+"###
+    );
+    let mut t = task(602, &payload);
+    set_context(&mut t, "sha", &sha);
+    let mut settings = rig.settings_served_by(&server);
+    // The step pod's image needs `sh` and `tar`: busybox has both.
+    settings.pods.image = busybox.clone();
+    let (run, events) = execute(t, &settings).await;
+    let all = lines(&events);
+    assert_eq!(run.result, Outcome::Failure, "{all:#?}");
+    for wanted in [
+        "in the pod, from-host from-git",
+        "back on the host: made-in-pod deep answer=7 host=from-host",
+        "second step sees made-in-pod",
+        "after the failure made-in-pod",
+    ] {
+        assert!(has(&events, wanted), "{wanted}\n{all:#?}");
+    }
+    assert!(all.iter().any(|l| l.contains("exit code 4")), "{all:#?}");
+    assert!(
+        all.iter()
+            .any(|l| l.contains("its Docker steps run in the step pod")),
+        "{all:#?}"
+    );
+    // One step pod for both Docker steps; the `run:` steps stayed on this host.
+    let namespaces = rig
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/api/v1/namespaces")
+        .count();
+    assert_eq!(namespaces, 1, "{all:#?}");
+    validate_manifests(&rig.fake.sent_manifests());
+    rig.assert_namespaces_deleted().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_docker_step_on_a_runner_without_a_cluster_is_refused_naming_what_runs_it() {
     let rig = Rig::new(FakeKubeOptions::default());
     let payload = "name: CI\n\"on\": push\njobs:\n  build:\n    runs-on: linux\n    steps:\n      - uses: docker://alpine:3\n      - if: always()\n        run: echo after-refusal\n";
-    let (run, events) = execute(task(602, payload), &rig.settings()).await;
+    let settings = hr_gitea::task::TaskSettings {
+        kubernetes_configured: false,
+        ..rig.settings()
+    };
+    let (run, events) = execute(task(603, payload), &settings).await;
     let all = lines(&events);
     assert_eq!(run.result, Outcome::Failure, "{all:#?}");
     assert!(
         all.iter().any(|l| l.contains(
-            "uses docker://alpine:3, a Docker action: Docker actions run as containers of the job's pod"
-        ) && l.contains("`container:`")),
+            "uses docker://alpine:3, a Docker action: Docker actions run as containers in a pod, and this runner has no Kubernetes cluster; add a kubernetes: section to the runner's config"
+        )),
         "{all:#?}"
     );
     assert!(has(&events, "after-refusal"), "{all:#?}");
+    assert!(rig.fake.requests().iter().all(|r| r.method != "POST"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
