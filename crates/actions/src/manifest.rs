@@ -64,7 +64,11 @@ pub enum Runs {
         args: Vec<String>,
         env: Vec<(String, String)>,
         pre_entrypoint: Option<String>,
+        /// `pre-if` (default `always()`).
+        pre_if: Option<String>,
         post_entrypoint: Option<String>,
+        /// `post-if` (default `always()`).
+        post_if: Option<String>,
     },
 }
 
@@ -327,7 +331,9 @@ impl Reader<'_> {
                     args,
                     env,
                     pre_entrypoint: optional(self, "pre-entrypoint"),
+                    pre_if: optional(self, "pre-if"),
                     post_entrypoint: optional(self, "post-entrypoint"),
+                    post_if: optional(self, "post-if"),
                 })
             }
             v if NODE_VERSIONS.contains(&v) => {

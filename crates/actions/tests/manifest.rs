@@ -153,6 +153,35 @@ fn node_and_docker_details() {
 }
 
 #[test]
+fn docker_actions_keep_their_pre_and_post_conditions() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("action.yml"),
+        "runs:\n  using: docker\n  image: Dockerfile\n  pre-entrypoint: pre.sh\n  pre-if: runner.os == 'Linux'\n  post-entrypoint: post.sh\n  post-if: failure()\n",
+    )
+    .unwrap();
+    let m = load_manifest(dir.path()).unwrap();
+    let Runs::Docker {
+        pre_entrypoint,
+        pre_if,
+        post_entrypoint,
+        post_if,
+        ..
+    } = &m.runs
+    else {
+        panic!("{:?}", m.runs)
+    };
+    assert_eq!(
+        (pre_entrypoint.as_deref(), pre_if.as_deref()),
+        (Some("pre.sh"), Some("runner.os == 'Linux'"))
+    );
+    assert_eq!(
+        (post_entrypoint.as_deref(), post_if.as_deref()),
+        (Some("post.sh"), Some("failure()"))
+    );
+}
+
+#[test]
 fn action_yaml_is_found_too() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

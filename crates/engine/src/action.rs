@@ -156,7 +156,9 @@ impl JobState<'_> {
                 args,
                 env: runs_env,
                 pre_entrypoint,
+                pre_if,
                 post_entrypoint,
+                post_if,
             } => {
                 let runs = DockerRuns {
                     image,
@@ -164,7 +166,10 @@ impl JobState<'_> {
                     args,
                     env: runs_env,
                     pre_entrypoint: pre_entrypoint.as_deref(),
+                    pre_if: pre_if.as_deref(),
                     post_entrypoint: post_entrypoint.as_deref(),
+                    post_if: post_if.as_deref(),
+                    local: matches!(action, ActionRef::Local { .. }),
                 };
                 self.run_docker_action(frame, def, key, &dir, &uses, runs, &inputs, env, timeout)
                     .await
@@ -188,7 +193,9 @@ impl JobState<'_> {
             })
     }
 
-    /// The `pre` steps of the job's repository JavaScript actions, run as GitHub runs them:
+    /// The `pre` steps of the job's repository JavaScript actions (`runs.pre`) and Docker
+    /// actions (`runs.pre-entrypoint`, in the action's image, built first when it is a
+    /// `Dockerfile`), run as GitHub runs them:
     /// when the job starts, before any main step, in step order, each under its `pre-if`
     /// (default `always()`; the step's own `if:` is not consulted), with the inputs and
     /// `env` the step has at that point. The state a `pre` saves reaches its main step as
@@ -221,18 +228,20 @@ impl JobState<'_> {
             let Ok(manifest) = actions::load_manifest(&dir) else {
                 continue;
             };
-            let Runs::Node {
-                using,
-                pre: Some(pre),
-                pre_if,
-                ..
-            } = &manifest.runs
-            else {
-                continue;
+            let pre_if = match &manifest.runs {
+                Runs::Node {
+                    using,
+                    pre: Some(_),
+                    pre_if,
+                    ..
+                } if actions::NODE_VERSIONS.contains(&using.as_str()) => pre_if,
+                Runs::Docker {
+                    pre_entrypoint: Some(_),
+                    pre_if,
+                    ..
+                } => pre_if,
+                _ => continue,
             };
-            if !actions::NODE_VERSIONS.contains(&using.as_str()) {
-                continue;
-            }
             let mut env = frame.env.clone();
             for (k, v) in &self.env_file {
                 upsert(&mut env, k.clone(), v.clone());
@@ -270,12 +279,19 @@ impl JobState<'_> {
                 job: self.key.clone(),
                 step: key.clone(),
             });
-            let outcome = match self.action_in_pod(&dir, &key).await {
-                Ok(()) => {
-                    self.run_pre(&frame, def, &key, &dir, &uses, &manifest, pre, &with, &env)
+            let outcome = match &manifest.runs {
+                Runs::Docker { .. } => {
+                    self.run_docker_pre(&frame, def, &key, &dir, &uses, &manifest, &with, &env)
                         .await
                 }
-                Err(e) => Err(e.into()),
+                Runs::Node { pre: Some(pre), .. } => match self.action_in_pod(&dir, &key).await {
+                    Ok(()) => {
+                        self.run_pre(&frame, def, &key, &dir, &uses, &manifest, pre, &with, &env)
+                            .await
+                    }
+                    Err(e) => Err(e.into()),
+                },
+                _ => continue,
             };
             let outcome = outcome.map(|p| {
                 let saved = p
@@ -337,7 +353,7 @@ impl JobState<'_> {
     /// Inputs in the manifest's order: `with:` values, else defaults (which may read the
     /// caller's contexts, e.g. `${{ github.token }}`); required inputs without a value warn,
     /// as GitHub does. `with:` keys the action does not declare are passed on too.
-    fn action_inputs(
+    pub(super) fn action_inputs(
         &self,
         frame: &Frame,
         manifest: &ActionManifest,

@@ -8,9 +8,11 @@
 //!   (for `docker://`, the `args` input split as a shell would), else the image's `CMD`;
 //! - the environment is the step's, `runs.env` (evaluated with `inputs`; the step's own
 //!   `env` wins), `INPUT_<NAME>` for every input, and the `/github/...` paths;
-//! - `runs.pre-entrypoint` runs in the same image right before the main entrypoint
-//!   (GitHub runs it when the job starts), `runs.post-entrypoint` when the job ends
-//!   (`always()`), as a post step.
+//! - `runs.pre-entrypoint` runs in the same image when the job starts, with the other
+//!   actions' `pre` steps (`JobState::run_pres`), under `runs.pre-if` (default
+//!   `always()`); a local action's never runs (GitHub's warning says so), and one inside a
+//!   composite action runs right before its main entrypoint. `runs.post-entrypoint` runs
+//!   when the job ends, as a post step under `runs.post-if` (default `always()`).
 //!
 //! An action whose `runs.image` is a `Dockerfile` is built first
 //! ([`crate::image_steps::action_image`]: pushed to the action image repository, reused
@@ -21,7 +23,10 @@
 use std::path::Path;
 use std::time::Duration;
 
+use actions::{ActionManifest, Runs};
+
 use super::action::ActionStepError;
+use super::commands::AnnotationLevel;
 use super::eval::string_object;
 use super::events::{Outcome, StepKey};
 use super::job::{Frame, JobState, PostStep};
@@ -46,7 +51,11 @@ pub(super) struct DockerRuns<'a> {
     pub args: &'a [String],
     pub env: &'a [(String, String)],
     pub pre_entrypoint: Option<&'a str>,
+    pub pre_if: Option<&'a str>,
     pub post_entrypoint: Option<&'a str>,
+    pub post_if: Option<&'a str>,
+    /// A `./path` action of the repository (its `pre-entrypoint` never runs).
+    pub local: bool,
 }
 
 /// `INPUT_<NAME>` as GitHub's runner names an input's variable.
@@ -121,6 +130,143 @@ impl JobState<'_> {
         env: &[(String, String)],
         timeout: Option<Duration>,
     ) -> Result<ProcessOutcome, StepError> {
+        let Some(run) = self
+            .docker_run(frame, key, dir, uses, &runs, inputs, timeout)
+            .await?
+        else {
+            return Ok(ProcessOutcome {
+                outcome: Some(Outcome::Cancelled),
+                ..ProcessOutcome::default()
+            });
+        };
+        let job_level = frame.action_path.is_none();
+        match runs.pre_entrypoint {
+            Some(_) if runs.local => {
+                // As on GitHub, with its warning: a local action's files exist only once
+                // the job's steps have run (a checkout), so its `pre` never runs.
+                self.annotate(
+                    Some(key),
+                    AnnotationLevel::Warning,
+                    &format!("`pre` execution is not supported for local action from '{uses}'"),
+                );
+            }
+            // Ran when the job started (`run_pres`).
+            Some(_) if job_level => {}
+            Some(pre) => {
+                // Inside a composite action: right before the main entrypoint.
+                let mut scope = frame.scope.clone();
+                scope.status = frame.status(self.cancelled());
+                if scope
+                    .condition(Some(runs.pre_if.unwrap_or("always()")))
+                    .map_err(StepError::evaluate("pre-if"))?
+                {
+                    let pre_run = DockerRun {
+                        entrypoint: Some(pre.to_string()),
+                        args: Vec::new(),
+                        ..run.clone()
+                    };
+                    let outcome = self
+                        .run_container(frame, def, key, uses, pre_run, env, timeout)
+                        .await?;
+                    if outcome.outcome == Some(Outcome::Failure) {
+                        return Ok(outcome);
+                    }
+                }
+            }
+            None => {}
+        }
+        let outcome = self
+            .run_container(frame, def, key, uses, run.clone(), env, timeout)
+            .await?;
+        // `post-entrypoint` when the job ends, under `post-if`, as actions/runner runs a
+        // container action's post stage.
+        if let Some(post) = runs.post_entrypoint {
+            let mut post_env = run.env.clone();
+            post_env.extend(env.iter().cloned());
+            self.register_post(PostStep {
+                name: format!("Post {}", key.name),
+                condition: runs.post_if.unwrap_or("always()").to_string(),
+                program: post.to_string(),
+                args: Vec::new(),
+                env: post_env,
+                cwd: self.working_directory(frame, def)?,
+                action_id: key.id.clone(),
+                image: Some(run.image.clone()),
+            });
+        }
+        Ok(outcome)
+    }
+
+    /// A repository Docker action's `pre-entrypoint` at job start (see
+    /// [`JobState::run_pres`]): in the action's image (built now when it is a
+    /// `Dockerfile`), with its inputs and `runs.env`, without its arguments.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn run_docker_pre(
+        &mut self,
+        frame: &Frame,
+        def: &StepDef,
+        key: &StepKey,
+        dir: &Path,
+        uses: &str,
+        manifest: &ActionManifest,
+        with: &[(String, String)],
+        env: &[(String, String)],
+    ) -> Result<ProcessOutcome, StepError> {
+        let Runs::Docker {
+            image,
+            entrypoint,
+            args,
+            env: runs_env,
+            pre_entrypoint: Some(pre),
+            ..
+        } = &manifest.runs
+        else {
+            return Ok(ProcessOutcome::default());
+        };
+        let runs = DockerRuns {
+            image,
+            entrypoint: entrypoint.as_deref(),
+            args,
+            env: runs_env,
+            pre_entrypoint: Some(pre),
+            pre_if: None,
+            post_entrypoint: None,
+            post_if: None,
+            local: false,
+        };
+        let inputs = self.action_inputs(frame, manifest, with, key)?;
+        let Some(run) = self
+            .docker_run(frame, key, dir, uses, &runs, &inputs, None)
+            .await?
+        else {
+            return Ok(ProcessOutcome {
+                outcome: Some(Outcome::Cancelled),
+                ..ProcessOutcome::default()
+            });
+        };
+        let pre_run = DockerRun {
+            entrypoint: Some(pre.clone()),
+            args: Vec::new(),
+            ..run
+        };
+        self.run_container(frame, def, key, uses, pre_run, env, None)
+            .await
+    }
+
+    /// What the action's main entrypoint runs: its image (built first from a
+    /// `Dockerfile`; `None` when the job was cancelled meanwhile), `runs.args` and
+    /// `runs.env` evaluated with the `inputs` context, and the `INPUT_*` variables.
+    #[allow(clippy::too_many_arguments)]
+    async fn docker_run(
+        &mut self,
+        frame: &Frame,
+        key: &StepKey,
+        dir: &Path,
+        uses: &str,
+        runs: &DockerRuns<'_>,
+        inputs: &[(String, String)],
+        timeout: Option<Duration>,
+    ) -> Result<Option<DockerRun>, StepError> {
         if self.pod.is_none() && self.engine.pods.is_none() {
             // Refused before an image is built for it.
             return Err(ActionStepError::DockerNeedsPod {
@@ -138,15 +284,9 @@ impl JobState<'_> {
                 .await?
             {
                 Some(image) => image,
-                None => {
-                    return Ok(ProcessOutcome {
-                        outcome: Some(Outcome::Cancelled),
-                        ..ProcessOutcome::default()
-                    });
-                }
+                None => return Ok(None),
             },
         };
-        // `runs.args` and `runs.env` see the action's inputs.
         let mut scope = frame.scope.clone();
         scope.set(
             "inputs",
@@ -160,55 +300,20 @@ impl JobState<'_> {
                     .map_err(StepError::evaluate("runs.args"))?,
             );
         }
-        let mut run_env = Vec::new();
+        let mut env = Vec::new();
         for (k, v) in runs.env {
             let value = scope
                 .interpolate(v)
                 .map_err(StepError::evaluate("runs.env"))?;
-            run_env.push((k.clone(), value));
+            env.push((k.clone(), value));
         }
-        run_env.extend(input_variables(inputs));
-        let run = DockerRun {
+        env.extend(input_variables(inputs));
+        Ok(Some(DockerRun {
             image,
             entrypoint: runs.entrypoint.map(str::to_string),
             args,
-            env: run_env,
-        };
-        // `pre-entrypoint` right before the main entrypoint, in the same image and
-        // environment without the arguments (GitHub runs it when the job starts).
-        if let Some(pre) = runs.pre_entrypoint {
-            let pre_run = DockerRun {
-                entrypoint: Some(pre.to_string()),
-                args: Vec::new(),
-                ..run.clone()
-            };
-            let outcome = self
-                .run_container(frame, def, key, uses, pre_run, env, timeout)
-                .await?;
-            if outcome.outcome == Some(Outcome::Failure) {
-                return Ok(outcome);
-            }
-        }
-        let outcome = self
-            .run_container(frame, def, key, uses, run.clone(), env, timeout)
-            .await?;
-        // `post-entrypoint` when the job ends, under `always()`, as actions/runner runs a
-        // container action's post stage.
-        if let Some(post) = runs.post_entrypoint {
-            let mut post_env = run.env.clone();
-            post_env.extend(env.iter().cloned());
-            self.register_post(PostStep {
-                name: format!("Post {}", key.name),
-                condition: "always()".to_string(),
-                program: post.to_string(),
-                args: Vec::new(),
-                env: post_env,
-                cwd: self.working_directory(frame, def)?,
-                action_id: key.id.clone(),
-                image: Some(run.image.clone()),
-            });
-        }
-        Ok(outcome)
+            env,
+        }))
     }
 
     /// Runs `run` in the job's pod: its environment under the step's (`env`), the step's

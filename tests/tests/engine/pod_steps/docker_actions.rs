@@ -24,6 +24,12 @@ async fn docker_steps_run_as_containers_of_the_job_pod() {
         "name: greet\ninputs:\n  who:\n    default: world\nruns:\n  using: docker\n  image: docker://{busybox}\n  pre-entrypoint: env\n  post-entrypoint: env\n  entrypoint: sh\n  args:\n    - -c\n    - 'echo \"greeting ${{{{ inputs.who }}}} $INPUT_WHO in $GITHUB_WORKSPACE\"; exit 3'\n"
     );
     let (server, sha) = app_server(rig.dir.path(), &[("greet/action.yml", &action)]);
+    // A repository Docker action: its `pre-entrypoint` runs when the job starts.
+    let mirror = rig.dir.path().join("mirror");
+    let remote = format!(
+        "name: remote\ninputs:\n  who:\n    default: world\nruns:\n  using: docker\n  image: docker://{busybox}\n  pre-entrypoint: env\n  post-entrypoint: env\n  post-if: success()\n  entrypoint: sh\n  args: ['-c', 'echo remote main $INPUT_WHO']\n"
+    );
+    repository(&mirror, "acme/docker-greet", &[("action.yml", &remote)]);
     let missing = format!("{}/no-such-image:1", registry.host);
     let payload = format!(
         r###"name: CI
@@ -50,6 +56,9 @@ jobs:
         continue-on-error: true
         with:
           who: octo
+      - uses: acme/docker-greet@v1
+        with:
+          who: remote
       - uses: docker://{missing}
         continue-on-error: true
       - run: echo after-all
@@ -57,6 +66,8 @@ jobs:
     );
     let mut t = task(601, &payload);
     set_context(&mut t, "sha", &sha);
+    let mirror_url = format!("file://{}", mirror.display());
+    set_context(&mut t, "gitea_default_actions_url", &mirror_url);
     let settings = rig.settings_served_by(&server);
     let started = Instant::now();
     let (run, events) = execute(t, &settings).await;
@@ -79,10 +90,31 @@ jobs:
             .any(|l| l.contains("ErrImagePull") && l.contains("no-such-image")),
         "{all:#?}"
     );
-    // `pre-entrypoint` and `post-entrypoint` (`env`) ran in the action's image, with its
-    // inputs.
-    let with_input = all.iter().filter(|l| *l == "INPUT_WHO=octo").count();
-    assert_eq!(with_input, 2, "{all:#?}");
+    // The local action's `pre-entrypoint` never runs (GitHub's warning says so); its
+    // `post-entrypoint` (`env`) ran in the action's image, with its inputs.
+    let with_input = |who: &str| {
+        all.iter()
+            .enumerate()
+            .filter(|(_, l)| **l == format!("INPUT_WHO={who}"))
+            .map(|(i, _)| i)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(with_input("octo").len(), 1, "{all:#?}");
+    assert!(
+        all.iter()
+            .any(|l| l.contains("`pre` execution is not supported for local action from './greet'")),
+        "{all:#?}"
+    );
+    // The repository action's `pre-entrypoint` ran when the job started, before the
+    // first step's output, and its `post-entrypoint` (post-if: success()) at the end.
+    let remote = with_input("remote");
+    assert_eq!(remote.len(), 2, "{all:#?}");
+    let first_main = all
+        .iter()
+        .position(|l| l.starts_with("from-docker-step"))
+        .unwrap();
+    assert!(remote[0] < first_main, "{all:#?}");
+    assert!(has(&events, "remote main remote"), "{all:#?}");
     assert!(started.elapsed() < Duration::from_secs(120));
     assert!(all.iter().all(|l| !l.contains(SECRET)));
     // The step's env, a secret among it, went by a Secret, never in the pod's patch.
