@@ -27,8 +27,9 @@ use serde_json::json;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::container_fields::args_by_reference;
 use super::exec::PodStepEnd;
-use super::manifest::{REPO_VOLUME, TEMP_VOLUMES, args_by_reference};
+use super::manifest::{REPO_VOLUME, TEMP_VOLUMES};
 use super::step_stdout::{STEP_FILES, StepFilesBack, files_listing, parse_files};
 use super::{JobPod, POD_NAME, POD_TEMP, POD_WORKSPACE_ROOT, PodError};
 use hr_cluster::{describe, retry, status_code};

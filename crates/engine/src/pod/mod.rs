@@ -13,6 +13,7 @@
 //! Paths: the job's workspace is `/__w/<workspace folder name>` and its temp folder `/__t`
 //! in the pod (two emptyDir volumes); [`PodPaths`] maps the host paths the engine computes.
 
+pub mod container_fields;
 pub mod container_step;
 pub mod containers;
 mod copy;

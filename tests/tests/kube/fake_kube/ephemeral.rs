@@ -6,7 +6,7 @@
 
 use harness::images::{busybox_image, echo_image};
 
-use super::containers::{
+use super::container_rig::{
     api_error, create, create_secret, events, exec, job_pod_manifest, phase, probe, quick_fake,
     registry_with, status_json, wait_until,
 };

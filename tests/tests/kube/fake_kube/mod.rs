@@ -7,6 +7,8 @@
 mod api;
 mod builds;
 mod cluster;
+mod container_config;
+mod container_rig;
 mod containers;
 mod ephemeral;
 mod exec;
