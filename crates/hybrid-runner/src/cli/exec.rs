@@ -106,6 +106,10 @@ pub struct Args {
     /// none]
     #[arg(long = "container-backend", value_name = "BACKEND")]
     pub container_backend: Option<ContainerBackend>,
+    /// The image of a job pod that names none (a job with `services:` but no `container:`,
+    /// the step pod of a host job's Docker steps); it needs `sh` and `tar`
+    #[arg(long = "job-image", value_name = "IMAGE", default_value = hr_engine::pod::DEFAULT_JOB_IMAGE)]
+    pub job_image: String,
     /// The image of the sidecar that forwards `ports: ['HOST:PORT']` from HOST to PORT in
     /// a job pod (busybox's `nc` with -ll and -e)
     #[arg(long = "forwarder-image", value_name = "IMAGE", default_value = hr_engine::pod::DEFAULT_FORWARDER_IMAGE)]
@@ -224,6 +228,7 @@ fn options(args: &Args) -> Result<ExecOptions, UsageError> {
             None => args.kube.kubeconfig.is_some(),
         }
         .then(|| PodSettings {
+            image: args.job_image.clone(),
             forwarder_image: args.forwarder_image.clone(),
             ..PodSettings::default()
         }),

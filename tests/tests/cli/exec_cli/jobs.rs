@@ -340,3 +340,83 @@ jobs:
         run.all()
     );
 }
+
+/// `exec` end to end with real images from a loopback registry: a service reached on its
+/// mapped port through the forwarder sidecar, and a Docker step of a job on this host in
+/// a step pod that works on a copy of the repository and writes back into it.
+#[test]
+fn exec_runs_services_with_mapped_ports_and_docker_steps_of_host_jobs_in_pods() {
+    if !harness::fake_kube::sandbox_available() {
+        return;
+    }
+    let Some(registry) = harness::registry::Registry::start() else {
+        return;
+    };
+    let (Some(busybox), Some(http)) = (
+        harness::images::busybox_image(&registry),
+        harness::images::http_image(&registry, 8080, 0),
+    ) else {
+        return;
+    };
+    let fake = harness::fake_kube::FakeKube::start(harness::fake_kube::FakeKubeOptions::default());
+    let repo = Repo::with(&format!(
+        r#"on: push
+jobs:
+  with-service:
+    runs-on: ubuntu-latest
+    container: {busybox}
+    services:
+      web:
+        image: {http}
+        ports: ['18080:8080']
+    steps:
+      - run: echo "web says $(wget -qO- http://localhost:18080/) on ${{{{ job.services.web.ports['8080'] }}}}"
+  docker-step:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: docker://{busybox}
+        with:
+          entrypoint: sh
+          args: -c 'echo "the docker step reads $(cat notes.txt)"; echo from-docker > made-by-docker.txt'
+      - run: echo "the host reads $(cat made-by-docker.txt)"
+"#
+    ));
+    repo.write("notes.txt", "from-the-repo");
+    let kubeconfig = fake.write_kubeconfig(repo.path());
+    let run = repo.exec(&[
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--forwarder-image",
+        &busybox,
+        "--job-image",
+        &busybox,
+    ]);
+    run.assert_code(0);
+    for wanted in [
+        "web says ok on 18080",
+        "the docker step reads from-the-repo",
+        "the host reads from-docker",
+    ] {
+        assert!(run.stdout.contains(wanted), "{wanted}\n{}", run.all());
+    }
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("made-by-docker.txt")).unwrap(),
+        "from-docker\n"
+    );
+    let created: Vec<String> = fake
+        .sent_manifests()
+        .into_iter()
+        .filter(|m| m["kind"] == "Namespace")
+        .filter_map(|m| m["metadata"]["name"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(created.len(), 2, "a job pod and a step pod: {created:?}");
+    for namespace in created {
+        assert!(
+            fake.requests().iter().any(
+                |r| r.method == "DELETE" && r.path == format!("/api/v1/namespaces/{namespace}")
+            ),
+            "{namespace} was not deleted"
+        );
+    }
+    harness::fake_kube::validate_manifests(&fake.sent_manifests());
+}
