@@ -89,7 +89,9 @@ const MAX_BACK_OFF: Duration = Duration::from_secs(300);
 
 /// Whether a pod runs on this path: it has init containers, several containers, an image
 /// on a loopback registry, host aliases, or env from Secrets or ConfigMaps. Kaniko pods
-/// (`--context` args) never do.
+/// (`--context` args) never do. A pod on the simpler path shares the host's network and
+/// never starts an ephemeral container (a test that adds one gives the pod a registry
+/// image).
 pub(crate) fn takes(pod: &Value) -> bool {
     let spec = &pod["spec"];
     let containers: Vec<&Value> = all_containers(pod).collect();
