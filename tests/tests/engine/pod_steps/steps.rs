@@ -358,7 +358,8 @@ jobs:
 
 /// A figure, not a check: `cargo test -p hybrid-runner-tests --test engine -- --ignored
 /// --nocapture pod_step_overhead` prints the pod start and the time per trivial step
-/// (one exec each) against the fake API server.
+/// (one exec each) against the fake API server, next to the same jobs on this host (the
+/// peer: a step's own process, no exec), three rounds each, interleaved.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement"]
 async fn pod_step_overhead() {
@@ -368,19 +369,42 @@ async fn pod_step_overhead() {
     let rig = Rig::new(FakeKubeOptions::default());
     let settings = rig.settings();
     let steps = 20;
-    let mut payload =
-        "name: CI\n\"on\": push\njobs:\n  build:\n    runs-on: k8s\n    steps:\n".to_string();
-    for i in 0..steps {
-        payload.push_str(&format!("      - run: echo step-{i}\n"));
+    let job = |label: &str, n: u32| {
+        let mut payload =
+            format!("name: CI\n\"on\": push\njobs:\n  build:\n    runs-on: {label}\n    steps:\n");
+        for i in 0..n {
+            payload.push_str(&format!("      - run: echo step-{i}\n"));
+        }
+        payload
+    };
+    let mut id = 120;
+    let mut figures: Vec<(&str, Vec<std::time::Duration>)> =
+        vec![("pod", Vec::new()), ("host", Vec::new())];
+    for _ in 0..3 {
+        for (label, per_step) in figures.iter_mut() {
+            let label_name = if *label == "pod" { "k8s" } else { "linux" };
+            let mut took = Vec::new();
+            for n in [1, steps] {
+                id += 1;
+                let started = Instant::now();
+                let (run, events) = execute(task(id, &job(label_name, n)), &settings).await;
+                assert_eq!(run.result, Outcome::Success, "{:#?}", lines(&events));
+                took.push(started.elapsed());
+            }
+            per_step.push((took[1] - took[0]) / (steps - 1));
+            if *label == "pod" {
+                eprintln!(
+                    "pod job with 1 step: {:?}; with {steps} steps: {:?}",
+                    took[0], took[1]
+                );
+            }
+        }
     }
-    let started = Instant::now();
-    let (run, events) = execute(task(120, "name: CI\n\"on\": push\njobs:\n  build:\n    runs-on: k8s\n    steps:\n      - run: \"true\"\n"), &settings).await;
-    assert_eq!(run.result, Outcome::Success, "{:#?}", lines(&events));
-    let one = started.elapsed();
-    let started = Instant::now();
-    let (run, events) = execute(task(121, &payload), &settings).await;
-    assert_eq!(run.result, Outcome::Success, "{:#?}", lines(&events));
-    let many = started.elapsed();
-    let per_step = (many - one) / (steps - 1);
-    eprintln!("job with 1 step: {one:?}; with {steps} steps: {many:?}; per step: {per_step:?}");
+    for (label, mut per_step) in figures {
+        per_step.sort();
+        eprintln!(
+            "per step in a {label} job: median {:?} (rounds {per_step:?})",
+            per_step[1]
+        );
+    }
 }
