@@ -11,6 +11,21 @@ use super::events::{EventSink, JobKey};
 use crate::hash_files::WorkspaceHasher;
 use hr_process::host::StopPolicy;
 
+/// Variables a job gets from the runner's own services (the cache server), one set per job
+/// so that each carries a token of its own.
+pub trait JobServicesEnv: Send + Sync + std::fmt::Debug {
+    /// The variables of the job `job` (its id and display name in the run) and the
+    /// values among them to mask.
+    fn job_env(&self, job: &JobKey) -> JobServicesVars;
+}
+
+/// What [`JobServicesEnv::job_env`] gives a job.
+#[derive(Debug, Clone, Default)]
+pub struct JobServicesVars {
+    pub env: Vec<(String, String)>,
+    pub masks: Vec<String>,
+}
+
 #[derive(Debug)]
 pub struct Engine {
     pub run: RunInfo,
@@ -44,6 +59,8 @@ pub struct Engine {
     /// Without [`Self::pods`]: how to give the runner a cluster, as the error of a job
     /// that needs one says.
     pub cluster_remedy: String,
+    /// The runner's services' variables for each job (under every `env` level).
+    pub job_services: Option<Arc<dyn JobServicesEnv>>,
     job_serial: AtomicUsize,
 }
 
@@ -90,6 +107,7 @@ impl Engine {
             cluster_remedy:
                 "run `hybrid-runner exec` with --kubeconfig FILE (or --container-backend kubernetes)"
                     .to_string(),
+            job_services: None,
             job_serial: AtomicUsize::new(0),
         }
     }

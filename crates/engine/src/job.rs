@@ -38,6 +38,9 @@ pub struct JobRun<'a> {
     pub contexts: Object,
     /// Secret values to mask in every line this job prints.
     pub secrets: Vec<String>,
+    /// The runner's services' variables for this job (`ACTIONS_CACHE_URL`, …), the
+    /// lowest level of its `env`.
+    pub services_env: Vec<(String, String)>,
 }
 
 /// A `post` step registered by an action, run after the main steps in reverse order.
@@ -436,7 +439,10 @@ impl JobRun<'_> {
         contexts.insert("job", Value::object(job_ctx));
         contexts.insert("steps", Value::object(Object::new()));
         let mut scope = Scope::new(contexts, Some(engine.hasher()));
-        let mut env = engine.cli_env.clone();
+        let mut env = self.services_env.clone();
+        for (k, v) in &engine.cli_env {
+            upsert(&mut env, k.clone(), v.clone());
+        }
         scope.set("env", env_value(&env));
         if let Some(map) = &self.workflow.env {
             let (entries, inserts) = map_parts(map);

@@ -93,6 +93,8 @@ pub struct ExecOptions {
     /// `builds` (`--container-backend kubernetes`, or `--kubeconfig`); without it they are
     /// refused.
     pub pods: Option<pod::PodSettings>,
+    /// The runner's services (the cache server) every job gets variables from.
+    pub job_services: Option<Arc<dyn engine::JobServicesEnv>>,
 }
 
 impl ExecOptions {
@@ -247,6 +249,7 @@ pub async fn run(
     engine.dry_run = options.dry_run;
     engine.builds = Arc::new(image_steps::BuildService::new(options.builds.clone()));
     engine.debug = options.step_debug();
+    engine.job_services = options.job_services.clone();
     if let Some(settings) = &options.pods {
         engine.pods = Some(Arc::new(job_pod::PodLauncher {
             settings: settings.clone(),

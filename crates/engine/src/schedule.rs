@@ -414,11 +414,17 @@ async fn run_job(
                     duration: std::time::Duration::ZERO,
                 };
             };
+            let services = engine
+                .job_services
+                .as_ref()
+                .map(|s| s.job_env(&leg_key))
+                .unwrap_or_default();
             let secrets = scope
                 .secrets
                 .values()
                 .map(super::eval::display)
                 .chain(engine.masks.iter().cloned())
+                .chain(services.masks)
                 .collect();
             let run = JobRun {
                 engine: &engine,
@@ -427,6 +433,7 @@ async fn run_job(
                 job,
                 contexts,
                 secrets,
+                services_env: services.env,
             };
             let outcome = run.run(job_cancel.clone()).await;
             fail_fast_on(&outcome);

@@ -172,6 +172,7 @@ fn run_row(conformance: &Path, row: &Json) -> Result<(), String> {
             ..Default::default()
         },
         pods: None,
+        job_services: None,
     };
     let expect_success = row["expected"] == "success";
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -114,6 +114,9 @@ pub struct Args {
     /// a job pod (busybox's `nc` with -ll and -e)
     #[arg(long = "forwarder-image", value_name = "IMAGE", default_value = hr_engine::pod::DEFAULT_FORWARDER_IMAGE)]
     pub forwarder_image: String,
+    /// The cache server `actions/cache` saves to and restores from
+    #[command(flatten)]
+    pub cache_server: super::cache_server::CacheServerArgs,
     /// The cluster of the kaniko builder and of container jobs
     #[command(flatten)]
     pub kube: KubeArgs,
@@ -232,6 +235,7 @@ fn options(args: &Args) -> Result<ExecOptions, UsageError> {
             forwarder_image: args.forwarder_image.clone(),
             ..PodSettings::default()
         }),
+        job_services: None,
     })
 }
 
@@ -252,6 +256,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         });
     }
     let options = options(&args)?;
+    let services = if options.dry_run {
+        None
+    } else {
+        args.cache_server
+            .config(cache_home().join("hybrid-runner/cache"))
+    };
     let workflows = match hr_engine::load_workflows(&options) {
         Ok(w) => w,
         Err(ExecError::Workflow(d)) => {
@@ -274,14 +284,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run_async(options, workflows, args.json))
+    runtime.block_on(run_async(options, services, workflows, args.json))
 }
 
 async fn run_async(
-    options: ExecOptions,
+    mut options: ExecOptions,
+    services: Option<job_services::ServicesConfig>,
     workflows: Vec<workflows::model::Workflow>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
+    if let Some(config) = services {
+        let started = super::cache_server::ExecServices::start(config, &options.workdir).await?;
+        options.job_services = Some(Arc::new(started));
+    }
     let cancel = CancellationToken::new();
     let hard_cancel = CancellationToken::new();
     let (sink, mut events) = EventSink::channel();

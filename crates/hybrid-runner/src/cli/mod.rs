@@ -3,6 +3,7 @@
 //! `caused by: …` line per cause. Usage and configuration errors exit 2.
 
 mod build;
+mod cache_server;
 mod check;
 mod cleanup;
 mod context;

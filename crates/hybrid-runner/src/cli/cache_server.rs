@@ -1,0 +1,135 @@
+//! `exec`'s cache server (act's flags): the runner's job services
+//! ([`job_services::JobServices`]) for one run, their variables given to every job with a
+//! token of its own.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use hr_engine::engine::{JobServicesEnv, JobServicesVars};
+use hr_engine::events::JobKey;
+use job_services::{JobServices, ServicesConfig};
+
+use super::UsageError;
+
+/// The cache server flags of `exec`, as act spells them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CacheServerArgs {
+    /// Where the cache server keeps its entries [default: ~/.cache/hybrid-runner/cache]
+    #[arg(long = "cache-server-path", value_name = "DIR")]
+    pub path: Option<PathBuf>,
+    /// The address the cache server listens on and steps reach it at (a job pod needs one
+    /// the cluster reaches, e.g. this machine's IP)
+    #[arg(
+        long = "cache-server-addr",
+        value_name = "ADDR",
+        default_value = "127.0.0.1"
+    )]
+    pub addr: IpAddr,
+    /// The cache server's port [default: a free one]
+    #[arg(long = "cache-server-port", value_name = "PORT", default_value_t = 0)]
+    pub port: u16,
+    /// Past this size the least recently used entries go (`10GiB`, `500MiB`, bytes;
+    /// GitHub's limit per repository is 10 GB)
+    #[arg(long = "cache-server-max-size", value_name = "SIZE", value_parser = parse_size, default_value = "10GiB")]
+    pub max_size: u64,
+    /// Start no cache server (`actions/cache` then saves and restores nothing)
+    #[arg(long = "no-cache-server")]
+    pub disabled: bool,
+}
+
+/// `10GiB`, `500MiB`, `64KiB`, `1GB`, or bytes.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (e.g. 10GiB, 500MiB, or bytes)"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1000 * 1000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1000 * 1000 * 1000,
+        "gib" => 1 << 30,
+        other => {
+            return Err(format!(
+                "`{text}`: unknown unit `{other}` (KiB, MiB, GiB, or bytes)"
+            ));
+        }
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+impl CacheServerArgs {
+    /// The services' settings, `None` with `--no-cache-server`.
+    pub fn config(&self, default_dir: PathBuf) -> Option<ServicesConfig> {
+        (!self.disabled).then(|| ServicesConfig {
+            dir: self.path.clone().unwrap_or(default_dir),
+            cache_limit: self.max_size,
+            listen: SocketAddr::new(self.addr, self.port),
+            advertise_host: None,
+        })
+    }
+}
+
+/// The running services of one `exec` run and whose caches they keep.
+#[derive(Debug)]
+pub struct ExecServices {
+    services: JobServices,
+    /// The cache's scope: the repository.
+    repo: String,
+    run: String,
+}
+
+impl ExecServices {
+    /// Starts the services for the run of the repository in `workdir`.
+    pub async fn start(
+        config: ServicesConfig,
+        workdir: &std::path::Path,
+    ) -> Result<ExecServices, UsageError> {
+        let services = JobServices::start(config)
+            .await
+            .map_err(|e| UsageError(e.to_string()))?;
+        // Caches are kept per repository: here the checkout's folder.
+        let repo = std::fs::canonicalize(workdir)
+            .unwrap_or_else(|_| workdir.to_path_buf())
+            .display()
+            .to_string();
+        let run = format!("{}-{}", std::process::id(), job_services::token::now_secs());
+        Ok(ExecServices {
+            services,
+            repo,
+            run,
+        })
+    }
+}
+
+impl JobServicesEnv for ExecServices {
+    fn job_env(&self, job: &JobKey) -> JobServicesVars {
+        let token = self
+            .services
+            .token(&self.repo, &self.run, &format!("{}/{}", job.id, job.name));
+        JobServicesVars {
+            env: self.services.job_env(&token, true),
+            masks: vec![token],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(parse_size("10GiB"), Ok(10 << 30));
+        assert_eq!(parse_size("500MiB"), Ok(500 << 20));
+        assert_eq!(parse_size("1GB"), Ok(1_000_000_000));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("5 parsecs").is_err());
+    }
+}

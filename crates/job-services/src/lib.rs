@@ -1,0 +1,19 @@
+//! The HTTP services a job's steps call on the runner, as GitHub serves them to its own
+//! runners: the cache that `actions/cache` (and `setup-*` with `cache:`) saves to and
+//! restores from, in both protocols the toolkit speaks (the v1 REST API under
+//! `ACTIONS_CACHE_URL`, [`cache_v1`]; the v2 twirp `CacheService` under
+//! `ACTIONS_RESULTS_URL`, [`cache_v2`]), with uploads and downloads through signed URLs
+//! shaped like Azure Blob Storage's ([`blob`]). Entries live on disk ([`cache_store`]),
+//! survive restarts, and are scoped per repository by the job's token ([`token`]).
+//!
+//! `exec` starts the services for one run; the daemon for its life (`cache:` settings).
+
+pub mod blob;
+pub mod cache_store;
+pub mod cache_v1;
+pub mod cache_v2;
+pub mod server;
+pub mod time;
+pub mod token;
+
+pub use server::{JobServices, ServicesConfig, StartError};
