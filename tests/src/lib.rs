@@ -28,6 +28,32 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The `node_modules` folder holding GitHub's own npm clients (`@actions/cache`,
+/// `@actions/artifact`, pinned; `.ci/test` installs them): `$HYBRID_RUNNER_NPM_CLIENTS`,
+/// else `~/.cache/hybrid-runner/npm/node_modules`. `None` (after a notice) when they are
+/// not installed outside CI; under CI their absence panics.
+pub fn npm_clients() -> Option<PathBuf> {
+    let dir = match std::env::var_os("HYBRID_RUNNER_NPM_CLIENTS") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".cache/hybrid-runner/npm/node_modules"),
+    };
+    if dir.join("@actions/cache/package.json").is_file() {
+        return Some(dir);
+    }
+    if under_ci() {
+        panic!(
+            "GitHub's npm clients are not installed at {} (CI=true requires them; .ci/test installs them)",
+            dir.display()
+        );
+    }
+    eprintln!(
+        "notice: GitHub's npm clients are not at {}; skipping (run .ci/test once, or set HYBRID_RUNNER_NPM_CLIENTS)",
+        dir.display()
+    );
+    None
+}
+
 /// Whether this run is CI's (`CI=true`), where missing conformance data is a failure.
 pub fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")

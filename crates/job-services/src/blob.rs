@@ -345,14 +345,6 @@ pub async fn get(
         async move {
             let (mut file, left, mut hasher) = state?;
             if left == 0 {
-                if whole && crate::cache_store::hex(&hasher.finalize()) != expected {
-                    tracing::warn!(id, "cache entry {id} failed its integrity check; removed");
-                    cache.remove(id);
-                    return Some((
-                        Err(std::io::Error::other("the cache entry is corrupt")),
-                        None,
-                    ));
-                }
                 return None;
             }
             let mut buf = vec![0u8; (256 * 1024).min(left as usize)];
@@ -366,10 +358,24 @@ pub async fn get(
                 Ok(n) => {
                     buf.truncate(n);
                     hasher.update(&buf);
-                    Some((
-                        Ok(axum::body::Bytes::from(buf)),
-                        Some((file, left - n as u64, hasher)),
-                    ))
+                    let left = left - n as u64;
+                    // The last chunk goes only when the whole matches what was saved:
+                    // withheld, the client sees a download short of its length.
+                    if left == 0 && whole {
+                        let digest = crate::cache_store::hex(&hasher.clone().finalize());
+                        if digest != expected {
+                            tracing::warn!(
+                                id,
+                                "cache entry {id} failed its integrity check; removed"
+                            );
+                            cache.remove(id);
+                            return Some((
+                                Err(std::io::Error::other("the cache entry is corrupt")),
+                                None,
+                            ));
+                        }
+                    }
+                    Some((Ok(axum::body::Bytes::from(buf)), Some((file, left, hasher))))
                 }
                 Err(e) => Some((Err(e), None)),
             }
