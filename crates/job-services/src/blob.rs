@@ -22,7 +22,7 @@ use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _};
 
-use crate::cache_store::CacheError;
+use crate::cache_store::StoreError;
 use crate::server::Services;
 
 /// The path's first segment (Azure's account name).
@@ -30,7 +30,8 @@ pub const ACCOUNT: &str = "blob";
 /// How long a signed URL is good for.
 pub const URL_LIFETIME_SECS: u64 = 6 * 3600;
 
-/// The URL of cache upload or entry `id` (`sp`: `w` to write, `r` to read).
+/// The URL of upload or entry `id` of `container` (`cache`, `artifact`; `sp`: `w` to
+/// write, `r` to read).
 pub fn signed_url(services: &Services, container: &str, id: u64, sp: &str) -> String {
     let se = crate::token::now_secs() + URL_LIFETIME_SECS;
     let sig = services
@@ -139,17 +140,17 @@ fn authorize(
     Ok(())
 }
 
-fn store_error(e: CacheError) -> Response {
+fn store_error(e: StoreError) -> Response {
     match e {
-        CacheError::NoUpload { .. } | CacheError::NoEntry { .. } => {
+        StoreError::NoUpload { .. } | StoreError::NoEntry { .. } => {
             azure_error(StatusCode::NOT_FOUND, "BlobNotFound", &e.to_string())
         }
-        CacheError::TooLarge { .. } => azure_error(
+        StoreError::TooLarge { .. } => azure_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "RequestBodyTooLarge",
             &e.to_string(),
         ),
-        CacheError::Corrupt(_) => {
+        StoreError::Corrupt(_) => {
             azure_error(StatusCode::BAD_REQUEST, "InvalidBlockList", &e.to_string())
         }
         _ => azure_error(
@@ -167,7 +168,7 @@ pub async fn write_body(
     path: &std::path::Path,
     offset: u64,
     limit: u64,
-) -> Result<(u64, String), CacheError> {
+) -> Result<(u64, String), StoreError> {
     let mut file = tokio::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -179,10 +180,10 @@ pub async fn write_body(
     let mut written = 0u64;
     let mut hasher = Sha256::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| CacheError::Io(std::io::Error::other(e)))?;
+        let chunk = chunk.map_err(|e| StoreError::Io(std::io::Error::other(e)))?;
         written += chunk.len() as u64;
         if offset + written > limit {
-            return Err(CacheError::TooLarge { limit });
+            return Err(StoreError::TooLarge { limit });
         }
         hasher.update(&chunk);
         file.write_all(&chunk).await?;
@@ -204,19 +205,21 @@ pub async fn put(
     if let Err(answer) = authorize(&services, &container, id, &query, "w") {
         return answer.into_response();
     }
-    if container != "cache" {
-        return azure_error(
-            StatusCode::NOT_FOUND,
-            "ContainerNotFound",
-            "no such container",
-        );
-    }
-    let store = &services.cache;
-    let limit = services.cache_limit;
+    let (store, limit): (&dyn Uploads, u64) = match (container.as_str(), &services.artifacts) {
+        ("cache", _) => (&*services.cache, services.cache_limit),
+        ("artifact", Some(artifacts)) => (&**artifacts, u64::MAX),
+        _ => {
+            return azure_error(
+                StatusCode::NOT_FOUND,
+                "ContainerNotFound",
+                "no such container",
+            );
+        }
+    };
     match query.comp.as_deref() {
         None => {
-            if !store.has_upload_any(id) {
-                return store_error(CacheError::NoUpload { id });
+            if !store.has(id) {
+                return store_error(StoreError::NoUpload { id });
             }
             let part = store.part_path(id);
             if let Err(e) = tokio::fs::File::create(&part).await {
@@ -238,8 +241,8 @@ pub async fn put(
                     "blockid",
                 );
             };
-            if !store.has_upload_any(id) {
-                return store_error(CacheError::NoUpload { id });
+            if !store.has(id) {
+                return store_error(StoreError::NoUpload { id });
             }
             let path = match store.block_path(id, block) {
                 Ok(p) => p,
@@ -280,6 +283,51 @@ pub async fn put(
     }
 }
 
+/// What a signed upload URL writes into: a cache upload or an artifact upload.
+trait Uploads: Send + Sync {
+    fn has(&self, id: u64) -> bool;
+    fn part_path(&self, id: u64) -> std::path::PathBuf;
+    fn block_path(&self, id: u64, block: &str) -> std::io::Result<std::path::PathBuf>;
+    fn wrote(&self, id: u64, start: u64, end: u64) -> Result<(), StoreError>;
+    fn commit_blocks(&self, id: u64, order: &[String]) -> Result<u64, StoreError>;
+}
+
+impl Uploads for crate::cache_store::CacheStore {
+    fn has(&self, id: u64) -> bool {
+        self.has_upload_any(id)
+    }
+    fn part_path(&self, id: u64) -> std::path::PathBuf {
+        self.part_path(id)
+    }
+    fn block_path(&self, id: u64, block: &str) -> std::io::Result<std::path::PathBuf> {
+        self.block_path(id, block)
+    }
+    fn wrote(&self, id: u64, start: u64, end: u64) -> Result<(), StoreError> {
+        self.wrote(id, start, end)
+    }
+    fn commit_blocks(&self, id: u64, order: &[String]) -> Result<u64, StoreError> {
+        self.commit_blocks(id, order)
+    }
+}
+
+impl Uploads for crate::artifact_store::ArtifactStore {
+    fn has(&self, id: u64) -> bool {
+        self.has_upload(id)
+    }
+    fn part_path(&self, id: u64) -> std::path::PathBuf {
+        self.part_path(id)
+    }
+    fn block_path(&self, id: u64, block: &str) -> std::io::Result<std::path::PathBuf> {
+        self.block_path(id, block)
+    }
+    fn wrote(&self, id: u64, start: u64, end: u64) -> Result<(), StoreError> {
+        self.wrote(id, start, end)
+    }
+    fn commit_blocks(&self, id: u64, order: &[String]) -> Result<u64, StoreError> {
+        self.commit_blocks(id, order)
+    }
+}
+
 /// The block ids of a `<BlockList>` body in order (`Latest`, `Committed` and
 /// `Uncommitted` alike: a new blob has only the blocks just staged).
 pub fn block_list(xml: &str) -> Vec<String> {
@@ -299,9 +347,10 @@ pub fn block_list(xml: &str) -> Vec<String> {
     ids
 }
 
-/// `GET /<account>/<container>/<id>`: the data of a cache entry, whole or a `Range`.
-/// A whole read is hashed on the way and cut short (the client sees a broken download)
-/// when the data no longer matches what was saved; the entry is then removed.
+/// `GET /<account>/<container>/<id>`: a cache entry's or an artifact's data, whole or a
+/// `Range`. A whole read is hashed on the way and its last chunk withheld (the client sees
+/// a download short of its length) when the data no longer matches what was saved; a
+/// cache entry is then removed.
 pub async fn get(
     State(services): State<Services>,
     Path((container, id)): Path<(String, u64)>,
@@ -311,19 +360,34 @@ pub async fn get(
     if let Err(answer) = authorize(&services, &container, id, &query, "r") {
         return answer.into_response();
     }
-    let Some(entry) = services
-        .cache
-        .entry_any(id)
-        .filter(|_| container == "cache")
-    else {
-        return azure_error(StatusCode::NOT_FOUND, "BlobNotFound", "no such cache entry");
+    let found = match (container.as_str(), &services.artifacts) {
+        ("cache", _) => services.cache.entry_any(id).map(|e| {
+            (
+                services.cache.data_of(id),
+                e.size,
+                e.sha256,
+                "application/octet-stream".to_string(),
+            )
+        }),
+        ("artifact", Some(artifacts)) => artifacts.get(id).map(|a| {
+            let content_type = if a.mime.is_empty() {
+                "application/zip".to_string()
+            } else {
+                a.mime.clone()
+            };
+            let sha = a.digest.trim_start_matches("sha256:").to_string();
+            (artifacts.data_of(&a), a.size, sha, content_type)
+        }),
+        _ => None,
     };
-    let path = services.cache.data_of(id);
+    let Some((path, size, expected, content_type)) = found else {
+        return azure_error(StatusCode::NOT_FOUND, "BlobNotFound", "no such blob");
+    };
+    let is_cache = container == "cache";
     let mut file = match tokio::fs::File::open(&path).await {
         Ok(f) => f,
         Err(e) => return store_error(e.into()),
     };
-    let size = entry.size;
     let range = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
@@ -336,7 +400,6 @@ pub async fn get(
         return azure_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "seek");
     }
     let whole = status == StatusCode::OK;
-    let expected = entry.sha256.clone();
     let cache = services.cache.clone();
     let state = (file, end - start, Sha256::new());
     let stream = futures_util::stream::unfold(Some(state), move |state| {
@@ -350,30 +413,23 @@ pub async fn get(
             let mut buf = vec![0u8; (256 * 1024).min(left as usize)];
             match file.read(&mut buf).await {
                 Ok(0) => Some((
-                    Err(std::io::Error::other(
-                        "the cache entry is shorter than saved",
-                    )),
+                    Err(std::io::Error::other("the data is shorter than saved")),
                     None,
                 )),
                 Ok(n) => {
                     buf.truncate(n);
                     hasher.update(&buf);
                     let left = left - n as u64;
-                    // The last chunk goes only when the whole matches what was saved:
-                    // withheld, the client sees a download short of its length.
-                    if left == 0 && whole {
-                        let digest = crate::cache_store::hex(&hasher.clone().finalize());
-                        if digest != expected {
-                            tracing::warn!(
-                                id,
-                                "cache entry {id} failed its integrity check; removed"
-                            );
+                    // The last chunk goes only when the whole matches what was saved.
+                    if left == 0
+                        && whole
+                        && crate::cache_store::hex(&hasher.clone().finalize()) != expected
+                    {
+                        tracing::warn!(id, "blob {id} failed its integrity check");
+                        if is_cache {
                             cache.remove(id);
-                            return Some((
-                                Err(std::io::Error::other("the cache entry is corrupt")),
-                                None,
-                            ));
                         }
+                        return Some((Err(std::io::Error::other("the data is corrupt")), None));
                     }
                     Some((Ok(axum::body::Bytes::from(buf)), Some((file, left, hasher))))
                 }
@@ -385,10 +441,9 @@ pub async fn get(
     *response.status_mut() = status;
     let h = response.headers_mut();
     set_azure_headers(h);
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
+    if let Ok(v) = HeaderValue::from_str(&content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Ok(v) = HeaderValue::from_str(&(end - start).to_string()) {
         h.insert(header::CONTENT_LENGTH, v);

@@ -56,9 +56,10 @@ struct Upload {
     written: BTreeMap<u64, u64>,
 }
 
-/// Why a cache operation failed; the HTTP layers map each to a status.
+/// Why a storage operation failed (the cache's and the artifacts'); the HTTP layers map
+/// each to a status.
 #[derive(Debug, thiserror::Error)]
-pub enum CacheError {
+pub enum StoreError {
     #[error("Cache already exists: an entry with key {key} and this version was saved before")]
     Exists { key: String },
     #[error(
@@ -217,14 +218,14 @@ impl CacheStore {
         key: &str,
         version: &str,
         owner: &str,
-    ) -> Result<u64, CacheError> {
+    ) -> Result<u64, StoreError> {
         let mut state = self.state();
         if state
             .entries
             .values()
             .any(|e| e.scope == scope && e.key == key && e.version == version)
         {
-            return Err(CacheError::Exists {
+            return Err(StoreError::Exists {
                 key: key.to_string(),
             });
         }
@@ -276,60 +277,34 @@ impl CacheStore {
     }
 
     /// Records that bytes `start..end` of upload `id` were written to its part file.
-    pub fn wrote(&self, id: u64, start: u64, end: u64) -> Result<(), CacheError> {
+    pub fn wrote(&self, id: u64, start: u64, end: u64) -> Result<(), StoreError> {
         let mut state = self.state();
         let upload = state
             .uploads
             .get_mut(&id)
-            .ok_or(CacheError::NoUpload { id })?;
+            .ok_or(StoreError::NoUpload { id })?;
         if end > self.limit {
-            return Err(CacheError::TooLarge { limit: self.limit });
+            return Err(StoreError::TooLarge { limit: self.limit });
         }
-        let (mut start, mut end) = (start, end);
-        let overlapping: Vec<u64> = upload
-            .written
-            .range(..=end)
-            .filter(|(s, e)| **e >= start && **s <= end)
-            .map(|(s, _)| *s)
-            .collect();
-        for s in overlapping {
-            if let Some(e) = upload.written.remove(&s) {
-                start = start.min(s);
-                end = end.max(e);
-            }
-        }
-        upload.written.insert(start, end);
+        record_range(&mut upload.written, start, end);
         Ok(())
     }
 
     /// Where block `block` of upload `id` is kept until the block list commits it.
     pub fn block_path(&self, id: u64, block: &str) -> std::io::Result<PathBuf> {
-        let dir = self.blocks_dir(id);
-        std::fs::create_dir_all(&dir)?;
-        let name: String = block.bytes().map(|b| format!("{b:02x}")).collect();
-        Ok(dir.join(name))
+        block_file(&self.blocks_dir(id), block)
     }
 
     /// Assembles upload `id`'s part file from its blocks in `order` (a block list).
-    pub fn commit_blocks(&self, id: u64, order: &[String]) -> Result<u64, CacheError> {
+    pub fn commit_blocks(&self, id: u64, order: &[String]) -> Result<u64, StoreError> {
         if !self.state().uploads.contains_key(&id) {
-            return Err(CacheError::NoUpload { id });
+            return Err(StoreError::NoUpload { id });
         }
-        let mut out = std::fs::File::create(self.part_path(id))?;
-        let mut total = 0u64;
-        for block in order {
-            let path = self.block_path(id, block)?;
-            let mut input = std::fs::File::open(&path).map_err(|_| {
-                CacheError::Corrupt(format!("block {block} of the list was never uploaded"))
-            })?;
-            total += std::io::copy(&mut input, &mut out)?;
-        }
-        out.sync_all()?;
-        let _ = std::fs::remove_dir_all(self.blocks_dir(id));
+        let total = assemble_blocks(&self.blocks_dir(id), order, &self.part_path(id))?;
         self.state()
             .uploads
             .get_mut(&id)
-            .ok_or(CacheError::NoUpload { id })?
+            .ok_or(StoreError::NoUpload { id })?
             .written = BTreeMap::from([(0, total)]);
         Ok(total)
     }
@@ -338,12 +313,12 @@ impl CacheStore {
     /// written do not cover `0..size` exactly, when another save of its key committed
     /// first, or when it is larger than the limit. Evicts the least recently used
     /// entries past the limit.
-    pub fn commit(&self, id: u64, size: u64) -> Result<Entry, CacheError> {
+    pub fn commit(&self, id: u64, size: u64) -> Result<Entry, StoreError> {
         let upload = self
             .state()
             .uploads
             .remove(&id)
-            .ok_or(CacheError::NoUpload { id })?;
+            .ok_or(StoreError::NoUpload { id })?;
         let part = self.part_path(id);
         let result = self.commit_upload(id, &upload, &part, size);
         if result.is_err() {
@@ -359,9 +334,9 @@ impl CacheStore {
         upload: &Upload,
         part: &Path,
         size: u64,
-    ) -> Result<Entry, CacheError> {
+    ) -> Result<Entry, StoreError> {
         if size > self.limit {
-            return Err(CacheError::TooLarge { limit: self.limit });
+            return Err(StoreError::TooLarge { limit: self.limit });
         }
         let covered: Vec<(u64, u64)> = upload.written.iter().map(|(s, e)| (*s, *e)).collect();
         let whole = match covered.as_slice() {
@@ -370,13 +345,13 @@ impl CacheStore {
             _ => false,
         };
         if !whole {
-            return Err(CacheError::Corrupt(format!(
+            return Err(StoreError::Corrupt(format!(
                 "the committed size is {size} bytes, the chunks received cover {covered:?}"
             )));
         }
         let on_disk = std::fs::metadata(part)?.len();
         if on_disk != size {
-            return Err(CacheError::Corrupt(format!(
+            return Err(StoreError::Corrupt(format!(
                 "the committed size is {size} bytes, {on_disk} were written"
             )));
         }
@@ -399,7 +374,7 @@ impl CacheStore {
                 .values()
                 .any(|e| e.scope == entry.scope && e.key == entry.key && e.version == entry.version)
             {
-                return Err(CacheError::Exists { key: entry.key });
+                return Err(StoreError::Exists { key: entry.key });
             }
             std::fs::rename(part, self.data_path(id))?;
             if let Err(e) = self.write_meta(&entry) {
@@ -464,6 +439,51 @@ impl CacheStore {
     pub fn now(&self) -> u64 {
         now_secs()
     }
+}
+
+/// Adds `start..end` to the merged ranges of `written`.
+pub(crate) fn record_range(written: &mut BTreeMap<u64, u64>, start: u64, end: u64) {
+    let (mut start, mut end) = (start, end);
+    let overlapping: Vec<u64> = written
+        .range(..=end)
+        .filter(|(s, e)| **e >= start && **s <= end)
+        .map(|(s, _)| *s)
+        .collect();
+    for s in overlapping {
+        if let Some(e) = written.remove(&s) {
+            start = start.min(s);
+            end = end.max(e);
+        }
+    }
+    written.insert(start, end);
+}
+
+/// The file of block `block` in `dir` (made when missing); the block id hex-encoded, so
+/// no id names a path.
+pub(crate) fn block_file(dir: &Path, block: &str) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let name: String = block.bytes().map(|b| format!("{b:02x}")).collect();
+    Ok(dir.join(name))
+}
+
+/// Writes the blocks of `dir` in `order` into `part` and removes `dir`; the total length.
+pub(crate) fn assemble_blocks(
+    dir: &Path,
+    order: &[String],
+    part: &Path,
+) -> Result<u64, StoreError> {
+    let mut out = std::fs::File::create(part)?;
+    let mut total = 0u64;
+    for block in order {
+        let path = block_file(dir, block)?;
+        let mut input = std::fs::File::open(&path).map_err(|_| {
+            StoreError::Corrupt(format!("block {block} of the list was never uploaded"))
+        })?;
+        total += std::io::copy(&mut input, &mut out)?;
+    }
+    out.sync_all()?;
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(total)
 }
 
 /// Hex SHA-256 of a file's contents.
@@ -539,23 +559,23 @@ mod tests {
             store.wrote(id, 0, 4).unwrap();
         }
         store.commit(b, 4).unwrap();
-        assert!(matches!(store.commit(a, 4), Err(CacheError::Exists { .. })));
+        assert!(matches!(store.commit(a, 4), Err(StoreError::Exists { .. })));
         assert!(matches!(
             store.reserve("r", "k", "v1", "1:j"),
-            Err(CacheError::Exists { .. })
+            Err(StoreError::Exists { .. })
         ));
         // Chunks with a hole, or a size that is not what was written.
         let c = store.reserve("r", "k2", "v1", "1:j").unwrap();
         std::fs::write(store.part_path(c), b"0123456789").unwrap();
         store.wrote(c, 0, 4).unwrap();
         store.wrote(c, 6, 10).unwrap();
-        assert!(matches!(store.commit(c, 10), Err(CacheError::Corrupt(_))));
+        assert!(matches!(store.commit(c, 10), Err(StoreError::Corrupt(_))));
         assert!(!store.part_path(c).exists(), "a refused upload is dropped");
         let d = store.reserve("r", "k3", "v1", "1:j").unwrap();
         std::fs::write(store.part_path(d), b"0123").unwrap();
         store.wrote(d, 0, 2).unwrap();
         store.wrote(d, 2, 4).unwrap();
-        assert!(matches!(store.commit(d, 5), Err(CacheError::Corrupt(_))));
+        assert!(matches!(store.commit(d, 5), Err(StoreError::Corrupt(_))));
         assert_eq!(store.entries().len(), 1);
     }
 

@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::cache_store::CacheError;
+use crate::cache_store::StoreError;
 use crate::server::Services;
 use crate::token::Claims;
 
@@ -52,12 +52,12 @@ fn claims(services: &Services, token: &str) -> Result<Claims, Unauthorized> {
         .map_err(|e| Unauthorized(e.to_string()))
 }
 
-fn store_error(e: CacheError) -> Response {
+fn store_error(e: StoreError) -> Response {
     let status = match &e {
-        CacheError::Exists { .. } => StatusCode::CONFLICT,
-        CacheError::NoUpload { .. } | CacheError::NoEntry { .. } => StatusCode::NOT_FOUND,
-        CacheError::TooLarge { .. } | CacheError::Corrupt(_) => StatusCode::BAD_REQUEST,
-        CacheError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        StoreError::Exists { .. } => StatusCode::CONFLICT,
+        StoreError::NoUpload { .. } | StoreError::NoEntry { .. } => StatusCode::NOT_FOUND,
+        StoreError::TooLarge { .. } | StoreError::Corrupt(_) => StatusCode::BAD_REQUEST,
+        StoreError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     error(status, e.to_string())
 }
@@ -149,7 +149,7 @@ pub async fn upload(
         Err(r) => return r.into_response(),
     };
     if !services.cache.has_upload(&claims.repo, id) {
-        return store_error(CacheError::NoUpload { id });
+        return store_error(StoreError::NoUpload { id });
     }
     let Some((start, end)) = headers
         .get(header::CONTENT_RANGE)
@@ -203,7 +203,7 @@ pub async fn commit(
         Err(r) => return r.into_response(),
     };
     if !services.cache.has_upload(&claims.repo, id) {
-        return store_error(CacheError::NoUpload { id });
+        return store_error(StoreError::NoUpload { id });
     }
     let cache = services.cache.clone();
     match tokio::task::spawn_blocking(move || cache.commit(id, body.size)).await {

@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::cache_store::CacheError;
+use crate::cache_store::StoreError;
 use crate::server::Services;
 use crate::token::Claims;
 
@@ -126,7 +126,7 @@ pub async fn call(
                 "signed_upload_url": crate::blob::signed_url(&services, "cache", id, "w"),
             }))
             .into_response(),
-            Err(e @ CacheError::Exists { .. }) => {
+            Err(e @ StoreError::Exists { .. }) => {
                 Json(json!({"ok": false, "message": e.to_string()})).into_response()
             }
             Err(e) => twirp_error(
@@ -149,7 +149,7 @@ pub async fn call(
                 Ok(Ok(entry)) => {
                     Json(json!({"ok": true, "entry_id": entry.id.to_string()})).into_response()
                 }
-                Ok(Err(e @ (CacheError::Exists { .. } | CacheError::Corrupt(_)))) => {
+                Ok(Err(e @ (StoreError::Exists { .. } | StoreError::Corrupt(_)))) => {
                     Json(json!({"ok": false, "message": e.to_string()})).into_response()
                 }
                 Ok(Err(e)) => twirp_error(

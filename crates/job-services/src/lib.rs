@@ -4,10 +4,14 @@
 //! `ACTIONS_CACHE_URL`, [`cache_v1`]; the v2 twirp `CacheService` under
 //! `ACTIONS_RESULTS_URL`, [`cache_v2`]), with uploads and downloads through signed URLs
 //! shaped like Azure Blob Storage's ([`blob`]). Entries live on disk ([`cache_store`]),
-//! survive restarts, and are scoped per repository by the job's token ([`token`]).
+//! survive restarts, and are scoped per repository by the job's token ([`token`]). With an
+//! artifact folder it also serves `upload-artifact@v4`/`download-artifact@v4`
+//! ([`artifacts`], [`artifact_store`]): the jobs of a run pass artifacts to each other.
 //!
 //! `exec` starts the services for one run; the daemon for its life (`cache:` settings).
 
+pub mod artifact_store;
+pub mod artifacts;
 pub mod blob;
 pub mod cache_store;
 pub mod cache_v1;

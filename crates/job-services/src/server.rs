@@ -9,6 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{get, post, put};
 
+use crate::artifact_store::ArtifactStore;
 use crate::cache_store::CacheStore;
 use crate::token::{Claims, TokenKey};
 
@@ -19,6 +20,8 @@ pub struct ServicesConfig {
     pub dir: PathBuf,
     /// The cache's size limit in bytes (least recently used entries go past it).
     pub cache_limit: u64,
+    /// Where artifacts are kept (`exec --artifact-server-path`); none are without it.
+    pub artifact_dir: Option<PathBuf>,
     /// Where to listen (`0.0.0.0:0`, `127.0.0.1:0`, …).
     pub listen: SocketAddr,
     /// The host steps reach the server at (`http://HOST:PORT/` is advertised), when not
@@ -30,6 +33,7 @@ pub struct ServicesConfig {
 #[derive(Debug, Clone)]
 pub struct Services {
     pub cache: Arc<CacheStore>,
+    pub artifacts: Option<Arc<ArtifactStore>>,
     pub key: TokenKey,
     /// `http://HOST:PORT` as steps reach it.
     pub base_url: String,
@@ -40,7 +44,7 @@ pub struct Services {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(
-        "cannot open the cache folder {dir}: {source}; check that it is writable, or give another (--cache-server-path, cache.dir)"
+        "cannot open the folder {dir}: {source}; check that it is writable, or give another (--cache-server-path, --artifact-server-path, cache.dir)"
     )]
     Folder {
         dir: PathBuf,
@@ -73,6 +77,15 @@ impl JobServices {
         let cache_dir = config.dir.join("cache");
         let cache = CacheStore::open(&cache_dir, config.cache_limit).map_err(folder)?;
         let key = TokenKey::load_or_create(&config.dir.join("token.key")).map_err(folder)?;
+        let artifacts = match &config.artifact_dir {
+            Some(dir) => Some(Arc::new(ArtifactStore::open(dir).map_err(|source| {
+                StartError::Folder {
+                    dir: dir.clone(),
+                    source,
+                }
+            })?)),
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartError::Listen {
@@ -95,6 +108,7 @@ impl JobServices {
         };
         let services = Services {
             cache: Arc::new(cache),
+            artifacts,
             key,
             base_url: format!("http://{host}:{}", addr.port()),
             cache_limit: config.cache_limit,
@@ -203,6 +217,10 @@ fn router(services: Services) -> Router {
         .route(
             "/twirp/github.actions.results.api.v1.CacheService/{method}",
             post(crate::cache_v2::call),
+        )
+        .route(
+            "/twirp/github.actions.results.api.v1.ArtifactService/{method}",
+            post(crate::artifacts::call),
         )
         .route(
             &format!("/{}/{{container}}/{{id}}", crate::blob::ACCOUNT),

@@ -209,6 +209,7 @@ fn lines(v: &[&str]) -> Vec<String> {
 }
 
 mod actions;
+mod artifacts;
 mod cache;
 mod ctrl_c;
 mod exit_codes;

@@ -32,9 +32,14 @@ pub struct CacheServerArgs {
     /// GitHub's limit per repository is 10 GB)
     #[arg(long = "cache-server-max-size", value_name = "SIZE", value_parser = parse_size, default_value = "10GiB")]
     pub max_size: u64,
-    /// Start no cache server (`actions/cache` then saves and restores nothing)
+    /// Start no cache server (`actions/cache` then saves and restores nothing, and no
+    /// artifacts are kept)
     #[arg(long = "no-cache-server")]
     pub disabled: bool,
+    /// Keep the artifacts of `upload-artifact@v4` here (`DIR/<run>/<name>/<name>.zip`), so
+    /// the jobs of a run pass them to each other
+    #[arg(long = "artifact-server-path", value_name = "DIR")]
+    pub artifact_path: Option<PathBuf>,
 }
 
 /// `10GiB`, `500MiB`, `64KiB`, `1GB`, or bytes.
@@ -70,6 +75,7 @@ impl CacheServerArgs {
             dir: self.path.clone().unwrap_or(default_dir),
             cache_limit: self.max_size,
             listen: SocketAddr::new(self.addr, self.port),
+            artifact_dir: self.artifact_path.clone(),
             advertise_host: None,
         })
     }
@@ -109,9 +115,16 @@ impl ExecServices {
 
 impl JobServicesEnv for ExecServices {
     fn job_env(&self, job: &JobKey) -> JobServicesVars {
+        // `Actions.Results:<run>:<job>` is split at spaces and colons: the job's id and a
+        // hash of its display name (matrix legs share the id).
+        let leg: String = {
+            use sha2::Digest as _;
+            let digest = sha2::Sha256::digest(job.name.as_bytes());
+            digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
+        };
         let token = self
             .services
-            .token(&self.repo, &self.run, &format!("{}/{}", job.id, job.name));
+            .token(&self.repo, &self.run, &format!("{}-{leg}", job.id));
         JobServicesVars {
             env: self.services.job_env(&token, true),
             masks: vec![token],
