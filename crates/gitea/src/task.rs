@@ -58,6 +58,8 @@ pub struct TaskSettings {
     /// A `kubernetes:` section is configured (or a `kubernetes` label exists): jobs of
     /// `docker`/`lxc` labels run in pods; without it they are refused.
     pub kubernetes_configured: bool,
+    /// The cache server jobs save to and restore from (`cache:`).
+    pub cache: job_services::CacheAccess,
 }
 
 /// Why a task cannot run; each becomes runner lines of the task's log.
@@ -168,6 +170,16 @@ pub async fn run_task(
     for (k, v) in gitea_env(settings, &context) {
         hr_engine::eval::upsert(&mut env, k, v);
     }
+    // The cache (v1: a Gitea job's results URL is the instance's), scoped to the
+    // repository; its token is masked like a secret.
+    let text = |k: &str| context.get(k).map(display).unwrap_or_default();
+    let (cache_env, cache_token) =
+        settings
+            .cache
+            .job_env(&text("repository"), &text("run_id"), &task.id.to_string());
+    for (k, v) in cache_env {
+        hr_engine::eval::upsert(&mut env, k, v);
+    }
     let mut github = context.clone();
     // The instance as this runner reaches it, not the ROOT_URL in the task's context (a
     // Gitea behind a proxy may name an address the runner cannot reach): act_runner hands
@@ -197,7 +209,10 @@ pub async fn run_task(
         secrets: pairs(&task.secrets),
         vars: pairs(&task.vars),
         env,
-        masks: context_secrets(&context),
+        masks: context_secrets(&context)
+            .into_iter()
+            .chain(cache_token)
+            .collect(),
         workspace: folders.workspace.clone(),
         temp_root: folders.scratch.path().to_path_buf(),
         runner_name: settings.runner_name.clone(),
@@ -411,6 +426,7 @@ mod tests {
             pods: PodSettings::default(),
             github_mirror: None,
             kubernetes_configured: false,
+            cache: Default::default(),
             timeout: Duration::from_secs(3 * 3600),
         }
     }

@@ -369,7 +369,10 @@ mod tests {
             b"zipbytes"
         );
         // Another job of the run sees it; another run does not.
-        assert_eq!(store.list("r1", Some("dist"), None), std::slice::from_ref(&a));
+        assert_eq!(
+            store.list("r1", Some("dist"), None),
+            std::slice::from_ref(&a)
+        );
         assert!(store.list("r2", None, None).is_empty());
         assert!(matches!(
             store.create("r1", "test", "dist", "application/zip"),

@@ -228,3 +228,40 @@ fn router(services: Services) -> Router {
         )
         .with_state(services)
 }
+
+/// How a daemon's jobs reach a cache: its own server, an external one (act_runner's
+/// `cache.external_server`), or none.
+#[derive(Debug, Clone, Default)]
+pub enum CacheAccess {
+    #[default]
+    None,
+    Own(Arc<JobServices>),
+    /// The external server's URL (given to jobs as `ACTIONS_CACHE_URL`, with a `/`).
+    External(String),
+}
+
+impl CacheAccess {
+    /// The variables of a job of `repo`'s run `run` (the v1 protocol: a Gitea or Forgejo
+    /// job's results URL is its server's), and the value to mask.
+    pub fn job_env(
+        &self,
+        repo: &str,
+        run: &str,
+        job: &str,
+    ) -> (Vec<(String, String)>, Option<String>) {
+        match self {
+            CacheAccess::None => (Vec::new(), None),
+            CacheAccess::External(url) => (
+                vec![(
+                    "ACTIONS_CACHE_URL".to_string(),
+                    format!("{}/", url.trim_end_matches('/')),
+                )],
+                None,
+            ),
+            CacheAccess::Own(services) => {
+                let token = services.token(repo, run, job);
+                (services.job_env(&token, false), Some(token))
+            }
+        }
+    }
+}

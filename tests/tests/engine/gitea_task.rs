@@ -57,6 +57,7 @@ impl Fixture {
             pods: Default::default(),
             github_mirror: None,
             kubernetes_configured: false,
+            cache: Default::default(),
         }
     }
 }
@@ -784,4 +785,99 @@ async fn a_task_cancelled_before_it_starts_ends_cancelled() {
     assert!(!has_line(&events, "never-ran"));
     assert!(has_line(&events, "the job was cancelled before it started"));
     assert!(!f.workdir_parent().join("59").exists());
+}
+
+/// A Gitea task's `actions/cache` client (`@actions/cache` 6.3.0 from npm) reaches the
+/// daemon's cache server through `ACTIONS_CACHE_URL` in the v1 protocol (the task's results
+/// URL is Gitea's): one task saves, a later task of the repository restores, a task of
+/// another repository misses, and the URL's token is masked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_task_restores_what_an_earlier_one_saved_through_the_cache_server() {
+    let Some(clients) = harness::npm_clients() else {
+        return;
+    };
+    let f = Fixture::new();
+    let services = job_services::JobServices::start(job_services::ServicesConfig {
+        dir: f.dir.path().join("cache"),
+        cache_limit: job_services::DEFAULT_CACHE_LIMIT,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        advertise_host: None,
+        artifact_dir: None,
+    })
+    .await
+    .unwrap();
+    let mut settings = f.settings();
+    settings.cache = job_services::CacheAccess::Own(std::sync::Arc::new(services));
+    settings.envs.push((
+        "CACHE_LIB".into(),
+        format!(
+            "file://{}",
+            clients.join("@actions/cache/lib/cache.js").display()
+        ),
+    ));
+    let script = r#"const cache = await import(process.env.CACHE_LIB);
+const [cmd, key] = process.argv.slice(2);
+if (cmd === 'save') {
+  (await import('node:fs')).mkdirSync('data', { recursive: true });
+  (await import('node:fs')).writeFileSync('data/f.txt', `saved by ${key}`);
+  console.log(`saved id=${await cache.saveCache(['data'], key)}`);
+} else {
+  const hit = await cache.restoreCache(['data'], key, ['deps-']);
+  const text = hit ? (await import('node:fs')).readFileSync('data/f.txt', 'utf8') : '';
+  console.log(`restored ${hit ?? 'miss'} ${text}`);
+}
+"#;
+    let payload = |cmd: &str, key: &str| {
+        let indented: String = script.lines().map(|l| format!("          {l}\n")).collect();
+        format!(
+            "name: CI\n\"on\": push\njobs:\n  build:\n    runs-on: linux\n    steps:\n      - run: |\n          cat > c.mjs <<'EOF'\n{indented}          EOF\n          node c.mjs {cmd} {key}\n          echo \"url=$ACTIONS_CACHE_URL v2=${{ACTIONS_CACHE_SERVICE_V2:-unset}}\"\n"
+        )
+    };
+    let (run, events) = execute(
+        task(
+            301,
+            &payload("save", "deps-abc"),
+            context("https://gitea.example/"),
+        ),
+        &settings,
+    )
+    .await;
+    assert_eq!(run.result, Outcome::Success, "{:#?}", lines(&events));
+    assert!(
+        lines(&events)
+            .iter()
+            .any(|l| l.starts_with("saved id=") && l != "saved id=-1"),
+        "{:#?}",
+        lines(&events)
+    );
+    let (run, events) = execute(
+        task(
+            302,
+            &payload("restore", "deps-zzz"),
+            context("https://gitea.example/"),
+        ),
+        &settings,
+    )
+    .await;
+    assert_eq!(run.result, Outcome::Success, "{:#?}", lines(&events));
+    let all = lines(&events);
+    assert!(
+        all.iter()
+            .any(|l| l == "restored deps-abc saved by deps-abc"),
+        "{all:#?}"
+    );
+    // v1 (no V2 switch), and the token in the URL is masked.
+    assert!(
+        all.iter()
+            .any(|l| l.starts_with("url=http://127.0.0.1:") && l.ends_with("/_cache/***/ v2=unset")),
+        "{all:#?}"
+    );
+    let mut other = context("https://gitea.example/");
+    other["repository"] = serde_json::json!("someone/else");
+    let (_, events) = execute(task(303, &payload("restore", "deps-zzz"), other), &settings).await;
+    assert!(
+        lines(&events).iter().any(|l| l == "restored miss "),
+        "{:#?}",
+        lines(&events)
+    );
 }

@@ -104,6 +104,22 @@ pub(super) fn apply(
 
     o.set_opt("host.workdir_parent", &mut config.host.workdir_parent, path)?;
 
+    let c = &mut config.cache;
+    o.set("cache.enabled", &mut c.enabled, boolean)?;
+    o.set_opt("cache.dir", &mut c.dir, path)?;
+    o.set_opt("cache.host", &mut c.host, string)?;
+    o.set("cache.port", &mut c.port, |t| {
+        t.trim().parse().map_err(|_| ValueError::Port {
+            text: t.to_string(),
+        })
+    })?;
+    o.set_opt("cache.external_server", &mut c.external_server, string)?;
+    o.set("cache.max_size", &mut c.max_size, |t| {
+        job_services::parse_size(t).map_err(|_| ValueError::Size {
+            text: t.to_string(),
+        })
+    })?;
+
     let m = &mut config.metrics;
     o.set("metrics.enabled", &mut m.enabled, boolean)?;
     o.set("metrics.addr", &mut m.addr, |t| {

@@ -24,8 +24,8 @@ struct FileConfig {
     host: Option<FileHost>,
     metrics: Option<FileMetrics>,
     kubernetes: Option<FileKubernetes>,
+    cache: Option<FileCache>,
     // act_runner's, without meaning here.
-    cache: Option<IgnoredAny>,
     container: Option<IgnoredAny>,
     health_check: Option<IgnoredAny>,
     server: Option<IgnoredAny>,
@@ -98,6 +98,17 @@ struct FileHost {
 }
 
 #[derive(Debug, Default, Deserialize)]
+struct FileCache {
+    enabled: Option<bool>,
+    dir: Option<PathBuf>,
+    host: Option<String>,
+    port: Option<u16>,
+    external_server: Option<String>,
+    #[serde(default, deserialize_with = "size")]
+    max_size: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
 struct FileMetrics {
     enabled: Option<bool>,
     #[serde(default, deserialize_with = "socket_addr")]
@@ -152,6 +163,10 @@ impl<'de> Deserialize<'de> for LabelSpec {
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     values::from_str(d, values::parse_duration).map(Some)
+}
+
+fn size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    values::from_str(d, job_services::parse_size).map(Some)
 }
 
 fn log_level<'de, D: Deserializer<'de>>(d: D) -> Result<Option<LogLevel>, D::Error> {
@@ -250,6 +265,18 @@ pub(super) fn apply(
     if let Some(h) = file.host {
         set_some(&mut config.host.workdir_parent, h.workdir_parent);
     }
+    if let Some(c) = file.cache {
+        let slot = &mut config.cache;
+        set(&mut slot.enabled, c.enabled);
+        set_some(&mut slot.dir, c.dir.filter(|d| !d.as_os_str().is_empty()));
+        set_some(&mut slot.host, c.host.filter(|h| !h.trim().is_empty()));
+        set(&mut slot.port, c.port);
+        set_some(
+            &mut slot.external_server,
+            c.external_server.filter(|s| !s.trim().is_empty()),
+        );
+        set(&mut slot.max_size, c.max_size);
+    }
     if let Some(m) = file.metrics {
         let c = &mut config.metrics;
         set(&mut c.enabled, m.enabled);
@@ -304,6 +331,7 @@ fn known_keys(path: &str) -> Option<&'static [&'static str]> {
         "runner.report_retry" => Some(fields_of::<FileRetry>()),
         "host" => Some(fields_of::<FileHost>()),
         "metrics" => Some(fields_of::<FileMetrics>()),
+        "cache" => Some(fields_of::<FileCache>()),
         "kubernetes" => Some(fields_of::<FileKubernetes>()),
         "kubernetes.job_resources" | "kubernetes.resources" => Some(fields_of::<FileResources>()),
         _ => None,
@@ -330,7 +358,6 @@ fn ignored_keys(file: &FileConfig) -> Vec<&'static str> {
             keys.push(key);
         }
     };
-    add(file.cache.is_some(), "cache");
     add(file.container.is_some(), "container");
     add(file.health_check.is_some(), "health_check");
     add(file.server.is_some(), "server");

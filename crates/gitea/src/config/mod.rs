@@ -47,6 +47,36 @@ pub struct Config {
     pub host: HostConfig,
     pub metrics: MetricsConfig,
     pub kubernetes: KubernetesConfig,
+    pub cache: CacheConfig,
+}
+
+/// `cache:`, act_runner's keys: the cache server jobs save to and restore from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheConfig {
+    pub enabled: bool,
+    /// Where entries are kept; `None` = `$HOME/.cache/hybrid-runner/cache`.
+    pub dir: Option<PathBuf>,
+    /// The host jobs reach the server at; `None` = this machine's outbound address.
+    pub host: Option<String>,
+    /// The port it listens on; 0 = a free one.
+    pub port: u16,
+    /// Another server's URL given to jobs instead of starting one.
+    pub external_server: Option<String>,
+    /// Past this the least recently used entries go (bytes).
+    pub max_size: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            enabled: true,
+            dir: None,
+            host: None,
+            port: 0,
+            external_server: None,
+            max_size: job_services::DEFAULT_CACHE_LIMIT,
+        }
+    }
 }
 
 /// `log:`.

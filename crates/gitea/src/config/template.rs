@@ -65,6 +65,23 @@ host:
   # Where host jobs get their work folders. Default: $HOME/.cache/hybrid-runner/work
   # workdir_parent: /var/lib/hybrid-runner/work
 
+cache:
+  # The cache server `actions/cache` saves to and restores from (its v1 protocol, under
+  # ACTIONS_CACHE_URL), started with the daemon. Entries are kept per repository.
+  enabled: {cache_enabled}
+  # Where entries are kept. Default: $HOME/.cache/hybrid-runner/cache
+  # dir: /var/lib/hybrid-runner/cache
+  # The host jobs reach the server at (not where it listens: it listens on every
+  # interface). Default: this machine's outbound address. Job pods need one the cluster
+  # reaches, e.g. the runner Service's name in-cluster.
+  # host: 192.168.1.10
+  # The port; 0 = a free one.
+  port: {cache_port}
+  # Past this size the least recently used entries go.
+  max_size: 10GiB
+  # Another cache server's URL, given to jobs instead of starting one.
+  # external_server: http://cache.internal:8088/
+
 metrics:
   # Serve /metrics (Prometheus), /healthz and /readyz on addr.
   enabled: {metrics_enabled}
@@ -130,6 +147,8 @@ kubernetes:
         fetch_timeout = format_duration(r.fetch_timeout),
         fetch_interval = format_duration(r.fetch_interval),
         fetch_interval_max = format_duration(r.fetch_interval_max),
+        cache_enabled = d.cache.enabled,
+        cache_port = d.cache.port,
         metrics_enabled = m.enabled,
         metrics_addr = m.addr,
         readiness_grace = format_duration(m.readiness_grace),

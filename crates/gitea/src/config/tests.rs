@@ -132,12 +132,36 @@ host:
     assert_eq!(loaded.config.runner.capacity, 2);
     assert_eq!(loaded.config.host.workdir_parent, None);
     let warnings = loaded.warnings.join("\n");
-    for key in ["cache", "container"] {
-        assert!(
-            warnings.contains(&format!(" {key} is an act_runner setting")),
-            "{warnings}"
-        );
-    }
+    assert!(
+        warnings.contains(" container is an act_runner setting"),
+        "{warnings}"
+    );
+    // `cache:` is act_runner's and ours: an empty `dir` is the default folder.
+    assert!(!warnings.contains(" cache is"), "{warnings}");
+    assert!(loaded.config.cache.enabled);
+    assert_eq!(loaded.config.cache.dir, None);
+}
+
+#[test]
+fn the_cache_section_reads_act_runners_keys() {
+    let loaded = load_text(
+        "cache:\n  enabled: false\n  dir: /srv/cache\n  host: 10.0.0.5\n  port: 8088\n  external_server: http://cache.internal:8088\n  max_size: 500MiB\n",
+    )
+    .unwrap();
+    let c = &loaded.config.cache;
+    assert!(!c.enabled);
+    assert_eq!(c.dir.as_deref(), Some(std::path::Path::new("/srv/cache")));
+    assert_eq!(c.host.as_deref(), Some("10.0.0.5"));
+    assert_eq!(c.port, 8088);
+    assert_eq!(
+        c.external_server.as_deref(),
+        Some("http://cache.internal:8088")
+    );
+    assert_eq!(c.max_size, 500 << 20);
+    let bad = load_text("cache:\n  max_size: lots\n")
+        .unwrap_err()
+        .to_string();
+    assert!(bad.contains("lots"), "{bad}");
 }
 
 #[test]

@@ -32,6 +32,10 @@ pub enum ValueError {
     Address { text: String },
     #[error("{text:?} is not a number of seconds")]
     Seconds { text: String },
+    #[error("{text:?} is not a port (0 to 65535)")]
+    Port { text: String },
+    #[error("{text:?} is not a size; write it like 10GiB, 500MiB or a number of bytes")]
+    Size { text: String },
 }
 
 /// Parses a Go duration: one or more `<number><unit>` (units `ns`, `us`, `µs`, `ms`, `s`,

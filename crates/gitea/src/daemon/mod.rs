@@ -64,6 +64,9 @@ pub enum DaemonError {
     },
     #[error(transparent)]
     Metrics(#[from] http::HttpError),
+    /// The cache server (`cache:`) did not start.
+    #[error(transparent)]
+    Cache(#[from] job_services::StartError),
 }
 
 impl DaemonError {
@@ -73,6 +76,7 @@ impl DaemonError {
             DaemonError::Start(e) => e.is_usage(),
             DaemonError::Client { .. } => true,
             DaemonError::Metrics(_) => false,
+            DaemonError::Cache(_) => true,
         }
     }
 }

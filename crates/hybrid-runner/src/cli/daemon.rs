@@ -135,8 +135,10 @@ async fn serve(
         ..ReportSettings::new(config.runner.spool_dir_or_default())
     };
     let metrics_counters = counters.clone();
+    let cache = cache_access(&config.cache).await?;
     let make_work = |ready: Arc<Ready>| {
-        let settings = task_settings(config, &ready, envs);
+        let mut settings = task_settings(config, &ready, envs);
+        settings.cache = cache;
         let work = TaskWork::new(ready.client.clone(), settings, report_settings, counters);
         async move {
             work.recover().await;
@@ -151,6 +153,46 @@ async fn serve(
         make_work,
     )
     .await
+}
+
+/// The cache jobs reach (`cache:`): the daemon's own server, started here for its life,
+/// an external one, or none.
+async fn cache_access(
+    cache: &config::CacheConfig,
+) -> Result<job_services::CacheAccess, daemon::DaemonError> {
+    if !cache.enabled {
+        return Ok(job_services::CacheAccess::None);
+    }
+    if let Some(url) = &cache.external_server {
+        return Ok(job_services::CacheAccess::External(url.clone()));
+    }
+    let services = job_services::JobServices::start(job_services::ServicesConfig {
+        dir: cache
+            .dir
+            .clone()
+            .unwrap_or_else(|| super::exec::cache_home().join("hybrid-runner/cache")),
+        cache_limit: cache.max_size,
+        listen: std::net::SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), cache.port),
+        advertise_host: Some(cache.host.clone().unwrap_or_else(outbound_host)),
+        artifact_dir: None,
+    })
+    .await?;
+    tracing::info!(url = %services.url(), "cache server started");
+    Ok(job_services::CacheAccess::Own(Arc::new(services)))
+}
+
+/// This machine's address on the route out (no packet is sent), else 127.0.0.1: where
+/// act_runner's cache server tells jobs to find it.
+fn outbound_host() -> String {
+    std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| {
+            s.connect("192.0.2.1:9")?;
+            s.local_addr()
+        })
+        .map(|a| a.ip())
+        .ok()
+        .filter(|ip| !ip.is_unspecified())
+        .map_or_else(|| "127.0.0.1".to_string(), |ip| ip.to_string())
 }
 
 /// How tasks run, from the config and the declared registration.
@@ -178,6 +220,7 @@ fn task_settings(config: &Config, ready: &Ready, envs: Vec<(String, String)>) ->
         },
         timeout: config.runner.timeout,
         pods: pod_settings(kube),
+        cache: job_services::CacheAccess::None,
         github_mirror: config.runner.github_mirror.clone(),
         kubernetes_configured: kube.configured
             || kube.kubeconfig.is_some()

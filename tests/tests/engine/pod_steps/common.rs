@@ -61,6 +61,7 @@ impl Rig {
             pods: Default::default(),
             github_mirror: None,
             kubernetes_configured: true,
+            cache: Default::default(),
         }
     }
 
