@@ -132,10 +132,15 @@ pub enum Event {
         duration: Duration,
         outputs: Vec<(String, String)>,
     },
-    /// The markdown a job's steps wrote to `GITHUB_STEP_SUMMARY`.
+    /// The markdown a job's steps wrote to `GITHUB_STEP_SUMMARY`: all of it, and each
+    /// main step's (by its position among the job's `steps:`, the index Gitea's summary
+    /// API takes), masked.
     Summary {
         job: JobKey,
         markdown: String,
+        /// Not in `--json` (its job-level `markdown` is).
+        #[serde(skip)]
+        steps: Vec<(usize, String)>,
     },
 }
 

@@ -118,6 +118,8 @@ pub struct JobState<'a> {
     /// Folders written to `GITHUB_PATH`, most recent first.
     pub path_prepends: Vec<String>,
     pub summary: String,
+    /// The same, by the main step that wrote it (its position among `steps:`).
+    pub step_summaries: std::collections::BTreeMap<usize, String>,
     pub posts: Vec<PostStep>,
     pub next_index: usize,
     /// The job's own steps keyed so far (the next one's position in `steps:`).
@@ -265,6 +267,7 @@ impl JobRun<'_> {
             env_file: Vec::new(),
             path_prepends: Vec::new(),
             summary: String::new(),
+            step_summaries: Default::default(),
             posts: Vec::new(),
             next_index: 0,
             main_steps: 0,
@@ -403,6 +406,11 @@ impl JobRun<'_> {
             self.engine.sink.send(Event::Summary {
                 job: self.key.clone(),
                 markdown: state.masker.mask(&state.summary).into_owned(),
+                steps: state
+                    .step_summaries
+                    .iter()
+                    .map(|(i, text)| (*i, state.masker.mask(text).into_owned()))
+                    .collect(),
             });
         }
         self.engine.sink.send(Event::JobFinished {

@@ -584,9 +584,13 @@ impl JobState<'_> {
             self.path_prepends.insert(0, dir);
         }
         if !summary.is_empty() {
-            self.summary.push_str(&summary);
-            if !summary.ends_with('\n') {
-                self.summary.push('\n');
+            let mut text = summary;
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            self.summary.push_str(&text);
+            if let Some(main) = self.current_main {
+                self.step_summaries.entry(main).or_default().push_str(&text);
             }
         }
         Ok(())

@@ -97,6 +97,12 @@ pub struct RunnerClient {
 }
 
 impl RunnerClient {
+    /// The HTTP client (its TLS settings are the runner's) for calls beside the runner
+    /// protocol, e.g. job summaries.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// A client of `instance` (e.g. `https://gitea.example.com`), without credentials yet.
     pub fn new(instance: &str, options: ClientOptions) -> Result<RunnerClient, RpcError> {
         let instance = instance.trim_end_matches('/');

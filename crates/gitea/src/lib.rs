@@ -15,6 +15,7 @@ pub mod error;
 pub mod proto;
 pub mod registration;
 pub mod report;
+pub mod summary;
 pub mod task;
 
 pub use client::{ClientOptions, Credentials, Declared, RunnerClient, new_request_key};

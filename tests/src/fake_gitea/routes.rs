@@ -160,6 +160,32 @@ async fn handle(
     raw: Bytes,
 ) -> Response {
     let path = uri.path().to_string();
+    if path.starts_with("/api/actions_pipeline/_apis/pipelines/workflows/")
+        && path.ends_with("/summary")
+    {
+        if http_method != HttpMethod::PUT {
+            return (StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed").into_response();
+        }
+        let answer = lock(&shared.server).put_summary(
+            header_text(&headers, "authorization").as_deref(),
+            &path,
+            header_text(&headers, "content-type").as_deref(),
+            &raw,
+        );
+        return match answer {
+            Ok((message, size)) => (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                json!({"message": message, "sizeBytes": size, "runAttempt": 1}).to_string(),
+            )
+                .into_response(),
+            Err((status, text)) => (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                text,
+            )
+                .into_response(),
+        };
+    }
     let method = path
         .strip_prefix("/api/actions/")
         .and_then(|p| p.split_once('/'))

@@ -149,6 +149,77 @@ impl Server {
             .map(|t| (t.is_done(), t.log_closed, t.log.len()))
     }
 
+    /// `PUT /api/actions_pipeline/_apis/pipelines/workflows/{run}/jobs/{job}/steps/{i}/summary`
+    /// as Gitea's `uploadJobSummary` (routers/api/actions/job_summary.go at 153766a2)
+    /// checks it: the bearer runtime token's task must be running, the run and job ids its
+    /// own, the step index one of the job's steps, the type markdown; at most 1 MiB a step
+    /// and a job. `Err((status, Gitea's text))`, else `(message, size)`.
+    pub(crate) fn put_summary(
+        &mut self,
+        bearer: Option<&str>,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<(&'static str, usize), (u16, &'static str)> {
+        const MAX: usize = 1 << 20;
+        let claims = bearer
+            .and_then(|b| b.strip_prefix("Bearer "))
+            .and_then(verify_hs256)
+            .ok_or((401, "Unauthorized"))?;
+        let task_id = claims["TaskID"].as_i64().ok_or((401, "Unauthorized"))?;
+        let task = self
+            .tasks
+            .get_mut(&task_id)
+            .filter(|t| t.status == TaskStatus::Running)
+            .ok_or((401, "Unauthorized"))?;
+        let parts: Vec<&str> = path.split('/').collect();
+        // ["", "api", "actions_pipeline", "_apis", "pipelines", "workflows", RUN, "jobs", JOB, "steps", I, "summary"]
+        let (run, job, step) = match parts.as_slice() {
+            [.., "workflows", run, "jobs", job, "steps", step, "summary"] => (*run, *job, *step),
+            _ => return Err((404, "Not Found")),
+        };
+        let task_run = task.spec.context["run_id"].as_str().unwrap_or_default();
+        if run != task_run {
+            return Err((400, "run-id does not match"));
+        }
+        if job.parse::<i64>().ok() != Some(job_id_of_task(task_id)) {
+            return Err((400, "job_id mismatch"));
+        }
+        let step: i64 = match step.parse() {
+            Ok(s) if s >= 0 => s,
+            _ => return Err((400, "invalid step_index")),
+        };
+        if task.step_count.is_some_and(|n| step >= n as i64) {
+            return Err((400, "step_index mismatch"));
+        }
+        let markdown = match content_type.map(|c| c.split(';').next().unwrap_or(c).trim()) {
+            None | Some("") | Some("application/octet-stream") | Some("text/markdown") => true,
+            Some(_) => false,
+        };
+        if !markdown {
+            return Err((400, "invalid summary content type"));
+        }
+        if body.is_empty() {
+            task.summaries.remove(&step);
+            return Ok(("cleared", 0));
+        }
+        if body.len() > MAX {
+            return Err((400, "invalid summary"));
+        }
+        let others: usize = task
+            .summaries
+            .iter()
+            .filter(|(i, _)| **i != step)
+            .map(|(_, s)| s.len())
+            .sum();
+        if others + body.len() > MAX {
+            return Err((400, "job summary aggregate size exceeded"));
+        }
+        task.summaries
+            .insert(step, String::from_utf8_lossy(body).into_owned());
+        Ok(("success", body.len()))
+    }
+
     /// Queues a job and bumps `tasks_version`, as Gitea does when a job becomes Waiting.
     pub(crate) fn enqueue(&mut self, spec: TaskSpec) -> i64 {
         let id = self.next_task_id;
@@ -173,6 +244,7 @@ impl Server {
                 steps: BTreeMap::new(),
                 outputs: BTreeMap::new(),
                 ignored_outputs: Vec::new(),
+                summaries: BTreeMap::new(),
                 log: Vec::new(),
                 log_closed: false,
                 log_gaps_refused: 0,
@@ -358,6 +430,7 @@ impl Server {
             return response;
         };
         task.status = TaskStatus::Running;
+        set_runtime_token(&mut task.spec, task.id);
         task.runner_uuid = Some(record.view.uuid.clone());
         task.request_key = request_key.map(str::to_string);
         task.assigned_at = Some(SystemTime::now());
@@ -573,6 +646,82 @@ fn runner_message(view: &RunnerView) -> pb::Runner {
         ephemeral: view.ephemeral,
         ..Default::default()
     }
+}
+
+/// The secret the fake signs runtime tokens with (Gitea's general token signing secret).
+pub(crate) const RUNTIME_TOKEN_SECRET: &[u8] = b"fake-gitea-token-signing-secret";
+
+/// The job id Gitea would give task `task_id`'s job (an `ActionRunJob` id, not the task's).
+pub(crate) fn job_id_of_task(task_id: i64) -> i64 {
+    task_id + 1000
+}
+
+/// The context's `gitea_runtime_token` as Gitea's `CreateAuthorizationToken(taskID, runID,
+/// jobID)` makes it (services/actions/auth.go): an HS256 JWT with `scp`
+/// `Actions.Results:<run>:<job>`, `TaskID`, `RunID`, `JobID`, `exp` and `nbf`.
+fn set_runtime_token(spec: &mut TaskSpec, task_id: i64) {
+    let Some(context) = spec.context.as_object_mut() else {
+        return;
+    };
+    if !context.contains_key("gitea_runtime_token") {
+        return;
+    }
+    let run: i64 = context
+        .get("run_id")
+        .and_then(|v| v.as_str())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let job = job_id_of_task(task_id);
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let claims = serde_json::json!({
+        "scp": format!("Actions.Results:{run}:{job}"),
+        "TaskID": task_id, "RunID": run, "JobID": job,
+        "exp": now + 3600, "nbf": now - 60,
+    });
+    context.insert(
+        "gitea_runtime_token".into(),
+        serde_json::Value::String(sign_hs256(&claims)),
+    );
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// `claims` as an HS256 JWT signed with [`RUNTIME_TOKEN_SECRET`].
+pub(crate) fn sign_hs256(claims: &serde_json::Value) -> String {
+    use hmac::{KeyInit, Mac};
+    let signed = format!(
+        "{}.{}",
+        b64(br#"{"alg":"HS256","typ":"JWT"}"#),
+        b64(claims.to_string().as_bytes())
+    );
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(RUNTIME_TOKEN_SECRET)
+        .expect("HMAC takes any key");
+    mac.update(signed.as_bytes());
+    format!("{signed}.{}", b64(&mac.finalize().into_bytes()))
+}
+
+/// The claims of a runtime token this fake signed, `None` when it did not sign it.
+pub(crate) fn verify_hs256(token: &str) -> Option<serde_json::Value> {
+    use base64::Engine as _;
+    use hmac::{KeyInit, Mac};
+    let (signed, signature) = token.rsplit_once('.')?;
+    let (_, payload) = signed.split_once('.')?;
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(RUNTIME_TOKEN_SECRET)
+        .expect("HMAC takes any key");
+    mac.update(signed.as_bytes());
+    let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(signature)
+        .ok()?;
+    mac.verify_slice(&signature).ok()?;
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&payload).ok()
 }
 
 /// Puts a new task token where a task carries it: the context's `token` and the

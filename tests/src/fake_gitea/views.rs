@@ -132,6 +132,9 @@ pub struct TaskView {
     pub heartbeats: usize,
     /// The number of steps in the payload's job, when it could be read.
     pub step_count: Option<usize>,
+    /// Job summaries the runner uploaded, by step index (Gitea's
+    /// `action_run_job_summary`): markdown.
+    pub summaries: BTreeMap<i64, String>,
 }
 
 impl TaskView {

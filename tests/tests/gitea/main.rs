@@ -14,6 +14,7 @@ mod gitea_daemon_load;
 mod gitea_daemon_memory;
 mod gitea_daemon_migration;
 mod gitea_daemon_smoke;
+mod gitea_daemon_summary;
 mod gitea_poller;
 mod gitea_register;
 mod gitea_reporter;

@@ -82,7 +82,7 @@ impl TaskWork {
     async fn run_one(self, task: Task, control: TaskControl) -> TaskResult {
         let task_id = task.id;
         let (sink, events) = EventSink::channel();
-        let reporter = match TaskReporter::start(
+        let mut reporter = match TaskReporter::start(
             self.client.clone(),
             task_id,
             self.report.clone(),
@@ -97,6 +97,13 @@ impl TaskWork {
         };
         if let Some(count) = main_step_count(&task) {
             reporter.set_step_count(count);
+        }
+        if let Some(context) = &task.context {
+            reporter.set_summary_upload(crate::summary::SummaryUpload::for_task(
+                &self.settings.instance,
+                self.settings.capabilities.as_deref(),
+                &crate::task::context_object(context),
+            ));
         }
         // Cancelled by the server (its answer to UpdateTask) or by the daemon's shutdown.
         let cancel = CancellationToken::new();

@@ -112,6 +112,7 @@ pub struct RecoveredTask {
 #[derive(Debug)]
 pub struct TaskReporter {
     task_id: i64,
+    summary: Option<crate::summary::SummaryUpload>,
     server_cancel: CancellationToken,
     step_count: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     finish: oneshot::Sender<()>,
@@ -139,6 +140,7 @@ impl TaskReporter {
         let shipping = tokio::spawn(cadence::run(shipper, events, finish_signal));
         Ok(TaskReporter {
             task_id,
+            summary: None,
             server_cancel,
             step_count,
             finish,
@@ -155,6 +157,12 @@ impl TaskReporter {
     /// task: cancelled from the UI, or reaped).
     pub fn server_cancel(&self) -> CancellationToken {
         self.server_cancel.clone()
+    }
+
+    /// Uploads the job's step summaries with `upload` before the final report (a Gitea
+    /// that announced `job-summary`, [`crate::summary`]).
+    pub fn set_summary_upload(&mut self, upload: Option<crate::summary::SummaryUpload>) {
+        self.summary = upload;
     }
 
     /// Tells the reporter how many main steps the job has (see [`main_step_count`]): step
@@ -182,6 +190,24 @@ impl TaskReporter {
             Ok(Some(shipper)) => shipper,
             Ok(None) | Err(_) => return Err(ReportError::Stopped { task_id }),
         };
+        // Summaries go before the final log and result, as Gitea's runner sends them; a
+        // problem becomes a runner row.
+        if let Some(upload) = &self.summary
+            && !shipper.summaries.is_empty()
+        {
+            let problems = upload.send(shipper.client.http(), &shipper.summaries).await;
+            for line in problems {
+                shipper.on_event(hr_engine::events::Event::Log {
+                    job: hr_engine::events::JobKey {
+                        id: String::new(),
+                        name: String::new(),
+                    },
+                    step: None,
+                    kind: hr_engine::events::LogKind::Runner,
+                    line,
+                });
+            }
+        }
         shipper.conclude(rows::task_result(result), outputs);
         shipper.deliver().await.map_err(|(error, _)| error)
     }

@@ -446,6 +446,7 @@ mod tests {
                 Event::Summary {
                     job: job(),
                     markdown: "# not a row".into(),
+                    steps: vec![(0, "# not a row".into())],
                 },
             ],
         );

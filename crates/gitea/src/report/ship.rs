@@ -103,6 +103,8 @@ pub(crate) struct Shipper {
     pub(crate) log_closed: bool,
     /// This task's rows sent for the first time and again.
     pub(crate) rows_sent: u64,
+    /// Each main step's summary, from the job's `Summary` event.
+    pub(crate) summaries: Vec<(usize, String)>,
     pub(crate) rows_resent: u64,
     pub(super) flush_through: i64,
     pub(super) state_due: bool,
@@ -137,6 +139,7 @@ impl Shipper {
             step_count: Arc::new(AtomicUsize::new(UNKNOWN_STEPS)),
             log_closed: false,
             rows_sent: 0,
+            summaries: Vec::new(),
             rows_resent: 0,
             flush_through: 0,
             state_due: true,
@@ -233,6 +236,9 @@ impl Shipper {
     /// One event of the engine.
     pub(crate) fn on_event(&mut self, event: Event) {
         let now = Instant::now();
+        if let Event::Summary { steps, .. } = &event {
+            self.summaries = steps.clone();
+        }
         let applied = self.log.apply(event, SystemTime::now());
         self.take_rows(applied.rows, now);
         if let Some(outputs) = applied.job_outputs {

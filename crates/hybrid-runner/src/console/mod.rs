@@ -142,7 +142,7 @@ impl HumanRenderer {
                 duration,
                 ..
             } => self.job_finished(job, *result, *duration, out)?,
-            Event::Summary { job, markdown } => {
+            Event::Summary { job, markdown, .. } => {
                 match self.summaries.iter_mut().find(|(key, _)| key == job) {
                     Some((_, text)) => {
                         if !text.is_empty() && !text.ends_with('\n') {

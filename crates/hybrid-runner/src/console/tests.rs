@@ -428,6 +428,7 @@ fn summaries_follow_the_table_under_the_jobs_name() {
     let summary = |markdown: &str| Event::Summary {
         job: a.clone(),
         markdown: markdown.into(),
+        steps: Vec::new(),
     };
     let events = [
         summary("\n# Results  \n\n| a | b |"),
