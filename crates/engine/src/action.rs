@@ -120,6 +120,9 @@ impl JobState<'_> {
         }
         let dir = self.action_dir(&action, &uses).await?;
         let manifest = actions::load_manifest(&dir).map_err(ActionStepError::from)?;
+        if matches!(action, ActionRef::Remote { .. }) {
+            self.open_ghes_gate(&dir, &manifest, key);
+        }
         self.action_in_pod(&dir, key).await?;
         let with = frame
             .scope
@@ -274,6 +277,7 @@ impl JobState<'_> {
                 .interpolate(&def.display_name())
                 .unwrap_or_else(|_| def.display_name());
             let key = self.outside_step_key(def, format!("Pre {name}"));
+            self.open_ghes_gate(&dir, &manifest, &key);
             let started = std::time::Instant::now();
             self.engine.sink.send(super::events::Event::StepStarted {
                 job: self.key.clone(),
@@ -335,6 +339,27 @@ impl JobState<'_> {
         };
         let extra = node_extra(&inputs, dir, uses);
         self.run_process_step(frame, key, process, &extra).await
+    }
+
+    /// For a Gitea or Forgejo job, opens the toolkit's GHES gate in a repository JavaScript
+    /// action's scripts ([`super::toolkit_gate`]), before they are copied anywhere.
+    fn open_ghes_gate(&self, dir: &Path, manifest: &ActionManifest, key: &StepKey) {
+        if !self.engine.open_ghes_gate {
+            return;
+        }
+        let Runs::Node {
+            main, pre, post, ..
+        } = &manifest.runs
+        else {
+            return;
+        };
+        let scripts: Vec<&str> = [pre.as_deref(), Some(main.as_str()), post.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        for problem in super::toolkit_gate::open_in(dir, &scripts) {
+            self.note(Some(key), LogKind::Runner, &format!("warning: {problem}"));
+        }
     }
 
     /// The host's `node` (the image's in a job pod), or why a JavaScript action cannot run.

@@ -73,6 +73,9 @@ pub struct Assignment {
     pub pods: Option<crate::job_pod::PodLauncher>,
     /// Without `pods`: how to give the runner a cluster (see `Engine::cluster_remedy`).
     pub cluster_remedy: String,
+    /// The server is a Gitea or Forgejo: open the toolkit's GHES gate in actions' bundles
+    /// ([`crate::toolkit_gate`]).
+    pub open_ghes_gate: bool,
 }
 
 /// Runs the assignment's job. `cancel`: stop the job (steps get SIGINT; `always()` and
@@ -159,6 +162,7 @@ pub async fn run_assignment(
     engine.masks = assignment.masks.clone();
     engine.pods = assignment.pods.clone().map(Arc::new);
     engine.cluster_remedy = assignment.cluster_remedy.clone();
+    engine.open_ghes_gate = assignment.open_ghes_gate;
     if let Some(token) = engine
         .run
         .given_github
@@ -441,6 +445,7 @@ mod tests {
             stop: StopPolicy::default(),
             pods: None,
             cluster_remedy: String::new(),
+            open_ghes_gate: false,
         };
         adopt_needs(&mut a);
         let needs: Vec<&str> = a.workflow.jobs[0]

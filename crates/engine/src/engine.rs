@@ -59,6 +59,9 @@ pub struct Engine {
     /// Without [`Self::pods`]: how to give the runner a cluster, as the error of a job
     /// that needs one says.
     pub cluster_remedy: String,
+    /// Open the toolkit's GHES gate in repository JavaScript actions (Gitea and Forgejo
+    /// jobs, [`crate::toolkit_gate`]).
+    pub open_ghes_gate: bool,
     /// The runner's services' variables for each job (under every `env` level).
     pub job_services: Option<Arc<dyn JobServicesEnv>>,
     job_serial: AtomicUsize,
@@ -107,6 +110,7 @@ impl Engine {
             cluster_remedy:
                 "run `hybrid-runner exec` with --kubeconfig FILE (or --container-backend kubernetes)"
                     .to_string(),
+            open_ghes_gate: false,
             job_services: None,
             job_serial: AtomicUsize::new(0),
         }

@@ -42,6 +42,7 @@ pub mod step_def;
 pub mod step_files;
 mod step_output;
 mod step_pod;
+pub mod toolkit_gate;
 
 use std::path::PathBuf;
 use std::sync::Arc;

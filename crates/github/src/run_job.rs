@@ -207,6 +207,7 @@ pub async fn run_job(
         stop: StopPolicy::default(),
         pods,
         cluster_remedy: DAEMON_CLUSTER_REMEDY.to_string(),
+        open_ghes_gate: false,
     };
     run_and_clean_up(assignment, folders, &sink, cancel, hard_cancel, &say).await
 }

@@ -881,3 +881,63 @@ if (cmd === 'save') {
         lines(&events)
     );
 }
+
+/// In a Gitea task, a repository JavaScript action bundling `@actions/artifact` (its real
+/// `isGhes`, taken from the npm package) finds the server no GitHub Enterprise: the runner
+/// opened the toolkit's gate, as Gitea's runner does; the same code outside the action's
+/// bundle still says GHES.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_toolkit_ghes_gate_is_opened_in_action_bundles_for_gitea() {
+    let Some(clients) = harness::npm_clients() else {
+        return;
+    };
+    let config =
+        std::fs::read_to_string(clients.join("@actions/artifact/lib/internal/shared/config.js"))
+            .unwrap();
+    let start = config
+        .find("function isGhes()")
+        .expect("isGhes in the toolkit");
+    let end = start + config[start..].find("\n}").unwrap() + 2;
+    let is_ghes = &config[start..end];
+    let bundle = format!(
+        "{is_ghes}\nclass GHESNotSupportedError extends Error {{}}\nconsole.log('bundle isGhes=' + isGhes());\n"
+    );
+    let f = Fixture::new();
+    let mirror = f.dir.path().join("mirror");
+    let action = mirror.join("acme").join("artifact");
+    std::fs::create_dir_all(&action).unwrap();
+    git(&action, &["init", "-q", "-b", "main"]);
+    std::fs::write(
+        action.join("action.yml"),
+        "name: artifact\nruns:\n  using: node20\n  main: index.js\n",
+    )
+    .unwrap();
+    std::fs::write(action.join("index.js"), &bundle).unwrap();
+    std::fs::write(
+        f.dir.path().join("plain.js"),
+        format!("{is_ghes}\nconsole.log('plain isGhes=' + isGhes());\n"),
+    )
+    .unwrap();
+    git(&action, &["add", "."]);
+    git(&action, &["commit", "-q", "-m", "bundle"]);
+    git(&action, &["tag", "v4"]);
+    let payload = format!(
+        "name: CI\n\"on\": push\njobs:\n  build:\n    runs-on: linux\n    steps:\n      - uses: acme/artifact@v4\n      - run: node {}\n",
+        f.dir.path().join("plain.js").display()
+    );
+    let mut ctx = context("https://gitea.example/");
+    ctx["gitea_default_actions_url"] =
+        serde_json::Value::String(format!("file://{}", mirror.display()));
+    let (run, events) = execute(task(61, &payload, ctx), &f.settings()).await;
+    assert_eq!(run.result, Outcome::Success, "{:#?}", lines(&events));
+    assert!(
+        has_line(&events, "bundle isGhes=false"),
+        "{:#?}",
+        lines(&events)
+    );
+    assert!(
+        has_line(&events, "plain isGhes=true"),
+        "{:#?}",
+        lines(&events)
+    );
+}
