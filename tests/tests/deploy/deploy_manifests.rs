@@ -390,10 +390,39 @@ fn grace_period_covers_shutdown_timeout_and_probes_use_the_metrics_port() {
                 "{what}: {path}"
             );
         }
-        let service_port = &m.service.spec.as_ref().unwrap().ports.as_ref().unwrap()[0];
+        let service_ports = m.service.spec.as_ref().unwrap().ports.clone().unwrap();
+        let service_port = |name: &str| {
+            service_ports
+                .iter()
+                .find(|p| p.name.as_deref() == Some(name))
+                .unwrap_or_else(|| panic!("{what}: no service port {name}"))
+                .clone()
+        };
         assert_eq!(
-            port_of(service_port.target_port.as_ref().unwrap()),
+            port_of(service_port("metrics").target_port.as_ref().unwrap()),
             i32::from(config.metrics.addr.port())
+        );
+        // The cache server's port: the pod's `cache` port, the one its env configures.
+        assert_eq!(
+            port_of(service_port("cache").target_port.as_ref().unwrap()),
+            8088,
+            "{what}"
+        );
+        let env = d.env.clone().unwrap();
+        let var = |name: &str| env.iter().find(|e| e.name == name).cloned();
+        assert_eq!(
+            var("HYBRID_RUNNER_CACHE_PORT").unwrap().value.as_deref(),
+            Some("8088")
+        );
+        assert_eq!(
+            var("HYBRID_RUNNER_CACHE_HOST")
+                .unwrap()
+                .value_from
+                .unwrap()
+                .field_ref
+                .unwrap()
+                .field_path,
+            "status.podIP"
         );
         // The config's digest is on the pod, so a changed config rolls it.
         let annotations = pod(&m).metadata.as_ref().unwrap().annotations.clone();
