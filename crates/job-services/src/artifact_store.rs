@@ -7,14 +7,15 @@
 //! An artifact belongs to its run: any job of the run lists, downloads and deletes it by
 //! name or id, as GitHub and Gitea resolve them; a name is taken once per run.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cache_store::{StoreError, assemble_blocks, block_file, hash_file, record_range};
+use crate::cache_store::{StoreError, hash_file};
+use crate::uploads::UploadArea;
 
 /// A finished artifact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,13 +33,13 @@ pub struct Artifact {
     pub mime: String,
 }
 
+/// What the store knows of an upload in progress.
 #[derive(Debug, Clone)]
-struct Upload {
+pub struct ArtifactUpload {
     run: String,
     job: String,
     name: String,
     mime: String,
-    written: BTreeMap<u64, u64>,
 }
 
 /// The artifacts of every run this server kept.
@@ -46,12 +47,12 @@ struct Upload {
 pub struct ArtifactStore {
     dir: PathBuf,
     state: Mutex<State>,
+    uploads: UploadArea<ArtifactUpload>,
 }
 
 #[derive(Debug, Default)]
 struct State {
     artifacts: HashMap<u64, Artifact>,
-    uploads: HashMap<u64, Upload>,
     next_id: u64,
 }
 
@@ -87,12 +88,8 @@ impl ArtifactStore {
     /// uploads.
     pub fn open(dir: &Path) -> std::io::Result<ArtifactStore> {
         let records = dir.join(".records");
-        let uploads = dir.join(".uploads");
         std::fs::create_dir_all(&records)?;
-        if uploads.exists() {
-            std::fs::remove_dir_all(&uploads)?;
-        }
-        std::fs::create_dir_all(&uploads)?;
+        let uploads = UploadArea::open(&dir.join(".uploads"))?;
         let mut state = State::default();
         for item in std::fs::read_dir(&records)? {
             let path = item?.path();
@@ -114,6 +111,7 @@ impl ArtifactStore {
         Ok(ArtifactStore {
             dir: dir.to_path_buf(),
             state: Mutex::new(state),
+            uploads,
         })
     }
 
@@ -123,11 +121,12 @@ impl ArtifactStore {
 
     /// Where upload `id`'s bytes go.
     pub fn part_path(&self, id: u64) -> PathBuf {
-        self.dir.join(".uploads").join(format!("{id}.part"))
+        self.uploads.part_path(id)
     }
 
-    fn blocks_dir(&self, id: u64) -> PathBuf {
-        self.dir.join(".uploads").join(format!("{id}.blocks"))
+    /// The uploads in progress (what a signed upload URL writes into).
+    pub fn uploads(&self) -> &UploadArea<ArtifactUpload> {
+        &self.uploads
     }
 
     /// Starts uploading artifact `name` of `run` from `job`: refused when the run has an
@@ -149,78 +148,37 @@ impl ArtifactStore {
         }
         let id = state.next_id;
         state.next_id += 1;
-        std::fs::File::create(self.part_path(id))?;
-        state.uploads.insert(
+        self.uploads.begin(
             id,
-            Upload {
+            ArtifactUpload {
                 run: run.to_string(),
                 job: job.to_string(),
                 name: name.to_string(),
                 mime: mime.to_string(),
-                written: BTreeMap::new(),
             },
-        );
+        )?;
         Ok(id)
-    }
-
-    /// Whether upload `id` exists.
-    pub fn has_upload(&self, id: u64) -> bool {
-        self.state().uploads.contains_key(&id)
     }
 
     /// Records bytes `start..end` of upload `id`.
     pub fn wrote(&self, id: u64, start: u64, end: u64) -> Result<(), StoreError> {
-        let mut state = self.state();
-        let upload = state
-            .uploads
-            .get_mut(&id)
-            .ok_or(StoreError::NoUpload { id })?;
-        record_range(&mut upload.written, start, end);
-        Ok(())
-    }
-
-    /// Where block `block` of upload `id` waits for the block list.
-    pub fn block_path(&self, id: u64, block: &str) -> std::io::Result<PathBuf> {
-        block_file(&self.blocks_dir(id), block)
-    }
-
-    /// Upload `id`'s bytes from its blocks in the block list's `order`.
-    pub fn commit_blocks(&self, id: u64, order: &[String]) -> Result<u64, StoreError> {
-        if !self.has_upload(id) {
-            return Err(StoreError::NoUpload { id });
-        }
-        let total = assemble_blocks(&self.blocks_dir(id), order, &self.part_path(id))?;
-        self.state()
-            .uploads
-            .get_mut(&id)
-            .ok_or(StoreError::NoUpload { id })?
-            .written = BTreeMap::from([(0, total)]);
-        Ok(total)
+        self.uploads.wrote(id, start, end)
     }
 
     /// `job`'s upload of `name` in `run`, if one is in progress.
     pub fn upload_of(&self, run: &str, job: &str, name: &str) -> Option<u64> {
-        self.state()
-            .uploads
-            .iter()
-            .filter(|(_, u)| u.run == run && u.job == job && u.name == name)
-            .map(|(id, _)| *id)
-            .max()
+        self.uploads
+            .find(|u| u.run == run && u.job == job && u.name == name)
     }
 
     /// Ends upload `id`: refused (and dropped) when its bytes are not `size` long or do
     /// not hash to `hash` (`sha256:<hex>`, when given).
     pub fn finalize(&self, id: u64, size: u64, hash: Option<&str>) -> Result<Artifact, StoreError> {
-        let upload = self
-            .state()
-            .uploads
-            .remove(&id)
-            .ok_or(StoreError::NoUpload { id })?;
+        let (upload, whole) = self.uploads.take(id, size)?;
         let part = self.part_path(id);
-        let result = self.finish(id, &upload, &part, size, hash);
+        let result = self.finish(id, &upload, &part, size, hash, whole);
         if result.is_err() {
-            let _ = std::fs::remove_file(&part);
-            let _ = std::fs::remove_dir_all(self.blocks_dir(id));
+            self.uploads.discard(id);
         }
         result
     }
@@ -228,18 +186,13 @@ impl ArtifactStore {
     fn finish(
         &self,
         id: u64,
-        upload: &Upload,
+        upload: &ArtifactUpload,
         part: &Path,
         size: u64,
         hash: Option<&str>,
+        whole: bool,
     ) -> Result<Artifact, StoreError> {
         let on_disk = std::fs::metadata(part)?.len();
-        let covered: Vec<(u64, u64)> = upload.written.iter().map(|(s, e)| (*s, *e)).collect();
-        let whole = match covered.as_slice() {
-            [] => size == 0,
-            [(0, end)] => *end == size,
-            _ => false,
-        };
         if !whole || on_disk != size {
             return Err(StoreError::Corrupt(format!(
                 "FinalizeArtifact says {size} bytes, {on_disk} were uploaded"

@@ -24,12 +24,8 @@ use serde_json::{Value, json};
 
 use crate::artifact_store::Artifact;
 use crate::cache_store::StoreError;
-use crate::cache_v2::{bearer, field, int64, twirp_error};
+use crate::cache_v2::{field, int64, text, twirp_error, twirp_request};
 use crate::server::Services;
-
-fn text(body: &Value, proto: &str) -> String {
-    field(body, proto).as_str().unwrap_or_default().to_string()
-}
 
 fn monolith(a: &Artifact) -> Value {
     json!({
@@ -50,16 +46,9 @@ pub async fn call(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let claims = match bearer(&services, &headers) {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return twirp_error(
-            StatusCode::BAD_REQUEST,
-            "malformed",
-            "the request is not JSON",
-        );
+    let (claims, body) = match twirp_request(&services, &headers, &body) {
+        Ok(request) => request,
+        Err(answer) => return answer.into_response(),
     };
     let Some(store) = services.artifacts.clone() else {
         return twirp_error(

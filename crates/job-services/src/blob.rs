@@ -214,8 +214,8 @@ pub async fn put(
         return answer.into_response();
     }
     let (store, limit): (&dyn Uploads, u64) = match (container.as_str(), &services.artifacts) {
-        ("cache", _) => (&*services.cache, services.cache_limit),
-        ("artifact", Some(artifacts)) => (&**artifacts, u64::MAX),
+        ("cache", _) => (services.cache.uploads(), services.cache_limit),
+        ("artifact", Some(artifacts)) => (artifacts.uploads(), u64::MAX),
         _ => {
             return azure_error(
                 StatusCode::NOT_FOUND,
@@ -291,7 +291,7 @@ pub async fn put(
     }
 }
 
-/// What a signed upload URL writes into: a cache upload or an artifact upload.
+/// What a signed upload URL writes into: the uploads of the cache or of the artifacts.
 trait Uploads: Send + Sync {
     fn has(&self, id: u64) -> bool;
     fn part_path(&self, id: u64) -> std::path::PathBuf;
@@ -300,27 +300,9 @@ trait Uploads: Send + Sync {
     fn commit_blocks(&self, id: u64, order: &[String]) -> Result<u64, StoreError>;
 }
 
-impl Uploads for crate::cache_store::CacheStore {
+impl<M: Clone + Send> Uploads for crate::uploads::UploadArea<M> {
     fn has(&self, id: u64) -> bool {
-        self.has_upload_any(id)
-    }
-    fn part_path(&self, id: u64) -> std::path::PathBuf {
-        self.part_path(id)
-    }
-    fn block_path(&self, id: u64, block: &str) -> std::io::Result<std::path::PathBuf> {
-        self.block_path(id, block)
-    }
-    fn wrote(&self, id: u64, start: u64, end: u64) -> Result<(), StoreError> {
-        self.wrote(id, start, end)
-    }
-    fn commit_blocks(&self, id: u64, order: &[String]) -> Result<u64, StoreError> {
-        self.commit_blocks(id, order)
-    }
-}
-
-impl Uploads for crate::artifact_store::ArtifactStore {
-    fn has(&self, id: u64) -> bool {
-        self.has_upload(id)
+        self.has(id)
     }
     fn part_path(&self, id: u64) -> std::path::PathBuf {
         self.part_path(id)

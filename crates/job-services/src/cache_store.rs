@@ -17,7 +17,7 @@
 //! the first to commit wins and the other is refused at its commit. Past the size limit,
 //! the least recently used entries go.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::token::now_secs;
+use crate::uploads::UploadArea;
 
 /// A saved cache entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,17 +44,15 @@ pub struct Entry {
     pub used: u64,
 }
 
-/// An upload in progress.
+/// What the store knows of an upload in progress.
 #[derive(Debug, Clone)]
-struct Upload {
+pub struct CacheUpload {
     scope: String,
     key: String,
     version: String,
     /// Who saves it (`<run>:<job>`): the v2 protocol finalizes by key, and two jobs may
     /// save one key at once.
     owner: String,
-    /// Byte ranges written so far (start → end, exclusive), merged.
-    written: BTreeMap<u64, u64>,
 }
 
 /// Why a storage operation failed (the cache's and the artifacts'); the HTTP layers map
@@ -82,12 +81,12 @@ pub struct CacheStore {
     dir: PathBuf,
     limit: u64,
     state: Mutex<State>,
+    uploads: UploadArea<CacheUpload>,
 }
 
 #[derive(Debug, Default)]
 struct State {
     entries: HashMap<u64, Entry>,
-    uploads: HashMap<u64, Upload>,
     next_id: u64,
 }
 
@@ -102,12 +101,8 @@ impl CacheStore {
     /// reads the entries whose data is whole, drops the rest and every unfinished upload.
     pub fn open(dir: &Path, limit: u64) -> std::io::Result<CacheStore> {
         let entries_dir = dir.join("entries");
-        let uploads_dir = dir.join("uploads");
         std::fs::create_dir_all(&entries_dir)?;
-        if uploads_dir.exists() {
-            std::fs::remove_dir_all(&uploads_dir)?;
-        }
-        std::fs::create_dir_all(&uploads_dir)?;
+        let uploads = UploadArea::open(&dir.join("uploads"))?;
         let mut state = State::default();
         for item in std::fs::read_dir(&entries_dir)? {
             let path = item?.path();
@@ -141,6 +136,7 @@ impl CacheStore {
             dir: dir.to_path_buf(),
             limit,
             state: Mutex::new(state),
+            uploads,
         })
     }
 
@@ -158,11 +154,12 @@ impl CacheStore {
 
     /// Where upload `id`'s bytes go.
     pub fn part_path(&self, id: u64) -> PathBuf {
-        self.dir.join("uploads").join(format!("{id}.part"))
+        self.uploads.part_path(id)
     }
 
-    fn blocks_dir(&self, id: u64) -> PathBuf {
-        self.dir.join("uploads").join(format!("{id}.blocks"))
+    /// The uploads in progress (what a signed upload URL writes into).
+    pub fn uploads(&self) -> &UploadArea<CacheUpload> {
+        &self.uploads
     }
 
     /// The entry `keys` find (see the module's matching rules), its last use now.
@@ -231,36 +228,23 @@ impl CacheStore {
         }
         let id = state.next_id;
         state.next_id += 1;
-        std::fs::File::create(self.part_path(id))?;
-        state.uploads.insert(
+        self.uploads.begin(
             id,
-            Upload {
+            CacheUpload {
                 scope: scope.to_string(),
                 key: key.to_string(),
                 version: version.to_string(),
                 owner: owner.to_string(),
-                written: BTreeMap::new(),
             },
-        );
+        )?;
         Ok(id)
     }
 
     /// `owner`'s upload of `key`/`version` in `scope` in progress, if any (the v2
     /// protocol names an upload by its key).
     pub fn upload_of(&self, scope: &str, key: &str, version: &str, owner: &str) -> Option<u64> {
-        self.state()
-            .uploads
-            .iter()
-            .filter(|(_, u)| {
-                u.scope == scope && u.key == key && u.version == version && u.owner == owner
-            })
-            .map(|(id, _)| *id)
-            .max()
-    }
-
-    /// Whether upload `id` exists (a signed URL names it; no scope to check).
-    pub fn has_upload_any(&self, id: u64) -> bool {
-        self.state().uploads.contains_key(&id)
+        self.uploads
+            .find(|u| u.scope == scope && u.key == key && u.version == version && u.owner == owner)
     }
 
     /// Entry `id`, whatever its scope (a signed URL names it).
@@ -270,43 +254,15 @@ impl CacheStore {
 
     /// Whether upload `id` exists and belongs to `scope`.
     pub fn has_upload(&self, scope: &str, id: u64) -> bool {
-        self.state()
-            .uploads
-            .get(&id)
-            .is_some_and(|u| u.scope == scope)
+        self.uploads.meta(id).is_some_and(|u| u.scope == scope)
     }
 
     /// Records that bytes `start..end` of upload `id` were written to its part file.
     pub fn wrote(&self, id: u64, start: u64, end: u64) -> Result<(), StoreError> {
-        let mut state = self.state();
-        let upload = state
-            .uploads
-            .get_mut(&id)
-            .ok_or(StoreError::NoUpload { id })?;
         if end > self.limit {
             return Err(StoreError::TooLarge { limit: self.limit });
         }
-        record_range(&mut upload.written, start, end);
-        Ok(())
-    }
-
-    /// Where block `block` of upload `id` is kept until the block list commits it.
-    pub fn block_path(&self, id: u64, block: &str) -> std::io::Result<PathBuf> {
-        block_file(&self.blocks_dir(id), block)
-    }
-
-    /// Assembles upload `id`'s part file from its blocks in `order` (a block list).
-    pub fn commit_blocks(&self, id: u64, order: &[String]) -> Result<u64, StoreError> {
-        if !self.state().uploads.contains_key(&id) {
-            return Err(StoreError::NoUpload { id });
-        }
-        let total = assemble_blocks(&self.blocks_dir(id), order, &self.part_path(id))?;
-        self.state()
-            .uploads
-            .get_mut(&id)
-            .ok_or(StoreError::NoUpload { id })?
-            .written = BTreeMap::from([(0, total)]);
-        Ok(total)
+        self.uploads.wrote(id, start, end)
     }
 
     /// Ends upload `id` as an entry of `size` bytes: refused (and dropped) when the bytes
@@ -314,16 +270,11 @@ impl CacheStore {
     /// first, or when it is larger than the limit. Evicts the least recently used
     /// entries past the limit.
     pub fn commit(&self, id: u64, size: u64) -> Result<Entry, StoreError> {
-        let upload = self
-            .state()
-            .uploads
-            .remove(&id)
-            .ok_or(StoreError::NoUpload { id })?;
+        let (upload, whole) = self.uploads.take(id, size)?;
         let part = self.part_path(id);
-        let result = self.commit_upload(id, &upload, &part, size);
+        let result = self.commit_upload(id, &upload, &part, size, whole);
         if result.is_err() {
-            let _ = std::fs::remove_file(&part);
-            let _ = std::fs::remove_dir_all(self.blocks_dir(id));
+            self.uploads.discard(id);
         }
         result
     }
@@ -331,22 +282,17 @@ impl CacheStore {
     fn commit_upload(
         &self,
         id: u64,
-        upload: &Upload,
+        upload: &CacheUpload,
         part: &Path,
         size: u64,
+        whole: bool,
     ) -> Result<Entry, StoreError> {
         if size > self.limit {
             return Err(StoreError::TooLarge { limit: self.limit });
         }
-        let covered: Vec<(u64, u64)> = upload.written.iter().map(|(s, e)| (*s, *e)).collect();
-        let whole = match covered.as_slice() {
-            [] => size == 0,
-            [(0, end)] => *end == size,
-            _ => false,
-        };
         if !whole {
             return Err(StoreError::Corrupt(format!(
-                "the committed size is {size} bytes, the chunks received cover {covered:?}"
+                "the committed size is {size} bytes, and the chunks received do not cover them"
             )));
         }
         let on_disk = std::fs::metadata(part)?.len();
@@ -439,51 +385,6 @@ impl CacheStore {
     pub fn now(&self) -> u64 {
         now_secs()
     }
-}
-
-/// Adds `start..end` to the merged ranges of `written`.
-pub(crate) fn record_range(written: &mut BTreeMap<u64, u64>, start: u64, end: u64) {
-    let (mut start, mut end) = (start, end);
-    let overlapping: Vec<u64> = written
-        .range(..=end)
-        .filter(|(s, e)| **e >= start && **s <= end)
-        .map(|(s, _)| *s)
-        .collect();
-    for s in overlapping {
-        if let Some(e) = written.remove(&s) {
-            start = start.min(s);
-            end = end.max(e);
-        }
-    }
-    written.insert(start, end);
-}
-
-/// The file of block `block` in `dir` (made when missing); the block id hex-encoded, so
-/// no id names a path.
-pub(crate) fn block_file(dir: &Path, block: &str) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    let name: String = block.bytes().map(|b| format!("{b:02x}")).collect();
-    Ok(dir.join(name))
-}
-
-/// Writes the blocks of `dir` in `order` into `part` and removes `dir`; the total length.
-pub(crate) fn assemble_blocks(
-    dir: &Path,
-    order: &[String],
-    part: &Path,
-) -> Result<u64, StoreError> {
-    let mut out = std::fs::File::create(part)?;
-    let mut total = 0u64;
-    for block in order {
-        let path = block_file(dir, block)?;
-        let mut input = std::fs::File::open(&path).map_err(|_| {
-            StoreError::Corrupt(format!("block {block} of the list was never uploaded"))
-        })?;
-        total += std::io::copy(&mut input, &mut out)?;
-    }
-    out.sync_all()?;
-    let _ = std::fs::remove_dir_all(dir);
-    Ok(total)
 }
 
 /// Hex SHA-256 of a file's contents.

@@ -93,8 +93,25 @@ pub fn field<'a>(body: &'a Value, proto: &str) -> &'a Value {
     }
 }
 
-fn text(body: &Value, proto: &str) -> String {
+/// String field `proto` of `body` (empty when absent).
+pub fn text(body: &Value, proto: &str) -> String {
     field(body, proto).as_str().unwrap_or_default().to_string()
+}
+
+/// A twirp call's bearer claims and JSON body; the error is the answer to give, always
+/// JSON: the client retries five times on a body it cannot parse.
+pub fn twirp_request(
+    services: &Services,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Claims, Value), TwirpError> {
+    let claims = bearer(services, headers)?;
+    let body = serde_json::from_slice::<Value>(body).map_err(|_| TwirpError {
+        status: StatusCode::BAD_REQUEST,
+        code: "malformed",
+        msg: "the request is not JSON".to_string(),
+    })?;
+    Ok((claims, body))
 }
 
 /// `POST /twirp/github.actions.results.api.v1.CacheService/{method}`.
@@ -104,17 +121,9 @@ pub async fn call(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let claims = match bearer(&services, &headers) {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
-    // Always a JSON answer: the client retries five times on a body it cannot parse.
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return twirp_error(
-            StatusCode::BAD_REQUEST,
-            "malformed",
-            "the request is not JSON",
-        );
+    let (claims, body) = match twirp_request(&services, &headers, &body) {
+        Ok(request) => request,
+        Err(answer) => return answer.into_response(),
     };
     let owner = format!("{}:{}", claims.run, claims.job);
     let (key, version) = (text(&body, "key"), text(&body, "version"));

@@ -19,6 +19,7 @@ pub mod cache_v2;
 pub mod server;
 pub mod time;
 pub mod token;
+pub mod uploads;
 
 pub use server::{CacheAccess, JobServices, ServicesConfig, StartError};
 
