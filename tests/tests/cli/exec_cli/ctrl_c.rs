@@ -98,9 +98,12 @@ jobs:
     steps:
       - run: |
           trap 'echo \"got INT\"; sleep 0.5; exit 1' INT
-          echo ready
+          # Parsed before `ready`: a SIGINT landing while bash parses a `$(...)` breaks
+          # the parse (\"interrupt trap: unexpected EOF while looking for matching `)'\").
           # Short sleeps: a SIGINT landing while bash forks one is not lost for long.
-          for i in $(seq 300); do sleep 0.1; done
+          wait_here() { i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done; }
+          echo ready
+          wait_here
           echo not-interrupted
       - run: echo should-not-run
       - if: always()
