@@ -37,6 +37,9 @@ pub struct Args {
     /// A workflow input (`workflow_dispatch` / `workflow_call`); repeatable
     #[arg(long = "input", value_name = "NAME=VALUE")]
     pub inputs: Vec<String>,
+    /// Inputs from a dotenv file (act's flag); `--input` wins over it
+    #[arg(long = "input-file", value_name = "FILE")]
+    pub input_file: Option<PathBuf>,
     /// A secret (`NAME=VALUE`, or `NAME` to read it from the environment); repeatable
     #[arg(short = 's', long = "secret", value_name = "NAME[=VALUE]")]
     pub secrets: Vec<String>,
@@ -46,6 +49,9 @@ pub struct Args {
     /// A configuration variable (`vars` context); repeatable
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
+    /// Variables from a dotenv file (act's flag); `--var` wins over it
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_file: Option<PathBuf>,
     /// An environment variable for every step (`env` context); repeatable
     #[arg(long = "env", value_name = "NAME=VALUE")]
     pub env: Vec<String>,
@@ -65,8 +71,15 @@ pub struct Args {
     #[arg(short = 'P', long = "platform", value_name = "LABEL=host")]
     pub platforms: Vec<String>,
     /// How many jobs (matrix legs) run at once [default: the number of cores]
-    #[arg(long = "concurrency", value_name = "N")]
+    #[arg(
+        long = "concurrency",
+        visible_alias = "concurrent-jobs",
+        value_name = "N"
+    )]
     pub concurrency: Option<usize>,
+    /// Run as if started in DIR (act's `-C`)
+    #[arg(short = 'C', long = "directory", value_name = "DIR")]
+    pub directory: Option<PathBuf>,
     /// Print one JSON event per line instead of human output
     #[arg(long)]
     pub json: bool,
@@ -198,9 +211,17 @@ fn options(args: &Args) -> Result<ExecOptions, UsageError> {
         event: args.event.clone(),
         event_path: args.event_path.clone(),
         jobs: args.jobs.clone(),
-        inputs: pairs(&args.inputs, '=', "--input")?,
+        inputs: with_file(
+            &args.input_file,
+            "--input-file",
+            pairs(&args.inputs, '=', "--input")?,
+        )?,
         secrets,
-        vars: pairs(&args.vars, '=', "--var")?,
+        vars: with_file(
+            &args.var_file,
+            "--var-file",
+            pairs(&args.vars, '=', "--var")?,
+        )?,
         env,
         matrix: pairs(&args.matrix, ':', "--matrix")?,
         platforms: pairs(&args.platforms, '=', "-P")?,
@@ -239,6 +260,23 @@ fn options(args: &Args) -> Result<ExecOptions, UsageError> {
     })
 }
 
+/// The pairs of dotenv `file` (when given) under `given`, which win over them.
+fn with_file(
+    file: &Option<PathBuf>,
+    flag: &'static str,
+    given: Vec<(String, String)>,
+) -> Result<Vec<(String, String)>, UsageError> {
+    let mut all = match file {
+        Some(f) => dotenv::read(flag, f)?,
+        None => Vec::new(),
+    };
+    for (k, v) in given {
+        all.retain(|(key, _)| *key != k);
+        all.push((k, v));
+    }
+    Ok(all)
+}
+
 /// `$XDG_CACHE_HOME`, else `~/.cache`, else the temporary folder.
 pub(super) fn cache_home() -> PathBuf {
     std::env::var_os("XDG_CACHE_HOME")
@@ -248,6 +286,11 @@ pub(super) fn cache_home() -> PathBuf {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(dir) = &args.directory {
+        // Before anything reads a path (no thread runs yet).
+        std::env::set_current_dir(dir)
+            .map_err(|e| UsageError(format!("-C {}: cannot change into it: {e}", dir.display())))?;
+    }
     if args.list {
         return super::list::run(super::list::Args {
             workflows: args.workflows.clone(),

@@ -257,3 +257,63 @@ jobs:
         assert!(all.contains(line), "missing {line}: {all}");
     }
 }
+
+/// act's `--var-file` and `--input-file` (dotenv files under their flags, which win),
+/// `-C DIR` (run as if started there) and `--concurrent-jobs` (`--concurrency`).
+#[test]
+fn act_var_and_input_files_directory_and_concurrent_jobs() {
+    let repo = Repo::with(
+        "on:
+  workflow_dispatch:
+    inputs:
+      name:
+        default: nobody
+      mood:
+        default: calm
+jobs:
+  cli:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo \"colour=${{ vars.COLOUR }} size=${{ vars.SIZE }} name=${{ inputs.name }} mood=${{ inputs.mood }}\"
+",
+    );
+    repo.write("vars.env", "COLOUR=red\nSIZE=large\n");
+    repo.write("inputs.env", "name=from-file\nmood=sunny\n");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let path = repo.path().to_str().unwrap().to_string();
+    let mut command = repo.command(&[
+        "--json",
+        "-C",
+        &path,
+        "-E",
+        "workflow_dispatch",
+        "--var-file",
+        "vars.env",
+        "--var",
+        "COLOUR=blue",
+        "--input-file",
+        "inputs.env",
+        "--input",
+        "mood=stormy",
+        "--concurrent-jobs",
+        "1",
+    ]);
+    command.current_dir(elsewhere.path());
+    let out = command.output().unwrap();
+    let run = Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    run.assert_code(0);
+    assert_eq!(
+        run.output("cli"),
+        lines(&["colour=blue size=large name=from-file mood=stormy"]),
+        "{}",
+        run.all()
+    );
+    // A folder that is not there is a usage error naming it.
+    let run = repo.exec(&["-C", "/no/such/folder"]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("-C /no/such/folder"), "{}", run.all());
+}
