@@ -153,26 +153,10 @@ impl JobState<'_> {
                 self.run_node(frame, def, key, &dir, &uses, node, inputs, env, timeout)
                     .await
             }
-            Runs::Docker {
-                image,
-                entrypoint,
-                args,
-                env: runs_env,
-                pre_entrypoint,
-                pre_if,
-                post_entrypoint,
-                post_if,
-            } => {
-                let runs = DockerRuns {
-                    image,
-                    entrypoint: entrypoint.as_deref(),
-                    args,
-                    env: runs_env,
-                    pre_entrypoint: pre_entrypoint.as_deref(),
-                    pre_if: pre_if.as_deref(),
-                    post_entrypoint: post_entrypoint.as_deref(),
-                    post_if: post_if.as_deref(),
-                    local: matches!(action, ActionRef::Local { .. }),
+            Runs::Docker { .. } => {
+                let local = matches!(action, ActionRef::Local { .. });
+                let Some(runs) = DockerRuns::of(&manifest.runs, local) else {
+                    return Ok(ProcessOutcome::default());
                 };
                 self.run_docker_action(frame, def, key, &dir, &uses, runs, &inputs, env, timeout)
                     .await

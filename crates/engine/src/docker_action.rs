@@ -58,6 +58,48 @@ pub(super) struct DockerRuns<'a> {
     pub local: bool,
 }
 
+impl<'a> DockerRuns<'a> {
+    /// The `runs:` of a Docker action's manifest (`None` for another kind); `local`: a
+    /// `./path` action of the repository.
+    pub(super) fn of(runs: &'a Runs, local: bool) -> Option<DockerRuns<'a>> {
+        let Runs::Docker {
+            image,
+            entrypoint,
+            args,
+            env,
+            pre_entrypoint,
+            pre_if,
+            post_entrypoint,
+            post_if,
+        } = runs
+        else {
+            return None;
+        };
+        Some(DockerRuns {
+            image,
+            entrypoint: entrypoint.as_deref(),
+            args,
+            env,
+            pre_entrypoint: pre_entrypoint.as_deref(),
+            pre_if: pre_if.as_deref(),
+            post_entrypoint: post_entrypoint.as_deref(),
+            post_if: post_if.as_deref(),
+            local,
+        })
+    }
+}
+
+impl DockerRun {
+    /// The same container running `pre-entrypoint` instead, without the arguments.
+    fn pre(&self, pre: &str) -> DockerRun {
+        DockerRun {
+            entrypoint: Some(pre.to_string()),
+            args: Vec::new(),
+            ..self.clone()
+        }
+    }
+}
+
 /// `INPUT_<NAME>` as GitHub's runner names an input's variable.
 pub(super) fn input_variables(inputs: &[(String, String)]) -> Vec<(String, String)> {
     inputs
@@ -160,11 +202,7 @@ impl JobState<'_> {
                     .condition(Some(runs.pre_if.unwrap_or("always()")))
                     .map_err(StepError::evaluate("pre-if"))?
                 {
-                    let pre_run = DockerRun {
-                        entrypoint: Some(pre.to_string()),
-                        args: Vec::new(),
-                        ..run.clone()
-                    };
+                    let pre_run = run.pre(pre);
                     let outcome = self
                         .run_container(frame, def, key, uses, pre_run, env, timeout)
                         .await?;
@@ -212,27 +250,11 @@ impl JobState<'_> {
         with: &[(String, String)],
         env: &[(String, String)],
     ) -> Result<ProcessOutcome, StepError> {
-        let Runs::Docker {
-            image,
-            entrypoint,
-            args,
-            env: runs_env,
-            pre_entrypoint: Some(pre),
-            ..
-        } = &manifest.runs
-        else {
+        let Some(runs) = DockerRuns::of(&manifest.runs, false) else {
             return Ok(ProcessOutcome::default());
         };
-        let runs = DockerRuns {
-            image,
-            entrypoint: entrypoint.as_deref(),
-            args,
-            env: runs_env,
-            pre_entrypoint: Some(pre),
-            pre_if: None,
-            post_entrypoint: None,
-            post_if: None,
-            local: false,
+        let Some(pre) = runs.pre_entrypoint else {
+            return Ok(ProcessOutcome::default());
         };
         let inputs = self.action_inputs(frame, manifest, with, key)?;
         let Some(run) = self
@@ -244,12 +266,7 @@ impl JobState<'_> {
                 ..ProcessOutcome::default()
             });
         };
-        let pre_run = DockerRun {
-            entrypoint: Some(pre.clone()),
-            args: Vec::new(),
-            ..run
-        };
-        self.run_container(frame, def, key, uses, pre_run, env, None)
+        self.run_container(frame, def, key, uses, run.pre(pre), env, None)
             .await
     }
 

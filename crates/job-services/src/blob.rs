@@ -148,7 +148,7 @@ fn authorize(
 
 fn store_error(e: StoreError) -> Response {
     match e {
-        StoreError::NoUpload { .. } | StoreError::NoEntry { .. } => {
+        StoreError::NoUpload { .. } => {
             azure_error(StatusCode::NOT_FOUND, "BlobNotFound", &e.to_string())
         }
         StoreError::TooLarge { .. } => azure_error(

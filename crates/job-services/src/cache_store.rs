@@ -25,7 +25,6 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::token::now_secs;
 use crate::uploads::UploadArea;
 
 /// A saved cache entry.
@@ -65,8 +64,6 @@ pub enum StoreError {
         "cache upload {id} is not known to this server (it was committed, refused, or the server restarted)"
     )]
     NoUpload { id: u64 },
-    #[error("cache entry {id} is not known to this server")]
-    NoEntry { id: u64 },
     #[error("the upload is not whole: {0}; the entry was not saved")]
     Corrupt(String),
     #[error("the entry is larger than the cache's size limit ({limit} bytes)")]
@@ -191,15 +188,6 @@ impl CacheStore {
         // The last use is only a hint for eviction: a failed write keeps the old one.
         let _ = self.write_meta(&entry);
         Some(entry)
-    }
-
-    /// The entry with `id` in `scope`.
-    pub fn entry(&self, scope: &str, id: u64) -> Option<Entry> {
-        self.state()
-            .entries
-            .get(&id)
-            .filter(|e| e.scope == scope)
-            .cloned()
     }
 
     /// The data file of entry `id` (for reading).
@@ -379,11 +367,6 @@ impl CacheStore {
         let mut all: Vec<Entry> = self.state().entries.values().cloned().collect();
         all.sort_by_key(|e| e.id);
         all
-    }
-
-    /// Seconds since the epoch (for signed URLs' expiry).
-    pub fn now(&self) -> u64 {
-        now_secs()
     }
 }
 

@@ -55,7 +55,7 @@ fn claims(services: &Services, token: &str) -> Result<Claims, Unauthorized> {
 fn store_error(e: StoreError) -> Response {
     let status = match &e {
         StoreError::Exists { .. } => StatusCode::CONFLICT,
-        StoreError::NoUpload { .. } | StoreError::NoEntry { .. } => StatusCode::NOT_FOUND,
+        StoreError::NoUpload { .. } => StatusCode::NOT_FOUND,
         StoreError::TooLarge { .. } | StoreError::Corrupt(_) => StatusCode::BAD_REQUEST,
         StoreError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };

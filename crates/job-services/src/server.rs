@@ -63,7 +63,6 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct JobServices {
     services: Services,
-    addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -127,7 +126,6 @@ impl JobServices {
         });
         Ok(JobServices {
             services,
-            addr,
             stop: Some(stop),
         })
     }
@@ -135,11 +133,6 @@ impl JobServices {
     /// `http://HOST:PORT/`, as steps reach it.
     pub fn url(&self) -> String {
         format!("{}/", self.services.base_url)
-    }
-
-    /// Where the server listens.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
     }
 
     /// A token for a job of `repo`'s run `run`.
@@ -168,18 +161,6 @@ impl JobServices {
             env.push(("ACTIONS_RUNTIME_TOKEN".into(), token.to_string()));
         }
         env
-    }
-
-    /// The store (for tests and listings).
-    pub fn cache(&self) -> &CacheStore {
-        &self.services.cache
-    }
-
-    /// Stops listening (requests in flight finish).
-    pub fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
     }
 }
 
