@@ -456,8 +456,13 @@ mod tests {
         assert_eq!(needs, ["build", "test"]);
         let text =
             "on: push\njobs:\n  deploy:\n    needs: test\n    runs-on: x\n    steps: [{run: a}]\n";
-        a.workflow =
-            workflows::model::load_with_outside_jobs(text, "w.yml", &["test".into()]).unwrap();
+        a.workflow = workflows::model::load_with_outside_jobs(
+            text,
+            "w.yml",
+            &["test".into()],
+            workflows::model::Dialect::Github,
+        )
+        .unwrap();
         adopt_needs(&mut a);
         assert_eq!(a.workflow.jobs[0].needs.len(), 1);
     }

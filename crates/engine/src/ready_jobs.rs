@@ -98,7 +98,12 @@ mod tests {
     use super::*;
 
     fn jobs(text: &str) -> Vec<Job> {
-        match workflows::model::load_with_outside_jobs(text, "w.yml", &["given".to_string()]) {
+        match workflows::model::load_with_outside_jobs(
+            text,
+            "w.yml",
+            &["given".to_string()],
+            workflows::model::Dialect::Github,
+        ) {
             Ok(w) => w.jobs,
             Err(d) => panic!("{d}"),
         }

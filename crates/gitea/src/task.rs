@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use workflows::expression::{Object, Value};
+use workflows::model::Dialect;
 
 use super::client::VERSION;
 use super::proto::runner::v1::{Result as TaskResult, Task, TaskNeed};
@@ -116,7 +117,8 @@ pub async fn run_task(
         .collect();
     let need_ids: Vec<String> = needs.iter().map(|(id, _)| id.clone()).collect();
     let file = non_empty(text("workflow")).unwrap_or_else(|| "workflow_payload".into());
-    let workflow = match load_payload(&task, &file, &need_ids) {
+    let dialect = server_dialect(&text);
+    let workflow = match load_payload(&task, &file, &need_ids, dialect) {
         Ok(w) => w,
         Err(e) => return fail_before_start(&sink, fallback_key, &masker, &e, started),
     };
@@ -260,6 +262,7 @@ fn load_payload(
     task: &Task,
     file: &str,
     needs: &[String],
+    dialect: Dialect,
 ) -> Result<workflows::model::Workflow, TaskError> {
     let bytes = task
         .workflow_payload
@@ -267,8 +270,8 @@ fn load_payload(
         .filter(|b| !b.is_empty())
         .ok_or(TaskError::PayloadMissing)?;
     let text = std::str::from_utf8(bytes).map_err(TaskError::PayloadText)?;
-    let workflow =
-        workflows::model::load_with_outside_jobs(text, file, needs).map_err(TaskError::Workflow)?;
+    let workflow = workflows::model::load_with_outside_jobs(text, file, needs, dialect)
+        .map_err(TaskError::Workflow)?;
     if workflow.jobs.len() != 1 {
         return Err(TaskError::JobCount {
             count: workflow.jobs.len(),
@@ -308,6 +311,17 @@ fn setup_lines(
         ),
         format!("Ref {} at commit {}", text("ref"), text("sha")),
     ]
+}
+
+/// Whose rules the task's workflow is read by: Forgejo's when the server speaks as Forgejo
+/// (its task context carries `forgejo_*` keys, see `default_actions_url`), else Gitea's,
+/// whatever folder the file came from: the server has already accepted it.
+fn server_dialect(text: &dyn Fn(&str) -> String) -> Dialect {
+    if non_empty(text("forgejo_default_actions_url")).is_some() {
+        Dialect::Forgejo
+    } else {
+        Dialect::Gitea
+    }
 }
 
 /// Where `uses: owner/repo@ref` is fetched from: the context's

@@ -99,8 +99,13 @@ pub async fn run_job(
         .workflow_yaml()
         .map_err(JobSetupError::from)
         .and_then(|text| {
-            workflows::model::load_with_outside_jobs(&text, "job message", &need_ids)
-                .map_err(JobSetupError::Workflow)
+            workflows::model::load_with_outside_jobs(
+                &text,
+                "job message",
+                &need_ids,
+                workflows::model::Dialect::Github,
+            )
+            .map_err(JobSetupError::Workflow)
         }) {
         Ok(w) => w,
         Err(e) => return fail_before_start(&sink, fallback_key, &masker, &e, started),

@@ -5,6 +5,8 @@
 //! Deliberate differences from act, skipped with the reason printed:
 //! - a job id starting with `__` (`invalid-job-name/valid-2.yml`): GitHub reserves it and
 //!   rejects the workflow (reader case `errors-job-id-leading-underscores.yml`); we follow GitHub.
+//! - a workflow without `on:` (`issue-1595/no-event.yml`, alone and in its folder): GitHub
+//!   rejects it (`Required property is missing: on`); act plans nothing for it.
 //! - a path that does not exist (`TestNoWorkflowsFoundByPlanner`): act plans nothing, our
 //!   commands report it as a usage error.
 
@@ -17,10 +19,20 @@ use serde_json::Value as Json;
 use workflows::plan;
 
 /// Deliberately different from act: (path, why).
-const DIFFERENCES: &[(&str, &str)] = &[(
-    "pkg/model/testdata/invalid-job-name/valid-2.yml",
-    "GitHub rejects job ids starting with '__'",
-)];
+const DIFFERENCES: &[(&str, &str)] = &[
+    (
+        "pkg/model/testdata/invalid-job-name/valid-2.yml",
+        "GitHub rejects job ids starting with '__'",
+    ),
+    (
+        "pkg/runner/testdata/issue-1595/no-event.yml",
+        "GitHub rejects a workflow without 'on:' (Required property is missing: on); act plans nothing for it",
+    ),
+    (
+        "pkg/runner/testdata/issue-1595/",
+        "the folder holds no-event.yml, which GitHub rejects (no 'on:'); act plans the rest",
+    ),
+];
 
 struct Outcome {
     stages: Vec<Vec<String>>,

@@ -16,6 +16,7 @@
 //! - `credentials`: user and password for the image's registry (an image pull Secret).
 
 use workflows::diagnostic::Location;
+use workflows::expression::{Value, to_display_string};
 use workflows::model::{Container, Job, Located};
 
 use super::docker_options::{self, DockerOptions, split_words};
@@ -220,10 +221,23 @@ fn evaluate(
     };
     if let Some(env) = &container.env {
         for (k, v) in &env.entries {
+            let key = scope
+                .interpolate(&k.value)
+                .map_err(|e| error("env", k.location, e.to_string()))?;
             let value = scope
                 .interpolate(&v.value)
-                .map_err(|e| error(&format!("env.{}", k.value), v.location, e.to_string()))?;
-            crate::eval::upsert(&mut spec.env, k.value.clone(), value);
+                .map_err(|e| error(&format!("env.{key}"), v.location, e.to_string()))?;
+            crate::eval::upsert(&mut spec.env, key, value);
+        }
+        for insert in &env.inserts {
+            let value = scope
+                .value(&insert.value)
+                .map_err(|e| error("env", insert.location, e.to_string()))?;
+            if let Value::Object(o) = value {
+                for (k, v) in o.iter() {
+                    crate::eval::upsert(&mut spec.env, k.to_string(), to_display_string(v));
+                }
+            }
         }
     }
     if let Some(options) = &container.options {
@@ -246,13 +260,28 @@ fn evaluate(
             .push(parse_volume(&value).map_err(|m| error("volumes", volume.location, m))?);
     }
     if let Some(credentials) = &container.credentials {
-        let user = match &credentials.username {
-            Some(u) => text("credentials.username", u)?,
-            None => String::new(),
-        };
-        let password = match &credentials.password {
-            Some(p) => text("credentials.password", p)?,
-            None => String::new(),
+        let (user, password) = match &credentials.whole {
+            // `credentials: ${{ ... }}`: one expression giving `{username, password}`.
+            Some(whole) => {
+                let value = scope
+                    .value(&whole.value)
+                    .map_err(|e| error("credentials", whole.location, e.to_string()))?;
+                let field = |name: &str| match &value {
+                    Value::Object(o) => o.get(name).map(to_display_string).unwrap_or_default(),
+                    _ => String::new(),
+                };
+                (field("username"), field("password"))
+            }
+            None => (
+                match &credentials.username {
+                    Some(u) => text("credentials.username", u)?,
+                    None => String::new(),
+                },
+                match &credentials.password {
+                    Some(p) => text("credentials.password", p)?,
+                    None => String::new(),
+                },
+            ),
         };
         // GitHub ignores credentials with an empty half (e.g. a secret not set in a fork).
         if !user.is_empty() && !password.is_empty() {

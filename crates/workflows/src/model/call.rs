@@ -4,6 +4,7 @@
 use crate::diagnostic::{Diagnostic, Location};
 use crate::yaml::{Node, NodeValue};
 
+use super::dialect::Dialect;
 use super::expressions::{Checked, Scope, check_string};
 use super::suggest::{closest, quoted_list};
 use super::types::{CallSecrets, InputType, Job, Workflow};
@@ -156,7 +157,9 @@ pub fn check_call(job: &Job, callee: &Workflow, file: &str) -> Vec<Diagnostic> {
 /// Whether a `with:` value suits the input's type (an expression suits any type).
 fn fits(input_type: InputType, value: &Node) -> bool {
     if let NodeValue::String(s) = &value.value
-        && check_string(s, Scope::JobStrategy) == Ok(Checked::SingleExpression)
+        && Dialect::ALL
+            .into_iter()
+            .any(|d| check_string(s, Scope::JobStrategy, d) == Ok(Checked::SingleExpression))
     {
         return true;
     }

@@ -76,6 +76,10 @@ fn has_key(node: &Node, key: &str) -> bool {
 
 fn read_credentials(r: &mut Reader, node: &Node) -> Option<Credentials> {
     let mut credentials = Credentials::default();
+    if let Some(whole) = r.whole_expression(node, Scope::Credentials) {
+        credentials.whole = Some(whole);
+        return Some(credentials);
+    }
     for (key, _, value) in r.mapping(node, Some(&["username", "password"]))? {
         let v = r.string(value, Scope::Credentials);
         match key {

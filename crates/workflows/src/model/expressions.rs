@@ -6,9 +6,11 @@
 //! `Template::is_literal`, and `template::parse_condition(s, &allowed)` with
 //! `Condition::expression_text`.
 
-use crate::expression::template::{parse_condition, parse_template};
+use crate::expression::template::{Part, parse_condition, parse_template};
+use crate::expression::value::Value;
 use crate::expression::{Allowed, ExprError};
 
+use super::dialect::Dialect;
 use super::expression_help::{NOT_SO_LONG, expression_help};
 
 /// A problem in `${{ }}` text: GitHub's message and how to fix it.
@@ -80,6 +82,23 @@ const STEP_FUNCTIONS: &[&str] = &["always", "failure", "cancelled", "success", "
 const HASH_FILES: &[&str] = &["hashFiles"];
 
 impl Scope {
+    /// The contexts and functions of this scope as `dialect` has them: Gitea and Forgejo add
+    /// their own names for the `github` context (and see [`forge_extras`]).
+    fn allowed_in<'n>(
+        self,
+        dialect: Dialect,
+        names: &'n mut Vec<&'static str>,
+    ) -> Option<Allowed<'n>> {
+        let base = self.allowed()?;
+        names.clear();
+        names.extend_from_slice(base.named_values);
+        names.extend(forge_extras(self, dialect));
+        Some(Allowed {
+            named_values: names,
+            ..base
+        })
+    }
+
     fn allowed(self) -> Option<Allowed<'static>> {
         let (named_values, functions): (&'static [&'static str], &'static [&'static str]) =
             match self {
@@ -159,16 +178,22 @@ pub enum Checked {
     SingleExpression,
     /// Literal text mixed with expressions.
     Template,
+    /// One `${{ }}` holding only a string literal, where no expression is read: GitHub's
+    /// reader folds it into that string (`shell: ${{ 'sh {0}' }}` is `sh {0}`).
+    Escaped(String),
 }
 
 /// Checks the `${{ }}` parts of `text` for a key of `scope`. `Err` is the message to
 /// report at the string's location.
-pub fn check_string(text: &str, scope: Scope) -> Result<Checked, Problem> {
+pub fn check_string(text: &str, scope: Scope, dialect: Dialect) -> Result<Checked, Problem> {
     if !text.contains("${{") {
         return Ok(Checked::Literal);
     }
-    let Some(allowed) = scope.allowed() else {
-        return Err(Problem::not_allowed_here());
+    let mut names = Vec::new();
+    let Some(allowed) = scope.allowed_in(dialect, &mut names) else {
+        return escaped_literal(text)
+            .map(Checked::Escaped)
+            .ok_or_else(Problem::not_allowed_here);
     };
     if text.chars().count() > MAX_EXPRESSION_LENGTH {
         return Err(Problem::new(
@@ -190,6 +215,27 @@ pub fn check_string(text: &str, scope: Scope) -> Result<Checked, Problem> {
         Ok(Checked::SingleExpression)
     } else {
         Ok(Checked::Template)
+    }
+}
+
+/// The string of `${{ 'text' }}` (one expression that is a string literal, with nothing
+/// around it), as `getExpressionString` of GitHub's template reader folds it.
+fn escaped_literal(text: &str) -> Option<String> {
+    if !is_single_expression(text) {
+        return None;
+    }
+    let nothing = Allowed {
+        named_values: &[],
+        functions: &[],
+        status_function_args: false,
+    };
+    let template = parse_template(text, &nothing).ok()?;
+    match template.parts.as_slice() {
+        [Part::Expression(e)] => match e.literal()? {
+            Value::String(s) => Some(s.clone()),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -246,8 +292,11 @@ fn contains_insert(text: &str) -> bool {
 
 /// Checks an `if:` condition and returns its normalised text (`success() && (...)`
 /// unless it already calls a status function).
-pub fn check_condition(text: &str, scope: Scope) -> Result<String, Problem> {
-    let allowed = scope.allowed().ok_or_else(Problem::not_allowed_here)?;
+pub fn check_condition(text: &str, scope: Scope, dialect: Dialect) -> Result<String, Problem> {
+    let mut names = Vec::new();
+    let allowed = scope
+        .allowed_in(dialect, &mut names)
+        .ok_or_else(Problem::not_allowed_here)?;
     parse_condition(text, &allowed)
         .map(|c| c.expression_text())
         .map_err(|e| Problem::from_expression(&e, &allowed))
@@ -255,8 +304,24 @@ pub fn check_condition(text: &str, scope: Scope) -> Result<String, Problem> {
 
 /// The condition as GitHub's parser normalises it (`success() && (...)` unless a status
 /// function is called), or the text itself when it does not parse.
+/// The file was checked when it was loaded, so any dialect's names are accepted here.
 pub fn normalized_condition(text: &str, scope: Scope) -> String {
-    check_condition(text, scope).unwrap_or_else(|_| text.to_string())
+    Dialect::ALL
+        .into_iter()
+        .find_map(|d| check_condition(text, scope, d).ok())
+        .unwrap_or_else(|| text.to_string())
+}
+
+/// The names Gitea and Forgejo accept in `scope` beyond GitHub's. Wherever `github` is
+/// allowed, Gitea also reads `gitea` and Forgejo `forge` (the same object).
+fn forge_extras(scope: Scope, dialect: Dialect) -> impl Iterator<Item = &'static str> {
+    let alias: &[&'static str] = match dialect {
+        Dialect::Github => &[],
+        Dialect::Gitea => &["gitea"],
+        Dialect::Forgejo => &["forge"],
+    };
+    let has_github = scope != Scope::None;
+    alias.iter().copied().filter(move |_| has_github)
 }
 
 /// GitHub prints template-level errors (unclosed, empty) without the expression suffix.
@@ -277,20 +342,24 @@ mod tests {
 
     #[test]
     fn literal_single_and_template_strings() {
-        assert_eq!(check_string("plain", Scope::None), Ok(Checked::Literal));
         assert_eq!(
-            check_string("${{ matrix.os }}", Scope::JobStrategy),
+            check_string("plain", Scope::None, Dialect::Github),
+            Ok(Checked::Literal)
+        );
+        assert_eq!(
+            check_string("${{ matrix.os }}", Scope::JobStrategy, Dialect::Github),
             Ok(Checked::SingleExpression)
         );
         assert_eq!(
-            check_string("echo ${{ github.sha }}", Scope::Step),
+            check_string("echo ${{ github.sha }}", Scope::Step, Dialect::Github),
             Ok(Checked::Template)
         );
     }
 
     #[test]
     fn rejects_contexts_not_allowed_here() {
-        let e = check_string("${{ secrets.foo }}", Scope::JobStrategy).unwrap_err();
+        let e =
+            check_string("${{ secrets.foo }}", Scope::JobStrategy, Dialect::Github).unwrap_err();
         assert!(
             e.help.contains("'secrets' context is not available"),
             "{}",
@@ -301,7 +370,9 @@ mod tests {
             "Unrecognized named-value: 'secrets'. Located at position 1 within expression: secrets.foo"
         );
         assert_eq!(
-            check_string("x ${{ 1 }}", Scope::None).unwrap_err().message,
+            check_string("x ${{ 1 }}", Scope::None, Dialect::Github)
+                .unwrap_err()
+                .message,
             "A template expression is not allowed in this context"
         );
     }
@@ -309,13 +380,15 @@ mod tests {
     #[test]
     fn unclosed_and_empty_expressions() {
         assert!(
-            check_string("${{ github.sha", Scope::Step)
+            check_string("${{ github.sha", Scope::Step, Dialect::Github)
                 .unwrap_err()
                 .message
                 .ends_with("the closing }} sequence was not found.")
         );
         assert_eq!(
-            check_string("${{ }}", Scope::Step).unwrap_err().message,
+            check_string("${{ }}", Scope::Step, Dialect::Github)
+                .unwrap_err()
+                .message,
             "An expression was expected"
         );
     }
@@ -323,32 +396,37 @@ mod tests {
     #[test]
     fn conditions_get_success_unless_they_call_a_status_function() {
         assert_eq!(
-            check_condition("github.ref == 'x'", Scope::JobIf).unwrap(),
+            check_condition("github.ref == 'x'", Scope::JobIf, Dialect::Github).unwrap(),
             "success() && (github.ref == 'x')"
         );
         assert_eq!(
-            check_condition("${{ always() }}", Scope::JobIf).unwrap(),
+            check_condition("${{ always() }}", Scope::JobIf, Dialect::Github).unwrap(),
             "always()"
         );
-        assert!(check_condition("hashFiles('x')", Scope::JobIf).is_err());
+        assert!(check_condition("hashFiles('x')", Scope::JobIf, Dialect::Github).is_err());
         assert_eq!(
-            check_condition("success('build', 'test') || failure('lint')", Scope::JobIf).unwrap(),
+            check_condition(
+                "success('build', 'test') || failure('lint')",
+                Scope::JobIf,
+                Dialect::Github
+            )
+            .unwrap(),
             "success('build', 'test') || failure('lint')"
         );
         assert_eq!(
-            check_condition("always('build')", Scope::JobIf)
+            check_condition("always('build')", Scope::JobIf, Dialect::Github)
                 .unwrap_err()
                 .message,
             "Too many parameters supplied: 'always'. Located at position 1 within expression: always('build')"
         );
         assert_eq!(
-            check_condition("success('build')", Scope::StepIf)
+            check_condition("success('build')", Scope::StepIf, Dialect::Github)
                 .unwrap_err()
                 .message,
             "Too many parameters supplied: 'success'. Located at position 1 within expression: success('build')"
         );
         assert_eq!(
-            check_condition("a' || ${{ true && true }}", Scope::JobIf).unwrap(),
+            check_condition("a' || ${{ true && true }}", Scope::JobIf, Dialect::Github).unwrap(),
             "success() && (format('a'' || {0}', true && true))"
         );
     }

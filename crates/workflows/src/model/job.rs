@@ -251,7 +251,7 @@ pub(crate) fn read_condition(r: &mut Reader, node: &Node, scope: Scope) -> Optio
         NodeValue::String(s) => s.clone(),
         _ => node.scalar_text().unwrap_or_default(),
     };
-    if let Err(problem) = check_condition(&text, scope) {
+    if let Err(problem) = check_condition(&text, scope, r.dialect) {
         r.problem(node.location, problem);
     }
     Some(Located::new(text, node.location))

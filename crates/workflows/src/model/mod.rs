@@ -6,8 +6,11 @@
 
 mod call;
 mod container;
+mod dialect;
+mod event_checks;
 mod expression_help;
 mod expressions;
+mod github_events;
 mod job;
 mod needs;
 mod reader;
@@ -19,6 +22,7 @@ mod triggers;
 mod types;
 
 pub use call::check_call;
+pub use dialect::Dialect;
 pub use types::{
     CallOutput, CallSecret, CallSecrets, Concurrency, Container, Credentials, Cron, Defaults,
     Environment, Event, Input, InputType, Job, Located, OrExpression, PermissionLevel, Permissions,
@@ -43,9 +47,15 @@ const ROOT_KEYS: &[&str] = &[
     "jobs",
 ];
 
-/// Loads one workflow file. `file` is the name used in diagnostics.
+/// Loads one workflow file. `file` is the name used in diagnostics; its folder picks the
+/// dialect ([`Dialect::of_path`]).
 pub fn load(text: &str, file: &str) -> Result<Workflow, Diagnostics> {
-    load_with_outside_jobs(text, file, &[])
+    load_as(text, file, Dialect::of_path(file))
+}
+
+/// Loads one workflow file by the rules of `dialect`.
+pub fn load_as(text: &str, file: &str, dialect: Dialect) -> Result<Workflow, Diagnostics> {
+    load_with_outside_jobs(text, file, &[], dialect)
 }
 
 /// [`load`] for a workflow whose jobs may `needs:` jobs that ran elsewhere: a Gitea task's
@@ -55,6 +65,7 @@ pub fn load_with_outside_jobs(
     text: &str,
     file: &str,
     outside: &[String],
+    dialect: Dialect,
 ) -> Result<Workflow, Diagnostics> {
     let root = yaml::parse(text, file).map_err(|d| Diagnostics(vec![d]))?;
     if root.is_null() {
@@ -69,7 +80,7 @@ pub fn load_with_outside_jobs(
             ),
         ]));
     }
-    let mut r = Reader::new(file);
+    let mut r = Reader::new(file, dialect);
     let workflow = read_workflow(&mut r, &root, outside);
     match workflow {
         Some(w) if r.diagnostics.is_empty() => Ok(w),
@@ -97,9 +108,13 @@ fn read_workflow(r: &mut Reader, root: &Node, outside: &[String]) -> Option<Work
         jobs: Vec::new(),
     };
     let mut jobs_node = None;
+    let mut has_on = false;
     for (key, _, value) in entries {
         match key {
-            "on" => workflow.on = triggers::read_triggers(r, value),
+            "on" => {
+                has_on = true;
+                workflow.on = triggers::read_triggers(r, value);
+            }
             "name" => workflow.name = r.string(value, Scope::None),
             "description" => workflow.description = r.string(value, Scope::None),
             "run-name" => workflow.run_name = r.string(value, Scope::Workflow),
@@ -114,6 +129,9 @@ fn read_workflow(r: &mut Reader, root: &Node, outside: &[String]) -> Option<Work
                 workflow.jobs = job::read_jobs(r, value);
             }
         }
+    }
+    if !has_on && r.dialect == Dialect::Github {
+        r.missing(root.location, "on");
     }
     match jobs_node {
         None => r.missing(root.location, "jobs"),
@@ -185,3 +203,7 @@ mod tests;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod help_tests;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod dialect_tests;

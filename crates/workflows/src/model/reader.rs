@@ -5,6 +5,7 @@
 use crate::diagnostic::{Diagnostic, Location};
 use crate::yaml::{Node, NodeValue};
 
+use super::dialect::Dialect;
 use super::expressions::{Checked, Problem, Scope, check_string, is_insert_directive};
 use super::suggest::did_you_mean;
 use super::types::{Located, OrExpression, StringMap};
@@ -30,13 +31,16 @@ pub(crate) type Entry<'a> = (&'a str, &'a Node, &'a Node);
 #[derive(Debug)]
 pub(crate) struct Reader {
     pub file: String,
+    /// The platform whose rules the file is read by.
+    pub dialect: Dialect,
     pub diagnostics: Vec<Diagnostic>,
 }
 
 impl Reader {
-    pub fn new(file: &str) -> Self {
+    pub fn new(file: &str, dialect: Dialect) -> Self {
         Reader {
             file: file.to_string(),
+            dialect,
             diagnostics: Vec::new(),
         }
     }
@@ -118,7 +122,7 @@ impl Reader {
             };
             if text.contains("${{")
                 && !is_insert_directive(text)
-                && let Err(problem) = check_string(text, key_scope)
+                && let Err(problem) = check_string(text, key_scope, self.dialect)
             {
                 self.problem(key.location, problem);
                 continue;
@@ -152,12 +156,14 @@ impl Reader {
                 self.unexpected(node, WANT_STRING);
                 return None;
             }
-            NodeValue::String(s) => {
-                if let Err(problem) = check_string(s, scope) {
+            NodeValue::String(s) => match check_string(s, scope, self.dialect) {
+                Ok(Checked::Escaped(folded)) => folded,
+                Ok(_) => s.clone(),
+                Err(problem) => {
                     self.problem(node.location, problem);
+                    s.clone()
                 }
-                s.clone()
-            }
+            },
             _ => node.scalar_text().unwrap_or_default(),
         };
         Some(Located::new(text, node.location))
@@ -229,13 +235,15 @@ impl Reader {
             map.inserts.push(expression);
             return Some(map);
         }
-        for (key, key_node, value) in self.mapping(node, None)? {
+        // Keys may hold expressions of the same contexts as values (GitHub's reader allows
+        // expression keys wherever the mapping allows expressions); the engine evaluates them.
+        for (key, key_node, value) in self.mapping_with_keys(node, None, scope)? {
             if is_insert_directive(key) {
                 if let Some(v) = self.whole_expression(value, scope) {
                     map.inserts.push(v);
                 } else if value
                     .as_str()
-                    .is_none_or(|t| check_string(t, scope).is_ok())
+                    .is_none_or(|t| check_string(t, scope, self.dialect).is_ok())
                 {
                     self.unexpected(
                         value,
@@ -259,7 +267,7 @@ impl Reader {
         if !text.contains("${{") {
             return None;
         }
-        match check_string(text, scope) {
+        match check_string(text, scope, self.dialect) {
             Ok(Checked::SingleExpression) => Some(Located::new(text.to_string(), node.location)),
             Ok(_) => None,
             Err(problem) => {
@@ -317,7 +325,7 @@ impl Reader {
                 return None;
             }
         };
-        match check_string(text, scope) {
+        match check_string(text, scope, self.dialect) {
             Ok(Checked::SingleExpression) => Some(Located::new(
                 OrExpression::Expression(text.clone()),
                 node.location,

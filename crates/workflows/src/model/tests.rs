@@ -43,10 +43,10 @@ fn loads_a_basic_workflow() {
 fn outside_jobs_satisfy_needs_and_others_stay_unknown() {
     let text = "on: push\njobs:\n  deploy:\n    needs: [build, test]\n    runs-on: x\n    steps: [{run: a}]\n";
     let outside = ["build".to_string(), "test".to_string()];
-    let w = load_with_outside_jobs(text, "w.yml", &outside).unwrap();
+    let w = load_with_outside_jobs(text, "w.yml", &outside, Dialect::Github).unwrap();
     assert_eq!(w.jobs[0].needs.len(), 2);
     let only_build = ["build".to_string()];
-    let errs: Vec<String> = load_with_outside_jobs(text, "w.yml", &only_build)
+    let errs: Vec<String> = load_with_outside_jobs(text, "w.yml", &only_build, Dialect::Github)
         .unwrap_err()
         .iter()
         .map(|d| d.github_form())

@@ -1,10 +1,12 @@
 //! `on:` in its three forms (one event, a list, a mapping with filters), with
 //! `workflow_dispatch` and `workflow_call` definitions and `schedule` crons.
-//! As in GitHub's canonical parser, unknown keys inside an event's configuration are
-//! ignored, except under `workflow_call`, whose definitions are checked.
+//! Event names, filters, activity types and crons are checked as GitHub's strict schema
+//! checks them when the file is read as GitHub ([`super::event_checks`]); Gitea and
+//! Forgejo read them as act does and ignore what they do not know.
 
 use crate::yaml::{Node, NodeValue};
 
+use super::event_checks;
 use super::expressions::Scope;
 use super::reader::{Reader, WANT_SEQUENCE, WANT_STRING};
 use super::suggest::did_you_mean;
@@ -29,6 +31,7 @@ pub(crate) fn read_triggers(r: &mut Reader, node: &Node) -> Triggers {
     match &node.value {
         NodeValue::String(_) => {
             if let Some(name) = r.non_empty_string(node, Scope::None) {
+                event_checks::check_event_name(r, &name);
                 events.push(Event {
                     name,
                     ..Event::default()
@@ -38,6 +41,7 @@ pub(crate) fn read_triggers(r: &mut Reader, node: &Node) -> Triggers {
         NodeValue::Sequence(items) => {
             for item in items {
                 if let Some(name) = r.non_empty_string(item, Scope::None) {
+                    event_checks::check_event_name(r, &name);
                     events.push(Event {
                         name,
                         ..Event::default()
@@ -48,6 +52,8 @@ pub(crate) fn read_triggers(r: &mut Reader, node: &Node) -> Triggers {
         NodeValue::Mapping(_) => {
             for (name, key, value) in r.mapping(node, None).unwrap_or_default() {
                 let name = Located::new(name.to_string(), key.location);
+                event_checks::check_event_name(r, &name);
+                event_checks::check_event_config(r, &name.value, value);
                 events.push(read_event(r, name, value));
             }
         }
@@ -126,7 +132,10 @@ fn read_schedule(r: &mut Reader, node: &Node) -> Vec<Cron> {
             }
         }
         match cron {
-            Some(cron) => crons.push(Cron { cron, timezone }),
+            Some(cron) => {
+                event_checks::check_cron(r, &cron.value, cron.location);
+                crons.push(Cron { cron, timezone });
+            }
             None => r.missing(item.location, "cron"),
         }
     }

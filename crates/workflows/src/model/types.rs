@@ -289,6 +289,8 @@ pub struct Container {
 pub struct Credentials {
     pub username: Option<Located<String>>,
     pub password: Option<Located<String>>,
+    /// `credentials: ${{ ... }}`: one expression that gives the mapping at run time.
+    pub whole: Option<Located<String>>,
 }
 
 /// `secrets:` of a reusable workflow call.
