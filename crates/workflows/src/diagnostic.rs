@@ -1,5 +1,10 @@
 //! Problems found in a workflow, each pinned to `file:line:col` with a remedy in the text.
+//!
+//! The text form ([`Diagnostic`]'s `Display`) is one line per problem: a message that
+//! quotes a multi-line expression (an `if: >` or `if: |` block) has its line breaks
+//! folded into spaces ([`one_line`]). The fields keep the exact text, for `--json`.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// A 1-based line and column in a source file (columns count characters).
@@ -83,10 +88,42 @@ fn single_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// `text` on one line: each run of whitespace that holds a line break becomes one space
+/// (the indentation of a quoted multi-line expression goes with it); other whitespace
+/// stays as it is, so quoted strings keep their spacing.
+pub fn one_line(text: &str) -> Cow<'_, str> {
+    if !text.contains(['\n', '\r']) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let mut run_breaks = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            run.push(c);
+            run_breaks |= c == '\n' || c == '\r';
+            continue;
+        }
+        if run_breaks {
+            out.push(' ');
+        } else {
+            out.push_str(&run);
+        }
+        run.clear();
+        run_breaks = false;
+        out.push(c);
+    }
+    if !run_breaks {
+        out.push_str(&run);
+    }
+    Cow::Owned(out)
+}
+
 /// `file:line:col: message help`, the form compilers and editors understand, on one line.
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = self.message_with_help();
+        let text = one_line(&text);
         match self.location {
             Some(l) => write!(f, "{}:{}:{}: {}", self.file, l.line, l.column, text),
             None => write!(f, "{}: {}", self.file, text),
@@ -146,5 +183,20 @@ mod tests {
         assert_eq!(d.to_string(), "a.yml: Ends with a period. Fix it.");
         let d = Diagnostic::new("a.yml", None, "No help");
         assert_eq!(d.to_string(), "a.yml: No help");
+    }
+
+    #[test]
+    fn a_multi_line_expression_prints_on_one_line() {
+        let message = "Unrecognized function: 'foo'. Located at position 40 within expression: github.event_name == 'push' &&\n  (github.ref == 'a  b' ||\r\n   foo(1))\n";
+        let d = Diagnostic::new("a.yml", Some(Location::new(5, 9)), message);
+        assert_eq!(
+            d.to_string(),
+            "a.yml:5:9: Unrecognized function: 'foo'. Located at position 40 within expression: github.event_name == 'push' && (github.ref == 'a  b' || foo(1))"
+        );
+        assert_eq!(d.message, message, "the fields keep the exact text");
+        assert!(matches!(
+            one_line("no  breaks "),
+            Cow::Borrowed("no  breaks ")
+        ));
     }
 }

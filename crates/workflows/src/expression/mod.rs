@@ -123,6 +123,17 @@ impl Expr {
             .is_some_and(parser::Node::uses_status_function)
     }
 
+    /// The contexts the expression reads, each with the literal keys that follow it:
+    /// `fromJSON(needs.gen.outputs.matrix)` gives `[["needs", "gen", "outputs", "matrix"]]`
+    /// (names as written; a computed or `*` key ends a path).
+    pub fn context_paths(&self) -> Vec<Vec<String>> {
+        let mut paths = Vec::new();
+        if let Some(root) = &self.root {
+            root.context_paths(&mut paths);
+        }
+        paths
+    }
+
     /// The literal value when the expression is a single literal (`'x'`, `1`, `true`, `null`).
     pub fn literal(&self) -> Option<&Value> {
         match &self.root {

@@ -82,6 +82,52 @@ impl Node {
             }
         }
     }
+
+    /// Pushes every context this node reads onto `paths`: the context's name and the
+    /// literal string keys that follow it (`needs.gen.outputs['m']` gives `needs`, `gen`,
+    /// `outputs`, `m`), up to the first key that is not one (`a[0]`, `a.*`, `a[b]`).
+    pub fn context_paths(&self, paths: &mut Vec<Vec<String>>) {
+        if let Some(path) = self.literal_path() {
+            paths.push(path);
+            return;
+        }
+        match &self.kind {
+            NodeKind::Literal(_) | NodeKind::Context(_) => {}
+            NodeKind::Not(n) | NodeKind::Group(n) => n.context_paths(paths),
+            NodeKind::Compare { left, right, .. } => {
+                left.context_paths(paths);
+                right.context_paths(paths);
+            }
+            NodeKind::And(items) | NodeKind::Or(items) | NodeKind::Call { args: items, .. } => {
+                items.iter().for_each(|n| n.context_paths(paths));
+            }
+            NodeKind::Index { object, index } => {
+                object.context_paths(paths);
+                if let Index::Key(key) = index {
+                    key.context_paths(paths);
+                }
+            }
+        }
+    }
+
+    /// `context.key['key']...` with only literal string keys, as names.
+    fn literal_path(&self) -> Option<Vec<String>> {
+        match &self.kind {
+            NodeKind::Context(name) => Some(vec![name.clone()]),
+            NodeKind::Index {
+                object,
+                index: Index::Key(key),
+            } => match &key.kind {
+                NodeKind::Literal(Value::String(k)) => {
+                    let mut path = object.literal_path()?;
+                    path.push(k.clone());
+                    Some(path)
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
 }
 
 pub struct Parser<'a> {
@@ -465,5 +511,29 @@ mod tests {
             error("github['bar']2"),
             "Unexpected symbol: '2'. Located at position 14 within expression: github['bar']2"
         );
+    }
+
+    fn paths(source: &str) -> Vec<String> {
+        parse(source, &Allowed::everything())
+            .unwrap()
+            .context_paths()
+            .into_iter()
+            .map(|p| p.join("."))
+            .collect()
+    }
+
+    #[test]
+    fn context_paths_follow_literal_keys_only() {
+        assert_eq!(
+            paths("fromJSON(needs.gen.outputs['matrix'])"),
+            ["needs.gen.outputs.matrix"]
+        );
+        assert_eq!(
+            paths("inputs.a == 'x' && !(github.event.commits[0].id || matrix.*)"),
+            ["inputs.a", "github.event.commits", "matrix"]
+        );
+        assert_eq!(paths("vars[inputs.key].x"), ["vars", "inputs.key"]);
+        assert_eq!(paths("toJSON(needs)"), ["needs"]);
+        assert!(paths("format('{0}', 1)").is_empty());
     }
 }

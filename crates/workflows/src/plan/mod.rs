@@ -2,24 +2,29 @@
 //! their matrix legs expanded; and the status a job-level `if:` sees from its `needs`.
 //!
 //! Matrices are evaluated here with the contexts known before any job runs (`github`,
-//! `inputs`, `vars`). A matrix that reads `needs` outputs can only be expanded when its
-//! job starts, so its legs are [`Legs::Deferred`].
+//! `inputs`, `vars`). A matrix that reads `needs` outputs, or fails on an input that has
+//! no value yet ([`Unknowns`]), can only be expanded when its job starts, so its legs are
+//! [`Legs::Deferred`]. Job names are evaluated as GitHub shows them ([`job_name`]).
 
 use crate::Diagnostics;
 use crate::expression::template::parse_template;
 use crate::expression::{Allowed, EvalContext, ExprError, JobStatus, Object, Value};
 use crate::graph::{self, GraphError};
-use crate::matrix::{self, MatrixError};
+use crate::matrix::MatrixError;
 use crate::model::{Job, Workflow};
 use crate::yaml::{Node, NodeValue};
 
 mod call;
 mod call_limits;
+pub mod job_name;
+mod legs;
+mod unknown;
 
 pub use call::{CalledWorkflow, CalledWorkflows, MAX_CALL_DEPTH, NoCalledWorkflows, PassedSecrets};
 pub use call_limits::{
     CallLimit, MAX_CALLED_WORKFLOWS, MAX_JOBS_WITH_CALLS, MAX_NESTED_CALLS, check_call_limits,
 };
+pub use unknown::{UnknownRead, Unknowns};
 
 /// The contexts `strategy` may read, as GitHub's table allows.
 const STRATEGY_CONTEXTS: [&str; 4] = ["github", "needs", "vars", "inputs"];
@@ -55,7 +60,9 @@ pub struct WorkflowPlan {
 #[derive(Debug, Clone)]
 pub struct PlannedJob {
     pub id: String,
-    /// The job's `name:` (its id when absent), as written: expressions unevaluated.
+    /// The job's display name: for one run, `name:` evaluated as GitHub shows it (as
+    /// written where it reads what the plan does not know); for a matrix, the name its
+    /// legs are built on (`name:` without expressions, else the id). Each leg has its own.
     pub name: String,
     pub needs: Vec<String>,
     /// `runs-on` labels as written; empty for reusable workflow calls.
@@ -80,7 +87,8 @@ impl PlannedJob {
 /// One matrix leg of a job.
 #[derive(Debug, Clone)]
 pub struct PlannedLeg {
-    /// GitHub's display name: `build (ubuntu-latest, 18)`.
+    /// GitHub's display name: `build (ubuntu-latest, 18)`, or the job's `name:` evaluated
+    /// with this leg's `matrix` (`Test ubuntu-latest`).
     pub name: String,
     pub matrix: Object,
     /// `runs-on` with this leg's `matrix` values filled in (as written where an
@@ -95,7 +103,7 @@ pub enum Legs {
     Single,
     /// One run per leg, each with GitHub's display name.
     Matrix(Vec<PlannedLeg>),
-    /// The matrix reads values that exist only at run time.
+    /// The matrix reads values that exist only at run time; `reason` says which.
     Deferred { reason: String },
 }
 
@@ -205,6 +213,15 @@ impl Planner<'_> {
             .rev()
             .map(|j| (j.id.value.as_str(), j))
             .collect();
+        let inputs = contexts
+            .get("inputs")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let unknowns = Unknowns {
+            job_outputs: true,
+            inputs: Unknowns::missing_inputs(workflow, &inputs),
+        };
         let mut stages = Vec::with_capacity(stage_ids.len());
         for ids in stage_ids {
             let mut stage = Vec::with_capacity(ids.len());
@@ -212,7 +229,7 @@ impl Planner<'_> {
                 let Some(&job) = by_id.get(id) else {
                     continue;
                 };
-                stage.push(self.job(workflow, job, contexts)?);
+                stage.push(self.job(workflow, job, contexts, &unknowns)?);
             }
             stages.push(stage);
         }
@@ -234,43 +251,23 @@ impl Planner<'_> {
         workflow: &Workflow,
         job: &Job,
         contexts: &Object,
+        unknowns: &Unknowns,
     ) -> Result<PlannedJob, PlanError> {
-        let name = job.effective_name().to_string();
         let matrix = job.strategy.as_ref().and_then(|s| s.matrix.as_ref());
         let legs = match matrix {
             None => Legs::Single,
-            Some(node) => match evaluate_node(node, contexts) {
-                Err(Unavailable::Deferred(reason)) => Legs::Deferred { reason },
-                Err(Unavailable::Failed(source)) => {
-                    return Err(PlanError::MatrixExpression {
-                        file: workflow.file.clone(),
-                        job: job.id.value.clone(),
-                        source,
-                    });
-                }
-                Ok(value) => {
-                    let legs = matrix::expand_named(&value, &name).map_err(|source| {
-                        PlanError::Matrix {
-                            file: workflow.file.clone(),
-                            job: job.id.value.clone(),
-                            source,
-                        }
-                    })?;
-                    if legs.is_empty() {
-                        Legs::Single
-                    } else {
-                        Legs::Matrix(
-                            legs.into_iter()
-                                .map(|leg| PlannedLeg {
-                                    runs_on: runs_on_for_leg(job, contexts, &leg.matrix),
-                                    name: leg.name,
-                                    matrix: leg.matrix,
-                                })
-                                .collect(),
-                        )
-                    }
-                }
-            },
+            Some(node) => legs::legs(workflow, job, node, contexts, unknowns)?,
+        };
+        let base = job_name::base_name(job);
+        let name = match &legs {
+            Legs::Single => {
+                let mut single = contexts.clone();
+                single.insert("matrix", Value::Null);
+                single.insert("strategy", legs::strategy_of(job, 0, 1));
+                job_name::run_name(job, &single, base)
+                    .unwrap_or_else(|_| job.effective_name().to_string())
+            }
+            Legs::Matrix(_) | Legs::Deferred { .. } => base.to_string(),
         };
         Ok(PlannedJob {
             id: job.id.value.clone(),
@@ -286,35 +283,6 @@ impl Planner<'_> {
             legs,
         })
     }
-}
-
-/// The job's `runs-on` labels with `matrix` (and the planning contexts) evaluated.
-fn runs_on_for_leg(job: &Job, contexts: &Object, leg: &Object) -> Vec<String> {
-    let Some(runs_on) = &job.runs_on else {
-        return Vec::new();
-    };
-    let mut with_matrix = contexts.clone();
-    with_matrix.insert("matrix", Value::object(leg.clone()));
-    let known: Vec<&str> = with_matrix.keys().collect();
-    let allowed = Allowed {
-        named_values: &known,
-        functions: &[],
-        status_function_args: false,
-    };
-    let ctx = EvalContext {
-        contexts: &with_matrix,
-        status: JobStatus::Success,
-        host: None,
-    };
-    runs_on
-        .labels
-        .iter()
-        .map(|label| {
-            parse_template(&label.value, &allowed)
-                .and_then(|t| t.evaluate_to_string(&ctx))
-                .unwrap_or_else(|_| label.value.clone())
-        })
-        .collect()
 }
 
 enum Unavailable {

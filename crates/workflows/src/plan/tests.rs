@@ -280,3 +280,105 @@ fn more_than_fifty_different_called_workflows_are_refused() {
         }
     }
 }
+
+const REUSABLE: &str = "on:
+  workflow_call:
+    inputs:
+      targets: {type: string, required: true}
+      flavour: {type: string, default: plain}
+jobs:
+  prep:
+    runs-on: ubuntu-latest
+    steps: [{run: echo}]
+  build:
+    needs: prep
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        target: ${{ fromJSON(inputs.targets) }}
+    steps: [{run: echo}]
+";
+
+#[test]
+fn a_matrix_that_fails_on_an_input_nobody_gave_is_computed_at_run_time() {
+    let mut contexts = Object::new();
+    contexts.insert("inputs", Value::object(Object::new()));
+    let plan = plan_workflow(&load(REUSABLE), &contexts).unwrap();
+    assert_eq!(plan.stages[0][0].id, "prep");
+    let build = &plan.stages[1][0];
+    let Legs::Deferred { reason } = &build.legs else {
+        panic!("build is deferred: {:?}", build.legs);
+    };
+    assert_eq!(
+        reason,
+        "`fromJSON(inputs.targets)` reads inputs.targets, which has a value only at run time"
+    );
+    assert_eq!(build.name, "build");
+    // Given, the input expands the matrix.
+    let mut inputs = Object::new();
+    inputs.insert("targets", Value::from("[\"x\", \"y\"]"));
+    contexts.insert("inputs", Value::object(inputs));
+    let plan = plan_workflow(&load(REUSABLE), &contexts).unwrap();
+    let Legs::Matrix(legs) = &plan.stages[1][0].legs else {
+        panic!("build has legs");
+    };
+    assert_eq!(legs[1].name, "build (y)");
+    // A value the plan has that still fails is the workflow's problem.
+    let mut inputs = Object::new();
+    inputs.insert("targets", Value::from("not json"));
+    contexts.insert("inputs", Value::object(inputs));
+    assert!(matches!(
+        plan_workflow(&load(REUSABLE), &contexts),
+        Err(PlanError::MatrixExpression { .. })
+    ));
+}
+
+#[test]
+fn job_names_with_expressions_are_evaluated_per_leg() {
+    let text = "on: push
+jobs:
+  plain:
+    name: Test
+    runs-on: x
+    strategy:
+      matrix: {os: [a, b], node: [1]}
+    steps: [{run: echo}]
+  named:
+    name: Test ${{ matrix.os }} node ${{ matrix.node }} (${{ strategy.job-index }}/${{ strategy.job-total }})
+    runs-on: x
+    strategy:
+      matrix: {os: [a, b], node: [1]}
+    steps: [{run: echo}]
+  single:
+    name: Deploy ${{ github.event_name }}
+    runs-on: x
+    steps: [{run: echo}]
+  later:
+    name: After ${{ needs.single.outputs.env }}
+    needs: single
+    runs-on: x
+    steps: [{run: echo}]
+";
+    let mut github = Object::new();
+    github.insert("event_name", Value::from("push"));
+    let mut contexts = Object::new();
+    contexts.insert("github", Value::object(github));
+    let plan = plan_workflow(&load(text), &contexts).unwrap();
+    let names = |job: &PlannedJob| match &job.legs {
+        Legs::Matrix(legs) => legs.iter().map(|l| l.name.clone()).collect::<Vec<_>>(),
+        _ => vec![job.name.clone()],
+    };
+    let stage = &plan.stages[0];
+    assert_eq!(names(&stage[0]), ["Test (a, 1)", "Test (b, 1)"]);
+    assert_eq!(
+        names(&stage[1]),
+        ["Test a node 1 (0/2)", "Test b node 1 (1/2)"]
+    );
+    assert_eq!(stage[1].name, "named");
+    assert_eq!(names(&stage[2]), ["Deploy push"]);
+    // `needs` outputs are unknown before the run: the name stays as written.
+    assert_eq!(
+        names(&plan.stages[1][0]),
+        ["After ${{ needs.single.outputs.env }}"]
+    );
+}
