@@ -7,6 +7,14 @@ use std::process::Command;
 
 use workflows::expression::{Object, Value};
 
+/// `github.actor` of a local run unless told otherwise (`exec -a`): act's default, so
+/// workflows that look for act (`github.actor == 'nektos/act'`) see what they see under act.
+pub const DEFAULT_ACTOR: &str = "nektos/act";
+
+/// The git remote whose URL names the repository of a local run unless told otherwise
+/// (`exec --remote-name`), as act's default.
+pub const DEFAULT_REMOTE: &str = "origin";
+
 /// What the local git repository says about itself; each field falls back to a
 /// harmless value when the workspace is not a repository or git is missing.
 #[derive(Debug, Clone)]
@@ -14,24 +22,26 @@ pub struct Repository {
     pub sha: String,
     /// `refs/heads/<branch>`, `refs/tags/<tag>`, or empty when detached.
     pub git_ref: String,
-    /// `owner/name` from the `origin` remote.
+    /// `owner/name` from the URL of the remote `discover` was given.
     pub repository: String,
     pub owner: String,
+    /// Who triggered the run: [`DEFAULT_ACTOR`] when discovered (git knows no such
+    /// thing); the job source sets it (`exec -a`, a server's context).
     pub actor: String,
     pub server_url: String,
 }
 
 impl Repository {
-    /// Reads the repository at `workdir`: straight from its `.git` folder when the layout
-    /// is the plain one (no worktree, no config includes, HEAD on a branch), which starts
-    /// no process; otherwise through git.
-    pub fn discover(workdir: &Path) -> Repository {
-        git_files::read(workdir).unwrap_or_else(|| Self::discover_with_git(workdir))
+    /// Reads the repository at `workdir`, named by the URL of its remote `remote`:
+    /// straight from its `.git` folder when the layout is the plain one (no worktree, no
+    /// config includes, HEAD on a branch), which starts no process; otherwise through git.
+    pub fn discover(workdir: &Path, remote: &str) -> Repository {
+        git_files::read(workdir, remote).unwrap_or_else(|| Self::discover_with_git(workdir, remote))
     }
 
-    /// Asks git twice, at once (revision and ref; origin URL and user name), so a run
-    /// starts without waiting on a chain of git processes.
-    pub fn discover_with_git(workdir: &Path) -> Repository {
+    /// Asks git twice, at once (revision and ref; the remote's URL), so a run starts
+    /// without waiting on a chain of git processes.
+    pub fn discover_with_git(workdir: &Path, remote: &str) -> Repository {
         let git = |args: &[&str]| -> Option<String> {
             let out = Command::new("git")
                 .args(args)
@@ -44,16 +54,11 @@ impl Repository {
                 .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
                 .filter(|s| !s.is_empty())
         };
-        let (revision, config) = std::thread::scope(|scope| {
-            let config = scope.spawn(|| {
-                git(&[
-                    "config",
-                    "--get-regexp",
-                    r"^(remote\.origin\.url|user\.name)$",
-                ])
-            });
+        let url_key = format!("remote.{remote}.url");
+        let (revision, url) = std::thread::scope(|scope| {
+            let url = scope.spawn(|| git(&["config", "--get", &url_key]));
             let revision = git(&["rev-parse", "HEAD", "--symbolic-full-name", "HEAD"]);
-            (revision, config.join().ok().flatten())
+            (revision, url.join().ok().flatten())
         });
         let mut lines = revision.as_deref().unwrap_or_default().lines();
         let sha = lines
@@ -66,45 +71,42 @@ impl Repository {
                 .map(|t| format!("refs/tags/{t}"))
                 .unwrap_or_default(),
         };
-        let setting = |name: &str| {
-            config.as_deref().and_then(|c| {
-                // The last value wins, as `git config NAME` answers (local over global).
-                c.lines()
-                    .rev()
-                    .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ').map(str::to_string))
-            })
-        };
-        let (server_url, repository) = setting("remote.origin.url")
-            .as_deref()
-            .and_then(parse_remote)
-            .unwrap_or_else(|| {
-                let name = workdir
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "repository".into());
-                ("https://github.com".to_string(), format!("local/{name}"))
-            });
-        let owner = repository.split('/').next().unwrap_or_default().to_string();
-        let actor = setting("user.name").unwrap_or_else(|| owner.clone());
+        let (server_url, repository) = named(workdir, url.as_deref());
         Repository {
             sha,
             git_ref,
+            owner: owner_of(&repository),
             repository,
-            owner,
-            actor,
+            actor: DEFAULT_ACTOR.to_string(),
             server_url,
         }
     }
 }
 
+/// (server URL, `owner/name`) from a remote's URL; without one (or one that names no
+/// repository), `local/<folder name>` on github.com.
+fn named(workdir: &Path, url: Option<&str>) -> (String, String) {
+    url.and_then(parse_remote).unwrap_or_else(|| {
+        let name = workdir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "repository".into());
+        ("https://github.com".to_string(), format!("local/{name}"))
+    })
+}
+
+fn owner_of(repository: &str) -> String {
+    repository.split('/').next().unwrap_or_default().to_string()
+}
+
 /// The plain `.git` layout, read without starting git.
 mod git_files {
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
 
-    use super::{Repository, parse_remote};
+    use super::{DEFAULT_ACTOR, Repository, named, owner_of};
 
     /// `None` whenever anything is unusual, so the caller asks git instead.
-    pub(super) fn read(workdir: &Path) -> Option<Repository> {
+    pub(super) fn read(workdir: &Path, remote: &str) -> Option<Repository> {
         let git_dir = workdir.join(".git");
         if !git_dir.is_dir() || git_dir.join("commondir").exists() {
             return None;
@@ -113,25 +115,14 @@ mod git_files {
         let git_ref = head.trim().strip_prefix("ref: ")?.trim().to_string();
         let sha = resolve(&git_dir, &git_ref)?;
         let local = std::fs::read_to_string(git_dir.join("config")).ok()?;
-        let url = setting(&local, "remote \"origin\"", "url")?;
-        let name = match setting(&local, "user", "name")? {
-            Some(name) => Some(name),
-            None => global_user_name()?,
-        };
-        let (server_url, repository) = url.as_deref().and_then(parse_remote).unwrap_or_else(|| {
-            let name = workdir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "repository".into());
-            ("https://github.com".to_string(), format!("local/{name}"))
-        });
-        let owner = repository.split('/').next().unwrap_or_default().to_string();
+        let url = setting(&local, &format!("remote \"{remote}\""), "url")?;
+        let (server_url, repository) = named(workdir, url.as_deref());
         Some(Repository {
             sha,
             git_ref,
-            actor: name.unwrap_or_else(|| owner.clone()),
+            actor: DEFAULT_ACTOR.to_string(),
+            owner: owner_of(&repository),
             repository,
-            owner,
             server_url,
         })
     }
@@ -184,36 +175,6 @@ mod git_files {
             }
         }
         Some(value)
-    }
-
-    /// `user.name` from the system and global config files, in git's order (the later
-    /// wins); `None` when git would read other files (`GIT_CONFIG_*`) or includes.
-    fn global_user_name() -> Option<Option<String>> {
-        if std::env::var_os("GIT_CONFIG_GLOBAL").is_some()
-            || std::env::var_os("GIT_CONFIG_SYSTEM").is_some()
-            || std::env::var_os("GIT_CONFIG_COUNT").is_some()
-        {
-            return None;
-        }
-        let home = std::env::var_os("HOME").map(PathBuf::from);
-        let xdg = std::env::var_os("XDG_CONFIG_HOME")
-            .map(PathBuf::from)
-            .or_else(|| home.as_ref().map(|h| h.join(".config")));
-        let files = [
-            Some(PathBuf::from("/etc/gitconfig")),
-            xdg.map(|x| x.join("git/config")),
-            home.map(|h| h.join(".gitconfig")),
-        ];
-        let mut name = None;
-        for file in files.into_iter().flatten() {
-            let Ok(text) = std::fs::read_to_string(&file) else {
-                continue;
-            };
-            if let Some(n) = setting(&text, "user", "name")? {
-                name = Some(n);
-            }
-        }
-        Some(name)
     }
 }
 
@@ -522,8 +483,8 @@ mod tests {
         git(&["config", "user.email", "ada@example.invalid"]);
         git(&["remote", "add", "origin", "git@gitea.example:org/app.git"]);
         git(&["commit", "-q", "--allow-empty", "-m", "x"]);
-        let repo = Repository::discover(dir.path());
-        let through_git = Repository::discover_with_git(dir.path());
+        let repo = Repository::discover(dir.path(), "origin");
+        let through_git = Repository::discover_with_git(dir.path(), "origin");
         assert_eq!(repo.sha, through_git.sha);
         assert_eq!(repo.git_ref, through_git.git_ref);
         assert_eq!(repo.repository, through_git.repository);
@@ -532,12 +493,34 @@ mod tests {
         // Packed refs are read too, and agree with git.
         git(&["pack-refs", "--all"]);
         assert!(!dir.path().join(".git/refs/heads/trunk").exists());
-        assert_eq!(Repository::discover(dir.path()).sha, through_git.sha);
+        assert_eq!(
+            Repository::discover(dir.path(), "origin").sha,
+            through_git.sha
+        );
         assert_eq!(repo.sha.len(), 40);
         assert_ne!(repo.sha, "0".repeat(40));
         assert_eq!(repo.repository, "org/app");
         assert_eq!(repo.server_url, "https://gitea.example");
-        assert_eq!(repo.actor, "Ada");
+        // git names no actor: act's default stands (`exec -a` changes it).
+        assert_eq!(repo.actor, DEFAULT_ACTOR);
+        // Another remote names the repository when asked for.
+        git(&[
+            "remote",
+            "add",
+            "upstream",
+            "https://forge.example/up/stream.git",
+        ]);
+        for repo in [
+            Repository::discover(dir.path(), "upstream"),
+            Repository::discover_with_git(dir.path(), "upstream"),
+        ] {
+            assert_eq!(repo.repository, "up/stream");
+            assert_eq!(repo.owner, "up");
+            assert_eq!(repo.server_url, "https://forge.example");
+        }
+        // A remote that is not there leaves the folder's name.
+        let missing = Repository::discover(dir.path(), "nowhere");
+        assert!(missing.repository.starts_with("local/"), "{missing:?}");
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub struct Engine {
     pub stop: StopPolicy,
     /// `ACTIONS_STEP_DEBUG` / `RUNNER_DEBUG`: show `::debug::` lines.
     pub debug: bool,
+    /// Report `::debug::` lines without step debugging (no `RUNNER_DEBUG`, `runner.debug`
+    /// unset): `exec -v`, as act's verbose mode logs them.
+    pub debug_lines: bool,
     /// The runner process's environment, captured once; steps inherit it, as they do on
     /// a GitHub self-hosted runner.
     pub host_env: Vec<(String, String)>,
@@ -97,6 +100,7 @@ impl Engine {
             cache,
             stop,
             debug,
+            debug_lines: false,
             host_env,
             cli_env,
             hard_cancel,

@@ -83,11 +83,20 @@ pub struct ExecOptions {
     pub offline: bool,
     pub default_actions_url: String,
     /// Overrides of `github` context fields (`actor`, `repository`, ...), for tests and
-    /// for users who run outside a git checkout.
+    /// for users who run outside a git checkout. `actor` is
+    /// [`contexts::DEFAULT_ACTOR`] unless given here.
     pub github: Vec<(String, String)>,
+    /// The git remote whose URL names the repository (`github.repository`, `server_url`);
+    /// act's `--remote-name`, [`contexts::DEFAULT_REMOTE`] by default.
+    pub remote_name: String,
+    /// `github.event.repository.default_branch` when the payload has none (act's
+    /// `--defaultbranch`); `master` when `None`, as act.
+    pub default_branch: Option<String>,
     pub stop: StopPolicy,
     /// `-n`: evaluate every step, run no process.
     pub dry_run: bool,
+    /// `-v`: report `::debug::` lines without turning on step debugging.
+    pub debug_lines: bool,
     /// `--builder`, `--insecure-registry`, `--no-docker-shim`.
     pub builds: image_steps::BuildSettings,
     /// Run container jobs (`container:`, `services:`) in pods of the cluster of
@@ -211,7 +220,7 @@ pub async fn run(
         serde_json::to_string_pretty(&event.to_json()).unwrap_or_default(),
     )
     .map_err(ExecError::Scratch)?;
-    let mut repo = Repository::discover(&options.workdir);
+    let mut repo = Repository::discover(&options.workdir, &options.remote_name);
     for (k, v) in &options.github {
         match k.as_str() {
             "actor" => repo.actor = v.clone(),
@@ -239,17 +248,24 @@ pub async fn run(
         &options.default_actions_url,
         options.offline,
     );
+    // act sets `ACT=true` for every step, so workflows can tell a local run; `--env`
+    // comes after it.
+    let env = [("ACT".to_string(), "true".to_string())]
+        .into_iter()
+        .chain(options.env.iter().cloned())
+        .collect();
     let mut engine = Engine::new(
         run_info,
         sink.clone(),
         cache,
         options.stop,
-        options.env.clone(),
+        env,
         hard_cancel,
     );
     engine.dry_run = options.dry_run;
     engine.builds = Arc::new(image_steps::BuildService::new(options.builds.clone()));
     engine.debug = options.step_debug();
+    engine.debug_lines = options.debug_lines;
     engine.job_services = options.job_services.clone();
     if let Some(settings) = &options.pods {
         engine.pods = Some(Arc::new(job_pod::PodLauncher {
@@ -321,7 +337,8 @@ pub async fn run(
 }
 
 /// The event payload: `-e FILE`, else a minimal one for the event (with `inputs` for
-/// `workflow_dispatch`).
+/// `workflow_dispatch`), with `repository.default_branch` when it has none (act's
+/// `--defaultbranch`, default `master`).
 fn event_payload(options: &ExecOptions) -> Result<Value, ExecError> {
     let mut payload = match &options.event_path {
         Some(path) => {
@@ -351,6 +368,17 @@ fn event_payload(options: &ExecOptions) -> Result<Value, ExecError> {
             inputs.insert(k.clone(), Value::from(v.as_str()));
         }
         payload.insert("inputs", Value::object(inputs));
+    }
+    let mut repository = match payload.get("repository") {
+        Some(Value::Object(r)) => (**r).clone(),
+        // A payload whose `repository` is not an object keeps it (act warns and does so).
+        Some(_) => return Ok(Value::object(payload)),
+        None => Object::new(),
+    };
+    if repository.get("default_branch").is_none() {
+        let branch = options.default_branch.as_deref().unwrap_or("master");
+        repository.insert("default_branch", Value::from(branch));
+        payload.insert("repository", Value::object(repository));
     }
     Ok(Value::object(payload))
 }

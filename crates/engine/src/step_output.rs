@@ -132,8 +132,8 @@ impl OutputReader<'_, '_> {
                 },
             }),
             // Without step debug GitHub writes `::debug::` lines nowhere, not even to the
-            // raw log: they do not become events either.
-            Command::Debug(message) if self.state.engine.debug => {
+            // raw log: they do not become events either (unless `exec -v` asks for them).
+            Command::Debug(message) if self.state.engine.debug || self.state.engine.debug_lines => {
                 self.state.note(Some(self.key), LogKind::Debug, &message)
             }
             Command::Debug(_) => {}

@@ -50,14 +50,17 @@ impl Repo {
         std::fs::write(path, text).unwrap();
     }
 
-    /// `hybrid-runner exec ARGS` with a clean environment (no debug, no nesting in Actions).
+    /// `hybrid-runner exec ARGS` with a clean environment (no debug, no nesting in Actions, no
+    /// XDG `actrc`).
     fn command(&self, args: &[&str]) -> Command {
         let mut c = harness::cli::command();
         c.arg("exec")
             .args(args)
             .current_dir(self.path())
             .env("NO_COLOR", "1")
-            .env("XDG_CACHE_HOME", self.path().join(".no-cache"));
+            .env("XDG_CACHE_HOME", self.path().join(".no-cache"))
+            // No `$XDG_CONFIG_HOME/act/actrc` of whoever runs the tests.
+            .env("XDG_CONFIG_HOME", self.path().join(".no-config"));
         for var in [
             "GITHUB_ACTIONS",
             "GITHUB_WORKSPACE",
@@ -208,6 +211,7 @@ fn lines(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
+mod act_flags;
 mod actions;
 mod artifacts;
 mod cache;

@@ -3,10 +3,12 @@
 //! `host_runnable_offline` must end as act expects (success or failure).
 //!
 //! Each row runs in a fresh copy of its `testdata` base folder, which is both the
-//! workspace and the repository root, with act's environment emulated (`ACT=true`, actor
-//! `nektos/act`, owner `nektos`) and act's platform map (labels it does not map are
-//! skipped, as act skips them). Rows that need Docker or the network are out of scope
-//! here; the rows that need node need JavaScript files the corpus does not ship.
+//! workspace and the repository root, with `exec`'s defaults, which are act's (`ACT=true`,
+//! actor `nektos/act`, remote `origin`, default branch `master`), act's repository
+//! `nektos/act` (act's name for a folder without a remote) and act's platform map (labels
+//! it does not map are skipped, as act skips them). Rows that need Docker or the network
+//! are out of scope here; the rows that need node need JavaScript files the corpus does
+//! not ship.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test that cannot read its data should fail loudly
 
@@ -106,8 +108,7 @@ fn run_row(conformance: &Path, row: &Json) -> Result<(), String> {
     {
         secrets.push(("secret".into(), "keep_it_private".into()));
     }
-    let mut env = vec![("ACT".to_string(), "true".to_string())];
-    env.extend(relative("env_file").map(|p| dotenv(&p)).unwrap_or_default());
+    let env = relative("env_file").map(|p| dotenv(&p)).unwrap_or_default();
     let inputs = config["inputs"]
         .as_object()
         .map(|o| {
@@ -156,15 +157,17 @@ fn run_row(conformance: &Path, row: &Json) -> Result<(), String> {
         offline: true,
         default_actions_url: "https://github.com".into(),
         github: vec![
-            ("actor".into(), "nektos/act".into()),
             ("repository_owner".into(), "nektos".into()),
             ("repository".into(), "nektos/act".into()),
         ],
+        remote_name: hr_engine::contexts::DEFAULT_REMOTE.into(),
+        default_branch: None,
         stop: StopPolicy {
             interrupt_grace: Duration::from_millis(500),
             terminate_grace: Duration::from_millis(500),
         },
         dry_run: false,
+        debug_lines: false,
         // In-process, `current_exe()` is this test binary, not `hybrid-runner`: a `docker`
         // shim would call the test harness. act's host rows have real Docker in mind anyway.
         builds: hr_engine::image_steps::BuildSettings {

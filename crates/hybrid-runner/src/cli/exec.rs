@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::kube_args::{KubeArgs, RunnerArgs};
 use super::{UsageError, default_workflow_paths, dotenv, input_file, workflow_files};
 use crate::console::{HumanRenderer, JsonRenderer, RenderOptions, color_wanted};
-use hr_engine::events::{Event, EventSink};
+use hr_engine::events::{Event, EventSink, LogKind};
 use hr_engine::image_steps::BuildSettings;
 use hr_engine::pod::PodSettings;
 use hr_engine::{ExecError, ExecOptions};
@@ -21,6 +21,8 @@ use hr_process::host::StopPolicy;
 use hr_process::stop_signals::StopSignals;
 
 #[derive(Debug, clap::Args)]
+// A flag given twice (in `.actrc` and on the command line) takes the later value, as in act.
+#[command(args_override_self = true)]
 pub struct Args {
     /// Workflow file or folder [default: .github/workflows, then .gitea/workflows]
     #[arg(short = 'W', long = "workflows", value_name = "PATH")]
@@ -28,9 +30,9 @@ pub struct Args {
     /// Run only this job (and the jobs it needs); repeatable
     #[arg(short = 'j', long = "job", value_name = "JOB")]
     pub jobs: Vec<String>,
-    /// The event that triggers the run
-    #[arg(short = 'E', long = "event", default_value = "push")]
-    pub event: String,
+    /// The event that triggers the run [default: the workflows' only event, else push]
+    #[arg(short = 'E', long = "event", value_name = "EVENT")]
+    pub event: Option<String>,
     /// The event payload (JSON), as `github.event`
     #[arg(short = 'e', long = "eventpath", value_name = "FILE")]
     pub event_path: Option<PathBuf>,
@@ -127,6 +129,9 @@ pub struct Args {
     /// a job pod (busybox's `nc` with -ll and -e)
     #[arg(long = "forwarder-image", value_name = "IMAGE", default_value = hr_engine::pod::DEFAULT_FORWARDER_IMAGE)]
     pub forwarder_image: String,
+    /// act's flags: actor, repository, event choice, graph, output
+    #[command(flatten)]
+    pub act: super::act_args::ActArgs,
     /// The cache server `actions/cache` saves to and restores from
     #[command(flatten)]
     pub cache_server: super::cache_server::CacheServerArgs,
@@ -163,7 +168,8 @@ fn pairs(
         .collect()
 }
 
-fn options(args: &Args) -> Result<ExecOptions, UsageError> {
+/// The workflow files `-W` names, else those of the first default folder there is.
+fn workflow_files(args: &Args) -> Result<Vec<PathBuf>, UsageError> {
     let paths = match &args.workflows {
         Some(p) => vec![p.clone()],
         None => default_workflow_paths().into_iter().take(1).collect(),
@@ -173,7 +179,14 @@ fn options(args: &Args) -> Result<ExecOptions, UsageError> {
             "no workflows found: neither .github/workflows nor .gitea/workflows exists here; pass -W PATH".into(),
         ));
     }
-    let workflow_files = workflow_files::expand(&paths)?;
+    workflow_files::expand(&paths)
+}
+
+fn options(
+    args: &Args,
+    workflow_files: Vec<PathBuf>,
+    event: String,
+) -> Result<ExecOptions, UsageError> {
     let workdir = std::env::current_dir()
         .map_err(|e| UsageError(format!("cannot read the current folder: {e}")))?;
     if let Some(file) = &args.event_path {
@@ -208,7 +221,7 @@ fn options(args: &Args) -> Result<ExecOptions, UsageError> {
     Ok(ExecOptions {
         workflow_files,
         workdir,
-        event: args.event.clone(),
+        event,
         event_path: args.event_path.clone(),
         jobs: args.jobs.clone(),
         inputs: with_file(
@@ -232,9 +245,12 @@ fn options(args: &Args) -> Result<ExecOptions, UsageError> {
         action_cache: cache,
         offline: args.offline,
         default_actions_url: args.default_actions_url.clone(),
-        github: Vec::new(),
+        github: args.act.github_overrides(),
+        remote_name: args.act.remote_name.clone(),
+        default_branch: args.act.default_branch.clone(),
         stop: StopPolicy::default(),
         dry_run: args.dry_run,
+        debug_lines: args.act.verbose,
         builds: BuildSettings {
             builder: args.builder,
             kubeconfig: args.kube.kubeconfig.clone(),
@@ -291,14 +307,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         std::env::set_current_dir(dir)
             .map_err(|e| UsageError(format!("-C {}: cannot change into it: {e}", dir.display())))?;
     }
-    if args.list {
-        return super::list::run(super::list::Args {
-            workflows: args.workflows.clone(),
-            event: Some(args.event.clone()),
-            json: args.json,
-        });
+    let files = workflow_files(&args)?;
+    let (event, choice) = args.act.event(args.event.as_deref(), &files);
+    if args.act.verbose {
+        for note in super::actrc::notes() {
+            eprintln!("{note}");
+        }
+        eprintln!("event `{event}`: {choice}");
     }
-    let options = options(&args)?;
+    if args.list || args.act.graph {
+        let list = super::list::Args {
+            workflows: args.workflows.clone(),
+            event: Some(event),
+            json: args.json,
+        };
+        return if args.list {
+            super::list::run(list)
+        } else {
+            super::graph::run(list)
+        };
+    }
+    let output = Output {
+        json: args.json,
+        quiet: args.act.quiet,
+        verbose: args.act.verbose,
+    };
+    let options = options(&args, files, event)?;
     let services = if options.dry_run {
         None
     } else {
@@ -327,14 +361,37 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run_async(options, services, workflows, args.json))
+    runtime.block_on(run_async(options, services, workflows, output))
+}
+
+/// What the run prints: `--json`, `-q`, `-v`.
+#[derive(Debug, Clone, Copy)]
+struct Output {
+    json: bool,
+    quiet: bool,
+    verbose: bool,
+}
+
+impl Output {
+    /// Whether `event` is printed: with `-q`, what steps print is left out unless `-v`
+    /// is given too (act logs it at debug level then).
+    fn shows(&self, event: &Event) -> bool {
+        let step_output = matches!(
+            event,
+            Event::Log {
+                kind: LogKind::Stdout | LogKind::Stderr | LogKind::Debug,
+                ..
+            }
+        );
+        !(step_output && self.quiet && !self.verbose)
+    }
 }
 
 async fn run_async(
     mut options: ExecOptions,
     services: Option<job_services::ServicesConfig>,
     workflows: Vec<workflows::model::Workflow>,
-    json: bool,
+    output: Output,
 ) -> anyhow::Result<ExitCode> {
     if let Some(config) = services {
         let started = super::cache_server::ExecServices::start(config, &options.workdir).await?;
@@ -344,7 +401,8 @@ async fn run_async(
     let hard_cancel = CancellationToken::new();
     let (sink, mut events) = EventSink::channel();
     let parallel = options.concurrency > 1;
-    let debug = options.step_debug();
+    let debug = options.step_debug() || output.verbose;
+    let json = output.json;
     let printer = tokio::task::spawn_blocking(move || {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
@@ -356,6 +414,9 @@ async fn run_async(
         });
         let mut machine = JsonRenderer;
         while let Some(event) = events.blocking_recv() {
+            if !output.shows(&event) {
+                continue;
+            }
             let written = if json {
                 machine.handle(&event, &mut out)
             } else {

@@ -28,8 +28,24 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let paths = match args.workflows {
-        Some(p) => vec![p],
+    let (plans, failed) = plans(&args)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&plan_json(&plans))?);
+    } else {
+        print_table(&plans);
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The plans of the workflows `args` selects, and whether any failed to load or plan
+/// (reported on stderr and left out). Shared with `exec -g`.
+pub(super) fn plans(args: &Args) -> anyhow::Result<(Vec<WorkflowPlan>, bool)> {
+    let paths = match &args.workflows {
+        Some(p) => vec![p.clone()],
         None => default_workflow_paths().into_iter().take(1).collect(),
     };
     if paths.is_empty() {
@@ -75,16 +91,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&plan_json(&plans))?);
-    } else {
-        print_table(&plans);
-    }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok((plans, failed))
 }
 
 /// Called workflows of this repository (`uses: ./.github/workflows/x.yml`), read

@@ -2,6 +2,8 @@
 //! command. Commands return an [`ExitCode`]; errors print as `error: …` followed by one
 //! `caused by: …` line per cause. Usage and configuration errors exit 2.
 
+mod act_args;
+mod actrc;
 mod build;
 mod cache_server;
 mod check;
@@ -16,6 +18,7 @@ mod exec;
 mod expr;
 mod generate_config;
 mod generate_manifests;
+mod graph;
 mod input_file;
 pub mod kube_args;
 mod list;
@@ -31,7 +34,7 @@ mod workflow_files;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// A self-hosted GitHub/Gitea Actions runner whose image builds run as Kaniko Jobs on Kubernetes.
 #[derive(Debug, Parser)]
@@ -117,7 +120,12 @@ pub fn main() -> ExitCode {
         return docker_shim::run(raw.collect());
     }
     hr_cluster::install_crypto_provider();
-    let cli = Cli::parse();
+    let command = Cli::command();
+    let args = match command.find_subcommand("exec") {
+        Some(exec) => actrc::with_actrc(std::env::args_os().collect(), exec),
+        None => std::env::args_os().collect(),
+    };
+    let cli = Cli::parse_from(args);
     let result = match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Expr(args) => expr::run(args),

@@ -1,0 +1,181 @@
+//! act's flags of `exec` that are not about one value of the run: who triggered it
+//! (`-a`), where the repository's name and default branch come from (`--remote-name`,
+//! `--defaultbranch`), which event runs without `-E` (`--detect-event`, act's positional
+//! event), drawing the jobs (`-g`) and how much is printed (`-q`, `-v`).
+//! Each mirrors act's cmd/root.go; where `exec` differs, the flag's help says so.
+
+use std::path::PathBuf;
+
+use hr_engine::contexts::{DEFAULT_ACTOR, DEFAULT_REMOTE};
+
+#[derive(Debug, clap::Args)]
+pub struct ActArgs {
+    /// The event that triggers the run, as act takes it (`exec pull_request`); same as -E
+    #[arg(value_name = "EVENT", conflicts_with = "event")]
+    pub event_arg: Option<String>,
+    /// Who triggered the event: `github.actor`, `github.triggering_actor`, `GITHUB_ACTOR`
+    #[arg(short = 'a', long = "actor", value_name = "USER", default_value = DEFAULT_ACTOR)]
+    pub actor: String,
+    /// The git remote whose URL names the repository (`github.repository`, `server_url`)
+    #[arg(long = "remote-name", value_name = "NAME", default_value = DEFAULT_REMOTE)]
+    pub remote_name: String,
+    /// `github.event.repository.default_branch` when the payload has none [default: master]
+    #[arg(long = "defaultbranch", value_name = "BRANCH")]
+    pub default_branch: Option<String>,
+    /// Without -E, run the workflows' first event (act's order: by name) instead of `push`
+    #[arg(long = "detect-event")]
+    pub detect_event: bool,
+    /// Draw the jobs that would run, one row of boxes per `needs` stage, then stop
+    #[arg(short = 'g', long = "graph")]
+    pub graph: bool,
+    /// Leave out what steps print (stdout and stderr); with -v it is shown
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// Show `::debug::` lines (without RUNNER_DEBUG in the steps) and, on stderr, the
+    /// `.actrc` flags taken and how the event was chosen
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+}
+
+/// Why the run's event is the one it is (printed with -v).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventChoice {
+    /// `-E` or the positional event.
+    Given,
+    /// The workflows have this one event (act's default before `push`).
+    Only,
+    /// `--detect-event`: the first of the workflows' events, by name.
+    Detected,
+    /// Nothing else applied: `push`.
+    Push,
+}
+
+impl std::fmt::Display for EventChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EventChoice::Given => "given on the command line",
+            EventChoice::Only => "the only event of the workflows",
+            EventChoice::Detected => "--detect-event: the first of the workflows' events by name",
+            EventChoice::Push => "the default",
+        })
+    }
+}
+
+impl ActArgs {
+    /// The run's event as act picks it (cmd/root.go, newRunCommand): the one given, else
+    /// the workflows' only event, else with `--detect-event` their first, else `push`.
+    pub fn event(&self, given: Option<&str>, files: &[PathBuf]) -> (String, EventChoice) {
+        if let Some(event) = given.or(self.event_arg.as_deref()) {
+            return (event.to_string(), EventChoice::Given);
+        }
+        let events = act_events(files);
+        match events.first() {
+            Some(only) if events.len() == 1 => (only.clone(), EventChoice::Only),
+            Some(first) if self.detect_event => (first.clone(), EventChoice::Detected),
+            _ => ("push".to_string(), EventChoice::Push),
+        }
+    }
+
+    /// `github` context fields the flags set.
+    pub fn github_overrides(&self) -> Vec<(String, String)> {
+        vec![("actor".to_string(), self.actor.clone())]
+    }
+}
+
+/// The workflows' events as act's planner lists them (pkg/model/planner.go, GetEvents):
+/// in file order, each workflow's `on:` events unless the list already holds one of
+/// them (then that workflow adds none), sorted by name. Files that do not load add none.
+fn act_events(files: &[PathBuf]) -> Vec<String> {
+    let mut events: Vec<String> = Vec::new();
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        let Ok(workflow) = workflows::model::load(&text, &file.display().to_string()) else {
+            continue;
+        };
+        let own: Vec<&String> = workflow.on.events.iter().map(|e| &e.name.value).collect();
+        if !own.iter().any(|e| events.contains(e)) {
+            events.extend(own.into_iter().cloned());
+        }
+    }
+    events.sort();
+    events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workflows(texts: &[&str]) -> (tempfile::TempDir, Vec<PathBuf>) {
+        let dir = tempfile::tempdir().unwrap();
+        let files = texts
+            .iter()
+            .enumerate()
+            .map(|(n, text)| {
+                let path = dir.path().join(format!("{n}.yml"));
+                std::fs::write(&path, text).unwrap();
+                path
+            })
+            .collect();
+        (dir, files)
+    }
+
+    const JOBS: &str =
+        "\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: 'true'\n";
+
+    fn args(detect_event: bool) -> ActArgs {
+        ActArgs {
+            event_arg: None,
+            actor: DEFAULT_ACTOR.into(),
+            remote_name: DEFAULT_REMOTE.into(),
+            default_branch: None,
+            detect_event,
+            graph: false,
+            quiet: false,
+            verbose: false,
+        }
+    }
+
+    #[test]
+    fn events_are_chosen_as_act_chooses_them() {
+        let push_and_pr = format!("on: [push, pull_request]{JOBS}");
+        let dispatch = format!("on: workflow_dispatch{JOBS}");
+        let push = format!("on: push{JOBS}");
+        // Given wins; the positional form too.
+        let (_d, files) = workflows(&[&dispatch]);
+        assert_eq!(
+            args(true).event(Some("issues"), &files),
+            ("issues".into(), EventChoice::Given)
+        );
+        let mut positional = args(false);
+        positional.event_arg = Some("schedule".into());
+        assert_eq!(positional.event(None, &files).0, "schedule");
+        // One event in all: it, with or without --detect-event.
+        assert_eq!(
+            args(false).event(None, &files),
+            ("workflow_dispatch".into(), EventChoice::Only)
+        );
+        // Several: push, unless detected: then the first by name.
+        let (_d, files) = workflows(&[&push_and_pr, &dispatch]);
+        assert_eq!(
+            args(false).event(None, &files),
+            ("push".into(), EventChoice::Push)
+        );
+        assert_eq!(
+            args(true).event(None, &files),
+            ("pull_request".into(), EventChoice::Detected)
+        );
+        // A workflow sharing an event with an earlier one adds none of its own (act's
+        // GetEvents): push alone, so push is the only event.
+        let push_and_dispatch = format!("on: [workflow_dispatch, push]{JOBS}");
+        let (_d, files) = workflows(&[&push, &push_and_dispatch]);
+        assert_eq!(
+            args(false).event(None, &files),
+            ("push".into(), EventChoice::Only)
+        );
+        // A file that does not load adds nothing.
+        let (_d, files) = workflows(&["on: [", &dispatch]);
+        assert_eq!(args(false).event(None, &files).0, "workflow_dispatch");
+    }
+}
