@@ -205,7 +205,9 @@ impl ActionCache {
     /// action, in the cache (fetched if needed) for a remote one; `None` for `docker://`.
     pub fn locate_action(&self, action: &ActionRef, workspace: &Path) -> Result<Option<PathBuf>> {
         Ok(match action {
-            ActionRef::Local { path } => Some(action_inside(workspace, workspace.join(path))?),
+            ActionRef::Local { path } | ActionRef::SelfRepository { path } => {
+                Some(action_inside(workspace, workspace.join(path))?)
+            }
             ActionRef::Remote {
                 owner,
                 repo,

@@ -23,6 +23,12 @@ pub enum ActionRef {
     },
     /// `docker://image`.
     Docker { image: String },
+    /// `$/path`: GitHub's self-repository reference (changelog 2026-07-30), the workflow's
+    /// own repository at the commit that is running, found without a checkout. The runner
+    /// rewrites it to `{repository}/{path}@{workflow_sha}` (actions/runner
+    /// `ActionManager.ResolveSelfRepositoryReferences`); locally that commit is the working
+    /// tree being run, so it is read from there. `path` is kept without the `$/`.
+    SelfRepository { path: String },
 }
 
 impl ActionRef {
@@ -48,6 +54,9 @@ impl ActionRef {
                 image: image.to_string(),
             });
         }
+        if let Some(path) = self_repository_path(text).map_err(|why| invalid(&why))? {
+            return Ok(ActionRef::SelfRepository { path });
+        }
         if text.starts_with("./") || text.starts_with(".\\") {
             check_local_path(text).map_err(|why| invalid(&why))?;
             return Ok(ActionRef::Local {
@@ -64,6 +73,27 @@ impl ActionRef {
             host,
         })
     }
+}
+
+/// The path of a `$/path` reference (`TryParseSelfRepository` of actions/runner: leading
+/// slashes after `$/` are dropped; nothing after them is not a reference), checked like a
+/// local path. `None` when `text` does not start with `$/`.
+fn self_repository_path(text: &str) -> Result<Option<String>, String> {
+    let Some(rest) = text.strip_prefix("$/") else {
+        return Ok(None);
+    };
+    let path = rest.trim_start_matches('/');
+    if path.is_empty() {
+        return Err(
+            "`$/` must be followed by a path in this repository, like `$/.github/actions/build`"
+                .into(),
+        );
+    }
+    if path.contains('@') {
+        return Err("a `$/` reference has no `@ref`: it always names the commit that is running; drop the `@...`".into());
+    }
+    check_local_path(&format!("./{path}"))?;
+    Ok(Some(path.to_string()))
 }
 
 /// `http(s)://host/rest` → (`Some(http(s)://host)`, `rest`), as act splits it
@@ -109,6 +139,7 @@ impl fmt::Display for ActionRef {
                 }
             }
             ActionRef::Docker { image } => write!(f, "docker://{image}"),
+            ActionRef::SelfRepository { path } => write!(f, "$/{path}"),
         }
     }
 }
@@ -116,7 +147,9 @@ impl fmt::Display for ActionRef {
 /// The target of a job's `uses:` (a reusable workflow).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WorkflowRef {
-    /// `./.github/workflows/x.yml`, kept as written.
+    /// `./.github/workflows/x.yml`, kept as written; also `$/.github/workflows/x.yml`
+    /// (GitHub's self-repository form, the same file at the commit that is running),
+    /// kept as `./...`.
     Local { path: String },
     /// `owner/repo/.github/workflows/x.yml@ref`; `path` is `.github/workflows/x.yml`.
     Remote {
@@ -139,6 +172,12 @@ impl WorkflowRef {
             return Err(invalid(
                 "it is empty; write `./.github/workflows/file.yml` or `owner/repo/.github/workflows/file.yml@ref`",
             ));
+        }
+        if let Some(path) = self_repository_path(text).map_err(|why| invalid(&why))? {
+            check_workflow_path(&path).map_err(|why| invalid(&why))?;
+            return Ok(WorkflowRef::Local {
+                path: format!("./{path}"),
+            });
         }
         if let Some(path) = text.strip_prefix("./") {
             if path.contains('@') {

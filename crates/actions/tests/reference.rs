@@ -183,3 +183,28 @@ fn checkout_is_builtin() {
         assert_eq!(builtin(&ActionRef::parse(other).unwrap()), None, "{other}");
     }
 }
+
+#[test]
+fn self_repository_references() {
+    // GitHub's `$/path` (changelog 2026-07-30): leading slashes after `$/` are dropped, as
+    // actions/runner's TryParseSelfRepository drops them.
+    assert_eq!(
+        ActionRef::parse("$/.github/actions/build").unwrap(),
+        ActionRef::SelfRepository {
+            path: ".github/actions/build".into()
+        }
+    );
+    assert_eq!(
+        ActionRef::parse("$//x").unwrap().to_string(),
+        "$/x".to_string()
+    );
+    for bad in ["$/", "$/x@v1", "$/../outside"] {
+        assert!(ActionRef::parse(bad).is_err(), "{bad}");
+    }
+    assert_eq!(
+        WorkflowRef::parse("$/.github/workflows/called.yml").unwrap(),
+        WorkflowRef::Local {
+            path: "./.github/workflows/called.yml".into()
+        }
+    );
+}

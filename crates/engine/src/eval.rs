@@ -18,8 +18,18 @@ pub struct Scope {
     pub hasher: Option<WorkspaceHasher>,
 }
 
+/// Gitea's and Forgejo's names for the `github` context (act_runner's and forgejo-runner's
+/// expression interpreters give each the same object). The loader lets only the dialect's
+/// own names through, so having all of them here changes nothing for a GitHub workflow.
+const GITHUB_ALIASES: [&str; 3] = ["gitea", "forge", "forgejo"];
+
 impl Scope {
-    pub fn new(contexts: Object, hasher: Option<WorkspaceHasher>) -> Self {
+    pub fn new(mut contexts: Object, hasher: Option<WorkspaceHasher>) -> Self {
+        if let Some(github) = contexts.get("github").cloned() {
+            for alias in GITHUB_ALIASES {
+                contexts.insert(alias, github.clone());
+            }
+        }
         Scope {
             contexts,
             status: JobStatus::Success,
@@ -36,6 +46,11 @@ impl Scope {
     }
 
     pub fn set(&mut self, name: &str, value: Value) {
+        if name == "github" {
+            for alias in GITHUB_ALIASES {
+                self.contexts.insert(alias, value.clone());
+            }
+        }
         self.contexts.insert(name, value);
     }
 

@@ -8,4 +8,5 @@ mod act_corpus;
 mod conformance_expressions;
 mod conformance_planner;
 mod conformance_reader;
+mod differential;
 mod matrix_and_needs;

@@ -297,6 +297,14 @@ fn evaluate(
             spec.command = split_words(&value)
                 .map_err(|e| error("command", command.location, e.to_string()))?;
         }
+        // Gitea's and Forgejo's `cmd:` list: each item one argument, as act's `Config.Cmd`.
+        if !container.cmd.is_empty() {
+            spec.command = container
+                .cmd
+                .iter()
+                .map(|arg| text("cmd", arg))
+                .collect::<Result<_, _>>()?;
+        }
         if spec.entrypoint.is_none() {
             spec.entrypoint = spec.options.entrypoint.clone();
         }

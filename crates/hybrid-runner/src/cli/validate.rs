@@ -4,13 +4,20 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use workflows::Diagnostic;
+use workflows::model::Dialect;
 
 use super::{UsageError, default_workflow_paths, workflow_files};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Workflow files or folders [default: .github/workflows and .gitea/workflows]
+    /// Workflow files or folders [default: .forgejo/workflows, .github/workflows and
+    /// .gitea/workflows]
     pub paths: Vec<PathBuf>,
+    /// Read every file by this platform's rules (`github`, `gitea` or `forgejo`) instead
+    /// of by its folder (`.gitea/workflows` is Gitea, `.forgejo/workflows` Forgejo, any
+    /// other GitHub).
+    #[arg(long, value_name = "PLATFORM")]
+    pub dialect: Option<Dialect>,
     /// How to print problems: `text` (path:line:col: message), `github`
     /// (`::error file=…,line=…,col=…::` annotations) or `json` (one object per line).
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -29,7 +36,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let found = default_workflow_paths();
         if found.is_empty() {
             return Err(UsageError(
-                "no workflows found: neither .github/workflows nor .gitea/workflows exists here; pass a path".into(),
+                "no workflows found: none of .forgejo/workflows, .github/workflows and .gitea/workflows exists here; pass a path".into(),
             )
             .into());
         }
@@ -54,7 +61,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for file in &files {
         let name = workflow_files::display_path(file);
         let diagnostics = match std::fs::read_to_string(file) {
-            Ok(text) => match workflows::model::load(&text, &name) {
+            Ok(text) => match workflows::model::load_as(
+                &text,
+                &name,
+                args.dialect.unwrap_or_else(|| Dialect::of_path(file)),
+            ) {
                 Ok(_) => Vec::new(),
                 Err(d) => d.0,
             },

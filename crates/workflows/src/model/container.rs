@@ -40,15 +40,24 @@ pub(crate) fn read_container(r: &mut Reader, node: &Node, service: bool) -> Opti
             "credentials",
             "entrypoint",
             "command",
+            "cmd",
         ]
     } else {
-        &["image", "options", "env", "ports", "volumes", "credentials"]
+        &[
+            "image",
+            "options",
+            "env",
+            "ports",
+            "volumes",
+            "credentials",
+            "cmd",
+        ]
     };
     let mut container = Container {
         location: node.location,
         ..Container::default()
     };
-    for (key, _, value) in r.mapping(node, Some(known))? {
+    for (key, key_node, value) in r.mapping(node, Some(known))? {
         match key {
             "image" => container.image = r.non_empty_string(value, scope),
             "options" => container.options = r.string(value, scope),
@@ -57,7 +66,18 @@ pub(crate) fn read_container(r: &mut Reader, node: &Node, service: bool) -> Opti
             "volumes" => container.volumes = r.string_sequence(value, scope, true),
             "credentials" => container.credentials = read_credentials(r, value),
             "entrypoint" => container.entrypoint = r.string(value, scope),
-            _ => container.command = r.string(value, scope),
+            "command" => container.command = r.string(value, scope),
+            _ if r.dialect.is_forge() => {
+                container.cmd = r.string_sequence(value, scope, true);
+            }
+            _ => r.error(
+                key_node.location,
+                "Unexpected value 'cmd'",
+                format!(
+                    "'cmd:' is Gitea and Forgejo syntax; {}. GitHub's services take 'command:' (and 'entrypoint:').",
+                    r.dialect.read_as()
+                ),
+            ),
         }
     }
     if container.image.is_none() && !has_key(node, "image") {

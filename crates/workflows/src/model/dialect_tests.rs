@@ -91,3 +91,58 @@ fn each_forge_has_its_name_for_the_github_context() {
     assert!(load(&text("gitea"), ".gitea/workflows/ci.yml").is_ok());
     assert!(load(&text("gitea"), ".github/workflows/ci.yml").is_err());
 }
+
+#[test]
+fn forge_keys_are_read_by_their_platform_and_named_when_github_refuses_them() {
+    let service = "on: push\njobs:\n  a:\n    runs-on: x\n    services:\n      db:\n        image: postgres\n        cmd: [postgres, -c, fsync=off]\n    steps:\n      - run: echo\n";
+    let w = load_as(service, "w.yml", Dialect::Forgejo).unwrap();
+    let cmd: Vec<&str> = w.jobs[0].services[0]
+        .1
+        .cmd
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    assert_eq!(cmd, ["postgres", "-c", "fsync=off"]);
+    assert!(load_as(service, "w.yml", Dialect::Gitea).is_ok());
+    let p = problems(service, Dialect::Github);
+    assert!(p[0].contains("8:9: Unexpected value 'cmd'"), "{p:?}");
+    assert!(p[0].contains("Gitea and Forgejo syntax"), "{p:?}");
+
+    let email = format!("on: push\nenable-email-notifications: true\n{JOB}");
+    let w = load_as(&email, "w.yml", Dialect::Forgejo).unwrap();
+    assert_eq!(w.email_notifications, Some(true));
+    assert!(load_as(&email, "w.yml", Dialect::Gitea).is_ok());
+    let p = problems(&email, Dialect::Github);
+    assert!(p[0].contains("is Forgejo syntax"), "{p:?}");
+
+    // `secrets` in a step's `if:` on both forges, in a job's `if:` on Forgejo only.
+    let step_if = format!("on: push\n{JOB}        if: secrets.TOKEN != ''\n");
+    assert!(problems(&step_if, Dialect::Gitea).is_empty());
+    assert!(problems(&step_if, Dialect::Forgejo).is_empty());
+    assert!(!problems(&step_if, Dialect::Github).is_empty());
+    let job_if = "on: push\njobs:\n  a:\n    if: secrets.TOKEN != ''\n    runs-on: x\n    steps:\n      - run: echo\n";
+    assert!(problems(job_if, Dialect::Forgejo).is_empty());
+    assert!(!problems(job_if, Dialect::Gitea).is_empty());
+}
+
+#[test]
+fn cache_mode_and_self_repository_references() {
+    let text = "on: push\ncache-mode: read\njobs:\n  a:\n    cache-mode: write-only\n    runs-on: x\n    steps:\n      - uses: $/.github/actions/build\n  b:\n    uses: $/.github/workflows/called.yml\n";
+    let w = load_as(text, "w.yml", Dialect::Github).unwrap();
+    assert_eq!(
+        w.cache_mode.as_ref().map(|m| m.value),
+        Some(CacheMode::Read)
+    );
+    assert_eq!(
+        w.jobs[0].cache_mode.as_ref().map(|m| m.value),
+        Some(CacheMode::WriteOnly)
+    );
+    let p = github("on: push\ncache-mode: writ");
+    assert!(p[0].contains("2:13: Unexpected value 'writ'"), "{p:?}");
+    assert!(p[0].contains("Did you mean 'write'?"), "{p:?}");
+    let p = problems(
+        "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - uses: $/\n",
+        Dialect::Github,
+    );
+    assert!(p[0].contains("Expected format"), "{p:?}");
+}

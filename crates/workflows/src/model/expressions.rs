@@ -39,6 +39,30 @@ impl Problem {
     fn from_expression(e: &ExprError, allowed: &Allowed) -> Self {
         Problem::new(report(e), expression_help(e, allowed))
     }
+
+    /// Says so when the name refused is another platform's: `gitea` and `forge` are the
+    /// github context on Gitea and Forgejo, and `secrets` is allowed in their `if:`s.
+    fn in_dialect(mut self, dialect: Dialect) -> Self {
+        let owner = |name: &str| match name {
+            "gitea" => Some("Gitea's name for the github context"),
+            "forge" | "forgejo" => Some("Forgejo's name for the github context"),
+            _ => None,
+        };
+        let refused = self
+            .message
+            .strip_prefix("Unrecognized named-value: '")
+            .and_then(|rest| rest.split_once('\''))
+            .map(|(name, _)| name.to_string());
+        if let Some(name) = refused
+            && let Some(what) = owner(&name)
+        {
+            self.help = format!(
+                "'{name}' is {what}; {}. Write 'github' instead, which every platform reads.",
+                dialect.read_as()
+            );
+        }
+        self
+    }
 }
 
 /// A set of contexts and extra functions, named after the schema definitions that use it.
@@ -207,8 +231,8 @@ pub fn check_string(text: &str, scope: Scope, dialect: Dialect) -> Result<Checke
             "Write '${{ insert }}' alone as a mapping key, with the mapping to merge as its value.",
         ));
     }
-    let template =
-        parse_template(text, &allowed).map_err(|e| Problem::from_expression(&e, &allowed))?;
+    let template = parse_template(text, &allowed)
+        .map_err(|e| Problem::from_expression(&e, &allowed).in_dialect(dialect))?;
     if template.is_literal() {
         Ok(Checked::Literal)
     } else if is_single_expression(text) {
@@ -299,7 +323,7 @@ pub fn check_condition(text: &str, scope: Scope, dialect: Dialect) -> Result<Str
         .ok_or_else(Problem::not_allowed_here)?;
     parse_condition(text, &allowed)
         .map(|c| c.expression_text())
-        .map_err(|e| Problem::from_expression(&e, &allowed))
+        .map_err(|e| Problem::from_expression(&e, &allowed).in_dialect(dialect))
 }
 
 /// The condition as GitHub's parser normalises it (`success() && (...)` unless a status
@@ -312,16 +336,25 @@ pub fn normalized_condition(text: &str, scope: Scope) -> String {
         .unwrap_or_else(|| text.to_string())
 }
 
-/// The names Gitea and Forgejo accept in `scope` beyond GitHub's. Wherever `github` is
-/// allowed, Gitea also reads `gitea` and Forgejo `forge` (the same object).
-fn forge_extras(scope: Scope, dialect: Dialect) -> impl Iterator<Item = &'static str> {
-    let alias: &[&'static str] = match dialect {
-        Dialect::Github => &[],
-        Dialect::Gitea => &["gitea"],
-        Dialect::Forgejo => &["forge"],
+/// The names Gitea and Forgejo accept in `scope` beyond GitHub's:
+/// - wherever `github` is allowed, Gitea also reads `gitea`, Forgejo `forge` and `forgejo`
+///   (the same object; forgejo-runner's `act/schema/workflow_schema.json` lists `forge` and
+///   `forgejo` in every context list, act_runner's interpreter knows `gitea`);
+/// - `secrets` in a step's `if:` (both: the runner evaluates it with the secrets), and in a
+///   job's `if:` on Forgejo (its schema's `job-if`; Gitea's job validator leaves it out);
+/// - `env` in a job's `if:` on Forgejo (its `job-if`).
+fn forge_extras(scope: Scope, dialect: Dialect) -> Vec<&'static str> {
+    let mut extra: Vec<&'static str> = match (scope, dialect) {
+        (_, Dialect::Github) | (Scope::None, _) => return Vec::new(),
+        (_, Dialect::Gitea) => vec!["gitea"],
+        (_, Dialect::Forgejo) => vec!["forge", "forgejo"],
     };
-    let has_github = scope != Scope::None;
-    alias.iter().copied().filter(move |_| has_github)
+    match (scope, dialect) {
+        (Scope::StepIf, _) => extra.push("secrets"),
+        (Scope::JobIf, Dialect::Forgejo) => extra.extend(["secrets", "env"]),
+        _ => {}
+    }
+    extra
 }
 
 /// GitHub prints template-level errors (unclosed, empty) without the expression suffix.

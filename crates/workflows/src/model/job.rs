@@ -6,7 +6,7 @@ use crate::yaml::{Node, NodeValue};
 use super::container::{read_container, read_services};
 use super::expressions::{Scope, check_condition};
 use super::reader::{Entry, Reader};
-use super::settings::{read_concurrency, read_defaults, read_permissions};
+use super::settings::{read_cache_mode, read_concurrency, read_defaults, read_permissions};
 use super::step::read_steps;
 use super::strategy::read_strategy;
 use super::suggest::did_you_mean;
@@ -31,6 +31,7 @@ const RUNNER_JOB_KEYS: &[&str] = &[
     "defaults",
     "steps",
     "snapshot",
+    "cache-mode",
 ];
 
 const CALL_JOB_KEYS: &[&str] = &[
@@ -43,6 +44,7 @@ const CALL_JOB_KEYS: &[&str] = &[
     "permissions",
     "concurrency",
     "strategy",
+    "cache-mode",
 ];
 
 /// How to write a valid identifier.
@@ -148,6 +150,7 @@ fn read_job(r: &mut Reader, id: Located<String>, node: &Node) -> Option<Job> {
         services: Vec::new(),
         permissions: None,
         concurrency: None,
+        cache_mode: None,
         uses: None,
         with: Vec::new(),
         secrets: None,
@@ -190,6 +193,7 @@ fn read_job_key(r: &mut Reader, job: &mut Job, key: &str, value: &Node) {
         "services" => job.services = read_services(r, value),
         "permissions" => job.permissions = read_permissions(r, value),
         "concurrency" => job.concurrency = read_concurrency(r, value, Scope::JobStrategy),
+        "cache-mode" => job.cache_mode = read_cache_mode(r, value),
         "uses" => {
             job.uses = r.non_empty_string(value, Scope::None);
             if let Some(uses) = &job.uses {
@@ -212,15 +216,45 @@ fn read_job_key(r: &mut Reader, job: &mut Job, key: &str, value: &Node) {
         }
         "secrets" => job.secrets = read_call_secrets(r, value),
         "steps" => job.steps = read_steps(r, value),
-        // `snapshot` (custom images) is accepted and not used by this runner.
+        // `snapshot` (custom images) is checked as GitHub checks it and not used by this
+        // runner.
+        "snapshot" => read_snapshot(r, value),
         _ => {}
     }
 }
 
-/// A called workflow is `./<path>` in this repository or `{owner}/{repo}/<path>@{ref}`.
+/// `snapshot:` as GitHub's schema has it: an image name, or a mapping of `image-name`
+/// (required), `version` and `if` (evaluated with the job's strategy contexts).
+fn read_snapshot(r: &mut Reader, node: &Node) {
+    if node.as_mapping().is_none() {
+        r.non_empty_string(node, Scope::JobStrategy);
+        return;
+    }
+    let Some(entries) = r.mapping(node, Some(&["image-name", "version", "if"])) else {
+        return;
+    };
+    let mut has_name = false;
+    for (key, _, value) in entries {
+        match key {
+            "image-name" => has_name = r.non_empty_string(value, Scope::JobStrategy).is_some(),
+            "version" => {
+                r.non_empty_string(value, Scope::None);
+            }
+            _ => {
+                read_condition(r, value, Scope::JobStrategy);
+            }
+        }
+    }
+    if !has_name && node.get("image-name").is_none() {
+        r.missing(node.location, "image-name");
+    }
+}
+
+/// A called workflow is `./<path>` or `$/<path>` (GitHub's self-repository form) in this
+/// repository, or `{owner}/{repo}/<path>@{ref}`.
 fn check_workflow_reference(r: &mut Reader, uses: &Located<String>) {
     let text = uses.value.as_str();
-    if text.starts_with("./") {
+    if text.starts_with("./") || text.len() > 2 && text.starts_with("$/") {
         return;
     }
     let valid = text.split_once('@').is_some_and(|(path, reference)| {

@@ -24,9 +24,9 @@ mod types;
 pub use call::check_call;
 pub use dialect::Dialect;
 pub use types::{
-    CallOutput, CallSecret, CallSecrets, Concurrency, Container, Credentials, Cron, Defaults,
-    Environment, Event, Input, InputType, Job, Located, OrExpression, PermissionLevel, Permissions,
-    RunsOn, Step, Strategy, StringMap, Triggers, Workflow, WorkflowCall,
+    CacheMode, CallOutput, CallSecret, CallSecrets, Concurrency, Container, Credentials, Cron,
+    Defaults, Environment, Event, Input, InputType, Job, Located, OrExpression, PermissionLevel,
+    Permissions, RunsOn, Step, Strategy, StringMap, Triggers, Workflow, WorkflowCall,
 };
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -45,6 +45,8 @@ const ROOT_KEYS: &[&str] = &[
     "permissions",
     "concurrency",
     "jobs",
+    "cache-mode",
+    "enable-email-notifications",
 ];
 
 /// Loads one workflow file. `file` is the name used in diagnostics; its folder picks the
@@ -105,11 +107,14 @@ fn read_workflow(r: &mut Reader, root: &Node, outside: &[String]) -> Option<Work
         env: None,
         defaults: None,
         concurrency: None,
+        cache_mode: None,
+        email_notifications: None,
+        dialect: r.dialect,
         jobs: Vec::new(),
     };
     let mut jobs_node = None;
     let mut has_on = false;
-    for (key, _, value) in entries {
+    for (key, key_node, value) in entries {
         match key {
             "on" => {
                 has_on = true;
@@ -123,6 +128,11 @@ fn read_workflow(r: &mut Reader, root: &Node, outside: &[String]) -> Option<Work
             "permissions" => workflow.permissions = settings::read_permissions(r, value),
             "concurrency" => {
                 workflow.concurrency = settings::read_concurrency(r, value, Scope::Workflow);
+            }
+            "cache-mode" => workflow.cache_mode = settings::read_cache_mode(r, value),
+            "enable-email-notifications" => {
+                workflow.email_notifications =
+                    settings::read_email_notifications(r, key_node, value);
             }
             _ => {
                 jobs_node = Some(value);

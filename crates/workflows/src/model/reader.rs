@@ -120,6 +120,16 @@ impl Reader {
                 self.unexpected(key, "Give this entry a non-empty string key.");
                 continue;
             };
+            if text == "<<" {
+                // YAML merge keys: GitHub's reader takes `<<` as an ordinary key, which no
+                // mapping of the schema has; act's Go YAML would merge them.
+                self.error(
+                    key.location,
+                    "Unexpected value '<<'",
+                    "GitHub does not apply YAML merge keys ('<<: *anchor'): repeat the entries, or use an alias for the whole value.",
+                );
+                continue;
+            }
             if text.contains("${{")
                 && !is_insert_directive(text)
                 && let Err(problem) = check_string(text, key_scope, self.dialect)

@@ -1,11 +1,13 @@
-//! Settings shared by the workflow and its jobs: `defaults.run`, `concurrency` and
-//! `permissions`.
+//! Settings shared by the workflow and its jobs: `defaults.run`, `concurrency`,
+//! `permissions` and `cache-mode`, and Forgejo's `enable-email-notifications`.
 
 use crate::yaml::{Node, NodeValue};
 
+use super::dialect::Dialect;
 use super::expressions::Scope;
 use super::reader::{Reader, WANT_MAPPING};
-use super::types::{Concurrency, Defaults, Located, PermissionLevel, Permissions};
+use super::suggest::did_you_mean;
+use super::types::{CacheMode, Concurrency, Defaults, Located, PermissionLevel, Permissions};
 
 pub(crate) fn read_defaults(r: &mut Reader, node: &Node, scope: Scope) -> Option<Defaults> {
     let mut defaults = Defaults::default();
@@ -130,4 +132,38 @@ pub(crate) fn read_permissions(r: &mut Reader, node: &Node) -> Option<Located<Pe
         }
     };
     Some(Located::new(permissions, node.location))
+}
+
+/// `cache-mode:` at the workflow or a job: one of GitHub's four modes, written literally.
+pub(crate) fn read_cache_mode(r: &mut Reader, node: &Node) -> Option<Located<CacheMode>> {
+    let text = r.non_empty_string(node, Scope::None)?;
+    match CacheMode::parse(&text.value) {
+        Some(mode) => Some(Located::new(mode, text.location)),
+        None => {
+            let modes: Vec<&str> = CacheMode::ALL.iter().map(|m| m.as_str()).collect();
+            r.unexpected(node, did_you_mean(&text.value, &modes, "cache modes"));
+            None
+        }
+    }
+}
+
+/// Forgejo's `enable-email-notifications:` (a boolean, its schema's
+/// `workflow-enable-email-notifications`). Gitea reads workflows without it and ignores the
+/// key; GitHub's schema has no such key.
+pub(crate) fn read_email_notifications(r: &mut Reader, key: &Node, node: &Node) -> Option<bool> {
+    match r.dialect {
+        Dialect::Forgejo => r.plain_bool(node),
+        Dialect::Gitea => None,
+        Dialect::Github => {
+            r.error(
+                key.location,
+                "Unexpected value 'enable-email-notifications'",
+                format!(
+                    "'enable-email-notifications' is Forgejo syntax; {}. Remove it, or move the file to .forgejo/workflows.",
+                    r.dialect.read_as()
+                ),
+            );
+            None
+        }
+    }
 }

@@ -114,17 +114,39 @@ fn read_step(r: &mut Reader, node: &Node) -> Option<Step> {
     Some(step)
 }
 
-/// `uses:` must be `docker://image`, a local path `./x`, or `{owner}/{repo}[/path]@ref`,
-/// the last also after `https://host/` or `http://host/` (Gitea's and Forgejo's absolute
-/// action URLs; GitHub refuses those).
+/// `uses:` must be `docker://image`, a local path `./x`, GitHub's self-repository `$/x`, or
+/// `{owner}/{repo}[/path]@ref`, the last also after `https://host/` or `http://host/` on
+/// Gitea and Forgejo (their absolute action URLs; GitHub refuses those).
 fn check_uses(r: &mut Reader, uses: &Located<String>) {
     let full = uses.value.as_str();
     if full.starts_with("docker://") || full.starts_with("./") || full.starts_with(".\\") {
         return;
     }
-    let text = ["https://", "http://"]
+    if let Some(path) = full.strip_prefix("$/") {
+        if path.trim_start_matches('/').is_empty() {
+            r.error(
+                uses.location,
+                format!("Expected format {{org}}/{{repo}}[/path]@ref. Actual '{full}'"),
+                "A self-repository reference names a path after '$/', like '$/.github/actions/build'.",
+            );
+        }
+        return;
+    }
+    let absolute = ["https://", "http://"]
         .iter()
-        .find_map(|scheme| full.strip_prefix(scheme))
+        .find_map(|scheme| full.strip_prefix(scheme));
+    if absolute.is_some() && !r.dialect.is_forge() {
+        r.error(
+            uses.location,
+            format!("Expected format {{org}}/{{repo}}[/path]@ref. Actual '{full}'"),
+            format!(
+                "An action URL with its host is Gitea and Forgejo syntax; {}. Write 'owner/repo@ref'.",
+                r.dialect.read_as()
+            ),
+        );
+        return;
+    }
+    let text = absolute
         .and_then(|after| after.split_once('/').map(|(_, rest)| rest))
         .unwrap_or(full);
     let valid = match text.split_once('@') {
@@ -140,7 +162,7 @@ fn check_uses(r: &mut Reader, uses: &Located<String>) {
         r.error(
             uses.location,
             format!("Expected format {{org}}/{{repo}}[/path]@ref. Actual '{full}'"),
-            "For example 'actions/checkout@v4', './path/to/action' or 'docker://alpine:3'.",
+            "For example 'actions/checkout@v4', './path/to/action', '$/path/to/action' or 'docker://alpine:3'.",
         );
     }
 }

@@ -245,12 +245,20 @@ fn ten_thousand_unnamed_steps_get_their_ids_without_a_scan_per_candidate() {
 }
 
 #[test]
-fn absolute_action_urls_of_gitea_and_forgejo_are_accepted() {
+fn absolute_action_urls_are_gitea_and_forgejo_syntax() {
     let text = "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - uses: https://gitea.com/actions/checkout@v4\n      - uses: http://gitea.local:3000/o/r/sub@main\n";
-    let workflow = load(text, "w.yml").unwrap();
+    let workflow = load(text, ".gitea/workflows/w.yml").unwrap();
     assert_eq!(workflow.jobs[0].steps.len(), 2);
+    assert!(load(text, ".forgejo/workflows/w.yml").is_ok());
+    // GitHub refuses them, and says whose syntax they are.
+    let github = load(text, ".github/workflows/w.yml")
+        .unwrap_err()
+        .to_string();
+    assert!(github.contains("is Gitea and Forgejo syntax"), "{github}");
     let bad = "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - uses: https://gitea.com/checkout@v4\n";
-    let errors = load(bad, "w.yml").unwrap_err().to_string();
+    let errors = load_as(bad, "w.yml", Dialect::Gitea)
+        .unwrap_err()
+        .to_string();
     assert!(
         errors.contains("w.yml:6:15: Expected format {org}/{repo}[/path]@ref. Actual 'https://gitea.com/checkout@v4'"),
         "{errors}"

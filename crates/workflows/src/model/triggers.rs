@@ -202,6 +202,14 @@ fn read_workflow_call(r: &mut Reader, node: &Node) -> WorkflowCall {
     };
     for (key, _, value) in entries {
         if value.is_null() {
+            // GitHub's schema wants a mapping here (`workflow-call-inputs` and the others
+            // are mappings, not null); act reads null as empty.
+            if !r.dialect.is_forge() {
+                r.unexpected(
+                    value,
+                    format!("Give '{key}:' a mapping, or remove the key."),
+                );
+            }
             continue;
         }
         match key {

@@ -64,8 +64,59 @@ pub struct Workflow {
     pub env: Option<StringMap>,
     pub defaults: Option<Defaults>,
     pub concurrency: Option<Concurrency>,
+    /// `cache-mode:` of every job that sets none.
+    pub cache_mode: Option<Located<CacheMode>>,
+    /// Forgejo's `enable-email-notifications:` (Gitea reads and ignores it).
+    pub email_notifications: Option<bool>,
+    /// The platform whose rules the file was read by.
+    pub dialect: super::Dialect,
     /// Jobs in source order.
     pub jobs: Vec<Job>,
+}
+
+/// `cache-mode:` (GitHub, GA 2026-09-10): what a job may do with the Actions cache. The
+/// runner exports it to actions as `ACTIONS_CACHE_MODE` and the cache service enforces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheMode {
+    /// Restores only (GitHub's default for low-trust events such as `pull_request_target`).
+    Read,
+    /// Restores and saves (the default for trusted events such as `push`).
+    Write,
+    /// Saves only.
+    WriteOnly,
+    /// No cache access.
+    None,
+}
+
+impl CacheMode {
+    pub const ALL: [CacheMode; 4] = [
+        CacheMode::Read,
+        CacheMode::Write,
+        CacheMode::WriteOnly,
+        CacheMode::None,
+    ];
+
+    /// The value as written in workflows and exported in `ACTIONS_CACHE_MODE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheMode::Read => "read",
+            CacheMode::Write => "write",
+            CacheMode::WriteOnly => "write-only",
+            CacheMode::None => "none",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CacheMode> {
+        CacheMode::ALL.into_iter().find(|m| m.as_str() == text)
+    }
+
+    pub fn may_restore(self) -> bool {
+        matches!(self, CacheMode::Read | CacheMode::Write)
+    }
+
+    pub fn may_save(self) -> bool {
+        matches!(self, CacheMode::Write | CacheMode::WriteOnly)
+    }
 }
 
 /// The `on:` section: every event the workflow listens to, in source order.
@@ -213,6 +264,8 @@ pub struct Job {
     pub services: Vec<(Located<String>, Container)>,
     pub permissions: Option<Located<Permissions>>,
     pub concurrency: Option<Concurrency>,
+    /// `cache-mode:`; overrides the workflow's.
+    pub cache_mode: Option<Located<CacheMode>>,
     /// Reusable workflow reference (`owner/repo/.github/workflows/x.yml@ref` or `./...`).
     pub uses: Option<Located<String>>,
     /// Inputs of a reusable workflow call, as written.
@@ -281,6 +334,9 @@ pub struct Container {
     pub credentials: Option<Credentials>,
     pub entrypoint: Option<Located<String>>,
     pub command: Option<Located<String>>,
+    /// Gitea's and Forgejo's `cmd:`, a list of arguments that replaces the image's `CMD`
+    /// (services only; act_runner and forgejo-runner ignore it on the job container).
+    pub cmd: Vec<Located<String>>,
     pub location: Location,
 }
 
