@@ -178,14 +178,26 @@ impl JobState<'_> {
             // `exec`: the workspace is the repository on this host; the pod gets a copy.
             let workspace = &engine.run.workspace;
             let paths = crate::pod::PodPaths::new(workspace, &self.temp);
-            match pod.copy_into(workspace, &paths.workspace()).await {
+            let left_out = if launcher.settings.use_gitignore {
+                crate::pod::git_ignored::git_ignored(workspace)
+            } else {
+                Vec::new()
+            };
+            match pod
+                .copy_into_leaving_out(workspace, &paths.workspace(), &left_out)
+                .await
+            {
                 Ok(sent) => self.note(
                     None,
                     LogKind::Runner,
                     &format!(
-                        "Copied the workspace {} into the job pod at {} ({sent} bytes)",
+                        "Copied the workspace {} into the job pod at {} ({sent} bytes{})",
                         workspace.display(),
-                        paths.workspace()
+                        paths.workspace(),
+                        match left_out.len() {
+                            0 => String::new(),
+                            n => format!(", {n} paths git ignores left out"),
+                        }
                     ),
                 ),
                 Err(e) => {

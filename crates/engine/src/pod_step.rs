@@ -138,7 +138,22 @@ impl JobState<'_> {
             // it is now (copied out over the host's mirror of it).
             let workspace = self.engine.run.workspace.clone();
             let paths = PodPaths::new(&workspace, &self.temp);
-            let received = pod.copy_out(&paths.workspace(), &workspace).await?;
+            let received = if self.engine.checkout == CheckoutMode::InPlace {
+                // `exec`: the workspace is the user's repository, never emptied: the pod's
+                // files go over it and what only it has (what git ignores, left out of
+                // the pod's copy) stays.
+                let staging = self.temp.join("_job_pod_workspace");
+                let received = pod.copy_out(&paths.workspace(), &staging).await?;
+                let merged = crate::step_pod::merge_into(&staging, &workspace);
+                let _ = std::fs::remove_dir_all(&staging);
+                merged.map_err(|e| PodError::Exec {
+                    phase: "copying the job pod's workspace to the runner for the build",
+                    message: format!("cannot write into {}: {e}", workspace.display()),
+                })?;
+                received
+            } else {
+                pod.copy_out(&paths.workspace(), &workspace).await?
+            };
             self.note(
                 Some(key),
                 LogKind::Runner,

@@ -35,15 +35,41 @@ impl JobPod {
     /// the exit status). The pod's `tar` never reads the exec's stdin itself: GNU tar
     /// reads a pipe to its end even after the archive's end.
     pub async fn copy_into(&self, host_dir: &Path, pod_dir: &str) -> Result<u64, PodError> {
+        self.copy_into_leaving_out(host_dir, pod_dir, &[]).await
+    }
+
+    /// [`Self::copy_into`] without the paths `left_out` (relative to `host_dir`, taken
+    /// literally; a folder goes with everything in it).
+    pub async fn copy_into_leaving_out(
+        &self,
+        host_dir: &Path,
+        pod_dir: &str,
+        left_out: &[String],
+    ) -> Result<u64, PodError> {
+        // tar names the members `./path`; literal and anchored, `./target` leaves out
+        // `./target` and what is in it, not `./src/target` nor `./target2`.
+        let exclusions = if left_out.is_empty() {
+            None
+        } else {
+            let mut list = tempfile::NamedTempFile::new()
+                .map_err(|e| copy_error(format!("cannot create a temporary file: {e}")))?;
+            let text: String = left_out.iter().map(|p| format!("./{p}\n")).collect();
+            std::io::Write::write_all(&mut list, text.as_bytes())
+                .map_err(|e| copy_error(format!("cannot write the list of ignored paths: {e}")))?;
+            Some(list)
+        };
+        let mut tar = tokio::process::Command::new("tar");
+        tar.arg("-c").arg("-C").arg(host_dir);
+        if let Some(list) = &exclusions {
+            tar.args(["--anchored", "--no-wildcards"])
+                .arg(format!("--exclude-from={}", list.path().display()));
+        }
         let spool = tempfile::tempfile()
             .map_err(|e| copy_error(format!("cannot create a temporary file: {e}")))?;
         let tar_out = spool
             .try_clone()
             .map_err(|e| copy_error(format!("cannot create a temporary file: {e}")))?;
-        let host = tokio::process::Command::new("tar")
-            .arg("-c")
-            .arg("-C")
-            .arg(host_dir)
+        let host = tar
             .arg(".")
             .stdin(Stdio::null())
             .stdout(Stdio::from(tar_out))

@@ -19,6 +19,7 @@ pub mod containers;
 mod copy;
 pub mod docker_options;
 mod exec;
+pub mod git_ignored;
 pub mod manifest;
 mod probe;
 mod step_stdout;
@@ -89,6 +90,10 @@ pub struct PodSettings {
     /// The image of the port forwarder sidecars (`kubernetes.forwarder_image`): it must
     /// have busybox's `nc` with `-ll` and `-e`.
     pub forwarder_image: String,
+    /// `exec --use-gitignore`: the copy of the repository a job pod starts with leaves out
+    /// what git ignores ([`git_ignored`]). A host job's step pod still gets every file:
+    /// it works on what the job's earlier steps made.
+    pub use_gitignore: bool,
 }
 
 impl Default for PodSettings {
@@ -102,6 +107,7 @@ impl Default for PodSettings {
             limits: BTreeMap::new(),
             copy_idle_timeout: DEFAULT_COPY_IDLE_TIMEOUT,
             forwarder_image: DEFAULT_FORWARDER_IMAGE.to_string(),
+            use_gitignore: false,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! act's flags of `exec` that are not about one value of the run: who triggered it
 //! (`-a`), where the repository's name and default branch come from (`--remote-name`,
 //! `--defaultbranch`), which event runs without `-E` (`--detect-event`, act's positional
-//! event), drawing the jobs (`-g`) and how much is printed (`-q`, `-v`).
+//! event), drawing the jobs (`-g`), how much is printed (`-q`, `-v`), and `--use-gitignore`.
 //! Each mirrors act's cmd/root.go; where `exec` differs, the flag's help says so.
 
 use std::path::PathBuf;
@@ -35,6 +35,18 @@ pub struct ActArgs {
     /// `.actrc` flags taken and how the event was chosen
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
+    /// Leave what git ignores out of the copy of the repository a job pod starts with
+    /// (`=false` copies it too); jobs on this host use the repository itself
+    #[arg(
+        long = "use-gitignore",
+        value_name = "BOOL",
+        default_value_t = true,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    pub use_gitignore: bool,
 }
 
 /// Why the run's event is the one it is (printed with -v).
@@ -134,6 +146,7 @@ mod tests {
             graph: false,
             quiet: false,
             verbose: false,
+            use_gitignore: true,
         }
     }
 

@@ -7,7 +7,7 @@
 //!
 //! A line is taken as act takes it: trimmed, `$VAR`/`${VAR}` replaced from the
 //! environment, and only when it starts with `-`, split at its first blank into the flag
-//! and its value (`-P ubuntu-latest=host`, `--actor me`, `--concurrent-jobs=2`); other
+//! and its value (`-P ubuntu-latest=host`, `--actor me`, `--use-gitignore=false`); other
 //! lines (comments, blank ones) are skipped. Two kinds of line are left out with a warning
 //! on stderr instead of failing the run, since the same file also drives act: flags `exec`
 //! does not have (`--container-architecture`, `--pull` …), and `-P LABEL=IMAGE`, which asks

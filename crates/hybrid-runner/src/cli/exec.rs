@@ -129,7 +129,7 @@ pub struct Args {
     /// a job pod (busybox's `nc` with -ll and -e)
     #[arg(long = "forwarder-image", value_name = "IMAGE", default_value = hr_engine::pod::DEFAULT_FORWARDER_IMAGE)]
     pub forwarder_image: String,
-    /// act's flags: actor, repository, event choice, graph, output
+    /// act's flags: actor, repository, event choice, graph, output, .gitignore
     #[command(flatten)]
     pub act: super::act_args::ActArgs,
     /// The cache server `actions/cache` saves to and restores from
@@ -270,6 +270,7 @@ fn options(
         .then(|| PodSettings {
             image: args.job_image.clone(),
             forwarder_image: args.forwarder_image.clone(),
+            use_gitignore: args.act.use_gitignore,
             ..PodSettings::default()
         }),
         job_services: None,

@@ -341,3 +341,114 @@ jobs:
         run.all()
     );
 }
+
+/// `--use-gitignore` (act's default): a job pod's copy of the repository leaves out what
+/// git ignores, tracked files always go; `--use-gitignore=false` copies everything.
+#[test]
+fn use_gitignore_leaves_ignored_files_out_of_a_job_pods_copy() {
+    if !harness::fake_kube::sandbox_available() {
+        return;
+    }
+    let fake = harness::fake_kube::FakeKube::start(harness::fake_kube::FakeKubeOptions::default());
+    let repo = Repo::with(
+        r#"on: push
+jobs:
+  in-pod:
+    runs-on: ubuntu-latest
+    container:
+      image: alpine:3
+    steps:
+      - run: echo "notes=$(cat notes.txt) tracked=$(cat tracked.log) log=$(cat build.log 2>/dev/null || echo none) target=$(ls target 2>/dev/null || echo none)"
+"#,
+    );
+    repo.write(".gitignore", "*.log\ntarget/\n");
+    repo.write("notes.txt", "kept");
+    repo.write("tracked.log", "forced");
+    repo.write("build.log", "ignored");
+    repo.write("target/out", "x");
+    git(repo.path(), &["add", "-f", "tracked.log"]);
+    let kubeconfig = fake.write_kubeconfig(repo.path());
+    let kubeconfig = kubeconfig.to_str().unwrap();
+    let run = repo.json(&["--kubeconfig", kubeconfig]);
+    run.assert_code(0);
+    assert_eq!(
+        run.output("in-pod"),
+        lines(&["notes=kept tracked=forced log=none target=none"]),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.notes("in-pod")
+            .iter()
+            .any(|n| n.ends_with("bytes, 2 paths git ignores left out)")),
+        "{}",
+        run.all()
+    );
+    let run = repo.json(&["--kubeconfig", kubeconfig, "--use-gitignore=false"]);
+    run.assert_code(0);
+    assert_eq!(
+        run.output("in-pod"),
+        lines(&["notes=kept tracked=forced log=ignored target=out"]),
+        "{}",
+        run.all()
+    );
+    // The repository is as it was.
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("build.log")).unwrap(),
+        "ignored"
+    );
+}
+
+/// A container job's image build runs on the runner from the pod's workspace, copied over
+/// the repository: what only the repository has (what git ignores, never copied into the
+/// pod) stays, the repository is not emptied first.
+#[test]
+fn a_container_jobs_build_leaves_ignored_files_in_the_repository() {
+    if !harness::fake_kube::sandbox_available() {
+        return;
+    }
+    let fake = harness::fake_kube::FakeKube::start(harness::fake_kube::FakeKubeOptions::default());
+    let repo = Repo::with(
+        r#"on: push
+jobs:
+  in-pod:
+    runs-on: ubuntu-latest
+    container:
+      image: alpine:3
+    steps:
+      - run: |
+          printf 'FROM scratch\nCOPY hello.txt /hello.txt\n' > Dockerfile
+          echo "made in the pod" > hello.txt
+      - uses: hybrid-runner/build@v1
+        with:
+          image: 127.0.0.1:9/unreachable
+          variants: docker
+"#,
+    );
+    repo.write(".gitignore", "*.log\n");
+    repo.write("build.log", "only here");
+    let kubeconfig = fake.write_kubeconfig(repo.path());
+    let run = repo.json(&[
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--builder",
+        "kaniko",
+    ]);
+    assert!(
+        run.notes("in-pod")
+            .iter()
+            .any(|n| n.starts_with("Copied the job pod's workspace /__w/")),
+        "{}",
+        run.all()
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("build.log")).unwrap(),
+        "only here",
+        "{}",
+        run.all()
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("hello.txt")).unwrap(),
+        "made in the pod\n"
+    );
+}
