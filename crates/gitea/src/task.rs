@@ -61,6 +61,8 @@ pub struct TaskSettings {
     pub kubernetes_configured: bool,
     /// The cache server jobs save to and restore from (`cache:`).
     pub cache: job_services::CacheAccess,
+    /// Gitea or Forgejo: whose rules the tasks' workflows are read by.
+    pub dialect: Dialect,
 }
 
 /// Why a task cannot run; each becomes runner lines of the task's log.
@@ -117,7 +119,7 @@ pub async fn run_task(
         .collect();
     let need_ids: Vec<String> = needs.iter().map(|(id, _)| id.clone()).collect();
     let file = non_empty(text("workflow")).unwrap_or_else(|| "workflow_payload".into());
-    let dialect = server_dialect(&text);
+    let dialect = server_dialect(&text, settings.dialect);
     let workflow = match load_payload(&task, &file, &need_ids, dialect) {
         Ok(w) => w,
         Err(e) => return fail_before_start(&sink, fallback_key, &masker, &e, started),
@@ -313,14 +315,14 @@ fn setup_lines(
     ]
 }
 
-/// Whose rules the task's workflow is read by: Forgejo's when the server speaks as Forgejo
-/// (its task context carries `forgejo_*` keys, see `default_actions_url`), else Gitea's,
-/// whatever folder the file came from: the server has already accepted it.
-fn server_dialect(text: &dyn Fn(&str) -> String) -> Dialect {
+/// Whose rules the task's workflow is read by: the server's (the daemon asked its version,
+/// see `daemon::server_kind`), Forgejo's when the task's context carries Forgejo's own
+/// keys; whatever folder the file came from, as the server has already taken it.
+fn server_dialect(text: &dyn Fn(&str) -> String, server: Dialect) -> Dialect {
     if non_empty(text("forgejo_default_actions_url")).is_some() {
         Dialect::Forgejo
     } else {
-        Dialect::Gitea
+        server
     }
 }
 
@@ -442,6 +444,7 @@ mod tests {
             github_mirror: None,
             kubernetes_configured: false,
             cache: Default::default(),
+            dialect: workflows::model::Dialect::Gitea,
             timeout: Duration::from_secs(3 * 3600),
         }
     }

@@ -84,6 +84,21 @@ pub struct FakeGiteaOptions {
     /// with that task again. Off by default: Gitea ignores the header, so such a task
     /// stays assigned to nobody who runs it until the zombie reaper ends it.
     pub redeliver_by_request_key: bool,
+    /// What `GET /api/v1/version` answers (`{"version": ...}`, public, as Gitea's
+    /// `GetVersion`): Gitea's own version, or Forgejo's `11.0.1+gitea-1.22.0` form.
+    pub version: String,
+}
+
+impl FakeGiteaOptions {
+    /// A Forgejo server: its version names the Gitea version it follows, and FetchTask is
+    /// idempotent by request key.
+    pub fn forgejo() -> Self {
+        FakeGiteaOptions {
+            version: "11.0.1+gitea-1.22.0".into(),
+            redeliver_by_request_key: true,
+            ..FakeGiteaOptions::default()
+        }
+    }
 }
 
 impl Default for FakeGiteaOptions {
@@ -97,6 +112,7 @@ impl Default for FakeGiteaOptions {
             seed: None,
             root_url: FakeGitea::ROOT_URL.to_string(),
             redeliver_by_request_key: false,
+            version: "1.24.0".into(),
         }
     }
 }

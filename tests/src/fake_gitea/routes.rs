@@ -29,9 +29,16 @@ const COMPRESS_MIN_BYTES: usize = 1024;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
+        .route("/api/v1/version", axum::routing::get(version))
         .fallback(handle)
         .layer(DefaultBodyLimit::max(64 << 20))
         .with_state(shared)
+}
+
+/// Gitea's public `GET /api/v1/version` (`routers/api/v1/misc/version.go`): the version,
+/// as JSON; not recorded with the runner protocol's calls.
+async fn version(State(shared): State<Arc<Shared>>) -> Response {
+    axum::Json(json!({ "version": shared.options.version })).into_response()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -60,6 +60,7 @@ impl Fixture {
             github_mirror: None,
             kubernetes_configured: false,
             cache: Default::default(),
+            dialect: workflows::model::Dialect::Gitea,
         }
     }
 }

@@ -9,6 +9,7 @@ mod gitea_client;
 mod gitea_daemon;
 mod gitea_daemon_build;
 mod gitea_daemon_containers;
+mod gitea_daemon_dialects;
 mod gitea_daemon_faults;
 mod gitea_daemon_load;
 mod gitea_daemon_memory;

@@ -15,6 +15,7 @@ pub mod diagnostics;
 pub mod http;
 pub mod metrics;
 pub mod poller;
+pub mod server_kind;
 pub mod startup;
 pub mod work;
 
@@ -89,6 +90,8 @@ pub struct Ready {
     pub identity: Identity,
     /// The server's `X-Gitea-Actions-Capabilities`, empty when it sent none.
     pub server_capabilities: Vec<String>,
+    /// Gitea or Forgejo, by the server's version ([`server_kind`]).
+    pub dialect: workflows::model::Dialect,
     pub metrics: Arc<DaemonMetrics>,
 }
 
@@ -204,10 +207,12 @@ where
         "declared; polling for tasks"
     );
     let settings = PollSettings::from_config(runner, once);
+    let dialect = server_kind::server_dialect(&client, &instance).await;
     let ready = Arc::new(Ready {
         client: client.clone(),
         identity,
         server_capabilities: declared.server_capabilities,
+        dialect,
         metrics: Arc::clone(&metrics),
     });
     let work = make_work(Arc::clone(&ready)).await;

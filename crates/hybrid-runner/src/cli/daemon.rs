@@ -221,6 +221,7 @@ fn task_settings(config: &Config, ready: &Ready, envs: Vec<(String, String)>) ->
         timeout: config.runner.timeout,
         pods: pod_settings(kube),
         cache: job_services::CacheAccess::None,
+        dialect: ready.dialect,
         github_mirror: config.runner.github_mirror.clone(),
         kubernetes_configured: kube.configured
             || kube.kubeconfig.is_some()

@@ -165,8 +165,16 @@ pub fn print_error(error: &anyhow::Error) {
     }
 }
 
-/// The workflow folders tried when no path is given, in order.
-pub const DEFAULT_WORKFLOW_DIRS: [&str; 2] = [".github/workflows", ".gitea/workflows"];
+/// The workflow folders tried when no path is given, in order: `validate` checks every one
+/// that exists (each file by its folder's dialect), `exec` and `list` read the first.
+/// `.forgejo/workflows` comes first because Forgejo reads only it when it exists
+/// (`modules/actions/workflows.go`: `.forgejo/workflows`, then `.gitea/workflows`, then
+/// `.github/workflows`, the first that exists).
+pub const DEFAULT_WORKFLOW_DIRS: [&str; 3] = [
+    ".forgejo/workflows",
+    ".github/workflows",
+    ".gitea/workflows",
+];
 
 fn default_workflow_paths() -> Vec<PathBuf> {
     DEFAULT_WORKFLOW_DIRS

@@ -36,6 +36,14 @@ pub const ALL_CONTEXTS: [&str; 12] = [
     "needs", "inputs",
 ];
 
+/// Every name a run may evaluate: [`ALL_CONTEXTS`] and Gitea's and Forgejo's names for the
+/// `github` context (`gitea`; `forge`, `forgejo`), which the loader lets through only for
+/// their dialect.
+pub const EVERY_NAME: [&str; 15] = [
+    "github", "env", "vars", "job", "jobs", "steps", "runner", "secrets", "strategy", "matrix",
+    "needs", "inputs", "gitea", "forge", "forgejo",
+];
+
 /// The functions allowed only in some places: the status functions and `hashFiles`.
 pub const EXTRA_FUNCTIONS: [&str; 5] = ["success", "always", "failure", "cancelled", "hashFiles"];
 
@@ -56,7 +64,7 @@ impl Allowed<'static> {
     /// Every context and every function, status functions with job-id arguments included.
     pub fn everything() -> Self {
         Allowed {
-            named_values: &ALL_CONTEXTS,
+            named_values: &EVERY_NAME,
             functions: &EXTRA_FUNCTIONS,
             status_function_args: true,
         }

@@ -26,8 +26,11 @@ pub use call_limits::{
 };
 pub use unknown::{UnknownRead, Unknowns};
 
-/// The contexts `strategy` may read, as GitHub's table allows.
-const STRATEGY_CONTEXTS: [&str; 4] = ["github", "needs", "vars", "inputs"];
+/// The contexts `strategy` may read, as GitHub's table allows, with Gitea's and Forgejo's
+/// names for `github`.
+const STRATEGY_CONTEXTS: [&str; 7] = [
+    "github", "needs", "vars", "inputs", "gitea", "forge", "forgejo",
+];
 
 /// Every workflow that runs, each in stages.
 #[derive(Debug, Clone, Default)]

@@ -62,6 +62,7 @@ impl Rig {
             github_mirror: None,
             kubernetes_configured: true,
             cache: Default::default(),
+            dialect: workflows::model::Dialect::Gitea,
         }
     }
 
