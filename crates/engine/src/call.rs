@@ -184,7 +184,16 @@ async fn call(
             }
         }
     }
+    // A dry run has no job outputs (nor inputs nobody gave): an input given from one is
+    // not given at all, so the called workflow's dry run marks what reads it.
+    let dry_run = engine
+        .dry_run
+        .then(|| super::strategy::dry_run_unknowns(caller, scope, &engine.run.event_name));
     for (name, node) in &job.with {
+        if dry_run.as_ref().is_some_and(|u| u.read_in(node).is_some()) {
+            inputs.remove(&name.value);
+            continue;
+        }
         let v = plan::node_value(node, &contexts).map_err(|source| CallError::With {
             name: name.value.clone(),
             source,

@@ -80,6 +80,10 @@ pub struct AnnotationEvent {
     pub file: Option<String>,
     pub line: Option<u32>,
     pub col: Option<u32>,
+    /// The runner's own report of a problem (not a step's `::error::` command): one
+    /// problem, which a terminal shows on one line. Not in `--json`.
+    #[serde(skip)]
+    pub from_runner: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

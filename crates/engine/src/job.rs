@@ -41,6 +41,9 @@ pub struct JobRun<'a> {
     /// The runner's services' variables for this job (`ACTIONS_CACHE_URL`, …), the
     /// lowest level of its `env`.
     pub services_env: Vec<(String, String)>,
+    /// Runner lines about how the job came to run, printed once it starts (a dry run's
+    /// `if:` that read a value only a real run has).
+    pub notes: Vec<String>,
 }
 
 /// A `post` step registered by an action, run after the main steps in reverse order.
@@ -257,6 +260,14 @@ impl JobRun<'_> {
         let mut masker = Masker::new();
         for secret in &self.secrets {
             masker.add(secret);
+        }
+        for note in &self.notes {
+            engine.sink.send(Event::Log {
+                job: self.key.clone(),
+                step: None,
+                kind: LogKind::Runner,
+                line: masker.mask(note).into_owned(),
+            });
         }
         let temp = engine.job_temp(&self.key);
         let mut state = JobState {

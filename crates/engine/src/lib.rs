@@ -2,7 +2,8 @@
 //! host in `needs` order with GitHub's semantics, and reports typed [`events::Event`]s.
 //!
 //! - [`schedule`]: jobs, `needs`, job `if:`, matrix legs, platforms, concurrency;
-//!   `ready_jobs`: which jobs may start as the ones they need finish.
+//!   `ready_jobs`: which jobs may start as the ones they need finish; [`strategy`]: a
+//!   job's legs and their names, and the values a dry run does not have.
 //! - [`call`]: reusable-workflow jobs.
 //! - [`job`]: one job run: contexts, environment, steps, outputs.
 //! - [`step`], [`action`]: one step: `run:` scripts, `uses:` actions; [`step_files`]: the
@@ -42,6 +43,7 @@ pub mod step_def;
 pub mod step_files;
 mod step_output;
 mod step_pod;
+pub mod strategy;
 pub mod toolkit_gate;
 
 use std::path::PathBuf;

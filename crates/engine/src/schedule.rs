@@ -12,18 +12,18 @@ use std::time::Instant;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use workflows::expression::{ExprError, Object, Value};
-use workflows::matrix;
+use workflows::expression::{Object, Value};
 use workflows::model::{CallSecrets, Job, Workflow};
-use workflows::plan::{self, JobResult};
+use workflows::plan::{self, JobResult, UnknownRead, job_name};
 
 use super::call::CallError;
 use super::contexts::github_context;
 use super::engine::Engine;
 use super::eval::{Scope, string_object};
-use super::events::{Event, JobKey, LogKind, Outcome};
+use super::events::{AnnotationEvent, Event, JobKey, LogKind, Outcome};
 use super::job::{JobOutcome, JobRun, or_text};
 use super::ready_jobs::ReadyJobs;
+use super::strategy;
 
 /// What every job of one workflow run shares: the workflow-level contexts of a call.
 #[derive(Debug, Clone)]
@@ -238,7 +238,6 @@ async fn run_job(
             "the job is not in the workflow".into(),
         );
     };
-    let job_key = key(&scope, id, job.effective_name());
     let token = secret_text(&scope.secrets, "GITHUB_TOKEN");
     let mut contexts = Object::new();
     let workflow_name = workflow
@@ -260,11 +259,29 @@ async fn run_job(
     contexts.insert("secrets", Value::object(scope.secrets.clone()));
     contexts.insert("inputs", Value::object(scope.inputs.clone()));
     contexts.insert("needs", results_value(needs.iter().map(|(id, o)| (id, o))));
+    let job_key = key(
+        &scope,
+        id,
+        &strategy::job_name_before_legs(job, &contexts, &limits),
+    );
+    // What a dry run does not have (the outputs of jobs, inputs nobody gave): a matrix or
+    // `if:` that fails on one of them is marked, not failed.
+    let dry_run = engine
+        .dry_run
+        .then(|| strategy::dry_run_unknowns(&workflow, &scope, &engine.run.event_name));
     let results: Vec<JobResult> = needs.iter().map(|(_, o)| job_result(o.result)).collect();
+    let mut notes = Vec::new();
     let mut if_scope = Scope::new(contexts.clone(), None);
     if_scope.status = plan::job_status(&results, limits.cancel.is_cancelled());
     match if_scope.condition(job.condition.as_ref().map(|c| c.value.as_str())) {
         Ok(true) => {}
+        Err(_)
+            if let Some(read) = dry_run
+                .as_ref()
+                .and_then(|u| u.read_in_condition(job.condition_text())) =>
+        {
+            notes.push(format!("dry run: if: {read}; the job runs as if it held"));
+        }
         Ok(false) => {
             let reason =
                 if results.iter().any(|r| *r != JobResult::Success) && job.condition.is_none() {
@@ -281,11 +298,19 @@ async fn run_job(
             return failed(&engine, job_key, format!("if: {e}"), started);
         }
     }
-    let legs = match legs(job, &contexts, &limits) {
+    let legs = match strategy::legs(job, &contexts, &limits) {
         Ok(legs) if legs.is_empty() => {
             return skipped(&engine, job_key, "no matrix leg matches --matrix".into());
         }
         Ok(legs) => legs,
+        Err(_)
+            if let Some(read) = dry_run
+                .as_ref()
+                .and_then(|u| strategy::unknown_matrix_read(job, u)) =>
+        {
+            let key = key(&scope, id, &strategy::not_expanded_name(job));
+            return not_expanded(&engine, key, &read, started);
+        }
         Err(message) => {
             engine.sink.send(Event::JobStarted {
                 job: job_key.clone(),
@@ -323,18 +348,21 @@ async fn run_job(
     // then serves them first come, first served).
     let mut previous_queued: Option<tokio::sync::oneshot::Receiver<()>> = None;
     let mut set = JoinSet::new();
-    for (index, (name, leg)) in legs.into_iter().enumerate() {
+    for (index, leg) in legs.into_iter().enumerate() {
         let (queued, next_may_queue) = tokio::sync::oneshot::channel::<()>();
         let my_turn = previous_queued.replace(next_may_queue);
         let mut contexts = contexts.clone();
-        let mut strategy_ctx = Object::new();
-        strategy_ctx.insert("fail-fast", Value::Bool(fail_fast));
-        strategy_ctx.insert("job-index", Value::Number(index as f64));
-        strategy_ctx.insert("job-total", Value::Number(total as f64));
-        strategy_ctx.insert("max-parallel", Value::Number(max_parallel as f64));
-        contexts.insert("strategy", Value::object(strategy_ctx));
-        contexts.insert("matrix", leg.clone().map_or(Value::Null, Value::object));
-        let leg_key = key(&scope, id, &name);
+        contexts.insert(
+            "strategy",
+            job_name::strategy_context(fail_fast, index, total, max_parallel),
+        );
+        contexts.insert(
+            "matrix",
+            leg.matrix.clone().map_or(Value::Null, Value::object),
+        );
+        let named = strategy::run_name(job, &contexts, &leg, &limits, dry_run.as_ref());
+        let leg_key = key(&scope, id, named.as_deref().unwrap_or(&leg.built_name));
+        let name_error = named.err();
         let (engine, workflow, scope, limits) = (
             engine.clone(),
             workflow.clone(),
@@ -343,6 +371,7 @@ async fn run_job(
         );
         let (leg_limit, job_cancel) = (leg_limit.clone(), job_cancel.clone());
         let id = id.to_string();
+        let notes = notes.clone();
         set.spawn(async move {
             if let Some(turn) = my_turn {
                 let _ = turn.await;
@@ -386,6 +415,15 @@ async fn run_job(
                     job_cancel.cancel();
                 }
             };
+            // GitHub fails a run whose `name:` cannot be evaluated.
+            if let Some(error) = name_error {
+                engine.sink.send(Event::JobStarted {
+                    job: leg_key.clone(),
+                });
+                let outcome = failed(&engine, leg_key, error.to_string(), Instant::now());
+                fail_fast_on(&outcome);
+                return outcome;
+            }
             if job.uses.is_some() {
                 let outcome = super::call::run_call(
                     engine,
@@ -434,6 +472,7 @@ async fn run_job(
                 contexts,
                 secrets,
                 services_env: services.env,
+                notes,
             };
             let outcome = run.run(job_cancel.clone()).await;
             fail_fast_on(&outcome);
@@ -515,6 +554,37 @@ fn cancelled_before_start(engine: &Engine, key: JobKey, reason: &str) -> JobOutc
     }
 }
 
+/// A dry run's job whose matrix reads a value only a real run has: reported started and
+/// succeeded at once, with a notice naming the value, so the jobs that need it still run.
+fn not_expanded(engine: &Engine, key: JobKey, read: &UnknownRead, started: Instant) -> JobOutcome {
+    engine.sink.send(Event::JobStarted { job: key.clone() });
+    engine.sink.send(Event::Annotation {
+        job: key.clone(),
+        step: None,
+        annotation: AnnotationEvent {
+            level: "notice",
+            message: format!("dry run: matrix not expanded: {read}"),
+            title: None,
+            file: None,
+            line: None,
+            col: None,
+            from_runner: true,
+        },
+    });
+    let duration = started.elapsed();
+    engine.sink.send(Event::JobFinished {
+        job: key,
+        result: Outcome::Success,
+        duration,
+        outputs: Vec::new(),
+    });
+    JobOutcome {
+        result: Outcome::Success,
+        outputs: Vec::new(),
+        duration,
+    }
+}
+
 fn failed(engine: &Engine, key: JobKey, message: String, started: Instant) -> JobOutcome {
     engine.sink.send(Event::Log {
         job: key.clone(),
@@ -555,60 +625,6 @@ fn secret_text(secrets: &Object, name: &str) -> String {
         .get(name)
         .map(super::eval::display)
         .unwrap_or_default()
-}
-
-/// Why a job's `strategy` gives no legs to run (GitHub's wording).
-#[derive(Debug, thiserror::Error)]
-pub enum StrategyError {
-    /// The matrix's expressions could not be evaluated.
-    #[error("Error when evaluating 'strategy' for job '{job}'. {source}")]
-    Evaluate {
-        job: String,
-        #[source]
-        source: ExprError,
-    },
-    /// The evaluated matrix is not one that expands into legs.
-    #[error("Error when evaluating 'strategy' for job '{job}'. {source}")]
-    Expand {
-        job: String,
-        #[source]
-        source: matrix::MatrixError,
-    },
-}
-
-/// The legs to run: (display name, matrix values), or one leg without a matrix.
-fn legs(
-    job: &Job,
-    contexts: &Object,
-    limits: &RunLimits,
-) -> Result<Vec<(String, Option<Object>)>, StrategyError> {
-    let name = job.effective_name().to_string();
-    let Some(node) = job.strategy.as_ref().and_then(|s| s.matrix.as_ref()) else {
-        return Ok(vec![(name, None)]);
-    };
-    let value = plan::node_value(node, contexts).map_err(|source| StrategyError::Evaluate {
-        job: job.id.value.clone(),
-        source,
-    })?;
-    let mut named =
-        matrix::expand_named(&value, &name).map_err(|source| StrategyError::Expand {
-            job: job.id.value.clone(),
-            source,
-        })?;
-    if named.is_empty() {
-        return Ok(vec![(name, None)]);
-    }
-    if limits.assigned {
-        // The server already named the leg (`build (linux, 18)`).
-        for leg in &mut named {
-            leg.name = name.clone();
-        }
-    }
-    Ok(named
-        .into_iter()
-        .filter(|leg| !matrix::filter(vec![leg.matrix.clone()], &limits.matrix_filter).is_empty())
-        .map(|leg| (leg.name, Some(leg.matrix)))
-        .collect())
 }
 
 /// `runs-on` labels with this leg's contexts.

@@ -255,6 +255,7 @@ impl JobState<'_> {
                 file: None,
                 line: None,
                 col: None,
+                from_runner: true,
             },
         });
     }

@@ -129,6 +129,7 @@ impl OutputReader<'_, '_> {
                     file: a.file.map(|f| self.state.masker.mask(&f).into_owned()),
                     line: a.line,
                     col: a.col,
+                    from_runner: false,
                 },
             }),
             // Without step debug GitHub writes `::debug::` lines nowhere, not even to the

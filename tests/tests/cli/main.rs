@@ -8,5 +8,6 @@ mod build_context;
 mod cli;
 mod example_hello;
 mod exec_cli;
+mod plans;
 mod register_cli;
 mod workflow_limits;

@@ -424,6 +424,7 @@ mod tests {
                     file: file.map(String::from),
                     line,
                     col: None,
+                    from_runner: false,
                 },
             };
         let rows = contents(

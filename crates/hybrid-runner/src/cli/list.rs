@@ -1,15 +1,18 @@
 //! `hybrid-runner list [-W PATH] [-E EVENT] [--json]`: the jobs the workflows would run,
 //! in `needs` stages, with matrix legs expanded.
 //!
-//! Workflows that fail to load or plan are reported on stderr (`path:line:col: message`)
-//! and left out; the others are still listed, and the exit code is 1.
+//! Workflows that fail to load or plan are reported on stderr, one line per problem
+//! (`path:line:col: message`), and left out; the others are still listed, and the exit
+//! code is 1. A job whose matrix needs values that exist only at run time (`needs`
+//! outputs, inputs nobody gave) is listed once, its matrix "computed at run time".
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use workflows::diagnostic::one_line;
 use workflows::expression::{Object, Value};
 use workflows::model::Workflow;
-use workflows::plan::{self, CalledWorkflows, Legs, PlannedJob, WorkflowPlan};
+use workflows::plan::{self, CalledWorkflows, Legs, PlanError, PlannedJob, WorkflowPlan};
 use workflows::{Diagnostic, Diagnostics};
 
 use super::{UsageError, default_workflow_paths, workflow_files};
@@ -86,12 +89,31 @@ pub(super) fn plans(args: &Args) -> anyhow::Result<(Vec<WorkflowPlan>, bool)> {
         match plan::plan_workflow_calling(&workflow, &contexts, &LocalWorkflows) {
             Ok(p) => plans.push(p),
             Err(e) => {
-                super::print_error(&e.into());
+                for line in plan_problems(&e) {
+                    eprintln!("{line}");
+                }
                 failed = true;
             }
         }
     }
     Ok((plans, failed))
+}
+
+/// A plan error as text lines, one per problem: the error and its causes on one line
+/// (`file: error when evaluating 'strategy' for job 'x': <why>`), a refused call once per
+/// problem of the call.
+fn plan_problems(error: &PlanError) -> Vec<String> {
+    if let PlanError::Call { source, .. } = error {
+        return source.iter().map(|d| format!("{error}: {d}")).collect();
+    }
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    vec![one_line(&text).into_owned()]
 }
 
 /// Called workflows of this repository (`uses: ./.github/workflows/x.yml`), read
@@ -180,7 +202,7 @@ fn runs(job: &PlannedJob, prefix: &str) -> Vec<(String, String)> {
             .map(|l| (format!("{prefix}{}", l.name), runs_on(&l.runs_on)))
             .collect(),
         Legs::Deferred { .. } => vec![(
-            format!("{prefix}{} (matrix expanded at run time)", job.name),
+            format!("{prefix}{} (matrix computed at run time)", job.name),
             runs_on(&job.runs_on),
         )],
     }

@@ -30,6 +30,7 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use hr_engine::events::{AnnotationEvent, Event, JobKey, LogKind, Outcome, StepKey};
+use workflows::diagnostic::one_line;
 
 use describe::{
     annotation_style, annotation_text, first_line, icon, job_label, outcome_style, step_detail,
@@ -286,6 +287,12 @@ impl HumanRenderer {
             LogKind::Runner => Style::Dim,
             LogKind::Debug => Style::Magenta,
         };
+        // The runner's own messages are one line each (an error quoting a multi-line
+        // `if:` included); a step's output keeps its lines.
+        let raw = match kind {
+            LogKind::Runner => one_line(raw),
+            _ => std::borrow::Cow::Borrowed(raw),
+        };
         for piece in raw.split('\n') {
             let mut text = clean_line(piece, self.options.color);
             if kind == LogKind::Debug {
@@ -321,6 +328,12 @@ impl HumanRenderer {
         out: &mut dyn Write,
     ) -> std::io::Result<()> {
         self.leave_foreign_fold(job, out)?;
+        let mut annotation = annotation.clone();
+        if annotation.from_runner {
+            // One problem, one line; a step's `::error::` keeps the lines it wrote.
+            annotation.message = one_line(&annotation.message).into_owned();
+        }
+        let annotation = &annotation;
         self.annotations.push((job_label(job), annotation.clone()));
         if self.options.nested_in_actions {
             self.printed_any = true;

@@ -86,6 +86,7 @@ fn annotation(job: &JobKey, step: &StepKey, level: &'static str, message: &str) 
             file: Some("a.rs".into()),
             line: Some(3),
             col: None,
+            from_runner: false,
         },
     }
 }
@@ -236,6 +237,7 @@ fn annotations_are_highlighted_lines() {
             file: Some("src/x.rs".into()),
             line: Some(7),
             col: Some(2),
+            from_runner: false,
         },
     };
     let plain = render(
@@ -257,6 +259,59 @@ fn annotations_are_highlighted_lines() {
 }
 
 #[test]
+fn the_runners_problems_print_on_one_line_and_step_output_keeps_its_lines() {
+    let build = job("build", "build");
+    let s = step(0, "Run echo");
+    let expression = "Error parsing fromJson: empty input. Located at position 34 within expression: github.event_name == 'push' &&\n    fromJSON('x')\n";
+    let problem = Event::Annotation {
+        job: build.clone(),
+        step: Some(s.clone()),
+        annotation: AnnotationEvent {
+            level: "error",
+            message: format!("if: {expression}"),
+            title: None,
+            file: None,
+            line: None,
+            col: None,
+            from_runner: true,
+        },
+    };
+    let runner_line = Event::Log {
+        job: build.clone(),
+        step: None,
+        kind: LogKind::Runner,
+        line: format!("error: if: {expression}"),
+    };
+    let one = "Error parsing fromJson: empty input. Located at position 34 within expression: github.event_name == 'push' && fromJSON('x')";
+    let text = finish(
+        options(),
+        &[
+            problem,
+            runner_line,
+            log(&build, &s, "out\nput"),
+            job_finished(&build, Outcome::Failure, 10),
+        ],
+    );
+    assert!(
+        text.ends_with(&format!("Annotations\n  build: error: if: {one}\n")),
+        "{text}"
+    );
+    let text = render(
+        options(),
+        &[
+            Event::Log {
+                job: build.clone(),
+                step: None,
+                kind: LogKind::Runner,
+                line: format!("error: if: {expression}"),
+            },
+            log(&build, &s, "out\nput"),
+        ],
+    );
+    assert_eq!(text, format!("  error: if: {one}\n  out\n  put\n"));
+}
+
+#[test]
 fn nested_in_actions_re_emits_annotations_as_workflow_commands() {
     let build = job("build", "build (ubuntu, 18)");
     let s = step(0, "Lint");
@@ -270,6 +325,7 @@ fn nested_in_actions_re_emits_annotations_as_workflow_commands() {
             file: Some("a,b.rs".into()),
             line: Some(7),
             col: Some(2),
+            from_runner: false,
         },
     };
     let nested = RenderOptions {

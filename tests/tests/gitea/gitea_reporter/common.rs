@@ -279,6 +279,7 @@ pub async fn feed_job(
                         file: Some("a.sh".into()),
                         line: Some(3),
                         col: None,
+                        from_runner: false,
                     },
                 });
                 sink.send(Event::GroupEnded {
