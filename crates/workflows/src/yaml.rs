@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
-use serde_saphyr::{DuplicateKeyPolicy, NonFiniteFloatPolicy, Spanned};
+use serde_saphyr::{DuplicateKeyPolicy, MergeKeyPolicy, NonFiniteFloatPolicy, Spanned};
 
 use crate::diagnostic::{Diagnostic, Location};
 use crate::expression::{Object, Value};
@@ -131,6 +131,20 @@ pub const MAX_DEPTH: usize = 50;
 
 /// Parses one YAML document. An empty document (or only comments) is a `Null` node at 1:1.
 pub fn parse(text: &str, file: &str) -> Result<Node, Diagnostic> {
+    parse_with(text, file, MergeKeys::Merge)
+}
+
+/// What YAML merge keys (`<<: *anchor`) do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeKeys {
+    /// Merged into the mapping, as YAML 1.1 and Go's YAML (Gitea, Forgejo) do.
+    Merge,
+    /// Kept as an ordinary `<<` key, for the loader to refuse, as GitHub's reader does.
+    AsOrdinary,
+}
+
+/// [`parse`] with merge keys handled as `merge` says.
+pub fn parse_with(text: &str, file: &str, merge: MergeKeys) -> Result<Node, Diagnostic> {
     if text.trim().is_empty() || only_comments(text) {
         return Ok(Node::new(NodeValue::Null, Location::new(1, 1)));
     }
@@ -139,16 +153,16 @@ pub fn parse(text: &str, file: &str) -> Result<Node, Diagnostic> {
             "Remove the '!!' tag, or write the value unquoted as a plain scalar of that type.",
         ));
     }
-    match parse_tree(text) {
+    match parse_tree(text, merge) {
         Ok(root) => Ok(root),
         Err(e) => match comments::separate_comments(text) {
-            Some(fixed) => parse_tree(&fixed).map_err(|e| syntax_error(&e, &fixed, file)),
+            Some(fixed) => parse_tree(&fixed, merge).map_err(|e| syntax_error(&e, &fixed, file)),
             None => Err(syntax_error(&e, text, file)),
         },
     }
 }
 
-fn parse_tree(text: &str) -> Result<Node, serde_saphyr::Error> {
+fn parse_tree(text: &str, merge: MergeKeys) -> Result<Node, serde_saphyr::Error> {
     let mut budget = serde_saphyr::Budget::default();
     budget.max_depth = MAX_DEPTH;
     let options = serde_saphyr::options! {
@@ -157,6 +171,10 @@ fn parse_tree(text: &str) -> Result<Node, serde_saphyr::Error> {
         non_finite_float_policy: NonFiniteFloatPolicy::PassThrough,
         underscored_numbers_as_strings: true,
         strict_booleans: true,
+        merge_keys: match merge {
+            MergeKeys::Merge => MergeKeyPolicy::Merge,
+            MergeKeys::AsOrdinary => MergeKeyPolicy::AsOrdinary,
+        },
     };
     let spanned = serde_saphyr::from_str_with_options::<Spanned<Tree>>(text, options)?;
     let lines: Vec<&str> = text.lines().collect();

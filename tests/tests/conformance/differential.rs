@@ -29,10 +29,6 @@ const KNOWN: &[(&str, &str)] = &[
         "env as one expression at job and step level (as above)",
     ),
     (
-        "actionlint/err/merge_key_unsupported.yaml",
-        "our YAML reader applies merge keys ('<<'); GitHub's refuses them",
-    ),
-    (
         "actionlint/examples/invalid_action_format.yaml",
         "'uses: actions/checkout' without @ref: the runner's PipelineTemplateConverter refuses it (Expected format {org}/{repo}[/path]@ref); the TypeScript parser does not check",
     ),

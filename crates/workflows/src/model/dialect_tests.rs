@@ -146,3 +146,43 @@ fn cache_mode_and_self_repository_references() {
     );
     assert!(p[0].contains("Expected format"), "{p:?}");
 }
+
+#[test]
+fn schedules_and_merge_keys_by_platform() {
+    let schedule =
+        |cron: &str, extra: &str| format!("on:\n  schedule:\n    - cron: '{cron}'\n{extra}{JOB}");
+    assert!(problems(&schedule("@daily", ""), Dialect::Gitea).is_empty());
+    assert!(problems(&schedule("TZ=Asia/Tokyo @every 2h", ""), Dialect::Forgejo).is_empty());
+    let p = problems(&schedule("0 0 * * * *", ""), Dialect::Forgejo);
+    assert!(p[0].contains("expected exactly 5 fields, found 6"), "{p:?}");
+    let zone = schedule("0 3 * * *", "      timezone: Europe/Berlin\n");
+    assert!(problems(&zone, Dialect::Github).is_empty());
+    assert!(problems(&zone, Dialect::Gitea).is_empty());
+    let p = problems(&zone, Dialect::Forgejo);
+    assert!(
+        p[0].contains("key \"schedule\"[0] had unexpected key \"timezone\"; \"cron\" was expected"),
+        "{p:?}"
+    );
+    assert!(p[0].contains("'timezone:' is GitHub syntax"), "{p:?}");
+
+    // YAML merge keys: GitHub's reader has no such thing, Go's YAML merges.
+    let merge = "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - &s\n        run: echo one\n      - <<: *s\n        name: two\n";
+    let p = problems(merge, Dialect::Github);
+    assert!(p[0].contains("Unexpected value '<<'"), "{p:?}");
+    let w = load_as(merge, "w.yml", Dialect::Forgejo).unwrap();
+    assert_eq!(
+        w.jobs[0].steps[1].run.as_ref().map(|r| r.value.as_str()),
+        Some("echo one")
+    );
+}
+
+#[test]
+fn a_step_continue_on_error_expression_is_github_only() {
+    let text =
+        format!("on: push\n{JOB}        continue-on-error: ${{{{ matrix.experimental }}}}\n");
+    assert!(problems(&text, Dialect::Github).is_empty());
+    let p = problems(&text, Dialect::Gitea);
+    assert!(p[0].contains("must be true or false here"), "{p:?}");
+    let plain = format!("on: push\n{JOB}        continue-on-error: true\n");
+    assert!(problems(&plain, Dialect::Forgejo).is_empty());
+}

@@ -141,7 +141,17 @@ fn check_types(r: &mut Reader, event: &str, types: Types, node: &Node) {
 /// `*`, lists, ranges, steps and month and weekday names, as `@actions/workflow-parser`'s
 /// `isValidCron` checks them.
 pub(crate) fn check_cron(r: &mut Reader, cron: &str, location: Location) {
-    if !strict(r) || is_valid_cron(cron) {
+    if r.dialect.is_forge() {
+        if let Err(why) = forge_cron(cron) {
+            r.error(
+                location,
+                format!("Invalid cron expression '{cron}': {why}"),
+                "Gitea and Forgejo read schedules with robfig/cron's ParseStandard: five fields (minute hour day month weekday), a descriptor such as '@daily' or '@every 1h', optionally after 'TZ=Area/City '.",
+            );
+        }
+        return;
+    }
+    if is_valid_cron(cron) {
         return;
     }
     let mut help =
@@ -159,6 +169,119 @@ pub(crate) fn check_cron(r: &mut Reader, cron: &str, location: Location) {
         "Invalid cron expression. Expected format: '* * * * *' (minute hour day month weekday)",
         help,
     );
+}
+
+/// robfig/cron v3's `ParseStandard` (what Gitea's and Forgejo's
+/// `models/actions/schedule_spec.go` parse with): an optional `TZ=`/`CRON_TZ=` zone, then a
+/// descriptor (`@daily`, `@every 1h30m`, ...) or five fields, each a list of `*`, `?`,
+/// numbers, names and ranges, with steps. The error says what robfig's would.
+pub(crate) fn forge_cron(cron: &str) -> Result<(), String> {
+    let mut spec = cron.trim();
+    for prefix in ["TZ=", "CRON_TZ="] {
+        if let Some(rest) = spec.strip_prefix(prefix) {
+            let (zone, after) = rest
+                .split_once(' ')
+                .ok_or("missing the schedule after the time zone")?;
+            if zone.is_empty() {
+                return Err("empty time zone".into());
+            }
+            spec = after.trim();
+        }
+    }
+    if let Some(descriptor) = spec.strip_prefix('@') {
+        return match descriptor {
+            "yearly" | "annually" | "monthly" | "weekly" | "daily" | "midnight" | "hourly" => {
+                Ok(())
+            }
+            _ => match descriptor.strip_prefix("every ") {
+                Some(duration) if go_duration(duration.trim()) => Ok(()),
+                Some(duration) => Err(format!("failed to parse duration @every {duration}")),
+                None => Err(format!("unrecognized descriptor: @{descriptor}")),
+            },
+        };
+    }
+    let fields: Vec<&str> = spec.split_whitespace().collect();
+    if fields.len() != 5 {
+        return Err(format!("expected exactly 5 fields, found {}", fields.len()));
+    }
+    for (field, range) in fields.iter().zip(FIELDS.iter()) {
+        for part in field.split(',') {
+            forge_range(part, range)?;
+        }
+    }
+    Ok(())
+}
+
+/// One comma-separated part of a robfig field: `*`/`?`, `a`, `a-b`, each with `/step`.
+fn forge_range(part: &str, range: &Range) -> Result<(), String> {
+    let (span, step) = match part.split_once('/') {
+        Some((span, step)) => (span, Some(step)),
+        None => (part, None),
+    };
+    let (low, high) = if span == "*" || span == "?" {
+        (range.min, range.max)
+    } else {
+        let (a, b) = span.split_once('-').unwrap_or((span, span));
+        let value = |text: &str| {
+            name_number(text, range)
+                .or_else(|| text.parse::<u32>().ok())
+                .ok_or_else(|| format!("failed to parse int from {text}"))
+        };
+        (value(a)?, value(b)?)
+    };
+    if let Some(step) = step {
+        let n: u32 = step
+            .parse()
+            .map_err(|_| format!("failed to parse int from {step}"))?;
+        if n == 0 {
+            return Err(format!("step of range should be a positive number: {part}"));
+        }
+    }
+    if low < range.min {
+        return Err(format!(
+            "beginning of range ({low}) below minimum ({}): {part}",
+            range.min
+        ));
+    }
+    if high > range.max {
+        return Err(format!(
+            "end of range ({high}) above maximum ({}): {part}",
+            range.max
+        ));
+    }
+    if low > high {
+        return Err(format!(
+            "beginning of range ({low}) beyond end of range ({high}): {part}"
+        ));
+    }
+    Ok(())
+}
+
+/// Go's `time.ParseDuration` syntax: numbers (with an optional fraction), each followed by
+/// a unit (`ns`, `us`, `µs`, `ms`, `s`, `m`, `h`).
+fn go_duration(text: &str) -> bool {
+    let mut rest = text;
+    if rest.is_empty() {
+        return false;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if digits == 0 || rest[..digits].parse::<f64>().is_err() {
+            return false;
+        }
+        rest = &rest[digits..];
+        let Some(unit) = ["ns", "us", "µs", "ms", "s", "m", "h"]
+            .iter()
+            .filter(|u| rest.starts_with(**u))
+            .max_by_key(|u| u.len())
+        else {
+            return false;
+        };
+        rest = &rest[unit.len()..];
+    }
+    true
 }
 
 struct Range {
@@ -289,6 +412,41 @@ fn valid_part(value: &str, range: &Range, separators: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crons_as_robfig_cron_parses_them_for_gitea_and_forgejo() {
+        for ok in [
+            "@daily",
+            "@hourly",
+            "@every 1h30m",
+            "@every 90s",
+            "TZ=Europe/Berlin 0 3 * * *",
+            "CRON_TZ=UTC @weekly",
+            "*/15 * * * *",
+            "0 0 ? * MON-FRI",
+            "0 12 1 jan,jul sun",
+        ] {
+            assert_eq!(forge_cron(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("every day at noon", "expected exactly 5 fields, found 4"),
+            ("0 0 * * * *", "expected exactly 5 fields, found 6"),
+            ("@fortnightly", "unrecognized descriptor: @fortnightly"),
+            ("@every soon", "failed to parse duration @every soon"),
+            ("60 * * * *", "end of range (60) above maximum (59): 60"),
+            ("* * 0 * *", "beginning of range (0) below minimum (1): 0"),
+            (
+                "*/0 * * * *",
+                "step of range should be a positive number: */0",
+            ),
+            (
+                "5-1 * * * *",
+                "beginning of range (5) beyond end of range (1): 5-1",
+            ),
+        ] {
+            assert_eq!(forge_cron(bad), Err(why.to_string()), "{bad}");
+        }
+    }
 
     #[test]
     fn crons_as_the_typescript_parser_checks_them() {

@@ -69,7 +69,14 @@ pub fn load_with_outside_jobs(
     outside: &[String],
     dialect: Dialect,
 ) -> Result<Workflow, Diagnostics> {
-    let root = yaml::parse(text, file).map_err(|d| Diagnostics(vec![d]))?;
+    // GitHub's reader takes `<<` as an ordinary key (refused by the loader); Go's YAML, which
+    // Gitea and Forgejo read with, merges it.
+    let merge = if dialect.is_forge() {
+        yaml::MergeKeys::Merge
+    } else {
+        yaml::MergeKeys::AsOrdinary
+    };
+    let root = yaml::parse_with(text, file, merge).map_err(|d| Diagnostics(vec![d]))?;
     if root.is_null() {
         return Err(Diagnostics(vec![
             Diagnostic::new(

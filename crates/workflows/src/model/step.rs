@@ -83,6 +83,18 @@ fn read_step(r: &mut Reader, node: &Node) -> Option<Step> {
             "if" => step.condition = read_condition(r, value, Scope::StepIf),
             "timeout-minutes" => step.timeout_minutes = r.number(value, Scope::Step),
             "run" => step.run = r.string(value, Scope::Step),
+            "continue-on-error" if r.dialect.is_forge() && value.as_str().is_some() => {
+                // Gitea's and Forgejo's job parser decodes a step's `continue-on-error` as a
+                // boolean (`jobparser/model.go`): an expression makes the run fail to start.
+                r.error(
+                    value.location,
+                    "A step's continue-on-error must be true or false here",
+                    format!(
+                        "An expression in a step's continue-on-error is GitHub syntax; {}, whose server refuses the whole run ('Unable to parse jobs'). Write true or false.",
+                        r.dialect.read_as()
+                    ),
+                );
+            }
             "continue-on-error" => step.continue_on_error = r.boolean(value, Scope::Step),
             "env" => step.env = r.string_map(value, Scope::Step),
             "working-directory" => step.working_directory = r.non_empty_string(value, Scope::Step),

@@ -6,6 +6,7 @@
 
 use crate::yaml::{Node, NodeValue};
 
+use super::dialect::Dialect;
 use super::event_checks;
 use super::expressions::Scope;
 use super::reader::{Reader, WANT_SEQUENCE, WANT_STRING};
@@ -119,16 +120,34 @@ fn read_schedule(r: &mut Reader, node: &Node) -> Vec<Cron> {
         return Vec::new();
     };
     let mut crons = Vec::new();
-    for item in items {
-        let Some(entries) = r.mapping(item, Some(&["cron", "timezone"])) else {
+    for (index, item) in items.iter().enumerate() {
+        // GitHub knows `cron` and `timezone`; Gitea reads `cron` and ignores the rest;
+        // Forgejo refuses any other key (forgejo-runner's `act/jobparser/model.go`).
+        let known: Option<&[&str]> = match r.dialect {
+            Dialect::Github => Some(&["cron", "timezone"]),
+            Dialect::Gitea | Dialect::Forgejo => None,
+        };
+        let Some(entries) = r.mapping(item, known) else {
             continue;
         };
         let mut cron = None;
         let mut timezone = None;
-        for (key, _, value) in entries {
+        for (key, key_node, value) in entries {
             match key {
                 "cron" => cron = r.non_empty_string(value, Scope::None),
-                _ => timezone = r.non_empty_string(value, Scope::None),
+                "timezone" if r.dialect == Dialect::Github => {
+                    timezone = r.non_empty_string(value, Scope::None);
+                }
+                _ if r.dialect == Dialect::Forgejo => r.error(
+                    key_node.location,
+                    format!("key \"schedule\"[{index}] had unexpected key \"{key}\"; \"cron\" was expected"),
+                    if key == "timezone" {
+                        format!("'timezone:' is GitHub syntax; {}. Put the zone in the cron string instead: 'TZ=Europe/Berlin 0 3 * * *'.", r.dialect.read_as())
+                    } else {
+                        "Forgejo's schedule entries hold only 'cron:'.".to_string()
+                    },
+                ),
+                _ => {}
             }
         }
         match cron {
