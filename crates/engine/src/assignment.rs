@@ -201,6 +201,7 @@ pub async fn run_assignment(
                 (id.clone(), outcome)
             })
             .collect(),
+        cache: crate::cache_mode::CacheAccess::UNLIMITED,
     };
     let workflow = Arc::new(assignment.workflow);
     let mut outcomes = schedule::run_workflow(engine, workflow, scope, limits).await;

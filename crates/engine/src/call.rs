@@ -209,6 +209,7 @@ async fn call(
         only: Vec::new(),
         depth: scope.depth + 1,
         given_needs: Vec::new(),
+        cache: crate::cache_mode::job_access(caller, job, &engine.run.event_name, scope.cache).0,
     };
     let limits = RunLimits {
         cancel,

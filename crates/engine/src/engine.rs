@@ -15,8 +15,9 @@ use hr_process::host::StopPolicy;
 /// so that each carries a token of its own.
 pub trait JobServicesEnv: Send + Sync + std::fmt::Debug {
     /// The variables of the job `job` (its id and display name in the run) and the
-    /// values among them to mask.
-    fn job_env(&self, job: &JobKey) -> JobServicesVars;
+    /// values among them to mask. `cache_mode` is the job's effective `cache-mode:` when
+    /// something limits it, for its token to carry.
+    fn job_env(&self, job: &JobKey, cache_mode: Option<&str>) -> JobServicesVars;
 }
 
 /// What [`JobServicesEnv::job_env`] gives a job.

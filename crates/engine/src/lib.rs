@@ -17,6 +17,7 @@
 
 pub mod action;
 pub mod assignment;
+pub mod cache_mode;
 pub mod call;
 pub mod checkout;
 pub mod commands;
@@ -311,6 +312,7 @@ pub async fn run(
                 .collect(),
             depth: 0,
             given_needs: Vec::new(),
+            cache: cache_mode::CacheAccess::UNLIMITED,
         };
         let (engine, limits) = (engine.clone(), limits.clone());
         runs.spawn(async move {

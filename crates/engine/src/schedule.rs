@@ -16,6 +16,7 @@ use workflows::expression::{Object, Value};
 use workflows::model::{CallSecrets, Job, Workflow};
 use workflows::plan::{self, JobResult, UnknownRead, job_name};
 
+use super::cache_mode::CacheAccess;
 use super::call::CallError;
 use super::contexts::github_context;
 use super::engine::Engine;
@@ -39,6 +40,8 @@ pub struct WorkflowScope {
     /// Jobs that ran elsewhere, with their results and outputs (a Gitea task's `needs`):
     /// the workflow's jobs may need them as if they were its own finished jobs.
     pub given_needs: Vec<(String, JobOutcome)>,
+    /// The most cache access the caller allows (a called workflow's jobs get no more).
+    pub cache: CacheAccess,
 }
 
 /// Shared by all jobs of the whole run.
@@ -452,11 +455,24 @@ async fn run_job(
                     duration: std::time::Duration::ZERO,
                 };
             };
-            let services = engine
+            let (cache, cache_warning) =
+                crate::cache_mode::job_access(&workflow, job, &engine.run.event_name, scope.cache);
+            let mut services = engine
                 .job_services
                 .as_ref()
-                .map(|s| s.job_env(&leg_key))
+                .map(|s| s.job_env(&leg_key, cache.token_mode()))
                 .unwrap_or_default();
+            // A declared `cache-mode:` reaches the steps, as the runner exports
+            // `actions_cache_mode`; the job's set-up lines say it, as GitHub's do.
+            let mut notes = notes;
+            if cache.declared {
+                let mode = cache.mode().as_str();
+                services
+                    .env
+                    .push(("ACTIONS_CACHE_MODE".to_string(), mode.to_string()));
+                notes.push(format!("Cache mode: {mode}"));
+            }
+            notes.extend(cache_warning);
             let secrets = scope
                 .secrets
                 .values()

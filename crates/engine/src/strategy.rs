@@ -298,6 +298,7 @@ jobs:
             only: Vec::new(),
             depth: 0,
             given_needs: Vec::new(),
+            cache: crate::cache_mode::CacheAccess::UNLIMITED,
         };
         let dispatch = dry_run_unknowns(&w, &scope, "workflow_dispatch");
         assert_eq!(dispatch.inputs, ["list"]);

@@ -177,10 +177,18 @@ pub async fn run_task(
     // The cache (v1: a Gitea job's results URL is the instance's), scoped to the
     // repository; its token is masked like a secret.
     let text = |k: &str| context.get(k).map(display).unwrap_or_default();
-    let (cache_env, cache_token) =
-        settings
-            .cache
-            .job_env(&text("repository"), &text("run_id"), &task.id.to_string());
+    let (cache_access, _) = hr_engine::cache_mode::job_access(
+        &workflow,
+        job,
+        &text("event_name"),
+        hr_engine::cache_mode::CacheAccess::UNLIMITED,
+    );
+    let (cache_env, cache_token) = settings.cache.job_env(
+        &text("repository"),
+        &text("run_id"),
+        &task.id.to_string(),
+        cache_access.token_mode(),
+    );
     for (k, v) in cache_env {
         hr_engine::eval::upsert(&mut env, k, v);
     }

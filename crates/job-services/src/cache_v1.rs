@@ -78,6 +78,9 @@ pub async fn lookup(
         Ok(c) => c,
         Err(r) => return r.into_response(),
     };
+    if !claims.may_restore() {
+        return error(StatusCode::FORBIDDEN, claims.refusal("restore"));
+    }
     let keys: Vec<String> = query
         .keys
         .split(',')
@@ -115,6 +118,9 @@ pub async fn reserve(
         Ok(c) => c,
         Err(r) => return r.into_response(),
     };
+    if !claims.may_save() {
+        return error(StatusCode::FORBIDDEN, claims.refusal("save"));
+    }
     if let Some(size) = body.cache_size
         && size > services.cache_limit
     {

@@ -128,6 +128,17 @@ pub async fn call(
     let owner = format!("{}:{}", claims.run, claims.job);
     let (key, version) = (text(&body, "key"), text(&body, "version"));
     let store = &services.cache;
+    // `cache-mode:` as GitHub's cache service enforces it.
+    let refused = match method.as_str() {
+        "CreateCacheEntry" | "FinalizeCacheEntryUpload" if !claims.may_save() => {
+            Some(claims.refusal("save"))
+        }
+        "GetCacheEntryDownloadURL" if !claims.may_restore() => Some(claims.refusal("restore")),
+        _ => None,
+    };
+    if let Some(message) = refused {
+        return twirp_error(StatusCode::FORBIDDEN, "permission_denied", &message);
+    }
     match method.as_str() {
         "CreateCacheEntry" => match store.reserve(&claims.repo, &key, &version, &owner) {
             Ok(id) => Json(json!({

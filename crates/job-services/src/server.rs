@@ -136,10 +136,13 @@ impl JobServices {
     }
 
     /// A token for a job of `repo`'s run `run`.
-    pub fn token(&self, repo: &str, run: &str, job: &str) -> String {
-        self.services
-            .key
-            .sign(&Claims::new(repo, run, job, Duration::from_secs(24 * 3600)))
+    /// `cache_mode` is the job's declared `cache-mode:`, which the token carries and the
+    /// cache endpoints enforce.
+    pub fn token(&self, repo: &str, run: &str, job: &str, cache_mode: Option<&str>) -> String {
+        self.services.key.sign(
+            &Claims::new(repo, run, job, Duration::from_secs(24 * 3600))
+                .with_cache_mode(cache_mode),
+        )
     }
 
     /// The environment a job's steps get to reach the cache: `ACTIONS_CACHE_URL` (v1,
@@ -223,12 +226,14 @@ pub enum CacheAccess {
 
 impl CacheAccess {
     /// The variables of a job of `repo`'s run `run` (the v1 protocol: a Gitea or Forgejo
-    /// job's results URL is its server's), and the value to mask.
+    /// job's results URL is its server's), and the value to mask. `cache_mode` is the job's
+    /// declared `cache-mode:` (enforced by this runner's own server only).
     pub fn job_env(
         &self,
         repo: &str,
         run: &str,
         job: &str,
+        cache_mode: Option<&str>,
     ) -> (Vec<(String, String)>, Option<String>) {
         match self {
             CacheAccess::None => (Vec::new(), None),
@@ -240,7 +245,7 @@ impl CacheAccess {
                 None,
             ),
             CacheAccess::Own(services) => {
-                let token = services.token(repo, run, job);
+                let token = services.token(repo, run, job, cache_mode);
                 (services.job_env(&token, false), Some(token))
             }
         }

@@ -31,6 +31,10 @@ pub struct Claims {
     pub exp: u64,
     /// Issued at, seconds since the epoch.
     pub iat: u64,
+    /// The job's `cache-mode:` (`read`, `write`, `write-only`, `none`) when it declared one,
+    /// which the cache service enforces as GitHub's does; absent is `write`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_mode: Option<String>,
 }
 
 impl Claims {
@@ -44,7 +48,35 @@ impl Claims {
             scp: format!("Actions.Results:{run}:{job}"),
             exp: now + lifetime.as_secs(),
             iat: now,
+            cache_mode: None,
         }
+    }
+
+    /// These claims, limited to `cache_mode`.
+    pub fn with_cache_mode(mut self, cache_mode: Option<&str>) -> Claims {
+        self.cache_mode = cache_mode.map(str::to_string);
+        self
+    }
+
+    /// Whether the job may restore caches (`read` and `write`).
+    pub fn may_restore(&self) -> bool {
+        matches!(self.cache_mode.as_deref(), None | Some("read" | "write"))
+    }
+
+    /// Whether the job may save caches (`write` and `write-only`).
+    pub fn may_save(&self) -> bool {
+        matches!(
+            self.cache_mode.as_deref(),
+            None | Some("write" | "write-only")
+        )
+    }
+
+    /// Why a restore or a save is refused: the job's mode and what it allows.
+    pub fn refusal(&self, what: &str) -> String {
+        format!(
+            "this job's cache-mode is '{}', which does not allow cache {what}s; set cache-mode: write on the job (or the workflow) to allow them",
+            self.cache_mode.as_deref().unwrap_or("write")
+        )
     }
 }
 
@@ -183,6 +215,26 @@ pub fn now_secs() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cache_mode_travels_in_the_token_and_limits_restores_and_saves() {
+        let key = TokenKey::random().unwrap();
+        let claims = |mode: Option<&str>| {
+            let token = key.sign(
+                &Claims::new("o/r", "1", "build", Duration::from_secs(60)).with_cache_mode(mode),
+            );
+            key.verify(&token).unwrap()
+        };
+        let all = claims(None);
+        assert!(all.may_restore() && all.may_save());
+        let read = claims(Some("read"));
+        assert!(read.may_restore() && !read.may_save());
+        assert!(read.refusal("save").contains("cache-mode is 'read'"));
+        let write_only = claims(Some("write-only"));
+        assert!(!write_only.may_restore() && write_only.may_save());
+        let none = claims(Some("none"));
+        assert!(!none.may_restore() && !none.may_save());
+    }
 
     #[test]
     fn tokens_verify_only_with_their_key_and_until_they_expire() {

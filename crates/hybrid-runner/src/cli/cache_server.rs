@@ -88,7 +88,7 @@ impl ExecServices {
 }
 
 impl JobServicesEnv for ExecServices {
-    fn job_env(&self, job: &JobKey) -> JobServicesVars {
+    fn job_env(&self, job: &JobKey, cache_mode: Option<&str>) -> JobServicesVars {
         // `Actions.Results:<run>:<job>` is split at spaces and colons: the job's id and a
         // hash of its display name (matrix legs share the id).
         let leg: String = {
@@ -96,9 +96,12 @@ impl JobServicesEnv for ExecServices {
             let digest = sha2::Sha256::digest(job.name.as_bytes());
             digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
         };
-        let token = self
-            .services
-            .token(&self.repo, &self.run, &format!("{}-{leg}", job.id));
+        let token = self.services.token(
+            &self.repo,
+            &self.run,
+            &format!("{}-{leg}", job.id),
+            cache_mode,
+        );
         JobServicesVars {
             env: self.services.job_env(&token, true),
             masks: vec![token],

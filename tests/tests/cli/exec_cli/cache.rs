@@ -312,3 +312,81 @@ jobs:
     assert!(out.contains("lookup answered 204"), "{}", run.all());
     assert!(out.contains("a forged token answered 401"), "{}", run.all());
 }
+
+#[test]
+fn cache_mode_limits_what_each_job_may_do_and_reaches_its_steps() {
+    let Some((repo, args)) = cache_repo(
+        r#"on: push
+cache-mode: read
+jobs:
+  write-only:
+    cache-mode: write-only
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "mode=$ACTIONS_CACHE_MODE"
+      - run: node cache.mjs make d 200000
+      - run: node cache.mjs save d wo-key
+      - run: node cache.mjs restore d wo-key
+  read:
+    needs: write-only
+    runs-on: ubuntu-latest
+    steps:
+      - run: node cache.mjs restore d wo-key
+      - run: node cache.mjs make d 200000
+      - run: node cache.mjs save d read-key
+      # A client that does not read ACTIONS_CACHE_MODE: the server refuses it.
+      - run: node cache.mjs save d read-key
+        env:
+          ACTIONS_CACHE_MODE: ''
+  none:
+    needs: read
+    cache-mode: none
+    runs-on: ubuntu-latest
+    steps:
+      - run: node cache.mjs restore d wo-key
+"#,
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = exec_cache(&repo, &args, &dir.path().join("cache"), &[]);
+    run.assert_code(0);
+    let out = run.all();
+    // Declared modes are shown when the job starts and exported to its steps.
+    assert!(out.contains("Cache mode: write-only"), "{out}");
+    assert!(out.contains("Cache mode: read"), "{out}");
+    assert!(out.contains("mode=write-only"), "{out}");
+    // write-only saves but cannot restore even what it saved.
+    let id = value_after(&out, "saved wo-key id=").unwrap();
+    assert!(id.parse::<i64>().unwrap() > 0, "{out}");
+    assert!(out.contains("restore wo-key -> miss"), "{out}");
+    assert!(
+        out.contains(
+            "Cache restore skipped: the effective cache-mode 'write-only' does not permit reads."
+        ),
+        "{out}"
+    );
+    // read (the workflow's mode) restores it, and cannot save.
+    assert!(out.contains("restore wo-key -> wo-key"), "{out}");
+    assert!(
+        out.contains("Cache save skipped: the effective cache-mode 'read' does not permit writes."),
+        "{out}"
+    );
+    let saves: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_once("saved read-key id=").map(|(_, id)| id.trim()))
+        .collect();
+    assert_eq!(saves, ["-1", "-1"], "{out}");
+    // The server refused the client that ignores the mode: only wo-key was stored.
+    let stored: Vec<String> = std::fs::read_dir(dir.path().join("cache/cache/entries"))
+        .unwrap()
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            (path.extension()? == "json").then(|| std::fs::read_to_string(path).ok())?
+        })
+        .collect();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert!(stored[0].contains("wo-key"), "{stored:?}");
+    // none: nothing.
+    assert_eq!(out.matches("restore wo-key -> miss").count(), 2, "{out}");
+}
