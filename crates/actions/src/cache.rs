@@ -235,8 +235,9 @@ impl ActionCache {
                 repo,
                 path,
                 git_ref,
+                host,
             } => {
-                let dir = self.fetch(owner, repo, git_ref)?;
+                let dir = self.fetch_from(host.as_deref(), owner, repo, git_ref)?;
                 inside(&dir, dir.join(path))
             }
         }

@@ -152,11 +152,14 @@ pub enum WorkflowRef {
     /// kept as `./...`.
     Local { path: String },
     /// `owner/repo/.github/workflows/x.yml@ref`; `path` is `.github/workflows/x.yml`.
+    /// Gitea's and Forgejo's runners also take `https://host/owner/repo/.gitea/workflows/x.yml@ref`
+    /// (act's `reusable_workflow.go`), fetched from `host`, and their own folders.
     Remote {
         owner: String,
         repo: String,
         path: String,
         git_ref: String,
+        host: Option<String>,
     },
 }
 
@@ -190,6 +193,7 @@ impl WorkflowRef {
                 path: text.to_string(),
             });
         }
+        let (host, text) = split_host(text).map_err(|why| invalid(&why))?;
         let (owner, repo, path, git_ref) = split_remote(text).map_err(|why| invalid(&why))?;
         check_workflow_path(&path).map_err(|why| invalid(&why))?;
         Ok(WorkflowRef::Remote {
@@ -197,6 +201,7 @@ impl WorkflowRef {
             repo,
             path,
             git_ref,
+            host,
         })
     }
 }
@@ -210,7 +215,13 @@ impl fmt::Display for WorkflowRef {
                 repo,
                 path,
                 git_ref,
-            } => write!(f, "{owner}/{repo}/{path}@{git_ref}"),
+                host,
+            } => {
+                if let Some(host) = host {
+                    write!(f, "{host}/")?;
+                }
+                write!(f, "{owner}/{repo}/{path}@{git_ref}")
+            }
         }
     }
 }
@@ -281,7 +292,16 @@ fn check_local_path(text: &str) -> Result<(), String> {
 
 /// GitHub only runs reusable workflows stored directly in `.github/workflows/`.
 fn check_workflow_path(path: &str) -> Result<(), String> {
-    let Some(file) = path.strip_prefix(".github/workflows/") else {
+    // GitHub's folder, and Gitea's and Forgejo's, whose runners read called workflows from
+    // them (the loader refuses the latter in a workflow read as GitHub).
+    let folder = [
+        ".github/workflows/",
+        ".gitea/workflows/",
+        ".forgejo/workflows/",
+    ]
+    .iter()
+    .find_map(|f| path.strip_prefix(f));
+    let Some(file) = folder else {
         return Err(
             "a reusable workflow must be a file in `.github/workflows/`, e.g. `./.github/workflows/build.yml` or `owner/repo/.github/workflows/build.yml@v1`"
                 .to_string(),

@@ -151,8 +151,22 @@ fn workflow_refs() {
             repo: "repo".into(),
             path: ".github/workflows/x.yml".into(),
             git_ref: "v2".into(),
+            host: None,
         }
     );
+    // Gitea's and Forgejo's absolute form and folders.
+    let absolute = "https://codeberg.org/o/actions/.gitea/workflows/release.yaml@main";
+    assert_eq!(
+        WorkflowRef::parse(absolute).unwrap(),
+        WorkflowRef::Remote {
+            owner: "o".into(),
+            repo: "actions".into(),
+            path: ".gitea/workflows/release.yaml".into(),
+            git_ref: "main".into(),
+            host: Some("https://codeberg.org".into()),
+        }
+    );
+    assert_eq!(WorkflowRef::parse(absolute).unwrap().to_string(), absolute);
     for (uses, expected) in [
         ("owner/repo/.github/workflows/x.yml", "needs a version"),
         ("owner/repo@v1", "`.github/workflows/`"),

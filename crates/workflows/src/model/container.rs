@@ -80,7 +80,10 @@ pub(crate) fn read_container(r: &mut Reader, node: &Node, service: bool) -> Opti
             ),
         }
     }
-    if container.image.is_none() && !has_key(node, "image") {
+    // Gitea's and Forgejo's runners take a job container without an image for the image of
+    // the job's label (forgejo-runner's schema does not require `image`).
+    let image_required = service || !r.dialect.is_forge();
+    if image_required && container.image.is_none() && !has_key(node, "image") {
         r.error(
             node.location,
             "Container image cannot be empty",

@@ -186,3 +186,43 @@ fn a_step_continue_on_error_expression_is_github_only() {
     let plain = format!("on: push\n{JOB}        continue-on-error: true\n");
     assert!(problems(&plain, Dialect::Forgejo).is_empty());
 }
+
+#[test]
+fn what_gitea_and_forgejo_runners_take_that_github_refuses() {
+    // A call job with `runs-on` (the runner that runs the call), by a full URL.
+    let call = "on: push\njobs:\n  call:\n    runs-on: docker\n    uses: https://codeberg.org/o/r/.forgejo/workflows/x.yml@main\n";
+    assert!(
+        problems(call, Dialect::Forgejo).is_empty(),
+        "{:?}",
+        problems(call, Dialect::Forgejo)
+    );
+    assert!(problems(call, Dialect::Gitea).is_empty());
+    assert!(!problems(call, Dialect::Github).is_empty());
+    // A runner job with only runs-on and steps is still a runner job.
+    assert!(problems(&format!("on: push\n{JOB}"), Dialect::Gitea).is_empty());
+    // A job container without an image takes the label's image.
+    let no_image = "on: push\njobs:\n  a:\n    runs-on: x\n    container:\n      volumes: [/srv/cache:/cache]\n    steps:\n      - run: echo\n";
+    assert!(problems(no_image, Dialect::Gitea).is_empty());
+    let p = problems(no_image, Dialect::Github);
+    assert!(p[0].contains("Container image cannot be empty"), "{p:?}");
+    // Duplicate step ids: the later step's results win.
+    let twice = "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - id: up\n        run: echo 1\n      - id: up\n        run: echo 2\n";
+    assert!(problems(twice, Dialect::Forgejo).is_empty());
+    assert!(!problems(twice, Dialect::Github).is_empty());
+    // A need of a job that does not exist is dropped.
+    let needs = "on: push\njobs:\n  r:\n    runs-on: x\n    steps:\n      - run: echo\n  a:\n    needs: missing\n    runs-on: x\n    steps:\n      - run: echo\n  b:\n    needs: a\n    runs-on: x\n    steps:\n      - run: echo\n";
+    let w = load_as(needs, "w.yml", Dialect::Gitea).unwrap();
+    assert!(w.jobs[1].needs.is_empty());
+    let p = problems(needs, Dialect::Github);
+    assert!(p[0].contains("depends on unknown job 'missing'"), "{p:?}");
+}
+
+#[test]
+fn forgejo_refuses_declared_secrets_of_a_called_workflow() {
+    let text =
+        format!("on:\n  workflow_call:\n    secrets:\n      TOKEN:\n        required: true\n{JOB}");
+    assert!(problems(&text, Dialect::Github).is_empty());
+    assert!(problems(&text, Dialect::Gitea).is_empty());
+    let p = problems(&text, Dialect::Forgejo);
+    assert!(p[0].contains("but key \"secrets\" was found"), "{p:?}");
+}

@@ -34,6 +34,24 @@ const RUNNER_JOB_KEYS: &[&str] = &[
     "cache-mode",
 ];
 
+/// The keys a reusable-workflow call takes on Gitea and Forgejo: GitHub's and `runs-on`
+/// and `container` (Forgejo's schema's `workflow-job`; neither server expands the call, a
+/// runner chosen by `runs-on` runs it).
+const FORGE_CALL_JOB_KEYS: &[&str] = &[
+    "name",
+    "uses",
+    "with",
+    "secrets",
+    "needs",
+    "if",
+    "permissions",
+    "concurrency",
+    "strategy",
+    "cache-mode",
+    "runs-on",
+    "container",
+];
+
 const CALL_JOB_KEYS: &[&str] = &[
     "name",
     "uses",
@@ -131,7 +149,22 @@ pub(crate) fn read_jobs(r: &mut Reader, node: &Node) -> Vec<Job> {
 
 fn read_job(r: &mut Reader, id: Located<String>, node: &Node) -> Option<Job> {
     let entries = r.mapping(node, None)?;
-    let (kinds, entries) = discriminate(r, entries, &[RUNNER_JOB_KEYS, CALL_JOB_KEYS], JOB_KINDS);
+    let call_keys = if r.dialect.is_forge() {
+        FORGE_CALL_JOB_KEYS
+    } else {
+        CALL_JOB_KEYS
+    };
+    let (mut kinds, entries) = discriminate(r, entries, &[RUNNER_JOB_KEYS, call_keys], JOB_KINDS);
+    // `runs-on` and `container`, which both kinds take on Gitea and Forgejo, do not make a
+    // job a call without `uses`.
+    if r.dialect.is_forge()
+        && kinds.len() > 1
+        && entries
+            .iter()
+            .any(|(key, _, _)| matches!(*key, "runs-on" | "container"))
+    {
+        kinds = vec![0];
+    }
     let mut job = Job {
         id,
         name: None,
@@ -253,10 +286,18 @@ fn read_snapshot(r: &mut Reader, node: &Node) {
 /// A called workflow is `./<path>` or `$/<path>` (GitHub's self-repository form) in this
 /// repository, or `{owner}/{repo}/<path>@{ref}`.
 fn check_workflow_reference(r: &mut Reader, uses: &Located<String>) {
-    let text = uses.value.as_str();
-    if text.starts_with("./") || text.len() > 2 && text.starts_with("$/") {
+    let full = uses.value.as_str();
+    if full.starts_with("./") || full.len() > 2 && full.starts_with("$/") {
         return;
     }
+    // Gitea's and Forgejo's runners also take the host in front (act's
+    // `reusable_workflow.go`) and their own workflow folders.
+    let absolute = ["https://", "http://"]
+        .iter()
+        .find_map(|scheme| full.strip_prefix(scheme))
+        .filter(|_| r.dialect.is_forge())
+        .and_then(|after| after.split_once('/').map(|(_, rest)| rest));
+    let text = absolute.unwrap_or(full);
     let valid = text.split_once('@').is_some_and(|(path, reference)| {
         let parts: Vec<&str> = path.split('/').collect();
         parts.len() >= 3 && parts.iter().all(|p| !p.is_empty()) && !reference.is_empty()
@@ -265,7 +306,7 @@ fn check_workflow_reference(r: &mut Reader, uses: &Located<String>) {
         r.error(
             uses.location,
             format!(
-                "Invalid workflow reference '{text}'. Use '{{owner}}/{{repo}}/.github/workflows/{{file}}@{{ref}}' or './.github/workflows/{{file}}'."
+                "Invalid workflow reference '{full}'. Use '{{owner}}/{{repo}}/.github/workflows/{{file}}@{{ref}}' or './.github/workflows/{{file}}'."
             ),
             "For example 'octo-org/ci/.github/workflows/build.yml@v1' or './.github/workflows/build.yml'.",
         );

@@ -160,6 +160,9 @@ fn read_workflow(r: &mut Reader, root: &Node, outside: &[String]) -> Option<Work
                     "Add a job under 'jobs:', for example 'build:' with 'runs-on:' and 'steps:'.",
                 );
             }
+            if r.dialect.is_forge() {
+                needs::drop_unknown_needs(&mut workflow.jobs, outside);
+            }
             needs::check_needs(r, &workflow.jobs, outside, node.location);
         }
     }

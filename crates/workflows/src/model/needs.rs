@@ -79,3 +79,14 @@ pub(crate) fn check_needs(
         }
     }
 }
+
+/// Gitea and Forgejo drop a `needs:` naming a job the workflow does not have, and the job
+/// runs as if it were not there (their servers' `job_emitter` resolves needs by the jobs
+/// that exist).
+pub(crate) fn drop_unknown_needs(jobs: &mut [Job], outside: &[String]) {
+    let ids: Vec<String> = jobs.iter().map(|j| j.id.value.clone()).collect();
+    for job in jobs.iter_mut() {
+        job.needs
+            .retain(|n| ids.contains(&n.value) || outside.contains(&n.value));
+    }
+}

@@ -179,7 +179,8 @@ fn check_uses(r: &mut Reader, uses: &Located<String>) {
     }
 }
 
-/// Explicit ids must be valid identifiers and unique within the job (ignoring case).
+/// Explicit ids must be valid identifiers and, on GitHub, unique within the job (ignoring
+/// case).
 fn check_explicit_ids(r: &mut Reader, steps: &[Step]) {
     let mut seen: HashSet<String> = HashSet::new();
     for id in steps.iter().filter_map(|s| s.id.as_ref()) {
@@ -187,7 +188,9 @@ fn check_explicit_ids(r: &mut Reader, steps: &[Step]) {
             r.error(id.location, problem, IDENTIFIER_RULES);
             continue;
         }
-        if !seen.insert(id.value.to_lowercase()) {
+        // Gitea's and Forgejo's runners do not check it: a later step's results replace an
+        // earlier one's.
+        if !seen.insert(id.value.to_lowercase()) && !r.dialect.is_forge() {
             r.error(
                 id.location,
                 format!(

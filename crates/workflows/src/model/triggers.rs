@@ -219,7 +219,19 @@ fn read_workflow_call(r: &mut Reader, node: &Node) -> WorkflowCall {
     let Some(entries) = r.mapping(node, Some(&["inputs", "secrets", "outputs"])) else {
         return call;
     };
-    for (key, _, value) in entries {
+    for (key, key_node, value) in entries {
+        if key == "secrets" && r.dialect == Dialect::Forgejo {
+            // forgejo-runner's `act/jobparser/model.go` (the server parses `on:` with it).
+            r.error(
+                key_node.location,
+                "workflow_call only supports keys \"inputs\" and \"outputs\", but key \"secrets\" was found",
+                format!(
+                    "Declaring the secrets of a called workflow is GitHub syntax; {}, where a called workflow reads the caller's secrets without declaring them. Remove 'secrets:'.",
+                    r.dialect.read_as()
+                ),
+            );
+            continue;
+        }
         if value.is_null() {
             // GitHub's schema wants a mapping here (`workflow-call-inputs` and the others
             // are mappings, not null); act reads null as empty.
