@@ -109,7 +109,14 @@ pub struct JobMessage {
     pub steps: Vec<Step>,
 }
 
-fn reference(step: &Map<String, Value>) -> Result<StepAction, MessageError> {
+/// A step's `reference`. A self-repository one (`uses: $/path`, `repositoryType:
+/// selfRepository`) names the workflow's repository at the commit that is running: the job
+/// context's `workflow_repository` and `workflow_sha`, as actions/runner's
+/// `ActionManager.ResolveSelfRepositoryReferences` resolves it.
+fn reference(
+    step: &Map<String, Value>,
+    contexts: &Map<String, Value>,
+) -> Result<StepAction, MessageError> {
     let reference = field(step, "reference")
         .and_then(Value::as_object)
         .ok_or_else(|| MessageError("a step has no reference".into()))?;
@@ -125,6 +132,30 @@ fn reference(step: &Map<String, Value>) -> Result<StepAction, MessageError> {
     };
     Ok(match kind.as_str() {
         "script" => StepAction::Script,
+        "repository"
+            if text(reference, "repositoryType")
+                .is_some_and(|t| t.eq_ignore_ascii_case("selfRepository")) =>
+        {
+            let job = contexts.get("job").and_then(Value::as_object);
+            let of_job = |key: &str| {
+                job.and_then(|j| j.get(key))
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+            };
+            match (of_job("workflow_repository"), of_job("workflow_sha")) {
+                (Some(name), Some(git_ref)) => StepAction::Repository {
+                    name,
+                    git_ref,
+                    path: text(reference, "path").unwrap_or_default(),
+                },
+                _ => {
+                    return Err(MessageError(
+                        "Unable to resolve self-reference '$/'. This can occur when the server does not support this syntax, the feature flag is disabled, or the workflow context (repository/SHA) is unavailable.".into(),
+                    ));
+                }
+            }
+        }
         "repository" => StepAction::Repository {
             name: text(reference, "name").unwrap_or_default(),
             git_ref: text(reference, "ref").unwrap_or_default(),
@@ -244,7 +275,7 @@ impl JobMessage {
                 id: text(s, "id").unwrap_or_default(),
                 context_name: text(s, "contextName").unwrap_or_default(),
                 display_name: token(s, "displayNameToken")?,
-                action: reference(s)?,
+                action: reference(s, &contexts)?,
                 inputs: token(s, "inputs")?,
                 environment: token(s, "environment")?,
                 condition: text(s, "condition"),
@@ -428,7 +459,7 @@ fn step_yaml(step: &Step) -> Result<Value, MessageError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample() -> Value {
@@ -469,6 +500,32 @@ mod tests {
                 {"type": "action", "id": "s4", "contextName": "__docker", "reference": {"type": "containerRegistry", "image": "alpine:3"}}
             ]
         })
+    }
+
+    #[test]
+    fn a_self_repository_step_is_the_workflow_repository_at_its_commit() {
+        let mut message = sample();
+        let step = json!({"type": "action", "id": "s5", "contextName": "__self_repo",
+            "reference": {"type": 1, "repositoryType": "selfRepository", "path": ".github/actions/build"}});
+        message["steps"].as_array_mut().unwrap().push(step);
+        // Without the job context's workflow repository and sha: the runner's error.
+        let error = JobMessage::parse(&message).unwrap_err().to_string();
+        assert!(
+            error.contains("Unable to resolve self-reference '$/'"),
+            "{error}"
+        );
+        message["contextData"]["job"] = json!({"t": 2, "d": [
+            {"k": "workflow_repository", "v": "octo/app"},
+            {"k": "workflow_sha", "v": "0123456789abcdef0123456789abcdef01234567"}]});
+        let job = JobMessage::parse(&message).unwrap();
+        assert_eq!(
+            job.steps.last().unwrap().action,
+            StepAction::Repository {
+                name: "octo/app".into(),
+                git_ref: "0123456789abcdef0123456789abcdef01234567".into(),
+                path: ".github/actions/build".into(),
+            }
+        );
     }
 
     #[test]

@@ -149,6 +149,10 @@ pub async fn run_job(
         text("event_name"),
         job.request_id
     ));
+    // actions/runner's `JobExtension` prints it with the job's set-up lines.
+    if let Some(mode) = cache_mode(job) {
+        say(format!("Cache mode: {mode}"));
+    }
     let placement = match placement(settings) {
         Ok((placement, line)) => {
             say(line);
@@ -364,11 +368,48 @@ pub fn runner_env(job: &JobMessage, settings: &JobSettings) -> Vec<(String, Stri
     {
         env.push(("ACTIONS_CACHE_SERVICE_V2".into(), "True".into()));
     }
+    // The job's effective `cache-mode:`, which GitHub's cache service enforces and
+    // `@actions/cache` reads (runner PR #4538).
+    if let Some(mode) = cache_mode(job) {
+        env.push(("ACTIONS_CACHE_MODE".into(), mode.to_string()));
+    }
     env.push(("RUNNER_NAME".into(), settings.runner_name.clone()));
     env.push(("RUNNER_ENVIRONMENT".into(), "self-hosted".into()));
     env
 }
 
+/// The `actions_cache_mode` variable, when the service sets one.
+fn cache_mode(job: &JobMessage) -> Option<&str> {
+    job.variable("actions_cache_mode").filter(|m| !m.is_empty())
+}
+
 fn non_empty(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_services_cache_mode_reaches_the_steps() {
+        let settings = JobSettings {
+            runner_name: "r".into(),
+            labels: Vec::new(),
+            work_folder: PathBuf::from("/w"),
+            action_cache: PathBuf::from("/c"),
+            envs: Vec::new(),
+            builds: Default::default(),
+            pods: Default::default(),
+            kubernetes_configured: false,
+            timeout: Duration::ZERO,
+        };
+        let mut message = crate::job::tests::sample();
+        let env = runner_env(&JobMessage::parse(&message).unwrap(), &settings);
+        assert!(!env.iter().any(|(k, _)| k == "ACTIONS_CACHE_MODE"));
+        message["variables"]["actions_cache_mode"] = serde_json::json!({"value": "read"});
+        let env = runner_env(&JobMessage::parse(&message).unwrap(), &settings);
+        assert!(env.contains(&("ACTIONS_CACHE_MODE".to_string(), "read".to_string())));
+    }
 }
