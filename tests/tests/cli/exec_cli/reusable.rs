@@ -147,3 +147,25 @@ jobs:
     run.assert_code(0);
     assert!(run.stdout.contains("got app-arm64.tar"), "{}", run.all());
 }
+
+/// GitHub's self-repository references (`$/`, changelog 2026-07-30): a step's action and a
+/// job's called workflow from the repository being run, with no checkout.
+#[test]
+fn self_repository_references_run_from_the_repository() {
+    let repo = Repo::with(
+        "on: push\njobs:\n  steps:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: $/.github/actions/hello\n        with:\n          who: self\n  call:\n    uses: $/.github/workflows/called.yml\n",
+    );
+    repo.write(
+        ".github/actions/hello/action.yml",
+        "name: hello\ninputs:\n  who:\n    required: true\nruns:\n  using: composite\n  steps:\n    - run: echo \"hello from ${{ inputs.who }}\"\n      shell: bash\n",
+    );
+    repo.write(
+        ".github/workflows/called.yml",
+        "on: workflow_call\njobs:\n  inner:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo called-by-self-reference\n",
+    );
+    let run = repo.exec(&[]);
+    run.assert_code(0);
+    let out = run.all();
+    assert!(out.contains("hello from self"), "{out}");
+    assert!(out.contains("called-by-self-reference"), "{out}");
+}
