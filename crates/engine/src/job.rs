@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use workflows::expression::{ExprError, JobStatus, Object, Value};
 use workflows::model::{Job, OrExpression, Workflow};
+use workflows::plan::Unknowns;
 
 use super::engine::Engine;
 use super::eval::{Scope, upsert};
@@ -44,6 +45,8 @@ pub struct JobRun<'a> {
     /// Runner lines about how the job came to run, printed once it starts (a dry run's
     /// `if:` that read a value only a real run has).
     pub notes: Vec<String>,
+    /// In a dry run, what only a real run has (see [`crate::dry_run`]).
+    pub dry_run: Option<Unknowns>,
 }
 
 /// A `post` step registered by an action, run after the main steps in reverse order.
@@ -148,6 +151,9 @@ pub struct JobState<'a> {
     /// The pod a host job's Docker steps run in (see [`crate::step_pod`]), started by the
     /// first of them.
     pub step_pod: Option<std::sync::Arc<crate::pod::JobPod>>,
+    /// In a dry run, what only a real run has, kept up to date as the steps "run" (their
+    /// results, the job's variables set from such values): see [`crate::dry_run`].
+    pub dry_run: Option<Unknowns>,
 }
 
 impl JobState<'_> {
@@ -292,6 +298,9 @@ impl JobRun<'_> {
             step_env: Default::default(),
             pod: None,
             step_pod: None,
+            dry_run: engine
+                .dry_run
+                .then(|| self.dry_run.take().unwrap_or_default()),
         };
         // A dry run starts no step, so its jobs need no folder (10,000 jobs spent a fifth of
         // their time creating and removing them).
@@ -308,7 +317,7 @@ impl JobRun<'_> {
             );
             return self.finish(&state, Outcome::Failure, Vec::new(), started);
         }
-        let mut frame = match self.job_frame(&state) {
+        let mut frame = match self.job_frame(&mut state) {
             Ok(frame) => frame,
             Err(message) => {
                 state.note(None, LogKind::Runner, &format!("error: {message}"));
@@ -441,7 +450,7 @@ impl JobRun<'_> {
     }
 
     /// Contexts and environment of the job's own steps: workflow `env` < job `env`.
-    fn job_frame(&mut self, state: &JobState<'_>) -> Result<Frame, JobFrameError> {
+    fn job_frame(&mut self, state: &mut JobState<'_>) -> Result<Frame, JobFrameError> {
         let engine = self.engine;
         let mut contexts = std::mem::take(&mut self.contexts);
         let runner = super::contexts::runner_context(
@@ -464,9 +473,8 @@ impl JobRun<'_> {
         }
         scope.set("env", env_value(&env));
         if let Some(map) = &self.workflow.env {
-            let (entries, inserts) = map_parts(map);
-            for (k, v) in scope
-                .string_map(&entries, &inserts)
+            for (k, v) in state
+                .job_env_map(&scope, map, "workflow env")
                 .map_err(JobFrameError::evaluate("workflow env"))?
             {
                 upsert(&mut env, k, v);
@@ -474,9 +482,8 @@ impl JobRun<'_> {
             scope.set("env", env_value(&env));
         }
         if let Some(map) = &self.job.env {
-            let (entries, inserts) = map_parts(map);
-            for (k, v) in scope
-                .string_map(&entries, &inserts)
+            for (k, v) in state
+                .job_env_map(&scope, map, "job env")
                 .map_err(JobFrameError::evaluate("job env"))?
             {
                 upsert(&mut env, k, v);
@@ -496,8 +503,8 @@ impl JobRun<'_> {
         let default_shell = job_shell.or(wf_shell);
         let default_working_directory = match job_wd.or(wf_wd) {
             Some(wd) => Some(
-                scope
-                    .interpolate(&wd)
+                state
+                    .job_text(&scope, &wd, "defaults.run.working-directory")
                     .map_err(JobFrameError::evaluate("defaults.run.working-directory"))?,
             ),
             None => None,
@@ -544,14 +551,21 @@ impl JobRun<'_> {
                     total += name.value.len() + v.len();
                     out.push((name.value.clone(), v));
                 }
-                Err(e) => state.note(
-                    None,
-                    LogKind::Runner,
-                    &format!(
-                        "warning: output '{}' could not be evaluated: {e}",
-                        name.value
+                Err(e) => match state.unknown_read(&frame.scope, &e) {
+                    Some(read) => state.note(
+                        None,
+                        LogKind::Runner,
+                        &format!("dry run: output '{}': {read}", name.value),
                     ),
-                ),
+                    None => state.note(
+                        None,
+                        LogKind::Runner,
+                        &format!(
+                            "warning: output '{}' could not be evaluated: {e}",
+                            name.value
+                        ),
+                    ),
+                },
             }
         }
         out
@@ -682,6 +696,12 @@ impl JobState<'_> {
             };
             Arc::make_mut(&mut steps_ctx).insert(def.id.clone(), Value::object(entry));
             frame.scope.set("steps", Value::Object(steps_ctx));
+            // A dry run's step did not really run: its results are unknown to the next.
+            if let Some(unknowns) = self.dry_run.as_mut()
+                && def.explicit_id
+            {
+                unknowns.steps.push(def.id.clone());
+            }
             let status = if frame.failed { "failure" } else { "success" };
             if let Some(Value::Object(job)) = frame.scope.get("job").cloned() {
                 let mut job = (*job).clone();

@@ -100,21 +100,29 @@ impl JobState<'_> {
             );
             return Err(Outcome::Failure);
         };
+        // A dry run's container that reads a value only a real run has is not checked
+        // further (the pod does not start anyway).
         let containers = match JobContainers::evaluate(job, &workflow.file, &frame.scope) {
-            Ok(c) => c,
-            Err(e) => {
-                self.note(None, LogKind::Runner, &format!("error: {e}"));
-                return Err(Outcome::Failure);
-            }
+            Ok(c) => Some(c),
+            Err(e) => match self.container_read(job, &frame.scope) {
+                Some((what, read)) => {
+                    self.note(None, LogKind::Runner, &format!("dry run: {what}: {read}"));
+                    None
+                }
+                None => {
+                    self.note(None, LogKind::Runner, &format!("error: {e}"));
+                    return Err(Outcome::Failure);
+                }
+            },
         };
-        if engine.dry_run {
+        let Some(containers) = containers.filter(|_| !engine.dry_run) else {
             self.note(
                 None,
                 LogKind::Runner,
                 "Dry run: the job's pod is not started",
             );
             return Ok(());
-        }
+        };
         let image = label_image.flatten();
         let pod = match self
             .launch_pod(&launcher, image.as_deref(), &containers)

@@ -3,7 +3,8 @@
 //!
 //! - [`schedule`]: jobs, `needs`, job `if:`, matrix legs, platforms, concurrency;
 //!   `ready_jobs`: which jobs may start as the ones they need finish; [`strategy`]: a
-//!   job's legs and their names, and the values a dry run does not have.
+//!   job's legs and their names, and the values a dry run does not have; [`dry_run`]:
+//!   what a dry run's steps and jobs do with those values.
 //! - [`call`]: reusable-workflow jobs.
 //! - [`job`]: one job run: contexts, environment, steps, outputs.
 //! - [`step`], [`action`]: one step: `run:` scripts, `uses:` actions; [`step_files`]: the
@@ -23,6 +24,7 @@ pub mod checkout;
 pub mod commands;
 pub mod contexts;
 mod docker_action;
+pub mod dry_run;
 pub mod engine;
 pub mod env_files;
 pub mod eval;

@@ -374,7 +374,7 @@ async fn run_job(
         );
         let (leg_limit, job_cancel) = (leg_limit.clone(), job_cancel.clone());
         let id = id.to_string();
-        let notes = notes.clone();
+        let (mut notes, dry_run) = (notes.clone(), dry_run.clone());
         set.spawn(async move {
             if let Some(turn) = my_turn {
                 let _ = turn.await;
@@ -442,11 +442,14 @@ async fn run_job(
                 fail_fast_on(&outcome);
                 return outcome;
             }
-            let labels = runs_on(job, &contexts);
+            let (labels, unknown) = crate::dry_run::runs_on(job, &contexts, dry_run.as_ref());
             if !limits.assigned
                 && let Err(reason) = platform(&labels, &limits.platforms, limits.strict_platforms)
             {
-                return skipped(&engine, leg_key, reason.to_string());
+                match unknown {
+                    Some(read) => notes.push(crate::dry_run::runs_on_note(&read)),
+                    None => return skipped(&engine, leg_key, reason.to_string()),
+                }
             }
             let Ok(_permit) = limits.concurrency.clone().acquire_owned().await else {
                 return JobOutcome {
@@ -464,7 +467,6 @@ async fn run_job(
                 .unwrap_or_default();
             // A declared `cache-mode:` reaches the steps, as the runner exports
             // `actions_cache_mode`; the job's set-up lines say it, as GitHub's do.
-            let mut notes = notes;
             if cache.declared {
                 let mode = cache.mode().as_str();
                 services
@@ -489,6 +491,7 @@ async fn run_job(
                 secrets,
                 services_env: services.env,
                 notes,
+                dry_run,
             };
             let outcome = run.run(job_cancel.clone()).await;
             fail_fast_on(&outcome);
@@ -640,24 +643,6 @@ fn secret_text(secrets: &Object, name: &str) -> String {
     secrets
         .get(name)
         .map(super::eval::display)
-        .unwrap_or_default()
-}
-
-/// `runs-on` labels with this leg's contexts.
-fn runs_on(job: &Job, contexts: &Object) -> Vec<String> {
-    let scope = Scope::new(contexts.clone(), None);
-    job.runs_on
-        .as_ref()
-        .map(|r| {
-            r.labels
-                .iter()
-                .flat_map(|l| match scope.value(&l.value) {
-                    Ok(Value::Array(items)) => items.iter().map(super::eval::display).collect(),
-                    Ok(v) => vec![super::eval::display(&v)],
-                    Err(_) => vec![l.value.clone()],
-                })
-                .collect()
-        })
         .unwrap_or_default()
 }
 

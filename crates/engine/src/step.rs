@@ -13,7 +13,7 @@ use super::commands::{AnnotationLevel, CommandParser};
 use super::contexts::default_env;
 use super::env_files::{EnvFileError, parse_key_values, parse_path_file};
 use super::eval::upsert;
-use super::events::{AnnotationEvent, Event, LogKind, Outcome, StepKey};
+use super::events::{AnnotationEvent, Event, Outcome, StepKey};
 use super::job::{Frame, JobState, PostStep, StepResult, env_value};
 use super::step_def::StepDef;
 use super::step_files::{COMMAND_FILE_CAP, FileCap, SUMMARY_CAP, StepFiles};
@@ -125,8 +125,13 @@ pub struct ProcessOutcome {
 }
 
 impl JobState<'_> {
-    /// Runs one step of `frame` and reports it.
+    /// Runs one step of `frame` and reports it (a dry run's: [`Self::dry_run_step`]).
     pub async fn run_step(&mut self, frame: &mut Frame, def: &StepDef) -> StepResult {
+        if let Some(unknowns) = self.dry_run.take() {
+            let result = self.dry_run_step(frame, def, &unknowns);
+            self.dry_run = Some(unknowns);
+            return result;
+        }
         let name = frame
             .scope
             .interpolate(&def.display_name())
@@ -185,10 +190,7 @@ impl JobState<'_> {
                 return self.step_error(&key, e.to_string(), started);
             }
         };
-        let outcome = if self.engine.dry_run {
-            self.note(Some(&key), LogKind::Runner, "dry run: not started");
-            Ok(ProcessOutcome::default())
-        } else if def.run.is_some() {
+        let outcome = if def.run.is_some() {
             self.run_script(frame, def, &key, &env, timeout).await
         } else {
             self.run_uses(frame, def, &key, &env, timeout).await
@@ -214,7 +216,12 @@ impl JobState<'_> {
         result
     }
 
-    fn step_error(&mut self, key: &StepKey, message: String, started: Instant) -> StepResult {
+    pub(super) fn step_error(
+        &mut self,
+        key: &StepKey,
+        message: String,
+        started: Instant,
+    ) -> StepResult {
         self.engine.sink.send(Event::StepStarted {
             job: self.key.clone(),
             step: key.clone(),

@@ -139,6 +139,7 @@ pub fn dry_run_unknowns(workflow: &Workflow, scope: &WorkflowScope, event: &str)
             true => Unknowns::missing_inputs(workflow, &scope.inputs),
             false => Vec::new(),
         },
+        ..Unknowns::default()
     }
 }
 
@@ -277,7 +278,7 @@ jobs:
         );
         let unknowns = Unknowns {
             job_outputs: true,
-            inputs: Vec::new(),
+            ..Unknowns::default()
         };
         assert_eq!(
             run_name(job, &contexts, &leg, &free, Some(&unknowns)).unwrap(),

@@ -224,6 +224,7 @@ impl Planner<'_> {
         let unknowns = Unknowns {
             job_outputs: true,
             inputs: Unknowns::missing_inputs(workflow, &inputs),
+            ..Unknowns::default()
         };
         let mut stages = Vec::with_capacity(stage_ids.len());
         for ids in stage_ids {

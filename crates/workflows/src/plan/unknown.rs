@@ -1,11 +1,13 @@
-//! Values a plan or a dry run does not have: the outputs of jobs that have not run, and
-//! the inputs of a workflow that nobody gave. A matrix that fails on one of them is
-//! computed at run time ([`super::Legs::Deferred`]), not a problem of the workflow.
+//! Values a plan or a dry run does not have: the outputs of jobs that have not run, the
+//! inputs of a workflow that nobody gave, and in a dry run the results of steps that did
+//! not really run and the variables set from any of these. A matrix that fails on one of
+//! them is computed at run time ([`super::Legs::Deferred`]), not a problem of the
+//! workflow; a dry run's step or job that fails on one goes on as it would run.
 
 use std::fmt;
 
 use crate::expression::template::{Part, parse_template};
-use crate::expression::{Allowed, Object};
+use crate::expression::{Allowed, ErrorKind, Expr, ExprError, Object};
 use crate::model::Workflow;
 use crate::yaml::{Node, NodeValue};
 
@@ -17,6 +19,12 @@ pub struct Unknowns {
     pub job_outputs: bool,
     /// The inputs the workflow declares that have no value.
     pub inputs: Vec<String>,
+    /// Steps that did not really run (a dry run's): their `steps.<id>` results (`outputs`,
+    /// `outcome`, `conclusion`) are unknown.
+    pub steps: Vec<String>,
+    /// Environment variables whose value only a real run has (set from an unknown value,
+    /// or by a step that did not really run): `env.<name>` is unknown.
+    pub env: Vec<String>,
 }
 
 /// An expression that reads a value not known yet.
@@ -63,7 +71,7 @@ impl Unknowns {
 
     /// Whether nothing is unknown.
     pub fn is_empty(&self) -> bool {
-        !self.job_outputs && self.inputs.is_empty()
+        !self.job_outputs && self.inputs.is_empty() && self.steps.is_empty() && self.env.is_empty()
     }
 
     /// The first expression in `node` (any `${{ }}` of its strings and keys) that reads
@@ -88,17 +96,9 @@ impl Unknowns {
             return None;
         }
         let template = parse_template(text, &Allowed::everything()).ok()?;
-        template.parts.iter().find_map(|part| {
-            let Part::Expression(expr) = part else {
-                return None;
-            };
-            expr.context_paths()
-                .into_iter()
-                .find(|path| self.is_unknown(path))
-                .map(|path| UnknownRead {
-                    expression: expr.source().to_string(),
-                    value: path.join("."),
-                })
+        template.parts.iter().find_map(|part| match part {
+            Part::Expression(expr) => self.read_in_expression(expr),
+            Part::Literal(_) => None,
         })
     }
 
@@ -112,6 +112,11 @@ impl Unknowns {
             return self.read_in_text(condition);
         }
         let expr = crate::expression::parse(condition.trim(), &Allowed::everything()).ok()?;
+        self.read_in_expression(&expr)
+    }
+
+    /// The first unknown value `expr` reads.
+    pub fn read_in_expression(&self, expr: &Expr) -> Option<UnknownRead> {
         expr.context_paths()
             .into_iter()
             .find(|path| self.is_unknown(path))
@@ -121,25 +126,40 @@ impl Unknowns {
             })
     }
 
+    /// The unknown value that the expression that failed with `error` reads: an error of
+    /// its evaluation (`fromJSON` of an output that is empty before a real run) may be
+    /// one's; one of lexing or parsing never is.
+    pub fn read_in_error(&self, error: &ExprError) -> Option<UnknownRead> {
+        if self.is_empty() || error.kind != ErrorKind::Evaluation {
+            return None;
+        }
+        let expr = crate::expression::parse(&error.expression, &Allowed::everything()).ok()?;
+        self.read_in_expression(&expr)
+    }
+
     /// Whether a context path (`needs`, `gen`, `outputs`, ...) reaches an unknown value:
     /// a whole context or object that holds one counts.
     fn is_unknown(&self, path: &[String]) -> bool {
         let Some(context) = path.first() else {
             return false;
         };
-        if context.eq_ignore_ascii_case("needs") {
+        // `jobs`: a called workflow's outputs read its jobs' outputs.
+        if context.eq_ignore_ascii_case("needs") || context.eq_ignore_ascii_case("jobs") {
             return self.job_outputs
                 && path
                     .get(2)
                     .is_none_or(|key| key.eq_ignore_ascii_case("outputs"));
         }
-        if context.eq_ignore_ascii_case("inputs") {
-            return match path.get(1) {
-                None => !self.inputs.is_empty(),
-                Some(name) => self.inputs.iter().any(|i| i.eq_ignore_ascii_case(name)),
-            };
+        let names = match context.to_ascii_lowercase().as_str() {
+            "inputs" => &self.inputs,
+            "steps" => &self.steps,
+            "env" => &self.env,
+            _ => return false,
+        };
+        match path.get(1) {
+            None => !names.is_empty(),
+            Some(name) => names.iter().any(|n| n.eq_ignore_ascii_case(name)),
         }
-        false
     }
 }
 
@@ -152,6 +172,7 @@ mod tests {
         Unknowns {
             job_outputs: true,
             inputs: vec!["targets".into()],
+            ..Unknowns::default()
         }
     }
 
@@ -192,6 +213,63 @@ mod tests {
             u.read_in_condition("needs.check.result == 'success'")
                 .is_none()
         );
+    }
+
+    #[test]
+    fn steps_that_did_not_run_and_variables_set_from_unknowns_are_unknown() {
+        let u = Unknowns {
+            steps: vec!["prev".into()],
+            env: vec!["LIST".into()],
+            ..Unknowns::default()
+        };
+        let value = |text: &str| u.read_in_text(text).map(|r| r.value);
+        assert_eq!(
+            value("${{ fromJSON(steps.Prev.outputs.x)[0] }}").as_deref(),
+            Some("steps.Prev.outputs.x")
+        );
+        assert!(value("${{ steps.prev.outcome }}").is_some());
+        assert!(value("${{ toJSON(steps) }}").is_some());
+        assert!(value("${{ steps.other.outputs.x }}").is_none());
+        assert_eq!(value("${{ env.list }}").as_deref(), Some("env.list"));
+        assert!(value("${{ env.OTHER }}").is_none());
+        assert!(value("${{ needs.a.outputs.b }}").is_none());
+        let outputs = Unknowns {
+            job_outputs: true,
+            ..Unknowns::default()
+        };
+        assert!(
+            outputs
+                .read_in_text("${{ jobs.build.outputs.x }}")
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn an_evaluation_error_is_unknown_only_when_its_expression_reads_one() {
+        use crate::expression::{EvalContext, JobStatus, template::parse_template};
+        let contexts = Object::new();
+        let ctx = EvalContext {
+            contexts: &contexts,
+            status: JobStatus::Success,
+            host: None,
+        };
+        let error = |text: &str| {
+            parse_template(text, &Allowed::everything())
+                .unwrap()
+                .evaluate_to_string(&ctx)
+                .unwrap_err()
+        };
+        let u = unknowns();
+        let failed = error("a ${{ 1 }} ${{ fromJSON(needs.gen.outputs.list)[0] }}");
+        let read = u.read_in_error(&failed).unwrap();
+        assert_eq!(read.expression, "fromJSON(needs.gen.outputs.list)[0]");
+        assert_eq!(read.value, "needs.gen.outputs.list");
+        // Another expression of the same text fails for real.
+        let genuine = error("${{ fromJSON('{bad') }} ${{ needs.gen.outputs.list }}");
+        assert!(u.read_in_error(&genuine).is_none(), "{genuine}");
+        let syntax =
+            parse_template("${{ needs.gen.outputs.list == }}", &Allowed::everything()).unwrap_err();
+        assert!(u.read_in_error(&syntax).is_none());
     }
 
     #[test]

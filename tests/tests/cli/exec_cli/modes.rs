@@ -259,3 +259,261 @@ jobs:
         ])
     );
 }
+
+const STEPS_FROM_JOB_OUTPUTS: &str = "on: push
+jobs:
+  gen:
+    runs-on: ubuntu-latest
+    outputs:
+      list: ${{ steps.s.outputs.list }}
+      flag: ${{ steps.s.outputs.flag }}
+      os: ${{ steps.s.outputs.os }}
+      first: ${{ fromJSON(steps.s.outputs.list)[0] }}
+    steps:
+      - id: s
+        run: |
+          echo 'list=[\"x\",\"y\"]' >> $GITHUB_OUTPUT
+          echo flag=true >> $GITHUB_OUTPUT
+          echo os=ubuntu-latest >> $GITHUB_OUTPUT
+          echo 'MATRIX=[\"m\"]' >> $GITHUB_ENV
+      - run: echo ${{ fromJSON(env.MATRIX)[0] }}
+  use:
+    needs: gen
+    runs-on: ubuntu-latest
+    env:
+      LIST: ${{ needs.gen.outputs.list }}
+    steps:
+      - name: gated
+        if: fromJSON(needs.gen.outputs.flag)
+        run: echo gated
+      - id: prev
+        run: echo 'x=[\"a\"]' >> $GITHUB_OUTPUT
+      - name: first
+        run: echo ${{ fromJSON(needs.gen.outputs.list)[0] }} ${{ fromJSON(env.LIST)[1] }}
+      - name: from prev
+        env:
+          A: ${{ fromJSON(steps.prev.outputs.x)[0] }}
+        run: echo $A
+      - name: action
+        uses: ./.github/actions/greet
+        with:
+          who: ${{ fromJSON(needs.gen.outputs.list)[1] }}
+  plat:
+    needs: gen
+    runs-on: ${{ needs.gen.outputs.os }}
+    steps:
+      - run: echo on ${{ needs.gen.outputs.os }}
+";
+
+const GREET: &str = "name: greet
+inputs:
+  who: {required: true}
+runs:
+  using: composite
+  steps:
+    - run: echo hello ${{ inputs.who }}
+      shell: bash
+";
+
+/// "`<expression>` reads <value>, which has a value only at run time".
+fn reads(expression: &str, value: &str) -> String {
+    format!("`{expression}` reads {value}, which has a value only at run time")
+}
+
+#[test]
+fn a_dry_run_runs_steps_that_read_what_only_a_real_run_has() {
+    let repo = Repo::with(STEPS_FROM_JOB_OUTPUTS);
+    repo.write(".github/actions/greet/action.yml", GREET);
+    let run = repo.json(&["-n"]);
+    run.assert_code(0);
+    assert_eq!(
+        run.jobs(),
+        lines(&["gen=success", "plat=success", "use=success"])
+    );
+    let not_started = "dry run: not started".to_string();
+    let list = "needs.gen.outputs.list";
+    assert_eq!(
+        run.notes("gen"),
+        [
+            not_started.clone(),
+            format!(
+                "dry run: run: {}",
+                reads("fromJSON(env.MATRIX)[0]", "env.MATRIX")
+            ),
+            not_started.clone(),
+            format!(
+                "dry run: output 'first': {}",
+                reads("fromJSON(steps.s.outputs.list)[0]", "steps.s.outputs.list")
+            ),
+        ]
+    );
+    assert_eq!(
+        run.notes("use"),
+        [
+            format!(
+                "dry run: if: {}; the step runs as if it held",
+                reads("fromJSON(needs.gen.outputs.flag)", "needs.gen.outputs.flag")
+            ),
+            not_started.clone(),
+            not_started.clone(),
+            format!(
+                "dry run: run: {}",
+                reads("fromJSON(needs.gen.outputs.list)[0]", list)
+            ),
+            not_started.clone(),
+            format!(
+                "dry run: env: {}",
+                reads("fromJSON(steps.prev.outputs.x)[0]", "steps.prev.outputs.x")
+            ),
+            not_started.clone(),
+            format!(
+                "dry run: with: {}",
+                reads("fromJSON(needs.gen.outputs.list)[1]", list)
+            ),
+            not_started.clone(),
+        ]
+    );
+    assert_eq!(
+        run.steps("use"),
+        lines(&[
+            "__run:success/success",
+            "prev:success/success",
+            "__run_2:success/success",
+            "__run_3:success/success",
+            "__self:success/success",
+        ])
+    );
+    assert_eq!(
+        run.notes("plat"),
+        [
+            format!(
+                "dry run: runs-on: {}; the job runs as if on this host",
+                reads("needs.gen.outputs.os", "needs.gen.outputs.os")
+            ),
+            not_started,
+        ]
+    );
+    // A real run has every value.
+    let real = repo.json(&[]);
+    real.assert_code(0);
+    assert_eq!(real.output("gen"), lines(&["m"]));
+    assert_eq!(real.output("use"), lines(&["gated", "x y", "a", "hello y"]));
+    assert_eq!(real.output("plat"), lines(&["on ubuntu-latest"]));
+}
+
+#[test]
+fn a_dry_run_still_fails_what_fails_for_a_reason_of_its_own() {
+    let repo = Repo::with(
+        "on: push
+jobs:
+  gen:
+    runs-on: ubuntu-latest
+    outputs:
+      list: ${{ steps.s.outputs.list }}
+    steps:
+      - id: s
+        run: echo 'list=[\"x\"]' >> $GITHUB_OUTPUT
+  bad-run:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo ${{ fromJSON('{bad') }}
+  bad-if:
+    runs-on: ubuntu-latest
+    steps:
+      - if: fromJSON('{bad')
+        run: echo never
+  bad-beside-unknown:
+    needs: gen
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo ${{ fromJSON(needs.gen.outputs.list)[0] }} ${{ fromJSON('{bad') }}
+  bad-env:
+    runs-on: ubuntu-latest
+    env:
+      X: ${{ fromJSON(github.event_name) }}
+    steps:
+      - run: echo $X
+",
+    );
+    let expected = lines(&[
+        "bad-beside-unknown=failure",
+        "bad-env=failure",
+        "bad-if=failure",
+        "bad-run=failure",
+        "gen=success",
+    ]);
+    let dry = repo.json(&["-n"]);
+    dry.assert_code(1);
+    assert_eq!(dry.jobs(), expected);
+    for job in ["bad-run", "bad-beside-unknown"] {
+        let annotations = dry.annotations(job);
+        assert!(
+            annotations[0].starts_with("error: run: Error parsing fromJson")
+                && annotations[0].ends_with("fromJSON('{bad')"),
+            "{job}: {annotations:?}"
+        );
+    }
+    assert!(
+        dry.annotations("bad-if")[0].starts_with("error: if: Error parsing fromJson"),
+        "{}",
+        dry.all()
+    );
+    assert!(
+        dry.notes("bad-env")[0].starts_with("error: job env: Error parsing fromJson"),
+        "{}",
+        dry.all()
+    );
+    // As a real run fails them.
+    let real = repo.json(&[]);
+    real.assert_code(1);
+    assert_eq!(real.jobs(), expected);
+}
+
+#[test]
+fn a_dry_run_leaves_out_a_called_workflows_output_that_fails_on_its_jobs_outputs() {
+    let repo = Repo::with(
+        "on: push
+jobs:
+  call:
+    uses: ./.github/workflows/lib.yml
+  after:
+    needs: call
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo ${{ needs.call.outputs.first }}
+",
+    );
+    repo.write(
+        ".github/workflows/lib.yml",
+        "on:
+  workflow_call:
+    outputs:
+      first:
+        value: ${{ fromJSON(jobs.build.outputs.list)[0] }}
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    outputs:
+      list: ${{ steps.s.outputs.list }}
+    steps:
+      - id: s
+        run: echo 'list=[\"x\"]' >> $GITHUB_OUTPUT
+",
+    );
+    let args = ["-W", ".github/workflows/ci.yml"];
+    let dry = repo.json(&["-n", args[0], args[1]]);
+    dry.assert_code(0);
+    assert_eq!(
+        dry.notes("call"),
+        [format!(
+            "dry run: output 'first': {}",
+            reads(
+                "fromJSON(jobs.build.outputs.list)[0]",
+                "jobs.build.outputs.list"
+            )
+        )]
+    );
+    let real = repo.json(&args);
+    real.assert_code(0);
+    assert_eq!(real.output("after"), lines(&["x"]));
+}
