@@ -34,23 +34,10 @@ const RUNNER_JOB_KEYS: &[&str] = &[
     "cache-mode",
 ];
 
-/// The keys a reusable-workflow call takes on Gitea and Forgejo: GitHub's and `runs-on`
-/// and `container` (Forgejo's schema's `workflow-job`; neither server expands the call, a
-/// runner chosen by `runs-on` runs it).
-const FORGE_CALL_JOB_KEYS: &[&str] = &[
-    "name",
-    "uses",
-    "with",
-    "secrets",
-    "needs",
-    "if",
-    "permissions",
-    "concurrency",
-    "strategy",
-    "cache-mode",
-    "runs-on",
-    "container",
-];
+/// The keys a reusable-workflow call takes on Gitea and Forgejo besides GitHub's: Forgejo's
+/// schema's `workflow-job` has them, and neither server expands the call: a runner chosen by
+/// `runs-on` runs it.
+const FORGE_CALL_JOB_EXTRA: &[&str] = &["runs-on", "container"];
 
 const CALL_JOB_KEYS: &[&str] = &[
     "name",
@@ -149,12 +136,11 @@ pub(crate) fn read_jobs(r: &mut Reader, node: &Node) -> Vec<Job> {
 
 fn read_job(r: &mut Reader, id: Located<String>, node: &Node) -> Option<Job> {
     let entries = r.mapping(node, None)?;
-    let call_keys = if r.dialect.is_forge() {
-        FORGE_CALL_JOB_KEYS
-    } else {
-        CALL_JOB_KEYS
-    };
-    let (mut kinds, entries) = discriminate(r, entries, &[RUNNER_JOB_KEYS, call_keys], JOB_KINDS);
+    let mut call_keys = CALL_JOB_KEYS.to_vec();
+    if r.dialect.is_forge() {
+        call_keys.extend_from_slice(FORGE_CALL_JOB_EXTRA);
+    }
+    let (mut kinds, entries) = discriminate(r, entries, &[RUNNER_JOB_KEYS, &call_keys], JOB_KINDS);
     // `runs-on` and `container`, which both kinds take on Gitea and Forgejo, do not make a
     // job a call without `uses`.
     if r.dialect.is_forge()
