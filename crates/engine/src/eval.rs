@@ -3,7 +3,11 @@
 //! already checked which contexts each key may use, so everything parses here against
 //! every context; a context that is absent evaluates to null.
 
-use workflows::expression::template::{parse_condition, parse_template};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use workflows::expression::template::{Condition, Template, parse_condition, parse_template};
 use workflows::expression::{
     self, Allowed, EvalContext, ExprError, Host, JobStatus, Object, Value, to_display_string,
 };
@@ -63,7 +67,7 @@ impl Scope {
         if !s.contains("${{") {
             return Ok(s.to_string());
         }
-        parse_template(s, &Allowed::everything())?.evaluate_to_string(&self.ctx())
+        template(s)?.evaluate_to_string(&self.ctx())
     }
 
     /// A value: a string that is exactly one `${{ x }}` keeps x's kind.
@@ -71,12 +75,12 @@ impl Scope {
         if !s.contains("${{") {
             return Ok(Value::from(s));
         }
-        parse_template(s, &Allowed::everything())?.evaluate(&self.ctx())
+        template(s)?.evaluate(&self.ctx())
     }
 
     /// An `if:` (absent = `success()`).
     pub fn condition(&self, s: Option<&str>) -> Result<bool, ExprError> {
-        parse_condition(s.unwrap_or(""), &Allowed::everything())?.evaluate(&self.ctx())
+        condition(s.unwrap_or(""))?.evaluate(&self.ctx())
     }
 
     /// A bare expression (no `${{ }}`), e.g. a composite output's value after unwrapping.
@@ -121,6 +125,61 @@ impl Scope {
         }
         Ok(out)
     }
+}
+
+/// Conditions and templates parsed on this thread, by their text. The legs of a matrix and
+/// the jobs of a generated workflow evaluate the same texts again and again (the dry run of
+/// a 424 KB CI file spent a fifth of its time parsing its step conditions nine times over,
+/// once per leg). A parse depends on the text alone (every context is allowed here), so it
+/// is reused as it is; failures are not kept. Emptied when it holds [`PARSED_MAX`] texts.
+#[derive(Default)]
+struct Parsed {
+    conditions: HashMap<Box<str>, Rc<Condition>>,
+    templates: HashMap<Box<str>, Rc<Template>>,
+}
+
+/// Texts [`Parsed`] keeps at most, conditions and templates each.
+const PARSED_MAX: usize = 2048;
+
+thread_local! {
+    static PARSED: RefCell<Parsed> = RefCell::new(Parsed::default());
+}
+
+/// `s` parsed as an `if:` (see [`parse_condition`]), from this thread's [`Parsed`].
+fn condition(s: &str) -> Result<Rc<Condition>, ExprError> {
+    cached(
+        s,
+        |p| &mut p.conditions,
+        |s| parse_condition(s, &Allowed::everything()),
+    )
+}
+
+/// `s` parsed as a string with `${{ }}` parts, from this thread's [`Parsed`].
+fn template(s: &str) -> Result<Rc<Template>, ExprError> {
+    cached(
+        s,
+        |p| &mut p.templates,
+        |s| parse_template(s, &Allowed::everything()),
+    )
+}
+
+fn cached<T>(
+    s: &str,
+    map: fn(&mut Parsed) -> &mut HashMap<Box<str>, Rc<T>>,
+    parse: impl FnOnce(&str) -> Result<T, ExprError>,
+) -> Result<Rc<T>, ExprError> {
+    if let Some(hit) = PARSED.with_borrow_mut(|p| map(p).get(s).cloned()) {
+        return Ok(hit);
+    }
+    let parsed = Rc::new(parse(s)?);
+    PARSED.with_borrow_mut(|p| {
+        let map = map(p);
+        if map.len() >= PARSED_MAX {
+            map.clear();
+        }
+        map.insert(s.into(), parsed.clone());
+    });
+    Ok(parsed)
 }
 
 /// Sets `key` (case-sensitive, as environment variables are on Linux), keeping order.

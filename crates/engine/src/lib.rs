@@ -49,7 +49,7 @@ mod step_pod;
 pub mod strategy;
 pub mod toolkit_gate;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -165,24 +165,69 @@ pub enum ExecError {
     UnknownJob(String),
 }
 
+/// A workflow file read and loaded before the event is chosen: `exec` picks the event from
+/// the workflows' `on:` as act does, then keeps the workflows it triggers
+/// ([`select_workflows`]), so each file is loaded once.
+#[derive(Debug)]
+pub struct LoadedFile {
+    pub path: PathBuf,
+    /// The workflow, or the problems that keep it from loading; `Err` when the file could
+    /// not be read.
+    pub workflow: Result<Result<Workflow, workflows::Diagnostics>, std::io::Error>,
+}
+
+/// Reads and loads `files` in order, each named by its path under `workdir`, up to the
+/// first that cannot be read.
+pub fn read_workflows(workdir: &Path, files: &[PathBuf]) -> Vec<LoadedFile> {
+    let mut out = Vec::with_capacity(files.len());
+    for path in files {
+        let workflow = std::fs::read_to_string(path).map(|text| {
+            let name = path
+                .strip_prefix(workdir)
+                .unwrap_or(path)
+                .display()
+                .to_string();
+            workflows::model::load(&text, &name)
+        });
+        let unreadable = workflow.is_err();
+        out.push(LoadedFile {
+            path: path.clone(),
+            workflow,
+        });
+        if unreadable {
+            break;
+        }
+    }
+    out
+}
+
 /// Loads the workflows triggered by the event.
 pub fn load_workflows(options: &ExecOptions) -> Result<Vec<Workflow>, ExecError> {
+    select_workflows(
+        options,
+        read_workflows(&options.workdir, &options.workflow_files),
+    )
+}
+
+/// The workflows of `files` ([`read_workflows`] of `options.workflow_files`) triggered by
+/// the event, as [`load_workflows`] gives them.
+pub fn select_workflows(
+    options: &ExecOptions,
+    files: Vec<LoadedFile>,
+) -> Result<Vec<Workflow>, ExecError> {
     let mut loaded = Vec::new();
     let mut problems = Vec::new();
-    for path in &options.workflow_files {
-        let text = std::fs::read_to_string(path).map_err(|source| ExecError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let name = path
-            .strip_prefix(&options.workdir)
-            .unwrap_or(path)
-            .display()
-            .to_string();
-        match workflows::model::load(&text, &name) {
-            Ok(w) if w.triggered_by(&options.event) => loaded.push(w),
-            Ok(_) => {}
-            Err(d) => problems.extend(d.0),
+    for file in files {
+        match file.workflow {
+            Err(source) => {
+                return Err(ExecError::Read {
+                    path: file.path,
+                    source,
+                });
+            }
+            Ok(Ok(w)) if w.triggered_by(&options.event) => loaded.push(w),
+            Ok(Ok(_)) => {}
+            Ok(Err(d)) => problems.extend(d.0),
         }
     }
     // GitHub's limits on reusable workflows, over the calls within the repository, before

@@ -4,8 +4,6 @@
 //! event), drawing the jobs (`-g`), how much is printed (`-q`, `-v`), and `--use-gitignore`.
 //! Each mirrors act's cmd/root.go; where `exec` differs, the flag's help says so.
 
-use std::path::PathBuf;
-
 use hr_engine::contexts::{DEFAULT_ACTOR, DEFAULT_REMOTE};
 
 #[derive(Debug, clap::Args)]
@@ -76,11 +74,17 @@ impl std::fmt::Display for EventChoice {
 impl ActArgs {
     /// The run's event as act picks it (cmd/root.go, newRunCommand): the one given, else
     /// the workflows' only event, else with `--detect-event` their first, else `push`.
-    pub fn event(&self, given: Option<&str>, files: &[PathBuf]) -> (String, EventChoice) {
+    /// `on` gives each workflow file's events in file order (`None` for a file that does not
+    /// load); it is called only when no event is given.
+    pub fn event(
+        &self,
+        given: Option<&str>,
+        on: impl FnOnce() -> Vec<Option<Vec<String>>>,
+    ) -> (String, EventChoice) {
         if let Some(event) = given.or(self.event_arg.as_deref()) {
             return (event.to_string(), EventChoice::Given);
         }
-        let events = act_events(files);
+        let events = act_events(on());
         match events.first() {
             Some(only) if events.len() == 1 => (only.clone(), EventChoice::Only),
             Some(first) if self.detect_event => (first.clone(), EventChoice::Detected),
@@ -94,21 +98,32 @@ impl ActArgs {
     }
 }
 
+/// Each loaded file's events (`on:`), in file order; `None` for a file that did not load.
+pub fn workflow_events(files: &[hr_engine::LoadedFile]) -> Vec<Option<Vec<String>>> {
+    files
+        .iter()
+        .map(|file| match &file.workflow {
+            Ok(Ok(workflow)) => Some(
+                workflow
+                    .on
+                    .events
+                    .iter()
+                    .map(|e| e.name.value.clone())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The workflows' events as act's planner lists them (pkg/model/planner.go, GetEvents):
 /// in file order, each workflow's `on:` events unless the list already holds one of
 /// them (then that workflow adds none), sorted by name. Files that do not load add none.
-fn act_events(files: &[PathBuf]) -> Vec<String> {
+fn act_events(on: Vec<Option<Vec<String>>>) -> Vec<String> {
     let mut events: Vec<String> = Vec::new();
-    for file in files {
-        let Ok(text) = std::fs::read_to_string(file) else {
-            continue;
-        };
-        let Ok(workflow) = workflows::model::load(&text, &file.display().to_string()) else {
-            continue;
-        };
-        let own: Vec<&String> = workflow.on.events.iter().map(|e| &e.name.value).collect();
+    for own in on.into_iter().flatten() {
         if !own.iter().any(|e| events.contains(e)) {
-            events.extend(own.into_iter().cloned());
+            events.extend(own);
         }
     }
     events.sort();
@@ -117,11 +132,14 @@ fn act_events(files: &[PathBuf]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
-    fn workflows(texts: &[&str]) -> (tempfile::TempDir, Vec<PathBuf>) {
+    /// The events of `texts` as `exec` reads them: each written to a file and loaded.
+    fn workflows(texts: &[&str]) -> Vec<Option<Vec<String>>> {
         let dir = tempfile::tempdir().unwrap();
-        let files = texts
+        let files: Vec<PathBuf> = texts
             .iter()
             .enumerate()
             .map(|(n, text)| {
@@ -130,7 +148,7 @@ mod tests {
                 path
             })
             .collect();
-        (dir, files)
+        workflow_events(&hr_engine::read_workflows(dir.path(), &files))
     }
 
     const JOBS: &str =
@@ -155,40 +173,44 @@ mod tests {
         let push_and_pr = format!("on: [push, pull_request]{JOBS}");
         let dispatch = format!("on: workflow_dispatch{JOBS}");
         let push = format!("on: push{JOBS}");
-        // Given wins; the positional form too.
-        let (_d, files) = workflows(&[&dispatch]);
+        // Given wins, and the workflows are not read for it; the positional form too.
+        let unread = || -> Vec<Option<Vec<String>>> { panic!("read with an event given") };
         assert_eq!(
-            args(true).event(Some("issues"), &files),
+            args(true).event(Some("issues"), unread),
             ("issues".into(), EventChoice::Given)
         );
         let mut positional = args(false);
         positional.event_arg = Some("schedule".into());
-        assert_eq!(positional.event(None, &files).0, "schedule");
+        assert_eq!(positional.event(None, unread).0, "schedule");
+        let on = workflows(&[&dispatch]);
         // One event in all: it, with or without --detect-event.
         assert_eq!(
-            args(false).event(None, &files),
+            args(false).event(None, || on.clone()),
             ("workflow_dispatch".into(), EventChoice::Only)
         );
         // Several: push, unless detected: then the first by name.
-        let (_d, files) = workflows(&[&push_and_pr, &dispatch]);
+        let on = workflows(&[&push_and_pr, &dispatch]);
         assert_eq!(
-            args(false).event(None, &files),
+            args(false).event(None, || on.clone()),
             ("push".into(), EventChoice::Push)
         );
         assert_eq!(
-            args(true).event(None, &files),
+            args(true).event(None, || on.clone()),
             ("pull_request".into(), EventChoice::Detected)
         );
         // A workflow sharing an event with an earlier one adds none of its own (act's
         // GetEvents): push alone, so push is the only event.
         let push_and_dispatch = format!("on: [workflow_dispatch, push]{JOBS}");
-        let (_d, files) = workflows(&[&push, &push_and_dispatch]);
+        let on = workflows(&[&push, &push_and_dispatch]);
         assert_eq!(
-            args(false).event(None, &files),
+            args(false).event(None, || on.clone()),
             ("push".into(), EventChoice::Only)
         );
         // A file that does not load adds nothing.
-        let (_d, files) = workflows(&["on: [", &dispatch]);
-        assert_eq!(args(false).event(None, &files).0, "workflow_dispatch");
+        let on = workflows(&["on: [", &dispatch]);
+        assert_eq!(
+            args(false).event(None, || on.clone()).0,
+            "workflow_dispatch"
+        );
     }
 }

@@ -309,7 +309,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .map_err(|e| UsageError(format!("-C {}: cannot change into it: {e}", dir.display())))?;
     }
     let files = workflow_files(&args)?;
-    let (event, choice) = args.act.event(args.event.as_deref(), &files);
+    // Without -E the event comes from the workflows: they are loaded for it once, and the
+    // run takes them from there.
+    let mut loaded = None;
+    let (event, choice) = args.act.event(args.event.as_deref(), || {
+        let workdir = std::env::current_dir().unwrap_or_default();
+        let files = hr_engine::read_workflows(&workdir, &files);
+        let on = super::act_args::workflow_events(&files);
+        loaded = Some(files);
+        on
+    });
     if args.act.verbose {
         for note in super::actrc::notes() {
             eprintln!("{note}");
@@ -340,7 +349,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.cache_server
             .config(cache_home().join("hybrid-runner/cache"))
     };
-    let workflows = match hr_engine::load_workflows(&options) {
+    let loaded = match loaded {
+        Some(files) => files,
+        None => hr_engine::read_workflows(&options.workdir, &options.workflow_files),
+    };
+    let workflows = match hr_engine::select_workflows(&options, loaded) {
         Ok(w) => w,
         Err(ExecError::Workflow(d)) => {
             for problem in d.iter() {
