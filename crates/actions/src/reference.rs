@@ -99,15 +99,20 @@ fn self_repository_path(text: &str) -> Result<Option<String>, String> {
 /// `http(s)://host/rest` → (`Some(http(s)://host)`, `rest`), as act splits it
 /// (`newRemoteAction` in act's `step_action_remote.go`: the host is the first segment,
 /// the rest an ordinary `owner/repo[/path]@ref`); anything else is returned as it is.
+/// act_runner also takes `ssh://[user@]host[:port]/owner/repo@ref`, fetched with git over SSH
+/// (the runner's own keys).
 fn split_host(text: &str) -> Result<(Option<String>, &str), String> {
-    for scheme in ["https://", "http://"] {
+    for scheme in ["https://", "http://", "ssh://"] {
         if let Some(after) = text.strip_prefix(scheme) {
             let Some((host, rest)) = after.split_once('/') else {
                 return Err(format!(
                     "an action URL needs the repository after the host: write `{scheme}host/owner/repo@ref`"
                 ));
             };
-            let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_');
+            let ssh = scheme == "ssh://";
+            let plain = |c: char| {
+                c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_') || ssh && c == '@'
+            };
             if host.is_empty() || !host.chars().all(plain) {
                 return Err(format!(
                     "`{host}` is not a host name; write `{scheme}host[:port]/owner/repo@ref`"

@@ -222,3 +222,26 @@ fn self_repository_references() {
         }
     );
 }
+
+#[test]
+fn ssh_action_urls_as_act_runner_takes_them() {
+    match ActionRef::parse("ssh://git@gitea.example:2222/o/act/sub@v1").unwrap() {
+        ActionRef::Remote {
+            owner,
+            repo,
+            path,
+            git_ref,
+            host,
+        } => {
+            assert_eq!(
+                (owner.as_str(), repo.as_str(), git_ref.as_str()),
+                ("o", "act", "v1")
+            );
+            assert_eq!(path.as_deref(), Some("sub"));
+            assert_eq!(host.as_deref(), Some("ssh://git@gitea.example:2222"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // `@` in the host only after ssh://.
+    assert!(ActionRef::parse("https://user@host/o/r@v1").is_err());
+}

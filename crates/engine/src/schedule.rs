@@ -443,7 +443,10 @@ async fn run_job(
                 return outcome;
             }
             let (labels, unknown) = crate::dry_run::runs_on(job, &contexts, dry_run.as_ref());
+            // A job without `runs-on` (a Gitea workflow may leave it out: Gitea gives it to
+            // any runner) runs on this one.
             if !limits.assigned
+                && job.runs_on.is_some()
                 && let Err(reason) = platform(&labels, &limits.platforms, limits.strict_platforms)
             {
                 match unknown {

@@ -344,21 +344,41 @@ fn validate_reads_each_folder_by_its_platform_and_dialect_overrides() {
     write(dir.path(), ".forgejo/workflows/ci.yml", forgejo);
     write(dir.path(), ".github/workflows/ci.yml", GOOD);
     let out = hybrid_runner(dir.path(), &["validate"]);
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
-    assert!(stderr(&out).contains("2 workflow files checked, 0 problems"), "{}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("2 workflow files checked, 0 problems"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = hybrid_runner(
         dir.path(),
-        &["validate", "--dialect", "github", ".forgejo/workflows/ci.yml"],
+        &[
+            "validate",
+            "--dialect",
+            "github",
+            ".forgejo/workflows/ci.yml",
+        ],
     );
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     assert!(
-        text.contains(".forgejo/workflows/ci.yml:2:1: Unexpected value 'enable-email-notifications'"),
+        text.contains(
+            ".forgejo/workflows/ci.yml:2:1: Unexpected value 'enable-email-notifications'"
+        ),
         "{text}"
     );
     assert!(text.contains("is Forgejo syntax"), "{text}");
-    assert!(text.contains("Forgejo's name for the github context"), "{text}");
+    assert!(
+        text.contains("Forgejo's name for the github context"),
+        "{text}"
+    );
 
     let out = hybrid_runner(dir.path(), &["validate", "--dialect", "gitlab"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));

@@ -226,3 +226,22 @@ fn forgejo_refuses_declared_secrets_of_a_called_workflow() {
     let p = problems(&text, Dialect::Forgejo);
     assert!(p[0].contains("but key \"secrets\" was found"), "{p:?}");
 }
+
+#[test]
+fn gitea_takes_ssh_actions_and_jobs_without_runs_on() {
+    let text =
+        "on: push\njobs:\n  a:\n    steps:\n      - uses: ssh://git@gitea.example:2222/o/act@v1\n";
+    assert!(
+        problems(text, Dialect::Gitea).is_empty(),
+        "{:?}",
+        problems(text, Dialect::Gitea)
+    );
+    let p = problems(text, Dialect::Forgejo);
+    assert!(
+        p.iter()
+            .any(|p| p.contains("Required property is missing: runs-on")),
+        "{p:?}"
+    );
+    assert!(p.iter().any(|p| p.contains("Expected format")), "{p:?}");
+    assert_eq!(problems(text, Dialect::Github).len(), 2);
+}

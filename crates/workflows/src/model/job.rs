@@ -4,6 +4,7 @@
 use crate::yaml::{Node, NodeValue};
 
 use super::container::{read_container, read_services};
+use super::dialect::Dialect;
 use super::expressions::{Scope, check_condition};
 use super::reader::{Entry, Reader};
 use super::settings::{read_cache_mode, read_concurrency, read_defaults, read_permissions};
@@ -180,7 +181,11 @@ fn read_job(r: &mut Reader, id: Located<String>, node: &Node) -> Option<Job> {
         read_job_key(r, &mut job, key, value);
     }
     match kinds.as_slice() {
-        [0] if job.runs_on.is_none() => r.missing(node.location, "runs-on"),
+        // Gitea hands a job without `runs-on` to any runner (`models/actions/runner.go`);
+        // Forgejo never runs it, GitHub refuses it.
+        [0] if job.runs_on.is_none() && r.dialect != Dialect::Gitea => {
+            r.missing(node.location, "runs-on");
+        }
         [1] if job.uses.is_none() => r.missing(node.location, "uses"),
         [0] | [1] => {}
         _ => r.error(

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::yaml::Node;
 
+use super::dialect::Dialect;
 use super::expressions::Scope;
 use super::job::{IDENTIFIER_RULES, discriminate, identifier_problem, read_condition};
 use super::reader::{Reader, WANT_SEQUENCE};
@@ -144,8 +145,11 @@ fn check_uses(r: &mut Reader, uses: &Located<String>) {
         }
         return;
     }
-    let absolute = ["https://", "http://"]
+    // act_runner (Gitea) also fetches `ssh://host/owner/repo@ref`; forgejo-runner does not.
+    let ssh = full.starts_with("ssh://") && r.dialect == Dialect::Gitea;
+    let absolute = ["https://", "http://", "ssh://"]
         .iter()
+        .filter(|scheme| **scheme != "ssh://" || ssh)
         .find_map(|scheme| full.strip_prefix(scheme));
     if absolute.is_some() && !r.dialect.is_forge() {
         r.error(
