@@ -245,3 +245,19 @@ fn gitea_takes_ssh_actions_and_jobs_without_runs_on() {
     assert!(p.iter().any(|p| p.contains("Expected format")), "{p:?}");
     assert_eq!(problems(text, Dialect::Github).len(), 2);
 }
+
+#[test]
+fn forgejo_evaluates_expressions_in_a_steps_uses() {
+    let text = "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - uses: ${{ vars.ACTIONS }}/checkout@v4\n";
+    assert!(
+        problems(text, Dialect::Forgejo).is_empty(),
+        "{:?}",
+        problems(text, Dialect::Forgejo)
+    );
+    let p = problems(text, Dialect::Github);
+    assert!(
+        p[0].contains("A template expression is not allowed"),
+        "{p:?}"
+    );
+    assert!(!problems(text, Dialect::Gitea).is_empty());
+}

@@ -101,8 +101,16 @@ fn read_step(r: &mut Reader, node: &Node) -> Option<Step> {
             "working-directory" => step.working_directory = r.non_empty_string(value, Scope::Step),
             "shell" => step.shell = r.non_empty_string(value, Scope::None),
             "uses" => {
-                step.uses = r.non_empty_string(value, Scope::None);
-                if let Some(uses) = &step.uses {
+                // Forgejo's schema gives `step-uses` the step's contexts and forgejo-runner
+                // interpolates it before resolving (`step_action_remote.go`); GitHub reads
+                // it literally.
+                let scope = if r.dialect == Dialect::Forgejo {
+                    Scope::Step
+                } else {
+                    Scope::None
+                };
+                step.uses = r.non_empty_string(value, scope);
+                if let Some(uses) = step.uses.as_ref().filter(|u| !u.value.contains("${{")) {
                     check_uses(r, uses);
                 }
             }
