@@ -203,3 +203,33 @@ pub fn string_object<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) ->
 pub fn display(v: &Value) -> String {
     to_display_string(v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_are_reused_per_text_and_bounded() {
+        let mut scope = Scope::new(Object::new(), None);
+        scope.set("env", string_object([("A", "x")]));
+        // The same text gives the same parse; each evaluation sees its own scope.
+        assert!(Rc::ptr_eq(
+            &condition("env.A == 'x'").unwrap(),
+            &condition("env.A == 'x'").unwrap()
+        ));
+        assert!(scope.condition(Some("env.A == 'x'")).unwrap());
+        scope.set("env", string_object([("A", "y")]));
+        assert!(!scope.condition(Some("env.A == 'x'")).unwrap());
+        assert_eq!(scope.interpolate("a ${{ env.A }}").unwrap(), "a y");
+        assert!(matches!(scope.value("${{ 1 }}").unwrap(), Value::Number(n) if n == 1.0));
+        // A failure is not kept, and fails again.
+        assert!(scope.condition(Some("env.A ==")).is_err());
+        assert!(scope.condition(Some("env.A ==")).is_err());
+        PARSED.with_borrow(|p| assert!(!p.conditions.contains_key("env.A ==")));
+        // Past the bound the cache starts over.
+        for i in 0..PARSED_MAX + 5 {
+            assert!(scope.condition(Some(&format!("{i} == {i}"))).unwrap());
+        }
+        PARSED.with_borrow(|p| assert!(p.conditions.len() <= PARSED_MAX));
+    }
+}
