@@ -49,6 +49,10 @@ fn github_checks_event_names_filters_types_and_crons() {
 fn github_requires_on_and_the_forges_read_events_as_act_does() {
     let p = problems(JOB, Dialect::Github);
     assert!(p[0].contains("Required property is missing: on"), "{p:?}");
+    let p = problems(JOB, Dialect::Forgejo);
+    assert!(p[0].contains("unexpected yaml node in `on`: 0"), "{p:?}");
+    let p = problems(JOB, Dialect::Gitea);
+    assert!(p[0].contains("Gitea never runs it"), "{p:?}");
     for dialect in [Dialect::Gitea, Dialect::Forgejo] {
         let text = format!("on:\n  pull_request_sync:\n  push:\n    branch: x\n{JOB}");
         assert_eq!(problems(&text, dialect), Vec::<String>::new(), "{dialect}");

@@ -147,8 +147,21 @@ fn read_workflow(r: &mut Reader, root: &Node, outside: &[String]) -> Option<Work
             }
         }
     }
-    if !has_on && r.dialect == Dialect::Github {
-        r.missing(root.location, "on");
+    match r.dialect {
+        _ if has_on => {}
+        Dialect::Github => r.missing(root.location, "on"),
+        // Forgejo makes a failed run of it (forgejo-runner's `act/jobparser/model.go`).
+        Dialect::Forgejo => r.error(
+            root.location,
+            "unexpected yaml node in `on`: 0",
+            "Add 'on:' with the events that start the workflow, like 'on: push'.",
+        ),
+        // Gitea skips the file ("ignore invalid workflow"): it never runs.
+        Dialect::Gitea => r.error(
+            root.location,
+            "The workflow has no 'on:', so Gitea never runs it",
+            "Add 'on:' with the events that start the workflow, like 'on: push'.",
+        ),
     }
     match jobs_node {
         None => r.missing(root.location, "jobs"),
