@@ -347,13 +347,7 @@ impl JobState<'_> {
             },
         };
         if !run || self.engine.hard_cancel.is_cancelled() {
-            let result = StepResult {
-                outcome: Outcome::Skipped,
-                conclusion: Outcome::Skipped,
-                outputs: Vec::new(),
-            };
-            self.finish_step(&key, &result, started);
-            return result;
+            return self.skip_step(&key, started);
         }
         self.engine.sink.send(Event::StepStarted {
             job: self.key.clone(),

@@ -164,13 +164,7 @@ impl JobState<'_> {
         };
         // After the second Ctrl-C nothing starts any more, not even `always()` steps.
         if !run || self.engine.hard_cancel.is_cancelled() {
-            let result = StepResult {
-                outcome: Outcome::Skipped,
-                conclusion: Outcome::Skipped,
-                outputs: Vec::new(),
-            };
-            self.finish_step(&key, &result, started);
-            return result;
+            return self.skip_step(&key, started);
         }
         self.engine.sink.send(Event::StepStarted {
             job: self.key.clone(),
@@ -230,6 +224,17 @@ impl JobState<'_> {
         let result = StepResult {
             outcome: Outcome::Failure,
             conclusion: Outcome::Failure,
+            outputs: Vec::new(),
+        };
+        self.finish_step(key, &result, started);
+        result
+    }
+
+    /// Ends the step as skipped (its `if:` did not hold, or nothing may start any more).
+    pub(super) fn skip_step(&self, key: &StepKey, started: Instant) -> StepResult {
+        let result = StepResult {
+            outcome: Outcome::Skipped,
+            conclusion: Outcome::Skipped,
             outputs: Vec::new(),
         };
         self.finish_step(key, &result, started);
@@ -643,12 +648,7 @@ impl JobState<'_> {
             };
             match condition {
                 Ok(false) => {
-                    let result = StepResult {
-                        outcome: Outcome::Skipped,
-                        conclusion: Outcome::Skipped,
-                        outputs: Vec::new(),
-                    };
-                    self.finish_step(&key, &result, started);
+                    self.skip_step(&key, started);
                     continue;
                 }
                 Ok(true) => {}

@@ -73,6 +73,17 @@ impl Dialect {
         self != Dialect::Github
     }
 
+    /// The schemes a step's `uses:` may name its host with (act's `newRemoteAction`):
+    /// `https://` and `http://`, and on Gitea also `ssh://` (act_runner since 2026-06);
+    /// none on GitHub.
+    pub(crate) fn action_url_schemes(self) -> &'static [&'static str] {
+        match self {
+            Dialect::Github => &[],
+            Dialect::Gitea => &["https://", "http://", "ssh://"],
+            Dialect::Forgejo => &["https://", "http://"],
+        }
+    }
+
     /// How a message says which rules a file is read by, and how to pick others.
     pub fn read_as(self) -> String {
         format!(
@@ -80,6 +91,16 @@ impl Dialect {
             self.name()
         )
     }
+}
+
+/// What follows `scheme://host/` in `text`, for the first of `schemes` it starts with
+/// (`owner/repo[/path]@ref` of an absolute `uses:`); `None` when it starts with none of
+/// them or has nothing after the host.
+pub(crate) fn after_host<'a>(text: &'a str, schemes: &[&str]) -> Option<&'a str> {
+    schemes
+        .iter()
+        .find_map(|scheme| text.strip_prefix(scheme))
+        .and_then(|after| after.split_once('/').map(|(_, rest)| rest))
 }
 
 impl fmt::Display for Dialect {

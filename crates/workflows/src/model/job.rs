@@ -4,7 +4,7 @@
 use crate::yaml::{Node, NodeValue};
 
 use super::container::{read_container, read_services};
-use super::dialect::Dialect;
+use super::dialect::{Dialect, after_host};
 use super::expressions::{Scope, check_condition};
 use super::reader::{Entry, Reader};
 use super::settings::{read_cache_mode, read_concurrency, read_defaults, read_permissions};
@@ -283,11 +283,11 @@ fn check_workflow_reference(r: &mut Reader, uses: &Located<String>) {
     }
     // Gitea's and Forgejo's runners also take the host in front (act's
     // `reusable_workflow.go`) and their own workflow folders.
-    let absolute = ["https://", "http://"]
-        .iter()
-        .find_map(|scheme| full.strip_prefix(scheme))
-        .filter(|_| r.dialect.is_forge())
-        .and_then(|after| after.split_once('/').map(|(_, rest)| rest));
+    let absolute = r
+        .dialect
+        .is_forge()
+        .then(|| after_host(full, &["https://", "http://"]))
+        .flatten();
     let text = absolute.unwrap_or(full);
     let valid = text.split_once('@').is_some_and(|(path, reference)| {
         let parts: Vec<&str> = path.split('/').collect();

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::yaml::Node;
 
-use super::dialect::Dialect;
+use super::dialect::{Dialect, after_host};
 use super::expressions::Scope;
 use super::job::{IDENTIFIER_RULES, discriminate, identifier_problem, read_condition};
 use super::reader::{Reader, WANT_SEQUENCE};
@@ -153,13 +153,7 @@ fn check_uses(r: &mut Reader, uses: &Located<String>) {
         }
         return;
     }
-    // act_runner (Gitea) also fetches `ssh://host/owner/repo@ref`; forgejo-runner does not.
-    let ssh = full.starts_with("ssh://") && r.dialect == Dialect::Gitea;
-    let absolute = ["https://", "http://", "ssh://"]
-        .iter()
-        .filter(|scheme| **scheme != "ssh://" || ssh)
-        .find_map(|scheme| full.strip_prefix(scheme));
-    if absolute.is_some() && !r.dialect.is_forge() {
+    if !r.dialect.is_forge() && (full.starts_with("https://") || full.starts_with("http://")) {
         r.error(
             uses.location,
             format!("Expected format {{org}}/{{repo}}[/path]@ref. Actual '{full}'"),
@@ -170,9 +164,7 @@ fn check_uses(r: &mut Reader, uses: &Located<String>) {
         );
         return;
     }
-    let text = absolute
-        .and_then(|after| after.split_once('/').map(|(_, rest)| rest))
-        .unwrap_or(full);
+    let text = after_host(full, r.dialect.action_url_schemes()).unwrap_or(full);
     let valid = match text.split_once('@') {
         Some((path, reference)) => {
             let mut parts = path.split('/');
