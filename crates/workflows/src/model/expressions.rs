@@ -114,9 +114,14 @@ impl Scope {
         names: &'n mut Vec<&'static str>,
     ) -> Option<Allowed<'n>> {
         let base = self.allowed()?;
+        let extras = forge_extras(self, dialect);
+        if extras.is_empty() {
+            // GitHub's lists as they are: no copy for every expression of a GitHub file.
+            return Some(base);
+        }
         names.clear();
         names.extend_from_slice(base.named_values);
-        names.extend(forge_extras(self, dialect));
+        names.extend(extras);
         Some(Allowed {
             named_values: names,
             ..base
