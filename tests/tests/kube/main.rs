@@ -6,6 +6,7 @@
 
 mod build_avoidance_kaniko;
 mod build_leases;
+mod check_images;
 mod check_pod;
 mod exec_kaniko;
 mod fake_kube;

@@ -1,5 +1,6 @@
 //! `hybrid-runner check`: the built-in "test-hybrid-builds". One line per check
 //! (`ok   …`, `FAIL …: reason`, `skip …: why`), or `--json`; exit 1 when any check fails.
+//! `check --images` checks the images of workloads instead (`check_images`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,9 +47,44 @@ pub struct Args {
     /// Print the checks as JSON
     #[arg(long)]
     pub json: bool,
+    /// Instead: list every image the workloads of -n/--all-namespaces or of manifests
+    /// (-f FILE, stdin) reference, present (with its digest) or missing, and the pods that
+    /// cannot pull theirs; exit 1 when any image is missing
+    #[arg(long)]
+    pub images: bool,
+    /// A namespace whose workloads are checked (repeatable; with --images)
+    #[arg(
+        short = 'n',
+        long = "namespace",
+        value_name = "NAMESPACE",
+        requires = "images"
+    )]
+    pub namespaces: Vec<String>,
+    /// Check the workloads of every namespace (with --images)
+    #[arg(short = 'A', long, requires = "images")]
+    pub all_namespaces: bool,
+    /// A file of manifests, multi-document YAML or JSON (repeatable; `-` is stdin; with
+    /// --images)
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "FILE",
+        requires = "images"
+    )]
+    pub files: Vec<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.images {
+        let sources = super::check_images::ImageSources {
+            namespaces: args.namespaces.clone(),
+            all_namespaces: args.all_namespaces,
+            files: args.files.clone(),
+            insecure_registries: args.insecure_registry.clone(),
+            json: args.json,
+        };
+        return super::check_images::run(sources, &args.kube);
+    }
     let mut config = args.runner.kaniko_config();
     if let Some(image) = &args.executor_image {
         config.executor_image = image.clone();

@@ -7,11 +7,13 @@ mod actrc;
 mod build;
 mod cache_server;
 mod check;
+mod check_images;
 mod cleanup;
 mod context;
 mod daemon;
 mod daemon_github;
 mod daemon_pool;
+mod deploy;
 mod docker_shim;
 mod dotenv;
 mod exec;
@@ -63,7 +65,8 @@ pub enum Command {
     /// Check that Kaniko builds can run: cluster reachable, permissions, namespace and
     /// ConfigMap round trips, registry reachable, executor image set.
     ///
-    /// One line per check; exits 1 when any fails.
+    /// One line per check; exits 1 when any fails. With --images: every image the workloads
+    /// of namespaces or manifests reference, present or missing; exits 1 when any is missing.
     Check(check::Args),
     /// Delete this runner's expired build namespaces (`--all`: every one).
     Cleanup(cleanup::Args),
@@ -75,6 +78,13 @@ pub enum Command {
     ///
     /// Exits 0 when every image was built, 1 when a build failed, 2 on usage errors.
     Build(Box<build::Args>),
+    /// Set the images built for the services of a services file on their workloads: a
+    /// preflight resolves every image to a digest first, each rollout is watched, and a
+    /// failed one is rolled back.
+    ///
+    /// Exits 0 when every workload rolled out, 1 when the preflight or a rollout failed, 2 on
+    /// usage errors.
+    Deploy(Box<deploy::Args>),
     /// Register this runner with a Gitea or Forgejo instance (or GitHub, `--github URL`) and
     /// save the `.runner` file.
     ///
@@ -138,6 +148,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(args),
         Command::Logs(args) => logs::run(args),
         Command::Build(args) => build::run(*args),
+        Command::Deploy(args) => deploy::run(*args),
         Command::Register(args) => register::run(*args),
         Command::Remove(args) => remove::run(args),
         Command::GenerateConfig(args) => generate_config::run(args),

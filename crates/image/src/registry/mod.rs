@@ -11,6 +11,7 @@
 
 mod auth;
 mod copy;
+mod presence;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -23,6 +24,7 @@ use tokio::sync::Mutex;
 
 use auth::basic;
 pub use auth::{Challenge, Credential, DockerCredentials, parse_challenge};
+pub use presence::{Absence, Presence};
 
 /// Every manifest type a copy may meet, so the registry answers with the stored bytes.
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
@@ -91,6 +93,9 @@ pub struct ImageRef {
     pub repository: String,
     /// A tag, or a digest `sha256:…`.
     pub reference: String,
+    /// The tag written before a digest (`name:tag@sha256:…`), kept for messages: the
+    /// digest is what registries and kubelets fetch.
+    pub tag: Option<String>,
 }
 
 impl ImageRef {
@@ -103,14 +108,28 @@ impl ImageRef {
         if text.is_empty() || text.chars().any(char::is_whitespace) {
             return Err(bad("it is empty or holds spaces"));
         }
-        let (name, reference) = match text.split_once('@') {
-            Some((name, digest)) => (name, digest.to_string()),
-            None => {
-                let last = text.rsplit('/').next().unwrap_or(text);
-                match last.rsplit_once(':') {
-                    Some((_, tag)) => (&text[..text.len() - tag.len() - 1], tag.to_string()),
-                    None => (text, "latest".to_string()),
+        let split_tag = |name: &'_ str| -> (usize, Option<String>) {
+            let last = name.rsplit('/').next().unwrap_or(name);
+            match last.rsplit_once(':') {
+                Some((_, tag)) => (name.len() - tag.len() - 1, Some(tag.to_string())),
+                None => (name.len(), None),
+            }
+        };
+        let (name, reference, tag) = match text.split_once('@') {
+            Some((name, digest)) => {
+                let (end, tag) = split_tag(name);
+                if tag.as_deref() == Some("") {
+                    return Err(bad("the tag before the digest is empty"));
                 }
+                (&name[..end], digest.to_string(), tag)
+            }
+            None => {
+                let (end, tag) = split_tag(text);
+                (
+                    &text[..end],
+                    tag.unwrap_or_else(|| "latest".to_string()),
+                    None,
+                )
             }
         };
         let (registry, repository) = match name.split_once('/') {
@@ -132,6 +151,7 @@ impl ImageRef {
             registry,
             repository,
             reference,
+            tag,
         })
     }
 
@@ -139,6 +159,7 @@ impl ImageRef {
     pub fn with_reference(&self, reference: &str) -> ImageRef {
         ImageRef {
             reference: reference.to_string(),
+            tag: None,
             ..self.clone()
         }
     }
@@ -164,11 +185,11 @@ impl std::fmt::Display for ImageRef {
         } else {
             ':'
         };
-        write!(
-            f,
-            "{}/{}{separator}{}",
-            self.registry, self.repository, self.reference
-        )
+        write!(f, "{}/{}", self.registry, self.repository)?;
+        if let Some(tag) = self.tag.as_deref().filter(|_| separator == '@') {
+            write!(f, ":{tag}")?;
+        }
+        write!(f, "{separator}{}", self.reference)
     }
 }
 
@@ -494,6 +515,21 @@ mod tests {
             ImageRef::parse("r.io/app@sha256:ab").unwrap().to_string(),
             "r.io/app@sha256:ab"
         );
+        let pinned = ImageRef::parse("127.0.0.1:5000/shop/api:k8s-1a2b@sha256:ab").unwrap();
+        assert_eq!(
+            (pinned.repository.as_str(), pinned.reference.as_str()),
+            ("shop/api", "sha256:ab")
+        );
+        assert_eq!(pinned.tag.as_deref(), Some("k8s-1a2b"));
+        assert_eq!(
+            pinned.to_string(),
+            "127.0.0.1:5000/shop/api:k8s-1a2b@sha256:ab"
+        );
+        assert_eq!(
+            pinned.with_reference("v2").to_string(),
+            "127.0.0.1:5000/shop/api:v2"
+        );
+        assert!(ImageRef::parse("r.io/app:@sha256:ab").is_err());
     }
 
     #[test]

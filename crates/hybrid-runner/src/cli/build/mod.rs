@@ -7,7 +7,7 @@
 
 mod dry_run;
 mod report;
-mod services;
+pub(super) mod services;
 
 use hr_process::stop_signals::StopSignals;
 use std::path::{Path, PathBuf};

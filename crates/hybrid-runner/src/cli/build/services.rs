@@ -39,6 +39,28 @@ pub struct ServiceEntry {
     pub namespace: Option<String>,
     #[serde(default)]
     pub image: Option<String>,
+    /// The workloads `deploy` sets the image on (default: a Deployment named like the
+    /// service in its namespace).
+    #[serde(default)]
+    pub deploy: Option<Vec<DeployEntry>>,
+}
+
+/// One workload of a service's `deploy:` list.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DeployEntry {
+    /// Deployment (default), StatefulSet or DaemonSet.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Default: the service's name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Default: the service's namespace, else the kube context's.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Default: the container named like the workload, else its only container.
+    #[serde(default)]
+    pub container: Option<String>,
 }
 
 /// One service ready to build.
@@ -84,7 +106,7 @@ pub fn read_services(path: &Path) -> Result<Vec<ServiceEntry>, UsageError> {
     })?;
     let entries: Vec<ServiceEntry> = serde_saphyr::from_str(&text).map_err(|e| {
         UsageError(format!(
-            "{}: not a list of services (name, context, dockerfile, namespace, image): {e}",
+            "{}: not a list of services (name, context, dockerfile, namespace, image, deploy): {e}",
             path.display()
         ))
     })?;
@@ -146,6 +168,7 @@ pub fn plan_folder(
         dockerfile: None,
         namespace: None,
         image: Some(image.to_string()),
+        deploy: None,
     };
     plan_service(&dir, &entry, None, options)
 }
@@ -165,21 +188,7 @@ pub fn plan_service(
     options: &PlanOptions,
 ) -> Result<ServicePlan, UsageError> {
     let service = &entry.name;
-    let image = match (&entry.image, registry) {
-        (Some(image), _) => image.clone(),
-        (None, Some(registry)) => {
-            let registry = registry.trim_end_matches('/');
-            match entry.namespace.as_deref().filter(|n| !n.is_empty()) {
-                Some(namespace) => format!("{registry}/{namespace}/{service}"),
-                None => format!("{registry}/{service}"),
-            }
-        }
-        (None, None) => {
-            return Err(UsageError(format!(
-                "service `{service}` has no `image`; set it in the services file or pass --registry"
-            )));
-        }
-    };
+    let image = service_image(entry, registry)?;
     let context = entry.context.clone().unwrap_or_else(|| ".".to_string());
     let dockerfile = entry
         .dockerfile
@@ -262,6 +271,36 @@ pub fn plan_service(
             insecure_registries: options.insecure_registries.clone(),
         },
     })
+}
+
+/// The image repository of a service: its `image`, else `<registry>/<namespace>/<name>`.
+pub fn service_image(entry: &ServiceEntry, registry: Option<&str>) -> Result<String, UsageError> {
+    let service = &entry.name;
+    match (&entry.image, registry) {
+        (Some(image), _) => Ok(image.clone()),
+        (None, Some(registry)) => {
+            let registry = registry.trim_end_matches('/');
+            Ok(match entry.namespace.as_deref().filter(|n| !n.is_empty()) {
+                Some(namespace) => format!("{registry}/{namespace}/{service}"),
+                None => format!("{registry}/{service}"),
+            })
+        }
+        (None, None) => Err(UsageError(format!(
+            "service `{service}` has no `image`; set it in the services file or pass --registry"
+        ))),
+    }
+}
+
+/// Whether a service builds the k8s variant: its context holds `<dockerfile>.k8s`.
+pub fn has_k8s_dockerfile(base: &Path, entry: &ServiceEntry) -> bool {
+    let context = base.join(entry.context.as_deref().unwrap_or("."));
+    let dockerfile = entry.dockerfile.as_deref().unwrap_or("Dockerfile");
+    context.join(format!("{dockerfile}.k8s")).is_file()
+}
+
+/// The folder git is asked for the commit of a service (`--sha` not given).
+pub fn service_context(base: &Path, entry: &ServiceEntry) -> PathBuf {
+    base.join(entry.context.as_deref().unwrap_or("."))
 }
 
 /// `KEY=VALUE` pairs of `--build-arg`.

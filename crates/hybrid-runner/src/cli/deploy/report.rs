@@ -1,0 +1,197 @@
+//! What `deploy` prints: the preflight's line per image, the final table per workload and
+//! the errors with their pods' last log lines for people; one JSON object for machines.
+
+use std::io::Write;
+
+use serde_json::{Value, json};
+
+use hr_rollout::{ImageProblem, Outcome, Preflight, Rollback, RolloutFailure, RolloutReport};
+
+/// One workload's row: the service it belongs to and how its rollout ended.
+#[derive(Debug, Clone)]
+pub struct WorkloadRow {
+    pub service: String,
+    pub report: RolloutReport,
+}
+
+/// `rolled-out`, `unchanged`, `failed`.
+pub fn result_word(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::RolledOut { .. } => "rolled-out",
+        Outcome::Unchanged { .. } => "unchanged",
+        Outcome::Failed { .. } => "failed",
+    }
+}
+
+fn rollback_text(rollback: &Rollback) -> String {
+    match rollback {
+        Rollback::Off => "not rolled back (--no-rollback)".to_string(),
+        Rollback::Restored { image } => format!("rolled back to {image}"),
+        Rollback::Refused { message } => format!("the rollback was refused: {message}"),
+    }
+}
+
+/// The preflight's lines: `ok` with the digest, or what is missing and who builds it.
+pub fn write_preflight(out: &mut dyn Write, preflight: &Preflight) -> std::io::Result<()> {
+    let width = preflight
+        .images
+        .iter()
+        .map(|(c, _)| c.image.len())
+        .max()
+        .unwrap_or(0);
+    for (check, producer) in &preflight.images {
+        match &check.result {
+            Ok(digest) => writeln!(out, "ok       {:width$}  {digest}", check.image)?,
+            Err(problem) => writeln!(out, "{:8} {problem}; {producer}", problem.status())?,
+        }
+    }
+    for problem in &preflight.workload_problems {
+        writeln!(out, "missing  {problem}")?;
+    }
+    Ok(())
+}
+
+/// The final table, one row per workload.
+pub fn write_table(out: &mut dyn Write, rows: &[WorkloadRow]) -> std::io::Result<()> {
+    let cells: Vec<[String; 5]> = rows
+        .iter()
+        .map(|row| {
+            let r = &row.report;
+            let detail = match &r.outcome {
+                Outcome::RolledOut { message } | Outcome::Unchanged { message } => message.clone(),
+                Outcome::Failed { failure, rollback } => {
+                    format!("{}; {}", failure.reason(), rollback_text(rollback))
+                }
+            };
+            [
+                row.service.clone(),
+                r.workload.target.to_string(),
+                result_word(&r.outcome).to_string(),
+                format!("{:.1}s", r.duration.as_secs_f64()),
+                detail,
+            ]
+        })
+        .collect();
+    let header = ["SERVICE", "WORKLOAD", "RESULT", "TIME", "DETAIL"];
+    let mut widths = header.map(str::len);
+    for row in &cells {
+        for (w, cell) in widths.iter_mut().zip(row.iter()) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |cells: [&str; 5]| {
+        format!(
+            "{:w0$}  {:w1$}  {:w2$}  {:w3$}  {}",
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            cells[4],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3]
+        )
+    };
+    writeln!(out, "{}", line(header).trim_end())?;
+    for row in &cells {
+        let refs = [
+            row[0].as_str(),
+            row[1].as_str(),
+            row[2].as_str(),
+            row[3].as_str(),
+            row[4].as_str(),
+        ];
+        writeln!(out, "{}", line(refs).trim_end())?;
+    }
+    Ok(())
+}
+
+/// `error:` lines for each failed workload, with the pod's last log lines.
+pub fn write_failures(out: &mut dyn Write, rows: &[WorkloadRow]) -> std::io::Result<()> {
+    for row in rows {
+        let Outcome::Failed { failure, rollback } = &row.report.outcome else {
+            continue;
+        };
+        writeln!(
+            out,
+            "error: {}: {}: {failure}; {}",
+            row.service,
+            row.report.workload.target,
+            rollback_text(rollback)
+        )?;
+        if let RolloutFailure::Pod { logs, .. } = failure
+            && !logs.is_empty()
+        {
+            writeln!(out, "  last log lines of the container:")?;
+            for line in logs {
+                writeln!(out, "  | {line}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The preflight's images as JSON.
+pub fn images_json(preflight: &Preflight) -> Value {
+    preflight
+        .images
+        .iter()
+        .map(|(check, producer)| match &check.result {
+            Ok(digest) => json!({"image": check.image, "status": "present", "digest": digest, "producer": producer}),
+            Err(problem) => {
+                let mut v = json!({"image": check.image, "status": problem.status(), "error": problem.to_string(), "producer": producer});
+                if let ImageProblem::Missing { absence, .. } = problem {
+                    v["missing"] = json!(absence.as_str());
+                }
+                v
+            }
+        })
+        .collect()
+}
+
+/// One workload's rollout as JSON.
+pub fn row_json(row: &WorkloadRow) -> Value {
+    let r = &row.report;
+    let w = &r.workload;
+    let mut v = json!({
+        "service": row.service,
+        "kind": w.target.kind.as_str(),
+        "namespace": w.target.namespace,
+        "name": w.target.name,
+        "container": w.container,
+        "previous_image": w.image,
+        "image": r.image,
+        "result": result_word(&r.outcome),
+        "duration_seconds": r.duration.as_secs_f64(),
+    });
+    match &r.outcome {
+        Outcome::RolledOut { message } | Outcome::Unchanged { message } => {
+            v["message"] = json!(message);
+        }
+        Outcome::Failed { failure, rollback } => {
+            v["reason"] = json!(failure.reason());
+            v["message"] = json!(failure.to_string());
+            if let RolloutFailure::Pod {
+                pod,
+                container,
+                logs,
+                ..
+            } = failure
+            {
+                v["pod"] = json!(pod);
+                v["pod_container"] = json!(container);
+                v["logs"] = json!(logs);
+            }
+            v["rollback"] = json!(match rollback {
+                Rollback::Off => "off",
+                Rollback::Restored { .. } => "restored",
+                Rollback::Refused { .. } => "refused",
+            });
+            if let Rollback::Refused { message } = rollback {
+                v["rollback_error"] = json!(message);
+            }
+        }
+    }
+    v
+}
