@@ -168,6 +168,14 @@ mod tests {
             name: "api".into(),
             image: "reg/api".into(),
             namespace: None,
+            entry: super::super::services::ServiceEntry {
+                name: "api".into(),
+                context: None,
+                dockerfile: None,
+                namespace: None,
+                image: Some("reg/api".into()),
+                deploy: None,
+            },
             job: BuildJob {
                 request: BuildRequest {
                     context: PathBuf::from(context),

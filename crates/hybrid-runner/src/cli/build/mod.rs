@@ -8,6 +8,7 @@
 mod dry_run;
 mod report;
 pub(super) mod services;
+mod then_deploy;
 
 use hr_process::stop_signals::StopSignals;
 use std::path::{Path, PathBuf};
@@ -45,11 +46,19 @@ the file's folder:
     dockerfile: Dockerfile    # relative to context; variant k8s from <dockerfile>.k8s
     namespace: shop           # the service's namespace; default image <registry>/shop/api
     image: reg:5000/shop/api  # optional; else --registry is required
+    deploy:                   # optional, for `deploy` and --deploy; default a Deployment
+      - {kind: Deployment, name: api, namespace: shop, container: api}
 
 Builders: buildah and podman honour STORAGE_DRIVER, BUILDAH_ISOLATION and
 CONTAINERS_STORAGE_CONF from the environment; docker is used only when its daemon answers.
 
-Exit status: 0 all built, 1 a build failed (or no builder is usable), 2 usage errors.";
+--deploy: after the builds, every service built deploys its k8s image (docker when it has
+no Dockerfile.k8s) by the tag naming the commit, as `hybrid-runner deploy` does (preflight,
+image by digest, rollout watch, rollback); services whose image was reused are not
+restarted, services whose build failed are not deployed.
+
+Exit status: 0 all built (and deployed), 1 a build or a deploy failed (or no builder is
+usable), 2 usage errors.";
 
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = AFTER_HELP)]
@@ -127,6 +136,22 @@ pub struct Args {
     /// The longest one service's build may take, in seconds
     #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
     pub timeout: u64,
+    /// Then deploy every service that was built (not those whose image was reused) to its
+    /// workloads, as `hybrid-runner deploy` does
+    #[arg(long, conflicts_with_all = ["no_push", "dry_run"])]
+    pub deploy: bool,
+    /// With --deploy: the longest one workload's rollout may take, in seconds
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 600,
+        requires = "deploy"
+    )]
+    pub deploy_timeout: u64,
+    /// With --deploy: leave a failed workload as it is instead of restoring its previous
+    /// pod template
+    #[arg(long, requires = "deploy")]
+    pub no_rollback: bool,
     #[command(flatten)]
     pub kube: KubeArgs,
     #[command(flatten)]
@@ -231,6 +256,8 @@ async fn run_async(args: Args, plans: Vec<ServicePlan>) -> anyhow::Result<ExitCo
         })
     };
     let builder_name = builder.name();
+    let deployables: Vec<then_deploy::Deployable> =
+        plans.iter().map(then_deploy::Deployable::of).collect();
     let registry = if args.skip_unchanged {
         match DockerCredentials::from_environment()
             .and_then(|c| RegistryClient::new(&args.insecure_registry, c))
@@ -260,8 +287,16 @@ async fn run_async(args: Args, plans: Vec<ServicePlan>) -> anyhow::Result<ExitCo
         .iter()
         .filter(|r| r.result != hr_image::metrics::BuildResult::Success)
         .collect();
+    let deployed = if args.deploy {
+        Some(deploy_built(&args, &deployables, &reports).await?)
+    } else {
+        None
+    };
     if args.json {
-        let report = report::json_report(builder_name, &reports, &metrics);
+        let mut report = report::json_report(builder_name, &reports, &metrics);
+        if let Some(run) = &deployed {
+            report["deploy"] = run.to_json();
+        }
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         report::write_table(&mut std::io::stdout().lock(), &reports)?;
@@ -277,11 +312,39 @@ async fn run_async(args: Args, plans: Vec<ServicePlan>) -> anyhow::Result<ExitCo
             }
         }
     }
-    Ok(if failed.is_empty() {
+    let deploy_failed = deployed.as_ref().is_some_and(|run| !run.ok);
+    Ok(if failed.is_empty() && !deploy_failed {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `--deploy`: the services built, deployed (see `then_deploy`).
+async fn deploy_built(
+    args: &Args,
+    deployables: &[then_deploy::Deployable],
+    reports: &[ServiceReport],
+) -> anyhow::Result<super::deploy::DeployRun> {
+    use super::deploy::{Cluster, DeployOptions, deploy, registry_client};
+    let cluster = Cluster::connect(&args.kube).await?;
+    let (services, notes) =
+        then_deploy::targets_after_build(deployables, reports, &cluster.namespace)?;
+    for note in notes {
+        say(args.json, &format!("note: {note}"));
+    }
+    let registry = registry_client(&args.insecure_registry)?;
+    let options = DeployOptions {
+        parallel: usize::from(args.parallel),
+        dry_run: false,
+        json: args.json,
+        rollout: hr_rollout::RolloutOptions {
+            timeout: Duration::from_secs(args.deploy_timeout),
+            rollback: !args.no_rollback,
+            ..hr_rollout::RolloutOptions::default()
+        },
+    };
+    deploy(&cluster.client, &registry, &services, &options).await
 }
 
 /// Builds the services, at most `parallel` at once, each service's variants as its

@@ -70,6 +70,8 @@ pub struct ServicePlan {
     pub image: String,
     pub namespace: Option<String>,
     pub job: BuildJob,
+    /// The services-file entry (its `deploy:` list is what `build --deploy` sets).
+    pub entry: ServiceEntry,
 }
 
 /// What every service of one invocation shares.
@@ -257,6 +259,7 @@ pub fn plan_service(
     Ok(ServicePlan {
         name: service.clone(),
         image,
+        entry: entry.clone(),
         namespace: entry.namespace.clone(),
         job: BuildJob {
             request,

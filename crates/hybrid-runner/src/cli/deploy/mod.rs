@@ -6,7 +6,7 @@
 //! Exit status: 0 when every workload rolled out, 1 when the preflight or a rollout failed,
 //! 2 on usage errors.
 
-mod plan;
+pub(in crate::cli) mod plan;
 pub mod report;
 
 use std::path::PathBuf;
@@ -160,7 +160,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 ..RolloutOptions::default()
             },
         };
-        deploy(&cluster.client, &registry, &services, &options).await
+        let run = deploy(&cluster.client, &registry, &services, &options).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&run.to_json())?);
+        }
+        Ok(run.exit_code())
     })
 }
 
@@ -215,17 +219,75 @@ fn say(json: bool, line: &str) {
     }
 }
 
-/// Preflight, then roll every target out; prints the report and returns the exit code.
+/// What one deploy did: the preflight, then the rollouts (or, in a dry run, the patches).
+#[derive(Debug)]
+pub struct DeployRun {
+    pub found: Preflight,
+    pub rows: Vec<WorkloadRow>,
+    /// `--dry-run`: each patch and the API server's verdict.
+    pub patches: Vec<serde_json::Value>,
+    pub dry_run: bool,
+    /// Why the deploy stopped before rolling anything out.
+    pub error: Option<String>,
+    pub ok: bool,
+}
+
+impl DeployRun {
+    pub fn exit_code(&self) -> ExitCode {
+        if self.ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    }
+
+    /// The whole run as one JSON object (`deploy --json`, the `deploy` key of `build --json`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut doc = serde_json::json!({
+            "result": if self.ok { "success" } else { "failure" },
+            "dry_run": self.dry_run,
+            "images": report::images_json(&self.found),
+            "workload_problems": self.found.workload_problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "workloads": self.rows.iter().map(report::row_json).collect::<Vec<_>>(),
+        });
+        if self.dry_run {
+            doc["patches"] = serde_json::json!(self.patches);
+        }
+        if let Some(error) = &self.error {
+            doc["error"] = serde_json::json!(error);
+        }
+        doc
+    }
+}
+
+/// Runs the preflight, then rolls every target out (or prints the patches, `dry_run`).
+/// Progress goes to stdout (stderr under `json`); the final table and the errors are
+/// printed in text mode; the caller prints [`DeployRun::to_json`] under `json`.
 pub async fn deploy(
     client: &kube::Client,
     registry: &RegistryClient,
     services: &[ServiceTargets],
     options: &DeployOptions,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<DeployRun> {
     for note in services.iter().filter_map(|s| s.note.as_deref()) {
         say(options.json, &format!("note: {note}"));
     }
     let targets: Vec<Target> = services.iter().flat_map(|s| s.targets.clone()).collect();
+    if targets.is_empty() {
+        say(options.json, "==> nothing to deploy");
+        return Ok(DeployRun {
+            found: Preflight {
+                images: Vec::new(),
+                workload_problems: Vec::new(),
+                planned: Vec::new(),
+            },
+            rows: Vec::new(),
+            patches: Vec::new(),
+            dry_run: options.dry_run,
+            error: None,
+            ok: true,
+        });
+    }
     let service_of = |target: &Target| {
         services
             .iter()
@@ -245,39 +307,34 @@ pub async fn deploy(
     let mut text = Vec::new();
     report::write_preflight(&mut text, &found)?;
     say(options.json, String::from_utf8_lossy(&text).trim_end());
-    if let Some(error) = found.error() {
-        if options.json {
-            print_json(
-                &found,
-                &[],
-                "failure",
-                options.dry_run,
-                Some(&error.to_string()),
-            )?;
-        }
+    let mut run = DeployRun {
+        found,
+        rows: Vec::new(),
+        patches: Vec::new(),
+        dry_run: options.dry_run,
+        error: None,
+        ok: false,
+    };
+    if let Some(error) = run.found.error() {
         eprintln!("error: {error}");
-        return Ok(ExitCode::FAILURE);
+        run.error = Some(error.to_string());
+        return Ok(run);
     }
     if options.dry_run {
-        return dry_run(client, &found, options).await;
+        run.patches = dry_run(client, &run.found, options).await?;
+        run.ok = run.patches.iter().all(|p| p["accepted"] == true);
+        return Ok(run);
     }
-    let rows = roll_out_all(client, &found.planned, &service_of, options).await;
-    let failed = rows
+    run.rows = roll_out_all(client, &run.found.planned, &service_of, options).await;
+    run.ok = !run
+        .rows
         .iter()
         .any(|r| matches!(r.report.outcome, Outcome::Failed { .. }));
-    let result = if failed { "failure" } else { "success" };
-    if options.json {
-        print_json(&found, &rows, result, false, None)?;
-        report::write_failures(&mut std::io::stderr().lock(), &rows)?;
-    } else {
-        report::write_table(&mut std::io::stdout().lock(), &rows)?;
-        report::write_failures(&mut std::io::stderr().lock(), &rows)?;
+    if !options.json {
+        report::write_table(&mut std::io::stdout().lock(), &run.rows)?;
     }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    report::write_failures(&mut std::io::stderr().lock(), &run.rows)?;
+    Ok(run)
 }
 
 fn count_distinct(targets: &[Target]) -> usize {
@@ -287,35 +344,14 @@ fn count_distinct(targets: &[Target]) -> usize {
     images.len()
 }
 
-fn print_json(
-    found: &Preflight,
-    rows: &[WorkloadRow],
-    result: &str,
-    dry_run: bool,
-    error: Option<&str>,
-) -> anyhow::Result<()> {
-    let mut doc = serde_json::json!({
-        "result": result,
-        "dry_run": dry_run,
-        "images": report::images_json(found),
-        "workload_problems": found.workload_problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "workloads": rows.iter().map(report::row_json).collect::<Vec<_>>(),
-    });
-    if let Some(error) = error {
-        doc["error"] = serde_json::json!(error);
-    }
-    println!("{}", serde_json::to_string_pretty(&doc)?);
-    Ok(())
-}
-
-/// Prints each patch, sent with `dryRun=All` so the API server checks it; changes nothing.
+/// Sends each patch with `dryRun=All` so the API server checks it, and prints it (text
+/// mode); changes nothing. One JSON entry per patch.
 async fn dry_run(
     client: &kube::Client,
     found: &Preflight,
     options: &DeployOptions,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Vec<serde_json::Value>> {
     let mut patches = Vec::new();
-    let mut refused = false;
     for planned in &found.planned {
         let w = &planned.workload;
         let patch = hr_rollout::rollout::image_patch(&w.container, &planned.image);
@@ -332,10 +368,7 @@ async fn dry_run(
             .map(|_| ());
         let verdict = match &checked {
             Ok(()) => "accepted by the API server (dryRun=All)".to_string(),
-            Err(e) => {
-                refused = true;
-                format!("refused by the API server: {}", hr_cluster::describe(e))
-            }
+            Err(e) => format!("refused by the API server: {}", hr_cluster::describe(e)),
         };
         if !options.json {
             println!(
@@ -354,20 +387,7 @@ async fn dry_run(
             "verdict": verdict,
         }));
     }
-    if options.json {
-        let doc = serde_json::json!({
-            "result": if refused { "failure" } else { "success" },
-            "dry_run": true,
-            "images": report::images_json(found),
-            "patches": patches,
-        });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
-    }
-    Ok(if refused {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(patches)
 }
 
 /// Rolls every planned target out, `parallel` at once; rows in plan order. SIGINT or

@@ -87,6 +87,21 @@ pub fn service_targets(
             .map_err(|e| UsageError(format!("service `{service}`: {e}")))?,
     };
     let tagged = service_tag(&image, variant, choice, &sha)?;
+    Ok(ServiceTargets {
+        service: service.clone(),
+        note,
+        targets: entry_targets(entry, &tagged, default_namespace)?,
+    })
+}
+
+/// The targets of `entry`'s `deploy:` list (or its default Deployment), each to be set to
+/// `image`.
+pub fn entry_targets(
+    entry: &ServiceEntry,
+    image: &str,
+    default_namespace: &str,
+) -> Result<Vec<Target>, UsageError> {
+    let service = &entry.name;
     let producer = format!("built by service {service} (hybrid-runner build --only {service})");
     let namespace = entry
         .namespace
@@ -128,15 +143,11 @@ pub fn service_targets(
                 name: workload.name.clone().unwrap_or_else(|| service.clone()),
                 container: workload.container.clone(),
             },
-            image: tagged.clone(),
+            image: image.to_string(),
             producer: producer.clone(),
         });
     }
-    Ok(ServiceTargets {
-        service: service.clone(),
-        note,
-        targets,
-    })
+    Ok(targets)
 }
 
 /// Refuses two services (or two entries) that set an image on the same container.
