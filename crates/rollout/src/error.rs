@@ -17,6 +17,8 @@ pub enum ImageProblem {
     },
     #[error("{image}: {message}")]
     Unreachable { image: String, message: String },
+    #[error("{image}: {message}")]
+    Denied { image: String, message: String },
     #[error("{image}: not an image reference: {message}")]
     Reference { image: String, message: String },
 }
@@ -39,6 +41,7 @@ impl ImageProblem {
         match self {
             ImageProblem::Missing { .. } => "missing",
             ImageProblem::Unreachable { .. } => "unreachable",
+            ImageProblem::Denied { .. } => "denied",
             ImageProblem::Reference { .. } => "invalid",
         }
     }

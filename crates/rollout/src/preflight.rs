@@ -4,7 +4,7 @@
 //! deploy, listing every missing image with the build that should have produced it.
 
 use futures::stream::{self, StreamExt as _};
-use hr_image::registry::{ImageRef, Presence, RegistryClient};
+use hr_image::registry::{ImageRef, Presence, RegistryClient, RegistryError};
 
 use crate::error::{ImageProblem, MissingImage, PreflightError, WorkloadProblem};
 use crate::workload::{Workload, WorkloadRef};
@@ -108,6 +108,10 @@ async fn resolve_one(registry: &RegistryClient, image: &str) -> Result<String, I
             image: image.to_string(),
             absence,
             tags,
+        }),
+        Err(e @ RegistryError::Auth { .. }) => Err(ImageProblem::Denied {
+            image: image.to_string(),
+            message: e.to_string(),
         }),
         Err(e) => Err(ImageProblem::Unreachable {
             image: image.to_string(),

@@ -254,3 +254,44 @@ fn an_unreachable_registry_is_not_present_and_bad_usage_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("stdin: not YAML"));
 }
+
+#[test]
+fn a_registry_with_credentials_is_asked_with_the_runners_docker_config() {
+    let Some(registry) = Registry::start_with_auth("builder", "s3cret-pass") else {
+        return;
+    };
+    let host = registry.host.clone();
+    tiny_image(json!({})).push(&registry, "team/app", "1");
+    let manifest = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n    - {{name: c, image: {host}/team/app:1}}\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = check(
+        &["--images", "--insecure-registry", &host],
+        Some(&manifest),
+        dir.path(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.starts_with("denied "), "{stdout}");
+    assert!(stdout.contains("docker login"), "the remedy: {stdout}");
+
+    let auth = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        "builder:s3cret-pass",
+    );
+    std::fs::write(
+        dir.path().join("config.json"),
+        json!({"auths": {host.clone(): {"auth": auth}}}).to_string(),
+    )
+    .unwrap();
+    let out = check(
+        &["--images", "--insecure-registry", &host],
+        Some(&manifest),
+        dir.path(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.starts_with("present "), "{stdout}");
+    assert!(!stdout.contains("s3cret"), "{stdout}");
+}

@@ -177,6 +177,7 @@ fn problem_detail(problem: &hr_rollout::ImageProblem) -> String {
             hr_rollout::error::missing_detail(*absence, tags)
         }
         hr_rollout::ImageProblem::Unreachable { message, .. }
+        | hr_rollout::ImageProblem::Denied { message, .. }
         | hr_rollout::ImageProblem::Reference { message, .. } => message.clone(),
     }
 }

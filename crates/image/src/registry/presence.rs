@@ -69,6 +69,13 @@ impl RegistryClient {
                 digest: manifest.digest,
             });
         }
+        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            // No credentials for it (a challenge `send` could not answer), or refused ones.
+            return Err(RegistryError::Auth {
+                registry: image.registry.clone(),
+                status,
+            });
+        }
         if status != StatusCode::NOT_FOUND {
             return Err(RegistryError::ManifestGet {
                 reference: image.to_string(),
