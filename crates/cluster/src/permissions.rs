@@ -2,6 +2,9 @@
 //! `cleanup` use, as one table: `hybrid-runner check` asks the API server about exactly
 //! these (SelfSubjectAccessReview), and the runner's in-cluster ClusterRole
 //! (`hybrid-runner generate-manifests`) is built from them, so the two cannot drift.
+//! [`DEPLOY_PERMISSIONS`] are what a deploy (`hybrid-runner/deploy`, `hybrid-runner
+//! deploy`: `hr_rollout`) does in the namespaces of its workloads, granted per namespace
+//! by the Roles of `generate-manifests --deploy-namespaces`.
 
 /// One permission: API group (`""` = core), resource, subresource (`""` = none), verbs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,8 +113,27 @@ pub const LEASES: Permission = permission(
     &["create", "patch", "list"],
 );
 
-/// Every permission any configuration may need (the union of [`needed_permissions`] over
-/// all configurations).
+/// The Deployments a deploy sets images on: read before the rollout and polled while it
+/// is watched (`get`), the image set by a strategic merge patch and a failed rollout
+/// undone by a JSON patch (`patch`). Nothing is listed, watched or replaced.
+pub const DEPLOYMENTS: Permission = permission("apps", "deployments", "", &["get", "patch"]);
+/// The StatefulSets a deploy sets images on, as [`DEPLOYMENTS`].
+pub const STATEFUL_SETS: Permission = permission("apps", "statefulsets", "", &["get", "patch"]);
+/// The DaemonSets a deploy sets images on, as [`DEPLOYMENTS`].
+pub const DAEMON_SETS: Permission = permission("apps", "daemonsets", "", &["get", "patch"]);
+/// A rollout's pods, listed by the workload's selector to find new pods that cannot start
+/// (`ErrImagePull`, `CrashLoopBackOff`, ...).
+pub const PODS_LIST: Permission = permission("", "pods", "", &["list"]);
+
+/// What a deploy needs in each namespace it deploys to: its workloads, their pods, and
+/// the last log lines of a container that cannot start ([`POD_LOGS`]). The undo restores
+/// the pod template read before the rollout, so no ReplicaSet or ControllerRevision is
+/// read.
+pub const DEPLOY_PERMISSIONS: [Permission; 5] =
+    [DEPLOYMENTS, STATEFUL_SETS, DAEMON_SETS, PODS_LIST, POD_LOGS];
+
+/// Every permission of the ClusterRole any configuration may need (the union of
+/// [`needed_permissions`] over all configurations); a deploy's are [`DEPLOY_PERMISSIONS`].
 pub const ALL_PERMISSIONS: [Permission; 14] = [
     NAMESPACES,
     JOBS,

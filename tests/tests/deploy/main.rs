@@ -7,4 +7,5 @@ mod deploy_cli;
 mod deploy_common;
 mod deploy_manifests;
 mod deploy_rbac;
+mod deploy_roles;
 mod render_manifests;

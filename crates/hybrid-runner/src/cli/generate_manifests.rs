@@ -1,5 +1,6 @@
 //! `hybrid-runner generate-manifests`: everything that runs the daemon in a cluster
-//! (Namespace, ServiceAccount, least-privilege ClusterRole and its binding, the config
+//! (Namespace, ServiceAccount, least-privilege ClusterRole and its binding, with
+//! `--deploy-namespaces` a Role and RoleBinding per namespace it deploys to, the config
 //! ConfigMap, a headless Service, a StatefulSet or Deployment) as multi-document YAML for
 //! `kubectl apply -f -`, or as a JSON `List` with `--json`.
 
@@ -73,6 +74,12 @@ pub struct Args {
     /// create and delete only in build namespaces, which RBAC alone cannot express
     #[arg(long)]
     pub admission_policy: bool,
+    /// Namespaces (comma-separated, existing) the runner deploys to with `uses:
+    /// hybrid-runner/deploy@v1` or `hybrid-runner deploy`: each gets a Role and RoleBinding
+    /// granting its ServiceAccount get and patch on Deployments, StatefulSets and
+    /// DaemonSets, list on pods and get on pods/log there, and nothing else
+    #[arg(long, value_name = "NS1,NS2", value_delimiter = ',')]
+    pub deploy_namespaces: Vec<String>,
     /// Print one JSON `List` instead of YAML documents
     #[arg(long)]
     pub json: bool,
@@ -114,6 +121,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     settings.template_dir = args.template_dir;
     settings.admission_policy = args.admission_policy;
+    settings.deploy_namespaces = args
+        .deploy_namespaces
+        .iter()
+        .map(|ns| ns.trim().to_string())
+        .filter(|ns| !ns.is_empty())
+        .collect();
     settings.validate().map_err(|e| UsageError(e.to_string()))?;
     let manifests = deploy_manifests(&settings)?;
     if args.json {

@@ -1,6 +1,8 @@
 //! The manifests that install the daemon in a cluster (`hybrid-runner generate-manifests`):
 //! its Namespace, ServiceAccount, ClusterRole and ClusterRoleBinding (rules from the same
-//! permission table `hybrid-runner check` verifies), the ConfigMap with its `config.yaml`, a
+//! permission table `hybrid-runner check` verifies), with `--deploy-namespaces` a Role and
+//! RoleBinding per namespace the runner deploys to ([`deploy_roles`]), the ConfigMap with
+//! its `config.yaml`, a
 //! headless Service for metrics, and a StatefulSet (default: `.runner` and the log spool on
 //! a PVC) or a Deployment, and optionally a ValidatingAdmissionPolicy that confines the
 //! runner to its build namespaces. Rendered from `templates/deploy/` into typed `k8s-openapi`
@@ -8,6 +10,7 @@
 
 mod admission;
 mod daemon_config;
+mod deploy_roles;
 mod templates;
 mod workload;
 
@@ -20,7 +23,7 @@ use k8s_openapi::api::admissionregistration::v1::{
 };
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 
@@ -86,6 +89,9 @@ pub struct DeploySettings {
     pub template_dir: Option<PathBuf>,
     /// Add the ValidatingAdmissionPolicy that confines the runner to build namespaces.
     pub admission_policy: bool,
+    /// The namespaces `hybrid-runner/deploy` steps deploy to: each gets a Role and
+    /// RoleBinding with what a deploy needs there (`--deploy-namespaces`).
+    pub deploy_namespaces: Vec<String>,
 }
 
 impl DeploySettings {
@@ -111,12 +117,19 @@ impl DeploySettings {
             storage_class: None,
             template_dir: None,
             admission_policy: false,
+            deploy_namespaces: Vec::new(),
         }
     }
 
     /// The ClusterRole's (and its binding's) name: cluster-wide, so it carries the namespace.
     pub fn cluster_role(&self) -> String {
         format!("{}-{}", self.namespace, self.name)
+    }
+
+    /// The name of the Role (and its binding) in each deploy namespace: it carries the
+    /// runner's namespace and name, as several runners may deploy to one namespace.
+    pub fn deploy_role(&self) -> String {
+        format!("{}-deploy", self.cluster_role())
     }
 
     /// The ConfigMap holding `config.yaml`.
@@ -205,6 +218,22 @@ impl DeploySettings {
         if grace_period_seconds(self.shutdown_timeout).is_none() {
             return invalid("--shutdown-timeout", "is too long".to_string());
         }
+        for (i, ns) in self.deploy_namespaces.iter().enumerate() {
+            if !is_dns1123_label(ns) {
+                return invalid(
+                    "--deploy-namespaces",
+                    format!(
+                        "{ns:?} is not a namespace name: 1 to 63 lowercase letters, digits or '-', starting and ending with a letter or digit"
+                    ),
+                );
+            }
+            if self.deploy_namespaces[..i].contains(ns) {
+                return invalid(
+                    "--deploy-namespaces",
+                    format!("{ns:?} is named twice; name each namespace once"),
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -230,6 +259,8 @@ pub struct DeployManifests {
     pub service_account: ServiceAccount,
     pub cluster_role: ClusterRole,
     pub cluster_role_binding: ClusterRoleBinding,
+    /// With `--deploy-namespaces`: each namespace's Role and its binding, in order.
+    pub deploy_roles: Vec<(Role, RoleBinding)>,
     pub config_map: ConfigMap,
     pub service: Service,
     pub workload: Workload,
@@ -316,6 +347,7 @@ pub fn deploy_manifests(settings: &DeploySettings) -> Result<DeployManifests, De
     binding.role_ref.kind = "ClusterRole".to_string();
     binding.role_ref.api_group = Some("rbac.authorization.k8s.io".to_string());
     binding.role_ref.name = cluster_role_name.clone();
+    let deploy_roles = deploy_roles::deploy_roles(settings, &values)?;
 
     let text = config_text(&config);
     let config_values: Vec<(&str, &str)> = values
@@ -342,6 +374,7 @@ pub fn deploy_manifests(settings: &DeploySettings) -> Result<DeployManifests, De
         service_account,
         cluster_role,
         cluster_role_binding: binding,
+        deploy_roles,
         config_map,
         service,
         workload,
@@ -416,9 +449,15 @@ impl DeployManifests {
                 &self.cluster_role_binding.metadata,
                 &self.cluster_role_binding,
             )?,
+        ];
+        for (role, binding) in &self.deploy_roles {
+            objects.push(entry("Role", &role.metadata, role)?);
+            objects.push(entry("RoleBinding", &binding.metadata, binding)?);
+        }
+        objects.extend([
             entry("ConfigMap", &self.config_map.metadata, &self.config_map)?,
             entry("Service", &self.service.metadata, &self.service)?,
-        ];
+        ]);
         if let Some((policy, binding)) = &self.admission_policy {
             objects.push(entry(
                 "ValidatingAdmissionPolicy",

@@ -23,10 +23,13 @@ pub enum DeployTemplate {
     Deployment,
     AdmissionPolicy,
     AdmissionPolicyBinding,
+    /// The Role of one `--deploy-namespaces` namespace.
+    DeployRole,
+    DeployRoleBinding,
 }
 
 impl DeployTemplate {
-    pub const ALL: [DeployTemplate; 11] = [
+    pub const ALL: [DeployTemplate; 13] = [
         DeployTemplate::Namespace,
         DeployTemplate::ServiceAccount,
         DeployTemplate::ClusterRole,
@@ -38,6 +41,8 @@ impl DeployTemplate {
         DeployTemplate::Deployment,
         DeployTemplate::AdmissionPolicy,
         DeployTemplate::AdmissionPolicyBinding,
+        DeployTemplate::DeployRole,
+        DeployTemplate::DeployRoleBinding,
     ];
 
     /// The file name, in `templates/deploy/` and in a user's `--template-dir`.
@@ -54,6 +59,8 @@ impl DeployTemplate {
             DeployTemplate::Deployment => "deployment.yaml",
             DeployTemplate::AdmissionPolicy => "admission-policy.yaml",
             DeployTemplate::AdmissionPolicyBinding => "admission-policy-binding.yaml",
+            DeployTemplate::DeployRole => "deploy-role.yaml",
+            DeployTemplate::DeployRoleBinding => "deploy-role-binding.yaml",
         }
     }
 
@@ -88,6 +95,12 @@ impl DeployTemplate {
             }
             DeployTemplate::AdmissionPolicyBinding => {
                 include_str!("../../templates/deploy/admission-policy-binding.yaml")
+            }
+            DeployTemplate::DeployRole => {
+                include_str!("../../templates/deploy/deploy-role.yaml")
+            }
+            DeployTemplate::DeployRoleBinding => {
+                include_str!("../../templates/deploy/deploy-role-binding.yaml")
             }
         }
     }
