@@ -1,5 +1,6 @@
 //! `uses:` steps: built-in actions the runner serves itself (checkout; the image builds in
-//! [`crate::image_steps::builtin`]), local and remote composite
+//! [`crate::image_steps::builtin`]; `hybrid-runner/deploy` in [`crate::deploy_step`], on
+//! the runner even in a pod job), local and remote composite
 //! actions (nested, with `inputs` and `outputs`), node actions (`node20`/`node24` through
 //! the host's `node`, with `pre` and `post`), and Docker actions (`docker_action`,
 //! in the job's pod).
@@ -90,6 +91,11 @@ impl JobState<'_> {
             .scope
             .interpolate(def.uses.as_deref().unwrap_or_default())
             .map_err(StepError::evaluate("uses"))?;
+        if actions::deploy_action::is_builtin_deploy_action(&uses) {
+            return self
+                .run_builtin_deploy(frame, def, key, &uses, timeout)
+                .await;
+        }
         if self.served_on_runner_for_pod(&uses) {
             return self.run_uses_in_pod(frame, def, key, &uses, timeout).await;
         }
@@ -200,7 +206,7 @@ impl JobState<'_> {
             let Ok(uses) = frame.scope.interpolate(uses) else {
                 continue;
             };
-            if actions::image_build::is_builtin_build_action(&uses).is_some() {
+            if actions::deploy_action::is_served_by_runner(&uses) {
                 continue;
             }
             let Ok(action) = ActionRef::parse(&uses) else {

@@ -11,7 +11,8 @@
 //!   `GITHUB_*` command files; `step_output`: workflow commands in a step's output.
 //! - [`commands`], [`env_files`], [`mask`]: workflow commands, `GITHUB_*` files, secrets.
 //! - [`image_steps`]: image builds in a job: the built-in build actions and the `docker`
-//!   shim, served by `hr_image`.
+//!   shim, served by `hr_image`; [`deploy_step`]: the built-in `hybrid-runner/deploy`,
+//!   served by `hr_rollout`.
 //! - [`pod`]: job pods, where the steps of a `kubernetes` label's job run.
 //! - [`assignment`]: one job handed over by a server (a Gitea task), with the results of
 //!   the jobs it needs and the server's `github` context; [`checkout`] fetches its repository.
@@ -23,6 +24,7 @@ pub mod call;
 pub mod checkout;
 pub mod commands;
 pub mod contexts;
+pub mod deploy_step;
 mod docker_action;
 pub mod dry_run;
 pub mod engine;

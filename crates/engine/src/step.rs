@@ -24,7 +24,8 @@ use hr_process::shell::{ShellError, resolve_shell};
 /// Why a step failed without its process deciding it: the step fails with this message
 /// as its error annotation. Each variant names the phase; those of `uses:` steps are in
 /// [`crate::action::ActionStepError`], [`crate::checkout::CheckoutError`],
-/// [`crate::image_steps::ImageStepError`] and [`crate::pod::PodStepError`].
+/// [`crate::image_steps::ImageStepError`], [`crate::deploy_step::DeployStepError`] and
+/// [`crate::pod::PodStepError`].
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
     /// An expression in one of the step's fields failed; `field` names it (`env`, `if`,
@@ -77,6 +78,8 @@ pub enum StepError {
     Checkout(#[from] crate::checkout::CheckoutError),
     #[error(transparent)]
     Build(#[from] crate::image_steps::ImageStepError),
+    #[error(transparent)]
+    Deploy(#[from] crate::deploy_step::DeployStepError),
 }
 
 impl StepError {

@@ -57,7 +57,7 @@ fn to_resolve(uses: &ActionRef) -> Option<ActionToResolve> {
         return None;
     }
     let text = format!("{owner}/{repo}@{git_ref}");
-    if actions::image_build::is_builtin_build_action(&text).is_some() {
+    if actions::deploy_action::is_served_by_runner(&text) {
         return None;
     }
     Some(ActionToResolve {

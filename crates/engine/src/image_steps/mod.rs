@@ -25,8 +25,9 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
-use hr_cluster::TaskIds;
+use crate::deploy_step::DeployCluster;
 use hr_cluster::run_ids::{DEFAULT_RUNNER_ID, unique_task_id};
+use hr_cluster::{ClusterError, TaskIds};
 use hr_image::avoidance::build_avoiding;
 use hr_image::kaniko::KanikoConfig;
 use hr_image::registry::{DockerCredentials, RegistryClient, RegistryError};
@@ -79,14 +80,16 @@ impl Default for BuildSettings {
     }
 }
 
-/// The builder and registry client of one exec run, each made on first use and shared by
-/// every job.
+/// The builder, registry client and cluster connection of deploy steps of one exec run,
+/// each made on first use and shared by every job.
 #[derive(Debug, Default)]
 pub struct BuildService {
     pub settings: BuildSettings,
     /// The builder, or why none could be made (every build of the run reports it).
     builder: OnceCell<Result<Arc<ImageBuilder>, Arc<BuildError>>>,
     registry: OnceCell<Result<Arc<RegistryClient>, Arc<RegistryError>>>,
+    /// The cluster `hybrid-runner/deploy` steps talk to, or why there is none.
+    deploy_cluster: OnceCell<Result<Arc<DeployCluster>, Arc<ClusterError>>>,
     /// The folder of the `docker`/`nerdctl` executables, written at the first job.
     shim_dir: std::sync::OnceLock<Result<PathBuf, Arc<shim::ShimError>>>,
     /// The task id of every build of this run, unique per exec invocation.
@@ -101,6 +104,7 @@ impl BuildService {
             settings,
             builder: OnceCell::new(),
             registry: OnceCell::new(),
+            deploy_cluster: OnceCell::new(),
             shim_dir: std::sync::OnceLock::new(),
             task: std::sync::OnceLock::new(),
             builds_started: AtomicUsize::new(0),
@@ -152,6 +156,20 @@ impl BuildService {
             .get_or_init(|| async {
                 DockerCredentials::from_environment()
                     .and_then(|c| RegistryClient::new(&self.settings.insecure_registries, c))
+                    .map(Arc::new)
+                    .map_err(Arc::new)
+            })
+            .await
+            .clone()
+    }
+
+    /// The cluster of `--kubeconfig` / `--kube-context` (the builder's and the job pods'),
+    /// for `hybrid-runner/deploy` steps.
+    pub async fn deploy_cluster(&self) -> Result<Arc<DeployCluster>, Arc<ClusterError>> {
+        self.deploy_cluster
+            .get_or_init(|| async {
+                crate::deploy_step::connect(&self.settings)
+                    .await
                     .map(Arc::new)
                     .map_err(Arc::new)
             })
