@@ -123,6 +123,17 @@ impl OciImage {
         image
     }
 
+    /// The same image with `key=value` in its config's `Labels` (e.g. the fake kubelet's
+    /// `CRASH_LABEL`).
+    pub fn with_label(&self, key: &str, value: &str) -> OciImage {
+        let mut image = self.clone();
+        if !image.config["config"]["Labels"].is_object() {
+            image.config["config"]["Labels"] = json!({});
+        }
+        image.config["config"]["Labels"][key] = json!(value);
+        image
+    }
+
     /// Pushes the image to `registry` as `repo:tag` (Basic auth when the registry has
     /// credentials); returns the reference (`127.0.0.1:PORT/repo:tag`).
     pub fn push(&self, registry: &Registry, repo: &str, tag: &str) -> String {

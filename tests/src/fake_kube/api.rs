@@ -30,7 +30,20 @@ impl ResourceType {
 
     /// Whether objects of this type carry `metadata.generation`.
     pub fn has_generation(&self) -> bool {
-        matches!(self.plural, "jobs" | "pods")
+        matches!(
+            self.plural,
+            "jobs" | "pods" | "deployments" | "replicasets" | "statefulsets" | "daemonsets"
+        )
+    }
+
+    /// `Kind.group` (`Deployment.apps`), or the kind alone in the core group, as
+    /// `schema.GroupKind` prints in error messages.
+    pub fn qualified_kind(&self) -> String {
+        if self.group.is_empty() {
+            self.kind.to_string()
+        } else {
+            format!("{}.{}", self.kind, self.group)
+        }
     }
 }
 
@@ -46,6 +59,17 @@ const fn core(
         group: "",
         version: "v1",
         namespaced,
+        status_subresource: status,
+    }
+}
+
+const fn apps(plural: &'static str, kind: &'static str, status: bool) -> ResourceType {
+    ResourceType {
+        plural,
+        kind,
+        group: "apps",
+        version: "v1",
+        namespaced: true,
         status_subresource: status,
     }
 }
@@ -72,6 +96,25 @@ pub static RESOURCES: &[ResourceType] = &[
         namespaced: true,
         status_subresource: true,
     },
+    core(
+        "replicationcontrollers",
+        "ReplicationController",
+        true,
+        true,
+    ),
+    ResourceType {
+        plural: "cronjobs",
+        kind: "CronJob",
+        group: "batch",
+        version: "v1",
+        namespaced: true,
+        status_subresource: true,
+    },
+    apps("deployments", "Deployment", true),
+    apps("replicasets", "ReplicaSet", true),
+    apps("statefulsets", "StatefulSet", true),
+    apps("daemonsets", "DaemonSet", true),
+    apps("controllerrevisions", "ControllerRevision", false),
     ResourceType {
         plural: "leases",
         kind: "Lease",
@@ -196,15 +239,32 @@ impl ApiError {
         )
     }
 
+    /// A 422 `Invalid` as `errors.NewInvalid` writes it: the qualified kind in the message
+    /// (`Deployment.apps "x" is invalid: ...`), the kind (not the resource) in the details.
     pub fn invalid(rt: &ResourceType, name: &str, field: &str, problem: &str) -> Self {
         let mut details = Self::details(rt, name);
+        details["kind"] = json!(rt.kind);
         details["causes"] =
             json!([{"reason": "FieldValueInvalid", "message": problem, "field": field}]);
         Self::new(
             422,
             "Invalid",
-            format!("{} \"{name}\" is invalid: {field}: {problem}", rt.kind),
+            format!(
+                "{} \"{name}\" is invalid: {field}: {problem}",
+                rt.qualified_kind()
+            ),
             details,
+        )
+    }
+
+    /// A failed JSON patch (`add`/`remove`/`test`...): `patch.go` answers with
+    /// `NewGenericServerResponse(422, ...)`, whose message drops the patch library's text.
+    pub fn json_patch_failed() -> Self {
+        Self::new(
+            422,
+            "Invalid",
+            "the server rejected our request due to an error in our request".to_string(),
+            json!({}),
         )
     }
 

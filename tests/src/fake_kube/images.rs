@@ -7,6 +7,9 @@
 //! credentials of the pod's `imagePullSecrets` for that registry. The unpacked root is
 //! cached per manifest digest in the fake's work folder; failures read as containerd's
 //! through the CRI (`rpc error: code = ... desc = failed to pull and unpack image ...`).
+//! [`describe`] stops after the manifest and the config (what the simulated kubelet of
+//! workload pods needs); a `repo:tag@digest` reference pulls the digest, as containerd's
+//! `ParseDockerRef` drops the tag.
 
 use std::path::{Path, PathBuf};
 
@@ -40,6 +43,12 @@ pub(crate) fn loopback_reference(image: &str) -> Option<Reference> {
         return None;
     }
     let (repo, reference, sep) = if let Some((r, d)) = rest.split_once('@') {
+        // `repo:tag@digest`: the digest wins and the tag is dropped, as
+        // `reference.ParseDockerRef` (containerd's CRI) names it.
+        let r = match r.rsplit_once(':') {
+            Some((repo, tag)) if !tag.contains('/') => repo,
+            _ => r,
+        };
         (r, d.to_string(), '@')
     } else {
         match rest.rsplit_once(':') {
@@ -176,6 +185,59 @@ fn status_text(s: reqwest::StatusCode) -> String {
     )
 }
 
+/// An image as its registry describes it, without its layers: the digest of the
+/// (`linux/amd64`) manifest, the manifest, and the config blob.
+#[derive(Debug, Clone)]
+pub(crate) struct Described {
+    pub digest: String,
+    pub manifest: Value,
+    pub config_bytes: Vec<u8>,
+    pub config: Value,
+}
+
+impl Described {
+    /// The layers' sizes plus the config's, as the kubelet's `Pulled` event counts them.
+    pub fn size(&self) -> u64 {
+        self.manifest["layers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| l["size"].as_u64().unwrap_or_default())
+            .sum::<u64>()
+            + self.config_bytes.len() as u64
+    }
+
+    /// `127.0.0.1:5000/busybox@sha256:...`, the status' `imageID`.
+    pub fn id(&self, r: &Reference) -> String {
+        format!("{}/{}@{}", r.registry, r.repo, self.digest)
+    }
+}
+
+fn client_for(r: &Reference, credentials: Vec<Credentials>) -> Result<Client, String> {
+    crate::install_crypto_provider();
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .map_err(|e| failure("Unknown", r, &e.to_string()))?;
+    Ok(Client {
+        http,
+        base: format!("http://{}", r.registry),
+        credentials,
+        auth: None,
+    })
+}
+
+/// Resolves `r` in its registry (trying `credentials` on a Basic challenge): the manifest
+/// (`linux/amd64` from an index) and the config blob, no layers. Failures read as
+/// containerd's.
+pub(crate) async fn describe(
+    r: &Reference,
+    credentials: Vec<Credentials>,
+) -> Result<Described, String> {
+    let mut client = client_for(r, credentials)?;
+    resolve(&mut client, r).await
+}
+
 /// Pulls `r` (trying `credentials` on a Basic challenge) and unpacks it under `work`
 /// (reusing the root of a digest unpacked before).
 pub(crate) async fn pull(
@@ -183,17 +245,91 @@ pub(crate) async fn pull(
     r: &Reference,
     credentials: Vec<Credentials>,
 ) -> Result<Image, String> {
-    crate::install_crypto_provider();
-    let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(60))
-        .build()
-        .map_err(|e| failure("Unknown", r, &e.to_string()))?;
-    let mut client = Client {
-        http,
-        base: format!("http://{}", r.registry),
-        credentials,
-        auth: None,
+    let mut client = client_for(r, credentials)?;
+    let Described {
+        digest,
+        manifest,
+        config_bytes,
+        config,
+    } = resolve(&mut client, r).await?;
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect()
     };
+    let layers: Vec<(String, String, u64)> = manifest["layers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|l| {
+            (
+                l["digest"].as_str().unwrap_or_default().to_string(),
+                l["mediaType"].as_str().unwrap_or_default().to_string(),
+                l["size"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let size = layers.iter().map(|l| l.2).sum::<u64>() + config_bytes.len() as u64;
+    let hex = digest.trim_start_matches("sha256:");
+    let dir = work.join("images").join(hex);
+    let rootfs = dir.join("rootfs");
+    if !rootfs.is_dir() {
+        let staging = work.join("images").join(format!(
+            "{hex}.part-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        let unpacked = staging.join("rootfs");
+        std::fs::create_dir_all(&unpacked).map_err(|e| failure("Unknown", r, &e.to_string()))?;
+        for (i, (layer, media_type, _)) in layers.iter().enumerate() {
+            let bytes = client
+                .blob(&r.repo, layer)
+                .await
+                .map_err(|e| failure("Unknown", r, &e))?;
+            let file = staging.join(format!("layer-{i}"));
+            std::fs::write(&file, &bytes).map_err(|e| failure("Unknown", r, &e.to_string()))?;
+            let gzip = bytes.starts_with(&[0x1f, 0x8b]);
+            if media_type.contains("zstd") {
+                return Err(failure(
+                    "Unknown",
+                    r,
+                    &format!(
+                        "failed to extract layer {layer}: zstd layers are not supported by the fake kubelet"
+                    ),
+                ));
+            }
+            apply_layer(&file, gzip, &unpacked).await.map_err(|e| {
+                failure(
+                    "Unknown",
+                    r,
+                    &format!("failed to extract layer {layer}: {e}"),
+                )
+            })?;
+            let _ = std::fs::remove_file(&file);
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| failure("Unknown", r, &e.to_string()))?;
+        if std::fs::rename(&unpacked, &rootfs).is_err() && !rootfs.is_dir() {
+            return Err(failure("Unknown", r, "cannot store the unpacked image"));
+        }
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    let c = &config["config"];
+    Ok(Image {
+        id: format!("{}/{}@{digest}", r.registry, r.repo),
+        rootfs,
+        entrypoint: strings(&c["Entrypoint"]),
+        cmd: strings(&c["Cmd"]),
+        env: strings(&c["Env"]),
+        working_dir: c["WorkingDir"].as_str().unwrap_or_default().to_string(),
+        size,
+    })
+}
+
+/// The manifest (`linux/amd64` from an index), its digest and the config of `r`.
+async fn resolve(client: &mut Client, r: &Reference) -> Result<Described, String> {
     let url = format!("{}/v2/{}/manifests/{}", client.base, r.repo, r.reference);
     let resolve = |detail: String| format!("failed to resolve reference \"{}\": {detail}", r.full);
     let response = client
@@ -280,79 +416,11 @@ pub(crate) async fn pull(
         .map_err(|e| failure("Unknown", r, &e))?;
     let config: Value =
         serde_json::from_slice(&config_bytes).map_err(|e| failure("Unknown", r, &e.to_string()))?;
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s.as_str().map(str::to_string))
-            .collect()
-    };
-    let layers: Vec<(String, String, u64)> = manifest["layers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|l| {
-            (
-                l["digest"].as_str().unwrap_or_default().to_string(),
-                l["mediaType"].as_str().unwrap_or_default().to_string(),
-                l["size"].as_u64().unwrap_or_default(),
-            )
-        })
-        .collect();
-    let size = layers.iter().map(|l| l.2).sum::<u64>() + config_bytes.len() as u64;
-    let hex = digest.trim_start_matches("sha256:");
-    let dir = work.join("images").join(hex);
-    let rootfs = dir.join("rootfs");
-    if !rootfs.is_dir() {
-        let staging = work.join("images").join(format!(
-            "{hex}.part-{}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
-        ));
-        let unpacked = staging.join("rootfs");
-        std::fs::create_dir_all(&unpacked).map_err(|e| failure("Unknown", r, &e.to_string()))?;
-        for (i, (layer, media_type, _)) in layers.iter().enumerate() {
-            let bytes = client
-                .blob(&r.repo, layer)
-                .await
-                .map_err(|e| failure("Unknown", r, &e))?;
-            let file = staging.join(format!("layer-{i}"));
-            std::fs::write(&file, &bytes).map_err(|e| failure("Unknown", r, &e.to_string()))?;
-            let gzip = bytes.starts_with(&[0x1f, 0x8b]);
-            if media_type.contains("zstd") {
-                return Err(failure(
-                    "Unknown",
-                    r,
-                    &format!(
-                        "failed to extract layer {layer}: zstd layers are not supported by the fake kubelet"
-                    ),
-                ));
-            }
-            apply_layer(&file, gzip, &unpacked).await.map_err(|e| {
-                failure(
-                    "Unknown",
-                    r,
-                    &format!("failed to extract layer {layer}: {e}"),
-                )
-            })?;
-            let _ = std::fs::remove_file(&file);
-        }
-        std::fs::create_dir_all(&dir).map_err(|e| failure("Unknown", r, &e.to_string()))?;
-        if std::fs::rename(&unpacked, &rootfs).is_err() && !rootfs.is_dir() {
-            return Err(failure("Unknown", r, "cannot store the unpacked image"));
-        }
-        let _ = std::fs::remove_dir_all(&staging);
-    }
-    let c = &config["config"];
-    Ok(Image {
-        id: format!("{}/{}@{digest}", r.registry, r.repo),
-        rootfs,
-        entrypoint: strings(&c["Entrypoint"]),
-        cmd: strings(&c["Cmd"]),
-        env: strings(&c["Env"]),
-        working_dir: c["WorkingDir"].as_str().unwrap_or_default().to_string(),
-        size,
+    Ok(Described {
+        digest,
+        manifest,
+        config_bytes,
+        config,
     })
 }
 
@@ -428,6 +496,13 @@ mod tests {
         assert_eq!(r.full, "localhost:5000/a/b:latest");
         let r = loopback_reference("127.0.0.1:5000/x@sha256:abc").unwrap();
         assert_eq!(r.reference, "sha256:abc");
+        // Tag and digest: the digest wins, the tag goes.
+        let r = loopback_reference("127.0.0.1:5000/a/x:1@sha256:abc").unwrap();
+        assert_eq!(
+            (r.repo.as_str(), r.reference.as_str()),
+            ("a/x", "sha256:abc")
+        );
+        assert_eq!(r.full, "127.0.0.1:5000/a/x@sha256:abc");
         assert_eq!(loopback_reference("node:20"), None);
         assert_eq!(loopback_reference("docker.io/library/busybox:1"), None);
     }

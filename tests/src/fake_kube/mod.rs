@@ -15,6 +15,10 @@
 //! running pod, with the kubelet's reasons, messages and events; the API server validates
 //! those fields with its texts (`pod_validation`) and applies strategic merge and JSON
 //! patches (`patches`).
+//! apps/v1 Deployments, ReplicaSets, StatefulSets, DaemonSets and ControllerRevisions are
+//! served with their defaults, validation and controllers (`workloads`); their pods run a
+//! simulated lifecycle decided by the real loopback registry (present, absent, or an image
+//! labelled [`CRASH_LABEL`] that crash-loops) instead of the container manager.
 //!
 //! Faults ([`Faults`]) are set in [`FakeKubeOptions`] or changed while it runs with
 //! [`FakeKube::update_faults`] and [`FakeKube::fail_next`].
@@ -44,6 +48,7 @@ mod store;
 mod validate;
 mod verbs;
 mod watch;
+mod workloads;
 
 use crate::loopback::LoopbackServer;
 use std::collections::{BTreeMap, HashMap};
@@ -58,6 +63,7 @@ use tokio_util::sync::CancellationToken;
 pub use exec::sandbox_available;
 pub use faults::{ApiFault, DenyRule, Faults};
 pub use validate::{kubernetes_validate, validate_manifests};
+pub use workloads::CRASH_LABEL;
 
 use logs::Logs;
 use store::{Key, Store};
@@ -86,6 +92,10 @@ pub struct FakeKubeOptions {
     /// kubelet, doubling up to 5 min. A test may shorten it (the `CrashLoopBackOff` message
     /// then names the shorter back-off).
     pub crash_loop_back_off: Duration,
+    /// The first image pull back-off of the simulated kubelet that runs the pods of
+    /// Deployments, StatefulSets and DaemonSets (`ImagePullBackOff` between pulls): 10 s,
+    /// as in the kubelet, doubling up to 5 min. A test may shorten it.
+    pub image_pull_back_off: Duration,
 }
 
 /// Kubernetes' `StreamProtocolV5Name` (adds the close signal, channel 255).
@@ -104,6 +114,7 @@ impl Default for FakeKubeOptions {
             version: "v1.31.0".to_string(),
             stream_protocols: STREAM_PROTOCOLS.iter().map(|p| p.to_string()).collect(),
             crash_loop_back_off: Duration::from_secs(10),
+            image_pull_back_off: Duration::from_secs(10),
         }
     }
 }
@@ -157,6 +168,8 @@ pub(crate) struct Shared {
     runtimes: Mutex<HashMap<Key, Arc<pod_runtime::PodSandbox>>>,
     /// Images pulled from loopback registries, by reference (`IfNotPresent` reuses them).
     images: Mutex<HashMap<String, images::Image>>,
+    /// The apps/v1 controllers' state and the simulated kubelet's images (`workloads`).
+    workloads: workloads::Workloads,
     options: FakeKubeOptions,
     work_dir: PathBuf,
     /// Itself, for tasks started from code that holds only a reference.
@@ -227,6 +240,7 @@ impl FakeKube {
             sandboxes: Mutex::default(),
             runtimes: Mutex::default(),
             images: Mutex::default(),
+            workloads: workloads::Workloads::default(),
             options,
             work_dir: work.path().to_path_buf(),
             addr,

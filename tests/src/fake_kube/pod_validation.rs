@@ -711,7 +711,7 @@ pub(crate) fn invalid_error(rt: &ResourceType, name: &str, errors: &[FieldError]
         )
     };
     let mut e = ApiError::invalid(rt, name, "", "");
-    e.message = format!("{} \"{name}\" is invalid: {aggregate}", rt.kind);
+    e.message = format!("{} \"{name}\" is invalid: {aggregate}", rt.qualified_kind());
     e.details["causes"] = json!(
         errors
             .iter()

@@ -409,10 +409,24 @@ fn resource_list(group: &str, version: &str) -> Value {
                 "watch",
             ]
         };
-        resources.push(json!({
+        let mut entry = json!({
             "name": r.plural, "singularName": r.kind.to_lowercase(), "namespaced": r.namespaced,
             "kind": r.kind, "verbs": verbs,
-        }));
+        });
+        let short: &[&str] = match r.plural {
+            "deployments" => &["deploy"],
+            "replicasets" => &["rs"],
+            "statefulsets" => &["sts"],
+            "daemonsets" => &["ds"],
+            "cronjobs" => &["cj"],
+            "replicationcontrollers" => &["rc"],
+            _ => &[],
+        };
+        if !short.is_empty() {
+            entry["shortNames"] = json!(short);
+            entry["categories"] = json!(["all"]);
+        }
+        resources.push(entry);
         if r.status_subresource {
             resources.push(json!({
                 "name": format!("{}/status", r.plural), "singularName": "", "namespaced": r.namespaced,

@@ -247,9 +247,14 @@ impl Store {
             return Some(old);
         }
         self.rv += 1;
+        // Spec changes bump the generation; for a Deployment, annotation changes too, as
+        // they are copied to its ReplicaSets (pkg/registry/apps/deployment/strategy.go
+        // `PrepareForUpdate`).
+        let annotations_count = key.plural == "deployments"
+            && old["metadata"]["annotations"] != new["metadata"]["annotations"];
         if count_generation
             && old["metadata"].get("generation").is_some()
-            && old.get("spec") != new.get("spec")
+            && (old.get("spec") != new.get("spec") || annotations_count)
         {
             let generation = old["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
             new["metadata"]["generation"] = json!(generation);
@@ -266,6 +271,15 @@ impl Store {
         let mut obj = self.objects.get(key)?.clone();
         change(&mut obj);
         self.write(key, obj, false)
+    }
+
+    /// Changes a stored object in place with `change` as a controller's plain update does
+    /// (e.g. the Deployment controller scaling a ReplicaSet): a spec change counts as a new
+    /// `generation`, as a user's write does.
+    pub fn update(&mut self, key: &Key, change: impl FnOnce(&mut Value)) -> Option<Value> {
+        let mut obj = self.objects.get(key)?.clone();
+        change(&mut obj);
+        self.write(key, obj, true)
     }
 
     /// Removes an object; watches see it DELETED with a new `resourceVersion`.

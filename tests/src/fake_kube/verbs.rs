@@ -1,7 +1,8 @@
 //! The writes: create (with the defaults and admission checks of the real API server),
 //! replace, patch (merge, strategic merge with the Pod API's merge keys, server-side apply
 //! as merge), delete with propagation, namespace termination, and SelfSubjectAccessReviews;
-//! a plain pod update is held to what `ValidatePodUpdate` lets change.
+//! a plain pod update is held to what `ValidatePodUpdate` lets change; the apps/v1 kinds
+//! take their defaults, validation and controllers from `workloads`.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use serde_json::{Value, json};
 use super::api::{ApiError, ResourceType, now};
 use super::routes::{Call, Target, json_response, namespaces, selector};
 use super::store::Key;
-use super::{Shared, admission, jobs, kubelet, lock, patches, pod_validation};
+use super::{Shared, admission, jobs, kubelet, lock, patches, pod_validation, workloads};
 
 /// The API server's request size limit.
 const MAX_REQUEST_BYTES: usize = 3 << 20;
@@ -227,6 +228,7 @@ pub(crate) fn set_defaults(rt: &ResourceType, obj: &mut Value, uid: &str) {
                 obj["type"] = json!("Opaque");
             }
         }
+        p if workloads::serves(p) => workloads::set_defaults(rt, obj),
         "persistentvolumeclaims" => {
             if obj["spec"].get("volumeMode").is_none() {
                 obj["spec"]["volumeMode"] = json!("Filesystem");
@@ -284,6 +286,7 @@ fn create_object(
     let errors = match rt.plural {
         "pods" => pod_validation::validate_pod(&obj),
         "secrets" => pod_validation::validate_secret(&obj),
+        p if workloads::serves(p) => workloads::validate_create(rt, &obj),
         _ => Vec::new(),
     };
     if !errors.is_empty() {
@@ -312,7 +315,9 @@ fn create_object(
     );
     match rt.plural {
         "jobs" => jobs::start_job(shared, key),
+        "pods" if workloads::simulated(&created) => workloads::start_pod(shared, key),
         "pods" => kubelet::start_pod(shared, key),
+        p if workloads::serves(p) => workloads::ensure_started(shared),
         "persistentvolumeclaims" => kubelet::bind_claim(shared, key),
         _ => {}
     }
@@ -428,6 +433,9 @@ fn write_back(
     }
     protect(target.rt, target.sub.as_deref(), old, &mut new);
     check_immutable(target.rt, name, old, &new)?;
+    if workloads::serves(target.rt.plural) && target.sub.is_none() {
+        workloads::prepare_update(target.rt, name, old, &mut new)?;
+    }
     if target.rt.plural == "pods" && target.sub.is_none() {
         // A plain update may change little of a pod's spec, its ephemeral containers not
         // at all (pkg/registry/core/pod/strategy.go podStrategy.ValidateUpdate).
@@ -538,8 +546,9 @@ pub(crate) fn patch_body(call: &Call, ct: &str) -> Result<Value, ApiError> {
 
 /// `old` with the patch `body` of type `ct` applied (pkg/endpoints/handlers/patch.go):
 /// JSON merge patch, strategic merge patch (`patches`; its errors answer 500, as
-/// `interpretStrategicMergePatchError` passes them on) or JSON patch (its errors answer
-/// 422).
+/// `interpretStrategicMergePatchError` passes them on) or JSON patch (a failed operation,
+/// a `test` included, answers `NewGenericServerResponse(422)`: `Invalid`, "the server
+/// rejected our request due to an error in our request", the library's text dropped).
 pub(crate) fn apply_patch(ct: &str, old: &Value, body: &Value) -> Result<Value, ApiError> {
     let mut new = old.clone();
     match ct {
@@ -547,12 +556,7 @@ pub(crate) fn apply_patch(ct: &str, old: &Value, body: &Value) -> Result<Value, 
             patches::strategic_merge(&mut new, body).map_err(ApiError::internal)?;
         }
         "application/json-patch+json" => {
-            patches::json_patch(&mut new, body).map_err(|e| {
-                let mut err = ApiError::bad_request(e);
-                err.code = 422;
-                err.reason = "Invalid";
-                err
-            })?;
+            patches::json_patch(&mut new, body).map_err(|_| ApiError::json_patch_failed())?;
         }
         _ => super::store::merge_patch(&mut new, body),
     }
@@ -627,6 +631,9 @@ fn delete_object(
             // batch/v1 Jobs orphan their pods unless told otherwise.
             let policy = policy.unwrap_or("Orphan");
             jobs::delete_job(shared, key, policy)
+        }
+        "deployments" | "replicasets" | "statefulsets" | "daemonsets" => {
+            workloads::delete(shared, rt, key, policy)
         }
         _ => {
             let removed = shared.write(|s| s.remove(key)).unwrap_or_default();
