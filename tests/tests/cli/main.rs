@@ -6,6 +6,7 @@
 
 mod build_context;
 mod cli;
+mod deploy_step;
 mod example_hello;
 mod exec_cli;
 mod plans;
