@@ -87,12 +87,33 @@ fn describe_containers(wanted: Option<&str>, containers: &[String]) -> String {
 /// The preflight failed: nothing was changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PreflightError {
-    #[error("{} of {total} images and {} workloads are missing or unusable; nothing was changed", images.len(), workloads.len())]
+    #[error("{}; nothing was changed", preflight_summary(images.len(), *total, workloads.len()))]
     Missing {
         images: Vec<MissingImage>,
         workloads: Vec<WorkloadProblem>,
         total: usize,
     },
+}
+
+/// `2 of 3 images are missing or unreachable, 1 workload is missing or unusable`.
+fn preflight_summary(images: usize, total: usize, workloads: usize) -> String {
+    let mut parts = Vec::new();
+    if images > 0 {
+        let verb = if images == 1 { "is" } else { "are" };
+        let noun = if total == 1 { "image" } else { "images" };
+        parts.push(format!(
+            "{images} of {total} {noun} {verb} missing or unreachable"
+        ));
+    }
+    if workloads > 0 {
+        let (noun, verb) = if workloads == 1 {
+            ("workload", "is")
+        } else {
+            ("workloads", "are")
+        };
+        parts.push(format!("{workloads} {noun} {verb} missing or unusable"));
+    }
+    parts.join(", ")
 }
 
 /// Why one workload's rollout failed.

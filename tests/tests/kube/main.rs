@@ -8,6 +8,7 @@ mod build_avoidance_kaniko;
 mod build_leases;
 mod check_images;
 mod check_pod;
+mod deploy_rollouts;
 mod exec_kaniko;
 mod fake_kube;
 mod kaniko_builds;

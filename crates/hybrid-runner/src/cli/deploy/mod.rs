@@ -298,9 +298,9 @@ pub async fn deploy(
     say(
         options.json,
         &format!(
-            "==> preflight: {} images for {} workloads",
-            count_distinct(&targets),
-            targets.len()
+            "==> preflight: {} for {}",
+            plural(count_distinct(&targets), "image"),
+            plural(targets.len(), "workload")
         ),
     );
     let found = preflight(client, registry, &targets).await;
@@ -335,6 +335,15 @@ pub async fn deploy(
     }
     report::write_failures(&mut std::io::stderr().lock(), &run.rows)?;
     Ok(run)
+}
+
+/// `1 image`, `2 images`.
+pub fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
 }
 
 fn count_distinct(targets: &[Target]) -> usize {
