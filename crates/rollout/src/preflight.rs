@@ -3,8 +3,9 @@
 //! every workload is read and its container found. Anything missing fails the whole
 //! deploy, listing every missing image with the build that should have produced it.
 
-use futures::stream::{self, StreamExt as _};
+use futures::future::join_all;
 use hr_image::registry::{ImageRef, Presence, RegistryClient, RegistryError};
+use tokio::sync::Semaphore;
 
 use crate::error::{ImageProblem, MissingImage, PreflightError, WorkloadProblem};
 use crate::workload::{Workload, WorkloadRef};
@@ -86,15 +87,24 @@ pub fn pinned(image: &str, digest: &str) -> String {
 }
 
 /// Resolves each image to its digest, [`CONCURRENCY`] at a time; results in input order.
+///
+/// The futures are made into a `Vec` first and joined: a lazy stream of `map`ped async
+/// blocks over borrowed data is a future the compiler cannot prove `Send` inside a spawned
+/// job (rust-lang/rust#102211).
 pub async fn resolve_images(registry: &RegistryClient, images: &[String]) -> Vec<ImageCheck> {
-    stream::iter(images.iter().cloned())
-        .map(|image| async move {
-            let result = resolve_one(registry, &image).await;
-            ImageCheck { image, result }
-        })
-        .buffered(CONCURRENCY)
-        .collect()
-        .await
+    let slots = Semaphore::new(CONCURRENCY);
+    let mut each = Vec::with_capacity(images.len());
+    for image in images {
+        let slots = &slots;
+        each.push(async move {
+            let _slot = slots.acquire().await;
+            ImageCheck {
+                image: image.clone(),
+                result: resolve_one(registry, image).await,
+            }
+        });
+    }
+    join_all(each).await
 }
 
 async fn resolve_one(registry: &RegistryClient, image: &str) -> Result<String, ImageProblem> {
@@ -133,13 +143,16 @@ pub async fn preflight(
         }
     }
     let names: Vec<String> = distinct.iter().map(|(i, _)| i.clone()).collect();
-    let (checks, workloads) = tokio::join!(
-        resolve_images(registry, &names),
-        stream::iter(targets.iter())
-            .map(|t| Workload::read(client, &t.workload))
-            .buffered(CONCURRENCY)
-            .collect::<Vec<_>>()
-    );
+    let slots = Semaphore::new(CONCURRENCY);
+    let mut reads = Vec::with_capacity(targets.len());
+    for target in targets {
+        let slots = &slots;
+        reads.push(async move {
+            let _slot = slots.acquire().await;
+            Workload::read(client, &target.workload).await
+        });
+    }
+    let (checks, workloads) = tokio::join!(resolve_images(registry, &names), join_all(reads));
     let mut workload_problems = Vec::new();
     let mut planned = Vec::new();
     for (target, workload) in targets.iter().zip(workloads) {

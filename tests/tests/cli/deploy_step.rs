@@ -280,7 +280,7 @@ fn a_missing_tag_changes_nothing_and_a_crashing_image_is_rolled_back_with_its_lo
         run.all()
     );
     assert!(
-        run.logged("1 of 1 images and 0 workloads are missing or unusable; nothing was changed"),
+        run.logged("1 of 1 image is missing or unreachable; nothing was changed"),
         "{}",
         run.all()
     );

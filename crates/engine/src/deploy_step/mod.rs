@@ -29,7 +29,7 @@ use std::time::Duration;
 use actions::deploy_action::DEPLOY_ACTION;
 use hr_cluster::ClusterError;
 use hr_image::registry::{DockerCredentials, RegistryClient, RegistryError};
-use hr_rollout::{Planned, Preflight, RolloutOptions, RolloutReport, Target};
+use hr_rollout::{Planned, RolloutOptions, RolloutReport};
 use tokio_util::sync::CancellationToken;
 
 use crate::commands::AnnotationLevel;
@@ -81,11 +81,6 @@ pub enum DeployStepError {
         /// How to give the runner a cluster (`exec --kubeconfig`, the daemon's section).
         remedy: String,
     },
-    #[error("{DEPLOY_ACTION}: the preflight stopped before it finished: {source}")]
-    PreflightStopped {
-        #[source]
-        source: tokio::task::JoinError,
-    },
     #[error("{DEPLOY_ACTION}: cannot look the image up: {source}")]
     Registry {
         #[source]
@@ -131,9 +126,7 @@ impl JobState<'_> {
         );
         let token = self.process_token(frame);
         let found = tokio::select! {
-            found = preflight_apart(&cluster.client, &registry, &targets) => {
-                found.map_err(|source| DeployStepError::PreflightStopped { source })?
-            }
+            found = hr_rollout::preflight(&cluster.client, &registry, &targets) => found,
             () = token.cancelled() => return Ok(cancelled(self, key)),
         };
         self.note(Some(key), LogKind::Stdout, "==> preflight");
@@ -271,23 +264,6 @@ impl JobState<'_> {
         }
         reports
     }
-}
-
-/// `hr_rollout::preflight` on a blocking thread of its own, driven by the runtime's handle.
-/// Its future holds lazy stream combinators over borrowed targets that the compiler cannot
-/// prove `Send` for every lifetime (rust-lang/rust#102211), which the job's spawned future
-/// must be; built and awaited there, it never needs to be.
-async fn preflight_apart(
-    client: &kube::Client,
-    registry: &Arc<RegistryClient>,
-    targets: &[Target],
-) -> Result<Preflight, tokio::task::JoinError> {
-    let handle = tokio::runtime::Handle::current();
-    let (client, registry, targets) = (client.clone(), Arc::clone(registry), targets.to_vec());
-    tokio::task::spawn_blocking(move || {
-        handle.block_on(hr_rollout::preflight(&client, &registry, &targets))
-    })
-    .await
 }
 
 /// One workload's rollout, as [`JobState::roll_out_logged`] runs them side by side.
