@@ -54,6 +54,24 @@ pub struct Preflight {
 }
 
 impl Preflight {
+    /// One line per image: `ok` with its digest, or what is missing and who builds it
+    /// (`missing  reg/api:k8s-1: no such tag in the registry; built by service api (…)`).
+    pub fn image_lines(&self) -> Vec<String> {
+        let width = self
+            .images
+            .iter()
+            .map(|(c, _)| c.image.len())
+            .max()
+            .unwrap_or(0);
+        self.images
+            .iter()
+            .map(|(check, producer)| match &check.result {
+                Ok(digest) => format!("ok       {:width$}  {digest}", check.image),
+                Err(problem) => format!("{:8} {problem}; {producer}", problem.status()),
+            })
+            .collect()
+    }
+
     /// The error that stops the deploy, if anything is missing.
     pub fn error(&self) -> Option<PreflightError> {
         let images: Vec<MissingImage> = self

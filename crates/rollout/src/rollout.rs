@@ -44,12 +44,37 @@ impl Default for RolloutOptions {
 /// What happened to the rollback of a failed rollout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rollback {
-    /// `--no-rollback`: the failed template was left in place.
-    Off,
+    /// Turned off (`--no-rollback`, `rollback: false`): the failed template was left in place.
+    Disabled,
+    /// Nothing to undo: the image patch was refused, or the container already ran the image.
+    NothingChanged,
     /// The previous pod template is back (its container image named).
     Restored { image: String },
     /// The undo patch was refused (e.g. someone rolled out a newer image meanwhile).
     Refused { message: String },
+}
+
+impl Rollback {
+    /// `disabled`, `nothing-changed`, `restored`, `refused`: for JSON.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Rollback::Disabled => "disabled",
+            Rollback::NothingChanged => "nothing-changed",
+            Rollback::Restored { .. } => "restored",
+            Rollback::Refused { .. } => "refused",
+        }
+    }
+
+    /// In a sentence; `disabled` says how the rollback was turned off
+    /// (`not rolled back (--no-rollback)`).
+    pub fn describe(&self, disabled: &str) -> String {
+        match self {
+            Rollback::Disabled => disabled.to_string(),
+            Rollback::NothingChanged => "nothing was changed".to_string(),
+            Rollback::Restored { image } => format!("rolled back to {image}"),
+            Rollback::Refused { message } => format!("the rollback was refused: {message}"),
+        }
+    }
 }
 
 /// How one rollout ended.
@@ -63,6 +88,17 @@ pub enum Outcome {
         failure: RolloutFailure,
         rollback: Rollback,
     },
+}
+
+impl Outcome {
+    /// `rolled-out`, `unchanged`, `failed`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Outcome::RolledOut { .. } => "rolled-out",
+            Outcome::Unchanged { .. } => "unchanged",
+            Outcome::Failed { .. } => "failed",
+        }
+    }
 }
 
 /// One workload's rollout, for reports.
@@ -105,8 +141,10 @@ pub async fn roll_out(
         Err(failure) => {
             let patched =
                 workload.image != image && !matches!(failure, RolloutFailure::Patch { .. });
-            let rollback = if !options.rollback || !patched {
-                Rollback::Off
+            let rollback = if !patched {
+                Rollback::NothingChanged
+            } else if !options.rollback {
+                Rollback::Disabled
             } else {
                 progress(&format!(
                     "rolling back to the previous pod template ({})",

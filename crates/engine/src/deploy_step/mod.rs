@@ -155,12 +155,8 @@ impl JobState<'_> {
             .roll_out_logged(key, &cluster.client, &found.planned, &options, &token)
             .await;
         for report in &reports {
-            self.note(
-                Some(key),
-                LogKind::Stdout,
-                &report::result_line(report, request.rollback),
-            );
-            if let Some(text) = report::rollout_failure(report, request.rollback) {
+            self.note(Some(key), LogKind::Stdout, &report::result_line(report));
+            if let Some(text) = report::rollout_failure(report) {
                 self.annotate(Some(key), AnnotationLevel::Error, &text);
             }
         }

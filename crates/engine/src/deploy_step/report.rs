@@ -8,19 +8,10 @@ use hr_rollout::{
     Outcome, Preflight, PreflightError, Rollback, RolloutFailure, RolloutReport, WorkloadProblem,
 };
 
-/// `rolled-out`, `unchanged` or `failed`: the `result` output's words.
-pub fn result_word(outcome: &Outcome) -> &'static str {
-    match outcome {
-        Outcome::RolledOut { .. } => "rolled-out",
-        Outcome::Unchanged { .. } => "unchanged",
-        Outcome::Failed { .. } => "failed",
-    }
-}
-
 /// The step's `result`: `failed` when any rollout failed, else `rolled-out` when any
 /// workload changed, else `unchanged`.
 pub fn overall_result(reports: &[RolloutReport]) -> &'static str {
-    let words: Vec<&str> = reports.iter().map(|r| result_word(&r.outcome)).collect();
+    let words: Vec<&str> = reports.iter().map(|r| r.outcome.word()).collect();
     if words.contains(&"failed") {
         "failed"
     } else if words.contains(&"rolled-out") {
@@ -60,13 +51,7 @@ pub fn workload_problem(problem: &WorkloadProblem) -> String {
 
 /// The preflight's lines: `ok` with the digest, or what is missing.
 pub fn preflight_lines(preflight: &Preflight) -> Vec<String> {
-    let mut lines = Vec::new();
-    for (check, producer) in &preflight.images {
-        lines.push(match &check.result {
-            Ok(digest) => format!("ok       {}  {digest}", check.image),
-            Err(problem) => format!("{:8} {problem}; {producer}", problem.status()),
-        });
-    }
+    let mut lines = preflight.image_lines();
     for problem in &preflight.workload_problems {
         lines.push(format!("missing  {}", workload_problem(problem)));
     }
@@ -88,19 +73,9 @@ pub fn preflight_failure(error: &PreflightError) -> String {
     text
 }
 
-/// What became of a failed rollout's template; `rollback` is the step's input.
-fn rollback_text(failure: &RolloutFailure, outcome: &Rollback, rollback: bool) -> String {
-    match outcome {
-        Rollback::Restored { image } => format!("rolled back to {image}"),
-        Rollback::Refused { message } => format!("the rollback was refused: {message}"),
-        Rollback::Off if matches!(failure, RolloutFailure::Patch { .. }) => {
-            "nothing was changed".to_string()
-        }
-        Rollback::Off if !rollback => "not rolled back (`rollback: false`)".to_string(),
-        Rollback::Off => {
-            "the workload already ran this image, so there was nothing to roll back".to_string()
-        }
-    }
+/// What became of a failed rollout's template.
+fn rollback_text(outcome: &Rollback) -> String {
+    outcome.describe("not rolled back (`rollback: false`)")
 }
 
 /// A failure in the step's words (a timeout names the `timeout` input).
@@ -114,27 +89,26 @@ fn failure_text(failure: &RolloutFailure) -> String {
 }
 
 /// One line per finished rollout: `Deployment shop/api: rolled-out in 3.1 s: ...`.
-pub fn result_line(report: &RolloutReport, rollback: bool) -> String {
+pub fn result_line(report: &RolloutReport) -> String {
     let target = &report.workload.target;
     let took = seconds(report.duration);
     match &report.outcome {
-        Outcome::RolledOut { message } | Outcome::Unchanged { message } => format!(
-            "{target}: {} in {took}: {message}",
-            result_word(&report.outcome)
-        ),
+        Outcome::RolledOut { message } | Outcome::Unchanged { message } => {
+            format!("{target}: {} in {took}: {message}", report.outcome.word())
+        }
         Outcome::Failed {
             failure,
             rollback: outcome,
         } => format!(
             "{target}: failed in {took}: {}; {}",
             failure.reason(),
-            rollback_text(failure, outcome, rollback)
+            rollback_text(outcome)
         ),
     }
 }
 
 /// The error annotation of a failed rollout, with the container's last log lines.
-pub fn rollout_failure(report: &RolloutReport, rollback: bool) -> Option<String> {
+pub fn rollout_failure(report: &RolloutReport) -> Option<String> {
     let Outcome::Failed {
         failure,
         rollback: outcome,
@@ -148,7 +122,7 @@ pub fn rollout_failure(report: &RolloutReport, rollback: bool) -> Option<String>
         w.target,
         w.container,
         failure_text(failure),
-        rollback_text(failure, outcome, rollback)
+        rollback_text(outcome)
     );
     if let RolloutFailure::Pod { logs, .. } = failure
         && !logs.is_empty()
@@ -203,13 +177,13 @@ mod tests {
                 image: "reg/api:old".into(),
             },
         });
-        let text = rollout_failure(&crashed, true).unwrap();
+        let text = rollout_failure(&crashed).unwrap();
         assert_eq!(
             text,
             "Deployment shop/api, container api: pod api-7d9-x2, container api: CrashLoopBackOff: back-off 10s restarting failed container; rolled back to reg/api:old\nlast log lines of the container:\n| starting\n| panic: no DATABASE_URL"
         );
         assert_eq!(
-            result_line(&crashed, true),
+            result_line(&crashed),
             "Deployment shop/api: failed in 2.5 s: CrashLoopBackOff; rolled back to reg/api:old"
         );
         let slow = report(Outcome::Failed {
@@ -217,9 +191,9 @@ mod tests {
                 seconds: 30,
                 status: "Waiting for deployment \"api\" rollout to finish".into(),
             },
-            rollback: Rollback::Off,
+            rollback: Rollback::Disabled,
         });
-        let text = rollout_failure(&slow, false).unwrap();
+        let text = rollout_failure(&slow).unwrap();
         assert!(text.contains("raise the step's `timeout` input"), "{text}");
         assert!(
             text.ends_with("not rolled back (`rollback: false`)"),
@@ -229,15 +203,15 @@ mod tests {
             failure: RolloutFailure::Patch {
                 message: "forbidden".into(),
             },
-            rollback: Rollback::Off,
+            rollback: Rollback::NothingChanged,
         });
-        assert!(result_line(&refused, true).ends_with("patch-refused; nothing was changed"));
+        assert!(result_line(&refused).ends_with("patch-refused; nothing was changed"));
         let done = report(Outcome::RolledOut {
             message: "deployment \"api\" successfully rolled out".into(),
         });
-        assert_eq!(rollout_failure(&done, true), None);
+        assert_eq!(rollout_failure(&done), None);
         assert_eq!(
-            result_line(&done, true),
+            result_line(&done),
             "Deployment shop/api: rolled-out in 2.5 s: deployment \"api\" successfully rolled out"
         );
         let same = report(Outcome::Unchanged {

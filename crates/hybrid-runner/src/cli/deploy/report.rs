@@ -14,36 +14,14 @@ pub struct WorkloadRow {
     pub report: RolloutReport,
 }
 
-/// `rolled-out`, `unchanged`, `failed`.
-pub fn result_word(outcome: &Outcome) -> &'static str {
-    match outcome {
-        Outcome::RolledOut { .. } => "rolled-out",
-        Outcome::Unchanged { .. } => "unchanged",
-        Outcome::Failed { .. } => "failed",
-    }
-}
-
 fn rollback_text(rollback: &Rollback) -> String {
-    match rollback {
-        Rollback::Off => "not rolled back (--no-rollback)".to_string(),
-        Rollback::Restored { image } => format!("rolled back to {image}"),
-        Rollback::Refused { message } => format!("the rollback was refused: {message}"),
-    }
+    rollback.describe("not rolled back (--no-rollback)")
 }
 
 /// The preflight's lines: `ok` with the digest, or what is missing and who builds it.
 pub fn write_preflight(out: &mut dyn Write, preflight: &Preflight) -> std::io::Result<()> {
-    let width = preflight
-        .images
-        .iter()
-        .map(|(c, _)| c.image.len())
-        .max()
-        .unwrap_or(0);
-    for (check, producer) in &preflight.images {
-        match &check.result {
-            Ok(digest) => writeln!(out, "ok       {:width$}  {digest}", check.image)?,
-            Err(problem) => writeln!(out, "{:8} {problem}; {producer}", problem.status())?,
-        }
+    for line in preflight.image_lines() {
+        writeln!(out, "{line}")?;
     }
     for problem in &preflight.workload_problems {
         writeln!(out, "missing  {problem}")?;
@@ -66,7 +44,7 @@ pub fn write_table(out: &mut dyn Write, rows: &[WorkloadRow]) -> std::io::Result
             [
                 row.service.clone(),
                 r.workload.target.to_string(),
-                result_word(&r.outcome).to_string(),
+                r.outcome.word().to_string(),
                 format!("{:.1}s", r.duration.as_secs_f64()),
                 detail,
             ]
@@ -162,7 +140,7 @@ pub fn row_json(row: &WorkloadRow) -> Value {
         "container": w.container,
         "previous_image": w.image,
         "image": r.image,
-        "result": result_word(&r.outcome),
+        "result": r.outcome.word(),
         "duration_seconds": r.duration.as_secs_f64(),
     });
     match &r.outcome {
@@ -183,11 +161,7 @@ pub fn row_json(row: &WorkloadRow) -> Value {
                 v["pod_container"] = json!(container);
                 v["logs"] = json!(logs);
             }
-            v["rollback"] = json!(match rollback {
-                Rollback::Off => "off",
-                Rollback::Restored { .. } => "restored",
-                Rollback::Refused { .. } => "refused",
-            });
+            v["rollback"] = json!(rollback.as_str());
             if let Rollback::Refused { message } = rollback {
                 v["rollback_error"] = json!(message);
             }
