@@ -515,3 +515,72 @@ fn a_stateful_set_named_in_the_services_file_rolls_out_and_check_images_sees_the
         "{pulling}"
     );
 }
+
+/// The outage of the issue from the cluster's side: the runner can read the image (its
+/// Docker config has the registry's credentials, so the preflight passes) but the pods
+/// cannot pull it (the Deployment has no pull Secret): the rollout fails at once on the new
+/// pod's pull error, not at the progress deadline, and is rolled back.
+#[test]
+fn a_pull_the_cluster_cannot_make_fails_at_once_and_is_rolled_back() {
+    let Some(site) = Site::start() else { return };
+    let Some(private) = Registry::start_with_auth("ci", "pull-pass") else {
+        return;
+    };
+    site.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}));
+    let old = tiny_image(json!({})).push(&site.registry, "shop/api", "old");
+    let mut slow = deployment("shop", "api", &old);
+    slow["spec"]["progressDeadlineSeconds"] = json!(600);
+    site.apply(slow);
+    site.wait_rolled_out("Deployment", "shop", "api");
+    let private_host = private.host.clone();
+    tiny_image(json!({})).push(&private, "shop/api", "k8s-v2");
+    let auth = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "ci:pull-pass");
+    std::fs::write(
+        site.dir.path().join("docker/config.json"),
+        json!({"auths": {private_host.clone(): {"auth": auth}}}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        site.dir.path().join("services.yaml"),
+        format!("- name: api\n  namespace: shop\n  image: {private_host}/shop/api\n"),
+    )
+    .unwrap();
+    std::fs::write(site.dir.path().join("Dockerfile.k8s"), "FROM scratch\n").unwrap();
+
+    let out = site.run(
+        &[
+            "deploy",
+            "--all",
+            "--tag",
+            "v2",
+            "--insecure-registry",
+            &private_host,
+            "--timeout",
+            "120",
+            "--json",
+        ],
+        &[],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["images"][0]["status"], "present",
+        "the runner can read it: {doc}"
+    );
+    let row = &doc["workloads"][0];
+    // The pod's pull error, not the 120 s timeout (whose reason would be `timeout`).
+    let reason = row["reason"].as_str().unwrap();
+    assert!(
+        matches!(reason, "ErrImagePull" | "ImagePullBackOff"),
+        "{doc}"
+    );
+    assert!(
+        row["message"].as_str().unwrap().contains(&private_host),
+        "the kubelet's message names the image: {doc}"
+    );
+    assert_eq!(row["rollback"], "restored", "{doc}");
+    assert_eq!(site.image_of("Deployment", "shop", "api"), old);
+    site.wait_rolled_out("Deployment", "shop", "api");
+    assert!(!all.contains("pull-pass"), "no credential in the output");
+}
