@@ -250,6 +250,9 @@ fn an_unreachable_registry_is_not_present_and_bad_usage_exits_2() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("pass an existing file"));
+    let out = check(&["--images"], Some(""), dir.path());
+    assert_eq!(out.status.code(), Some(2), "an empty gate must not pass");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("read nothing on stdin"));
     let out = check(&["--images"], Some("kind: [unclosed"), dir.path());
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("stdin: not YAML"));

@@ -47,6 +47,7 @@ pub fn run(sources: ImageSources, kube: &KubeArgs) -> anyhow::Result<ExitCode> {
         }
         files.push(PathBuf::from("-"));
     }
+    let implicit_stdin = sources.files.is_empty() && files.len() == 1;
     let mut uses = Vec::new();
     for file in &files {
         let (text, name) = if file.as_os_str() == "-" {
@@ -54,6 +55,13 @@ pub fn run(sources: ImageSources, kube: &KubeArgs) -> anyhow::Result<ExitCode> {
             std::io::stdin()
                 .read_to_string(&mut text)
                 .map_err(|e| UsageError(format!("cannot read manifests from stdin: {e}")))?;
+            if implicit_stdin && text.trim().is_empty() {
+                // A gate fed nothing must not pass: a CI step that forgot its input.
+                return Err(UsageError(
+                    "check --images read nothing on stdin; pipe manifests in (`helm template . | hybrid-runner check --images`) or pass -f FILE, -n NAMESPACE or --all-namespaces".to_string(),
+                )
+                .into());
+            }
             (text, "stdin".to_string())
         } else {
             let text = std::fs::read_to_string(file).map_err(|e| {
