@@ -68,6 +68,12 @@ pub enum WorkloadProblem {
         workload: WorkloadRef,
         message: String,
     },
+    #[error("{workload} {why}")]
+    Unwatchable {
+        workload: Box<WorkloadRef>,
+        /// What keeps a rollout from happening, and what to do.
+        why: String,
+    },
     #[error("{workload} has {}; set `container:` in the service's `deploy:` entry", describe_containers(wanted.as_deref(), containers))]
     Container {
         workload: Box<WorkloadRef>,

@@ -151,6 +151,12 @@ impl Workload {
 
     /// The workload of an object already read.
     pub fn from_object(target: &WorkloadRef, object: Value) -> Result<Workload, WorkloadProblem> {
+        if let Some(why) = unwatchable(target, &object) {
+            return Err(WorkloadProblem::Unwatchable {
+                workload: Box::new(target.clone()),
+                why,
+            });
+        }
         let template = object["spec"]["template"].clone();
         let containers = template["spec"]["containers"]
             .as_array()
@@ -186,6 +192,29 @@ impl Workload {
             template,
             object,
         })
+    }
+}
+
+/// Why a new template would not roll out, or could not be watched rolling out: a paused
+/// Deployment (kubectl refuses to undo one, `rollback.go`), an `OnDelete` StatefulSet or
+/// DaemonSet (kubectl's status viewers refuse those, `rollout_status.go`).
+fn unwatchable(target: &WorkloadRef, object: &Value) -> Option<String> {
+    let spec = &object["spec"];
+    let (kind, name, ns) = (target.kind.lower(), &target.name, &target.namespace);
+    match target.kind {
+        WorkloadKind::Deployment if spec["paused"] == true => Some(format!(
+            "is paused, so a new template would not roll out; resume it first (`kubectl rollout resume {} {name} -n {ns}`)",
+            kind
+        )),
+        WorkloadKind::StatefulSet | WorkloadKind::DaemonSet
+            if spec["updateStrategy"]["type"] == "OnDelete" =>
+        {
+            Some(format!(
+                "updates its pods only when they are deleted (updateStrategy OnDelete), so its rollout cannot be watched; switch it to RollingUpdate, or set the image and delete the pods yourself (`kubectl -n {ns} set image {}/{name} ...`)",
+                target.kind.as_str().to_ascii_lowercase()
+            ))
+        }
+        _ => None,
     }
 }
 
@@ -262,6 +291,31 @@ mod tests {
         assert_eq!(w.container_index, 1);
         let error = Workload::from_object(&target(Some("c")), object(&["a", "b"])).unwrap_err();
         assert!(error.to_string().contains("no container `c`"), "{error}");
+    }
+
+    #[test]
+    fn paused_and_on_delete_workloads_are_refused_before_anything_changes() {
+        let mut paused = object(&["api"]);
+        paused["spec"]["paused"] = json!(true);
+        let error = Workload::from_object(&target(None), paused).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("kubectl rollout resume deployment api -n shop"),
+            "{error}"
+        );
+        let sts = WorkloadRef {
+            kind: WorkloadKind::StatefulSet,
+            ..target(None)
+        };
+        let mut on_delete = object(&["api"]);
+        on_delete["spec"]["updateStrategy"] = json!({"type": "OnDelete"});
+        let error = Workload::from_object(&sts, on_delete).unwrap_err();
+        assert!(
+            error.to_string().contains("updateStrategy OnDelete"),
+            "{error}"
+        );
+        assert!(Workload::from_object(&sts, object(&["api"])).is_ok());
     }
 
     #[test]

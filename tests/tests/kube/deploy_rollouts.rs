@@ -470,6 +470,42 @@ fn a_stateful_set_named_in_the_services_file_rolls_out_and_check_images_sees_the
     assert!(all.contains("StatefulSet data/db"), "{all}");
     assert!(all.contains("rolled-out"), "{all}");
 
+    // An OnDelete StatefulSet would take the image only when its pods are deleted: refused
+    // before anything changes, as kubectl's status viewer refuses to watch it.
+    site.apply(json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "legacy", "namespace": "data"},
+        "spec": {"replicas": 1, "serviceName": "legacy",
+                 "updateStrategy": {"type": "OnDelete"},
+                 "selector": {"matchLabels": {"app": "legacy"}},
+                 "template": {"metadata": {"labels": {"app": "legacy"}},
+                              "spec": {"containers": [{"name": "main", "image": old}]}}}}));
+    std::fs::write(
+        site.dir.path().join("legacy.yaml"),
+        format!("- name: db\n  image: {host}/data/db\n  deploy:\n    - {{kind: sts, name: legacy, namespace: data}}\n"),
+    )
+    .unwrap();
+    let out = site.run(
+        &[
+            "deploy",
+            "--all",
+            "--services",
+            "legacy.yaml",
+            "--tag",
+            "v2",
+            "--insecure-registry",
+            &host,
+        ],
+        &[],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("StatefulSet data/legacy updates its pods only when they are deleted"),
+        "{all}"
+    );
+    assert_eq!(site.image_of("StatefulSet", "data", "legacy"), old);
+
     // A Deployment in the namespace whose image was never pushed: check --images names it
     // and the pod that cannot pull it.
     site.apply(deployment(

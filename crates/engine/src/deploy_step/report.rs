@@ -24,6 +24,7 @@ pub fn overall_result(reports: &[RolloutReport]) -> &'static str {
 /// A workload the preflight cannot use, with what to change in the step.
 pub fn workload_problem(problem: &WorkloadProblem) -> String {
     match problem {
+        WorkloadProblem::Unwatchable { .. } => problem.to_string(),
         WorkloadProblem::NotFound { workload } => format!(
             "{workload} does not exist; create it first (e.g. `kubectl apply`), or fix the step's `workloads` input"
         ),
