@@ -151,3 +151,60 @@ fn a_stdin_build_without_the_attach_rule_is_refused() {
     );
     rig.assert_no_namespace_left();
 }
+
+/// `check --deploy-namespaces` asks, per namespace, for what the Roles of
+/// `generate-manifests --deploy-namespaces` grant: all allowed with them, each missing one
+/// named with the flag that renders it without them.
+#[test]
+fn check_asks_each_deploy_namespace_for_the_roles_rules() {
+    let mut with_roles = settings();
+    with_roles.deploy_namespaces = vec!["shop".into()];
+    let m = deploy_manifests(&with_roles).unwrap();
+    let mut rules = granted(&with_roles);
+    for (role, _) in &m.deploy_roles {
+        for rule in role.rules.iter().flatten() {
+            for resource in rule.resources.iter().flatten() {
+                for verb in &rule.verbs {
+                    rules.push(DenyRule::new(verb, resource));
+                }
+            }
+        }
+    }
+    let mut options = FakeKubeOptions::default();
+    options.faults.allow_only = Some(rules);
+    let Some(rig) = rig(options) else {
+        return;
+    };
+    let (code, stdout, stderr) = run_cli(&rig, &["check", "--deploy-namespaces", "shop"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    for line in [
+        "ok   permission apps/deployments in shop: get, patch",
+        "ok   permission apps/statefulsets in shop: get, patch",
+        "ok   permission apps/daemonsets in shop: get, patch",
+        "ok   permission pods in shop: list",
+        "ok   permission pods/log in shop: get",
+    ] {
+        assert!(stdout.contains(line), "{line}:\n{stdout}");
+    }
+
+    let mut options = FakeKubeOptions::default();
+    options.faults.allow_only = Some(granted(&settings()));
+    let Some(rig) = harness::kaniko::rig(options) else {
+        return;
+    };
+    let (code, stdout, _) = run_cli(&rig, &["check", "--deploy-namespaces", "shop"]);
+    assert_eq!(code, 1, "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("permission apps/deployments in shop"))
+        .unwrap();
+    assert!(line.starts_with("FAIL"), "{stdout}");
+    assert!(
+        line.contains("denied: get") && line.contains("patch"),
+        "{line}"
+    );
+    assert!(
+        line.contains("generate-manifests --deploy-namespaces shop"),
+        "{line}"
+    );
+}

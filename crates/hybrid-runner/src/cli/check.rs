@@ -44,6 +44,10 @@ pub struct Args {
     /// How long that pod may take to run, image pull included
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     pub probe_timeout: u64,
+    /// Also check, in each of these namespaces, what deploys need there (the Roles of
+    /// `generate-manifests --deploy-namespaces`)
+    #[arg(long, value_name = "NS1,NS2", value_delimiter = ',')]
+    pub deploy_namespaces: Vec<String>,
     /// Print the checks as JSON
     #[arg(long)]
     pub json: bool,
@@ -106,6 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .is_some_and(|r| args.insecure_registry.contains(r)),
         registry,
         job_pods: args.job_pods,
+        deploy_namespaces: args.deploy_namespaces.clone(),
         pod_probe: Some(Arc::new(CheckPod {
             image: args.probe_image.clone(),
             start_timeout: Duration::from_secs(args.probe_timeout),

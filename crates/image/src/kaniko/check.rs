@@ -21,7 +21,7 @@ use super::permissions::needed_permissions;
 use hr_cluster::MANAGED_BY;
 use hr_cluster::names::{label_value, namespace_name};
 use hr_cluster::namespaces::{EXPIRES_AT_ANNOTATION, RUNNER_ID_LABEL, delete_namespace};
-use hr_cluster::permissions::{Permission, with_job_pods};
+use hr_cluster::permissions::{DEPLOY_PERMISSIONS, Permission, with_job_pods};
 use hr_cluster::time::rfc3339;
 use hr_cluster::{describe, retry};
 
@@ -65,6 +65,10 @@ pub struct CheckOptions {
     /// Starts a pod in the check's namespace, execs into it and probes the registry from
     /// there (the engine's job pods: `hr_engine::pod::CheckPod`); `None` skips that.
     pub pod_probe: Option<std::sync::Arc<dyn PodProbe>>,
+    /// Namespaces the runner deploys to (`check --deploy-namespaces`): each is asked for
+    /// [`DEPLOY_PERMISSIONS`], which the Roles of `generate-manifests --deploy-namespaces`
+    /// grant.
+    pub deploy_namespaces: Vec<String>,
 }
 
 /// What [`PodProbe::probe`] found: each part `Ok(what was seen)` or `Err(why it failed)`.
@@ -128,7 +132,7 @@ pub async fn run_checks(builder: &KanikoBuilder, options: &CheckOptions) -> Vec<
             continue;
         }
         checks.push(
-            match denied_verbs(builder, group, resource, sub, verbs).await {
+            match denied_verbs(builder, None, group, resource, sub, verbs).await {
                 Ok(denied) if denied.is_empty() => ok(&name, "allowed".to_string()),
                 Ok(denied) => fail(
                     &name,
@@ -141,6 +145,7 @@ pub async fn run_checks(builder: &KanikoBuilder, options: &CheckOptions) -> Vec<
             },
         );
     }
+    checks.extend(deploy_permission_checks(builder, options, reachable).await);
     let url = registry_url(options);
     let from_pod_name = match &url {
         Some(url) => format!("registry reachable from a pod ({url})"),
@@ -152,7 +157,7 @@ pub async fn run_checks(builder: &KanikoBuilder, options: &CheckOptions) -> Vec<
         let pod_skip = if options.job_pods {
             None
         } else {
-            match denied_verbs(builder, "", "pods", "exec", &["create"]).await {
+            match denied_verbs(builder, None, "", "pods", "exec", &["create"]).await {
                 Ok(denied) if denied.is_empty() => None,
                 _ => Some(
                     "the runner may not exec into pods (pods/exec), which only jobs on `kubernetes` labels need; pass --job-pods to require it"
@@ -202,9 +207,53 @@ fn registry_url(options: &CheckOptions) -> Option<String> {
     Some(format!("{scheme}://{host}/v2/"))
 }
 
-/// The verbs of `verbs` the runner may not use on the resource, each with the reason.
+/// [`DEPLOY_PERMISSIONS`] in each of `options.deploy_namespaces`.
+async fn deploy_permission_checks(
+    builder: &KanikoBuilder,
+    options: &CheckOptions,
+    reachable: bool,
+) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for ns in &options.deploy_namespaces {
+        for permission in DEPLOY_PERMISSIONS {
+            let name = format!(
+                "permission {} in {ns}: {}",
+                permission.path(),
+                permission.verbs.join(", ")
+            );
+            if !reachable {
+                checks.push(skip(&name, "the cluster is unreachable"));
+                continue;
+            }
+            let Permission {
+                group,
+                resource,
+                subresource,
+                verbs,
+            } = permission;
+            checks.push(
+                match denied_verbs(builder, Some(ns), group, resource, subresource, verbs).await {
+                    Ok(denied) if denied.is_empty() => ok(&name, "allowed".to_string()),
+                    Ok(denied) => fail(
+                        &name,
+                        format!(
+                            "denied: {}; grant them in {ns} with the Role of `hybrid-runner generate-manifests --deploy-namespaces {ns}`",
+                            denied.join("; ")
+                        ),
+                    ),
+                    Err(e) => fail(&name, e),
+                },
+            );
+        }
+    }
+    checks
+}
+
+/// The verbs of `verbs` the runner may not use on the resource (in `namespace`, else in
+/// every namespace), each with the reason.
 async fn denied_verbs(
     builder: &KanikoBuilder,
+    namespace: Option<&str>,
     group: &str,
     resource: &str,
     sub: &str,
@@ -220,6 +269,7 @@ async fn denied_verbs(
                     resource: Some(resource.to_string()),
                     subresource: (!sub.is_empty()).then(|| sub.to_string()),
                     verb: Some(verb.to_string()),
+                    namespace: namespace.map(str::to_string),
                     ..Default::default()
                 }),
                 ..Default::default()
