@@ -13,6 +13,7 @@
 //! It knows Deployments, StatefulSets and DaemonSets ([`workload`]), the registry client of
 //! `hr_image` and the cluster layer of `hr_cluster`; nothing of services files or the CLI.
 
+pub mod cluster;
 pub mod error;
 pub mod image_uses;
 pub mod pods;
@@ -21,6 +22,7 @@ pub mod rollout;
 pub mod status;
 pub mod workload;
 
+pub use cluster::DeployCluster;
 pub use error::{ImageProblem, MissingImage, PreflightError, RolloutFailure, WorkloadProblem};
 pub use preflight::{ImageCheck, Planned, Preflight, Target, pinned, preflight, resolve_images};
 pub use rollout::{Outcome, Rollback, RolloutOptions, RolloutReport, roll_out, undo};

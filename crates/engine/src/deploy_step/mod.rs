@@ -29,6 +29,7 @@ use std::time::Duration;
 use actions::deploy_action::DEPLOY_ACTION;
 use hr_cluster::ClusterError;
 use hr_image::registry::{DockerCredentials, RegistryClient, RegistryError};
+pub use hr_rollout::DeployCluster;
 use hr_rollout::{Planned, RolloutOptions, RolloutReport};
 use tokio_util::sync::CancellationToken;
 
@@ -40,32 +41,14 @@ use crate::step::{ProcessOutcome, StepError};
 use crate::step_def::StepDef;
 pub use inputs::{DeployInputError, DeployRequest, from_deploy_inputs};
 
-/// The cluster deploy steps talk to, and the namespace of its connection.
-pub struct DeployCluster {
-    pub client: kube::Client,
-    /// The kube context's namespace, or the in-cluster service account's.
-    pub namespace: String,
-}
-
-impl std::fmt::Debug for DeployCluster {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeployCluster")
-            .field("namespace", &self.namespace)
-            .finish_non_exhaustive()
-    }
-}
-
 /// Connects to the cluster of `settings`, as the builder and the job pods do. No request
 /// is sent.
 pub async fn connect(settings: &BuildSettings) -> Result<DeployCluster, ClusterError> {
-    let config = hr_cluster::load_config(
+    DeployCluster::connect(
         settings.kubeconfig.as_deref(),
         settings.kube_context.as_deref(),
     )
-    .await?;
-    let namespace = config.default_namespace.clone();
-    let client = hr_cluster::new_client(&config)?;
-    Ok(DeployCluster { client, namespace })
+    .await
 }
 
 /// Why a deploy step could not start its rollouts.

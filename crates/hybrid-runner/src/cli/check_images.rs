@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use serde_json::json;
 
 use super::UsageError;
-use super::deploy::{Cluster, registry_client};
+use super::deploy::{connect, registry_client};
 use super::kube_args::{KubeArgs, runtime};
 use hr_rollout::image_uses::{
     ImageUse, PullFailure, cluster_image_uses, cluster_pull_failures, manifest_image_uses,
@@ -77,7 +77,7 @@ pub fn run(sources: ImageSources, kube: &KubeArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let mut failures: Vec<PullFailure> = Vec::new();
         if !sources.namespaces.is_empty() || sources.all_namespaces {
-            let cluster = Cluster::connect(kube).await?;
+            let cluster = connect(kube).await?;
             let scopes: Vec<Option<&str>> = if sources.all_namespaces {
                 vec![None]
             } else {

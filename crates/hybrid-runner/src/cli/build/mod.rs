@@ -326,8 +326,8 @@ async fn deploy_built(
     deployables: &[then_deploy::Deployable],
     reports: &[ServiceReport],
 ) -> anyhow::Result<super::deploy::DeployRun> {
-    use super::deploy::{Cluster, DeployOptions, deploy, registry_client};
-    let cluster = Cluster::connect(&args.kube).await?;
+    use super::deploy::{DeployOptions, connect, deploy, registry_client};
+    let cluster = connect(&args.kube).await?;
     let (services, notes) =
         then_deploy::targets_after_build(deployables, reports, &cluster.namespace)?;
     for note in notes {

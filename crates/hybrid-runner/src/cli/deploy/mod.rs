@@ -30,7 +30,9 @@ use super::build::services::{
 use super::kube_args::{KubeArgs, runtime};
 use hr_image::registry::{DockerCredentials, RegistryClient};
 use hr_process::stop_signals::StopSignals;
-use hr_rollout::{Outcome, Planned, Preflight, RolloutOptions, Target, preflight, roll_out};
+use hr_rollout::{
+    DeployCluster, Outcome, Planned, Preflight, RolloutOptions, Target, preflight, roll_out,
+};
 
 const AFTER_HELP: &str = "\
 Services file (default services.yaml, as `build --all` reads it); a service may name its
@@ -135,7 +137,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         short_sha: args.short_sha,
     };
     runtime()?.block_on(async {
-        let cluster = Cluster::connect(&args.kube).await?;
+        let cluster = connect(&args.kube).await?;
         let services = entries
             .iter()
             .map(|e| {
@@ -168,31 +170,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The cluster `deploy` talks to, and the namespace of its kube context.
-pub struct Cluster {
-    pub client: kube::Client,
-    pub namespace: String,
-}
-
-impl std::fmt::Debug for Cluster {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cluster")
-            .field("namespace", &self.namespace)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Cluster {
-    pub async fn connect(kube: &KubeArgs) -> anyhow::Result<Cluster> {
-        let config =
-            hr_cluster::load_config(kube.kubeconfig.as_deref(), kube.kube_context.as_deref())
-                .await
-                .context("cannot connect to the Kubernetes cluster")?;
-        let namespace = config.default_namespace.clone();
-        let client =
-            hr_cluster::new_client(&config).context("cannot connect to the Kubernetes cluster")?;
-        Ok(Cluster { client, namespace })
-    }
+/// The cluster of the `--kubeconfig` / `--kube-context` flags.
+pub async fn connect(kube: &KubeArgs) -> anyhow::Result<DeployCluster> {
+    DeployCluster::connect(kube.kubeconfig.as_deref(), kube.kube_context.as_deref())
+        .await
+        .context("cannot connect to the Kubernetes cluster")
 }
 
 /// The registry client with the runner's Docker credentials.
