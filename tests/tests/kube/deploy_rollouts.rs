@@ -121,10 +121,69 @@ impl Site {
             }
             assert!(
                 Instant::now() < deadline,
-                "{kind} {ns}/{name} did not roll out: {status}"
+                "{kind} {ns}/{name} did not roll out (spec.replicas {wanted}, generation {})\n\
+                 status: {status}\n{}",
+                object["metadata"]["generation"],
+                self.dump(ns)
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// What a stuck rollout is made of: the namespace's pods (phase, conditions, container
+    /// statuses), ControllerRevisions, ReplicaSets and events.
+    fn dump(&self, ns: &str) -> String {
+        let mut out = String::new();
+        let meta = |o: &Value| {
+            format!(
+                "{} (rv {}, created {}, deleting {}, labels {}, owner {})",
+                o["metadata"]["name"],
+                o["metadata"]["resourceVersion"],
+                o["metadata"]["creationTimestamp"],
+                o["metadata"]["deletionTimestamp"],
+                o["metadata"]["labels"],
+                o["metadata"]["ownerReferences"][0]["name"]
+            )
+        };
+        let pods = self.kube.objects("Pod", Some(ns));
+        out.push_str(&format!("pods ({}):\n", pods.len()));
+        for p in &pods {
+            let s = &p["status"];
+            out.push_str(&format!(
+                "  pod {}\n    phase {}\n    conditions {}\n    initContainerStatuses {}\n    containerStatuses {}\n",
+                meta(p),
+                s["phase"],
+                s["conditions"],
+                s["initContainerStatuses"],
+                s["containerStatuses"]
+            ));
+        }
+        for r in self.kube.objects("ControllerRevision", Some(ns)) {
+            out.push_str(&format!(
+                "  controllerrevision {} revision {}\n",
+                meta(&r),
+                r["revision"]
+            ));
+        }
+        for r in self.kube.objects("ReplicaSet", Some(ns)) {
+            out.push_str(&format!(
+                "  replicaset {} replicas {} status {}\n",
+                meta(&r),
+                r["spec"]["replicas"],
+                r["status"]
+            ));
+        }
+        for e in self.kube.objects("Event", Some(ns)) {
+            out.push_str(&format!(
+                "  event {} {} {} x{}: {}\n",
+                e["involvedObject"]["name"],
+                e["involvedObject"]["fieldPath"],
+                e["reason"],
+                e["count"],
+                e["message"]
+            ));
+        }
+        out
     }
 }
 
@@ -208,6 +267,7 @@ fn build_deploy_sets_both_services_by_digest_and_a_missing_image_changes_nothing
             &host,
             "--insecure-registry",
             &host,
+            "--skip-unchanged",
             "--deploy",
             "--deploy-timeout",
             "60",
@@ -278,6 +338,58 @@ fn build_deploy_sets_both_services_by_digest_and_a_missing_image_changes_nothing
             generation
         );
     }
+
+    // Rebuild what changed, deploy it: only web's context changed, so api's image is
+    // reused (retagged) and its Deployment is not restarted.
+    let api_before = site.object("Deployment", "shop", "api");
+    let sha2 = harness::git::commit_files(
+        site.dir.path(),
+        &[("services/web/hello.txt", "web v2\n")],
+        "web v2",
+    );
+    let out = site.run(
+        &[
+            "build",
+            "--all",
+            "--builder",
+            "buildah",
+            "--registry",
+            &host,
+            "--insecure-registry",
+            &host,
+            "--skip-unchanged",
+            "--deploy",
+            "--json",
+        ],
+        &env,
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("build --json");
+    let deployed = report["deploy"]["workloads"].as_array().unwrap();
+    assert_eq!(deployed.len(), 1, "only web: {report}");
+    assert_eq!(deployed[0]["service"], "web");
+    assert!(
+        all.contains("note: api: not restarted, its k8s image was reused"),
+        "{all}"
+    );
+    let api_after = site.object("Deployment", "shop", "api");
+    assert_eq!(
+        api_after["metadata"]["generation"],
+        api_before["metadata"]["generation"]
+    );
+    assert_eq!(
+        api_after["spec"]["template"],
+        api_before["spec"]["template"]
+    );
+    let web_digest = site
+        .registry
+        .digest("shop/web", &format!("k8s-{sha2}"))
+        .expect("web's new k8s image");
+    assert_eq!(
+        site.image_of("Deployment", "shop", "web"),
+        format!("{host}/shop/web:k8s-{sha2}@{web_digest}")
+    );
 }
 
 #[test]
@@ -414,6 +526,27 @@ fn a_crashing_image_is_rolled_back_with_its_log_and_a_dry_run_changes_nothing() 
     assert!(all.contains("| fatal: connection refused"), "{all}");
     assert_eq!(site.image_of("Deployment", "shop", "api"), old);
     site.wait_rolled_out("Deployment", "shop", "api");
+
+    // --no-rollback leaves the failed template in place.
+    let out = site.run(
+        &[
+            "deploy",
+            "--only",
+            "api",
+            "--tag",
+            "crash",
+            "--registry",
+            &host,
+            "--insecure-registry",
+            &host,
+            "--no-rollback",
+        ],
+        &[],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("not rolled back (--no-rollback)"), "{all}");
+    assert_eq!(site.image_of("Deployment", "shop", "api"), pinned);
 }
 
 #[test]
