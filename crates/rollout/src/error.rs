@@ -122,6 +122,15 @@ fn preflight_summary(images: usize, total: usize, workloads: usize) -> String {
     parts.join(", ")
 }
 
+/// `; new pods not ready: a; b`, or nothing.
+pub fn not_ready_text(not_ready: &[String]) -> String {
+    if not_ready.is_empty() {
+        String::new()
+    } else {
+        format!("; new pods not ready: {}", not_ready.join("; "))
+    }
+}
+
 /// Why one workload's rollout failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RolloutFailure {
@@ -140,9 +149,15 @@ pub enum RolloutFailure {
     #[error("{message}")]
     Deadline { message: String },
     #[error(
-        "the rollout did not finish within {seconds} s (last status: {status}); raise --timeout, or look at the pods with `kubectl describe`"
+        "the rollout did not finish within {seconds} s (last status: {status}){}; raise --timeout, or look at the pods with `kubectl describe`",
+        not_ready_text(not_ready)
     )]
-    Timeout { seconds: u64, status: String },
+    Timeout {
+        seconds: u64,
+        status: String,
+        /// What the new pods that are not ready wait for (`pod api-1: not scheduled: ...`).
+        not_ready: Vec<String>,
+    },
     #[error("{message}")]
     Unsupported { message: String },
     #[error("watching the rollout failed: {message}")]

@@ -65,6 +65,69 @@ pub fn stuck_container(pod: &Value) -> Option<StuckContainer> {
     None
 }
 
+/// How many not-ready pods a timeout describes.
+const NOT_READY_SHOWN: usize = 5;
+
+/// What each new pod that is not ready waits for: not scheduled (the scheduler's reason
+/// and message), a container waiting (its reason and message), a container running but not
+/// ready (its readiness probe), or the pod's phase.
+pub fn not_ready(pods: &[Value], container: &str, image: &str) -> Vec<String> {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let mut out = Vec::new();
+    for pod in pods.iter().filter(|p| is_new_pod(p, container, image)) {
+        let name = text(&pod["metadata"]["name"]);
+        let conditions = pod["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let condition = |kind: &str| conditions.iter().find(|c| c["type"] == kind).cloned();
+        if condition("Ready").is_some_and(|c| c["status"] == "True") {
+            continue;
+        }
+        if let Some(c) = condition("PodScheduled").filter(|c| c["status"] == "False") {
+            out.push(format!(
+                "pod {name}: not scheduled: {}: {}",
+                text(&c["reason"]),
+                text(&c["message"])
+            ));
+            continue;
+        }
+        let statuses: Vec<Value> = ["initContainerStatuses", "containerStatuses"]
+            .iter()
+            .flat_map(|f| pod["status"][f].as_array().cloned().unwrap_or_default())
+            .collect();
+        let waiting = statuses.iter().find(|s| s["state"]["waiting"].is_object());
+        let unready = statuses
+            .iter()
+            .find(|s| s["state"]["running"].is_object() && s["ready"] != true);
+        out.push(match (waiting, unready) {
+            (Some(s), _) => {
+                let w = &s["state"]["waiting"];
+                let message = text(&w["message"]);
+                format!(
+                    "pod {name}, container {}: waiting: {}{}",
+                    text(&s["name"]),
+                    text(&w["reason"]),
+                    if message.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {message}")
+                    }
+                )
+            }
+            (None, Some(s)) => format!(
+                "pod {name}, container {}: running, not ready (its readiness probe)",
+                text(&s["name"])
+            ),
+            (None, None) => format!("pod {name}: {}", text(&pod["status"]["phase"])),
+        });
+        if out.len() == NOT_READY_SHOWN {
+            break;
+        }
+    }
+    out
+}
+
 /// The pods of `namespace` matching `selector`, as JSON.
 pub async fn list_pods(
     client: &kube::Client,
@@ -140,5 +203,29 @@ mod tests {
         let creating = json!({"status": {"containerStatuses": [{"name": "api",
             "state": {"waiting": {"reason": "ContainerCreating"}}}]}});
         assert_eq!(stuck_container(&creating), None);
+    }
+
+    #[test]
+    fn a_timeout_says_what_the_new_pods_wait_for() {
+        let spec = json!({"containers": [{"name": "api", "image": "new"}]});
+        let pods = [
+            json!({"metadata": {"name": "a"}, "spec": spec, "status": {"phase": "Pending",
+                "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                "message": "0/3 nodes are available: 3 Insufficient cpu."}]}}),
+            json!({"metadata": {"name": "b"}, "spec": spec, "status": {"phase": "Running",
+                "conditions": [{"type": "Ready", "status": "False"}],
+                "containerStatuses": [{"name": "api", "ready": false, "state": {"running": {}}}]}}),
+            json!({"metadata": {"name": "c"}, "spec": spec, "status": {"phase": "Running",
+                "conditions": [{"type": "Ready", "status": "True"}]}}),
+            json!({"metadata": {"name": "old"}, "spec": {"containers": [{"name": "api", "image": "old"}]},
+                "status": {"phase": "Pending"}}),
+        ];
+        assert_eq!(
+            not_ready(&pods, "api", "new"),
+            [
+                "pod a: not scheduled: Unschedulable: 0/3 nodes are available: 3 Insufficient cpu.",
+                "pod b, container api: running, not ready (its readiness probe)"
+            ]
+        );
     }
 }

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::RolloutFailure;
-use crate::pods::{is_new_pod, last_log_lines, list_pods, stuck_container};
+use crate::pods::{is_new_pod, last_log_lines, list_pods, not_ready, stuck_container};
 use crate::status::{RolloutStatus, rollout_status};
 use crate::workload::Workload;
 
@@ -238,6 +238,7 @@ async fn patch_and_watch(
             return Err(RolloutFailure::Timeout {
                 seconds: options.timeout.as_secs(),
                 status: last_line.trim_end_matches("...").to_string(),
+                not_ready: not_ready(&pods, &workload.container, image),
             });
         }
         tokio::select! {

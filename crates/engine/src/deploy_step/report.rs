@@ -82,8 +82,13 @@ fn rollback_text(outcome: &Rollback) -> String {
 /// A failure in the step's words (a timeout names the `timeout` input).
 fn failure_text(failure: &RolloutFailure) -> String {
     match failure {
-        RolloutFailure::Timeout { seconds, status } => format!(
-            "the rollout did not finish within {seconds} s (last status: {status}); raise the step's `timeout` input, or look at the pods with `kubectl describe`"
+        RolloutFailure::Timeout {
+            seconds,
+            status,
+            not_ready,
+        } => format!(
+            "the rollout did not finish within {seconds} s (last status: {status}){}; raise the step's `timeout` input, or look at the pods with `kubectl describe`",
+            hr_rollout::error::not_ready_text(not_ready)
         ),
         other => other.to_string(),
     }
@@ -191,6 +196,7 @@ mod tests {
             failure: RolloutFailure::Timeout {
                 seconds: 30,
                 status: "Waiting for deployment \"api\" rollout to finish".into(),
+                not_ready: Vec::new(),
             },
             rollback: Rollback::Disabled,
         });
