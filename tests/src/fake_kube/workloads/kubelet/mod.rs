@@ -11,8 +11,10 @@
 //!   ErrImagePull: <message>", as 1.31's `prevPullErrMsg` puts it), and a new pull after
 //!   the back-off ([`super::super::FakeKubeOptions::image_pull_back_off`], doubling up to
 //!   5 min);
-//! - image config labelled [`super::CRASH_LABEL`]: the container starts, writes the
-//!   label's lines as its log, exits 1 (`Error`); the first restart is at once, the next
+//! - image config labelled [`super::CRASH_LABEL`]: the container starts (`Created`,
+//!   `Started`), writes the label's lines as its log, exits 1 (`Error`) within a kubelet
+//!   step, before the PLEG could see it run: its status goes from waiting to terminated,
+//!   never running or ready; the first restart is at once, the next
 //!   ones after the crash-loop back-off (`CrashLoopBackOff`, "back-off 10s restarting
 //!   failed container=c pod=p_ns(uid)", kuberuntime_manager.go `doBackOff`), each restart
 //!   moving the log to the previous instance's;
@@ -305,13 +307,15 @@ async fn container(sim: Arc<Sim>, spec: Value, role: Role) {
             }
         }
         instance += 1;
+        // 64 hex digits as containerd's, different for each container of the pod and
+        // each instance of a container.
         let container_id = format!(
-            "containerd://{}{:08x}",
+            "containerd://{}{:08x}{instance:024x}",
             sim.pod["metadata"]["uid"]
                 .as_str()
                 .unwrap_or_default()
                 .replace('-', ""),
-            instance
+            super::fnv32a(name.as_bytes()),
         );
         let started_at = now();
         sim.shared.logs.append(&log, b"");
@@ -335,16 +339,17 @@ async fn container(sim: Arc<Sim>, spec: Value, role: Role) {
                 state.phase = "Running";
             }
         }
-        let (id, at, image_id) = (container_id.clone(), started_at.clone(), img.id.clone());
-        sim.update(&name, |c| {
-            c.state = json!({"running": {"startedAt": at}});
-            c.container_id = Some(id);
-            c.image_id = image_id;
-            c.restart_count = instance - 1;
-            c.started = true;
-            c.ready = role != Role::Init;
-        });
+        let (id, image_id) = (container_id.clone(), img.id.clone());
         let Some(crash) = img.crash.as_deref() else {
+            let at = started_at.clone();
+            sim.update(&name, |c| {
+                c.state = json!({"running": {"startedAt": at}});
+                c.container_id = Some(id);
+                c.image_id = image_id;
+                c.restart_count = instance - 1;
+                c.started = true;
+                c.ready = role != Role::Init;
+            });
             if role == Role::Init {
                 if !sim.pause(step).await {
                     return;
@@ -362,6 +367,11 @@ async fn container(sim: Arc<Sim>, spec: Value, role: Role) {
             sim.stop.cancelled().await;
             return;
         };
+        // A crashing container lives one kubelet step, far less than the PLEG's relist
+        // period (1 s, pkg/kubelet/pleg/generic.go), and the kubelet's status is made
+        // from what a relist saw: it is first seen, and shown, terminated. It is never
+        // `running`, never ready, never `started` (a sidecar that crashes holds the pod's
+        // next containers back), so nothing can count the pod as ready for a moment.
         for line in images::crash_lines(crash) {
             sim.shared.logs.append(&log, format!("{line}\n").as_bytes());
         }
@@ -376,6 +386,9 @@ async fn container(sim: Arc<Sim>, spec: Value, role: Role) {
         sim.update(&name, |c| {
             c.state = terminated.clone();
             c.last_state = terminated;
+            c.container_id = Some(id);
+            c.image_id = image_id;
+            c.restart_count = instance - 1;
             c.started = false;
             c.ready = false;
         });

@@ -5,8 +5,12 @@
 use super::*;
 
 impl Sim {
-    fn names(&self, field: &str, keep: impl Fn(&Value, Option<&Container>) -> bool) -> Vec<String> {
-        let state = lock(&self.state);
+    fn names(
+        &self,
+        state: &State,
+        field: &str,
+        keep: impl Fn(&Value, Option<&Container>) -> bool,
+    ) -> Vec<String> {
         self.pod["spec"][field]
             .as_array()
             .into_iter()
@@ -22,22 +26,32 @@ impl Sim {
     }
 
     /// Writes the pod's status from its containers' (`generateAPIPodStatus`).
+    ///
+    /// The status is made from one snapshot of the containers and written while that
+    /// snapshot is still the newest: the pod's state lock is held from the first read to
+    /// the store write. The containers of a pod change at once on different threads (two
+    /// containers whose image pull ends together); a status made from an older snapshot
+    /// and written last would stay (a container shown `ContainerCreating` while it runs,
+    /// the pod never Ready, an `OrderedReady` StatefulSet stuck on it). The kubelet's
+    /// status manager has the same rule: each status of a pod gets a version under
+    /// `podStatusesLock`, and an older version is never written over a newer one
+    /// (pkg/kubelet/status/status_manager.go `updateStatusInternal`, `syncPod`).
     pub(super) fn publish(&self) {
-        let incomplete = self.names("initContainers", |c, s| {
+        let mut state = lock(&self.state);
+        if !state.scheduled {
+            return;
+        }
+        let incomplete = self.names(&state, "initContainers", |c, s| {
             if c["restartPolicy"] == "Always" {
                 !s.is_some_and(|s| s.started)
             } else {
                 !s.is_some_and(|s| s.state["terminated"]["exitCode"] == 0)
             }
         });
-        let mut unready = self.names("containers", |_, s| !s.is_some_and(|s| s.ready));
-        unready.extend(self.names("initContainers", |c, s| {
+        let mut unready = self.names(&state, "containers", |_, s| !s.is_some_and(|s| s.ready));
+        unready.extend(self.names(&state, "initContainers", |c, s| {
             c["restartPolicy"] == "Always" && !s.is_some_and(|s| s.ready)
         }));
-        let mut state = lock(&self.state);
-        if !state.scheduled {
-            return;
-        }
         let initialized = state.init_done || incomplete.is_empty();
         let ready = initialized && unready.is_empty();
         let mut transition = |kind: &'static str, status: bool| -> String {
@@ -139,8 +153,9 @@ impl Sim {
         let inits = list("initContainers");
         let mains = list("containers");
         let phase = state.phase;
-        drop(state);
         let (ip, started) = (self.ip.clone(), self.started_at.clone());
+        // Still under the state lock (see above); the store's lock is never held while a
+        // pod's state lock is taken, so the order state → store cannot deadlock.
         set_pod(&self.shared, &self.key, |p| {
             p["spec"]["nodeName"] = json!(super::super::daemonset::NODE);
             let s = &mut p["status"];
