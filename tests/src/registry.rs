@@ -89,6 +89,31 @@ impl Registry {
             return None;
         }
         crate::install_crypto_provider();
+        // The port is free when picked, but another test may pick it too before either
+        // registry binds it: the loser exits ("address already in use") while the winner
+        // answers its readiness probe. So a registry counts as started only if its own
+        // process still runs after answering; otherwise it starts again on another port.
+        for attempt in 1.. {
+            let (mut registry, answered) = Self::spawn(credentials.clone());
+            if answered {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            if answered && matches!(registry.child.try_wait(), Ok(None)) {
+                return Some(registry);
+            }
+            let log = registry.log();
+            assert!(
+                attempt < 5 && log.contains("address already in use"),
+                "docker-registry did not answer on {}:\n{log}",
+                registry.host
+            );
+        }
+        None
+    }
+
+    /// Starts one registry on a free port; the registry and whether it (or another on
+    /// its port) answered.
+    fn spawn(credentials: Option<(String, String)>) -> (Registry, bool) {
         let storage = tempfile::tempdir().expect("registry storage folder");
         let port = free_port();
         let config = storage.path().join("config.yml");
@@ -131,13 +156,8 @@ impl Registry {
                 .expect("an HTTP client"),
             credentials,
         };
-        assert!(
-            registry.wait_ready(Duration::from_secs(15)),
-            "docker-registry did not answer on {}:\n{}",
-            registry.host,
-            registry.log()
-        );
-        Some(registry)
+        let answered = registry.wait_ready(Duration::from_secs(15));
+        (registry, answered)
     }
 
     fn wait_ready(&mut self, limit: Duration) -> bool {
