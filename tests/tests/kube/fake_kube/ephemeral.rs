@@ -486,21 +486,30 @@ async fn the_api_server_holds_ephemeral_containers_to_its_rules_with_its_texts()
     let spec = serde_json::to_value(pod.spec).unwrap();
     assert_eq!(spec["containers"][0]["image"], "busybox:1");
     assert_eq!(spec["ephemeralContainers"][1]["name"], "two");
-    // PUT of the subresource: the pod with its list.
-    let mut whole = pods.get_ephemeral_containers("job").await.unwrap();
-    let mut list = whole
-        .spec
-        .as_ref()
-        .unwrap()
-        .ephemeral_containers
-        .clone()
-        .unwrap();
-    list.push(serde_json::from_value(json!({"name": "three", "image": "busybox:1"})).unwrap());
-    whole.spec.as_mut().unwrap().ephemeral_containers = Some(list);
-    let replaced = pods
-        .replace_ephemeral_containers("job", &PostParams::default(), &whole)
-        .await
-        .unwrap();
+    // PUT of the subresource: the pod with its list, read again after a conflict (the
+    // kubelet writes the pod's status meanwhile), as client-go's RetryOnConflict does.
+    let mut attempt = 0;
+    let (whole, replaced) = loop {
+        attempt += 1;
+        let mut whole = pods.get_ephemeral_containers("job").await.unwrap();
+        let mut list = whole
+            .spec
+            .as_ref()
+            .unwrap()
+            .ephemeral_containers
+            .clone()
+            .unwrap();
+        list.push(serde_json::from_value(json!({"name": "three", "image": "busybox:1"})).unwrap());
+        whole.spec.as_mut().unwrap().ephemeral_containers = Some(list);
+        match pods
+            .replace_ephemeral_containers("job", &PostParams::default(), &whole)
+            .await
+        {
+            Ok(replaced) => break (whole, replaced),
+            Err(kube::Error::Api(status)) if status.code == 409 && attempt < 5 => continue,
+            Err(e) => panic!("replace the ephemeral containers: {e}"),
+        }
+    };
     assert_eq!(
         replaced.spec.unwrap().ephemeral_containers.unwrap().len(),
         3
