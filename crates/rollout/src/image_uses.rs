@@ -111,18 +111,23 @@ pub async fn cluster_image_uses(
     client: &kube::Client,
     namespace: Option<&str>,
 ) -> Result<Vec<ImageUse>, kube::Error> {
-    let mut uses = Vec::new();
-    uses.extend(list_uses::<Deployment>(client, namespace).await?);
-    uses.extend(list_uses::<StatefulSet>(client, namespace).await?);
-    uses.extend(list_uses::<DaemonSet>(client, namespace).await?);
-    uses.extend(list_uses::<CronJob>(client, namespace).await?);
-    let jobs = list_objects::<Job>(client, namespace).await?;
-    uses.extend(jobs.iter().filter(|j| !owned(j)).flat_map(image_uses));
-    uses.extend(list_uses::<ReplicationController>(client, namespace).await?);
-    let sets = list_objects::<ReplicaSet>(client, namespace).await?;
-    uses.extend(sets.iter().filter(|r| !owned(r)).flat_map(image_uses));
-    let pods = list_objects::<Pod>(client, namespace).await?;
-    uses.extend(pods.iter().filter(|p| !owned(p)).flat_map(image_uses));
+    // Top-level kinds count whole; the kinds controllers make count only when no controller
+    // owns them (a Deployment's ReplicaSets and pods repeat its template).
+    let mut top = Vec::new();
+    top.extend(list_objects::<Deployment>(client, namespace).await?);
+    top.extend(list_objects::<StatefulSet>(client, namespace).await?);
+    top.extend(list_objects::<DaemonSet>(client, namespace).await?);
+    top.extend(list_objects::<CronJob>(client, namespace).await?);
+    top.extend(list_objects::<ReplicationController>(client, namespace).await?);
+    let mut made = Vec::new();
+    made.extend(list_objects::<Job>(client, namespace).await?);
+    made.extend(list_objects::<ReplicaSet>(client, namespace).await?);
+    made.extend(list_objects::<Pod>(client, namespace).await?);
+    let uses = top
+        .iter()
+        .chain(made.iter().filter(|o| !owned(o)))
+        .flat_map(image_uses)
+        .collect();
     Ok(uses)
 }
 
@@ -130,25 +135,6 @@ fn owned(object: &Value) -> bool {
     object["metadata"]["ownerReferences"]
         .as_array()
         .is_some_and(|refs| refs.iter().any(|r| r["controller"] == true))
-}
-
-async fn list_uses<K>(
-    client: &kube::Client,
-    namespace: Option<&str>,
-) -> Result<Vec<ImageUse>, kube::Error>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug,
-    K::DynamicType: Default,
-{
-    Ok(list_objects::<K>(client, namespace)
-        .await?
-        .iter()
-        .flat_map(image_uses)
-        .collect())
 }
 
 /// The objects of kind `K` as JSON, with their `kind` set (lists leave it out).
