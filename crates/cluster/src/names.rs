@@ -77,6 +77,12 @@ pub fn is_dns1123_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
+/// Whether `s` is a DNS-1123 subdomain, what most object names must be: dot-separated
+/// [DNS-1123 labels](is_dns1123_label), at most 253 characters.
+pub fn is_dns1123_subdomain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label)
+}
+
 /// Whether `s` is a label value: empty, or `[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?` of at
 /// most 63 characters.
 pub fn is_label_value(s: &str) -> bool {

@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use hr_cluster::names::is_dns1123_label;
+use hr_cluster::names::{is_dns1123_label, is_dns1123_subdomain};
 use hr_rollout::{Target, WorkloadKind, WorkloadRef};
 
 use super::DEPLOY_ACTION;
@@ -266,11 +266,6 @@ fn workload(item: &str) -> Result<WorkloadSpec, DeployInputError> {
         name: name.to_string(),
         container: container.map(str::to_string),
     })
-}
-
-/// What object names must be: dot-separated DNS-1123 labels, at most 253 characters.
-fn is_dns1123_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label)
 }
 
 /// `600`, `600s`, `10m`, `1h` -> a duration of at least a second.

@@ -27,7 +27,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Ro
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 
-use hr_cluster::names::is_dns1123_label;
+use hr_cluster::names::{is_dns1123_label, is_dns1123_subdomain};
 use hr_cluster::permissions::{Permission, with_job_pods};
 use hr_engine::labels::Label;
 use hr_gitea::config::Config;
@@ -502,11 +502,6 @@ pub fn policy_rule(p: &Permission) -> PolicyRule {
 fn place(meta: &mut ObjectMeta, name: &str, ns: &str) {
     meta.name = Some(name.to_string());
     meta.namespace = Some(ns.to_string());
-}
-
-/// A DNS-1123 subdomain: what Secret names must be.
-fn is_dns1123_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label)
 }
 
 /// A Kubernetes quantity as sizes are written: digits, an optional fraction, an optional
