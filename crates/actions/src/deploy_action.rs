@@ -12,11 +12,8 @@ pub const DEPLOY_ACTION: &str = "hybrid-runner/deploy";
 /// Owner and name compare case-insensitively (as GitHub does); a sub-path
 /// (`hybrid-runner/deploy/sub@v1`) or a missing `@ref` is not the action.
 pub fn is_builtin_deploy_action(uses: &str) -> bool {
-    uses.trim()
-        .split_once('@')
-        .is_some_and(|(name, reference)| {
-            !reference.is_empty() && name.eq_ignore_ascii_case(DEPLOY_ACTION)
-        })
+    crate::image_build::name_at_a_ref(uses)
+        .is_some_and(|name| name.eq_ignore_ascii_case(DEPLOY_ACTION))
 }
 
 /// Whether the runner serves `uses` itself and never fetches it: the built-in builds

@@ -10,6 +10,7 @@ mod cache;
 pub mod deploy_action;
 mod error;
 pub mod image_build;
+pub mod inputs;
 mod manifest;
 mod reference;
 

@@ -143,13 +143,10 @@ pub fn from_dual_inputs(
     k8s_dockerfile_exists: bool,
     templates: &TagTemplates,
 ) -> Result<BuildRequest, BuildInputError> {
-    if let Some((name, _)) = inputs.iter().find(|(name, value)| {
-        !value.trim().is_empty()
-            && !KNOWN_INPUTS.contains(&name.trim().to_ascii_lowercase().as_str())
-    }) {
+    if let Some(name) = crate::inputs::unknown_input(inputs, KNOWN_INPUTS) {
         return Err(BuildInputError::Unsupported {
             action: ACTION,
-            input: name.clone(),
+            input: name.to_string(),
             remedy: format!(
                 "it is not an input of {ACTION}; known inputs: {}",
                 KNOWN_INPUTS.join(", ")

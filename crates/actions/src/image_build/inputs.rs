@@ -8,17 +8,8 @@
 //! and empty items dropped. `#` has no special meaning (no comment stripping).
 
 use super::error::BuildInputError;
-
-/// The value of `name`, trimmed; `None` when absent or empty (GitHub passes unset inputs as
-/// empty strings).
-pub(crate) fn get<'a>(inputs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    inputs
-        .iter()
-        .rev()
-        .find(|(key, _)| key.eq_ignore_ascii_case(name))
-        .map(|(_, value)| value.trim())
-        .filter(|value| !value.is_empty())
-}
+use crate::inputs::boolean_value;
+pub(crate) use crate::inputs::get;
 
 /// A list input: newline separated; also comma separated unless `whole_lines`.
 pub(crate) fn list(value: Option<&str>, whole_lines: bool) -> Vec<String> {
@@ -75,17 +66,15 @@ pub(crate) fn boolean(
     name: &str,
     default: bool,
 ) -> Result<bool, BuildInputError> {
-    match get(inputs, name) {
-        None => Ok(default),
-        Some("true" | "True" | "TRUE") => Ok(true),
-        Some("false" | "False" | "FALSE") => Ok(false),
-        Some(other) => Err(BuildInputError::InvalidValue {
-            action,
-            input: name.to_string(),
-            value: other.to_string(),
-            remedy: "write `true` or `false`".to_string(),
-        }),
-    }
+    let Some(text) = get(inputs, name) else {
+        return Ok(default);
+    };
+    boolean_value(text).ok_or_else(|| BuildInputError::InvalidValue {
+        action,
+        input: name.to_string(),
+        value: text.to_string(),
+        remedy: "write `true` or `false`".to_string(),
+    })
 }
 
 /// `K=V` (the value may contain `=`) -> `(K, V)`.

@@ -40,10 +40,7 @@ pub enum BuiltinBuild {
 /// Owner and name compare case-insensitively (as GitHub does); a sub-path
 /// (`docker/build-push-action/sub@v5`) or a missing `@ref` is not the action.
 pub fn is_builtin_build_action(uses: &str) -> Option<BuiltinBuild> {
-    let (name, reference) = uses.trim().split_once('@')?;
-    if reference.is_empty() {
-        return None;
-    }
+    let name = name_at_a_ref(uses)?;
     if name.eq_ignore_ascii_case(BUILD_PUSH_ACTION) {
         Some(BuiltinBuild::BuildPush)
     } else if name.eq_ignore_ascii_case(DUAL_ACTION) {
@@ -51,4 +48,11 @@ pub fn is_builtin_build_action(uses: &str) -> Option<BuiltinBuild> {
     } else {
         None
     }
+}
+
+/// The `owner/name` part of `owner/name@ref`, or `None` without a (non-empty) ref: how a
+/// built-in action is named in `uses:` (see also `crate::deploy_action`).
+pub(crate) fn name_at_a_ref(uses: &str) -> Option<&str> {
+    let (name, reference) = uses.trim().split_once('@')?;
+    (!reference.is_empty()).then_some(name)
 }

@@ -12,6 +12,7 @@
 
 use std::time::Duration;
 
+use actions::inputs::{boolean_value, get, unknown_input};
 use hr_cluster::names::{is_dns1123_label, is_dns1123_subdomain};
 use hr_rollout::{Target, WorkloadKind, WorkloadRef};
 
@@ -89,16 +90,6 @@ impl DeployRequest {
     }
 }
 
-/// The value of `name`, trimmed; `None` when absent or empty (unset inputs arrive empty).
-fn get<'a>(inputs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    inputs
-        .iter()
-        .rev()
-        .find(|(key, _)| key.trim().eq_ignore_ascii_case(name))
-        .map(|(_, value)| value.trim())
-        .filter(|value| !value.is_empty())
-}
-
 /// Items of a list input: one per line or comma-separated, trimmed, empty ones dropped.
 fn items(value: &str) -> impl Iterator<Item = &str> {
     value
@@ -118,12 +109,9 @@ fn invalid(input: &'static str, value: &str, remedy: impl Into<String>) -> Deplo
 
 /// `with:` -> the request.
 pub fn from_deploy_inputs(inputs: &[(String, String)]) -> Result<DeployRequest, DeployInputError> {
-    if let Some((name, _)) = inputs.iter().find(|(name, value)| {
-        !value.trim().is_empty()
-            && !KNOWN_INPUTS.contains(&name.trim().to_ascii_lowercase().as_str())
-    }) {
+    if let Some(name) = unknown_input(inputs, KNOWN_INPUTS) {
         return Err(DeployInputError::Unsupported {
-            input: name.clone(),
+            input: name.to_string(),
             remedy: format!(
                 "it is not an input of {DEPLOY_ACTION}; known inputs: {}",
                 KNOWN_INPUTS.join(", ")
@@ -186,9 +174,8 @@ pub fn from_deploy_inputs(inputs: &[(String, String)]) -> Result<DeployRequest, 
     };
     let rollback = match get(inputs, "rollback") {
         None => true,
-        Some("true" | "True" | "TRUE") => true,
-        Some("false" | "False" | "FALSE") => false,
-        Some(other) => return Err(invalid("rollback", other, "write `true` or `false`")),
+        Some(text) => boolean_value(text)
+            .ok_or_else(|| invalid("rollback", text, "write `true` or `false`"))?,
     };
     let mut insecure_registries = Vec::new();
     for host in get(inputs, "insecure-registries")
