@@ -225,26 +225,11 @@ fn print_table(plans: &[WorkflowPlan]) {
             r.file.clone(),
         ]
     };
-    let mut widths = header.map(|h| h.chars().count());
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(cells(r)) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cols: [String; 6]| {
-        let mut s = String::new();
-        for (i, (c, w)) in cols.iter().zip(widths).enumerate() {
-            if i + 1 == cols.len() {
-                s.push_str(c);
-            } else {
-                s.push_str(&format!("{c:<w$}  "));
-            }
-        }
-        println!("{}", s.trim_end());
-    };
-    line(header.map(String::from));
-    for r in &rows {
-        line(cells(r));
+    let table: Vec<[String; 6]> = std::iter::once(header.map(String::from))
+        .chain(rows.iter().map(cells))
+        .collect();
+    for line in super::table::aligned_lines(&table) {
+        println!("{line}");
     }
 }
 

@@ -30,6 +30,7 @@ mod register_github;
 mod remove;
 mod render;
 mod status;
+mod table;
 mod validate;
 mod workflow_files;
 

@@ -210,19 +210,9 @@ pub fn write_table(out: &mut impl Write, services: &[ServiceReport]) -> std::io:
             ]);
         }
     }
-    let widths: Vec<usize> = (0..4)
-        .map(|col| rows.iter().map(|r| r[col].len()).max().unwrap_or(0))
-        .collect();
     writeln!(out)?;
-    for row in &rows {
-        let mut line = String::new();
-        for (col, cell) in row.iter().enumerate() {
-            match widths.get(col) {
-                Some(width) => line.push_str(&format!("{cell:<width$}  ")),
-                None => line.push_str(cell),
-            }
-        }
-        writeln!(out, "{}", line.trim_end())?;
+    for line in crate::cli::table::aligned_lines(&rows) {
+        writeln!(out, "{line}")?;
     }
     Ok(())
 }

@@ -50,37 +50,10 @@ pub fn write_table(out: &mut dyn Write, rows: &[WorkloadRow]) -> std::io::Result
             ]
         })
         .collect();
-    let header = ["SERVICE", "WORKLOAD", "RESULT", "TIME", "DETAIL"];
-    let mut widths = header.map(str::len);
-    for row in &cells {
-        for (w, cell) in widths.iter_mut().zip(row.iter()) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    let line = |cells: [&str; 5]| {
-        format!(
-            "{:w0$}  {:w1$}  {:w2$}  {:w3$}  {}",
-            cells[0],
-            cells[1],
-            cells[2],
-            cells[3],
-            cells[4],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
-            w3 = widths[3]
-        )
-    };
-    writeln!(out, "{}", line(header).trim_end())?;
-    for row in &cells {
-        let refs = [
-            row[0].as_str(),
-            row[1].as_str(),
-            row[2].as_str(),
-            row[3].as_str(),
-            row[4].as_str(),
-        ];
-        writeln!(out, "{}", line(refs).trim_end())?;
+    let header = ["SERVICE", "WORKLOAD", "RESULT", "TIME", "DETAIL"].map(String::from);
+    let table: Vec<[String; 5]> = std::iter::once(header).chain(cells).collect();
+    for line in crate::cli::table::aligned_lines(&table) {
+        writeln!(out, "{line}")?;
     }
     Ok(())
 }
