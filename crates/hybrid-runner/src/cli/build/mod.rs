@@ -168,11 +168,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Every service to build, checked before anything starts.
 fn plan(args: &Args) -> Result<Vec<ServicePlan>, UsageError> {
-    let sha = args.sha.clone().or_else(|| {
-        std::env::var("GITHUB_SHA")
-            .ok()
-            .filter(|s| !s.trim().is_empty())
-    });
+    let sha = services::flag_or_env_sha(args.sha.as_deref());
     let options = PlanOptions {
         sha,
         short_sha: args.short_sha,

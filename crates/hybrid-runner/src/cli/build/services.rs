@@ -98,6 +98,15 @@ pub struct PlanOptions {
     pub task: String,
 }
 
+/// The commit of the tags: `--sha`, else `GITHUB_SHA`; `None`: each context's git HEAD.
+pub fn flag_or_env_sha(flag: Option<&str>) -> Option<String> {
+    flag.map(str::to_string).or_else(|| {
+        std::env::var("GITHUB_SHA")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+    })
+}
+
 /// Reads and checks a services file (unique names, at least one service).
 pub fn read_services(path: &Path) -> Result<Vec<ServiceEntry>, UsageError> {
     let text = std::fs::read_to_string(path).map_err(|e| {

@@ -25,7 +25,7 @@ use self::plan::{ServiceTargets, TagChoice, check_distinct, service_targets};
 use self::report::WorkloadRow;
 use super::UsageError;
 use super::build::services::{
-    DEFAULT_SERVICES_FILE, read_services, select_services, services_base,
+    DEFAULT_SERVICES_FILE, flag_or_env_sha, read_services, select_services, services_base,
 };
 use super::kube_args::{KubeArgs, runtime};
 use hr_image::registry::{DockerCredentials, RegistryClient};
@@ -129,11 +129,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             VariantArg::Docker => Variant::Docker,
         }),
         tag: args.tag.clone(),
-        sha: args.sha.clone().or_else(|| {
-            std::env::var("GITHUB_SHA")
-                .ok()
-                .filter(|s| !s.trim().is_empty())
-        }),
+        sha: flag_or_env_sha(args.sha.as_deref()),
         short_sha: args.short_sha,
     };
     runtime()?.block_on(async {
