@@ -104,31 +104,40 @@ pub fn manifest_image_uses(text: &str, source_name: &str) -> Result<Vec<ImageUse
     Ok(documents.iter().flat_map(image_uses).collect())
 }
 
+/// What the workloads of one namespace (or all) reference, and which pods cannot pull now.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterImages {
+    pub uses: Vec<ImageUse>,
+    pub pull_failures: Vec<PullFailure>,
+}
+
 /// The image uses of every workload in `namespace` (`None`: all namespaces): Deployments,
-/// StatefulSets, DaemonSets, CronJobs, Jobs and ReplicationControllers, and the Pods that
-/// no controller owns (an owned pod repeats its controller's template).
-pub async fn cluster_image_uses(
+/// StatefulSets, DaemonSets, CronJobs, ReplicationControllers, and the Jobs, ReplicaSets
+/// and Pods that no controller owns (an owned one repeats its controller's template); and
+/// the pods that cannot pull an image now, from the same list of pods.
+pub async fn cluster_images(
     client: &kube::Client,
     namespace: Option<&str>,
-) -> Result<Vec<ImageUse>, kube::Error> {
-    // Top-level kinds count whole; the kinds controllers make count only when no controller
-    // owns them (a Deployment's ReplicaSets and pods repeat its template).
+) -> Result<ClusterImages, kube::Error> {
     let mut top = Vec::new();
     top.extend(list_objects::<Deployment>(client, namespace).await?);
     top.extend(list_objects::<StatefulSet>(client, namespace).await?);
     top.extend(list_objects::<DaemonSet>(client, namespace).await?);
     top.extend(list_objects::<CronJob>(client, namespace).await?);
     top.extend(list_objects::<ReplicationController>(client, namespace).await?);
+    let pods = list_objects::<Pod>(client, namespace).await?;
     let mut made = Vec::new();
     made.extend(list_objects::<Job>(client, namespace).await?);
     made.extend(list_objects::<ReplicaSet>(client, namespace).await?);
-    made.extend(list_objects::<Pod>(client, namespace).await?);
     let uses = top
         .iter()
-        .chain(made.iter().filter(|o| !owned(o)))
+        .chain(made.iter().chain(&pods).filter(|o| !owned(o)))
         .flat_map(image_uses)
         .collect();
-    Ok(uses)
+    Ok(ClusterImages {
+        uses,
+        pull_failures: pull_failures(&pods),
+    })
 }
 
 fn owned(object: &Value) -> bool {
@@ -206,15 +215,6 @@ pub fn pull_failures(pods: &[Value]) -> Vec<PullFailure> {
         }
     }
     failures
-}
-
-/// The pods of `namespace` (`None`: all) that cannot pull an image now.
-pub async fn cluster_pull_failures(
-    client: &kube::Client,
-    namespace: Option<&str>,
-) -> Result<Vec<PullFailure>, kube::Error> {
-    let pods = list_objects::<Pod>(client, namespace).await?;
-    Ok(pull_failures(&pods))
 }
 
 #[cfg(test)]

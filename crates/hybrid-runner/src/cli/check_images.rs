@@ -15,9 +15,7 @@ use serde_json::json;
 use super::UsageError;
 use super::deploy::{connect, registry_client};
 use super::kube_args::{KubeArgs, runtime};
-use hr_rollout::image_uses::{
-    ImageUse, PullFailure, cluster_image_uses, cluster_pull_failures, manifest_image_uses,
-};
+use hr_rollout::image_uses::{ImageUse, PullFailure, cluster_images, manifest_image_uses};
 use hr_rollout::{ImageCheck, resolve_images};
 
 /// Where the workloads are.
@@ -90,26 +88,14 @@ pub fn run(sources: ImageSources, kube: &KubeArgs) -> anyhow::Result<ExitCode> {
             for scope in scopes {
                 let place =
                     scope.map_or("all namespaces".to_string(), |n| format!("namespace {n}"));
-                uses.extend(
-                    cluster_image_uses(&cluster.client, scope)
-                        .await
-                        .map_err(|e| {
-                            anyhow::anyhow!(
-                                "cannot list the workloads of {place}: {}",
-                                hr_cluster::describe(&e)
-                            )
-                        })?,
-                );
-                failures.extend(
-                    cluster_pull_failures(&cluster.client, scope)
-                        .await
-                        .map_err(|e| {
-                            anyhow::anyhow!(
-                                "cannot list the pods of {place}: {}",
-                                hr_cluster::describe(&e)
-                            )
-                        })?,
-                );
+                let found = cluster_images(&cluster.client, scope).await.map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot list the workloads of {place}: {}",
+                        hr_cluster::describe(&e)
+                    )
+                })?;
+                uses.extend(found.uses);
+                failures.extend(found.pull_failures);
             }
         }
         let mut images: Vec<String> = uses.iter().map(|u| u.image.clone()).collect();
