@@ -108,6 +108,68 @@ pub(crate) fn credentials_for(config: &Value, registry: &str) -> Option<Credenti
     None
 }
 
+/// The credentials for `registry` that the pod's `imagePullSecrets` hold, in their order
+/// (`kubernetes.io/dockerconfigjson` and `kubernetes.io/dockercfg` Secrets of the pod's
+/// namespace), and the names of the Secrets that do not exist.
+pub(crate) fn pull_secret_credentials(
+    shared: &super::Shared,
+    pod: &Value,
+    registry: &str,
+) -> (Vec<Credentials>, Vec<String>) {
+    let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+    let decode = |v: &Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap_or_default())
+            .unwrap_or_default()
+    };
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for s in pod["spec"]["imagePullSecrets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let name = s["name"].as_str().unwrap_or_default();
+        let key = super::store::Key::new(super::kubelet::rt("secrets"), ns, name);
+        let Some(secret) = shared.read(|st| st.get(&key).cloned()) else {
+            missing.push(name.to_string());
+            continue;
+        };
+        let config: Option<Value> = match secret["type"].as_str() {
+            Some("kubernetes.io/dockerconfigjson") => {
+                serde_json::from_slice(&decode(&secret["data"][".dockerconfigjson"])).ok()
+            }
+            Some("kubernetes.io/dockercfg") => {
+                serde_json::from_slice(&decode(&secret["data"][".dockercfg"]))
+                    .ok()
+                    .map(|auths: Value| serde_json::json!({"auths": auths}))
+            }
+            _ => None,
+        };
+        found.extend(config.and_then(|c| credentials_for(&c, registry)));
+    }
+    (found, missing)
+}
+
+/// The kubelet's `FailedToRetrieveImagePullSecret` warning on `pod` for Secrets that do not
+/// exist (none when `missing` is empty).
+pub(crate) fn record_missing_pull_secrets(shared: &super::Shared, pod: &Value, missing: &[String]) {
+    if missing.is_empty() {
+        return;
+    }
+    super::events::record(
+        shared,
+        pod,
+        "kubelet",
+        true,
+        "FailedToRetrieveImagePullSecret",
+        &format!(
+            "Unable to retrieve some image pull secrets ({}); attempting to pull the image may not succeed.",
+            missing.join(", ")
+        ),
+    );
+}
+
 /// Why a pull failed: the gRPC code containerd answers with and its message.
 fn failure(code: &str, r: &Reference, detail: &str) -> String {
     format!(

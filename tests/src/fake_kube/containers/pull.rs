@@ -124,54 +124,16 @@ pub(super) async fn ensure_image(ctx: &Ctx, spec: &Value, role: Role) -> Option<
     }
 }
 
-/// The credentials the pod's `imagePullSecrets` hold for `registry`, in their order.
+/// The credentials the pod's `imagePullSecrets` hold for `registry`, in their order; a
+/// missing Secret is a `FailedToRetrieveImagePullSecret` event on the stored pod.
 pub(super) fn pull_credentials(ctx: &Ctx, registry: &str) -> Vec<images::Credentials> {
-    let mut out = Vec::new();
-    let mut missing = Vec::new();
-    for s in ctx.pod["spec"]["imagePullSecrets"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        let name = s["name"].as_str().unwrap_or_default();
-        let Some(secret) = ctx
-            .shared
-            .read(|st| st.get(&Key::new(rt("secrets"), ctx.ns(), name)).cloned())
-        else {
-            missing.push(name.to_string());
-            continue;
-        };
-        let config: Option<Value> = match secret["type"].as_str() {
-            Some("kubernetes.io/dockerconfigjson") => {
-                serde_json::from_slice(&decode(&secret["data"][".dockerconfigjson"])).ok()
-            }
-            Some("kubernetes.io/dockercfg") => {
-                serde_json::from_slice(&decode(&secret["data"][".dockercfg"]))
-                    .ok()
-                    .map(|auths: Value| json!({"auths": auths}))
-            }
-            _ => None,
-        };
-        if let Some(c) = config.and_then(|c| images::credentials_for(&c, registry)) {
-            out.push(c);
-        }
-    }
+    let (found, missing) = images::pull_secret_credentials(&ctx.shared, &ctx.pod, registry);
     if !missing.is_empty() {
         let pod = ctx
             .shared
             .read(|s| s.get(&ctx.key).cloned())
             .unwrap_or_default();
-        events::record(
-            &ctx.shared,
-            &pod,
-            "kubelet",
-            true,
-            "FailedToRetrieveImagePullSecret",
-            &format!(
-                "Unable to retrieve some image pull secrets ({}); attempting to pull the image may not succeed.",
-                missing.join(", ")
-            ),
-        );
+        images::record_missing_pull_secrets(&ctx.shared, &pod, &missing);
     }
-    out
+    found
 }

@@ -7,8 +7,7 @@
 //! `makeEnvironmentVariables`: `secret "x" not found`, `couldn't find key k in Secret
 //! ns/x`, unless optional).
 
-use base64::Engine as _;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::super::Shared;
 use super::super::images::{self as registry, Credentials, loopback_reference};
@@ -78,57 +77,12 @@ pub(super) async fn inspect(
     })
 }
 
-fn decode(v: &Value) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(v.as_str().unwrap_or_default())
-        .unwrap_or_default()
-}
-
 /// The credentials the pod's `imagePullSecrets` hold for `registry`, in their order; a
 /// missing Secret is a `FailedToRetrieveImagePullSecret` event.
 fn pull_credentials(shared: &Shared, pod: &Value, registry: &str) -> Vec<Credentials> {
-    let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
-    let mut out = Vec::new();
-    let mut missing = Vec::new();
-    for s in pod["spec"]["imagePullSecrets"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        let name = s["name"].as_str().unwrap_or_default();
-        let Some(secret) = shared.read(|st| st.get(&Key::new(rt("secrets"), ns, name)).cloned())
-        else {
-            missing.push(name.to_string());
-            continue;
-        };
-        let config: Option<Value> = match secret["type"].as_str() {
-            Some("kubernetes.io/dockerconfigjson") => {
-                serde_json::from_slice(&decode(&secret["data"][".dockerconfigjson"])).ok()
-            }
-            Some("kubernetes.io/dockercfg") => {
-                serde_json::from_slice(&decode(&secret["data"][".dockercfg"]))
-                    .ok()
-                    .map(|auths: Value| json!({"auths": auths}))
-            }
-            _ => None,
-        };
-        out.extend(config.and_then(|c| registry::credentials_for(&c, registry)));
-    }
-    if !missing.is_empty() {
-        let msg = format!(
-            "Unable to retrieve some image pull secrets ({}); attempting to pull the image may not succeed.",
-            missing.join(", ")
-        );
-        super::super::events::record(
-            shared,
-            pod,
-            "kubelet",
-            true,
-            "FailedToRetrieveImagePullSecret",
-            &msg,
-        );
-    }
-    out
+    let (found, missing) = registry::pull_secret_credentials(shared, pod, registry);
+    registry::record_missing_pull_secrets(shared, pod, &missing);
+    found
 }
 
 /// Why the container's environment cannot be made (`CreateContainerConfigError`), if so.
