@@ -248,20 +248,7 @@ fn deployment(errs: &mut Vec<FieldError>, spec: &Value) {
         "RollingUpdate" => {
             let r = &strategy["rollingUpdate"];
             let path = "spec.strategy.rollingUpdate";
-            positive_int_or_percent(
-                errs,
-                &format!("{path}.maxUnavailable"),
-                &r["maxUnavailable"],
-            );
-            positive_int_or_percent(errs, &format!("{path}.maxSurge"), &r["maxSurge"]);
-            if int_or_percent(&r["maxUnavailable"]).0 == 0 && int_or_percent(&r["maxSurge"]).0 == 0
-            {
-                errs.push(invalid(
-                    &format!("{path}.maxUnavailable"),
-                    &go_int_or_string(&r["maxUnavailable"]),
-                    "may not be 0 when `maxSurge` is 0",
-                ));
-            }
+            surge_and_unavailable(errs, path, r);
             let (n, percent) = int_or_percent(&r["maxUnavailable"]);
             if percent && n > 100 {
                 errs.push(invalid(
@@ -340,6 +327,24 @@ fn stateful_set(errs: &mut Vec<FieldError>, spec: &Value) {
     template(errs, spec, &claims);
 }
 
+/// What a Deployment's and a DaemonSet's `rollingUpdate` share: `maxUnavailable` and
+/// `maxSurge` non-negative integers or percentages, not both 0.
+fn surge_and_unavailable(errs: &mut Vec<FieldError>, path: &str, r: &Value) {
+    positive_int_or_percent(
+        errs,
+        &format!("{path}.maxUnavailable"),
+        &r["maxUnavailable"],
+    );
+    positive_int_or_percent(errs, &format!("{path}.maxSurge"), &r["maxSurge"]);
+    if int_or_percent(&r["maxUnavailable"]).0 == 0 && int_or_percent(&r["maxSurge"]).0 == 0 {
+        errs.push(invalid(
+            &format!("{path}.maxUnavailable"),
+            &go_int_or_string(&r["maxUnavailable"]),
+            "may not be 0 when `maxSurge` is 0",
+        ));
+    }
+}
+
 fn daemon_set(errs: &mut Vec<FieldError>, spec: &Value) {
     selector(errs, spec, "daemonset");
     template(errs, spec, &[]);
@@ -350,20 +355,7 @@ fn daemon_set(errs: &mut Vec<FieldError>, spec: &Value) {
         "RollingUpdate" => {
             let r = &strategy["rollingUpdate"];
             let path = "spec.updateStrategy.rollingUpdate";
-            positive_int_or_percent(
-                errs,
-                &format!("{path}.maxUnavailable"),
-                &r["maxUnavailable"],
-            );
-            positive_int_or_percent(errs, &format!("{path}.maxSurge"), &r["maxSurge"]);
-            if int_or_percent(&r["maxUnavailable"]).0 == 0 && int_or_percent(&r["maxSurge"]).0 == 0
-            {
-                errs.push(invalid(
-                    &format!("{path}.maxUnavailable"),
-                    &go_int_or_string(&r["maxUnavailable"]),
-                    "may not be 0 when `maxSurge` is 0",
-                ));
-            }
+            surge_and_unavailable(errs, path, r);
         }
         other => errs.push(not_supported(
             "spec.updateStrategy.type",
