@@ -44,7 +44,7 @@ pub struct ImageCheck {
 }
 
 /// What the preflight found.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Preflight {
     /// Each distinct image, in the order first named.
     pub images: Vec<(ImageCheck, String)>,

@@ -254,11 +254,7 @@ pub async fn deploy(
     if targets.is_empty() {
         say(options.json, "==> nothing to deploy");
         return Ok(DeployRun {
-            found: Preflight {
-                images: Vec::new(),
-                workload_problems: Vec::new(),
-                planned: Vec::new(),
-            },
+            found: Preflight::default(),
             rows: Vec::new(),
             patches: Vec::new(),
             dry_run: options.dry_run,
