@@ -252,8 +252,10 @@ async fn run_async(args: Args, plans: Vec<ServicePlan>) -> anyhow::Result<ExitCo
         })
     };
     let builder_name = builder.name();
-    let deployables: Vec<then_deploy::Deployable> =
-        plans.iter().map(then_deploy::Deployable::of).collect();
+    let deployables: Vec<then_deploy::Deployable> = plans
+        .iter()
+        .map(|p| then_deploy::Deployable::of(p, args.short_sha))
+        .collect();
     let registry = if args.skip_unchanged {
         match DockerCredentials::from_environment()
             .and_then(|c| RegistryClient::new(&args.insecure_registry, c))

@@ -17,16 +17,21 @@ use crate::cli::deploy::plan::{ServiceTargets, check_distinct, entry_targets};
 pub struct Deployable {
     pub plan_name: String,
     pub entry: super::services::ServiceEntry,
+    /// The commit as the tags spell it (cut to `--short-sha`).
     pub sha: String,
     pub variants: Vec<(Variant, Vec<String>)>,
 }
 
 impl Deployable {
-    pub fn of(plan: &ServicePlan) -> Deployable {
+    pub fn of(plan: &ServicePlan, short_sha: Option<usize>) -> Deployable {
+        let sha = &plan.job.sha;
         Deployable {
             plan_name: plan.name.clone(),
             entry: plan.entry.clone(),
-            sha: plan.job.sha.clone(),
+            sha: short_sha
+                .and_then(|n| sha.get(..n))
+                .unwrap_or(sha)
+                .to_string(),
             variants: plan
                 .job
                 .request
@@ -38,13 +43,12 @@ impl Deployable {
     }
 }
 
-/// The tag that names the commit (`k8s-<sha>`, cut as the build cut it), else the last.
+/// The tag that names the commit (`k8s-<sha>`; `sha` as the tags spell it), else the last.
 fn commit_tag<'a>(tags: &'a [String], sha: &str) -> Option<&'a String> {
-    let prefix = sha.get(..7).unwrap_or(sha);
     tags.iter()
         .find(|t| {
             t.rsplit_once(':')
-                .is_some_and(|(_, tag)| !prefix.is_empty() && tag.contains(prefix))
+                .is_some_and(|(_, tag)| !sha.is_empty() && tag.contains(sha))
         })
         .or(tags.last())
 }
@@ -110,8 +114,18 @@ mod tests {
             "reg/api:k8s-v1".to_string(),
         ];
         assert_eq!(
-            commit_tag(&tags, "0123456789abcdef").map(String::as_str),
+            commit_tag(&tags, "0123456").map(String::as_str),
             Some("reg/api:k8s-0123456")
+        );
+        // `--short-sha 4` with an extra tag: the commit's tag, not the last one.
+        let short = vec![
+            "reg/api:k8s-latest".to_string(),
+            "reg/api:k8s-0123".to_string(),
+            "reg/api:k8s-v1".to_string(),
+        ];
+        assert_eq!(
+            commit_tag(&short, "0123").map(String::as_str),
+            Some("reg/api:k8s-0123")
         );
         let custom = vec!["reg/api:stable".to_string()];
         assert_eq!(
